@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install what gridmap needs on a Debian machine, idempotently:
+#   - PostgreSQL 15 + PostGIS 3 (Debian postgresql-15-postgis-3), unless GRIDMAP_DATABASE_URL
+#     points at an external server;
+#   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes).
+# Works as root or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else echo "bootstrap: need root (or sudo) to run: $*" >&2; exit 1
+    fi
+}
+
+packages=()
+if [ -z "${GRIDMAP_DATABASE_URL:-}" ] \
+   && ! compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null; then
+    packages+=(postgresql-15-postgis-3 postgresql-15 postgresql-client-15)
+fi
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    packages+=(python3-venv)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${packages[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${packages[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.gridmap-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "bootstrap: installing gridmap into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    echo "$want" > "$stamp"
+fi
