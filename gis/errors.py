@@ -1,0 +1,51 @@
+"""The one error family of gridmap.
+
+Every error a user can cause or meet carries a stable machine-readable ``code``, a
+``message`` a GIS clerk understands, and ``details``.  The API maps each class to an
+HTTP status in one place (``api/errors.py``); the CLI prints the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GridmapError(Exception):
+    """Base of all gridmap errors."""
+
+    code = "gridmap_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details if details is not None else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready mapping."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFound(GridmapError):
+    """Something asked for by code or number does not exist."""
+
+    code = "not_found"
+
+
+class InvalidInput(GridmapError):
+    """A request or file is malformed or violates a rule; nothing was changed."""
+
+    code = "invalid_input"
+
+
+class Unavailable(GridmapError):
+    """A service gridmap depends on (the database) cannot be reached right now."""
+
+    code = "database_unavailable"
+
+
+class ClusterError(GridmapError):
+    """The embedded PostgreSQL cluster could not be created, started or stopped."""
+
+    code = "cluster_error"

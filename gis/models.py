@@ -1,0 +1,101 @@
+"""Database tables: boundary versions and versioned regions.
+
+A region is identified by its official code across versions; a row is valid from the
+version that created it up to (excluding) the version that superseded it.  Parents
+are linked by code, so a new polygon for a community does not orphan its grids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LEVELS = ("county", "street", "community", "grid")
+"""Region levels from the top of the hierarchy down."""
+
+STORAGE_SRID = 4326
+
+
+class Base(DeclarativeBase):
+    """Declarative base of gridmap's tables."""
+
+
+class BoundaryVersion(Base):
+    """One change to the boundaries, and its audit record: who, when, what."""
+
+    __tablename__ = "boundary_versions"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    author: Mapped[str] = mapped_column(Text, nullable=False)
+    action: Mapped[str] = mapped_column(Text, nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    restored_from: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("boundary_versions.number")
+    )
+    changes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+
+class Region(Base):
+    """A region (county, street, community or grid) as valid in a range of versions."""
+
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    grid_worker: Mapped[str | None] = mapped_column(Text)
+    grid_worker_phone: Mapped[str | None] = mapped_column(Text)
+    party_branch: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    area_m2: Mapped[float] = mapped_column(Float, nullable=False)
+    valid_from: Mapped[int] = mapped_column(
+        Integer, ForeignKey("boundary_versions.number"), nullable=False
+    )
+    valid_to: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
+
+    __table_args__ = (
+        CheckConstraint(f"level IN {LEVELS!r}", name="regions_level_check"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="regions_validity_check"),
+        Index(
+            "regions_current_code_key",
+            "code",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+        Index("regions_code_versions_idx", "code", "valid_from"),
+        Index(
+            "regions_current_parent_idx", "parent_code", postgresql_where=text("valid_to IS NULL")
+        ),
+        Index("regions_current_level_idx", "level", postgresql_where=text("valid_to IS NULL")),
+        Index("regions_geom_idx", "geom", postgresql_using="gist"),
+    )
