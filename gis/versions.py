@@ -1,0 +1,262 @@
+"""Boundary versions: every change makes a new version, superseded rows are kept.
+
+Writers take a transaction-scoped advisory lock, so versions are numbered 1, 2, 3 …
+without gaps and two writers never interleave.  A change either lands whole, as one
+new version, or not at all (the caller's transaction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis.errors import InvalidInput, NotFound
+from gis.models import LEVELS
+
+_LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
+
+ATTRIBUTE_COLUMNS = (
+    "households",
+    "population",
+    "grid_worker",
+    "grid_worker_phone",
+    "party_branch",
+)
+"""Typed attribute columns of a region besides code, level, name and parent."""
+
+
+@dataclass(frozen=True)
+class RegionRecord:
+    """A region to be written: what an upload or the demo loader supplies."""
+
+    code: str
+    level: str
+    name: str
+    wkb: bytes
+    parent_code: str | None = None
+    households: int | None = None
+    population: int | None = None
+    grid_worker: str | None = None
+    grid_worker_phone: str | None = None
+    party_branch: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """What a commit changed; ``number`` is None when nothing changed."""
+
+    number: int | None
+    added: list[str]
+    modified: list[str]
+    removed: list[str]
+
+
+def current_version(conn: Connection) -> int | None:
+    """Number of the newest boundary version, or None on an empty database."""
+    return conn.scalar(text("SELECT max(number) FROM boundary_versions"))
+
+
+def resolve_version(conn: Connection, as_of: int | None) -> int | None:
+    """The version a read uses: ``as_of`` if it exists, else the current one."""
+    if as_of is None:
+        return current_version(conn)
+    if not conn.scalar(text("SELECT 1 FROM boundary_versions WHERE number = :n"), {"n": as_of}):
+        raise NotFound(
+            f"边界版本 {as_of} 不存在 (boundary version {as_of} does not exist)",
+            code="version_not_found",
+            details={"version": as_of},
+        )
+    return as_of
+
+
+_STAGED_COLUMNS = ("code", "level", "name", "parent_code", *ATTRIBUTE_COLUMNS, "attributes")
+_COLS = ", ".join(_STAGED_COLUMNS)
+_DIFFERS = (
+    "("
+    + ", ".join(f"r.{c}" for c in _STAGED_COLUMNS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"s.{c}" for c in _STAGED_COLUMNS)
+    + ") OR NOT ST_OrderingEquals(r.geom, s.geom)"
+)
+
+
+def _begin_version(
+    conn: Connection,
+    author: str,
+    action: str,
+    message: str | None,
+    restored_from: int | None = None,
+) -> int:
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    number = (current_version(conn) or 0) + 1
+    conn.execute(
+        text(
+            "INSERT INTO boundary_versions (number, author, action, message, restored_from) "
+            "VALUES (:n, :author, :action, :message, :restored_from)"
+        ),
+        {
+            "n": number,
+            "author": author,
+            "action": action,
+            "message": message,
+            "restored_from": restored_from,
+        },
+    )
+    conn.execute(
+        text(f"CREATE TEMP TABLE staged AS SELECT {_COLS}, geom FROM regions WITH NO DATA")
+    )
+    return number
+
+
+def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> VersionSummary:
+    """Turn the ``staged`` rows plus ``remove`` into version ``number``."""
+    modified = conn.scalars(
+        text(
+            f"UPDATE regions r SET valid_to = :n FROM staged s "
+            f"WHERE r.valid_to IS NULL AND r.code = s.code AND ({_DIFFERS}) RETURNING r.code"
+        ),
+        {"n": number},
+    ).all()
+    removed = conn.scalars(
+        text(
+            "UPDATE regions SET valid_to = :n WHERE valid_to IS NULL AND code = ANY(:codes) "
+            "RETURNING code"
+        ),
+        {"n": number, "codes": list(remove)},
+    ).all()
+    inserted = conn.scalars(
+        text(
+            f"INSERT INTO regions ({_COLS}, geom, area_m2, valid_from) "
+            f"SELECT {_COLS}, geom, ST_Area(geom::geography), :n FROM staged s "
+            "WHERE NOT EXISTS (SELECT 1 FROM regions r "
+            "                  WHERE r.valid_to IS NULL AND r.code = s.code) "
+            "RETURNING code"
+        ),
+        {"n": number},
+    ).all()
+    conn.execute(text("DROP TABLE staged"))
+    modified_set = set(modified)
+    summary = VersionSummary(
+        number=number,
+        added=sorted(c for c in inserted if c not in modified_set),
+        modified=sorted(modified),
+        removed=sorted(removed),
+    )
+    if not (summary.added or summary.modified or summary.removed):
+        conn.execute(text("DELETE FROM boundary_versions WHERE number = :n"), {"n": number})
+        return VersionSummary(None, [], [], [])
+    conn.execute(
+        text("UPDATE boundary_versions SET changes = CAST(:changes AS jsonb) WHERE number = :n"),
+        {
+            "n": number,
+            "changes": json.dumps(
+                {"added": summary.added, "modified": summary.modified, "removed": summary.removed},
+                ensure_ascii=False,
+            ),
+        },
+    )
+    return summary
+
+
+def commit_regions(
+    conn: Connection,
+    records: Iterable[RegionRecord],
+    *,
+    author: str,
+    action: str,
+    message: str | None = None,
+    remove: Sequence[str] = (),
+) -> VersionSummary:
+    """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
+
+    Regions whose content and geometry are unchanged keep their rows.  Runs inside the
+    caller's transaction: roll it back and nothing happened.
+    """
+    rows = [
+        {
+            **{c: getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"},
+            "attributes": json.dumps(r.attributes, ensure_ascii=False, sort_keys=True),
+            "wkb": r.wkb,
+        }
+        for r in records
+    ]
+    duplicates = sorted(c for c, n in Counter(r["code"] for r in rows).items() if n > 1)
+    if duplicates:
+        raise InvalidInput(
+            f"编码重复: {', '.join(duplicates[:10])} (duplicate region codes)",
+            code="duplicate_code",
+            details={"codes": duplicates},
+        )
+    bad_levels = sorted({r["level"] for r in rows} - set(LEVELS))
+    if bad_levels:
+        raise InvalidInput(
+            f"未知的层级 {bad_levels} (unknown level; expected one of {list(LEVELS)})",
+            code="invalid_level",
+            details={"levels": bad_levels},
+        )
+    number = _begin_version(conn, author, action, message)
+    if rows:
+        conn.execute(
+            text(
+                f"INSERT INTO staged ({_COLS}, geom) VALUES ("
+                + ", ".join(f":{c}" for c in _STAGED_COLUMNS if c != "attributes")
+                + ", CAST(:attributes AS jsonb), ST_Multi(ST_GeomFromWKB(:wkb, 4326)))"
+            ),
+            rows,
+        )
+    return _apply_staged(conn, number, remove)
+
+
+def restore_version(conn: Connection, target: int, *, author: str) -> VersionSummary:
+    """Make the boundaries as of version ``target`` current again, as a new version."""
+    resolve_version(conn, target)
+    if target == current_version(conn):
+        raise InvalidInput(
+            f"版本 {target} 已是当前版本 (version {target} is already current)",
+            code="version_is_current",
+            details={"version": target},
+        )
+    number = _begin_version(
+        conn, author, "restore", f"restore version {target}", restored_from=target
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO staged ({_COLS}, geom) SELECT {_COLS}, geom FROM regions "
+            "WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)"
+        ),
+        {"t": target},
+    )
+    remove = conn.scalars(
+        text(
+            "SELECT code FROM regions WHERE valid_to IS NULL "
+            "AND code NOT IN (SELECT code FROM staged)"
+        )
+    ).all()
+    return _apply_staged(conn, number, remove)
+
+
+def list_versions(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Boundary versions, newest first, with their audit data; and how many there are."""
+    total = conn.scalar(text("SELECT count(*) FROM boundary_versions")) or 0
+    rows = conn.execute(
+        text(
+            "SELECT number, created_at, author, action, message, restored_from, changes "
+            "FROM boundary_versions ORDER BY number DESC LIMIT :limit OFFSET :offset"
+        ),
+        {"limit": limit, "offset": offset},
+    ).mappings()
+    versions = [
+        {
+            **{k: row[k] for k in ("number", "author", "action", "message", "restored_from")},
+            "created_at": row["created_at"].isoformat(),
+            "changes": {k: row["changes"].get(k, []) for k in ("added", "modified", "removed")},
+        }
+        for row in rows
+    ]
+    return versions, total
