@@ -1,0 +1,90 @@
+"""Read API of the boundary hierarchy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import ConnectionDep, PageDep
+from api.responses import GeoJSONResponse, feature, feature_collection
+from gis import regions
+from gis.versions import resolve_version
+
+router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
+
+MAX_SIMPLIFY_M = 10_000
+
+Level = Literal["county", "street", "community", "grid"]
+AsOf = Annotated[
+    int | None, Query(ge=1, description="Read the boundaries as of this version number.")
+]
+Simplify = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        le=MAX_SIMPLIFY_M,
+        description=f"Simplification tolerance in metres (0 < t ≤ {MAX_SIMPLIFY_M}).",
+    ),
+]
+
+
+@router.get("", response_class=GeoJSONResponse, summary="List regions")
+def list_regions(
+    request: Request,
+    conn: ConnectionDep,
+    page: PageDep,
+    level: Level | None = None,
+    parent: Annotated[str | None, Query(description="Code of the parent region.")] = None,
+    bbox: Annotated[
+        str | None, Query(description="minlon,minlat,maxlon,maxlat in EPSG:4326.")
+    ] = None,
+    simplify: Simplify = None,
+    as_of: AsOf = None,
+) -> GeoJSONResponse:
+    """Regions as a GeoJSON FeatureCollection (EPSG:4326), ordered by code, paged."""
+    box = regions.BBox.parse(bbox) if bbox is not None else None
+    version = resolve_version(conn, as_of)
+    features, total = regions.list_regions(
+        conn,
+        version=version,
+        level=level,
+        parent=parent,
+        bbox=box,
+        limit=page.limit,
+        offset=page.offset,
+        simplify_m=simplify,
+    )
+    return feature_collection(request, features, total=total, page=page, version=version)
+
+
+@router.get("/{code}", response_class=GeoJSONResponse, summary="One region")
+def get_region(
+    code: str, conn: ConnectionDep, simplify: Simplify = None, as_of: AsOf = None
+) -> GeoJSONResponse:
+    """A region as a GeoJSON Feature with its parent chain and a children summary."""
+    version = resolve_version(conn, as_of)
+    return feature(regions.get_region(conn, code, version=version, simplify_m=simplify), version)
+
+
+@router.get("/{code}/children", response_class=GeoJSONResponse, summary="Children of a region")
+def list_children(
+    code: str,
+    request: Request,
+    conn: ConnectionDep,
+    page: PageDep,
+    simplify: Simplify = None,
+    as_of: AsOf = None,
+) -> GeoJSONResponse:
+    """The direct children of a region as a FeatureCollection (EPSG:4326)."""
+    version = resolve_version(conn, as_of)
+    regions.require_region(conn, code, version)
+    features, total = regions.list_regions(
+        conn,
+        version=version,
+        parent=code,
+        limit=page.limit,
+        offset=page.offset,
+        simplify_m=simplify,
+    )
+    return feature_collection(request, features, total=total, page=page, version=version)
