@@ -1,0 +1,110 @@
+"""Test fixtures: a real PostGIS, a throw-away database per test session.
+
+The server is ``GRIDMAP_DATABASE_URL`` when set, else gridmap's embedded cluster (started
+here if needed, and stopped again at the end if this session started it).  The session
+builds one template database (migrated, demo city loaded as version 1); read-only tests
+share a copy of it, and tests that write get a fresh copy each.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, make_url
+
+from api.app import create_app
+from gis.cluster import Cluster
+from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.seed import load_demo
+from gis.settings import Settings
+
+
+def _url_for(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of the PostGIS server the tests run against (any database on it)."""
+    settings = Settings()
+    started = False
+    if settings.embedded:
+        cluster = Cluster.from_settings(settings)
+        started = cluster.start()
+    yield database_url(settings)
+    if started:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str) -> Iterator[str]:
+    """Name of the session's template database: migrated, demo city loaded as version 1."""
+    name = f"gridmap_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    url = _url_for(server_url, name)
+    create_database(url)
+    try:
+        migrate(url)
+        engine = make_engine(url)
+        try:
+            load_demo(engine, Settings().demo_dir)
+        finally:
+            engine.dispose()
+        yield name
+    finally:
+        drop_database(url)
+
+
+def _copy(server_url: str, template: str) -> str:
+    url = _url_for(server_url, f"{template}_{uuid.uuid4().hex[:6]}")
+    create_database(url, template=template)
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_url(server_url: str, template_db: str) -> Iterator[str]:
+    """A database shared by read-only tests (the demo city at version 1)."""
+    url = _copy(server_url, template_db)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def fresh_db_url(server_url: str, template_db: str) -> Iterator[str]:
+    """A database of this test's own (the demo city at version 1), dropped afterwards."""
+    url = _copy(server_url, template_db)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    """Engine on the shared read-only database."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_engine(fresh_db_url: str) -> Iterator[Engine]:
+    """Engine on this test's own database."""
+    engine = make_engine(fresh_db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def client(db_url: str) -> Iterator[TestClient]:
+    """HTTP client of the app on the shared read-only database."""
+    with TestClient(create_app(Settings(database_url=db_url))) as client:
+        yield client
+
+
+@pytest.fixture
+def fresh_client(fresh_db_url: str) -> Iterator[TestClient]:
+    """HTTP client of the app on this test's own database."""
+    with TestClient(create_app(Settings(database_url=fresh_db_url))) as client:
+        yield client

@@ -1,0 +1,113 @@
+"""``gridmap serve`` for real: its own cluster, the demo city, an outage, Ctrl-C, a restart.
+
+While the cluster is down the app answers 503 ``database_unavailable``; it recovers by
+itself once the cluster is back, with no restart of the app.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gis.cluster import Cluster
+from gis.settings import Settings
+
+from support import GRIDMAP, free_port
+
+
+def _wait_for(url: str, status: int, timeout: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=5)
+            if last.status_code == status:
+                return last
+        except httpx.TransportError as error:
+            last = error
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer {status} in {timeout} s; last: {last}")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Settings]:
+    """Settings of an embedded cluster that does not exist yet; destroyed afterwards."""
+    settings = Settings(database_url=None, home=tmp_path / ".gridmap", db_port=free_port())
+    yield settings
+    Cluster.from_settings(settings).destroy()
+
+
+class Serve:
+    """``gridmap serve`` in a subprocess, stopped with SIGINT as Ctrl-C would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "GRIDMAP_HOME": str(settings.home),
+            "GRIDMAP_DB_PORT": str(settings.db_port),
+        }
+        env.pop("GRIDMAP_DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [GRIDMAP, "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def interrupt(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=60)
+        return output
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
+    cluster = Cluster.from_settings(home)
+    serve = Serve(home)
+    grids = f"{serve.base}/api/v1/regions?level=grid&limit=1000"
+    try:
+        assert len(_wait_for(grids, 200).json()["features"]) == 66
+        assert httpx.get(f"{serve.base}/api/v1/versions").json()["current"] == 1
+
+        assert cluster.stop()
+        down = httpx.get(grids, timeout=10)
+        assert down.status_code == 503
+        assert down.json()["code"] == "database_unavailable"
+        health = httpx.get(f"{serve.base}/health", timeout=10)
+        assert (health.status_code, health.json()["code"]) == (503, "database_unavailable")
+
+        assert cluster.start()
+        assert len(_wait_for(grids, 200).json()["features"]) == 66
+        assert _wait_for(f"{serve.base}/health", 200).json()["status"] == "ok"
+
+        output = serve.interrupt()
+        assert serve.process.returncode == 0, output
+        assert f"{serve.base}/docs" in output
+        assert "database cluster stopped" in output
+        assert cluster.status() == "stopped"
+    finally:
+        serve.kill()
+
+    again = Serve(home)
+    try:
+        body = _wait_for(f"{again.base}/api/v1/versions", 200).json()
+        assert body["current"] == 1, "the demo city is loaded once; the data is reused"
+        output = again.interrupt()
+        assert "loaded the demo city" not in output
+        assert cluster.status() == "stopped"
+    finally:
+        again.kill()
