@@ -166,6 +166,10 @@ class Cluster:
             return
         root = self._choose_root()
         root.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.exists():
+            # orphaned: its .gridmap/ (and password) was deleted, or initdb failed half-way
+            self._run(["pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate"], check=False)
+            shutil.rmtree(self.data_dir)
         password = secrets.token_urlsafe(24)
         self.password_file.write_text(password + "\n")
         self.password_file.chmod(0o600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def test_db_commands_manage_their_own_cluster(tmp_path: Path) -> None:
         assert _gridmap(env, "db", "stop") == "stopped"
         assert _gridmap(env, "db", "status").startswith("stopped")
         assert _gridmap(env, "db", "stop") == "not running"
+
+        # a fresh clone at the same path: the old cluster is orphaned and replaced
+        shutil.rmtree(home)
+        assert _gridmap(env, "db", "status").startswith("absent")
+        assert _gridmap(env, "db", "start").startswith("started")
+        assert _gridmap(env, "db", "status").startswith("running")
     finally:
         cluster.destroy()
     assert not cluster.data_dir.exists()
