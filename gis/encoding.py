@@ -1,0 +1,567 @@
+"""Choosing the text encoding of uploaded files, so that no Chinese name is ever garbled.
+
+Shapefile attributes (and field names) are bytes in some code page.  GDAL picks it from the
+``.cpg`` file, else from the DBF language-driver byte (LDID, header offset 29), else silently
+decodes ISO-8859-1: a GBK file without a ``.cpg`` comes out as mojibake with no error.  So we
+decide ourselves and pass the result to pyogrio explicitly.
+
+Rules of :func:`detect_dbf_encoding`, first match wins:
+
+1. an explicit override (validated: unknown name → ``unknown_encoding``; bytes that do not
+   decode strictly → ``undecodable_encoding``);
+2. the ``.cpg`` file (``UTF-8``, ``utf8``, ``65001``, ``GBK``, ``936``, ``CP936``, ``ANSI 936``,
+   ``GB2312``, ``GB18030``, ``88591``, ``1252`` …; unknown text is ignored);
+3. the LDID byte (:data:`LDID_ENCODINGS`; 0x4D/0x7A = GBK; 0x57 means "the Windows ANSI code
+   page" and is ambiguous, 0x00 means nothing);
+4. strict UTF-8 (a plain-ASCII DBF is UTF-8 too);
+5. strict GB18030;
+6. otherwise ``undecodable_encoding``.
+
+A declaration (2, 3) is trusted only if every field name and value decodes strictly with it;
+otherwise the next rule applies and the reason says the declaration was wrong.  A single-byte
+declaration (ISO-8859-1, CP1252 …) decodes any bytes, so it is also skipped when the text is
+non-ASCII valid UTF-8 — real Western text practically never is.  Deleted records are not
+checked, and a character cut in half at the end of a full-width value or of a 10-byte field
+name (GDAL itself cuts long UTF-8 names, e.g. ``网格员联系电话`` → ``网格员\\xe8``, and
+``网格\\xe5\\x91_1`` when laundering duplicates) does not count as undecodable.
+
+:func:`detect_text_encoding` (CSV, GeoJSON, KML bytes): override → UTF-8 BOM → strict UTF-8 →
+strict GB18030 → ``undecodable_encoding``.
+
+Encoding names (:func:`normalise_encoding_name`) are canonical names that both Python's
+codecs and GDAL's iconv (glibc) accept: ``UTF-8``, ``GBK``, ``GB18030``, ``CP950``,
+``CP932``, ``CP949``, ``CP874``, ``CP437``/``CP850``…, ``CP1250``–``CP1257`` (not CP1255),
+``ISO-8859-1``/``-2``/``-5``/``-7``/``-9``/``-15``.  ``gbk``, ``cp936``, ``936``, ``GB2312`` and
+``EUC-CN`` all become ``GBK``: GB2312 ⊂ GBK, and GBK maps A1A4 to ``·`` (U+00B7, the dot in
+names such as 阿依古丽·买买提) where GB2312 codecs give ``・`` (U+30FB).
+
+Verified with pyogrio 0.13 / GDAL 3.12: for shapefiles pyogrio hands ``encoding=`` to GDAL
+as ``SHAPE_ENCODING`` (it beats both ``.cpg`` and LDID) and iconv recodes field names *and*
+values; pyogrio then decodes UTF-8.  So the name must be one iconv knows: a Python-only name
+(``utf_8``, ``cp65001``, ``utf-8-sig``) silently disables recoding, and ``GBK`` on GB18030
+bytes silently mangles four-byte characters with only a warning.  glibc's GBK and CP936 agree
+with Python's ``gbk`` on every two-byte code; glibc's GB18030 differs from Python's on 25
+codes (e.g. FE51 → U+20087 instead of the private-use U+E816).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from gis.errors import InvalidInput
+
+Source = Literal["override", "cpg", "ldid", "utf-8", "gb18030"]
+
+UTF8_BOM = codecs.BOM_UTF8
+MULTIBYTE = frozenset({"UTF-8", "GBK", "GB18030", "CP950", "CP932", "CP949"})
+"""Canonical encodings with multi-byte characters; all others are single-byte code pages."""
+
+_NAMED = {
+    "utf8": "UTF-8",
+    "utf8sig": "UTF-8",
+    "gbk": "GBK",
+    "gb2312": "GBK",
+    "gb231280": "GBK",
+    "euccn": "GBK",
+    "gb18030": "GB18030",
+    "gb180302000": "GB18030",
+    "gb180302005": "GB18030",
+    "big5": "CP950",
+    "sjis": "CP932",
+    "shiftjis": "CP932",
+    "euckr": "CP949",
+    "uhc": "CP949",
+    "latin1": "ISO-8859-1",
+    "l1": "ISO-8859-1",
+    "latin2": "ISO-8859-2",
+    "latin9": "ISO-8859-15",
+}
+_CODE_PAGES = {
+    65001: "UTF-8",
+    936: "GBK",
+    54936: "GB18030",
+    950: "CP950",
+    932: "CP932",
+    949: "CP949",
+    874: "CP874",
+    **{cp: f"CP{cp}" for cp in (437, 737, 850, 852, 857, 860, 861, 863, 865, 866)},
+    **{cp: f"CP{cp}" for cp in (1250, 1251, 1252, 1253, 1254, 1256, 1257)},
+    28591: "ISO-8859-1",
+    28592: "ISO-8859-2",
+    28595: "ISO-8859-5",
+    28597: "ISO-8859-7",
+    28599: "ISO-8859-9",
+    28605: "ISO-8859-15",
+}
+_ISO_8859 = (1, 2, 5, 7, 9, 15)
+ENCODINGS = frozenset(_CODE_PAGES.values())
+"""Every canonical encoding name (all verified to round-trip through GDAL's iconv)."""
+
+LDID_ENCODINGS = {
+    **dict.fromkeys((0x01, 0x09, 0x0B, 0x0D, 0x0F, 0x11, 0x15, 0x18, 0x19, 0x1B), "CP437"),
+    **dict.fromkeys((0x02, 0x0A, 0x0E, 0x10, 0x12, 0x14, 0x16, 0x1A, 0x1D, 0x25, 0x37), "CP850"),
+    **dict.fromkeys((0x1F, 0x22, 0x23, 0x40, 0x64, 0x87), "CP852"),
+    **dict.fromkeys((0x08, 0x17, 0x66), "CP865"),
+    **dict.fromkeys((0x26, 0x65), "CP866"),
+    **dict.fromkeys((0x1C, 0x6C), "CP863"),
+    **dict.fromkeys((0x6A, 0x86), "CP737"),
+    **dict.fromkeys((0x6B, 0x88), "CP857"),
+    0x24: "CP860",
+    0x67: "CP861",
+    **dict.fromkeys((0x03, 0x58, 0x59), "CP1252"),
+    0xC8: "CP1250",
+    0xC9: "CP1251",
+    0xCB: "CP1253",
+    0xCA: "CP1254",
+    0x7E: "CP1256",
+    0xCC: "CP1257",
+    **dict.fromkeys((0x4D, 0x7A), "GBK"),
+    **dict.fromkeys((0x4F, 0x78), "CP950"),
+    **dict.fromkeys((0x13, 0x7B), "CP932"),
+    **dict.fromkeys((0x4E, 0x79), "CP949"),
+    **dict.fromkeys((0x50, 0x7C), "CP874"),
+}
+"""DBF language-driver byte → canonical encoding (ESRI's table; 0x57 "ANSI" is ambiguous)."""
+LDID_ANSI = 0x57
+
+_LANGUAGES = {
+    "GBK": ("简体中文", "Simplified Chinese"),
+    "CP950": ("繁体中文", "Traditional Chinese"),
+    "CP932": ("日文", "Japanese"),
+    "CP949": ("韩文", "Korean"),
+    "CP874": ("泰文", "Thai"),
+    "CP1252": ("西欧", "Western European"),
+    "CP437": ("美国 DOS", "US DOS"),
+    "CP850": ("西欧 DOS", "Western European DOS"),
+}
+
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class EncodingChoice:
+    """The encoding chosen for a file, where the choice came from, and why (for the report)."""
+
+    encoding: str
+    source: Source
+    reason: str
+
+
+def normalise_encoding_name(name: str) -> str:
+    """The canonical name (see :data:`ENCODINGS`) for a user- or ``.cpg``-given encoding.
+
+    ``gbk``/``cp936``/``936``/``GB2312`` → ``GBK``; ``utf8``/``65001`` → ``UTF-8``;
+    ``gb18030``/``54936`` → ``GB18030``; ``88591``/``latin1`` → ``ISO-8859-1``; ``ANSI 1252``
+    → ``CP1252``.  Anything else raises ``unknown_encoding``.
+    """
+    key = re.sub(r"[\s_.\-]", "", name).lower()
+    canonical = _NAMED.get(key)
+    if canonical is None and (match := re.fullmatch(r"(?:iso)?8859(\d{1,2})", key)):
+        number = int(match[1])
+        canonical = f"ISO-8859-{number}" if number in _ISO_8859 else None
+    if canonical is None and (
+        match := re.fullmatch(r"(?:cp|windows|win|ms|ibm|ansi|oem|codepage)?(\d{3,5})", key)
+    ):
+        canonical = _CODE_PAGES.get(int(match[1]))
+    if canonical is None:
+        shown = name.strip()[:40]
+        raise InvalidInput(
+            f"不支持的文字编码“{shown}”，请使用 UTF-8、GBK 或 GB18030 "
+            f"(unknown encoding {shown!r}; use UTF-8, GBK or GB18030)",
+            code="unknown_encoding",
+            details={"encoding": shown, "supported": sorted(ENCODINGS)},
+        )
+    return canonical
+
+
+def _codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
+
+
+def _reason(notes: list[tuple[str, str]], chinese: str, english: str) -> str:
+    """One sentence: the notes about skipped declarations, then the decision."""
+    return (
+        "；".join([*(n[0] for n in notes), chinese])
+        + f" ({'; '.join([*(n[1] for n in notes), english])})"
+    )
+
+
+# --- strict decoding, tolerating a character cut at the end of a full field ----------------
+
+
+def _is_cut_char(tail: bytes, codec: str) -> bool:
+    """Whether ``tail`` (held back by an incremental decoder) starts one valid character."""
+    if not tail:
+        return True
+    if codec == "utf-8":  # Python's UTF-8 decoder only holds back valid prefixes
+        return True
+    if codec == "gb18030":
+        return (
+            len(tail) <= 3
+            and 0x81 <= tail[0] <= 0xFE
+            and (len(tail) < 2 or 0x30 <= tail[1] <= 0x39)
+            and (len(tail) < 3 or 0x81 <= tail[2] <= 0xFE)
+        )
+    return len(tail) == 1 and any(_decodes(tail + bytes([b]), codec) for b in range(0x40, 0x100))
+
+
+def _decodes(raw: bytes, codec: str, *, may_be_cut: bool = False) -> bool:
+    try:
+        raw.decode(codec)
+    except UnicodeDecodeError:
+        if not may_be_cut:
+            return False
+        decoder = codecs.getincrementaldecoder(codec)()
+        try:
+            decoder.decode(raw, final=False)
+        except UnicodeDecodeError:
+            return False
+        return _is_cut_char(decoder.getstate()[0], codec)
+    return True
+
+
+def _name_decodes(name: bytes, codec: str) -> bool:
+    """A DBF field name: up to 10 bytes, which GDAL cuts anywhere and may suffix ``_1``/``01``."""
+    if _decodes(name, codec, may_be_cut=len(name) >= 10):
+        return True
+    laundered = re.fullmatch(rb"(.{8})(?:_\d|\d\d)", name, re.DOTALL)
+    return laundered is not None and _decodes(laundered[1], codec, may_be_cut=True)
+
+
+# --- the DBF file ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dbf:
+    path: Path
+    ldid: int
+    header_length: int
+    record_length: int
+    record_count: int  # as many whole records as the file really holds
+    names: tuple[bytes, ...]
+    fields: tuple[tuple[int, int], ...]  # (offset in the record, width)
+
+
+@dataclass(frozen=True)
+class _Bad:
+    """Where a strict decode failed: a field name (record None) or a value."""
+
+    field: int
+    record: int | None
+    offset: int
+    raw: bytes
+
+    def where(self) -> tuple[str, str]:
+        if self.record is None:
+            return f"第 {self.field} 个字段名", f"field name {self.field}"
+        return (
+            f"第 {self.record} 条记录的第 {self.field} 个字段",
+            f"record {self.record}, field {self.field}",
+        )
+
+    def details(self) -> dict[str, object]:
+        return {
+            "field": self.field,
+            "record": self.record,
+            "offset": self.offset,
+            "bytes": self.raw.rstrip(b" \x00")[:16].hex(" "),
+        }
+
+
+def _corrupt(path: Path) -> InvalidInput:
+    return InvalidInput(
+        f"DBF 文件头已损坏：{path.name} (the .dbf header is corrupt)",
+        code="unreadable_file",
+        details={"file": path.name},
+    )
+
+
+def _read_dbf(path: Path) -> _Dbf:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(32)
+        if len(head) < 32:
+            raise _corrupt(path)
+        count = int.from_bytes(head[4:8], "little")
+        header_length = int.from_bytes(head[8:10], "little")
+        record_length = int.from_bytes(head[10:12], "little")
+        if header_length < 33 or record_length < 1 or size < header_length:
+            raise _corrupt(path)
+        descriptors = f.read(header_length - 32)
+    names: list[bytes] = []
+    fields: list[tuple[int, int]] = []
+    offset = 1  # byte 0 of a record is the deletion flag
+    for start in range(0, len(descriptors) - 31, 32):
+        d = descriptors[start : start + 32]
+        if d[0] == 0x0D or offset >= record_length:
+            break
+        width = d[16] if d[11:12] in (b"N", b"F") else d[16] + 256 * d[17]
+        names.append(d[:11].split(b"\x00", 1)[0])
+        fields.append((offset, min(width, record_length - offset)))
+        offset += width
+    return _Dbf(
+        path=path,
+        ldid=head[29],
+        header_length=header_length,
+        record_length=record_length,
+        record_count=min(count, (size - header_length) // record_length),
+        names=tuple(names),
+        fields=tuple(fields),
+    )
+
+
+def _blocks(dbf: _Dbf) -> Iterator[tuple[int, bytes]]:
+    """(number of the first record, bytes) for whole records, about a megabyte at a time."""
+    per_block = max(1, _CHUNK_BYTES // dbf.record_length)
+    with dbf.path.open("rb") as f:
+        f.seek(dbf.header_length)
+        for first in range(0, dbf.record_count, per_block):
+            count = min(per_block, dbf.record_count - first)
+            yield first, f.read(count * dbf.record_length)
+
+
+def _first_bad(dbf: _Dbf, codec: str) -> _Bad | None:
+    """The first field name or (undeleted) value that does not decode strictly, if any."""
+    for i, name in enumerate(dbf.names):
+        if not _name_decodes(name, codec):
+            return _Bad(field=i + 1, record=None, offset=32 * (i + 1), raw=name)
+    length = dbf.record_length
+    for first, block in _blocks(dbf):
+        try:
+            block.decode(codec)  # fast path: the whole block at once
+            continue
+        except UnicodeDecodeError:
+            pass
+        for r in range(len(block) // length):
+            record = block[r * length : (r + 1) * length]
+            if record[:1] == b"*":
+                continue
+            for k, (offset, width) in enumerate(dbf.fields):
+                value = record[offset : offset + width]
+                text = value.rstrip(b" \x00")
+                if not _decodes(text, codec, may_be_cut=len(text) == width):
+                    return _Bad(
+                        field=k + 1,
+                        record=first + r + 1,
+                        offset=dbf.header_length + (first + r) * length + offset,
+                        raw=value,
+                    )
+    return None
+
+
+def _is_ascii(dbf: _Dbf) -> bool:
+    return all(n.isascii() for n in dbf.names) and all(b.isascii() for _, b in _blocks(dbf))
+
+
+def _read_cpg(cpg: Path) -> str:
+    raw = cpg.read_bytes()[:200]
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+def detect_dbf_encoding(
+    dbf: Path, cpg: Path | None = None, override: str | None = None
+) -> EncodingChoice:
+    """The encoding of a shapefile's ``.dbf`` (field names and values); see the module rules."""
+    info = _read_dbf(dbf)
+    if override is not None:
+        encoding = normalise_encoding_name(override)
+        bad = _first_bad(info, _codec(encoding))
+        if bad is not None:
+            cn, en = bad.where()
+            others = [e for e in ("GB18030", "UTF-8") if e != encoding]
+            raise InvalidInput(
+                f"按 {encoding} 无法正确读取 {dbf.name}（{cn}），请改用 {' 或 '.join(others)} "
+                f"(the file is not valid {encoding} at {en}; try {' or '.join(others)})",
+                code="undecodable_encoding",
+                details={"encoding": encoding, "file": dbf.name, "suggested": others}
+                | bad.details(),
+            )
+        return EncodingChoice(
+            encoding,
+            "override",
+            _reason([], f"按用户指定使用 {encoding}", f"encoding {encoding} chosen by the user"),
+        )
+
+    notes: list[tuple[str, str]] = []
+    utf8: list[_Bad | None] = []  # computed at most once
+
+    def valid_utf8() -> bool:
+        if not utf8:
+            utf8.append(_first_bad(info, "utf-8"))
+        return utf8[0] is None
+
+    def trusted(encoding: str, what_cn: str, what_en: str) -> bool:
+        if _first_bad(info, _codec(encoding)) is not None:
+            notes.append(
+                (
+                    f"{what_cn}声明的 {encoding} 与文件内容不符",
+                    f"{what_en} declares {encoding} but the bytes are not valid {encoding}",
+                )
+            )
+            return False
+        if encoding not in MULTIBYTE and valid_utf8() and not _is_ascii(info):
+            notes.append(
+                (
+                    f"{what_cn}声明的 {encoding} 与内容不符，内容是 UTF-8",
+                    f"{what_en} declares {encoding} but the bytes are UTF-8",
+                )
+            )
+            return False
+        return True
+
+    if cpg is not None and cpg.is_file():
+        text = _read_cpg(cpg)
+        try:
+            encoding = normalise_encoding_name(text) if text else None
+        except InvalidInput:
+            encoding = None
+        if encoding is None:
+            notes.append(
+                (f"无法识别 .cpg 内容“{text[:40]}”，已忽略", f"unrecognised .cpg {text[:40]!r}")
+            )
+        elif trusted(encoding, ".cpg 文件", "the .cpg file"):
+            if text.upper() == encoding:
+                said = (f"按 .cpg 文件声明使用 {encoding}", "declared by the .cpg file")
+            else:
+                said = (
+                    f"按 .cpg 文件声明“{text}”使用 {encoding}",
+                    f"the .cpg file declares {text!r}, read as {encoding}",
+                )
+            return EncodingChoice(encoding, "cpg", _reason(notes, *said))
+
+    ldid = info.ldid
+    if ldid == LDID_ANSI:
+        notes.append(
+            (
+                "DBF 语言驱动标记 0x57 表示“系统默认代码页”，无法确定编码",
+                "language driver 0x57 means 'the Windows ANSI code page', which is ambiguous",
+            )
+        )
+    elif ldid in LDID_ENCODINGS:
+        encoding = LDID_ENCODINGS[ldid]
+        what = (f"DBF 语言驱动标记 0x{ldid:02X} ", f"language driver 0x{ldid:02X}")
+        if trusted(encoding, *what):
+            cn_lang, en_lang = _LANGUAGES.get(encoding, ("", ""))
+            return EncodingChoice(
+                encoding,
+                "ldid",
+                _reason(
+                    notes,
+                    f"按 DBF 语言驱动标记 0x{ldid:02X} 使用 {encoding}"
+                    + (f"（{cn_lang}）" if cn_lang else ""),
+                    f"declared by the DBF language driver byte 0x{ldid:02X}: {encoding}"
+                    + (f", {en_lang}" if en_lang else ""),
+                ),
+            )
+    elif ldid != 0:
+        notes.append(
+            (f"未知的 DBF 语言驱动标记 0x{ldid:02X}", f"unknown language driver 0x{ldid:02X}")
+        )
+
+    if valid_utf8():
+        if _is_ascii(info):
+            said = ("文本均为 ASCII 字符，按 UTF-8 读取", "plain ASCII text, read as UTF-8")
+        else:
+            said = ("按内容识别为 UTF-8", "the bytes are valid UTF-8")
+        return EncodingChoice("UTF-8", "utf-8", _reason(notes, *said))
+    bad = _first_bad(info, "gb18030")
+    if bad is None:
+        return EncodingChoice(
+            "GB18030",
+            "gb18030",
+            _reason(
+                notes,
+                "按内容识别为 GB18030（兼容 GBK/GB2312）",
+                "the bytes are valid GB18030, a superset of GBK/GB2312",
+            ),
+        )
+    cn, en = bad.where()
+    raise InvalidInput(
+        f"无法识别 {dbf.name} 的文字编码：{cn}既不是 UTF-8 也不是 GB18030，请指定编码 "
+        f"(cannot tell the text encoding: {en} is neither UTF-8 nor GB18030; "
+        "specify the encoding)",
+        code="undecodable_encoding",
+        details={"file": dbf.name, "tried": ["UTF-8", "GB18030"]} | bad.details(),
+    )
+
+
+def detect_text_encoding(data: bytes, override: str | None = None) -> EncodingChoice:
+    """The encoding of a text file's bytes (CSV, GeoJSON, KML): override, BOM, UTF-8, GB18030."""
+    if override is not None:
+        encoding = normalise_encoding_name(override)
+        body = data[len(UTF8_BOM) :] if encoding == "UTF-8" and data.startswith(UTF8_BOM) else data
+        try:
+            body.decode(_codec(encoding))
+        except UnicodeDecodeError as error:
+            others = [e for e in ("GB18030", "UTF-8") if e != encoding]
+            raise InvalidInput(
+                f"按 {encoding} 无法正确读取文件（第 {error.start} 字节处），"
+                f"请改用 {' 或 '.join(others)} "
+                f"(the file is not valid {encoding} at byte {error.start}; "
+                f"try {' or '.join(others)})",
+                code="undecodable_encoding",
+                details={
+                    "encoding": encoding,
+                    "suggested": others,
+                    "offset": error.start,
+                    "bytes": body[error.start : error.start + 16].hex(" "),
+                },
+            ) from error
+        return EncodingChoice(
+            encoding,
+            "override",
+            _reason([], f"按用户指定使用 {encoding}", f"encoding {encoding} chosen by the user"),
+        )
+    if data.startswith(UTF8_BOM):
+        try:
+            data[len(UTF8_BOM) :].decode("utf-8")
+        except UnicodeDecodeError as error:
+            offset = error.start + len(UTF8_BOM)
+            raise InvalidInput(
+                f"文件以 UTF-8 标记（BOM）开头，但第 {offset} 字节处不是 UTF-8，请指定编码 "
+                f"(the file starts with a UTF-8 byte order mark but is not UTF-8 at byte "
+                f"{offset}; specify the encoding)",
+                code="undecodable_encoding",
+                details={"tried": ["UTF-8"], "offset": offset},
+            ) from error
+        return EncodingChoice(
+            "UTF-8",
+            "utf-8",
+            _reason([], "文件带 UTF-8 标记（BOM）", "the file starts with a UTF-8 byte order mark"),
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        said = (
+            ("文本均为 ASCII 字符，按 UTF-8 读取", "plain ASCII text, read as UTF-8")
+            if data.isascii()
+            else ("按内容识别为 UTF-8", "the bytes are valid UTF-8")
+        )
+        return EncodingChoice("UTF-8", "utf-8", _reason([], *said))
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"无法识别文件的文字编码：第 {error.start} 字节处既不是 UTF-8 也不是 GB18030，"
+            f"请指定编码 (cannot tell the text encoding: byte {error.start} is neither UTF-8 "
+            "nor GB18030; specify the encoding)",
+            code="undecodable_encoding",
+            details={
+                "tried": ["UTF-8", "GB18030"],
+                "offset": error.start,
+                "bytes": data[error.start : error.start + 16].hex(" "),
+            },
+        ) from error
+    return EncodingChoice(
+        "GB18030",
+        "gb18030",
+        _reason([], "按内容识别为 GB18030（兼容 GBK/GB2312）", "the bytes are valid GB18030"),
+    )
