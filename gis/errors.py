@@ -39,6 +39,30 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class TooLarge(GridmapError):
+    """An upload, archive or batch exceeds a configured limit."""
+
+    code = "too_large"
+
+
+class Unsupported(GridmapError):
+    """A file format gridmap cannot read."""
+
+    code = "unknown_format"
+
+
+class Unauthorized(GridmapError):
+    """No valid API key was sent."""
+
+    code = "auth_required"
+
+
+class Forbidden(GridmapError):
+    """The API key's role does not allow this action."""
+
+    code = "insufficient_role"
+
+
 class Unavailable(GridmapError):
     """A service gridmap depends on (the database) cannot be reached right now."""
 

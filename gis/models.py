@@ -99,3 +99,55 @@ class Region(Base):
         Index("regions_current_level_idx", "level", postgresql_where=text("valid_to IS NULL")),
         Index("regions_geom_idx", "geom", postgresql_using="gist"),
     )
+
+
+ROLES = ("viewer", "editor", "admin")
+"""API key roles, each allowed what the ones before it are."""
+
+
+class ApiKey(Base):
+    """An API key; only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    key_hash: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="api_keys_role_check"),)
+
+
+class Upload(Base):
+    """A boundary file submitted for validation or commit, with its report."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    author: Mapped[str] = mapped_column(Text, nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    report: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    version: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('dry_run', 'rejected', 'committed', 'unchanged')",
+            name="uploads_status_check",
+        ),
+    )

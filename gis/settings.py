@@ -35,6 +35,24 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "data" / "boundaries", description="Demo city files."
     )
 
+    max_upload_bytes: int = Field(default=200_000_000, description="Largest upload accepted.")
+    max_unpacked_bytes: int = Field(
+        default=1_000_000_000, description="Largest total size an uploaded archive may unpack to."
+    )
+    max_archive_entries: int = Field(default=2000, description="Most files in an archive.")
+    overlap_tolerance_m2: float = Field(
+        default=1.0, description="Sibling overlaps up to this area are slivers (warnings)."
+    )
+    gap_tolerance_m2: float = Field(
+        default=1.0, description="Gaps in a parent up to this area are slivers (warnings)."
+    )
+    outside_tolerance_m2: float = Field(
+        default=1.0, description="A child may stick out of its parent by this much (warning)."
+    )
+    sliver_width_m: float = Field(
+        default=0.5, description="Pieces narrower than this everywhere are slivers."
+    )
+
     @property
     def embedded(self) -> bool:
         """True when gridmap owns the database cluster itself."""
