@@ -86,6 +86,11 @@ _DIFFERS = (
 )
 
 
+def lock_boundaries(conn: Connection) -> None:
+    """Serialise writers of boundaries until the end of the caller's transaction."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
 def _begin_version(
     conn: Connection,
     author: str,
@@ -93,7 +98,7 @@ def _begin_version(
     message: str | None,
     restored_from: int | None = None,
 ) -> int:
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    lock_boundaries(conn)
     number = (current_version(conn) or 0) + 1
     conn.execute(
         text(
@@ -172,12 +177,18 @@ def commit_regions(
     action: str,
     message: str | None = None,
     remove: Sequence[str] = (),
+    keep: Sequence[str] = (),
 ) -> VersionSummary:
     """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
 
-    Regions whose content and geometry are unchanged keep their rows.  Runs inside the
-    caller's transaction: roll it back and nothing happened.
+    Columns named in ``keep`` (attribute columns or ``attributes``) are carried over from
+    the current rows of existing regions instead of taken from ``records`` — for files
+    that do not have those fields.  Regions whose content and geometry are unchanged keep
+    their rows.  Runs inside the caller's transaction: roll it back and nothing happened.
     """
+    unknown = sorted(set(keep) - {*ATTRIBUTE_COLUMNS, "attributes"})
+    if unknown:
+        raise ValueError(f"cannot keep columns {unknown}")
     rows = [
         {
             **{c: getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"},
@@ -209,6 +220,14 @@ def commit_regions(
                 + ", CAST(:attributes AS jsonb), ST_Multi(ST_GeomFromWKB(:wkb, 4326)))"
             ),
             rows,
+        )
+    if keep:
+        conn.execute(
+            text(
+                f"UPDATE staged s SET ({', '.join(keep)}) = "
+                f"({', '.join('r.' + c for c in keep)}) FROM regions r "
+                "WHERE r.valid_to IS NULL AND r.code = s.code"
+            )
         )
     return _apply_staged(conn, number, remove)
 

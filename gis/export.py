@@ -1,0 +1,137 @@
+"""Exporting regions to files desktop GIS opens: GeoJSON, GeoPackage, zipped Shapefile."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyogrio.raw import write as write_raw
+from sqlalchemy import Connection, text
+
+from gis.encoding import normalise_encoding_name
+from gis.errors import InvalidInput
+from gis.versions import ATTRIBUTE_COLUMNS
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """A file format regions can be exported to."""
+
+    driver: str
+    suffix: str
+    media_type: str
+
+
+FORMATS = {
+    "geojson": ExportFormat("GeoJSON", ".geojson", "application/geo+json"),
+    "gpkg": ExportFormat("GPKG", ".gpkg", "application/geopackage+sqlite3"),
+    "shp": ExportFormat("ESRI Shapefile", ".zip", "application/zip"),
+}
+
+SHAPEFILE_NAMES = {
+    "parent_code": "parent",
+    "grid_worker": "worker",
+    "grid_worker_phone": "phone",
+    "party_branch": "branch",
+}
+"""DBF field names are at most 10 bytes: the short names (the importer knows them)."""
+
+CORE = ("code", "name", "level", "parent_code", *ATTRIBUTE_COLUMNS, "area_m2")
+
+
+def export_regions(
+    conn: Connection,
+    dest_dir: Path,
+    *,
+    version: int,
+    level: str,
+    fmt: str,
+    parent: str | None = None,
+    encoding: str | None = None,
+) -> Path:
+    """Write the regions of ``level`` (under ``parent``) at ``version`` into ``dest_dir``.
+
+    Geometry is EPSG:4326.  Shapefiles come zipped with a ``.cpg`` naming their encoding
+    (UTF-8 by default, or GBK for older desktop GIS); they carry the core fields only.
+    """
+    if fmt not in FORMATS:
+        raise InvalidInput(
+            f"不支持的导出格式 {fmt} (unknown export format; use {sorted(FORMATS)})",
+            code="invalid_format",
+            details={"format": fmt},
+        )
+    spec = FORMATS[fmt]
+    if encoding is not None and fmt != "shp":
+        raise InvalidInput(
+            "只有 Shapefile 可以指定编码 (only shapefiles take an encoding; others are UTF-8)",
+            code="invalid_encoding_option",
+        )
+    where = "level = :level AND valid_from <= :v AND (valid_to IS NULL OR valid_to > :v)"
+    params: dict[str, Any] = {"level": level, "v": version}
+    if parent:
+        where += " AND parent_code = :parent"
+        params["parent"] = parent
+    rows = (
+        conn.execute(
+            text(
+                f"SELECT {', '.join(CORE)}, attributes, ST_AsBinary(geom) AS wkb FROM regions "
+                f"WHERE {where} ORDER BY code"
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        raise InvalidInput(
+            "没有可导出的区域 (no regions match the export)",
+            code="nothing_to_export",
+            details={"level": level, "parent": parent, "version": version},
+        )
+    columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in CORE}
+    if fmt == "shp":
+        columns = {SHAPEFILE_NAMES.get(c, c): v for c, v in columns.items()}
+    else:
+        extra = sorted({k for r in rows for k in r["attributes"]} - set(columns))
+        for key in extra:
+            columns[key] = [
+                v if v is None or isinstance(v, str | int | float) else json.dumps(v)
+                for v in (r["attributes"].get(key) for r in rows)
+            ]
+    name = f"{level}s" if parent is None else f"{level}s_{parent}"
+    target = dest_dir / f"{name}{'.shp' if fmt == 'shp' else spec.suffix}"
+    write_raw(
+        target,
+        geometry=np.array([bytes(r["wkb"]) for r in rows], dtype=object),
+        field_data=[_array(v) for v in columns.values()],
+        fields=list(columns),
+        layer=name,
+        driver=spec.driver,
+        geometry_type="MultiPolygon",
+        crs="EPSG:4326",
+        encoding=normalise_encoding_name(encoding or "UTF-8") if fmt == "shp" else None,
+    )
+    if fmt != "shp":
+        return target
+    archive = dest_dir / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for part in sorted(dest_dir.glob(f"{name}.*")):
+            if part != archive:
+                z.write(part, part.name)
+    return archive
+
+
+def _array(values: list[Any]) -> np.ndarray:
+    """A column for pyogrio: integers as int64 (nulls as float), text as objects."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, int) for v in present):
+        if len(present) == len(values):
+            return np.array(values, dtype=np.int64)
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    if present and all(isinstance(v, float | int) for v in present):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)

@@ -1,0 +1,127 @@
+"""Field mapping: which attribute of an uploaded layer is the code, the name, the parent …
+
+Detected from common English and Chinese field names; an explicit mapping overrides.
+Fields that map to nothing are kept as free attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gis.errors import InvalidInput
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "code": ("code", "编码", "代码", "区划代码", "区划编码", "网格编码", "网格代码", "gb_code"),
+    "name": ("name", "名称", "名字", "网格名称", "区划名称", "mc"),
+    "parent_code": (
+        "parent_code",
+        "parent_cod",
+        "parent",
+        "parentcode",
+        "上级编码",
+        "上级代码",
+        "父级编码",
+        "所属编码",
+        "社区编码",
+        "所属社区编码",
+    ),
+    "households": ("households", "household", "hh", "户数", "住户数", "总户数"),
+    "population": ("population", "pop", "人口", "人口数", "人数", "总人口"),
+    "grid_worker": ("grid_worker", "worker", "网格员", "专职网格员", "网格员姓名"),
+    "grid_worker_phone": (
+        "grid_worker_phone",
+        "phone",
+        "worker_phone",
+        "电话",
+        "联系电话",
+        "网格员电话",
+        "手机",
+        "手机号",
+    ),
+    "party_branch": ("party_branch", "branch", "党支部", "网格党支部", "党组织"),
+}
+"""Field names recognised for each role (compared case-insensitively, ignoring _ - and spaces)."""
+
+ROLES = tuple(SYNONYMS)
+INTEGER_ROLES = ("households", "population")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name).casefold()
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Role → field name of the layer; the rest of the fields are free attributes."""
+
+    roles: dict[str, str]
+    unmapped: list[str]
+    detected: dict[str, str]
+
+    def to_report(self) -> dict[str, Any]:
+        """The mapping as the validation report shows it."""
+        return {
+            "mapped": self.roles,
+            "detected": sorted(self.detected),
+            "unmapped": self.unmapped,
+        }
+
+
+def map_fields(fields: list[str], explicit: dict[str, str] | None = None) -> FieldMapping:
+    """Map the layer's ``fields`` to roles: ``explicit`` first, then by known names."""
+    explicit = explicit or {}
+    unknown_roles = sorted(set(explicit) - set(ROLES))
+    if unknown_roles:
+        raise InvalidInput(
+            f"未知的字段角色 {unknown_roles} (unknown field roles; expected {list(ROLES)})",
+            code="invalid_field_mapping",
+            details={"roles": unknown_roles},
+        )
+    missing = sorted(f for f in explicit.values() if f not in fields)
+    if missing:
+        raise InvalidInput(
+            f"文件中没有字段 {missing} (the mapping names fields the file does not have)",
+            code="field_not_found",
+            details={"fields": missing, "available": fields},
+        )
+    roles = dict(explicit)
+    detected = {}
+    by_norm = {_norm(f): f for f in reversed(fields)}
+    for role, names in SYNONYMS.items():
+        if role in roles:
+            continue
+        for name in names:
+            field = by_norm.get(_norm(name))
+            if field is not None and field not in roles.values():
+                roles[role] = detected[role] = field
+                break
+    unmapped = [f for f in fields if f not in roles.values()]
+    return FieldMapping(roles=roles, unmapped=unmapped, detected=detected)
+
+
+def require_roles(mapping: FieldMapping, required: list[str], fields: list[str]) -> None:
+    """Raise ``required_field_missing`` unless every role in ``required`` is mapped."""
+    absent = [r for r in required if r not in mapping.roles]
+    if absent:
+        raise InvalidInput(
+            f"缺少必需字段: {', '.join(absent)}；可用字段: {', '.join(fields)} "
+            "(required fields are missing; map them with the field mapping)",
+            code="required_field_missing",
+            details={
+                "missing": absent,
+                "available": fields,
+                "synonyms": {r: list(SYNONYMS[r]) for r in absent},
+            },
+        )
+
+
+def as_code(value: Any) -> str | None:
+    """A code as text: DBF numeric codes come back as floats (1.30227e14 → '130227…')."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None

@@ -1,0 +1,214 @@
+"""Reading uploaded boundary files with pyogrio: find the dataset, its encoding, one layer.
+
+Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a WKT column.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from gis.archive import is_archive, unpack
+from gis.encoding import EncodingChoice, detect_dbf_encoding, detect_text_encoding
+from gis.errors import InvalidInput, Unsupported
+
+DRIVERS = {
+    ".shp": "ESRI Shapefile",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".kml": "KML",
+    ".fgb": "FlatGeobuf",
+    ".csv": "CSV",
+}
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
+TEXT_FORMATS = (".geojson", ".json", ".csv")
+CSV_OPEN_OPTIONS = {
+    "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom,几何,坐标",
+    "KEEP_GEOM_COLUMNS": "NO",
+}
+
+
+@dataclass
+class Layer:
+    """One layer read from an upload: attribute columns, geometries and what the file said."""
+
+    source: str
+    driver: str
+    layer: str
+    fields: list[str]
+    columns: dict[str, list[Any]]
+    geometries: np.ndarray
+    crs: str | None
+    encoding: EncodingChoice | None
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+
+def _find_dataset(files: list[Path], root: Path) -> Path:
+    """The one dataset among the uploaded files."""
+    files = [f for f in files if "__MACOSX" not in f.parts and not f.name.startswith(".")]
+    stems: dict[Path, set[str]] = {}
+    for f in files:
+        if f.suffix.lower() in (*SHAPEFILE_PARTS, ".prj", ".cpg"):
+            stems.setdefault(f.with_suffix(""), set()).add(f.suffix.lower())
+    for stem, parts in stems.items():
+        missing = [p for p in SHAPEFILE_PARTS if p not in parts]
+        if missing and parts & set(SHAPEFILE_PARTS):
+            raise InvalidInput(
+                f"Shapefile {stem.name} 缺少 {', '.join(missing)} 文件 "
+                f"(the shapefile is missing its {', '.join(missing)} part)",
+                code="shapefile_incomplete",
+                details={"shapefile": str(stem.relative_to(root)), "missing": missing},
+            )
+    datasets = [f for f in files if f.suffix.lower() in DRIVERS]
+    if not datasets:
+        raise Unsupported(
+            "无法识别的文件格式；支持 zip 压缩的 Shapefile、GeoJSON、GeoPackage、KML/KMZ、"
+            "FlatGeobuf、含 WKT 列的 CSV (unknown format)",
+            code="unknown_format",
+            details={"files": sorted(str(f.relative_to(root)) for f in files)[:50]},
+        )
+    if len(datasets) > 1:
+        raise InvalidInput(
+            "一次只能上传一个数据集 (the upload holds more than one dataset)",
+            code="multiple_datasets",
+            details={"datasets": sorted(str(f.relative_to(root)) for f in datasets)},
+        )
+    return datasets[0]
+
+
+def _encoding_for(dataset: Path, override: str | None) -> EncodingChoice | None:
+    suffix = dataset.suffix.lower()
+    if suffix == ".shp":
+        cpg = next(
+            (
+                p
+                for p in dataset.parent.iterdir()
+                if p.stem == dataset.stem and p.suffix.lower() == ".cpg"
+            ),
+            None,
+        )
+        dbf = next(
+            p
+            for p in dataset.parent.iterdir()
+            if p.stem == dataset.stem and p.suffix.lower() == ".dbf"
+        )
+        return detect_dbf_encoding(dbf, cpg, override)
+    if suffix in TEXT_FORMATS:
+        choice = detect_text_encoding(dataset.read_bytes(), override)
+        if choice.encoding.upper().replace("-", "") != "UTF8":
+            # GDAL reads these formats as UTF-8: transcode once, exactly
+            text = dataset.read_bytes().decode(choice.encoding)
+            dataset.write_text(text, encoding="utf-8")
+        return choice
+    return None
+
+
+def _choose_layer(dataset: Path, layer: str | None) -> str:
+    names = [str(name) for name, _ in pyogrio.list_layers(dataset)]
+    if layer is not None:
+        if layer not in names:
+            raise InvalidInput(
+                f"文件中没有图层 {layer} (no layer {layer!r} in the file)",
+                code="layer_not_found",
+                details={"layer": layer, "layers": names},
+            )
+        return layer
+    if len(names) > 1:
+        raise InvalidInput(
+            "文件包含多个图层，请指定 layer (the file has several layers; choose one)",
+            code="layer_required",
+            details={"layers": names},
+        )
+    if not names:
+        raise InvalidInput("文件中没有图层 (the file has no layer)", code="empty_layer")
+    return names[0]
+
+
+def _column(values: np.ndarray) -> list[Any]:
+    out = []
+    for v in values.tolist():
+        if isinstance(v, float) and v != v:
+            v = None
+        out.append(v)
+    return out
+
+
+def read_upload(
+    path: Path,
+    filename: str,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    max_unpacked_bytes: int,
+    max_entries: int,
+) -> Layer:
+    """Read the one polygon layer of an uploaded file (or archive) saved at ``path``."""
+    files_dir = workdir / "files"
+    files_dir.mkdir(parents=True)
+    if is_archive(path, filename):
+        files = unpack(path, files_dir, max_bytes=max_unpacked_bytes, max_entries=max_entries)
+    else:
+        target = files_dir / Path(filename).name
+        shutil.copyfile(path, target)
+        files = [target]
+    dataset = _find_dataset(files, files_dir)
+    choice = _encoding_for(dataset, encoding)
+    try:
+        layer_name = _choose_layer(dataset, layer)
+        options = CSV_OPEN_OPTIONS if dataset.suffix.lower() == ".csv" else {}
+        gdal_encoding = choice.encoding if dataset.suffix.lower() == ".shp" and choice else None
+        meta, _, wkb, field_data = pyogrio.raw.read(
+            dataset, layer=layer_name, encoding=gdal_encoding, **options
+        )
+    except (DataSourceError, DataLayerError) as error:
+        raise InvalidInput(
+            f"无法读取文件 {dataset.name} (GDAL could not read the file: {error})",
+            code="unreadable_file",
+        ) from error
+    except UnicodeDecodeError as error:
+        # e.g. a field name GDAL cut in the middle of a multi-byte character
+        raise InvalidInput(
+            f"文件 {dataset.name} 的字段名或属性无法按 {gdal_encoding or 'UTF-8'} 解码，"
+            "请用 encoding 参数指定正确编码 "
+            f"(field names or values do not decode as {gdal_encoding or 'UTF-8'})",
+            code="undecodable_encoding",
+            details={"encoding": gdal_encoding, "error": str(error)},
+        ) from error
+    if wkb is None or len(wkb) == 0:
+        raise InvalidInput(
+            f"图层 {layer_name} 没有要素 (the layer has no features)",
+            code="empty_layer",
+            details={"layer": layer_name},
+        )
+    geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
+    types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
+    polygonal = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
+    if not types & polygonal:
+        found = sorted({shapely.GeometryType(t).name.title() for t in types}) or ["None"]
+        raise InvalidInput(
+            f"边界文件应为面要素，实际为 {', '.join(found)} (boundaries must be polygons)",
+            code="wrong_geometry_type",
+            details={"geometry_types": found},
+        )
+    fields = [str(f) for f in meta["fields"]]
+    return Layer(
+        source=str(dataset.relative_to(files_dir)),
+        driver=DRIVERS[dataset.suffix.lower()],
+        layer=layer_name,
+        fields=fields,
+        columns={f: _column(v) for f, v in zip(fields, field_data, strict=True)},
+        geometries=geometries,
+        crs=meta.get("crs"),
+        encoding=choice,
+    )

@@ -1,0 +1,448 @@
+"""Boundary uploads: read, map fields, reproject, validate, then commit all or nothing.
+
+A dry run (the default) returns the validation report and a preview of what would change.
+A commit turns the whole file into one new boundary version in one transaction; the
+uploaded set replaces the previous children of its parent(s).  Every upload that gets as
+far as a report is recorded with its report in the upload history.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from gis.crs import crs_from_file, infer_crs, parse_crs, to_wgs84
+from gis.errors import InvalidInput, NotFound
+from gis.fields import INTEGER_ROLES, FieldMapping, as_code, map_fields, require_roles
+from gis.models import LEVELS
+from gis.readers import Layer, read_upload
+from gis.settings import Settings
+from gis.validation import Candidate, ParentInfo, Report, Tolerances, validate
+from gis.versions import (
+    ATTRIBUTE_COLUMNS,
+    RegionRecord,
+    VersionSummary,
+    commit_regions,
+    lock_boundaries,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """What the uploader asked for."""
+
+    filename: str
+    level: str
+    author: str
+    parent: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    layer: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = True
+    repair: bool = False
+
+    def params(self) -> dict[str, Any]:
+        """The request's options, as recorded in the upload history."""
+        return {
+            "parent": self.parent,
+            "crs": self.crs,
+            "encoding": self.encoding,
+            "layer": self.layer,
+            "fields": self.fields,
+            "dry_run": self.dry_run,
+            "repair": self.repair,
+        }
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The recorded upload: its id, status, resulting version and report."""
+
+    id: int
+    status: str
+    version: int | None
+    report: dict[str, Any]
+
+
+def tolerances(settings: Settings) -> Tolerances:
+    """Validation tolerances from the settings."""
+    return Tolerances(
+        overlap_m2=settings.overlap_tolerance_m2,
+        gap_m2=settings.gap_tolerance_m2,
+        outside_m2=settings.outside_tolerance_m2,
+        sliver_width_m=settings.sliver_width_m,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """Integers as int; floats and digit strings that are whole numbers too; else as given."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def _reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[str, Any]]:
+    """The layer's geometries in EPSG:4326, and how their CRS was decided."""
+    if request.crs:
+        spec, source, reason = parse_crs(request.crs), "parameter", "由上传参数指定 (given)"
+    elif layer.crs:
+        spec, source, reason = crs_from_file(layer.crs), "file", "取自文件 (from the file)"
+    else:
+        present = layer.geometries[~shapely.is_missing(layer.geometries)]
+        inferred = infer_crs(*shapely.total_bounds(present))
+        if inferred is None:
+            raise InvalidInput(
+                "文件没有坐标系信息且无法推断，请指定 crs (e.g. EPSG:4527, gcj02) "
+                "(the file has no CRS and it cannot be inferred: give crs)",
+                code="crs_required",
+                details={"bounds": shapely.total_bounds(present).round(3).tolist()},
+            )
+        (spec, reason), source = inferred, "inferred"
+    geometries = to_wgs84(layer.geometries, spec)
+    present = geometries[~shapely.is_missing(geometries)]
+    coords = shapely.get_coordinates(present)
+    lon, lat = coords[:, 0], coords[:, 1]
+    if not np.isfinite(coords).all() or (np.abs(lon) > 180).any() or (np.abs(lat) > 90).any():
+        raise InvalidInput(
+            f"坐标超出经纬度范围（经纬度是否颠倒？坐标系 {spec.label} 是否正确？） "
+            f"(coordinates out of range after reprojection from {spec.label}: "
+            "swapped lat/lon or a wrong CRS?)",
+            code="coordinates_out_of_range",
+            details={
+                "crs": spec.label,
+                "bounds": shapely.total_bounds(present).round(6).tolist(),
+            },
+        )
+    return geometries, {"crs": spec.label, "source": source, "reason": reason}
+
+
+def _candidates(
+    layer: Layer, geometries: np.ndarray, mapping: FieldMapping, request: UploadRequest
+) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    roles = mapping.roles
+    candidates, problems = [], []
+    for i, geom in enumerate(geometries):
+
+        def value(role: str, i: int = i) -> Any:
+            return layer.columns[roles[role]][i] if role in roles else None
+
+        parent_field = as_code(value("parent_code"))
+        parent = request.parent or parent_field
+        code = as_code(value("code"))
+        if request.parent and parent_field and parent_field != request.parent:
+            problems.append(
+                {
+                    "kind": "parent_mismatch",
+                    "severity": "error",
+                    "code": code,
+                    "feature": i + 1,
+                    "message": f"上级编码字段为 {parent_field}，但上传指定上级为 {request.parent} "
+                    "(the feature's parent code differs from the upload's parent)",
+                    "location": [],
+                }
+            )
+        name = value("name")
+        candidates.append(
+            Candidate(
+                feature=i + 1,
+                code=code,
+                name=str(name).strip() if name is not None and str(name).strip() else None,
+                parent_code=parent,
+                geometry=None if geom is None else geom,
+                values={
+                    role: _whole_number(value(role)) for role in INTEGER_ROLES if role in roles
+                },
+                attributes={
+                    f: _json_safe(layer.columns[f][i])
+                    for f in mapping.unmapped
+                    if layer.columns[f][i] is not None
+                },
+            )
+        )
+        for role in ("grid_worker", "grid_worker_phone", "party_branch"):
+            v = value(role)
+            candidates[-1].values[role] = None if v is None else str(_json_safe(v)).strip()
+    return candidates, problems
+
+
+def _parents(conn: Connection, codes: set[str]) -> dict[str, ParentInfo]:
+    rows = conn.execute(
+        text(
+            "SELECT code, level, ST_AsBinary(geom) FROM regions "
+            "WHERE valid_to IS NULL AND code = ANY(:codes)"
+        ),
+        {"codes": sorted(codes)},
+    ).all()
+    return {
+        code: ParentInfo(code, level, shapely.from_wkb(bytes(wkb))) for code, level, wkb in rows
+    }
+
+
+def _removals(
+    conn: Connection, level: str, parents: set[str], keep: set[str]
+) -> tuple[list[str], dict[str, int]]:
+    """Current regions of ``level`` under ``parents`` that the upload drops; and their children."""
+    if not parents:
+        return [], {}
+    removed = [
+        c
+        for c in conn.scalars(
+            text(
+                "SELECT code FROM regions WHERE valid_to IS NULL AND level = :level "
+                "AND parent_code = ANY(:parents) ORDER BY code"
+            ),
+            {"level": level, "parents": sorted(parents)},
+        )
+        if c not in keep
+    ]
+    orphans = dict(
+        conn.execute(
+            text(
+                "SELECT parent_code, count(*) FROM regions WHERE valid_to IS NULL "
+                "AND parent_code = ANY(:codes) GROUP BY parent_code"
+            ),
+            {"codes": removed},
+        ).all()
+    )
+    return removed, orphans
+
+
+def _record(
+    conn: Connection,
+    request: UploadRequest,
+    status: str,
+    report: dict[str, Any],
+    version: int | None,
+) -> int:
+    return conn.scalar(
+        text(
+            "INSERT INTO uploads (author, filename, level, parent_code, status, params, report, "
+            "version) VALUES (:author, :filename, :level, :parent, :status, "
+            "CAST(:params AS jsonb), CAST(:report AS jsonb), :version) RETURNING id"
+        ),
+        {
+            "author": request.author,
+            "filename": request.filename,
+            "level": request.level,
+            "parent": request.parent,
+            "status": status,
+            "params": json.dumps(request.params(), ensure_ascii=False),
+            "report": json.dumps(report, ensure_ascii=False),
+            "version": version,
+        },
+    )
+
+
+def _report(
+    layer: Layer,
+    crs: dict[str, Any],
+    mapping: FieldMapping,
+    found: Report,
+    tol: Tolerances,
+    summary: VersionSummary | None,
+) -> dict[str, Any]:
+    problems = sorted(
+        found.problems,
+        key=lambda p: (p["severity"] != "error", p["feature"] or 0, p["kind"]),
+    )
+    return {
+        "ok": found.errors == 0,
+        "summary": {
+            "features": len(layer),
+            "errors": found.errors,
+            "warnings": found.warnings,
+            "repairs": len(found.repairs),
+            "changes": None
+            if summary is None
+            else {"added": summary.added, "modified": summary.modified, "removed": summary.removed},
+        },
+        "file": {"source": layer.source, "format": layer.driver, "layer": layer.layer},
+        "encoding": None
+        if layer.encoding is None
+        else {
+            "encoding": layer.encoding.encoding,
+            "source": layer.encoding.source,
+            "reason": layer.encoding.reason,
+        },
+        "crs": crs,
+        "output_crs": "EPSG:4326",
+        "fields": mapping.to_report(),
+        "tolerances": {
+            "overlap_m2": tol.overlap_m2,
+            "gap_m2": tol.gap_m2,
+            "outside_m2": tol.outside_m2,
+            "sliver_width_m": tol.sliver_width_m,
+        },
+        "problems": problems,
+        "repairs": found.repairs,
+    }
+
+
+def process_upload(
+    engine: Engine,
+    path: Path,
+    request: UploadRequest,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> UploadResult:
+    """Validate the uploaded file at ``path`` and, unless a dry run, commit it as a version."""
+    step = progress or (lambda _: None)
+    if request.level not in LEVELS:
+        raise InvalidInput(
+            f"未知层级 {request.level} (unknown level; expected one of {list(LEVELS)})",
+            code="invalid_level",
+            details={"level": request.level},
+        )
+    step("reading")
+    with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as workdir:
+        layer = read_upload(
+            path,
+            request.filename,
+            Path(workdir),
+            layer=request.layer,
+            encoding=request.encoding,
+            max_unpacked_bytes=settings.max_unpacked_bytes,
+            max_entries=settings.max_archive_entries,
+        )
+    mapping = map_fields(layer.fields, request.fields)
+    required = ["code", "name"]
+    if request.level != "county" and not request.parent:
+        required.append("parent_code")
+    require_roles(mapping, required, layer.fields)
+    step("reprojecting")
+    geometries, crs = _reproject(layer, request)
+    candidates, early = _candidates(layer, geometries, mapping, request)
+    tol = tolerances(settings)
+
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            lock_boundaries(conn)
+            parents = _parents(conn, {c.parent_code for c in candidates if c.parent_code})
+            if request.parent and request.parent not in parents:
+                raise NotFound(
+                    f"上级区域 {request.parent} 不存在 (the parent region does not exist)",
+                    code="parent_not_found",
+                    details={"parent": request.parent},
+                )
+            step("validating")
+            found = validate(
+                candidates,
+                level=request.level,
+                parents=parents,
+                tolerances=tol,
+                repair=request.repair,
+            )
+            found.problems[:0] = early
+            codes = {c.code for c in candidates if c.code}
+            removed, orphans = (
+                _removals(conn, request.level, set(parents), codes)
+                if request.level != "county"
+                else ([], {})
+            )
+            found.problems += [
+                {
+                    "kind": "would_orphan_children",
+                    "severity": "error",
+                    "code": code,
+                    "feature": None,
+                    "message": f"上传将删除 {code}，但它仍有 {n} 个下级区域 "
+                    f"(the upload drops {code}, which still has {n} child regions)",
+                    "location": [],
+                }
+                for code, n in sorted(orphans.items())
+            ]
+            summary = None
+            given = set(mapping.roles) | ({"attributes"} if mapping.unmapped else set())
+            if found.errors == 0:
+                step("committing" if not request.dry_run else "previewing")
+                summary = commit_regions(
+                    conn,
+                    [
+                        RegionRecord(
+                            code=c.code,
+                            level=request.level,
+                            name=c.name,
+                            parent_code=c.parent_code if request.level != "county" else None,
+                            wkb=shapely.to_wkb(c.geometry),
+                            attributes=c.attributes,
+                            **c.values,
+                        )
+                        for c in candidates
+                    ],
+                    author=request.author,
+                    action="upload",
+                    message=f"upload of {request.filename} ({request.level})",
+                    remove=removed,
+                    keep=[c for c in (*ATTRIBUTE_COLUMNS, "attributes") if c not in given],
+                )
+            report = _report(layer, crs, mapping, found, tol, summary)
+            if summary is not None and not request.dry_run:
+                status = "committed" if summary.number is not None else "unchanged"
+                upload_id = _record(conn, request, status, report, summary.number)
+                tx.commit()
+                return UploadResult(upload_id, status, summary.number, report)
+            tx.rollback()
+        status = "dry_run" if request.dry_run else "rejected"
+        with conn.begin():
+            upload_id = _record(conn, request, status, report, None)
+    return UploadResult(upload_id, status, None, report)
+
+
+def list_uploads(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Uploads newest first (without their reports), and how many there are."""
+    total = conn.scalar(text("SELECT count(*) FROM uploads")) or 0
+    rows = conn.execute(
+        text(
+            "SELECT id, created_at, author, filename, level, parent_code, status, version, "
+            "report -> 'summary' AS summary FROM uploads ORDER BY id DESC "
+            "LIMIT :limit OFFSET :offset"
+        ),
+        {"limit": limit, "offset": offset},
+    ).mappings()
+    return [{**row, "created_at": row["created_at"].isoformat()} for row in rows], total
+
+
+def get_upload(conn: Connection, upload_id: int) -> dict[str, Any]:
+    """One upload with its parameters and full report."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, created_at, author, filename, level, parent_code, status, version, "
+                "params, report FROM uploads WHERE id = :id"
+            ),
+            {"id": upload_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"上传记录 {upload_id} 不存在 (no upload {upload_id})",
+            code="upload_not_found",
+            details={"id": upload_id},
+        )
+    return {**row, "created_at": row["created_at"].isoformat()}
