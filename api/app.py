@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import health, regions, versions
+from api.routers import export, health, regions, uploads, versions
 from gis.db import database_url, make_engine
 from gis.settings import Settings, get_settings
 
@@ -36,4 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(regions.router)
     app.include_router(versions.router)
+    app.include_router(uploads.router)
+    app.include_router(export.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +20,9 @@ app = typer.Typer(help="gridmap — 网格化治理 GIS service.", no_args_is_he
 db_app = typer.Typer(help="The embedded PostgreSQL+PostGIS cluster.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city (迁西县).", no_args_is_help=True)
 versions_app = typer.Typer(help="Boundary versions.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
 
@@ -133,6 +136,156 @@ def versions_restore(number: int) -> None:
     finally:
         engine.dispose()
     console.print(f"restored version {number} as version {summary.number}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, editor or admin")],
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key")] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from gis.auth import create_key
+
+    engine = make_engine(prepare(get_settings())[0])
+    try:
+        with engine.begin() as conn:
+            key = create_key(conn, role=role, name=name or f"{role}@{getpass.getuser()}")
+    finally:
+        engine.dispose()
+    print(key)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    level: Annotated[str, typer.Option(help="county, street, community or grid")],
+    parent: Annotated[str | None, typer.Option(help="Code of the parent region")] = None,
+    crs: Annotated[str | None, typer.Option(help="EPSG:4527, cgcs2000, gcj02, bd09 …")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Attribute encoding, e.g. GBK")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="Field mapping ROLE=FIELD, e.g. code=BM (repeat)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only validate; change nothing")] = False,
+    repair: Annotated[bool, typer.Option(help="make_valid and snap slivers")] = False,
+) -> None:
+    """Validate a boundary file and commit it as a new version (all or nothing)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from gis.uploads import UploadRequest, process_upload
+
+    mapping = {}
+    for item in field or []:
+        role, sep, name = item.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"--field expects ROLE=FIELD, got {item!r}", code="invalid_field_mapping"
+            )
+        mapping[role.strip()] = name.strip()
+    settings = get_settings()
+    engine = make_engine(prepare(settings)[0])
+    stages = ["reading", "reprojecting", "validating", "previewing" if dry_run else "committing"]
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as bar:
+            task = bar.add_task(f"{file.name}", total=len(stages))
+
+            def progress(stage: str) -> None:
+                bar.update(task, description=f"{file.name}: {stage}", completed=stages.index(stage))
+
+            result = process_upload(
+                engine,
+                file,
+                UploadRequest(
+                    filename=file.name,
+                    level=level,
+                    author=_author(),
+                    parent=parent,
+                    crs=crs,
+                    encoding=encoding,
+                    layer=layer,
+                    fields=mapping,
+                    dry_run=dry_run,
+                    repair=repair,
+                ),
+                settings,
+                progress,
+            )
+            bar.update(task, completed=len(stages))
+    finally:
+        engine.dispose()
+    _print_report(result.report)
+    console.print(
+        f"upload {result.id}: {result.status}"
+        + (f", version {result.version}" if result.version else "")
+    )
+    if result.status == "rejected" or not result.report["ok"]:
+        raise typer.Exit(1)
+
+
+def _print_report(report: dict) -> None:
+    summary = report["summary"]
+    enc = report["encoding"]
+    console.print(
+        f"{summary['features']} features · CRS {report['crs']['crs']} ({report['crs']['source']})"
+        + (f" · encoding {enc['encoding']} ({enc['source']})" if enc else ""),
+        markup=False,
+    )
+    for problem in report["problems"]:
+        where = f"#{problem['feature']}" if problem["feature"] else ""
+        area = f" {problem['area_m2']} m²" if "area_m2" in problem else ""
+        console.print(
+            f"{problem['severity']:7s} {problem['kind']:22s} {problem['code'] or ''} {where}"
+            f"{area}  {problem['message']}",
+            markup=False,
+        )
+    for repair in report["repairs"]:
+        console.print(
+            f"repair  {repair['kind']:22s} {repair['code']}  {repair['message']}", markup=False
+        )
+    changes = summary["changes"]
+    if changes:
+        console.print(
+            f"changes: +{len(changes['added'])} ~{len(changes['modified'])} "
+            f"-{len(changes['removed'])}; "
+            f"{summary['errors']} errors, {summary['warnings']} warnings"
+        )
+
+
+@app.command("export")
+def export_file(
+    level: Annotated[str, typer.Option(help="county, street, community or grid")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write into")],
+    fmt: Annotated[str, typer.Option("--format", help="geojson, gpkg or shp")] = "geojson",
+    encoding: Annotated[str | None, typer.Option(help="Shapefile encoding: utf-8 or gbk")] = None,
+    parent: Annotated[str | None, typer.Option(help="Only the children of this code")] = None,
+    as_of: Annotated[int | None, typer.Option(help="Boundary version")] = None,
+) -> None:
+    """Export one level's regions to a file (EPSG:4326) for desktop GIS."""
+    from gis.export import export_regions
+    from gis.versions import resolve_version
+
+    output.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url(get_settings()))
+    try:
+        with engine.connect() as conn:
+            version = resolve_version(conn, as_of)
+            path = export_regions(
+                conn,
+                output,
+                version=version or 0,
+                level=level,
+                fmt=fmt,
+                parent=parent,
+                encoding=encoding,
+            )
+    finally:
+        engine.dispose()
+    console.print(f"wrote {path}")
 
 
 @app.command()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
+
+from gis.auth import Principal, authenticate
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -40,3 +43,21 @@ def get_page(
 
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `gridmap keys create`.")
+
+
+def require(role: str) -> Callable[..., Principal]:
+    """A dependency: the caller's API key must have at least ``role`` (401/403 otherwise)."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        with request.app.state.engine.connect() as conn:
+            principal = authenticate(conn, credentials.credentials if credentials else None)
+        principal.require(role)
+        return principal
+
+    return dependency

@@ -13,12 +13,26 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis.errors import ClusterError, GridmapError, InvalidInput, NotFound, Unavailable
+from gis.errors import (
+    ClusterError,
+    Forbidden,
+    GridmapError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    Unsupported,
+)
 
 log = logging.getLogger("gridmap.api")
 
 STATUS_BY_ERROR: dict[type[GridmapError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
+    TooLarge: 413,
+    Unsupported: 415,
     InvalidInput: 422,
     Unavailable: 503,
     ClusterError: 503,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
-from api.deps import ConnectionDep, PageDep
+from api.deps import ConnectionDep, PageDep, require
 from gis import versions
+from gis.auth import Principal
 
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
@@ -21,4 +22,22 @@ def list_versions(conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
         "numberMatched": total,
         "numberReturned": len(items),
         "versions": items,
+    }
+
+
+@router.post("/{number}/restore", summary="Restore an earlier version", status_code=201)
+def restore(
+    number: int, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Make version ``number`` current again, recorded as a new version (admin only)."""
+    with request.app.state.engine.begin() as conn:
+        summary = versions.restore_version(conn, number, author=principal.name)
+    return {
+        "version": summary.number,
+        "restored_from": number,
+        "changes": {
+            "added": summary.added,
+            "modified": summary.modified,
+            "removed": summary.removed,
+        },
     }

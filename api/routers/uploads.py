@@ -1,0 +1,132 @@
+"""Boundary uploads: validate (dry run) or commit, and the upload history."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from api.deps import ConnectionDep, PageDep, require
+from api.routers.regions import Level
+from gis import uploads
+from gis.auth import Principal
+from gis.errors import InvalidInput, TooLarge
+
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
+
+Editor = Annotated[Principal, Depends(require("editor"))]
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+
+
+def _save(file: UploadFile, dest: Path, max_bytes: int) -> None:
+    """Copy the upload to ``dest``, refusing it once it passes ``max_bytes``."""
+    written = 0
+    with dest.open("wb") as out:
+        while chunk := file.file.read(1 << 20):
+            written += len(chunk)
+            if written > max_bytes:
+                raise TooLarge(
+                    f"文件超过 {max_bytes // 1_000_000} MB 上限 "
+                    f"(the file is larger than the {max_bytes}-byte limit)",
+                    code="file_too_large",
+                    details={"max_bytes": max_bytes},
+                )
+            out.write(chunk)
+
+
+def _field_mapping(value: str | None) -> dict[str, str]:
+    if not value:
+        return {}
+    try:
+        mapping = json.loads(value)
+    except json.JSONDecodeError:
+        mapping = None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise InvalidInput(
+            'fields 应为 JSON 对象，如 {"code": "BM", "name": "MC"} '
+            "(fields must be a JSON object of role → field name)",
+            code="invalid_field_mapping",
+        )
+    return mapping
+
+
+@router.post("", summary="Upload a boundary file", response_model=None)
+def upload(
+    request: Request,
+    principal: Editor,
+    file: Annotated[
+        UploadFile, File(description="Zipped shapefile, GeoJSON, GPKG, KML/KMZ, FGB or CSV")
+    ],
+    level: Annotated[Level, Form()],
+    parent: Annotated[str | None, Form(description="Code of the parent region")] = None,
+    crs: Annotated[
+        str | None, Form(description="EPSG:4527, cgcs2000, gcj02, bd09 … (default: the file's)")
+    ] = None,
+    encoding: Annotated[str | None, Form(description="Attribute encoding, e.g. GBK")] = None,
+    layer: Annotated[str | None, Form(description="Layer of a multi-layer file")] = None,
+    fields: Annotated[
+        str | None, Form(description='Field mapping as JSON, e.g. {"code": "BM"}')
+    ] = None,
+    dry_run: Annotated[bool, Form(description="Only validate (default)")] = True,
+    repair: Annotated[bool, Form(description="make_valid and snap slivers")] = False,
+) -> JSONResponse:
+    """Validate a boundary file; with ``dry_run=false`` commit it as one new version.
+
+    200 with the report for a dry run; 201 when committed; 422 ``validation_failed`` (with
+    the report) when errors block the commit — nothing is changed then.
+    """
+    settings = request.app.state.settings
+    filename = Path(file.filename or "upload").name
+    with tempfile.TemporaryDirectory(prefix="gridmap-recv-") as tmp:
+        saved = Path(tmp) / "upload.bin"
+        _save(file, saved, settings.max_upload_bytes)
+        result = uploads.process_upload(
+            request.app.state.engine,
+            saved,
+            uploads.UploadRequest(
+                filename=filename,
+                level=level,
+                author=principal.name,
+                parent=parent,
+                crs=crs,
+                encoding=encoding,
+                layer=layer,
+                fields=_field_mapping(fields),
+                dry_run=dry_run,
+                repair=repair,
+            ),
+            settings,
+        )
+    body: dict[str, Any] = {
+        "id": result.id,
+        "status": result.status,
+        "version": result.version,
+        "report": result.report,
+    }
+    if result.status == "rejected":
+        raise InvalidInput(
+            f"校验发现 {result.report['summary']['errors']} 个错误，未做任何更改 "
+            "(validation found errors; nothing was changed)",
+            code="validation_failed",
+            details=body,
+        )
+    return JSONResponse(body, status_code=201 if result.status == "committed" else 200)
+
+
+@router.get("", summary="Upload history")
+def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+    """Uploads newest first: who, when, which file, status, resulting version."""
+    items, total = uploads.list_uploads(conn, limit=page.limit, offset=page.offset)
+    return {"numberMatched": total, "numberReturned": len(items), "uploads": items}
+
+
+@router.get("/{upload_id}", summary="One upload and its report")
+def get_upload(upload_id: int, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
+    """An upload with its parameters, validation report and resulting version."""
+    return uploads.get_upload(conn, upload_id)
