@@ -8,15 +8,17 @@ share a copy of it, and tests that write get a fresh copy each.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url
 
 from api.app import create_app
+from gis.auth import create_key
 from gis.cluster import Cluster
 from gis.db import create_database, database_url, drop_database, make_engine, migrate
 from gis.seed import load_demo
@@ -108,3 +110,20 @@ def fresh_client(fresh_db_url: str) -> Iterator[TestClient]:
     """HTTP client of the app on this test's own database."""
     with TestClient(create_app(Settings(database_url=fresh_db_url))) as client:
         yield client
+
+
+@pytest.fixture
+def make_key(fresh_engine: Engine) -> Callable[[str], str]:
+    """Create an API key with a role in this test's own database."""
+
+    def make(role: str) -> str:
+        with fresh_engine.begin() as conn:
+            return create_key(conn, role=role, name=f"test-{role}")
+
+    return make
+
+
+@pytest.fixture
+def demo_grids() -> dict:
+    """The demo city's grids as a GeoJSON FeatureCollection (EPSG:4326)."""
+    return json.loads((Settings().demo_dir / "grids.geojson").read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
@@ -15,3 +16,73 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def upload(client: Any, path: Path, key: str | None, **form: Any) -> Any:
+    """POST a file to /api/v1/uploads with form fields (booleans as 'true'/'false')."""
+    data = {
+        k: str(v).lower() if isinstance(v, bool) else v for k, v in form.items() if v is not None
+    }
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with path.open("rb") as f:
+        return client.post(
+            "/api/v1/uploads", files={"file": (path.name, f)}, data=data, headers=headers
+        )
+
+
+def state(engine: Any) -> tuple[int | None, int, int]:
+    """(current version, region rows, upload rows): what a refused upload must not change."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return (
+            conn.scalar(text("SELECT max(number) FROM boundary_versions")),
+            conn.scalar(text("SELECT count(*) FROM regions")),
+            conn.scalar(text("SELECT count(*) FROM uploads")),
+        )
+
+
+def write_layer(
+    path: Path,
+    rows: list[dict[str, Any]],
+    geometries: list[Any],
+    *,
+    crs: str | None = "EPSG:4326",
+    driver: str | None = None,
+    encoding: str | None = None,
+    geometry_type: str = "MultiPolygon",
+) -> Path:
+    """Write features (property dicts + shapely geometries) with GDAL through pyogrio."""
+    import numpy as np
+    import shapely
+    from pyogrio.raw import write
+
+    fields = list(rows[0])
+    columns = []
+    for f in fields:
+        values = [r[f] for r in rows]
+        if all(isinstance(v, int) for v in values):
+            columns.append(np.array(values, dtype=np.int64))
+        else:
+            columns.append(np.array(values, dtype=object))
+    write(
+        path,
+        geometry=np.array(shapely.to_wkb(geometries), dtype=object),
+        field_data=columns,
+        fields=fields,
+        driver=driver,
+        crs=crs,
+        encoding=encoding,
+        geometry_type=geometry_type,
+    )
+    return path
+
+
+def zip_dir(files: list[Path], archive: Path) -> Path:
+    """Zip ``files`` flat into ``archive``."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, f.name)
+    return archive
