@@ -119,10 +119,7 @@ def list_regions(
         where.append("r.parent_code = :parent")
         params["parent"] = parent
     if bbox:
-        where.append(
-            "r.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326) "
-            "AND ST_Intersects(r.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))"
-        )
+        where.append("ST_Intersects(r.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
         params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
     condition = " AND ".join(where)
     total = conn.scalar(text(f"SELECT count(*) FROM regions r WHERE {condition}"), params) or 0
