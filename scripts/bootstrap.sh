@@ -2,6 +2,7 @@
 # Install what gridmap needs on a Debian machine, idempotently:
 #   - PostgreSQL 15 + PostGIS 3 (Debian postgresql-15-postgis-3), unless GRIDMAP_DATABASE_URL
 #     points at an external server;
+#   - GDAL's command-line tools (Debian gdal-bin: ogr2ogr for benchmarks, ogrinfo as a real client);
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes).
 # Works as root or as a user with sudo.
 set -euo pipefail
@@ -21,6 +22,9 @@ packages=()
 if [ -z "${GRIDMAP_DATABASE_URL:-}" ] \
    && ! compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null; then
     packages+=(postgresql-15-postgis-3 postgresql-15 postgresql-client-15)
+fi
+if ! command -v ogr2ogr >/dev/null; then
+    packages+=(gdal-bin)
 fi
 if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)
