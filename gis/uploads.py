@@ -172,7 +172,7 @@ def _candidates(
                 code=code,
                 name=str(name).strip() if name is not None and str(name).strip() else None,
                 parent_code=parent,
-                geometry=None if geom is None else geom,
+                geometry=geom,
                 values={
                     role: _whole_number(value(role)) for role in INTEGER_ROLES if role in roles
                 },
