@@ -55,7 +55,7 @@ from typing import Literal
 
 from gis.errors import InvalidInput
 
-Source = Literal["override", "cpg", "ldid", "utf-8", "gb18030"]
+Source = Literal["override", "declared", "cpg", "ldid", "utf-8", "gb18030"]
 
 UTF8_BOM = codecs.BOM_UTF8
 MULTIBYTE = frozenset({"UTF-8", "GBK", "GB18030", "CP950", "CP932", "CP949"})

@@ -5,6 +5,7 @@ Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a 
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,25 @@ DRIVERS = {
     ".csv": "CSV",
 }
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
-TEXT_FORMATS = (".geojson", ".json", ".csv")
+TEXT_FORMATS = (".geojson", ".json", ".csv", ".kml")
+_XML_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)["']""")
+_XML_ENCODING_TEXT = re.compile(r"""encoding=["'][A-Za-z0-9_.:-]+["']""")
+KML_STYLE_FIELDS = frozenset(
+    {
+        "id",
+        "timestamp",
+        "begin",
+        "end",
+        "altitudeMode",
+        "tessellate",
+        "extrude",
+        "visibility",
+        "drawOrder",
+        "icon",
+        "snippet",
+    }
+)
+"""Fields GDAL's KML drivers add for rendering; not attributes of a region."""
 CSV_OPEN_OPTIONS = {
     "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom,几何,坐标",
     "KEEP_GEOM_COLUMNS": "NO",
@@ -104,10 +123,23 @@ def _encoding_for(dataset: Path, override: str | None) -> EncodingChoice | None:
         )
         return detect_dbf_encoding(dbf, cpg, override)
     if suffix in TEXT_FORMATS:
-        choice = detect_text_encoding(dataset.read_bytes(), override)
+        data = dataset.read_bytes()
+        declared = _XML_ENCODING.search(data[:200]) if suffix == ".kml" else None
+        name = declared[1].decode("ascii") if declared else None
+        if override is None and name and name.upper().replace("-", "") != "UTF8":
+            given = detect_text_encoding(data, name)
+            choice = EncodingChoice(
+                given.encoding,
+                "declared",
+                f"按 XML 声明使用 {given.encoding} (declared in the file's XML header)",
+            )
+        else:
+            choice = detect_text_encoding(data, override)
         if choice.encoding.upper().replace("-", "") != "UTF8":
-            # GDAL reads these formats as UTF-8: transcode once, exactly
-            text = dataset.read_bytes().decode(choice.encoding)
+            # GDAL reads these formats as UTF-8 (expat knows no GBK): transcode once, exactly
+            text = data.decode(choice.encoding)
+            if declared:
+                text = _XML_ENCODING_TEXT.sub('encoding="UTF-8"', text, count=1)
             dataset.write_text(text, encoding="utf-8")
         return choice
     return None
@@ -202,12 +234,16 @@ def read_upload(
             details={"geometry_types": found},
         )
     fields = [str(f) for f in meta["fields"]]
+    columns = {f: _column(v) for f, v in zip(fields, field_data, strict=True)}
+    if dataset.suffix.lower() == ".kml":
+        fields = [f for f in fields if f not in KML_STYLE_FIELDS]
+        columns = {f: columns[f] for f in fields}
     return Layer(
         source=str(dataset.relative_to(files_dir)),
         driver=DRIVERS[dataset.suffix.lower()],
         layer=layer_name,
         fields=fields,
-        columns={f: _column(v) for f, v in zip(fields, field_data, strict=True)},
+        columns=columns,
         geometries=geometries,
         crs=meta.get("crs"),
         encoding=choice,

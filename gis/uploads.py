@@ -376,7 +376,6 @@ def process_upload(
                 for code, n in sorted(orphans.items())
             ]
             summary = None
-            given = set(mapping.roles) | ({"attributes"} if mapping.unmapped else set())
             if found.errors == 0:
                 step("committing" if not request.dry_run else "previewing")
                 summary = commit_regions(
@@ -397,7 +396,8 @@ def process_upload(
                     action="upload",
                     message=f"upload of {request.filename} ({request.level})",
                     remove=removed,
-                    keep=[c for c in (*ATTRIBUTE_COLUMNS, "attributes") if c not in given],
+                    keep=[c for c in ATTRIBUTE_COLUMNS if c not in mapping.roles],
+                    merge_attributes=True,
                 )
             report = _report(layer, crs, mapping, found, tol, summary)
             if summary is not None and not request.dry_run:

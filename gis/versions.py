@@ -82,7 +82,7 @@ _DIFFERS = (
     + ", ".join(f"r.{c}" for c in _STAGED_COLUMNS)
     + ") IS DISTINCT FROM ("
     + ", ".join(f"s.{c}" for c in _STAGED_COLUMNS)
-    + ") OR NOT ST_OrderingEquals(r.geom, s.geom)"
+    + ") OR NOT ST_OrderingEquals(ST_Normalize(r.geom), ST_Normalize(s.geom))"
 )
 
 
@@ -178,15 +178,18 @@ def commit_regions(
     message: str | None = None,
     remove: Sequence[str] = (),
     keep: Sequence[str] = (),
+    merge_attributes: bool = False,
 ) -> VersionSummary:
     """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
 
-    Columns named in ``keep`` (attribute columns or ``attributes``) are carried over from
-    the current rows of existing regions instead of taken from ``records`` — for files
-    that do not have those fields.  Regions whose content and geometry are unchanged keep
+    Columns named in ``keep`` (attribute columns) are carried over from the current rows
+    of existing regions instead of taken from ``records`` — for files that do not have
+    those fields; with ``merge_attributes`` the records' free attributes are added to the
+    stored ones instead of replacing them.  Outer rings are stored counter-clockwise
+    (RFC 7946).  Regions whose content and geometry (up to vertex order) are unchanged keep
     their rows.  Runs inside the caller's transaction: roll it back and nothing happened.
     """
-    unknown = sorted(set(keep) - {*ATTRIBUTE_COLUMNS, "attributes"})
+    unknown = sorted(set(keep) - set(ATTRIBUTE_COLUMNS))
     if unknown:
         raise ValueError(f"cannot keep columns {unknown}")
     rows = [
@@ -217,15 +220,18 @@ def commit_regions(
             text(
                 f"INSERT INTO staged ({_COLS}, geom) VALUES ("
                 + ", ".join(f":{c}" for c in _STAGED_COLUMNS if c != "attributes")
-                + ", CAST(:attributes AS jsonb), ST_Multi(ST_GeomFromWKB(:wkb, 4326)))"
+                + ", CAST(:attributes AS jsonb), "
+                "ST_ForcePolygonCCW(ST_Multi(ST_GeomFromWKB(:wkb, 4326))))"
             ),
             rows,
         )
-    if keep:
+    carried = [f"{c} = r.{c}" for c in keep]
+    if merge_attributes:
+        carried.append("attributes = r.attributes || s.attributes")
+    if carried:
         conn.execute(
             text(
-                f"UPDATE staged s SET ({', '.join(keep)}) = "
-                f"({', '.join('r.' + c for c in keep)}) FROM regions r "
+                f"UPDATE staged s SET {', '.join(carried)} FROM regions r "
                 "WHERE r.valid_to IS NULL AND r.code = s.code"
             )
         )

@@ -143,7 +143,8 @@ def test_commit_makes_a_version_with_history(
     grid = fresh_client.get(f"/api/v1/regions/{code}").json()
     assert grid["properties"]["households"] == 399
     assert grid["properties"]["name"] == "山庄里社区第一网格"
-    assert grid["properties"]["attributes"] == {"备注": "测试"}
+    assert grid["properties"]["attributes"]["备注"] == "测试"
+    assert grid["properties"]["attributes"]["synthetic_geometry"] is True, "merged, not replaced"
     old = fresh_client.get(f"/api/v1/regions/{code}", params={"as_of": 1}).json()
     assert old["properties"]["name"] == "山庄里社区第1网格"
 
