@@ -378,6 +378,7 @@ def process_upload(
             summary = None
             if found.errors == 0:
                 step("committing" if not request.dry_run else "previewing")
+                wkbs = shapely.to_wkb(np.array([c.geometry for c in candidates], dtype=object))
                 summary = commit_regions(
                     conn,
                     [
@@ -386,11 +387,11 @@ def process_upload(
                             level=request.level,
                             name=c.name,
                             parent_code=c.parent_code if request.level != "county" else None,
-                            wkb=shapely.to_wkb(c.geometry),
+                            wkb=wkb,
                             attributes=c.attributes,
                             **c.values,
                         )
-                        for c in candidates
+                        for c, wkb in zip(candidates, wkbs.tolist(), strict=True)
                     ],
                     author=request.author,
                     action="upload",

@@ -95,9 +95,16 @@ class _Frame:
         lon, lat = (xmin + xmax) / 2, (ymin + ymax) / 2
         laea = f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs"
         self._fwd = Transformer.from_crs("EPSG:4326", laea, always_xy=True)
+        north = max(abs(ymin), abs(ymax))
+        south = 0.0 if ymin <= 0 <= ymax else min(abs(ymin), abs(ymax))
+        # metres per degree: at least (longitude at the pole-most latitude), at most
+        self.metres_per_degree = (
+            110_574.0 * max(np.cos(np.radians(north)), 1e-6),
+            111_700.0 * max(1.0, np.cos(np.radians(south))),
+        )
 
-    def metric(self, geom: BaseGeometry) -> BaseGeometry:
-        """The geometry in metres, edges densified to 1e-4° (~10 m)."""
+    def metric(self, geom: Any) -> Any:
+        """Geometry (or array of them) in metres, edges densified to 1e-4° (~10 m)."""
         dense = shapely.segmentize(geom, DENSIFY_DEG)
         return shapely.transform(dense, lambda xy: np.column_stack(self._fwd.transform(*xy.T)))
 
@@ -106,15 +113,16 @@ class _Frame:
         return float(self.metric(geom).area)
 
     def thin(self, geom: BaseGeometry, width_m: float) -> bool:
-        """Whether every part is narrower than ``width_m`` (a sliver).
-
-        Every point of such a piece lies within width/2 of its boundary, so its area is at
-        most perimeter × width/2: the cheap test rules out almost every ordinary polygon.
-        """
+        """Whether the piece is narrower than ``width_m`` everywhere (a sliver)."""
         m = self.metric(geom)
-        if 2 * m.area > m.length * width_m:
-            return False
-        return m.buffer(-width_m / 2).is_empty
+        return bool(_maybe_thin(m, width_m)) and m.buffer(-width_m / 2).is_empty
+
+
+def _maybe_thin(metric: Any, width_m: float) -> Any:
+    """Every point of a piece narrower than ``width_m`` lies within width/2 of its boundary,
+    so its area is at most perimeter × width/2: this rules out almost every ordinary polygon
+    (vectorised; geometries in metres)."""
+    return 2 * shapely.area(metric) <= shapely.length(metric) * width_m
 
 
 def _polygonal(geom: BaseGeometry) -> MultiPolygon:
@@ -160,7 +168,7 @@ def _problem(
 _REASON_POINT = re.compile(r"\[([-\d.eE+]+)\s+([-\d.eE+]+)\]")
 
 
-def _check_geometry(c: Candidate, repair: bool, report: Report) -> None:
+def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> None:
     """Empty, non-polygonal and invalid geometries (make_valid when repairing)."""
     geom = c.geometry
     if geom is None or geom.is_empty:
@@ -181,8 +189,7 @@ def _check_geometry(c: Candidate, repair: bool, report: Report) -> None:
         )
         c.geometry = None
         return
-    if geom.is_valid:
-        c.geometry = MultiPolygon(list(shapely.get_parts(geom)))
+    if valid:
         return
     reason = shapely.is_valid_reason(geom)
     match = _REASON_POINT.search(reason)
@@ -402,13 +409,13 @@ def _check_overlaps(
 def _check_gaps(
     parent: ParentInfo,
     children: list[Candidate],
+    gaps: BaseGeometry,
     frame: _Frame,
     tol: Tolerances,
     repair: bool,
     report: Report,
 ) -> None:
-    covered = shapely.union_all([c.geometry for c in children], grid_size=GRID_DEG)
-    gaps = shapely.difference(parent.geometry, covered, grid_size=GRID_DEG)
+    """Report (or fill, when repairing) the ``gaps``: parts of the parent no child covers."""
     for piece in shapely.get_parts(_polygonal(gaps)):
         area = frame.area(piece)
         if area <= NOISE_M2:
@@ -445,20 +452,36 @@ def _check_gaps(
 def _check_slivers(
     candidates: list[Candidate], frame: _Frame, tol: Tolerances, report: Report
 ) -> None:
-    for c in candidates:
-        for part in shapely.get_parts(c.geometry):
-            if frame.thin(part, tol.sliver_width_m):
-                report.problems.append(
-                    _problem(
-                        "sliver_polygon",
-                        "warning",
-                        c,
-                        f"{c.code} 含有宽度小于 {tol.sliver_width_m} m 的狭长碎片 "
-                        f"({c.code} has a sliver part narrower than {tol.sliver_width_m} m)",
-                        geometry=part,
-                        area_m2=frame.area(part),
-                    )
+    parts, owner = shapely.get_parts(
+        np.array([c.geometry for c in candidates], dtype=object), return_index=True
+    )
+    # screen in degrees with bounds on the metres per degree (area ≥, perimeter ≤)
+    low, high = frame.metres_per_degree
+    screen = (
+        2 * shapely.area(parts) * low * low <= shapely.length(parts) * high * tol.sliver_width_m
+    )
+    suspects = np.flatnonzero(screen)
+    for i in suspects.tolist():
+        c, part = candidates[owner[i]], parts[i]
+        if frame.thin(part, tol.sliver_width_m):
+            report.problems.append(
+                _problem(
+                    "sliver_polygon",
+                    "warning",
+                    c,
+                    f"{c.code} 含有宽度小于 {tol.sliver_width_m} m 的狭长碎片 "
+                    f"({c.code} has a sliver part narrower than {tol.sliver_width_m} m)",
+                    geometry=part,
+                    area_m2=frame.area(part),
                 )
+            )
+
+
+def _union(children: list[Candidate], coverage: bool) -> BaseGeometry:
+    geoms = [c.geometry for c in children]
+    if coverage:  # exact and fast for polygons that only share edges
+        return shapely.coverage_union_all(geoms)
+    return shapely.union_all(geoms, grid_size=GRID_DEG)
 
 
 def validate(
@@ -474,8 +497,9 @@ def validate(
     With ``repair``, candidates' geometries are replaced by the repaired ones.
     """
     report = Report()
-    for c in candidates:
-        _check_geometry(c, repair, report)
+    valid = shapely.is_valid(np.array([c.geometry for c in candidates], dtype=object))
+    for c, ok in zip(candidates, valid.tolist(), strict=True):
+        _check_geometry(c, ok, repair, report)
         _check_attributes(c, level, report)
     _check_duplicates(candidates, report)
     _check_parents(candidates, level, parents, report)
@@ -490,10 +514,26 @@ def validate(
         by_parent[c.parent_code].append(c)
     for parent_code, children in sorted(by_parent.items(), key=lambda kv: kv[0] or ""):
         parent = parents.get(parent_code or "")
-        if parent is not None:
-            for c in children:
-                _check_outside(c, parent, frame, tolerances, repair, report)
-        _check_overlaps(children, frame, tolerances, repair, report)
-        if parent is not None:
-            _check_gaps(parent, children, frame, tolerances, repair, report)
+        # a valid coverage (edges shared exactly, no overlaps) needs no pairwise overlap test
+        coverage = bool(shapely.coverage_is_valid([c.geometry for c in children]))
+        if not coverage:
+            _check_overlaps(children, frame, tolerances, repair, report)
+        if parent is None:
+            continue
+        covered = _union(children, coverage)
+        pieces = shapely.get_parts(
+            _polygonal(shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG))
+        )
+        inside = shapely.contains_properly(parent.geometry, shapely.point_on_surface(pieces))
+        sticking_out = shapely.union_all(pieces[~inside])
+        gaps = shapely.union_all(pieces[inside])
+        if frame.area(_polygonal(sticking_out)) > NOISE_M2:
+            before = len(report.repairs)
+            tree = shapely.STRtree([c.geometry for c in children])
+            for i in sorted(set(tree.query(sticking_out, predicate="intersects").tolist())):
+                _check_outside(children[i], parent, frame, tolerances, repair, report)
+            if len(report.repairs) > before:
+                covered = _union(children, coverage=False)
+                gaps = shapely.difference(parent.geometry, covered, grid_size=GRID_DEG)
+        _check_gaps(parent, children, gaps, frame, tolerances, repair, report)
     return report

@@ -1,0 +1,741 @@
+"""Upload benchmark: a 10 000-polygon grid shapefile through gridmap vs bare ``ogr2ogr``.
+
+What is measured, in one run and on the same file:
+
+* **gridmap** — wall time of ``gis.uploads.process_upload(..., dry_run=False)`` on the zipped
+  shapefile: unzip, encoding detection (GBK), reading with GDAL (pyogrio), field mapping,
+  reprojection EPSG:4527 → EPSG:4326, full validation (geometry validity, attributes,
+  duplicates, parents, slivers, parts outside the parent, sibling overlaps, gaps in the
+  parent) and the commit of all polygons as one new boundary version, with the upload and
+  its report recorded.  The database is a fresh copy of a migrated one that holds the
+  parent communities (each the union of its cells, so the grids cover them seamlessly).
+* **ogr2ogr** — wall time of the Debian ``ogr2ogr -f PostgreSQL`` process importing the same
+  zip (``/vsizip/``) into a fresh PostGIS database: reading, reprojection, COPY, spatial
+  index; no validation.  This is the bare-import peer.
+
+Rounds alternate which tool goes first; each round gets fresh databases (copies of
+templates made before timing).  Both tools talk to the same embedded PostgreSQL cluster.
+The script prints per-round times, the medians, the ratio gridmap / ogr2ogr (goal ≤ 2×),
+gridmap's time per phase (from its progress callback), peak resident memory, and — when the
+ratio is above 2× or ``--profile always`` — a cProfile breakdown of one extra gridmap upload.
+
+The layer is generated deterministically (seeded numpy): Voronoi cells of Lloyd-relaxed
+points in a box of the demo county (118.2–118.5°E, 40.05–40.3°N), built in metres in
+EPSG:4527 (CGCS2000 3° Gauss-Krüger zone 39) and rounded to 1 mm; each shared edge gets the
+same jagged intermediate vertices in both neighbours, so the coverage stays seamless (no
+overlaps, no gaps).  It is written with GDAL as a GBK shapefile with Chinese field names and
+zipped.  The cells are dealt, in reading order, to communities of at most 999 grids, so
+every grid code is a valid 15-digit code (12-digit community code + 3-digit sequence).
+
+Usage::
+
+    .venv/bin/python bench/upload_vs_ogr2ogr.py [--polygons 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import os
+import platform
+import pstats
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Polygon
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+from gis.crs import crs_from_file, to_wgs84
+from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.settings import Settings, get_settings
+from gis.uploads import UploadRequest, process_upload
+from gis.versions import RegionRecord, commit_regions
+
+STREET_CODE = "130227001"
+GRIDS_PER_COMMUNITY = 999  # a grid code has 3 digits for its sequence
+BOX_LONLAT = (118.2, 40.05, 118.5, 40.3)
+FILE_CRS = "EPSG:4527"
+GRID_MM = 0.001  # coordinates rounded to 1 mm, as a surveyed file would have them
+WIGGLE = 0.08  # perpendicular jitter of intermediate edge vertices, as a share of edge length
+LAYER = "网格"
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国玉兰红梅志强海燕丹凤"
+
+
+# --------------------------------------------------------------------------- the layer
+
+
+@dataclass(frozen=True)
+class GridLayer:
+    """The generated grids: polygons in EPSG:4527 metres and their attribute columns."""
+
+    cells: list[Polygon]
+    codes: list[str]
+    parents: list[str]
+    names: list[str]
+    households: np.ndarray
+    workers: list[str]
+
+    @property
+    def vertices(self) -> float:
+        """Mean number of vertices per polygon (closing vertex not counted)."""
+        rings = shapely.get_exterior_ring(np.asarray(self.cells, dtype=object))
+        return float(np.mean(shapely.get_num_coordinates(rings) - 1))
+
+
+def _domain() -> Polygon:
+    """The lon/lat box, densified and projected to EPSG:4527 (metres)."""
+    box = shapely.segmentize(shapely.box(*BOX_LONLAT), 0.005)
+    fwd = Transformer.from_crs("EPSG:4326", FILE_CRS, always_xy=True)
+    return shapely.transform(box, lambda xy: np.column_stack(fwd.transform(*xy.T)))
+
+
+def _voronoi(points: np.ndarray, domain: Polygon) -> np.ndarray:
+    envelope = shapely.box(*domain.bounds).buffer(5_000.0)
+    cells = shapely.voronoi_polygons(shapely.MultiPoint(points), extend_to=envelope, ordered=True)
+    return np.asarray(shapely.intersection(shapely.get_parts(cells), domain), dtype=object)
+
+
+def _cells(n: int, rng: np.random.Generator, lloyd: int) -> np.ndarray:
+    """Voronoi cells of ``n`` Lloyd-relaxed random points clipped to the domain, 1 mm grid."""
+    domain = _domain()
+    shapely.prepare(domain)
+    xmin, ymin, xmax, ymax = domain.bounds
+    points = np.empty((0, 2))
+    while len(points) < n:
+        cand = rng.uniform([xmin, ymin], [xmax, ymax], size=(2 * n, 2))
+        inside = shapely.contains_xy(domain, cand[:, 0], cand[:, 1])
+        points = np.vstack([points, cand[inside]])
+    points = points[:n]
+    for _ in range(lloyd):
+        centroids = shapely.centroid(_voronoi(points, domain))
+        points = shapely.get_coordinates(centroids)
+    cells = np.asarray(shapely.set_precision(_voronoi(points, domain), GRID_MM), dtype=object)
+    single = shapely.get_type_id(cells) == shapely.GeometryType.POLYGON
+    if not single.all() or (shapely.get_num_interior_rings(cells) > 0).any():
+        raise RuntimeError("a Voronoi cell came out multi-part or holed; change --seed")
+    return cells
+
+
+Key = tuple[tuple[float, float], tuple[float, float]]
+
+
+def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -> list[Polygon]:
+    """Insert ``points_per_edge`` jittered vertices in every edge, identical for both sides.
+
+    Each edge is keyed by its endpoints in canonical order, so both cells sharing it get
+    exactly the same intermediate coordinates.  Edges of cells that turn out invalid are
+    straightened (collinear intermediate vertices) until every cell is valid.
+    """
+    t = np.arange(1, points_per_edge + 1) / (points_per_edge + 1)
+    bulge = np.sin(np.pi * t)
+    offsets: dict[Key, np.ndarray] = {}
+    rings = [np.asarray(c.exterior.coords) for c in cells]
+
+    def build(ring: np.ndarray) -> Polygon:
+        out = []
+        for a, b in itertools.pairwise(ring):
+            ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+            key = (ka, kb) if ka < kb else (kb, ka)
+            lo, hi = np.array(key[0]), np.array(key[1])
+            jitter = offsets.get(key)
+            if jitter is None:
+                jitter = offsets[key] = WIGGLE * rng.uniform(-1.0, 1.0, len(t)) * bulge
+            d = hi - lo
+            inserted = lo + t[:, None] * d + jitter[:, None] * np.array([-d[1], d[0]])
+            inserted = np.round(inserted / GRID_MM) * GRID_MM
+            out.append(a[None, :])
+            out.append(inserted if ka < kb else inserted[::-1])
+        out.append(ring[:1])
+        return Polygon(np.vstack(out))
+
+    polygons = [build(r) for r in rings]
+    for _ in range(10):
+        invalid = np.flatnonzero(~shapely.is_valid(np.asarray(polygons, dtype=object)))
+        if len(invalid) == 0:
+            break
+        for i in invalid.tolist():
+            ring = rings[i]
+            for a, b in itertools.pairwise(ring):
+                ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+                offsets[(ka, kb) if ka < kb else (kb, ka)] = np.zeros(len(t))
+        polygons = [build(r) for r in rings]
+    if not shapely.is_valid(np.asarray(polygons, dtype=object)).all():
+        raise RuntimeError("could not make every jagged cell valid")
+    if not shapely.coverage_is_valid(np.asarray(polygons, dtype=object)):
+        raise RuntimeError("the generated cells do not form a seamless coverage")
+    return polygons
+
+
+def community_code(k: int) -> str:
+    """12-digit code of the k-th generated community (0-based)."""
+    return f"{STREET_CODE}{101 + k:03d}"
+
+
+def generate(n: int, seed: int, points_per_edge: int) -> GridLayer:
+    """``n`` seamless grid cells with Chinese attributes, deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    cells = _cells(n, rng, lloyd=2)
+    # reading order: rows from north to south, each west to east
+    centroids = shapely.get_coordinates(shapely.centroid(cells))
+    rows = max(1, round(np.sqrt(n)))
+    ymin, ymax = centroids[:, 1].min(), centroids[:, 1].max()
+    row = np.minimum(rows - 1, ((ymax - centroids[:, 1]) / (ymax - ymin) * rows).astype(int))
+    cells = cells[np.lexsort((centroids[:, 0], row))]
+    polygons = _jagged(cells, rng, points_per_edge) if points_per_edge else list(cells)
+    community = [i // GRIDS_PER_COMMUNITY for i in range(n)]
+    seq = [i % GRIDS_PER_COMMUNITY + 1 for i in range(n)]
+    surnames = rng.integers(0, len(SURNAMES), n)
+    given = rng.integers(0, len(GIVEN), (n, 2))
+    two = rng.random(n) < 0.6
+    return GridLayer(
+        cells=polygons,
+        codes=[f"{community_code(c)}{q:03d}" for c, q in zip(community, seq, strict=True)],
+        parents=[community_code(c) for c in community],
+        names=[f"测试{c + 1}社区第{q}网格" for c, q in zip(community, seq, strict=True)],
+        households=rng.integers(150, 401, n).astype(np.int32),
+        workers=[
+            SURNAMES[s] + GIVEN[g[0]] + (GIVEN[g[1]] if t else "")
+            for s, g, t in zip(surnames.tolist(), given.tolist(), two.tolist(), strict=True)
+        ],
+    )
+
+
+def write_zip(layer: GridLayer, workdir: Path) -> Path:
+    """The layer as a GBK shapefile in EPSG:4527, zipped (as the upload path takes it)."""
+    shp_dir = workdir / "shp"
+    shp_dir.mkdir()
+    pyogrio.raw.write(
+        shp_dir / "grids.shp",
+        shapely.to_wkb(np.asarray(layer.cells, dtype=object)),
+        [
+            np.array(layer.codes, dtype=object),
+            np.array(layer.names, dtype=object),
+            np.array(layer.parents, dtype=object),
+            layer.households,
+            np.array(layer.workers, dtype=object),
+        ],
+        ["编码", "名称", "上级编码", "户数", "网格员"],
+        layer=LAYER,
+        driver="ESRI Shapefile",
+        geometry_type="Polygon",
+        crs=FILE_CRS,
+        encoding="GBK",
+    )
+    path = workdir / "grids.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in sorted(shp_dir.iterdir()):
+            archive.write(part, part.name)
+    return path
+
+
+def parent_geometry(workdir: Path, layer: GridLayer) -> dict[str, shapely.MultiPolygon]:
+    """Each community: the union of its cells as gridmap will see them (read back, in 4326)."""
+    meta, _, wkb, _ = pyogrio.raw.read(workdir / "shp" / "grids.shp", read_geometry=True)
+    geoms = to_wgs84(shapely.from_wkb(wkb), crs_from_file(meta["crs"]))
+    parents = np.array(layer.parents)
+    return {
+        code: shapely.MultiPolygon(
+            list(shapely.get_parts(shapely.coverage_union_all(geoms[parents == code])))
+        )
+        for code in sorted(set(layer.parents))
+    }
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _db_url(base: str, name: str) -> str:
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def _admin_exec(base: str, sql: str) -> None:
+    engine = create_engine(_db_url(base, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _plain_engine(url: str) -> Engine:
+    return create_engine(url, poolclass=NullPool)
+
+
+def make_gridmap_template(url: str, parents: dict[str, shapely.MultiPolygon]) -> None:
+    """A migrated database holding the parent communities (version 1)."""
+    create_database(url)
+    migrate(url)
+    engine = _plain_engine(url)
+    try:
+        with engine.begin() as conn:
+            commit_regions(
+                conn,
+                [
+                    RegionRecord(
+                        code=code,
+                        level="community",
+                        name=f"测试{k + 1}社区",
+                        parent_code=STREET_CODE,
+                        wkb=shapely.to_wkb(geom),
+                    )
+                    for k, (code, geom) in enumerate(parents.items())
+                ],
+                author="bench",
+                action="load",
+            )
+    finally:
+        engine.dispose()
+
+
+def make_ogr_template(url: str) -> None:
+    """A plain database with PostGIS, nothing else."""
+    create_database(url)
+    engine = _plain_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _vm_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+POLL_S = 0.01
+
+
+def _child_hwm_kib(pid: int) -> int:
+    """Peak RSS so far (KiB) of a running child, 0 once it has exited.
+
+    Sampled from ``/proc``: a child's own ``ru_maxrss`` is useless here, since a child
+    forked (or vforked) from this process inherits this process's high-water mark.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@contextmanager
+def peak_rss() -> Iterator[dict[str, int]]:
+    """Peak RSS (KiB) of this Python process inside the block, and its RSS before it.
+
+    Resets the kernel's high-water mark (``/proc/self/clear_refs``) first; without that,
+    falls back to ``getrusage`` (the peak since the process started).
+    """
+    out: dict[str, int] = {"before": _vm_kib("VmRSS")}
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        exact = True
+    except OSError:
+        exact = False
+    yield out
+    out["peak"] = _vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["exact"] = int(exact)
+
+
+@dataclass
+class Run:
+    """One timed step."""
+
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+    rss_before_kib: int = 0
+    rss_peak_kib: int = 0
+
+
+def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
+    """Time one committed upload of ``zip_path``; check it added ``n`` grids, no errors."""
+    engine = make_engine(url)
+    marks: list[tuple[str, float]] = []
+    request = UploadRequest(filename="grids.zip", level="grid", author="bench", dry_run=False)
+    try:
+        with peak_rss() as rss:
+            start = time.perf_counter()
+            result = process_upload(
+                engine,
+                zip_path,
+                request,
+                settings,
+                progress=lambda step: marks.append((step, time.perf_counter())),
+            )
+            end = time.perf_counter()
+        summary = result.report["summary"]
+        added = len((summary.get("changes") or {}).get("added", []))
+        if result.status != "committed" or summary["errors"] != 0 or added != n:
+            raise RuntimeError(
+                f"gridmap upload not committed as expected: status={result.status} "
+                f"summary={ {k: v for k, v in summary.items() if k != 'changes'} } added={added}"
+            )
+        with engine.connect() as conn:
+            stored = conn.scalar(
+                text("SELECT count(*) FROM regions WHERE level = 'grid' AND valid_to IS NULL")
+            )
+        if stored != n:
+            raise RuntimeError(f"gridmap stored {stored} grids, expected {n}")
+    finally:
+        engine.dispose()
+    bounds = [*marks, ("end", end)]
+    phases = {step: t1 - t0 for (step, t0), (_, t1) in itertools.pairwise(bounds)}
+    return Run(end - start, phases, rss["before"], rss["peak"])
+
+
+def ogr_command(url: str, zip_path: Path) -> list[str]:
+    """The bare ogr2ogr import (the password goes in PGPASSWORD, not on the command line)."""
+    u = make_url(url)
+    conn = f"PG:host={u.host} port={u.port} dbname={u.database} user={u.username}"
+    return [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        conn,
+        f"/vsizip/{zip_path}",
+        "-nln",
+        "grids",
+        "-t_srs",
+        "EPSG:4326",
+        "-nlt",
+        "PROMOTE_TO_MULTI",
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "--config",
+        "SHAPE_ENCODING",
+        "GBK",
+    ]
+
+
+def run_ogr2ogr(url: str, zip_path: Path, layer: GridLayer) -> Run:
+    """Time one ogr2ogr import; check the row count and that a Chinese name round-trips."""
+    env = {**os.environ, "PGPASSWORD": make_url(url).password or ""}
+    command = ogr_command(url, zip_path)
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _child_hwm_kib(proc.pid))
+            time.sleep(POLL_S)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            stderr.seek(0)
+            message = stderr.read().decode(errors="replace").strip()
+            raise RuntimeError(f"ogr2ogr failed ({proc.returncode}): {message}")
+    engine = _plain_engine(url)
+    try:
+        with engine.connect() as conn:
+            count = conn.scalar(text("SELECT count(*) FROM grids"))
+            columns = set(
+                conn.scalars(
+                    text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = 'grids'"
+                    )
+                )
+            )
+            if not {"编码", "名称"} <= columns:
+                raise RuntimeError(f"ogr2ogr columns lack 编码/名称: {sorted(columns)}")
+            i = len(layer.codes) // 2
+            name = conn.scalar(
+                text('SELECT "名称" FROM grids WHERE "编码" = :code'), {"code": layer.codes[i]}
+            )
+    finally:
+        engine.dispose()
+    if count != len(layer.codes) or name != layer.names[i]:
+        raise RuntimeError(f"ogr2ogr import wrong: {count} rows, name {name!r}")
+    return Run(seconds, rss_peak_kib=peak)
+
+
+def profile_gridmap(url: str, zip_path: Path, settings: Settings, top: int) -> str:
+    """cProfile of one committed upload: gridmap's own functions and the top callees."""
+    engine = make_engine(url)
+    request = UploadRequest(filename="grids.zip", level="grid", author="bench", dry_run=False)
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        process_upload(engine, zip_path, request, settings)
+        profiler.disable()
+    finally:
+        engine.dispose()
+    stats = pstats.Stats(profiler)
+    total = max(float(getattr(stats, "total_tt", 0.0)), 1e-9)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    rows = []
+    for (filename, line, func), (_, calls, tottime, cumtime, _) in raw.items():
+        rows.append((cumtime, tottime, calls, filename, line, func))
+    out = io.StringIO()
+    out.write(f"total profiled time {total:.2f} s (cProfile overhead included)\n")
+    out.write("\ngridmap functions by cumulative time (s, % of total, calls):\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    own = [r for r in rows if "/gis/" in r[3] and r[0] >= 0.01 * total]
+    for cum, _, calls, filename, line, func in sorted(own, reverse=True)[:top]:
+        where = filename.replace(root + "/", "")
+        out.write(f"  {cum:7.2f} {100 * cum / total:5.1f}%  {calls:>7}  {where}:{line} {func}\n")
+    out.write("\ntop functions by own time (s, % of total, calls):\n")
+    for _, tot, calls, filename, line, func in sorted(rows, key=lambda r: -r[1])[:top]:
+        where = filename.replace(root + "/", "").split("site-packages/")[-1]
+        out.write(f"  {tot:7.2f} {100 * tot / total:5.1f}%  {calls:>7}  {where}:{line} {func}\n")
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _versions() -> dict[str, str]:
+    ogr = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "ogr2ogr": ogr.stdout.strip(),
+        "pyogrio": f"{pyogrio.__version__} (bundled GDAL {pyogrio.__gdal_version_string__})",
+        "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
+        "code": _git_state(),
+    }
+
+
+def _git_state() -> str:
+    """The commit measured, and whether gridmap's code had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("log", "-1", "--format=%h")
+    if not head:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--", "gis", "api", "tiles")
+    return f"commit {head}" + (" with uncommitted changes in gis/api/tiles" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _server_versions(url: str) -> str:
+    engine = _plain_engine(url)
+    try:
+        with engine.connect() as conn:
+            pg = conn.scalar(text("SHOW server_version"))
+            postgis = conn.scalar(text("SELECT postgis_lib_version()"))
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {pg}, PostGIS {postgis}"
+
+
+def _median(runs: list[Run]) -> float:
+    return statistics.median(r.seconds for r in runs)
+
+
+PHASES = {
+    "reading": "reading (unzip, encoding detection, GDAL read, field mapping)",
+    "reprojecting": "reprojecting + candidates + lock + parent fetch",
+    "validating": "validating (+ removals query)",
+    "committing": "committing (staging, version, report, upload record, COMMIT)",
+}
+
+
+def markdown(
+    args: argparse.Namespace,
+    layer: GridLayer,
+    zip_path: Path,
+    env: dict[str, str],
+    gm: list[Run],
+    ogr: list[Run],
+) -> str:
+    """The results section for ``bench/RESULTS.md``."""
+    ratio = _median(gm) / _median(ogr)
+    lines = [
+        "## Upload: 10 000 polygons, gridmap vs ogr2ogr",
+        "",
+        "```",
+        f".venv/bin/python bench/upload_vs_ogr2ogr.py --polygons {args.polygons} "
+        f"--repeat {args.repeat}",
+        "```",
+        "",
+        f"Machine: {env['nproc']} cores ({env['cpu']}); Python {env['python']}; "
+        f"{env['ogr2ogr']} (Debian gdal-bin); gridmap reads with pyogrio {env['pyogrio']}; "
+        f"shapely {env['shapely']}; {env['postgres']} (gridmap's embedded cluster). "
+        f"gridmap code: {env['code']}.",
+        "",
+        f"File: {args.polygons} seamless Voronoi grid cells (seed {args.seed}, "
+        f"{layer.vertices:.1f} vertices per polygon on average), GBK shapefile in EPSG:4527, "
+        f"zipped ({zip_path.stat().st_size / 1e6:.1f} MB).",
+        "",
+        "| round | first | gridmap (s) | ogr2ogr (s) | ratio |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for i, (g, o) in enumerate(zip(gm, ogr, strict=True), 1):
+        first = "gridmap" if i % 2 else "ogr2ogr"
+        lines.append(
+            f"| {i} | {first} | {g.seconds:.2f} | {o.seconds:.2f} | {g.seconds / o.seconds:.2f}× |"
+        )
+    lines += [
+        f"| **median** | | **{_median(gm):.2f}** | **{_median(ogr):.2f}** | **{ratio:.2f}×** |",
+        "",
+        f"Ratio gridmap / ogr2ogr (medians): **{ratio:.2f}×**; goal ≤ 2× — "
+        + ("met." if ratio <= 2 else "**not met**."),
+        "",
+        "gridmap phases (median s): "
+        + "; ".join(
+            f"{PHASES.get(p, p)} {statistics.median(r.phases.get(p, 0.0) for r in gm):.2f}"
+            for p in PHASES
+        )
+        + ".",
+        "",
+        "Peak RSS (max over rounds): gridmap step "
+        f"{max(r.rss_peak_kib for r in gm) / 1024:.0f} MiB for the Python process "
+        f"(it held {max(r.rss_before_kib for r in gm) / 1024:.0f} MiB before the step); "
+        f"ogr2ogr {max(r.rss_peak_kib for r in ogr) / 1024:.0f} MiB for its process "
+        f"(sampled every {POLL_S * 1000:.0f} ms). "
+        "PostgreSQL backends are not counted in either.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--polygons", type=int, default=10_000, help="number of grid cells")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds per tool")
+    parser.add_argument("--seed", type=int, default=20240601, help="seed of the layer")
+    parser.add_argument(
+        "--edge-points",
+        type=int,
+        default=3,
+        help="jittered vertices inserted in every edge (0: plain Voronoi cells)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="profile one extra gridmap upload (auto: when the ratio exceeds 2×)",
+    )
+    parser.add_argument("--top", type=int, default=25, help="rows per profile table")
+    args = parser.parse_args(argv)
+    if shutil.which("ogr2ogr") is None:
+        parser.error("ogr2ogr not found (apt-get install gdal-bin)")
+
+    settings = get_settings()
+    base = database_url(settings)
+    prefix = f"bench_upload_{os.getpid()}"
+    gm_tpl, ogr_tpl = f"{prefix}_gridmap_tpl", f"{prefix}_ogr_tpl"
+    created: list[str] = []
+
+    def fresh(template: str, name: str) -> str:
+        url = _db_url(base, name)
+        created.append(url)
+        create_database(url, template=template)
+        return url
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    gm_runs: list[Run] = []
+    ogr_runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
+        workdir = Path(tmp)
+        t0 = time.perf_counter()
+        layer = generate(args.polygons, args.seed, args.edge_points)
+        zip_path = write_zip(layer, workdir)
+        parent = parent_geometry(workdir, layer)
+        log(
+            f"layer: {args.polygons} polygons, {layer.vertices:.1f} vertices each on average, "
+            f"{zip_path.stat().st_size / 1e6:.1f} MB zip ({time.perf_counter() - t0:.1f} s)"
+        )
+        try:
+            for name in (gm_tpl, ogr_tpl):
+                created.append(_db_url(base, name))
+            make_gridmap_template(_db_url(base, gm_tpl), parent)
+            make_ogr_template(_db_url(base, ogr_tpl))
+            env = _versions()
+            env["postgres"] = _server_versions(_db_url(base, ogr_tpl))
+            log(f"databases ready; {env['ogr2ogr']}; {env['postgres']}; gridmap {env['code']}")
+            steps: dict[str, Callable[[int], Run]] = {
+                "gridmap": lambda r: run_gridmap(
+                    fresh(gm_tpl, f"{prefix}_gridmap_{r}"), zip_path, settings, args.polygons
+                ),
+                "ogr2ogr": lambda r: run_ogr2ogr(
+                    fresh(ogr_tpl, f"{prefix}_ogr_{r}"), zip_path, layer
+                ),
+            }
+            for r in range(1, args.repeat + 1):
+                order = ["gridmap", "ogr2ogr"] if r % 2 else ["ogr2ogr", "gridmap"]
+                results: dict[str, Run] = {}
+                for tool in order:
+                    results[tool] = steps[tool](r)
+                gm_runs.append(results["gridmap"])
+                ogr_runs.append(results["ogr2ogr"])
+                g, o = results["gridmap"], results["ogr2ogr"]
+                phases = ", ".join(f"{k} {v:.2f}" for k, v in g.phases.items())
+                log(
+                    f"round {r} ({order[0]} first): gridmap {g.seconds:.2f} s "
+                    f"[{phases}], ogr2ogr {o.seconds:.2f} s, ratio {g.seconds / o.seconds:.2f}×"
+                )
+                for url in created[2:]:
+                    drop_database(url)
+                del created[2:]
+            ratio = _median(gm_runs) / _median(ogr_runs)
+            log(
+                f"median: gridmap {_median(gm_runs):.2f} s, ogr2ogr {_median(ogr_runs):.2f} s, "
+                f"ratio {ratio:.2f}× (goal ≤ 2×)"
+            )
+            if args.profile == "always" or (args.profile == "auto" and ratio > 2):
+                log("\nprofiling one more gridmap upload (cProfile):")
+                log(
+                    profile_gridmap(
+                        fresh(gm_tpl, f"{prefix}_gridmap_prof"), zip_path, settings, args.top
+                    )
+                )
+            log("\n" + markdown(args, layer, zip_path, env, gm_runs, ogr_runs))
+        finally:
+            for url in reversed(created):
+                try:
+                    drop_database(url)
+                except Exception as error:  # keep cleaning up the others
+                    print(f"could not drop {make_url(url).database}: {error}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
