@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import export, health, regions, uploads, versions
+from api.routers import export, health, lookup, regions, uploads, versions
 from gis.db import database_url, make_engine
+from gis.lookup import LookupService
 from gis.settings import Settings, get_settings
 
 
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(database_url(settings))
+        app.state.lookup = LookupService(app.state.engine)
         try:
             yield
         finally:
@@ -38,4 +40,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(versions.router)
     app.include_router(uploads.router)
     app.include_router(export.router)
+    app.include_router(lookup.router)
     return app

@@ -1,0 +1,213 @@
+"""Which grid is this point in: an in-process index of one boundary version's grids.
+
+The answer is exactly PostGIS ``ST_Covers(grid, point)``: a point on a boundary is covered.
+A point covered by several grids (on a shared edge or vertex) gets the one with the lowest
+code — the same rule in every code path.  A point covered by none gets the nearest grid and
+its distance in metres (on the ellipsoid, to the nearest point of the grid's outline).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from sqlalchemy import Connection, Engine, text
+
+from gis.crs import parse_crs, to_wgs84
+from gis.errors import InvalidInput
+from gis.versions import resolve_version
+
+KEEP_INDEXES = 4
+"""Boundary versions whose index stays in memory (the current one and recent ``as_of``)."""
+NEAREST_CANDIDATES = 8
+"""Grids nearest in degrees whose distance is measured in metres to pick the nearest."""
+
+GRID_FIELDS = (
+    "code",
+    "name",
+    "households",
+    "population",
+    "grid_worker",
+    "grid_worker_phone",
+    "party_branch",
+)
+
+
+@dataclass(frozen=True)
+class GridIndex:
+    """The grids of one boundary version, their hierarchy, and an STRtree over them."""
+
+    version: int
+    grids: list[dict[str, Any]]
+    chains: list[dict[str, dict[str, str]]]
+    tree: shapely.STRtree
+
+    @classmethod
+    def load(cls, conn: Connection, version: int) -> GridIndex:
+        """Build the index of the grids valid at ``version`` (sorted by code)."""
+        valid = "r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
+        rows = (
+            conn.execute(
+                text(
+                    f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.parent_code, "
+                    f"ST_AsBinary(r.geom) AS wkb FROM regions r "
+                    f"WHERE r.level = 'grid' AND {valid} ORDER BY r.code"
+                ),
+                {"v": version},
+            )
+            .mappings()
+            .all()
+        )
+        regions = {
+            row.code: row
+            for row in conn.execute(
+                text(f"SELECT code, name, level, parent_code FROM regions r WHERE {valid}"),
+                {"v": version},
+            )
+        }
+        chains = []
+        for row in rows:
+            chain: dict[str, dict[str, str]] = {}
+            parent = regions.get(row["parent_code"] or "")
+            while parent is not None and len(chain) < 4:
+                chain[parent.level] = {"code": parent.code, "name": parent.name}
+                parent = regions.get(parent.parent_code or "")
+            chains.append(chain)
+        geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
+        shapely.prepare(geoms)
+        return cls(
+            version=version,
+            grids=[{f: r[f] for f in GRID_FIELDS} for r in rows],
+            chains=chains,
+            tree=shapely.STRtree(geoms),
+        )
+
+    def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """For each point, the index of the lowest-code grid covering it, or -1."""
+        points = shapely.points(lon, lat)
+        found = np.full(len(points), -1, dtype=np.int64)
+        point_idx, grid_idx = self.tree.query(points, predicate="covered_by")
+        # grids are in code order, so the smallest index is the lowest code
+        order = np.lexsort((grid_idx, point_idx))
+        point_idx, grid_idx = point_idx[order], grid_idx[order]
+        first = np.ones(len(point_idx), dtype=bool)
+        first[1:] = point_idx[1:] != point_idx[:-1]
+        found[point_idx[first]] = grid_idx[first]
+        return found
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """The grid nearest to a point, and the distance in metres to its outline.
+
+        Distances are measured in an azimuthal equidistant projection centred on the point,
+        where the distance from the centre is the geodesic distance.
+        """
+        geoms = self.tree.geometries
+        k = min(NEAREST_CANDIDATES, len(geoms))
+        by_degrees = np.argsort(shapely.distance(geoms, shapely.Point(lon, lat)))[:k]
+        aeqd = Transformer.from_crs(
+            "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84", always_xy=True
+        )
+        outlines = shapely.transform(
+            shapely.segmentize(shapely.boundary(geoms[by_degrees]), 1e-4),
+            lambda xy: np.column_stack(aeqd.transform(*xy.T)),
+        )
+        metres = shapely.distance(outlines, shapely.Point(0, 0))
+        best = int(np.lexsort((by_degrees, metres))[0])
+        return int(by_degrees[best]), float(metres[best])
+
+    def describe(self, i: int) -> dict[str, Any]:
+        """Grid ``i`` with its attributes and its community, street and county."""
+        chain = self.chains[i]
+        return {
+            "grid": self.grids[i],
+            "community": chain.get("community"),
+            "street": chain.get("street"),
+            "county": chain.get("county"),
+        }
+
+
+class LookupService:
+    """Keeps the index of the current version fresh: a cheap version check per call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._indexes: dict[int, GridIndex] = {}
+        self._lock = threading.Lock()
+
+    def index(self, as_of: int | None = None) -> GridIndex | None:
+        """The index of ``as_of`` (or of the current version), built on first use."""
+        with self._engine.connect() as conn:
+            version = resolve_version(conn, as_of)
+            if version is None:
+                return None
+            with self._lock:
+                if version not in self._indexes:
+                    if len(self._indexes) >= KEEP_INDEXES:
+                        del self._indexes[next(iter(self._indexes))]  # the oldest built
+                    self._indexes[version] = GridIndex.load(conn, version)
+                return self._indexes[version]
+
+    def lookup(
+        self, lon: Any, lat: Any, *, crs: str = "wgs84", as_of: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Answers for points given in ``crs`` (arrays or scalars), in input order."""
+        lon_wgs, lat_wgs = to_wgs84_points(np.atleast_1d(lon), np.atleast_1d(lat), crs)
+        index = self.index(as_of)
+        if index is None:
+            return [
+                {
+                    "covered": False,
+                    "grid": None,
+                    "nearest": None,
+                    "version": None,
+                    "crs": "EPSG:4326",
+                }
+                for _ in lon_wgs
+            ]
+        found = index.covering(lon_wgs, lat_wgs)
+        answers = []
+        for i, (x, y) in enumerate(zip(lon_wgs.tolist(), lat_wgs.tolist(), strict=True)):
+            if found[i] >= 0:
+                body = {"covered": True, **index.describe(int(found[i]))}
+            else:
+                near, metres = index.nearest(x, y)
+                body = {
+                    "covered": False,
+                    **dict.fromkeys(("grid", "community", "street", "county")),
+                    "nearest": {**index.describe(near), "distance_m": round(metres, 2)},
+                }
+            body["point"] = {"lon": round(x, 9), "lat": round(y, 9)}
+            answers.append({**body, "version": index.version, "crs": "EPSG:4326"})
+        return answers
+
+
+def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate coordinates and convert them from ``crs`` to WGS84 lon/lat."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise InvalidInput(
+            "坐标必须是有限数字 (coordinates must be finite numbers)",
+            code="invalid_coordinates",
+        )
+    spec = parse_crs(crs)
+    points = to_wgs84(shapely.points(lon, lat), spec)
+    coords = shapely.get_coordinates(points)
+    bad = (
+        ~np.isfinite(coords).all(axis=1)
+        | (np.abs(coords[:, 0]) > 180)
+        | (np.abs(coords[:, 1]) > 90)
+    )
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InvalidInput(
+            f"坐标超出范围（经纬度是否颠倒？）: {lon[first]}, {lat[first]} in {spec.label} "
+            "(coordinates out of range: swapped lon/lat or a wrong crs?)",
+            code="coordinates_out_of_range",
+            details={"index": first, "lon": float(lon[first]), "lat": float(lat[first])},
+        )
+    return coords[:, 0], coords[:, 1]

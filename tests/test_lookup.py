@@ -1,0 +1,265 @@
+"""Point lookup: the in-process index answers exactly what PostGIS ST_Covers answers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import prcoords
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyproj import Transformer
+from shapely.geometry import shape
+from sqlalchemy import Engine, text
+
+from support import free_port, write_layer
+
+BBOX = (118.27, 40.125, 118.37, 40.18)  # 栗乡街道 and some way around it
+
+ORACLE = """
+    SELECT (SELECT r.code FROM regions r
+            WHERE r.level = 'grid' AND r.valid_to IS NULL
+              AND ST_Covers(r.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))
+            ORDER BY r.code LIMIT 1)
+    FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS p(x, y, i)
+    ORDER BY p.i
+"""
+
+
+def _postgis(engine: Engine, xs: list[float], ys: list[float]) -> list[str | None]:
+    with engine.connect() as conn:
+        return list(conn.scalars(text(ORACLE), {"xs": xs, "ys": ys}))
+
+
+def _batch(client: TestClient, xs: list[float], ys: list[float], crs: str = "wgs84") -> list:
+    points = [{"lon": x, "lat": y, "id": i} for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
+    response = client.post("/api/v1/lookup/batch", json={"crs": crs, "points": points})
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == list(range(len(xs)))
+    return results
+
+
+def _codes(results: list) -> list[str | None]:
+    return [r["grid"]["code"] if r["covered"] else None for r in results]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(BBOX[0], BBOX[2], allow_nan=False),
+            st.floats(BBOX[1], BBOX[3], allow_nan=False),
+        ),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_random_points_match_postgis(
+    client: TestClient, engine: Engine, points: list[tuple[float, float]]
+) -> None:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    assert _codes(_batch(client, xs, ys)) == _postgis(engine, xs, ys)
+
+
+def _grid_geometries(client: TestClient) -> list[shapely.Geometry]:
+    body = client.get("/api/v1/regions", params={"level": "grid", "limit": 1000}).json()
+    return [shape(f["geometry"]) for f in body["features"]]
+
+
+def test_vertices_and_edges_match_postgis_with_the_lowest_code_rule(
+    client: TestClient, engine: Engine
+) -> None:
+    grids = _grid_geometries(client)
+    vertices = np.unique(shapely.get_coordinates(grids), axis=0)
+    rings = [shapely.get_coordinates(g.geoms[0].exterior) for g in grids]
+    midpoints = np.vstack([(r[:-1] + r[1:]) / 2 for r in rings])
+    thirds = np.vstack([r[:-1] + (r[1:] - r[:-1]) / 3 for r in rings])
+    points = np.vstack([vertices, midpoints, thirds])
+    xs, ys = points[:, 0].tolist(), points[:, 1].tolist()
+    results = _batch(client, xs, ys)
+    assert _codes(results) == _postgis(engine, xs, ys)
+    # every vertex of a grid is covered; shared ones go to the lowest covering code
+    on_vertex = results[: len(vertices)]
+    assert all(r["covered"] for r in on_vertex)
+    with engine.connect() as conn:
+        covering = conn.execute(
+            text(
+                "SELECT p.i, array_agg(r.code ORDER BY r.code) FROM unnest("
+                "CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS p(x, y, i) "
+                "JOIN regions r ON r.level = 'grid' AND r.valid_to IS NULL "
+                "AND ST_Covers(r.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326)) "
+                "GROUP BY p.i HAVING count(*) > 1 ORDER BY p.i"
+            ),
+            {"xs": xs[: len(vertices)], "ys": ys[: len(vertices)]},
+        ).all()
+    assert len(covering) > 100, "shared vertices exercise the tie rule"
+    for i, codes in covering:
+        assert on_vertex[i - 1]["grid"]["code"] == codes[0]
+
+
+def test_single_lookup_answers_the_chain(client: TestClient) -> None:
+    grid = client.get("/api/v1/regions/130227001003002").json()
+    inside = shape(grid["geometry"]).representative_point()
+    body = client.get("/api/v1/lookup", params={"lon": inside.x, "lat": inside.y}).json()
+    assert body["covered"] is True
+    assert body["grid"]["code"] == "130227001003002"
+    assert body["grid"]["name"] == grid["properties"]["name"]
+    assert body["grid"]["grid_worker"] == grid["properties"]["grid_worker"]
+    assert body["grid"]["party_branch"] == grid["properties"]["party_branch"]
+    assert body["community"] == {"code": "130227001003", "name": "水源里社区"}
+    assert body["street"] == {"code": "130227001", "name": "栗乡街道"}
+    assert body["county"] == {"code": "130227", "name": "迁西县"}
+    assert (body["version"], body["crs"]) == (1, "EPSG:4326")
+
+
+@pytest.mark.parametrize(
+    ("crs", "forward"), [("gcj02", prcoords.wgs_gcj), ("bd09", prcoords.wgs_bd)]
+)
+def test_amap_and_baidu_coordinates(
+    client: TestClient, crs: str, forward: Callable[..., tuple[float, float]]
+) -> None:
+    """Converted with an independent implementation (prcoords), the grid is the same."""
+    for grid in _grid_geometries(client)[::7]:
+        p = grid.representative_point()
+        lat, lon = forward((p.y, p.x))
+        body = client.get("/api/v1/lookup", params={"lon": lon, "lat": lat, "crs": crs}).json()
+        direct = client.get("/api/v1/lookup", params={"lon": p.x, "lat": p.y}).json()
+        assert body["grid"] == direct["grid"]
+        assert abs(body["point"]["lon"] - p.x) < 1e-6 and abs(body["point"]["lat"] - p.y) < 1e-6
+
+
+def test_outside_every_grid_gives_the_nearest_in_metres(client: TestClient) -> None:
+    to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
+    metric = [
+        shapely.transform(g, lambda xy: np.column_stack(to_gk.transform(*xy.T)))
+        for g in _grid_geometries(client)
+    ]
+    codes = [
+        f["id"]
+        for f in client.get("/api/v1/regions", params={"level": "grid", "limit": 1000}).json()[
+            "features"
+        ]
+    ]
+    for lon, lat in [(118.25, 40.15), (118.40, 40.12), (118.32, 40.20), (118.0, 40.0)]:
+        body = client.get("/api/v1/lookup", params={"lon": lon, "lat": lat}).json()
+        assert body["covered"] is False and body["grid"] is None
+        point = shapely.Point(to_gk.transform(lon, lat))
+        distances = [g.distance(point) for g in metric]
+        best = int(np.argmin(distances))
+        assert body["nearest"]["grid"]["code"] == codes[best]
+        # Gauss-Krüger zone 39 scale near 118.3°E is within 0.02 % of true distance
+        assert body["nearest"]["distance_m"] == pytest.approx(distances[best], rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"lat": 40.1}, "invalid_parameter"),
+        ({"lon": "abc", "lat": 40.1}, "invalid_parameter"),
+        ({"lon": "nan", "lat": 40.1}, "invalid_coordinates"),
+        ({"lon": "inf", "lat": 40.1}, "invalid_coordinates"),
+        ({"lon": 40.1, "lat": 118.3}, "coordinates_out_of_range"),
+        ({"lon": 118.3, "lat": 40.1, "crs": "mars"}, "unknown_crs"),
+        ({"lon": 118.3, "lat": 40.1, "as_of": 9}, "version_not_found"),
+    ],
+)
+def test_bad_lookups(client: TestClient, params: dict, code: str) -> None:
+    response = client.get("/api/v1/lookup", params=params)
+    assert response.json()["code"] == code
+    assert response.status_code == (404 if code == "version_not_found" else 422)
+
+
+def test_bad_batches(client: TestClient) -> None:
+    too_many = {"points": [{"lon": 118.3, "lat": 40.15}] * 10_001}
+    response = client.post("/api/v1/lookup/batch", json=too_many)
+    assert (response.status_code, response.json()["code"]) == (413, "batch_too_large")
+    malformed = client.post("/api/v1/lookup/batch", json={"points": [{"lon": 118.3}]})
+    assert (malformed.status_code, malformed.json()["code"]) == (422, "invalid_parameter")
+    not_json = client.post(
+        "/api/v1/lookup/batch", content=b"lon,lat", headers={"content-type": "application/json"}
+    )
+    assert (not_json.status_code, not_json.json()["code"]) == (422, "invalid_parameter")
+
+
+def test_a_commit_changes_answers_in_every_worker_at_once(
+    fresh_db_url: str, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
+) -> None:
+    """Two uvicorn workers; an upload renumbers a grid; both answer the new grid at once."""
+    port = free_port()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    feature = next(
+        f for f in demo_grids["features"] if f["properties"]["code"] == "130227001002001"
+    )
+    inside = shape(feature["geometry"]).representative_point()
+    query = {"lon": inside.x, "lat": inside.y}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        # a new connection per request, so both workers answer (and cache version 1)
+        before = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
+        assert {(b["version"], b["grid"]["code"]) for b in before} == {(1, "130227001002001")}
+        siblings = [
+            f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
+        ]
+        rows = [
+            {
+                "code": f["properties"]["code"],
+                "name": f["properties"]["name"] + ("（已调整）" if f is feature else ""),
+                "parent_code": f["properties"]["parent_code"],
+            }
+            for f in siblings
+        ]
+        path = write_layer(
+            tmp_path / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings]
+        )
+        with path.open("rb") as f:
+            committed = httpx.post(
+                f"{base}/api/v1/uploads",
+                files={"file": (path.name, f)},
+                data={"level": "grid", "dry_run": "false"},
+                headers={"Authorization": f"Bearer {make_key('editor')}"},
+            )
+        assert committed.status_code == 201, committed.json()
+        after = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
+        assert {(a["version"], a["grid"]["name"]) for a in after} == {
+            (2, "清泉里社区第1网格（已调整）")
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
