@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bootstrap lint format demo
+.PHONY: run test bootstrap lint format demo bench
 
 run: bootstrap ## serve the demo city on http://127.0.0.1:8000 (Ctrl-C stops it)
 	$(BIN)/gridmap serve
@@ -25,3 +25,8 @@ format: bootstrap
 
 demo: bootstrap ## regenerate data/boundaries from the committed sources
 	$(BIN)/python data/boundaries/make_demo.py
+
+bench: bootstrap ## the benchmarks of bench/ (installs their peers: geopandas, wrk)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk; }
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

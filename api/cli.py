@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -286,6 +286,55 @@ def export_file(
     finally:
         engine.dispose()
     console.print(f"wrote {path}")
+
+
+@app.command("lookup")
+def lookup_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV to write")],
+    lon_col: Annotated[str, typer.Option(help="Column with longitudes (or eastings)")] = "lon",
+    lat_col: Annotated[str, typer.Option(help="Column with latitudes (or northings)")] = "lat",
+    crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG code")] = "wgs84",
+    as_of: Annotated[int | None, typer.Option(help="Boundary version")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory)")] = 50_000,
+) -> None:
+    """Add grid, community, street and county columns to every row of a CSV of points.
+
+    Streams the file in chunks (memory stays bounded for millions of rows); the output is
+    UTF-8 and appears only when the whole file is done.
+    """
+    from gis.lookup import lookup_csv
+
+    engine = make_engine(database_url(get_settings()))
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task(file.name, total=file.stat().st_size)
+            rows = lookup_csv(
+                engine,
+                file,
+                output,
+                lon_col=lon_col,
+                lat_col=lat_col,
+                crs=crs,
+                as_of=as_of,
+                chunk=chunk,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    finally:
+        engine.dispose()
+    console.print(f"{rows} rows → {output}")
+
+
+def _progress_bar() -> Any:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
 
 
 @app.command()

@@ -8,8 +8,12 @@ its distance in metres (on the ellipsoid, to the nearest point of the grid's out
 
 from __future__ import annotations
 
+import csv
+import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +22,7 @@ from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
 from gis.crs import parse_crs, to_wgs84
+from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
 from gis.versions import resolve_version
 
@@ -211,3 +216,98 @@ def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndar
             details={"index": first, "lon": float(lon[first]), "lat": float(lat[first])},
         )
     return coords[:, 0], coords[:, 1]
+
+
+OUTPUT_COLUMNS = (
+    "covered",
+    "grid_code",
+    "grid_name",
+    "grid_worker",
+    "party_branch",
+    "community_code",
+    "community_name",
+    "street_code",
+    "street_name",
+    "county_code",
+    "county_name",
+)
+
+
+def lookup_csv(
+    engine: Engine,
+    source: Path,
+    target: Path,
+    *,
+    lon_col: str,
+    lat_col: str,
+    crs: str = "wgs84",
+    as_of: int | None = None,
+    chunk: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Stream a CSV of points into a copy with the grid of each point; return the row count.
+
+    Reads UTF-8 or GB18030, ``chunk`` rows at a time; writes UTF-8 to a temporary file
+    that replaces ``target`` only when every row is done.  A row whose coordinates are not
+    numbers stops the run with ``invalid_csv`` naming its line.
+    """
+    with source.open("rb") as f:
+        encoding = detect_text_encoding(f.read(1 << 20)).encoding
+    with engine.connect() as conn:
+        index = GridIndex.load(conn, resolve_version(conn, as_of) or 0)
+    rows_done = 0
+    tmp = target.with_name(f".{target.name}.part")
+    with (
+        source.open(encoding=encoding, newline="") as src,
+        tmp.open("w", encoding="utf-8", newline="") as out,
+    ):
+        reader = csv.DictReader(src)
+        missing = [c for c in (lon_col, lat_col) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidInput(
+                f"CSV 中没有列 {missing}；现有列: {reader.fieldnames} (missing columns)",
+                code="invalid_csv",
+                details={"missing": missing, "columns": reader.fieldnames},
+            )
+        writer = csv.writer(out)
+        writer.writerow([*reader.fieldnames, *OUTPUT_COLUMNS])
+        while batch := list(itertools.islice(reader, chunk)):
+            try:
+                lon = np.array([float(r[lon_col]) for r in batch])
+                lat = np.array([float(r[lat_col]) for r in batch])
+            except (TypeError, ValueError) as error:
+                bad = next(i for i, r in enumerate(batch) if not _is_number(r[lon_col], r[lat_col]))
+                raise InvalidInput(
+                    f"第 {rows_done + bad + 2} 行的坐标不是数字 (line {rows_done + bad + 2}: "
+                    f"coordinates are not numbers: {error})",
+                    code="invalid_csv",
+                    details={"line": rows_done + bad + 2},
+                ) from error
+            lon, lat = to_wgs84_points(lon, lat, crs)
+            found = index.covering(lon, lat)
+            for row, i in zip(batch, found.tolist(), strict=True):
+                writer.writerow([*row.values(), *_columns(index, i)])
+            rows_done += len(batch)
+            if progress:
+                progress(src.buffer.tell())
+    tmp.replace(target)
+    return rows_done
+
+
+def _is_number(*values: Any) -> bool:
+    try:
+        [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _columns(index: GridIndex, i: int) -> list[Any]:
+    if i < 0:
+        return [False, *[""] * (len(OUTPUT_COLUMNS) - 1)]
+    grid, chain = index.grids[i], index.chains[i]
+    row: list[Any] = [True, grid["code"], grid["name"], grid["grid_worker"], grid["party_branch"]]
+    for level in ("community", "street", "county"):
+        part = chain.get(level) or {}
+        row += [part.get("code", ""), part.get("name", "")]
+    return row

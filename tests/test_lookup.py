@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from support import free_port, write_layer
+from support import GRIDMAP, free_port, write_layer
 
 BBOX = (118.27, 40.125, 118.37, 40.18)  # 栗乡街道 and some way around it
 
@@ -41,7 +42,10 @@ def _postgis(engine: Engine, xs: list[float], ys: list[float]) -> list[str | Non
 
 
 def _batch(client: TestClient, xs: list[float], ys: list[float], crs: str = "wgs84") -> list:
-    points = [{"lon": x, "lat": y, "id": i} for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
+    points = [
+        {"lon": x, "lat": y, "id": i}
+        for i, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True))
+    ]
     response = client.post("/api/v1/lookup/batch", json={"crs": crs, "points": points})
     assert response.status_code == 200, response.json()
     results = response.json()["results"]
@@ -263,3 +267,54 @@ def test_a_commit_changes_answers_in_every_worker_at_once(
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_cli_streams_a_gbk_csv_of_points(
+    db_url: str, client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(BBOX[0], BBOX[2], 2500)
+    ys = rng.uniform(BBOX[1], BBOX[3], 2500)
+    source = tmp_path / "工单.csv"
+    lines = ["工单号,地址,经度,纬度"] + [
+        f"A{i},迁西县栗乡街道{i}号,{x!r},{y!r}"
+        for i, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True))
+    ]
+    source.write_bytes("\n".join(lines).encode("gbk"))
+    target = tmp_path / "out.csv"
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
+    args = [
+        GRIDMAP,
+        "lookup",
+        str(source),
+        "-o",
+        str(target),
+        "--lon-col",
+        "经度",
+        "--lat-col",
+        "纬度",
+        "--chunk",
+        "1000",
+    ]
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with target.open(encoding="utf-8", newline="") as f:
+        out = list(csv.DictReader(f))
+    assert len(out) == 2500
+    assert out[0]["地址"] == "迁西县栗乡街道0号"
+    codes = [r["grid_code"] or None for r in out]
+    assert codes == _postgis(engine, xs.tolist(), ys.tolist())
+    covered = [r for r in out if r["covered"] == "True"]
+    assert covered and all(r["county_name"] == "迁西县" for r in covered)
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("lon,lat\n118.3,40.15\n118.3,北纬40度\n", encoding="utf-8")
+    bad_target = tmp_path / "bad.csv"
+    failed = subprocess.run(
+        [GRIDMAP, "lookup", str(broken), "-o", str(bad_target)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1 and "invalid_csv" in failed.stderr and "3" in failed.stderr
+    assert not bad_target.exists(), "no partial output"
