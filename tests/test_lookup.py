@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def _postgis(engine: Engine, xs: list[float], ys: list[float]) -> list[str | Non
 def _batch(client: TestClient, xs: list[float], ys: list[float], crs: str = "wgs84") -> list:
     points = [
         {"lon": x, "lat": y, "id": i}
-        for i, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True))
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
     ]
     response = client.post("/api/v1/lookup/batch", json={"crs": crs, "points": points})
     assert response.status_code == 200, response.json()
@@ -318,3 +319,59 @@ def test_cli_streams_a_gbk_csv_of_points(
     )
     assert failed.returncode == 1 and "invalid_csv" in failed.stderr and "3" in failed.stderr
     assert not bad_target.exists(), "no partial output"
+
+
+def test_batch_as_geojson_and_csv(client: TestClient, engine: Engine) -> None:
+    rng = np.random.default_rng(5)
+    xs = rng.uniform(BBOX[0], BBOX[2], 300).tolist()
+    ys = rng.uniform(BBOX[1], BBOX[3], 300).tolist()
+    expected = _postgis(engine, xs, ys)
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": f"工单{i}",
+                "properties": {},
+                "geometry": {"type": "Point", "coordinates": [x, y]},
+            }
+            for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+        ],
+    }
+    geo = client.post(
+        "/api/v1/lookup/batch",
+        content=json.dumps(collection),
+        headers={"content-type": "application/geo+json"},
+    ).json()["results"]
+    assert _codes(geo) == expected and geo[7]["id"] == "工单7"
+    table = "id,lon,lat\n" + "".join(
+        f"单{i},{x!r},{y!r}\n" for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    )
+    rows = client.post(
+        "/api/v1/lookup/batch",
+        content=table.encode("gb18030"),
+        headers={"content-type": "text/csv"},
+    ).json()["results"]
+    assert _codes(rows) == expected and rows[3]["id"] == "单3"
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "status", "code"),
+    [
+        (b"lon,lat\n118.3,abc\n", "text/csv", 422, "invalid_csv"),
+        (b"x,y\n118.3,40.1\n", "text/csv", 422, "invalid_csv"),
+        (
+            b'{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
+            b'{"type": "LineString", "coordinates": [[118, 40], [118.1, 40]]}}]}',
+            "application/geo+json",
+            422,
+            "invalid_geojson",
+        ),
+        (b"<points/>", "application/xml", 415, "unsupported_media_type"),
+    ],
+)
+def test_malformed_batches(
+    client: TestClient, content: bytes, media: str, status: int, code: str
+) -> None:
+    response = client.post("/api/v1/lookup/batch", content=content, headers={"content-type": media})
+    assert (response.status_code, response.json()["code"]) == (status, code)
