@@ -43,10 +43,7 @@ def _postgis(engine: Engine, xs: list[float], ys: list[float]) -> list[str | Non
 
 
 def _batch(client: TestClient, xs: list[float], ys: list[float], crs: str = "wgs84") -> list:
-    points = [
-        {"lon": x, "lat": y, "id": i}
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-    ]
+    points = [{"lon": x, "lat": y, "id": i} for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
     response = client.post("/api/v1/lookup/batch", json={"crs": crs, "points": points})
     assert response.status_code == 200, response.json()
     results = response.json()["results"]
