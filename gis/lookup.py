@@ -21,6 +21,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
+from gis.cells import CellIndex
 from gis.crs import parse_crs, to_wgs84
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
@@ -50,6 +51,7 @@ class GridIndex:
     grids: list[dict[str, Any]]
     chains: list[dict[str, dict[str, str]]]
     tree: shapely.STRtree
+    cells: CellIndex
 
     @classmethod
     def load(cls, conn: Connection, version: int) -> GridIndex:
@@ -84,25 +86,19 @@ class GridIndex:
             chains.append(chain)
         geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
         shapely.prepare(geoms)
+        tree = shapely.STRtree(geoms)
         return cls(
             version=version,
             grids=[{f: r[f] for f in GRID_FIELDS} for r in rows],
             chains=chains,
-            tree=shapely.STRtree(geoms),
+            tree=tree,
+            cells=CellIndex(geoms, tree),
         )
 
     def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """For each point, the index of the lowest-code grid covering it, or -1."""
-        points = shapely.points(lon, lat)
-        found = np.full(len(points), -1, dtype=np.int64)
-        point_idx, grid_idx = self.tree.query(points, predicate="covered_by")
-        # grids are in code order, so the smallest index is the lowest code
-        order = np.lexsort((grid_idx, point_idx))
-        point_idx, grid_idx = point_idx[order], grid_idx[order]
-        first = np.ones(len(point_idx), dtype=bool)
-        first[1:] = point_idx[1:] != point_idx[:-1]
-        found[point_idx[first]] = grid_idx[first]
-        return found
+        """For each point, the index of the lowest-code grid covering it, or -1 (grids are
+        in code order, and the cell index picks the lowest covering index)."""
+        return self.cells.covering(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
         """The grid nearest to a point, and the distance in metres to its outline.
