@@ -68,7 +68,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +80,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from common import cpu_model, git_state, vm_kib
 from sqlalchemy import Engine, make_url, text
 
 from gis.db import create_database, database_url, drop_database, make_engine, migrate
@@ -262,13 +262,6 @@ def make_points(city: City, n: int, vertices: int, seed: int) -> tuple[np.ndarra
 # --------------------------------------------------------------------------- measuring
 
 
-def _vm_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 @contextmanager
 def peak_rss() -> Iterator[dict[str, int]]:
     """Peak RSS (KiB) of this process inside the block, and its RSS before it.
@@ -276,14 +269,14 @@ def peak_rss() -> Iterator[dict[str, int]]:
     Resets the kernel's high-water mark (``/proc/self/clear_refs``) first; without that,
     falls back to ``getrusage`` (the peak since the process started).
     """
-    out: dict[str, int] = {"before": _vm_kib("VmRSS")}
+    out: dict[str, int] = {"before": vm_kib("VmRSS")}
     try:
         Path("/proc/self/clear_refs").write_text("5")
         exact = True
     except OSError:
         exact = False
     yield out
-    out["peak"] = _vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak"] = vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @dataclass
@@ -473,33 +466,6 @@ def check_same(
 # --------------------------------------------------------------------------- reporting
 
 
-def _git_state() -> str:
-    """The commit measured, and whether gridmap's code had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("log", "-1", "--format=%h")
-    if not head:
-        return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--", "gis", "api", "tiles")
-    return f"commit {head}" + (" with uncommitted changes in gis/api/tiles" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment(url: str) -> dict[str, str]:
     """Versions of everything measured."""
     with psycopg.connect(_libpq_url(url)) as conn:
@@ -508,7 +474,7 @@ def environment(url: str) -> dict[str, str]:
         jit = conn.execute("SHOW jit").fetchone()
     return {
         "nproc": str(os.cpu_count()),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
         "geopandas": gpd.__version__,
@@ -518,7 +484,7 @@ def environment(url: str) -> dict[str, str]:
         "postgis": f"PostGIS {postgis[0] if postgis else '?'} "
         f"(GEOS {postgis[1].split('-')[0] if postgis else '?'})",
         "jit": str(jit[0] if jit else "?"),
-        "code": _git_state(),
+        "code": git_state(),
     }
 
 

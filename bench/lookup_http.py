@@ -63,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from common import cpu_model, git_state
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -484,32 +485,6 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def _git_state(root: Path) -> str:
-    """The commit measured, and whether gridmap's code had uncommitted changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("log", "-1", "--format=%h")
-    if not head:
-        return f"{root} (not a git checkout)"
-    dirty = git("status", "--porcelain", "--", "gis", "api", "tiles")
-    return f"commit {head}" + (" with uncommitted changes in gis/api/tiles" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment(admin_url: str, app_dir: Path) -> dict[str, str]:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     engine = create_engine(admin_url, poolclass=NullPool)
@@ -520,7 +495,7 @@ def environment(admin_url: str, app_dir: Path) -> dict[str, str]:
         engine.dispose()
     return {
         "nproc": str(os.cpu_count()),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "wrk": (wrk.stdout + wrk.stderr).split("Copyright")[0].strip(),
         "stack": ", ".join(
@@ -528,7 +503,7 @@ def environment(admin_url: str, app_dir: Path) -> dict[str, str]:
             for d in ("uvicorn", "fastapi", "starlette", "pydantic", "sqlalchemy", "psycopg")
         ),
         "postgres": f"PostgreSQL {pg}",
-        "code": _git_state(app_dir),
+        "code": git_state(app_dir),
     }
 
 

@@ -59,6 +59,7 @@ import numpy as np
 import pyogrio
 import pyogrio.raw
 import shapely
+from common import cpu_model, git_state, vm_kib
 from pyproj import Transformer
 from shapely.geometry import Polygon
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -321,13 +322,6 @@ def make_ogr_template(url: str) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def _vm_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 POLL_S = 0.01
 
 
@@ -353,14 +347,14 @@ def peak_rss() -> Iterator[dict[str, int]]:
     Resets the kernel's high-water mark (``/proc/self/clear_refs``) first; without that,
     falls back to ``getrusage`` (the peak since the process started).
     """
-    out: dict[str, int] = {"before": _vm_kib("VmRSS")}
+    out: dict[str, int] = {"before": vm_kib("VmRSS")}
     try:
         Path("/proc/self/clear_refs").write_text("5")
         exact = True
     except OSError:
         exact = False
     yield out
-    out["peak"] = _vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak"] = vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["exact"] = int(exact)
 
 
@@ -514,40 +508,13 @@ def _versions() -> dict[str, str]:
     ogr = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True, check=False)
     return {
         "nproc": str(os.cpu_count()),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "ogr2ogr": ogr.stdout.strip(),
         "pyogrio": f"{pyogrio.__version__} (bundled GDAL {pyogrio.__gdal_version_string__})",
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
-        "code": _git_state(),
+        "code": git_state(),
     }
-
-
-def _git_state() -> str:
-    """The commit measured, and whether gridmap's code had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("log", "-1", "--format=%h")
-    if not head:
-        return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--", "gis", "api", "tiles")
-    return f"commit {head}" + (" with uncommitted changes in gis/api/tiles" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _server_versions(url: str) -> str:
