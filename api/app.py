@@ -12,6 +12,7 @@ from api.routers import export, health, lookup, regions, uploads, versions
 from gis.db import database_url, make_engine
 from gis.lookup import LookupService
 from gis.settings import Settings, get_settings
+from gis.watch import VersionWatch
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,11 +21,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(database_url(settings))
-        app.state.lookup = LookupService(app.state.engine)
+        url = database_url(settings)
+        app.state.engine = make_engine(url)
+        watch = VersionWatch(url)
+        app.state.lookup = LookupService(app.state.engine, watch)
         try:
             yield
         finally:
+            await watch.close()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -8,9 +8,9 @@ its distance in metres (on the ellipsoid, to the nearest point of the grid's out
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import itertools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from sqlalchemy import Connection, Engine, text
 
 from gis.cells import CellIndex
@@ -26,11 +26,10 @@ from gis.crs import parse_crs, to_wgs84
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
 from gis.versions import resolve_version
+from gis.watch import VersionWatch
 
 KEEP_INDEXES = 4
 """Boundary versions whose index stays in memory (the current one and recent ``as_of``)."""
-NEAREST_CANDIDATES = 8
-"""Grids nearest in degrees whose distance is measured in metres to pick the nearest."""
 
 GRID_FIELDS = (
     "code",
@@ -43,15 +42,25 @@ GRID_FIELDS = (
 )
 
 
+GEOD = Geod(ellps="WGS84")
+
+
 @dataclass(frozen=True)
 class GridIndex:
-    """The grids of one boundary version, their hierarchy, and an STRtree over them."""
+    """The grids of one boundary version, their hierarchy, and indexes over them.
+
+    ``cells`` answers "which grid covers this point"; ``outlines`` (the grids' outlines in an
+    azimuthal equidistant projection centred on the grids, in metres) finds the nearest grid
+    of a point outside them all.
+    """
 
     version: int
     grids: list[dict[str, Any]]
     chains: list[dict[str, dict[str, str]]]
     tree: shapely.STRtree
     cells: CellIndex
+    metric: Transformer
+    outlines: shapely.STRtree
 
     @classmethod
     def load(cls, conn: Connection, version: int) -> GridIndex:
@@ -87,12 +96,23 @@ class GridIndex:
         geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
         shapely.prepare(geoms)
         tree = shapely.STRtree(geoms)
+        x0, y0, x1, y1 = shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
+        metric = Transformer.from_crs(
+            "EPSG:4326",
+            f"+proj=aeqd +lat_0={(y0 + y1) / 2} +lon_0={(x0 + x1) / 2} +datum=WGS84",
+            always_xy=True,
+        )
+        outlines = shapely.transform(
+            shapely.boundary(geoms), lambda xy: np.column_stack(metric.transform(*xy.T))
+        )
         return cls(
             version=version,
             grids=[{f: r[f] for f in GRID_FIELDS} for r in rows],
             chains=chains,
             tree=tree,
             cells=CellIndex(geoms, tree),
+            metric=metric,
+            outlines=shapely.STRtree(outlines),
         )
 
     def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -101,24 +121,21 @@ class GridIndex:
         return self.cells.covering(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
-        """The grid nearest to a point, and the distance in metres to its outline.
+        """The grid nearest to a point, and the geodesic distance in metres to its outline.
 
-        Distances are measured in an azimuthal equidistant projection centred on the point,
-        where the distance from the centre is the geodesic distance.
+        Grids whose outline is within 1 % (+1 m) of the nearest in the index's equidistant
+        projection are candidates; the one whose nearest outline point is closest on the
+        ellipsoid wins (the lowest code on a tie).
         """
-        geoms = self.tree.geometries
-        k = min(NEAREST_CANDIDATES, len(geoms))
-        by_degrees = np.argsort(shapely.distance(geoms, shapely.Point(lon, lat)))[:k]
-        aeqd = Transformer.from_crs(
-            "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84", always_xy=True
-        )
-        outlines = shapely.transform(
-            shapely.segmentize(shapely.boundary(geoms[by_degrees]), 1e-4),
-            lambda xy: np.column_stack(aeqd.transform(*xy.T)),
-        )
-        metres = shapely.distance(outlines, shapely.Point(0, 0))
-        best = int(np.lexsort((by_degrees, metres))[0])
-        return int(by_degrees[best]), float(metres[best])
+        point = shapely.Point(self.metric.transform(lon, lat))
+        _, (first,) = self.outlines.query_nearest(point, return_distance=True)
+        near = np.sort(self.outlines.query(point, predicate="dwithin", distance=first * 1.01 + 1.0))
+        ends = shapely.get_coordinates(shapely.shortest_line(self.outlines.geometries[near], point))
+        ends_lon, ends_lat = self.metric.transform(ends[::2, 0], ends[::2, 1], direction="INVERSE")
+        here = np.full(len(near), lon), np.full(len(near), lat)
+        _, _, metres = GEOD.inv(*here, ends_lon, ends_lat)
+        best = int(np.lexsort((near, metres))[0])
+        return int(near[best]), float(metres[best])
 
     def describe(self, i: int) -> dict[str, Any]:
         """Grid ``i`` with its attributes and its community, street and county."""
@@ -130,60 +147,92 @@ class GridIndex:
             "county": chain.get("county"),
         }
 
+    def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
+        """The lookup answer for each WGS84 point, in input order."""
+        if not self.grids:
+            return _nothing_covers(lon, lat, self.version)
+        found = self.covering(lon, lat)
+        answers = []
+        for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+            if found[i] >= 0:
+                body = {"covered": True, **self.describe(int(found[i]))}
+            else:
+                near, metres = self.nearest(x, y)
+                body = {
+                    "covered": False,
+                    **dict.fromkeys(("grid", "community", "street", "county")),
+                    "nearest": {**self.describe(near), "distance_m": round(metres, 2)},
+                }
+            body["point"] = {"lon": round(x, 9), "lat": round(y, 9)}
+            answers.append({**body, "version": self.version, "crs": "EPSG:4326"})
+        return answers
+
+
+def _nothing_covers(lon: np.ndarray, lat: np.ndarray, version: int | None) -> list[dict[str, Any]]:
+    """Answers when there are no grids (before the first version, or none in it)."""
+    return [
+        {
+            "covered": False,
+            **dict.fromkeys(("grid", "community", "street", "county", "nearest")),
+            "point": {"lon": round(x, 9), "lat": round(y, 9)},
+            "version": version,
+            "crs": "EPSG:4326",
+        }
+        for x, y in zip(lon.tolist(), lat.tolist(), strict=True)
+    ]
+
 
 class LookupService:
-    """Keeps the index of the current version fresh: a cheap version check per call."""
+    """Indexes of recent boundary versions for an event loop, kept fresh by a version watch.
 
-    def __init__(self, engine: Engine) -> None:
+    Every call sees each commit that finished before it was made (``VersionWatch``).  An
+    index is built once per version, in a worker thread, however many calls wait for it.
+    """
+
+    THREAD_ABOVE = 500
+    """Batches larger than this are answered in a worker thread, off the event loop."""
+
+    def __init__(self, engine: Engine, watch: VersionWatch) -> None:
         self._engine = engine
+        self._watch = watch
         self._indexes: dict[int, GridIndex] = {}
-        self._lock = threading.Lock()
+        self._building: dict[int, asyncio.Task[GridIndex]] = {}
 
-    def index(self, as_of: int | None = None) -> GridIndex | None:
-        """The index of ``as_of`` (or of the current version), built on first use."""
+    async def index(self, as_of: int | None = None) -> GridIndex | None:
+        """The index of ``as_of`` (or of the current version); ``version_not_found`` for an
+        ``as_of`` that does not exist."""
+        version = as_of if as_of is not None else await self._watch.current()
+        if version is None:
+            return None
+        if (index := self._indexes.get(version)) is not None:
+            return index
+        build = self._building.get(version)
+        if build is None:
+            build = asyncio.create_task(asyncio.to_thread(self._load, version))
+            self._building[version] = build
+            build.add_done_callback(lambda _: self._building.pop(version, None))
+        index = await asyncio.shield(build)
+        if version not in self._indexes:
+            if len(self._indexes) >= KEEP_INDEXES:
+                del self._indexes[next(iter(self._indexes))]  # the oldest built
+            self._indexes[version] = index
+        return index
+
+    def _load(self, version: int) -> GridIndex:
         with self._engine.connect() as conn:
-            version = resolve_version(conn, as_of)
-            if version is None:
-                return None
-            with self._lock:
-                if version not in self._indexes:
-                    if len(self._indexes) >= KEEP_INDEXES:
-                        del self._indexes[next(iter(self._indexes))]  # the oldest built
-                    self._indexes[version] = GridIndex.load(conn, version)
-                return self._indexes[version]
+            return GridIndex.load(conn, resolve_version(conn, version))
 
-    def lookup(
+    async def lookup(
         self, lon: Any, lat: Any, *, crs: str = "wgs84", as_of: int | None = None
     ) -> list[dict[str, Any]]:
         """Answers for points given in ``crs`` (arrays or scalars), in input order."""
         lon_wgs, lat_wgs = to_wgs84_points(np.atleast_1d(lon), np.atleast_1d(lat), crs)
-        index = self.index(as_of)
+        index = await self.index(as_of)
         if index is None:
-            return [
-                {
-                    "covered": False,
-                    "grid": None,
-                    "nearest": None,
-                    "version": None,
-                    "crs": "EPSG:4326",
-                }
-                for _ in lon_wgs
-            ]
-        found = index.covering(lon_wgs, lat_wgs)
-        answers = []
-        for i, (x, y) in enumerate(zip(lon_wgs.tolist(), lat_wgs.tolist(), strict=True)):
-            if found[i] >= 0:
-                body = {"covered": True, **index.describe(int(found[i]))}
-            else:
-                near, metres = index.nearest(x, y)
-                body = {
-                    "covered": False,
-                    **dict.fromkeys(("grid", "community", "street", "county")),
-                    "nearest": {**index.describe(near), "distance_m": round(metres, 2)},
-                }
-            body["point"] = {"lon": round(x, 9), "lat": round(y, 9)}
-            answers.append({**body, "version": index.version, "crs": "EPSG:4326"})
-        return answers
+            return _nothing_covers(lon_wgs, lat_wgs, None)
+        if len(lon_wgs) > self.THREAD_ABOVE:
+            return await asyncio.to_thread(index.answers, lon_wgs, lat_wgs)
+        return index.answers(lon_wgs, lat_wgs)
 
 
 def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 Writers take a transaction-scoped advisory lock, so versions are numbered 1, 2, 3 …
 without gaps and two writers never interleave.  A change either lands whole, as one
-new version, or not at all (the caller's transaction).
+new version, or not at all (the caller's transaction); when it lands, its number is
+notified on ``VERSIONS_CHANNEL`` (see ``gis.watch``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from gis.errors import InvalidInput, NotFound
 from gis.models import LEVELS, STORAGE_SRID
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
+
+VERSIONS_CHANNEL = "gridmap_versions"
+"""The NOTIFY channel on which each new version's number is sent when it commits."""
+CURRENT_VERSION_SQL = "SELECT max(number) FROM boundary_versions"
 
 ATTRIBUTE_COLUMNS = (
     "households",
@@ -59,7 +64,7 @@ class VersionSummary:
 
 def current_version(conn: Connection) -> int | None:
     """Number of the newest boundary version, or None on an empty database."""
-    return conn.scalar(text("SELECT max(number) FROM boundary_versions"))
+    return conn.scalar(text(CURRENT_VERSION_SQL))
 
 
 def resolve_version(conn: Connection, as_of: int | None) -> int | None:
@@ -170,6 +175,10 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
                 ensure_ascii=False,
             ),
         },
+    )
+    # delivered to listeners (gis.watch) when, and only if, the transaction commits
+    conn.execute(
+        text("SELECT pg_notify(:channel, :n)"), {"channel": VERSIONS_CHANNEL, "n": str(number)}
     )
     return summary
 

@@ -198,7 +198,8 @@ def test_bad_batches(client: TestClient) -> None:
 def test_a_commit_changes_answers_in_every_worker_at_once(
     fresh_db_url: str, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
-    """Two uvicorn workers; an upload renumbers a grid; both answer the new grid at once."""
+    """Two uvicorn workers; an upload renames a grid, then the command line restores the old
+    boundaries: both workers answer each new version in the very next request."""
     port = free_port()
     env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url}
     server = subprocess.Popen(
@@ -261,6 +262,12 @@ def test_a_commit_changes_answers_in_every_worker_at_once(
         after = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
         assert {(a["version"], a["grid"]["name"]) for a in after} == {
             (2, "清泉里社区第1网格（已调整）")
+        }
+        # a commit by another process: the command line restores version 1 as version 3
+        subprocess.run([GRIDMAP, "versions", "restore", "1"], env=env, check=True)
+        restored = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
+        assert {(r["version"], r["grid"]["name"]) for r in restored} == {
+            (3, feature["properties"]["name"])
         }
     finally:
         server.terminate()

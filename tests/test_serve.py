@@ -79,9 +79,11 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
     cluster = Cluster.from_settings(home)
     serve = Serve(home)
     grids = f"{serve.base}/api/v1/regions?level=grid&limit=1000"
+    lookup = f"{serve.base}/api/v1/lookup?lon=118.318&lat=40.15"
     try:
         assert len(_wait_for(grids, 200).json()["features"]) == 66
         assert httpx.get(f"{serve.base}/api/v1/versions").json()["current"] == 1
+        assert httpx.get(lookup).json()["covered"] is True
 
         assert cluster.stop()
         down = httpx.get(grids, timeout=10)
@@ -89,9 +91,13 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
         assert down.json()["code"] == "database_unavailable"
         health = httpx.get(f"{serve.base}/health", timeout=10)
         assert (health.status_code, health.json()["code"]) == (503, "database_unavailable")
+        # the lookup's version watch lost its connection: no answer it cannot vouch for
+        lost = httpx.get(lookup, timeout=10)
+        assert (lost.status_code, lost.json()["code"]) == (503, "database_unavailable")
 
         assert cluster.start()
         assert len(_wait_for(grids, 200).json()["features"]) == 66
+        assert _wait_for(lookup, 200).json()["version"] == 1
         assert _wait_for(f"{serve.base}/health", 200).json()["status"] == "ok"
 
         output = serve.interrupt()

@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from api.routers.regions import AsOf
@@ -26,20 +26,20 @@ Crs = Annotated[
 ]
 
 
-@router.get("", summary="Which grid is this point in")
-def lookup(
+@router.get("", summary="Which grid is this point in", response_class=JSONResponse)
+async def lookup(
     request: Request,
     lon: Annotated[float, Query(description="Longitude (or easting) in `crs`")],
     lat: Annotated[float, Query(description="Latitude (or northing) in `crs`")],
     crs: Crs = "wgs84",
     as_of: AsOf = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The grid covering the point, with its grid worker, party branch, community, street and
     county.  A point on a shared edge or vertex gets the covering grid with the lowest code.
     Outside every grid: ``covered: false`` with the nearest grid and its distance in metres.
     """
-    (answer,) = request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of)
-    return answer
+    (answer,) = await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of)
+    return JSONResponse(answer)
 
 
 class BatchPoint(BaseModel):
@@ -153,8 +153,7 @@ async def lookup_batch(request: Request, crs: Crs = "wgs84", as_of: AsOf = None)
             code="batch_too_large",
             details={"max_points": MAX_BATCH, "points": len(points)},
         )
-    answers = await run_in_threadpool(
-        request.app.state.lookup.lookup,
+    answers = await request.app.state.lookup.lookup(
         [p.lon for p in points],
         [p.lat for p in points],
         crs=crs,

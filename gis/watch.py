@@ -1,0 +1,101 @@
+"""The current boundary version, pushed by PostgreSQL to every worker.
+
+Every commit of a boundary version sends ``NOTIFY gridmap_versions, '<number>'`` inside the
+committing transaction (``gis.versions``), so it reaches each listening process as soon as it
+lands — whichever worker, or the ``gridmap`` command, made it.  A lookup then needs no
+database round trip at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+import psycopg
+from sqlalchemy import make_url
+
+from gis.versions import CURRENT_VERSION_SQL, VERSIONS_CHANNEL
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string for a SQLAlchemy database URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class VersionWatch:
+    """The current version for one event loop, kept by a listening connection.
+
+    The listener LISTENs first and reads the current version second, so no commit falls in
+    between.  While it is not connected (before the first call, after an outage) a call
+    connects it; calls that arrive together share one attempt, and a failure raises
+    ``psycopg.OperationalError`` (the database is unreachable) to each of them.
+    """
+
+    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        self._conninfo = conninfo(url)
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.AsyncConnection | None = None
+        self._version: int | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
+
+    async def current(self) -> int | None:
+        """The current version (None before the first commit)."""
+        if self._conn is None:
+            if self._connecting is None:
+                self._connecting = asyncio.create_task(self._listen())
+                self._connecting.add_done_callback(self._connected)
+            await asyncio.shield(self._connecting)
+        return self._version
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self._connecting = None
+        if not task.cancelled():
+            task.exception()  # retrieved here; the callers waiting for it get it too
+
+    async def _listen(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            application_name="gridmap version watch",
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
+        try:
+            await conn.execute(f"LISTEN {VERSIONS_CHANNEL}")
+            cursor = await conn.execute(CURRENT_VERSION_SQL)
+            (self._version,) = await cursor.fetchone()
+        except psycopg.Error:
+            await _close(conn)
+            raise
+        self._conn = conn
+        self._receiver = asyncio.create_task(self._receive(conn))
+
+    async def _receive(self, conn: psycopg.AsyncConnection) -> None:
+        try:
+            async for note in conn.notifies():
+                self._version = max(self._version or 0, int(note.payload))
+        except psycopg.Error:
+            pass  # the database went away: the next call reconnects
+        finally:
+            if self._conn is conn:
+                self._conn = None
+            await _close(conn)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._receiver is not None:
+            self._receiver.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._receiver
+        if self._conn is not None:
+            await _close(self._conn)
+            self._conn = None
+
+
+async def _close(conn: psycopg.AsyncConnection) -> None:
+    with suppress(psycopg.Error):
+        await conn.close()
