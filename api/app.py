@@ -39,10 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.include_router(lookup.router)  # first: the busiest routes are matched first
     app.include_router(health.router)
     app.include_router(regions.router)
     app.include_router(versions.router)
     app.include_router(uploads.router)
     app.include_router(export.router)
-    app.include_router(lookup.router)
     return app

@@ -127,3 +127,17 @@ class CellIndex:
         hit = shapely.intersects_xy(self.polygons[candidate], lon[p], lat[p])
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
+
+    def covering_point(self, x: float, y: float) -> int:
+        """``covering`` for a single point, without the cost of arrays."""
+        fx = (x - self.x0) / self.size
+        fy = (y - self.y0) / self.size
+        if not (0 <= fx < self.nx and 0 <= fy < self.ny):
+            return -1
+        label = int(self.labels[int(fy) * self.nx + int(fx)])
+        if label >= -1:
+            return label
+        start, end = self.candidate_start[-2 - label : -label]
+        candidates = self.candidates[start:end]
+        hit = candidates[shapely.intersects_xy(self.polygons[candidates], x, y)]
+        return int(hit.min()) if len(hit) else -1

@@ -503,18 +503,25 @@ def _apply(geometries: Any, func: Callable[[np.ndarray, np.ndarray], tuple[Any, 
     return shapely.transform(geometries, transform, include_z=False)
 
 
+def coords_to_wgs84(x: np.ndarray, y: np.ndarray, spec: CrsSpec) -> Arrays:
+    """Coordinate arrays in ``spec`` → WGS84 lon/lat arrays (``inf`` where not invertible)."""
+    if spec.kind == "gcj02":
+        return gcj02_to_wgs84(x, y)
+    if spec.kind == "bd09":
+        return bd09_to_wgs84(x, y)
+    if spec.is_wgs84:
+        return x, y
+    return _transformer(spec.epsg, spec.wkt, True).transform(x, y)
+
+
 def to_wgs84(geometries: Any, spec: CrsSpec) -> Any:
     """Shapely geometries (an array, or one) in ``spec`` → 2-D geometries in WGS84 lon/lat.
 
     Coordinates a projection cannot invert come back as ``inf``; the caller checks ranges.
     """
-    if spec.kind == "gcj02":
-        return _apply(geometries, gcj02_to_wgs84)
-    if spec.kind == "bd09":
-        return _apply(geometries, bd09_to_wgs84)
     if spec.is_wgs84:
         return shapely.force_2d(geometries)
-    return _apply(geometries, _transformer(spec.epsg, spec.wkt, True).transform)
+    return _apply(geometries, lambda x, y: coords_to_wgs84(x, y, spec))
 
 
 def from_wgs84(geometries: Any, spec: CrsSpec) -> Any:

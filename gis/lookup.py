@@ -22,7 +22,7 @@ from pyproj import Geod, Transformer
 from sqlalchemy import Connection, Engine, text
 
 from gis.cells import CellIndex
-from gis.crs import parse_crs, to_wgs84
+from gis.crs import coords_to_wgs84, parse_crs
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
 from gis.versions import resolve_version
@@ -151,7 +151,10 @@ class GridIndex:
         """The lookup answer for each WGS84 point, in input order."""
         if not self.grids:
             return _nothing_covers(lon, lat, self.version)
-        found = self.covering(lon, lat)
+        if len(lon) == 1:
+            found = [self.cells.covering_point(float(lon[0]), float(lat[0]))]
+        else:
+            found = self.covering(lon, lat)
         answers = []
         for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
             if found[i] >= 0:
@@ -204,7 +207,8 @@ class LookupService:
         version = as_of if as_of is not None else await self._watch.current()
         if version is None:
             return None
-        if (index := self._indexes.get(version)) is not None:
+        if (index := self._indexes.pop(version, None)) is not None:
+            self._indexes[version] = index  # the most recently used goes last
             return index
         build = self._building.get(version)
         if build is None:
@@ -214,7 +218,7 @@ class LookupService:
         index = await asyncio.shield(build)
         if version not in self._indexes:
             if len(self._indexes) >= KEEP_INDEXES:
-                del self._indexes[next(iter(self._indexes))]  # the oldest built
+                del self._indexes[next(iter(self._indexes))]  # the least recently used
             self._indexes[version] = index
         return index
 
@@ -245,12 +249,11 @@ def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndar
             code="invalid_coordinates",
         )
     spec = parse_crs(crs)
-    points = to_wgs84(shapely.points(lon, lat), spec)
-    coords = shapely.get_coordinates(points)
+    lon_wgs, lat_wgs = (np.asarray(c, dtype=float) for c in coords_to_wgs84(lon, lat, spec))
     bad = (
-        ~np.isfinite(coords).all(axis=1)
-        | (np.abs(coords[:, 0]) > 180)
-        | (np.abs(coords[:, 1]) > 90)
+        ~(np.isfinite(lon_wgs) & np.isfinite(lat_wgs))
+        | (np.abs(lon_wgs) > 180)
+        | (np.abs(lat_wgs) > 90)
     )
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -260,7 +263,7 @@ def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndar
             code="coordinates_out_of_range",
             details={"index": first, "lon": float(lon[first]), "lat": float(lat[first])},
         )
-    return coords[:, 0], coords[:, 1]
+    return lon_wgs, lat_wgs
 
 
 OUTPUT_COLUMNS = (

@@ -38,5 +38,7 @@ def test_cells_match_covers_on_3000_voronoi_grids() -> None:
 
     found = index.covering(lon, lat)
     assert (found == _oracle(cells, lon, lat)).all()
+    one_by_one = [index.covering_point(x, y) for x, y in zip(lon[::7], lat[::7], strict=True)]
+    assert one_by_one == found[::7].tolist(), "the single-point path answers the same"
     assert (found[: len(coords)] >= 0).sum() > len(coords) * 0.9, "vertices are covered"
     assert (found < 0).any(), "points in the holes and outside are not"
