@@ -158,7 +158,12 @@ def keys_create(
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    level: Annotated[str, typer.Option(help="county, street, community or grid")],
+    level: Annotated[
+        str | None, typer.Option(help="county, street, community or grid (boundaries)")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="boundaries, or addresses (an address registry)")
+    ] = "boundaries",
     parent: Annotated[str | None, typer.Option(help="Code of the parent region")] = None,
     crs: Annotated[str | None, typer.Option(help="EPSG:4527, cgcs2000, gcj02, bd09 …")] = None,
     encoding: Annotated[str | None, typer.Option(help="Attribute encoding, e.g. GBK")] = None,
@@ -169,10 +174,19 @@ def import_file(
     dry_run: Annotated[bool, typer.Option(help="Only validate; change nothing")] = False,
     repair: Annotated[bool, typer.Option(help="make_valid and snap slivers")] = False,
 ) -> None:
-    """Validate a boundary file and commit it as a new version (all or nothing)."""
+    """Validate a boundary file and commit it as a new version, or an address registry
+    (--kind addresses) and write its entries by code (all or nothing)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from gis.address_uploads import process_address_upload
+    from gis.models import UPLOAD_KINDS
     from gis.uploads import UploadRequest, process_upload
+
+    if kind not in UPLOAD_KINDS:
+        raise InvalidInput(f"--kind expects one of {list(UPLOAD_KINDS)}", code="invalid_kind")
+    if kind == "boundaries" and level is None:
+        raise InvalidInput("--level is required for boundaries", code="invalid_parameter")
+    process = process_address_upload if kind == "addresses" else process_upload
 
     mapping = {}
     for item in field or []:
@@ -197,13 +211,14 @@ def import_file(
             def progress(stage: str) -> None:
                 bar.update(task, description=f"{file.name}: {stage}", completed=stages.index(stage))
 
-            result = process_upload(
+            result = process(
                 engine,
                 file,
                 UploadRequest(
                     filename=file.name,
                     level=level,
                     author=_author(),
+                    kind=kind,
                     parent=parent,
                     crs=crs,
                     encoding=encoding,
@@ -243,7 +258,7 @@ def _print_report(report: dict) -> None:
             f"{area}  {problem['message']}",
             markup=False,
         )
-    for repair in report["repairs"]:
+    for repair in report.get("repairs", []):
         console.print(
             f"repair  {repair['kind']:22s} {repair['code']}  {repair['message']}", markup=False
         )
@@ -251,7 +266,7 @@ def _print_report(report: dict) -> None:
     if changes:
         console.print(
             f"changes: +{len(changes['added'])} ~{len(changes['modified'])} "
-            f"-{len(changes['removed'])}; "
+            f"-{len(changes.get('removed', []))}; "
             f"{summary['errors']} errors, {summary['warnings']} warnings"
         )
 

@@ -44,8 +44,24 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 """Field names recognised for each role (compared case-insensitively, ignoring _ - and spaces)."""
 
-ROLES = tuple(SYNONYMS)
 INTEGER_ROLES = ("households", "population")
+
+ADDRESS_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "code": ("code", "地址编码", "标准地址编码", "地址代码", "编码", "dzbm"),
+    "address": ("address", "addr", "full_address", "地址", "标准地址", "详细地址", "地址名称"),
+    "road": ("road", "road_name", "道路", "街路巷", "道路名称", "路名", "街道名"),
+    "road_number": ("road_number", "road_numbe", "road_no", "门牌号", "门牌", "门牌号码", "mph"),
+    "compound": ("compound", "小区", "小区名称", "院落", "小区名"),
+    "building": ("building", "bldg", "楼栋", "楼号", "楼栋号", "栋号", "幢号"),
+    "units": ("units", "unit_count", "单元数"),
+    "floors": ("floors", "floor_count", "层数", "楼层数", "总层数"),
+    "households": SYNONYMS["households"],
+    "region_code": ("region_code", "region_cod", "grid_code", "网格编码", "所属网格编码"),
+    "lon": ("lon", "lng", "long", "longitude", "x", "经度", "东经", "x坐标"),
+    "lat": ("lat", "latitude", "y", "纬度", "北纬", "y坐标"),
+}
+"""Field names recognised for each role of an address registry file."""
+ADDRESS_INTEGER_ROLES = ("units", "floors", "households")
 
 
 def _norm(name: str) -> str:
@@ -69,13 +85,17 @@ class FieldMapping:
         }
 
 
-def map_fields(fields: list[str], explicit: dict[str, str] | None = None) -> FieldMapping:
+def map_fields(
+    fields: list[str],
+    explicit: dict[str, str] | None = None,
+    synonyms: dict[str, tuple[str, ...]] = SYNONYMS,
+) -> FieldMapping:
     """Map the layer's ``fields`` to roles: ``explicit`` first, then by known names."""
     explicit = explicit or {}
-    unknown_roles = sorted(set(explicit) - set(ROLES))
+    unknown_roles = sorted(set(explicit) - set(synonyms))
     if unknown_roles:
         raise InvalidInput(
-            f"未知的字段角色 {unknown_roles} (unknown field roles; expected {list(ROLES)})",
+            f"未知的字段角色 {unknown_roles} (unknown field roles; expected {list(synonyms)})",
             code="invalid_field_mapping",
             details={"roles": unknown_roles},
         )
@@ -89,7 +109,7 @@ def map_fields(fields: list[str], explicit: dict[str, str] | None = None) -> Fie
     roles = dict(explicit)
     detected = {}
     by_norm = {_norm(f): f for f in reversed(fields)}
-    for role, names in SYNONYMS.items():
+    for role, names in synonyms.items():
         if role in roles:
             continue
         for name in names:
@@ -101,7 +121,12 @@ def map_fields(fields: list[str], explicit: dict[str, str] | None = None) -> Fie
     return FieldMapping(roles=roles, unmapped=unmapped, detected=detected)
 
 
-def require_roles(mapping: FieldMapping, required: list[str], fields: list[str]) -> None:
+def require_roles(
+    mapping: FieldMapping,
+    required: list[str],
+    fields: list[str],
+    synonyms: dict[str, tuple[str, ...]] = SYNONYMS,
+) -> None:
     """Raise ``required_field_missing`` unless every role in ``required`` is mapped."""
     absent = [r for r in required if r not in mapping.roles]
     if absent:
@@ -112,7 +137,7 @@ def require_roles(mapping: FieldMapping, required: list[str], fields: list[str])
             details={
                 "missing": absent,
                 "available": fields,
-                "synonyms": {r: list(SYNONYMS[r]) for r in absent},
+                "synonyms": {r: list(synonyms[r]) for r in absent},
             },
         )
 

@@ -123,8 +123,12 @@ class ApiKey(Base):
     __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="api_keys_role_check"),)
 
 
+UPLOAD_KINDS = ("boundaries", "addresses")
+"""What an uploaded file holds: region boundaries of one level, or address registry entries."""
+
+
 class Upload(Base):
-    """A boundary file submitted for validation or commit, with its report."""
+    """A boundary or address file submitted for validation or commit, with its report."""
 
     __tablename__ = "uploads"
 
@@ -134,7 +138,8 @@ class Upload(Base):
     )
     author: Mapped[str] = mapped_column(Text, nullable=False)
     filename: Mapped[str] = mapped_column(Text, nullable=False)
-    level: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'boundaries'"))
+    level: Mapped[str | None] = mapped_column(Text)
     parent_code: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(
@@ -150,4 +155,48 @@ class Upload(Base):
             "status IN ('dry_run', 'rejected', 'committed', 'unchanged')",
             name="uploads_status_check",
         ),
+        CheckConstraint(
+            f"kind IN {UPLOAD_KINDS!r} AND (kind = 'addresses' OR level IS NOT NULL)",
+            name="uploads_kind_check",
+        ),
+    )
+
+
+class Address(Base):
+    """An entry of the address registry: a standard address and its point.
+
+    ``normalized`` is ``gis.addresses.normalize(address)``, the form matching compares;
+    ``units``, ``floors`` and ``households`` describe a residential building.
+    """
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    address: Mapped[str] = mapped_column(Text, nullable=False)
+    normalized: Mapped[str] = mapped_column(Text, nullable=False)
+    road: Mapped[str | None] = mapped_column(Text)
+    road_number: Mapped[str | None] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text)
+    building: Mapped[str | None] = mapped_column(Text)
+    units: Mapped[int | None] = mapped_column(Integer)
+    floors: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        Index("addresses_normalized_idx", "normalized"),
+        Index(
+            "addresses_normalized_trgm_idx",
+            "normalized",
+            postgresql_using="gin",
+            postgresql_ops={"normalized": "gin_trgm_ops"},
+        ),
+        Index("addresses_geom_idx", "geom", postgresql_using="gist"),
     )

@@ -1,6 +1,7 @@
-"""Reading uploaded boundary files with pyogrio: find the dataset, its encoding, one layer.
+"""Reading uploaded files with pyogrio: find the dataset, its encoding, one layer.
 
-Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a WKT column.
+Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a WKT column
+(boundaries: polygons; address registries: points, or a CSV with lon/lat columns).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ KML_STYLE_FIELDS = frozenset(
     }
 )
 """Fields GDAL's KML drivers add for rendering; not attributes of a region."""
+_POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
+_POINTAL = {shapely.GeometryType.POINT, shapely.GeometryType.MULTIPOINT}
 CSV_OPEN_OPTIONS = {
     "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom,几何,坐标",
     "KEEP_GEOM_COLUMNS": "NO",
@@ -184,8 +187,13 @@ def read_upload(
     encoding: str | None = None,
     max_unpacked_bytes: int,
     max_entries: int,
+    points: bool = False,
 ) -> Layer:
-    """Read the one polygon layer of an uploaded file (or archive) saved at ``path``."""
+    """Read the one polygon layer of an uploaded file (or archive) saved at ``path``.
+
+    With ``points`` the layer must hold points instead, or have no geometry at all (a CSV
+    of lon/lat columns: its geometries are then all None).
+    """
     files_dir = workdir / "files"
     files_dir.mkdir(parents=True)
     if is_archive(path, filename):
@@ -217,19 +225,25 @@ def read_upload(
             code="undecodable_encoding",
             details={"encoding": gdal_encoding, "error": str(error)},
         ) from error
-    if wkb is None or len(wkb) == 0:
+    rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
+    if (wkb is None or len(wkb) == 0) and not rows:
         raise InvalidInput(
             f"图层 {layer_name} 没有要素 (the layer has no features)",
             code="empty_layer",
             details={"layer": layer_name},
         )
-    geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
+    if wkb is None:
+        geometries = np.full(rows, None, dtype=object)
+    else:
+        geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
     types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
-    polygonal = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
-    if not types & polygonal:
+    if (wkb is not None or not points) and not types & (_POINTAL if points else _POLYGONAL):
         found = sorted({shapely.GeometryType(t).name.title() for t in types}) or ["None"]
         raise InvalidInput(
-            f"边界文件应为面要素，实际为 {', '.join(found)} (boundaries must be polygons)",
+            f"地址文件应为点要素（或含经纬度列的 CSV），实际为 {', '.join(found)} "
+            "(addresses must be points, or a CSV with lon/lat columns)"
+            if points
+            else f"边界文件应为面要素，实际为 {', '.join(found)} (boundaries must be polygons)",
             code="wrong_geometry_type",
             details={"geometry_types": found},
         )

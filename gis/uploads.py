@@ -3,7 +3,8 @@
 A dry run (the default) returns the validation report and a preview of what would change.
 A commit turns the whole file into one new boundary version in one transaction; the
 uploaded set replaces the previous children of its parent(s).  Every upload that gets as
-far as a report is recorded with its report in the upload history.
+far as a report is recorded with its report in the upload history — address registries
+too (``gis.address_uploads`` shares the reading and recording steps defined here).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.crs import crs_from_file, infer_crs, parse_crs, to_wgs84
 from gis.errors import InvalidInput, NotFound
-from gis.fields import INTEGER_ROLES, FieldMapping, as_code, map_fields, require_roles
+from gis.fields import (
+    INTEGER_ROLES,
+    FieldMapping,
+    as_code,
+    map_fields,
+    require_roles,
+)
 from gis.models import LEVELS
 from gis.readers import Layer, read_upload
 from gis.settings import Settings
@@ -40,11 +47,12 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """What the uploader asked for."""
+    """What the uploader asked for (``level`` and ``parent`` apply to boundaries only)."""
 
     filename: str
-    level: str
+    level: str | None
     author: str
+    kind: str = "boundaries"
     parent: str | None = None
     crs: str | None = None
     encoding: str | None = None
@@ -86,7 +94,7 @@ def tolerances(settings: Settings) -> Tolerances:
     )
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, datetime | date):
@@ -96,7 +104,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _whole_number(value: Any) -> Any:
+def whole_number(value: Any) -> Any:
     """Integers as int; floats and digit strings that are whole numbers too; else as given."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -105,7 +113,7 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def _reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[str, Any]]:
+def reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[str, Any]]:
     """The layer's geometries in EPSG:4326, and how their CRS was decided."""
     if request.crs:
         spec, source, reason = parse_crs(request.crs), "parameter", "由上传参数指定 (given)"
@@ -173,11 +181,9 @@ def _candidates(
                 name=str(name).strip() if name is not None and str(name).strip() else None,
                 parent_code=parent,
                 geometry=geom,
-                values={
-                    role: _whole_number(value(role)) for role in INTEGER_ROLES if role in roles
-                },
+                values={role: whole_number(value(role)) for role in INTEGER_ROLES if role in roles},
                 attributes={
-                    f: _json_safe(layer.columns[f][i])
+                    f: json_safe(layer.columns[f][i])
                     for f in mapping.unmapped
                     if layer.columns[f][i] is not None
                 },
@@ -185,7 +191,7 @@ def _candidates(
         )
         for role in ("grid_worker", "grid_worker_phone", "party_branch"):
             v = value(role)
-            candidates[-1].values[role] = None if v is None else str(_json_safe(v)).strip()
+            candidates[-1].values[role] = None if v is None else str(json_safe(v)).strip()
     return candidates, problems
 
 
@@ -231,7 +237,7 @@ def _removals(
     return removed, orphans
 
 
-def _record(
+def record_upload(
     conn: Connection,
     request: UploadRequest,
     status: str,
@@ -240,13 +246,14 @@ def _record(
 ) -> int:
     return conn.scalar(
         text(
-            "INSERT INTO uploads (author, filename, level, parent_code, status, params, report, "
-            "version) VALUES (:author, :filename, :level, :parent, :status, "
+            "INSERT INTO uploads (author, filename, kind, level, parent_code, status, params, "
+            "report, version) VALUES (:author, :filename, :kind, :level, :parent, :status, "
             "CAST(:params AS jsonb), CAST(:report AS jsonb), :version) RETURNING id"
         ),
         {
             "author": request.author,
             "filename": request.filename,
+            "kind": request.kind,
             "level": request.level,
             "parent": request.parent,
             "status": status,
@@ -257,29 +264,14 @@ def _record(
     )
 
 
-def _report(
-    layer: Layer,
-    crs: dict[str, Any],
-    mapping: FieldMapping,
-    found: Report,
-    tol: Tolerances,
-    summary: VersionSummary | None,
-) -> dict[str, Any]:
-    problems = sorted(
-        found.problems,
-        key=lambda p: (p["severity"] != "error", p["feature"] or 0, p["kind"]),
-    )
+def sorted_problems(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Problems for a report: errors first, then by feature and kind."""
+    return sorted(problems, key=lambda p: (p["severity"] != "error", p["feature"] or 0, p["kind"]))
+
+
+def file_report(layer: Layer, crs: dict[str, Any], mapping: FieldMapping) -> dict[str, Any]:
+    """What the report says about the file: format, encoding, CRS and field mapping."""
     return {
-        "ok": found.errors == 0,
-        "summary": {
-            "features": len(layer),
-            "errors": found.errors,
-            "warnings": found.warnings,
-            "repairs": len(found.repairs),
-            "changes": None
-            if summary is None
-            else {"added": summary.added, "modified": summary.modified, "removed": summary.removed},
-        },
         "file": {"source": layer.source, "format": layer.driver, "layer": layer.layer},
         "encoding": None
         if layer.encoding is None
@@ -291,15 +283,55 @@ def _report(
         "crs": crs,
         "output_crs": "EPSG:4326",
         "fields": mapping.to_report(),
+    }
+
+
+def _report(
+    layer: Layer,
+    crs: dict[str, Any],
+    mapping: FieldMapping,
+    found: Report,
+    tol: Tolerances,
+    summary: VersionSummary | None,
+) -> dict[str, Any]:
+    return {
+        "ok": found.errors == 0,
+        "summary": {
+            "features": len(layer),
+            "errors": found.errors,
+            "warnings": found.warnings,
+            "repairs": len(found.repairs),
+            "changes": None
+            if summary is None
+            else {"added": summary.added, "modified": summary.modified, "removed": summary.removed},
+        },
+        **file_report(layer, crs, mapping),
         "tolerances": {
             "overlap_m2": tol.overlap_m2,
             "gap_m2": tol.gap_m2,
             "outside_m2": tol.outside_m2,
             "sliver_width_m": tol.sliver_width_m,
         },
-        "problems": problems,
+        "problems": sorted_problems(found.problems),
         "repairs": found.repairs,
     }
+
+
+def read_layer(
+    path: Path, request: UploadRequest, settings: Settings, points: bool = False
+) -> Layer:
+    """Read the uploaded file (an archive is unpacked in a temporary directory)."""
+    with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as workdir:
+        return read_upload(
+            path,
+            request.filename,
+            Path(workdir),
+            layer=request.layer,
+            encoding=request.encoding,
+            max_unpacked_bytes=settings.max_unpacked_bytes,
+            max_entries=settings.max_archive_entries,
+            points=points,
+        )
 
 
 def process_upload(
@@ -318,23 +350,14 @@ def process_upload(
             details={"level": request.level},
         )
     step("reading")
-    with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as workdir:
-        layer = read_upload(
-            path,
-            request.filename,
-            Path(workdir),
-            layer=request.layer,
-            encoding=request.encoding,
-            max_unpacked_bytes=settings.max_unpacked_bytes,
-            max_entries=settings.max_archive_entries,
-        )
+    layer = read_layer(path, request, settings)
     mapping = map_fields(layer.fields, request.fields)
     required = ["code", "name"]
     if request.level != "county" and not request.parent:
         required.append("parent_code")
     require_roles(mapping, required, layer.fields)
     step("reprojecting")
-    geometries, crs = _reproject(layer, request)
+    geometries, crs = reproject(layer, request)
     candidates, early = _candidates(layer, geometries, mapping, request)
     tol = tolerances(settings)
 
@@ -403,13 +426,13 @@ def process_upload(
             report = _report(layer, crs, mapping, found, tol, summary)
             if summary is not None and not request.dry_run:
                 status = "committed" if summary.number is not None else "unchanged"
-                upload_id = _record(conn, request, status, report, summary.number)
+                upload_id = record_upload(conn, request, status, report, summary.number)
                 tx.commit()
                 return UploadResult(upload_id, status, summary.number, report)
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"
         with conn.begin():
-            upload_id = _record(conn, request, status, report, None)
+            upload_id = record_upload(conn, request, status, report, None)
     return UploadResult(upload_id, status, None, report)
 
 
@@ -418,7 +441,7 @@ def list_uploads(conn: Connection, *, limit: int, offset: int) -> tuple[list[dic
     total = conn.scalar(text("SELECT count(*) FROM uploads")) or 0
     rows = conn.execute(
         text(
-            "SELECT id, created_at, author, filename, level, parent_code, status, version, "
+            "SELECT id, created_at, author, filename, kind, level, parent_code, status, version, "
             "report -> 'summary' AS summary FROM uploads ORDER BY id DESC "
             "LIMIT :limit OFFSET :offset"
         ),
@@ -432,8 +455,8 @@ def get_upload(conn: Connection, upload_id: int) -> dict[str, Any]:
     row = (
         conn.execute(
             text(
-                "SELECT id, created_at, author, filename, level, parent_code, status, version, "
-                "params, report FROM uploads WHERE id = :id"
+                "SELECT id, created_at, author, filename, kind, level, parent_code, status, "
+                "version, params, report FROM uploads WHERE id = :id"
             ),
             {"id": upload_id},
         )

@@ -14,6 +14,7 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, shape
 
 from gis import demo
+from gis.addresses import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDARIES = ROOT / "data" / "boundaries"
@@ -77,7 +78,7 @@ def test_build_is_byte_identical_and_matches_committed(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     demo.build(SOURCES, a)
     demo.build(SOURCES, b)
-    for filename in demo.LEVEL_FILES.values():
+    for filename in (*demo.LEVEL_FILES.values(), demo.ADDRESS_FILE):
         data = (a / filename).read_bytes()
         assert data == (b / filename).read_bytes(), filename
         assert data == (BOUNDARIES / filename).read_bytes(), f"{filename} differs from committed"
@@ -203,6 +204,45 @@ def test_grid_numbering_rule(features: list[dict[str, Any]], geoms: dict[str, An
         members = [geoms[c] for c in codes]
         order = demo._reading_order(members, geoms[community])
         assert order == list(range(len(codes)))
+
+
+def test_address_registry(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
+    """Compounds with their buildings in one grid, doorplates; all inside grids."""
+    rows = demo.read_addresses(BOUNDARIES)
+    assert 200 <= len(rows) <= 400
+    assert tuple(rows[0]) == demo.ADDRESS_COLUMNS
+    codes = [r["code"] for r in rows]
+    assert codes == sorted(codes) and len(set(codes)) == len(codes)
+    assert len({normalize(r["address"]) for r in rows}) == len(rows), "no two alike"
+    grids = {
+        f["properties"]["code"]: geoms[f["properties"]["code"]]
+        for f in features
+        if f["properties"]["level"] == "grid"
+    }
+    tree = shapely.STRtree(list(grids.values()))
+    home: dict[str, set[int]] = {}
+    kinds = {"compound": 0, "building": 0, "doorplate": 0}
+    for r in rows:
+        assert r["address"].startswith(demo.ADDRESS_PREFIX + r["road"] + r["road_number"] + "号")
+        point = shapely.Point(float(r["lon"]), float(r["lat"]))
+        inside = tree.query(point, predicate="covered_by")
+        assert len(inside) == 1, r["code"]
+        assert all(len(v.split(".")[1]) == 7 for v in (r["lon"], r["lat"]))
+        if r["building"]:
+            kinds["building"] += 1
+            assert r["address"].endswith(f"{r['compound']}{r['building']}号楼")
+            units, floors = int(r["units"]), int(r["floors"])
+            assert 1 <= units <= 4 and 5 <= floors <= 18
+            assert int(r["households"]) == units * floors * 2
+        else:
+            kinds["compound" if r["compound"] else "doorplate"] += 1
+            assert r["units"] == r["floors"] == r["households"] == ""
+        if r["compound"]:
+            home.setdefault(r["compound"], set()).add(int(inside[0]))
+    assert kinds["compound"] == len(home) >= 20 and kinds["doorplate"] >= 40
+    assert all(len(grid) == 1 for grid in home.values()), "a compound lies in one grid"
+    buildings = {c: {r["building"] for r in rows if r["compound"] == c} - {""} for c in home}
+    assert {"5"} <= buildings["阳光小区"] & buildings["阳光花园"], "the ambiguous pair"
 
 
 # --------------------------------------------------------------------------- topology

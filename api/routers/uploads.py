@@ -1,18 +1,18 @@
-"""Boundary uploads: validate (dry run) or commit, and the upload history."""
+"""Boundary and address registry uploads: validate (dry run) or commit; the upload history."""
 
 from __future__ import annotations
 
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, PageDep, require
 from api.routers.regions import Level
-from gis import uploads
+from gis import address_uploads, uploads
 from gis.auth import Principal
 from gis.errors import InvalidInput, TooLarge
 
@@ -56,14 +56,18 @@ def _field_mapping(value: str | None) -> dict[str, str]:
     return mapping
 
 
-@router.post("", summary="Upload a boundary file", response_model=None)
+@router.post("", summary="Upload a boundary or address registry file", response_model=None)
 def upload(
     request: Request,
     principal: Editor,
     file: Annotated[
         UploadFile, File(description="Zipped shapefile, GeoJSON, GPKG, KML/KMZ, FGB or CSV")
     ],
-    level: Annotated[Level, Form()],
+    kind: Annotated[
+        Literal["boundaries", "addresses"],
+        Form(description="boundaries (of one level) or addresses (registry points)"),
+    ] = "boundaries",
+    level: Annotated[Level | None, Form(description="Level of the boundaries")] = None,
     parent: Annotated[str | None, Form(description="Code of the parent region")] = None,
     crs: Annotated[
         str | None, Form(description="EPSG:4527, cgcs2000, gcj02, bd09 … (default: the file's)")
@@ -76,23 +80,35 @@ def upload(
     dry_run: Annotated[bool, Form(description="Only validate (default)")] = True,
     repair: Annotated[bool, Form(description="make_valid and snap slivers")] = False,
 ) -> JSONResponse:
-    """Validate a boundary file; with ``dry_run=false`` commit it as one new version.
+    """Validate a file; with ``dry_run=false`` commit it: boundaries (``level`` required) as
+    one new version, addresses (``kind=addresses``: points, or a CSV with lon/lat columns)
+    inserted or updated by code.
 
     200 with the report for a dry run; 201 when committed; 422 ``validation_failed`` (with
     the report) when errors block the commit — nothing is changed then.
     """
+    if kind == "boundaries" and level is None:
+        raise InvalidInput(
+            "边界上传须指定 level (level is required for boundary uploads)",
+            code="invalid_parameter",
+            details={"problems": [{"parameter": "level", "in": "body", "problem": "required"}]},
+        )
+    process = (
+        address_uploads.process_address_upload if kind == "addresses" else uploads.process_upload
+    )
     settings = request.app.state.settings
     filename = Path(file.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="gridmap-recv-") as tmp:
         saved = Path(tmp) / "upload.bin"
         _save(file, saved, settings.max_upload_bytes)
-        result = uploads.process_upload(
+        result = process(
             request.app.state.engine,
             saved,
             uploads.UploadRequest(
                 filename=filename,
                 level=level,
                 author=principal.name,
+                kind=kind,
                 parent=parent,
                 crs=crs,
                 encoding=encoding,

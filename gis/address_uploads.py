@@ -1,0 +1,243 @@
+"""Address registry uploads: read points, validate, then insert or update by code.
+
+A dry run (the default) returns the validation report and a preview of what would change
+(the same write, rolled back); a commit writes the file's entries in one transaction
+(entries not in the file stay).  Every upload that gets as far as a report is recorded in
+the upload history (``kind: addresses``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Engine
+
+from gis.addresses import AddressRecord, normalize, outside_grids, parse, write_addresses
+from gis.fields import (
+    ADDRESS_INTEGER_ROLES,
+    ADDRESS_SYNONYMS,
+    FieldMapping,
+    as_code,
+    map_fields,
+    require_roles,
+)
+from gis.readers import Layer
+from gis.settings import Settings
+from gis.uploads import (
+    Progress,
+    UploadRequest,
+    UploadResult,
+    file_report,
+    json_safe,
+    read_layer,
+    record_upload,
+    reproject,
+    sorted_problems,
+    whole_number,
+)
+
+
+def _address_problem(
+    kind: str, severity: str, feature: int, code: str | None, message: str, location: list[float]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "severity": severity,
+        "code": code,
+        "feature": feature,
+        "message": message,
+        "location": location,
+    }
+
+
+def _file_points(layer: Layer, mapping: FieldMapping) -> np.ndarray:
+    """Each feature's point in the file's CRS (None where it has no usable one): its point
+    geometry (a one-point MultiPoint too) or, in a layer without geometries, its lon/lat
+    fields."""
+    if not shapely.is_missing(layer.geometries).all():
+        single = shapely.get_geometry(layer.geometries, 0)
+        usable = (shapely.get_num_geometries(layer.geometries) == 1) & ~shapely.is_empty(single)
+        return np.where(
+            usable & (shapely.get_type_id(single) == shapely.GeometryType.POINT), single, None
+        )
+
+    def number(value: Any) -> float | None:
+        try:
+            x = float(str(value).strip())
+        except ValueError:
+            return None
+        return x if np.isfinite(x) else None
+
+    lon, lat = (layer.columns[mapping.roles[role]] for role in ("lon", "lat"))
+    xy = [(number(x), number(y)) for x, y in zip(lon, lat, strict=True)]
+    return np.array(
+        [None if x is None or y is None else shapely.Point(x, y) for x, y in xy], dtype=object
+    )
+
+
+def _address_records(
+    layer: Layer, mapping: FieldMapping, points: np.ndarray
+) -> tuple[list[AddressRecord], list[int], list[dict[str, Any]]]:
+    """The file's valid entries (points in EPSG:4326), their feature numbers, and the
+    problems of the others.  Road, doorplate, compound and building come from their fields,
+    or from the address text (:func:`gis.addresses.parse`) when the file has no such field.
+    """
+    roles = mapping.roles
+    records, features, problems = [], [], []
+    for i, point in enumerate(points.tolist()):
+
+        def value(role: str, i: int = i) -> Any:
+            v = json_safe(layer.columns[roles[role]][i]) if role in roles else None
+            return None if v is None or not str(v).strip() else v
+
+        code, address = as_code(value("code")), as_code(value("address"))
+        location = [] if point is None else [round(point.x, 7), round(point.y, 7)]
+        found = []
+        if code is None:
+            found.append(("missing_code", "没有地址编码 (the feature has no code)"))
+        if address is None:
+            found.append(("missing_address", "没有地址文本 (the feature has no address text)"))
+        if point is None:
+            found.append(("invalid_coordinates", "坐标缺失或无效 (missing or invalid coordinates)"))
+        numbers = {role: whole_number(value(role)) for role in ADDRESS_INTEGER_ROLES}
+        for role, n in numbers.items():
+            if n is not None and (not isinstance(n, int) or n < 0):
+                found.append(
+                    ("invalid_number", f"{roles[role]} 应为非负整数: {n} ({role}: not a count)")
+                )
+        problems += [
+            _address_problem(kind, "error", i + 1, code, message, location)
+            for kind, message in found
+        ]
+        if found:
+            continue
+        parsed = parse(address)
+        parts = {
+            role: as_code(value(role)) if role in roles else getattr(parsed, role)
+            for role in ("road", "road_number", "compound", "building")
+        }
+        records.append(
+            AddressRecord(
+                code=code,
+                address=address,
+                lon=point.x,
+                lat=point.y,
+                region_code=as_code(value("region_code")),
+                **parts,
+                **numbers,
+            )
+        )
+        features.append(i + 1)
+    return records, features, problems
+
+
+def _duplicates(records: list[AddressRecord], features: list[int]) -> list[dict[str, Any]]:
+    """Errors for codes used twice, warnings for texts that normalise alike (ambiguous)."""
+    codes = Counter(r.code for r in records)
+    texts = Counter(normalize(r.address) for r in records)
+    problems = []
+    for r, feature in zip(records, features, strict=True):
+        location = [round(r.lon, 7), round(r.lat, 7)]
+        if codes[r.code] > 1:
+            problems.append(
+                _address_problem(
+                    "duplicate_code",
+                    "error",
+                    feature,
+                    r.code,
+                    f"地址编码 {r.code} 出现 {codes[r.code]} 次 (the code is used more than once)",
+                    location,
+                )
+            )
+        if texts[normalize(r.address)] > 1:
+            problems.append(
+                _address_problem(
+                    "duplicate_address",
+                    "warning",
+                    feature,
+                    r.code,
+                    f"地址“{r.address}”与其他地址相同 (another entry has the same address text)",
+                    location,
+                )
+            )
+    return problems
+
+
+def process_address_upload(
+    engine: Engine,
+    path: Path,
+    request: UploadRequest,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> UploadResult:
+    """Validate an address registry file at ``path`` and, unless a dry run, write its
+    entries (insert new codes, update changed ones) in one transaction.
+
+    Errors (block a commit): missing code or address text, missing or unparsable
+    coordinates, counts that are not whole numbers, codes used twice.  Warnings: points
+    outside every current grid, entries whose texts normalise alike.
+    """
+    step = progress or (lambda _: None)
+    step("reading")
+    layer = read_layer(path, request, settings, points=True)
+    mapping = map_fields(layer.fields, request.fields, ADDRESS_SYNONYMS)
+    has_geometry = not shapely.is_missing(layer.geometries).all()
+    require_roles(
+        mapping,
+        ["code", "address", *([] if has_geometry else ["lon", "lat"])],
+        layer.fields,
+        ADDRESS_SYNONYMS,
+    )
+    step("reprojecting")
+    points, crs = reproject(replace(layer, geometries=_file_points(layer, mapping)), request)
+    records, features, problems = _address_records(layer, mapping, points)
+    problems += _duplicates(records, features)
+
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            step("validating")
+            lon, lat = [r.lon for r in records], [r.lat for r in records]
+            problems += [
+                _address_problem(
+                    "outside_grids",
+                    "warning",
+                    features[i],
+                    records[i].code,
+                    "地址点不在任何网格内 (the point is outside every grid)",
+                    [round(lon[i], 7), round(lat[i], 7)],
+                )
+                for i in outside_grids(conn, lon, lat)
+            ]
+            errors = sum(p["severity"] == "error" for p in problems)
+            changes = None
+            if errors == 0:
+                step("committing" if not request.dry_run else "previewing")
+                changes = write_addresses(conn, records)
+            report = {
+                "ok": errors == 0,
+                "summary": {
+                    "features": len(layer),
+                    "errors": errors,
+                    "warnings": len(problems) - errors,
+                    "changes": None
+                    if changes is None
+                    else {"added": changes.added, "modified": changes.modified},
+                },
+                **file_report(layer, crs, mapping),
+                "problems": sorted_problems(problems),
+            }
+            if changes is not None and not request.dry_run:
+                status = "committed" if changes.added or changes.modified else "unchanged"
+                upload_id = record_upload(conn, request, status, report, None)
+                tx.commit()
+                return UploadResult(upload_id, status, None, report)
+            tx.rollback()
+        status = "dry_run" if request.dry_run else "rejected"
+        with conn.begin():
+            upload_id = record_upload(conn, request, status, report, None)
+    return UploadResult(upload_id, status, None, report)
