@@ -215,7 +215,10 @@ class AddressMatch:
             "level": self.level,
             "confidence": self.confidence,
             "parsed": asdict(self.parsed),
-            "candidates": [asdict(c) for c in self.candidates],
+            "candidates": [
+                {"address": asdict(c.row), "level": c.level, "confidence": c.confidence}
+                for c in self.candidates
+            ],
         }
 
 

@@ -21,6 +21,7 @@ import shapely
 from pyproj import Geod, Transformer
 from sqlalchemy import Connection, Engine, text
 
+from gis.addresses import AddressMatch, match_address
 from gis.cells import CellIndex
 from gis.crs import coords_to_wgs84, parse_crs
 from gis.encoding import detect_text_encoding
@@ -237,6 +238,21 @@ class LookupService:
         if len(lon_wgs) > self.THREAD_ABOVE:
             return await asyncio.to_thread(index.answers, lon_wgs, lat_wgs)
         return index.answers(lon_wgs, lat_wgs)
+
+    async def lookup_address(self, address: str, *, as_of: int | None = None) -> dict[str, Any]:
+        """The answer for the registry entry matching free address text, with the ``match``
+        (entry, level, confidence, and candidates each with its grid when ambiguous)."""
+        match = await asyncio.to_thread(self._match, address)
+        rows = [match.row, *(c.row for c in match.candidates)]
+        answers = await self.lookup([r.lon for r in rows], [r.lat for r in rows], as_of=as_of)
+        found = match.to_dict()
+        for candidate, answer in zip(found["candidates"], answers[1:], strict=True):
+            candidate["grid"] = answer["grid"]
+        return {**answers[0], "match": found}
+
+    def _match(self, address: str) -> AddressMatch:
+        with self._engine.connect() as conn:
+            return match_address(conn, address)
 
 
 def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:

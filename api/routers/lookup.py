@@ -1,4 +1,4 @@
-"""Which grid is this point in — single and batch lookups."""
+"""Which grid is this point or address in — single and batch lookups."""
 
 from __future__ import annotations
 
@@ -26,19 +26,41 @@ Crs = Annotated[
 ]
 
 
-@router.get("", summary="Which grid is this point in", response_class=JSONResponse)
+@router.get("", summary="Which grid is this point or address in", response_class=JSONResponse)
 async def lookup(
     request: Request,
-    lon: Annotated[float, Query(description="Longitude (or easting) in `crs`")],
-    lat: Annotated[float, Query(description="Latitude (or northing) in `crs`")],
+    lon: Annotated[float | None, Query(description="Longitude (or easting) in `crs`")] = None,
+    lat: Annotated[float | None, Query(description="Latitude (or northing) in `crs`")] = None,
+    address: Annotated[
+        str | None, Query(description="Free address text instead of lon/lat, e.g. 阳光小区5-2-301")
+    ] = None,
     crs: Crs = "wgs84",
     as_of: AsOf = None,
 ) -> JSONResponse:
     """The grid covering the point, with its grid worker, party branch, community, street and
     county.  A point on a shared edge or vertex gets the covering grid with the lowest code.
     Outside every grid: ``covered: false`` with the nearest grid and its distance in metres.
+
+    With ``address`` instead of a point: the address registry's entry for the text (``match``:
+    the entry, its ``level`` room / building / compound / road, a ``confidence``, and up to 5
+    ``candidates`` with their grids when ambiguous) and the grid of its point.  No match:
+    404 ``address_not_found`` with the closest suggestions.
     """
-    (answer,) = await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of)
+    service = request.app.state.lookup
+    if address is not None and lon is None and lat is None:
+        return JSONResponse(await service.lookup_address(address, as_of=as_of))
+    if address is not None or lon is None or lat is None:
+        raise InvalidInput(
+            "请给出 lon 和 lat，或只给 address (give lon and lat, or address alone)",
+            code="invalid_parameter",
+            details={
+                "problems": [
+                    {"parameter": name, "in": "query", "problem": "give lon and lat, or address"}
+                    for name in ("lon", "lat", "address")
+                ]
+            },
+        )
+    (answer,) = await service.lookup(lon, lat, crs=crs, as_of=as_of)
     return JSONResponse(answer)
 
 
