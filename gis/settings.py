@@ -53,6 +53,25 @@ class Settings(BaseSettings):
         default=0.5, description="Pieces narrower than this everywhere are slivers."
     )
 
+    centre_radius_m: dict[str, float] = Field(
+        default={"centre": 1000.0, "station": 500.0, "home": 300.0},
+        description="Default service radius per centre level (GB 50180 life circles: 15-, "
+        "10- and 5-minute walks), used when a centre has none of its own.",
+    )
+    grid_households_min: int = Field(
+        default=150, description="Grids with fewer households are flagged by the standards."
+    )
+    grid_households_max: int = Field(
+        default=500, description="Grids with more households are flagged by the standards."
+    )
+    siting_max_pairs: int = Field(
+        default=2_000_000,
+        description="Largest siting problem (demand points × candidate sites) accepted.",
+    )
+    siting_time_limit_s: float = Field(
+        default=20.0, description="Time bound of the siting solver, in seconds."
+    )
+
     @property
     def embedded(self) -> bool:
         """True when gridmap owns the database cluster itself."""
