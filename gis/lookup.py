@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.addresses import AddressMatch, match_address
 from gis.cells import CellIndex
-from gis.crs import coords_to_wgs84, parse_crs
+from gis.crs import to_wgs84_points
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
 from gis.versions import resolve_version
@@ -253,33 +253,6 @@ class LookupService:
     def _match(self, address: str) -> AddressMatch:
         with self._engine.connect() as conn:
             return match_address(conn, address)
-
-
-def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate coordinates and convert them from ``crs`` to WGS84 lon/lat."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
-        raise InvalidInput(
-            "坐标必须是有限数字 (coordinates must be finite numbers)",
-            code="invalid_coordinates",
-        )
-    spec = parse_crs(crs)
-    lon_wgs, lat_wgs = (np.asarray(c, dtype=float) for c in coords_to_wgs84(lon, lat, spec))
-    bad = (
-        ~(np.isfinite(lon_wgs) & np.isfinite(lat_wgs))
-        | (np.abs(lon_wgs) > 180)
-        | (np.abs(lat_wgs) > 90)
-    )
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InvalidInput(
-            f"坐标超出范围（经纬度是否颠倒？）: {lon[first]}, {lat[first]} in {spec.label} "
-            "(coordinates out of range: swapped lon/lat or a wrong crs?)",
-            code="coordinates_out_of_range",
-            details={"index": first, "lon": float(lon[first]), "lat": float(lat[first])},
-        )
-    return lon_wgs, lat_wgs
 
 
 OUTPUT_COLUMNS = (
