@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.errors import (
     ClusterError,
+    Conflict,
     Forbidden,
     GridmapError,
     InvalidInput,
@@ -32,6 +33,7 @@ STATUS_BY_ERROR: dict[type[GridmapError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
     TooLarge: 413,
     Unsupported: 415,
     InvalidInput: 422,

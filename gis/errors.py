@@ -39,6 +39,12 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class Conflict(GridmapError):
+    """The request clashes with what is stored (e.g. an identifier already in use)."""
+
+    code = "conflict"
+
+
 class TooLarge(GridmapError):
     """An upload, archive or batch exceeds a configured limit."""
 

@@ -32,6 +32,11 @@ LEVELS = ("county", "street", "community", "grid")
 STORAGE_SRID = 4326
 
 
+def _geography_index(table: str) -> Index:
+    """A GiST index on ``geom::geography``: metre queries (ST_DWithin, KNN) use it."""
+    return Index(f"{table}_geog_idx", text("(geom::geography)"), postgresql_using="gist")
+
+
 class Base(DeclarativeBase):
     """Declarative base of gridmap's tables."""
 
@@ -123,8 +128,9 @@ class ApiKey(Base):
     __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="api_keys_role_check"),)
 
 
-UPLOAD_KINDS = ("boundaries", "addresses")
-"""What an uploaded file holds: region boundaries of one level, or address registry entries."""
+UPLOAD_KINDS = ("boundaries", "addresses", "centres", "cameras", "roads")
+"""What an uploaded file holds: region boundaries of one level, address registry entries,
+party-service centres, cameras or roads."""
 
 
 class Upload(Base):
@@ -156,7 +162,7 @@ class Upload(Base):
             name="uploads_status_check",
         ),
         CheckConstraint(
-            f"kind IN {UPLOAD_KINDS!r} AND (kind = 'addresses' OR level IS NOT NULL)",
+            f"kind IN {UPLOAD_KINDS!r} AND (kind <> 'boundaries' OR level IS NOT NULL)",
             name="uploads_kind_check",
         ),
     )
@@ -199,4 +205,90 @@ class Address(Base):
             postgresql_ops={"normalized": "gin_trgm_ops"},
         ),
         Index("addresses_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("addresses"),
     )
+
+
+CENTRE_LEVELS = ("centre", "station", "home")
+"""党群服务中心 (street), 党群服务站 (community), 党群之家 (compound)."""
+CAMERA_STATUSES = ("online", "offline")
+
+
+class Centre(Base):
+    """A party-service centre; ``radius_m`` None means the level's default radius."""
+
+    __tablename__ = "centres"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    address: Mapped[str | None] = mapped_column(Text)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"level IN {CENTRE_LEVELS!r}", name="centres_level_check"),
+        CheckConstraint("radius_m > 0", name="centres_radius_check"),
+        CheckConstraint("floor_area_m2 >= 0", name="centres_floor_area_check"),
+        Index("centres_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("centres"),
+    )
+
+
+class Camera(Base):
+    """A surveillance camera (雪亮工程) and the sector it watches."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    azimuth_deg: Mapped[float] = mapped_column(Float, nullable=False)
+    fov_deg: Mapped[float] = mapped_column(Float, nullable=False)
+    range_m: Mapped[float] = mapped_column(Float, nullable=False)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    type: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'online'"))
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint("azimuth_deg >= 0 AND azimuth_deg <= 360", name="cameras_azimuth_check"),
+        CheckConstraint("fov_deg > 0 AND fov_deg <= 360", name="cameras_fov_check"),
+        CheckConstraint("range_m > 0", name="cameras_range_check"),
+        CheckConstraint(f"status IN {CAMERA_STATUSES!r}", name="cameras_status_check"),
+        Index("cameras_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("cameras"),
+    )
+
+
+class Road(Base):
+    """A road centreline (e.g. from OpenStreetMap), for camera coverage of road length."""
+
+    __tablename__ = "roads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    highway: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (Index("roads_geom_idx", "geom", postgresql_using="gist"),)

@@ -1,0 +1,192 @@
+"""Point layers — centres, cameras, buildings: spatial queries and, for editors, writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from shapely.geometry import shape
+
+from api.deps import MAX_PAGE_SIZE, ConnectionDep, PageDep, require
+from api.responses import GeoJSONResponse, feature, feature_collection
+from gis import layers
+from gis.auth import Principal
+from gis.crs import parse_crs, to_wgs84, to_wgs84_points
+from gis.errors import InvalidInput, NotFound
+from gis.facilities import LAYERS
+from gis.regions import BBox
+
+Editor = Annotated[Principal, Depends(require("editor"))]
+Crs = Annotated[
+    str,
+    Query(description="CRS of lon/lat, `intersects` and written points: wgs84, gcj02, bd09 …"),
+]
+FeatureBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="A GeoJSON Feature: a Point geometry (in `crs`) and the properties.",
+        examples=[
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [118.3186, 40.1502]},
+                "properties": {"name": "山庄里社区党群服务站", "level": "station"},
+            }
+        ],
+    ),
+]
+
+
+def _invalid(parameter: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        message,
+        code="invalid_parameter",
+        details={"problems": [{"parameter": parameter, "in": "query", "problem": message}]},
+    )
+
+
+def _shape(value: str, crs: str) -> Any:
+    """A GeoJSON geometry or WKT, in ``crs``, as a WGS84 shapely geometry."""
+    try:
+        geometry = shape(json.loads(value)) if value.lstrip().startswith("{") else None
+        geometry = geometry if geometry is not None else shapely.from_wkt(value)
+    except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException) as error:
+        raise InvalidInput(
+            f"intersects 应为 GeoJSON 几何或 WKT (intersects must be a GeoJSON geometry or "
+            f"WKT: {error})",
+            code="invalid_geometry",
+        ) from error
+    if geometry.is_empty or not geometry.is_valid:
+        raise InvalidInput(
+            "intersects 几何为空或无效 (the intersects geometry is empty or invalid)",
+            code="invalid_geometry",
+        )
+    return to_wgs84(geometry, parse_crs(crs))
+
+
+def layer_router(spec: layers.LayerSpec) -> APIRouter:
+    """The routes of one point layer."""
+    router = APIRouter(prefix=f"/api/v1/{spec.name}", tags=["layers"])
+
+    def key_of(key: str) -> Any:
+        if spec.key != "id":
+            return key
+        if not key.isdigit():
+            raise NotFound(
+                f"{spec.title} {key} 不存在 (no such {spec.singular})",
+                code=f"{spec.singular}_not_found",
+                details={"id": key},
+            )
+        return int(key)
+
+    @router.get(
+        "", response_class=GeoJSONResponse, summary=f"List or search {spec.name}", name=spec.name
+    )
+    def search(
+        request: Request,
+        conn: ConnectionDep,
+        page: PageDep,
+        lon: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
+        lat: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
+        within_m: Annotated[
+            float | None, Query(gt=0, description="Within this many metres of lon/lat")
+        ] = None,
+        nearest: Annotated[
+            int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="The k nearest to lon/lat")
+        ] = None,
+        bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+        intersects: Annotated[
+            str | None, Query(description="A GeoJSON geometry or WKT the points must intersect")
+        ] = None,
+        region: Annotated[str | None, Query(description="Code of a region covering them")] = None,
+        level: Annotated[str | None, Query(description="Centres: centre, station or home")] = None,
+        status: Annotated[str | None, Query(description="Cameras: online or offline")] = None,
+        crs: Crs = "wgs84",
+    ) -> GeoJSONResponse:
+        """Features as GeoJSON (EPSG:4326), paged; with lon/lat each has ``distance_m``
+        (geodesic) and the nearest come first."""
+        if (within_m is not None or nearest is not None) and (lon is None or lat is None):
+            raise _invalid("lon", "within_m 与 nearest 需要 lon 和 lat (need lon and lat)")
+        point = None
+        if lon is not None and lat is not None:
+            x, y = to_wgs84_points(np.array([lon]), np.array([lat]), crs)
+            point = (float(x[0]), float(y[0]))
+        equals = {}
+        for name, value in (("level", level), ("status", status)):
+            if value is not None:
+                if spec.attribute(name) is None:
+                    raise _invalid(name, f"{spec.title}没有属性 {name} (no such attribute)")
+                equals[name] = value
+        query = layers.SpatialFilter(
+            point=point,
+            within_m=within_m,
+            nearest=nearest,
+            bbox=BBox.parse(bbox) if bbox is not None else None,
+            intersects=_shape(intersects, crs) if intersects is not None else None,
+            region=region,
+            equals=equals,
+        )
+        features, total = layers.list_features(
+            conn,
+            spec,
+            query,
+            limit=page.limit,
+            offset=page.offset,
+            settings=request.app.state.settings,
+        )
+        return feature_collection(request, features, total=total, page=page, version=None)
+
+    @router.get("/{key}", response_class=GeoJSONResponse, summary=f"One of the {spec.name}")
+    def get(request: Request, conn: ConnectionDep, key: str) -> GeoJSONResponse:
+        """One feature by its key."""
+        found = layers.get_feature(conn, spec, key_of(key), request.app.state.settings)
+        return feature(found, None)
+
+    if not spec.writable:
+        return router
+
+    @router.post("", response_class=GeoJSONResponse, status_code=201, summary="Create")
+    def create(
+        request: Request, principal: Editor, body: FeatureBody, crs: Crs = "wgs84"
+    ) -> GeoJSONResponse:
+        """Add a feature (editor); a missing region code is the grid covering the point."""
+        with request.app.state.engine.begin() as conn:
+            found = layers.create_feature(conn, spec, body, crs, request.app.state.settings)
+        response = feature(found, None)
+        response.status_code = 201
+        return response
+
+    def write(request: Request, key: str, body: dict[str, Any], crs: str, partial: bool) -> Any:
+        with request.app.state.engine.begin() as conn:
+            found = layers.update_feature(
+                conn, spec, key_of(key), body, crs, request.app.state.settings, partial=partial
+            )
+        return feature(found, None)
+
+    @router.put("/{key}", response_class=GeoJSONResponse, summary="Replace")
+    def replace(
+        request: Request, principal: Editor, key: str, body: FeatureBody, crs: Crs = "wgs84"
+    ) -> GeoJSONResponse:
+        """Replace a feature's geometry and attributes (editor)."""
+        return write(request, key, body, crs, partial=False)
+
+    @router.patch("/{key}", response_class=GeoJSONResponse, summary="Change some attributes")
+    def patch(
+        request: Request, principal: Editor, key: str, body: FeatureBody, crs: Crs = "wgs84"
+    ) -> GeoJSONResponse:
+        """Change the attributes given (and the point, if a geometry is given) (editor)."""
+        return write(request, key, body, crs, partial=True)
+
+    @router.delete("/{key}", status_code=204, summary="Delete")
+    def delete(request: Request, principal: Editor, key: str) -> Response:
+        """Delete a feature (editor)."""
+        with request.app.state.engine.begin() as conn:
+            layers.delete_feature(conn, spec, key_of(key))
+        return Response(status_code=204)
+
+    return router
+
+
+routers = [layer_router(spec) for spec in LAYERS.values()]
