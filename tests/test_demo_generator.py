@@ -78,7 +78,12 @@ def test_build_is_byte_identical_and_matches_committed(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     demo.build(SOURCES, a)
     demo.build(SOURCES, b)
-    for filename in (*demo.LEVEL_FILES.values(), demo.ADDRESS_FILE):
+    for filename in (
+        *demo.LEVEL_FILES.values(),
+        demo.ADDRESS_FILE,
+        demo.CENTRE_FILE,
+        demo.CAMERA_FILE,
+    ):
         data = (a / filename).read_bytes()
         assert data == (b / filename).read_bytes(), filename
         assert data == (BOUNDARIES / filename).read_bytes(), f"{filename} differs from committed"
@@ -243,6 +248,99 @@ def test_address_registry(features: list[dict[str, Any]], geoms: dict[str, Any])
     assert all(len(grid) == 1 for grid in home.values()), "a compound lies in one grid"
     buildings = {c: {r["building"] for r in rows if r["compound"] == c} - {""} for c in home}
     assert {"5"} <= buildings["阳光小区"] & buildings["阳光花园"], "the ambiguous pair"
+
+
+def covering_grid(grids: dict[str, Any], lon: str, lat: str) -> str | None:
+    """The lowest code of the grids covering the point (the lookup's tie rule)."""
+    point = shapely.Point(float(lon), float(lat))
+    return min((code for code, g in grids.items() if g.covers(point)), default=None)
+
+
+def grid_geoms(features: list[dict[str, Any]], geoms: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f["properties"]["code"]: geoms[f["properties"]["code"]]
+        for f in features
+        if f["properties"]["level"] == "grid"
+    }
+
+
+def test_centres(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
+    """1 street centre, a station in each community, 党群之家 at registry compounds."""
+    rows = demo.read_centres(BOUNDARIES)
+    assert tuple(rows[0]) == demo.CENTRE_COLUMNS
+    order = [(demo.CENTRE_LEVELS.index(r["level"]), r["region_code"], r["name"]) for r in rows]
+    assert order == sorted(order)
+    grids = grid_geoms(features, geoms)
+    by_level = {lv: [r for r in rows if r["level"] == lv] for lv in demo.CENTRE_LEVELS}
+    assert len(by_level["centre"]) == 1 and len(by_level["station"]) == 12
+    assert 8 <= len(by_level["home"]) <= 15
+    (centre,) = by_level["centre"]
+    assert centre["name"] == "栗乡街道党群服务中心"
+    street = geoms["130227001"]
+    here = shapely.Point(float(centre["lon"]), float(centre["lat"]))
+    assert to_metres(here).distance(to_metres(street.centroid)) <= 310
+    communities = {
+        f["properties"]["code"]: f["properties"]["name"]
+        for f in features
+        if f["properties"]["level"] == "community"
+    }
+    stations = {r["region_code"][:12]: r for r in by_level["station"]}
+    assert set(stations) == set(communities), "one station per community"
+    for code, row in stations.items():
+        assert row["name"] == f"{communities[code]}党群服务站"
+        point = shapely.Point(float(row["lon"]), float(row["lat"]))
+        assert geoms[code].covers(point)
+    compounds = {
+        r["compound"]: r
+        for r in demo.read_addresses(BOUNDARIES)
+        if r["compound"] and not r["building"]
+    }
+    for row in by_level["home"]:
+        compound = compounds[row["name"].removesuffix("党群之家")]
+        assert row["address"] == compound["address"]
+        assert row["region_code"] == covering_grid(grids, compound["lon"], compound["lat"])
+        assert (
+            GEOD.inv(
+                float(row["lon"]), float(row["lat"]), float(compound["lon"]), float(compound["lat"])
+            )[2]
+            <= 30
+        )
+    for row in rows:
+        low, high = {"centre": (1000, 1600), "station": (300, 800), "home": (60, 200)}[row["level"]]
+        assert low <= int(row["floor_area_m2"]) <= high
+        assert re.fullmatch(
+            r"周[一二三四五六日]至周[一二三四五六日]( \d{1,2}:\d\d-\d\d:\d\d)+",
+            row["opening_hours"],
+        )
+        assert row["address"].startswith(demo.ADDRESS_PREFIX)
+        assert row["region_code"] == covering_grid(grids, row["lon"], row["lat"]), row["name"]
+        assert all(len(v.split(".")[1]) == 7 for v in (row["lon"], row["lat"]))
+    explicit = [r for r in rows if r["radius_m"]]
+    assert 1 <= len(explicit) <= 2 and all(float(r["radius_m"]) > 0 for r in explicit)
+    assert len({r["name"] for r in rows}) == len(rows)
+
+
+def test_cameras(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
+    """GB/T 28181 IDs, plausible parameters, every camera in the grid its row names."""
+    rows = demo.read_cameras(BOUNDARIES)
+    assert tuple(rows[0]) == demo.CAMERA_COLUMNS
+    assert len(rows) == demo.N_CAMERAS
+    ids = [r["device_id"] for r in rows]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len({r["name"] for r in rows}) == len(rows)
+    grids = grid_geoms(features, geoms)
+    for r in rows:
+        assert re.fullmatch(r"13022700(00|01)13[12]\d{7}", r["device_id"]), r["device_id"]
+        assert 0 <= float(r["azimuth_deg"]) < 360
+        fov = float(r["fov_deg"])
+        assert fov == 360 if r["type"] == "球机" else 40 <= fov <= 110
+        assert 30 <= float(r["range_m"]) <= 120 and 3 <= float(r["height_m"]) <= 8
+        assert r["type"] in demo.CAMERA_KINDS and r["status"] in ("online", "offline")
+        assert r["region_code"] == covering_grid(grids, r["lon"], r["lat"]), r["device_id"]
+        assert HAN.match(re.sub(r"\d", "", r["name"])), r["name"]
+    offline = sum(r["status"] == "offline" for r in rows)
+    assert offline == round(0.05 * len(rows))
+    assert {r["type"] for r in rows} == set(demo.CAMERA_KINDS)
 
 
 # --------------------------------------------------------------------------- topology

