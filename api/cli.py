@@ -162,7 +162,7 @@ def import_file(
         str | None, typer.Option(help="county, street, community or grid (boundaries)")
     ] = None,
     kind: Annotated[
-        str, typer.Option(help="boundaries, or addresses (an address registry)")
+        str, typer.Option(help="boundaries, addresses, centres, cameras or roads")
     ] = "boundaries",
     parent: Annotated[str | None, typer.Option(help="Code of the parent region")] = None,
     crs: Annotated[str | None, typer.Option(help="EPSG:4527, cgcs2000, gcj02, bd09 …")] = None,
@@ -174,19 +174,19 @@ def import_file(
     dry_run: Annotated[bool, typer.Option(help="Only validate; change nothing")] = False,
     repair: Annotated[bool, typer.Option(help="make_valid and snap slivers")] = False,
 ) -> None:
-    """Validate a boundary file and commit it as a new version, or an address registry
-    (--kind addresses) and write its entries by code (all or nothing)."""
+    """Validate a boundary file and commit it as a new version, or an address registry,
+    centres, cameras or roads (--kind) and write them (all or nothing)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from gis.address_uploads import process_address_upload
+    from gis.layer_uploads import PROCESSORS
     from gis.models import UPLOAD_KINDS
-    from gis.uploads import UploadRequest, process_upload
+    from gis.uploads import UploadRequest
 
     if kind not in UPLOAD_KINDS:
         raise InvalidInput(f"--kind expects one of {list(UPLOAD_KINDS)}", code="invalid_kind")
     if kind == "boundaries" and level is None:
         raise InvalidInput("--level is required for boundaries", code="invalid_parameter")
-    process = process_address_upload if kind == "addresses" else process_upload
+    process = PROCESSORS[kind]
 
     mapping = {}
     for item in field or []:

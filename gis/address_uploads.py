@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gis.addresses import AddressRecord, normalize, outside_grids, parse, write_addresses
 from gis.fields import (
@@ -32,13 +32,13 @@ from gis.uploads import (
     Progress,
     UploadRequest,
     UploadResult,
+    file_points,
     file_report,
     json_safe,
     read_layer,
-    record_upload,
     reproject,
-    sorted_problems,
     whole_number,
+    write_all_or_nothing,
 )
 
 
@@ -53,31 +53,6 @@ def _address_problem(
         "message": message,
         "location": location,
     }
-
-
-def _file_points(layer: Layer, mapping: FieldMapping) -> np.ndarray:
-    """Each feature's point in the file's CRS (None where it has no usable one): its point
-    geometry (a one-point MultiPoint too) or, in a layer without geometries, its lon/lat
-    fields."""
-    if not shapely.is_missing(layer.geometries).all():
-        single = shapely.get_geometry(layer.geometries, 0)
-        usable = (shapely.get_num_geometries(layer.geometries) == 1) & ~shapely.is_empty(single)
-        return np.where(
-            usable & (shapely.get_type_id(single) == shapely.GeometryType.POINT), single, None
-        )
-
-    def number(value: Any) -> float | None:
-        try:
-            x = float(str(value).strip())
-        except ValueError:
-            return None
-        return x if np.isfinite(x) else None
-
-    lon, lat = (layer.columns[mapping.roles[role]] for role in ("lon", "lat"))
-    xy = [(number(x), number(y)) for x, y in zip(lon, lat, strict=True)]
-    return np.array(
-        [None if x is None or y is None else shapely.Point(x, y) for x, y in xy], dtype=object
-    )
 
 
 def _address_records(
@@ -184,7 +159,7 @@ def process_address_upload(
     """
     step = progress or (lambda _: None)
     step("reading")
-    layer = read_layer(path, request, settings, points=True)
+    layer = read_layer(path, request, settings, geometry="points")
     mapping = map_fields(layer.fields, request.fields, ADDRESS_SYNONYMS)
     has_geometry = not shapely.is_missing(layer.geometries).all()
     require_roles(
@@ -194,50 +169,27 @@ def process_address_upload(
         ADDRESS_SYNONYMS,
     )
     step("reprojecting")
-    points, crs = reproject(replace(layer, geometries=_file_points(layer, mapping)), request)
+    points, crs = reproject(replace(layer, geometries=file_points(layer, mapping)), request)
     records, features, problems = _address_records(layer, mapping, points)
     problems += _duplicates(records, features)
 
-    with engine.connect() as conn:
-        with conn.begin() as tx:
-            step("validating")
-            lon, lat = [r.lon for r in records], [r.lat for r in records]
-            problems += [
-                _address_problem(
-                    "outside_grids",
-                    "warning",
-                    features[i],
-                    records[i].code,
-                    "地址点不在任何网格内 (the point is outside every grid)",
-                    [round(lon[i], 7), round(lat[i], 7)],
-                )
-                for i in outside_grids(conn, lon, lat)
-            ]
-            errors = sum(p["severity"] == "error" for p in problems)
-            changes = None
-            if errors == 0:
-                step("committing" if not request.dry_run else "previewing")
-                changes = write_addresses(conn, records)
-            report = {
-                "ok": errors == 0,
-                "summary": {
-                    "features": len(layer),
-                    "errors": errors,
-                    "warnings": len(problems) - errors,
-                    "changes": None
-                    if changes is None
-                    else {"added": changes.added, "modified": changes.modified},
-                },
-                **file_report(layer, crs, mapping),
-                "problems": sorted_problems(problems),
-            }
-            if changes is not None and not request.dry_run:
-                status = "committed" if changes.added or changes.modified else "unchanged"
-                upload_id = record_upload(conn, request, status, report, None)
-                tx.commit()
-                return UploadResult(upload_id, status, None, report)
-            tx.rollback()
-        status = "dry_run" if request.dry_run else "rejected"
-        with conn.begin():
-            upload_id = record_upload(conn, request, status, report, None)
-    return UploadResult(upload_id, status, None, report)
+    def check(conn: Connection) -> list[dict[str, Any]]:
+        lon, lat = [r.lon for r in records], [r.lat for r in records]
+        return [
+            _address_problem(
+                "outside_grids",
+                "warning",
+                features[i],
+                records[i].code,
+                "地址点不在任何网格内 (the point is outside every grid)",
+                [round(lon[i], 7), round(lat[i], 7)],
+            )
+            for i in outside_grids(conn, lon, lat)
+        ]
+
+    def write(conn: Connection) -> dict[str, list[Any]]:
+        changes = write_addresses(conn, records)
+        return {"added": changes.added, "modified": changes.modified}
+
+    report = {"features": len(layer), **file_report(layer, crs, mapping)}
+    return write_all_or_nothing(engine, request, report, problems, check, write, step)

@@ -5,7 +5,8 @@
   (settings ``centre_radius_m``: GB 50180 life circles, 1 000 / 500 / 300 m);
 * cameras — 雪亮工程 cameras with a GB/T 28181 device ID and the sector they watch;
 * buildings — the address registry's entries with households: the demand points of the
-  coverage analysis (written through address uploads, read-only here).
+  coverage analysis (written through address uploads, read-only here);
+* roads — centrelines for the share of road length cameras see (uploads only).
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ CENTRES = LayerSpec(
     table="centres",
     attributes=(
         Attribute("name", required=True),
-        Attribute("level", required=True, check=_one_of("invalid_level", CENTRE_LEVELS)),
+        Attribute(
+            "level",
+            required=True,
+            check=_one_of("invalid_level", CENTRE_LEVELS),
+            aliases={"党群服务中心": "centre", "党群服务站": "station", "党群之家": "home"},
+        ),
         Attribute("address"),
         Attribute("floor_area_m2", float, check=_range("invalid_floor_area", 0, None)),
         Attribute("opening_hours"),
@@ -102,6 +108,7 @@ CAMERAS = LayerSpec(
             required=True,
             default="online",
             check=_one_of("invalid_status", CAMERA_STATUSES),
+            aliases={"在线": "online", "离线": "offline"},
         ),
     ),
     unique=("device_id",),
@@ -127,3 +134,14 @@ BUILDINGS = LayerSpec(
 
 LAYERS = {spec.name: spec for spec in (CENTRES, CAMERAS, BUILDINGS)}
 """The point layers by URL name."""
+
+ROADS = LayerSpec(
+    name="roads",
+    singular="road",
+    title="道路",
+    table="roads",
+    regional=False,
+    writable=False,
+    attributes=(Attribute("name"), Attribute("highway"), Attribute("source_id")),
+)
+"""Road centrelines: imported whole through uploads, for camera coverage of road length."""

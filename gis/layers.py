@@ -31,14 +31,16 @@ Problem = tuple[str, str]
 
 @dataclass(frozen=True)
 class Attribute:
-    """A typed attribute of a layer; ``check`` returns a problem for a bad value, and
-    ``default`` fills it when a new or replaced feature leaves it out."""
+    """A typed attribute of a layer; ``check`` returns a problem for a bad value,
+    ``default`` fills it when a new or replaced feature leaves it out, and ``aliases`` map
+    other spellings of a text value to the stored one (e.g. 党群服务站 → station)."""
 
     name: str
     kind: type = str
     required: bool = False
     check: Callable[[Any], Problem | None] | None = None
     default: Any = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,14 @@ class LayerSpec:
     key: str = "id"
     where: str = "TRUE"
     writable: bool = True
+    regional: bool = True
     unique: tuple[str, ...] = ()
     describe: Callable[[dict[str, Any], Settings], None] | None = None
 
     @property
     def columns(self) -> list[str]:
-        """Attribute columns, then ``region_code``."""
-        return [a.name for a in self.attributes] + ["region_code"]
+        """Attribute columns, then ``region_code`` (for a regional layer)."""
+        return [a.name for a in self.attributes] + (["region_code"] if self.regional else [])
 
     def attribute(self, name: str) -> Attribute | None:
         """The attribute called ``name``, if any."""
@@ -86,7 +89,8 @@ def _coerce(attribute: Attribute, value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if attribute.kind is str:
-        return str(value).strip()
+        text = str(value).strip()
+        return attribute.aliases.get(text, text)
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     number = float(value)
@@ -112,10 +116,10 @@ def check_attributes(
     def problem(code: str, name: str, message: str) -> None:
         problems.append({"code": code, "attribute": name, "message": message})
 
-    known = {a.name for a in spec.attributes} | {"region_code"}
-    for name in sorted(set(values) - known):
+    attributes = (*spec.attributes, *([Attribute("region_code")] if spec.regional else []))
+    for name in sorted(set(values) - {a.name for a in attributes}):
         problem("unknown_field", name, f"{spec.title}没有属性 {name} (unknown attribute)")
-    for attribute in (*spec.attributes, Attribute("region_code")):
+    for attribute in attributes:
         if attribute.name not in values:
             if attribute.default is not None and not partial:
                 clean[attribute.name] = attribute.default

@@ -1,7 +1,8 @@
 """Reading uploaded files with pyogrio: find the dataset, its encoding, one layer.
 
 Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a WKT column
-(boundaries: polygons; address registries: points, or a CSV with lon/lat columns).
+(boundaries: polygons; address registries, centres and cameras: points, or a CSV with lon/lat
+columns; roads: lines).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DRIVERS = {
     ".kml": "KML",
     ".fgb": "FlatGeobuf",
     ".csv": "CSV",
+    ".pbf": "OSM",
 }
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
 TEXT_FORMATS = (".geojson", ".json", ".csv", ".kml")
@@ -52,6 +54,13 @@ KML_STYLE_FIELDS = frozenset(
 """Fields GDAL's KML drivers add for rendering; not attributes of a region."""
 _POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
 _POINTAL = {shapely.GeometryType.POINT, shapely.GeometryType.MULTIPOINT}
+_LINEAL = {shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING}
+GEOMETRY_KINDS = {
+    "polygons": (_POLYGONAL, "面要素 (polygons)"),
+    "points": (_POINTAL, "点要素（或含经纬度列的 CSV） (points, or a CSV with lon/lat columns)"),
+    "lines": (_LINEAL, "线要素 (lines)"),
+}
+"""What a layer may hold: the shapely types, and how to name them to a clerk."""
 CSV_OPEN_OPTIONS = {
     "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom,几何,坐标",
     "KEEP_GEOM_COLUMNS": "NO",
@@ -187,12 +196,13 @@ def read_upload(
     encoding: str | None = None,
     max_unpacked_bytes: int,
     max_entries: int,
-    points: bool = False,
+    geometry: str = "polygons",
 ) -> Layer:
-    """Read the one polygon layer of an uploaded file (or archive) saved at ``path``.
+    """Read the one layer of an uploaded file (or archive) saved at ``path``.
 
-    With ``points`` the layer must hold points instead, or have no geometry at all (a CSV
-    of lon/lat columns: its geometries are then all None).
+    ``geometry`` says what it must hold: ``polygons`` (boundaries), ``lines`` (roads) or
+    ``points`` — or, for points, no geometry at all (a CSV of lon/lat columns: its
+    geometries are then all None).
     """
     files_dir = workdir / "files"
     files_dir.mkdir(parents=True)
@@ -225,6 +235,7 @@ def read_upload(
             code="undecodable_encoding",
             details={"encoding": gdal_encoding, "error": str(error)},
         ) from error
+    points = geometry == "points"
     rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
     if (wkb is None or len(wkb) == 0) and not rows:
         raise InvalidInput(
@@ -237,15 +248,13 @@ def read_upload(
     else:
         geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
     types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
-    if (wkb is not None or not points) and not types & (_POINTAL if points else _POLYGONAL):
+    allowed, expected = GEOMETRY_KINDS[geometry]
+    if (wkb is not None or not points) and not types & allowed:
         found = sorted({shapely.GeometryType(t).name.title() for t in types}) or ["None"]
         raise InvalidInput(
-            f"地址文件应为点要素（或含经纬度列的 CSV），实际为 {', '.join(found)} "
-            "(addresses must be points, or a CSV with lon/lat columns)"
-            if points
-            else f"边界文件应为面要素，实际为 {', '.join(found)} (boundaries must be polygons)",
+            f"文件应为{expected}，实际为 {', '.join(found)} (wrong geometry type)",
             code="wrong_geometry_type",
-            details={"geometry_types": found},
+            details={"geometry_types": found, "expected": geometry},
         )
     fields = [str(f) for f in meta["fields"]]
     columns = {f: _column(v) for f, v in zip(fields, field_data, strict=True)}

@@ -318,7 +318,7 @@ def _report(
 
 
 def read_layer(
-    path: Path, request: UploadRequest, settings: Settings, points: bool = False
+    path: Path, request: UploadRequest, settings: Settings, geometry: str = "polygons"
 ) -> Layer:
     """Read the uploaded file (an archive is unpacked in a temporary directory)."""
     with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as workdir:
@@ -330,7 +330,7 @@ def read_layer(
             encoding=request.encoding,
             max_unpacked_bytes=settings.max_unpacked_bytes,
             max_entries=settings.max_archive_entries,
-            points=points,
+            geometry=geometry,
         )
 
 
@@ -429,6 +429,80 @@ def process_upload(
                 upload_id = record_upload(conn, request, status, report, summary.number)
                 tx.commit()
                 return UploadResult(upload_id, status, summary.number, report)
+            tx.rollback()
+        status = "dry_run" if request.dry_run else "rejected"
+        with conn.begin():
+            upload_id = record_upload(conn, request, status, report, None)
+    return UploadResult(upload_id, status, None, report)
+
+
+def file_points(layer: Layer, mapping: FieldMapping) -> np.ndarray:
+    """Each feature's point in the file's CRS (None where it has no usable one): its point
+    geometry (a one-point MultiPoint too) or, in a layer without geometries, its lon/lat
+    fields."""
+    if not shapely.is_missing(layer.geometries).all():
+        single = shapely.get_geometry(layer.geometries, 0)
+        usable = (shapely.get_num_geometries(layer.geometries) == 1) & ~shapely.is_empty(single)
+        return np.where(
+            usable & (shapely.get_type_id(single) == shapely.GeometryType.POINT), single, None
+        )
+
+    def number(value: Any) -> float | None:
+        try:
+            x = float(str(value).strip())
+        except ValueError:
+            return None
+        return x if np.isfinite(x) else None
+
+    lon, lat = (layer.columns[mapping.roles[role]] for role in ("lon", "lat"))
+    xy = [(number(x), number(y)) for x, y in zip(lon, lat, strict=True)]
+    return np.array(
+        [None if x is None or y is None else shapely.Point(x, y) for x, y in xy], dtype=object
+    )
+
+
+def write_all_or_nothing(
+    engine: Engine,
+    request: UploadRequest,
+    report: dict[str, Any],
+    problems: list[dict[str, Any]],
+    check: Callable[[Connection], list[dict[str, Any]]],
+    write: Callable[[Connection], dict[str, Any]],
+    step: Progress,
+) -> UploadResult:
+    """Finish a non-boundary upload in one transaction: ``check`` adds the problems only the
+    database can tell; without errors ``write`` makes the changes (kept for a commit, rolled
+    back for a dry run's preview); the upload and its report are recorded either way.
+
+    ``report`` holds the file's part (:func:`file_report`); this adds ``ok``, ``summary``
+    (features, errors, warnings, changes — lists of keys or counts) and the sorted
+    ``problems``.
+    """
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            step("validating")
+            problems = problems + check(conn)
+            errors = sum(p["severity"] == "error" for p in problems)
+            changes = None
+            if errors == 0:
+                step("previewing" if request.dry_run else "committing")
+                changes = write(conn)
+            report = {
+                "ok": errors == 0,
+                "summary": {
+                    "features": report.pop("features"),
+                    "errors": errors,
+                    "warnings": len(problems) - errors,
+                    "changes": changes,
+                },
+                **report,
+                "problems": sorted_problems(problems),
+            }
+            if changes is not None and not request.dry_run:
+                status = "committed" if any(changes.values()) else "unchanged"
+                upload_id = record_upload(conn, request, status, report, None)
+                tx.commit()
+                return UploadResult(upload_id, status, None, report)
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"
         with conn.begin():

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, PageDep, require
 from api.routers.regions import Level
-from gis import address_uploads, uploads
+from gis import uploads
 from gis.auth import Principal
 from gis.errors import InvalidInput, TooLarge
+from gis.layer_uploads import PROCESSORS
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
@@ -64,8 +65,11 @@ def upload(
         UploadFile, File(description="Zipped shapefile, GeoJSON, GPKG, KML/KMZ, FGB or CSV")
     ],
     kind: Annotated[
-        Literal["boundaries", "addresses"],
-        Form(description="boundaries (of one level) or addresses (registry points)"),
+        Literal["boundaries", "addresses", "centres", "cameras", "roads"],
+        Form(
+            description="boundaries (of one level), addresses (registry points), centres, "
+            "cameras (points) or roads (lines)"
+        ),
     ] = "boundaries",
     level: Annotated[Level | None, Form(description="Level of the boundaries")] = None,
     parent: Annotated[str | None, Form(description="Code of the parent region")] = None,
@@ -82,7 +86,8 @@ def upload(
 ) -> JSONResponse:
     """Validate a file; with ``dry_run=false`` commit it: boundaries (``level`` required) as
     one new version, addresses (``kind=addresses``: points, or a CSV with lon/lat columns)
-    inserted or updated by code.
+    inserted or updated by code, centres and cameras (points or lon/lat CSV) inserted or
+    updated by name and device ID, roads (lines) replacing the stored ones.
 
     200 with the report for a dry run; 201 when committed; 422 ``validation_failed`` (with
     the report) when errors block the commit — nothing is changed then.
@@ -93,9 +98,7 @@ def upload(
             code="invalid_parameter",
             details={"problems": [{"parameter": "level", "in": "body", "problem": "required"}]},
         )
-    process = (
-        address_uploads.process_address_upload if kind == "addresses" else uploads.process_upload
-    )
+    process = PROCESSORS[kind]
     settings = request.app.state.settings
     filename = Path(file.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="gridmap-recv-") as tmp:
