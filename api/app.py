@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import export, health, layers, lookup, regions, uploads, versions
+from api.routers import analysis, export, health, layers, lookup, regions, uploads, versions
 from gis.db import database_url, make_engine
 from gis.lookup import LookupService
 from gis.settings import Settings, get_settings
@@ -47,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     for router in layers.routers:
         app.include_router(router)
+    app.include_router(analysis.router)
     return app

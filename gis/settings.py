@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         default=500, description="Grids with more households are flagged by the standards."
     )
     siting_max_pairs: int = Field(
-        default=2_000_000,
+        default=20_000_000,
         description="Largest siting problem (demand points × candidate sites) accepted.",
     )
     siting_time_limit_s: float = Field(

@@ -1,0 +1,81 @@
+"""Analyses for planners: coverage, grid standards and siting of new centres."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import ConnectionDep
+from gis import analysis
+
+router = APIRouter(prefix="/api/v1/analysis", tags=["analysis"])
+
+Region = Annotated[str, Query(description="Code of a county, street, community or grid")]
+
+
+@router.get("/coverage", summary="Coverage by centres or cameras")
+def coverage(
+    request: Request,
+    conn: ConnectionDep,
+    region: Region,
+    layer: Literal["centres", "cameras"] = "centres",
+) -> dict[str, Any]:
+    """Households, population and buildings the centres (service radius) or online cameras
+    (sectors) cover, per grid and in total; the uncovered buildings; blind-spot polygons with
+    their area in m²; grids no centre (camera) reaches; redundant centres; for cameras the
+    density per km² and per 1 000 households and, when roads are imported, the share of
+    road length they see.  Distances and areas are geodesic (WGS84)."""
+    return analysis.coverage(conn, region, layer, request.app.state.settings)
+
+
+@router.get("/grid-standards", summary="Grids that miss the standards")
+def grid_standards(request: Request, conn: ConnectionDep, region: Region) -> dict[str, Any]:
+    """Grids outside the household band (settings, default 150–500), without a grid worker
+    or party branch, with no centre in reach or no camera; counts per community."""
+    return analysis.grid_standards(conn, region, request.app.state.settings)
+
+
+class Candidate(BaseModel):
+    """A candidate site."""
+
+    lon: float
+    lat: float
+
+
+class SitingRequest(BaseModel):
+    """Where to put ``k`` new centres (or cameras)."""
+
+    region: str
+    k: int = Field(ge=1, le=50, description="How many new sites")
+    layer: Literal["centres", "cameras"] = "centres"
+    level: Literal["centre", "station", "home"] = Field(
+        "station", description="Level of the new centres (their default radius)"
+    )
+    radius_m: float | None = Field(
+        None, gt=0, description="Service radius of a new centre, or a new camera's range"
+    )
+    candidates: list[Candidate] | None = Field(
+        None, max_length=100_000, description="Candidate sites (default: the buildings)"
+    )
+    crs: str = Field("wgs84", description="CRS of the candidates")
+
+
+@router.post("/siting", summary="Where would new centres help most")
+def siting(request: Request, conn: ConnectionDep, body: SitingRequest) -> dict[str, Any]:
+    """Maximal covering: ``k`` sites among the candidates that cover the most households the
+    existing centres (or online cameras) leave out; existing ones stay.  Solved by CBC within
+    the time bound of the settings (``siting_time_limit_s``); ``optimal: false`` when it
+    stopped early, 413 ``siting_too_large`` for too big a problem."""
+    return analysis.siting(
+        conn,
+        body.region,
+        k=body.k,
+        layer=body.layer,
+        level=body.level,
+        radius_m=body.radius_m,
+        candidates=[(c.lon, c.lat) for c in body.candidates] if body.candidates else None,
+        crs=body.crs,
+        settings=request.app.state.settings,
+    )
