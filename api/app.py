@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import analysis, export, health, layers, lookup, regions, uploads, versions
+from api.routers import (
+    analysis,
+    export,
+    health,
+    layers,
+    lookup,
+    maps,
+    regions,
+    uploads,
+    versions,
+)
+from api.vendor import VendorFiles
 from gis.db import database_url, make_engine
 from gis.lookup import LookupService
 from gis.settings import Settings, get_settings
@@ -48,4 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in layers.routers:
         app.include_router(router)
     app.include_router(analysis.router)
+    app.include_router(maps.router)
+    app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     return app

@@ -25,6 +25,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
+map_app = typer.Typer(help="Map pages.", no_args_is_help=True)
+app.add_typer(map_app, name="map")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -301,6 +303,35 @@ def export_file(
     finally:
         engine.dispose()
     console.print(f"wrote {path}")
+
+
+@map_app.command("export")
+def map_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
+    region: Annotated[str | None, typer.Option(help="Region code (default: everything)")] = None,
+    basemap: Annotated[str, typer.Option(help="none, osm, tianditu or amap")] = "none",
+    colour_by: Annotated[str, typer.Option(help="households or coverage")] = "households",
+    api_base: Annotated[
+        str, typer.Option(help="gridmap server the address box asks")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Write one self-contained map page (scripts and styles inside) for offline sharing."""
+    from gis.maps import MapOptions, page_html, region_map
+
+    if basemap not in ("none", "osm", "tianditu", "amap"):
+        raise InvalidInput("--basemap expects none, osm, tianditu or amap", code="invalid_basemap")
+    if colour_by not in ("households", "coverage"):
+        raise InvalidInput("--colour-by expects households or coverage", code="invalid_parameter")
+    settings = get_settings()
+    engine = make_engine(database_url(settings))
+    try:
+        with engine.connect() as conn:
+            options = MapOptions(basemap=basemap, colour_by=colour_by, api_base=api_base)
+            html = page_html(region_map(conn, settings, region, options), settings, inline=True)
+    finally:
+        engine.dispose()
+    output.write_text(html, encoding="utf-8")
+    console.print(f"wrote {output} ({len(html.encode()) / 1e6:.2f} MB)")
 
 
 @app.command("lookup")

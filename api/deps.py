@@ -45,7 +45,7 @@ ConnectionDep = Annotated[Connection, Depends(get_connection)]
 PageDep = Annotated[Page, Depends(get_page)]
 
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from `gridmap keys create`.")
+bearer = HTTPBearer(auto_error=False, description="An API key from `gridmap keys create`.")
 
 
 def require(role: str) -> Callable[..., Principal]:
@@ -53,7 +53,7 @@ def require(role: str) -> Callable[..., Principal]:
 
     def dependency(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         with request.app.state.engine.connect() as conn:
             principal = authenticate(conn, credentials.credentials if credentials else None)

@@ -206,3 +206,31 @@ def require_region(conn: Connection, code: str, version: int | None) -> None:
     )
     if not exists:
         raise _region_not_found(code, version)
+
+
+def subtree(
+    conn: Connection, roots: list[str], *, simplify_m: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Current regions at and below ``roots`` as GeoJSON features, geometry simplified per
+    level by ``simplify_m[level]`` metres (6 decimals), ordered by code."""
+    tolerances = ", ".join(f"('{level}', {float(tol)!r})" for level, tol in simplify_m.items())
+    rows = conn.execute(
+        text(
+            f"""
+            WITH RECURSIVE below AS (
+                SELECT code FROM regions WHERE code = ANY(:roots) AND valid_to IS NULL
+                UNION
+                SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
+                WHERE r.valid_to IS NULL
+            )
+            SELECT {", ".join("r." + c for c in _PROPERTIES)}, r.attributes, r.valid_from,
+                   ST_AsGeoJSON(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology(
+                       ST_Transform(r.geom, {_UTM_SRID}), t.tol), 4326)), 6)::json AS geometry
+            FROM regions r JOIN below USING (code)
+            JOIN (VALUES {tolerances}) AS t(level, tol) ON t.level = r.level
+            WHERE r.valid_to IS NULL ORDER BY r.code
+            """
+        ),
+        {"roots": roots},
+    ).mappings()
+    return [_feature(row) for row in rows]

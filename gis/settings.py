@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     demo_dir: Path = Field(
         default=PROJECT_ROOT / "data" / "boundaries", description="Demo city files."
     )
+    vendor_dir: Path = Field(
+        default=PROJECT_ROOT / "vendor",
+        description="Map assets (Leaflet, its plugins, MapLibre) fetched from npm at build time "
+        "by `python -m gis.map_assets fetch`; served at /vendor.",
+    )
 
     max_upload_bytes: int = Field(default=200_000_000, description="Largest upload accepted.")
     max_unpacked_bytes: int = Field(
@@ -67,6 +72,9 @@ class Settings(BaseSettings):
     siting_max_pairs: int = Field(
         default=20_000_000,
         description="Largest siting problem (demand points × candidate sites) accepted.",
+    )
+    tianditu_key: str | None = Field(
+        default=None, description="Tianditu (天地图) key for its base map on map pages."
     )
     siting_time_limit_s: float = Field(
         default=20.0, description="Time bound of the siting solver, in seconds."

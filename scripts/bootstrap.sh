@@ -3,7 +3,12 @@
 #   - PostgreSQL 15 + PostGIS 3 (Debian postgresql-15-postgis-3), unless GRIDMAP_DATABASE_URL
 #     points at an external server;
 #   - GDAL's command-line tools (Debian gdal-bin: ogr2ogr for benchmarks, ogrinfo as a real client);
-#   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes).
+#   - Chromium and Noto CJK fonts (Debian chromium, fonts-noto-cjk) for the browser tests — Python
+#     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
+#   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
+#   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes);
+#   - the map assets (Leaflet, its plugins, MapLibre) from the npm registry into vendor/, served at
+#     /vendor so map pages need no CDN (`python -m gis.map_assets fetch`: only what is missing).
 # Works as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +30,16 @@ if [ -z "${GRIDMAP_DATABASE_URL:-}" ] \
 fi
 if ! command -v ogr2ogr >/dev/null; then
     packages+=(gdal-bin)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    packages+=(chromium)
+fi
+if ! dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then
+    packages+=(fonts-noto-cjk)
+fi
+if ! command -v npm >/dev/null; then
+    command -v node >/dev/null || packages+=(nodejs)
+    packages+=(npm)
 fi
 if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)
@@ -48,3 +63,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q -e '.[dev]'
     echo "$want" > "$stamp"
 fi
+
+# Map assets from the npm registry (build time only; the service and the tests never fetch).
+"$VENV/bin/python" -m gis.map_assets fetch

@@ -12,9 +12,11 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine, make_url
 
 from api.app import create_app
@@ -23,6 +25,8 @@ from gis.cluster import Cluster
 from gis.db import create_database, database_url, drop_database, make_engine, migrate
 from gis.seed import load_demo
 from gis.settings import Settings
+
+from browser import PageLog, StaticSite, guarded_page, launch, serve_app, serve_directory
 
 
 def _url_for(server_url: str, name: str) -> str:
@@ -127,3 +131,55 @@ def make_key(fresh_engine: Engine) -> Callable[[str], str]:
 def demo_grids() -> dict:
     """The demo city's grids as a GeoJSON FeatureCollection (EPSG:4326)."""
     return json.loads((Settings().demo_dir / "grids.geojson").read_text(encoding="utf-8"))
+
+
+# ---- real browser (see tests/browser.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium (/usr/bin/chromium) with a fresh profile.
+
+    Per module, not per session: Playwright's sync API marks an asyncio loop as running in the
+    main thread while it is alive, which would break ``asyncio.run`` in any later test; a
+    launch takes about half a second.
+    """
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_log(browser: Browser) -> Iterator[PageLog]:
+    """A new page in a new context; requests off this machine are aborted and recorded.
+
+    Assert ``page_log.problems() == {}`` (or ``external_requests == []``,
+    ``console_errors == []`` …) once the page has done its work.
+    """
+    context, log = guarded_page(browser)
+    yield log
+    context.close()
+
+
+@pytest.fixture
+def page(page_log: PageLog) -> Page:
+    """The Playwright page of ``page_log``."""
+    return page_log.page
+
+
+@pytest.fixture
+def static_server(tmp_path: Path) -> Iterator[StaticSite]:
+    """A temporary folder served on 127.0.0.1: ``static_server.publish(name, html)`` → URL."""
+    root = tmp_path / "site"
+    root.mkdir()
+    with serve_directory(root) as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def app_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (http://127.0.0.1:PORT) of the app under uvicorn on the shared database."""
+    log = tmp_path_factory.mktemp("app_server") / "uvicorn.log"
+    with serve_app(db_url, log) as base:
+        yield base

@@ -1,0 +1,68 @@
+"""Map pages for planners and GIS staff (zh-CN, no network needed)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.deps import ConnectionDep, bearer
+from gis import maps
+from gis.auth import authenticate
+
+router = APIRouter(tags=["maps"])
+
+BasemapQuery = Annotated[
+    maps.Basemap,
+    Query(description="none (default), osm, tianditu (needs GRIDMAP_TIANDITU_KEY) or amap"),
+]
+ColourQuery = Annotated[
+    maps.ColourBy, Query(description="Grid colours: households against the band, or coverage")
+]
+
+
+def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
+    return HTMLResponse(maps.page_html(m, request.app.state.settings, inline=False))
+
+
+@router.get("/maps", response_class=HTMLResponse, summary="Map of the whole city")
+def city_map(
+    request: Request,
+    conn: ConnectionDep,
+    basemap: BasemapQuery = "none",
+    colour_by: ColourQuery = "households",
+) -> HTMLResponse:
+    """Every region, centre and camera on one page."""
+    options = maps.MapOptions(basemap=basemap, colour_by=colour_by)
+    return _page(request, maps.region_map(conn, request.app.state.settings, None, options))
+
+
+@router.get("/maps/region/{code}", response_class=HTMLResponse, summary="Map of a region")
+def region_map(
+    request: Request,
+    conn: ConnectionDep,
+    code: str,
+    basemap: BasemapQuery = "none",
+    colour_by: ColourQuery = "households",
+) -> HTMLResponse:
+    """A county, street, community or grid with everything below it."""
+    options = maps.MapOptions(basemap=basemap, colour_by=colour_by)
+    return _page(request, maps.region_map(conn, request.app.state.settings, code, options))
+
+
+@router.get("/maps/uploads/{upload_id}", response_class=HTMLResponse, summary="Upload review")
+def upload_map(
+    request: Request,
+    conn: ConnectionDep,
+    upload_id: int,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    key: Annotated[str | None, Query(description="API key (viewer), for a browser tab")] = None,
+    basemap: BasemapQuery = "none",
+) -> HTMLResponse:
+    """An upload's validation problems (overlaps, gaps, invalid spots) on the map (viewer:
+    ``Authorization: Bearer`` or ``?key=``)."""
+    authenticate(conn, credentials.credentials if credentials else key).require("viewer")
+    options = maps.MapOptions(basemap=basemap)
+    return _page(request, maps.upload_map(conn, request.app.state.settings, upload_id, options))

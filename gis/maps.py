@@ -1,0 +1,655 @@
+"""Interactive maps for planners: Folium pages of a region's grids, centres, cameras and gaps.
+
+A page shows the hierarchy (county → street → community → grid, outlines styled by level,
+communities labelled), the grids coloured by households against the standard band or by the
+share of households a centre reaches, the centres with their service areas (geodesic
+circles) coloured by level, the cameras with their fields of view, and the blind spots;
+popups, a legend, grid search, fullscreen, measure, and a box that asks the lookup API for an
+address or a coordinate and highlights the grid.  Pages speak zh-CN and need no network:
+Leaflet and its plugins are served by gridmap or inlined (``gis.map_assets``).  On the AMap
+base map every overlay is shifted to GCJ-02 so it lines up with AMap's tiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import folium
+import numpy as np
+import shapely
+from branca.element import Element, MacroElement, Template
+from folium import plugins
+from shapely.geometry import mapping, shape
+from sqlalchemy import Connection, text
+
+from gis import analysis, map_assets
+from gis.crs import from_wgs84, parse_crs
+from gis.errors import InvalidInput
+from gis.geodesy import circle_polygons, sector_polygons
+from gis.regions import require_region, subtree
+from gis.settings import Settings
+from gis.uploads import get_upload
+from gis.versions import current_version
+
+Basemap = Literal["none", "osm", "tianditu", "amap"]
+ColourBy = Literal["households", "coverage"]
+
+SIMPLIFY_M = {"county": 20.0, "street": 8.0, "community": 2.0, "grid": 1.0}
+"""Outline simplification per level, in metres: invisible at the zooms a level is read at."""
+LEVEL_NAMES = {"county": "区县", "street": "街道", "community": "社区", "grid": "网格"}
+OUTLINES = {
+    "county": {"color": "#222222", "weight": 3.5, "fill": False},
+    "street": {"color": "#444444", "weight": 2.5, "fill": False, "dashArray": "8 4"},
+    "community": {"color": "#555555", "weight": 1.8, "fill": False, "dashArray": "4 3"},
+}
+CENTRE_LEVELS = {
+    "centre": ("党群服务中心", "#b2182b"),
+    "station": ("党群服务站", "#ef8a62"),
+    "home": ("党群之家", "#e6ab02"),
+}
+HOUSEHOLD_CLASSES = {
+    "below": ("户数低于标准", "#9ecae1"),
+    "within": ("户数在标准内", "#a1d99b"),
+    "above": ("户数高于标准", "#fc9272"),
+    "unknown": ("户数未知", "#d9d9d9"),
+}
+COVERAGE_CLASSES = [
+    (95, "≥ 95 %", "#1a9850"),
+    (80, "80–95 %", "#a6d96a"),
+    (50, "50–80 %", "#fdae61"),
+    (0, "< 50 %", "#d73027"),
+]
+CAMERA_COLOURS = {"online": "#2166ac", "offline": "#999999"}
+BLIND_COLOUR = "#e7298a"
+HIGHLIGHT = "#ff00ff"
+
+TILES = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "abc", "© OpenStreetMap"),
+    "amap": (
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}",
+        "1234",
+        "© 高德地图 AutoNavi",
+    ),
+    "tianditu": (
+        "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+        "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+        "&TILECOL={x}&tk=KEY",
+        "01234567",
+        "© 天地图 Tianditu",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """How a page is drawn: base map, grid colouring, where the lookup API is."""
+
+    basemap: Basemap = "none"
+    colour_by: ColourBy = "households"
+    api_base: str = ""
+
+
+class _Shift:
+    """Geometries as the base map needs them: WGS84, or GCJ-02 for AMap."""
+
+    def __init__(self, basemap: Basemap) -> None:
+        self.gcj02 = parse_crs("gcj02") if basemap == "amap" else None
+
+    def __call__(self, geometries: Any) -> Any:
+        geoms = np.asarray(geometries, dtype=object)
+        if self.gcj02 is not None:
+            geoms = from_wgs84(geoms, self.gcj02)
+        return shapely.set_precision(geoms, 1e-6, mode="pointwise")
+
+
+def _collection(geometries: Sequence[Any], properties: Sequence[dict[str, Any]]) -> dict:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": i, "geometry": mapping(g), "properties": p}
+            for i, (g, p) in enumerate(zip(geometries, properties, strict=True))
+        ],
+    }
+
+
+def _style(**fixed: Any) -> Callable[[dict], dict]:
+    return lambda _feature: fixed
+
+
+def _household_class(households: int | None, settings: Settings) -> str:
+    if households is None:
+        return "unknown"
+    if households < settings.grid_households_min:
+        return "below"
+    return "above" if households > settings.grid_households_max else "within"
+
+
+def _coverage_colour(pct: float | None) -> str:
+    if pct is None:
+        return HOUSEHOLD_CLASSES["unknown"][1]
+    return next(colour for low, _, colour in COVERAGE_CLASSES if pct >= low)
+
+
+def _base(options: MapOptions, settings: Settings, centre: tuple[float, float]) -> folium.Map:
+    m = folium.Map(location=centre, zoom_start=13, tiles=None)
+    _MetricScale().add_to(m)
+    # Leaflet and the plugins only: none of Folium's default jQuery, bootstrap or fonts
+    m.default_js = [(n, u) for n, u in m.default_js if n == "leaflet"]
+    m.default_css = [(n, u) for n, u in m.default_css if n == "leaflet_css"]
+    if options.basemap != "none":
+        url, subdomains, attribution = TILES[options.basemap]
+        if options.basemap == "tianditu":
+            if not settings.tianditu_key:
+                raise InvalidInput(
+                    "未配置天地图密钥 GRIDMAP_TIANDITU_KEY (no Tianditu key is configured)",
+                    code="tianditu_key_missing",
+                )
+            url = url.replace("KEY", settings.tianditu_key)
+        folium.TileLayer(
+            url, attr=attribution, subdomains=subdomains, name="底图", max_zoom=18
+        ).add_to(m)
+    root = m.get_root()
+    root.header.add_child(Element('<meta http-equiv="Content-Language" content="zh-CN">'))
+    root.header.add_child(Element(f"<style>{_CSS}</style>"))
+    return m
+
+
+_CSS = """
+.leaflet-tooltip.gm-label { background: transparent; border: 0; box-shadow: none;
+  font-weight: bold; color: #333; text-shadow: 0 0 3px #fff, 0 0 3px #fff; }
+.leaflet-tooltip.gm-label:before { display: none; }
+.gm-legend, .gm-lookup { background: #fff; padding: 6px 8px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); font: 12px/1.5 sans-serif; }
+.gm-legend i { display: inline-block; width: 14px; height: 10px; margin-right: 4px; }
+.gm-lookup input { width: 16em; }
+"""
+
+
+_LABEL = folium.JsCode(
+    "function(feature, layer) { layer.bindTooltip(feature.properties.name, "
+    "{permanent: true, direction: 'center', className: 'gm-label'}); }"
+)
+"""A permanent name label on each feature (communities)."""
+
+
+class _MetricScale(MacroElement):
+    """A scale bar in metres only."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+
+class _Legend(MacroElement):
+    """A legend control (bottom left)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var legend = L.control({position: 'bottomleft'});
+          legend.onAdd = function() {
+            var div = L.DomUtil.create('div', 'gm-legend');
+            div.innerHTML = {{ this.html|tojson }};
+            return div;
+          };
+          legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        items = "".join(f'<div><i style="background:{c}"></i>{label}</div>' for label, c in rows)
+        self.html = f"<b>{title}</b>{items}"
+
+
+class _LookupBox(MacroElement):
+    """An address or coordinate box: asks the lookup API, highlights the grid it names."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var map = {{ this._parent.get_name() }}, grids = {{ this.grids.get_name() }};
+          var apiBase = {{ this.api_base|tojson }}, gcj02 = {{ this.gcj02|tojson }};
+          var box = L.control({position: 'topright'}), marker = null;
+          function toGcj(lon, lat) {
+            var a = 6378245.0, ee = 0.00669342162296594323, x = lon - 105, y = lat - 35;
+            var dLat = -100 + 2*x + 3*y + 0.2*y*y + 0.1*x*y + 0.2*Math.sqrt(Math.abs(x));
+            dLat += (20*Math.sin(6*x*Math.PI) + 20*Math.sin(2*x*Math.PI)) * 2/3;
+            dLat += (20*Math.sin(y*Math.PI) + 40*Math.sin(y/3*Math.PI)) * 2/3;
+            dLat += (160*Math.sin(y/12*Math.PI) + 320*Math.sin(y*Math.PI/30)) * 2/3;
+            var dLon = 300 + x + 2*y + 0.1*x*x + 0.1*x*y + 0.1*Math.sqrt(Math.abs(x));
+            dLon += (20*Math.sin(6*x*Math.PI) + 20*Math.sin(2*x*Math.PI)) * 2/3;
+            dLon += (20*Math.sin(x*Math.PI) + 40*Math.sin(x/3*Math.PI)) * 2/3;
+            dLon += (150*Math.sin(x/12*Math.PI) + 300*Math.sin(x/30*Math.PI)) * 2/3;
+            var rad = lat/180*Math.PI, magic = Math.sin(rad);
+            magic = 1 - ee*magic*magic;
+            var sq = Math.sqrt(magic);
+            dLat = (dLat*180) / ((a*(1 - ee)) / (magic*sq) * Math.PI);
+            dLon = (dLon*180) / (a/sq*Math.cos(rad) * Math.PI);
+            return [lon + dLon, lat + dLat];
+          }
+          box.onAdd = function() {
+            var div = L.DomUtil.create('div', 'gm-lookup');
+            div.innerHTML = '<form><input name="q" placeholder="地址或经度,纬度（WGS84）">' +
+              ' <button type="submit">查询网格</button></form><div class="gm-answer"></div>';
+            L.DomEvent.disableClickPropagation(div);
+            var answer = div.querySelector('.gm-answer');
+            div.querySelector('form').onsubmit = function(e) {
+              e.preventDefault();
+              var q = this.q.value.trim();
+              var xy = q.match(/^(-?\\d+(?:\\.\\d+)?)\\s*[,，\\s]\\s*(-?\\d+(?:\\.\\d+)?)$/);
+              var url = apiBase + '/api/v1/lookup?' + (xy ?
+                'lon=' + xy[1] + '&lat=' + xy[2] : 'address=' + encodeURIComponent(q));
+              answer.textContent = '查询中…';
+              fetch(url).then(function(r) {
+                return r.json().then(function(body) { return {ok: r.ok, body: body}; });
+              }).then(function(res) {
+                var b = res.body;
+                if (!res.ok) { answer.textContent = b.message; return; }
+                var grid = b.grid || (b.nearest && b.nearest.grid), code = grid && grid.code;
+                var hit = null;
+                grids.eachLayer(function(layer) {
+                  grids.resetStyle(layer);
+                  if (layer.feature.properties.code === code) { hit = layer; }
+                });
+                if (hit) {
+                  hit.setStyle({color: {{ this.highlight|tojson }}, weight: 5});
+                  hit.bringToFront();
+                  map.fitBounds(hit.getBounds());
+                }
+                var p = gcj02 ? toGcj(b.point.lon, b.point.lat) : [b.point.lon, b.point.lat];
+                if (marker) { map.removeLayer(marker); }
+                marker = L.circleMarker([p[1], p[0]], {radius: 6, color: '#000',
+                  className: 'gm-found'}).addTo(map);
+                answer.textContent = b.covered ? '所在网格：' + grid.name + '（' + code + '）' :
+                  (grid ? '不在任何网格内，最近：' + grid.name + '（' +
+                   b.nearest.distance_m + ' 米）' : '不在任何网格内');
+                window.gridmapLookup = {code: code, covered: b.covered, point: p};
+              }).catch(function(err) { answer.textContent = '查询失败：' + err; });
+            };
+            return div;
+          };
+          box.addTo(map);
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, grids: folium.GeoJson, api_base: str, gcj02: bool) -> None:
+        super().__init__()
+        self.grids, self.api_base, self.gcj02, self.highlight = grids, api_base, gcj02, HIGHLIGHT
+
+
+def _roots(conn: Connection) -> list[str]:
+    return list(
+        conn.scalars(
+            text(
+                "SELECT code FROM regions WHERE valid_to IS NULL AND (parent_code IS NULL OR "
+                "parent_code NOT IN (SELECT code FROM regions WHERE valid_to IS NULL)) "
+                "ORDER BY code"
+            )
+        )
+    )
+
+
+def region_map(
+    conn: Connection, settings: Settings, region: str | None, options: MapOptions
+) -> folium.Map:
+    """The map of a region (or, with None, of every top-level region)."""
+    if region is not None:
+        require_region(conn, region, current_version(conn))
+    roots = [region] if region is not None else _roots(conn)
+    features = subtree(conn, roots, simplify_m=SIMPLIFY_M)
+    if not features:
+        raise InvalidInput("没有可显示的区域 (there are no regions to show)", code="empty_map")
+    shift = _Shift(options.basemap)
+    geoms = shift([shape(f["geometry"]) for f in features])
+    grid_i = [i for i, f in enumerate(features) if f["properties"]["level"] == "grid"]
+    # open on the grids, where the detail is (a county's grids may fill one town)
+    x0, y0, x1, y1 = shapely.total_bounds(geoms[grid_i] if grid_i else geoms)
+    m = _base(options, settings, ((y0 + y1) / 2, (x0 + x1) / 2))
+    m.fit_bounds([[y0, x0], [y1, x1]])
+
+    reports = [analysis.coverage(conn, code, "centres", settings) for code in roots]
+    per_grid = {g["code"]: g for r in reports for g in r["grids"]}
+    names = {f["id"]: f["properties"]["name"] for f in features}
+
+    for level in ("county", "street", "community"):
+        picked = [i for i, f in enumerate(features) if f["properties"]["level"] == level]
+        if not picked:
+            continue
+        props = [{"code": features[i]["id"], "name": names[features[i]["id"]]} for i in picked]
+        folium.GeoJson(
+            _collection(geoms[picked], props),
+            name=LEVEL_NAMES[level],
+            style_function=_style(**OUTLINES[level], className=f"gm-{level}"),
+            on_each_feature=_LABEL if level == "community" else None,
+            tooltip=None if level == "community" else folium.GeoJsonTooltip(["name"], labels=False),
+        ).add_to(m)
+
+    grid_props = []
+    for i in grid_i:
+        p = features[i]["properties"]
+        cover = per_grid.get(p["code"], {})
+        grid_props.append(
+            {
+                "code": p["code"],
+                "name": p["name"],
+                "label": f"{p['name']} {p['code']}",
+                "community": names.get(p["parent_code"]),
+                "grid_worker": p["grid_worker"],
+                "party_branch": p["party_branch"],
+                "households": p["households"],
+                "coverage_pct": cover.get("covered_households_pct"),
+                "band": _household_class(p["households"], settings),
+            }
+        )
+
+    def grid_style(feature: dict) -> dict:
+        props = feature["properties"]
+        fill = (
+            HOUSEHOLD_CLASSES[props["band"]][1]
+            if options.colour_by == "households"
+            else _coverage_colour(props["coverage_pct"])
+        )
+        return {
+            "color": "#3b3b3b",
+            "weight": 1,
+            "fillColor": fill,
+            "fillOpacity": 0.55,
+            "className": "gm-grid",
+        }
+
+    grids = folium.GeoJson(
+        _collection(geoms[grid_i], grid_props),
+        name="网格",
+        style_function=grid_style,
+        highlight_function=_style(weight=3, color="#000000"),
+        popup=folium.GeoJsonPopup(
+            [
+                "name",
+                "code",
+                "community",
+                "grid_worker",
+                "party_branch",
+                "households",
+                "coverage_pct",
+            ],
+            aliases=["网格", "编码", "社区", "网格员", "党支部", "户数", "服务覆盖率 %"],
+        ),
+        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+    )
+    grids.add_to(m)
+    plugins.Search(
+        layer=grids,
+        search_label="label",
+        placeholder="搜索网格名称或编码",
+        collapsed=False,
+        search_zoom=16,
+    ).add_to(m)
+
+    _blind_spots(m, reports, shift)
+    _centres(m, reports, shift)
+    _cameras(conn, m, roots, settings, shift)
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
+    plugins.MeasureControl(
+        primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
+    ).add_to(m)
+    _LookupBox(grids, options.api_base, options.basemap == "amap").add_to(m)
+    if options.colour_by == "households":
+        band = f"{settings.grid_households_min}–{settings.grid_households_max} 户"
+        rows = [(label, colour) for label, colour in HOUSEHOLD_CLASSES.values()]
+        title = f"网格户数（标准 {band}）"
+    else:
+        rows = [(label, colour) for _, label, colour in COVERAGE_CLASSES]
+        title = "党群服务覆盖率"
+    rows += [(name, colour) for name, colour in CENTRE_LEVELS.values()]
+    rows += [
+        ("摄像机（在线）", CAMERA_COLOURS["online"]),
+        ("摄像机（离线）", CAMERA_COLOURS["offline"]),
+    ]
+    rows += [("服务盲区", BLIND_COLOUR)]
+    _Legend(title, rows).add_to(m)
+    title_name = names.get(roots[0], "") if len(roots) == 1 else "全部区域"
+    m.get_root().header.add_child(Element(f"<title>网格地图 · {title_name}</title>"))
+    return m
+
+
+def _blind_spots(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> None:
+    spots = [s for r in reports for s in r["blind_spots"]]
+    if not spots:
+        return
+    folium.GeoJson(
+        _collection(
+            shift([shape(s["geometry"]) for s in spots]),
+            [{"grid_code": s["grid_code"], "area_m2": s["area_m2"]} for s in spots],
+        ),
+        name="服务盲区",
+        style_function=_style(
+            color=BLIND_COLOUR,
+            weight=0.5,
+            fillColor=BLIND_COLOUR,
+            fillOpacity=0.25,
+            className="gm-blind",
+        ),
+        tooltip=folium.GeoJsonTooltip(["grid_code", "area_m2"], aliases=["网格", "盲区面积 m²"]),
+        show=False,
+    ).add_to(m)
+
+
+def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> None:
+    centres = {c["id"]: c for r in reports for c in r["facilities"]}.values()
+    if not centres:
+        return
+    lon = np.array([c["lon"] for c in centres])
+    lat = np.array([c["lat"] for c in centres])
+    radius = np.array([c["radius_m"] for c in centres])
+    props = [
+        {
+            "name": c["name"],
+            "level": c["level"],
+            "level_name": CENTRE_LEVELS[c["level"]][0],
+            "radius_m": c["radius_m"],
+            "households": c["households"],
+        }
+        for c in centres
+    ]
+    folium.GeoJson(
+        _collection(shift(circle_polygons(lon, lat, radius, vertices=72)), props),
+        name="服务范围",
+        interactive=False,
+        style_function=lambda f: {
+            "color": CENTRE_LEVELS[f["properties"]["level"]][1],
+            "weight": 1,
+            "fillOpacity": 0.08,
+            "className": "gm-reach",
+        },
+    ).add_to(m)
+    folium.GeoJson(
+        _collection(shift(shapely.points(lon, lat)), props),
+        name="党群服务中心",
+        marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.9),
+        style_function=lambda f: {
+            "color": "#000000",
+            "weight": 1,
+            "fillColor": CENTRE_LEVELS[f["properties"]["level"]][1],
+            "className": "gm-centre",
+        },
+        popup=folium.GeoJsonPopup(
+            ["name", "level_name", "radius_m", "households"],
+            aliases=["名称", "级别", "服务半径 m", "覆盖户数"],
+        ),
+    ).add_to(m)
+
+
+def _cameras(
+    conn: Connection, m: folium.Map, roots: list[str], settings: Settings, shift: _Shift
+) -> None:
+    reports = [analysis.coverage(conn, code, "cameras", settings) for code in roots]
+    online = {c["id"]: c for r in reports for c in r["facilities"]}
+    offline = {c["id"]: c for r in reports for c in r["facilities_excluded"]}
+    if not online and not offline:
+        return
+    rows = (
+        conn.execute(
+            text(
+                "SELECT id, device_id, name, status, azimuth_deg, fov_deg, range_m, "
+                "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cameras WHERE id = ANY(:ids) ORDER BY id"
+            ),
+            {"ids": [*online, *offline]},
+        )
+        .mappings()
+        .all()
+    )
+    seen = [r for r in rows if r["id"] in online]
+    if seen:
+        sectors = sector_polygons(
+            [r["lon"] for r in seen],
+            [r["lat"] for r in seen],
+            [r["azimuth_deg"] for r in seen],
+            [r["fov_deg"] for r in seen],
+            [r["range_m"] for r in seen],
+            step_deg=10.0,
+        )
+        folium.GeoJson(
+            _collection(shift(sectors), [{"device_id": r["device_id"]} for r in seen]),
+            name="摄像机视场",
+            interactive=False,
+            style_function=_style(
+                color=CAMERA_COLOURS["online"], weight=0.5, fillOpacity=0.15, className="gm-sector"
+            ),
+        ).add_to(m)
+    props = [
+        {
+            "device_id": r["device_id"],
+            "name": r["name"],
+            "status": r["status"],
+            "status_name": "在线" if r["status"] == "online" else "离线",
+            "azimuth_deg": r["azimuth_deg"],
+            "fov_deg": r["fov_deg"],
+            "range_m": r["range_m"],
+        }
+        for r in rows
+    ]
+    folium.GeoJson(
+        _collection(
+            shift(shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows])), props
+        ),
+        name="摄像机",
+        marker=folium.CircleMarker(radius=3, fill=True, fill_opacity=1),
+        style_function=lambda f: {
+            "color": CAMERA_COLOURS[f["properties"]["status"]],
+            "weight": 1,
+            "className": "gm-camera",
+        },
+        popup=folium.GeoJsonPopup(
+            ["name", "device_id", "status_name", "azimuth_deg", "fov_deg", "range_m"],
+            aliases=["点位", "国标编码", "状态", "方位角 °", "视场角 °", "可视距离 m"],
+        ),
+    ).add_to(m)
+
+
+def _context(conn: Connection, level: str | None, shapes: list[Any]) -> list[dict[str, Any]]:
+    """The current regions of the upload's level that meet the problems' bounding box."""
+    if not shapes or level is None:
+        return []
+    x0, y0, x1, y1 = shapely.total_bounds(shapes)
+    codes = list(
+        conn.scalars(
+            text(
+                "SELECT code FROM regions WHERE valid_to IS NULL AND level = :level "
+                "AND ST_Intersects(geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))"
+            ),
+            {"level": level, "x0": x0, "y0": y0, "x1": x1, "y1": y1},
+        )
+    )
+    found = subtree(conn, codes, simplify_m=SIMPLIFY_M)
+    return [f for f in found if f["properties"]["level"] == level]
+
+
+def upload_map(
+    conn: Connection, settings: Settings, upload_id: int, options: MapOptions
+) -> folium.Map:
+    """An upload's validation problems on the map, over the current regions of its level
+    around them."""
+    upload = get_upload(conn, upload_id)
+    problems = upload["report"].get("problems", [])
+    shift = _Shift(options.basemap)
+    shapes, props = [], []
+    for p in problems:
+        geometry = shape(p["geometry"]) if p.get("geometry") else None
+        if geometry is None and p.get("location"):
+            geometry = shapely.Point(p["location"])
+        if geometry is not None:
+            shapes.append(geometry)
+            props.append(
+                {
+                    "kind": p["kind"],
+                    "severity": "错误" if p["severity"] == "error" else "警告",
+                    "code": p.get("code"),
+                    "feature": p.get("feature"),
+                    "message": p["message"],
+                    "error": p["severity"] == "error",
+                }
+            )
+    context = _context(conn, upload.get("level"), shapes)
+    everything = shift([*shapes, *(shape(f["geometry"]) for f in context)])
+    if not len(everything):
+        raise InvalidInput(
+            f"上传 {upload_id} 没有可在地图上显示的问题 (the upload has no problems to map)",
+            code="nothing_to_map",
+        )
+    x0, y0, x1, y1 = shapely.total_bounds(everything)
+    m = _base(options, settings, ((y0 + y1) / 2, (x0 + x1) / 2))
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    if context:
+        folium.GeoJson(
+            _collection(
+                everything[len(shapes) :],
+                [{"name": f["properties"]["name"], "code": f["id"]} for f in context],
+            ),
+            name="现有区域",
+            style_function=_style(color="#555555", weight=1, fill=False, className="gm-context"),
+            tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["名称", "编码"]),
+        ).add_to(m)
+    if shapes:
+        folium.GeoJson(
+            _collection(everything[: len(shapes)], props),
+            name="校验问题",
+            marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
+            style_function=lambda f: {
+                "color": "#d7301f" if f["properties"]["error"] else "#fc8d59",
+                "weight": 2,
+                "fillOpacity": 0.5,
+                "className": "gm-problem",
+            },
+            popup=folium.GeoJsonPopup(
+                ["severity", "kind", "code", "feature", "message"],
+                aliases=["级别", "问题", "编码", "要素序号", "说明"],
+            ),
+        ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
+    plugins.MeasureControl(
+        primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
+    ).add_to(m)
+    _Legend(
+        f"上传 {upload_id} 校验问题（{upload['filename']}）",
+        [("错误", "#d7301f"), ("警告", "#fc8d59"), ("现有区域", "#555555")],
+    ).add_to(m)
+    m.get_root().header.add_child(Element(f"<title>上传校验 · {upload['filename']}</title>"))
+    return m
+
+
+def page_html(m: folium.Map, settings: Settings, *, inline: bool) -> str:
+    """The page's HTML in zh-CN with every script and style local (``inline``: in the file)."""
+    html = m.get_root().render()
+    html = html.replace("<html>", '<html lang="zh-CN">', 1)
+    return map_assets.offline_html(html, inline=inline, vendor_dir=settings.vendor_dir)
