@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url(settings)
         app.state.engine = make_engine(url)
-        watch = VersionWatch(url)
+        watch = app.state.watch = VersionWatch(url)  # the current boundary version
         app.state.lookup = LookupService(app.state.engine, watch)
         try:
             yield
