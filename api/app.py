@@ -15,7 +15,9 @@ from api.routers import (
     layers,
     lookup,
     maps,
+    ogc,
     regions,
+    tiles,
     uploads,
     versions,
 )
@@ -60,5 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(analysis.router)
     app.include_router(maps.router)
+    app.include_router(ogc.router)
+    app.include_router(tiles.router)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     return app

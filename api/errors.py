@@ -20,6 +20,7 @@ from gis.errors import (
     Forbidden,
     GridmapError,
     InvalidInput,
+    InvalidQuery,
     NotFound,
     TooLarge,
     Unauthorized,
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: dict[type[GridmapError], int] = {
     TooLarge: 413,
     Unsupported: 415,
     InvalidInput: 422,
+    InvalidQuery: 400,
     Unavailable: 503,
     ClusterError: 503,
 }

@@ -39,6 +39,13 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class InvalidQuery(InvalidInput):
+    """A query parameter of a read is malformed or unknown, where the protocol asks for a
+    400 (OGC API Features); elsewhere gridmap answers 422 ``invalid_parameter``."""
+
+    code = "invalid_parameter"
+
+
 class Conflict(GridmapError):
     """The request clashes with what is stored (e.g. an identifier already in use)."""
 

@@ -301,6 +301,17 @@ def list_features(
     return [_feature(spec, row, settings) for row in rows], total
 
 
+def extent(conn: Connection, spec: LayerSpec) -> tuple[float, float, float, float] | None:
+    """(minlon, minlat, maxlon, maxlat) of the layer's features; None when it is empty."""
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
+            f"SELECT ST_Extent(t.geom) AS e FROM {spec.table} t WHERE {spec.where}) s"
+        )
+    ).one()
+    return None if row[0] is None else (row[0], row[1], row[2], row[3])
+
+
 def get_feature(conn: Connection, spec: LayerSpec, key: Any, settings: Settings) -> dict[str, Any]:
     """One feature by its key (``<singular>_not_found`` if absent)."""
     row = (

@@ -275,6 +275,16 @@ class Camera(Base):
     )
 
 
+class LayerStamp(Base):
+    """How many writing statements a point layer's table has seen: kept by a trigger on the
+    table (migration 0005) inside each writing transaction, read by the vector tile cache."""
+
+    __tablename__ = "layer_stamps"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+
 class Road(Base):
     """A road centreline (e.g. from OpenStreetMap), for camera coverage of road length."""
 

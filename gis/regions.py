@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,8 @@ def _geometry_sql(simplify_m: float | None) -> str:
 
 
 _PROPERTIES = ("code", "name", "level", "parent_code", "area_m2", *ATTRIBUTE_COLUMNS)
+FILTERABLE = ("code", "name", "level", "parent_code", *ATTRIBUTE_COLUMNS)
+"""Properties ``list_regions`` can filter on by equality."""
 
 
 def _select(simplify_m: float | None) -> str:
@@ -106,12 +109,21 @@ def list_regions(
     limit: int,
     offset: int = 0,
     simplify_m: float | None = None,
+    equals: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Regions valid at ``version`` matching the filters, ordered by code; and the total."""
+    """Regions valid at ``version`` matching the filters, ordered by code; and the total.
+
+    ``equals`` maps property names (``code``, ``name``, ``households`` …) to the values they
+    must equal."""
     if version is None:
         return [], 0
     where = [_VALID_AT]
     params: dict[str, Any] = {"v": version, "limit": limit, "offset": offset, "tol": simplify_m}
+    for i, (name, value) in enumerate(sorted((equals or {}).items())):
+        if name not in FILTERABLE:
+            raise ValueError(f"regions cannot be filtered on {name!r}")
+        where.append(f"r.{name} = :eq{i}")
+        params[f"eq{i}"] = value
     if level:
         where.append("r.level = :level")
         params["level"] = level
@@ -130,6 +142,24 @@ def list_regions(
         params,
     ).mappings()
     return [_feature(row) for row in rows], total
+
+
+def extent(
+    conn: Connection, *, version: int | None, level: str | None = None
+) -> tuple[float, float, float, float] | None:
+    """(minlon, minlat, maxlon, maxlat) of the regions (of ``level``) valid at ``version``;
+    None when there are none."""
+    if version is None:
+        return None
+    of_level = " AND r.level = :level" if level else ""
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
+            f"SELECT ST_Extent(r.geom) AS e FROM regions r WHERE {_VALID_AT}{of_level}) s"
+        ),
+        {"v": version, "level": level},
+    ).one()
+    return None if row[0] is None else (row[0], row[1], row[2], row[3])
 
 
 def get_region(

@@ -80,6 +80,25 @@ class Settings(BaseSettings):
         default=20.0, description="Time bound of the siting solver, in seconds."
     )
 
+    tile_cache_bytes: int = Field(
+        default=64_000_000,
+        ge=0,
+        description="Size of each worker's in-process vector tile cache (LRU, bytes); 0 turns "
+        "the cache off.",
+    )
+    tile_max_zoom: int = Field(
+        default=22, ge=0, le=30, description="Deepest zoom level vector tiles are served at."
+    )
+    tile_max_features: int = Field(
+        default=10_000, ge=1, description="Most features one layer of one vector tile holds."
+    )
+    tile_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        description="Cache-Control max-age of current tiles and TileJSON (tiles of an `as_of` "
+        "version are immutable).",
+    )
+
     @property
     def embedded(self) -> bool:
         """True when gridmap owns the database cluster itself."""

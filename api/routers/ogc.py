@@ -1,0 +1,290 @@
+"""OGC API – Features under ``/ogc``: the endpoints QGIS and GDAL (OAPIF) read.
+
+Thin: the collections, queryables, query-string rules and paging are in ``gis.features``;
+this module adds the URLs and links.  Every problem with a query parameter is a 400, an
+unknown collection or feature a 404, both in gridmap's ``{"code", "message", "details"}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ConnectionDep
+from api.responses import GeoJSONResponse
+from gis import features
+from gis.features import COLLECTIONS, Collection
+
+router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+SCHEMA = "application/schema+json"
+
+CollectionId = Annotated[
+    str, Path(alias="collectionId", description=f"One of {', '.join(COLLECTIONS)}.")
+]
+FeatureId = Annotated[
+    str, Path(alias="featureId", description="Region code, or the point layer's key.")
+]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A bad query parameter: `{code, message, details}`."},
+    404: {"description": "No such collection or feature: `{code, message, details}`."},
+}
+
+
+class SchemaResponse(JSONResponse):
+    """A JSON Schema document."""
+
+    media_type = SCHEMA
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
+
+
+F = _query(
+    "f",
+    "Format: json (the only one; GeoJSON for features).",
+    {"type": "string", "enum": list(features.FORMATS)},
+)
+
+
+def _filter_parameters() -> list[dict[str, Any]]:
+    """One equality filter per queryable of any collection (naming the collections)."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for collection in COLLECTIONS.values():
+        for name, schema in features.queryables(collection).items():
+            found.setdefault(name, (schema["type"], []))[1].append(collection.id)
+    return [
+        _query(
+            name, f"Features whose `{name}` equals this value ({', '.join(ids)}).", {"type": kind}
+        )
+        for name, (kind, ids) in found.items()
+    ]
+
+
+ITEMS_PARAMETERS = [
+    _query(
+        "bbox",
+        "minlon,minlat,maxlon,maxlat in CRS84 (WGS84 lon/lat): features intersecting it.",
+        {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+        style="form",
+        explode=False,
+    ),
+    _query(
+        "limit",
+        f"Page size, default {DEFAULT_PAGE_SIZE}; larger values than {MAX_PAGE_SIZE} are "
+        f"clamped to {MAX_PAGE_SIZE} (not an error, as OGC API Features Part 1 asks).",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+    ),
+    _query(
+        "offset",
+        "Features to skip (the `next` link sets it).",
+        {"type": "integer", "minimum": 0, "default": 0},
+    ),
+    _query("datetime", "Accepted and ignored: no feature has a time.", {"type": "string"}),
+    F,
+    *_filter_parameters(),
+]
+
+
+def _get(path: str, name: str, summary: str, *parameters: dict[str, Any], **kw: Any) -> Any:
+    """A GET route of the service, its query parameters documented (they are read from the
+    query string by ``gis.features``, so that every problem is a 400)."""
+    return router.get(
+        path,
+        name=name,
+        summary=summary,
+        responses=ERRORS,
+        openapi_extra={"parameters": list(parameters or (F,))},
+        **kw,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _params(request: Request, allowed: tuple[str, ...] = ("f",)) -> None:
+    features.check_parameters(request.query_params.multi_items(), allowed)
+
+
+def _link(href: Any, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": str(href), "rel": rel, "type": media_type}
+    if title:
+        link["title"] = title
+    return link
+
+
+def _collection_body(request: Request, conn: Connection, collection: Collection) -> dict[str, Any]:
+    url = request.url_for("ogc_collection", collectionId=collection.id)
+    items_url = request.url_for("ogc_items", collectionId=collection.id)
+    queryables_url = request.url_for("ogc_queryables", collectionId=collection.id)
+    return {
+        **features.describe(conn, collection),
+        "links": [
+            _link(url, "self", JSON, collection.title),
+            _link(items_url, "items", GEOJSON, f"{collection.title} (GeoJSON)"),
+            *(
+                _link(queryables_url, rel, SCHEMA, "可查询属性 (queryables)")
+                for rel in ("http://www.opengis.net/def/rel/ogc/1.0/queryables", "queryables")
+            ),
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+@_get("", "ogc_landing", "Landing page")
+def landing(request: Request) -> JSONResponse:
+    """The service: title, description and links to the API definition, the conformance
+    declaration and the collections."""
+    _params(request)
+    base = str(request.base_url).rstrip("/")
+    links = [
+        _link(request.url_for("ogc_landing"), "self", JSON, "本页 (this document)"),
+        # QGIS accepts the API definition only with this very media type
+        _link(base + request.app.openapi_url, "service-desc", OPENAPI, "API 定义 (OpenAPI)"),
+        _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合性 (conformance)"),
+        _link(request.url_for("ogc_collections"), "data", JSON, "要素集 (collections)"),
+    ]
+    if request.app.docs_url:
+        links.insert(2, _link(base + request.app.docs_url, "service-doc", "text/html", "API 文档"))
+    return JSONResponse(
+        {"title": features.TITLE, "description": features.DESCRIPTION, "links": links}
+    )
+
+
+@_get("/conformance", "ogc_conformance", "Conformance classes")
+def conformance(request: Request) -> JSONResponse:
+    """The conformance classes the service implements."""
+    _params(request)
+    return JSONResponse({"conformsTo": list(features.CONFORMANCE)})
+
+
+@_get("/collections", "ogc_collections", "Collections")
+def collections(request: Request, conn: ConnectionDep) -> JSONResponse:
+    """Every collection with its extent (from the data) and links."""
+    _params(request)
+    return JSONResponse(
+        {
+            "links": [_link(request.url_for("ogc_collections"), "self", JSON)],
+            "collections": [_collection_body(request, conn, c) for c in COLLECTIONS.values()],
+        }
+    )
+
+
+@_get("/collections/{collectionId}", "ogc_collection", "One collection")
+def collection(request: Request, conn: ConnectionDep, collection_id: CollectionId) -> JSONResponse:
+    """A collection: id, title, description, extent, CRS and links."""
+    found = features.get_collection(collection_id)
+    _params(request)
+    return JSONResponse(_collection_body(request, conn, found))
+
+
+@_get(
+    "/collections/{collectionId}/queryables",
+    "ogc_queryables",
+    "Queryables of a collection",
+    response_class=SchemaResponse,
+)
+def queryables(request: Request, collection_id: CollectionId) -> SchemaResponse:
+    """The properties ``/items`` filters on by equality, as a JSON Schema (Part 3)."""
+    found = features.get_collection(collection_id)
+    _params(request)
+    url = request.url_for("ogc_queryables", collectionId=found.id)
+    return SchemaResponse(features.queryables_schema(found, str(url)))
+
+
+@_get(
+    "/collections/{collectionId}/items",
+    "ogc_items",
+    "Features of a collection",
+    *ITEMS_PARAMETERS,
+    response_class=GeoJSONResponse,
+)
+def items(request: Request, conn: ConnectionDep, collection_id: CollectionId) -> GeoJSONResponse:
+    """A page of GeoJSON features (CRS84), ordered by id, with ``numberMatched``,
+    ``numberReturned`` and ``next``/``prev`` links."""
+    found = features.get_collection(collection_id)
+    query = features.items_query(
+        found,
+        request.query_params.multi_items(),
+        default_limit=DEFAULT_PAGE_SIZE,
+        max_limit=MAX_PAGE_SIZE,
+    )
+    page, total = features.list_items(conn, found, query, request.app.state.settings)
+    links = [
+        _link(request.url, "self", GEOJSON, "本页 (this page)"),
+        _link(
+            request.url_for("ogc_collection", collectionId=found.id),
+            "collection",
+            JSON,
+            found.title,
+        ),
+    ]
+    if query.offset + len(page) < total:
+        nxt = request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit)
+        links.append(_link(nxt, "next", GEOJSON, "下一页 (next page)"))
+    if query.offset > 0:
+        prev = request.url.include_query_params(
+            offset=max(0, query.offset - query.limit), limit=query.limit
+        )
+        links.append(_link(prev, "prev", GEOJSON, "上一页 (previous page)"))
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": total,
+            "numberReturned": len(page),
+            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "links": links,
+            "features": page,
+        }
+    )
+
+
+@_get(
+    "/collections/{collectionId}/items/{featureId}",
+    "ogc_item",
+    "One feature",
+    response_class=GeoJSONResponse,
+)
+def item(
+    request: Request, conn: ConnectionDep, collection_id: CollectionId, feature_id: FeatureId
+) -> GeoJSONResponse:
+    """One GeoJSON feature by id: a region code, or the point layer's key."""
+    found = features.get_collection(collection_id)
+    _params(request)
+    feature = features.get_item(conn, found, feature_id, request.app.state.settings)
+    links = [
+        _link(
+            request.url_for("ogc_item", collectionId=found.id, featureId=feature_id),
+            "self",
+            GEOJSON,
+        ),
+        _link(
+            request.url_for("ogc_collection", collectionId=found.id),
+            "collection",
+            JSON,
+            found.title,
+        ),
+    ]
+    return GeoJSONResponse({**feature, "links": links})

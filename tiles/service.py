@@ -1,0 +1,244 @@
+"""Tiles, TileJSON and the catalogue: the cache in front of the PostGIS queries.
+
+A cached tile is keyed by exactly what it was made from, so it is never stale:
+
+- boundary layers (grids, communities, streets, counties): (layer, z, x, y, version), the
+  version being ``as_of`` or the current one that ``gis.watch.VersionWatch`` keeps from
+  ``NOTIFY gridmap_versions`` — no database round trip; a committed version changes the key
+  in every worker as soon as its notice arrives, i.e. in the very next request.  Rows of a
+  version never change, so these tiles are immutable.
+- centres, centre_areas, cameras, camera_sectors: (layer, z, x, y, data stamp of the table),
+  the stamp being ``layer_stamps.changes``, which a trigger bumps inside every writing
+  transaction (migration 0005).  Reading it is one indexed row per request — the price of
+  being exact: it changes exactly when the data's change becomes visible, in every worker.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
+
+from gis.errors import InvalidInput
+from gis.settings import Settings
+from gis.versions import resolve_version
+from gis.watch import VersionWatch
+from tiles.cache import TileCache
+from tiles.layers import EXTENT, LAYERS, Layer, get_layer, parse_tile, tolerance_m
+
+STAMP_SQL = text("SELECT changes FROM layer_stamps WHERE name = :table")
+TILEJSON_VERSION = "3.0.0"
+MERCATOR_LAT = 85.0511287798066
+WORLD = (-180.0, -MERCATOR_LAT, 180.0, MERCATOR_LAT)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile's bytes, gzipped too, and its strong entity tag (hash of the bytes)."""
+
+    data: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Tile:
+        return cls(
+            data,
+            gzip.compress(data, compresslevel=6, mtime=0) if data else b"",
+            hashlib.blake2b(data, digest_size=16).hexdigest(),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.gzipped) + 200  # with the entry's own overhead
+
+
+@dataclass(frozen=True)
+class TileAnswer:
+    """A tile and what the HTTP answer needs to say about it."""
+
+    tile: Tile
+    layer: Layer
+    version: int | None
+    """The boundary version drawn (boundary layers)."""
+    immutable: bool
+    cache: str
+    """``hit``, ``miss`` or ``off``."""
+
+
+class TileService:
+    """Vector tiles of the ``tiles.layers`` layers from the app's database."""
+
+    def __init__(self, engine: Engine, versions: VersionWatch, settings: Settings) -> None:
+        self.engine = engine
+        self.versions = versions
+        self.settings = settings
+        self.cache: TileCache[Tile] = TileCache(settings.tile_cache_bytes, lambda t: t.size)
+        self._bounds: TileCache[tuple[float, float, float, float] | None] = TileCache(
+            100_000, lambda _: 100
+        )
+        self._sql = {name: text(layer.tile_sql(settings)) for name, layer in LAYERS.items()}
+        self._bounds_sql = {
+            name: text(layer.bounds_sql(settings)) for name, layer in LAYERS.items()
+        }
+
+    async def _state(self, layer: Layer, as_of: int | None) -> tuple[Hashable, int | None]:
+        """What the layer's data is now: the boundary version (or a table's data stamp)."""
+        if layer.versioned:
+            if as_of is not None:
+                return ("v", as_of), as_of
+            version = await self.versions.current()
+            return ("v", version or 0), version
+        if as_of is not None:
+            raise InvalidInput(
+                f"图层 {layer.name} 没有历史版本 (the {layer.name} layer has no versions: "
+                "as_of applies to grids, communities, streets and counties)",
+                code="layer_not_versioned",
+                details={"layer": layer.name},
+            )
+        return ("s", await run_in_threadpool(self._stamp, layer.table)), None
+
+    def _stamp(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(STAMP_SQL, {"table": table}) or 0
+
+    async def tile(
+        self,
+        name: str,
+        z: str | int,
+        x: str | int,
+        y: str | int,
+        *,
+        as_of: int | None = None,
+        use_cache: bool = True,
+    ) -> TileAnswer:
+        """Tile z/x/y of layer ``name`` (of boundary version ``as_of``, else the current)."""
+        layer = get_layer(name)
+        zi, xi, yi = parse_tile(str(z), str(x), str(y), self.settings.tile_max_zoom)
+        state, version = await self._state(layer, as_of)
+
+        async def make() -> Tile:
+            return await run_in_threadpool(self._make, layer, zi, xi, yi, version, as_of)
+
+        if use_cache and self.cache.max_bytes > 0:
+            tile, hit = await self.cache.get_or_make((layer.name, zi, xi, yi, state), make)
+            how = "hit" if hit else "miss"
+        else:
+            tile, how = await make(), "off"
+        return TileAnswer(tile, layer, version, as_of is not None, how)
+
+    def _make(
+        self, layer: Layer, z: int, x: int, y: int, version: int | None, as_of: int | None
+    ) -> Tile:
+        with self.engine.connect() as conn:
+            if as_of is not None:
+                resolve_version(conn, as_of)  # 404 version_not_found
+            if layer.versioned and version is None:
+                return Tile.of(b"")  # no boundaries yet
+            params: dict[str, Any] = {
+                "z": z,
+                "x": x,
+                "y": y,
+                "limit": self.settings.tile_max_features,
+                "tolerance": tolerance_m(z),
+                "version": version,
+                **layer.params(self.settings),
+            }
+            return Tile.of(bytes(conn.scalar(self._sql[layer.name], params) or b""))
+
+    async def bounds(
+        self, name: str, as_of: int | None = None
+    ) -> tuple[Layer, int | None, tuple[float, float, float, float] | None]:
+        """The layer, the boundary version, and west/south/east/north of its data (None when
+        it has none)."""
+        layer = get_layer(name)
+        state, version = await self._state(layer, as_of)
+
+        def compute() -> tuple[float, float, float, float] | None:
+            with self.engine.connect() as conn:
+                if as_of is not None:
+                    resolve_version(conn, as_of)
+                if layer.versioned and version is None:
+                    return None
+                params = {"version": version, **layer.params(self.settings)}
+                row = conn.execute(self._bounds_sql[layer.name], params).one()
+                return None if row[0] is None else tuple(float(v) for v in row)
+
+        async def make() -> tuple[float, float, float, float] | None:
+            return await run_in_threadpool(compute)
+
+        found, _ = await self._bounds.get_or_make((layer.name, state), make)
+        return layer, version, found
+
+    async def tilejson(self, name: str, base_url: str, as_of: int | None = None) -> dict[str, Any]:
+        """TileJSON 3.0.0 of one layer, tile URLs under ``base_url``."""
+        layer, version, box = await self.bounds(name, as_of)
+        max_zoom = self.settings.tile_max_zoom
+        if box is None:
+            bounds, center = list(WORLD), [0.0, 0.0, 0]
+        else:
+            west, south, east, north = box
+            bounds = [west, max(south, -MERCATOR_LAT), east, min(north, MERCATOR_LAT)]
+            span = max(east - west, (north - south) * 1.3, 1e-9)
+            zoom = math.floor(math.log2(1000 * 360 / (512 * span)))
+            center = [(west + east) / 2, (south + north) / 2, max(0, min(max_zoom, zoom))]
+        query = "" if as_of is None else f"?as_of={as_of}"
+        return {
+            "tilejson": TILEJSON_VERSION,
+            "name": f"gridmap {layer.name}",
+            "description": f"{layer.title}: {layer.description}",
+            "version": "1.0.0",
+            "attribution": "gridmap",
+            "scheme": "xyz",
+            "tiles": [f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt{query}"],
+            "minzoom": 0,
+            "maxzoom": max_zoom,
+            "bounds": bounds,
+            "center": center,
+            "vector_layers": [
+                {
+                    "id": layer.name,
+                    "description": layer.title,
+                    "minzoom": 0,
+                    "maxzoom": max_zoom,
+                    "fields": layer.tilejson_fields(),
+                }
+            ],
+            "gridmap": {
+                "geometry": layer.geometry,
+                "versioned": layer.versioned,
+                "version": version,
+                "as_of": as_of,
+                "extent": EXTENT,
+                "fields": {f.name: f.description for f in layer.fields},
+            },
+        }
+
+    def catalogue(self, base_url: str) -> dict[str, Any]:
+        """Every layer with its TileJSON and tile URLs."""
+        return {
+            "tilejson": TILEJSON_VERSION,
+            "crs": "EPSG:3857",
+            "extent": EXTENT,
+            "minzoom": 0,
+            "maxzoom": self.settings.tile_max_zoom,
+            "layers": [
+                {
+                    "id": layer.name,
+                    "title": layer.title,
+                    "description": layer.description,
+                    "geometry": layer.geometry,
+                    "versioned": layer.versioned,
+                    "fields": layer.tilejson_fields(),
+                    "tilejson": f"{base_url}/tiles/{layer.name}.json",
+                    "tiles": f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt",
+                }
+                for layer in LAYERS.values()
+            ],
+        }
