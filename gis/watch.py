@@ -46,7 +46,19 @@ class VersionWatch:
                 self._connecting = asyncio.create_task(self._listen())
                 self._connecting.add_done_callback(self._connected)
             await asyncio.shield(self._connecting)
+        else:
+            self._drain(self._conn)
         return self._version
+
+    def _drain(self, conn: psycopg.AsyncConnection) -> None:
+        """Apply notifications already in this process's socket that the receiver task has
+        not reached yet (the event loop may run this request first)."""
+        try:
+            conn.pgconn.consume_input()
+            while (note := conn.pgconn.notifies()) is not None:
+                self._version = max(self._version or 0, int(note.extra.decode()))
+        except psycopg.Error:
+            pass  # the receiver task sees the broken connection too
 
     def _connected(self, task: asyncio.Task[None]) -> None:
         self._connecting = None
