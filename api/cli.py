@@ -27,6 +27,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
 map_app = typer.Typer(help="Map pages.", no_args_is_help=True)
 app.add_typer(map_app, name="map")
+tiles_app = typer.Typer(help="Vector tiles.", no_args_is_help=True)
+app.add_typer(tiles_app, name="tiles")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -332,6 +334,59 @@ def map_export(
         engine.dispose()
     output.write_text(html, encoding="utf-8")
     console.print(f"wrote {output} ({len(html.encode()) / 1e6:.2f} MB)")
+
+
+@tiles_app.command("export")
+def tiles_export(
+    region: Annotated[str, typer.Option(help="Region code (county, street, community, grid)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PMTiles file to write")],
+    minzoom: Annotated[int, typer.Option(help="Lowest zoom")] = 10,
+    maxzoom: Annotated[int, typer.Option(help="Highest zoom")] = 16,
+    layers: Annotated[
+        str | None, typer.Option(help="Comma-separated tile layers (default: all)")
+    ] = None,
+) -> None:
+    """Write a region's vector tiles (current version) to one PMTiles v3 archive, for maps
+    with no server (MapLibre + the pmtiles protocol, QGIS …)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from tiles.pmtiles import check_zooms, export_pmtiles, parse_layers
+
+    settings = get_settings()
+    check_zooms(minzoom, maxzoom, settings)  # before touching the database
+    names = parse_layers(layers)
+    engine = make_engine(database_url(settings))
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as bar:
+            task = bar.add_task(f"tiles {region} z{minzoom}–{maxzoom}", total=None)
+            summary = export_pmtiles(
+                engine,
+                settings,
+                region,
+                output,
+                minzoom=minzoom,
+                maxzoom=maxzoom,
+                layers=names,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    finally:
+        engine.dispose()
+    console.print(
+        f"wrote {output}: {summary.tiles} tiles ({summary.candidates - summary.tiles} empty "
+        f"skipped), {summary.bytes / 1e6:.2f} MB, boundary version {summary.version}"
+    )
 
 
 @app.command("lookup")

@@ -22,7 +22,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from starlette.concurrency import run_in_threadpool
 
 from gis.errors import InvalidInput
@@ -36,6 +36,35 @@ STAMP_SQL = text("SELECT changes FROM layer_stamps WHERE name = :table")
 TILEJSON_VERSION = "3.0.0"
 MERCATOR_LAT = 85.0511287798066
 WORLD = (-180.0, -MERCATOR_LAT, 180.0, MERCATOR_LAT)
+
+
+def render_tile(
+    conn: Connection,
+    layer: Layer,
+    z: int,
+    x: int,
+    y: int,
+    version: int | None,
+    settings: Settings,
+    statement: TextClause | None = None,
+) -> bytes:
+    """The MVT bytes of tile z/x/y of ``layer`` (b"" when empty), uncached and synchronous:
+    boundary layers drawn at boundary ``version`` (None: no boundaries yet, an empty tile).
+    ``statement`` is ``text(layer.tile_sql(settings))``, if the caller keeps it compiled."""
+    if layer.versioned and version is None:
+        return b""
+    params: dict[str, Any] = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "limit": settings.tile_max_features,
+        "tolerance": tolerance_m(z),
+        "version": version,
+        **layer.params(settings),
+    }
+    if statement is None:
+        statement = text(layer.tile_sql(settings))
+    return bytes(conn.scalar(statement, params) or b"")
 
 
 @dataclass(frozen=True)
@@ -139,18 +168,9 @@ class TileService:
         with self.engine.connect() as conn:
             if as_of is not None:
                 resolve_version(conn, as_of)  # 404 version_not_found
-            if layer.versioned and version is None:
-                return Tile.of(b"")  # no boundaries yet
-            params: dict[str, Any] = {
-                "z": z,
-                "x": x,
-                "y": y,
-                "limit": self.settings.tile_max_features,
-                "tolerance": tolerance_m(z),
-                "version": version,
-                **layer.params(self.settings),
-            }
-            return Tile.of(bytes(conn.scalar(self._sql[layer.name], params) or b""))
+            return Tile.of(
+                render_tile(conn, layer, z, x, y, version, self.settings, self._sql[layer.name])
+            )
 
     async def bounds(
         self, name: str, as_of: int | None = None
