@@ -9,7 +9,8 @@ assert a page needs nothing from a CDN. The fixtures are in ``conftest.py``:
 - ``browser`` (module): headless Chromium, a fresh temporary profile;
 - ``page_log`` / ``page``: a new context and page per test, guarded, with its ``PageLog``;
 - ``static_server``: a ``StaticSite`` serving a temporary folder on 127.0.0.1;
-- ``app_server``: base URL of the app run by uvicorn on the shared demo database.
+- ``app_server``: base URL of the app run by uvicorn (``support.serve_app``) on the shared
+  demo database.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx2 as httpx
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -39,8 +36,6 @@ from playwright.sync_api import (
     Response,
     Route,
 )
-
-from support import free_port
 
 CHROMIUM = Path(os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium"))
 """Debian's Chromium; Playwright's own browsers are never installed."""
@@ -180,40 +175,3 @@ def serve_directory(root: Path) -> Iterator[StaticSite]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@contextmanager
-def serve_app(database_url: str, log_path: Path, **env: str) -> Iterator[str]:
-    """The app under uvicorn on a free port of 127.0.0.1 (``GRIDMAP_*`` from ``env``); its
-    base URL once ``/health`` answers 200. Output goes to ``log_path``."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    environ = {**os.environ, "GRIDMAP_DATABASE_URL": database_url, **env}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
-    with log_path.open("wb") as out:
-        server = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"the app did not start on {base}:\n{tail}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

@@ -26,7 +26,8 @@ from gis.db import create_database, database_url, drop_database, make_engine, mi
 from gis.seed import load_demo
 from gis.settings import Settings
 
-from browser import PageLog, StaticSite, guarded_page, launch, serve_app, serve_directory
+from browser import PageLog, StaticSite, guarded_page, launch, serve_directory
+from support import serve_app
 
 
 def _url_for(server_url: str, name: str) -> str:

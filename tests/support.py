@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx2 as httpx
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
@@ -86,3 +93,41 @@ def zip_dir(files: list[Path], archive: Path) -> Path:
         for f in files:
             z.write(f, f.name)
     return archive
+
+
+@contextmanager
+def serve_app(database_url: str, log_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
+    """The app under uvicorn with ``workers`` workers on a free port of 127.0.0.1
+    (``GRIDMAP_*`` from ``env``); its base URL once ``/health`` answers 200. Output goes to
+    ``log_path``."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environ = {**os.environ, "GRIDMAP_DATABASE_URL": database_url, **env}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+    with log_path.open("wb") as out:
+        server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the app did not start on {base}:\n{tail}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -6,8 +6,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from support import GRIDMAP, free_port, write_layer
+from support import GRIDMAP, serve_app, write_layer
 
 BBOX = (118.27, 40.125, 118.37, 40.18)  # 栗乡街道 and some way around it
 
@@ -200,40 +198,13 @@ def test_a_commit_changes_answers_in_every_worker_at_once(
 ) -> None:
     """Two uvicorn workers; an upload renames a grid, then the command line restores the old
     boundaries: both workers answer each new version in the very next request."""
-    port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     feature = next(
         f for f in demo_grids["features"] if f["properties"]["code"] == "130227001002001"
     )
     inside = shape(feature["geometry"]).representative_point()
     query = {"lon": inside.x, "lat": inside.y}
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url}
+    with serve_app(fresh_db_url, tmp_path / "uvicorn.log", workers=2) as base:
         # a new connection per request, so both workers answer (and cache version 1)
         before = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
         assert {(b["version"], b["grid"]["code"]) for b in before} == {(1, "130227001002001")}
@@ -269,9 +240,6 @@ def test_a_commit_changes_answers_in_every_worker_at_once(
         assert {(r["version"], r["grid"]["name"]) for r in restored} == {
             (3, feature["properties"]["name"])
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_cli_streams_a_gbk_csv_of_points(

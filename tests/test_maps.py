@@ -25,8 +25,8 @@ from gis.crs import wgs84_to_gcj02
 from gis.demo import read_addresses, read_cameras, read_centres
 from gis.settings import Settings
 
-from browser import PageLog, StaticSite, screenshot, serve_app
-from support import GRIDMAP, upload, write_layer
+from browser import PageLog, StaticSite, screenshot
+from support import GRIDMAP, serve_app, upload, write_layer
 
 DEMO = Settings().demo_dir
 GRIDS = json.loads((DEMO / "grids.geojson").read_text(encoding="utf-8"))["features"]

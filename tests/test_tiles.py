@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import math
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +32,7 @@ from tiles.cache import TileCache
 from tiles.layers import BUFFER, EXTENT, LAYERS, tolerance_m
 
 from browser import LAUNCH_ARGS, PageLog, StaticSite, launch, screenshot
-from support import free_port, upload, write_layer
+from support import serve_app, upload, write_layer
 
 WORLD = 2 * 20037508.342789244
 MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
@@ -625,37 +621,6 @@ def test_any_committed_write_to_centres_or_cameras_changes_their_tiles(
     assert get_tile(fresh_client, "camera_sectors", z, x, y).status_code == 204
 
 
-def _serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-
-
 def test_a_commit_changes_the_next_tile_of_every_worker(
     fresh_db_url: str, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
@@ -665,8 +630,7 @@ def test_a_commit_changes_the_next_tile_of_every_worker(
     donor = shapes[[r["code"] for r in rows].index(GRID_CODE)]
     z, x, y = tile_at(*donor.representative_point().coords[0], 14)
     url = f"/tiles/grids/{z}/{x}/{y}.mvt"
-    server, base = _serve(fresh_db_url, 2)
-    try:
+    with serve_app(fresh_db_url, tmp_path / "uvicorn.log", workers=2) as base:
         # a new connection per request, so both workers answer (and cache version 1)
         before = [httpx.get(base + url, timeout=60) for _ in range(40)]
         assert {(r.status_code, r.headers["x-boundary-version"]) for r in before} == {(200, "1")}
@@ -711,9 +675,6 @@ def test_a_commit_changes_the_next_tile_of_every_worker(
             for r in (httpx.get(base + centres, timeout=60) for _ in range(20))
         ]
         assert all("新建党群之家" in n for n in names)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 # ---- MapLibre GL JS in Chromium --------------------------------------------------------------
