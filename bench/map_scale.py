@@ -879,7 +879,7 @@ def build_gridmap(conn: Connection, settings: Settings) -> dict[str, float]:
     out = {
         "subtree": phases["subtree"],
         "coverage centres": phases["coverage centres"],
-        "coverage cameras": phases["coverage cameras"],
+        "coverage cameras": phases.get("coverage cameras", 0.0),
         "rest of region_map": (t1 - t0) - queries,
         "render": (t2 - t1) - phases["offline_html False"],
         "offline_html": phases["offline_html False"],

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 from gis import analysis, map_assets
 from gis.crs import from_wgs84, parse_crs
 from gis.errors import InvalidInput
-from gis.geodesy import circle_polygons, sector_polygons
+from gis.geodesy import circle_polygons
 from gis.regions import require_region, subtree
 from gis.settings import Settings
 from gis.uploads import get_upload
@@ -35,6 +35,14 @@ from gis.versions import current_version
 
 Basemap = Literal["none", "osm", "tianditu", "amap"]
 ColourBy = Literal["households", "coverage"]
+
+# Folium's templates share one Jinja environment: compact JSON, Chinese as UTF-8 (``tojson``
+# still escapes <, >, & and ' for the HTML around it)
+folium.GeoJson._template.environment.policies["json.dumps_kwargs"] = {
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+    "sort_keys": True,
+}
 
 SIMPLIFY_M = {"county": 20.0, "street": 8.0, "community": 2.0, "grid": 1.0}
 """Outline simplification per level, in metres: invisible at the zooms a level is read at."""
@@ -346,6 +354,7 @@ def region_map(
                 "party_branch": p["party_branch"],
                 "households": p["households"],
                 "coverage_pct": cover.get("covered_households_pct"),
+                "area_m2": round(p["area_m2"]),
                 "band": _household_class(p["households"], settings),
             }
         )
@@ -393,9 +402,9 @@ def region_map(
         search_zoom=16,
     ).add_to(m)
 
-    _blind_spots(m, reports, shift)
+    _blind_spots(m, reports, grids, shift)
     _centres(m, reports, shift)
-    _cameras(conn, m, roots, settings, shift)
+    _cameras(conn, m, [shape(f["geometry"]) for f in features], shift)
 
     folium.LayerControl(collapsed=False).add_to(m)
     plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
@@ -422,14 +431,52 @@ def region_map(
     return m
 
 
-def _blind_spots(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> None:
+BLIND_SIMPLIFY_DEG = 1e-5
+"""Blind-spot outlines are simplified by ~1 m: they are read at street zooms."""
+
+
+class _CopyGrids(MacroElement):
+    """Adds the drawn grids listed in ``codes`` to another GeoJSON layer, in the browser:
+    a grid no centre reaches is wholly a blind spot, and its outline is in the page already."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var codes = new Set({{ this.codes|tojson }});
+          {{ this.grids.get_name() }}.eachLayer(function(layer) {
+            var p = layer.feature.properties;
+            if (codes.has(p.code)) {
+              {{ this.target.get_name() }}.addData({type: 'Feature', geometry:
+                layer.feature.geometry, properties: {grid_code: p.code, area_m2: p.area_m2}});
+            }
+          });
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, grids: folium.GeoJson, target: folium.GeoJson, codes: list[str]) -> None:
+        super().__init__()
+        self.grids, self.target, self.codes = grids, target, codes
+
+
+def _blind_spots(
+    m: folium.Map,
+    reports: list[dict[str, Any]],
+    grids: folium.GeoJson,
+    shift: _Shift,
+) -> None:
+    area = {g["code"]: g["area_km2"] * 1e6 for r in reports for g in r["grids"]}
     spots = [s for r in reports for s in r["blind_spots"]]
+    whole = [s for s in spots if s["area_m2"] >= 0.999 * area.get(s["grid_code"], np.inf)]
+    part = [s for s in spots if s not in whole]
     if not spots:
         return
-    folium.GeoJson(
+    outlines = shapely.simplify(
+        shift([shape(s["geometry"]) for s in part]), BLIND_SIMPLIFY_DEG, preserve_topology=True
+    )
+    layer = folium.GeoJson(
         _collection(
-            shift([shape(s["geometry"]) for s in spots]),
-            [{"grid_code": s["grid_code"], "area_m2": s["area_m2"]} for s in spots],
+            outlines, [{"grid_code": s["grid_code"], "area_m2": s["area_m2"]} for s in part]
         ),
         name="服务盲区",
         style_function=_style(
@@ -441,7 +488,9 @@ def _blind_spots(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) ->
         ),
         tooltip=folium.GeoJsonTooltip(["grid_code", "area_m2"], aliases=["网格", "盲区面积 m²"]),
         show=False,
-    ).add_to(m)
+    )
+    layer.add_to(m)
+    _CopyGrids(grids, layer, [s["grid_code"] for s in whole]).add_to(m)
 
 
 def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> None:
@@ -489,71 +538,80 @@ def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> Non
     ).add_to(m)
 
 
-def _cameras(
-    conn: Connection, m: folium.Map, roots: list[str], settings: Settings, shift: _Shift
-) -> None:
-    reports = [analysis.coverage(conn, code, "cameras", settings) for code in roots]
-    online = {c["id"]: c for r in reports for c in r["facilities"]}
-    offline = {c["id"]: c for r in reports for c in r["facilities_excluded"]}
-    if not online and not offline:
-        return
-    rows = (
-        conn.execute(
-            text(
-                "SELECT id, device_id, name, status, azimuth_deg, fov_deg, range_m, "
-                "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cameras WHERE id = ANY(:ids) ORDER BY id"
-            ),
-            {"ids": [*online, *offline]},
-        )
-        .mappings()
-        .all()
+class _Cameras(MacroElement):
+    """Cameras and their fields of view, drawn in the browser from compact rows
+    ``[lon, lat, online, azimuth, fov, range, device_id, name]``: a sector is the camera's
+    point and an arc of ``range`` metres every 10°, on a sphere of the Earth's mean radius
+    (under 0.5 % off the ellipsoid's distances — the coverage numbers are exact)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var rows = {{ this.rows|tojson }}, R = 6371008.8, rad = Math.PI / 180;
+          function esc(t) { return String(t == null ? '' : t).replace(/[&<>]/g,
+            function(c) { return {'&': '&amp;', '<': '&lt;', '>': '&gt;'}[c]; }); }
+          function ahead(lon, lat, bearing, metres) {
+            var d = metres / R, b = bearing * rad, p = lat * rad;
+            var q = Math.asin(Math.sin(p) * Math.cos(d) + Math.cos(p) * Math.sin(d) * Math.cos(b));
+            var l = lon * rad + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(p),
+                                           Math.cos(d) - Math.sin(p) * Math.sin(q));
+            return [q / rad, l / rad];
+          }
+          rows.forEach(function(r) {
+            var online = r[2] === 1;
+            L.circleMarker([r[1], r[0]], {radius: 3, weight: 1, fill: true, fillOpacity: 1,
+              color: online ? {{ this.online|tojson }} : {{ this.offline|tojson }},
+              className: 'gm-camera'})
+              .bindPopup('<b>' + esc(r[7]) + '</b><br>国标编码 ' + esc(r[6]) + '<br>状态 ' +
+                (online ? '在线' : '离线') + '<br>方位角 ' + r[3] + '° 视场角 ' + r[4] +
+                '° 可视距离 ' + r[5] + ' 米')
+              .addTo({{ this.points.get_name() }});
+            if (!online) { return; }
+            var ring = r[4] >= 360 ? [] : [[r[1], r[0]]];
+            var from = r[4] >= 360 ? 0 : r[3] - r[4] / 2, to = r[4] >= 360 ? 360 : r[3] + r[4] / 2;
+            for (var b = from; b < to; b += 10) { ring.push(ahead(r[0], r[1], b, r[5])); }
+            ring.push(ahead(r[0], r[1], to, r[5]));
+            L.polygon(ring, {color: {{ this.online|tojson }}, weight: 0.5, fillOpacity: 0.15,
+              interactive: false, className: 'gm-sector'}).addTo({{ this.sectors.get_name() }});
+          });
+        })();
+        {% endmacro %}"""
     )
-    seen = [r for r in rows if r["id"] in online]
-    if seen:
-        sectors = sector_polygons(
-            [r["lon"] for r in seen],
-            [r["lat"] for r in seen],
-            [r["azimuth_deg"] for r in seen],
-            [r["fov_deg"] for r in seen],
-            [r["range_m"] for r in seen],
-            step_deg=10.0,
-        )
-        folium.GeoJson(
-            _collection(shift(sectors), [{"device_id": r["device_id"]} for r in seen]),
-            name="摄像机视场",
-            interactive=False,
-            style_function=_style(
-                color=CAMERA_COLOURS["online"], weight=0.5, fillOpacity=0.15, className="gm-sector"
-            ),
-        ).add_to(m)
-    props = [
-        {
-            "device_id": r["device_id"],
-            "name": r["name"],
-            "status": r["status"],
-            "status_name": "在线" if r["status"] == "online" else "离线",
-            "azimuth_deg": r["azimuth_deg"],
-            "fov_deg": r["fov_deg"],
-            "range_m": r["range_m"],
-        }
-        for r in rows
-    ]
-    folium.GeoJson(
-        _collection(
-            shift(shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows])), props
+
+    def __init__(
+        self, rows: list[list[Any]], points: folium.FeatureGroup, sectors: folium.FeatureGroup
+    ) -> None:
+        super().__init__()
+        self.rows, self.points, self.sectors = rows, points, sectors
+        self.online, self.offline = CAMERA_COLOURS["online"], CAMERA_COLOURS["offline"]
+
+
+def _cameras(conn: Connection, m: folium.Map, area: Any, shift: _Shift) -> None:
+    """The cameras that can see into ``area`` (within their range of its bounding box)."""
+    reach = conn.scalar(text("SELECT max(range_m) FROM cameras"))
+    if reach is None:
+        return
+    rows = conn.execute(
+        text(
+            "SELECT device_id, name, status, azimuth_deg, fov_deg, range_m, ST_X(geom) AS lon, "
+            "ST_Y(geom) AS lat FROM cameras WHERE ST_DWithin(geom::geography, "
+            "ST_GeomFromWKB(:box, 4326)::geography, :reach) ORDER BY id"
         ),
-        name="摄像机",
-        marker=folium.CircleMarker(radius=3, fill=True, fill_opacity=1),
-        style_function=lambda f: {
-            "color": CAMERA_COLOURS[f["properties"]["status"]],
-            "weight": 1,
-            "className": "gm-camera",
-        },
-        popup=folium.GeoJsonPopup(
-            ["name", "device_id", "status_name", "azimuth_deg", "fov_deg", "range_m"],
-            aliases=["点位", "国标编码", "状态", "方位角 °", "视场角 °", "可视距离 m"],
-        ),
-    ).add_to(m)
+        {"box": shapely.to_wkb(shapely.box(*shapely.total_bounds(area))), "reach": reach},
+    ).all()
+    if not rows:
+        return
+    xy = shapely.get_coordinates(
+        shift(shapely.points([r.lon for r in rows], [r.lat for r in rows]))
+    )
+    sectors = folium.FeatureGroup(name="摄像机视场").add_to(m)
+    points = folium.FeatureGroup(name="摄像机").add_to(m)
+    compact = [
+        [round(x, 6), round(y, 6), int(r.status == "online"), r.azimuth_deg, r.fov_deg,
+         r.range_m, r.device_id, r.name]
+        for r, (x, y) in zip(rows, xy.tolist(), strict=True)
+    ]  # fmt: skip
+    _Cameras(compact, points, sectors).add_to(m)
 
 
 def _context(conn: Connection, level: str | None, shapes: list[Any]) -> list[dict[str, Any]]:
