@@ -63,12 +63,9 @@ until Playwright sees the mark.  After each load the drawn paths are counted per
 (console errors, page errors, failed or external requests: it should be empty).  Medians.
 
 Where the bytes go: each layer's share of gridmap's page (the page rendered without that
-layer, subtracted), and the per-level vertices stored versus drawn (``SIMPLIFY_M``).  When
-the page is over 2 MB (or with ``--profile``), fixes are measured as what-ifs, one after the
-other (``FIX_STEPS``: gridmap's code is not changed — the bench changes the Folium map that
-``region_map`` returns before ``page_html`` renders it): sizes after each step, and the last
-two steps loaded in the browser like the others.  With ``--profile``, gridmap's page built
-without single layers is loaded too, to show where the browser's time goes.
+layer, subtracted), and the per-level vertices stored versus drawn (``SIMPLIFY_M``).  With
+``--profile``, gridmap's page built without single layers is loaded too, to show where the
+browser's time goes.
 
 The markdown section is printed and appended to ``bench/RESULTS.md`` (``--no-append``: only
 printed).
@@ -103,11 +100,8 @@ from typing import Any
 import folium
 import httpx2 as httpx
 import numpy as np
-import pyproj
 import shapely
-from branca.element import MacroElement, Template
 from common import ROOT, cpu_model, git_state
-from folium.map import Layer
 from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import mapping
@@ -918,30 +912,13 @@ def gridmap_variant(
     modify: Callable[[folium.Map], None] | None = None,
     *,
     inline: bool = False,
-    compact: bool = False,
 ) -> str:
     """gridmap's page built afresh, changed by ``modify`` first (a what-if: gridmap's code
-    is not changed); ``compact``: rendered with ``compact_json``."""
+    is not changed)."""
     m = maps.region_map(conn, settings, None, maps.MapOptions())
     if modify is not None:
         modify(m)
-    with compact_json() if compact else contextlib.nullcontext():
-        return maps.page_html(m, settings, inline=inline)
-
-
-@contextlib.contextmanager
-def compact_json() -> Iterator[None]:
-    """What-if: Folium's ``tojson`` (the Jinja environment all its templates share) writing
-    JSON without the spaces after ``,`` and ``:`` and with Chinese characters as UTF-8 (3
-    bytes) instead of ``\\uXXXX`` escapes (6 bytes); ``<``, ``>``, ``&`` and ``'`` are still
-    escaped (``htmlsafe_json_dumps``)."""
-    policies = folium.GeoJson._template.environment.policies
-    before = policies["json.dumps_kwargs"]
-    policies["json.dumps_kwargs"] = {**before, "separators": (",", ":"), "ensure_ascii": False}
-    try:
-        yield
-    finally:
-        policies["json.dumps_kwargs"] = before
+    return maps.page_html(m, settings, inline=inline)
 
 
 def drop(*names: str) -> Callable[[folium.Map], None]:
@@ -953,214 +930,6 @@ def drop(*names: str) -> Callable[[folium.Map], None]:
                 del m._children[key]
 
     return modify
-
-
-def _layer(m: folium.Map, name: str) -> folium.GeoJson:
-    return next(c for c in m._children.values() if getattr(c, "layer_name", None) == name)
-
-
-class _ClientSectors(MacroElement):
-    """What-if: the cameras' sectors drawn in the page from the camera layer's own
-    azimuth_deg / fov_deg / range_m (arc points every 10° as ``sector_polygons``; a
-    spherical offset, which at ≤ 120 m differs from the geodesic by centimetres), instead of
-    shipping a polygon per camera."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        (function() {
-          var map = {{ this._parent.get_name() }}, cams = {{ this.cameras.get_name() }};
-          var group = L.featureGroup().addTo(map), rad = Math.PI / 180, R = 6371008.8;
-          cams.eachLayer(function(layer) {
-            var p = layer.feature.properties;
-            if (p.status !== 'online') { return; }
-            var c = layer.getLatLng(), full = p.fov_deg >= 360;
-            var n = Math.max(1, Math.ceil(p.fov_deg / 10)), ring = full ? [] : [c];
-            var dLat = p.range_m / R / rad, dLon = dLat / Math.cos(c.lat * rad);
-            for (var i = 0; i < (full ? n : n + 1); i++) {
-              var az = (p.azimuth_deg + p.fov_deg / 2 - i * p.fov_deg / n) * rad;
-              ring.push([c.lat + dLat * Math.cos(az), c.lng + dLon * Math.sin(az)]);
-            }
-            L.polygon(ring, {color: {{ this.colour|tojson }}, weight: 0.5, fillOpacity: 0.15,
-                             interactive: false, className: 'gm-sector'}).addTo(group);
-          });
-          cams.bringToFront();
-        })();
-        {% endmacro %}"""
-    )
-
-    def __init__(self, cameras: folium.GeoJson) -> None:
-        super().__init__()
-        self.cameras, self.colour = cameras, maps.CAMERA_COLOURS["online"]
-
-
-def _simplified(geometry: dict, metres: float) -> dict:
-    """A GeoJSON polygon simplified by ``metres`` in its UTM zone, 6 decimals."""
-    geom = shapely.from_geojson(json.dumps(geometry))
-    lon = shapely.get_coordinates(shapely.centroid(geom))[0, 0]
-    zone = 32600 + int((lon + 180) // 6) + 1
-    forward = pyproj.Transformer.from_crs(4326, zone, always_xy=True)
-    back = pyproj.Transformer.from_crs(zone, 4326, always_xy=True)
-    utm = shapely.transform(geom, lambda c: np.column_stack(forward.transform(c[:, 0], c[:, 1])))
-    utm = shapely.simplify(utm, metres, preserve_topology=True)
-    out = shapely.transform(utm, lambda c: np.column_stack(back.transform(c[:, 0], c[:, 1])))
-    return mapping(shapely.set_precision(out, 1e-6, mode="pointwise"))
-
-
-def fix_blind_spots(m: folium.Map) -> None:
-    """What-if: blind spots only for the grids partly covered, simplified like the grids (a
-    grid with no coverage at all is its own blind spot, and the page has that polygon
-    already: drawing those from the grid layer when the hidden layer is switched on is left
-    out here — it only runs on that click)."""
-    blind, grids = _layer(m, "服务盲区"), _layer(m, "网格")
-    areas = {
-        f["properties"]["code"]: shapely.area(shapely.from_geojson(json.dumps(f["geometry"])))
-        for f in grids.data["features"]
-    }
-    kept = []
-    for f in blind.data["features"]:
-        area = shapely.area(shapely.from_geojson(json.dumps(f["geometry"])))
-        if abs(area - areas[f["properties"]["grid_code"]]) > 0.01 * area:
-            kept.append({**f, "geometry": _simplified(f["geometry"], maps.SIMPLIFY_M["grid"])})
-    blind.data["features"] = kept
-
-
-def fix_sectors(m: folium.Map) -> None:
-    """What-if: the sectors drawn in the page from the camera layer (``_ClientSectors``)."""
-    drop("摄像机视场")(m)
-    _ClientSectors(_layer(m, "摄像机")).add_to(m)
-
-
-class _CameraSectors(Layer):
-    """What-if: an empty feature group for the sectors, filled by ``_CompactCameras``."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.featureGroup();
-        {% endmacro %}"""
-    )
-
-    def __init__(self) -> None:
-        super().__init__(name="摄像机视场", overlay=True)
-
-
-class _CompactCameras(Layer):
-    """What-if: the cameras as rows ``[lon, lat, device_id, name, online, azimuth, fov,
-    range]`` instead of GeoJSON features; the page makes their circle markers (popup built
-    when opened, the same fields as gridmap's) and their sectors (as ``_ClientSectors``)."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.featureGroup();
-        (function() {
-          var rows = {{ this.rows|tojson }}, sectors = {{ this.sectors.get_name() }};
-          var colours = {{ this.colours|tojson }}, rad = Math.PI / 180, R = 6371008.8;
-          var cams = {{ this.get_name() }};
-          function popup(r) {
-            var cells = [['点位', r[3]], ['国标编码', r[2]], ['状态', r[4] ? '在线' : '离线'],
-                         ['方位角 °', r[5]], ['视场角 °', r[6]], ['可视距离 m', r[7]]];
-            var div = document.createElement('div'), table = document.createElement('table');
-            cells.forEach(function(c) {
-              var tr = table.insertRow(), th = document.createElement('th');
-              th.textContent = c[0]; tr.appendChild(th); tr.insertCell().textContent = c[1];
-            });
-            div.appendChild(table);
-            return div;
-          }
-          rows.forEach(function(r) {
-            var c = L.latLng(r[1], r[0]);
-            if (r[4]) {
-              var full = r[6] >= 360, n = Math.max(1, Math.ceil(r[6] / 10));
-              var ring = full ? [] : [c], dLat = r[7] / R / rad;
-              var dLon = dLat / Math.cos(c.lat * rad);
-              for (var i = 0; i < (full ? n : n + 1); i++) {
-                var az = (r[5] + r[6] / 2 - i * r[6] / n) * rad;
-                ring.push([c.lat + dLat * Math.cos(az), c.lng + dLon * Math.sin(az)]);
-              }
-              L.polygon(ring, {color: colours[1], weight: 0.5, fillOpacity: 0.15,
-                               interactive: false, className: 'gm-sector'}).addTo(sectors);
-            }
-            L.circleMarker(c, {radius: 3, fill: true, fillOpacity: 1, weight: 1,
-                               color: colours[r[4]], className: 'gm-camera'})
-              .bindPopup(function() { return popup(r); }).addTo(cams);
-          });
-        })();
-        {% endmacro %}"""
-    )
-
-    def __init__(self, cameras: folium.GeoJson, sectors: _CameraSectors) -> None:
-        super().__init__(name="摄像机", overlay=True)
-        self.sectors = sectors
-        self.colours = [maps.CAMERA_COLOURS["offline"], maps.CAMERA_COLOURS["online"]]
-        self.rows = []
-        for f in cameras.data["features"]:
-            p = f["properties"]
-            lon, lat = f["geometry"]["coordinates"]
-            self.rows.append(
-                [
-                    lon,
-                    lat,
-                    p["device_id"],
-                    p["name"],
-                    int(p["status"] == "online"),
-                    *(round(p[k], 1) for k in ("azimuth_deg", "fov_deg", "range_m")),
-                ]
-            )  # fmt: skip
-
-
-def fix_cameras(m: folium.Map) -> None:
-    """What-if: the camera and sector layers replaced by ``_CompactCameras`` (in their place:
-    the layer control and the drawing order stay)."""
-    sector_layer, camera_layer = _layer(m, "摄像机视场"), _layer(m, "摄像机")
-    sectors = _CameraSectors()
-    cameras = _CompactCameras(camera_layer, sectors)
-    replaced = {sector_layer.get_name(): sectors, camera_layer.get_name(): cameras}
-    children = list(m._children.items())
-    m._children.clear()
-    for key, child in children:
-        new = replaced.get(key, child)
-        new._parent = m
-        m._children[new.get_name()] = new
-
-
-FIX_STEPS: tuple[tuple[str, Callable[[folium.Map], None] | None, bool], ...] = (
-    ("gridmap's page as it is", None, False),
-    ("+ blind spots: partly covered grids only, simplified at 1 m", fix_blind_spots, False),
-    ("+ sectors drawn in the page from the camera features", fix_sectors, False),
-    ("+ compact JSON (no spaces after , and :, UTF-8 not \\uXXXX)", None, True),
-    ("+ cameras as compact rows (sectors from them)", fix_cameras, True),
-)
-"""Fixes applied one after the other (the ``modify`` of each step added to the earlier
-ones; the sector step is superseded by the camera rows)."""
-
-
-def fix_ladder(
-    conn: Connection, settings: Settings
-) -> tuple[list[tuple[str, int, int, float]], dict[str, str]]:
-    """Bytes (link, inline) after each step of ``FIX_STEPS``, and the seconds ``page_html``
-    takes on the link page (Folium's render + ``offline_html``: the part of the server's
-    build that grows with the page); the pages of the last two steps (for the browser)."""
-    rows, pages = [], {}
-    for i, (title, _, _) in enumerate(FIX_STEPS):
-        steps = [f for _, f, _ in FIX_STEPS[1 : i + 1] if f is not None]
-        if fix_cameras in steps:
-            steps.remove(fix_sectors)
-        compact = any(c for _, _, c in FIX_STEPS[: i + 1])
-
-        def modify(m: folium.Map, steps: list = steps) -> None:
-            for step in steps:
-                step(m)
-
-        m = maps.region_map(conn, settings, None, maps.MapOptions())
-        modify(m)
-        with compact_json() if compact else contextlib.nullcontext():
-            t = time.perf_counter()
-            link = maps.page_html(m, settings, inline=False)
-            seconds = time.perf_counter() - t
-        inline = gridmap_variant(conn, settings, modify, inline=True, compact=compact)
-        rows.append((title, len(link.encode()), len(inline.encode()), seconds))
-        if i >= len(FIX_STEPS) - 2:
-            pages[f"steps 1–{i}, link"], pages[f"steps 1–{i}, inline"] = link, inline
-    return rows, pages
 
 
 def layer_names(conn: Connection, settings: Settings) -> list[str]:
@@ -1360,8 +1129,6 @@ class Results:
     layer_bytes: list[tuple[str, int]]
     base_bytes: int
     variants: list[Page]
-    fix_rows: list[tuple[str, int, int, float]]
-    fix_pages: list[Page]
     load: tuple[float, float]
 
 
@@ -1412,7 +1179,7 @@ def markdown(r: Results) -> str:
         + (" --profile" if args.profile else "")
     )
     e = r.env
-    loads = [x.load_average for p in (*r.pages, *r.fix_pages, *r.variants) for x in p.loads]
+    loads = [x.load_average for p in (*r.pages, *r.variants) for x in p.loads]
     lines = [
         f"## Map scale: {len(grids)} grids + {len(city.centres)} centres + "
         f"{_spaced(len(city.cameras))} cameras on one page, gridmap vs a plain Folium page",
@@ -1564,30 +1331,6 @@ def markdown(r: Results) -> str:
     lines.append(
         f"| *inline Leaflet + plugins (export only)* | {_mb(by['export'].html_bytes - total)} | |"
     )
-    if r.fix_rows:
-        lines += [
-            "",
-            "Fixes, measured as what-ifs (gridmap's code is not changed: the bench changes the "
-            "Folium map `region_map` returns before `page_html` renders it; see `FIX_STEPS` in "
-            "the script), applied one after the other. Step 1 drops the blind spots of grids "
-            "no centre reaches at all (each is its whole grid, which the page has already; "
-            "drawing them from the grid layer when the hidden layer is switched on is not "
-            "implemented); step 4 replaces step 2's sectors by its own.",
-            "",
-            "| step | link MB | export (inline) MB | export ≤ 2 MB | `page_html`, link (s) |",
-            "|---|---:|---:|---|---:|",
-        ]
-        for i, (title, link, inline, seconds) in enumerate(r.fix_rows):
-            lines.append(
-                f"| {i}. {title} | {_mb(link)} | {_mb(inline)} "
-                f"| {_verdict(inline <= GOAL_BYTES)} | {seconds:.2f} |"
-            )
-        lines += [
-            "",
-            "The last two steps in the browser (served statically, in the same rounds):",
-            "",
-        ]
-        lines += _extra_table(r.fix_pages, None)
     if r.variants:
         lines += [
             "",
@@ -1713,14 +1456,6 @@ def main(argv: list[str] | None = None) -> int:
                         (title, gridmap_variant(conn, settings, modify))
                         for title, modify in VARIANTS
                     ]
-                fix_rows, fix_html = [], {}
-                if len(full.encode()) > GOAL_BYTES or args.profile:
-                    fix_rows, fix_html = fix_ladder(conn, settings)
-                    print(
-                        "fixes: " + "; ".join(f"{t} {a / 1e6:.2f}/{b / 1e6:.2f} MB"
-                                              for t, a, b, _ in fix_rows),
-                        flush=True,
-                    )  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="map-scale-") as tmp:
             root = Path(tmp) / "site"
             root.mkdir()
@@ -1769,15 +1504,11 @@ def main(argv: list[str] | None = None) -> int:
                     static(f"variant{i}", title, html, goal=False)
                     for i, (title, html) in enumerate(variants_html)
                 ]
-                fix_pages = [
-                    static(f"fix{i}", title, html, goal=False)
-                    for i, (title, html) in enumerate(fix_html.items())
-                ]
                 with sync_playwright() as playwright:
                     browser = launch(playwright)
                     try:
                         env["chromium"] = f"Chromium {browser.version}"
-                        everything = pages + fix_pages + variants
+                        everything = pages + variants
                         print(
                             f"{env['chromium']}: {args.loads} rounds over {len(everything)} pages",
                             flush=True,
@@ -1798,8 +1529,6 @@ def main(argv: list[str] | None = None) -> int:
             layer_bytes,
             len(full.encode()),
             variants,
-            fix_rows,
-            fix_pages,
             (load_before, os.getloadavg()[0]),
         )
         section = markdown(results)
