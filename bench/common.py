@@ -42,3 +42,8 @@ def vm_kib(key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+def spaced(n: float) -> str:
+    """A count with thin thousands separators, as the results print them: 1 000 000."""
+    return f"{n:,.0f}".replace(",", " ")

@@ -65,7 +65,7 @@ import numpy as np
 import psycopg
 import pyproj
 import shapely
-from common import cpu_model, git_state
+from common import cpu_model, git_state, spaced
 from pyproj import Geod
 from sqlalchemy import make_url
 
@@ -529,10 +529,6 @@ def environment(url: str) -> dict[str, str]:
     }
 
 
-def _spaced(n: int) -> str:
-    return f"{n:,}".replace(",", " ")
-
-
 def _plan_nodes(plan: str) -> str:
     lines = plan.splitlines()
     nodes = [
@@ -577,8 +573,8 @@ def markdown(
     one = reports[0]
     totals = one.centres["totals"]
     lines = [
-        f"## Coverage: {_spaced(args.points)} buildings × {args.centres} centres × "
-        f"{_spaced(args.cameras)} cameras, gridmap vs PostGIS",
+        f"## Coverage: {spaced(args.points)} buildings × {args.centres} centres × "
+        f"{spaced(args.cameras)} cameras, gridmap vs PostGIS",
         "",
         "```",
         command,
@@ -593,18 +589,18 @@ def markdown(
         "compounds, 30 % uniform; centres at the settings' radii (5 % 1 000 m, 20 % 500 m, "
         "75 % 300 m); cameras with fov 30–180° or 360° domes, range 20–150 m. Boundary probes "
         "among the buildings: "
-        + ", ".join(f"{_spaced(v)} {k}" for k, v in city.probes.items())
-        + f". Answers: {_spaced(pairs[0])} (building, centre) pairs and "
-        f"{_spaced(pairs[1])} (building, camera) pairs.",
+        + ", ".join(f"{spaced(v)} {k}" for k, v in city.probes.items())
+        + f". Answers: {spaced(pairs[0])} (building, centre) pairs and "
+        f"{spaced(pairs[1])} (building, camera) pairs.",
         "",
         f"Grids for the full report (seeded apart from the city, which is unchanged): "
         f"{len(region.grids)} Voronoi cells of seeds drawn among the buildings, clipped to the "
         f"buildings' lon/lat bounding box ({totals['area_km2']:.0f} km²); buildings 1–3 "
-        f"households each ({_spaced(totals['households'])} in all), each in the lowest-index "
+        f"households each ({spaced(totals['households'])} in all), each in the lowest-index "
         f"grid covering it (as `region_data`); per grid {int(np.median(grid_buildings))} "
         f"buildings and {int(np.median(grid_hh))} registered households at the median "
-        f"({int(grid_hh.min())}–{_spaced(int(grid_hh.max()))}; registered = its buildings' "
-        f"± 10 %), population 2.3–3.0 per household ({_spaced(totals['population'])} in all). "
+        f"({int(grid_hh.min())}–{spaced(int(grid_hh.max()))}; registered = its buildings' "
+        f"± 10 %), population 2.3–3.0 per household ({spaced(totals['population'])} in all). "
         "Centres carry only their level (radius from the settings' defaults, "
         "`default_radius_m`); cameras all online.",
         "",
@@ -665,10 +661,10 @@ def markdown(
     for kind, report in (("centres", one.centres), ("cameras", one.cameras)):
         t = report["totals"]
         size = (
-            f"{kind}: {_spaced(t['covered_buildings'])} buildings "
-            f"({t['covered_buildings_pct']} %) and {_spaced(t['covered_households'])} "
+            f"{kind}: {spaced(t['covered_buildings'])} buildings "
+            f"({t['covered_buildings_pct']} %) and {spaced(t['covered_households'])} "
             f"households ({t['covered_households_pct']} %) covered, "
-            f"{_spaced(len(report['uncovered']))} uncovered buildings listed, "
+            f"{spaced(len(report['uncovered']))} uncovered buildings listed, "
             f"{len(report['blind_spots'])} grids with blind spots "
             f"({t['blind_area_pct']} % of the area), "
             f"{len(report['grids_without_facility'])} grids without facility"

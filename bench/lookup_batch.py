@@ -80,7 +80,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
-from common import cpu_model, git_state, vm_kib
+from common import cpu_model, git_state, spaced, vm_kib
 from sqlalchemy import Engine, make_url, text
 
 from gis.db import create_database, database_url, drop_database, make_engine, migrate
@@ -235,7 +235,7 @@ def make_generated_city(url: str, n: int, seed: int) -> City:
         raise RuntimeError(f"stored {len(codes)} grids, expected {n}")
     return City(
         "generated",
-        f"generated city ({_spaced(n)} Voronoi grids)",
+        f"generated city ({spaced(n)} Voronoi grids)",
         url,
         version,
         codes,
@@ -523,10 +523,6 @@ class CityResult:
         )
 
 
-def _spaced(n: int) -> str:
-    return f"{n:,}".replace(",", " ")
-
-
 def _verdict(ratio: float, goal: float) -> str:
     return "met" if ratio >= goal else "**not met**"
 
@@ -552,7 +548,7 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
     if args.jit != "off":
         command += f" --jit {args.jit}"
     lines = [
-        f"## Lookup batch: {_spaced(args.points)} points, gridmap vs PostGIS vs geopandas",
+        f"## Lookup batch: {spaced(args.points)} points, gridmap vs PostGIS vs geopandas",
         "",
         "```",
         command,
@@ -584,7 +580,7 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for res in results:
-        name = f"{res.city.key} ({_spaced(len(res.city.codes))} grids)"
+        name = f"{res.city.key} ({spaced(len(res.city.codes))} grids)"
         for i, (steps, order) in enumerate(zip(res.rounds, res.orders, strict=True), 1):
             g, p, q = (steps[t].seconds for t in TOOLS)
             lines.append(
@@ -604,16 +600,16 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
         b = res.breakdown
         index_note = (
             "GiST index on the points (with it the planner loops over the grids, each "
-            f"prepared once; without it, {_spaced(res.n_points)} probes of the regions index "
+            f"prepared once; without it, {spaced(res.n_points)} probes of the regions index "
             "— slower here)"
             if res.pts_index == "gist"
             else "no index on the points (the planner probes the regions GiST index per "
             "point either way; a points index only adds its build time here)"
         )
         lines += [
-            f"**{c.title}** — {_spaced(len(c.codes))} grids, {c.vertices:.1f} vertices per "
-            f"grid on average; {_spaced(res.n_points)} points ({_spaced(res.n_vertices)} exact "
-            f"grid vertices), {_spaced(res.covered)} covered, {_spaced(res.shared)} covered by "
+            f"**{c.title}** — {spaced(len(c.codes))} grids, {c.vertices:.1f} vertices per "
+            f"grid on average; {spaced(res.n_points)} points ({spaced(res.n_vertices)} exact "
+            f"grid vertices), {spaced(res.covered)} covered, {spaced(res.shared)} covered by "
             f"≥ 2 grids. Goals: PostGIS / gridmap **{res.ratio('PostGIS'):.1f}×** (goal ≥ 10×) "
             f"— {_verdict(res.ratio('PostGIS'), GOALS['PostGIS'])}; geopandas / gridmap "
             f"**{res.ratio('geopandas'):.1f}×** (goal ≥ 3×) — "
@@ -622,8 +618,8 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
             f"- gridmap: `GridIndex.load` {res.load_s:.2f} s (once; not in the rounds). "
             f"`covering` steps (one extra run): `shapely.points` {b['shapely.points']:.3f} s, "
             f"`STRtree.query(predicate='covered_by')` {b['STRtree.query covered_by']:.3f} s "
-            f"({_spaced(int(b['candidate pairs']))} bounding-box candidates, "
-            f"{_spaced(int(b['hits']))} hits), lowest code {b['lowest code (lexsort)']:.3f} s. "
+            f"({spaced(int(b['candidate pairs']))} bounding-box candidates, "
+            f"{spaced(int(b['hits']))} hits), lowest code {b['lowest code (lexsort)']:.3f} s. "
             f"Peak RSS {gm_peak:.0f} MiB (the process held {gm_before:.0f} MiB before).",
             f"- PostGIS (median s): {index_note}. COPY {res.phase('PostGIS', 'COPY'):.2f}, "
             f"index + ANALYZE {res.phase('PostGIS', 'index + ANALYZE'):.2f}, query + fetch "

@@ -101,7 +101,7 @@ import folium
 import httpx2 as httpx
 import numpy as np
 import shapely
-from common import ROOT, cpu_model, git_state
+from common import ROOT, cpu_model, git_state, spaced
 from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import mapping
@@ -119,6 +119,7 @@ from gis.demo import (
     IP_CAMERA_SHARE,
 )
 from gis.geodesy import sector_polygons
+from gis.seed import CAMERA_INSERT, CENTRE_INSERT
 from gis.settings import Settings, get_settings
 from gis.versions import RegionRecord, commit_regions
 
@@ -605,17 +606,6 @@ def _cameras(
 
 # --------------------------------------------------------------------------- loading
 
-_CENTRE_INSERT = text(
-    "INSERT INTO centres (name, level, address, floor_area_m2, opening_hours, radius_m, "
-    "region_code, geom) VALUES (:name, :level, :address, :floor_area_m2, :opening_hours, "
-    ":radius_m, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-)
-_CAMERA_INSERT = text(
-    "INSERT INTO cameras (device_id, name, azimuth_deg, fov_deg, range_m, height_m, type, "
-    "status, region_code, geom) VALUES (:device_id, :name, :azimuth_deg, :fov_deg, :range_m, "
-    ":height_m, :type, :status, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-)
-
 
 def load_city(engine: Engine, city: City) -> None:
     """Boundaries as one version, the registry, centres and cameras; then ANALYZE."""
@@ -623,8 +613,8 @@ def load_city(engine: Engine, city: City) -> None:
     with engine.begin() as conn:
         commit_regions(conn, records, author="bench", action="load", message="map scale bench")
         write_addresses(conn, city.addresses)
-        conn.execute(_CENTRE_INSERT, city.centres)
-        conn.execute(_CAMERA_INSERT, city.cameras)
+        conn.execute(CENTRE_INSERT, city.centres)
+        conn.execute(CAMERA_INSERT, city.cameras)
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()
@@ -1101,10 +1091,6 @@ def environment(conn: Connection) -> dict[str, str]:
     }
 
 
-def _spaced(n: float) -> str:
-    return f"{n:,.0f}".replace(",", " ")
-
-
 def _mb(n: float) -> str:
     return f"{n / 1e6:.2f}"
 
@@ -1182,7 +1168,7 @@ def markdown(r: Results) -> str:
     loads = [x.load_average for p in (*r.pages, *r.variants) for x in p.loads]
     lines = [
         f"## Map scale: {len(grids)} grids + {len(city.centres)} centres + "
-        f"{_spaced(len(city.cameras))} cameras on one page, gridmap vs a plain Folium page",
+        f"{spaced(len(city.cameras))} cameras on one page, gridmap vs a plain Folium page",
         "",
         "```",
         command,
@@ -1204,11 +1190,11 @@ def markdown(r: Results) -> str:
         f"{sum(h < low for h in households)} below and {sum(h > high for h in households)} "
         f"above the {low}–{high} band, {len(grids) - len(households)} missing). "
         f"{len(city.centres)} centres (1 centre at 1 000 m, {len(city.centres) - 1} stations "
-        f"at 500 m); {_spaced(len(city.cameras))} cameras with GB/T 28181 IDs ("
+        f"at 500 m); {spaced(len(city.cameras))} cameras with GB/T 28181 IDs ("
         + ", ".join(f"{v} {k}" for k, v in kinds.items())
-        + f"; {len(city.cameras) - online} offline, so {_spaced(online)} sectors); "
-        f"{_spaced(len(city.addresses))} buildings with "
-        f"{_spaced(sum(a.households or 0 for a in city.addresses))} households in the address "
+        + f"; {len(city.cameras) - online} offline, so {spaced(online)} sectors); "
+        f"{spaced(len(city.addresses))} buildings with "
+        f"{spaced(sum(a.households or 0 for a in city.addresses))} households in the address "
         "registry (one compound per grid).",
         "",
         "Pages: **gridmap /maps** = the app under uvicorn, link mode (scripts from `/vendor`); "
@@ -1308,8 +1294,8 @@ def markdown(r: Results) -> str:
     for level in LEVEL_ORDER:
         v = r.levels[level]
         lines.append(
-            f"| {level} | {v['regions']} | {maps.SIMPLIFY_M[level]:g} m | {_spaced(v['stored'])} "
-            f"| {_spaced(v['drawn'])} | {100 * v['drawn'] / v['stored']:.0f} % |"
+            f"| {level} | {v['regions']} | {maps.SIMPLIFY_M[level]:g} m | {spaced(v['stored'])} "
+            f"| {spaced(v['drawn'])} | {100 * v['drawn'] / v['stored']:.0f} % |"
         )
     total = r.base_bytes
     lines += [

@@ -52,16 +52,17 @@ def demo_addresses(demo_dir: Path) -> list[AddressRecord]:
     ]
 
 
-_CENTRE_INSERT = text(
+CENTRE_INSERT = text(
     "INSERT INTO centres (name, level, address, floor_area_m2, opening_hours, radius_m, "
     "region_code, geom) VALUES (:name, :level, :address, :floor_area_m2, :opening_hours, "
     ":radius_m, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
 )
-_CAMERA_INSERT = text(
+CAMERA_INSERT = text(
     "INSERT INTO cameras (device_id, name, azimuth_deg, fov_deg, range_m, height_m, type, "
     "status, region_code, geom) VALUES (:device_id, :name, :azimuth_deg, :fov_deg, :range_m, "
     ":height_m, :type, :status, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
 )
+"""Inserts of one centre or camera row (lon/lat in EPSG:4326), for bulk loads."""
 
 
 def _number(value: str) -> float | None:
@@ -113,9 +114,9 @@ def load_demo(
         if (demo_dir / ADDRESS_FILE).exists() and _is_empty(conn, "addresses"):
             write_addresses(conn, demo_addresses(demo_dir))
         if (demo_dir / CENTRE_FILE).exists() and _is_empty(conn, "centres", lock=True):
-            conn.execute(_CENTRE_INSERT, demo_centres(demo_dir))
+            conn.execute(CENTRE_INSERT, demo_centres(demo_dir))
         if (demo_dir / CAMERA_FILE).exists() and _is_empty(conn, "cameras", lock=True):
-            conn.execute(_CAMERA_INSERT, demo_cameras(demo_dir))
+            conn.execute(CAMERA_INSERT, demo_cameras(demo_dir))
         if only_if_empty and current_version(conn) is not None:
             return None
         return commit_regions(
