@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = make_engine(url)
         watch = app.state.watch = VersionWatch(url)  # the current boundary version
         app.state.lookup = LookupService(app.state.engine, watch)
+        if not gc.get_freeze_count():  # once per process: the serving worker's app
+            gc.collect()
+            gc.freeze()  # startup's objects live as long as the app: collections skip them
         try:
             yield
         finally:
@@ -52,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(lookup.router)  # first: the busiest routes are matched first
+    app.include_router(lookup.router)  # the busiest routes first: they are matched first
+    app.include_router(tiles.router)
     app.include_router(health.router)
     app.include_router(regions.router)
     app.include_router(versions.router)
@@ -63,6 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analysis.router)
     app.include_router(maps.router)
     app.include_router(ogc.router)
-    app.include_router(tiles.router)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     return app

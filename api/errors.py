@@ -73,6 +73,17 @@ def database_unavailable() -> Unavailable:
     )
 
 
+def invalid_parameters(problems: list[dict[str, str]]) -> InvalidInput:
+    """422 ``invalid_parameter``: each problem names its ``parameter``, where it is (``in``:
+    path, query, body …) and the ``problem``."""
+    names = ", ".join(p["parameter"] for p in problems)
+    return InvalidInput(
+        f"请求参数无效: {names} (invalid request parameter)",
+        code="invalid_parameter",
+        details={"problems": problems},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map gridmap errors, validation errors, database outages and the rest to HTTP."""
 
@@ -90,14 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             for e in error.errors()
         ]
-        names = ", ".join(p["parameter"] for p in problems)
-        return error_response(
-            InvalidInput(
-                f"请求参数无效: {names} (invalid request parameter)",
-                code="invalid_parameter",
-                details={"problems": problems},
-            )
-        )
+        return error_response(invalid_parameters(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -72,12 +72,17 @@ def resolve_version(conn: Connection, as_of: int | None) -> int | None:
     if as_of is None:
         return current_version(conn)
     if not conn.scalar(text("SELECT 1 FROM boundary_versions WHERE number = :n"), {"n": as_of}):
-        raise NotFound(
-            f"边界版本 {as_of} 不存在 (boundary version {as_of} does not exist)",
-            code="version_not_found",
-            details={"version": as_of},
-        )
+        raise version_not_found(as_of)
     return as_of
+
+
+def version_not_found(number: int) -> NotFound:
+    """The 404 ``version_not_found`` error of a version that does not exist."""
+    return NotFound(
+        f"边界版本 {number} 不存在 (boundary version {number} does not exist)",
+        code="version_not_found",
+        details={"version": number},
+    )
 
 
 _STAGED_COLUMNS = ("code", "level", "name", "parent_code", *ATTRIBUTE_COLUMNS, "attributes")

@@ -18,6 +18,7 @@ import pytest
 
 from gis.cluster import Cluster
 from gis.settings import Settings
+from tiles.layers import LAYERS
 
 from support import GRIDMAP, free_port
 
@@ -80,10 +81,15 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
     serve = Serve(home)
     grids = f"{serve.base}/api/v1/regions?level=grid&limit=1000"
     lookup = f"{serve.base}/api/v1/lookup?lon=118.318&lat=40.15"
+    # made afresh each time: the boundary version from the watch, the centres' stamp and
+    # the tiles through the tile pool
+    tiles = [f"{serve.base}/tiles/{layer}/12/3394/1548.mvt?cache=off" for layer in LAYERS]
     try:
         assert len(_wait_for(grids, 200).json()["features"]) == 66
         assert httpx.get(f"{serve.base}/api/v1/versions").json()["current"] == 1
         assert httpx.get(lookup).json()["covered"] is True
+        before = [httpx.get(url) for url in tiles]
+        assert all(r.status_code == 200 for r in before), [r.text for r in before]
 
         assert cluster.stop()
         down = httpx.get(grids, timeout=10)
@@ -94,11 +100,16 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
         # the lookup's version watch lost its connection: no answer it cannot vouch for
         lost = httpx.get(lookup, timeout=10)
         assert (lost.status_code, lost.json()["code"]) == (503, "database_unavailable")
+        for url in tiles:
+            down = httpx.get(url, timeout=10)
+            assert (down.status_code, down.json()["code"]) == (503, "database_unavailable")
 
         assert cluster.start()
         assert len(_wait_for(grids, 200).json()["features"]) == 66
         assert _wait_for(lookup, 200).json()["version"] == 1
         assert _wait_for(f"{serve.base}/health", 200).json()["status"] == "ok"
+        # the pool's connections died with the cluster: each tile is made on a new one
+        assert [httpx.get(url).content for url in tiles] == [r.content for r in before]
 
         output = serve.interrupt()
         assert serve.process.returncode == 0, output

@@ -278,12 +278,10 @@ def test_postgis_shapes_are_the_geodesy_shapes(engine: Engine, layer: str) -> No
     spec = LAYERS[layer]
     with engine.connect() as conn:
         rows = (
-            conn.execute(
-                text(
-                    f"SELECT rows.*, ST_AsBinary(rows.shape) AS wkb, ST_X(c.geom) AS lon, "
-                    f"ST_Y(c.geom) AS lat FROM ({spec.rows(None, settings)}) rows "
-                    f"JOIN {spec.table} c ON c.id = rows.id ORDER BY rows.id"
-                ),
+            conn.exec_driver_sql(
+                f"SELECT rows.*, ST_AsBinary(rows.shape) AS wkb, ST_X(c.geom) AS lon, "
+                f"ST_Y(c.geom) AS lat FROM ({spec.rows(None, settings)}) rows "
+                f"JOIN {spec.table} c ON c.id = rows.id ORDER BY rows.id",
                 {"version": 1, **spec.params(settings)},
             )
             .mappings()
@@ -376,7 +374,20 @@ def test_unknown_layers_and_versions_are_404(client: TestClient) -> None:
         assert response.status_code == 404 and response.json()["code"] == "version_not_found"
     response = client.get("/tiles/centres/1/0/0.mvt", params={"as_of": 1})
     assert response.status_code == 422 and response.json()["code"] == "layer_not_versioned"
-    assert client.get("/tiles/grids/1/0/0.mvt", params={"as_of": 0}).status_code == 422
+    for bad in ({"as_of": 0}, {"as_of": "x"}, {"as_of": "1.5"}, {"cache": "yes"}):
+        response = client.get("/tiles/grids/1/0/0.mvt", params=bad)
+        assert response.status_code == 422 and response.json()["code"] == "invalid_parameter"
+        (problem,) = response.json()["details"]["problems"]
+        assert (problem["parameter"], problem["in"]) == (next(iter(bad)), "query")
+
+
+def test_the_tile_route_documents_its_parameters(client: TestClient) -> None:
+    """The tile route reads its own parameters; the OpenAPI document still names them."""
+    operation = client.get("/openapi.json").json()["paths"]["/tiles/{layer}/{z}/{x}/{y}.mvt"]
+    parameters = {p["name"]: p for p in operation["get"]["parameters"]}
+    assert list(parameters) == ["layer", "z", "x", "y", "as_of", "cache"]
+    assert parameters["layer"]["schema"]["enum"] == list(LAYERS)
+    assert parameters["cache"]["schema"]["enum"] == ["on", "off"]
 
 
 def test_the_cache_answers_repeats_and_can_be_bypassed(client: TestClient) -> None:

@@ -113,8 +113,8 @@ class Layer:
         if self.versioned:
             return (
                 f"SELECT {columns}, r.geom AS shape FROM regions r "
-                "WHERE r.level = :level AND r.valid_from <= :version "
-                "AND (r.valid_to IS NULL OR r.valid_to > :version)"
+                "WHERE r.level = %(level)s AND r.valid_from <= %(version)s "
+                "AND (r.valid_to IS NULL OR r.valid_to > %(version)s)"
                 + ("" if area is None else f" AND r.geom && {area}")
             )
         if self.geometry == "point":
@@ -157,23 +157,25 @@ class Layer:
         return out
 
     def tile_sql(self, settings: Settings) -> str:
-        """The statement that makes one tile: ``:z, :x, :y, :limit`` (and ``:version``)."""
+        """The statement that makes one tile, with psycopg's named placeholders (``%(z)s`` …):
+        its parameters are ``tiles.service.tile_params``."""
         fields = ", ".join(f.name for f in self.fields)
         ident = f"rows.{self.feature_id}, " if self.feature_id else ""
         shape = "ST_Transform(rows.shape, 3857)"
         if self.geometry == "polygon":
-            shape = f"ST_SimplifyPreserveTopology({shape}, :tolerance)"
+            shape = f"ST_SimplifyPreserveTopology({shape}, %(tolerance)s)"
         fid = f", '{self.feature_id}'" if self.feature_id else ""
         return (
-            "WITH tile AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env, "
-            f"ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {MARGIN!r}), 4326) AS area), "
+            "WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env, "
+            "ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, "
+            f"margin => {MARGIN!r}), 4326) AS area), "
             f"rows AS ({self.rows('(SELECT area FROM tile)', settings)}), "
             f"features AS (SELECT {ident}{fields}, "
             f"ST_AsMVTGeom({shape}, tile.env, {EXTENT}, {BUFFER}, true) AS geom "
             "FROM rows, tile) "
             f"SELECT ST_AsMVT(f, '{self.name}', {EXTENT}, 'geom'{fid}) FROM "
             f"(SELECT * FROM features WHERE geom IS NOT NULL ORDER BY {self.order} "
-            "LIMIT :limit) f"
+            "LIMIT %(limit)s) f"
         )
 
     def bounds_sql(self, settings: Settings) -> str:
@@ -187,7 +189,7 @@ class Layer:
         return {f.name: f.type for f in self.fields}
 
 
-RADIUS_SQL = "coalesce(c.radius_m, (CAST(:radius_defaults AS jsonb) ->> c.level)::float8)"
+RADIUS_SQL = "coalesce(c.radius_m, (CAST(%(radius_defaults)s AS jsonb) ->> c.level)::float8)"
 """A centre's service radius: its own, or its level's default from the settings."""
 
 

@@ -117,7 +117,7 @@ def export_pmtiles(
     check_zooms(minzoom, maxzoom, settings)
     names = parse_layers(layers)
     chosen = [LAYERS[n] for n in names]
-    statements = {layer.name: text(layer.tile_sql(settings)) for layer in chosen}
+    statements = {layer.name: layer.tile_sql(settings) for layer in chosen}
     with engine.connect() as conn:
         version = current_version(conn)
         require_region(conn, region, version)  # 404 region_not_found

@@ -22,20 +22,41 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, TextClause, text
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 
 from gis.errors import InvalidInput
+from gis.pool import ReadPool
 from gis.settings import Settings
-from gis.versions import resolve_version
+from gis.versions import version_not_found
 from gis.watch import VersionWatch
 from tiles.cache import TileCache
 from tiles.layers import EXTENT, LAYERS, Layer, get_layer, parse_tile, tolerance_m
 
-STAMP_SQL = text("SELECT changes FROM layer_stamps WHERE name = :table")
+STAMP_SQL = "SELECT changes FROM layer_stamps WHERE name = %(table)s"
+VERSION_SQL = "SELECT 1 FROM boundary_versions WHERE number = %(number)s"
 TILEJSON_VERSION = "3.0.0"
 MERCATOR_LAT = 85.0511287798066
 WORLD = (-180.0, -MERCATOR_LAT, 180.0, MERCATOR_LAT)
+POOL_SIZE = 8
+"""Most connections each worker's tile pool opens (besides its engine's and its watch's)."""
+
+
+def tile_params(
+    layer: Layer, z: int, x: int, y: int, version: int | None, settings: Settings
+) -> dict[str, Any] | None:
+    """The parameters of ``layer.tile_sql`` for tile z/x/y, boundary layers drawn at boundary
+    ``version``; None when the tile is empty without asking (no boundaries yet)."""
+    if layer.versioned and version is None:
+        return None
+    return {
+        "z": z,
+        "x": x,
+        "y": y,
+        "limit": settings.tile_max_features,
+        "tolerance": tolerance_m(z),
+        "version": version,
+        **layer.params(settings),
+    }
 
 
 def render_tile(
@@ -46,25 +67,15 @@ def render_tile(
     y: int,
     version: int | None,
     settings: Settings,
-    statement: TextClause | None = None,
+    statement: str | None = None,
 ) -> bytes:
-    """The MVT bytes of tile z/x/y of ``layer`` (b"" when empty), uncached and synchronous:
-    boundary layers drawn at boundary ``version`` (None: no boundaries yet, an empty tile).
-    ``statement`` is ``text(layer.tile_sql(settings))``, if the caller keeps it compiled."""
-    if layer.versioned and version is None:
+    """The MVT bytes of tile z/x/y of ``layer`` (b"" when empty), uncached, on a synchronous
+    connection; ``statement`` is ``layer.tile_sql(settings)``, if the caller keeps it."""
+    params = tile_params(layer, z, x, y, version, settings)
+    if params is None:
         return b""
-    params: dict[str, Any] = {
-        "z": z,
-        "x": x,
-        "y": y,
-        "limit": settings.tile_max_features,
-        "tolerance": tolerance_m(z),
-        "version": version,
-        **layer.params(settings),
-    }
-    if statement is None:
-        statement = text(layer.tile_sql(settings))
-    return bytes(conn.scalar(statement, params) or b"")
+    sql = statement or layer.tile_sql(settings)
+    return bytes(conn.exec_driver_sql(sql, params).scalar() or b"")
 
 
 @dataclass(frozen=True)
@@ -102,20 +113,22 @@ class TileAnswer:
 
 
 class TileService:
-    """Vector tiles of the ``tiles.layers`` layers from the app's database."""
+    """Vector tiles of the ``tiles.layers`` layers, made by PostGIS over asyncio connections
+    (``gis.pool.ReadPool``): a cold tile is one query awaited in the event loop."""
 
-    def __init__(self, engine: Engine, versions: VersionWatch, settings: Settings) -> None:
-        self.engine = engine
+    def __init__(self, url: str, versions: VersionWatch, settings: Settings) -> None:
         self.versions = versions
         self.settings = settings
+        self.pool = ReadPool(url, size=POOL_SIZE, application_name="gridmap tiles")
         self.cache: TileCache[Tile] = TileCache(settings.tile_cache_bytes, lambda t: t.size)
         self._bounds: TileCache[tuple[float, float, float, float] | None] = TileCache(
             100_000, lambda _: 100
         )
-        self._sql = {name: text(layer.tile_sql(settings)) for name, layer in LAYERS.items()}
-        self._bounds_sql = {
-            name: text(layer.bounds_sql(settings)) for name, layer in LAYERS.items()
-        }
+        self._sql = {name: layer.tile_sql(settings) for name, layer in LAYERS.items()}
+        self._bounds_sql = {name: layer.bounds_sql(settings) for name, layer in LAYERS.items()}
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     async def _state(self, layer: Layer, as_of: int | None) -> tuple[Hashable, int | None]:
         """What the layer's data is now: the boundary version (or a table's data stamp)."""
@@ -131,11 +144,14 @@ class TileService:
                 code="layer_not_versioned",
                 details={"layer": layer.name},
             )
-        return ("s", await run_in_threadpool(self._stamp, layer.table)), None
+        row = await self.pool.fetchone(STAMP_SQL, {"table": layer.table})
+        return ("s", (row[0] if row else None) or 0), None
 
-    def _stamp(self, table: str) -> int:
-        with self.engine.connect() as conn:
-            return conn.scalar(STAMP_SQL, {"table": table}) or 0
+    async def _check_version(self, as_of: int | None) -> None:
+        """404 ``version_not_found`` unless boundary version ``as_of`` exists (None: the
+        current, which does)."""
+        if as_of is not None and await self.pool.fetchone(VERSION_SQL, {"number": as_of}) is None:
+            raise version_not_found(as_of)
 
     async def tile(
         self,
@@ -153,7 +169,12 @@ class TileService:
         state, version = await self._state(layer, as_of)
 
         async def make() -> Tile:
-            return await run_in_threadpool(self._make, layer, zi, xi, yi, version, as_of)
+            await self._check_version(as_of)
+            params = tile_params(layer, zi, xi, yi, version, self.settings)
+            if params is None:
+                return Tile.of(b"")
+            row = await self.pool.fetchone(self._sql[layer.name], params, binary=True)
+            return Tile.of(bytes(row[0] or b"") if row else b"")
 
         if use_cache and self.cache.max_bytes > 0:
             tile, hit = await self.cache.get_or_make((layer.name, zi, xi, yi, state), make)
@@ -161,16 +182,6 @@ class TileService:
         else:
             tile, how = await make(), "off"
         return TileAnswer(tile, layer, version, as_of is not None, how)
-
-    def _make(
-        self, layer: Layer, z: int, x: int, y: int, version: int | None, as_of: int | None
-    ) -> Tile:
-        with self.engine.connect() as conn:
-            if as_of is not None:
-                resolve_version(conn, as_of)  # 404 version_not_found
-            return Tile.of(
-                render_tile(conn, layer, z, x, y, version, self.settings, self._sql[layer.name])
-            )
 
     async def bounds(
         self, name: str, as_of: int | None = None
@@ -180,18 +191,13 @@ class TileService:
         layer = get_layer(name)
         state, version = await self._state(layer, as_of)
 
-        def compute() -> tuple[float, float, float, float] | None:
-            with self.engine.connect() as conn:
-                if as_of is not None:
-                    resolve_version(conn, as_of)
-                if layer.versioned and version is None:
-                    return None
-                params = {"version": version, **layer.params(self.settings)}
-                row = conn.execute(self._bounds_sql[layer.name], params).one()
-                return None if row[0] is None else tuple(float(v) for v in row)
-
         async def make() -> tuple[float, float, float, float] | None:
-            return await run_in_threadpool(compute)
+            await self._check_version(as_of)
+            if layer.versioned and version is None:
+                return None
+            params = {"version": version, **layer.params(self.settings)}
+            row = await self.pool.fetchone(self._bounds_sql[layer.name], params)
+            return None if row is None or row[0] is None else tuple(float(v) for v in row)
 
         found, _ = await self._bounds.get_or_make((layer.name, state), make)
         return layer, version, found
