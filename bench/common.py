@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +49,35 @@ def vm_kib(key: str) -> int:
 def spaced(n: float) -> str:
     """A count with thin thousands separators, as the results print them: 1 000 000."""
     return f"{n:,.0f}".replace(",", " ")
+
+
+def descendants(pid: int) -> list[int]:
+    """Processes below ``pid`` (e.g. uvicorn's workers, PostgreSQL's backends), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        out += children
+        todo += children
+    return out
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds of processes, with their reaped children's (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone: its time is in its parent's children's time
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / tick

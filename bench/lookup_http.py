@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from common import cpu_model, git_state
+from common import cpu_model, descendants, git_state
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -192,25 +192,6 @@ def _machine_busy_seconds() -> float:
     return busy / CLK_TCK
 
 
-def _descendants(pid: int) -> list[int]:
-    """Processes below ``pid`` (uvicorn's workers), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        out += children
-        todo += children
-    return out
-
-
 @dataclass
 class Server:
     """A running uvicorn and what it runs on."""
@@ -220,10 +201,10 @@ class Server:
     log: Path
 
     def pids(self) -> list[int]:
-        return [self.proc.pid, *_descendants(self.proc.pid)]
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
     def workers(self) -> list[int]:
-        return _descendants(self.proc.pid)
+        return descendants(self.proc.pid)
 
     def loaded(self) -> dict[str, bool]:
         """Whether the workers loaded uvloop and httptools (from their memory maps)."""

@@ -17,21 +17,30 @@ city (``gis.seed.load_demo``):
   cache (it only sets ``Cache-Control``): its "cold" is its first pass, its "warm" its
   second pass over the same list.
 * **SQL floor** — the statement gridmap runs (``tiles.layers.LAYERS['grids'].tile_sql``),
-  executed with psycopg, one connection per client thread, no HTTP.
+  executed as gridmap executes it (psycopg, prepared after its default 5 uses, binary
+  results), one connection per client thread, round the list for the same duration, no HTTP.
 
 The tile list: every tile at zooms 12–16 whose box intersects a current demo grid, shuffled
 with a seed.  The timed HTTP runs are ``wrk -t2 -c8 -d10s`` cycling through the list (a
 Lua path list, as in ``bench/lookup_http.py``) with ``Accept-Encoding: gzip`` (as a browser;
-both servers gzip); tiles/s is wrk's requests/s, p50/p99 from its histogram.  One pass of a
-Python client (8 threads, keep-alive ``http.client``) over the list is also reported per
-server: it is client-bound on a small machine.  Before timing, a sample of tiles is fetched
-from all three and decoded (``mapbox_vector_tile``) and the sets of grid codes per tile are
-compared; tipg's differences are split into grids that only reach the tile's buffer and grids
-that overlap the tile itself.
+both servers gzip); tiles/s is wrk's requests/s, p50/p99 from its histogram.  Each run also
+reports the CPU spent per tile by PostgreSQL (postmaster and backends), the server's
+processes and the client (wrk, or the floor's threads).  Before timing, a sample of tiles
+is fetched from all three and decoded (``mapbox_vector_tile``) and the sets of grid codes per
+tile are compared; tipg's differences are split into grids that only reach the tile's buffer
+and grids that overlap the tile itself.
+
+Everything runs twice (``--placements``): *shared* — PostgreSQL, the servers and the
+clients on all cores, as they fall; *split* — PostgreSQL pinned to half the cores and
+everything else to the other half (``sched_setaffinity`` on the postmaster and its backends;
+needs the cluster on this machine and the right to set its affinity), as when the database
+has cores of its own.  On a small machine the shared ratios measure CPU cost per tile
+(server + PostgreSQL against PostgreSQL alone), the split ones throughput with the database
+as the limit.
 
 Usage::
 
-    .venv/bin/python bench/tiles_vs_tipg.py [--concurrency 8] [--sample 200]
+    .venv/bin/python bench/tiles_vs_tipg.py [--concurrency 8] [--placements shared,split]
 """
 
 from __future__ import annotations
@@ -40,18 +49,19 @@ import argparse
 import gzip
 import http.client
 import importlib.metadata
+import itertools
 import math
 import os
 import platform
 import random
-import re
+import resource
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -59,8 +69,17 @@ import mapbox_vector_tile
 import numpy as np
 import psycopg
 import shapely
-from common import cpu_model, git_state
-from lookup_http import Server, WrkRun, _get, free_port, lua_script, parse_wrk, serve
+from common import cpu_model, cpu_seconds, descendants, git_state
+from lookup_http import (
+    PERCENTILES,
+    Server,
+    WrkRun,
+    _get,
+    free_port,
+    lua_script,
+    parse_wrk,
+    serve,
+)
 from sqlalchemy import make_url, text
 
 from gis.cluster import Cluster
@@ -204,57 +223,67 @@ class Pass:
     label: str
     tiles: int
     seconds: float
-    latencies_ms: np.ndarray
+    p: dict[str, float]
+    """Latency percentiles (ms), by ``%g`` of the percentile."""
     errors: int
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per tile, by who spent them (PostgreSQL, server, client)."""
 
     @property
     def rate(self) -> float:
         return self.tiles / self.seconds
 
-    p: dict[str, float] | None = None
-    """Percentiles (ms) given by wrk, by ``%g`` of the percentile."""
-
     def pct(self, p: float) -> float:
-        if self.p is not None:
-            return self.p[f"{p:g}"]
-        return float(np.percentile(self.latencies_ms, p))
+        return self.p[f"{p:g}"]
 
 
-def run_pass(
-    label: str, n: int, concurrency: int, make_worker: Callable[[], Callable[[int], bool]]
+def thread_pass(
+    label: str,
+    n: int,
+    concurrency: int,
+    make_worker: Callable[[], Callable[[int], bool]],
+    seconds: float | None = None,
 ) -> Pass:
-    """``n`` requests over ``concurrency`` threads; each thread's worker does request ``i``."""
-    latencies = np.zeros(n)
+    """Requests over ``concurrency`` threads, each thread's worker doing request ``i``: the
+    ``n`` requests once, or (``seconds`` given) round and round the ``n`` for that long."""
+    latencies: list[float] = []
     errors = [0]
-    counter = iter(range(n))
+    counter = itertools.count()
     lock = threading.Lock()
     workers = [make_worker() for _ in range(concurrency)]
     barrier = threading.Barrier(concurrency + 1)
+    deadline = [math.inf]
 
     def loop(work: Callable[[int], bool]) -> None:
         barrier.wait()
+        mine = []
         while True:
             with lock:
-                i = next(counter, None)
-            if i is None:
-                return
+                i = next(counter)
+            if (seconds is None and i >= n) or time.perf_counter() > deadline[0]:
+                break
             t0 = time.perf_counter()
-            ok = work(i)
-            latencies[i] = (time.perf_counter() - t0) * 1000
-            if not ok:
+            if not work(i % n):
                 with lock:
                     errors[0] += 1
+            mine.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            latencies.extend(mine)
 
     threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
     for t in threads:
         t.start()
-    barrier.wait()
     t0 = time.perf_counter()
+    if seconds is not None:
+        deadline[0] = t0 + seconds
+    barrier.wait()
     for t in threads:
         t.join()
-    run = Pass(label, n, time.perf_counter() - t0, latencies, errors[0])
+    elapsed = time.perf_counter() - t0
+    p = {f"{q:g}": float(np.percentile(latencies, q)) for q in PERCENTILES}
+    run = Pass(label, len(latencies), elapsed, p, errors[0])
     print(
-        f"{label}: {n} tiles in {run.seconds:.2f} s = {run.rate:.0f} tiles/s, "
+        f"{label}: {run.tiles} tiles in {run.seconds:.2f} s = {run.rate:.0f} tiles/s, "
         f"p50 {run.pct(50):.1f} ms, p99 {run.pct(99):.1f} ms, errors {run.errors}",
         flush=True,
     )
@@ -327,9 +356,13 @@ def wrk_pass(label: str, port: int, paths: list[str], args: argparse.Namespace) 
     finally:
         os.unlink(f.name)
     run: WrkRun = parse_wrk(label, done.stdout)
-    seconds = run.requests / run.requests_per_s
-    out = Pass(label, run.requests, seconds, np.array([]), run.failures)
-    out.p = {k: v / 1000 for k, v in run.latency_us.items()}
+    out = Pass(
+        label,
+        run.requests,
+        run.requests / run.requests_per_s,
+        {k: v / 1000 for k, v in run.latency_us.items()},
+        run.failures,
+    )
     print(
         f"{label} (wrk): {run.requests} tiles = {out.rate:.0f} tiles/s, p50 {out.pct(50):.1f} ms, "
         f"p99 {out.pct(99):.1f} ms, errors {out.errors}",
@@ -338,23 +371,44 @@ def wrk_pass(label: str, port: int, paths: list[str], args: argparse.Namespace) 
     return out
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children (wrk, once it has finished)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (the floor's client threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def metered(run: Callable[[], Pass], meters: dict[str, Callable[[], float]]) -> Pass:
+    """``run()``, with the CPU each meter's processes spent on it, per tile."""
+    before = {name: meter() for name, meter in meters.items()}
+    out = run()
+    out.cpu = {
+        name: (meter() - before[name]) * 1000 / max(out.tiles, 1) for name, meter in meters.items()
+    }
+    print("  CPU ms/tile: " + ", ".join(f"{k} {v:.3f}" for k, v in out.cpu.items()), flush=True)
+    return out
+
+
 # --------------------------------------------------------------------------- the floor
-
-
-def psycopg_sql(sql: str) -> str:
-    """SQLAlchemy ``:name`` binds as psycopg ``%(name)s``."""
-    return re.sub(r"(?<![:\w]):([a-z_]+)\b", r"%(\1)s", sql.replace("%", "%%"))
 
 
 def floor_worker(
     conninfo: str, sql: str, params: Callable[[int], dict], conns: list
 ) -> Callable[[], Callable[[int], bool]]:
+    """One connection per thread; the statement run as gridmap runs it (psycopg's default
+    preparing, results in binary)."""
+
     def make() -> Callable[[int], bool]:
-        conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
+        conn = psycopg.connect(conninfo, autocommit=True)
         conns.append(conn)
 
         def work(i: int) -> bool:
-            conn.execute(sql, params(i)).fetchone()
+            conn.execute(sql, params(i), binary=True).fetchone()
             return True
 
         return work
@@ -362,19 +416,163 @@ def floor_worker(
     return make
 
 
+# --------------------------------------------------------------------------- where it runs
+
+
+def postmaster(conninfo: str) -> int | None:
+    """The PID of the PostgreSQL serving ``conninfo`` if it runs on this machine (the parent
+    of the connection's backend), else None."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            stat = Path(f"/proc/{backend}/stat").read_text()
+        except OSError:
+            return None
+        if "(postgres)" not in stat:
+            return None
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+    return parent if "(postgres)" in Path(f"/proc/{parent}/stat").read_text() else None
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, cpus)
+
+
+@contextmanager
+def placement(name: str, root: int | None) -> Iterator[str]:
+    """``shared``: everything on every core.  ``split``: PostgreSQL (``root`` and below) on
+    the first half of this process's cores, this process and what it starts (servers, wrk,
+    the floor's threads) on the other half.  Yields a description."""
+    every = os.sched_getaffinity(0)
+    if name == "shared":
+        yield f"PostgreSQL, servers and clients share all {len(every)} cores"
+        return
+    assert root is not None
+    cpus = sorted(every)
+    db, rest = set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2 :])
+    try:
+        pin([root, *descendants(root)], db)  # new backends inherit the postmaster's
+        os.sched_setaffinity(0, rest)
+        yield (
+            f"PostgreSQL pinned to core(s) {sorted(db)}; servers, wrk and the floor's client "
+            f"to {sorted(rest)}"
+        )
+    finally:
+        os.sched_setaffinity(0, every)
+        pin([root, *descendants(root)], every)
+
+
+def autogroup() -> str:
+    """Whether the kernel schedules each session as a group (``kernel.sched_autogroup_enabled``):
+    then the cluster, started in a session of its own, gets half the CPU when both are busy."""
+    try:
+        return (
+            "on"
+            if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+            else "off"
+        )
+    except OSError:
+        return "unknown"
+
+
+def can_pin(root: int | None) -> str | None:
+    """Why the split placement cannot run here (None when it can)."""
+    if root is None:
+        return "the database does not run on this machine"
+    if len(os.sched_getaffinity(0)) < 2:
+        return "one core"
+    try:
+        os.sched_setaffinity(root, os.sched_getaffinity(root))
+    except PermissionError:
+        return "no permission to set PostgreSQL's CPU affinity (run as root or its owner)"
+    return None
+
+
 # --------------------------------------------------------------------------- main
+
+
+@dataclass
+class Diff:
+    """How a peer's tiles differ from the floor's, in grid codes."""
+
+    tiles: int = 0
+    only_peer: set[str] = field(default_factory=set)
+    missing_in_tile: int = 0
+    """Features the floor draws and the peer lacks, of grids overlapping the tile itself."""
+    missing_in_buffer: int = 0
+    """… of grids that reach only the tile's buffer."""
+
+
+def compare(
+    sample: list[int],
+    floor: dict[int, bytes],
+    fetch: Callable[[int], bytes],
+    tiles: list[tuple[int, int, int]],
+    shapes: dict[str, shapely.Geometry],
+) -> Diff:
+    """Compare the sets of grid codes of the peer's tiles with the floor's."""
+    diff = Diff()
+    examples: list = []
+    for i in sample:
+        theirs, ours = codes(fetch(i)), codes(floor[i])
+        if theirs == ours:
+            continue
+        diff.tiles += 1
+        diff.only_peer.update(theirs - ours)
+        box = shapely.box(*tile_bounds(*tiles[i]))
+        for code in ours - theirs:
+            if shapely.intersects(shapes[code], box):
+                diff.missing_in_tile += 1
+            else:
+                diff.missing_in_buffer += 1
+        if len(examples) < 3:
+            examples.append((tiles[i], sorted(theirs - ours), sorted(ours - theirs)))
+    if examples:
+        print(f"differs (tile, only peer, only floor), e.g. {examples}", flush=True)
+    return diff
+
+
+@dataclass
+class Round:
+    """One placement's runs."""
+
+    name: str
+    where: str
+    runs: dict[str, Pass]
+
+    def ratios(self) -> dict[str, float]:
+        r = self.runs
+        return {
+            "cold": r["gridmap cold"].rate / r["tipg cold"].rate,
+            "warm": r["gridmap warm"].rate / r["tipg warm"].rate,
+            "floor": r["SQL floor"].rate / r["gridmap cold"].rate,
+        }
+
+    def met(self) -> dict[str, bool]:
+        ratios = self.ratios()
+        return {
+            "cold": ratios["cold"] >= GOAL_COLD,
+            "warm": ratios["warm"] >= GOAL_WARM,
+            "floor": ratios["floor"] <= GOAL_FLOOR,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--concurrency", type=int, default=8, help="client connections")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (each server)")
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the shuffle")
     parser.add_argument("--sample", type=int, default=200, help="tiles checked before timing")
     parser.add_argument("--warmup", type=int, default=200, help="untimed tiles per server")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--repeat", type=int, default=20, help="passes over the list (floor)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per timed run")
+    parser.add_argument(
+        "--placements",
+        default="shared,split",
+        help="comma-separated: shared (all on every core), split (PostgreSQL on its own cores)",
+    )
     args = parser.parse_args(argv)
 
     python = ensure_tipg()
@@ -386,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     db_url = make_url(base).set(database=dbname).render_as_string(hide_password=False)
     conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     created = False
+    rounds: list[Round] = []
+    skipped: dict[str, str] = {}
     try:
         created = create_database(db_url)
         migrate(db_url)
@@ -415,11 +615,11 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         layer = LAYERS["grids"]
-        sql = psycopg_sql(layer.tile_sql(settings))
+        sql = layer.tile_sql(settings)
         extra = layer.params(settings)
 
         def params(i: int) -> dict:
-            z, x, y = tiles[i % len(tiles)]
+            z, x, y = tiles[i]
             return {
                 "z": z,
                 "x": x,
@@ -430,117 +630,117 @@ def main(argv: list[str] | None = None) -> int:
                 **extra,
             }
 
+        root = postmaster(conninfo)
+        names = [n.strip() for n in args.placements.split(",") if n.strip()]
+        if "split" in names and (why := can_pin(root)):
+            skipped["split"] = why
+            names.remove("split")
+        postgres_cpu = {"PostgreSQL": lambda: cpu_seconds([root, *descendants(root)])}
+        if root is None:
+            postgres_cpu = {}
+
         rng = random.Random(args.seed + 1)
         sample = rng.sample(range(len(tiles)), min(args.sample, len(tiles)))
-        results: dict[str, Pass] = {}
-        single: dict[str, Pass] = {}
-        mismatch: dict[str, int] = {"gridmap": 0, "tipg": 0}
-        nonempty = 0
+        gridmap_diff = tipg_diff = Diff()
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            floor = {
+                i: bytes(conn.execute(sql, params(i), binary=True).fetchone()[0] or b"")
+                for i in sample
+            }
+        nonempty = sum(bool(codes(floor[i])) for i in sample)
+        checked = False
+        cold = [gridmap_path(*t, False) for t in tiles]
+        warm = [gridmap_path(*t, True) for t in tiles]
+        paths = [tipg_path(*tile) for tile in tiles]
+        warmup = min(args.warmup, len(tiles))
         with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
             workdir = Path(tmp)
-            # the floor first: it also brings the table into PostgreSQL's buffers
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                floor = {
-                    i: bytes(conn.execute(sql, params(i)).fetchone()[0] or b"") for i in sample
-                }
-            conns: list = []
-            try:
-                worker = floor_worker(conninfo, sql, params, conns)
-                run_pass("floor warm-up", min(args.warmup, len(tiles)), args.concurrency, worker)
-                results["SQL floor"] = run_pass(
-                    "SQL floor", len(tiles) * args.repeat, args.concurrency, worker
-                )
-            finally:
-                for c in conns:
-                    c.close()
+            for name in names:
+                with placement(name, root) as where:
+                    print(f"== {name}: {where}", flush=True)
+                    runs: dict[str, Pass] = {}
+                    conns: list = []
+                    try:
+                        worker = floor_worker(conninfo, sql, params, conns)
+                        thread_pass("floor warm-up", warmup, args.concurrency, worker)
+                        runs["SQL floor"] = metered(
+                            lambda worker=worker: thread_pass(
+                                "SQL floor", len(tiles), args.concurrency, worker, args.duration
+                            ),
+                            {**postgres_cpu, "client": own_cpu},
+                        )
+                    finally:
+                        for c in conns:
+                            c.close()
 
-            with serve(db_url, ROOT, args.workers, [], workdir) as s:
-                got = {i: codes(http_tile(s.port, gridmap_path(*tiles[i], False))) for i in sample}
-                for i in sample:
-                    nonempty += bool(codes(floor[i]))
-                    mismatch["gridmap"] += got[i] != codes(floor[i])
-                cold = [gridmap_path(*t, False) for t in tiles]
-                warm = [gridmap_path(*t, True) for t in tiles]
-                run_pass(
-                    "gridmap warm-up",
-                    min(args.warmup, len(tiles)),
-                    args.concurrency,
-                    http_worker(s.port, cold),
-                )
-                single["gridmap cold"] = run_pass(
-                    "gridmap cold (cache=off)",
-                    len(tiles),
-                    args.concurrency,
-                    http_worker(s.port, cold),
-                )
-                results["gridmap cold"] = wrk_pass("gridmap cold (cache=off)", s.port, cold, args)
-                run_pass(
-                    "gridmap fill cache (pass 1)",
-                    len(tiles),
-                    args.concurrency,
-                    http_worker(s.port, warm),
-                )
-                single["gridmap warm"] = run_pass(
-                    "gridmap warm (pass 2)", len(tiles), args.concurrency, http_worker(s.port, warm)
-                )
-                results["gridmap warm"] = wrk_pass("gridmap warm (cache on)", s.port, warm, args)
-
-            with serve_tipg(db_url, args.workers, settings.tile_max_features, workdir) as t:
-                paths = [tipg_path(*tile) for tile in tiles]
-                examples: list = []
-                only_tipg: set[str] = set()
-                only_ours: set[str] = set()
-                missing = {"tile": 0, "buffer": 0}
-                for i in sample:
-                    theirs = codes(http_tile(t.port, paths[i]))
-                    if theirs != codes(floor[i]):
-                        mismatch["tipg"] += 1
-                        ours = codes(floor[i])
-                        only_tipg.update(theirs - ours)
-                        only_ours.update(ours - theirs)
-                        box = shapely.box(*tile_bounds(*tiles[i]))
-                        for code in ours - theirs:
-                            inside = bool(shapely.intersects(shapes[code], box))
-                            missing["tile" if inside else "buffer"] += 1
-                        if len(examples) < 3:
-                            examples.append(
-                                (tiles[i], sorted(theirs - ours), sorted(ours - theirs))
+                    with serve(db_url, ROOT, args.workers, [], workdir) as s:
+                        if not checked:
+                            gridmap_diff = compare(
+                                sample,
+                                floor,
+                                lambda i, s=s: http_tile(s.port, cold[i]),
+                                tiles,
+                                shapes,
                             )
-                if examples:
-                    print(
-                        f"tipg differs (tile, only tipg, only gridmap), e.g. {examples}", flush=True
-                    )
-                run_pass(
-                    "tipg warm-up",
-                    min(args.warmup, len(tiles)),
-                    args.concurrency,
-                    http_worker(t.port, paths),
-                )
-                single["tipg cold"] = run_pass(
-                    "tipg pass 1", len(tiles), args.concurrency, http_worker(t.port, paths)
-                )
-                single["tipg warm"] = run_pass(
-                    "tipg pass 2", len(tiles), args.concurrency, http_worker(t.port, paths)
-                )
-                results["tipg cold"] = wrk_pass("tipg run 1", t.port, paths, args)
-                results["tipg warm"] = wrk_pass("tipg run 2", t.port, paths, args)
+                        meters = {
+                            **postgres_cpu,
+                            "server": lambda s=s: cpu_seconds(s.pids()),
+                            "client": children_cpu,
+                        }
+                        thread_pass(
+                            "gridmap warm-up", warmup, args.concurrency, http_worker(s.port, cold)
+                        )
+                        runs["gridmap cold"] = metered(
+                            lambda s=s: wrk_pass("gridmap cold (cache=off)", s.port, cold, args),
+                            meters,
+                        )
+                        thread_pass(
+                            "gridmap fill cache",
+                            len(tiles),
+                            args.concurrency,
+                            http_worker(s.port, warm),
+                        )
+                        runs["gridmap warm"] = metered(
+                            lambda s=s: wrk_pass("gridmap warm (cache on)", s.port, warm, args),
+                            meters,
+                        )
+
+                    with serve_tipg(db_url, args.workers, settings.tile_max_features, workdir) as t:
+                        if not checked:
+                            tipg_diff = compare(
+                                sample,
+                                floor,
+                                lambda i, t=t: http_tile(t.port, paths[i]),
+                                tiles,
+                                shapes,
+                            )
+                        meters = {
+                            **postgres_cpu,
+                            "server": lambda t=t: cpu_seconds(t.pids()),
+                            "client": children_cpu,
+                        }
+                        thread_pass(
+                            "tipg warm-up", warmup, args.concurrency, http_worker(t.port, paths)
+                        )
+                        runs["tipg cold"] = metered(
+                            lambda t=t: wrk_pass("tipg run 1", t.port, paths, args), meters
+                        )
+                        runs["tipg warm"] = metered(
+                            lambda t=t: wrk_pass("tipg run 2", t.port, paths, args), meters
+                        )
+                    checked = True
+                rounds.append(Round(name, where, runs))
     finally:
         if created:
             drop_database(db_url)
 
-    print(f"checked {len(sample)} tiles ({nonempty} non-empty): mismatches {mismatch}")
-    ratios = {
-        "cold": results["gridmap cold"].rate / results["tipg cold"].rate,
-        "warm": results["gridmap warm"].rate / results["tipg warm"].rate,
-        "floor": results["SQL floor"].rate / results["gridmap cold"].rate,
-    }
-    goals = {
-        "cold": ratios["cold"] >= GOAL_COLD,
-        "warm": ratios["warm"] >= GOAL_WARM,
-        "floor": ratios["floor"] <= GOAL_FLOOR,
-    }
-    for k, v in ratios.items():
-        print(f"{k}: {v:.2f}× — {'met' if goals[k] else 'not met'}")
+    print(
+        f"checked {len(sample)} tiles ({nonempty} non-empty): differ gridmap "
+        f"{gridmap_diff.tiles}, tipg {tipg_diff.tiles}"
+    )
+    for r in rounds:
+        for k, v in r.ratios().items():
+            print(f"{r.name} {k}: {v:.2f}× — {'met' if r.met()[k] else 'not met'}")
 
     def version_of(dist: str) -> str:
         try:
@@ -556,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
         for k, v, d in (
             ("concurrency", args.concurrency, 8),
             ("duration", args.duration, 10),
-            ("repeat", args.repeat, 20),
+            ("placements", args.placements, "shared,split"),
         )
         if v != d
     )
@@ -565,16 +765,16 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`{command}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {git_state()}.",
         "",
-        f"Machine: {os.cpu_count()} × {cpu_model()}, Python {platform.python_version()}, "
+        f"Machine: {os.cpu_count()} × {cpu_model()} (kernel autogroup scheduling "
+        f"{autogroup()}), Python {platform.python_version()}, "
         f"PostgreSQL {pg}, PostGIS {postgis}. gridmap: uvicorn {version_of('uvicorn')}, "
         f"FastAPI {version_of('fastapi')}, psycopg {version_of('psycopg')}; tipg "
         f"{venv_version(python, 'tipg')} (uvicorn {venv_version(python, 'uvicorn')}, "
         f"asyncpg {venv_version(python, 'asyncpg')}) in its own venv. Each server: "
-        f"{args.workers} uvicorn workers. Timed HTTP runs: `wrk -t2 -c{args.concurrency} "
+        f"{args.workers} uvicorn workers. HTTP runs: `wrk -t2 -c{args.concurrency} "
         f"-d{args.duration}s -H 'Accept-Encoding: gzip'` cycling through the tile list (a Lua "
         "path list, each thread starting elsewhere); tiles/s is wrk's requests/s, p50/p99 "
-        "from wrk's latency histogram. wrk, the servers, PostgreSQL and this script share "
-        "the machine's cores.",
+        "from wrk's latency histogram.",
         "",
         f"Tiles: the {len(tiles)} tiles at z12–16 intersecting the {len(grids)} demo grids "
         f"({', '.join(f'z{z}: {n}' for z, n in per_zoom.items())}), shuffled (seed "
@@ -587,46 +787,53 @@ def main(argv: list[str] | None = None) -> int:
         "(gridmap's) and `TIPG_MAX_FEATURES_PER_TILE` as gridmap's. tipg has no tile cache "
         "(it only sends `Cache-Control`): its cold is its first wrk run, its warm a second "
         "identical run. SQL floor: gridmap's ST_AsMVT statement for the layer "
-        f"(`LAYERS['grids'].tile_sql`) through psycopg, {args.concurrency} threads with one "
-        f"connection each, the list {args.repeat} times, no HTTP.",
+        "(`LAYERS['grids'].tile_sql`) run as gridmap runs it (psycopg, prepared after "
+        f"psycopg's default 5 uses, binary results), {args.concurrency} threads with one "
+        f"connection each, round the list for {args.duration} s, no HTTP.",
+        "",
+        "CPU ms/tile: CPU time spent during the run divided by the tiles served — "
+        "PostgreSQL = the postmaster and all its backends; server = the uvicorn processes; "
+        "client = wrk (HTTP runs) or the floor's Python threads.",
         "",
         f"Same features: {len(sample)} sampled tiles ({nonempty} non-empty) decoded with "
         "mapbox_vector_tile, set of grid codes per tile compared with the SQL floor's: gridmap "
-        f"{mismatch['gridmap']} differ; tipg {mismatch['tipg']} differ — tipg lacks "
-        f"{missing['tile'] + missing['buffer']} features gridmap draws "
-        f"({missing['buffer']} of grids that reach only the tile's 64-unit buffer, "
-        f"{missing['tile']} of grids overlapping the tile itself) and has {len(only_tipg)} "
-        "that gridmap lacks.",
-        "",
-        "| run (HTTP: wrk; floor: psycopg threads) | tiles/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|",
+        f"{gridmap_diff.tiles} differ; tipg {tipg_diff.tiles} differ — tipg lacks "
+        f"{tipg_diff.missing_in_tile + tipg_diff.missing_in_buffer} features gridmap draws "
+        f"({tipg_diff.missing_in_buffer} of grids that reach only the tile's 64-unit buffer, "
+        f"{tipg_diff.missing_in_tile} of grids overlapping the tile itself) and has "
+        f"{len(tipg_diff.only_peer)} that gridmap lacks.",
     ]
-    for key, run in results.items():
-        lines.append(
-            f"| {key} | {run.rate:,.0f} | {run.pct(50):.1f} | {run.pct(99):.1f} | {run.errors} |"
-        )
-    lines += [
-        "",
-        f"The same with a Python client ({args.concurrency} threads, http.client keep-alive), "
-        "one pass over the list each (warm: the second pass) — client-bound, shown for "
-        "reference, not used for the ratios:",
-        "",
-        "| run (one pass, Python client) | tiles/s | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|",
-    ]
-    for key, run in single.items():
-        lines.append(f"| {key} | {run.rate:,.0f} | {run.pct(50):.1f} | {run.pct(99):.1f} |")
-    lines += [
-        "",
-        f"- gridmap/tipg cold: {ratios['cold']:.2f}× (goal ≥ {GOAL_COLD:g}×) — "
-        f"{met(goals['cold'])}",
-        f"- gridmap/tipg warm: {ratios['warm']:.2f}× (goal ≥ {GOAL_WARM:g}×) — "
-        f"{met(goals['warm'])}",
-        f"- SQL floor / gridmap cold: {ratios['floor']:.2f}× (goal within {GOAL_FLOOR:g}×) — "
-        f"{met(goals['floor'])}",
-        "",
-    ]
-    section = "\n".join(lines)
+    for name, why in skipped.items():
+        lines += ["", f"Placement `{name}` not run: {why}."]
+    for r in rounds:
+        ratios, goals = r.ratios(), r.met()
+        lines += [
+            "",
+            f"**{r.name}** — {r.where}:",
+            "",
+            "| run | tiles/s | p50 ms | p99 ms | errors | CPU ms/tile: PostgreSQL | server "
+            "| client |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key, run in r.runs.items():
+            cpu = [
+                f"{run.cpu[k]:.3f}" if k in run.cpu else "–"
+                for k in ("PostgreSQL", "server", "client")
+            ]
+            lines.append(
+                f"| {key} | {run.rate:,.0f} | {run.pct(50):.1f} | {run.pct(99):.1f} | "
+                f"{run.errors} | {' | '.join(cpu)} |"
+            )
+        lines += [
+            "",
+            f"- gridmap/tipg cold: {ratios['cold']:.2f}× (goal ≥ {GOAL_COLD:g}×) — "
+            f"{met(goals['cold'])}",
+            f"- gridmap/tipg warm: {ratios['warm']:.2f}× (goal ≥ {GOAL_WARM:g}×) — "
+            f"{met(goals['warm'])}",
+            f"- SQL floor / gridmap cold: {ratios['floor']:.2f}× (goal within {GOAL_FLOOR:g}×) — "
+            f"{met(goals['floor'])}",
+        ]
+    section = "\n".join(lines) + "\n"
     print("\n" + section)
     if not args.no_append:
         with (ROOT / "bench" / "RESULTS.md").open("a") as out:
