@@ -1,4 +1,4 @@
-"""HTTP manners of tiles and TileJSON: gzip, strong ETags and 304, caching, CORS, 204.
+"""HTTP manners of tiles and TileJSON: gzip, strong ETags and 304, caching, 204.
 
 - ``Content-Type: application/vnd.mapbox-vector-tile``; gzipped (``Content-Encoding: gzip``)
   when ``Accept-Encoding`` allows it; ``Vary: Accept-Encoding`` always.
@@ -8,7 +8,8 @@
 - ``Cache-Control``: ``public, max-age=<tile_max_age_s>`` for the current data; tiles and
   TileJSON of an ``as_of`` version never change: a year, ``immutable``.
 - An empty tile is 204 No Content.
-- ``Access-Control-Allow-Origin: *`` (maps on other origins may use the tiles).
+
+CORS headers (maps on other origins may use the tiles) are the app's: ``api.cors``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from tiles.layers import MEDIA_TYPE
 from tiles.service import TileAnswer
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag"}
 
 
 def cache_control(immutable: bool, max_age: int) -> str:
@@ -71,7 +71,6 @@ def tile_response(answer: TileAnswer, headers: Mapping[str, str], max_age: int) 
     """The HTTP answer for a tile, given the request's headers."""
     tile = answer.tile
     common = {
-        **CORS,
         "Cache-Control": cache_control(answer.immutable, max_age),
         "X-Tile-Cache": answer.cache,
     }
@@ -91,7 +90,5 @@ def tile_response(answer: TileAnswer, headers: Mapping[str, str], max_age: int) 
 
 
 def json_response(content: Any, *, immutable: bool, max_age: int) -> JSONResponse:
-    """TileJSON or the catalogue, with CORS and caching headers."""
-    return JSONResponse(
-        content, headers={**CORS, "Cache-Control": cache_control(immutable, max_age)}
-    )
+    """TileJSON or the catalogue, with caching headers."""
+    return JSONResponse(content, headers={"Cache-Control": cache_control(immutable, max_age)})
