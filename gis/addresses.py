@@ -254,7 +254,15 @@ def _level(query: ParsedAddress, row: ParsedAddress, units: int | None, floors: 
     return "road"
 
 
+TRIGRAMS_READ_CHINESE: set[str] = set()
+"""Databases (URLs without password) found to have a ctype in which pg_trgm reads Chinese;
+asked once each — a database's ctype is fixed when it is created."""
+
+
 def _check_trigrams(conn: Connection) -> None:
+    database = conn.engine.url.render_as_string(hide_password=True)
+    if database in TRIGRAMS_READ_CHINESE:
+        return
     if not conn.scalar(text("SELECT show_trgm('栗乡') <> '{}'")):
         raise Unavailable(
             "数据库的 LC_CTYPE 不把汉字视为字母，无法做中文地址匹配；请用 C.UTF-8 等 UTF-8 "
@@ -263,6 +271,7 @@ def _check_trigrams(conn: Connection) -> None:
             "ctype such as C.UTF-8)",
             code="database_ctype_unsupported",
         )
+    TRIGRAMS_READ_CHINESE.add(database)
 
 
 def _similar(

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
+from gis import addresses
 from gis.addresses import chinese_number, match_address, normalize, parse
 from gis.crs import from_wgs84, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 from gis.demo import ADDRESS_PREFIX, read_addresses
@@ -258,6 +259,24 @@ def test_gibberish_is_not_found_with_suggestions(engine: Engine) -> None:
     with pytest.raises(NotFound) as error:
         _match(engine, "啊啊啊啊")
     assert error.value.details["suggestions"] == []
+
+
+def test_the_ctype_is_asked_once_per_database(engine: Engine) -> None:
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    addresses.TRIGRAMS_READ_CHINESE.clear()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.connect() as conn:
+            first = match_address(conn, "阳光小区5号楼")
+            again = match_address(conn, "阳光小区5号楼")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert first == again
+    assert sum("show_trgm" in s for s in statements) == 1
 
 
 def test_a_c_ctype_database_is_refused(server_url: str) -> None:
