@@ -179,8 +179,13 @@ def static_server(tmp_path: Path) -> Iterator[StaticSite]:
 
 
 @pytest.fixture(scope="session")
-def app_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where ``app_server`` writes uvicorn's output, its access log among it."""
+    return tmp_path_factory.mktemp("app_server") / "uvicorn.log"
+
+
+@pytest.fixture(scope="session")
+def app_server(db_url: str, app_server_log: Path) -> Iterator[str]:
     """Base URL (http://127.0.0.1:PORT) of the app under uvicorn on the shared database."""
-    log = tmp_path_factory.mktemp("app_server") / "uvicorn.log"
-    with serve_app(db_url, log) as base:
+    with serve_app(db_url, app_server_log) as base:
         yield base

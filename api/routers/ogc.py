@@ -1,6 +1,7 @@
 """OGC API – Features under ``/ogc``: the endpoints QGIS and GDAL (OAPIF) read.
 
 Thin: the collections, queryables, query-string rules and paging are in ``gis.features``;
+the OpenAPI 3.0 document of the service (``/ogc/api``) is built by ``api.ogc_openapi``;
 this module adds the URLs and links.  Every problem with a query parameter is a 400, an
 unknown collection or feature a 404, both in gridmap's ``{"code", "message", "details"}``.
 """
@@ -15,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ConnectionDep
+from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
+from api.ogc_openapi import document as openapi_document
 from api.responses import GeoJSONResponse
 from gis import features
 from gis.features import COLLECTIONS, Collection
@@ -23,21 +26,14 @@ router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA = "application/schema+json"
 
 CollectionId = Annotated[
-    str, Path(alias="collectionId", description=f"One of {', '.join(COLLECTIONS)}.")
+    str, Path(alias="collectionId", description=PATH_PARAMETERS["collectionId"]["description"])
 ]
 FeatureId = Annotated[
-    str, Path(alias="featureId", description="Region code, or the point layer's key.")
+    str, Path(alias="featureId", description=PATH_PARAMETERS["featureId"]["description"])
 ]
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A bad query parameter: `{code, message, details}`."},
-    404: {"description": "No such collection or feature: `{code, message, details}`."},
-}
 
 
 class SchemaResponse(JSONResponse):
@@ -46,64 +42,13 @@ class SchemaResponse(JSONResponse):
     media_type = SCHEMA
 
 
+class OpenAPIResponse(JSONResponse):
+    """An OpenAPI 3.0 document."""
+
+    media_type = OPENAPI
+
+
 # --------------------------------------------------------------------------- OpenAPI
-
-
-def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-        **extra,
-    }
-
-
-F = _query(
-    "f",
-    "Format: json (the only one; GeoJSON for features).",
-    {"type": "string", "enum": list(features.FORMATS)},
-)
-
-
-def _filter_parameters() -> list[dict[str, Any]]:
-    """One equality filter per queryable of any collection (naming the collections)."""
-    found: dict[str, tuple[str, list[str]]] = {}
-    for collection in COLLECTIONS.values():
-        for name, schema in features.queryables(collection).items():
-            found.setdefault(name, (schema["type"], []))[1].append(collection.id)
-    return [
-        _query(
-            name, f"Features whose `{name}` equals this value ({', '.join(ids)}).", {"type": kind}
-        )
-        for name, (kind, ids) in found.items()
-    ]
-
-
-ITEMS_PARAMETERS = [
-    _query(
-        "bbox",
-        "minlon,minlat,maxlon,maxlat in CRS84 (WGS84 lon/lat): features intersecting it.",
-        {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
-        style="form",
-        explode=False,
-    ),
-    _query(
-        "limit",
-        f"Page size, default {DEFAULT_PAGE_SIZE}; larger values than {MAX_PAGE_SIZE} are "
-        f"clamped to {MAX_PAGE_SIZE} (not an error, as OGC API Features Part 1 asks).",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
-    ),
-    _query(
-        "offset",
-        "Features to skip (the `next` link sets it).",
-        {"type": "integer", "minimum": 0, "default": 0},
-    ),
-    _query("datetime", "Accepted and ignored: no feature has a time.", {"type": "string"}),
-    F,
-    *_filter_parameters(),
-]
 
 
 def _get(path: str, name: str, summary: str, *parameters: dict[str, Any], **kw: Any) -> Any:
@@ -161,8 +106,9 @@ def landing(request: Request) -> JSONResponse:
     base = str(request.base_url).rstrip("/")
     links = [
         _link(request.url_for("ogc_landing"), "self", JSON, "本页 (this document)"),
-        # QGIS accepts the API definition only with this very media type
-        _link(base + request.app.openapi_url, "service-desc", OPENAPI, "API 定义 (OpenAPI)"),
+        # QGIS accepts the API definition only with this very media type; GDAL reads the
+        # server-side filters of each collection from it
+        _link(request.url_for("ogc_api"), "service-desc", OPENAPI, "API 定义 (OpenAPI 3.0)"),
         _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合性 (conformance)"),
         _link(request.url_for("ogc_collections"), "data", JSON, "要素集 (collections)"),
     ]
@@ -171,6 +117,15 @@ def landing(request: Request) -> JSONResponse:
     return JSONResponse(
         {"title": features.TITLE, "description": features.DESCRIPTION, "links": links}
     )
+
+
+@_get("/api", "ogc_api", "API definition (OpenAPI 3.0)", response_class=OpenAPIResponse)
+def api_definition(request: Request) -> OpenAPIResponse:
+    """The OpenAPI 3.0 document of this service, its paths relative to ``/ogc``; each
+    collection's ``/items`` path lists that collection's property filters."""
+    _params(request)
+    server = str(request.url_for("ogc_landing"))
+    return OpenAPIResponse(openapi_document(server, router, request.app.version))
 
 
 @_get("/conformance", "ogc_conformance", "Conformance classes")
