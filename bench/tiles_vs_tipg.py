@@ -87,7 +87,8 @@ from gis.db import create_database, database_url, drop_database, make_engine, mi
 from gis.seed import load_demo
 from gis.settings import get_settings
 from gis.versions import current_version
-from tiles.layers import LAYERS, tile_bounds, tolerance_m
+from tiles.layers import LAYERS, tile_bounds
+from tiles.service import tile_params
 
 ROOT = Path(__file__).resolve().parent.parent
 TIPG_VENV = ROOT / ".gridmap" / "bench" / "tipg-venv"
@@ -616,19 +617,9 @@ def main(argv: list[str] | None = None) -> int:
 
         layer = LAYERS["grids"]
         sql = layer.tile_sql(settings)
-        extra = layer.params(settings)
 
         def params(i: int) -> dict:
-            z, x, y = tiles[i]
-            return {
-                "z": z,
-                "x": x,
-                "y": y,
-                "limit": settings.tile_max_features,
-                "tolerance": tolerance_m(z),
-                "version": version,
-                **extra,
-            }
+            return tile_params(layer, *tiles[i], version, settings) or {}
 
         root = postmaster(conninfo)
         names = [n.strip() for n in args.placements.split(",") if n.strip()]
@@ -638,6 +629,22 @@ def main(argv: list[str] | None = None) -> int:
         postgres_cpu = {"PostgreSQL": lambda: cpu_seconds([root, *descendants(root)])}
         if root is None:
             postgres_cpu = {}
+
+        def meters(server: Server) -> dict[str, Callable[[], float]]:
+            """CPU meters of an HTTP run: PostgreSQL, the server's processes, wrk."""
+            return {
+                **postgres_cpu,
+                "server": lambda: cpu_seconds(server.pids()),
+                "client": children_cpu,
+            }
+
+        def check(server: Server, paths: list[str]) -> Diff:
+            """The server's tiles of the sample against the floor's."""
+
+            def fetch(i: int) -> bytes:
+                return http_tile(server.port, paths[i])
+
+            return compare(sample, floor, fetch, tiles, shapes)
 
         rng = random.Random(args.seed + 1)
         sample = rng.sample(range(len(tiles)), min(args.sample, len(tiles)))
@@ -675,24 +682,13 @@ def main(argv: list[str] | None = None) -> int:
 
                     with serve(db_url, ROOT, args.workers, [], workdir) as s:
                         if not checked:
-                            gridmap_diff = compare(
-                                sample,
-                                floor,
-                                lambda i, s=s: http_tile(s.port, cold[i]),
-                                tiles,
-                                shapes,
-                            )
-                        meters = {
-                            **postgres_cpu,
-                            "server": lambda s=s: cpu_seconds(s.pids()),
-                            "client": children_cpu,
-                        }
+                            gridmap_diff = check(s, cold)
                         thread_pass(
                             "gridmap warm-up", warmup, args.concurrency, http_worker(s.port, cold)
                         )
                         runs["gridmap cold"] = metered(
                             lambda s=s: wrk_pass("gridmap cold (cache=off)", s.port, cold, args),
-                            meters,
+                            meters(s),
                         )
                         thread_pass(
                             "gridmap fill cache",
@@ -702,31 +698,20 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         runs["gridmap warm"] = metered(
                             lambda s=s: wrk_pass("gridmap warm (cache on)", s.port, warm, args),
-                            meters,
+                            meters(s),
                         )
 
                     with serve_tipg(db_url, args.workers, settings.tile_max_features, workdir) as t:
                         if not checked:
-                            tipg_diff = compare(
-                                sample,
-                                floor,
-                                lambda i, t=t: http_tile(t.port, paths[i]),
-                                tiles,
-                                shapes,
-                            )
-                        meters = {
-                            **postgres_cpu,
-                            "server": lambda t=t: cpu_seconds(t.pids()),
-                            "client": children_cpu,
-                        }
+                            tipg_diff = check(t, paths)
                         thread_pass(
                             "tipg warm-up", warmup, args.concurrency, http_worker(t.port, paths)
                         )
                         runs["tipg cold"] = metered(
-                            lambda t=t: wrk_pass("tipg run 1", t.port, paths, args), meters
+                            lambda t=t: wrk_pass("tipg run 1", t.port, paths, args), meters(t)
                         )
                         runs["tipg warm"] = metered(
-                            lambda t=t: wrk_pass("tipg run 2", t.port, paths, args), meters
+                            lambda t=t: wrk_pass("tipg run 2", t.port, paths, args), meters(t)
                         )
                     checked = True
                 rounds.append(Round(name, where, runs))
