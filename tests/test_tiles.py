@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,6 +128,31 @@ def _touching(engine: Engine, level: str, box: tuple[float, float, float, float]
 
 
 TILES = [tile_at(*CITY, z) for z in (11, 13, 15)] + [tile_at(118.30, 40.125, 14), (8, 212, 96)]
+
+
+@pytest.mark.parametrize("z", [8, 12, 14])
+def test_labels_are_one_point_inside_each_region(
+    client: TestClient, engine: Engine, z: int
+) -> None:
+    """The ``labels`` layer: a region's label point is in the tile (and its buffer) that
+    holds shapely's point on its surface, once, and lies inside the region."""
+    zxy = tile_at(*CITY, z)
+    got: dict[str, shapely.Geometry] = {}
+    for f in features(get_tile(client, "labels", *zxy).content, "labels"):
+        code = f["properties"]["code"]
+        assert code not in got, code
+        got[code] = to_mercator(f["geometry"], *zxy)
+    reach = shapely.box(*tile_box(*zxy, grow=BUFFER - 1))  # not the buffer's very edge
+    regions = {c: r for level in LEVELS.values() for c, r in _regions(engine, level).items()}
+    expected = {
+        code
+        for code, r in regions.items()
+        if reach.contains(mercator(shapely.point_on_surface(r["geom"])))
+    }
+    assert expected and expected <= set(got)
+    unit = WORLD / 2**z / EXTENT
+    for code, point in got.items():
+        assert mercator(regions[code]["geom"]).distance(point) <= unit, code
 
 
 @pytest.mark.parametrize("layer", list(LEVELS))
@@ -408,7 +434,7 @@ def test_tilejson_and_catalogue(client: TestClient, engine: Engine) -> None:
     assert catalogue.headers["access-control-allow-origin"] == "*"
     layers = {layer["id"]: layer for layer in catalogue.json()["layers"]}
     assert list(layers) == [
-        "grids", "communities", "streets", "counties",
+        "grids", "communities", "streets", "counties", "labels",
         "centres", "centre_areas", "cameras", "camera_sectors",
     ]  # fmt: skip
     base = str(client.base_url).rstrip("/")
@@ -764,21 +790,41 @@ def test_the_vector_map_page(app_server: str, page_log: PageLog, demo_grids: dic
              [id, window.gridmapMap.queryRenderedFeatures({layers: [id]}).length]))"""
     )
     assert all(n > 0 for n in rendered.values()), rendered
+    page.evaluate(
+        """() => new Promise((done) => {
+          window.gridmapMap.once("idle", done);
+          window.gridmapMap.jumpTo({zoom: 13});
+        })"""
+    )
+    communities = page.evaluate(
+        """() => window.gridmapMap.queryRenderedFeatures({layers: ['communities-label']})
+                 .map(f => f.properties.name)"""
+    )
+    demo = json.loads((Settings().demo_dir / "communities.geojson").read_text(encoding="utf-8"))
+    assert set(communities) & {f["properties"]["name"] for f in demo["features"]}, communities
+    screenshot(page, "tiles-vector-labels")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert "边界版本 1" in page.locator(".gm-panel").inner_text()
     screenshot(page, "tiles-vector-city")
     feature = next(f for f in demo_grids["features"] if f["properties"]["code"] == GRID_CODE)
     inside = shape(feature["geometry"]).representative_point()
     x, y = page.evaluate(
-        """([lon, lat]) => {
+        """async ([lon, lat]) => {
           const map = window.gridmapMap;
+          const idle = new Promise((done) => map.once("idle", done));
           map.jumpTo({center: [lon, lat], zoom: 16});
+          await idle;  // tiles loaded and labels placed
           const p = map.project([lon, lat]);
           return [p.x, p.y];
         }""",
         [inside.x, inside.y],
     )
-    page.wait_for_function("() => window.gridmapMap.loaded() && window.gridmapMap.areTilesLoaded()")
+    # labels, drawn in the browser (no glyph files): the grid's own name is placed, once
+    labels = page.evaluate(
+        """() => window.gridmapMap.queryRenderedFeatures({layers: ['grids-label']})
+                 .map(f => f.properties.name)"""
+    )
+    assert labels.count(feature["properties"]["name"]) == 1, labels
     page.mouse.click(x, y)
     popup = page.locator(".maplibregl-popup-content")
     popup.wait_for()

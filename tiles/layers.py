@@ -103,18 +103,24 @@ class Layer:
     table: str
     order: str
     level: str | None = None
+    """The regions' level (boundary layers; None: every level)."""
     feature_id: str | None = None
     """Column used as the MVT feature id (integers), if any."""
+    label_points: bool = False
+    """Boundary layers: a point inside each region (``ST_PointOnSurface``) for its label,
+    instead of its polygon — one label a region, in the one tile that holds the point."""
 
     def rows(self, area: str | None, settings: Settings) -> str:
         columns = ", ".join(f"{f.sql} AS {f.name}" for f in self.fields)
         if self.feature_id:
             columns = f"c.{self.feature_id} AS {self.feature_id}, {columns}"
         if self.versioned:
+            shape = "ST_PointOnSurface(r.geom)" if self.label_points else "r.geom"
             return (
-                f"SELECT {columns}, r.geom AS shape FROM regions r "
-                "WHERE r.level = %(level)s AND r.valid_from <= %(version)s "
+                f"SELECT {columns}, {shape} AS shape FROM regions r "
+                "WHERE r.valid_from <= %(version)s "
                 "AND (r.valid_to IS NULL OR r.valid_to > %(version)s)"
+                + ("" if self.level is None else " AND r.level = %(level)s")
                 + ("" if area is None else f" AND r.geom && {area}")
             )
         if self.geometry == "point":
@@ -266,6 +272,22 @@ LAYERS: dict[str, Layer] = {
         _boundary("communities", "community", "社区/村"),
         _boundary("streets", "street", "街道/乡镇"),
         _boundary("counties", "county", "县/区"),
+        Layer(
+            name="labels",
+            title="区划名称",
+            description="A label point inside every county, street, community and grid "
+            "(ST_PointOnSurface) with its name and level, for maps that write the names "
+            "once a region rather than once a tile.",
+            geometry="point",
+            fields=(
+                *_REGION,
+                Field("r.level", "level", "String", "county, street, community, grid"),
+            ),
+            versioned=True,
+            table="regions",
+            order="array_position(ARRAY['county', 'street', 'community', 'grid'], level), code",
+            label_points=True,
+        ),
         Layer(
             name="centres",
             title="党群服务中心/站/之家",

@@ -2,8 +2,13 @@
 
 Every tile layer is a vector source read from its TileJSON; grids are coloured by households
 against the standard band (like the Folium pages, ``gis.maps``), outlines by level, centres
-and cameras as circles with their service areas and fields of view.  No labels: text needs
-glyph files, which are not served.  MapLibre comes from ``/vendor`` (``gis.map_assets``).
+and cameras as circles with their service areas and fields of view; names of counties,
+streets, communities and grids as labels (from the ``labels`` layer: one point a region)
+from zoom 8, 10, 12 and 14, of centres from 15.  The style has no ``glyphs`` URL, so
+MapLibre (≥ 5) draws every character in the browser (TinySDF) with the fonts of ``LABEL_FONT``
+— no glyph files to serve, Chinese and digits alike; such a style fails MapLibre's style
+validation ("text-field requires glyphs"), which the page therefore turns off.  MapLibre
+comes from ``/vendor`` (``gis.map_assets``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from tiles.layers import LAYERS
 MAPLIBRE = next(p for p in PACKAGES if p.name == "maplibre-gl")
 MAPLIBRE_JS = f"{VENDOR_URL}/{MAPLIBRE.dirname}/dist/maplibre-gl.js"
 MAPLIBRE_CSS = f"{VENDOR_URL}/{MAPLIBRE.dirname}/dist/maplibre-gl.css"
+
+LABEL_FONT = ["Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC"]
+"""CSS font families of the labels, in order (then the browser's sans-serif)."""
 
 TOGGLES = (
     ("grids", "网格"),
@@ -99,12 +107,32 @@ const layers = [
     "circle-color": ["match", ["get", "level"], ...GRIDMAP.centreColours, "#999"],
     "circle-stroke-width": 1, "circle-stroke-color": "#fff"}},
 ];
+// names: regions from the label points (one a region), centres from their points; each
+// label is switched with the layer it names (metadata.toggle)
+const label = (id, source, toggle, minzoom, size, extra = {}) => ({
+  id, source, "source-layer": source, type: "symbol", minzoom, metadata: {toggle},
+  layout: {"text-field": ["get", "name"], "text-font": GRIDMAP.labelFont, "text-size": size,
+           "text-max-width": 8, ...extra.layout},
+  paint: {"text-color": "#222", "text-halo-color": "#fff", "text-halo-width": 1.2},
+  ...(extra.filter ? {filter: extra.filter} : {}),
+  ...(extra.maxzoom ? {maxzoom: extra.maxzoom} : {})});
+const level = (name) => ["==", ["get", "level"], name];
+layers.push(
+  label("counties-label", "labels", "counties", 8, 15, {filter: level("county"), maxzoom: 11}),
+  label("streets-label", "labels", "streets", 10, 14, {filter: level("street"), maxzoom: 13}),
+  label("communities-label", "labels", "communities", 12, 13,
+        {filter: level("community"), maxzoom: 15}),
+  label("grids-label", "labels", "grids", 14, 12, {filter: level("grid")}),
+  label("centres-label", "centres", "centres", 15, 12,
+        {layout: {"text-anchor": "top", "text-offset": [0, 0.8], "text-optional": true}}),
+);
 const map = new maplibregl.Map({
   container: "map",
   style: {version: 8, sources, layers},
   bounds: GRIDMAP.bounds,
   fitBoundsOptions: {padding: {top: 30, bottom: 30, right: 30, left: 250}},
   maxZoom: GRIDMAP.maxZoom, attributionControl: false,
+  validateStyle: false,  // labels without a glyphs URL: drawn in the browser (see the module)
 });
 map.addControl(new maplibregl.NavigationControl(), "top-right");
 map.addControl(new maplibregl.ScaleControl({unit: "metric"}), "bottom-left");
@@ -119,7 +147,7 @@ for (const [name, label] of GRIDMAP.toggles) {
   const box = document.createElement("label");
   box.innerHTML = `<input type="checkbox" checked data-layer="${name}"> ${label}`;
   box.querySelector("input").addEventListener("change", (e) => {
-    for (const l of layers.filter((l) => l.source === name)) {
+    for (const l of layers.filter((l) => (l.metadata?.toggle ?? l.source) === name)) {
       map.setLayoutProperty(l.id, "visibility", e.target.checked ? "visible" : "none");
     }
   });
@@ -190,6 +218,7 @@ def viewer_html(
         "version": version,
         "asOf": as_of,
         "maxZoom": settings.tile_max_zoom,
+        "labelFont": LABEL_FONT,
     }
     payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     return (
