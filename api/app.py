@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.compression import CompressLarge
 from api.cors import PublicCORS
 from api.errors import install_error_handlers
 from api.routers import (
@@ -70,5 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(ogc.router)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
+    app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
     return app
