@@ -224,17 +224,24 @@ def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 @contextmanager
-def serve(
-    db_url: str, app_dir: Path, workers: int, extra: list[str], workdir: Path
+def uvicorn_server(
+    uvicorn: Path,
+    app: list[str],
+    *,
+    workers: int,
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    health: str,
+    timeout: float = 60,
 ) -> Iterator[Server]:
-    """uvicorn with ``workers`` workers on a free port, up once /health answers 200."""
+    """``uvicorn`` serving ``app`` (its arguments) with ``workers`` workers on a free port, up
+    once ``health`` answers 200; stopped on exit (SIGTERM, its supervisor stops the workers;
+    then SIGKILL to all of them if that takes over 20 s)."""
     port = free_port()
     command = [
-        str(Path(sys.executable).parent / "uvicorn"),
-        "--factory",
-        "api.app:create_app",
-        "--app-dir",
-        str(app_dir),
+        str(uvicorn),
+        *app,
         "--workers",
         str(workers),
         "--host",
@@ -242,30 +249,25 @@ def serve(
         "--port",
         str(port),
         "--no-access-log",
-        *extra,
     ]
-    log = workdir / "uvicorn.log"
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(proc, port, log)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                if _get(port, "/health", timeout=2)[0] == 200:
+                raise RuntimeError(f"{command[1]} exited ({proc.returncode}):\n{log.read_text()}")
+            with suppress(OSError):
+                if _get(port, health, timeout=2)[0] == 200:
                     break
-            except OSError:
-                pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn not healthy after 60 s:\n{log.read_text()}")
+                raise RuntimeError(f"not healthy after {timeout:g} s:\n{log.read_text()}")
             time.sleep(0.2)
         yield server
     finally:
         if proc.poll() is None:
-            proc.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
+            proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -273,6 +275,24 @@ def serve(
                     with suppress(ProcessLookupError):
                         os.kill(pid, 9)
                 proc.wait(timeout=10)
+
+
+@contextmanager
+def serve(
+    db_url: str, app_dir: Path, workers: int, extra: list[str], workdir: Path
+) -> Iterator[Server]:
+    """gridmap under uvicorn with ``workers`` workers on a free port, up once /health
+    answers 200."""
+    with uvicorn_server(
+        Path(sys.executable).parent / "uvicorn",
+        ["--factory", "api.app:create_app", "--app-dir", str(app_dir), *extra],
+        workers=workers,
+        env={**os.environ, "GRIDMAP_DATABASE_URL": db_url},
+        cwd=app_dir,
+        log=workdir / "uvicorn.log",
+        health="/health",
+    ) as server:
+        yield server
 
 
 # --------------------------------------------------------------------------- checking

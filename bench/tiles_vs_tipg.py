@@ -74,11 +74,10 @@ from lookup_http import (
     PERCENTILES,
     Server,
     WrkRun,
-    _get,
-    free_port,
     lua_script,
     parse_wrk,
     serve,
+    uvicorn_server,
 )
 from sqlalchemy import make_url, text
 
@@ -157,7 +156,6 @@ def venv_version(python: Path, dist: str) -> str:
 @contextmanager
 def serve_tipg(db_url: str, workers: int, max_features: int, workdir: Path) -> Iterator[Server]:
     """tipg under uvicorn with ``workers`` workers, up once /healthz answers 200."""
-    port = free_port()
     url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     env = {
         **os.environ,
@@ -166,43 +164,17 @@ def serve_tipg(db_url: str, workers: int, max_features: int, workdir: Path) -> I
         "TIPG_TILE_BUFFER": "64",
         "TIPG_MAX_FEATURES_PER_TILE": str(max_features),
     }
-    command = [
-        str(TIPG_VENV / "bin" / "uvicorn"),
-        "tipg.main:app",
-        "--workers",
-        str(workers),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
-    log = workdir / "tipg.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"tipg exited ({proc.returncode}):\n{log.read_text()}")
-            with suppress(OSError):
-                if _get(port, "/healthz", timeout=2)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tipg not healthy after 90 s:\n{log.read_text()}")
-            time.sleep(0.3)
+    with uvicorn_server(
+        TIPG_VENV / "bin" / "uvicorn",
+        ["tipg.main:app"],
+        workers=workers,
+        env=env,
+        cwd=workdir,
+        log=workdir / "tipg.log",
+        health="/healthz",
+        timeout=90,
+    ) as server:
         yield server
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                for pid in reversed(server.pids()):
-                    with suppress(ProcessLookupError):
-                        os.kill(pid, 9)
-                proc.wait(timeout=10)
 
 
 def gridmap_path(z: int, x: int, y: int, cache: bool) -> str:
