@@ -30,10 +30,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["tiles"], lifespan=lifespan)
 
-AsOf = Annotated[
-    int | None,
-    Query(ge=1, description="Boundary version to draw (boundary layers); default the current."),
-]
+AS_OF = "Boundary version to draw (boundary layers); default the current."
+AsOf = Annotated[int | None, Query(ge=1, description=AS_OF)]
 
 
 def _service(request: Request) -> TileService:
@@ -59,7 +57,7 @@ TILE_PARAMETERS = [
         "in": "query",
         "required": False,
         "schema": {"type": "integer", "minimum": 1},
-        "description": "Boundary version to draw (boundary layers); default the current.",
+        "description": AS_OF,
     },
     {
         "name": "cache",
@@ -103,8 +101,8 @@ def _tile_options(request: Request) -> tuple[int | None, bool]:
 )
 async def get_tile(request: Request) -> Response:
     """Tile z/x/y (XYZ, EPSG:3857, extent 4096) of a layer: grids, communities, streets,
-    counties (of ``as_of`` or the current boundary version), centres, centre_areas, cameras,
-    camera_sectors.  400 ``invalid_tile``, 404 ``layer_not_found`` / ``version_not_found``.
+    counties, labels (of ``as_of`` or the current boundary version), centres, centre_areas,
+    cameras, camera_sectors.  400 ``invalid_tile``, 404 ``layer_not_found`` / ``version_not_found``.
 
     The busiest route: its parameters are read here, not by FastAPI's validation, which
     costs more than the rest of a cached tile (documented in ``TILE_PARAMETERS``)."""
