@@ -2,7 +2,7 @@
 
 A cached tile is keyed by exactly what it was made from, so it is never stale:
 
-- boundary layers (grids, communities, streets, counties): (layer, z, x, y, version), the
+- boundary layers (grids, communities, streets, counties, labels): (layer, z, x, y, version), the
   version being ``as_of`` or the current one that ``gis.watch.VersionWatch`` keeps from
   ``NOTIFY gridmap_versions`` — no database round trip; a committed version changes the key
   in every worker as soon as its notice arrives, i.e. in the very next request.  Rows of a
