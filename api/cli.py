@@ -131,12 +131,15 @@ def versions_list(limit: int = 20) -> None:
 @versions_app.command("restore")
 def versions_restore(number: int) -> None:
     """Make version NUMBER current again (recorded as a new version)."""
+    from gis.board import connection_board, publish
     from gis.versions import restore_version
 
     engine = make_engine(database_url(get_settings()))
     try:
         with engine.begin() as conn:
             summary = restore_version(conn, number, author=_author())
+            board = connection_board(conn)
+        publish(board, summary.number)
     finally:
         engine.dispose()
     console.print(f"restored version {number} as version {summary.number}")

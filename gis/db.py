@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from gis.board import board_path
 from gis.cluster import Cluster
 from gis.settings import Settings
 
@@ -74,14 +75,21 @@ def create_database(url: str, *, template: str = "template0") -> bool:
 
 
 def drop_database(url: str) -> None:
-    """Drop the URL's database, disconnecting its sessions (used for throw-away databases)."""
+    """Drop the URL's database, disconnecting its sessions (used for throw-away databases),
+    and its versions board (``gis.board``)."""
     target = make_url(url)
     admin = _admin_engine(url)
     try:
         with admin.connect() as conn:
+            oid = conn.scalar(
+                text("SELECT oid FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
     finally:
         admin.dispose()
+    if oid is not None:
+        board_path(url, int(oid)).unlink(missing_ok=True)
 
 
 def migrate(url: str, revision: str = "head") -> None:

@@ -10,6 +10,7 @@ from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, text
 
 from gis.addresses import AddressRecord, write_addresses
+from gis.board import connection_board, publish
 from gis.demo import (
     ADDRESS_FILE,
     CAMERA_FILE,
@@ -119,10 +120,13 @@ def load_demo(
             conn.execute(CAMERA_INSERT, demo_cameras(demo_dir))
         if only_if_empty and current_version(conn) is not None:
             return None
-        return commit_regions(
+        summary = commit_regions(
             conn,
             demo_records(demo_dir),
             author=DEMO_AUTHOR,
             action="load",
             message=f"demo city from {demo_dir.name}/ (迁西县, 栗乡街道 grids)",
         )
+        board = connection_board(conn)
+    publish(board, summary.number)
+    return summary

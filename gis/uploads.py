@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from gis.board import connection_board, publish
 from gis.crs import crs_from_file, infer_crs, parse_crs, to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.fields import (
@@ -427,7 +428,9 @@ def process_upload(
             if summary is not None and not request.dry_run:
                 status = "committed" if summary.number is not None else "unchanged"
                 upload_id = record_upload(conn, request, status, report, summary.number)
+                board = connection_board(conn)
                 tx.commit()
+                publish(board, summary.number)
                 return UploadResult(upload_id, status, summary.number, report)
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"

@@ -3,18 +3,24 @@
 Every commit of a boundary version sends ``NOTIFY gridmap_versions, '<number>'`` inside the
 committing transaction (``gis.versions``), so it reaches each listening process as soon as it
 lands — whichever worker, or the ``gridmap`` command, made it.  A lookup then needs no
-database round trip at all.
+database round trip at all.  On this machine the committer also writes the number on the
+versions board (``gis.board``) before it answers, which every call here reads too: the notice
+may come a moment late, the board does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import suppress
 
 import psycopg
 from sqlalchemy import make_url
 
+from gis.board import OID_SQL, Board, board_path
 from gis.versions import CURRENT_VERSION_SQL, VERSIONS_CHANNEL
+
+log = logging.getLogger("gridmap.watch")
 
 
 def conninfo(url: str) -> str:
@@ -32,7 +38,9 @@ class VersionWatch:
     """
 
     def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        self._url = url
         self._conninfo = conninfo(url)
+        self._board: Board | None = None
         self._connect_timeout = connect_timeout
         self._conn: psycopg.AsyncConnection | None = None
         self._version: int | None = None
@@ -48,6 +56,8 @@ class VersionWatch:
             await asyncio.shield(self._connecting)
         else:
             self._drain(self._conn)
+        if self._board is not None and (posted := self._board.read()) > (self._version or 0):
+            self._version = posted  # committed on this machine; its notice is on its way
         return self._version
 
     def _drain(self, conn: psycopg.AsyncConnection) -> None:
@@ -80,11 +90,30 @@ class VersionWatch:
             await conn.execute(f"LISTEN {VERSIONS_CHANNEL}")
             cursor = await conn.execute(CURRENT_VERSION_SQL)
             (self._version,) = await cursor.fetchone()
+            if self._board is None:
+                self._board = await self._open_board(conn)
         except psycopg.Error:
             await _close(conn)
             raise
         self._conn = conn
         self._receiver = asyncio.create_task(self._receive(conn))
+
+    async def _open_board(self, conn: psycopg.AsyncConnection) -> Board | None:
+        """This database's versions board, unless it cannot be read or it names a version
+        the database does not have (a stale file: then NOTIFY alone)."""
+        (oid,) = await (await conn.execute(OID_SQL)).fetchone()
+        try:
+            board = Board(board_path(self._url, oid))
+        except OSError as error:
+            log.warning("versions board unusable (%s): NOTIFY alone", error)
+            return None
+        if board.read() > (self._version or 0):
+            (newest,) = await (await conn.execute(CURRENT_VERSION_SQL)).fetchone()
+            if board.read() > (newest or 0):
+                log.warning("versions board %s ahead of the database: ignored", board.path)
+                board.close()
+                return None
+        return board
 
     async def _receive(self, conn: psycopg.AsyncConnection) -> None:
         try:
@@ -106,6 +135,9 @@ class VersionWatch:
         if self._conn is not None:
             await _close(self._conn)
             self._conn = None
+        if self._board is not None:
+            self._board.close()
+            self._board = None
 
 
 async def _close(conn: psycopg.AsyncConnection) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from api.deps import ConnectionDep, PageDep, require
 from gis import versions
 from gis.auth import Principal
+from gis.board import connection_board, publish
 
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
@@ -32,6 +33,8 @@ def restore(
     """Make version ``number`` current again, recorded as a new version (admin only)."""
     with request.app.state.engine.begin() as conn:
         summary = versions.restore_version(conn, number, author=principal.name)
+        board = connection_board(conn)
+    publish(board, summary.number)  # every worker of this machine: at once
     return {
         "version": summary.number,
         "restored_from": number,
