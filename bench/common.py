@@ -8,6 +8,12 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from sqlalchemy import make_url
+
+from gis.cluster import Cluster
+from gis.db import database_url
+from gis.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,3 +87,11 @@ def cpu_seconds(pids: Iterable[int]) -> float:
             continue  # gone: its time is in its parent's children's time
         total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
     return total / tick
+
+
+def bench_database(settings: Settings, name: str) -> tuple[str, bool]:
+    """The URL of a throw-away database ``bench_<name>_<pid>`` on gridmap's server (the
+    embedded cluster started first if gridmap owns one), and whether this call started it."""
+    started = settings.embedded and Cluster.from_settings(settings).start()
+    url = make_url(database_url(settings)).set(database=f"bench_{name}_{os.getpid()}")
+    return url.render_as_string(hide_password=False), bool(started)

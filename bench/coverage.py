@@ -65,14 +65,14 @@ import numpy as np
 import psycopg
 import pyproj
 import shapely
-from common import cpu_model, git_state, spaced
+from common import bench_database, cpu_model, git_state, spaced
 from pyproj import Geod
-from sqlalchemy import make_url
 
 from gis.cluster import Cluster
 from gis.coverage import DemandPoint, Facility, Grid, circle_pairs, coverage_report, sector_pairs
-from gis.db import create_database, database_url, drop_database
+from gis.db import create_database, drop_database
 from gis.settings import get_settings
+from gis.watch import conninfo
 
 CENTRE = (118.32, 40.15)
 HALF_SIDE_M = 10_000.0
@@ -346,10 +346,6 @@ def check_reports(reports: Reports, gridmap: Run, region: Region) -> None:
             raise SystemExit(f"the {kind} report disagrees with the pairs: {got} != {expect}")
 
 
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def copy_payload(lon: np.ndarray, lat: np.ndarray, *values: np.ndarray) -> bytes:
     """Rows (id int4, EWKB point SRID 4326, float8 …) as a binary COPY stream."""
     fields = [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i4"), ("geom_len", ">i4")]
@@ -385,7 +381,7 @@ def run_postgis(url: str, city: City, explain: bool) -> tuple[Run, dict[str, str
         ),
     }
     plans = {}
-    with psycopg.connect(_libpq_url(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
         cur.execute("SET jit = off")
         t0 = time.perf_counter()
         for name, (columns, arrays) in tables.items():
@@ -511,7 +507,7 @@ def summarise(diffs: list[Difference]) -> list[tuple[str, str, str, int, float, 
 
 
 def environment(url: str) -> dict[str, str]:
-    with psycopg.connect(_libpq_url(url)) as conn:
+    with psycopg.connect(conninfo(url)) as conn:
         pg = conn.execute("SHOW server_version").fetchone()
         gis = conn.execute("SELECT postgis_full_version()").fetchone()
     full = gis[0] if gis else ""
@@ -736,15 +732,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    started = settings.embedded and Cluster.from_settings(settings).start()
-    url = (
-        make_url(database_url(settings))
-        .set(database=f"bench_coverage_{os.getpid()}")
-        .render_as_string(hide_password=False)
-    )
+    url, started = bench_database(settings, "coverage")
     create_database(url)
     try:
-        with psycopg.connect(_libpq_url(url), autocommit=True) as conn:
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         env = environment(url)
         print(f"{env['postgres']}, {env['postgis']}; pyproj {env['pyproj']}; {env['code']}")

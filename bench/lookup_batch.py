@@ -88,6 +88,7 @@ from gis.lookup import GridIndex
 from gis.seed import load_demo
 from gis.settings import get_settings
 from gis.versions import RegionRecord, commit_regions, current_version
+from gis.watch import conninfo
 
 COUNTY_CODE = "130227"
 PER_PARENT = 999  # a code level has 3 digits for its sequence
@@ -324,10 +325,6 @@ def gridmap_breakdown(index: GridIndex, lon: np.ndarray, lat: np.ndarray) -> dic
     return out
 
 
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 COPY_ROW = np.dtype(
     [
         ("fields", ">i2"),
@@ -371,7 +368,7 @@ def run_postgis(
     explain: bool,
 ) -> Step:
     """COPY the points into a temp table, ANALYZE, the ST_Covers join; answer as grid indexes."""
-    with psycopg.connect(_libpq_url(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
         if jit != "default":
             cur.execute(f"SET jit = {jit}")
         cur.execute("SELECT 1")
@@ -468,7 +465,7 @@ def check_same(
 
 def environment(url: str) -> dict[str, str]:
     """Versions of everything measured."""
-    with psycopg.connect(_libpq_url(url)) as conn:
+    with psycopg.connect(conninfo(url)) as conn:
         pg = conn.execute("SHOW server_version").fetchone()
         postgis = conn.execute("SELECT postgis_lib_version(), postgis_geos_version()").fetchone()
         jit = conn.execute("SHOW jit").fetchone()

@@ -62,12 +62,11 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from common import cpu_model, descendants, git_state
+from common import bench_database, cpu_model, descendants, git_state
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis.cluster import Cluster
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.db import create_database, drop_database, make_engine, migrate
 from gis.lookup import GridIndex
 from gis.seed import load_demo
 from gis.settings import get_settings
@@ -621,12 +620,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("wrk not found (apt-get install wrk)")
 
     settings = get_settings()
-    if settings.embedded:
-        Cluster.from_settings(settings).start()
-    base = database_url(settings)
-    dbname = f"bench_lookup_{os.getpid()}"
-    db_url = make_url(base).set(database=dbname).render_as_string(hide_password=False)
-    admin_url = make_url(base).set(database="postgres").render_as_string(hide_password=False)
+    db_url, _ = bench_database(settings, "lookup")
+    dbname = make_url(db_url).database
+    admin_url = make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
     env = environment(admin_url, args.app_dir.resolve())
     print(f"{env['wrk']}; {env['stack']}; {env['postgres']}; gridmap {env['code']}", flush=True)
 

@@ -101,16 +101,16 @@ import folium
 import httpx2 as httpx
 import numpy as np
 import shapely
-from common import ROOT, cpu_model, git_state, spaced
+from common import ROOT, bench_database, cpu_model, git_state, spaced
 from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import mapping
-from sqlalchemy import Connection, Engine, make_url, text
+from sqlalchemy import Connection, Engine, text
 
 from gis import analysis, map_assets, maps
 from gis.addresses import AddressRecord, write_addresses
 from gis.cluster import Cluster
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.db import create_database, drop_database, make_engine, migrate
 from gis.demo import (
     CAMERA_INDUSTRY,
     CAMERA_KINDS,
@@ -1390,12 +1390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    started = settings.embedded and Cluster.from_settings(settings).start()
-    url = (
-        make_url(database_url(settings))
-        .set(database=f"bench_map_scale_{os.getpid()}")
-        .render_as_string(hide_password=False)
-    )
+    url, started = bench_database(settings, "map_scale")
     load_before = os.getloadavg()[0]
     create_database(url)
     engine = None

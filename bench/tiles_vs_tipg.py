@@ -69,7 +69,7 @@ import mapbox_vector_tile
 import numpy as np
 import psycopg
 import shapely
-from common import cpu_model, cpu_seconds, descendants, git_state
+from common import bench_database, cpu_model, cpu_seconds, descendants, git_state
 from lookup_http import (
     PERCENTILES,
     Server,
@@ -81,11 +81,11 @@ from lookup_http import (
 )
 from sqlalchemy import make_url, text
 
-from gis.cluster import Cluster
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.db import create_database, drop_database, make_engine, migrate
 from gis.seed import load_demo
 from gis.settings import get_settings
 from gis.versions import current_version
+from gis.watch import conninfo as libpq_conninfo
 from tiles.layers import LAYERS, tile_bounds
 from tiles.service import tile_params
 
@@ -156,7 +156,7 @@ def venv_version(python: Path, dist: str) -> str:
 @contextmanager
 def serve_tipg(db_url: str, workers: int, max_features: int, workdir: Path) -> Iterator[Server]:
     """tipg under uvicorn with ``workers`` workers, up once /healthz answers 200."""
-    url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = libpq_conninfo(db_url)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -550,12 +550,9 @@ def main(argv: list[str] | None = None) -> int:
 
     python = ensure_tipg()
     settings = get_settings()
-    if settings.embedded:
-        Cluster.from_settings(settings).start()
-    base = database_url(settings)
-    dbname = f"bench_tiles_{os.getpid()}"
-    db_url = make_url(base).set(database=dbname).render_as_string(hide_password=False)
-    conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    db_url, _ = bench_database(settings, "tiles")
+    dbname = make_url(db_url).database
+    conninfo = libpq_conninfo(db_url)
     created = False
     rounds: list[Round] = []
     skipped: dict[str, str] = {}
