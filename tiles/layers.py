@@ -236,6 +236,12 @@ _REGION = (
     Field("r.name", "name", "String", "名称 name"),
     Field("r.parent_code", "parent_code", "String", "上级编码 parent code"),
 )
+_DEVICE = Field("c.device_id", "device_id", "String", "国标编码 GB/T 28181 device ID")
+_VIEW = (
+    Field("c.azimuth_deg", "azimuth_deg", "Number", "方位角 degrees from north"),
+    Field("c.fov_deg", "fov_deg", "Number", "视场角 field of view, degrees"),
+)
+"""A camera's direction and field of view (the cameras and camera_sectors layers)."""
 _CENTRE = (
     Field("c.name", "name", "String", "名称 name"),
     Field("c.level", "level", "String", "centre (党群服务中心), station (站) or home (之家)"),
@@ -316,12 +322,7 @@ LAYERS: dict[str, Layer] = {
             title="摄像机",
             description="Cameras (points) with their status and direction.",
             geometry="point",
-            fields=(
-                Field("c.device_id", "device_id", "String", "国标编码 GB/T 28181 device ID"),
-                Field("c.status", "status", "String", "online or offline"),
-                Field("c.azimuth_deg", "azimuth_deg", "Number", "方位角 degrees from north"),
-                Field("c.fov_deg", "fov_deg", "Number", "视场角 field of view, degrees"),
-            ),
+            fields=(_DEVICE, Field("c.status", "status", "String", "online or offline"), *_VIEW),
             versioned=False,
             table="cameras",
             order="id",
@@ -333,9 +334,8 @@ LAYERS: dict[str, Layer] = {
             description="Fields of view of the online cameras: geodesic sectors of their range.",
             geometry="polygon",
             fields=(
-                Field("c.device_id", "device_id", "String", "国标编码 GB/T 28181 device ID"),
-                Field("c.azimuth_deg", "azimuth_deg", "Number", "方位角 degrees from north"),
-                Field("c.fov_deg", "fov_deg", "Number", "视场角 field of view, degrees"),
+                _DEVICE,
+                *_VIEW,
                 Field("c.range_m", "range_m", "Number", "可视距离 range, metres"),
             ),
             versioned=False,
