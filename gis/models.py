@@ -155,6 +155,9 @@ class Upload(Base):
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
     version: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """Boundary uploads: the file's regions as they would be stored (GeoJSON, EPSG:4326),
+    each with ``change`` (added, modified, unchanged; null when errors blocked the change)."""
 
     __table_args__ = (
         CheckConstraint(

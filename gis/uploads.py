@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
 from gis.board import connection_board, publish
@@ -244,12 +245,15 @@ def record_upload(
     status: str,
     report: dict[str, Any],
     version: int | None,
+    features: dict[str, Any] | None = None,
 ) -> int:
+    """Record an upload in the history; ``features`` (boundaries) as :func:`upload_features`."""
     return conn.scalar(
         text(
             "INSERT INTO uploads (author, filename, kind, level, parent_code, status, params, "
-            "report, version) VALUES (:author, :filename, :kind, :level, :parent, :status, "
-            "CAST(:params AS jsonb), CAST(:report AS jsonb), :version) RETURNING id"
+            "report, version, features) VALUES (:author, :filename, :kind, :level, :parent, "
+            ":status, CAST(:params AS jsonb), CAST(:report AS jsonb), :version, "
+            "CAST(:features AS jsonb)) RETURNING id"
         ),
         {
             "author": request.author,
@@ -261,8 +265,43 @@ def record_upload(
             "params": json.dumps(request.params(), ensure_ascii=False),
             "report": json.dumps(report, ensure_ascii=False),
             "version": version,
+            "features": None if features is None else json.dumps(features, ensure_ascii=False),
         },
     )
+
+
+def upload_features(candidates: list[Candidate], summary: VersionSummary | None) -> dict[str, Any]:
+    """The file's regions as they would be stored, for the review map: a GeoJSON
+    FeatureCollection (EPSG:4326, 7 decimals ≈ 1 cm) whose properties say what the upload
+    does to each region — ``added``, ``modified``, ``unchanged``, or null when errors kept
+    the change from being worked out."""
+
+    def change(code: str | None) -> str | None:
+        if summary is None:
+            return None
+        if code in added:
+            return "added"
+        return "modified" if code in modified else "unchanged"
+
+    added, modified = (set(summary.added), set(summary.modified)) if summary else (set(), set())
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {
+                    "feature": c.feature,
+                    "code": c.code,
+                    "name": c.name,
+                    "change": change(c.code),
+                },
+                "geometry": None
+                if c.geometry is None
+                else mapping(shapely.set_precision(c.geometry, 1e-7)),
+            }
+            for c in candidates
+        ],
+    }
 
 
 def sorted_problems(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -425,9 +464,10 @@ def process_upload(
                     merge_attributes=True,
                 )
             report = _report(layer, crs, mapping, found, tol, summary)
+            features = upload_features(candidates, summary)
             if summary is not None and not request.dry_run:
                 status = "committed" if summary.number is not None else "unchanged"
-                upload_id = record_upload(conn, request, status, report, summary.number)
+                upload_id = record_upload(conn, request, status, report, summary.number, features)
                 board = connection_board(conn)
                 tx.commit()
                 publish(board, summary.number)
@@ -435,7 +475,7 @@ def process_upload(
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"
         with conn.begin():
-            upload_id = record_upload(conn, request, status, report, None)
+            upload_id = record_upload(conn, request, status, report, None, features)
     return UploadResult(upload_id, status, None, report)
 
 
@@ -533,7 +573,7 @@ def get_upload(conn: Connection, upload_id: int) -> dict[str, Any]:
         conn.execute(
             text(
                 "SELECT id, created_at, author, filename, kind, level, parent_code, status, "
-                "version, params, report FROM uploads WHERE id = :id"
+                "version, params, report, features FROM uploads WHERE id = :id"
             ),
             {"id": upload_id},
         )

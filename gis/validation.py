@@ -82,7 +82,7 @@ class Report:
         return sum(p["severity"] == "warning" for p in self.problems)
 
 
-class _Frame:
+class Frame:
     """Measures lon/lat geometries in metres: a Lambert equal-area frame centred on the data.
 
     Overlays run on the lon/lat geometries themselves (edges straight in degrees, as PostGIS
@@ -125,18 +125,20 @@ def _maybe_thin(metric: Any, width_m: float) -> Any:
     return 2 * shapely.area(metric) <= shapely.length(metric) * width_m
 
 
-def _polygonal(geom: BaseGeometry) -> MultiPolygon:
+def polygonal(geom: BaseGeometry) -> MultiPolygon:
+    """The polygons of an overlay's result as one MultiPolygon (lines and points dropped)."""
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     polys = [q for p in parts for q in shapely.get_parts(p)]
     return MultiPolygon(polys)
 
 
-def _location(geom: BaseGeometry) -> list[float]:
+def location_of(geom: BaseGeometry) -> list[float]:
+    """[lon, lat] of a point on the geometry (7 decimals), or [] when it is empty."""
     point = geom.point_on_surface() if not geom.is_empty else None
     return [round(point.x, 7), round(point.y, 7)] if point is not None else []
 
 
-def _problem(
+def problem(
     kind: str,
     severity: str,
     candidate: Candidate | None,
@@ -147,7 +149,8 @@ def _problem(
     area_m2: float | None = None,
     **details: Any,
 ) -> dict[str, Any]:
-    problem: dict[str, Any] = {
+    """One problem of a report (see the module's docstring); ``details`` are added as given."""
+    found: dict[str, Any] = {
         "kind": kind,
         "severity": severity,
         "code": candidate.code if candidate else None,
@@ -156,13 +159,13 @@ def _problem(
         "location": location if location is not None else [],
     }
     if geometry is not None:
-        problem["geometry"] = mapping(shapely.set_precision(geometry, 1e-7, mode="pointwise"))
-        if not problem["location"]:
-            problem["location"] = _location(geometry)
+        found["geometry"] = mapping(shapely.set_precision(geometry, 1e-7, mode="pointwise"))
+        if not found["location"]:
+            found["location"] = location_of(geometry)
     if area_m2 is not None:
-        problem["area_m2"] = round(area_m2, 3)
-    problem.update(details)
-    return problem
+        found["area_m2"] = round(area_m2, 3)
+    found.update(details)
+    return found
 
 
 _REASON_POINT = re.compile(r"\[([-\d.eE+]+)\s+([-\d.eE+]+)\]")
@@ -173,18 +176,18 @@ def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> 
     geom = c.geometry
     if geom is None or geom.is_empty:
         report.problems.append(
-            _problem("empty_geometry", "error", c, "要素没有几何图形 (the feature has no geometry)")
+            problem("empty_geometry", "error", c, "要素没有几何图形 (the feature has no geometry)")
         )
         c.geometry = None
         return
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         report.problems.append(
-            _problem(
+            problem(
                 "wrong_geometry_type",
                 "error",
                 c,
                 f"要素应为面，实际为 {geom.geom_type} (the feature must be a polygon)",
-                location=_location(geom),
+                location=location_of(geom),
             )
         )
         c.geometry = None
@@ -193,9 +196,9 @@ def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> 
         return
     reason = shapely.is_valid_reason(geom)
     match = _REASON_POINT.search(reason)
-    location = [float(match[1]), float(match[2])] if match else _location(geom)
+    location = [float(match[1]), float(match[2])] if match else location_of(geom)
     if repair:
-        fixed = _polygonal(shapely.make_valid(geom))
+        fixed = polygonal(shapely.make_valid(geom))
         report.repairs.append(
             {
                 "kind": "make_valid",
@@ -208,7 +211,7 @@ def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> 
         c.geometry = fixed
         return
     report.problems.append(
-        _problem(
+        problem(
             "invalid_geometry",
             "error",
             c,
@@ -222,14 +225,14 @@ def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> 
 
 def _check_attributes(c: Candidate, level: str, report: Report) -> None:
     if not c.code:
-        report.problems.append(_problem("missing_code", "error", c, "要素缺少编码 (no code)"))
+        report.problems.append(problem("missing_code", "error", c, "要素缺少编码 (no code)"))
     if not c.name:
-        report.problems.append(_problem("missing_name", "error", c, "要素缺少名称 (no name)"))
+        report.problems.append(problem("missing_name", "error", c, "要素缺少名称 (no name)"))
     for key in INTEGER_ROLES:
         value = c.values.get(key)
         if value is not None and (not isinstance(value, int) or value < 0):
             report.problems.append(
-                _problem(
+                problem(
                     "invalid_value",
                     "error",
                     c,
@@ -244,7 +247,7 @@ def _check_attributes(c: Candidate, level: str, report: Report) -> None:
             fits = c.code.startswith(c.parent_code)
         if not fits:
             report.problems.append(
-                _problem(
+                problem(
                     "code_format",
                     "warning",
                     c,
@@ -263,7 +266,7 @@ def _check_duplicates(candidates: list[Candidate], report: Report) -> None:
         if len(group) > 1:
             features = [c.feature for c in group]
             report.problems.append(
-                _problem(
+                problem(
                     "duplicate_code",
                     "error",
                     group[0],
@@ -286,7 +289,7 @@ def _check_parents(
         parent = parents.get(c.parent_code or "")
         if parent is None:
             report.problems.append(
-                _problem(
+                problem(
                     "missing_parent",
                     "error",
                     c,
@@ -297,7 +300,7 @@ def _check_parents(
             )
         elif parent.level != expected:
             report.problems.append(
-                _problem(
+                problem(
                     "parent_level_mismatch",
                     "error",
                     c,
@@ -317,7 +320,7 @@ def _repair(
             "code": c.code,
             "feature": c.feature,
             "message": message,
-            "location": _location(piece),
+            "location": location_of(piece),
             "area_m2": round(area, 3),
         }
     )
@@ -326,17 +329,17 @@ def _repair(
 def _check_outside(
     c: Candidate,
     parent: ParentInfo,
-    frame: _Frame,
+    frame: Frame,
     tol: Tolerances,
     repair: bool,
     report: Report,
 ) -> None:
-    outside = _polygonal(shapely.difference(c.geometry, parent.geometry, grid_size=GRID_DEG))
+    outside = polygonal(shapely.difference(c.geometry, parent.geometry, grid_size=GRID_DEG))
     area = frame.area(outside)
     if area <= NOISE_M2:
         return
     if area <= tol.outside_m2 and repair:
-        c.geometry = _polygonal(
+        c.geometry = polygonal(
             shapely.intersection(c.geometry, parent.geometry, grid_size=GRID_DEG)
         )
         _repair(
@@ -349,7 +352,7 @@ def _check_outside(
         )
         return
     report.problems.append(
-        _problem(
+        problem(
             "outside_parent",
             "error" if area > tol.outside_m2 else "warning",
             c,
@@ -363,7 +366,7 @@ def _check_outside(
 
 
 def _check_overlaps(
-    siblings: list[Candidate], frame: _Frame, tol: Tolerances, repair: bool, report: Report
+    siblings: list[Candidate], frame: Frame, tol: Tolerances, repair: bool, report: Report
 ) -> None:
     geoms = np.array([c.geometry for c in siblings], dtype=object)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
@@ -373,13 +376,13 @@ def _check_overlaps(
     areal = shapely.relate_pattern(geoms[left], geoms[right], "2********")
     for i, j in zip(left[areal].tolist(), right[areal].tolist(), strict=True):
         a, b = siblings[i], siblings[j]
-        overlap = _polygonal(shapely.intersection(a.geometry, b.geometry, grid_size=GRID_DEG))
+        overlap = polygonal(shapely.intersection(a.geometry, b.geometry, grid_size=GRID_DEG))
         area = frame.area(overlap)
         if area <= NOISE_M2:
             continue
         if area <= tol.overlap_m2 and repair:
             keep, trim = sorted((a, b), key=lambda c: c.code or "")  # lower code keeps it
-            trim.geometry = _polygonal(
+            trim.geometry = polygonal(
                 shapely.difference(trim.geometry, overlap, grid_size=GRID_DEG)
             )
             _repair(
@@ -392,7 +395,7 @@ def _check_overlaps(
             )
             continue
         report.problems.append(
-            _problem(
+            problem(
                 "overlap" if area > tol.overlap_m2 else "sliver_overlap",
                 "error" if area > tol.overlap_m2 else "warning",
                 a,
@@ -410,19 +413,19 @@ def _check_gaps(
     parent: ParentInfo,
     children: list[Candidate],
     gaps: BaseGeometry,
-    frame: _Frame,
+    frame: Frame,
     tol: Tolerances,
     repair: bool,
     report: Report,
 ) -> None:
     """Report (or fill, when repairing) the ``gaps``: parts of the parent no child covers."""
-    for piece in shapely.get_parts(_polygonal(gaps)):
+    for piece in shapely.get_parts(polygonal(gaps)):
         area = frame.area(piece)
         if area <= NOISE_M2:
             continue
         if area <= tol.gap_m2 and repair:
             neighbour = max(children, key=lambda c: c.geometry.intersection(piece.boundary).length)
-            neighbour.geometry = _polygonal(
+            neighbour.geometry = polygonal(
                 shapely.union(neighbour.geometry, piece, grid_size=GRID_DEG)
             )
             _repair(
@@ -435,7 +438,7 @@ def _check_gaps(
             )
             continue
         report.problems.append(
-            _problem(
+            problem(
                 "gap" if area > tol.gap_m2 else "sliver_gap",
                 "error" if area > tol.gap_m2 else "warning",
                 None,
@@ -450,7 +453,7 @@ def _check_gaps(
 
 
 def _check_slivers(
-    candidates: list[Candidate], frame: _Frame, tol: Tolerances, report: Report
+    candidates: list[Candidate], frame: Frame, tol: Tolerances, report: Report
 ) -> None:
     parts, owner = shapely.get_parts(
         np.array([c.geometry for c in candidates], dtype=object), return_index=True
@@ -465,7 +468,7 @@ def _check_slivers(
         c, part = candidates[owner[i]], parts[i]
         if frame.thin(part, tol.sliver_width_m):
             report.problems.append(
-                _problem(
+                problem(
                     "sliver_polygon",
                     "warning",
                     c,
@@ -507,7 +510,7 @@ def validate(
     usable = [c for c in candidates if c.geometry is not None]
     if not usable:
         return report
-    frame = _Frame([c.geometry for c in usable])
+    frame = Frame([c.geometry for c in usable])
     _check_slivers(usable, frame, tolerances, report)
     by_parent: dict[str | None, list[Candidate]] = defaultdict(list)
     for c in usable:
@@ -522,12 +525,12 @@ def validate(
             continue
         covered = _union(children, coverage)
         pieces = shapely.get_parts(
-            _polygonal(shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG))
+            polygonal(shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG))
         )
         inside = shapely.contains_properly(parent.geometry, shapely.point_on_surface(pieces))
         sticking_out = shapely.union_all(pieces[~inside])
         gaps = shapely.union_all(pieces[inside])
-        if frame.area(_polygonal(sticking_out)) > NOISE_M2:
+        if frame.area(polygonal(sticking_out)) > NOISE_M2:
             before = len(report.repairs)
             tree = shapely.STRtree([c.geometry for c in children])
             for i in sorted(set(tree.query(sticking_out, predicate="intersects").tolist())):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -291,3 +292,30 @@ def test_gcj02_upload_lands_on_the_wgs84_geometry(
     assert report["ok"], report["problems"]
     # converted back within 1e-6°: no region moved further than that
     assert report["problems"] == []
+
+
+def test_every_boundary_upload_records_its_features_for_the_review_map(
+    fresh_client: TestClient, make_key: Callable[[str], str], tmp_path: Path, demo_grids: dict
+) -> None:
+    """A clean dry run keeps the file's regions with what the upload would do to each, so the
+    review map can show them (added / modified / unchanged); errors leave ``change`` null."""
+    key = make_key("editor")
+    first = demo_grids["features"][0]
+    moved = json.loads(json.dumps(demo_grids))
+    moved["features"][0]["properties"]["name"] = "改名网格"
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(moved, ensure_ascii=False), encoding="utf-8")
+    response = upload(fresh_client, path, key, level="grid")
+    assert response.status_code == 200, response.json()
+    upload_id = response.json()["id"]
+    stored = fresh_client.get(
+        f"/api/v1/uploads/{upload_id}", headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    features = stored["features"]["features"]
+    assert len(features) == len(demo_grids["features"])
+    changes = {f["properties"]["code"]: f["properties"]["change"] for f in features}
+    assert changes[first["properties"]["code"]] == "modified"
+    assert set(changes.values()) <= {"modified", "unchanged"}
+    assert shape(features[1]["geometry"]).equals_exact(
+        shape(demo_grids["features"][1]["geometry"]), 1e-6
+    )
