@@ -1,13 +1,16 @@
-"""Offline map assets: Leaflet, its plugins, jQuery and MapLibre, served by gridmap itself.
+"""Offline web assets: Leaflet, its plugins, jQuery and MapLibre for the maps, Swagger UI and
+ReDoc for the API documentation, all served by gridmap itself.
 
-Folium's pages load Leaflet and plugins from CDNs; planners on intranets have no internet. So
-the files are fetched once, at build time (``make bootstrap`` runs ``python -m gis.map_assets
-fetch``), from the npm registry with ``npm pack``, checked against the pinned tarball integrity,
-and kept under ``Settings.vendor_dir`` as ``<name>@<version>/<path>``; the app serves that folder
-at ``/vendor`` (``api/vendor.py``). Nothing here touches the network at run time.
+Folium's pages load Leaflet and plugins from CDNs, FastAPI's /docs and /redoc load Swagger UI
+and ReDoc from CDNs; planners on intranets have no internet. So the files are fetched once, at
+build time (``make bootstrap`` runs ``python -m gis.map_assets fetch``), from the npm registry
+with ``npm pack``, checked against the pinned tarball integrity, and kept under
+``Settings.vendor_dir`` as ``<name>@<version>/<path>``; the app serves that folder at
+``/vendor`` (``api/vendor.py``). Nothing here touches the network at run time.
 
 - ``PACKAGES``: the pinned packages, the files kept of each and the CDN URLs that name them;
 - ``fetch(vendor_dir)``: download and unpack what is missing (idempotent);
+- ``asset_url(name, path)``: ``/vendor/<name>@<version>/<path>`` of a kept file;
 - ``local_url(cdn_url)``: ``/vendor/<name>@<version>/<path>`` for a known CDN URL, else None;
 - ``offline_html(html, inline=…)``: a rendered page with every CDN ``<script src>`` and
   ``<link href>`` pointed at ``/vendor`` (``inline=False``) or replaced by the file's content,
@@ -144,6 +147,19 @@ PACKAGES: tuple[Package, ...] = (
         "sha512-HyiYBwtsbk3L1n1EPLJHWqdoyMiF80n7tEYXFZyu2m1TjvaNx6KMLiFeDdmszt1/mq2zvsR1TJuX/NMu5BonXQ==",
         ("dist/maplibre-gl.js", "dist/maplibre-gl.css", "dist/LICENSE.txt"),
     ),
+    # The API documentation pages, /docs and /redoc (api/routers/docs.py).
+    Package(
+        "swagger-ui-dist",
+        "5.35.0",
+        "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
+        ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "NOTICE"),
+    ),
+    Package(
+        "redoc",
+        "2.5.4",
+        "sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==",
+        ("bundles/redoc.standalone.js", "LICENSE"),
+    ),
 )
 
 _MARKER = ".npm-integrity"
@@ -243,6 +259,14 @@ def _resolve(cdn_url: str) -> tuple[Package, str] | None:
                 if package.keeps(path):
                     return package, path
     return None
+
+
+def asset_url(name: str, path: str) -> str:
+    """``/vendor/<name>@<version>/<path>`` of a kept file of a pinned package."""
+    package = next((p for p in PACKAGES if p.name == name), None)
+    if package is None or not package.keeps(path):
+        raise MapAssetsError(f"{name}/{path} is not a kept file of gis.map_assets.PACKAGES")
+    return f"{VENDOR_URL}/{package.dirname}/{path}"
 
 
 def local_url(cdn_url: str) -> str | None:
