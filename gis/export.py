@@ -104,10 +104,12 @@ def export_regions(
             ]
     name = f"{level}s" if parent is None else f"{level}s_{parent}"
     target = dest_dir / f"{name}{'.shp' if fmt == 'shp' else spec.suffix}"
+    arrays = [_array(v) for v in columns.values()]
     write_raw(
         target,
         geometry=np.array([bytes(r["wkb"]) for r in rows], dtype=object),
-        field_data=[_array(v) for v in columns.values()],
+        field_data=[values for values, _ in arrays],
+        field_mask=[mask for _, mask in arrays],
         fields=list(columns),
         layer=name,
         driver=spec.driver,
@@ -125,13 +127,14 @@ def export_regions(
     return archive
 
 
-def _array(values: list[Any]) -> np.ndarray:
-    """A column for pyogrio: integers as int64 (nulls as float), text as objects."""
+def _array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A column for pyogrio and its null mask: booleans as bool, integers as int64, other
+    numbers as float64, text as objects — so that the importer reads the same values back
+    (a column of true/false with a null must not come back as 1.0/0.0)."""
     present = [v for v in values if v is not None]
-    if present and all(isinstance(v, int) for v in present):
-        if len(present) == len(values):
-            return np.array(values, dtype=np.int64)
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    if present and all(isinstance(v, float | int) for v in present):
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.array(values, dtype=object)
+    mask = np.array([v is None for v in values]) if len(present) < len(values) else None
+    for kind, dtype in ((bool, np.bool_), (int, np.int64), (int | float, np.float64)):
+        if present and all(isinstance(v, kind) for v in present):
+            fill = dtype(0)
+            return np.array([fill if v is None else v for v in values], dtype=dtype), mask
+    return np.array(values, dtype=object), None

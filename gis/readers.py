@@ -178,11 +178,18 @@ def _choose_layer(dataset: Path, layer: str | None) -> str:
     return names[0]
 
 
-def _column(values: np.ndarray) -> list[Any]:
+def _column(values: np.ndarray, dtype: str) -> list[Any]:
+    """A field's values as Python values, nulls as None.  pyogrio reads integer and boolean
+    fields that have nulls as floats with NaN; ``dtype`` (the field's type) turns them back
+    into ints and bools, so that a value reads the same whether or not its column has nulls."""
+    cast = {"bool": bool, "int64": int, "int32": int, "int16": int}.get(dtype)
     out = []
     for v in values.tolist():
-        if isinstance(v, float) and v != v:
-            v = None
+        if isinstance(v, float):
+            if v != v:
+                v = None
+            elif cast is not None and v.is_integer():
+                v = cast(v)
         out.append(v)
     return out
 
@@ -257,7 +264,10 @@ def read_upload(
             details={"geometry_types": found, "expected": geometry},
         )
     fields = [str(f) for f in meta["fields"]]
-    columns = {f: _column(v) for f, v in zip(fields, field_data, strict=True)}
+    columns = {
+        f: _column(v, str(dtype))
+        for f, v, dtype in zip(fields, field_data, meta["dtypes"], strict=True)
+    }
     if dataset.suffix.lower() == ".kml":
         fields = [f for f in fields if f not in KML_STYLE_FIELDS]
         columns = {f: columns[f] for f in fields}

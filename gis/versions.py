@@ -4,6 +4,10 @@ Writers take a transaction-scoped advisory lock, so versions are numbered 1, 2, 
 without gaps and two writers never interleave.  A change either lands whole, as one
 new version, or not at all (the caller's transaction); when it lands, its number is
 notified on ``VERSIONS_CHANNEL`` (see ``gis.watch``).
+
+Changes are judged by content: a region whose typed columns, free attributes and geometry
+at storage precision (:data:`STORAGE_GRID_DEG`) equal its current row is unchanged and
+keeps that row — so exporting the boundaries and importing the file again is a no-op.
 """
 
 from __future__ import annotations
@@ -33,6 +37,19 @@ ATTRIBUTE_COLUMNS = (
     "party_branch",
 )
 """Typed attribute columns of a region besides code, level, name and parent."""
+
+STORAGE_GRID_DEG = 1e-7
+"""Storage precision: every written geometry has its coordinates snapped to this grid of
+degrees (≈1.1 cm north–south, ≈0.85 cm east–west at 40°N) with ``ST_ReducePrecision``,
+which keeps polygons valid.  Float noise of a reprojection or a file format's round trip
+is far below it, so a stored geometry that is exported and read back snaps to exactly the
+same vertices; a real edit (a vertex moved by a metre) does not.  Finer grids would let
+noise through, coarser ones would start to move survey data."""
+
+DERIVED_COLUMNS = ("level", "area_m2")
+"""Columns of a region that the store decides itself (the level from the upload, the area
+from the geometry) and the export writes as helper columns: a file's fields of these names
+are never kept as free attributes (a ``level`` that differs from the region's is kept)."""
 
 
 @dataclass
@@ -87,13 +104,21 @@ def version_not_found(number: int) -> NotFound:
 
 _STAGED_COLUMNS = ("code", "level", "name", "parent_code", *ATTRIBUTE_COLUMNS, "attributes")
 _COLS = ", ".join(_STAGED_COLUMNS)
+_STORED_FORM = f"ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({{}}, {STORAGE_GRID_DEG!r})))"
+"""SQL of a geometry (format it in) as stored: a MultiPolygon snapped to the storage grid,
+outer rings counter-clockwise (RFC 7946)."""
 _DIFFERS = (
     "("
     + ", ".join(f"r.{c}" for c in _STAGED_COLUMNS)
     + ") IS DISTINCT FROM ("
     + ", ".join(f"s.{c}" for c in _STAGED_COLUMNS)
-    + ") OR NOT ST_OrderingEquals(ST_Normalize(r.geom), ST_Normalize(s.geom))"
+    + f") OR NOT ST_OrderingEquals(ST_Normalize({_STORED_FORM.format('r.geom')}), "
+    "ST_Normalize(s.geom))"
 )
+"""Whether current row ``r`` and staged row ``s`` differ in content: typed columns and free
+attributes (jsonb equality: 1 and 1.0 are equal, key order does not matter), and geometry
+at storage precision up to vertex order, ring start and orientation.  The stored side is
+snapped as well, for rows written before geometries were snapped."""
 
 
 def lock_boundaries(conn: Connection) -> None:
@@ -205,8 +230,10 @@ def commit_regions(
     of existing regions instead of taken from ``records`` — for files that do not have
     those fields; with ``merge_attributes`` the records' free attributes are added to the
     stored ones instead of replacing them.  Outer rings are stored counter-clockwise
-    (RFC 7946).  Regions whose content and geometry (up to vertex order) are unchanged keep
-    their rows.  Runs inside the caller's transaction: roll it back and nothing happened.
+    (RFC 7946), snapped to :data:`STORAGE_GRID_DEG`; a record's free attributes named like
+    :data:`DERIVED_COLUMNS` are dropped (``level`` only when it is the record's own level).
+    Regions whose content is unchanged (see ``_DIFFERS``) keep their rows.  Runs inside the
+    caller's transaction: roll it back and nothing happened.
     """
     unknown = sorted(set(keep) - set(ATTRIBUTE_COLUMNS))
     if unknown:
@@ -233,15 +260,14 @@ def commit_regions(
             copy.write_row(
                 (
                     *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
-                    json.dumps(r.attributes, ensure_ascii=False, sort_keys=True),
+                    json.dumps(_free_attributes(r), ensure_ascii=False, sort_keys=True),
                     r.wkb,
                 )
             )
-    # stored as MultiPolygon in EPSG:4326 with counter-clockwise outer rings (RFC 7946)
     conn.execute(
         text(
-            "UPDATE staged SET geom = "
-            "ST_ForcePolygonCCW(ST_Multi(ST_GeomFromWKB(wkb, :srid))), wkb = NULL"
+            f"UPDATE staged SET geom = {_STORED_FORM.format('ST_GeomFromWKB(wkb, :srid)')}, "
+            "wkb = NULL"
         ),
         {"srid": STORAGE_SRID},
     )
@@ -256,6 +282,15 @@ def commit_regions(
             )
         )
     return _apply_staged(conn, number, remove)
+
+
+def _free_attributes(record: RegionRecord) -> dict[str, Any]:
+    """The record's free attributes without the export's helper columns."""
+    return {
+        k: v
+        for k, v in record.attributes.items()
+        if k not in DERIVED_COLUMNS or (k == "level" and v != record.level)
+    }
 
 
 def restore_version(conn: Connection, target: int, *, author: str) -> VersionSummary:
