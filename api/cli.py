@@ -178,11 +178,21 @@ def import_file(
     field: Annotated[
         list[str] | None, typer.Option(help="Field mapping ROLE=FIELD, e.g. code=BM (repeat)")
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Only validate; change nothing")] = False,
+    commit: Annotated[
+        bool,
+        typer.Option(
+            "--commit/--dry-run",
+            help="Write the file (all or nothing); by default only validate and preview",
+        ),
+    ] = False,
     repair: Annotated[bool, typer.Option(help="make_valid and snap slivers")] = False,
 ) -> None:
-    """Validate a boundary file and commit it as a new version, or an address registry,
-    centres, cameras or roads (--kind) and write them (all or nothing)."""
+    """Validate a boundary file (as a new version), an address registry, centres, cameras or
+    roads (--kind) and preview the changes; write them only with --commit.
+
+    A dry run by default, like the HTTP API: a file reaches the database only when asked
+    explicitly, after its report has been read.
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from gis.layer_uploads import PROCESSORS
@@ -205,7 +215,7 @@ def import_file(
         mapping[role.strip()] = name.strip()
     settings = get_settings()
     engine = make_engine(prepare(settings)[0])
-    stages = ["reading", "reprojecting", "validating", "previewing" if dry_run else "committing"]
+    stages = ["reading", "reprojecting", "validating", "committing" if commit else "previewing"]
     try:
         with Progress(
             SpinnerColumn(),
@@ -231,7 +241,7 @@ def import_file(
                     encoding=encoding,
                     layer=layer,
                     fields=mapping,
-                    dry_run=dry_run,
+                    dry_run=not commit,
                     repair=repair,
                 ),
                 settings,
@@ -245,8 +255,27 @@ def import_file(
         f"upload {result.id}: {result.status}"
         + (f", version {result.version}" if result.version else "")
     )
+    console.print(_outcome(result.status, result.version, result.report["ok"]), markup=False)
     if result.status == "rejected" or not result.report["ok"]:
         raise typer.Exit(1)
+
+
+def _outcome(status: str, version: int | None, ok: bool) -> str:
+    """What an import did, said plainly (zh-CN, then English)."""
+    if not ok:
+        return "有错误，未写入任何数据；请按报告修正 (errors: nothing was written; see the report)"
+    if status == "dry_run":
+        return (
+            "试运行：未写入任何数据；确认报告无误后加 --commit 重新运行即可提交 "
+            "(dry run: nothing was written; run again with --commit to commit)"
+        )
+    if status == "unchanged":
+        return (
+            "内容与现有数据相同，未产生新版本 (nothing differs from what is stored: no new version)"
+        )
+    if version:
+        return f"已提交为边界版本 {version} (committed as boundary version {version})"
+    return "已提交，数据已写入 (committed: the file was written)"
 
 
 def _print_report(report: dict) -> None:
@@ -396,16 +425,27 @@ def tiles_export(
 def lookup_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV to write")],
-    lon_col: Annotated[str, typer.Option(help="Column with longitudes (or eastings)")] = "lon",
-    lat_col: Annotated[str, typer.Option(help="Column with latitudes (or northings)")] = "lat",
+    lon_col: Annotated[
+        str | None,
+        typer.Option(help="Column with longitudes (or eastings); default: lon, lng, 经度, x …"),
+    ] = None,
+    lat_col: Annotated[
+        str | None,
+        typer.Option(help="Column with latitudes (or northings); default: lat, 纬度, y …"),
+    ] = None,
     crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG code")] = "wgs84",
     as_of: Annotated[int | None, typer.Option(help="Boundary version")] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Output encoding: utf-8 (with BOM, for Excel) or gb18030")
+    ] = "utf-8",
     chunk: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory)")] = 50_000,
 ) -> None:
-    """Add grid, community, street and county columns to every row of a CSV of points.
+    """Add grid, community, street and county columns to every row of a CSV of points, and
+    outside every grid the nearest grid and its distance in metres.
 
     Streams the file in chunks (memory stays bounded for millions of rows); the output is
-    UTF-8 and appears only when the whole file is done.
+    UTF-8 with a BOM (or GB18030) so that Excel opens it, and appears only when the whole
+    file is done.
     """
     from gis.lookup import lookup_csv
 
@@ -421,6 +461,7 @@ def lookup_file(
                 lat_col=lat_col,
                 crs=crs,
                 as_of=as_of,
+                encoding=encoding,
                 chunk=chunk,
                 progress=lambda done: bar.update(task, completed=done),
             )

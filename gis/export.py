@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ SHAPEFILE_NAMES = {
 }
 """DBF field names are at most 10 bytes: the short names (the importer knows them)."""
 
+PLURALS = {"county": "counties", "street": "streets", "community": "communities", "grid": "grids"}
+"""Each level's plural: the exported file's and layer's name."""
+
 CORE = ("code", "name", "level", "parent_code", *ATTRIBUTE_COLUMNS, "area_m2")
 
 
@@ -55,14 +59,24 @@ def export_regions(
 ) -> Path:
     """Write the regions of ``level`` (under ``parent``) at ``version`` into ``dest_dir``.
 
-    Geometry is EPSG:4326.  Shapefiles come zipped with a ``.cpg`` naming their encoding
-    (UTF-8 by default, or GBK for older desktop GIS); they carry the core fields only.
+    Geometry is EPSG:4326; the file is named after the level's plural (``counties.gpkg``,
+    ``grids_130227001001.geojson``).  Shapefiles come zipped (their parts are written in a
+    temporary directory, so ``dest_dir`` receives the archive only) with a ``.cpg`` naming
+    their encoding (UTF-8 by default, or GBK for older desktop GIS); they carry the core
+    fields only.  ``level`` and ``area_m2`` are helper columns for the desk: a re-import
+    ignores them (``gis.versions.DERIVED_COLUMNS``).
     """
     if fmt not in FORMATS:
         raise InvalidInput(
             f"不支持的导出格式 {fmt} (unknown export format; use {sorted(FORMATS)})",
             code="invalid_format",
             details={"format": fmt},
+        )
+    if level not in PLURALS:
+        raise InvalidInput(
+            f"未知层级 {level} (unknown level; expected one of {list(PLURALS)})",
+            code="invalid_level",
+            details={"level": level},
         )
     spec = FORMATS[fmt]
     if encoding is not None and fmt != "shp":
@@ -102,8 +116,30 @@ def export_regions(
                 v if v is None or isinstance(v, str | int | float) else json.dumps(v)
                 for v in (r["attributes"].get(key) for r in rows)
             ]
-    name = f"{level}s" if parent is None else f"{level}s_{parent}"
-    target = dest_dir / f"{name}{'.shp' if fmt == 'shp' else spec.suffix}"
+    name = PLURALS[level] if parent is None else f"{PLURALS[level]}_{parent}"
+    if fmt != "shp":
+        target = dest_dir / f"{name}{spec.suffix}"
+        _write(target, name, spec, rows, columns, None)
+        return target
+    archive = dest_dir / f"{name}.zip"
+    with tempfile.TemporaryDirectory(prefix="gridmap-shp-") as parts_dir:
+        parts = Path(parts_dir)
+        _write(parts / f"{name}.shp", name, spec, rows, columns, encoding or "UTF-8")
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            for part in sorted(parts.iterdir()):
+                z.write(part, part.name)
+    return archive
+
+
+def _write(
+    target: Path,
+    name: str,
+    spec: ExportFormat,
+    rows: list[Any],
+    columns: dict[str, list[Any]],
+    encoding: str | None,
+) -> None:
+    """Write the rows' geometries with ``columns`` as one layer ``name`` at ``target``."""
     arrays = [_array(v) for v in columns.values()]
     write_raw(
         target,
@@ -115,16 +151,8 @@ def export_regions(
         driver=spec.driver,
         geometry_type="MultiPolygon",
         crs="EPSG:4326",
-        encoding=normalise_encoding_name(encoding or "UTF-8") if fmt == "shp" else None,
+        encoding=normalise_encoding_name(encoding) if encoding else None,
     )
-    if fmt != "shp":
-        return target
-    archive = dest_dir / f"{name}.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for part in sorted(dest_dir.glob(f"{name}.*")):
-            if part != archive:
-                z.write(part, part.name)
-    return archive
 
 
 def _array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
