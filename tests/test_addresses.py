@@ -570,10 +570,10 @@ def test_cli_import_of_addresses(fresh_db_url: str, tmp_path: Path) -> None:
         tmp_path / "地址.csv", ["地址编码", "地址", "经度", "纬度"], _gcj_rows(), "gbk"
     )
     args = [GRIDMAP, "import", str(path), "--kind", "addresses", "--crs", "gcj02"]
-    dry = subprocess.run([*args, "--dry-run"], env=env, capture_output=True, text=True)
+    dry = subprocess.run(args, env=env, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "dry_run" in dry.stdout and "encoding GB18030" in dry.stdout
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run([*args, "--commit"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "changes: +3 ~0" in done.stdout and "committed" in done.stdout
     no_level = subprocess.run(

@@ -177,10 +177,10 @@ def test_cli_import_and_export(fresh_db_url: str, demo_grids: dict, tmp_path: Pa
     ]
     path = write_layer(tmp_path / "grids.geojson", rows, [shape(f["geometry"]) for f in features])
     args = [GRIDMAP, "import", str(path), "--level", "grid", "--parent", "130227001002"]
-    dry = subprocess.run([*args, "--dry-run"], env=env, capture_output=True, text=True)
+    dry = subprocess.run(args, env=env, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "dry_run" in dry.stdout
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run([*args, "--commit"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "committed, version 2" in done.stdout
     out = tmp_path / "out"
