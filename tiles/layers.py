@@ -253,7 +253,7 @@ def _boundary(name: str, level: str, title: str, extra: tuple[Field, ...] = ()) 
     return Layer(
         name=name,
         title=title,
-        description=f"{title}: the {level} boundaries of a boundary version (EPSG:3857 tiles).",
+        description=f"The {level} boundaries of a boundary version (EPSG:3857 tiles).",
         geometry="polygon",
         fields=_REGION + extra,
         versioned=True,
