@@ -7,6 +7,7 @@ Fields that map to nothing are kept as free attributes.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,28 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 INTEGER_ROLES = ("households", "population")
 
+POINT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "lon": (
+        "lon",
+        "lng",
+        "long",
+        "longitude",
+        "经度",
+        "东经",
+        "经度坐标",
+        "x",
+        "x坐标",
+        "横坐标",
+        "point_x",
+    ),
+    "lat": ("lat", "latitude", "纬度", "北纬", "纬度坐标", "y", "y坐标", "纵坐标", "point_y"),
+}
+"""The one table of names for the longitude (or easting) and latitude (or northing) columns
+of a table of points: address, centre and camera uploads, the batch lookup's CSV and
+``gridmap lookup``.  Compared like every field name here: NFKC (full-width ｌｏｎ, Ｘ坐标 are
+lon, X坐标), case-insensitive, ignoring _ - and spaces; earlier names win when a file has
+several (lon before x)."""
+
 ADDRESS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "code": ("code", "地址编码", "标准地址编码", "地址代码", "编码", "dzbm"),
     "address": ("address", "addr", "full_address", "地址", "标准地址", "详细地址", "地址名称"),
@@ -57,8 +80,7 @@ ADDRESS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "floors": ("floors", "floor_count", "层数", "楼层数", "总层数"),
     "households": SYNONYMS["households"],
     "region_code": ("region_code", "region_cod", "grid_code", "网格编码", "所属网格编码"),
-    "lon": ("lon", "lng", "long", "longitude", "x", "经度", "东经", "x坐标"),
-    "lat": ("lat", "latitude", "y", "纬度", "北纬", "y坐标"),
+    **POINT_COLUMNS,
 }
 """Field names recognised for each role of an address registry file."""
 ADDRESS_INTEGER_ROLES = ("units", "floors", "households")
@@ -95,7 +117,7 @@ LAYER_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).casefold()
+    return re.sub(r"[\s_\-]", "", unicodedata.normalize("NFKC", name)).casefold()
 
 
 @dataclass(frozen=True)
@@ -170,6 +192,31 @@ def require_roles(
                 "synonyms": {r: list(synonyms[r]) for r in absent},
             },
         )
+
+
+def point_columns(
+    fields: list[str], lon: str | None = None, lat: str | None = None
+) -> tuple[str, str]:
+    """The longitude and latitude columns of a table of points: the names given, else found
+    by :data:`POINT_COLUMNS`; ``invalid_csv`` naming what is missing otherwise."""
+    explicit = {role: name for role, name in (("lon", lon), ("lat", lat)) if name}
+    missing = [role for role, name in explicit.items() if name not in fields]
+    if not missing:
+        roles = map_fields(fields, explicit, POINT_COLUMNS).roles
+        missing = [role for role in POINT_COLUMNS if role not in roles]
+    if missing:
+        wanted = {role: explicit.get(role) or list(POINT_COLUMNS[role]) for role in missing}
+        label = "、".join("经度" if role == "lon" else "纬度" for role in missing)
+        names = ", ".join(
+            str(w) if isinstance(w, str) else "/".join(w[:5]) for w in wanted.values()
+        )
+        raise InvalidInput(
+            f"CSV 中找不到{label}列（{names}）；现有列: {', '.join(fields)} "
+            f"(no {' or '.join(missing)} column)",
+            code="invalid_csv",
+            details={"missing": missing, "wanted": wanted, "columns": fields},
+        )
+    return roles["lon"], roles["lat"]
 
 
 def as_code(value: Any) -> str | None:
