@@ -1,9 +1,14 @@
-"""Which grid is this point in: an in-process index of one boundary version's grids.
+"""Where is this point: an in-process index of one boundary version's regions.
 
-The answer is exactly PostGIS ``ST_Covers(grid, point)``: a point on a boundary is covered.
-A point covered by several grids (on a shared edge or vertex) gets the one with the lowest
-code — the same rule in every code path.  A point covered by none gets the nearest grid and
-its distance in metres (on the ellipsoid, to the nearest point of the grid's outline).
+The answer is the whole hierarchy at any point: the deepest region that covers it — exactly
+PostGIS ``ST_Covers``, so a point on a boundary is covered — with its ancestors by
+``parent_code``.  A point in a grid gets the grid, its community, street and county; a point
+in a town without grids its street and county (and community if any); outside everything,
+nothing.  Several regions of the deepest level covering a point (on a shared edge or vertex):
+the lowest code wins — the same rule in every code path.  A point outside every grid also
+gets the nearest grid and its distance in metres (geodesic on the WGS 84 ellipsoid, to the
+nearest point of the grid's outline; the lowest code on a tie).  Answers say their CRS
+(EPSG:4326) and distance unit.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
@@ -24,10 +29,14 @@ from sqlalchemy import Connection, Engine, text
 from gis.addresses import AddressMatch, match_address
 from gis.cells import CellIndex
 from gis.crs import to_wgs84_points
+from gis.csvfiles import csv_encoding
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
+from gis.fields import point_columns
 from gis.versions import resolve_version
 from gis.watch import VersionWatch
+
+T = TypeVar("T")
 
 KEEP_INDEXES = 4
 """Boundary versions whose index stays in memory (the current one and recent ``as_of``)."""
@@ -45,57 +54,99 @@ GRID_FIELDS = (
 
 GEOD = Geod(ellps="WGS84")
 
+AREA_LEVELS = ("community", "street", "county")
+"""The levels above grids, deepest first: a point outside every grid is answered by the
+deepest of them that covers it, with its ancestors."""
+CHAIN_LEVELS = ("community", "street", "county")
+"""The levels an answer names beside the grid."""
+
+DISTANCE_UNIT = "m"
+"""Distances in answers: metres, geodesic on the WGS 84 ellipsoid."""
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The regions of one level above grids, in code order: each one's chain (itself and
+    its ancestors, level → code and name) and a cell index over their polygons."""
+
+    chains: np.ndarray
+    cells: CellIndex
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where points are, per point: the covering grid (index, or -1); the chain of the
+    deepest covering region (level → code and name: the grid's ancestors, or the covering
+    community, street or county and its ancestors; empty outside everything); outside
+    every grid the nearest grid (or -1 without grids) and its distance in metres."""
+
+    grid: np.ndarray
+    chain: np.ndarray
+    nearest: np.ndarray
+    metres: np.ndarray
+
 
 @dataclass(frozen=True)
 class GridIndex:
-    """The grids of one boundary version, their hierarchy, and indexes over them.
+    """The regions of one boundary version, their hierarchy, and indexes over them.
 
-    ``cells`` answers "which grid covers this point"; ``outlines`` (the grids' outlines in an
-    azimuthal equidistant projection centred on the grids, in metres) finds the nearest grid
-    of a point outside them all.
+    ``cells`` answers "which grid covers this point" (None without grids); ``areas`` the
+    same for communities, streets and counties (one cell index per level: the cell index
+    needs polygons that do not overlap, and each level is a partition); ``outlines`` (the grids'
+    outlines in an azimuthal equidistant projection centred on the grids, in metres) finds
+    the nearest grid of a point outside them all.
     """
 
-    version: int
+    version: int | None
     grids: list[dict[str, Any]]
     chains: list[dict[str, dict[str, str]]]
     tree: shapely.STRtree
-    cells: CellIndex
+    cells: CellIndex | None
     metric: Transformer
     outlines: shapely.STRtree
+    areas: tuple[Areas, ...] = ()
 
     @classmethod
-    def load(cls, conn: Connection, version: int) -> GridIndex:
-        """Build the index of the grids valid at ``version`` (sorted by code)."""
+    def load(cls, conn: Connection, version: int | None) -> GridIndex:
+        """Build the index of the regions valid at ``version`` (None: before the first)."""
         valid = "r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
         rows = (
             conn.execute(
                 text(
-                    f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.parent_code, "
-                    f"ST_AsBinary(r.geom) AS wkb FROM regions r "
-                    f"WHERE r.level = 'grid' AND {valid} ORDER BY r.code"
+                    f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level, "
+                    f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
+                    f"WHERE {valid} ORDER BY r.code"
                 ),
-                {"v": version},
+                {"v": version or 0},
             )
             .mappings()
             .all()
         )
-        regions = {
-            row.code: row
-            for row in conn.execute(
-                text(f"SELECT code, name, level, parent_code FROM regions r WHERE {valid}"),
-                {"v": version},
-            )
-        }
-        chains = []
-        for row in rows:
-            chain: dict[str, dict[str, str]] = {}
-            parent = regions.get(row["parent_code"] or "")
-            while parent is not None and len(chain) < 4:
-                chain[parent.level] = {"code": parent.code, "name": parent.name}
-                parent = regions.get(parent.parent_code or "")
-            chains.append(chain)
-        geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
-        shapely.prepare(geoms)
+        return cls.build(version, rows)
+
+    @classmethod
+    def build(cls, version: int | None, rows: Sequence[Mapping[str, Any]]) -> GridIndex:
+        """The index of ``rows`` (regions of every level in code order: the grid fields,
+        ``level``, ``parent_code`` and ``wkb``)."""
+        by_code = {row["code"]: row for row in rows}
+        chains: dict[str | None, dict[str, dict[str, str]]] = {None: {}}
+
+        def chain(code: str | None) -> dict[str, dict[str, str]]:
+            """The region ``code`` and its ancestors, level → code and name (shared)."""
+            if code not in chains:
+                row = by_code.get(code)
+                up = chain(row["parent_code"]) if row is not None else {}
+                own = {row["level"]: {"code": code, "name": row["name"]}} if row else {}
+                chains[code] = {**own, **up}
+            return chains[code]
+
+        def of_level(level: str) -> tuple[list[Mapping[str, Any]], np.ndarray]:
+            mine = [row for row in rows if row["level"] == level]
+            geoms = shapely.from_wkb([bytes(row["wkb"]) for row in mine])
+            shapely.prepare(geoms)
+            return mine, geoms
+
+        grid_rows, geoms = of_level("grid")
         tree = shapely.STRtree(geoms)
         x0, y0, x1, y1 = shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
         metric = Transformer.from_crs(
@@ -106,84 +157,142 @@ class GridIndex:
         outlines = shapely.transform(
             shapely.boundary(geoms), lambda xy: np.column_stack(metric.transform(*xy.T))
         )
+        areas = []
+        for level in AREA_LEVELS:
+            regions, polygons = of_level(level)
+            if regions:
+                links = np.empty(len(regions), dtype=object)
+                links[:] = [chain(row["code"]) for row in regions]
+                areas.append(Areas(links, CellIndex(polygons, shapely.STRtree(polygons))))
         return cls(
             version=version,
-            grids=[{f: r[f] for f in GRID_FIELDS} for r in rows],
-            chains=chains,
+            grids=[{f: row[f] for f in GRID_FIELDS} for row in grid_rows],
+            chains=[chain(row["parent_code"]) for row in grid_rows],
             tree=tree,
-            cells=CellIndex(geoms, tree),
+            cells=CellIndex(geoms, tree) if len(geoms) else None,
             metric=metric,
             outlines=shapely.STRtree(outlines),
+            areas=tuple(areas),
         )
 
     def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """For each point, the index of the lowest-code grid covering it, or -1 (grids are
         in code order, and the cell index picks the lowest covering index)."""
-        return self.cells.covering(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        if self.cells is None:
+            return np.full(len(lon), -1, dtype=np.int64)
+        return _covering(self.cells, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
-    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
-        """The grid nearest to a point, and the geodesic distance in metres to its outline.
+    def nearest(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each point the nearest grid and the geodesic distance in metres to its outline.
 
         Grids whose outline is within 1 % (+1 m) of the nearest in the index's equidistant
         projection are candidates; the one whose nearest outline point is closest on the
-        ellipsoid wins (the lowest code on a tie).
+        ellipsoid wins (the lowest code on a tie).  Vectorised: one nearest and one
+        ``dwithin`` query of the outlines' tree for all points.
         """
-        point = shapely.Point(self.metric.transform(lon, lat))
-        _, (first,) = self.outlines.query_nearest(point, return_distance=True)
-        near = np.sort(self.outlines.query(point, predicate="dwithin", distance=first * 1.01 + 1.0))
-        ends = shapely.get_coordinates(shapely.shortest_line(self.outlines.geometries[near], point))
-        ends_lon, ends_lat = self.metric.transform(ends[::2, 0], ends[::2, 1], direction="INVERSE")
-        here = np.full(len(near), lon), np.full(len(near), lat)
-        _, _, metres = GEOD.inv(*here, ends_lon, ends_lat)
-        best = int(np.lexsort((near, metres))[0])
-        return int(near[best]), float(metres[best])
+        if not len(lon) or not self.grids:
+            return np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
+        points = shapely.points(*self.metric.transform(lon, lat))
+        (which, _), first = self.outlines.query_nearest(points, return_distance=True)
+        reach = np.empty(len(points))
+        reach[which] = first * 1.01 + 1.0
+        point, grid = self.outlines.query(points, predicate="dwithin", distance=reach)
+        lines = shapely.shortest_line(self.outlines.geometries[grid], points[point])
+        ends = shapely.get_coordinates(lines)[::2]
+        ends_lon, ends_lat = self.metric.transform(ends[:, 0], ends[:, 1], direction="INVERSE")
+        _, _, metres = GEOD.inv(lon[point], lat[point], ends_lon, ends_lat)
+        order = np.lexsort((grid, metres, point))
+        best = order[np.r_[True, point[order][1:] != point[order][:-1]]]
+        return grid[best].astype(np.int64), metres[best]
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
+        """Where each WGS84 point is (:class:`Located`): its grid, else the deepest region
+        covering it and the nearest grid."""
+        grid = self.covering(lon, lat)
+        chain = np.empty(len(lon), dtype=object)
+        inside = np.flatnonzero(grid >= 0)
+        chain[inside] = [self.chains[i] for i in grid[inside].tolist()]
+        rest = np.flatnonzero(grid < 0)
+        nearest, metres = np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
+        nearest[rest], metres[rest] = self.nearest(lon[rest], lat[rest])
+        for level in self.areas:
+            if not len(rest):
+                break
+            found = _covering(level.cells, lon[rest], lat[rest])
+            chain[rest[found >= 0]] = level.chains[found[found >= 0]]
+            rest = rest[found < 0]
+        chain[rest] = [{}] * len(rest)
+        return Located(grid, chain, nearest, metres)
 
     def describe(self, i: int) -> dict[str, Any]:
         """Grid ``i`` with its attributes and its community, street and county."""
         chain = self.chains[i]
-        return {
-            "grid": self.grids[i],
-            "community": chain.get("community"),
-            "street": chain.get("street"),
-            "county": chain.get("county"),
-        }
+        return {"grid": self.grids[i], **{level: chain.get(level) for level in CHAIN_LEVELS}}
 
     def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
         """The lookup answer for each WGS84 point, in input order."""
-        if not self.grids:
-            return _nothing_covers(lon, lat, self.version)
-        if len(lon) == 1:
-            found = [self.cells.covering_point(float(lon[0]), float(lat[0]))]
-        else:
-            found = self.covering(lon, lat)
+        found = self.locate(lon, lat)
         answers = []
-        for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
-            if found[i] >= 0:
-                body = {"covered": True, **self.describe(int(found[i]))}
-            else:
-                near, metres = self.nearest(x, y)
-                body = {
-                    "covered": False,
-                    **dict.fromkeys(("grid", "community", "street", "county")),
-                    "nearest": {**self.describe(near), "distance_m": round(metres, 2)},
+        for x, y, g, chain, near, metres in zip(
+            lon.tolist(),
+            lat.tolist(),
+            found.grid.tolist(),
+            found.chain,
+            found.nearest.tolist(),
+            found.metres.tolist(),
+            strict=True,
+        ):
+            answers.append(
+                {
+                    "covered": g >= 0,
+                    "grid": self.grids[g] if g >= 0 else None,
+                    **{level: chain.get(level) for level in CHAIN_LEVELS},
+                    "nearest": (
+                        {**self.describe(near), "distance_m": round(metres, 2)}
+                        if near >= 0
+                        else None
+                    ),
+                    "point": {"lon": round(x, 9), "lat": round(y, 9)},
+                    "version": self.version,
+                    "crs": "EPSG:4326",
+                    "distance_unit": DISTANCE_UNIT,
                 }
-            body["point"] = {"lon": round(x, 9), "lat": round(y, 9)}
-            answers.append({**body, "version": self.version, "crs": "EPSG:4326"})
+            )
         return answers
 
+    def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
+        """The :data:`OUTPUT_COLUMNS` of each WGS84 point, in input order."""
+        found = self.locate(lon, lat)
+        rows = []
+        for g, chain, near, metres in zip(
+            found.grid.tolist(),
+            found.chain,
+            found.nearest.tolist(),
+            found.metres.tolist(),
+            strict=True,
+        ):
+            grid = self.grids[g] if g >= 0 else {}
+            row = [g >= 0, *(grid.get(f) for f in ("code", "name", "grid_worker", "party_branch"))]
+            for level in CHAIN_LEVELS:
+                part = chain.get(level) or {}
+                row += [part.get("code"), part.get("name")]
+            if near >= 0:
+                row += [self.grids[near]["code"], self.grids[near]["name"], round(metres, 2)]
+            else:
+                row += [None, None, None]
+            rows.append(row)
+        return rows
 
-def _nothing_covers(lon: np.ndarray, lat: np.ndarray, version: int | None) -> list[dict[str, Any]]:
-    """Answers when there are no grids (before the first version, or none in it)."""
-    return [
-        {
-            "covered": False,
-            **dict.fromkeys(("grid", "community", "street", "county", "nearest")),
-            "point": {"lon": round(x, 9), "lat": round(y, 9)},
-            "version": version,
-            "crs": "EPSG:4326",
-        }
-        for x, y in zip(lon.tolist(), lat.tolist(), strict=True)
-    ]
+
+def _covering(cells: CellIndex, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """``cells.covering`` (a single point without the cost of arrays)."""
+    if len(lon) == 1:
+        return np.array([cells.covering_point(float(lon[0]), float(lat[0]))], dtype=np.int64)
+    return cells.covering(lon, lat)
+
+
+NO_REGIONS = GridIndex.build(None, [])
+"""The index before the first boundary version: no region, no grid."""
 
 
 class LookupService:
@@ -202,12 +311,12 @@ class LookupService:
         self._indexes: dict[int, GridIndex] = {}
         self._building: dict[int, asyncio.Task[GridIndex]] = {}
 
-    async def index(self, as_of: int | None = None) -> GridIndex | None:
+    async def index(self, as_of: int | None = None) -> GridIndex:
         """The index of ``as_of`` (or of the current version); ``version_not_found`` for an
         ``as_of`` that does not exist."""
         version = as_of if as_of is not None else await self._watch.current()
         if version is None:
-            return None
+            return NO_REGIONS
         if (index := self._indexes.pop(version, None)) is not None:
             self._indexes[version] = index  # the most recently used goes last
             return index
@@ -231,13 +340,27 @@ class LookupService:
         self, lon: Any, lat: Any, *, crs: str = "wgs84", as_of: int | None = None
     ) -> list[dict[str, Any]]:
         """Answers for points given in ``crs`` (arrays or scalars), in input order."""
+        return await self._run(GridIndex.answers, lon, lat, crs, as_of)
+
+    async def rows(
+        self, lon: Any, lat: Any, *, crs: str = "wgs84", as_of: int | None = None
+    ) -> list[list[Any]]:
+        """The :data:`OUTPUT_COLUMNS` of points given in ``crs``, in input order."""
+        return await self._run(GridIndex.rows, lon, lat, crs, as_of)
+
+    async def _run(
+        self,
+        method: Callable[[GridIndex, np.ndarray, np.ndarray], T],
+        lon: Any,
+        lat: Any,
+        crs: str,
+        as_of: int | None,
+    ) -> T:
         lon_wgs, lat_wgs = to_wgs84_points(np.atleast_1d(lon), np.atleast_1d(lat), crs)
         index = await self.index(as_of)
-        if index is None:
-            return _nothing_covers(lon_wgs, lat_wgs, None)
         if len(lon_wgs) > self.THREAD_ABOVE:
-            return await asyncio.to_thread(index.answers, lon_wgs, lat_wgs)
-        return index.answers(lon_wgs, lat_wgs)
+            return await asyncio.to_thread(method, index, lon_wgs, lat_wgs)
+        return method(index, lon_wgs, lat_wgs)
 
     async def lookup_address(self, address: str, *, as_of: int | None = None) -> dict[str, Any]:
         """The answer for the registry entry matching free address text, with the ``match``
@@ -267,7 +390,33 @@ OUTPUT_COLUMNS = (
     "street_name",
     "county_code",
     "county_name",
+    "nearest_grid_code",
+    "nearest_grid_name",
+    "distance_m",
 )
+"""The columns a CSV lookup adds to each row (``distance_m``: to the nearest grid, in metres
+on the WGS 84 ellipsoid, for a point outside every grid)."""
+
+
+def coordinates(
+    rows: Sequence[Mapping[str, Any]], lon_col: str, lat_col: str, first_line: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers in the two columns of CSV ``rows`` (the first on line ``first_line``);
+    ``invalid_csv`` naming the first line where they are not numbers."""
+    try:
+        return (
+            np.array([float(r[lon_col]) for r in rows]),
+            np.array([float(r[lat_col]) for r in rows]),
+        )
+    except (TypeError, ValueError) as error:
+        bad = first_line + next(
+            i for i, r in enumerate(rows) if not _is_number(r[lon_col], r[lat_col])
+        )
+        raise InvalidInput(
+            f"第 {bad} 行的坐标不是数字 (line {bad}: coordinates are not numbers: {error})",
+            code="invalid_csv",
+            details={"line": bad},
+        ) from error
 
 
 def lookup_csv(
@@ -275,55 +424,43 @@ def lookup_csv(
     source: Path,
     target: Path,
     *,
-    lon_col: str,
-    lat_col: str,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
     crs: str = "wgs84",
     as_of: int | None = None,
+    encoding: str | None = None,
     chunk: int = 50_000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Stream a CSV of points into a copy with the grid of each point; return the row count.
+    """Stream a CSV of points into a copy with :data:`OUTPUT_COLUMNS`; return the row count.
 
-    Reads UTF-8 or GB18030, ``chunk`` rows at a time; writes UTF-8 to a temporary file
-    that replaces ``target`` only when every row is done.  A row whose coordinates are not
-    numbers stops the run with ``invalid_csv`` naming its line.
+    Reads UTF-8 or GB18030, ``chunk`` rows at a time; the coordinate columns are the ones
+    named, else found by their usual names (:data:`gis.fields.POINT_COLUMNS`).  Writes
+    ``encoding`` (:func:`gis.csvfiles.csv_encoding`: UTF-8 with a BOM by default, so Excel
+    reads it) to a temporary file that replaces ``target`` only when every row is done.  A
+    row whose coordinates are not numbers stops the run with ``invalid_csv`` naming its line.
     """
+    output = csv_encoding(encoding)
     with source.open("rb") as f:
-        encoding = detect_text_encoding(f.read(1 << 20)).encoding
+        source_encoding = detect_text_encoding(f.read(1 << 20)).encoding
     with engine.connect() as conn:
-        index = GridIndex.load(conn, resolve_version(conn, as_of) or 0)
+        index = GridIndex.load(conn, resolve_version(conn, as_of))
     rows_done = 0
     tmp = target.with_name(f".{target.name}.part")
     with (
-        source.open(encoding=encoding, newline="") as src,
-        tmp.open("w", encoding="utf-8", newline="") as out,
+        source.open(encoding=source_encoding, newline="") as src,
+        tmp.open("w", encoding=output.codec, newline="") as out,
     ):
         reader = csv.DictReader(src)
-        missing = [c for c in (lon_col, lat_col) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InvalidInput(
-                f"CSV 中没有列 {missing}；现有列: {reader.fieldnames} (missing columns)",
-                code="invalid_csv",
-                details={"missing": missing, "columns": reader.fieldnames},
-            )
+        fields = list(reader.fieldnames or [])
+        lon_col, lat_col = point_columns(fields, lon_col, lat_col)
         writer = csv.writer(out)
-        writer.writerow([*reader.fieldnames, *OUTPUT_COLUMNS])
+        writer.writerow([*fields, *OUTPUT_COLUMNS])
         while batch := list(itertools.islice(reader, chunk)):
-            try:
-                lon = np.array([float(r[lon_col]) for r in batch])
-                lat = np.array([float(r[lat_col]) for r in batch])
-            except (TypeError, ValueError) as error:
-                bad = next(i for i, r in enumerate(batch) if not _is_number(r[lon_col], r[lat_col]))
-                raise InvalidInput(
-                    f"第 {rows_done + bad + 2} 行的坐标不是数字 (line {rows_done + bad + 2}: "
-                    f"coordinates are not numbers: {error})",
-                    code="invalid_csv",
-                    details={"line": rows_done + bad + 2},
-                ) from error
+            lon, lat = coordinates(batch, lon_col, lat_col, rows_done + 2)
             lon, lat = to_wgs84_points(lon, lat, crs)
-            found = index.covering(lon, lat)
-            for row, i in zip(batch, found.tolist(), strict=True):
-                writer.writerow([*row.values(), *_columns(index, i)])
+            for row, found in zip(batch, index.rows(lon, lat), strict=True):
+                writer.writerow([*(row[f] for f in fields), *found])
             rows_done += len(batch)
             if progress:
                 progress(src.buffer.tell())
@@ -337,14 +474,3 @@ def _is_number(*values: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _columns(index: GridIndex, i: int) -> list[Any]:
-    if i < 0:
-        return [False, *[""] * (len(OUTPUT_COLUMNS) - 1)]
-    grid, chain = index.grids[i], index.chains[i]
-    row: list[Any] = [True, grid["code"], grid["name"], grid["grid_worker"], grid["party_branch"]]
-    for level in ("community", "street", "county"):
-        part = chain.get(level) or {}
-        row += [part.get("code", ""), part.get("name", "")]
-    return row

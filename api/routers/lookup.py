@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api.routers.regions import AsOf
+from gis.csvfiles import csv_encoding
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput, TooLarge, Unsupported
+from gis.fields import point_columns
+from gis.lookup import OUTPUT_COLUMNS, coordinates
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
@@ -37,9 +41,13 @@ async def lookup(
     crs: Crs = "wgs84",
     as_of: AsOf = None,
 ) -> JSONResponse:
-    """The grid covering the point, with its grid worker, party branch, community, street and
-    county.  A point on a shared edge or vertex gets the covering grid with the lowest code.
-    Outside every grid: ``covered: false`` with the nearest grid and its distance in metres.
+    """Where the point is, at every level: the grid covering it (with its grid worker and
+    party branch), community, street and county.  A point in a town without grids gets its
+    street and county (and community if any); outside everything, nulls.  On a shared edge
+    or vertex the covering region with the lowest code wins.  A point outside every grid
+    (``covered: false``) also gets ``nearest``: the nearest grid, its chain and
+    ``distance_m``, in metres on the WGS 84 ellipsoid (``distance_unit``: ``m``); the point
+    is answered in ``crs`` EPSG:4326.
 
     With ``address`` instead of a point: the address registry's entry for the text (``match``:
     the entry, its ``level`` room / building / compound / road, a ``confidence``, and up to 5
@@ -99,28 +107,36 @@ def _from_geojson(body: bytes) -> list[BatchPoint]:
     return points
 
 
-def _from_csv(body: bytes) -> list[BatchPoint]:
+@dataclass
+class Table:
+    """A CSV body: its columns, its rows, and the points in them."""
+
+    fields: list[str]
+    rows: list[dict[str, Any]]
+    points: list[BatchPoint]
+
+
+def _from_csv(body: bytes) -> Table:
     text = body.decode(detect_text_encoding(body).encoding)
     reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower(): c for c in reader.fieldnames or []}
-    lon, lat = columns.get("lon"), columns.get("lat")
-    if lon is None or lat is None:
-        raise InvalidInput(
-            f"CSV 需要 lon、lat 列 (the CSV needs lon and lat columns; has {reader.fieldnames})",
-            code="invalid_csv",
-            details={"columns": reader.fieldnames},
-        )
-    points = []
-    for line, row in enumerate(reader, start=2):
-        try:
-            points.append(BatchPoint(lon=row[lon], lat=row[lat], id=row.get(columns.get("id", ""))))
-        except ValidationError as error:
-            raise InvalidInput(
-                f"第 {line} 行的坐标不是数字 (line {line}: coordinates are not numbers)",
-                code="invalid_csv",
-                details={"line": line},
-            ) from error
-    return points
+    fields = list(reader.fieldnames or [])
+    lon, lat = point_columns(fields)
+    rows = list(reader)
+    xs, ys = coordinates(rows, lon, lat, first_line=2)
+    id_column = next((f for f in fields if f.strip().lower() == "id"), None)
+    ids = [row[id_column] if id_column else None for row in rows]
+    points = [
+        BatchPoint(lon=x, lat=y, id=i)
+        for x, y, i in zip(xs.tolist(), ys.tolist(), ids, strict=True)
+    ]
+    return Table(fields, rows, points)
+
+
+def _wants_csv(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "csv"
+    first = request.headers.get("accept", "").split(",")[0]
+    return first.split(";")[0].strip() == "text/csv"
 
 
 @router.post(
@@ -134,17 +150,39 @@ def _from_csv(body: bytes) -> list[BatchPoint]:
                 "application/geo+json": {"schema": {"type": "object"}},
                 "text/csv": {"schema": {"type": "string"}},
             },
-        }
+        },
+        "responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     },
 )
-async def lookup_batch(request: Request, crs: Crs = "wgs84", as_of: AsOf = None) -> dict[str, Any]:
+async def lookup_batch(
+    request: Request,
+    crs: Crs = "wgs84",
+    as_of: AsOf = None,
+    format: Annotated[
+        Literal["json", "csv"] | None,
+        Query(description="Answer as JSON or CSV (default: CSV if Accept is text/csv)"),
+    ] = None,
+    encoding: Annotated[
+        str, Query(description="Encoding of a CSV answer: utf-8 (with BOM) or gb18030")
+    ] = "utf-8",
+) -> Response:
     """Answers in input order, each shaped like a single lookup (with the point's ``id``).
 
     The body is JSON (``{"crs", "points": [{"lon", "lat", "id"}]}``), GeoJSON (a
-    FeatureCollection of Points; ``id`` from the feature) or CSV (columns ``lon``, ``lat`` and
-    optionally ``id``; UTF-8 or GB18030); for GeoJSON and CSV the CRS is the ``crs`` query
-    parameter.  At most 10 000 points per request (413 ``batch_too_large`` beyond).
+    FeatureCollection of Points; ``id`` from the feature) or CSV (UTF-8 or GB18030; the
+    longitude and latitude columns by their usual names — ``lon``/``lat``, ``lng``,
+    ``经度``/``纬度``, ``东经``/``北纬``, ``x``/``y``, full-width too — and optionally ``id``);
+    for GeoJSON and CSV the CRS is the ``crs`` query parameter.  At most 10 000 points per
+    request (413 ``batch_too_large`` beyond).
+
+    With ``format=csv`` (or ``Accept: text/csv``) the answer is a CSV for Excel: the input's
+    columns (a CSV body's own, else ``id``, ``lon``, ``lat``) and the lookup's — grid, its
+    worker and party branch, community, street, county, and outside every grid the nearest
+    grid with ``distance_m`` (metres on the WGS 84 ellipsoid).  UTF-8 with a BOM, or GB18030
+    with ``encoding=gb18030`` (named in Content-Type's charset).
     """
+    output = csv_encoding(encoding) if _wants_csv(request, format) else None
+    table: Table | None = None
     body = await request.body()
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media == "application/json":
@@ -161,7 +199,8 @@ async def lookup_batch(request: Request, crs: Crs = "wgs84", as_of: AsOf = None)
     elif media == "application/geo+json":
         points = _from_geojson(body)
     elif media == "text/csv":
-        points = _from_csv(body)
+        table = _from_csv(body)
+        points = table.points
     else:
         raise Unsupported(
             f"不支持的请求类型 {media} (send application/json, application/geo+json or text/csv)",
@@ -175,12 +214,24 @@ async def lookup_batch(request: Request, crs: Crs = "wgs84", as_of: AsOf = None)
             code="batch_too_large",
             details={"max_points": MAX_BATCH, "points": len(points)},
         )
-    answers = await request.app.state.lookup.lookup(
-        [p.lon for p in points],
-        [p.lat for p in points],
-        crs=crs,
-        as_of=as_of,
-    )
+    lon, lat = [p.lon for p in points], [p.lat for p in points]
+    if output is not None:
+        if table is None:
+            table = Table(
+                ["id", "lon", "lat"], [{"id": p.id, "lon": p.lon, "lat": p.lat} for p in points], []
+            )
+        found = await request.app.state.lookup.rows(lon, lat, crs=crs, as_of=as_of)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([*table.fields, *OUTPUT_COLUMNS])
+        for row, columns in zip(table.rows, found, strict=True):
+            writer.writerow([*(row[f] for f in table.fields), *columns])
+        return Response(
+            out.getvalue().encode(output.codec),
+            media_type=f"text/csv; charset={output.charset}",
+            headers={"Content-Disposition": 'attachment; filename="lookup.csv"'},
+        )
+    answers = await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of)
     for point, answer in zip(points, answers, strict=True):
         answer["id"] = point.id
-    return {"results": answers, "crs": "EPSG:4326"}
+    return JSONResponse({"results": answers, "crs": "EPSG:4326"})
