@@ -162,6 +162,48 @@ def keys_create(
     print(key)
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the API keys: id, name, role, created, revoked (never the key or its hash)."""
+    from gis.auth import list_keys
+
+    engine = make_engine(prepare(get_settings())[0])
+    try:
+        with engine.connect() as conn:
+            keys = list_keys(conn)
+    finally:
+        engine.dispose()
+    if not keys:
+        console.print("没有 API 密钥；用 gridmap keys create 创建 (no API keys yet)", markup=False)
+        return
+    console.print(f"{'id':>4}  {'role':6s}  {'created':16s}  {'status':16s}  name", markup=False)
+    for key in keys:
+        status = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        console.print(
+            f"{key.id:>4}  {key.role:6s}  {key.created_at:%Y-%m-%d %H:%M}  {status:16s}  "
+            f"{key.name}",
+            markup=False,
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(metavar="ID", help="From keys list")],
+) -> None:
+    """Revoke API key ID: requests with it get 401 from then on."""
+    from gis.auth import revoke_key
+
+    engine = make_engine(prepare(get_settings())[0])
+    try:
+        with engine.begin() as conn:
+            key = revoke_key(conn, key_id)
+    finally:
+        engine.dispose()
+    console.print(
+        f"已吊销密钥 {key.id}（{key.name}，{key.role}） (revoked key {key.id})", markup=False
+    )
+
+
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
