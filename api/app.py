@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 
 from api.compression import CompressLarge
 from api.cors import PublicCORS
 from api.errors import install_error_handlers
+from api.pages import STATIC_DIR, STATIC_URL
 from api.routers import (
     analysis,
+    docs,
     export,
     health,
     layers,
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="网格化治理 GIS 服务: grids, communities, streets and counties from PostGIS.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api/routers/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -70,7 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analysis.router)
     app.include_router(maps.router)
     app.include_router(ogc.router)
+    app.include_router(docs.router)
+    docs.hoist_defs(app)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
     return app

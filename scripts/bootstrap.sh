@@ -7,8 +7,9 @@
 #     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
 #   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes);
-#   - the map assets (Leaflet, its plugins, MapLibre) from the npm registry into vendor/, served at
-#     /vendor so map pages need no CDN (`python -m gis.map_assets fetch`: only what is missing).
+#   - the web assets (Leaflet, its plugins, MapLibre; Swagger UI and ReDoc for /docs and /redoc)
+#     from the npm registry into vendor/, served at /vendor so no page needs a CDN
+#     (`python -m gis.map_assets fetch`: only what is missing).
 # Works as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,5 +65,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# Map assets from the npm registry (build time only; the service and the tests never fetch).
+# Web assets from the npm registry (build time only; the service and the tests never fetch).
 "$VENV/bin/python" -m gis.map_assets fetch

@@ -197,7 +197,7 @@ def test_offline_html_inlines_every_kept_stylesheet(vendor: Path) -> None:
     )
     scripts = '<script src="https://unpkg.com/maplibre-gl@5.24.1/dist/maplibre-gl.js"></script>'
     page = offline_html(f"<head>{links}{scripts}</head>", inline=True, vendor_dir=vendor)
-    assert page.count("<style>") == 5 and "maplibregl" in page
+    assert page.count("<style>") == links.count("<link") and "maplibregl" in page
     assert external_references(page) == []
 
 
