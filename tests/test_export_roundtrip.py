@@ -8,15 +8,18 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from pyogrio.raw import read
+from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from sqlalchemy import Engine
 
 from gis.export import FORMATS
 
-from support import state, upload
+from support import state, upload, write_layer
 
 CASES = [("geojson", None), ("gpkg", None), ("shp", "utf-8"), ("shp", "gbk")]
 assert {fmt for fmt, _ in CASES} == set(FORMATS), "every export format is round-tripped"
@@ -105,3 +108,32 @@ def test_reimport_sees_a_moved_vertex_and_a_new_name(
         "modified": sorted([*moved, renamed["properties"]["code"]]),
         "removed": [],
     }
+
+
+def test_reimport_after_a_trip_through_gauss_kruger_changes_nothing(
+    fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    """A desk that reprojects the export to CGCS2000 GK zone 39 and sends it back: the float
+    noise of two projections is far below the storage grid, so nothing changed."""
+    path = _export(fresh_client, tmp_path, level="grid", format="gpkg")
+    meta, _, wkb, fields = read(path)
+    to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
+    geoms = shapely.transform(
+        shapely.from_wkb(wkb), lambda xy: np.column_stack(to_gk.transform(*xy.T))
+    )
+    rows = [
+        {name: column[i] for name, column in zip(meta["fields"], fields, strict=True)}
+        for i in range(len(geoms))
+    ]
+    gk = write_layer(
+        tmp_path / "grids_gk39.gpkg",
+        [{k: r[k] for k in ("code", "name", "parent_code")} for r in rows],
+        list(geoms),
+        crs="EPSG:4527",
+        driver="GPKG",
+    )
+    before = state(fresh_engine)
+    body = _commit(fresh_client, gk, make_key("editor"), "grid")
+    assert body["report"]["crs"]["crs"] == "EPSG:4527"
+    assert body["report"]["summary"]["changes"] == NO_CHANGES
+    assert (body["status"], state(fresh_engine)[:2]) == ("unchanged", before[:2])
