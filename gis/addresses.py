@@ -27,8 +27,10 @@ from sqlalchemy import Connection, text
 
 from gis.errors import InvalidInput, NotFound, Unavailable
 
-LEVELS = ("room", "building", "compound", "road")
-"""How precisely a match locates the query, finest first."""
+LEVELS = ("building", "compound", "road")
+"""What kind of registry entry a match is, finest first.  The registry holds buildings,
+compounds and doorplates, not rooms: a query with unit and room ("5-2-301") matches its
+building, and the unit and room are kept as text beside the match."""
 
 MIN_CONFIDENCE = 0.5
 """Matches scoring below this are not accepted (``address_not_found``)."""
@@ -143,6 +145,17 @@ class ParsedAddress:
         """The normalised text without unit and room: what a building's row stores."""
         return _UNIT_AND_ROOM.sub("", self.normalized)
 
+    def rest(self, level: str) -> str | None:
+        """The part of the normalised text finer than an entry of ``level`` (of a building:
+        unit and room, "2单元301室"; of a compound: from the building on), or None."""
+        if level == "building":
+            start = len(self.building_key)
+        elif level == "compound" and (building := _BUILDING.search(self.normalized)):
+            start = building.start()
+        else:
+            return None
+        return self.normalized[start:] or None
+
 
 def _parse_normalized(s: str) -> ParsedAddress:
     road = _ROAD.match(s)
@@ -200,7 +213,11 @@ class AddressCandidate:
 
 @dataclass(frozen=True)
 class AddressMatch:
-    """The best registry entry for a query; ``candidates`` (best first) when ambiguous."""
+    """The best registry entry for a query; ``candidates`` (best first) when ambiguous.
+
+    As a mapping (:meth:`to_dict`) it keeps the query's ``unit`` and ``room`` as text, and
+    the ``rest``: what the query says beyond the matched entry.
+    """
 
     row: AddressRow
     level: str
@@ -210,9 +227,13 @@ class AddressMatch:
 
     def to_dict(self) -> dict[str, Any]:
         """The match as a JSON-ready mapping."""
+        unit, room = _UNIT.search(self.parsed.normalized), _ROOM.search(self.parsed.normalized)
         return {
             "address": asdict(self.row),
             "level": self.level,
+            "unit": unit[1] if unit else None,
+            "room": room[1] if room else None,
+            "rest": self.parsed.rest(self.level),
             "confidence": self.confidence,
             "parsed": asdict(self.parsed),
             "candidates": [
@@ -242,13 +263,10 @@ def _agreement(query: ParsedAddress, row: ParsedAddress) -> float | None:
     return sum(credits) / len(credits) if credits else None
 
 
-def _level(query: ParsedAddress, row: ParsedAddress, units: int | None, floors: int | None) -> str:
-    """The finest part of the query the row stands for."""
+def _level(query: ParsedAddress, row: ParsedAddress) -> str:
+    """What the row is for the query: its building, its compound, or its road (doorplate)."""
     if row.building is not None and row.building == query.building:
-        fits = (query.unit is None or (units is not None and 1 <= query.unit <= units)) and (
-            query.room is None or (floors is not None and 1 <= query.room // 100 <= floors)
-        )
-        return "room" if (query.unit or query.room) and fits else "building"
+        return "building"
     if row.compound is not None and query.compound is not None:
         return "compound"
     return "road"
@@ -289,7 +307,7 @@ def _similar(
     )
     rows = conn.execute(
         text(
-            "SELECT code, address, normalized, compound, building, units, floors, households, "
+            "SELECT code, address, normalized, compound, building, households, "
             "region_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
             "(similarity(normalized, :key) + word_similarity(:key, normalized)) / 2 "
             "AS similarity FROM addresses "
@@ -312,7 +330,7 @@ def _score(query: ParsedAddress, row: dict[str, Any]) -> AddressCandidate:
         score = 0.4 * row["similarity"] + 0.6 * agreement
     return AddressCandidate(
         AddressRow(**{f: row[f] for f in AddressRow.__dataclass_fields__}),
-        _level(query, parts, row["units"], row["floors"]),
+        _level(query, parts),
         round(score, 3),
     )
 

@@ -197,11 +197,14 @@ def test_typos_and_spellings_find_the_building(engine: Engine, query: str, exact
     "query", ["阳光小区五号楼二单元三〇一室", "阳光小区5-2-301", SUNNY["address"] + "2单元301室"]
 )
 def test_unit_and_room(engine: Engine, query: str) -> None:
+    """The registry holds buildings: the match is the building, unit and room kept as text."""
     match = _match(engine, query)
     _same_row(match, SUNNY)
-    fits = int(SUNNY["units"]) >= 2 and int(SUNNY["floors"]) >= 3
-    assert match.level == ("room" if fits else "building")
+    assert match.level == "building"
     assert (match.parsed.unit, match.parsed.room) == (2, 301)
+    answer = match.to_dict()
+    assert (answer["level"], answer["unit"], answer["room"]) == ("building", "2", "301")
+    assert answer["rest"] == "2单元301室"
 
 
 def test_a_unit_or_floor_the_building_lacks_is_a_building_match(engine: Engine) -> None:
@@ -220,6 +223,7 @@ def test_compound_and_doorplate_levels(engine: Engine) -> None:
     unknown_building = _match(engine, "阳光小区88号楼")
     _same_row(unknown_building, _row("阳光小区"))
     assert unknown_building.level == "compound"
+    assert unknown_building.to_dict()["rest"] == "88号楼", "what did not match is kept"
     gate = _match(engine, SUNNY_PLACE.removesuffix("阳光小区"))
     _same_row(gate, _row("阳光小区"))
     assert gate.level == "road" and gate.candidates == [], "its buildings are no alternatives"

@@ -93,14 +93,13 @@ def test_each_form_finds_the_right_grid(
         (float(row["lon"]), float(row["lat"])), abs=1e-7
     )
     assert body["crs"] == "EPSG:4326" and body["version"] == 1
+    assert match["level"] == "building", "the registry entry that matched is a building"
     if form == "5-2-301":
-        assert match["level"] == "room"
-        assert (match["parsed"]["unit"], match["parsed"]["room"]) == (
-            min(2, int(row["units"])),
-            _unit_room(row)[1],
-        )
+        unit, room = str(min(2, int(row["units"]))), str(_unit_room(row)[1])
+        assert (match["unit"], match["room"]) == (unit, room)
+        assert match["rest"] == f"{unit}单元{room}室"
     else:
-        assert match["level"] == "building"
+        assert match["unit"] is match["room"] is match["rest"] is None
     assert (match["confidence"] == 1.0) == (form != "typo")
 
 

@@ -50,7 +50,9 @@ async def lookup(
     is answered in ``crs`` EPSG:4326.
 
     With ``address`` instead of a point: the address registry's entry for the text (``match``:
-    the entry, its ``level`` room / building / compound / road, a ``confidence``, and up to 5
+    the entry; its ``level``, what the entry is: building / compound / road; the query's
+    ``unit`` and ``room`` as text and the ``rest`` beyond the entry — "5-2-301" matches
+    building 5 with unit "2", room "301", rest "2单元301室"; a ``confidence``; and up to 5
     ``candidates`` with their grids when ambiguous) and the grid of its point.  No match:
     404 ``address_not_found`` with the closest suggestions.
     """
