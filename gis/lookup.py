@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,10 @@ class Located:
     community, street or county and its ancestors; empty outside everything); outside
     every grid the nearest grid (or -1 without grids) and its distance in metres."""
 
-    grid: np.ndarray
-    chain: np.ndarray
-    nearest: np.ndarray
-    metres: np.ndarray
+    grid: list[int]
+    chain: list[dict[str, dict[str, str]]]
+    nearest: list[int]
+    metres: list[float]
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class GridIndex:
         in code order, and the cell index picks the lowest covering index)."""
         if self.cells is None:
             return np.full(len(lon), -1, dtype=np.int64)
-        return _covering(self.cells, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return self.cells.covering(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
     def nearest(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each point the nearest grid and the geodesic distance in metres to its outline.
@@ -208,6 +209,8 @@ class GridIndex:
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
         """Where each WGS84 point is (:class:`Located`): its grid, else the deepest region
         covering it and the nearest grid."""
+        if len(lon) == 1:
+            return self._locate_point(float(lon[0]), float(lat[0]))
         grid = self.covering(lon, lat)
         chain = np.empty(len(lon), dtype=object)
         inside = np.flatnonzero(grid >= 0)
@@ -218,11 +221,21 @@ class GridIndex:
         for level in self.areas:
             if not len(rest):
                 break
-            found = _covering(level.cells, lon[rest], lat[rest])
+            found = level.cells.covering(lon[rest], lat[rest])
             chain[rest[found >= 0]] = level.chains[found[found >= 0]]
             rest = rest[found < 0]
         chain[rest] = [{}] * len(rest)
-        return Located(grid, chain, nearest, metres)
+        return Located(grid.tolist(), chain.tolist(), nearest.tolist(), metres.tolist())
+
+    def _locate_point(self, x: float, y: float) -> Located:
+        """``locate`` for a single point, without the cost of arrays (the same rules)."""
+        grid = self.cells.covering_point(x, y) if self.cells is not None else -1
+        if grid >= 0:
+            return Located([grid], [self.chains[grid]], [-1], [math.nan])
+        nearest, metres = self.nearest(np.array([x]), np.array([y]))
+        covering = ((level, level.cells.covering_point(x, y)) for level in self.areas)
+        chain = next((level.chains[i] for level, i in covering if i >= 0), {})
+        return Located([-1], [chain], nearest.tolist(), metres.tolist())
 
     def describe(self, i: int) -> dict[str, Any]:
         """Grid ``i`` with its attributes and its community, street and county."""
@@ -236,10 +249,10 @@ class GridIndex:
         for x, y, g, chain, near, metres in zip(
             lon.tolist(),
             lat.tolist(),
-            found.grid.tolist(),
+            found.grid,
             found.chain,
-            found.nearest.tolist(),
-            found.metres.tolist(),
+            found.nearest,
+            found.metres,
             strict=True,
         ):
             answers.append(
@@ -265,11 +278,7 @@ class GridIndex:
         found = self.locate(lon, lat)
         rows = []
         for g, chain, near, metres in zip(
-            found.grid.tolist(),
-            found.chain,
-            found.nearest.tolist(),
-            found.metres.tolist(),
-            strict=True,
+            found.grid, found.chain, found.nearest, found.metres, strict=True
         ):
             grid = self.grids[g] if g >= 0 else {}
             row = [g >= 0, *(grid.get(f) for f in ("code", "name", "grid_worker", "party_branch"))]
@@ -282,13 +291,6 @@ class GridIndex:
                 row += [None, None, None]
             rows.append(row)
         return rows
-
-
-def _covering(cells: CellIndex, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """``cells.covering`` (a single point without the cost of arrays)."""
-    if len(lon) == 1:
-        return np.array([cells.covering_point(float(lon[0]), float(lat[0]))], dtype=np.int64)
-    return cells.covering(lon, lat)
 
 
 NO_REGIONS = GridIndex.build(None, [])
