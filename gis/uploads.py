@@ -23,7 +23,8 @@ from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
 from gis.board import connection_board, publish
-from gis.crs import crs_from_file, infer_crs, parse_crs, to_wgs84
+from gis.crs import CrsSpec, crs_from_file, infer_crs, parse_crs, to_wgs84
+from gis.crs_doctor import References, diagnose
 from gis.errors import InvalidInput, NotFound
 from gis.fields import (
     INTEGER_ROLES,
@@ -35,6 +36,7 @@ from gis.fields import (
 from gis.models import LEVELS
 from gis.readers import Layer, read_upload
 from gis.settings import Settings
+from gis.stored_checks import FIT_KINDS, check_stored, stored_regions
 from gis.validation import Candidate, ParentInfo, Report, Tolerances, validate
 from gis.versions import (
     ATTRIBUTE_COLUMNS,
@@ -62,6 +64,7 @@ class UploadRequest:
     fields: dict[str, str] = field(default_factory=dict)
     dry_run: bool = True
     repair: bool = False
+    allow_moves: bool = False
 
     def params(self) -> dict[str, Any]:
         """The request's options, as recorded in the upload history."""
@@ -73,6 +76,7 @@ class UploadRequest:
             "fields": self.fields,
             "dry_run": self.dry_run,
             "repair": self.repair,
+            "allow_moves": self.allow_moves,
         }
 
 
@@ -106,6 +110,21 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def free_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """A feature's unmapped fields as free attributes; a field ``attributes`` holding a JSON
+    object (as gridmap's GeoJSON has it) gives its members instead, so that a file written
+    with nested attributes reads back as it was stored."""
+    nested = values.get("attributes")
+    if isinstance(nested, str) and nested.lstrip().startswith("{"):
+        try:
+            nested = json.loads(nested)
+        except ValueError:
+            return values
+    if not isinstance(nested, dict):
+        return values
+    return {**{k: v for k, v in values.items() if k != "attributes"}, **nested}
+
+
 def whole_number(value: Any) -> Any:
     """Integers as int; floats and digit strings that are whole numbers too; else as given."""
     if isinstance(value, float) and value.is_integer():
@@ -115,8 +134,9 @@ def whole_number(value: Any) -> Any:
     return value
 
 
-def reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[str, Any]]:
-    """The layer's geometries in EPSG:4326, and how their CRS was decided."""
+def choose_crs(layer: Layer, request: UploadRequest) -> tuple[CrsSpec, dict[str, Any]]:
+    """The CRS the layer is read in — the request's, else the file's, else inferred from the
+    coordinates — and how it was decided (for the report)."""
     if request.crs:
         spec, source, reason = parse_crs(request.crs), "parameter", "由上传参数指定 (given)"
     elif layer.crs:
@@ -132,6 +152,15 @@ def reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[st
                 details={"bounds": shapely.total_bounds(present).round(3).tolist()},
             )
         (spec, reason), source = inferred, "inferred"
+    return spec, {"crs": spec.label, "source": source, "reason": reason}
+
+
+def reproject(
+    layer: Layer, request: UploadRequest, chosen: tuple[CrsSpec, dict[str, Any]] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The layer's geometries in EPSG:4326 (read in ``chosen``, by default
+    :func:`choose_crs`), and how their CRS was decided."""
+    spec, decided = chosen or choose_crs(layer, request)
     geometries = to_wgs84(layer.geometries, spec)
     present = geometries[~shapely.is_missing(geometries)]
     coords = shapely.get_coordinates(present)
@@ -147,7 +176,7 @@ def reproject(layer: Layer, request: UploadRequest) -> tuple[np.ndarray, dict[st
                 "bounds": shapely.total_bounds(present).round(6).tolist(),
             },
         )
-    return geometries, {"crs": spec.label, "source": source, "reason": reason}
+    return geometries, decided
 
 
 def _candidates(
@@ -184,11 +213,13 @@ def _candidates(
                 parent_code=parent,
                 geometry=geom,
                 values={role: whole_number(value(role)) for role in INTEGER_ROLES if role in roles},
-                attributes={
-                    f: json_safe(layer.columns[f][i])
-                    for f in mapping.unmapped
-                    if layer.columns[f][i] is not None
-                },
+                attributes=free_attributes(
+                    {
+                        f: json_safe(layer.columns[f][i])
+                        for f in mapping.unmapped
+                        if layer.columns[f][i] is not None
+                    }
+                ),
             )
         )
         for role in ("grid_worker", "grid_worker_phone", "party_branch"):
@@ -237,6 +268,76 @@ def _removals(
         ).all()
     )
     return removed, orphans
+
+
+def _references(
+    candidates: list[Candidate], same: dict[int, Any], parents: dict[str, ParentInfo]
+) -> References:
+    """What the CRS doctor compares the file with: each feature's stored region of the same
+    code, else its stored parent."""
+    return References(
+        same=same,
+        parents={
+            i: parents[c.parent_code].geometry
+            for i, c in enumerate(candidates)
+            if i not in same and c.parent_code in parents
+        },
+    )
+
+
+def _suggestion(doctor: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The doctor's suggestion as a report problem (a warning: the errors it explains block)."""
+    if not doctor or not doctor["suggestion"]:
+        return []
+    suggestion = doctor["suggestion"]
+    return [
+        {
+            "kind": "crs_suggestion",
+            "severity": "warning",
+            "code": None,
+            "feature": None,
+            "message": suggestion["message"],
+            "location": [],
+            "crs": suggestion["crs"],
+            "fit": suggestion["fit"],
+        }
+    ]
+
+
+def _explain(
+    engine: Engine,
+    exc: InvalidInput,
+    layer: Layer,
+    mapping: FieldMapping,
+    request: UploadRequest,
+    used: CrsSpec,
+) -> None:
+    """Add the CRS doctor's finding to a ``coordinates_out_of_range`` error, comparing the raw
+    file with the stored regions of its codes or its stored parents."""
+    raw, _ = _candidates(layer, layer.geometries, mapping, request)
+    with engine.connect() as conn:
+        stored = stored_regions(conn, sorted({c.code for c in raw if c.code}))
+        parents = _parents(conn, {c.parent_code for c in raw if c.parent_code})
+    same = {
+        i: stored[c.code].geometry
+        for i, c in enumerate(raw)
+        if c.code in stored and stored[c.code].level == request.level
+    }
+    doctor = diagnose(layer.geometries, used, _references(raw, same, parents))
+    exc.details["crs_doctor"] = doctor
+    if doctor and doctor["suggestion"]:
+        exc.message = f"{exc.message}。{doctor['suggestion']['message']}"
+
+
+def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
+    """Record in the version the regions it moved (allowed with ``allow_moves``)."""
+    conn.execute(
+        text(
+            "UPDATE boundary_versions SET changes = changes || jsonb_build_object('moved', "
+            "CAST(:moved AS jsonb)) WHERE number = :n"
+        ),
+        {"n": number, "moved": json.dumps(sorted(moved))},
+    )
 
 
 def record_upload(
@@ -397,7 +498,13 @@ def process_upload(
         required.append("parent_code")
     require_roles(mapping, required, layer.fields)
     step("reprojecting")
-    geometries, crs = reproject(layer, request)
+    chosen = choose_crs(layer, request)
+    try:
+        geometries, crs = reproject(layer, request, chosen)
+    except InvalidInput as exc:
+        if exc.code == "coordinates_out_of_range":
+            _explain(engine, exc, layer, mapping, request, chosen[0])
+        raise
     candidates, early = _candidates(layer, geometries, mapping, request)
     tol = tolerances(settings)
 
@@ -426,6 +533,21 @@ def process_upload(
                 if request.level != "county"
                 else ([], {})
             )
+            stored = check_stored(
+                conn,
+                candidates,
+                level=request.level,
+                removed=removed,
+                tolerances=tol,
+                allow_moves=request.allow_moves,
+            )
+            found.problems += stored.problems
+            crs["doctor"] = None
+            if any(p["kind"] in FIT_KINDS and p["severity"] == "error" for p in found.problems):
+                step("diagnosing")
+                references = _references(candidates, stored.same, parents)
+                crs["doctor"] = diagnose(layer.geometries, chosen[0], references)
+                found.problems += _suggestion(crs["doctor"])
             found.problems += [
                 {
                     "kind": "would_orphan_children",
@@ -467,6 +589,8 @@ def process_upload(
             features = upload_features(candidates, summary)
             if summary is not None and not request.dry_run:
                 status = "committed" if summary.number is not None else "unchanged"
+                if summary.number is not None and stored.moved:
+                    _record_moves(conn, summary.number, stored.moved)
                 upload_id = record_upload(conn, request, status, report, summary.number, features)
                 board = connection_board(conn)
                 tx.commit()

@@ -83,6 +83,13 @@ def upload(
     ] = None,
     dry_run: Annotated[bool, Form(description="Only validate (default)")] = True,
     repair: Annotated[bool, Form(description="make_valid and snap slivers")] = False,
+    allow_moves: Annotated[
+        bool,
+        Form(
+            description="Accept stored regions whose new polygon lies elsewhere (region_moved "
+            "becomes a warning; the version records the moved codes)"
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Validate a file; with ``dry_run=false`` commit it: boundaries (``level`` required) as
     one new version, addresses (``kind=addresses``: points, or a CSV with lon/lat columns)
@@ -119,6 +126,7 @@ def upload(
                 fields=_field_mapping(fields),
                 dry_run=dry_run,
                 repair=repair,
+                allow_moves=allow_moves,
             ),
             settings,
         )
@@ -129,9 +137,11 @@ def upload(
         "report": result.report,
     }
     if result.status == "rejected":
+        doctor = (result.report.get("crs") or {}).get("doctor") or {}
+        hint = f" {doctor['suggestion']['message']}" if doctor.get("suggestion") else ""
         raise InvalidInput(
             f"校验发现 {result.report['summary']['errors']} 个错误，未做任何更改 "
-            "(validation found errors; nothing was changed)",
+            f"(validation found errors; nothing was changed).{hint}",
             code="validation_failed",
             details=body,
         )

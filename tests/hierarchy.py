@@ -1,0 +1,83 @@
+"""The stored hierarchy's invariants, checked in PostGIS (not with the validator's code).
+
+After every accepted commit the current regions must satisfy:
+- every non-county region's parent is current and one level up; counties have none;
+- no region lies outside its parent by more than the outside tolerance (geodesic m²);
+- no two regions of one level overlap by more than the overlap tolerance (counties too);
+- with ``gaps``: every region that has children is covered by them, no uncovered piece larger
+  than the gap tolerance.
+A piece narrower than the sliver width everywhere (its inward buffer by half the width is
+empty) is a sliver, not a breach: the same border digitised twice with other vertices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+LEVEL_ABOVE = (
+    "(ARRAY['county','street','community'])"
+    "[array_position(ARRAY['street','community','grid'], c.level)]"
+)
+
+_CURRENT = "(SELECT * FROM regions WHERE valid_to IS NULL)"
+
+_PARENTS = f"""
+SELECT c.code, c.parent_code, p.level AS parent_level
+FROM {_CURRENT} c LEFT JOIN {_CURRENT} p ON p.code = c.parent_code
+WHERE (c.level = 'county' AND c.parent_code IS NOT NULL)
+   OR (c.level <> 'county' AND (p.code IS NULL OR p.level IS DISTINCT FROM {LEVEL_ABOVE}))
+"""
+
+_OUTSIDE = f"""
+SELECT c.code, p.code AS parent_code,
+       ST_Area(ST_Difference(c.geom, p.geom)::geography) AS area
+FROM {_CURRENT} c JOIN {_CURRENT} p ON p.code = c.parent_code
+WHERE NOT ST_CoveredBy(c.geom, p.geom)
+  AND ST_Area(ST_Difference(c.geom, p.geom)::geography) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer(ST_Difference(c.geom, p.geom)::geography, -:half)::geometry)
+"""
+
+_OVERLAPS = f"""
+SELECT a.code, b.code AS other, ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS area
+FROM {_CURRENT} a JOIN {_CURRENT} b
+  ON a.level = b.level AND a.code < b.code AND a.geom && b.geom
+WHERE ST_Relate(a.geom, b.geom, '2********')
+  AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer(ST_Intersection(a.geom, b.geom)::geography, -:half)::geometry)
+"""
+
+_GAPS = f"""
+WITH cover AS (
+    SELECT p.code, p.geom, ST_Union(c.geom) AS children
+    FROM {_CURRENT} p JOIN {_CURRENT} c ON c.parent_code = p.code
+    GROUP BY p.code, p.geom
+)
+SELECT code, ST_Area(piece::geography) AS area
+FROM cover, LATERAL (SELECT (ST_Dump(ST_Difference(geom, children))).geom AS piece) d
+WHERE ST_Area(piece::geography) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer(piece::geography, -:half)::geometry)
+"""
+
+
+def violations(
+    conn: Connection, *, tolerance_m2: float = 1.0, sliver_m: float = 0.5, gaps: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """Every breach of the invariants, by kind (empty lists when the hierarchy is sound)."""
+    limits = {"tol": tolerance_m2, "half": sliver_m / 2}
+    found = {
+        "parent": conn.execute(text(_PARENTS)).mappings().all(),
+        "outside_parent": conn.execute(text(_OUTSIDE), limits).mappings().all(),
+        "overlap": conn.execute(text(_OVERLAPS), limits).mappings().all(),
+    }
+    if gaps:
+        found["gap"] = conn.execute(text(_GAPS), limits).mappings().all()
+    return {kind: [dict(r) for r in rows] for kind, rows in found.items()}
+
+
+def assert_sound(engine: Any, **kw: Any) -> None:
+    """Fail with the breaches if the stored hierarchy violates its invariants."""
+    with engine.connect() as conn:
+        found = violations(conn, **kw)
+    assert not any(found.values()), {k: v[:5] for k, v in found.items() if v}
