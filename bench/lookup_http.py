@@ -328,7 +328,7 @@ def check_answers(port: int, index: GridIndex, points: Points, sample: int) -> d
                     )
             else:
                 counts["uncovered"] += 1
-                near, metres = index.nearest(float(points.lon[i]), float(points.lat[i]))
+                (near,), (metres,) = index.nearest(points.lon[i : i + 1], points.lat[i : i + 1])
                 want_code = index.grids[near]["code"]
                 nearest = answer.get("nearest") or {}
                 got_code = (nearest.get("grid") or {}).get("code")
