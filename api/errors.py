@@ -1,19 +1,26 @@
 """The one place where gridmap's error family becomes HTTP.
 
-Every error body is ``{"code": …, "message": …, "details": …}`` with a stable code.
+Every error body is ``{"code": …, "message": …, "details": …}`` with a stable code. Browsers
+get pages, programs get JSON: on a page route (one answering HTML, or no route at all) a
+client whose ``Accept`` ranks text/html above JSON gets the same error as a zh-CN page
+(api/templates/error.html: status, message and code, a link home); everyone else, and every
+API route, gets the JSON body.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.pages import templates
 from gis.errors import (
     ClusterError,
     Conflict,
@@ -52,6 +59,24 @@ DATABASE_DOWN = (
 """Driver and pool errors that mean the database cannot be reached right now."""
 
 
+TITLES = {
+    400: "请求无效",
+    401: "需要 API 密钥",
+    403: "无权访问",
+    404: "未找到",
+    405: "不支持此请求方法",
+    409: "与现有数据冲突",
+    413: "内容过大",
+    415: "不支持的格式",
+    422: "请求参数无效",
+    500: "服务器内部错误",
+    503: "服务暂时不可用",
+}
+"""The error page's zh-CN heading by status (else "请求出错")."""
+
+PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def status_for(error: GridmapError) -> int:
     """HTTP status of a gridmap error (its nearest mapped class; 400 otherwise)."""
     for cls in type(error).__mro__:
@@ -60,9 +85,68 @@ def status_for(error: GridmapError) -> int:
     return 400
 
 
-def error_response(error: GridmapError) -> JSONResponse:
-    """The JSON response for a gridmap error."""
-    return JSONResponse(error.to_dict(), status_code=status_for(error))
+def prefers_html(accept: str) -> bool:
+    """True when an ``Accept`` header ranks text/html above application/json.
+
+    Each type takes the q of the most specific range naming it (RFC 9110 §12.5.1); a tie
+    (``*/*``, no header) goes to JSON, the API's own answer.
+    """
+    weights: dict[str, float] = {}
+    for item in accept.lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media:
+            weights.setdefault(media, q)
+
+    def quality(media_type: str) -> float:
+        kind = media_type.split("/")[0] + "/*"
+        return next((weights[m] for m in (media_type, kind, "*/*") if m in weights), 0.0)
+
+    return quality("text/html") > quality("application/json")
+
+
+def _is_page(request: Request) -> bool:
+    """True on a route answering HTML (maps, start page, docs) and where no route matched."""
+    route = request.scope.get("route")
+    if route is None:
+        return True
+    response_class = getattr(route, "response_class", None)
+    response_class = getattr(response_class, "value", response_class)  # FastAPI's default
+    return isinstance(response_class, type) and issubclass(response_class, HTMLResponse)
+
+
+def respond(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """An error body as JSON, or as the zh-CN error page for a browser on a page route."""
+    page = _is_page(request)
+    if page and prefers_html(request.headers.get("accept", "")):
+        context = {
+            "status": status,
+            "title": TITLES.get(status, "请求出错"),
+            "phrase": PHRASES.get(status, ""),
+            "error": body,
+        }
+        response: Response = templates.TemplateResponse(
+            request, "error.html", context, status_code=status, headers=headers
+        )
+    else:
+        response = JSONResponse(body, status_code=status, headers=headers)
+    if page:
+        response.headers.add_vary_header("Accept")
+    return response
+
+
+def error_response(request: Request, error: GridmapError) -> Response:
+    """The response for a gridmap error."""
+    return respond(request, status_for(error), error.to_dict())
 
 
 def database_unavailable() -> Unavailable:
@@ -88,11 +172,11 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map gridmap errors, validation errors, database outages and the rest to HTTP."""
 
     @app.exception_handler(GridmapError)
-    async def _gridmap(_: Request, error: GridmapError) -> JSONResponse:
-        return error_response(error)
+    async def _gridmap(request: Request, error: GridmapError) -> Response:
+        return error_response(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         problems = [
             {
                 "parameter": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0],
@@ -101,23 +185,23 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             for e in error.errors()
         ]
-        return error_response(invalid_parameters(problems))
+        return error_response(request, invalid_parameters(problems))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         body = GridmapError(str(error.detail), code=code).to_dict()
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+        return respond(request, error.status_code, body, error.headers)
 
     for exc_type in DATABASE_DOWN:
 
         @app.exception_handler(exc_type)
-        async def _database_down(_: Request, error: Exception) -> JSONResponse:
+        async def _database_down(request: Request, error: Exception) -> Response:
             log.warning("database unavailable: %s", error)
-            return error_response(database_unavailable())
+            return error_response(request, database_unavailable())
 
     @app.exception_handler(Exception)
-    async def _internal(_: Request, error: Exception) -> JSONResponse:
+    async def _internal(request: Request, error: Exception) -> Response:
         log.exception("internal error", exc_info=error)
         body = GridmapError("服务器内部错误 (internal server error)", code="internal_error")
-        return JSONResponse(body.to_dict(), status_code=500)
+        return respond(request, 500, body.to_dict())
