@@ -584,3 +584,25 @@ def test_cli_import_of_addresses(fresh_db_url: str, tmp_path: Path) -> None:
         [GRIDMAP, "import", str(path)], env=env, capture_output=True, text=True
     )
     assert no_level.returncode == 1 and "invalid_parameter" in no_level.stderr
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"),
+    [("东经", "北纬"), ("ｌｎｇ", "ＬＡＴ"), ("Longitude", "Latitude"), ("X坐标", "Y坐标")],
+)
+def test_address_upload_takes_the_point_column_aliases(
+    fresh_client: TestClient,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+    lon: str,
+    lat: str,
+) -> None:
+    """The one alias table (gis.fields.POINT_COLUMNS) serves uploads as it serves lookups."""
+    path = _write_csv(
+        tmp_path / "地址.csv", ["地址编码", "地址", lon, lat], [r[:4] for r in _gcj_rows()], "utf-8"
+    )
+    response = upload(fresh_client, path, make_key("editor"), kind="addresses", crs="gcj02")
+    assert response.status_code == 200, response.json()
+    report = response.json()["report"]
+    assert report["ok"], report["problems"]
+    assert (report["fields"]["mapped"]["lon"], report["fields"]["mapped"]["lat"]) == (lon, lat)
