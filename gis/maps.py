@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Literal
 
 import folium
@@ -21,6 +22,8 @@ import numpy as np
 import shapely
 from branca.element import Element, MacroElement, Template
 from folium import plugins
+from folium.features import GeoJsonDetail
+from folium.template import Template as FoliumTemplate
 from shapely.geometry import mapping, shape
 from sqlalchemy import Connection, text
 
@@ -28,7 +31,7 @@ from gis import analysis, map_assets
 from gis.crs import from_wgs84, parse_crs
 from gis.errors import InvalidInput
 from gis.geodesy import circle_polygons
-from gis.regions import require_region, subtree
+from gis.regions import BBox, list_regions, require_region, subtree
 from gis.settings import Settings
 from gis.uploads import get_upload
 from gis.versions import current_version
@@ -141,8 +144,24 @@ def _coverage_colour(pct: float | None) -> str:
     return next(colour for low, _, colour in COVERAGE_CLASSES if pct >= low)
 
 
-def _base(options: MapOptions, settings: Settings, centre: tuple[float, float]) -> folium.Map:
-    m = folium.Map(location=centre, zoom_start=13, tiles=None)
+def _controls(m: folium.Map) -> None:
+    """The layer list, full screen and measuring, on every page."""
+    folium.LayerControl(collapsed=False).add_to(m)
+    plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
+    plugins.MeasureControl(
+        primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
+    ).add_to(m)
+
+
+def _title(m: folium.Map, title: str) -> None:
+    """The page's title (escaped here: it names user-written things)."""
+    m.get_root().header.add_child(Element(f"<title>{escape(title)}</title>"))
+
+
+def _base(
+    options: MapOptions, settings: Settings, centre: tuple[float, float], zoom: int = 13
+) -> folium.Map:
+    m = folium.Map(location=centre, zoom_start=zoom, tiles=None)
     _MetricScale().add_to(m)
     # Leaflet and the plugins only: none of Folium's default jQuery, bootstrap or fonts
     m.default_js = [(n, u) for n, u in m.default_js if n == "leaflet"]
@@ -173,14 +192,99 @@ _CSS = """
   box-shadow: 0 1px 4px rgba(0,0,0,.3); font: 12px/1.5 sans-serif; }
 .gm-legend i { display: inline-block; width: 14px; height: 10px; margin-right: 4px; }
 .gm-lookup input { width: 16em; }
+.gm-lookup .gm-answer { max-width: 22em; }
+.leaflet-popup-content { min-width: 12em; }
+.leaflet-popup-content th, .leaflet-tooltip th { white-space: nowrap; }
 """
 
 
-_LABEL = folium.JsCode(
-    "function(feature, layer) { layer.bindTooltip(feature.properties.name, "
-    "{permanent: true, direction: 'center', className: 'gm-label'}); }"
+_ESCAPING = (
+    "let handleObject = value => String(rawValue(value)).replace(/[&<>\"']/g, "
+    "c => '&#' + c.charCodeAt(0) + ';');\n    let rawValue = feature => {"
 )
-"""A permanent name label on each feature (communities)."""
+_DETAIL = GeoJsonDetail.base_template.replace("let handleObject = feature => {", _ESCAPING, 1)
+if "rawValue" not in _DETAIL:  # a Folium upgrade changed the template
+    raise RuntimeError("gis.maps cannot make Folium's popups escape their values")
+
+
+class _TextDetail(GeoJsonDetail):
+    """Popup and tooltip rules: values show as text; a layer filled in the browser (no
+    features yet) is not checked against its first feature."""
+
+    def render(self, **kwargs: Any) -> None:
+        if isinstance(self._parent, folium.GeoJson) and not self._parent.data["features"]:
+            MacroElement.render(self, **kwargs)
+        else:
+            super().render(**kwargs)
+
+
+class _Popup(_TextDetail, folium.GeoJsonPopup):
+    """A GeoJSON popup whose values show as text (Folium's put them in as HTML)."""
+
+    _template = FoliumTemplate(
+        "{% macro script(this, kwargs) %}{{ this._parent.get_name() }}.bindPopup("
+        + _DETAIL
+        + ",{{ this.popup_options | tojavascript }});{% endmacro %}"
+    )
+
+
+class _Tooltip(_TextDetail, folium.GeoJsonTooltip):
+    """A GeoJSON tooltip whose values show as text (Folium's put them in as HTML)."""
+
+    _template = FoliumTemplate(
+        "{% macro script(this, kwargs) %}{{ this._parent.get_name() }}.bindTooltip("
+        + _DETAIL
+        + ",{{ this.tooltip_options | tojavascript }});{% endmacro %}"
+    )
+
+
+LABEL_ZOOMS = {"county": 0, "street": 11, "community": 13}
+"""The zoom from which a level's names show.  One level is labelled at a time, one label a
+region: the finest level on the page whose zoom is reached (the coarsest below them all)."""
+
+
+class _Labels(MacroElement):
+    """Region names at a point inside each region (``[lon, lat, level, name]`` rows), the
+    level shown chosen by zoom (``LABEL_ZOOMS``) so labels never pile up; names as text."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var map = {{ this._parent.get_name() }}, zooms = {{ this.zooms|tojson }}, groups = {};
+          {{ this.rows|tojson }}.forEach(function(r) {
+            var name = document.createElement('span');
+            name.textContent = r[3];
+            groups[r[2]] = groups[r[2]] || L.layerGroup();
+            L.tooltip({permanent: true, direction: 'center', interactive: false,
+                       className: 'gm-label gm-label-' + r[2]})
+              .setLatLng([r[1], r[0]]).setContent(name).addTo(groups[r[2]]);
+          });
+          var levels = Object.keys(groups).sort(function(a, b) { return zooms[a] - zooms[b]; });
+          function show() {
+            var z = map.getZoom(), shown = levels[0];
+            levels.forEach(function(level) { if (z >= zooms[level]) { shown = level; } });
+            levels.forEach(function(level) {
+              var on = level === shown;
+              if (on && !map.hasLayer(groups[level])) { groups[level].addTo(map); }
+              if (!on && map.hasLayer(groups[level])) { map.removeLayer(groups[level]); }
+            });
+          }
+          map.on('zoomend', show);
+          map.whenReady(show);
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, features: list[dict[str, Any]], geoms: Any) -> None:
+        super().__init__()
+        self.zooms = LABEL_ZOOMS
+        picked = [i for i, f in enumerate(features) if f["properties"]["level"] in LABEL_ZOOMS]
+        points = shapely.get_coordinates(shapely.point_on_surface(geoms[picked]))
+        props = [features[i]["properties"] for i in picked]
+        self.rows = [
+            [round(x, 6), round(y, 6), p["level"], p["name"]]
+            for p, (x, y) in zip(props, points.tolist(), strict=True)
+        ]
 
 
 class _MetricScale(MacroElement):
@@ -210,19 +314,24 @@ class _Legend(MacroElement):
         {% endmacro %}"""
     )
 
-    def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, rows: list[tuple[str, str]], note: str = "") -> None:
+        """``title``, ``rows`` (label, colour) and ``note`` are HTML: escape what users wrote."""
         super().__init__()
         items = "".join(f'<div><i style="background:{c}"></i>{label}</div>' for label, c in rows)
-        self.html = f"<b>{title}</b>{items}"
+        note = f'<div class="gm-note">{note}</div>' if note else ""
+        self.html = f"<b>{title}</b>{items}{note}"
 
 
 class _LookupBox(MacroElement):
-    """An address or coordinate box: asks the lookup API, highlights the grid it names."""
+    """An address or coordinate box: asks the lookup API (``api_base``; the lookup answers
+    CORS GETs, so an exported page opened from ``file://`` can ask a running server),
+    highlights the grid it names, and says plainly when no server answers."""
 
     _template = Template(
         """{% macro script(this, kwargs) %}
         (function() {
-          var map = {{ this._parent.get_name() }}, grids = {{ this.grids.get_name() }};
+          var map = {{ this._parent.get_name() }};
+          var grids = {{ this.grids.get_name() if this.grids else 'null' }};
           var apiBase = {{ this.api_base|tojson }}, gcj02 = {{ this.gcj02|tojson }};
           var box = L.control({position: 'topright'}), marker = null;
           function toGcj(lon, lat) {
@@ -255,17 +364,24 @@ class _LookupBox(MacroElement):
               var url = apiBase + '/api/v1/lookup?' + (xy ?
                 'lon=' + xy[1] + '&lat=' + xy[2] : 'address=' + encodeURIComponent(q));
               answer.textContent = '查询中…';
-              fetch(url).then(function(r) {
+              fetch(url).catch(function() {
+                var down = new Error('无法连接查询服务 ' + (apiBase || location.origin) +
+                  '：请确认 gridmap 服务已启动');
+                down.plain = true;
+                throw down;
+              }).then(function(r) {
                 return r.json().then(function(body) { return {ok: r.ok, body: body}; });
               }).then(function(res) {
                 var b = res.body;
                 if (!res.ok) { answer.textContent = b.message; return; }
                 var grid = b.grid || (b.nearest && b.nearest.grid), code = grid && grid.code;
                 var hit = null;
-                grids.eachLayer(function(layer) {
-                  grids.resetStyle(layer);
-                  if (layer.feature.properties.code === code) { hit = layer; }
-                });
+                if (grids) {
+                  grids.eachLayer(function(layer) {
+                    grids.resetStyle(layer);
+                    if (layer.feature.properties.code === code) { hit = layer; }
+                  });
+                }
                 if (hit) {
                   hit.setStyle({color: {{ this.highlight|tojson }}, weight: 5});
                   hit.bringToFront();
@@ -279,7 +395,9 @@ class _LookupBox(MacroElement):
                   (grid ? '不在任何网格内，最近：' + grid.name + '（' +
                    b.nearest.distance_m + ' 米）' : '不在任何网格内');
                 window.gridmapLookup = {code: code, covered: b.covered, point: p};
-              }).catch(function(err) { answer.textContent = '查询失败：' + err; });
+              }).catch(function(err) {
+                answer.textContent = err.plain ? err.message : '查询失败：' + err;
+              });
             };
             return div;
           };
@@ -288,7 +406,7 @@ class _LookupBox(MacroElement):
         {% endmacro %}"""
     )
 
-    def __init__(self, grids: folium.GeoJson, api_base: str, gcj02: bool) -> None:
+    def __init__(self, grids: folium.GeoJson | None, api_base: str, gcj02: bool) -> None:
         super().__init__()
         self.grids, self.api_base, self.gcj02, self.highlight = grids, api_base, gcj02, HIGHLIGHT
 
@@ -305,112 +423,81 @@ def _roots(conn: Connection) -> list[str]:
     )
 
 
+def _surroundings(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The parent of ``code`` and its neighbours (current regions of its level meeting it,
+    found through the spatial index), without what lies below them."""
+    codes = conn.scalars(
+        text(
+            "SELECT n.code FROM regions r JOIN regions n ON n.valid_to IS NULL "
+            "AND n.level = r.level AND n.code <> r.code AND ST_Intersects(n.geom, r.geom) "
+            "WHERE r.code = :code AND r.valid_to IS NULL "
+            "UNION SELECT parent_code FROM regions "
+            "WHERE code = :code AND valid_to IS NULL AND parent_code IS NOT NULL"
+        ),
+        {"code": code},
+    ).all()
+    return subtree(conn, list(codes), simplify_m=SIMPLIFY_M, descend=False)
+
+
 def region_map(
     conn: Connection, settings: Settings, region: str | None, options: MapOptions
 ) -> folium.Map:
-    """The map of a region (or, with None, of every top-level region)."""
+    """The map of a region and everything below it, opened on the region (or, with None, of
+    every top-level region, opened on all of them).  A region with nothing below it (a town
+    without communities, a grid, a newly uploaded county) is shown with its parent and its
+    neighbours, so the page says where it is."""
     if region is not None:
         require_region(conn, region, current_version(conn))
     roots = [region] if region is not None else _roots(conn)
     features = subtree(conn, roots, simplify_m=SIMPLIFY_M)
     if not features:
         raise InvalidInput("没有可显示的区域 (there are no regions to show)", code="empty_map")
+    around = _surroundings(conn, region) if region is not None and len(features) == 1 else []
     shift = _Shift(options.basemap)
     geoms = shift([shape(f["geometry"]) for f in features])
     grid_i = [i for i, f in enumerate(features) if f["properties"]["level"] == "grid"]
-    # open on the grids, where the detail is (a county's grids may fill one town)
-    x0, y0, x1, y1 = shapely.total_bounds(geoms[grid_i] if grid_i else geoms)
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
     m = _base(options, settings, ((y0 + y1) / 2, (x0 + x1) / 2))
-    m.fit_bounds([[y0, x0], [y1, x1]])
+    m.fit_bounds([[y0, x0], [y1, x1]], padding=(80, 80) if around else None)
 
     reports = [analysis.coverage(conn, code, "centres", settings) for code in roots]
     per_grid = {g["code"]: g for r in reports for g in r["grids"]}
-    names = {f["id"]: f["properties"]["name"] for f in features}
+    names = {f["id"]: f["properties"]["name"] for f in [*features, *around]}
+    if around:
+        _surrounding_layers(m, features[0], around, shift)
 
     for level in ("county", "street", "community"):
         picked = [i for i, f in enumerate(features) if f["properties"]["level"] == level]
         if not picked:
             continue
         props = [{"code": features[i]["id"], "name": names[features[i]["id"]]} for i in picked]
+        style = OUTLINES[level] | (FOCUS if around else {})
         folium.GeoJson(
             _collection(geoms[picked], props),
             name=LEVEL_NAMES[level],
-            style_function=_style(**OUTLINES[level], className=f"gm-{level}"),
-            on_each_feature=_LABEL if level == "community" else None,
-            tooltip=None if level == "community" else folium.GeoJsonTooltip(["name"], labels=False),
+            style_function=_style(**style, className=f"gm-{level}"),
+            tooltip=_Tooltip(["name", "code"], aliases=["名称", "编码"]),
         ).add_to(m)
+    labelled = [*features, *(f for f in around if f["properties"]["level"] != "grid")]
+    _Labels(labelled, shift([shape(f["geometry"]) for f in labelled])).add_to(m)
 
-    grid_props = []
-    for i in grid_i:
-        p = features[i]["properties"]
-        cover = per_grid.get(p["code"], {})
-        grid_props.append(
-            {
-                "code": p["code"],
-                "name": p["name"],
-                "label": f"{p['name']} {p['code']}",
-                "community": names.get(p["parent_code"]),
-                "grid_worker": p["grid_worker"],
-                "party_branch": p["party_branch"],
-                "households": p["households"],
-                "coverage_pct": cover.get("covered_households_pct"),
-                "area_m2": round(p["area_m2"]),
-                "band": _household_class(p["households"], settings),
-            }
-        )
-
-    def grid_style(feature: dict) -> dict:
-        props = feature["properties"]
-        fill = (
-            HOUSEHOLD_CLASSES[props["band"]][1]
-            if options.colour_by == "households"
-            else _coverage_colour(props["coverage_pct"])
-        )
-        return {
-            "color": "#3b3b3b",
-            "weight": 1,
-            "fillColor": fill,
-            "fillOpacity": 0.55,
-            "className": "gm-grid",
-        }
-
-    grids = folium.GeoJson(
-        _collection(geoms[grid_i], grid_props),
-        name="网格",
-        style_function=grid_style,
-        highlight_function=_style(weight=3, color="#000000"),
-        popup=folium.GeoJsonPopup(
-            [
-                "name",
-                "code",
-                "community",
-                "grid_worker",
-                "party_branch",
-                "households",
-                "coverage_pct",
-            ],
-            aliases=["网格", "编码", "社区", "网格员", "党支部", "户数", "服务覆盖率 %"],
-        ),
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
-    )
-    grids.add_to(m)
-    plugins.Search(
-        layer=grids,
-        search_label="label",
-        placeholder="搜索网格名称或编码",
-        collapsed=False,
-        search_zoom=16,
-    ).add_to(m)
-
-    _blind_spots(m, reports, grids, shift)
+    grids = _grid_layer(features, grid_i, geoms, names, per_grid, settings, options)
+    if grids is not None:
+        grids.add_to(m)
+        plugins.Search(
+            layer=grids,
+            search_label="label",
+            placeholder="搜索网格名称或编码",
+            collapsed=False,
+            search_zoom=16,
+            color=HIGHLIGHT,
+            weight=5,
+        ).add_to(m)
+        _blind_spots(m, reports, grids, shift)
     _centres(m, reports, shift)
     _cameras(conn, m, [shape(f["geometry"]) for f in features], shift)
 
-    folium.LayerControl(collapsed=False).add_to(m)
-    plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
-    plugins.MeasureControl(
-        primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
-    ).add_to(m)
+    _controls(m)
     _LookupBox(grids, options.api_base, options.basemap == "amap").add_to(m)
     if options.colour_by == "households":
         band = f"{settings.grid_households_min}–{settings.grid_households_max} 户"
@@ -418,6 +505,7 @@ def region_map(
         title = f"网格户数（标准 {band}）"
     else:
         rows = [(label, colour) for _, label, colour in COVERAGE_CLASSES]
+        rows += [(NO_BUILDINGS, HOUSEHOLD_CLASSES["unknown"][1])]
         title = "党群服务覆盖率"
     rows += [(name, colour) for name, colour in CENTRE_LEVELS.values()]
     rows += [
@@ -425,10 +513,101 @@ def region_map(
         ("摄像机（离线）", CAMERA_COLOURS["offline"]),
     ]
     rows += [("服务盲区", BLIND_COLOUR)]
+    if around:
+        rows += [("相邻区域", NEIGHBOUR["color"])]
     _Legend(title, rows).add_to(m)
     title_name = names.get(roots[0], "") if len(roots) == 1 else "全部区域"
-    m.get_root().header.add_child(Element(f"<title>网格地图 · {title_name}</title>"))
+    _title(m, f"网格地图 · {title_name}")
     return m
+
+
+FOCUS = {"fill": True, "fillColor": "#fee391", "fillOpacity": 0.35}
+"""The region of a page that has nothing below it: filled, among its neighbours."""
+NEIGHBOUR = {"color": "#888888", "weight": 1.2, "fill": True, "fillColor": "#cccccc"}
+NO_BUILDINGS = "无建筑（无从计算覆盖率）"
+
+
+def _surrounding_layers(
+    m: folium.Map, region: dict[str, Any], around: list[dict[str, Any]], shift: _Shift
+) -> None:
+    """The parent's outline and the neighbours of a region that has nothing below it."""
+    level = region["properties"]["level"]
+    for name, picked, style in (
+        ("上级区域", [f for f in around if f["properties"]["level"] != level], "gm-parent"),
+        ("相邻区域", [f for f in around if f["properties"]["level"] == level], "gm-neighbour"),
+    ):
+        if not picked:
+            continue
+        fixed = (
+            OUTLINES[picked[0]["properties"]["level"]]
+            if style == "gm-parent"
+            else NEIGHBOUR | {"fillOpacity": 0.15}
+        )
+        folium.GeoJson(
+            _collection(
+                shift([shape(f["geometry"]) for f in picked]),
+                [{"code": f["id"], "name": f["properties"]["name"]} for f in picked],
+            ),
+            name=name,
+            style_function=_style(**fixed, className=style),
+            tooltip=_Tooltip(["name", "code"], aliases=["名称", "编码"]),
+        ).add_to(m)
+
+
+def _grid_layer(
+    features: list[dict[str, Any]],
+    grid_i: list[int],
+    geoms: Any,
+    names: dict[str, str],
+    per_grid: dict[str, dict[str, Any]],
+    settings: Settings,
+    options: MapOptions,
+) -> folium.GeoJson | None:
+    """The grids, coloured by households or coverage, with popups; None without grids."""
+    if not grid_i:
+        return None
+    grid_props = []
+    for i in grid_i:
+        p = features[i]["properties"]
+        pct = per_grid.get(p["code"], {}).get("covered_households_pct")
+        props = {
+            "code": p["code"],
+            "name": p["name"],
+            "label": escape(f"{p['name']} {p['code']}"),
+            "community": names.get(p["parent_code"]),
+            "grid_worker": p["grid_worker"],
+            "party_branch": p["party_branch"],
+            "households": p["households"],
+            "coverage_pct": pct,
+            "coverage": "无建筑" if pct is None else f"{pct:g} %",
+            "area_m2": round(p["area_m2"]),
+            "band": _household_class(p["households"], settings),
+        }
+        fill = (
+            HOUSEHOLD_CLASSES[props["band"]][1]
+            if options.colour_by == "households"
+            else _coverage_colour(pct)
+        )
+        # the search restores every grid's style from ``style`` before outlining its hit
+        props["style"] = {
+            "color": "#3b3b3b",
+            "weight": 1,
+            "fillColor": fill,
+            "fillOpacity": 0.55,
+            "className": "gm-grid",
+        }
+        grid_props.append(props)
+    return folium.GeoJson(
+        _collection(geoms[grid_i], grid_props),
+        name="网格",
+        style_function=lambda feature: feature["properties"]["style"],
+        highlight_function=_style(weight=3, color="#000000"),
+        popup=_Popup(
+            ["name", "code", "community", "grid_worker", "party_branch", "households", "coverage"],
+            aliases=["网格", "编码", "社区", "网格员", "党支部", "户数", "服务覆盖率"],
+        ),
+        tooltip=_Tooltip(["name"], labels=False),
+    )
 
 
 BLIND_SIMPLIFY_DEG = 1e-5
@@ -486,7 +665,7 @@ def _blind_spots(
             fillOpacity=0.25,
             className="gm-blind",
         ),
-        tooltip=folium.GeoJsonTooltip(["grid_code", "area_m2"], aliases=["网格", "盲区面积 m²"]),
+        tooltip=_Tooltip(["grid_code", "area_m2"], aliases=["网格", "盲区面积 m²"]),
         show=False,
     )
     layer.add_to(m)
@@ -531,7 +710,7 @@ def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: _Shift) -> Non
             "fillColor": CENTRE_LEVELS[f["properties"]["level"]][1],
             "className": "gm-centre",
         },
-        popup=folium.GeoJsonPopup(
+        popup=_Popup(
             ["name", "level_name", "radius_m", "households"],
             aliases=["名称", "级别", "服务半径 m", "覆盖户数"],
         ),
@@ -614,96 +793,231 @@ def _cameras(conn: Connection, m: folium.Map, area: Any, shift: _Shift) -> None:
     _Cameras(compact, points, sectors).add_to(m)
 
 
-def _context(conn: Connection, level: str | None, shapes: list[Any]) -> list[dict[str, Any]]:
-    """The current regions of the upload's level that meet the problems' bounding box."""
-    if not shapes or level is None:
-        return []
-    x0, y0, x1, y1 = shapely.total_bounds(shapes)
-    codes = list(
-        conn.scalars(
-            text(
-                "SELECT code FROM regions WHERE valid_to IS NULL AND level = :level "
-                "AND ST_Intersects(geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))"
-            ),
-            {"level": level, "x0": x0, "y0": y0, "x1": x1, "y1": y1},
+PROBLEM_KINDS = {
+    "overlap": "重叠",
+    "gap": "缝隙",
+    "outside_parent": "超出上级",
+    "region_moved": "区域位移",
+    "child_outside": "下级超出",
+    "overlap_stored": "与现有区域重叠",
+    "crs_suggestion": "坐标系建议",
+    "area_change": "面积变化",
+    "sliver_overlap": "细小重叠",
+    "sliver_gap": "细小缝隙",
+    "sliver_polygon": "狭长碎片",
+    "invalid_geometry": "几何无效",
+    "make_valid": "几何已修复",
+    "empty_geometry": "没有几何",
+    "wrong_geometry_type": "几何类型不符",
+    "missing_code": "缺少编码",
+    "missing_name": "缺少名称",
+    "code_format": "编码格式",
+    "duplicate_code": "编码重复",
+    "invalid_value": "取值无效",
+    "unknown_field": "未知字段",
+    "missing_parent": "上级不存在",
+    "parent_level_mismatch": "上级层级不符",
+    "parent_mismatch": "上级不符",
+    "would_orphan_children": "下级将无上级",
+}
+"""Problem kinds as the review page names them (an unknown kind shows as itself)."""
+CHANGES = {
+    "added": ("新增", "#1a9850"),
+    "modified": ("修改", "#2166ac"),
+    "unchanged": ("未变", "#969696"),
+    "unknown": ("未比较（有错误）", "#e6ab02"),
+    "removed": ("删除", "#762a83"),
+}
+"""What an upload does to a region, and its colour on the review page."""
+UPLOAD_STATUS = {
+    "dry_run": "试运行",
+    "committed": "已提交",
+    "unchanged": "无变化",
+    "rejected": "未通过",
+}
+PROBLEM_COLOURS = {"error": ("错误", "#d7301f"), "warning": ("警告", "#fc8d59")}
+CONTEXT_COLOUR = "#555555"
+CONTEXT_LIMIT = 5000
+"""The most stored regions drawn around an upload."""
+
+
+def _problem_shape(problem: dict[str, Any]) -> Any:
+    if problem.get("geometry"):
+        return shape(problem["geometry"])
+    return shapely.Point(problem["location"]) if problem.get("location") else None
+
+
+def _stored(
+    conn: Connection, version: int | None, level: str | None, around: list[Any], codes: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Regions stored at ``version``: those of ``level`` meeting the bounding box of
+    ``around`` (index query), and the regions ``codes``."""
+    context: list[dict[str, Any]] = []
+    if around and level is not None:
+        context, _ = list_regions(
+            conn,
+            version=version,
+            level=level,
+            bbox=BBox(*shapely.total_bounds(around)),
+            limit=CONTEXT_LIMIT,
+            simplify_m=SIMPLIFY_M[level],
         )
-    )
-    found = subtree(conn, codes, simplify_m=SIMPLIFY_M)
-    return [f for f in found if f["properties"]["level"] == level]
+    named = [
+        f
+        for code in codes
+        for f in list_regions(
+            conn,
+            version=version,
+            equals={"code": code},
+            limit=1,
+            simplify_m=SIMPLIFY_M["grid"],
+        )[0]
+    ]
+    return context, named
 
 
 def upload_map(
     conn: Connection, settings: Settings, upload_id: int, options: MapOptions
 ) -> folium.Map:
-    """An upload's validation problems on the map, over the current regions of its level
-    around them."""
+    """An upload for review: the file's regions as they would be stored, coloured by what the
+    upload does to each (added, modified, unchanged), the regions it removes, and its
+    validation problems, over the stored regions of its level around them as they stood
+    before it — a shifted file shows at a glance.  An upload with nothing to draw gets a page
+    saying so."""
     upload = get_upload(conn, upload_id)
-    problems = upload["report"].get("problems", [])
+    report = upload["report"]
+    version = upload["version"] - 1 if upload["version"] else current_version(conn)
+    drawn = [f for f in (upload.get("features") or {"features": []})["features"] if f["geometry"]]
+    problems = [(p, g) for p in report.get("problems", []) if (g := _problem_shape(p))]
+    removed_codes = ((report.get("summary") or {}).get("changes") or {}).get("removed", [])
+    mine = [*(shape(f["geometry"]) for f in drawn), *(g for _, g in problems)]
+    context, removed = _stored(conn, version, upload.get("level"), mine, removed_codes)
     shift = _Shift(options.basemap)
-    shapes, props = [], []
-    for p in problems:
-        geometry = shape(p["geometry"]) if p.get("geometry") else None
-        if geometry is None and p.get("location"):
-            geometry = shapely.Point(p["location"])
-        if geometry is not None:
-            shapes.append(geometry)
-            props.append(
-                {
-                    "kind": p["kind"],
-                    "severity": "错误" if p["severity"] == "error" else "警告",
-                    "code": p.get("code"),
-                    "feature": p.get("feature"),
-                    "message": p["message"],
-                    "error": p["severity"] == "error",
-                }
-            )
-    context = _context(conn, upload.get("level"), shapes)
-    everything = shift([*shapes, *(shape(f["geometry"]) for f in context)])
-    if not len(everything):
-        raise InvalidInput(
-            f"上传 {upload_id} 没有可在地图上显示的问题 (the upload has no problems to map)",
-            code="nothing_to_map",
-        )
-    x0, y0, x1, y1 = shapely.total_bounds(everything)
+    focus = shift([*mine, *(shape(f["geometry"]) for f in removed)])
+    shown = focus if len(focus) else shift([shape(f["geometry"]) for f in context])
+    title = f"上传 {upload_id}（{escape(upload['filename'])}）"
+    status = UPLOAD_STATUS.get(upload["status"], upload["status"])
+    if not len(shown):
+        m = _base(options, settings, (35.0, 105.0), zoom=4)
+        _Legend(title, [], note=f"{status}：没有可在地图上显示的要素或问题").add_to(m)
+        _title(m, f"上传校验 · {upload['filename']}")
+        return m
+    x0, y0, x1, y1 = shapely.total_bounds(shown)
     m = _base(options, settings, ((y0 + y1) / 2, (x0 + x1) / 2))
     m.fit_bounds([[y0, x0], [y1, x1]])
+    rows: list[tuple[str, str]] = []
     if context:
         folium.GeoJson(
             _collection(
-                everything[len(shapes) :],
+                shift([shape(f["geometry"]) for f in context]),
                 [{"name": f["properties"]["name"], "code": f["id"]} for f in context],
             ),
             name="现有区域",
-            style_function=_style(color="#555555", weight=1, fill=False, className="gm-context"),
-            tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["名称", "编码"]),
-        ).add_to(m)
-    if shapes:
-        folium.GeoJson(
-            _collection(everything[: len(shapes)], props),
-            name="校验问题",
-            marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
-            style_function=lambda f: {
-                "color": "#d7301f" if f["properties"]["error"] else "#fc8d59",
-                "weight": 2,
-                "fillOpacity": 0.5,
-                "className": "gm-problem",
-            },
-            popup=folium.GeoJsonPopup(
-                ["severity", "kind", "code", "feature", "message"],
-                aliases=["级别", "问题", "编码", "要素序号", "说明"],
+            style_function=_style(
+                color=CONTEXT_COLOUR, weight=1, fill=False, className="gm-context"
             ),
+            tooltip=_Tooltip(["name", "code"], aliases=["名称", "编码"]),
         ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
-    plugins.MeasureControl(
-        primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
-    ).add_to(m)
-    _Legend(
-        f"上传 {upload_id} 校验问题（{upload['filename']}）",
-        [("错误", "#d7301f"), ("警告", "#fc8d59"), ("现有区域", "#555555")],
-    ).add_to(m)
-    m.get_root().header.add_child(Element(f"<title>上传校验 · {upload['filename']}</title>"))
+        rows.append(("现有区域", CONTEXT_COLOUR))
+    if removed:
+        name, colour = CHANGES["removed"]
+        folium.GeoJson(
+            _collection(
+                shift([shape(f["geometry"]) for f in removed]),
+                [{"name": f["properties"]["name"], "code": f["id"]} for f in removed],
+            ),
+            name=f"将删除的区域（{len(removed)}）",
+            style_function=_style(
+                color=colour,
+                weight=2,
+                dashArray="6 4",
+                fillColor=colour,
+                fillOpacity=0.15,
+                className="gm-removed",
+            ),
+            tooltip=_Tooltip(["name", "code"], aliases=["删除", "编码"]),
+        ).add_to(m)
+        rows.append((name, colour))
+    if drawn:
+        _file_layer(m, drawn, shift(mine[: len(drawn)]))
+        present = {f["properties"].get("change") or "unknown" for f in drawn}
+        rows += [CHANGES[c] for c in CHANGES if c in present]
+    if problems:
+        _problem_layer(m, problems, shift([g for _, g in problems]))
+        rows += [(f"校验问题：{name}", colour) for name, colour in PROBLEM_COLOURS.values()]
+    _controls(m)
+    summary = report.get("summary") or {}
+    note = (
+        f"{status} · {summary.get('features', len(drawn))} 个要素 · "
+        f"{summary.get('errors', 0)} 个错误 · {summary.get('warnings', 0)} 个警告"
+    )
+    _Legend(title, rows, note=note).add_to(m)
+    _title(m, f"上传校验 · {upload['filename']}")
     return m
+
+
+def _file_layer(m: folium.Map, drawn: list[dict[str, Any]], geoms: Any) -> None:
+    """The file's regions, coloured by what the upload does to each."""
+    props = []
+    for f in drawn:
+        p = f["properties"]
+        change = p.get("change") or "unknown"
+        props.append(
+            {
+                "feature": p.get("feature"),
+                "code": p.get("code"),
+                "name": p.get("name"),
+                "change": change,
+                "change_name": CHANGES[change][0],
+            }
+        )
+    folium.GeoJson(
+        _collection(geoms, props),
+        name=f"文件中的区域（{len(drawn)}）",
+        style_function=lambda f: {
+            "color": CHANGES[f["properties"]["change"]][1],
+            "weight": 2,
+            "fillColor": CHANGES[f["properties"]["change"]][1],
+            "fillOpacity": 0.2,
+            "className": f"gm-{f['properties']['change']}",
+        },
+        highlight_function=_style(weight=4),
+        popup=_Popup(
+            ["change_name", "code", "name", "feature"],
+            aliases=["变化", "编码", "名称", "要素序号"],
+        ),
+        tooltip=_Tooltip(["name", "change_name"], labels=False),
+    ).add_to(m)
+
+
+def _problem_layer(m: folium.Map, problems: list[tuple[dict[str, Any], Any]], geoms: Any) -> None:
+    """Validation problems: errors red, warnings orange; kinds in Chinese."""
+    props = [
+        {
+            "kind": PROBLEM_KINDS.get(p["kind"], p["kind"]),
+            "severity": PROBLEM_COLOURS[p["severity"]][0],
+            "code": p.get("code"),
+            "feature": p.get("feature"),
+            "message": p["message"],
+            "colour": PROBLEM_COLOURS[p["severity"]][1],
+        }
+        for p, _ in problems
+    ]
+    folium.GeoJson(
+        _collection(geoms, props),
+        name="校验问题",
+        marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
+        style_function=lambda f: {
+            "color": f["properties"]["colour"],
+            "weight": 2,
+            "fillOpacity": 0.5,
+            "className": "gm-problem",
+        },
+        popup=_Popup(
+            ["severity", "kind", "code", "feature", "message"],
+            aliases=["级别", "问题", "编码", "要素序号", "说明"],
+        ),
+    ).add_to(m)
 
 
 def page_html(m: folium.Map, settings: Settings, *, inline: bool) -> str:

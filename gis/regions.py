@@ -239,10 +239,11 @@ def require_region(conn: Connection, code: str, version: int | None) -> None:
 
 
 def subtree(
-    conn: Connection, roots: list[str], *, simplify_m: dict[str, float]
+    conn: Connection, roots: list[str], *, simplify_m: dict[str, float], descend: bool = True
 ) -> list[dict[str, Any]]:
-    """Current regions at and below ``roots`` as GeoJSON features, geometry simplified per
-    level by ``simplify_m[level]`` metres (6 decimals), ordered by code."""
+    """Current regions at and below ``roots`` (only ``roots`` unless ``descend``) as GeoJSON
+    features, geometry simplified per level by ``simplify_m[level]`` metres (6 decimals),
+    ordered by code."""
     tolerances = ", ".join(f"('{level}', {float(tol)!r})" for level, tol in simplify_m.items())
     rows = conn.execute(
         text(
@@ -251,7 +252,7 @@ def subtree(
                 SELECT code FROM regions WHERE code = ANY(:roots) AND valid_to IS NULL
                 UNION
                 SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
-                WHERE r.valid_to IS NULL
+                WHERE r.valid_to IS NULL AND :descend
             )
             SELECT {", ".join("r." + c for c in _PROPERTIES)}, r.attributes, r.valid_from,
                    ST_AsGeoJSON(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology(
@@ -261,6 +262,6 @@ def subtree(
             WHERE r.valid_to IS NULL ORDER BY r.code
             """
         ),
-        {"roots": roots},
+        {"roots": roots, "descend": descend},
     ).mappings()
     return [_feature(row) for row in rows]

@@ -31,6 +31,7 @@ from support import GRIDMAP, serve_app, upload, write_layer
 DEMO = Settings().demo_dir
 GRIDS = json.loads((DEMO / "grids.geojson").read_text(encoding="utf-8"))["features"]
 COMMUNITIES = json.loads((DEMO / "communities.geojson").read_text(encoding="utf-8"))["features"]
+STREETS = json.loads((DEMO / "streets.geojson").read_text(encoding="utf-8"))["features"]
 CENTRES = read_centres(DEMO)
 CAMERAS = read_cameras(DEMO)
 BLANK_PNG = bytes.fromhex(
@@ -49,6 +50,16 @@ LAYERS_JS = """() => {
   });
   return found;
 }"""
+
+
+def _labels_at(page: Page, zoom: int | None) -> list[str]:
+    """The region names shown at ``zoom`` (None: as opened), sorted."""
+    if zoom is not None:
+        page.evaluate(
+            "(z) => window[document.querySelector('.folium-map').id].setZoom(z, {animate: false})",
+            zoom,
+        )
+    return sorted(page.locator(".gm-label").all_inner_texts())
 
 
 def _count(page: Page, css_class: str) -> int:
@@ -86,8 +97,14 @@ def test_city_map_draws_everything_offline(app_server: str, page_log: PageLog) -
     assert _count(page, "gm-centre") == _count(page, "gm-reach") == len(CENTRES)
     assert _count(page, "gm-camera") == len(CAMERAS)
     assert _count(page, "gm-sector") == sum(c["status"] == "online" for c in CAMERAS)
-    labels = page.locator(".gm-label").all_inner_texts()
-    assert sorted(labels) == sorted(f["properties"]["name"] for f in COMMUNITIES)
+    assert _labels_at(page, None) == ["迁西县"], "the whole city: the county's name alone"
+    view = page.evaluate(
+        "() => window[document.querySelector('.folium-map').id].getBounds().toBBoxString()"
+    )
+    county = json.loads((DEMO / "county.geojson").read_text(encoding="utf-8"))["features"][0]
+    assert shapely.box(*map(float, view.split(","))).contains(shape(county["geometry"]))
+    assert _labels_at(page, 11) == sorted(f["properties"]["name"] for f in STREETS)
+    assert _labels_at(page, 13) == sorted(f["properties"]["name"] for f in COMMUNITIES)
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     for control in (
         ".leaflet-control-layers",
@@ -226,9 +243,10 @@ def test_upload_review_shows_the_problems(
     page.goto(f"{fresh_app}/maps/uploads/{upload_id}?key={key}")
     page.wait_for_function("() => document.querySelectorAll('path.gm-problem').length > 0")
     assert _count(page, "gm-problem") == len(mapped)
-    box = shapely.box(*shapely.total_bounds([_problem_shape(p) for p in mapped]))
+    box = shapely.box(*shapely.total_bounds([*shapes, *(_problem_shape(p) for p in mapped)]))
     around = [f for f in GRIDS if shape(f["geometry"]).intersects(box)]
     assert _count(page, "gm-context") == len(around) > 0
+    assert _count(page, "gm-unknown") == len(siblings), "errors: no change worked out"
     assert "校验问题" in page.locator(".gm-legend").inner_text()
     screenshot(page, "map-upload-review")
     assert page_log.problems() == {}
