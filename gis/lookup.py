@@ -135,10 +135,11 @@ class GridIndex:
         def chain(code: str | None) -> dict[str, dict[str, str]]:
             """The region ``code`` and its ancestors, level → code and name (shared)."""
             if code not in chains:
+                chains[code] = {}  # where a cycle of parent codes would come back
                 row = by_code.get(code)
                 up = chain(row["parent_code"]) if row is not None else {}
                 own = {row["level"]: {"code": code, "name": row["name"]}} if row else {}
-                chains[code] = {**own, **up}
+                chains[code] = {**up, **own}
             return chains[code]
 
         def of_level(level: str) -> tuple[list[Mapping[str, Any]], np.ndarray]:
