@@ -1,7 +1,10 @@
-"""Cross-origin reads of the public read-only services: vector tiles and OGC API Features.
+"""Cross-origin reads of the public read-only services: vector tiles, OGC API Features and
+the point/address lookup.
 
 Maps and feature clients on other origins (a MapLibre page, OpenLayers, a browser-based
-QGIS-like client) read ``/tiles/…`` and ``/ogc/…``.  Every answer there — errors too, so a
+QGIS-like client) read ``/tiles/…`` and ``/ogc/…``; the address box of an exported map page,
+opened from ``file://``, asks ``GET /api/v1/lookup`` (that path only: not the batch lookup
+below it).  Every answer there — errors too, so a
 page on another origin sees ``404 layer_not_found`` rather than an opaque CORS failure —
 carries ``Access-Control-Allow-Origin: *`` (all but a 500 from an unexpected failure, which
 Starlette answers outside the app's middleware); preflight requests (``OPTIONS`` with
@@ -14,6 +17,8 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PUBLIC_PREFIXES = ("/tiles", "/ogc")
+PUBLIC_PATHS = ("/api/v1/lookup",)
+"""Single read-only paths opened to other origins (nothing below them)."""
 EXPOSED = "ETag, X-Boundary-Version, X-Tile-Cache"
 HEADERS = [
     (b"access-control-allow-origin", b"*"),
@@ -23,15 +28,20 @@ PREFLIGHT_MAX_AGE = 86400
 
 
 class PublicCORS:
-    """ASGI middleware: CORS headers on every answer under ``prefixes``."""
+    """ASGI middleware: CORS headers on every answer under ``prefixes`` and at ``paths``."""
 
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = PUBLIC_PREFIXES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        prefixes: tuple[str, ...] = PUBLIC_PREFIXES,
+        paths: tuple[str, ...] = PUBLIC_PATHS,
+    ) -> None:
         self.app = app
-        self.roots = frozenset(prefixes)
+        self.roots = frozenset(prefixes) | frozenset(paths)
         self.below = tuple(p + "/" for p in prefixes)
 
     def public(self, path: str) -> bool:
-        """True for a prefix itself and the paths below it (not ``/tilesx``)."""
+        """True for a prefix itself, the paths below it (not ``/tilesx``) and ``paths``."""
         return path.startswith(self.below) or path in self.roots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
