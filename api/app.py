@@ -18,6 +18,7 @@ from api.routers import (
     docs,
     export,
     health,
+    home,
     layers,
     lookup,
     maps,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(ogc.router)
     app.include_router(docs.router)
+    app.include_router(home.router)
     docs.hoist_defs(app)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
