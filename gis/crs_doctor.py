@@ -30,9 +30,8 @@ from gis.errors import InvalidInput
 SAMPLE = 200
 """At most this many features are measured per candidate CRS."""
 SUGGEST_FIT = 0.9
-"""A candidate is suggested when it fits at least this well ..."""
-SUGGEST_GAIN = 0.02
-"""... and better than the CRS the file was read in by at least this much."""
+"""A candidate is suggested when it fits at least this well, and its misfit (1 − fit) is at
+most half the misfit of the CRS the file was read in."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ def diagnose(raw: np.ndarray, used: CrsSpec, references: References) -> dict[str
     The answer: ``used`` and ``fit`` (0–1) as read, ``tried`` (the best five candidates with
     their fit), and ``suggestion`` — the best candidate, with ``crs`` (the value to pass),
     ``fit`` and a message in Chinese and English — when it fits at least
-    :data:`SUGGEST_FIT` and clearly better than as read; else ``None``.
+    :data:`SUGGEST_FIT` and halves the misfit of the file as read; else ``None``.
     """
     if not references:
         return None
@@ -202,7 +201,7 @@ def diagnose(raw: np.ndarray, used: CrsSpec, references: References) -> dict[str
             tried.append((fit, c))
     tried.sort(key=lambda t: -t[0])
     suggestion = None
-    if tried and tried[0][0] >= SUGGEST_FIT and tried[0][0] >= as_read + SUGGEST_GAIN:
+    if tried and tried[0][0] >= SUGGEST_FIT and 1 - tried[0][0] <= (1 - as_read) / 2:
         fit, best = tried[0]
         measure_zh = "与现有边界重合" if iou else "落在上级区域内"
         measure_en = "match the stored boundaries" if iou else "lie inside their parent"

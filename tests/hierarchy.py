@@ -8,6 +8,11 @@ After every accepted commit the current regions must satisfy:
   than the gap tolerance.
 A piece narrower than the sliver width everywhere (its inward buffer by half the width is
 empty) is a sliver, not a breach: the same border digitised twice with other vertices.
+
+Regions are PostGIS geometries: their edges are straight in lon/lat.  Pieces are densified
+to 1e-4° (~10 m) before they are measured on the geography, which would otherwise read each
+long edge as a geodesic: over 9 km at 40°N that bends ~1.4 m away, and a hairline triangle
+along such an edge would measure thousands of m².
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ LEVEL_ABOVE = (
 
 _CURRENT = "(SELECT * FROM regions WHERE valid_to IS NULL)"
 
+
+def _g(geometry_sql: str) -> str:
+    """SQL of the geography of a geometry densified to 1e-4° (see the module docstring)."""
+    return f"ST_Segmentize({geometry_sql}, 0.0001)::geography"
+
+
 _PARENTS = f"""
 SELECT c.code, c.parent_code, p.level AS parent_level
 FROM {_CURRENT} c LEFT JOIN {_CURRENT} p ON p.code = c.parent_code
@@ -32,20 +43,20 @@ WHERE (c.level = 'county' AND c.parent_code IS NOT NULL)
 
 _OUTSIDE = f"""
 SELECT c.code, p.code AS parent_code,
-       ST_Area(ST_Difference(c.geom, p.geom)::geography) AS area
+       ST_Area({_g("ST_Difference(c.geom, p.geom)")}) AS area
 FROM {_CURRENT} c JOIN {_CURRENT} p ON p.code = c.parent_code
 WHERE NOT ST_CoveredBy(c.geom, p.geom)
-  AND ST_Area(ST_Difference(c.geom, p.geom)::geography) > :tol
-  AND NOT ST_IsEmpty(ST_Buffer(ST_Difference(c.geom, p.geom)::geography, -:half)::geometry)
+  AND ST_Area({_g("ST_Difference(c.geom, p.geom)")}) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer({_g("ST_Difference(c.geom, p.geom)")}, -:half)::geometry)
 """
 
 _OVERLAPS = f"""
-SELECT a.code, b.code AS other, ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS area
+SELECT a.code, b.code AS other, ST_Area({_g("ST_Intersection(a.geom, b.geom)")}) AS area
 FROM {_CURRENT} a JOIN {_CURRENT} b
   ON a.level = b.level AND a.code < b.code AND a.geom && b.geom
 WHERE ST_Relate(a.geom, b.geom, '2********')
-  AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > :tol
-  AND NOT ST_IsEmpty(ST_Buffer(ST_Intersection(a.geom, b.geom)::geography, -:half)::geometry)
+  AND ST_Area({_g("ST_Intersection(a.geom, b.geom)")}) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer({_g("ST_Intersection(a.geom, b.geom)")}, -:half)::geometry)
 """
 
 _GAPS = f"""
@@ -54,10 +65,10 @@ WITH cover AS (
     FROM {_CURRENT} p JOIN {_CURRENT} c ON c.parent_code = p.code
     GROUP BY p.code, p.geom
 )
-SELECT code, ST_Area(piece::geography) AS area
+SELECT code, ST_Area({_g("piece")}) AS area
 FROM cover, LATERAL (SELECT (ST_Dump(ST_Difference(geom, children))).geom AS piece) d
-WHERE ST_Area(piece::geography) > :tol
-  AND NOT ST_IsEmpty(ST_Buffer(piece::geography, -:half)::geometry)
+WHERE ST_Area({_g("piece")}) > :tol
+  AND NOT ST_IsEmpty(ST_Buffer({_g("piece")}, -:half)::geometry)
 """
 
 

@@ -172,7 +172,9 @@ def test_a_county_that_would_leave_its_streets_outside_is_refused_child_by_child
         for p in outside[:3]:
             expected = conn.scalar(
                 text(
-                    "SELECT ST_Area(ST_Difference(geom, ST_GeomFromText(:wkt, 4326))::geography) "
+                    "SELECT ST_Area(ST_Segmentize(ST_Difference(geom, "
+                    "ST_GeomFromText(:wkt, 4326)), "
+                    "1e-4)::geography) "
                     "FROM regions WHERE valid_to IS NULL AND code = :c"
                 ),
                 {"wkt": smaller.wkt, "c": p["child_code"]},
@@ -224,7 +226,9 @@ def test_a_county_that_overlaps_its_stored_neighbours_is_refused(
         for p in overlaps:
             expected = conn.scalar(
                 text(
-                    "SELECT ST_Area(ST_Intersection(geom, ST_GeomFromText(:wkt, 4326))::geography)"
+                    "SELECT ST_Area(ST_Segmentize(ST_Intersection(geom, "
+                    "ST_GeomFromText(:wkt, 4326)), "
+                    "1e-4)::geography)"
                     " FROM regions WHERE valid_to IS NULL AND code = :c"
                 ),
                 {"wkt": larger.wkt, "c": p["other_code"]},
