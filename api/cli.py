@@ -524,6 +524,24 @@ def _progress_bar() -> Any:
     )
 
 
+def banner(host: str, port: int) -> str:
+    """What ``serve`` prints once ready: the pages to open first (start page, city map, API
+    docs), at an address a browser can open (a wildcard host is shown as this machine)."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    pages = (
+        ("/", "首页 (start page)"),
+        ("/maps", "城市地图 (city map)"),
+        ("/docs", "API 文档 (API docs)"),
+        ("/health", "服务状态 (health)"),
+    )
+    width = len(base) + max(len(path) for path, _ in pages) + 3
+    lines = [f"  {(base + path).ljust(width)}{label}" for path, label in pages]
+    return "\n".join(["gridmap — 在浏览器中打开 (open in a browser):", *lines])
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -550,8 +568,7 @@ def serve(
                 engine.dispose()
             if summary is not None:
                 console.print(f"loaded the demo city as boundary version {summary.number}")
-    base = f"http://{host}:{port}"
-    console.print(f"gridmap on {base}\n  API docs: {base}/docs\n  health:   {base}/health")
+    console.print(banner(host, port), markup=False, highlight=False)
     try:
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
     finally:

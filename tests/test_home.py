@@ -131,3 +131,15 @@ def test_start_page_in_chromium(app_server: str, page_log: PageLog) -> None:
     page.get_by_role("link", name="API 文档 (Swagger UI)").click()
     page.locator(".opblock").first.wait_for()
     assert page_log.problems() == {}
+
+
+def test_the_serve_banner_names_the_pages_to_open_first(client: TestClient) -> None:
+    from api.cli import banner
+
+    urls = re.findall(r"http://\S+", banner("127.0.0.1", 8000))
+    paths = [url.removeprefix("http://127.0.0.1:8000") for url in urls]
+    assert paths[:3] == ["/", "/maps", "/docs"]
+    for path in paths:
+        assert client.get(path).status_code == 200, path
+    assert "http://127.0.0.1:8000/maps" in banner("0.0.0.0", 8000)  # a browser can open it
+    assert "http://[::1]:8000/maps" in banner("::", 8000)
