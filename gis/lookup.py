@@ -56,10 +56,8 @@ GRID_FIELDS = (
 GEOD = Geod(ellps="WGS84")
 
 AREA_LEVELS = ("community", "street", "county")
-"""The levels above grids, deepest first: a point outside every grid is answered by the
-deepest of them that covers it, with its ancestors."""
-CHAIN_LEVELS = ("community", "street", "county")
-"""The levels an answer names beside the grid."""
+"""The levels above grids, deepest first: an answer names each beside the grid; a point
+outside every grid is answered by the deepest of them that covers it, with its ancestors."""
 
 DISTANCE_UNIT = "m"
 """Distances in answers: metres, geodesic on the WGS 84 ellipsoid."""
@@ -241,7 +239,7 @@ class GridIndex:
     def describe(self, i: int) -> dict[str, Any]:
         """Grid ``i`` with its attributes and its community, street and county."""
         chain = self.chains[i]
-        return {"grid": self.grids[i], **{level: chain.get(level) for level in CHAIN_LEVELS}}
+        return {"grid": self.grids[i], **{level: chain.get(level) for level in AREA_LEVELS}}
 
     def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
         """The lookup answer for each WGS84 point, in input order."""
@@ -260,7 +258,7 @@ class GridIndex:
                 {
                     "covered": g >= 0,
                     "grid": self.grids[g] if g >= 0 else None,
-                    **{level: chain.get(level) for level in CHAIN_LEVELS},
+                    **{level: chain.get(level) for level in AREA_LEVELS},
                     "nearest": (
                         {**self.describe(near), "distance_m": round(metres, 2)}
                         if near >= 0
@@ -283,7 +281,7 @@ class GridIndex:
         ):
             grid = self.grids[g] if g >= 0 else {}
             row = [g >= 0, *(grid.get(f) for f in ("code", "name", "grid_worker", "party_branch"))]
-            for level in CHAIN_LEVELS:
+            for level in AREA_LEVELS:
                 part = chain.get(level) or {}
                 row += [part.get("code"), part.get("name")]
             if near >= 0:
