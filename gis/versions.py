@@ -112,13 +112,15 @@ _DIFFERS = (
     + ", ".join(f"r.{c}" for c in _STAGED_COLUMNS)
     + ") IS DISTINCT FROM ("
     + ", ".join(f"s.{c}" for c in _STAGED_COLUMNS)
-    + f") OR NOT ST_OrderingEquals(ST_Normalize({_STORED_FORM.format('r.geom')}), "
-    "ST_Normalize(s.geom))"
+    + ") OR NOT (ST_OrderingEquals(ST_Normalize(r.geom), ST_Normalize(s.geom)) OR "
+    + f"ST_OrderingEquals(ST_Normalize({_STORED_FORM.format('r.geom')}), "
+    + f"ST_Normalize({_STORED_FORM.format('s.geom')})))"
 )
 """Whether current row ``r`` and staged row ``s`` differ in content: typed columns and free
 attributes (jsonb equality: 1 and 1.0 are equal, key order does not matter), and geometry
-at storage precision up to vertex order, ring start and orientation.  The stored side is
-snapped as well, for rows written before geometries were snapped."""
+at storage precision up to vertex order, ring start and orientation.  Both sides are
+snapped only when they are not already equal as they are: rows written before geometries
+were snapped, and restored historical rows, are then judged at storage precision too."""
 
 
 def lock_boundaries(conn: Connection) -> None:
@@ -294,7 +296,8 @@ def _free_attributes(record: RegionRecord) -> dict[str, Any]:
 
 
 def restore_version(conn: Connection, target: int, *, author: str) -> VersionSummary:
-    """Make the boundaries as of version ``target`` current again, as a new version."""
+    """Make the boundaries as of version ``target`` current again, as a new version
+    (its rows exactly as they were stored)."""
     resolve_version(conn, target)
     if target == current_version(conn):
         raise InvalidInput(
