@@ -351,3 +351,21 @@ def test_the_invariant_check_finds_breaches(fresh_engine: Engine) -> None:
         r["other"] for r in found["overlap"]
     }
     assert "130227001002" in {r["code"] for r in found["gap"]}
+
+
+def test_a_code_stored_at_another_level_is_refused(
+    fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    """A street file whose feature reuses a stored community's code: a clear error, no 5xx
+    from the one-current-row-per-code index."""
+    street = _stored(fresh_engine, "130227001")
+    path = _geojson(
+        tmp_path / "streets.geojson",
+        [({"code": "130227001001", "name": "错编码", "parent_code": COUNTY}, street)],
+    )
+    before = state(fresh_engine)
+    response = upload(fresh_client, path, make_key("editor"), level="street", dry_run=False)
+    assert response.status_code == 422, response.json()
+    conflict = _problems(response, "level_conflict")
+    assert [p["stored_level"] for p in conflict] == ["community"]
+    assert state(fresh_engine)[:2] == before[:2]

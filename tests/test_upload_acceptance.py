@@ -19,6 +19,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
+from hierarchy import assert_sound
 from support import GRIDMAP, upload, write_layer, zip_dir
 
 TO_GK39 = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
@@ -37,7 +38,7 @@ def _tangshan_counties() -> list[dict]:
 
 
 def test_gbk_shapefile_in_gauss_kruger_without_cpg_or_ldid(
-    fresh_client: TestClient, make_key: Callable[[str], str], tmp_path: Path
+    fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
 ) -> None:
     counties = _tangshan_counties()
     assert len(counties) == 14
@@ -69,6 +70,7 @@ def test_gbk_shapefile_in_gauss_kruger_without_cpg_or_ldid(
     assert [(p["kind"], p["severity"]) for p in report["problems"]] == [
         ("child_outside_sliver", "warning")
     ]
+    assert_sound(fresh_engine)
 
     to_m = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
     for row, original in zip(rows, source, strict=True):

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from gis.crs import from_wgs84, parse_crs
 
+from hierarchy import assert_sound
 from support import state, upload, write_layer
 
 COMMUNITY = "130227001001"
@@ -171,7 +172,11 @@ def test_commit_makes_a_version_with_history(
 
 
 def test_upload_replaces_the_children_of_its_parent(
-    fresh_client: TestClient, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    demo_grids: dict,
+    tmp_path: Path,
 ) -> None:
     """Two grids merged into one: the merged set replaces the community's grids."""
     rows, geoms = _community_grids(demo_grids)
@@ -188,6 +193,7 @@ def test_upload_replaces_the_children_of_its_parent(
     children = fresh_client.get(f"/api/v1/regions/{COMMUNITY}/children").json()
     assert first not in [f["id"] for f in children["features"]]
     assert len(children["features"]) == len(rows)
+    assert_sound(fresh_engine)
 
 
 def test_one_overlap_and_one_gap_are_exactly_the_problems(
