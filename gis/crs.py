@@ -41,7 +41,7 @@ _BD_DLAT = 0.006
 _INVERSE_TOL = 1e-10
 _INVERSE_MAX_STEPS = 30
 
-Kind = Literal["crs", "gcj02", "bd09"]
+Kind = Literal["crs", "gcj02", "bd09", "latlon"]
 Coord = Any  # a float or a numpy array of floats
 Arrays = tuple[np.ndarray, np.ndarray]
 PointFunc = Callable[[np.ndarray, np.ndarray], Arrays]
@@ -66,7 +66,8 @@ class CrsSpec:
         return self.kind == "crs" and self.epsg == 4326
 
     def to_pyproj(self) -> CRS | None:
-        """The pyproj CRS (``None`` for GCJ-02/BD-09, which are WGS84 plus an offset)."""
+        """The pyproj CRS (``None`` for GCJ-02/BD-09, which are WGS84 plus an offset, and for
+        lat/lon, which is WGS84 with its axes swapped)."""
         if self.kind != "crs":
             return None
         return _pyproj_crs(self.epsg, self.wkt)
@@ -83,6 +84,8 @@ WGS84 = CrsSpec("EPSG:4326", 4326)
 CGCS2000 = CrsSpec("EPSG:4490", 4490)
 GCJ02 = CrsSpec("GCJ-02", None, "gcj02")
 BD09 = CrsSpec("BD-09", None, "bd09")
+LATLON = CrsSpec("WGS84 lat/lon", 4326, "latlon")
+"""WGS84 with latitude first (x is latitude): files whose axes were swapped."""
 
 _ALIASES = {
     "wgs84": WGS84,
@@ -97,6 +100,8 @@ _ALIASES = {
     "bd09ll": BD09,
     "baidu": BD09,
     "百度": BD09,
+    "latlon": LATLON,
+    "wgs84latlon": LATLON,
 }
 
 
@@ -410,7 +415,8 @@ def _from_text(value: str) -> CrsSpec:
 
 
 def parse_crs(value: str) -> CrsSpec:
-    """A CRS as a user types it: wgs84, cgcs2000, gcj02, bd09, EPSG:NNNN, NNNN, WKT or PROJ.
+    """A CRS as a user types it: wgs84, cgcs2000, gcj02, bd09, latlon (WGS84 with latitude
+    first), EPSG:NNNN, NNNN, WKT or PROJ.
 
     Raises ``InvalidInput`` (code ``unknown_crs``) for anything unknown or unusable.
     """
@@ -505,6 +511,8 @@ def _apply(geometries: Any, func: Callable[[np.ndarray, np.ndarray], tuple[Any, 
 
 def coords_to_wgs84(x: np.ndarray, y: np.ndarray, spec: CrsSpec) -> Arrays:
     """Coordinate arrays in ``spec`` → WGS84 lon/lat arrays (``inf`` where not invertible)."""
+    if spec.kind == "latlon":
+        return y, x
     if spec.kind == "gcj02":
         return gcj02_to_wgs84(x, y)
     if spec.kind == "bd09":
@@ -526,6 +534,8 @@ def to_wgs84(geometries: Any, spec: CrsSpec) -> Any:
 
 def from_wgs84(geometries: Any, spec: CrsSpec) -> Any:
     """Shapely geometries (an array, or one) in WGS84 lon/lat → 2-D geometries in ``spec``."""
+    if spec.kind == "latlon":
+        return _apply(geometries, lambda x, y: (y, x))
     if spec.kind == "gcj02":
         return _apply(geometries, wgs84_to_gcj02)
     if spec.kind == "bd09":

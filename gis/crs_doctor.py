@@ -60,6 +60,7 @@ _GEOGRAPHIC = (
     Candidate("gcj02", "高德/腾讯 GCJ-02", "AMap/Tencent GCJ-02"),
     Candidate("bd09", "百度 BD-09", "Baidu BD-09"),
 )
+_SWAPPED = Candidate("latlon", "纬度在前的 WGS84 坐标（经纬度颠倒）", "WGS84 with latitude first")
 # Gauss-Krüger families: (datum zh, datum en, first EPSG of the 3° zone-prefixed, 3° CM, 6°
 # zone-prefixed and 6° CM series); 3° series start at zone 25 (CM 75°E), 6° at zone 13 (75°E).
 _GK_FAMILIES = (
@@ -112,7 +113,9 @@ def _gauss_kruger(x0: float, x1: float, lon: float) -> list[Candidate]:
 def candidates(raw_bounds: np.ndarray, lon: float) -> list[Candidate]:
     """The CRSs worth trying for raw coordinates with these bounds near longitude ``lon``."""
     x0, y0, x1, y1 = (float(v) for v in raw_bounds)
-    if abs(x0) <= 180 and abs(x1) <= 180 and abs(y0) <= 90 and abs(y1) <= 90:
+    if max(abs(x0), abs(x1)) <= 90 and max(abs(y0), abs(y1)) <= 180:
+        return [*_GEOGRAPHIC, _SWAPPED]
+    if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
         return list(_GEOGRAPHIC)
     if x0 >= 100_000 and x1 < 100_000_000 and y0 >= 0 and y1 <= 6_500_000:
         return _gauss_kruger(x0, x1, lon)
@@ -155,7 +158,7 @@ def _sample(indices: list[int]) -> list[int]:
 
 
 def _describe(spec: CrsSpec) -> tuple[str, str]:
-    for c in _GEOGRAPHIC:
+    for c in (*_GEOGRAPHIC, _SWAPPED):
         if parse_crs(c.value) == spec:
             return c.zh, c.en
     return spec.label, spec.label

@@ -49,6 +49,8 @@ def test_candidates_follow_the_form_of_the_eastings() -> None:
         "gcj02",
         "bd09",
     }
+    swapped = {c.value for c in candidates(np.array([40, 118, 40.4, 118.6]), 118.3)}
+    assert "latlon" in swapped
 
 
 def test_beijing_1954_labelled_as_cgcs2000(engine: Engine) -> None:
@@ -141,3 +143,25 @@ def test_new_communities_in_gcj02_are_measured_against_their_stored_street(
     )
     assert retry.status_code == 201, retry.json()
     assert_sound(fresh_engine)
+
+
+def test_swapped_axes_are_named_and_crs_latlon_reads_them(
+    fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Latitude first (a spreadsheet turned into GeoJSON the wrong way round): out of range,
+    the doctor says so, and crs=latlon reads the same file right."""
+    county = _stored(fresh_engine, "130227")
+    swapped = shapely.transform(county, lambda xy: xy[:, ::-1])
+    path = tmp_path / "county.geojson"
+    feature = {
+        "type": "Feature",
+        "properties": {"名称": "迁西县", "编码": "130227"},
+        "geometry": mapping(swapped),
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    key = make_key("editor")
+    response = upload(fresh_client, path, key, level="county", dry_run=False)
+    assert response.status_code == 422
+    assert response.json()["details"]["crs_doctor"]["suggestion"]["crs"] == "latlon"
+    retry = upload(fresh_client, path, key, level="county", dry_run=False, crs="latlon")
+    assert retry.status_code == 200 and retry.json()["status"] == "unchanged", retry.json()
