@@ -108,12 +108,16 @@ def stored_regions(conn: Connection, codes: list[str]) -> dict[str, StoredRegion
 def _neighbours(
     conn: Connection, level: str, boxes: np.ndarray, skip: list[str]
 ) -> list[StoredRegion]:
-    """Stored regions of ``level`` whose bounding box meets one of ``boxes``, except ``skip``."""
+    """Stored regions of ``level`` whose bounding box meets one of ``boxes``, except ``skip``:
+    one GiST index probe per box."""
     return _regions(
         conn,
-        f"{_SELECT} WHERE valid_to IS NULL AND level = :level AND NOT (code = ANY(:skip)) "
-        "AND EXISTS (SELECT 1 FROM unnest(:x0, :y0, :x1, :y1) AS b(x0, y0, x1, y1) "
-        "            WHERE r.geom && ST_MakeEnvelope(b.x0, b.y0, b.x1, b.y1, 4326))",
+        "SELECT DISTINCT ON (r.code) r.code, r.level, r.name, r.parent_code, "
+        "ST_AsBinary(r.geom) FROM unnest(CAST(:x0 AS float8[]), CAST(:y0 AS float8[]), "
+        "CAST(:x1 AS float8[]), CAST(:y1 AS float8[])) AS b(x0, y0, x1, y1) "
+        "JOIN regions r ON r.geom && ST_MakeEnvelope(b.x0, b.y0, b.x1, b.y1, 4326) "
+        "WHERE r.valid_to IS NULL AND r.level = :level AND NOT (r.code = ANY(:skip)) "
+        "ORDER BY r.code",
         {
             "level": level,
             "skip": skip,
