@@ -22,6 +22,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
+from gis.lookup import GridIndex
+
 from support import GRIDMAP
 
 COUNTY_BBOX = (118.10, 39.94, 118.64, 40.48)  # 迁西县 and a little around it
@@ -279,3 +281,73 @@ def test_cli_csv_answers_the_hierarchy_in_excel_encodings(
         text=True,
     )
     assert failed.returncode == 1 and "invalid_csv" in failed.stderr and "经度" in failed.stderr
+
+
+def test_a_point_as_near_to_two_grids_gets_the_lower_code(engine: Engine) -> None:
+    """Two grids side by side under one community: a point straight above their shared
+    vertex (or below it) is exactly as near to both — the lower code wins, at PostGIS's
+    geodesic distance (equidistant grids used to crash the lookup)."""
+    x0, y0, d = 118.3, 40.1, 0.01
+    boxes = {
+        "130227001001002": shapely.box(x0, y0, x0 + d, y0 + d),
+        "130227001001001": shapely.box(x0 + d, y0, x0 + 2 * d, y0 + d),
+    }
+    community = shapely.box(x0, y0, x0 + 2 * d, y0 + d)
+    rows = [
+        {
+            "code": "130227001001",
+            "name": "社区",
+            "level": "community",
+            "parent_code": None,
+            "wkb": shapely.to_wkb(community),
+        },
+        *(
+            {
+                "code": code,
+                "name": f"网格{code[-1]}",
+                "level": "grid",
+                "parent_code": "130227001001",
+                "wkb": shapely.to_wkb(box),
+                **dict.fromkeys(
+                    ("households", "population", "grid_worker", "grid_worker_phone", "party_branch")
+                ),
+            }
+            for code, box in sorted(boxes.items())
+        ),
+    ]
+    index = GridIndex.build(1, rows)
+    lon = np.array([x0 + d, x0 + d, x0 + d, x0 + 0.3 * d, x0 + 1.5 * d])
+    lat = np.array([y0 + 1.5 * d, y0 - 2 * d, y0 + d / 2, y0 + d / 2, y0 + 3 * d])
+    answers = index.answers(lon, lat)
+    singles = [index.answers(lon[i : i + 1], lat[i : i + 1])[0] for i in range(len(lon))]
+    assert answers == singles
+    with engine.connect() as conn:
+        expected = conn.execute(
+            text(
+                "SELECT p.i, (SELECT b.code FROM unnest(CAST(:codes AS text[]), "
+                "CAST(:wkts AS text[])) AS b(code, wkt) ORDER BY ST_Distance(CAST("
+                "ST_GeomFromText(b.wkt, 4326) AS geography), CAST(p.g AS geography)), b.code "
+                "LIMIT 1), (SELECT min(ST_Distance(CAST(ST_GeomFromText(b.wkt, 4326) AS "
+                "geography), CAST(p.g AS geography))) FROM unnest(CAST(:wkts AS text[])) AS "
+                "b(wkt)), ST_Covers(ST_GeomFromText(:community, 4326), p.g) "
+                "FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g FROM unnest("
+                "CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)) p "
+                "ORDER BY p.i"
+            ),
+            {
+                "codes": list(boxes),
+                "wkts": [b.wkt for b in boxes.values()],
+                "community": community.wkt,
+                "xs": lon.tolist(),
+                "ys": lat.tolist(),
+            },
+        ).all()
+    covered = [a["grid"]["code"] if a["covered"] else None for a in answers]
+    assert covered == [None, None, "130227001001001", "130227001001002", None]
+    for answer, (_, code, metres, in_community) in zip(answers, expected, strict=True):
+        assert (answer["community"] is not None) == in_community
+        if not answer["covered"]:
+            assert answer["nearest"]["grid"]["code"] == code
+            assert answer["nearest"]["distance_m"] == pytest.approx(metres, abs=0.006)
+    assert answers[0]["nearest"]["grid"]["code"] == "130227001001001", "the lower of a tie"
+    assert answers[1]["nearest"]["grid"]["code"] == "130227001001001"
