@@ -228,6 +228,12 @@ def import_file(
         ),
     ] = False,
     repair: Annotated[bool, typer.Option(help="make_valid and snap slivers")] = False,
+    allow_moves: Annotated[
+        bool,
+        typer.Option(
+            help="Accept stored regions whose new boundary lies elsewhere (recorded in the version)"
+        ),
+    ] = False,
 ) -> None:
     """Validate a boundary file (as a new version), an address registry, centres, cameras or
     roads (--kind) and preview the changes; write them only with --commit.
@@ -257,7 +263,13 @@ def import_file(
         mapping[role.strip()] = name.strip()
     settings = get_settings()
     engine = make_engine(prepare(settings)[0])
-    stages = ["reading", "reprojecting", "validating", "committing" if commit else "previewing"]
+    stages = [
+        "reading",
+        "reprojecting",
+        "validating",
+        "diagnosing",
+        "committing" if commit else "previewing",
+    ]
     try:
         with Progress(
             SpinnerColumn(),
@@ -285,6 +297,7 @@ def import_file(
                     fields=mapping,
                     dry_run=not commit,
                     repair=repair,
+                    allow_moves=allow_moves,
                 ),
                 settings,
                 progress,

@@ -7,8 +7,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import shapely
 from shapely.geometry import shape
 from sqlalchemy import Engine
+
+from gis.crs import wgs84_to_gcj02
 
 from support import GRIDMAP, state, write_layer
 
@@ -70,3 +74,31 @@ def test_export_then_import_commit_changes_nothing(
         assert "unchanged" in done.stdout
     version, regions, uploads = state(fresh_engine)
     assert (version, regions, uploads) == (before[0], before[1], before[2] + 4)
+
+
+def test_import_names_the_crs_that_fits_and_allows_moves_when_asked(
+    fresh_db_url: str, fresh_engine: Engine, demo_grids: dict, tmp_path: Path
+) -> None:
+    """The CLI prints the CRS doctor's suggestion with the exact value for --crs; a real move
+    (two grids' codes swapped) commits only with --allow-moves."""
+    features = [f for f in demo_grids["features"] if f["properties"]["parent_code"] == COMMUNITY]
+    rows = [{"编码": f["properties"]["code"], "名称": f["properties"]["name"]} for f in features]
+    geoms = [shape(f["geometry"]) for f in features]
+    gcj = [
+        shapely.transform(g, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+        for g in geoms
+    ]
+    shifted = write_layer(tmp_path / "gcj.geojson", rows, gcj)
+    args = ("--level", "grid", "--parent", COMMUNITY, "--commit")
+    refused = _run("import", str(shifted), *args, db_url=fresh_db_url)
+    assert refused.returncode != 0
+    assert "region_moved" in refused.stdout and "crs=gcj02" in refused.stdout
+    fixed = _run("import", str(shifted), *args, "--crs", "gcj02", db_url=fresh_db_url)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+    geoms[0], geoms[-1] = geoms[-1], geoms[0]
+    swapped = write_layer(tmp_path / "swapped.geojson", rows, geoms)
+    assert _run("import", str(swapped), *args, db_url=fresh_db_url).returncode != 0
+    moved = _run("import", str(swapped), *args, "--allow-moves", db_url=fresh_db_url)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "committed" in moved.stdout
