@@ -40,6 +40,7 @@ from gis.stored_checks import FIT_KINDS, check_stored, stored_regions
 from gis.validation import Candidate, ParentInfo, Report, Tolerances, validate
 from gis.versions import (
     ATTRIBUTE_COLUMNS,
+    STORAGE_GRID_DEG,
     RegionRecord,
     VersionSummary,
     commit_regions,
@@ -373,7 +374,7 @@ def record_upload(
 
 def upload_features(candidates: list[Candidate], summary: VersionSummary | None) -> dict[str, Any]:
     """The file's regions as they would be stored, for the review map: a GeoJSON
-    FeatureCollection (EPSG:4326, 7 decimals ≈ 1 cm) whose properties say what the upload
+    FeatureCollection (EPSG:4326, at storage precision) whose properties say what the upload
     does to each region — ``added``, ``modified``, ``unchanged``, or null when errors kept
     the change from being worked out."""
 
@@ -398,7 +399,7 @@ def upload_features(candidates: list[Candidate], summary: VersionSummary | None)
                 },
                 "geometry": None
                 if c.geometry is None
-                else mapping(shapely.set_precision(c.geometry, 1e-7)),
+                else mapping(shapely.set_precision(c.geometry, STORAGE_GRID_DEG)),
             }
             for c in candidates
         ],

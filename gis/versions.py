@@ -338,7 +338,9 @@ def list_versions(conn: Connection, *, limit: int, offset: int) -> tuple[list[di
         {
             **{k: row[k] for k in ("number", "author", "action", "message", "restored_from")},
             "created_at": row["created_at"].isoformat(),
-            "changes": {k: row["changes"].get(k, []) for k in ("added", "modified", "removed")},
+            "changes": {
+                k: row["changes"].get(k, []) for k in ("added", "modified", "removed", "moved")
+            },
         }
         for row in rows
     ]

@@ -276,6 +276,9 @@ def test_grids_with_swapped_codes_are_moved_regions_and_allow_moves_records_them
             text("SELECT changes FROM boundary_versions WHERE number = :n"), {"n": version}
         )
     assert sorted(changes["moved"]) == sorted([a["code"], b["code"]])
+    listed = fresh_client.get("/api/v1/versions").json()["versions"][0]
+    assert listed["number"] == version
+    assert sorted(listed["changes"]["moved"]) == sorted([a["code"], b["code"]])
     assert_sound(fresh_engine)
 
 

@@ -74,7 +74,7 @@ def test_change_makes_a_new_version_and_keeps_the_old(
         "edit",
         "shrink one grid",
     )
-    assert v2["changes"] == {"added": [], "modified": [GRID], "removed": []}
+    assert v2["changes"] == {"added": [], "modified": [GRID], "removed": [], "moved": []}
     assert v2["created_at"]
 
 
