@@ -94,6 +94,13 @@ TILES = {
 }
 
 
+BASEMAP_NAMES = {"none": "无底图", "osm": "OpenStreetMap", "tianditu": "天地图", "amap": "高德地图"}
+
+
+def _datum(basemap: str) -> str:
+    return "gcj02" if basemap == "amap" else "wgs84"
+
+
 @dataclass(frozen=True)
 class MapOptions:
     """How a page is drawn: base map, grid colouring, where the lookup API is."""
@@ -107,7 +114,7 @@ class _Shift:
     """Geometries as the base map needs them: WGS84, or GCJ-02 for AMap."""
 
     def __init__(self, basemap: Basemap) -> None:
-        self.gcj02 = parse_crs("gcj02") if basemap == "amap" else None
+        self.gcj02 = parse_crs("gcj02") if _datum(basemap) == "gcj02" else None
 
     def __call__(self, geometries: Any) -> Any:
         geoms = np.asarray(geometries, dtype=object)
@@ -144,9 +151,10 @@ def _coverage_colour(pct: float | None) -> str:
     return next(colour for low, _, colour in COVERAGE_CLASSES if pct >= low)
 
 
-def _controls(m: folium.Map) -> None:
-    """The layer list, full screen and measuring, on every page."""
-    folium.LayerControl(collapsed=False).add_to(m)
+def _controls(m: folium.Map, options: MapOptions, settings: Settings) -> None:
+    """The layer list with the base-map choice, full screen and measuring, on every page."""
+    control = folium.LayerControl(collapsed=False).add_to(m)
+    _Basemaps(control, options, settings).add_to(m)
     plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
     plugins.MeasureControl(
         primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
@@ -166,18 +174,11 @@ def _base(
     # Leaflet and the plugins only: none of Folium's default jQuery, bootstrap or fonts
     m.default_js = [(n, u) for n, u in m.default_js if n == "leaflet"]
     m.default_css = [(n, u) for n, u in m.default_css if n == "leaflet_css"]
-    if options.basemap != "none":
-        url, subdomains, attribution = TILES[options.basemap]
-        if options.basemap == "tianditu":
-            if not settings.tianditu_key:
-                raise InvalidInput(
-                    "未配置天地图密钥 GRIDMAP_TIANDITU_KEY (no Tianditu key is configured)",
-                    code="tianditu_key_missing",
-                )
-            url = url.replace("KEY", settings.tianditu_key)
-        folium.TileLayer(
-            url, attr=attribution, subdomains=subdomains, name="底图", max_zoom=18
-        ).add_to(m)
+    if options.basemap == "tianditu" and not settings.tianditu_key:
+        raise InvalidInput(
+            "未配置天地图密钥 GRIDMAP_TIANDITU_KEY (no Tianditu key is configured)",
+            code="tianditu_key_missing",
+        )
     root = m.get_root()
     root.header.add_child(Element('<meta http-equiv="Content-Language" content="zh-CN">'))
     root.header.add_child(Element(f"<style>{_CSS}</style>"))
@@ -285,6 +286,80 @@ class _Labels(MacroElement):
             [round(x, 6), round(y, 6), p["level"], p["name"]]
             for p, (x, y) in zip(props, points.tolist(), strict=True)
         ]
+
+
+class _Basemaps(MacroElement):
+    """The base maps as choices in the layer list, the page's own selected.  The overlays
+    are drawn in one datum (GCJ-02 for AMap, else WGS84): picking a base map of the other
+    datum reloads the page with ``?basemap=`` — offered only on a served page, not in an
+    exported file.  Tianditu is offered when a key is configured."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+          var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
+          var served = /^https?:$/.test(location.protocol), datum = {{ this.datum|tojson }};
+          {{ this.choices|tojson }}.forEach(function(c) {
+            var reload = c.datum !== datum;
+            if (reload && !served) { return; }
+            var layer = c.url && !reload ? L.tileLayer(c.url, {subdomains: c.subdomains,
+              attribution: c.attribution, maxZoom: 18}) : L.layerGroup();
+            layer.gridmapBasemap = c.key;
+            layer.gridmapReload = reload;
+            control.addBaseLayer(layer, c.name);
+            if (c.key === {{ this.current|tojson }}) { layer.addTo(map); }
+          });
+          map.on('baselayerchange', function(e) {
+            if (!e.layer.gridmapReload) { return; }
+            var url = new URL(location.href);
+            url.searchParams.set('basemap', e.layer.gridmapBasemap);
+            location.assign(url.href);
+          });
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(
+        self, control: folium.LayerControl, options: MapOptions, settings: Settings
+    ) -> None:
+        super().__init__()
+        self.control, self.current, self.datum = control, options.basemap, _datum(options.basemap)
+        self.choices = []
+        for key, name in BASEMAP_NAMES.items():
+            url, subdomains, attribution = TILES.get(key, ("", "", ""))
+            if key == "tianditu":
+                if not settings.tianditu_key:
+                    continue
+                url = url.replace("KEY", settings.tianditu_key)
+            self.choices.append(
+                {
+                    "key": key,
+                    "name": name,
+                    "url": url,
+                    "subdomains": subdomains,
+                    "attribution": attribution,
+                    "datum": _datum(key),
+                }
+            )
+
+
+class _SearchPopup(MacroElement):
+    """Opens the popup of the grid a search found once the map has flown there (the
+    search's own attempt misses popups bound to the whole layer)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        {{ this.grids.get_name() }}searchControl.on('search:locationfound', function(e) {
+          {{ this._parent.get_name() }}.once('moveend', function() {
+            e.layer.fire('click', {latlng: e.layer.getBounds().getCenter()}, true);
+          });
+        });
+        {% endmacro %}"""
+    )
+
+    def __init__(self, grids: folium.GeoJson) -> None:
+        super().__init__()
+        self.grids = grids
 
 
 class _MetricScale(MacroElement):
@@ -493,11 +568,12 @@ def region_map(
             color=HIGHLIGHT,
             weight=5,
         ).add_to(m)
+        _SearchPopup(grids).add_to(m)
         _blind_spots(m, reports, grids, shift)
     _centres(m, reports, shift)
     _cameras(conn, m, [shape(f["geometry"]) for f in features], shift)
 
-    _controls(m)
+    _controls(m, options, settings)
     _LookupBox(grids, options.api_base, options.basemap == "amap").add_to(m)
     if options.colour_by == "households":
         band = f"{settings.grid_households_min}–{settings.grid_households_max} 户"
@@ -945,7 +1021,7 @@ def upload_map(
     if problems:
         _problem_layer(m, problems, shift([g for _, g in problems]))
         rows += [(f"校验问题：{name}", colour) for name, colour in PROBLEM_COLOURS.values()]
-    _controls(m)
+    _controls(m, options, settings)
     summary = report.get("summary") or {}
     note = (
         f"{status} · {summary.get('features', len(drawn))} 个要素 · "

@@ -47,7 +47,8 @@ def region_map(
     basemap: BasemapQuery = "none",
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:
-    """A county, street, community or grid with everything below it."""
+    """A county, street, community or grid with everything below it; one with nothing below
+    it is shown with its parent and neighbours."""
     options = maps.MapOptions(basemap=basemap, colour_by=colour_by)
     return _page(request, maps.region_map(conn, request.app.state.settings, code, options))
 
@@ -61,8 +62,9 @@ def upload_map(
     key: Annotated[str | None, Query(description="API key (viewer), for a browser tab")] = None,
     basemap: BasemapQuery = "none",
 ) -> HTMLResponse:
-    """An upload's validation problems (overlaps, gaps, invalid spots) on the map (viewer:
-    ``Authorization: Bearer`` or ``?key=``)."""
+    """An upload for review: the file's regions coloured by what it does to each (added,
+    modified, unchanged), the regions it removes and its validation problems, over the stored
+    regions around them (viewer: ``Authorization: Bearer`` or ``?key=``)."""
     authenticate(conn, credentials.credentials if credentials else key).require("viewer")
     options = maps.MapOptions(basemap=basemap)
     return _page(request, maps.upload_map(conn, request.app.state.settings, upload_id, options))
