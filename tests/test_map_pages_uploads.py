@@ -153,3 +153,46 @@ def test_problem_kinds_read_in_chinese(
     upload_id = body["id"]
     html = fresh_client.get(f"/maps/uploads/{upload_id}", params={"key": key}).text
     assert '"kind":"重叠"' in html and '"kind":"overlap"' not in html
+
+
+def test_the_review_shows_user_written_text_literally(
+    fresh_db_url: str,
+    fresh_client: TestClient,
+    make_key: Callable[[str], str],
+    page_log: PageLog,
+    tmp_path: Path,
+) -> None:
+    evil = "山庄里<img src=x onerror=alert(1)>"
+    key = make_key("editor")
+    siblings = [f for f in GRIDS if f["properties"]["parent_code"] == PARENT]
+    rows = [
+        {"code": f["properties"]["code"], "name": f["properties"]["name"], "parent_code": PARENT}
+        for f in siblings
+    ]
+    rows[0]["name"] = evil
+    path = write_layer(tmp_path / "<u>网格.geojson", rows, [shape(f["geometry"]) for f in siblings])
+    response = upload(fresh_client, path, key, level="grid")
+    assert response.status_code == 200, response.json()
+    upload_id = response.json()["id"]
+    with serve_app(fresh_db_url, tmp_path / "uvicorn.log") as base:
+        page = page_log.page
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{base}/maps/uploads/{upload_id}?key={key}")
+        page.wait_for_function("() => document.querySelectorAll('path.gm-modified').length")
+        page.evaluate(
+            """(code) => window[document.querySelector('.folium-map').id].eachLayer(l => {
+                 if (l.feature && l.feature.properties.change && l.feature.properties.code
+                     === code) { l.fire('click', {latlng: l.getBounds().getCenter()}, true); }
+               })""",
+            rows[0]["code"],
+        )
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert evil in popup.inner_text()
+        assert "<u>网格.geojson" in page.locator(".gm-legend").inner_text()
+        assert page.title().endswith("<u>网格.geojson")
+        assert page.locator("img[src=x], .gm-legend u").count() == 0
+        screenshot(page, "map-upload-review-escaped")
+    assert dialogs == []
+    assert page_log.problems() == {}

@@ -98,12 +98,14 @@ def test_city_map_draws_everything_offline(app_server: str, page_log: PageLog) -
     assert _count(page, "gm-camera") == len(CAMERAS)
     assert _count(page, "gm-sector") == sum(c["status"] == "online" for c in CAMERAS)
     assert _labels_at(page, None) == ["迁西县"], "the whole city: the county's name alone"
+    screenshot(page, "map-city-whole")
     view = page.evaluate(
         "() => window[document.querySelector('.folium-map').id].getBounds().toBBoxString()"
     )
     county = json.loads((DEMO / "county.geojson").read_text(encoding="utf-8"))["features"][0]
     assert shapely.box(*map(float, view.split(","))).contains(shape(county["geometry"]))
     assert _labels_at(page, 11) == sorted(f["properties"]["name"] for f in STREETS)
+    screenshot(page, "map-city-streets")
     assert _labels_at(page, 13) == sorted(f["properties"]["name"] for f in COMMUNITIES)
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     for control in (
