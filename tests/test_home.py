@@ -9,13 +9,18 @@ from __future__ import annotations
 import html
 import json
 import re
+import uuid
 from collections import Counter
+from collections.abc import Callable
 
 import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
-from sqlalchemy import Engine
+from sqlalchemy import make_url
 
+from api.app import create_app
+from api.cli import banner
+from gis.db import create_database, drop_database, migrate
 from gis.settings import Settings
 from tiles.layers import LAYERS
 
@@ -77,9 +82,9 @@ def test_start_page_shows_the_version_and_counts_by_level(client: TestClient) ->
 
 
 def test_every_link_on_the_start_page_answers(
-    fresh_client: TestClient, make_key: object, fresh_engine: Engine
+    fresh_client: TestClient, make_key: Callable[[str], str]
 ) -> None:
-    key = make_key("viewer")  # type: ignore[operator]
+    key = make_key("viewer")
     for href in dict.fromkeys(_links(fresh_client.get("/").text)):
         path = href.split("#")[0]
         headers = {"Authorization": f"Bearer {key}"} if path.startswith("/api/v1/uploads") else {}
@@ -100,13 +105,6 @@ def test_the_lookup_example_lies_inside_a_grid(client: TestClient) -> None:
 
 def test_an_empty_database_gets_a_start_page_too(server_url: str) -> None:
     """Before any boundary is loaded: no version, no counts, still every link."""
-    import uuid
-
-    from sqlalchemy import make_url
-
-    from api.app import create_app
-    from gis.db import create_database, drop_database, migrate
-
     url = make_url(server_url).set(database=f"gridmap_home_{uuid.uuid4().hex[:8]}")
     url_text = url.render_as_string(hide_password=False)
     create_database(url_text)
@@ -134,8 +132,6 @@ def test_start_page_in_chromium(app_server: str, page_log: PageLog) -> None:
 
 
 def test_the_serve_banner_names_the_pages_to_open_first(client: TestClient) -> None:
-    from api.cli import banner
-
     urls = re.findall(r"http://\S+", banner("127.0.0.1", 8000))
     paths = [url.removeprefix("http://127.0.0.1:8000") for url in urls]
     assert paths[:3] == ["/", "/maps", "/docs"]
