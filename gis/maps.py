@@ -466,9 +466,11 @@ class _LookupBox(MacroElement):
                 if (marker) { map.removeLayer(marker); }
                 marker = L.circleMarker([p[1], p[0]], {radius: 6, color: '#000',
                   className: 'gm-found'}).addTo(map);
+                var where = [b.county, b.street, b.community].filter(Boolean)
+                  .map(function(r) { return r.name; }).join(' ');
                 answer.textContent = b.covered ? '所在网格：' + grid.name + '（' + code + '）' :
-                  (grid ? '不在任何网格内，最近：' + grid.name + '（' +
-                   b.nearest.distance_m + ' 米）' : '不在任何网格内');
+                  '不在任何网格内' + (where ? '（位于 ' + where + '）' : '') +
+                  (grid ? '，最近网格：' + grid.name + '（' + b.nearest.distance_m + ' 米）' : '');
                 window.gridmapLookup = {code: code, covered: b.covered, point: p};
               }).catch(function(err) {
                 answer.textContent = err.plain ? err.message : '查询失败：' + err;

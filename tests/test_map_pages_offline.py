@@ -110,3 +110,20 @@ def test_exported_page_says_when_no_server_answers(
     page_log.failed_requests.remove(refused[0])
     page_log.console_errors[:] = [e for e in page_log.console_errors if nowhere not in e]
     assert page_log.problems() == {}
+
+
+def test_a_point_outside_every_grid_names_where_it_is(
+    app_server: str, page_log: PageLog, engine: Engine
+) -> None:
+    with engine.connect() as conn:
+        county, street = conn.execute(
+            text(
+                "SELECT c.name, s.name FROM regions s JOIN regions c ON c.code = s.parent_code "
+                "WHERE s.level = 'street' AND s.valid_to IS NULL AND c.valid_to IS NULL "
+                "AND ST_Covers(s.geom, ST_SetSRID(ST_Point(118.2, 40.3), 4326))"
+            )
+        ).one()
+    answer = _ask(page_log, f"{app_server}/maps", "118.2,40.3")
+    assert answer.startswith(f"不在任何网格内（位于 {county} {street}），最近网格：")
+    assert answer.endswith(" 米）")
+    assert page_log.problems() == {}
