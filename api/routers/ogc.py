@@ -103,17 +103,15 @@ def landing(request: Request) -> JSONResponse:
     """The service: title, description and links to the API definition, the conformance
     declaration and the collections."""
     _params(request)
-    base = str(request.base_url).rstrip("/")
     links = [
         _link(request.url_for("ogc_landing"), "self", JSON, "本页 (this document)"),
         # QGIS accepts the API definition only with this very media type; GDAL reads the
         # server-side filters of each collection from it
         _link(request.url_for("ogc_api"), "service-desc", OPENAPI, "API 定义 (OpenAPI 3.0)"),
+        _link(request.url_for("swagger_ui"), "service-doc", "text/html", "API 文档"),
         _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合性 (conformance)"),
         _link(request.url_for("ogc_collections"), "data", JSON, "要素集 (collections)"),
     ]
-    if request.app.docs_url:
-        links.insert(2, _link(base + request.app.docs_url, "service-doc", "text/html", "API 文档"))
     return JSONResponse(
         {"title": features.TITLE, "description": features.DESCRIPTION, "links": links}
     )
