@@ -21,7 +21,8 @@ with the upload, not with the database:
   is elsewhere — IoU with the stored one below :data:`MOVED_IOU`, centroid moved more than
   max(:data:`MOVED_MIN_M`, :data:`MOVED_SHARE` of the region's size), or the whole polygon
   shifted: moved back by its centroid's offset (at least :data:`SHIFT_MIN_M`) it matches the
-  stored one far better — the signature of a wrong CRS, not of an edit;
+  stored one far better — the signature of a wrong CRS, not of an edit (its geometry is
+  what lies in only one of the two: the band a shift leaves on the map);
 - ``area_changed`` (warning): the area changed by more than :data:`AREA_CHANGE`.
 Areas are in m² in the validation frame (Lambert equal-area on the data), distances on the
 WGS84 ellipsoid.
@@ -300,7 +301,9 @@ def _moves(
                     "若确为调整，请以 allow_moves=true 重新提交 "
                     f"({c.code}'s new boundary overlaps the stored one by {iou[k]:.1%}, "
                     f"{how_en}; if the move is intended, send allow_moves=true)",
-                    geometry=s.geometry,
+                    geometry=polygonal(
+                        shapely.symmetric_difference(c.geometry, s.geometry, grid_size=GRID_DEG)
+                    ),
                     iou=round(float(iou[k]), 4),
                     centroid_shift_m=round(float(dist[k]), 1),
                     shifted=bool(shifted),
