@@ -61,50 +61,44 @@ _GEOGRAPHIC = (
     Candidate("bd09", "百度 BD-09", "Baidu BD-09"),
 )
 _SWAPPED = Candidate("latlon", "纬度在前的 WGS84 坐标（经纬度颠倒）", "WGS84 with latitude first")
-# Gauss-Krüger families: (datum zh, datum en, first EPSG of the 3° zone-prefixed, 3° CM, 6°
-# zone-prefixed and 6° CM series); 3° series start at zone 25 (CM 75°E), 6° at zone 13 (75°E).
+# Gauss-Krüger families: (datum zh, datum en, and for each zone width — 3° from zone 25 at CM
+# 75°E, 6° from zone 13 at CM 75°E — the first EPSG of its zone-prefixed and its CM series).
 _GK_FAMILIES = (
-    ("CGCS2000", "CGCS2000", 4513, 4534, 4491, 4502),
-    ("北京54", "Beijing 1954", 2401, 2422, 21413, 21453),
-    ("西安80", "Xian 1980", 2349, 2370, 2327, 2338),
+    ("CGCS2000", "CGCS2000", {3: (4513, 4534), 6: (4491, 4502)}),
+    ("北京54", "Beijing 1954", {3: (2401, 2422), 6: (21413, 21453)}),
+    ("西安80", "Xian 1980", {3: (2349, 2370), 6: (2327, 2338)}),
 )
+_FIRST_ZONE = {3: 25, 6: 13}
+_ZONES = {3: 21, 6: 11}
 
 
-def _gauss_kruger(x0: float, x1: float, lon: float) -> list[Candidate]:
-    """Gauss-Krüger CRSs near longitude ``lon`` whose easting form fits eastings x0..x1:
+def _central_meridian(width: int, zone: int) -> int:
+    return zone * 3 if width == 3 else zone * 6 - 3
+
+
+def _gauss_kruger(x0: float, lon: float) -> list[Candidate]:
+    """Gauss-Krüger CRSs near longitude ``lon`` whose easting form fits eastings from x0:
     8 digits with the zone in front (that zone and its neighbours), or 6 digits (central
     meridians near ``lon``)."""
     found = []
     prefixed = x0 >= 10_000_000
-    zone3, zone6 = round(lon / 3), math.floor(lon / 6) + 1
-    if prefixed:
-        zones3 = {int(x0 // 1_000_000) + d for d in (-1, 0, 1)} | {zone3}
-        zones6 = {int(x0 // 1_000_000) + d for d in (-1, 0, 1)} | {zone6}
-    else:
-        zones3, zones6 = {zone3 + d for d in (-1, 0, 1)}, {zone6 + d for d in (-1, 0, 1)}
-    for zh, en, p3, c3, p6, c6 in _GK_FAMILIES:
-        for zone in sorted(zones3):
-            if 25 <= zone <= 45:
-                code = (p3 if prefixed else c3) + zone - 25
-                what = f"第 {zone} 带" if prefixed else f"中央经线 {zone * 3}°E"
-                en_what = f"zone {zone}" if prefixed else f"CM {zone * 3}E"
+    near = {3: round(lon / 3), 6: math.floor(lon / 6) + 1}
+    for zh, en, series in _GK_FAMILIES:
+        for width, (first_prefixed, first_cm) in series.items():
+            zones = {near[width] + d for d in (-1, 0, 1)}
+            if prefixed:
+                zones = {int(x0 // 1_000_000) + d for d in (-1, 0, 1)} | {near[width]}
+            first = _FIRST_ZONE[width]
+            for zone in sorted(z for z in zones if first <= z < first + _ZONES[width]):
+                code = (first_prefixed if prefixed else first_cm) + zone - first
+                cm = _central_meridian(width, zone)
+                what = f"第 {zone} 带" if prefixed else f"中央经线 {cm}°E"
+                en_what = f"zone {zone}" if prefixed else f"CM {cm}E"
                 found.append(
                     Candidate(
                         f"EPSG:{code}",
-                        f"{zh} 3 度带高斯-克吕格{what} (EPSG:{code})",
-                        f"{en} 3-degree Gauss-Kruger {en_what} (EPSG:{code})",
-                    )
-                )
-        for zone in sorted(zones6):
-            if 13 <= zone <= 23:
-                code = (p6 if prefixed else c6) + zone - 13
-                what = f"第 {zone} 带" if prefixed else f"中央经线 {zone * 6 - 3}°E"
-                en_what = f"zone {zone}" if prefixed else f"CM {zone * 6 - 3}E"
-                found.append(
-                    Candidate(
-                        f"EPSG:{code}",
-                        f"{zh} 6 度带高斯-克吕格{what} (EPSG:{code})",
-                        f"{en} 6-degree Gauss-Kruger {en_what} (EPSG:{code})",
+                        f"{zh} {width} 度带高斯-克吕格{what} (EPSG:{code})",
+                        f"{en} {width}-degree Gauss-Kruger {en_what} (EPSG:{code})",
                     )
                 )
     return found
@@ -118,7 +112,7 @@ def candidates(raw_bounds: np.ndarray, lon: float) -> list[Candidate]:
     if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
         return list(_GEOGRAPHIC)
     if x0 >= 100_000 and x1 < 100_000_000 and y0 >= 0 and y1 <= 6_500_000:
-        return _gauss_kruger(x0, x1, lon)
+        return _gauss_kruger(x0, lon)
     return []
 
 
