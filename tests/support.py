@@ -49,6 +49,19 @@ def state(engine: Any) -> tuple[int | None, int, int]:
         )
 
 
+def stored_geometry(engine: Any, code: str) -> Any:
+    """The current stored geometry (shapely, EPSG:4326) of region ``code``."""
+    import shapely
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        wkb = conn.scalar(
+            text("SELECT ST_AsBinary(geom) FROM regions WHERE valid_to IS NULL AND code = :c"),
+            {"c": code},
+        )
+    return shapely.from_wkb(bytes(wkb))
+
+
 def write_layer(
     path: Path,
     rows: list[dict[str, Any]],

@@ -12,22 +12,13 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from shapely.geometry import mapping
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from gis.crs import parse_crs, wgs84_to_gcj02
 from gis.crs_doctor import References, candidates, diagnose
 
 from hierarchy import assert_sound
-from support import state, upload
-
-
-def _stored(engine: Engine, code: str) -> shapely.Geometry:
-    with engine.connect() as conn:
-        wkb = conn.scalar(
-            text("SELECT ST_AsBinary(geom) FROM regions WHERE valid_to IS NULL AND code = :c"),
-            {"c": code},
-        )
-    return shapely.from_wkb(bytes(wkb))
+from support import state, stored_geometry, upload
 
 
 def _to(epsg: int, geom: shapely.Geometry) -> shapely.Geometry:
@@ -56,7 +47,7 @@ def test_candidates_follow_the_form_of_the_eastings() -> None:
 def test_beijing_1954_labelled_as_cgcs2000(engine: Engine) -> None:
     """Central-meridian Gauss-Krüger coordinates of Beijing 1954 read as CGCS2000: the
     ellipsoids differ, the county lands ~80 m off; the doctor names Beijing 1954 CM 117E."""
-    county = _stored(engine, "130227")
+    county = stored_geometry(engine, "130227")
     raw = np.array([_to(2436, county)], dtype=object)
     found = diagnose(raw, parse_crs("EPSG:4548"), References({0: county}, {}))
     assert found is not None and found["suggestion"] is not None, found
@@ -66,7 +57,7 @@ def test_beijing_1954_labelled_as_cgcs2000(engine: Engine) -> None:
 
 
 def test_the_doctor_is_silent_when_the_file_fits(engine: Engine) -> None:
-    county = _stored(engine, "130227")
+    county = stored_geometry(engine, "130227")
     raw = np.array([_to(4527, county)], dtype=object)
     found = diagnose(raw, parse_crs("EPSG:4527"), References({0: county}, {}))
     assert found is not None and found["suggestion"] is None and found["fit"] > 0.9999
@@ -78,7 +69,7 @@ def test_projected_coordinates_labelled_as_wgs84_are_named_in_the_out_of_range_e
 ) -> None:
     """Zone-39 eastings in a GeoJSON (which says CRS84): out of range — and the error says which
     CRS the numbers are in, measured against the stored county."""
-    county = _stored(fresh_engine, "130227")
+    county = stored_geometry(fresh_engine, "130227")
     path = tmp_path / "county.geojson"
     feature = {
         "type": "Feature",
@@ -108,7 +99,7 @@ def test_new_communities_in_gcj02_are_measured_against_their_stored_street(
     coordinates: they stick out of the town; nothing of that code is stored, so the doctor
     measures how much lies inside the town read in each CRS and names GCJ-02."""
     key = make_key("editor")
-    town = _stored(fresh_engine, "130227100")
+    town = stored_geometry(fresh_engine, "130227100")
     x0, y0, x1, y1 = town.bounds
     mid = (x0 + x1) / 2
     halves = [
@@ -150,7 +141,7 @@ def test_swapped_axes_are_named_and_crs_latlon_reads_them(
 ) -> None:
     """Latitude first (a spreadsheet turned into GeoJSON the wrong way round): out of range,
     the doctor says so, and crs=latlon reads the same file right."""
-    county = _stored(fresh_engine, "130227")
+    county = stored_geometry(fresh_engine, "130227")
     swapped = shapely.transform(county, lambda xy: xy[:, ::-1])
     path = tmp_path / "county.geojson"
     feature = {

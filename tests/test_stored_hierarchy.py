@@ -22,22 +22,20 @@ from sqlalchemy import Engine, text
 from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 
 from hierarchy import assert_sound, violations
-from support import state, upload, write_layer, zip_dir
+from support import state, stored_geometry, upload, write_layer, zip_dir
 
 COUNTY = "130227"
 
 
-def _stored(engine: Engine, code: str) -> shapely.Geometry:
-    with engine.connect() as conn:
-        wkb = conn.scalar(
-            text("SELECT ST_AsBinary(geom) FROM regions WHERE valid_to IS NULL AND code = :c"),
-            {"c": code},
-        )
-    return shapely.from_wkb(bytes(wkb))
-
-
 def _project(geom: shapely.Geometry, func: Callable[[Any, Any], tuple[Any, Any]]) -> Any:
     return shapely.transform(geom, lambda xy: np.column_stack(func(xy[:, 0], xy[:, 1])))
+
+
+def _buffered(geom: shapely.Geometry, metres: float) -> shapely.Geometry:
+    """``geom`` grown (or, negative, shrunk) by ``metres`` in Gauss-Krüger zone 39."""
+    to_m = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
+    back = Transformer.from_crs("EPSG:4527", "EPSG:4326", always_xy=True)
+    return _project(_project(geom, to_m.transform).buffer(metres), back.transform)
 
 
 def _geojson(path: Path, features: list[tuple[dict, shapely.Geometry]], crs84: bool = True) -> Path:
@@ -95,7 +93,7 @@ def test_a_web_map_county_saved_as_wgs84_is_refused_and_the_doctor_names_its_crs
     """The county as AMap/Baidu have it, in a file that claims CRS84 (as an export from a web
     map does): it lies 0.5–1.4 km off. Before this check it committed with 0 errors."""
     key = make_key("editor")
-    shifted = _project(_stored(fresh_engine, COUNTY), shift)
+    shifted = _project(stored_geometry(fresh_engine, COUNTY), shift)
     path = _county_file(tmp_path, f"county-{label}.geojson", shifted)
     before = state(fresh_engine)
     response = upload(fresh_client, path, key, level="county", dry_run=False)
@@ -112,7 +110,7 @@ def test_a_wgs84_county_sent_as_gcj02_is_refused_too(
     fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
 ) -> None:
     """The other way round: right coordinates, wrong crs= (converted when they should not be)."""
-    path = _county_file(tmp_path, "county.geojson", _stored(fresh_engine, COUNTY))
+    path = _county_file(tmp_path, "county.geojson", stored_geometry(fresh_engine, COUNTY))
     before = state(fresh_engine)
     response = upload(
         fresh_client, path, make_key("editor"), level="county", dry_run=False, crs="gcj02"
@@ -127,7 +125,7 @@ def test_a_shapefile_whose_prj_names_the_wrong_gauss_kruger_zone(
     zipped: read as zone 40 the county lands ~700 km west and its 19 streets outside it."""
     key = make_key("editor")
     to_zone39 = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
-    gk = _project(_stored(fresh_engine, COUNTY), to_zone39.transform)
+    gk = _project(stored_geometry(fresh_engine, COUNTY), to_zone39.transform)
     shp = write_layer(
         tmp_path / "迁西县.shp",
         [{"名称": "迁西县", "编码": COUNTY}],
@@ -156,10 +154,8 @@ def test_a_county_that_would_leave_its_streets_outside_is_refused_child_by_child
 ) -> None:
     """A county outline 300 m smaller (another source, generalised): each stored street along
     the border would stick out; each is named with its area outside."""
-    county = _stored(fresh_engine, COUNTY)
-    to_m = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
-    back = Transformer.from_crs("EPSG:4527", "EPSG:4326", always_xy=True)
-    smaller = _project(_project(county, to_m.transform).buffer(-300), back.transform)
+    county = stored_geometry(fresh_engine, COUNTY)
+    smaller = _buffered(county, -300)
     path = _county_file(tmp_path, "smaller.geojson", smaller)
     before = state(fresh_engine)
     response = upload(fresh_client, path, make_key("editor"), level="county", dry_run=False)
@@ -205,10 +201,8 @@ def test_a_county_that_overlaps_its_stored_neighbours_is_refused(
     first = upload(fresh_client, neighbours, key, level="county", dry_run=False)
     assert first.status_code == 201, first.json()
     assert_sound(fresh_engine)
-    county = _stored(fresh_engine, COUNTY)
-    to_m = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
-    back = Transformer.from_crs("EPSG:4527", "EPSG:4326", always_xy=True)
-    larger = _project(_project(county, to_m.transform).buffer(500), back.transform)
+    county = stored_geometry(fresh_engine, COUNTY)
+    larger = _buffered(county, 500)
     before = state(fresh_engine)
     response = upload(
         fresh_client,
@@ -361,7 +355,7 @@ def test_a_code_stored_at_another_level_is_refused(
 ) -> None:
     """A street file whose feature reuses a stored community's code: a clear error, no 5xx
     from the one-current-row-per-code index."""
-    street = _stored(fresh_engine, "130227001")
+    street = stored_geometry(fresh_engine, "130227001")
     path = _geojson(
         tmp_path / "streets.geojson",
         [({"code": "130227001001", "name": "错编码", "parent_code": COUNTY}, street)],
