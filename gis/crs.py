@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from pyproj.database import query_crs_info
 from pyproj.exceptions import CRSError, ProjError
 
 from gis.errors import InvalidInput
@@ -402,16 +405,85 @@ def _spec(crs: CRS, value: str, epsg: int | None = None) -> CrsSpec:
 _EPSG = re.compile(r"^\s*(?:epsg\s*:\s*)?(\d{1,6})\s*$", re.IGNORECASE)
 
 
-@lru_cache(maxsize=256)
-def _from_text(value: str) -> CrsSpec:
+MAX_CRS_TEXT = 20_000
+"""Longest CRS text parsed (a WKT or PROJJSON of a projected CRS is a few KB)."""
+_MEMO_SIZE = 1024
+_memo: OrderedDict[str, CrsSpec | tuple[str, str]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+_SYNTAX = re.compile(
+    r"^\s*(?:\+?proj=|[A-Z][A-Z0-9_]*\s*\[|\{|urn:|https?://|[A-Za-z][\w.-]*:[\w.+-]+\s*$)",
+    re.IGNORECASE,
+)
+"""CRS texts pyproj parses by their syntax: PROJ strings, WKT, PROJJSON, URNs and URLs,
+AUTHORITY:CODE.  Anything else is taken as a CRS name."""
+
+
+@lru_cache(maxsize=1)
+def _names() -> dict[str, tuple[str, str]]:
+    """Every CRS of PROJ's database by its name (lower case) → (authority, code)."""
+    found: dict[str, tuple[str, str]] = {}
+    for info in query_crs_info():
+        found.setdefault(info.name.lower(), (info.auth_name, info.code))
+    return found
+
+
+def _parse_text(value: str) -> CrsSpec | tuple[str, str]:
+    """The spec of a CRS text, or why it is unusable (Chinese, English).
+
+    A name is looked up exactly (case aside) in PROJ's database rather than handed to pyproj,
+    whose approximate name search takes ~0.15 s, holding the GIL, to give up on garbage."""
+    if len(value) > MAX_CRS_TEXT:
+        return ("过长", f"longer than {MAX_CRS_TEXT} characters")
     match = _EPSG.match(value)
     try:
         if match:
             code = int(match.group(1))
             return _spec(CRS.from_epsg(code), value, code)
+        if not _SYNTAX.match(value):
+            named = _names().get(" ".join(value.split()).lower())
+            if named is None:
+                return ("无法识别", "not recognised")
+            return _spec(CRS.from_authority(*named), value)
         return _spec(CRS.from_user_input(value.strip()), value)
-    except CRSError as exc:
-        raise _Unusable("无法识别", "not recognised") from exc
+    except CRSError:
+        return ("无法识别", "not recognised")
+    except _Unusable as why:
+        return (why.zh, why.en)
+
+
+def _from_text(value: str) -> CrsSpec:
+    """The spec of a CRS text, remembered — unusable texts too: pyproj takes up to ~0.2 s to
+    give up on garbage, and a client repeating it must not cost that every time."""
+    with _memo_lock:
+        found = _memo.get(value)
+        if found is not None:
+            _memo.move_to_end(value)
+    if found is None:
+        found = _parse_text(value)
+        with _memo_lock:
+            _memo[value] = found
+            if len(_memo) > _MEMO_SIZE:
+                _memo.popitem(last=False)
+    if isinstance(found, tuple):
+        raise _Unusable(*found)
+    return found
+
+
+def _alias(value: str) -> CrsSpec | None:
+    return _ALIASES.get(re.sub(r"[\s_\-]", "", value).lower())
+
+
+def known_crs(value: str) -> bool:
+    """Whether :func:`parse_crs` answers ``value`` from memory (an alias, or a text parsed
+    before, usable or not) — else it may take pyproj a noticeable time: parse it off the event
+    loop."""
+    value = str(value)
+    if _alias(value) is not None or not value.strip():
+        return True
+    with _memo_lock:
+        return value in _memo
 
 
 def parse_crs(value: str) -> CrsSpec:
@@ -421,9 +493,9 @@ def parse_crs(value: str) -> CrsSpec:
     Raises ``InvalidInput`` (code ``unknown_crs``) for anything unknown or unusable.
     """
     value = str(value)
-    alias = re.sub(r"[\s_\-]", "", value).lower()
-    if alias in _ALIASES:
-        return _ALIASES[alias]
+    alias = _alias(value)
+    if alias is not None:
+        return alias
     try:
         if not value.strip():
             raise _Unusable("未填写", "empty")

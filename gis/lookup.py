@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.addresses import AddressMatch, match_address
 from gis.cells import CellIndex
-from gis.crs import to_wgs84_points
+from gis.crs import known_crs, to_wgs84_points
 from gis.csvfiles import csv_encoding
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput
@@ -357,7 +357,11 @@ class LookupService:
         crs: str,
         as_of: int | None,
     ) -> T:
-        lon_wgs, lat_wgs = to_wgs84_points(np.atleast_1d(lon), np.atleast_1d(lat), crs)
+        points = (np.atleast_1d(lon), np.atleast_1d(lat), crs)
+        if known_crs(crs):
+            lon_wgs, lat_wgs = to_wgs84_points(*points)
+        else:  # pyproj may take ~0.2 s on a text it has not seen: not on the event loop
+            lon_wgs, lat_wgs = await asyncio.to_thread(to_wgs84_points, *points)
         index = await self.index(as_of)
         if len(lon_wgs) > self.THREAD_ABOVE:
             return await asyncio.to_thread(method, index, lon_wgs, lat_wgs)
