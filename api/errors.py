@@ -29,6 +29,7 @@ from gis.errors import (
     InvalidInput,
     InvalidQuery,
     NotFound,
+    RateLimited,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: dict[type[GridmapError], int] = {
     Unsupported: 415,
     InvalidInput: 422,
     InvalidQuery: 400,
+    RateLimited: 429,
     Unavailable: 503,
     ClusterError: 503,
 }
@@ -69,6 +71,7 @@ TITLES = {
     413: "内容过大",
     415: "不支持的格式",
     422: "请求参数无效",
+    429: "请求过于频繁",
     500: "服务器内部错误",
     503: "服务暂时不可用",
 }
@@ -145,8 +148,9 @@ def respond(
 
 
 def error_response(request: Request, error: GridmapError) -> Response:
-    """The response for a gridmap error."""
-    return respond(request, status_for(error), error.to_dict())
+    """The response for a gridmap error (a 429 says when to retry: ``Retry-After``)."""
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return respond(request, status_for(error), error.to_dict(), headers)
 
 
 def database_unavailable() -> Unavailable:

@@ -76,6 +76,17 @@ class Forbidden(GridmapError):
     code = "insufficient_role"
 
 
+class RateLimited(GridmapError):
+    """One caller asks for too much at once or too often; ``retry_after`` says when (seconds)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = max(1, int(retry_after))
+        self.details = {**self.details, "retry_after_s": self.retry_after}
+
+
 class Unavailable(GridmapError):
     """A service gridmap depends on (the database) cannot be reached right now."""
 
