@@ -79,6 +79,22 @@ class Settings(BaseSettings):
     siting_time_limit_s: float = Field(
         default=20.0, description="Time bound of the siting solver, in seconds."
     )
+    analysis_max_grids: int = Field(
+        default=20_000, ge=1, description="Most grids one coverage or standards analysis covers."
+    )
+    analysis_max_buildings: int = Field(
+        default=500_000,
+        ge=1,
+        description="Most buildings (addresses with households) one analysis reads.",
+    )
+    analysis_concurrency: int = Field(
+        default=2, ge=1, description="Analyses one API key may run at once (per worker)."
+    )
+    rate_limits: dict[str, int] = Field(
+        default={"analysis": 30, "batch": 120, "export": 30, "maps": 120},
+        description="Requests per minute one caller (API key, else client address) may make "
+        "to each family of expensive endpoints (per worker); 429 with Retry-After beyond.",
+    )
 
     tile_cache_bytes: int = Field(
         default=64_000_000,
