@@ -58,6 +58,12 @@ class TooLarge(GridmapError):
     code = "too_large"
 
 
+class TimedOut(GridmapError):
+    """A request body stalled or arrived slower than the configured minimum rate."""
+
+    code = "body_timeout"
+
+
 class Unsupported(GridmapError):
     """A file format gridmap cannot read."""
 
