@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from api.compression import CompressLarge
 from api.cors import PublicCORS
 from api.errors import install_error_handlers
+from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
 from api.routers import (
     analysis,
@@ -32,6 +33,7 @@ from api.vendor import VendorFiles
 from gis.db import database_url, make_engine
 from gis.lookup import LookupService
 from gis.settings import Settings, get_settings
+from gis.tempfiles import remove_stale
 from gis.watch import VersionWatch
 
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale(settings.stale_temp_s)  # left by a worker killed mid-upload
         url = database_url(settings)
         app.state.engine = make_engine(url)
         watch = app.state.watch = VersionWatch(url)  # the current boundary version
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.hoist_defs(app)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimits)  # innermost: its refusals are compressed, CORS'd
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
     return app

@@ -45,6 +45,43 @@ class Settings(BaseSettings):
         default=1_000_000_000, description="Largest total size an uploaded archive may unpack to."
     )
     max_archive_entries: int = Field(default=2000, description="Most files in an archive.")
+    max_unpack_ratio: float = Field(
+        default=100.0,
+        gt=0,
+        description="An archive may unpack to at most this many times its own size (beyond "
+        "16 MB): real shapefiles and GeoJSON deflate 2–20×, a zip bomb 1 000×.",
+    )
+    max_points_body_bytes: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Largest body of a batch lookup or an analysis: 10 000 points measure "
+        "0.7 MB as JSON, 1.7 MB as a CSV of seven columns, 3.5 MB as indented GeoJSON with "
+        "properties.",
+    )
+    max_json_body_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest body of a JSON write (centres, cameras)."
+    )
+    max_small_body_bytes: int = Field(
+        default=64_000, ge=0, description="Largest body of every other request."
+    )
+    body_idle_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request body that sends nothing this long: 408."
+    )
+    body_min_rate: float = Field(
+        default=8_000.0,
+        ge=0,
+        description="Bytes a second a request body must average once body_grace_s has passed "
+        "(slower: 408).",
+    )
+    body_grace_s: float = Field(
+        default=10.0, ge=0, description="Time a body may take before body_min_rate applies."
+    )
+    stale_temp_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="gridmap-* temp folders older than this are removed at start-up (left by "
+        "a worker killed mid-upload).",
+    )
     overlap_tolerance_m2: float = Field(
         default=1.0, description="Sibling overlaps up to this area are slivers (warnings)."
     )
