@@ -51,11 +51,26 @@ class RegionData:
     demand: list[DemandPoint]
 
 
-def region_data(conn: Connection, region: str) -> RegionData:
+def _too_large(what_zh: str, what_en: str, found: int, limit: int, setting: str) -> TooLarge:
+    return TooLarge(
+        f"分析范围过大：{found} 个{what_zh}，上限 {limit}；请选择更小的区域 "
+        f"(too large to analyse: {found} {what_en}, at most {limit}; choose a smaller region)",
+        code="analysis_too_large",
+        details={what_en: found, "limit": limit, "setting": setting},
+    )
+
+
+def region_data(conn: Connection, region: str, settings: Settings) -> RegionData:
     """The grids below ``region`` and the buildings with households inside them
-    (``region_not_found`` for an unknown code)."""
+    (``region_not_found`` for an unknown code; 413 ``analysis_too_large`` beyond
+    ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
+    the buildings are read)."""
     require_region(conn, region, current_version(conn))
     rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings()]
+    if len(rows) > settings.analysis_max_grids:
+        raise _too_large(
+            "网格", "grids", len(rows), settings.analysis_max_grids, "analysis_max_grids"
+        )
     polygons = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
     grids = [
         Grid(
@@ -71,15 +86,28 @@ def region_data(conn: Connection, region: str) -> RegionData:
     ]
     demand: list[DemandPoint] = []
     if rows:
+        box = dict(
+            zip(("x0", "y0", "x1", "y1"), shapely.total_bounds(polygons).tolist(), strict=True)
+        )
+        inside = (
+            "FROM addresses WHERE households IS NOT NULL "
+            "AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+        )
+        buildings = conn.scalar(text(f"SELECT count(*) {inside}"), box) or 0
+        if buildings > settings.analysis_max_buildings:
+            raise _too_large(
+                "建筑",
+                "buildings",
+                buildings,
+                settings.analysis_max_buildings,
+                "analysis_max_buildings",
+            )
         points = conn.execute(
             text(
-                "SELECT code, ST_X(geom) AS lon, ST_Y(geom) AS lat, households FROM addresses "
-                "WHERE households IS NOT NULL "
-                "AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"
+                f"SELECT code, ST_X(geom) AS lon, ST_Y(geom) AS lat, households {inside} "
+                "ORDER BY code"
             ),
-            dict(
-                zip(("x0", "y0", "x1", "y1"), shapely.total_bounds(polygons).tolist(), strict=True)
-            ),
+            box,
         ).all()
         if points:
             lon = np.array([p.lon for p in points])
@@ -140,7 +168,7 @@ def _roads(conn: Connection, grids: list[Grid]) -> list[Any]:
 
 def coverage(conn: Connection, region: str, layer: Layer, settings: Settings) -> dict[str, Any]:
     """How the centres (or cameras) cover the region's buildings, households and grids."""
-    data = region_data(conn, region)
+    data = region_data(conn, region, settings)
     report = coverage_report(
         data.grids,
         data.demand,
@@ -156,7 +184,7 @@ def grid_standards(conn: Connection, region: str, settings: Settings) -> dict[st
     """Grids that miss the standards: households outside the band, no grid worker or party
     branch, no centre in reach, no camera seeing any of it — each grid and counts per
     community."""
-    data = region_data(conn, region)
+    data = region_data(conn, region, settings)
     unreached = {}
     for layer in ("centres", "cameras"):
         report = coverage_report(
@@ -245,7 +273,7 @@ def siting(
             code="invalid_radius",
             details={"radius_m": radius_m, "level": level},
         )
-    data = region_data(conn, region)
+    data = region_data(conn, region, settings)
     demand = data.demand
     plon = np.array([d.lon for d in demand], float)
     plat = np.array([d.lat for d in demand], float)

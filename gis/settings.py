@@ -128,9 +128,10 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Analyses one API key may run at once (per worker)."
     )
     rate_limits: dict[str, int] = Field(
-        default={"analysis": 30, "batch": 120, "export": 30, "maps": 120},
+        default={"analysis": 120, "batch": 600, "export": 60, "maps": 600},
         description="Requests per minute one caller (API key, else client address) may make "
-        "to each family of expensive endpoints (per worker); 429 with Retry-After beyond.",
+        "to each family of expensive endpoints (per worker); 429 with Retry-After beyond. "
+        "Generous for pages and batches: an office behind one NAT address shares them.",
     )
 
     tile_cache_bytes: int = Field(

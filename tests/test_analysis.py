@@ -14,7 +14,9 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import shape
+from sqlalchemy import Engine
 
+from gis.auth import create_key
 from gis.demo import read_addresses, read_cameras, read_centres
 from gis.settings import Settings
 
@@ -26,6 +28,13 @@ STREET = "130227001"
 BUILDINGS = [r for r in read_addresses(SETTINGS.demo_dir) if r["households"]]
 CENTRES = read_centres(SETTINGS.demo_dir)
 CAMERAS = read_cameras(SETTINGS.demo_dir)
+
+
+@pytest.fixture(scope="module")
+def viewer(engine: Engine) -> dict[str, str]:
+    """Analyses need a viewer key: the Authorization header of one in the shared database."""
+    with engine.begin() as conn:
+        return {"Authorization": f"Bearer {create_key(conn, role='viewer', name='analyst')}"}
 
 
 def _xy(rows: list[dict[str, str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +93,7 @@ def _grid_of(grids: list[dict[str, Any]], px: np.ndarray, py: np.ndarray) -> lis
 
 @pytest.mark.parametrize("layer", ["centres", "cameras"])
 def test_coverage_equals_brute_force(
-    client: TestClient, grids: list[dict[str, Any]], layer: str
+    client: TestClient, viewer: dict[str, str], grids: list[dict[str, Any]], layer: str
 ) -> None:
     px, py = _xy(BUILDINGS)
     households = np.array([int(b["households"]) for b in BUILDINGS])
@@ -93,7 +102,9 @@ def test_coverage_equals_brute_force(
     seen = (_centre_reach(px, py, CENTRES) if layer == "centres" else _camera_sight(px, py)).any(
         axis=1
     )
-    body = client.get("/api/v1/analysis/coverage", params={"region": STREET, "layer": layer})
+    body = client.get(
+        "/api/v1/analysis/coverage", params={"region": STREET, "layer": layer}, headers=viewer
+    )
     assert body.status_code == 200, body.json()
     report = body.json()
     totals = report["totals"]
@@ -121,9 +132,11 @@ def test_coverage_equals_brute_force(
 
 
 def test_grid_standards_equal_an_independent_check(
-    client: TestClient, grids: list[dict[str, Any]]
+    client: TestClient, viewer: dict[str, str], grids: list[dict[str, Any]]
 ) -> None:
-    body = client.get("/api/v1/analysis/grid-standards", params={"region": STREET}).json()
+    body = client.get(
+        "/api/v1/analysis/grid-standards", params={"region": STREET}, headers=viewer
+    ).json()
     by_code = {g["code"]: set(g["problems"]) for g in body["grids"]}
     low, high = SETTINGS.grid_households_min, SETTINGS.grid_households_max
     fx, fy = _xy(CENTRES)
@@ -160,8 +173,13 @@ def test_grid_standards_equal_an_independent_check(
 
 
 def test_siting_gain_is_real(fresh_client: TestClient, make_key: Callable[[str], str]) -> None:
-    before = fresh_client.get("/api/v1/analysis/coverage", params={"region": STREET}).json()
-    plan = fresh_client.post("/api/v1/analysis/siting", json={"region": STREET, "k": 2})
+    viewer = {"Authorization": f"Bearer {make_key('viewer')}"}
+    before = fresh_client.get(
+        "/api/v1/analysis/coverage", params={"region": STREET}, headers=viewer
+    ).json()
+    plan = fresh_client.post(
+        "/api/v1/analysis/siting", json={"region": STREET, "k": 2}, headers=viewer
+    )
     assert plan.status_code == 200, plan.json()
     plan = plan.json()
     assert plan["households_covered_before"] == before["totals"]["covered_households"]
@@ -181,30 +199,42 @@ def test_siting_gain_is_real(fresh_client: TestClient, make_key: Callable[[str],
             headers=key,
         )
         assert created.status_code == 201
-    after = fresh_client.get("/api/v1/analysis/coverage", params={"region": STREET}).json()
+    after = fresh_client.get(
+        "/api/v1/analysis/coverage", params={"region": STREET}, headers=viewer
+    ).json()
     assert after["totals"]["covered_households"] == plan["households_covered_after"]
 
 
-def test_bad_analysis_requests(client: TestClient) -> None:
-    unknown = client.get("/api/v1/analysis/coverage", params={"region": "999999"})
+def test_bad_analysis_requests(client: TestClient, viewer: dict[str, str]) -> None:
+    unknown = client.get("/api/v1/analysis/coverage", params={"region": "999999"}, headers=viewer)
     assert (unknown.status_code, unknown.json()["code"]) == (404, "region_not_found")
-    layer = client.get("/api/v1/analysis/coverage", params={"region": STREET, "layer": "x"})
+    layer = client.get(
+        "/api/v1/analysis/coverage", params={"region": STREET, "layer": "x"}, headers=viewer
+    )
     assert (layer.status_code, layer.json()["code"]) == (422, "invalid_parameter")
-    for body in ({"region": STREET, "k": 0}, {"region": STREET, "k": 2, "radius_m": -5}):
-        bad = client.post("/api/v1/analysis/siting", json=body)
+    for body in (
+        {"region": STREET, "k": 0},
+        {"region": STREET, "k": 2, "radius_m": -5},
+        {"region": STREET, "k": 2, "radius_m": 1e7},
+    ):
+        bad = client.post("/api/v1/analysis/siting", json=body, headers=viewer)
         assert (bad.status_code, bad.json()["code"]) == (422, "invalid_parameter")
     cameras = client.post(
-        "/api/v1/analysis/siting", json={"region": STREET, "k": 1, "layer": "cameras"}
+        "/api/v1/analysis/siting",
+        json={"region": STREET, "k": 1, "layer": "cameras"},
+        headers=viewer,
     )
     assert (cameras.status_code, cameras.json()["code"]) == (422, "invalid_radius")
 
 
-def test_siting_too_large(db_url: str) -> None:
+def test_siting_too_large(db_url: str, viewer: dict[str, str]) -> None:
     from api.app import create_app
 
     small = Settings(database_url=db_url, siting_max_pairs=1000)
     with TestClient(create_app(small)) as client:
-        too_large = client.post("/api/v1/analysis/siting", json={"region": STREET, "k": 2})
+        too_large = client.post(
+            "/api/v1/analysis/siting", json={"region": STREET, "k": 2}, headers=viewer
+        )
     assert (too_large.status_code, too_large.json()["code"]) == (413, "siting_too_large")
 
 
@@ -225,7 +255,9 @@ def test_camera_coverage_of_imported_roads(
     done = upload(fresh_client, path, make_key("editor"), kind="roads", dry_run=False)
     assert done.status_code == 201, done.json()
     report = fresh_client.get(
-        "/api/v1/analysis/coverage", params={"region": STREET, "layer": "cameras"}
+        "/api/v1/analysis/coverage",
+        params={"region": STREET, "layer": "cameras"},
+        headers={"Authorization": f"Bearer {make_key('viewer')}"},
     ).json()["roads"]
 
     # brute force: the roads inside the street's grids, sampled every ~0.5 m

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from api import throttle
 from api.deps import ConnectionDep
 from gis import analysis
 
-router = APIRouter(prefix="/api/v1/analysis", tags=["analysis"])
+router = APIRouter(
+    prefix="/api/v1/analysis", tags=["analysis"], dependencies=[Depends(throttle.analysis)]
+)
+MAX_RADIUS_M = 5000.0
+"""Largest service radius or camera range of a siting request (a 15-minute walk is ~1 km)."""
 
 Region = Annotated[str, Query(description="Code of a county, street, community or grid")]
 
@@ -54,7 +59,10 @@ class SitingRequest(BaseModel):
         "station", description="Level of the new centres (their default radius)"
     )
     radius_m: float | None = Field(
-        None, gt=0, description="Service radius of a new centre, or a new camera's range"
+        None,
+        gt=0,
+        le=MAX_RADIUS_M,
+        description="Service radius of a new centre, or a new camera's range (m)",
     )
     candidates: list[Candidate] | None = Field(
         None, max_length=100_000, description="Candidate sites (default: the buildings)"

@@ -7,17 +7,20 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import ConnectionDep
 from api.responses import CRS_HEADER
 from api.routers.regions import AsOf, Level
+from api.throttle import by_address
 from gis.export import FORMATS, export_regions
 from gis.versions import resolve_version
 
-router = APIRouter(prefix="/api/v1/export", tags=["export"])
+router = APIRouter(
+    prefix="/api/v1/export", tags=["export"], dependencies=[Depends(by_address("export"))]
+)
 
 
 @router.get("", summary="Export regions to a file", response_class=FileResponse)

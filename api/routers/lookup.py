@@ -8,11 +8,12 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api.routers.regions import AsOf
+from api.throttle import by_address
 from gis.csvfiles import csv_encoding
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput, TooLarge, Unsupported
@@ -144,6 +145,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 @router.post(
     "/batch",
     summary="Look up many points",
+    dependencies=[Depends(by_address("batch"))],
     openapi_extra={
         "requestBody": {
             "required": True,

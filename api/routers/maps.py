@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.deps import ConnectionDep, bearer
+from api.throttle import by_address
 from gis import maps
 from gis.auth import authenticate
 
@@ -27,7 +28,12 @@ def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
     return HTMLResponse(maps.page_html(m, request.app.state.settings, inline=False))
 
 
-@router.get("/maps", response_class=HTMLResponse, summary="Map of the whole city")
+@router.get(
+    "/maps",
+    response_class=HTMLResponse,
+    summary="Map of the whole city",
+    dependencies=[Depends(by_address("maps"))],
+)
 def city_map(
     request: Request,
     conn: ConnectionDep,
@@ -39,7 +45,12 @@ def city_map(
     return _page(request, maps.region_map(conn, request.app.state.settings, None, options))
 
 
-@router.get("/maps/region/{code}", response_class=HTMLResponse, summary="Map of a region")
+@router.get(
+    "/maps/region/{code}",
+    response_class=HTMLResponse,
+    summary="Map of a region",
+    dependencies=[Depends(by_address("maps"))],
+)
 def region_map(
     request: Request,
     conn: ConnectionDep,

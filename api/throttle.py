@@ -1,0 +1,128 @@
+"""Rate and concurrency limits of the expensive endpoints, per caller.
+
+Each family of expensive endpoints (``analysis``, ``batch``, ``export``, ``maps``) keeps a
+token bucket per caller: ``settings.rate_limits[family]`` requests a minute, in bursts of up
+to that many; beyond it, 429 ``rate_limited`` with ``Retry-After``.  Analyses need a viewer
+key and their caller is that key; a key runs at most ``settings.analysis_concurrency``
+analyses at once (429 ``too_many_concurrent``).  The other families are open to anonymous
+callers, so their caller is the client address — a made-up key must not buy a fresh bucket.
+
+The counts live in each worker process: with N workers a caller gets up to N times the
+rate.  Enough to keep one caller from starving the others, not an accounting of use.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.deps import require
+from gis.auth import Principal
+from gis.errors import RateLimited
+
+MAX_CALLERS = 10_000
+"""Buckets kept per family; the least recently seen caller's is dropped beyond it."""
+
+
+class Bucket:
+    """Token buckets of one family: ``per_minute`` requests a minute per caller."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(1, per_minute))
+        self._clock = clock
+        self._tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, caller: str) -> None:
+        """Spend one request of ``caller``'s, or raise 429 ``rate_limited``."""
+        now = self._clock()
+        with self._lock:
+            tokens, stamp = self._tokens.pop(caller, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+            if tokens < 1:
+                self._tokens[caller] = (tokens, now)
+                wait = math.ceil((1 - tokens) / self.rate)
+                raise RateLimited(
+                    f"请求过于频繁，请 {wait} 秒后重试 (too many requests; retry in {wait} s)",
+                    retry_after=wait,
+                    details={"limit_per_minute": round(self.rate * 60)},
+                )
+            self._tokens[caller] = (tokens - 1, now)
+            if len(self._tokens) > MAX_CALLERS:
+                self._tokens.popitem(last=False)
+
+
+class Slots:
+    """At most ``per_caller`` requests of one caller at a time."""
+
+    def __init__(self, per_caller: int) -> None:
+        self.per_caller = per_caller
+        self._busy: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, caller: str) -> Iterator[None]:
+        """Hold one of ``caller``'s slots while the request runs, or raise 429."""
+        with self._lock:
+            if self._busy.get(caller, 0) >= self.per_caller:
+                raise RateLimited(
+                    f"同一密钥最多同时运行 {self.per_caller} 个分析，请稍后重试 "
+                    f"(at most {self.per_caller} analyses at once per key; retry shortly)",
+                    code="too_many_concurrent",
+                    retry_after=1,
+                    details={"concurrent": self.per_caller},
+                )
+            self._busy[caller] = self._busy.get(caller, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._busy.pop(caller) - 1
+                if left:
+                    self._busy[caller] = left
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def _bucket(request: Request, family: str) -> Bucket:
+    state = request.app.state
+    with _STATE_LOCK:
+        if not hasattr(state, "throttle_buckets"):
+            state.throttle_buckets = {}
+        buckets = state.throttle_buckets
+        if family not in buckets:
+            buckets[family] = Bucket(state.settings.rate_limits.get(family, 60))
+        return buckets[family]
+
+
+def _slots(request: Request) -> Slots:
+    state = request.app.state
+    with _STATE_LOCK:
+        if not hasattr(state, "throttle_slots"):
+            state.throttle_slots = Slots(state.settings.analysis_concurrency)
+        return state.throttle_slots
+
+
+def by_address(family: str) -> Callable[[Request], None]:
+    """A dependency: the client address spends one request of ``family``."""
+
+    def dependency(request: Request) -> None:
+        _bucket(request, family).take(f"address:{request.client.host if request.client else ''}")
+
+    return dependency
+
+
+def analysis(
+    request: Request, principal: Annotated[Principal, Depends(require("viewer"))]
+) -> Iterator[None]:
+    """A dependency of analyses: a viewer key, one request of its rate, one of its slots."""
+    caller = f"key:{principal.name}"
+    _bucket(request, "analysis").take(caller)
+    yield from _slots(request).hold(caller)
