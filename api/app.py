@@ -14,6 +14,7 @@ from api.cors import PublicCORS
 from api.errors import install_error_handlers
 from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
+from api.public_url import PublicURL
 from api.routers import (
     analysis,
     docs,
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimits)  # innermost: its refusals are compressed, CORS'd
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
+    app.add_middleware(PublicURL, public_url=settings.public_url)  # outermost: before any link
     return app

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         default=20_000_000,
         description="Largest siting problem (demand points × candidate sites) accepted.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address users reach the service at (e.g. https://grid.example.gov.cn"
+        "/gridmap): absolute links in TileJSON, OGC API and pages use it, never a client's "
+        "Host header; unset, the address the connection reached.",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+    )
     tianditu_key: str | None = Field(
         default=None, description="Tianditu (天地图) key for its base map on map pages."
     )
