@@ -54,14 +54,17 @@ class Family:
 
 def family(method: str, path: str, settings: Settings) -> Family:
     """The family of a request: ``upload`` (editor), ``write`` (JSON writes to a layer,
-    editor), ``points`` (a batch lookup or an analysis: up to 10 000 points), else ``small``."""
+    editor), ``analysis`` (viewer) and ``points`` (a batch lookup: 10 000 points), else
+    ``small``."""
     path = path.rstrip("/") or "/"
     if method in BODY_METHODS:
         if path == "/api/v1/uploads":
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "editor")
         if path.startswith(LAYER_PREFIXES):
             return Family("write", settings.max_json_body_bytes, "editor")
-        if path == "/api/v1/lookup/batch" or path.startswith("/api/v1/analysis/"):
+        if path.startswith("/api/v1/analysis/"):
+            return Family("analysis", settings.max_points_body_bytes, "viewer")
+        if path == "/api/v1/lookup/batch":
             return Family("points", settings.max_points_body_bytes)
     return Family("small", settings.max_small_body_bytes)
 
@@ -108,15 +111,15 @@ class BodyLimits:
         settings: Settings = scope["app"].state.settings
         kind = family(scope["method"], scope["path"], settings)
         headers = Headers(scope=scope)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > kind.max_bytes:
-            await _refuse(scope, send, too_large(kind.max_bytes))
-            return
-        if kind.role is not None:
+        if kind.role is not None:  # first: the size of a body is no business of a stranger
             refusal = await _check_key(scope, headers, kind.role)
             if refusal is not None:
                 await _refuse(scope, send, refusal)
                 return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > kind.max_bytes:
+            await _refuse(scope, send, too_large(kind.max_bytes))
+            return
         await _Bounded(self.app, scope, kind.max_bytes, settings).run(receive, send)
 
 

@@ -9,6 +9,12 @@ from gis.errors import InvalidInput, TooLarge
 
 ZIP_MAGIC = b"PK\x03\x04"
 ARCHIVE_SUFFIXES = (".zip", ".kmz")
+MAX_RATIO = 100
+"""An archive unpacks to at most this many times its own size (or ``RATIO_FREE_BYTES``):
+shapefiles, GeoJSON and KML deflate 2–20×; a zip bomb 1 000× and more — and what it
+unpacks to is then read whole by GDAL (a 0.6 MB zip of a 605 MB GeoJSON took 1.2 GB)."""
+RATIO_FREE_BYTES = 16_000_000
+"""Up to this many unpacked bytes any ratio is accepted (tiny, repetitive files)."""
 
 
 def is_archive(path: Path, filename: str) -> bool:
@@ -46,10 +52,12 @@ def unpack(path: Path, dest: Path, *, max_bytes: int, max_entries: int) -> list[
     """Extract the zip at ``path`` into ``dest``; return the files extracted.
 
     Refuses corrupt archives (``corrupt_archive``), entries with absolute or ``..``
-    paths (``unsafe_archive_path``) and archives that unpack to more than ``max_bytes``
-    or ``max_entries`` (``archive_too_large``) — counting the bytes actually written,
-    not the sizes the archive claims.
+    paths (``unsafe_archive_path``) and archives that unpack to more than ``max_bytes``,
+    ``MAX_RATIO`` times their own size or ``max_entries`` files (``archive_too_large``) —
+    counting the bytes as they stream out, 1 MB at a time, never trusting the sizes the
+    archive claims.
     """
+    max_bytes = min(max_bytes, max(RATIO_FREE_BYTES, MAX_RATIO * path.stat().st_size))
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -68,10 +76,11 @@ def unpack(path: Path, dest: Path, *, max_bytes: int, max_entries: int) -> list[
                 details={"entries": unsafe[:20]},
             )
         too_large = TooLarge(
-            f"压缩包解压后超过 {max_bytes // 1_000_000} MB 或 {max_entries} 个文件 "
-            f"(the archive unpacks to more than {max_bytes} bytes or {max_entries} files)",
+            f"压缩包解压后超过 {max_bytes // 1_000_000} MB（至多为压缩包的 {MAX_RATIO} 倍）"
+            f"或 {max_entries} 个文件 (the archive unpacks to more than {max_bytes} bytes — "
+            f"at most {MAX_RATIO} times its size — or {max_entries} files)",
             code="archive_too_large",
-            details={"max_bytes": max_bytes, "max_entries": max_entries},
+            details={"max_bytes": max_bytes, "max_ratio": MAX_RATIO, "max_entries": max_entries},
         )
         if len(entries) > max_entries or sum(i.file_size for i in entries) > max_bytes:
             raise too_large

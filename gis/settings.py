@@ -45,12 +45,6 @@ class Settings(BaseSettings):
         default=1_000_000_000, description="Largest total size an uploaded archive may unpack to."
     )
     max_archive_entries: int = Field(default=2000, description="Most files in an archive.")
-    max_unpack_ratio: float = Field(
-        default=100.0,
-        gt=0,
-        description="An archive may unpack to at most this many times its own size (beyond "
-        "16 MB): real shapefiles and GeoJSON deflate 2–20×, a zip bomb 1 000×.",
-    )
     max_points_body_bytes: int = Field(
         default=5_000_000,
         ge=1,

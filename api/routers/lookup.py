@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -91,10 +92,24 @@ class Batch(BaseModel):
     points: list[BatchPoint]
 
 
+def _at_most(count: int) -> None:
+    """413 ``batch_too_large`` beyond ``MAX_BATCH`` points: counted before any is built (a
+    5 MB body of tiny points would otherwise become ~300 000 objects)."""
+    if count > MAX_BATCH:
+        raise TooLarge(
+            f"一次最多查询 {MAX_BATCH} 个点，本次 {count} 个 "
+            f"(at most {MAX_BATCH} points per batch)",
+            code="batch_too_large",
+            details={"max_points": MAX_BATCH, "points": count},
+        )
+
+
 def _from_geojson(body: bytes) -> list[BatchPoint]:
     points = []
     try:
-        for feature in json.loads(body)["features"]:
+        features = json.loads(body)["features"]
+        _at_most(len(features))
+        for feature in features:
             geometry = feature["geometry"]
             if geometry["type"] != "Point":
                 raise TypeError(f"feature {feature.get('id')!r} is a {geometry['type']}")
@@ -124,7 +139,8 @@ def _from_csv(body: bytes) -> Table:
     reader = csv.DictReader(io.StringIO(text))
     fields = list(reader.fieldnames or [])
     lon, lat = point_columns(fields)
-    rows = list(reader)
+    rows = list(itertools.islice(reader, MAX_BATCH))
+    _at_most(len(rows) + sum(1 for _ in reader))  # the rest counted, not kept
     xs, ys = coordinates(rows, lon, lat, first_line=2)
     id_column = next((f for f in fields if f.strip().lower() == "id"), None)
     ids = [row[id_column] if id_column else None for row in rows]
@@ -191,6 +207,13 @@ async def lookup_batch(
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media == "application/json":
         try:
+            listed = json.loads(body).get("points")
+        except (ValueError, AttributeError, RecursionError):
+            listed = None  # malformed: pydantic says how, below
+        if isinstance(listed, list):
+            _at_most(len(listed))
+        del listed  # freed before pydantic parses the body
+        try:
             batch = Batch.model_validate_json(body)
         except ValidationError as error:
             raise InvalidInput(
@@ -210,13 +233,6 @@ async def lookup_batch(
             f"不支持的请求类型 {media} (send application/json, application/geo+json or text/csv)",
             code="unsupported_media_type",
             details={"content_type": media},
-        )
-    if len(points) > MAX_BATCH:
-        raise TooLarge(
-            f"一次最多查询 {MAX_BATCH} 个点，本次 {len(points)} 个 "
-            f"(at most {MAX_BATCH} points per batch)",
-            code="batch_too_large",
-            details={"max_points": MAX_BATCH, "points": len(points)},
         )
     lon, lat = [p.lon for p in points], [p.lat for p in points]
     if output is not None:
