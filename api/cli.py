@@ -555,6 +555,10 @@ def banner(host: str, port: int) -> str:
     return "\n".join(["gridmap — 在浏览器中打开 (open in a browser):", *lines])
 
 
+SERVE_MAX_CONNECTIONS = 1000
+"""Open connections and tasks one worker accepts before answering 503."""
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -583,7 +587,17 @@ def serve(
                 console.print(f"loaded the demo city as boundary version {summary.number}")
     console.print(banner(host, port), markup=False, highlight=False)
     try:
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            # uvicorn has no header-read timeout: connections (slow headers among them) are
+            # bounded per worker, 503 beyond; bodies are timed by api/limits.py
+            limit_concurrency=SERVE_MAX_CONNECTIONS,
+            timeout_keep_alive=5,
+        )
     finally:
         if started:
             with console.status("stopping PostgreSQL …"):
