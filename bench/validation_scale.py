@@ -398,31 +398,79 @@ class Series:
         return {g: statistics.median([r.sql.get(g, 0.0) for r in self.runs]) for g in groups}
 
 
+READS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch")
+"""Counters of a table's reads in PostgreSQL's statistics views."""
+
+
+@contextmanager
+def scan_tracer(engine: Engine) -> Iterator[dict[str, list[int]]]:
+    """Per statement group, the scans of ``regions`` it made and the rows they read
+    (``pg_stat_xact_user_tables``: the transaction's own counts, read on the same connection
+    after each statement; statements that read none are left out)."""
+    traced: dict[str, list[int]] = defaultdict(lambda: [0] * len(READS))
+    query = f"SELECT {', '.join(READS)} FROM pg_stat_xact_user_tables WHERE relname = 'regions'"
+
+    def counts(conn: Any) -> list[int]:
+        with conn.connection.driver_connection.cursor() as cursor:
+            row = cursor.execute(query).fetchone()
+        return list(row) if row else [0] * len(READS)
+
+    def before(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        conn.info.setdefault("bench_counts", []).append(counts(conn))
+
+    def after(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        start, end = conn.info["bench_counts"].pop(), counts(conn)
+        if end != start:
+            total = traced[statement(sql)]
+            for k, (a, b) in enumerate(zip(start, end, strict=True)):
+                total[k] += b - a
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield traced
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+Traced = dict[tuple[str, str], dict[str, list[int]]]
+"""Per case and database, the reads of ``regions`` per statement group (see READS)."""
+
+
 def measure(
     urls: dict[str, str], files: dict[str, list[Upload]], rounds: int, warmup: int
-) -> dict[tuple[str, str], Series]:
-    """``warmup`` untimed and ``rounds`` timed rounds of every case in both databases."""
+) -> tuple[dict[tuple[str, str], Series], Traced]:
+    """``warmup`` untimed and ``rounds`` timed rounds of every case in both databases, then
+    one untimed round with the reads of ``regions`` traced per statement."""
     settings = get_settings()
     engines = {db: make_engine(url) for db, url in urls.items()}
     series: dict[tuple[str, str], Series] = defaultdict(Series)
+    traced: Traced = {}
     try:
-        for r in range(warmup + rounds):
+        for r in range(warmup + rounds + 1):
             order = ("small", "large") if r % 2 == 0 else ("large", "small")
+            trace = r == warmup + rounds
             for case in CASES:
                 upload = files[case][r % len(files[case])]
                 reports = {}
                 for db in order:
-                    measured = run(engines[db], upload, settings)
+                    if trace:
+                        with scan_tracer(engines[db]) as traced[(case, db)]:
+                            measured = run(engines[db], upload, settings)
+                    else:
+                        measured = run(engines[db], upload, settings)
                     reports[db] = measured.result.report
-                    if r >= warmup:
+                    if warmup <= r < warmup + rounds:
                         series[(case, db)].runs.append(measured)
                 if reports["small"] != reports["large"]:
                     raise RuntimeError(f"{case}: the reports differ between the databases")
-            print(f"round {r + 1 - warmup if r >= warmup else 'warm-up'} done", flush=True)
+            done = "warm-up" if r < warmup else "traced" if trace else r + 1 - warmup
+            print(f"round {done} done", flush=True)
     finally:
         for engine in engines.values():
             engine.dispose()
-    return series
+    return series, traced
 
 
 # --------------------------------------------------------------------------- the report
@@ -479,6 +527,34 @@ def sql_table(series: dict[tuple[str, str], Series], top: int) -> list[str]:
     return lines
 
 
+def reads_table(traced: Traced) -> list[str]:
+    lines = [
+        "| case | db | seq scans | rows read by seq scans | index scans | rows fetched by index |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        for db in ("small", "large"):
+            totals = [sum(v[k] for v in traced[(case, db)].values()) for k in range(len(READS))]
+            lines.append(f"| {case} | {db} | " + " | ".join(spaced(t) for t in totals) + " |")
+    return lines
+
+
+def seq_table(traced: Traced) -> list[str]:
+    lines = [
+        "| case | statement | rows read by seq scans: small | large |",
+        "|---|---|---:|---:|",
+    ]
+    for case in CASES:
+        small, large = traced[(case, "small")], traced[(case, "large")]
+        for group in sorted(large, key=lambda g: -large[g][1]):
+            if large[group][0]:
+                rows = spaced(small.get(group, [0, 0])[1]), spaced(large[group][1])
+                lines.append(f"| {case} | `{shortened(group)}` | {rows[0]} | {rows[1]} |")
+    if len(lines) == 2:
+        lines.append("| – | none: every read of `regions` went through an index | | |")
+    return lines
+
+
 def postgres_version(url: str) -> str:
     engine = make_engine(url)
     try:
@@ -530,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
             files = uploads(Path(tmp), settings.demo_dir)
-            series = measure(urls, files, args.rounds, args.warmup)
+            series, traced = measure(urls, files, args.rounds, args.warmup)
         print()
         print(
             f"`.venv/bin/python bench/validation_scale.py --grids {args.grids} "
@@ -545,6 +621,14 @@ def main(argv: list[str] | None = None) -> int:
         print("Median ms per phase (`process_upload` progress steps, each up to the next):")
         print()
         print("\n".join(phase_table(series)))
+        print()
+        print("Reads of `regions` by one upload (the traced round; `pg_stat_xact_user_tables`):")
+        print()
+        print("\n".join(reads_table(traced)))
+        print()
+        print("Statements that scanned `regions` sequentially in the large database (traced):")
+        print()
+        print("\n".join(seq_table(traced)))
         print()
         print("SQL statements with the most time in the large database (median ms per upload):")
         print()
