@@ -68,6 +68,7 @@ from sqlalchemy import Engine, event, make_url, text
 
 from gis.crs import wgs84_to_gcj02
 from gis.db import create_database, drop_database, make_engine, migrate
+from gis.models import LEVELS
 from gis.seed import load_demo
 from gis.settings import Settings, get_settings
 from gis.uploads import UploadRequest, UploadResult, process_upload
@@ -122,9 +123,9 @@ FROM (
 """
 
 
-def add_synthetic(url: str, grids: int) -> tuple[int, float]:
-    """``grids`` synthetic grids with their parents as one new boundary version; the version's
-    number and the seconds it took (ANALYZE included)."""
+def add_synthetic(url: str, grids: int) -> float:
+    """``grids`` synthetic grids with their parents as one new boundary version; the seconds
+    it took."""
     start = time.perf_counter()
     engine = make_engine(url)
     try:
@@ -175,15 +176,17 @@ def add_synthetic(url: str, grids: int) -> tuple[int, float]:
             )
     finally:
         engine.dispose()
-    analyze(url)
-    return number, time.perf_counter() - start
+    return time.perf_counter() - start
 
 
-def analyze(url: str) -> None:
-    """VACUUM ANALYZE the database (outside a transaction), as autovacuum eventually would."""
+def analyze(url: str) -> float:
+    """VACUUM ANALYZE the database (outside a transaction), as autovacuum eventually would;
+    the seconds it took."""
+    start = time.perf_counter()
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+    return time.perf_counter() - start
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -195,9 +198,9 @@ def counts(engine: Engine) -> dict[str, int]:
     return {level: n for level, n in rows}
 
 
-def make_databases(small: str, large: str, grids: int) -> float:
-    """Create the small and the large database (drop them afterwards); the seconds the
-    synthetic grids took."""
+def make_databases(small: str, large: str, grids: int, analyzed: bool) -> tuple[float, float]:
+    """Create the small and the large database (drop them afterwards), the large one ANALYZEd
+    unless ``analyzed`` is false; the seconds the synthetic grids and the ANALYZE took."""
     settings = get_settings()
     create_database(small)
     migrate(small)
@@ -208,8 +211,8 @@ def make_databases(small: str, large: str, grids: int) -> float:
         engine.dispose()
     analyze(small)
     create_database(large, template=make_url(small).database or "")
-    _, seconds = add_synthetic(large, grids)
-    return seconds
+    inserted = add_synthetic(large, grids)
+    return inserted, analyze(large) if analyzed else 0.0
 
 
 # --------------------------------------------------------------------------- the files
@@ -573,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--top", type=int, default=4, help="SQL statements shown per case")
     parser.add_argument("--keep", action="store_true", help="keep the databases (print URLs)")
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="leave the large database without statistics (as right after a bulk load)",
+    )
     args = parser.parse_args(argv)
     if args.grids <= 0 or args.grids % 100:
         parser.error("--grids must be a positive multiple of 100 (whole communities)")
@@ -581,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     urls = {db: bench_database(settings, f"val{db}")[0] for db in ("small", "large")}
     try:
         started = time.perf_counter()
-        synthetic_s = make_databases(urls["small"], urls["large"], args.grids)
+        insert_s, analyze_s = make_databases(urls["small"], urls["large"], args.grids, args.analyze)
         built_s = time.perf_counter() - started
         sizes = {}
         for db, url in urls.items():
@@ -590,31 +599,33 @@ def main(argv: list[str] | None = None) -> int:
                 sizes[db] = counts(engine)
             finally:
                 engine.dispose()
+        code = git_state()
         env = (
             f"{cpu_model()} × {os.cpu_count()}, Python {platform.python_version()}, "
-            f"{postgres_version(urls['small'])}, shapely {shapely.__version__}; "
-            f"gridmap {git_state()}"
+            f"{postgres_version(urls['small'])}, shapely {shapely.__version__}"
         )
-        print(env, flush=True)
+        print(f"{env}; gridmap {code}", flush=True)
         for db in ("small", "large"):
-            shown = ", ".join(f"{spaced(sizes[db].get(lv, 0))} {lv}" for lv in sizes[db])
+            shown = ", ".join(f"{spaced(sizes[db].get(lv, 0))} {lv}" for lv in LEVELS)
             print(f"{db}: {make_url(urls[db]).database}: {shown}", flush=True)
-        print(
-            f"databases built in {built_s:.1f} s (synthetic {spaced(args.grids)} grids with "
-            f"parents, VACUUM ANALYZE included: {synthetic_s:.1f} s)",
-            flush=True,
+        built = (
+            f"databases built in {built_s:.1f} s: the synthetic {spaced(args.grids)} grids "
+            f"with their parents inserted in {insert_s:.1f} s, "
+            + (f"VACUUM ANALYZE {analyze_s:.1f} s" if args.analyze else "no ANALYZE")
         )
+        print(built, flush=True)
         with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
             files = uploads(Path(tmp), settings.demo_dir)
             series, traced = measure(urls, files, args.rounds, args.warmup)
         print()
         print(
             f"`.venv/bin/python bench/validation_scale.py --grids {args.grids} "
-            f"--rounds {args.rounds} --warmup {args.warmup}` — "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {git_state()}."
+            f"--rounds {args.rounds} --warmup {args.warmup}"
+            + ("" if args.analyze else " --no-analyze")
+            + f"` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {code}."
         )
         print()
-        print(f"Machine: {env}.")
+        print(f"Machine: {env}. Databases: {built}.")
         print()
         print("\n".join(table(series)))
         print()
