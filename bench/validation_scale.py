@@ -609,11 +609,11 @@ def main(argv: list[str] | None = None) -> int:
             shown = ", ".join(f"{spaced(sizes[db].get(lv, 0))} {lv}" for lv in LEVELS)
             print(f"{db}: {make_url(urls[db]).database}: {shown}", flush=True)
         built = (
-            f"databases built in {built_s:.1f} s: the synthetic {spaced(args.grids)} grids "
+            f"built in {built_s:.1f} s: the synthetic {spaced(args.grids)} grids "
             f"with their parents inserted in {insert_s:.1f} s, "
             + (f"VACUUM ANALYZE {analyze_s:.1f} s" if args.analyze else "no ANALYZE")
         )
-        print(built, flush=True)
+        print(f"databases {built}", flush=True)
         with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
             files = uploads(Path(tmp), settings.demo_dir)
             series, traced = measure(urls, files, args.rounds, args.warmup)
