@@ -14,7 +14,7 @@ Two throw-away databases side by side on gridmap's server:
 * **large** — a copy of small (``CREATE DATABASE … TEMPLATE``) plus ``--grids`` synthetic
   grids (default 100 000) with their communities, streets and counties as one more boundary
   version, written by one ``INSERT … SELECT`` per level, then ANALYZEd.  The synthetic city
-  lies near 110–111.6°E, 30–31.2°N (~1 000 km from the demo): squares of 0.004° × 0.003°
+  lies near 110–111.6°E, 30–31.2°N (~1 250 km from the demo): squares of 0.004° × 0.003°
   (~380 m × 330 m), 100 (10 × 10) to a community, 10 communities (5 × 2) to a street,
   10 streets (2 × 5) to a county, codes under the county prefix 99.
 
