@@ -273,6 +273,9 @@ def commit_regions(
         ),
         {"srid": STORAGE_SRID},
     )
+    # a fresh temp table has no statistics: the planner guessed ~900 rows and scanned all of
+    # regions below ~20 000 of them instead of probing the code index (bench/validation_scale)
+    conn.execute(text("ANALYZE staged"))
     carried = [f"{c} = r.{c}" for c in keep]
     if merge_attributes:
         carried.append("attributes = r.attributes || s.attributes")
@@ -315,6 +318,7 @@ def restore_version(conn: Connection, target: int, *, author: str) -> VersionSum
         ),
         {"t": target},
     )
+    conn.execute(text("ANALYZE staged"))
     remove = conn.scalars(
         text(
             "SELECT code FROM regions WHERE valid_to IS NULL "
