@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
+import branca.element
 import folium
+import jinja2
 import numpy as np
 import shapely
 from branca.element import Element, MacroElement, Template
@@ -38,6 +40,31 @@ from gis.versions import current_version
 
 Basemap = Literal["none", "osm", "tianditu", "amap"]
 ColourBy = Literal["households", "coverage"]
+
+
+class _Literal:
+    """Text an ``Element`` shows as it is.
+
+    branca wraps what each element's template has rendered in ``Element(text)``, which
+    compiles that text as a Jinja template and renders it again: a name holding ``{{ … }}``
+    (user data inside the rendered JSON) would run on the server.  Every template is a class
+    attribute compiled at import, so a string reaching branca's ``Template`` at run time is
+    rendered output (or our own ``<meta>``/``<style>``): kept literal."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return self.text
+
+
+def _literal_or_template(source: Any, *args: Any, **kwargs: Any) -> Any:
+    return _Literal(source) if isinstance(source, str) else jinja2.Template(source, *args, **kwargs)
+
+
+branca.element.Template = _literal_or_template  # type: ignore[assignment,misc]
+if Element("{{ 1 }}").render() != "{{ 1 }}":  # a branca upgrade changed how elements render
+    raise RuntimeError("gis.maps cannot keep branca from rendering rendered text again")
 
 # Folium's templates share one Jinja environment: compact JSON, Chinese as UTF-8 (``tojson``
 # still escapes <, >, & and ' for the HTML around it)
