@@ -170,6 +170,8 @@ class Hostile(NamedTuple):
     base: str
     viewer: str
     """A viewer key."""
+    editor: str
+    """An editor key (editors see grid workers and party branches)."""
     upload_id: int
     """The dry run to review."""
     database_url: str
@@ -193,7 +195,7 @@ def hostile(
         with TestClient(create_app(Settings(database_url=url))) as client:
             upload_id = _write_everything(client, editor, tmp)
         with serve_app(url, tmp / "uvicorn.log") as base:
-            yield Hostile(base, viewer, upload_id, url)
+            yield Hostile(base, viewer, editor, upload_id, url)
     finally:
         drop_database(url)
 
@@ -294,10 +296,11 @@ def test_region_pages_show_payloads_as_text(
 ) -> None:
     base = hostile.base
     page = watched.page
-    page.goto(f"{base}/maps/region/{code}" if code else f"{base}/maps")
+    path = f"/maps/region/{code}" if code else "/maps"
+    page.goto(f"{base}{path}?key={hostile.editor}")
     _wait_for_map(page)
     if code is not None:
-        assert page.title() == f"网格地图 · {expected[0]}"
+        assert page.title() == f"网格地图 · {expected[0]}", page.url
     assert_literal(page.locator(".gm-label").all_inner_texts())
     page.evaluate(OPEN_TOOLTIPS, [code or STREET, COMMUNITY, GRID])
     tooltips = " ".join(page.locator(".leaflet-tooltip:not(.gm-label)").all_inner_texts())
