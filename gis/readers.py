@@ -194,6 +194,13 @@ def _column(values: np.ndarray, dtype: str) -> list[Any]:
     return out
 
 
+def _without_paths(message: str, files_dir: Path) -> str:
+    """GDAL's message with the server's working folder taken out: files are named as the
+    user sent them (relative to the upload), never by where they lie on the server."""
+    message = message.replace(f"{files_dir}/", "").replace(str(files_dir), "")
+    return re.sub(r"(?:/[^\s'\"/]+)+/(?=[^\s'\"/]+)", "", message)
+
+
 def read_upload(
     path: Path,
     filename: str,
@@ -229,8 +236,9 @@ def read_upload(
             dataset, layer=layer_name, encoding=gdal_encoding, **options
         )
     except (DataSourceError, DataLayerError) as error:
+        said = _without_paths(str(error), files_dir)
         raise InvalidInput(
-            f"无法读取文件 {dataset.name} (GDAL could not read the file: {error})",
+            f"无法读取文件 {dataset.name} (GDAL could not read the file: {said})",
             code="unreadable_file",
         ) from error
     except UnicodeDecodeError as error:
@@ -240,7 +248,7 @@ def read_upload(
             "请用 encoding 参数指定正确编码 "
             f"(field names or values do not decode as {gdal_encoding or 'UTF-8'})",
             code="undecodable_encoding",
-            details={"encoding": gdal_encoding, "error": str(error)},
+            details={"encoding": gdal_encoding, "error": _without_paths(str(error), files_dir)},
         ) from error
     points = geometry == "points"
     rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
