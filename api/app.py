@@ -30,6 +30,7 @@ from api.routers import (
     uploads,
     versions,
 )
+from api.sessions import KeySessions, redact_logs
 from api.vendor import VendorFiles
 from gis.db import database_url, make_engine
 from gis.lookup import LookupService
@@ -41,6 +42,7 @@ from gis.watch import VersionWatch
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its engine points at ``GRIDMAP_DATABASE_URL`` or the embedded cluster."""
     settings = settings or get_settings()
+    redact_logs()  # the worker's loggers are set up by now: no key reaches the access log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimits)  # innermost: its refusals are compressed, CORS'd
+    app.add_middleware(KeySessions)  # a page's ?key= becomes a session cookie
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
     app.add_middleware(PublicURL, public_url=settings.public_url)  # outermost: before any link

@@ -1,4 +1,9 @@
-"""Request dependencies: a database connection and paging parameters."""
+"""Request dependencies: a database connection, paging parameters and the caller.
+
+The caller is identified by ``Authorization: Bearer <key>`` or, for a browser, by the
+session cookie a page's ``?key=`` set (``api/sessions.py``).  A bad key is refused (401);
+a stale session counts as no session.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,18 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection
+from fastapi.security import APIKeyCookie, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
-from gis.auth import Principal, authenticate
+from gis.auth import Principal, auth_required, authenticate, session_principal
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 """The largest page any list endpoint returns; ask for more with ``offset``."""
+SESSION_COOKIE = "gridmap_session"
+"""The browser session's cookie (HttpOnly, SameSite=Strict): an opaque token, never a key."""
 
 
 def get_connection(request: Request) -> Iterator[Connection]:
@@ -46,18 +55,71 @@ PageDep = Annotated[Page, Depends(get_page)]
 
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `gridmap keys create`.")
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="A browser session, set by opening a page with `?key=`.",
+)
+
+
+def identify(engine: Engine, authorization: str | None, session: str | None) -> Principal | None:
+    """The caller: the Bearer key's principal (401 when the key is bad), else the session's,
+    else None (anonymous).  Writes the key's last use when it is stale."""
+    scheme, key = get_authorization_scheme_param(authorization)
+    if scheme.lower() == "bearer" and key:
+        with engine.begin() as conn:
+            return authenticate(conn, key)
+    if session:
+        with engine.begin() as conn:
+            return session_principal(conn, session)
+    return None
+
+
+def authorize(
+    engine: Engine, authorization: str | None, session: str | None, role: str
+) -> Principal:
+    """The caller, who must have at least ``role`` (401 ``auth_required`` when anonymous,
+    403 ``insufficient_role``)."""
+    principal = identify(engine, authorization, session)
+    if principal is None:
+        raise auth_required()
+    principal.require(role)
+    return principal
+
+
+async def get_caller(request: Request) -> Principal | None:
+    """The caller, or None for an anonymous one (no database work then); remembered on the
+    request for the audit log.  Public routes use it to shape answers; the OpenAPI document
+    declares a key only where one is required (:func:`require`)."""
+    authorization = request.headers.get("authorization")
+    session = request.cookies.get(SESSION_COOKIE)
+    principal = None
+    if authorization or session:
+        engine = request.app.state.engine
+        principal = await run_in_threadpool(identify, engine, authorization, session)
+    request.state.principal = principal
+    return principal
+
+
+CallerDep = Annotated[Principal | None, Depends(get_caller)]
+
+
+def role_of(caller: Principal | None) -> str | None:
+    """The caller's role, None when anonymous: what ``gis.privacy`` shows it."""
+    return caller.role if caller else None
 
 
 def require(role: str) -> Callable[..., Principal]:
-    """A dependency: the caller's API key must have at least ``role`` (401/403 otherwise)."""
+    """A dependency: the caller (key or session) must have at least ``role`` (401/403)."""
 
     def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        caller: CallerDep,
+        _bearer: Annotated[object, Depends(bearer)],  # declared in the OpenAPI document
+        _session: Annotated[object, Depends(session_cookie)],
     ) -> Principal:
-        with request.app.state.engine.connect() as conn:
-            principal = authenticate(conn, credentials.credentials if credentials else None)
-        principal.require(role)
-        return principal
+        if caller is None:
+            raise auth_required()
+        caller.require(role)
+        return caller
 
     return dependency

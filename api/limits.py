@@ -24,14 +24,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import SESSION_COOKIE, authorize
 from api.errors import DATABASE_DOWN, database_unavailable, error_response
-from gis.auth import authenticate
 from gis.errors import GridmapError, TimedOut, TooLarge
 from gis.facilities import LAYERS
 from gis.settings import Settings
@@ -124,14 +123,11 @@ class BodyLimits:
 
 
 async def _check_key(scope: Scope, headers: Headers, role: str) -> GridmapError | None:
-    """Why the caller's key (``Authorization: Bearer``) may not send this body, if it may not."""
-    scheme, key = get_authorization_scheme_param(headers.get("authorization"))
-    engine = scope["app"].state.engine
+    """Why the caller (``Authorization: Bearer`` or session cookie) may not send this body."""
+    engine, session = scope["app"].state.engine, Request(scope).cookies.get(SESSION_COOKIE)
 
     def check() -> None:
-        with engine.connect() as conn:
-            principal = authenticate(conn, key if scheme.lower() == "bearer" else None)
-        principal.require(role)
+        authorize(engine, headers.get("authorization"), session, role)
 
     try:
         await run_in_threadpool(check)
