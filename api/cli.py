@@ -388,6 +388,7 @@ def export_file(
                 fmt=fmt,
                 parent=parent,
                 encoding=encoding,
+                role="admin",  # the operator of the database sees everything
             )
     finally:
         engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 
 from gis.encoding import normalise_encoding_name
 from gis.errors import InvalidInput
+from gis.privacy import redact
 from gis.versions import ATTRIBUTE_COLUMNS
 
 
@@ -56,6 +57,7 @@ def export_regions(
     fmt: str,
     parent: str | None = None,
     encoding: str | None = None,
+    role: str | None,
 ) -> Path:
     """Write the regions of ``level`` (under ``parent``) at ``version`` into ``dest_dir``.
 
@@ -64,7 +66,8 @@ def export_regions(
     temporary directory, so ``dest_dir`` receives the archive only) with a ``.cpg`` naming
     their encoding (UTF-8 by default, or GBK for older desktop GIS); they carry the core
     fields only.  ``level`` and ``area_m2`` are helper columns for the desk: a re-import
-    ignores them (``gis.versions.DERIVED_COLUMNS``).
+    ignores them (``gis.versions.DERIVED_COLUMNS``).  Personal fields are written as a
+    caller with ``role`` may see them (``gis.privacy``; None: anonymous, none of them).
     """
     if fmt not in FORMATS:
         raise InvalidInput(
@@ -100,6 +103,7 @@ def export_regions(
         .mappings()
         .all()
     )
+    rows = redact([dict(row) for row in rows], role)
     if not rows:
         raise InvalidInput(
             "没有可导出的区域 (no regions match the export)",

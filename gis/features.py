@@ -25,6 +25,7 @@ from gis.errors import InvalidInput, InvalidQuery, NotFound
 from gis.facilities import BUILDINGS, CAMERAS, CENTRES
 from gis.layers import LayerSpec
 from gis.models import CAMERA_STATUSES, CENTRE_LEVELS, LEVELS
+from gis.privacy import public_fields
 from gis.settings import Settings
 from gis.versions import current_version
 
@@ -161,9 +162,9 @@ def get_collection(collection_id: str) -> Collection:
 
 def queryables(collection: Collection) -> dict[str, dict[str, Any]]:
     """The properties a client may filter on by equality, as JSON Schemas by name."""
-    if collection.level:
+    if collection.level:  # not personal fields: a filter would confirm a name or phone
         names: Iterable[tuple[str, str]] = (
-            (name, _REGION_TYPES.get(name, "string")) for name in regions.FILTERABLE
+            (name, _REGION_TYPES.get(name, "string")) for name in public_fields(regions.FILTERABLE)
         )
     else:
         assert collection.layer is not None

@@ -33,6 +33,7 @@ from gis import analysis, map_assets
 from gis.crs import from_wgs84, parse_crs
 from gis.errors import InvalidInput
 from gis.geodesy import circle_polygons
+from gis.privacy import redact
 from gis.regions import BBox, list_regions, require_region, subtree
 from gis.settings import Settings
 from gis.uploads import get_upload
@@ -135,6 +136,8 @@ class MapOptions:
     basemap: Basemap = "none"
     colour_by: ColourBy = "households"
     api_base: str = ""
+    role: str | None = None
+    """The reader's role: personal fields as it may see them (``gis.privacy``)."""
 
 
 class _Shift:
@@ -553,7 +556,7 @@ def region_map(
     if region is not None:
         require_region(conn, region, current_version(conn))
     roots = [region] if region is not None else _roots(conn)
-    features = subtree(conn, roots, simplify_m=SIMPLIFY_M)
+    features = redact(subtree(conn, roots, simplify_m=SIMPLIFY_M), options.role)
     if not features:
         raise InvalidInput("没有可显示的区域 (there are no regions to show)", code="empty_map")
     around = _surroundings(conn, region) if region is not None and len(features) == 1 else []

@@ -44,7 +44,8 @@ def test_list_grids(client: TestClient) -> None:
     assert props["name"] == "山庄里社区第1网格"
     assert props["parent_code"] == "130227001001"
     assert 150 <= props["households"] <= 400
-    assert props["grid_worker"] and props["party_branch"].endswith("党支部")
+    assert props["party_branch"].endswith("党支部")
+    assert props["grid_worker"] is None, "personal: not for anonymous callers (gis.privacy)"
 
 
 def test_paging_follows_next_links(client: TestClient) -> None:

@@ -197,7 +197,7 @@ def test_chinese_attributes_come_through(client: TestClient, engine: Engine) -> 
     for f in grids:
         assert f["properties"]["name"] == regions[f["properties"]["code"]]["name"]
         assert "社区第" in f["properties"]["name"] and f["properties"]["name"].endswith("网格")
-    assert any(f["properties"].get("grid_worker") for f in grids)
+    assert not any("grid_worker" in f["properties"] for f in grids), "personal: never in tiles"
 
 
 def test_points_and_geodesic_shapes(client: TestClient, engine: Engine) -> None:
@@ -471,7 +471,6 @@ def test_tilejson_and_catalogue(client: TestClient, engine: Engine) -> None:
                 "name": "String",
                 "parent_code": "String",
                 "households": "Number",
-                "grid_worker": "String",
             },
         }
     ]
@@ -830,6 +829,6 @@ def test_the_vector_map_page(app_server: str, page_log: PageLog, demo_grids: dic
     popup.wait_for()
     body = popup.inner_text()
     assert feature["properties"]["name"] in body and GRID_CODE in body
-    assert feature["properties"]["grid_worker"] in body
+    assert "网格员" not in body  # personal data: never in tiles (gis.privacy)
     screenshot(page, "tiles-vector-popup")
     assert page_log.problems() == {}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gis.errors import GridmapError, NotFound
+from gis.privacy import PERSONAL_FIELDS
 from gis.settings import Settings
 
 EXTENT = 4096
@@ -109,6 +110,11 @@ class Layer:
     label_points: bool = False
     """Boundary layers: a point inside each region (``ST_PointOnSurface``) for its label,
     instead of its polygon — one label a region, in the one tile that holds the point."""
+
+    def __post_init__(self) -> None:
+        personal = [f.name for f in self.fields if f.name in PERSONAL_FIELDS]
+        if personal:  # a tile is one public, cached answer for every caller
+            raise ValueError(f"tile layer {self.name} may not carry personal fields {personal}")
 
     def rows(self, area: str | None, settings: Settings) -> str:
         columns = ", ".join(f"{f.sql} AS {f.name}" for f in self.fields)
@@ -270,10 +276,7 @@ LAYERS: dict[str, Layer] = {
             "grids",
             "grid",
             "网格",
-            (
-                Field("r.households", "households", "Number", "户数 households"),
-                Field("r.grid_worker", "grid_worker", "String", "网格员 grid worker"),
-            ),
+            (Field("r.households", "households", "Number", "户数 households"),),
         ),
         _boundary("communities", "community", "社区/村"),
         _boundary("streets", "street", "街道/乡镇"),

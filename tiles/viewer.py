@@ -172,8 +172,7 @@ map.on("click", (e) => {
   if (hit.layer.id === "grids-fill") {
     selected = {source: "grids", sourceLayer: "grids", id: p.code};
     map.setFeatureState(selected, {selected: true});
-    body = rows([["网格", p.name], ["编码", p.code], ["户数", p.households],
-                 ["网格员", p.grid_worker]]);
+    body = rows([["网格", p.name], ["编码", p.code], ["户数", p.households]]);
   } else if (hit.layer.id === "centres-circle") {
     body = rows([["名称", p.name], ["类别", GRIDMAP.centreNames[p.level]],
                  ["服务半径", `${p.radius_m} 米`]]);

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import ConnectionDep
+from api.deps import CallerDep, ConnectionDep, role_of
 from api.responses import CRS_HEADER
 from api.routers.regions import AsOf, Level
 from api.throttle import by_address
@@ -26,6 +26,7 @@ router = APIRouter(
 @router.get("", summary="Export regions to a file", response_class=FileResponse)
 def export(
     conn: ConnectionDep,
+    caller: CallerDep,
     level: Level,
     format: Literal["geojson", "gpkg", "shp"] = "geojson",
     encoding: Annotated[
@@ -34,7 +35,8 @@ def export(
     parent: Annotated[str | None, Query(description="Only the children of this code")] = None,
     as_of: AsOf = None,
 ) -> FileResponse:
-    """GeoJSON, GeoPackage or a zipped Shapefile (with .cpg) of one level, in EPSG:4326."""
+    """GeoJSON, GeoPackage or a zipped Shapefile (with .cpg) of one level, in EPSG:4326;
+    personal fields as the caller's role may see them (none for anonymous callers)."""
     version = resolve_version(conn, as_of)
     tmp = tempfile.mkdtemp(prefix="gridmap-export-")
     try:
@@ -46,6 +48,7 @@ def export(
             fmt=format,
             parent=parent,
             encoding=encoding,
+            role=role_of(caller),
         )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from api.deps import CallerDep, role_of
 from api.routers.regions import AsOf
 from api.throttle import by_address
 from gis.csvfiles import csv_encoding
@@ -20,6 +21,7 @@ from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput, TooLarge, Unsupported
 from gis.fields import point_columns
 from gis.lookup import OUTPUT_COLUMNS, coordinates
+from gis.privacy import PERSONAL_FIELDS, redact, shown
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
@@ -35,6 +37,7 @@ Crs = Annotated[
 @router.get("", summary="Which grid is this point or address in", response_class=JSONResponse)
 async def lookup(
     request: Request,
+    caller: CallerDep,
     lon: Annotated[float | None, Query(description="Longitude (or easting) in `crs`")] = None,
     lat: Annotated[float | None, Query(description="Latitude (or northing) in `crs`")] = None,
     address: Annotated[
@@ -44,7 +47,7 @@ async def lookup(
     as_of: AsOf = None,
 ) -> JSONResponse:
     """Where the point is, at every level: the grid covering it (with its grid worker and
-    party branch), community, street and county.  A point in a town without grids gets its
+    party branch: none for anonymous callers, masked for viewers — ``gis.privacy``), community, street and county.  A point in a town without grids gets its
     street and county (and community if any); outside everything, nulls.  On a shared edge
     or vertex the covering region with the lowest code wins.  A point outside every grid
     (``covered: false``) also gets ``nearest``: the nearest grid, its chain and
@@ -58,9 +61,9 @@ async def lookup(
     ``candidates`` with their grids when ambiguous) and the grid of its point.  No match:
     404 ``address_not_found`` with the closest suggestions.
     """
-    service = request.app.state.lookup
+    service, role = request.app.state.lookup, role_of(caller)
     if address is not None and lon is None and lat is None:
-        return JSONResponse(await service.lookup_address(address, as_of=as_of))
+        return JSONResponse(redact(await service.lookup_address(address, as_of=as_of), role))
     if address is not None or lon is None or lat is None:
         raise InvalidInput(
             "请给出 lon 和 lat，或只给 address (give lon and lat, or address alone)",
@@ -73,7 +76,7 @@ async def lookup(
             },
         )
     (answer,) = await service.lookup(lon, lat, crs=crs, as_of=as_of)
-    return JSONResponse(answer)
+    return JSONResponse(redact(answer, role))
 
 
 class BatchPoint(BaseModel):
@@ -176,6 +179,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 )
 async def lookup_batch(
     request: Request,
+    caller: CallerDep,
     crs: Crs = "wgs84",
     as_of: AsOf = None,
     format: Annotated[
@@ -241,6 +245,10 @@ async def lookup_batch(
                 ["id", "lon", "lat"], [{"id": p.id, "lon": p.lon, "lat": p.lat} for p in points], []
             )
         found = await request.app.state.lookup.rows(lon, lat, crs=crs, as_of=as_of)
+        for column, name in enumerate(OUTPUT_COLUMNS):
+            if name in PERSONAL_FIELDS:
+                for row in found:
+                    row[column] = shown(row[column], PERSONAL_FIELDS[name], role_of(caller))
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow([*table.fields, *OUTPUT_COLUMNS])
@@ -251,7 +259,9 @@ async def lookup_batch(
             media_type=f"text/csv; charset={output.charset}",
             headers={"Content-Disposition": 'attachment; filename="lookup.csv"'},
         )
-    answers = await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of)
+    answers = redact(
+        await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of), role_of(caller)
+    )
     for point, answer in zip(points, answers, strict=True):
         answer["id"] = point.id
     return JSONResponse({"results": answers, "crs": "EPSG:4326"})

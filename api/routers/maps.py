@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.security import HTTPAuthorizationCredentials
 
-from api.deps import ConnectionDep, bearer
+from api.deps import CallerDep, ConnectionDep, require, role_of
 from api.throttle import by_address
 from gis import maps
-from gis.auth import authenticate
+from gis.auth import Principal
 
 router = APIRouter(tags=["maps"])
 
@@ -37,11 +36,13 @@ def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
 def city_map(
     request: Request,
     conn: ConnectionDep,
+    caller: CallerDep,
     basemap: BasemapQuery = "none",
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:
-    """Every region, centre and camera on one page."""
-    options = maps.MapOptions(basemap=basemap, colour_by=colour_by)
+    """Every region, centre and camera on one page (grid workers as the reader's role may
+    see them: none for anonymous readers, masked for viewers)."""
+    options = maps.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
     return _page(request, maps.region_map(conn, request.app.state.settings, None, options))
 
 
@@ -54,13 +55,14 @@ def city_map(
 def region_map(
     request: Request,
     conn: ConnectionDep,
+    caller: CallerDep,
     code: str,
     basemap: BasemapQuery = "none",
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:
     """A county, street, community or grid with everything below it; one with nothing below
     it is shown with its parent and neighbours."""
-    options = maps.MapOptions(basemap=basemap, colour_by=colour_by)
+    options = maps.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
     return _page(request, maps.region_map(conn, request.app.state.settings, code, options))
 
 
@@ -69,13 +71,12 @@ def upload_map(
     request: Request,
     conn: ConnectionDep,
     upload_id: int,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    key: Annotated[str | None, Query(description="API key (viewer), for a browser tab")] = None,
+    _viewer: Annotated[Principal, Depends(require("viewer"))],
     basemap: BasemapQuery = "none",
 ) -> HTMLResponse:
     """An upload for review: the file's regions coloured by what it does to each (added,
     modified, unchanged), the regions it removes and its validation problems, over the stored
-    regions around them (viewer: ``Authorization: Bearer`` or ``?key=``)."""
-    authenticate(conn, credentials.credentials if credentials else key).require("viewer")
+    regions around them (viewer: ``Authorization: Bearer``, or the session a browser tab
+    gets by opening the page once with ``?key=``)."""
     options = maps.MapOptions(basemap=basemap)
     return _page(request, maps.upload_map(conn, request.app.state.settings, upload_id, options))

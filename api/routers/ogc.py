@@ -15,12 +15,13 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ConnectionDep
+from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CallerDep, ConnectionDep, role_of
 from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
 from api.ogc_openapi import document as openapi_document
 from api.responses import GeoJSONResponse
 from gis import features
 from gis.features import COLLECTIONS, Collection
+from gis.privacy import redact
 
 router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
 
@@ -174,7 +175,9 @@ def queryables(request: Request, collection_id: CollectionId) -> SchemaResponse:
     *ITEMS_PARAMETERS,
     response_class=GeoJSONResponse,
 )
-def items(request: Request, conn: ConnectionDep, collection_id: CollectionId) -> GeoJSONResponse:
+def items(
+    request: Request, conn: ConnectionDep, caller: CallerDep, collection_id: CollectionId
+) -> GeoJSONResponse:
     """A page of GeoJSON features (CRS84), ordered by id, with ``numberMatched``,
     ``numberReturned`` and ``next``/``prev`` links."""
     found = features.get_collection(collection_id)
@@ -185,6 +188,7 @@ def items(request: Request, conn: ConnectionDep, collection_id: CollectionId) ->
         max_limit=MAX_PAGE_SIZE,
     )
     page, total = features.list_items(conn, found, query, request.app.state.settings)
+    page = redact(page, role_of(caller))
     links = [
         _link(request.url, "self", GEOJSON, "本页 (this page)"),
         _link(
@@ -221,12 +225,17 @@ def items(request: Request, conn: ConnectionDep, collection_id: CollectionId) ->
     response_class=GeoJSONResponse,
 )
 def item(
-    request: Request, conn: ConnectionDep, collection_id: CollectionId, feature_id: FeatureId
+    request: Request,
+    conn: ConnectionDep,
+    caller: CallerDep,
+    collection_id: CollectionId,
+    feature_id: FeatureId,
 ) -> GeoJSONResponse:
     """One GeoJSON feature by id: a region code, or the point layer's key."""
     found = features.get_collection(collection_id)
     _params(request)
     feature = features.get_item(conn, found, feature_id, request.app.state.settings)
+    feature = redact(feature, role_of(caller))
     links = [
         _link(
             request.url_for("ogc_item", collectionId=found.id, featureId=feature_id),

@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import ConnectionDep, PageDep
+from api.deps import CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
 from gis import regions
+from gis.privacy import redact
 from gis.versions import resolve_version
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
@@ -34,6 +35,7 @@ def list_regions(
     request: Request,
     conn: ConnectionDep,
     page: PageDep,
+    caller: CallerDep,
     level: Level | None = None,
     parent: Annotated[str | None, Query(description="Code of the parent region.")] = None,
     bbox: Annotated[
@@ -42,7 +44,8 @@ def list_regions(
     simplify: Simplify = None,
     as_of: AsOf = None,
 ) -> GeoJSONResponse:
-    """Regions as a GeoJSON FeatureCollection (EPSG:4326), ordered by code, paged."""
+    """Regions as a GeoJSON FeatureCollection (EPSG:4326), ordered by code, paged; personal
+    fields as the caller's role may see them (``gis.privacy``)."""
     box = regions.BBox.parse(bbox) if bbox is not None else None
     version = resolve_version(conn, as_of)
     features, total = regions.list_regions(
@@ -55,16 +58,22 @@ def list_regions(
         offset=page.offset,
         simplify_m=simplify,
     )
+    features = redact(features, role_of(caller))
     return feature_collection(request, features, total=total, page=page, version=version)
 
 
 @router.get("/{code}", response_class=GeoJSONResponse, summary="One region")
 def get_region(
-    code: str, conn: ConnectionDep, simplify: Simplify = None, as_of: AsOf = None
+    code: str,
+    conn: ConnectionDep,
+    caller: CallerDep,
+    simplify: Simplify = None,
+    as_of: AsOf = None,
 ) -> GeoJSONResponse:
     """A region as a GeoJSON Feature with its parent chain and a children summary."""
     version = resolve_version(conn, as_of)
-    return feature(regions.get_region(conn, code, version=version, simplify_m=simplify), version)
+    found = regions.get_region(conn, code, version=version, simplify_m=simplify)
+    return feature(redact(found, role_of(caller)), version)
 
 
 @router.get("/{code}/children", response_class=GeoJSONResponse, summary="Children of a region")
@@ -73,6 +82,7 @@ def list_children(
     request: Request,
     conn: ConnectionDep,
     page: PageDep,
+    caller: CallerDep,
     simplify: Simplify = None,
     as_of: AsOf = None,
 ) -> GeoJSONResponse:
@@ -87,4 +97,5 @@ def list_children(
         offset=page.offset,
         simplify_m=simplify,
     )
+    features = redact(features, role_of(caller))
     return feature_collection(request, features, total=total, page=page, version=version)
