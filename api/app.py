@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from api.audit import AuditWrites
 from api.compression import CompressLarge
 from api.cors import PublicCORS
 from api.errors import install_error_handlers
@@ -17,10 +18,12 @@ from api.pages import STATIC_DIR, STATIC_URL
 from api.public_url import PublicURL
 from api.routers import (
     analysis,
+    audit,
     docs,
     export,
     health,
     home,
+    keys,
     layers,
     lookup,
     maps,
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(regions.router)
     app.include_router(versions.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
     app.include_router(uploads.router)
     app.include_router(export.router)
     for router in layers.routers:
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimits)  # innermost: its refusals are compressed, CORS'd
+    app.add_middleware(AuditWrites)  # each successful write, once answered
     app.add_middleware(KeySessions)  # a page's ?key= becomes a session cookie
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)

@@ -1,0 +1,79 @@
+"""API keys over HTTP, for admins: list, create, revoke, rotate (like ``gridmap keys``).
+
+A new or rotated key is in the answer once (``Cache-Control: no-store``) and never again;
+lists show who, role, status, expiry and last use — never a key or its hash.  Every change
+lands in the audit log (``api/audit.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ConnectionDep, require
+from gis import auth
+from gis.auth import KeyInfo, Principal
+
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class NewKey(BaseModel):
+    """A key to create."""
+
+    name: str = Field(min_length=1, max_length=200, description="Who or what uses the key")
+    role: Literal["viewer", "editor", "admin"]
+    expires: str | None = Field(
+        default=None, max_length=10, description="Lifetime such as 30d, 12h or 2w; none: never"
+    )
+
+
+def _shown(info: KeyInfo, key: str | None = None) -> dict[str, Any]:
+    """A key's description as JSON (times ISO 8601), with the new secret if given."""
+    shown: dict[str, Any] = {
+        k: v.isoformat() if hasattr(v, "isoformat") else v
+        for k, v in dataclasses.asdict(info).items()
+        if k != "expired"
+    }
+    shown["status"] = info.status
+    if key is not None:
+        shown["key"] = key
+    return shown
+
+
+@router.get("", summary="List API keys (admin)")
+def list_keys(conn: ConnectionDep, _admin: Admin) -> JSONResponse:
+    """Every key, oldest first: id, name, role, status (active, expired, revoked), created,
+    expires, last used (kept to the minute), rotated, revoked."""
+    return JSONResponse({"keys": [_shown(k) for k in auth.list_keys(conn)]}, headers=NO_STORE)
+
+
+@router.post("", status_code=201, summary="Create an API key (admin)")
+def create_key(request: Request, body: NewKey, _admin: Admin) -> JSONResponse:
+    """A new key with ``role`` (and an expiry): the key is in this answer and nowhere else."""
+    lifetime = auth.parse_expiry(body.expires) if body.expires else None
+    with request.app.state.engine.begin() as conn:
+        info, key = auth.issue_key(conn, role=body.role, name=body.name, expires_in=lifetime)
+    return JSONResponse(_shown(info, key), status_code=201, headers=NO_STORE)
+
+
+@router.post("/{key_id}/revoke", summary="Revoke an API key (admin)")
+def revoke_key(request: Request, key_id: int, _admin: Admin) -> JSONResponse:
+    """Refuse the key from the next request on and end its browser sessions."""
+    with request.app.state.engine.begin() as conn:
+        info = auth.revoke_key(conn, key_id)
+    return JSONResponse(_shown(info), headers=NO_STORE)
+
+
+@router.post("/{key_id}/rotate", summary="Rotate an API key (admin)")
+def rotate_key(request: Request, key_id: int, _admin: Admin) -> JSONResponse:
+    """A new secret for the key (same id, name, role, expiry); the old one is refused from
+    the next request on.  The new key is in this answer and nowhere else."""
+    with request.app.state.engine.begin() as conn:
+        info, key = auth.rotate_key(conn, key_id)
+    return JSONResponse(_shown(info, key), headers=NO_STORE)
