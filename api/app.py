@@ -33,6 +33,7 @@ from api.routers import (
     uploads,
     versions,
 )
+from api.security_headers import SecurityHeaders
 from api.sessions import KeySessions, redact_logs
 from api.vendor import VendorFiles
 from gis.db import database_url, make_engine
@@ -97,5 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(KeySessions)  # a page's ?key= becomes a session cookie
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
+    app.add_middleware(SecurityHeaders, settings=settings)  # a CSP nonce for each request
     app.add_middleware(PublicURL, public_url=settings.public_url)  # outermost: before any link
     return app

@@ -12,6 +12,7 @@ base map every overlay is shifted to GCJ-02 so it lines up with AMap's tiles.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -123,6 +124,18 @@ TILES = {
 
 
 BASEMAP_NAMES = {"none": "无底图", "osm": "OpenStreetMap", "tianditu": "天地图", "amap": "高德地图"}
+
+
+def basemap_hosts(settings: Settings) -> list[str]:
+    """The origins the offered base maps load their tiles from (a page's
+    Content-Security-Policy lets them in as images); Tianditu's when a key is configured."""
+    hosts = []
+    for key, (url, subdomains, _) in TILES.items():
+        if key == "tianditu" and not settings.tianditu_key:
+            continue
+        origin = "/".join(url.split("/", 3)[:3])
+        hosts += [origin.replace("{s}", s) for s in subdomains] if "{s}" in origin else [origin]
+    return hosts
 
 
 def _datum(basemap: str) -> str:
@@ -1128,8 +1141,26 @@ def _problem_layer(m: folium.Map, problems: list[tuple[dict[str, Any], Any]], ge
     ).add_to(m)
 
 
-def page_html(m: folium.Map, settings: Settings, *, inline: bool) -> str:
-    """The page's HTML in zh-CN with every script and style local (``inline``: in the file)."""
+_SWITCHES = re.compile(r"<script>(\s*L_NO_TOUCH = false;\s*L_DISABLE_3D = false;\s*</script>)")
+_MAP_SCRIPT = "</body>\n<script>"
+"""Folium's two inline scripts: its global switches (in the head) and the map's script (last)."""
+
+
+def _with_nonce(html: str, nonce: str) -> str:
+    """Folium's own inline scripts, found where Folium puts them, carrying ``nonce``."""
+    tag = f'<script nonce="{nonce}">'
+    html, switches = _SWITCHES.subn(lambda s: tag + s.group(1), html, count=1)
+    if switches != 1 or html.count(_MAP_SCRIPT) != 1:  # a Folium upgrade changed its page
+        raise RuntimeError("gis.maps cannot find the inline scripts of Folium's page")
+    return html.replace(_MAP_SCRIPT, f"</body>\n{tag}", 1)
+
+
+def page_html(m: folium.Map, settings: Settings, *, inline: bool, nonce: str | None = None) -> str:
+    """The page's HTML in zh-CN with every script and style local (``inline``: in the file).
+
+    ``nonce`` (a served page's Content-Security-Policy nonce) goes on the page's own inline
+    scripts only: any other inline script in it, written by no one here, is not run."""
     html = m.get_root().render()
     html = html.replace("<html>", '<html lang="zh-CN">', 1)
-    return map_assets.offline_html(html, inline=inline, vendor_dir=settings.vendor_dir)
+    html = map_assets.offline_html(html, inline=inline, vendor_dir=settings.vendor_dir)
+    return html if nonce is None else _with_nonce(html, nonce)

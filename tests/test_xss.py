@@ -472,5 +472,5 @@ def test_the_exported_page_shows_payloads_as_text(
     _wait_for_map(page)
     assert evil("img", "栗乡街道") in page.title()
     assert page.evaluate(CLICK, GRID)
-    assert evil("img", "网格员") in _popup_text(page)
+    assert evil("img", "山庄里社区第1网格") in _popup_text(page)
     assert_inert(watched, "export")

@@ -68,7 +68,7 @@ _PAGE = """<!doctype html>
   <div class="gm-toggles"></div>
   <div class="gm-legend"></div>
 </div>
-<script>
+<script nonce="__NONCE__">
 const GRIDMAP = __CONFIG__;
 const base = window.location.origin;
 const query = GRIDMAP.asOf ? `?as_of=${GRIDMAP.asOf}` : "";
@@ -198,8 +198,10 @@ def viewer_html(
     bounds: list[float],
     version: int | None,
     as_of: int | None,
+    nonce: str,
 ) -> str:
-    """The page; ``bounds`` (west, south, east, north) is the initial view."""
+    """The page; ``bounds`` (west, south, east, north) is the initial view, ``nonce`` the
+    response's Content-Security-Policy nonce (on the page's one inline script)."""
     band = [settings.grid_households_min, settings.grid_households_max]
     legend = [
         (f"{label}" + (f" ({band[0]}–{band[1]} 户)" if key == "within" else ""), colour)
@@ -223,5 +225,6 @@ def viewer_html(
     return (
         _PAGE.replace("__CSS__", html.escape(MAPLIBRE_CSS))
         .replace("__JS__", html.escape(MAPLIBRE_JS))
+        .replace("__NONCE__", nonce)
         .replace("__CONFIG__", payload)
     )

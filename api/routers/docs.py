@@ -27,10 +27,18 @@ def _openapi_url(request: Request) -> str:
     return root_path + (request.app.openapi_url or "/openapi.json")
 
 
+def _nonced(request: Request, page: HTMLResponse) -> HTMLResponse:
+    """One of FastAPI's pages with the Content-Security-Policy nonce on its inline scripts
+    (FastAPI writes them; no user text is in these pages)."""
+    nonce = request.state.csp_nonce
+    html = bytes(page.body).decode().replace("<script>", f'<script nonce="{nonce}">')
+    return HTMLResponse(html, status_code=page.status_code)
+
+
 @router.get("/docs", response_class=HTMLResponse)
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI: every operation, tried out in the browser."""
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=_openapi_url(request),
         title=f"{request.app.title} API 文档 (Swagger UI)",
         swagger_js_url=asset_url("swagger-ui-dist", "swagger-ui-bundle.js"),
@@ -38,12 +46,13 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=FAVICON,
         oauth2_redirect_url=OAUTH2_REDIRECT,
     )
+    return _nonced(request, page)
 
 
 @router.get(OAUTH2_REDIRECT, response_class=HTMLResponse)
-def swagger_ui_redirect() -> HTMLResponse:
+def swagger_ui_redirect(request: Request) -> HTMLResponse:
     """Where Swagger UI's OAuth2 flow returns (no external assets)."""
-    return get_swagger_ui_oauth2_redirect_html()
+    return _nonced(request, get_swagger_ui_oauth2_redirect_html())
 
 
 @router.get("/redoc", response_class=HTMLResponse)

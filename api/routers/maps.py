@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import CallerDep, ConnectionDep, require, role_of
+from api.security_headers import allow_eval
 from api.throttle import by_address
 from gis import maps
 from gis.auth import Principal
@@ -24,7 +25,9 @@ ColourQuery = Annotated[
 
 
 def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
-    return HTMLResponse(maps.page_html(m, request.app.state.settings, inline=False))
+    allow_eval(request)  # the measuring control compiles its templates
+    settings, nonce = request.app.state.settings, request.state.csp_nonce
+    return HTMLResponse(maps.page_html(m, settings, inline=False, nonce=nonce))
 
 
 @router.get(

@@ -141,4 +141,6 @@ async def vector_map(request: Request, as_of: AsOf = None) -> HTMLResponse:
     if box is None:
         _, _, box = await service.bounds("counties", as_of)
     bounds = list(box) if box is not None else [73.5, 18.0, 135.1, 53.6]  # China
-    return HTMLResponse(viewer_html(service.settings, bounds=bounds, version=version, as_of=as_of))
+    nonce = request.state.csp_nonce
+    page = viewer_html(service.settings, bounds=bounds, version=version, as_of=as_of, nonce=nonce)
+    return HTMLResponse(page)
