@@ -57,7 +57,8 @@ _PAGE = """<!doctype html>
   .gm-swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
                vertical-align: -1px; border: 1px solid #888; }
   .gm-popup table { border-collapse: collapse; }
-  .gm-popup th { text-align: left; padding-right: 8px; font-weight: normal; color: #666; }
+  .gm-popup th { text-align: left; padding-right: 8px; font-weight: normal; color: #666;
+                white-space: nowrap; }
 </style>
 </head>
 <body>
