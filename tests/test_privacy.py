@@ -184,3 +184,16 @@ def test_personal_fields_are_not_queryables(client: TestClient) -> None:
     assert refused.status_code == 400
     tilejson = client.get("/tiles/grids.json").json()
     assert "grid_worker" not in tilejson["vector_layers"][0]["fields"]
+
+
+def test_viewers_see_workers_masked_in_analyses(
+    fresh_client: TestClient,
+    make_key: Callable[[str], str],
+    people: dict[str, Any],
+) -> None:
+    viewer, worker = _bearer(make_key("viewer")), people["names"][0]
+    standards = fresh_client.get(
+        "/api/v1/analysis/grid-standards", params={"region": COMMUNITY}, headers=viewer
+    )
+    assert standards.status_code == 200, standards.text
+    assert worker not in standards.text and mask_name(worker) in standards.text

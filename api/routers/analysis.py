@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api import throttle
-from api.deps import ConnectionDep
+from api.deps import CallerDep, ConnectionDep, role_of
 from gis import analysis
+from gis.privacy import redact
 
 router = APIRouter(
     prefix="/api/v1/analysis", tags=["analysis"], dependencies=[Depends(throttle.analysis)]
@@ -36,10 +37,14 @@ def coverage(
 
 
 @router.get("/grid-standards", summary="Grids that miss the standards")
-def grid_standards(request: Request, conn: ConnectionDep, region: Region) -> dict[str, Any]:
+def grid_standards(
+    request: Request, conn: ConnectionDep, caller: CallerDep, region: Region
+) -> dict[str, Any]:
     """Grids outside the household band (settings, default 150–500), without a grid worker
-    or party branch, with no centre in reach or no camera; counts per community."""
-    return analysis.grid_standards(conn, region, request.app.state.settings)
+    or party branch, with no centre in reach or no camera; counts per community (workers
+    masked for viewers: ``gis.privacy``)."""
+    found = analysis.grid_standards(conn, region, request.app.state.settings)
+    return redact(found, role_of(caller))
 
 
 class Candidate(BaseModel):
