@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 
 from api.errors import invalid_parameters
+from api.pages import templates
 from tiles import http
 from tiles.layers import LAYERS, MEDIA_TYPE
 from tiles.service import TileService
-from tiles.viewer import viewer_html
+from tiles.viewer import MAPLIBRE_CSS, MAPLIBRE_JS, viewer_config
 
 
 @asynccontextmanager
@@ -141,6 +142,6 @@ async def vector_map(request: Request, as_of: AsOf = None) -> HTMLResponse:
     if box is None:
         _, _, box = await service.bounds("counties", as_of)
     bounds = list(box) if box is not None else [73.5, 18.0, 135.1, 53.6]  # China
-    nonce = request.state.csp_nonce
-    page = viewer_html(service.settings, bounds=bounds, version=version, as_of=as_of, nonce=nonce)
-    return HTMLResponse(page)
+    config = viewer_config(service.settings, bounds=bounds, version=version, as_of=as_of)
+    context = {"config": config, "maplibre_js": MAPLIBRE_JS, "maplibre_css": MAPLIBRE_CSS}
+    return templates.TemplateResponse(request, "vector.html", context)
