@@ -387,11 +387,17 @@ class _Basemaps(MacroElement):
 
 
 class _SearchPopup(MacroElement):
-    """Opens the popup of the grid a search found once the map has flown there (the
-    search's own attempt misses popups bound to the whole layer)."""
+    """The search's suggestions as text (leaflet-search puts them in as HTML; the labels
+    are grid names as written), and the popup of the grid it found opened once the map has
+    flown there (the search's own attempt misses popups bound to the whole layer)."""
 
     _template = Template(
         """{% macro script(this, kwargs) %}
+        {{ this.grids.get_name() }}searchControl.options.buildTip = function(text) {
+          var tip = L.DomUtil.create('li', '');
+          tip.textContent = text;
+          return tip;
+        };
         {{ this.grids.get_name() }}searchControl.on('search:locationfound', function(e) {
           {{ this._parent.get_name() }}.once('moveend', function() {
             e.layer.fire('click', {latlng: e.layer.getBounds().getCenter()}, true);
@@ -694,7 +700,7 @@ def _grid_layer(
         props = {
             "code": p["code"],
             "name": p["name"],
-            "label": escape(f"{p['name']} {p['code']}"),
+            "label": f"{p['name']} {p['code']}",
             "community": names.get(p["parent_code"]),
             "grid_worker": p["grid_worker"],
             "party_branch": p["party_branch"],

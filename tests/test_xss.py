@@ -345,6 +345,7 @@ def test_centres_cameras_and_search_show_payloads_as_text(
     assert_literal([t.rsplit(" ", 1)[0] for t in tips.all_inner_texts()])
     tips.first.click()
     assert "第2网格" in _popup_text(page)
+    assert_literal([search.input_value().rsplit(" ", 1)[0]])
     assert_inert(watched, "street-centres-cameras-search")
 
 
