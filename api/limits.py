@@ -53,14 +53,16 @@ class Family:
 
 def family(method: str, path: str, settings: Settings) -> Family:
     """The family of a request: ``upload`` (editor), ``write`` (JSON writes to a layer,
-    editor), ``analysis`` (viewer) and ``points`` (a batch lookup: 10 000 points), else
-    ``small``."""
+    editor), ``keys`` (admin), ``analysis`` (viewer) and ``points`` (a batch lookup: 10 000
+    points), else ``small``."""
     path = path.rstrip("/") or "/"
     if method in BODY_METHODS:
         if path == "/api/v1/uploads":
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "editor")
         if path.startswith(LAYER_PREFIXES):
             return Family("write", settings.max_json_body_bytes, "editor")
+        if path.startswith("/api/v1/keys"):
+            return Family("keys", settings.max_small_body_bytes, "admin")
         if path.startswith("/api/v1/analysis/"):
             return Family("analysis", settings.max_points_body_bytes, "viewer")
         if path == "/api/v1/lookup/batch":

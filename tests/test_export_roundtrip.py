@@ -25,8 +25,11 @@ CASES = [("geojson", None), ("gpkg", None), ("shp", "utf-8"), ("shp", "gbk")]
 assert {fmt for fmt, _ in CASES} == set(FORMATS), "every export format is round-tripped"
 
 
-def _export(client: TestClient, tmp_path: Path, **params: str) -> Path:
-    exported = client.get("/api/v1/export", params=params)
+def _export(client: TestClient, tmp_path: Path, key: str, **params: str) -> Path:
+    """The export as an editor sees it: with grid workers and phones (personal data)."""
+    exported = client.get(
+        "/api/v1/export", params=params, headers={"Authorization": f"Bearer {key}"}
+    )
     assert exported.status_code == 200, exported.text
     name = exported.headers["content-disposition"].split("filename=")[1].strip('"')
     path = tmp_path / name
@@ -56,7 +59,7 @@ def test_reimport_of_an_export_changes_nothing(
     for level in ("county", "street", "community", "grid"):
         params = {"level": level, "format": fmt} | ({"encoding": encoding} if encoding else {})
         (tmp_path / level).mkdir()
-        path = _export(fresh_client, tmp_path / level, **params)
+        path = _export(fresh_client, tmp_path / level, key, **params)
         before = state(fresh_engine)
         body = _commit(fresh_client, path, key, level)
         report = body["report"]
@@ -70,7 +73,7 @@ def test_reimport_of_an_export_changes_nothing(
 def test_reimport_sees_a_moved_vertex_and_a_new_name(
     fresh_client: TestClient, make_key: Callable[[str], str], tmp_path: Path
 ) -> None:
-    path = _export(fresh_client, tmp_path, level="grid", format="geojson")
+    path = _export(fresh_client, tmp_path, make_key("editor"), level="grid", format="geojson")
     data = json.loads(path.read_text(encoding="utf-8"))
     features = data["features"]
     first = features[0]
@@ -115,7 +118,7 @@ def test_reimport_after_a_trip_through_gauss_kruger_changes_nothing(
 ) -> None:
     """A desk that reprojects the export to CGCS2000 GK zone 39 and sends it back: the float
     noise of two projections is far below the storage grid, so nothing changed."""
-    path = _export(fresh_client, tmp_path, level="grid", format="gpkg")
+    path = _export(fresh_client, tmp_path, make_key("editor"), level="grid", format="gpkg")
     meta, _, wkb, fields = read(path)
     to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4527", always_xy=True)
     geoms = shapely.transform(
