@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from gis.encoding import normalise_encoding_name
 from gis.errors import InvalidInput
-from gis.privacy import redact
+from gis.privacy import PERSONAL_FIELDS, attribute_kind, redact, view
 from gis.versions import ATTRIBUTE_COLUMNS
 
 
@@ -66,8 +66,10 @@ def export_regions(
     temporary directory, so ``dest_dir`` receives the archive only) with a ``.cpg`` naming
     their encoding (UTF-8 by default, or GBK for older desktop GIS); they carry the core
     fields only.  ``level`` and ``area_m2`` are helper columns for the desk: a re-import
-    ignores them (``gis.versions.DERIVED_COLUMNS``).  Personal fields are written as a
-    caller with ``role`` may see them (``gis.privacy``; None: anonymous, none of them).
+    ignores them (``gis.versions.DERIVED_COLUMNS``).  Personal fields (``gis.privacy``) are
+    written only for a ``role`` that sees them whole: for anyone else the file has no such
+    columns at all — neither empty nor masked ones, which an editor re-importing the file
+    would write over the stored values.
     """
     if fmt not in FORMATS:
         raise InvalidInput(
@@ -110,11 +112,16 @@ def export_regions(
             code="nothing_to_export",
             details={"level": level, "parent": parent, "version": version},
         )
-    columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in CORE}
+    # a file travels and comes back: personal fields the caller may not see whole are left
+    # out, not written empty or masked — re-imported, the stored values are kept
+    whole = view(role) == "whole"
+    core = [c for c in CORE if whole or c not in PERSONAL_FIELDS]
+    columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in core}
     if fmt == "shp":
         columns = {SHAPEFILE_NAMES.get(c, c): v for c, v in columns.items()}
     else:
-        extra = sorted({k for r in rows for k in r["attributes"]} - set(columns))
+        found = {k for r in rows for k in r["attributes"] if whole or attribute_kind(k) is None}
+        extra = sorted(found - set(columns))
         for key in extra:
             columns[key] = [
                 v if v is None or isinstance(v, str | int | float) else json.dumps(v)

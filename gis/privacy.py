@@ -15,6 +15,8 @@ tiles, map pages, exports.
   editors and admins see them whole.
 - **Vector tiles** are one public, cacheable answer for every caller, so they carry no
   personal field at all (:func:`public_fields`).
+- **Exports** are files that come back: they carry personal fields only for callers who see
+  them whole (``gis.export``), never empty or masked columns an import would write back.
 """
 
 from __future__ import annotations

@@ -140,3 +140,27 @@ def test_reimport_after_a_trip_through_gauss_kruger_changes_nothing(
     assert body["report"]["crs"]["crs"] == "EPSG:4527"
     assert body["report"]["summary"]["changes"] == NO_CHANGES
     assert (body["status"], state(fresh_engine)[:2]) == ("unchanged", before[:2])
+
+
+@pytest.mark.parametrize("role", [None, "viewer"])
+def test_an_export_without_personal_data_reimported_keeps_it(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+    role: str | None,
+) -> None:
+    """An anonymous or a viewer's export has no grid worker columns (not empty, not masked):
+    an editor importing it changes nothing — the stored names and phones stay whole."""
+    headers = {"Authorization": f"Bearer {make_key(role)}"} if role else {}
+    exported = fresh_client.get(
+        "/api/v1/export", params={"level": "grid", "format": "geojson"}, headers=headers
+    )
+    properties = json.loads(exported.content)["features"][0]["properties"]
+    assert "grid_worker" not in properties and "grid_worker_phone" not in properties
+    path = tmp_path / "grids.geojson"
+    path.write_bytes(exported.content)
+    before = state(fresh_engine)
+    body = _commit(fresh_client, path, make_key("editor"), "grid")
+    assert body["report"]["summary"]["changes"] == {"added": [], "modified": [], "removed": []}
+    assert state(fresh_engine)[:2] == before[:2]
