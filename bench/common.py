@@ -8,7 +8,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import make_url
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from gis.cluster import Cluster
 from gis.db import database_url
@@ -95,3 +96,15 @@ def bench_database(settings: Settings, name: str) -> tuple[str, bool]:
     started = settings.embedded and Cluster.from_settings(settings).start()
     url = make_url(database_url(settings)).set(database=f"bench_{name}_{os.getpid()}")
     return url.render_as_string(hide_password=False), bool(started)
+
+
+def server_versions(url: str) -> str:
+    """ "PostgreSQL x, PostGIS y" of the server at ``url``, for a benchmark's machine notes."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pg = conn.scalar(text("SHOW server_version"))
+            postgis = conn.scalar(text("SELECT postgis_lib_version()"))
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {pg}, PostGIS {postgis}"

@@ -59,7 +59,7 @@ import numpy as np
 import pyogrio
 import pyogrio.raw
 import shapely
-from common import cpu_model, git_state, vm_kib
+from common import cpu_model, git_state, server_versions, vm_kib
 from pyproj import Transformer
 from shapely.geometry import Polygon
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -517,17 +517,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _server_versions(url: str) -> str:
-    engine = _plain_engine(url)
-    try:
-        with engine.connect() as conn:
-            pg = conn.scalar(text("SHOW server_version"))
-            postgis = conn.scalar(text("SELECT postgis_lib_version()"))
-    finally:
-        engine.dispose()
-    return f"PostgreSQL {pg}, PostGIS {postgis}"
-
-
 def _median(runs: list[Run]) -> float:
     return statistics.median(r.seconds for r in runs)
 
@@ -656,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
             make_gridmap_template(_db_url(base, gm_tpl), parent)
             make_ogr_template(_db_url(base, ogr_tpl))
             env = _versions()
-            env["postgres"] = _server_versions(_db_url(base, ogr_tpl))
+            env["postgres"] = server_versions(_db_url(base, ogr_tpl))
             log(f"databases ready; {env['ogr2ogr']}; {env['postgres']}; gridmap {env['code']}")
             steps: dict[str, Callable[[int], Run]] = {
                 "gridmap": lambda r: run_gridmap(

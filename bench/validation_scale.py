@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
-from common import bench_database, cpu_model, git_state, spaced
+from common import bench_database, cpu_model, git_state, server_versions, spaced
 from shapely.geometry import mapping, shape
 from sqlalchemy import Engine, event, make_url, text
 
@@ -558,17 +558,6 @@ def seq_table(traced: Traced) -> list[str]:
     return lines
 
 
-def postgres_version(url: str) -> str:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            pg = conn.scalar(text("SHOW server_version"))
-            postgis = conn.scalar(text("SELECT postgis_lib_version()"))
-    finally:
-        engine.dispose()
-    return f"PostgreSQL {pg}, PostGIS {postgis}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grids", type=int, default=100_000, help="synthetic grids (× 100)")
@@ -602,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         code = git_state()
         env = (
             f"{cpu_model()} × {os.cpu_count()}, Python {platform.python_version()}, "
-            f"{postgres_version(urls['small'])}, shapely {shapely.__version__}"
+            f"{server_versions(urls['small'])}, shapely {shapely.__version__}"
         )
         print(f"{env}; gridmap {code}", flush=True)
         for db in ("small", "large"):
