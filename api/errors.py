@@ -200,6 +200,22 @@ def install_error_handlers(app: FastAPI) -> None:
         body = GridmapError(str(error.detail), code=code).to_dict()
         return respond(request, error.status_code, body, error.headers)
 
+    @app.exception_handler(sa_exc.DataError)
+    async def _bad_value(request: Request, error: sa_exc.DataError) -> Response:
+        # SQLSTATE class 22 (or psycopg's own check): a value PostgreSQL cannot take — a NUL
+        # character in text, a number beyond its column's range.  The transaction is rolled
+        # back, so nothing was written; the value came from the request.
+        log.warning("value refused by the database: %s", error.orig)
+        return error_response(
+            request,
+            InvalidInput(
+                "请求中的值无效：文本含 NUL 字符，或数值超出范围 "
+                "(a value of the request is unusable: text with a NUL character, or a number "
+                "out of range)",
+                code="invalid_value",
+            ),
+        )
+
     for exc_type in DATABASE_DOWN:
 
         @app.exception_handler(exc_type)

@@ -118,7 +118,7 @@ class BodyLimits:
                 await _refuse(scope, send, refusal)
                 return
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > kind.max_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > kind.max_bytes:
             await _refuse(scope, send, too_large(kind.max_bytes))
             return
         await _Bounded(self.app, scope, kind.max_bytes, settings).run(receive, send)

@@ -130,7 +130,7 @@ def whole_number(value: Any) -> Any:
     """Integers as int; floats and digit strings that are whole numbers too; else as given."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return value
 

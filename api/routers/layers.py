@@ -73,7 +73,7 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
     def key_of(key: str) -> Any:
         if spec.key != "id":
             return key
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit() and len(key) <= 18):  # an int8, in ASCII
             raise NotFound(
                 f"{spec.title} {key} 不存在 (no such {spec.singular})",
                 code=f"{spec.singular}_not_found",

@@ -47,8 +47,9 @@ async def lookup(
     as_of: AsOf = None,
 ) -> JSONResponse:
     """Where the point is, at every level: the grid covering it (with its grid worker and
-    party branch: none for anonymous callers, masked for viewers — ``gis.privacy``), community, street and county.  A point in a town without grids gets its
-    street and county (and community if any); outside everything, nulls.  On a shared edge
+    party branch: none for anonymous callers, masked for viewers — ``gis.privacy``),
+    community, street and county.  A point in a town without grids gets its street and
+    county (and community if any); outside everything, nulls.  On a shared edge
     or vertex the covering region with the lowest code wins.  A point outside every grid
     (``covered: false``) also gets ``nearest``: the nearest grid, its chain and
     ``distance_m``, in metres on the WGS 84 ellipsoid (``distance_unit``: ``m``); the point

@@ -1,0 +1,44 @@
+"""Values PostgreSQL cannot take answer 422, never 500 (issue 13): a NUL character in any
+text that reaches the database (paths, query parameters), integers beyond int8, non-ASCII
+digits as ids."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+NUL = [
+    "/api/v1/regions/13%00",
+    "/api/v1/regions?parent=1%002",
+    "/maps/region/1%003",
+    "/ogc/collections/grids/items?code=1%00",
+    "/api/v1/regions?level=grid&parent=130227001%00001",
+]
+HUGE = "99999999999999999999"
+OUT_OF_RANGE = [
+    f"/api/v1/regions?offset={HUGE}",
+    f"/api/v1/versions?offset={HUGE}",
+    f"/api/v1/centres?offset={HUGE}",
+    f"/api/v1/cameras?offset={HUGE}",
+]
+
+
+@pytest.mark.parametrize("url", NUL + OUT_OF_RANGE)
+def test_values_the_database_cannot_take_are_422(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+    body = response.json()
+    assert body["code"] in ("invalid_value", "invalid_parameter", "region_not_found")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in body["message"]) and "(" in body["message"]
+
+
+@pytest.mark.parametrize("key", ["²", "١٢", HUGE, "1e3", "-1"])
+@pytest.mark.parametrize("layer", ["centres", "cameras"])
+def test_ids_that_are_no_int8_in_ascii_are_not_found(
+    client: TestClient, layer: str, key: str
+) -> None:
+    response = client.get(f"/api/v1/{layer}/{key}")
+    if layer == "cameras":  # cameras are keyed by their 20-digit device ID
+        assert response.status_code in (404, 422), response.text
+    else:
+        assert (response.status_code, response.json()["code"]) == (404, "centre_not_found")
