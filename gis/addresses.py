@@ -335,6 +335,11 @@ def _score(query: ParsedAddress, row: dict[str, Any]) -> AddressCandidate:
     )
 
 
+MAX_ADDRESS_CHARS = 200
+"""Longest address text matched: a full Chinese address is well under 100 characters, and
+matching cost grows with the text (10 000 characters took ~0.7 s)."""
+
+
 def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatch:
     """Find the registry entry for free address text.
 
@@ -345,10 +350,18 @@ def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatc
     it (except those that merely extend it, e.g. the buildings of a matched compound)
     make it ambiguous and are listed, best first, as up to ``limit`` candidates.
 
-    Raises ``InvalidInput`` (``empty_address``) for text without content, and
+    Raises ``InvalidInput`` (``empty_address``) for text without content,
+    (``address_too_long``) beyond :data:`MAX_ADDRESS_CHARS`, and
     ``NotFound`` (``address_not_found``) with up to ``limit`` suggestions (code, address,
     similarity) when nothing scores high enough.
     """
+    if len(address or "") > MAX_ADDRESS_CHARS:
+        raise InvalidInput(
+            f"地址过长：{len(address)} 个字符，最多 {MAX_ADDRESS_CHARS} 个 "
+            f"(the address has {len(address)} characters, at most {MAX_ADDRESS_CHARS})",
+            code="address_too_long",
+            details={"length": len(address), "limit": MAX_ADDRESS_CHARS},
+        )
     query = parse(address or "")
     if not query.normalized:
         raise InvalidInput(

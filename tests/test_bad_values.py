@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from gis.addresses import MAX_ADDRESS_CHARS, match_address
+from gis.errors import InvalidInput
 
 NUL = [
     "/api/v1/regions/13%00",
@@ -42,3 +46,19 @@ def test_ids_that_are_no_int8_in_ascii_are_not_found(
         assert response.status_code in (404, 422), response.text
     else:
         assert (response.status_code, response.json()["code"]) == (404, "centre_not_found")
+
+
+def test_an_address_is_at_most_200_characters(client: TestClient, engine: Engine) -> None:
+    """Matching cost grows with the text (10 000 characters took ~0.7 s): the limit is said in
+    the OpenAPI document and enforced, over HTTP and in the matcher itself."""
+    long = "阳光小区5-2-301" * 30
+    response = client.get("/api/v1/lookup", params={"address": long})
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_parameter")
+    schema = client.get("/openapi.json").json()
+    parameters = schema["paths"]["/api/v1/lookup"]["get"]["parameters"]
+    address = next(p for p in parameters if p["name"] == "address")
+    assert MAX_ADDRESS_CHARS == 200
+    assert "200" in str(address["schema"])
+    with engine.connect() as conn, pytest.raises(InvalidInput) as refused:
+        match_address(conn, long)
+    assert refused.value.code == "address_too_long"

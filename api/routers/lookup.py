@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.deps import CallerDep, role_of
 from api.routers.regions import AsOf
 from api.throttle import by_address
+from gis.addresses import MAX_ADDRESS_CHARS
 from gis.csvfiles import csv_encoding
 from gis.encoding import detect_text_encoding
 from gis.errors import InvalidInput, TooLarge, Unsupported
@@ -41,7 +42,11 @@ async def lookup(
     lon: Annotated[float | None, Query(description="Longitude (or easting) in `crs`")] = None,
     lat: Annotated[float | None, Query(description="Latitude (or northing) in `crs`")] = None,
     address: Annotated[
-        str | None, Query(description="Free address text instead of lon/lat, e.g. 阳光小区5-2-301")
+        str | None,
+        Query(
+            max_length=MAX_ADDRESS_CHARS,
+            description="Free address text instead of lon/lat, e.g. 阳光小区5-2-301",
+        ),
     ] = None,
     crs: Crs = "wgs84",
     as_of: AsOf = None,
