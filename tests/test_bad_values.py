@@ -4,6 +4,10 @@ digits as ids."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -19,6 +23,7 @@ NUL = [
     "/api/v1/regions?level=grid&parent=130227001%00001",
 ]
 HUGE = "99999999999999999999"
+POINT = {"type": "Point", "coordinates": [118.3, 40.17]}
 OUT_OF_RANGE = [
     f"/api/v1/regions?offset={HUGE}",
     f"/api/v1/versions?offset={HUGE}",
@@ -62,3 +67,61 @@ def test_an_address_is_at_most_200_characters(client: TestClient, engine: Engine
     with engine.connect() as conn, pytest.raises(InvalidInput) as refused:
         match_address(conn, long)
     assert refused.value.code == "address_too_long"
+
+
+@pytest.mark.parametrize(
+    ("body", "feature"),
+    [
+        ({"features": [{"type": "Feature", "properties": [1, 2], "geometry": POINT}]}, 1),
+        ({"features": [{"properties": {}, "geometry": POINT}, {"properties": "x"}]}, 2),
+        ({"features": [{"geometry": {"type": "Point", "coordinates": []}}]}, 1),
+        ({"features": "x"}, None),
+    ],
+)
+def test_malformed_geojson_members_name_the_feature(
+    client: TestClient, body: dict, feature: int | None
+) -> None:
+    response = client.post(
+        "/api/v1/lookup/batch",
+        content=json.dumps({"type": "FeatureCollection", **body}),
+        headers={"content-type": "application/geo+json"},
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_geojson")
+    assert response.json()["details"]["feature"] == feature
+
+
+@pytest.mark.parametrize("sent", ["a" * 300 + ".geojson", "网格" * 200 + ".geojson"])
+def test_long_upload_file_names_are_shortened_keeping_the_suffix(
+    fresh_client: TestClient, make_key: Callable[[str], str], tmp_path: Path, sent: str
+) -> None:
+    """The file is read as GeoJSON (its suffix kept) and answered: here, an empty layer."""
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
+    with path.open("rb") as f:
+        response = fresh_client.post(
+            "/api/v1/uploads",
+            files={"file": (sent, f)},
+            data={"level": "grid"},
+            headers={"Authorization": f"Bearer {make_key('editor')}"},
+        )
+    assert (response.status_code, response.json()["code"]) == (422, "empty_layer"), response.text
+
+
+def test_a_nul_in_an_upload_file_name_is_invalid_text(
+    fresh_client: TestClient, make_key: Callable[[str], str]
+) -> None:
+    """Written by hand: an HTTP client library would percent-encode the NUL."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="level"\r\n\r\ngrid\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.geojson"\r\n'
+        b"Content-Type: application/geo+json\r\n\r\n{}\r\n--b--\r\n"
+    )
+    response = fresh_client.post(
+        "/api/v1/uploads",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {make_key('editor')}",
+            "content-type": "multipart/form-data; boundary=b",
+        },
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_text")

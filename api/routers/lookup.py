@@ -113,24 +113,48 @@ def _at_most(count: int) -> None:
         )
 
 
+_GEOJSON_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, ValidationError)
+
+
+def _invalid_geojson(error: Exception, number: int | None = None) -> InvalidInput:
+    where_zh = f"第 {number} 个要素：" if number else ""
+    where_en = f"; feature {number}" if number else ""
+    return InvalidInput(
+        f"{where_zh}GeoJSON 应为点要素的 FeatureCollection "
+        f"(expected a FeatureCollection of Points{where_en})",
+        code="invalid_geojson",
+        details={"feature": number, "error": str(error)},
+    )
+
+
+def _feature_point(feature: Any) -> BatchPoint:
+    """A Point feature's point; its properties must be an object (or null)."""
+    geometry = feature["geometry"]
+    if geometry["type"] != "Point":
+        raise TypeError(f"a {geometry['type']}, not a Point")
+    properties = feature.get("properties")
+    if not isinstance(properties, dict | None):
+        raise TypeError(f"properties is a {type(properties).__name__}, not an object")
+    x, y = geometry["coordinates"][:2]
+    return BatchPoint(lon=x, lat=y, id=feature.get("id", (properties or {}).get("id")))
+
+
 def _from_geojson(body: bytes) -> list[BatchPoint]:
-    points = []
+    """The points of a FeatureCollection; 422 ``invalid_geojson`` naming the first feature
+    (1-based) that is no Point feature."""
     try:
         features = json.loads(body)["features"]
-        _at_most(len(features))
-        for feature in features:
-            geometry = feature["geometry"]
-            if geometry["type"] != "Point":
-                raise TypeError(f"feature {feature.get('id')!r} is a {geometry['type']}")
-            x, y = geometry["coordinates"][:2]
-            fid = feature.get("id", (feature.get("properties") or {}).get("id"))
-            points.append(BatchPoint(lon=x, lat=y, id=fid))
-    except (ValueError, KeyError, TypeError, IndexError, ValidationError) as error:
-        raise InvalidInput(
-            "GeoJSON 应为点要素的 FeatureCollection (expected a FeatureCollection of Points)",
-            code="invalid_geojson",
-            details={"error": str(error)},
-        ) from error
+        if not isinstance(features, list):
+            raise TypeError("features is not a list")
+    except _GEOJSON_ERRORS as error:
+        raise _invalid_geojson(error) from error
+    _at_most(len(features))
+    points = []
+    for number, feature in enumerate(features, start=1):
+        try:
+            points.append(_feature_point(feature))
+        except _GEOJSON_ERRORS as error:
+            raise _invalid_geojson(error, number) from error
     return points
 
 

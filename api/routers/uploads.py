@@ -57,6 +57,28 @@ def _field_mapping(value: str | None) -> dict[str, str]:
     return mapping
 
 
+MAX_FILENAME_BYTES = 200
+"""UTF-8 bytes of an upload's file name kept (its suffix always): file systems take 255, and
+a Chinese character is three."""
+
+
+def _filename(sent: str | None) -> str:
+    """The file's own name (no folders), at most :data:`MAX_FILENAME_BYTES` long in UTF-8
+    with its suffix kept; 422 ``invalid_text`` for a NUL or another control character."""
+    name = Path(sent or "upload").name or "upload"
+    if any(ord(ch) < 32 for ch in name):
+        raise InvalidInput(
+            "文件名含控制字符 (NUL 等) (the file name holds a control character such as NUL)",
+            code="invalid_text",
+            details={"parameter": "file"},
+        )
+    suffix = "".join(Path(name).suffixes)[-20:]
+    stem = name[: len(name) - len(suffix)]
+    while len((stem + suffix).encode("utf-8")) > MAX_FILENAME_BYTES:
+        stem = stem[:-1]
+    return stem + suffix
+
+
 @router.post("", summary="Upload a boundary or address registry file", response_model=None)
 def upload(
     request: Request,
@@ -107,7 +129,7 @@ def upload(
         )
     process = PROCESSORS[kind]
     settings = request.app.state.settings
-    filename = Path(file.filename or "upload").name
+    filename = _filename(file.filename)
     with tempfile.TemporaryDirectory(prefix="gridmap-recv-") as tmp:
         saved = Path(tmp) / "upload.bin"
         _save(file, saved, settings.max_upload_bytes)
