@@ -85,11 +85,20 @@ class SpatialFilter:
 # --------------------------------------------------------------------------- validation
 
 
+MAX_TEXT = 500
+"""Longest text attribute stored (a name, an address, opening hours): a 100 000-character
+name is a mistake or an attack, never a centre's name."""
+
+
 def _coerce(attribute: Attribute, value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if attribute.kind is str:
         text = str(value).strip()
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"{len(text)} characters, at most {MAX_TEXT}")
+        if "\x00" in text:
+            raise ValueError("a NUL character")
         return attribute.aliases.get(text, text)
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
@@ -134,11 +143,13 @@ def check_attributes(
             value = _coerce(attribute, values[attribute.name])
         except (TypeError, ValueError) as error:
             kind = {str: "text", int: "a whole number", float: "a number"}[attribute.kind]
+            given = repr(values[attribute.name])
+            given = given if len(given) <= 60 else given[:59] + "…"
             problem(
                 "invalid_field",
                 attribute.name,
                 f"{attribute.name} 应为{'文本' if attribute.kind is str else '数字'}: "
-                f"{values[attribute.name]!r} (must be {kind}: {error})",
+                f"{given} (must be {kind}: {error})",
             )
             continue
         if value is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gis.addresses import MAX_ADDRESS_CHARS, match_address
 from gis.errors import InvalidInput
@@ -125,3 +125,30 @@ def test_a_nul_in_an_upload_file_name_is_invalid_text(
         },
     )
     assert (response.status_code, response.json()["code"]) == (422, "invalid_text")
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), [("x" * 100_000, "at most 500"), ("山庄\x00里", "NUL")]
+)
+def test_a_centre_name_that_is_too_long_or_holds_a_nul_is_refused(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    name: str,
+    reason: str,
+) -> None:
+    with fresh_engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM centres")).scalar()
+    response = fresh_client.post(
+        "/api/v1/centres",
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [118.3, 40.17]},
+            "properties": {"name": name, "level": "station"},
+        },
+        headers={"Authorization": f"Bearer {make_key('editor')}"},
+    )
+    assert response.status_code == 422
+    assert reason in response.json()["message"] and len(response.text) < 2000
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM centres")).scalar() == before
