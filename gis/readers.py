@@ -201,6 +201,28 @@ def _without_paths(message: str, files_dir: Path) -> str:
     return re.sub(r"(?:/[^\s'\"/]+)+/(?=[^\s'\"/]+)", "", message)
 
 
+_TEXT_FORMATS = (".geojson", ".json", ".csv", ".kml")
+_NUL_MARKS = (b"\x00", b"\\u0000")
+
+
+def _refuse_nul(dataset: Path) -> None:
+    """A text file (GeoJSON, CSV, KML) with a NUL character, raw or as the JSON escape: GDAL
+    would cut the field at it without a word, so the file is refused (``invalid_text``)."""
+    if dataset.suffix.lower() not in _TEXT_FORMATS:
+        return
+    tail = b""
+    with dataset.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            if any(mark in tail + chunk for mark in _NUL_MARKS):
+                raise InvalidInput(
+                    f"文件 {dataset.name} 中有字段含 NUL 字符，读取时会被截断，请清除后重传 "
+                    "(a field of the file holds a NUL character, which would cut it short)",
+                    code="invalid_text",
+                    details={"file": dataset.name},
+                )
+            tail = chunk[-8:]
+
+
 def read_upload(
     path: Path,
     filename: str,
@@ -227,6 +249,7 @@ def read_upload(
         shutil.copyfile(path, target)
         files = [target]
     dataset = _find_dataset(files, files_dir)
+    _refuse_nul(dataset)
     choice = _encoding_for(dataset, encoding)
     try:
         layer_name = _choose_layer(dataset, layer)

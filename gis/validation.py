@@ -223,11 +223,37 @@ def _check_geometry(c: Candidate, valid: bool, repair: bool, report: Report) -> 
     c.geometry = None
 
 
+MAX_NAME = 200
+"""Longest region name (the longest real ones are ~30 characters)."""
+
+
 def _check_attributes(c: Candidate, level: str, report: Report) -> None:
     if not c.code:
         report.problems.append(problem("missing_code", "error", c, "要素缺少编码 (no code)"))
     if not c.name:
         report.problems.append(problem("missing_name", "error", c, "要素缺少名称 (no name)"))
+    elif len(c.name) > MAX_NAME:
+        report.problems.append(
+            problem(
+                "name_too_long",
+                "error",
+                c,
+                f"名称有 {len(c.name)} 个字符，最多 {MAX_NAME} 个 "
+                f"(the name has {len(c.name)} characters, at most {MAX_NAME})",
+            )
+        )
+    texts = {"code": c.code, "name": c.name, **c.values, **c.attributes}
+    for key, value in texts.items():
+        if isinstance(value, str) and "\x00" in value:
+            report.problems.append(
+                problem(
+                    "invalid_text",
+                    "error",
+                    c,
+                    f"字段 {key} 含 NUL 字符 (the field {key} holds a NUL character)",
+                    field=key,
+                )
+            )
     for key in INTEGER_ROLES:
         value = c.values.get(key)
         if value is not None and (not isinstance(value, int) or value < 0):

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, text
 from gis.addresses import MAX_ADDRESS_CHARS, match_address
 from gis.errors import InvalidInput
 
+from support import state, upload
+
 NUL = [
     "/api/v1/regions/13%00",
     "/api/v1/regions?parent=1%002",
@@ -152,3 +154,37 @@ def test_a_centre_name_that_is_too_long_or_holds_a_nul_is_refused(
     assert reason in response.json()["message"] and len(response.text) < 2000
     with fresh_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM centres")).scalar() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("网格" * 60_000, "name_too_long"), ("山庄里\x00第1网格", "invalid_text")]
+)
+def test_region_names_too_long_or_with_a_nul_are_problems(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    demo_grids: dict,
+    tmp_path: Path,
+    name: str,
+    kind: str,
+) -> None:
+    """A file's name field of 120 000 characters, or one holding a NUL (GeoJSON can carry it):
+    an error in the report, nothing committed."""
+    grids = json.loads(json.dumps(demo_grids))
+    grids["features"][0]["properties"]["name"] = name
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(grids, ensure_ascii=False), encoding="utf-8")
+    before = state(fresh_engine)
+    response = upload(fresh_client, path, make_key("editor"), level="grid", dry_run=False)
+    assert response.status_code == 422, response.text[:300]
+    body = response.json()
+    details = body["details"]
+    # a NUL in a text file refuses the file before it is read (GDAL would cut the field
+    # short); a long name is a problem of the report
+    found = (
+        {p["kind"] for p in details["report"]["problems"]}
+        if "report" in details
+        else {body["code"]}
+    )
+    assert kind in found, body
+    assert state(fresh_engine)[:2] == before[:2]
