@@ -223,6 +223,18 @@ def _refuse_nul(dataset: Path) -> None:
             tail = chunk[-8:]
 
 
+def _unread_prj(dataset: Path) -> str | None:
+    """The text of a shapefile's ``.prj`` that GDAL could not make a CRS of: kept as the
+    file's CRS so that it is refused (``unknown_crs``) unless ``crs`` is given — not ignored
+    with the CRS guessed from the coordinates."""
+    prj = [
+        p for p in dataset.parent.iterdir() if p.stem == dataset.stem and p.suffix.lower() == ".prj"
+    ]
+    if not prj:
+        return None
+    return prj[0].read_bytes()[:2000].decode("utf-8", "replace").strip() or "(empty .prj)"
+
+
 def read_upload(
     path: Path,
     filename: str,
@@ -309,6 +321,6 @@ def read_upload(
         fields=fields,
         columns=columns,
         geometries=geometries,
-        crs=meta.get("crs"),
+        crs=meta.get("crs") or _unread_prj(dataset),
         encoding=choice,
     )

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.addresses import MAX_ADDRESS_CHARS, match_address
 from gis.errors import InvalidInput
 
-from support import state, upload
+from support import state, upload, write_layer, zip_dir
 
 NUL = [
     "/api/v1/regions/13%00",
@@ -188,3 +189,40 @@ def test_region_names_too_long_or_with_a_nul_are_problems(
     )
     assert kind in found, body
     assert state(fresh_engine)[:2] == before[:2]
+
+
+def test_a_garbage_prj_is_refused_unless_crs_is_given(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    demo_grids: dict,
+    tmp_path: Path,
+) -> None:
+    """GDAL cannot read the .prj: the CRS was guessed from the coordinates and the file
+    committed without a word. Now it is unknown_crs, and crs= reads the file."""
+
+    rows = [
+        {"code": f["properties"]["code"], "name": f["properties"]["name"]}
+        for f in demo_grids["features"]
+    ]
+    parts_dir = tmp_path / "parts"
+    parts_dir.mkdir()
+    write_layer(
+        parts_dir / "grids.shp",
+        [
+            {**r, "parent": f["properties"]["parent_code"]}
+            for r, f in zip(rows, demo_grids["features"], strict=True)
+        ],
+        [shape(f["geometry"]) for f in demo_grids["features"]],
+        driver="ESRI Shapefile",
+        crs="EPSG:4326",
+    )
+    (parts_dir / "grids.prj").write_text("这不是坐标系 garbage[[[", encoding="utf-8")
+    archive = zip_dir(sorted(parts_dir.iterdir()), tmp_path / "grids.zip")
+    key = make_key("editor")
+    before = state(fresh_engine)
+    refused = upload(fresh_client, archive, key, level="grid", dry_run=False)
+    assert (refused.status_code, refused.json()["code"]) == (422, "unknown_crs"), refused.text
+    assert state(fresh_engine)[:2] == before[:2]
+    given = upload(fresh_client, archive, key, level="grid", crs="EPSG:4326")
+    assert given.status_code == 200, given.text[:300]
