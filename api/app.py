@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
 from api.public_url import PublicURL
+from api.request_line import RequestLine
 from api.routers import (
     analysis,
     audit,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimits)  # innermost: its refusals are compressed, CORS'd
+    app.add_middleware(RequestLine)  # a too long URL, a NUL in it: refused before the body
     app.add_middleware(AuditWrites)  # each successful write, once answered
     app.add_middleware(KeySessions)  # a page's ?key= becomes a session cookie
     app.add_middleware(CompressLarge)

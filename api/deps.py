@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection, Engine
@@ -22,6 +22,9 @@ from gis.auth import Principal, auth_required, authenticate, session_principal
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 """The largest page any list endpoint returns; ask for more with ``offset``."""
+MAX_INT = 2**31 - 1
+"""Largest offset, id or version number a request may give (PostgreSQL's integer): beyond
+it a 422 stated in the OpenAPI document, never a database error."""
 SESSION_COOKIE = "gridmap_session"
 """The browser session's cookie (HttpOnly, SameSite=Strict): an opaque token, never a key."""
 
@@ -44,13 +47,15 @@ def get_page(
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}.")
     ] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> Page:
     """Paging parameters, validated (422 ``invalid_parameter`` when out of range)."""
     return Page(limit=limit, offset=offset)
 
 
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
+Id = Annotated[int, Path(ge=1, le=MAX_INT, description="A positive integer id.")]
+"""A numeric id in a path: an upload, a key, a version."""
 PageDep = Annotated[Page, Depends(get_page)]
 
 

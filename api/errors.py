@@ -35,6 +35,7 @@ from gis.errors import (
     Unauthorized,
     Unavailable,
     Unsupported,
+    UriTooLong,
 )
 
 log = logging.getLogger("gridmap.api")
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: dict[type[GridmapError], int] = {
     TimedOut: 408,
     Conflict: 409,
     TooLarge: 413,
+    UriTooLong: 414,
     Unsupported: 415,
     InvalidInput: 422,
     InvalidQuery: 400,
@@ -72,6 +74,7 @@ TITLES = {
     408: "请求超时",
     409: "与现有数据冲突",
     413: "内容过大",
+    414: "网址过长",
     415: "不支持的格式",
     422: "请求参数无效",
     429: "请求过于频繁",
@@ -175,6 +178,15 @@ def invalid_parameters(problems: list[dict[str, str]]) -> InvalidInput:
     )
 
 
+def nul_text(parameter: str, where: str) -> InvalidInput:
+    """422 ``invalid_text``: ``parameter`` (in ``where``: path, query, body) holds a NUL."""
+    return InvalidInput(
+        f"{parameter} 含 NUL 字符 (\\0)，无法使用 ({parameter} holds a NUL character)",
+        code="invalid_text",
+        details={"parameter": parameter, "in": where},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map gridmap errors, validation errors, database outages and the rest to HTTP."""
 
@@ -206,6 +218,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # character in text, a number beyond its column's range.  The transaction is rolled
         # back, so nothing was written; the value came from the request.
         log.warning("value refused by the database: %s", error.orig)
+        if "NUL" in str(error.orig):  # psycopg refuses a NUL in text before sending it
+            return error_response(request, nul_text("a text value", "request"))
         return error_response(
             request,
             InvalidInput(

@@ -58,6 +58,12 @@ class TooLarge(GridmapError):
     code = "too_large"
 
 
+class UriTooLong(GridmapError):
+    """A request's URL is longer than gridmap reads."""
+
+    code = "uri_too_long"
+
+
 class TimedOut(GridmapError):
     """A request body stalled or arrived slower than the configured minimum rate."""
 

@@ -40,7 +40,12 @@ def test_values_the_database_cannot_take_are_422(client: TestClient, url: str) -
     response = client.get(url)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
     body = response.json()
-    assert body["code"] in ("invalid_value", "invalid_parameter", "region_not_found")
+    assert body["code"] in (
+        "invalid_text",
+        "invalid_value",
+        "invalid_parameter",
+        "region_not_found",
+    )
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["message"]) and "(" in body["message"]
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ConnectionDep, require
+from api.deps import ConnectionDep, Id, require
 from gis import auth
 from gis.auth import KeyInfo, Principal
 
@@ -63,7 +63,7 @@ def create_key(request: Request, body: NewKey, _admin: Admin) -> JSONResponse:
 
 
 @router.post("/{key_id}/revoke", summary="Revoke an API key (admin)")
-def revoke_key(request: Request, key_id: int, _admin: Admin) -> JSONResponse:
+def revoke_key(request: Request, key_id: Id, _admin: Admin) -> JSONResponse:
     """Refuse the key from the next request on and end its browser sessions."""
     with request.app.state.engine.begin() as conn:
         info = auth.revoke_key(conn, key_id)
@@ -71,7 +71,7 @@ def revoke_key(request: Request, key_id: int, _admin: Admin) -> JSONResponse:
 
 
 @router.post("/{key_id}/rotate", summary="Rotate an API key (admin)")
-def rotate_key(request: Request, key_id: int, _admin: Admin) -> JSONResponse:
+def rotate_key(request: Request, key_id: Id, _admin: Admin) -> JSONResponse:
     """A new secret for the key (same id, name, role, expiry); the old one is refused from
     the next request on.  The new key is in this answer and nowhere else."""
     with request.app.state.engine.begin() as conn:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import CallerDep, ConnectionDep, require, role_of
+from api.deps import CallerDep, ConnectionDep, Id, require, role_of
 from api.security_headers import allow_eval
 from api.throttle import by_address
 from gis import maps
@@ -73,7 +73,7 @@ def region_map(
 def upload_map(
     request: Request,
     conn: ConnectionDep,
-    upload_id: int,
+    upload_id: Id,
     _viewer: Annotated[Principal, Depends(require("viewer"))],
     basemap: BasemapQuery = "none",
 ) -> HTMLResponse:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 
+from api.deps import MAX_INT
 from api.errors import invalid_parameters
 from api.pages import templates
 from tiles import http
@@ -32,7 +33,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["tiles"], lifespan=lifespan)
 
 AS_OF = "Boundary version to draw (boundary layers); default the current."
-AsOf = Annotated[int | None, Query(ge=1, description=AS_OF)]
+AsOf = Annotated[int | None, Query(ge=1, le=MAX_INT, description=AS_OF)]
 
 
 def _service(request: Request) -> TileService:
@@ -57,7 +58,7 @@ TILE_PARAMETERS = [
         "name": "as_of",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
         "description": AS_OF,
     },
     {
@@ -76,9 +77,15 @@ def _tile_options(request: Request) -> tuple[int | None, bool]:
     query = request.query_params
     as_of, cache = query.get("as_of"), query.get("cache", "on")
     problems = []
-    if as_of is not None and not (as_of.isascii() and as_of.isdigit() and int(as_of) >= 1):
+    if as_of is not None and not (
+        as_of.isascii() and as_of.isdigit() and 1 <= int(as_of) <= MAX_INT
+    ):
         problems.append(
-            {"parameter": "as_of", "in": "query", "problem": "不是 ≥ 1 的整数 (not an integer ≥ 1)"}
+            {
+                "parameter": "as_of",
+                "in": "query",
+                "problem": f"不是 1 到 {MAX_INT} 的整数 (not an integer from 1 to {MAX_INT})",
+            }
         )
     if cache not in ("on", "off"):
         problems.append(

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.deps import ConnectionDep, PageDep, require
+from api.deps import ConnectionDep, Id, PageDep, require
 from api.routers.regions import Level
 from gis import uploads
 from gis.auth import Principal
@@ -178,6 +178,6 @@ def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any
 
 
 @router.get("/{upload_id}", summary="One upload and its report")
-def get_upload(upload_id: int, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
+def get_upload(upload_id: Id, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
     """An upload with its parameters, validation report and resulting version."""
     return uploads.get_upload(conn, upload_id)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import ConnectionDep, PageDep, require
+from api.deps import ConnectionDep, Id, PageDep, require
 from gis import versions
 from gis.auth import Principal
 from gis.board import connection_board, publish
@@ -28,7 +28,7 @@ def list_versions(conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
 
 @router.post("/{number}/restore", summary="Restore an earlier version", status_code=201)
 def restore(
-    number: int, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+    number: Id, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Make version ``number`` current again, recorded as a new version (admin only)."""
     with request.app.state.engine.begin() as conn:
