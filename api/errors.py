@@ -204,12 +204,16 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             for e in error.errors()
         ]
+        for e, problem in zip(error.errors(), problems, strict=True):
+            if e["type"] == "invalid_text":  # api.text.no_nul
+                return error_response(request, nul_text(problem["parameter"], problem["in"]))
         return error_response(request, invalid_parameters(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        body = GridmapError(str(error.detail), code=code).to_dict()
+        message = f"{TITLES.get(error.status_code, '请求出错')} ({error.detail})"
+        body = GridmapError(message, code=code).to_dict()
         return respond(request, error.status_code, body, error.headers)
 
     @app.exception_handler(sa_exc.DataError)

@@ -96,7 +96,7 @@ def test_an_unknown_path_is_a_page_for_browsers_and_json_for_programs(
     assert "<b>page</b>" not in page.text
     program = client.get("/no/such/page")
     assert program.status_code == 404
-    assert program.json() == {"code": "not_found", "message": "Not Found", "details": {}}
+    assert program.json() == {"code": "not_found", "message": "未找到 (Not Found)", "details": {}}
 
 
 def test_the_error_page_in_chromium(app_server: str, page_log: PageLog) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api import throttle
 from api.deps import CallerDep, ConnectionDep, role_of
+from api.text import Code, LongText
 from gis import analysis
 from gis.privacy import redact
 
@@ -18,7 +19,7 @@ router = APIRouter(
 MAX_RADIUS_M = 5000.0
 """Largest service radius or camera range of a siting request (a 15-minute walk is ~1 km)."""
 
-Region = Annotated[str, Query(description="Code of a county, street, community or grid")]
+Region = Annotated[Code, Query(description="Code of a county, street, community or grid")]
 
 
 @router.get("/coverage", summary="Coverage by centres or cameras")
@@ -57,7 +58,7 @@ class Candidate(BaseModel):
 class SitingRequest(BaseModel):
     """Where to put ``k`` new centres (or cameras)."""
 
-    region: str
+    region: Code
     k: int = Field(ge=1, le=50, description="How many new sites")
     layer: Literal["centres", "cameras"] = "centres"
     level: Literal["centre", "station", "home"] = Field(
@@ -72,7 +73,7 @@ class SitingRequest(BaseModel):
     candidates: list[Candidate] | None = Field(
         None, max_length=100_000, description="Candidate sites (default: the buildings)"
     )
-    crs: str = Field("wgs84", description="CRS of the candidates")
+    crs: LongText = Field("wgs84", description="CRS of the candidates")
 
 
 @router.post("/siting", summary="Where would new centres help most")

@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from api.deps import CallerDep, ConnectionDep, role_of
 from api.responses import CRS_HEADER
 from api.routers.regions import AsOf, Level
+from api.text import Code
 from api.throttle import by_address
 from gis.export import FORMATS, export_regions
 from gis.versions import resolve_version
@@ -32,7 +33,7 @@ def export(
     encoding: Annotated[
         Literal["utf-8", "gbk"] | None, Query(description="Shapefile attribute encoding")
     ] = None,
-    parent: Annotated[str | None, Query(description="Only the children of this code")] = None,
+    parent: Annotated[Code | None, Query(description="Only the children of this code")] = None,
     as_of: AsOf = None,
 ) -> FileResponse:
     """GeoJSON, GeoPackage or a zipped Shapefile (with .cpg) of one level, in EPSG:4326;

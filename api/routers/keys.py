@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ConnectionDep, Id, require
+from api.text import ShortText
 from gis import auth
 from gis.auth import KeyInfo, Principal
 
@@ -26,7 +27,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 class NewKey(BaseModel):
     """A key to create."""
 
-    name: str = Field(min_length=1, max_length=200, description="Who or what uses the key")
+    name: ShortText = Field(min_length=1, description="Who or what uses the key")
     role: Literal["viewer", "editor", "admin"]
     expires: str | None = Field(
         default=None, max_length=10, description="Lifetime such as 30d, 12h or 2w; none: never"

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import shape
 
 from api.deps import MAX_PAGE_SIZE, ConnectionDep, PageDep, require
 from api.responses import GeoJSONResponse, feature, feature_collection
+from api.text import Code, ShortText
 from gis import layers
 from gis.auth import Principal
 from gis.crs import parse_crs, to_wgs84, to_wgs84_points
@@ -20,6 +21,7 @@ from gis.facilities import LAYERS
 from gis.regions import BBox
 
 Editor = Annotated[Principal, Depends(require("editor"))]
+Key = Annotated[ShortText, Path(description="The id, or a camera's device ID")]
 Crs = Annotated[
     str,
     Query(description="CRS of lon/lat, `intersects` and written points: wgs84, gcj02, bd09 …"),
@@ -45,6 +47,17 @@ def _invalid(parameter: str, message: str) -> InvalidInput:
         code="invalid_parameter",
         details={"problems": [{"parameter": parameter, "in": "query", "problem": message}]},
     )
+
+
+def _checked(body: dict[str, Any]) -> dict[str, Any]:
+    """A Feature body whose ``properties`` is an object or absent (422 ``invalid_geojson``)."""
+    if not isinstance(body.get("properties"), dict | None):
+        raise InvalidInput(
+            "要素的 properties 应为 JSON 对象 (the feature's properties must be a JSON object)",
+            code="invalid_geojson",
+            details={"member": "properties"},
+        )
+    return body
 
 
 def _shape(value: str, crs: str) -> Any:
@@ -91,7 +104,8 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         lon: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
         lat: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
         within_m: Annotated[
-            float | None, Query(gt=0, description="Within this many metres of lon/lat")
+            float | None,
+            Query(gt=0, allow_inf_nan=False, description="Within this many metres of lon/lat"),
         ] = None,
         nearest: Annotated[
             int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="The k nearest to lon/lat")
@@ -100,7 +114,7 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         intersects: Annotated[
             str | None, Query(description="A GeoJSON geometry or WKT the points must intersect")
         ] = None,
-        region: Annotated[str | None, Query(description="Code of a region covering them")] = None,
+        region: Annotated[Code | None, Query(description="Code of a region covering them")] = None,
         level: Annotated[str | None, Query(description="Centres: centre, station or home")] = None,
         status: Annotated[str | None, Query(description="Cameras: online or offline")] = None,
         crs: Crs = "wgs84",
@@ -139,7 +153,7 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         return feature_collection(request, features, total=total, page=page, version=None)
 
     @router.get("/{key}", response_class=GeoJSONResponse, summary=f"One of the {spec.name}")
-    def get(request: Request, conn: ConnectionDep, key: str) -> GeoJSONResponse:
+    def get(request: Request, conn: ConnectionDep, key: Key) -> GeoJSONResponse:
         """One feature by its key."""
         found = layers.get_feature(conn, spec, key_of(key), request.app.state.settings)
         return feature(found, None)
@@ -153,7 +167,9 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
     ) -> GeoJSONResponse:
         """Add a feature (editor); a missing region code is the grid covering the point."""
         with request.app.state.engine.begin() as conn:
-            found = layers.create_feature(conn, spec, body, crs, request.app.state.settings)
+            found = layers.create_feature(
+                conn, spec, _checked(body), crs, request.app.state.settings
+            )
         response = feature(found, None)
         response.status_code = 201
         return response
@@ -161,26 +177,32 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
     def write(request: Request, key: str, body: dict[str, Any], crs: str, partial: bool) -> Any:
         with request.app.state.engine.begin() as conn:
             found = layers.update_feature(
-                conn, spec, key_of(key), body, crs, request.app.state.settings, partial=partial
+                conn,
+                spec,
+                key_of(key),
+                _checked(body),
+                crs,
+                request.app.state.settings,
+                partial=partial,
             )
         return feature(found, None)
 
     @router.put("/{key}", response_class=GeoJSONResponse, summary="Replace")
     def replace(
-        request: Request, principal: Editor, key: str, body: FeatureBody, crs: Crs = "wgs84"
+        request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
     ) -> GeoJSONResponse:
         """Replace a feature's geometry and attributes (editor)."""
         return write(request, key, body, crs, partial=False)
 
     @router.patch("/{key}", response_class=GeoJSONResponse, summary="Change some attributes")
     def patch(
-        request: Request, principal: Editor, key: str, body: FeatureBody, crs: Crs = "wgs84"
+        request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
     ) -> GeoJSONResponse:
         """Change the attributes given (and the point, if a geometry is given) (editor)."""
         return write(request, key, body, crs, partial=True)
 
     @router.delete("/{key}", status_code=204, summary="Delete")
-    def delete(request: Request, principal: Editor, key: str) -> Response:
+    def delete(request: Request, principal: Editor, key: Key) -> Response:
         """Delete a feature (editor)."""
         with request.app.state.engine.begin() as conn:
             layers.delete_feature(conn, spec, key_of(key))

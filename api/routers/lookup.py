@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api.deps import CallerDep, role_of
+from api.deps import MAX_INT, CallerDep, role_of
+from api.errors import nul_text
 from api.routers.regions import AsOf
+from api.text import LongText, ShortText
 from api.throttle import by_address
 from gis.addresses import MAX_ADDRESS_CHARS
 from gis.csvfiles import csv_encoding
@@ -90,14 +92,14 @@ class BatchPoint(BaseModel):
 
     lon: float
     lat: float
-    id: str | int | None = None
+    id: ShortText | int | None = None
 
 
 class Batch(BaseModel):
     """Points to look up, all in one CRS."""
 
-    crs: str = "wgs84"
-    as_of: int | None = Field(default=None, ge=1)
+    crs: LongText = "wgs84"
+    as_of: int | None = Field(default=None, ge=1, le=MAX_INT)
     points: list[BatchPoint]
 
 
@@ -250,6 +252,9 @@ async def lookup_batch(
         try:
             batch = Batch.model_validate_json(body)
         except ValidationError as error:
+            for problem in error.errors():
+                if problem["type"] == "invalid_text":  # api.text.no_nul
+                    raise nul_text(".".join(map(str, problem["loc"])), "body") from error
             raise InvalidInput(
                 '请求体应为 {"points": [{"lon", "lat", "id"}]} '
                 "(the body must be a JSON batch of points)",

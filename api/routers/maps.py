@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import CallerDep, ConnectionDep, Id, require, role_of
 from api.security_headers import allow_eval
+from api.text import Code
 from api.throttle import by_address
 from gis import maps
 from gis.auth import Principal
@@ -59,7 +60,7 @@ def region_map(
     request: Request,
     conn: ConnectionDep,
     caller: CallerDep,
-    code: str,
+    code: Code,
     basemap: BasemapQuery = "none",
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import MAX_INT, CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
+from api.text import Code
 from gis import regions
 from gis.privacy import redact
 from gis.versions import resolve_version
@@ -38,7 +39,7 @@ def list_regions(
     page: PageDep,
     caller: CallerDep,
     level: Level | None = None,
-    parent: Annotated[str | None, Query(description="Code of the parent region.")] = None,
+    parent: Annotated[Code | None, Query(description="Code of the parent region.")] = None,
     bbox: Annotated[
         str | None, Query(description="minlon,minlat,maxlon,maxlat in EPSG:4326.")
     ] = None,
@@ -65,7 +66,7 @@ def list_regions(
 
 @router.get("/{code}", response_class=GeoJSONResponse, summary="One region")
 def get_region(
-    code: str,
+    code: Code,
     conn: ConnectionDep,
     caller: CallerDep,
     simplify: Simplify = None,
@@ -79,7 +80,7 @@ def get_region(
 
 @router.get("/{code}/children", response_class=GeoJSONResponse, summary="Children of a region")
 def list_children(
-    code: str,
+    code: Code,
     request: Request,
     conn: ConnectionDep,
     page: PageDep,

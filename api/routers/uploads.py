@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, Id, PageDep, require
 from api.routers.regions import Level
+from api.text import Code, LongText, ShortText
 from gis import uploads
 from gis.auth import Principal
 from gis.errors import InvalidInput, TooLarge
@@ -94,14 +95,15 @@ def upload(
         ),
     ] = "boundaries",
     level: Annotated[Level | None, Form(description="Level of the boundaries")] = None,
-    parent: Annotated[str | None, Form(description="Code of the parent region")] = None,
+    parent: Annotated[Code | None, Form(description="Code of the parent region")] = None,
     crs: Annotated[
-        str | None, Form(description="EPSG:4527, cgcs2000, gcj02, bd09 … (default: the file's)")
+        LongText | None,
+        Form(description="EPSG:4527, cgcs2000, gcj02, bd09 … (default: the file's)"),
     ] = None,
-    encoding: Annotated[str | None, Form(description="Attribute encoding, e.g. GBK")] = None,
-    layer: Annotated[str | None, Form(description="Layer of a multi-layer file")] = None,
+    encoding: Annotated[ShortText | None, Form(description="Attribute encoding, e.g. GBK")] = None,
+    layer: Annotated[ShortText | None, Form(description="Layer of a multi-layer file")] = None,
     fields: Annotated[
-        str | None, Form(description='Field mapping as JSON, e.g. {"code": "BM"}')
+        LongText | None, Form(description='Field mapping as JSON, e.g. {"code": "BM"}')
     ] = None,
     dry_run: Annotated[bool, Form(description="Only validate (default)")] = True,
     repair: Annotated[bool, Form(description="make_valid and snap slivers")] = False,
