@@ -27,7 +27,11 @@ OPENAPI_VERSION = "3.0.3"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A bad query parameter: `{code, message, details}`."},
+    401: {"description": "A bad API key, where one is read: `{code, message, details}`."},
     404: {"description": "No such collection or feature: `{code, message, details}`."},
+    414: {"description": "The URL is longer than 8 KB: `{code, message, details}`."},
+    422: {"description": "A NUL character in the URL: `{code, message, details}`."},
+    503: {"description": "The database is unreachable for now: `{code, message, details}`."},
 }
 """The error responses of every route of the service."""
 
@@ -75,7 +79,7 @@ PAGING = [
         "limit",
         f"Page size, default {DEFAULT_PAGE_SIZE}; larger values than {MAX_PAGE_SIZE} are "
         f"clamped to {MAX_PAGE_SIZE} (not an error, as OGC API Features Part 1 asks).",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+        {"type": "integer", "minimum": 1, "default": DEFAULT_PAGE_SIZE},
     ),
     query(
         "offset",

@@ -1,5 +1,6 @@
 """The bad-input catalogue (issue 13): every endpoint family answers bad input with a 4xx, a
-stable ``code``, a message in Chinese with English — and writes nothing.
+stable ``code``, a message in Chinese with English, a status its OpenAPI operation declares —
+and writes nothing.
 
 One table, one database for the module: every case is refused, so the database is the same
 after each one (boundary versions, regions, uploads, layers, addresses, keys, audit log).
@@ -932,6 +933,17 @@ def counts(engine: Engine) -> dict[str, int]:
         return {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in TABLES}
 
 
+def declared(document: dict[str, Any], method: str, url: str) -> set[str] | None:
+    """The statuses the OpenAPI document declares for the operation ``url`` is routed to
+    (None where no operation matches: an unknown path or method)."""
+    path = url.split("?")[0]
+    for template, operations in document["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]*", re.escape(template))
+        if re.fullmatch(pattern, path, flags=re.DOTALL) and method.lower() in operations:
+            return set(operations[method.lower()]["responses"])
+    return None
+
+
 def test_the_catalogue_is_large_and_covers_every_family() -> None:
     assert len(CASES) >= 150
     assert len({c.id for c in CASES}) == len(CASES)
@@ -967,3 +979,5 @@ def test_bad_input_is_refused_cleanly(world: tuple[TestClient, Engine, dict], ca
     assert (response.status_code, body["code"]) in {(case.status, c) for c in codes}, body
     assert _has_chinese_and_english(body["message"]), body["message"]
     assert counts(engine) == before
+    statuses = declared(client.app.openapi(), case.method, case.url)
+    assert statuses is None or str(response.status_code) in statuses, statuses

@@ -222,12 +222,9 @@ def test_openapi_documents_the_items_parameters(client: TestClient) -> None:
     get = spec["paths"]["/ogc/collections/{collectionId}/items"]["get"]
     params = {p["name"]: p for p in get["parameters"]}
     assert {"collectionId", "bbox", "limit", "offset", "f", "name", "code", "status"} <= set(params)
-    assert params["limit"]["schema"] == {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 1000,
-        "default": 100,
-    }
+    # no maximum: a larger limit is clamped to 1000, not refused (OGC API Features Part 1)
+    assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "default": 100}
+    assert "clamped to 1000" in params["limit"]["description"]
     assert {"400", "404"} <= set(get["responses"])
 
 

@@ -14,7 +14,10 @@ from gis import analysis
 from gis.privacy import redact
 
 router = APIRouter(
-    prefix="/api/v1/analysis", tags=["analysis"], dependencies=[Depends(throttle.analysis)]
+    prefix="/api/v1/analysis",
+    tags=["analysis"],
+    dependencies=[Depends(throttle.analysis)],
+    responses={413: {"description": "The region or problem is too large: the limit in details."}},
 )
 MAX_RADIUS_M = 5000.0
 """Largest service radius or camera range of a siting request (a 15-minute walk is ~1 km)."""

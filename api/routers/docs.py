@@ -3,17 +3,23 @@
 FastAPI's own pages load Swagger UI and ReDoc from CDNs; these load the copies fetched at build
 time (``gis.map_assets``) from ``/vendor``, and no web fonts, so they work on an intranet
 (ReDoc's one hard-wired image, Redocly's logo, is swapped for ours: api/static/redoc-offline.js).
-``hoist_defs`` keeps ``/openapi.json`` resolvable for both.
+``hoist_defs`` keeps ``/openapi.json`` resolvable for both; ``declare_errors`` makes it say
+every status an operation answers, each error with the one ``Error`` schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
+from api.deps import get_caller
+from api.errors import PHRASES
 from api.pages import FAVICON, templates
 from gis.map_assets import asset_url
 
@@ -93,6 +99,105 @@ def hoist_defs(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         document = generate()  # cached by FastAPI: hoisted once, then found with no $defs
         _hoist(document, document.setdefault("components", {}).setdefault("schemas", {}))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["code", "message", "details"],
+    "properties": {
+        "code": {
+            "type": "string",
+            "description": "Stable, machine-readable",
+            "examples": ["invalid_parameter"],
+        },
+        "message": {"type": "string", "description": "中文 (English)"},
+        "details": {"description": "What the code needs: the parameter, the limit …"},
+    },
+}
+"""The body of every error gridmap answers (``gis.errors.GridmapError.to_dict``)."""
+
+ERROR_DESCRIPTIONS = {
+    400: "A bad query parameter (OGC API Features) or tile address",
+    401: "No valid API key (auth_required, invalid_api_key, api_key_expired …)",
+    403: "The key's role may not do this (insufficient_role)",
+    404: "No such region, version, feature, upload or key",
+    408: "The body stalled or came too slowly (body_timeout)",
+    409: "Clashes with what is stored",
+    413: "Too large: the body, the batch or the problem; the limit is in details",
+    414: "The URL is longer than 8 KB (uri_too_long)",
+    415: "A body or file format gridmap cannot read",
+    422: "A bad parameter or body (invalid_parameter, invalid_text …)",
+    429: "Too many requests: Retry-After says when (rate_limited, too_many_concurrent)",
+    503: "The database is unreachable for now (database_unavailable)",
+}
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def statuses(route: RouteContext) -> set[int]:
+    """The error statuses ``route`` can answer besides those it declares itself: 414, 422
+    (a NUL or bad value anywhere in the URL) and 503 everywhere; 401 where a key is read;
+    403 where a role is required; 404 with a path parameter or a version/region to find;
+    408 and 413 for a body; 429 where a throttle applies."""
+    found = {414, 422, 503}
+    calls = list(_calls(route.dependant))
+    names = {p.alias for p in route.dependant.query_params}
+    if get_caller in calls:
+        found.add(401)
+    if any(getattr(c, "__qualname__", "").startswith("require.") for c in calls):
+        found.add(403)
+    if route.dependant.path_params or "{" in route.path or names & {"as_of", "region", "parent"}:
+        found.add(404)
+    if route.methods & {"POST", "PUT", "PATCH"}:
+        found |= {408, 413}
+    if any(getattr(c, "__module__", "") == "api.throttle" for c in calls):
+        found.add(429)
+    return found
+
+
+def declare_errors(app: FastAPI) -> None:
+    """Make ``/openapi.json`` truthful about errors: each operation lists every error status
+    it answers (:func:`statuses` and its own ``responses``), all with the ``Error`` schema,
+    in place of FastAPI's validation error, which gridmap never answers."""
+    generate = app.openapi
+    routes = {
+        (method.lower(), route.path): route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+        for method in route.methods
+    }
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if "Error" in schemas:  # FastAPI caches the document: already done
+            return document
+        schemas["Error"] = ERROR_SCHEMA
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                route = routes.get((method, path))
+                responses = operation.setdefault("responses", {})
+                extra = statuses(route) if route else {414, 422, 503}
+                for status in extra | {int(s) for s in responses if s[0] in "45"}:
+                    given = responses.get(str(status), {})
+                    description = ERROR_DESCRIPTIONS.get(status, PHRASES.get(status, "Error"))
+                    if given.get("description", "").startswith("Validation Error"):
+                        given = {}
+                    responses[str(status)] = {
+                        "description": given.get("description") or description,
+                        "content": error,
+                    }
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

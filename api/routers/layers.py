@@ -161,7 +161,15 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
     if not spec.writable:
         return router
 
-    @router.post("", response_class=GeoJSONResponse, status_code=201, summary="Create")
+    conflict = {409: {"description": "A key (a camera's device ID) already in use."}}
+
+    @router.post(
+        "",
+        response_class=GeoJSONResponse,
+        status_code=201,
+        summary="Create",
+        responses=conflict,
+    )
     def create(
         request: Request, principal: Editor, body: FeatureBody, crs: Crs = "wgs84"
     ) -> GeoJSONResponse:
@@ -187,14 +195,19 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
             )
         return feature(found, None)
 
-    @router.put("/{key}", response_class=GeoJSONResponse, summary="Replace")
+    @router.put("/{key}", response_class=GeoJSONResponse, summary="Replace", responses=conflict)
     def replace(
         request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
     ) -> GeoJSONResponse:
         """Replace a feature's geometry and attributes (editor)."""
         return write(request, key, body, crs, partial=False)
 
-    @router.patch("/{key}", response_class=GeoJSONResponse, summary="Change some attributes")
+    @router.patch(
+        "/{key}",
+        response_class=GeoJSONResponse,
+        summary="Change some attributes",
+        responses=conflict,
+    )
     def patch(
         request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
     ) -> GeoJSONResponse:

@@ -197,6 +197,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
     "/batch",
     summary="Look up many points",
     dependencies=[Depends(by_address("batch"))],
+    responses={415: {"description": "A body neither JSON, GeoJSON nor CSV."}},
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -104,6 +104,7 @@ def _tile_options(request: Request) -> tuple[int | None, bool]:
         200: {"content": {MEDIA_TYPE: {}}, "description": "The tile (gzipped if accepted)."},
         204: {"description": "Nothing in this tile."},
         304: {"description": "Not modified (If-None-Match)."},
+        400: {"description": "No such tile: z above the deepest zoom, x or y beyond 2^z."},
     },
     openapi_extra={"parameters": TILE_PARAMETERS},
 )

@@ -80,7 +80,12 @@ def _filename(sent: str | None) -> str:
     return stem + suffix
 
 
-@router.post("", summary="Upload a boundary or address registry file", response_model=None)
+@router.post(
+    "",
+    summary="Upload a boundary or address registry file",
+    response_model=None,
+    responses={415: {"description": "A file format gridmap cannot read (unknown_format)."}},
+)
 def upload(
     request: Request,
     principal: Editor,
