@@ -211,6 +211,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8 …)
+            problem = {"parameter": "body", "in": "body", "problem": str(error.detail)}
+            return error_response(request, invalid_parameters([problem]))
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         message = f"{TITLES.get(error.status_code, '请求出错')} ({error.detail})"
         body = GridmapError(message, code=code).to_dict()

@@ -670,6 +670,15 @@ CASES: list[Case] = [
     ),
     Case("layer-body-list", "POST", "/api/v1/centres", INVALID, role="editor", json=[1]),
     Case(
+        "body-not-utf8",
+        "POST",
+        "/api/v1/keys",
+        INVALID,
+        role="admin",
+        content=b"\xff",
+        headers={"content-type": "application/json"},
+    ),
+    Case(
         "layer-body-text",
         "POST",
         "/api/v1/centres",

@@ -79,7 +79,11 @@ class SitingRequest(BaseModel):
     crs: LongText = Field("wgs84", description="CRS of the candidates")
 
 
-@router.post("/siting", summary="Where would new centres help most")
+@router.post(
+    "/siting",
+    summary="Where would new centres help most",
+    responses={404: {"description": "No such region (region_not_found)."}},
+)
 def siting(request: Request, conn: ConnectionDep, body: SitingRequest) -> dict[str, Any]:
     """Maximal covering: ``k`` sites among the candidates that cover the most households the
     existing centres (or online cameras) leave out; existing ones stay.  Solved by CBC within
