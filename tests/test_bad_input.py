@@ -3,7 +3,8 @@ stable ``code``, a message in Chinese with English, a status its OpenAPI operati
 and writes nothing.
 
 One table, one database for the module: every case is refused, so the database is the same
-after each one (boundary versions, regions, uploads, layers, addresses, keys, audit log).
+after each one (boundary versions, regions, uploads, layers, addresses, keys, audit log) — but
+for the upload history, which keeps a rejected commit with its report.
 """
 
 from __future__ import annotations
@@ -28,24 +29,19 @@ NUL = "%00"
 HUGE = "10000000000000000000"  # beyond int8
 POINT = {"type": "Point", "coordinates": [118.3186, 40.1502]}
 GRID = "130227001001001"
-EMPTY = json.dumps(
-    {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {"code": GRID, "name": "网格", "parent_code": GRID[:12]},
-                "geometry": {
-                    "type": "Polygon",
-                    "coordinates": [
-                        [[118.3, 40.1], [118.31, 40.1], [118.31, 40.11], [118.3, 40.1]]
-                    ],
-                },
-            }
-        ],
-    }
-).encode()
-"""A one-grid file: its form fields are checked before its contents."""
+
+
+def grid_file(name: str = "网格") -> bytes:
+    """A GeoJSON file of one grid named ``name``."""
+    ring = [[118.3, 40.1], [118.31, 40.1], [118.31, 40.11], [118.3, 40.1]]
+    properties = {"code": GRID, "name": name, "parent_code": GRID[:12]}
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    grid = {"type": "Feature", "properties": properties, "geometry": geometry}
+    return json.dumps({"type": "FeatureCollection", "features": [grid]}).encode()
+
+
+GRID_FILE = grid_file()
+"""A one-grid file: the form fields of an upload are checked before its contents."""
 TABLES = (
     "boundary_versions",
     "regions",
@@ -100,7 +96,7 @@ def geojson_batch(*features: Any) -> str:
     return json.dumps({"type": "FeatureCollection", "features": list(features)})
 
 
-def upload(filename: str = "grids.geojson", body: bytes = EMPTY, **form: str) -> dict[str, Any]:
+def upload(filename: str = "grids.geojson", body: bytes = GRID_FILE, **form: str) -> dict[str, Any]:
     """Case arguments of an editor's upload (a dry run unless the form says otherwise)."""
     return {
         "method": "POST",
@@ -895,6 +891,16 @@ CASES: list[Case] = [
         code=("unreadable_file", "invalid_file", "validation_failed"),
     ),
     Case("uploads-crs", **upload(crs="nowhere"), code="unknown_crs"),
+    Case(
+        "uploads-nul-in-a-field",
+        **upload(body=grid_file("网\x00格"), dry_run="false"),
+        code=("invalid_text", "validation_failed"),
+    ),
+    Case(
+        "uploads-long-name",
+        **upload(body=grid_file("网" * 100_000), dry_run="false"),
+        code=("name_too_long", "validation_failed"),
+    ),
     Case("uploads-encoding", **upload(encoding="klingon"), code=("unknown_encoding", INVALID)),
     Case(
         "uploads-missing",
@@ -987,6 +993,9 @@ def test_bad_input_is_refused_cleanly(world: tuple[TestClient, Engine, dict], ca
     codes = (case.code,) if isinstance(case.code, str) else case.code
     assert (response.status_code, body["code"]) in {(case.status, c) for c in codes}, body
     assert _has_chinese_and_english(body["message"]), body["message"]
-    assert counts(engine) == before
+    after = counts(engine)
+    # a rejected upload is kept in the upload history, with its report; nothing else changes
+    recorded = {"uploads"} if body["code"] == "validation_failed" else set()
+    assert {t for t in TABLES if after[t] != before[t]} <= recorded, (before, after)
     statuses = declared(client.app.openapi(), case.method, case.url)
     assert statuses is None or str(response.status_code) in statuses, statuses
