@@ -109,6 +109,27 @@ def zip_dir(files: list[Path], archive: Path) -> Path:
 
 
 @contextmanager
+def database_copy(server_url: str, template: str) -> Iterator[tuple[str, Any]]:
+    """(URL, engine) of a new copy of database ``template`` on the server of ``server_url``
+    (for a module's own fixture), dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import make_url
+
+    from gis.db import create_database, drop_database, make_engine
+
+    url = make_url(server_url).set(database=f"{template}_{uuid.uuid4().hex[:6]}")
+    url_text = url.render_as_string(hide_password=False)
+    create_database(url_text, template=template)
+    engine = make_engine(url_text)
+    try:
+        yield url_text, engine
+    finally:
+        engine.dispose()
+        drop_database(url_text)
+
+
+@contextmanager
 def serve_app(database_url: str, log_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
     """The app under uvicorn with ``workers`` workers on a free port of 127.0.0.1
     (``GRIDMAP_*`` from ``env``); its base URL once ``/health`` answers 200. Output goes to

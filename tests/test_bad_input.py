@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gis.auth import create_key
-from gis.db import create_database, drop_database, make_engine
 from gis.settings import Settings
+
+from support import database_copy
 
 NUL = "%00"
 HUGE = "10000000000000000000"  # beyond int8
@@ -925,22 +925,13 @@ def _has_chinese_and_english(message: str) -> bool:
 @pytest.fixture(scope="module")
 def world(server_url: str, template_db: str) -> Iterator[tuple[TestClient, Engine, dict]]:
     """The app on a database of this module's own (the demo city), with a key of each role."""
-    url = make_url(server_url).set(database=f"{template_db}_bad_{uuid.uuid4().hex[:6]}")
-    url_text = url.render_as_string(hide_password=False)
-    create_database(url_text, template=template_db)
-    engine = make_engine(url_text)
-    try:
+    with database_copy(server_url, template_db) as (url, engine):
         with engine.begin() as conn:
-            keys = {
-                r: create_key(conn, role=r, name=f"bad-{r}") for r in ("viewer", "editor", "admin")
-            }
-        with TestClient(
-            create_app(Settings(database_url=url_text)), raise_server_exceptions=False
-        ) as client:
+            roles = ("viewer", "editor", "admin")
+            keys = {r: create_key(conn, role=r, name=f"bad-{r}") for r in roles}
+        app = create_app(Settings(database_url=url))
+        with TestClient(app, raise_server_exceptions=False) as client:
             yield client, engine, keys
-    finally:
-        engine.dispose()
-        drop_database(url_text)
 
 
 def counts(engine: Engine) -> dict[str, int]:

@@ -11,7 +11,6 @@ the suite.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,16 +24,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from api.app import create_app
 from api.ogc_openapi import document as ogc_document
 from api.routers.ogc import router as ogc_router
 from gis.auth import create_key
-from gis.db import create_database, drop_database, make_engine
 from gis.settings import Settings
 
-from support import serve_app
+from support import database_copy, serve_app
 
 CHECKS = [
     not_a_server_error,
@@ -60,21 +58,14 @@ def live(
     server_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
     """(base URL, admin key) of the app under uvicorn on a database of this module's own."""
-    url = make_url(server_url).set(database=f"{template_db}_st_{uuid.uuid4().hex[:6]}")
-    url_text = url.render_as_string(hide_password=False)
-    create_database(url_text, template=template_db)
-    engine = make_engine(url_text)
-    try:
+    with database_copy(server_url, template_db) as (url, engine):
         with engine.begin() as conn:
             # far from the small ids generated requests revoke and rotate
             conn.execute(text("ALTER SEQUENCE api_keys_id_seq RESTART WITH 900000000"))
             key = create_key(conn, role="admin", name="schemathesis")
         log = Path(tmp_path_factory.mktemp("schemathesis")) / "uvicorn.log"
-        with serve_app(url_text, log) as base:
+        with serve_app(url, log) as base:
             yield base, key
-    finally:
-        engine.dispose()
-        drop_database(url_text)
 
 
 APP = create_app(Settings(database_url="postgresql+psycopg://unused@127.0.0.1/unused"))
