@@ -238,7 +238,8 @@ def test_upload_review_shows_the_problems(
 
     page = page_log.page
     upload_id = response.json()["id"]
-    refused = page.goto(f"{fresh_app}/maps/uploads/{upload_id}")
+    # its icon loaded too: else the next page's navigation aborts it (a flaky failed request)
+    refused = page.goto(f"{fresh_app}/maps/uploads/{upload_id}", wait_until="networkidle")
     assert refused is not None and refused.status == 401
     page_log.failed_requests.clear()  # the refusal above was the point
     page_log.console_errors.clear()
