@@ -243,9 +243,12 @@ def _children_fit(
         )
 
 
-def _iou(a: np.ndarray, b: np.ndarray, frame: Frame) -> np.ndarray:
+def _iou(
+    a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, frame: Frame
+) -> np.ndarray:
+    """Intersection over union of each pair, given their areas in m²."""
     inter = shapely.area(frame.metric(shapely.intersection(a, b, grid_size=GRID_DEG)))
-    union = shapely.area(frame.metric(a)) + shapely.area(frame.metric(b)) - inter
+    union = area_a + area_b - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
@@ -260,8 +263,8 @@ def _moves(
         return
     new = np.array([c.geometry for c, _ in pairs], dtype=object)
     old = np.array([s.geometry for _, s in pairs], dtype=object)
-    iou = _iou(new, old, frame)
     a_new, a_old = shapely.area(frame.metric(new)), shapely.area(frame.metric(old))
+    iou = _iou(new, old, a_new, a_old, frame)
     c_new, c_old = shapely.centroid(new), shapely.centroid(old)
     xy_new, xy_old = shapely.get_coordinates(c_new), shapely.get_coordinates(c_old)
     _, _, dist = _GEOD.inv(xy_old[:, 0], xy_old[:, 1], xy_new[:, 0], xy_new[:, 1])
@@ -270,7 +273,7 @@ def _moves(
         [shapely.affinity.translate(g, -dx, -dy) for g, (dx, dy) in zip(new, offset, strict=True)],
         dtype=object,
     )
-    iou_back = _iou(back, old, frame)
+    iou_back = _iou(back, old, shapely.area(frame.metric(back)), a_old, frame)
     for k, (c, s) in enumerate(pairs):
         size = math.sqrt(max(a_old[k], 0.0))
         limit = max(MOVED_MIN_M, MOVED_SHARE * size)
