@@ -108,7 +108,6 @@ def test_a_web_map_county_saved_as_wgs84_is_refused_and_the_doctor_names_its_crs
     response = upload(fresh_client, path, key, level="county", dry_run=False)
     _refused_as_moved(response, fresh_engine, before, crs)
     assert _problems(response, "region_moved")[0]["shifted"] is True
-    # the suggestion is one parameter away: the same file with crs= passes
     _retry_passes(fresh_client, fresh_engine, path, key, crs)
 
 
