@@ -37,11 +37,11 @@ from api.routers import (
 from api.security_headers import SecurityHeaders
 from api.sessions import KeySessions, redact_logs
 from api.vendor import VendorFiles
-from gis.db import database_url, make_engine
-from gis.lookup import LookupService
+from gis.query.lookup import LookupService
 from gis.settings import Settings, get_settings
-from gis.tempfiles import remove_stale
-from gis.watch import VersionWatch
+from gis.store.db import database_url, make_engine
+from gis.store.tempfiles import remove_stale
+from gis.store.watch import VersionWatch
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

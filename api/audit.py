@@ -1,4 +1,4 @@
-"""Every HTTP write lands in the audit log (``gis.audit``), as ASGI middleware.
+"""Every HTTP write lands in the audit log (``gis.access.audit``), as ASGI middleware.
 
 A write is a POST, PUT, PATCH or DELETE under ``/api/`` that is not a read sent as a POST
 (batch lookups, analyses): upload dry runs and commits, restores, layer creates, updates and
@@ -21,7 +21,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gis import audit
+from gis.access import audit
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_POSTS = ("/api/v1/lookup", "/api/v1/analysis")

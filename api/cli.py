@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gis.cluster import Cluster
-from gis.db import database_url, make_engine, migrate, prepare
 from gis.errors import GridmapError, InvalidInput
 from gis.settings import get_settings
+from gis.store.cluster import Cluster
+from gis.store.db import database_url, make_engine, migrate, prepare
 
 app = typer.Typer(help="gridmap — 网格化治理 GIS service.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL+PostGIS cluster.", no_args_is_help=True)
@@ -89,7 +89,7 @@ def demo_load(
     force: Annotated[bool, typer.Option(help="Load even if boundaries already exist.")] = False,
 ) -> None:
     """Load the demo city into the database as a new boundary version."""
-    from gis.seed import load_demo
+    from gis.store.seed import load_demo
 
     settings = get_settings()
     engine = make_engine(prepare(settings)[0])
@@ -111,7 +111,7 @@ def demo_load(
 @versions_app.command("list")
 def versions_list(limit: int = 20) -> None:
     """List boundary versions, newest first."""
-    from gis.versions import list_versions
+    from gis.store.versions import list_versions
 
     engine = make_engine(database_url(get_settings()))
     try:
@@ -131,8 +131,8 @@ def versions_list(limit: int = 20) -> None:
 @versions_app.command("restore")
 def versions_restore(number: int) -> None:
     """Make version NUMBER current again (recorded as a new version)."""
-    from gis.board import connection_board, publish
-    from gis.versions import restore_version
+    from gis.store.board import connection_board, publish
+    from gis.store.versions import restore_version
 
     engine = make_engine(database_url(get_settings()))
     try:
@@ -148,7 +148,7 @@ def versions_restore(number: int) -> None:
 def _key_change(action: str, change: Any) -> Any:
     """Run ``change(conn)`` on the database in a transaction that also writes its audit
     entry (who: the OS user at the CLI); return what it returned."""
-    from gis import audit
+    from gis.access import audit
 
     engine = make_engine(prepare(get_settings())[0])
     try:
@@ -182,7 +182,7 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from gis.auth import issue_key, parse_expiry
+    from gis.access.auth import issue_key, parse_expiry
 
     lifetime = parse_expiry(expires) if expires else None
     label = name or f"{role}@{getpass.getuser()}"
@@ -196,7 +196,7 @@ def keys_create(
 def keys_list() -> None:
     """List the API keys: id, role, created, status, expiry, last use (to the minute), name —
     never the key or its hash."""
-    from gis.auth import list_keys
+    from gis.access.auth import list_keys
 
     engine = make_engine(prepare(get_settings())[0])
     try:
@@ -228,7 +228,7 @@ def keys_revoke(
     key_id: Annotated[int, typer.Argument(metavar="ID", help="From keys list")],
 ) -> None:
     """Revoke API key ID: requests with it (and its browser sessions) get 401 from then on."""
-    from gis.auth import revoke_key
+    from gis.access.auth import revoke_key
 
     key = _key_change("revoke", lambda conn: revoke_key(conn, key_id))
     console.print(
@@ -242,7 +242,7 @@ def keys_rotate(
 ) -> None:
     """Give API key ID a new secret and print it once; the old one gets 401 from then on
     (same id, name, role and expiry)."""
-    from gis.auth import rotate_key
+    from gis.access.auth import rotate_key
 
     _, key = _key_change("rotate", lambda conn: rotate_key(conn, key_id))
     print(key)
@@ -256,7 +256,7 @@ def audit_log(
     """The audit log, newest first: when, who, from where, what, what changed."""
     import json
 
-    from gis.audit import list_entries
+    from gis.access.audit import list_entries
 
     engine = make_engine(prepare(get_settings())[0])
     try:
@@ -317,9 +317,9 @@ def import_file(
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from gis.layer_uploads import PROCESSORS
-    from gis.models import UPLOAD_KINDS
-    from gis.uploads import UploadRequest
+    from gis.ingest.layer_uploads import PROCESSORS
+    from gis.ingest.uploads import UploadRequest
+    from gis.store.models import UPLOAD_KINDS
 
     if kind not in UPLOAD_KINDS:
         raise InvalidInput(f"--kind expects one of {list(UPLOAD_KINDS)}", code="invalid_kind")
@@ -446,8 +446,8 @@ def export_file(
     as_of: Annotated[int | None, typer.Option(help="Boundary version")] = None,
 ) -> None:
     """Export one level's regions to a file (EPSG:4326) for desktop GIS."""
-    from gis.export import export_regions
-    from gis.versions import resolve_version
+    from gis.query.export import export_regions
+    from gis.store.versions import resolve_version
 
     output.mkdir(parents=True, exist_ok=True)
     engine = make_engine(database_url(get_settings()))
@@ -480,7 +480,7 @@ def map_export(
     ] = "http://127.0.0.1:8000",
 ) -> None:
     """Write one self-contained map page (scripts and styles inside) for offline sharing."""
-    from gis.maps import MapOptions, page_html, region_map
+    from gis.web.maps import MapOptions, page_html, region_map
 
     if basemap not in ("none", "osm", "tianditu", "amap"):
         raise InvalidInput("--basemap expects none, osm, tianditu or amap", code="invalid_basemap")
@@ -577,7 +577,7 @@ def lookup_file(
     UTF-8 with a BOM (or GB18030) so that Excel opens it, and appears only when the whole
     file is done.
     """
-    from gis.lookup import lookup_csv
+    from gis.query.lookup import lookup_csv
 
     engine = make_engine(database_url(get_settings()))
     try:
@@ -647,7 +647,7 @@ def serve(
     """
     import uvicorn
 
-    from gis.seed import load_demo
+    from gis.store.seed import load_demo
 
     settings = get_settings()
     with console.status("preparing the database …"):

@@ -17,7 +17,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from gis.auth import Principal, auth_required, authenticate, session_principal
+from gis.access.auth import Principal, auth_required, authenticate, session_principal
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -110,7 +110,7 @@ CallerDep = Annotated[Principal | None, Depends(get_caller)]
 
 
 def role_of(caller: Principal | None) -> str | None:
-    """The caller's role, None when anonymous: what ``gis.privacy`` shows it."""
+    """The caller's role, None when anonymous: what ``gis.access.privacy`` shows it."""
     return caller.role if caller else None
 
 

@@ -8,8 +8,8 @@ checked here, first.
   family's limit is answered 413 ``body_too_large`` at once, unread; a chunked or lying body
   is counted as it arrives and refused the moment it passes the limit.
 - **Key before body**: where a body needs a role (uploads, layer writes), the key is checked
-  (``gis.auth.authenticate``) before the first byte is read, so an anonymous or bad-key upload
-  is refused 401/403 with nothing parsed or written to disk.
+  (``gis.access.auth.authenticate``) before the first byte is read, so an anonymous or bad-key
+  upload is refused 401/403 with nothing parsed or written to disk.
 - **Time**: a body that sends nothing for ``body_idle_timeout_s``, or averages less than
   ``body_min_rate`` bytes a second once ``body_grace_s`` has passed, is refused 408
   ``body_timeout``, so slow bodies cannot hold a worker's connections.
@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SESSION_COOKIE, authorize
 from api.errors import DATABASE_DOWN, database_unavailable, error_response
 from gis.errors import GridmapError, TimedOut, TooLarge
-from gis.facilities import LAYERS
+from gis.query.facilities import LAYERS
 from gis.settings import Settings
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

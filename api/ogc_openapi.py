@@ -18,8 +18,8 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from gis import features
-from gis.features import COLLECTIONS, Collection
+from gis.query import features
+from gis.query.features import COLLECTIONS, Collection
 
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 """The media type of an OpenAPI 3.0 document (QGIS and GDAL look for this one)."""

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Page
-from gis.regions import CRS_NAME, GEOJSON_CRS
+from gis.query.regions import CRS_NAME, GEOJSON_CRS
 
 CRS_HEADER = {"Content-Crs": "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"}
 

@@ -1,7 +1,7 @@
 """Keys never stay in page URLs, nor in logs.
 
 - **``?key=`` on a page** (any GET outside ``/api/``): the key is checked, a browser session
-  is started (``gis.auth.start_session``) and the answer is a 303 to the same URL without
+  is started (``gis.access.auth.start_session``) and the answer is a 303 to the same URL without
   the key, setting the session cookie (HttpOnly, so no script reads it; SameSite=Strict, so
   no other site sends it; Secure when the request came over https; for the session's
   lifetime).  A link with a key thus works once and leaves nothing to copy from the address
@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SESSION_COOKIE
 from api.errors import DATABASE_DOWN, database_unavailable, error_response
-from gis.auth import SESSION_TTL, authenticate, start_session
+from gis.access.auth import SESSION_TTL, authenticate, start_session
 from gis.errors import GridmapError
 
 SECRET_PARAMETER = re.compile(r"([?&](?:key|api_key|token|access_token)=)[^&#\s\"]*", re.I)

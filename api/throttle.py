@@ -23,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.deps import require
-from gis.auth import Principal
+from gis.access.auth import Principal
 from gis.errors import RateLimited
 
 MAX_CALLERS = 10_000

@@ -1,4 +1,4 @@
-"""``/vendor``: the map assets of ``gis.map_assets`` (Leaflet, its plugins, MapLibre).
+"""``/vendor``: the map assets of ``gis.web.map_assets`` (Leaflet, its plugins, MapLibre).
 
 Their paths name the package version, so they never change: browsers may keep them a year.
 Without the folder (not fetched yet) the app still starts, and ``/vendor/…`` answers 404.

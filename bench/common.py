@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis.cluster import Cluster
-from gis.db import database_url
 from gis.settings import Settings
+from gis.store.cluster import Cluster
+from gis.store.db import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 What is measured, in one run, on the same seeded data:
 
 * **gridmap** — ``circle_pairs`` (every building within a centre's service radius) plus
-  ``sector_pairs`` (every building a camera sees) of ``gis.coverage`` on numpy arrays:
+  ``sector_pairs`` (every building a camera sees) of ``gis.analysis.coverage`` on numpy arrays:
   candidates from cells of a local metric frame (the reach widened by the frame's
   distortion), then ``pyproj.Geod.inv`` on the candidates (distance ≤ radius/range; for cameras the
   forward azimuth within ± fov/2 of the camera's, across north; a building at the camera
@@ -17,13 +17,14 @@ What is measured, in one run, on the same seeded data:
   as seen), each result streamed back with ``COPY … TO STDOUT``.  Timed: loading (tables,
   COPY, indexes, ANALYZE) and the two queries, reported apart; the ratio is given both for
   the queries alone (tables already loaded, as in a live database) and for everything.
-* **the full report** — what the coverage endpoint runs: ``gis.coverage.coverage_report`` for
-  the centres and for the cameras over ``--grids`` grids (per-grid table, uncovered
-  buildings, blind-spot polygons, grids without facility with the nearest one, per-facility
-  rows, redundant centres), timed apart from the pairs (it computes them again inside).  Its
-  totals are checked against the pairs: covered buildings and households and the number of
-  pairs must be the same.  No roads are given (``roads=()``): the endpoint's cameras report
-  also measures the roads' covered length, not timed here.
+* **the full report** — what the coverage endpoint runs:
+  ``gis.analysis.coverage.coverage_report`` for the centres and for the cameras over
+  ``--grids`` grids (per-grid table, uncovered buildings, blind-spot polygons, grids without
+  facility with the nearest one, per-facility rows, redundant centres), timed apart from the
+  pairs (it computes them again inside).  Its totals are checked against the pairs: covered
+  buildings and households and the number of pairs must be the same.  No roads are given
+  (``roads=()``): the endpoint's cameras report also measures the roads' covered length, not
+  timed here.
 
 The two answers are compared as sets of (building, centre) and (building, camera) pairs.
 The data include buildings placed exactly on the boundaries (``Geod.fwd`` at exactly the
@@ -42,7 +43,7 @@ smaller where buildings are dense), jittered by ± 50 m east and north, clipped 
 lon/lat bounding box; codes in rows of 2 km north to south, west to east, ten grids to a
 community.  Buildings have 1–3 households (mean 1.7); a grid's registered households are
 its buildings' ± 10 %, its population 2.3–3.0 per household.  Each building goes to the
-lowest-index grid covering it (as ``gis.analysis.region_data`` does); centres carry only
+lowest-index grid covering it (as ``gis.analysis.report.region_data`` does); centres carry only
 their level (radius from the settings' defaults), cameras are all online.
 
 Usage::
@@ -68,11 +69,18 @@ import shapely
 from common import bench_database, cpu_model, git_state, spaced
 from pyproj import Geod
 
-from gis.cluster import Cluster
-from gis.coverage import DemandPoint, Facility, Grid, circle_pairs, coverage_report, sector_pairs
-from gis.db import create_database, drop_database
+from gis.analysis.coverage import (
+    DemandPoint,
+    Facility,
+    Grid,
+    circle_pairs,
+    coverage_report,
+    sector_pairs,
+)
 from gis.settings import get_settings
-from gis.watch import conninfo
+from gis.store.cluster import Cluster
+from gis.store.db import create_database, drop_database
+from gis.store.watch import conninfo
 
 CENTRE = (118.32, 40.15)
 HALF_SIDE_M = 10_000.0

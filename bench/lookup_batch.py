@@ -3,7 +3,7 @@
 What is measured, in one run, for two cities, each on its own set of points that all three
 tools answer:
 
-* **gridmap** — ``GridIndex.covering(lon, lat)`` of ``gis.lookup`` on the whole array (the
+* **gridmap** — ``GridIndex.covering(lon, lat)`` of ``gis.query.lookup`` on the whole array (the
   in-process batch path behind ``/api/v1/lookup/batch`` and ``gridmap lookup``): for every
   point the lowest-code grid that covers it, or -1.  The index is built once per city with
   ``GridIndex.load(conn, version)`` (reading the grids from PostGIS, STRtree, prepared
@@ -36,7 +36,7 @@ stops with an error naming the first differing points otherwise.
 
 Cities:
 
-1. the demo city (``data/boundaries``, 66 grids) loaded with ``gis.seed.load_demo`` into a
+1. the demo city (``data/boundaries``, 66 grids) loaded with ``gis.store.seed.load_demo`` into a
    fresh migrated database;
 2. a generated city of ``--grids`` grids: Voronoi cells of uniform random seeds (seeded) in a
    0.6° × 0.4° box around 118.3°E 40.1°N, coordinates rounded to 1e-7° (shared vertices stay
@@ -83,12 +83,12 @@ import shapely
 from common import cpu_model, git_state, spaced, vm_kib
 from sqlalchemy import Engine, make_url, text
 
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
-from gis.lookup import GridIndex
-from gis.seed import load_demo
+from gis.query.lookup import GridIndex
 from gis.settings import get_settings
-from gis.versions import RegionRecord, commit_regions, current_version
-from gis.watch import conninfo
+from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.store.seed import load_demo
+from gis.store.versions import RegionRecord, commit_regions, current_version
+from gis.store.watch import conninfo
 
 COUNTY_CODE = "130227"
 PER_PARENT = 999  # a code level has 3 digits for its sequence

@@ -66,11 +66,11 @@ from common import bench_database, cpu_model, descendants, git_state
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis.db import create_database, drop_database, make_engine, migrate
-from gis.lookup import GridIndex
-from gis.seed import load_demo
+from gis.query.lookup import GridIndex
 from gis.settings import get_settings
-from gis.versions import current_version
+from gis.store.db import create_database, drop_database, make_engine, migrate
+from gis.store.seed import load_demo
+from gis.store.versions import current_version
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOKUP = "/api/v1/lookup"

@@ -46,9 +46,9 @@ Measured, in one run, on that database:
   ``folium.GeoJson`` per level of the unsimplified polygons at full precision (grids with a
   ``GeoJsonTooltip`` and a ``GeoJsonPopup``, coloured by households), a ``folium.Circle``
   per centre, a ``folium.CircleMarker`` per camera and a ``folium.Polygon`` per online
-  camera's sector (``gis.geodesy.sector_polygons``, 10° steps as gridmap), each with a
+  camera's sector (``gis.geo.geodesy.sector_polygons``, 10° steps as gridmap), each with a
   ``folium.Popup`` and/or a tooltip; Folium's CDN references rewritten by
-  ``gis.map_assets.offline_html`` (Leaflet, and jQuery, which ``folium.Popup`` needs;
+  ``gis.web.map_assets.offline_html`` (Leaflet, and jQuery, which ``folium.Popup`` needs;
   Folium's bootstrap and font files dropped as gridmap drops them), in link mode (served with
   ``/vendor``) and inline.
 
@@ -107,10 +107,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
-from gis import analysis, map_assets, maps
-from gis.addresses import AddressRecord, write_addresses
-from gis.cluster import Cluster
-from gis.db import create_database, drop_database, make_engine, migrate
+from gis.analysis import report as analysis
 from gis.demo import (
     CAMERA_INDUSTRY,
     CAMERA_KINDS,
@@ -118,10 +115,14 @@ from gis.demo import (
     CAMERA_TYPE_CODES,
     IP_CAMERA_SHARE,
 )
-from gis.geodesy import sector_polygons
-from gis.seed import CAMERA_INSERT, CENTRE_INSERT
+from gis.geo.geodesy import sector_polygons
+from gis.query.addresses import AddressRecord, write_addresses
 from gis.settings import Settings, get_settings
-from gis.versions import RegionRecord, commit_regions
+from gis.store.cluster import Cluster
+from gis.store.db import create_database, drop_database, make_engine, migrate
+from gis.store.seed import CAMERA_INSERT, CENTRE_INSERT
+from gis.store.versions import RegionRecord, commit_regions
+from gis.web import map_assets, maps
 
 sys.path.insert(0, str(ROOT / "tests"))
 from browser import guarded_page, launch, serve_directory
@@ -1205,7 +1206,7 @@ def markdown(r: Results) -> str:
         "centre, a `folium.CircleMarker` per camera and a `folium.Polygon` per online "
         "camera's sector (10° steps, as gridmap), each with a `folium.Popup` and/or a "
         "tooltip, in feature groups, with a layer control; its CDN references rewritten by "
-        "`gis.map_assets.offline_html` (Leaflet + jQuery, which `folium.Popup` needs), link "
+        "`gis.web.map_assets.offline_html` (Leaflet + jQuery, which `folium.Popup` needs), link "
         "mode (served with `/vendor`) and inline. No base map on any page (`basemap=none`).",
         "",
         f"Browser: {args.loads} loads per page, each in a fresh context (empty cache), all "
@@ -1284,7 +1285,7 @@ def markdown(r: Results) -> str:
         + " | ".join(f"{statistics.median(b[k] for b in r.builds):.2f} s" for k in phases)
         + " |",
         "",
-        "Geometry per level: stored vertices vs what gridmap draws (`gis.maps.SIMPLIFY_M`, "
+        "Geometry per level: stored vertices vs what gridmap draws (`gis.web.maps.SIMPLIFY_M`, "
         "`ST_SimplifyPreserveTopology` in the UTM zone, then 6 decimals); the peer draws "
         "the stored ones at full precision.",
         "",

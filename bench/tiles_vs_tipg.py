@@ -1,7 +1,7 @@
 """Vector tiles: gridmap against tipg and against the raw SQL floor, same database, same tiles.
 
 What is measured, in one run, on a throwaway database of gridmap's cluster holding the demo
-city (``gis.seed.load_demo``):
+city (``gis.store.seed.load_demo``):
 
 * **gridmap** — ``GET /tiles/grids/{z}/{x}/{y}.mvt`` served by
   ``uvicorn --factory api.app:create_app --workers 2``; *cold* with ``?cache=off`` (every tile
@@ -81,11 +81,11 @@ from lookup_http import (
 )
 from sqlalchemy import make_url, text
 
-from gis.db import create_database, drop_database, make_engine, migrate
-from gis.seed import load_demo
 from gis.settings import get_settings
-from gis.versions import current_version
-from gis.watch import conninfo as libpq_conninfo
+from gis.store.db import create_database, drop_database, make_engine, migrate
+from gis.store.seed import load_demo
+from gis.store.versions import current_version
+from gis.store.watch import conninfo as libpq_conninfo
 from tiles.layers import LAYERS, tile_bounds
 from tiles.service import tile_params
 

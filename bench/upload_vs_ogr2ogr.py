@@ -2,7 +2,7 @@
 
 What is measured, in one run and on the same file:
 
-* **gridmap** — wall time of ``gis.uploads.process_upload(..., dry_run=False)`` on the zipped
+* **gridmap** — wall time of ``gis.ingest.uploads.process_upload(..., dry_run=False)`` on the zipped
   shapefile: unzip, encoding detection (GBK), reading with GDAL (pyogrio), field mapping,
   reprojection EPSG:4527 → EPSG:4326, full validation (geometry validity, attributes,
   duplicates, parents, slivers, parts outside the parent, sibling overlaps, gaps in the
@@ -65,11 +65,11 @@ from shapely.geometry import Polygon
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis.crs import crs_from_file, to_wgs84
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.geo.crs import crs_from_file, to_wgs84
+from gis.ingest.uploads import UploadRequest, process_upload
 from gis.settings import Settings, get_settings
-from gis.uploads import UploadRequest, process_upload
-from gis.versions import RegionRecord, commit_regions
+from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.store.versions import RegionRecord, commit_regions
 
 STREET_CODE = "130227001"
 GRIDS_PER_COMMUNITY = 999  # a grid code has 3 digits for its sequence

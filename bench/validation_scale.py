@@ -3,13 +3,13 @@
 
 Issue 12's acceptance: "validation of one community's grids in a database of 100 000 grids
 stays within 2× of the same upload into an empty database".  An upload is checked against
-what is stored (``gis.stored_checks``: same codes, regions of the level whose bounding box
+what is stored (``gis.ingest.stored_checks``: same codes, regions of the level whose bounding box
 meets the file's features, children of replaced regions) with index queries, so its time
 should not grow with the regions stored elsewhere.
 
 Two throw-away databases side by side on gridmap's server:
 
-* **small** — migrated, the demo city loaded (``gis.seed.load_demo``: 1 county, 19 streets,
+* **small** — migrated, the demo city loaded (``gis.store.seed.load_demo``: 1 county, 19 streets,
   12 communities, 66 grids), ANALYZEd;
 * **large** — a copy of small (``CREATE DATABASE … TEMPLATE``) plus ``--grids`` synthetic
   grids (default 100 000) with their communities, streets and counties as one more boundary
@@ -18,7 +18,7 @@ Two throw-away databases side by side on gridmap's server:
   (~380 m × 330 m), 100 (10 × 10) to a community, 10 communities (5 × 2) to a street,
   10 streets (2 × 5) to a county, codes under the county prefix 99.
 
-The same uploads go into both, through ``gis.uploads.process_upload`` (a GeoJSON file of
+The same uploads go into both, through ``gis.ingest.uploads.process_upload`` (a GeoJSON file of
 the six grids of community 130227001001, re-read from ``data/boundaries/grids.geojson``):
 
 * **dry run** — households changed on every grid and a vertex added in the middle of one edge
@@ -66,13 +66,13 @@ from common import bench_database, cpu_model, git_state, server_versions, spaced
 from shapely.geometry import mapping, shape
 from sqlalchemy import Engine, event, make_url, text
 
-from gis.crs import wgs84_to_gcj02
-from gis.db import create_database, drop_database, make_engine, migrate
-from gis.models import LEVELS
-from gis.seed import load_demo
+from gis.geo.crs import wgs84_to_gcj02
+from gis.ingest.uploads import UploadRequest, UploadResult, process_upload
 from gis.settings import Settings, get_settings
-from gis.uploads import UploadRequest, UploadResult, process_upload
-from gis.versions import STORAGE_GRID_DEG
+from gis.store.db import create_database, drop_database, make_engine, migrate
+from gis.store.models import LEVELS
+from gis.store.seed import load_demo
+from gis.store.versions import STORAGE_GRID_DEG
 
 COMMUNITY = "130227001001"
 CELL_DEG = (0.004, 0.003)

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     vendor_dir: Path = Field(
         default=PROJECT_ROOT / "vendor",
         description="Map assets (Leaflet, its plugins, MapLibre) fetched from npm at build time "
-        "by `python -m gis.map_assets fetch`; served at /vendor.",
+        "by `python -m gis.web.map_assets fetch`; served at /vendor.",
     )
 
     max_upload_bytes: int = Field(default=200_000_000, description="Largest upload accepted.")

@@ -9,7 +9,7 @@
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes);
 #   - the web assets (Leaflet, its plugins, MapLibre; Swagger UI and ReDoc for /docs and /redoc)
 #     from the npm registry into vendor/, served at /vendor so no page needs a CDN
-#     (`python -m gis.map_assets fetch`: only what is missing).
+#     (`python -m gis.web.map_assets fetch`: only what is missing).
 # Works as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,4 +66,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # Web assets from the npm registry (build time only; the service and the tests never fetch).
-"$VENV/bin/python" -m gis.map_assets fetch
+"$VENV/bin/python" -m gis.web.map_assets fetch

@@ -20,11 +20,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine, make_url
 
 from api.app import create_app
-from gis.auth import create_key
-from gis.cluster import Cluster
-from gis.db import create_database, database_url, drop_database, make_engine, migrate
-from gis.seed import load_demo
+from gis.access.auth import create_key
 from gis.settings import Settings
+from gis.store.cluster import Cluster
+from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
+from gis.store.seed import load_demo
 
 from browser import PageLog, StaticSite, guarded_page, launch, serve_directory
 from support import serve_app

@@ -116,7 +116,7 @@ def database_copy(server_url: str, template: str) -> Iterator[tuple[str, Any]]:
 
     from sqlalchemy import make_url
 
-    from gis.db import create_database, drop_database, make_engine
+    from gis.store.db import create_database, drop_database, make_engine
 
     url = make_url(server_url).set(database=f"{template}_{uuid.uuid4().hex[:6]}")
     url_text = url.render_as_string(hide_password=False)

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis import addresses
-from gis.addresses import chinese_number, match_address, normalize, parse
-from gis.crs import from_wgs84, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 from gis.demo import ADDRESS_PREFIX, read_addresses
 from gis.errors import GridmapError, InvalidInput, NotFound
+from gis.geo.crs import from_wgs84, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
+from gis.query import addresses
+from gis.query.addresses import chinese_number, match_address, normalize, parse
 from gis.settings import Settings
 
 from support import GRIDMAP, upload, write_layer, zip_dir
@@ -597,7 +597,7 @@ def test_address_upload_takes_the_point_column_aliases(
     lon: str,
     lat: str,
 ) -> None:
-    """The one alias table (gis.fields.POINT_COLUMNS) serves uploads as it serves lookups."""
+    """The one alias table (gis.ingest.fields.POINT_COLUMNS) serves uploads as it serves lookups."""
     path = _write_csv(
         tmp_path / "地址.csv", ["地址编码", "地址", lon, lat], [r[:4] for r in _gcj_rows()], "utf-8"
     )

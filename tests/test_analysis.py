@@ -1,6 +1,6 @@
 """Coverage, grid standards and siting over HTTP on the demo city, each checked against a
 brute-force geodesic computation from the demo's files (pyproj, shapely) — not against
-``gis.coverage``."""
+``gis.analysis.coverage``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pyproj import Geod
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from gis.auth import create_key
+from gis.access.auth import create_key
 from gis.demo import read_addresses, read_cameras, read_centres
 from gis.settings import Settings
 

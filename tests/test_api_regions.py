@@ -45,7 +45,7 @@ def test_list_grids(client: TestClient) -> None:
     assert props["parent_code"] == "130227001001"
     assert 150 <= props["households"] <= 400
     assert props["party_branch"].endswith("党支部")
-    assert props["grid_worker"] is None, "personal: not for anonymous callers (gis.privacy)"
+    assert props["grid_worker"] is None, "personal: not for anonymous callers (gis.access.privacy)"
 
 
 def test_paging_follows_next_links(client: TestClient) -> None:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gis.auth import create_key
+from gis.access.auth import create_key
 from gis.settings import Settings
 
 from support import database_copy

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.addresses import MAX_ADDRESS_CHARS, match_address
 from gis.errors import InvalidInput
+from gis.query.addresses import MAX_ADDRESS_CHARS, match_address
 
 from support import state, upload, write_layer, zip_dir
 

@@ -1,4 +1,4 @@
-"""The versions board (gis.board): every committer publishes, every watch reads it, so a
+"""The versions board (gis.store.board): every committer publishes, every watch reads it, so a
 worker of this machine never answers from a version older than one committed here — even
 before the NOTIFY reaches it."""
 
@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.board import Board, board_path, connection_board, publish
-from gis.db import drop_database
-from gis.watch import VersionWatch
+from gis.store.board import Board, board_path, connection_board, publish
+from gis.store.db import drop_database
+from gis.store.watch import VersionWatch
 
 from support import GRIDMAP, upload, write_layer
 

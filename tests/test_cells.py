@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from gis.cells import CellIndex
+from gis.query.cells import CellIndex
 
 
 def _oracle(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from gis.crs import wgs84_to_gcj02
+from gis.geo.crs import wgs84_to_gcj02
 
 from support import GRIDMAP, state, write_layer
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gis.cluster import SYSTEM_ROOT, Cluster
-from gis.db import make_engine
 from gis.settings import Settings
+from gis.store.cluster import SYSTEM_ROOT, Cluster
+from gis.store.db import make_engine
 
 from support import GRIDMAP, free_port
 

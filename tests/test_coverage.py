@@ -16,7 +16,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from gis.coverage import (
+from gis.analysis.coverage import (
     DemandPoint,
     Facility,
     Grid,
@@ -27,7 +27,7 @@ from gis.coverage import (
     sector_pairs,
 )
 from gis.errors import InvalidInput
-from gis.geodesy import circle_polygons, geodesic_area_m2, geodesic_length_m, sector_polygons
+from gis.geo.geodesy import circle_polygons, geodesic_area_m2, geodesic_length_m, sector_polygons
 
 GEOD = Geod(ellps="WGS84")
 CENTRE = (118.32, 40.15)

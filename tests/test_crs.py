@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from pyproj import CRS, Geod, Transformer
 from shapely import LineString, MultiPolygon, Point, Polygon
 
-from gis.crs import (
+from gis.errors import InvalidInput
+from gis.geo.crs import (
     CHINA_BBOX,
     WGS84,
     CrsSpec,
@@ -35,7 +36,6 @@ from gis.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from gis.errors import InvalidInput
 
 # Named places across China (lon, lat).
 PLACES = {

@@ -1,4 +1,4 @@
-"""The CRS doctor (gis/crs_doctor.py): which CRS makes a file fit what is stored."""
+"""The CRS doctor (gis/ingest/crs_doctor.py): which CRS makes a file fit what is stored."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pyproj import Transformer
 from shapely.geometry import mapping
 from sqlalchemy import Engine
 
-from gis.crs import parse_crs, wgs84_to_gcj02
-from gis.crs_doctor import References, candidates, diagnose
+from gis.geo.crs import parse_crs, wgs84_to_gcj02
+from gis.ingest.crs_doctor import References, candidates, diagnose
 
 from hierarchy import assert_sound
 from support import state, stored_geometry, upload

@@ -10,8 +10,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from gis.crs import known_crs, parse_crs
 from gis.errors import InvalidInput
+from gis.geo.crs import known_crs, parse_crs
 
 
 def _get(url: str) -> int:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Route
 
 from api.security_headers import content_security_policy
-from gis.maps import basemap_hosts
 from gis.settings import Settings
+from gis.web.maps import basemap_hosts
 
 from browser import PageLog, guarded_page, screenshot
 

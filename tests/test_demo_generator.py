@@ -14,7 +14,7 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, shape
 
 from gis import demo
-from gis.addresses import normalize
+from gis.query.addresses import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDARIES = ROOT / "data" / "boundaries"

@@ -14,8 +14,8 @@ from pyproj import Geod
 from sqlalchemy import Engine, text
 
 from gis.demo import N_CAMERAS, read_addresses, read_centres
-from gis.seed import load_demo
 from gis.settings import Settings
+from gis.store.seed import load_demo
 
 GEOD = Geod(ellps="WGS84")
 CURRENT_GRIDS = "SELECT code, geom FROM regions WHERE level = 'grid' AND valid_to IS NULL"

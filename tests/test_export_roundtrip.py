@@ -17,7 +17,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from sqlalchemy import Engine
 
-from gis.export import FORMATS
+from gis.query.export import FORMATS
 
 from support import state, upload, write_layer
 

@@ -20,8 +20,8 @@ from sqlalchemy import make_url
 
 from api.app import create_app
 from api.cli import banner
-from gis.db import create_database, drop_database, migrate
 from gis.settings import Settings
+from gis.store.db import create_database, drop_database, migrate
 from tiles.layers import LAYERS
 
 from browser import PageLog, screenshot

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from gis.crs import gcj02_to_wgs84
+from gis.geo.crs import gcj02_to_wgs84
 
 from support import upload
 

@@ -14,8 +14,8 @@ from pyproj import Geod
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from gis.demo import read_addresses
+from gis.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from gis.settings import Settings
 
 GEOD = Geod(ellps="WGS84")

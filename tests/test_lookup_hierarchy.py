@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.lookup import GridIndex
+from gis.query.lookup import GridIndex
 
 from support import GRIDMAP
 

@@ -19,7 +19,8 @@ from playwright.sync_api import Page
 
 from api.app import create_app
 from api.vendor import CACHE_CONTROL
-from gis.map_assets import (
+from gis.settings import Settings
+from gis.web.map_assets import (
     PACKAGES,
     VENDOR_URL,
     ExternalReferenceError,
@@ -29,7 +30,6 @@ from gis.map_assets import (
     local_url,
     offline_html,
 )
-from gis.settings import Settings
 
 from browser import PageLog, StaticSite, screenshot
 
@@ -128,7 +128,7 @@ def test_fetch_again_needs_no_npm(vendor: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_fetch_without_npm_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "gis.map_assets", "fetch", "--vendor-dir", str(tmp_path)],
+        [sys.executable, "-m", "gis.web.map_assets", "fetch", "--vendor-dir", str(tmp_path)],
         env={**os.environ, "PATH": ""},
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, Route
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.maps import HIGHLIGHT
 from gis.settings import Settings
+from gis.web.maps import HIGHLIGHT
 
 from browser import PageLog, screenshot
 

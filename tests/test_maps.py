@@ -1,7 +1,7 @@
 """Map pages in a real browser (Debian Chromium, Playwright), with the network unused.
 
 Counts come from the demo's files; the grid an address lies in comes from PostGIS; the
-GCJ-02 shift is computed with ``gis.crs`` in Python and compared with where the page drew.
+GCJ-02 shift is computed with ``gis.geo.crs`` in Python and compared with where the page drew.
 Screenshots are kept in tests/artifacts/.
 """
 
@@ -20,9 +20,9 @@ from playwright.sync_api import Page, Route
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.auth import create_key
-from gis.crs import wgs84_to_gcj02
+from gis.access.auth import create_key
 from gis.demo import read_addresses, read_cameras, read_centres
+from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import Settings
 
 from browser import PageLog, StaticSite, screenshot

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from gis.models import Base
+from gis.store.models import Base
 
 
 def test_models_match_migrations(engine: Engine) -> None:

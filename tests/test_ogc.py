@@ -23,7 +23,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from shapely.geometry import Point, box, shape
 from sqlalchemy import Engine, text
 
-from gis.features import COLLECTIONS, CRS84, PAGING_PARAMETERS, items_query, queryables
+from gis.query.features import COLLECTIONS, CRS84, PAGING_PARAMETERS, items_query, queryables
 from gis.settings import Settings
 
 DEMO = Settings().demo_dir

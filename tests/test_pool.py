@@ -1,4 +1,4 @@
-"""gis.pool.ReadPool on a real PostgreSQL: reuse, a dropped connection, the size limit."""
+"""gis.store.pool.ReadPool on a real PostgreSQL: reuse, a dropped connection, the size limit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from gis.pool import ReadPool
+from gis.store.pool import ReadPool
 
 
 def _backends(engine: Engine, name: str) -> list[int]:

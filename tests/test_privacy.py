@@ -1,6 +1,6 @@
 """Personal data (个人信息保护法) by role, across every surface: anonymous callers get none of
 it, viewers get it masked (``138****5678``, ``李*英``), editors get it whole.  One
-classification (``gis.privacy``) drives lookups, regions, OGC items, vector tiles, map pages
+classification (``gis.access.privacy``) drives lookups, regions, OGC items, vector tiles, map pages
 and exports; vector tiles carry none for anyone."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pyogrio import read_dataframe
 from sqlalchemy import Engine, text
 from test_tiles import features, tile_at
 
-from gis.privacy import attribute_kind, mask_name, mask_phone, redact, shown
+from gis.access.privacy import attribute_kind, mask_name, mask_phone, redact, shown
 
 GRID = "130227001002001"
 COMMUNITY = "130227001002"

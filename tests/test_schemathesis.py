@@ -29,7 +29,7 @@ from sqlalchemy import text
 from api.app import create_app
 from api.ogc_openapi import document as ogc_document
 from api.routers.ogc import router as ogc_router
-from gis.auth import create_key
+from gis.access.auth import create_key
 from gis.settings import Settings
 
 from support import database_copy, serve_app

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from gis.cluster import Cluster
 from gis.settings import Settings
+from gis.store.cluster import Cluster
 from tiles.layers import LAYERS
 
 from support import GRIDMAP, free_port

@@ -9,8 +9,8 @@ import pytest
 from pyproj import Geod
 from spopt.locate import MCLP
 
+from gis.analysis.siting import maximal_covering
 from gis.errors import InvalidInput, TooLarge
-from gis.siting import maximal_covering
 
 GEOD = Geod(ellps="WGS84")
 RADIUS = 400.0

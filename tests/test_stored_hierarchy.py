@@ -19,7 +19,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from sqlalchemy import Engine, text
 
-from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gis.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 
 from hierarchy import assert_sound, violations
 from support import state, stored_geometry, upload, write_layer, zip_dir

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.throttle import Bucket, Slots
-from gis.auth import create_key
+from gis.access.auth import create_key
 from gis.errors import RateLimited
 from gis.settings import Settings
 

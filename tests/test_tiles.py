@@ -1,4 +1,4 @@
-"""Vector tiles: contents checked against PostGIS and gis.geodesy, HTTP manners, the cache
+"""Vector tiles: contents checked against PostGIS and gis.geo.geodesy, HTTP manners, the cache
 never stale (two workers, an upload in between), and MapLibre GL JS drawing them in Chromium.
 
 Tiles are decoded with ``mapbox-vector-tile``; tile bounds are computed here from the XYZ
@@ -27,7 +27,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.demo import read_cameras
-from gis.geodesy import circle_polygons, sector_polygons
+from gis.geo.geodesy import circle_polygons, sector_polygons
 from gis.settings import Settings
 from tiles.cache import TileCache
 from tiles.layers import BUFFER, EXTENT, LAYERS, tolerance_m
@@ -299,7 +299,7 @@ def test_points_and_geodesic_shapes(client: TestClient, engine: Engine) -> None:
 
 @pytest.mark.parametrize("layer", ["centre_areas", "camera_sectors"])
 def test_postgis_shapes_are_the_geodesy_shapes(engine: Engine, layer: str) -> None:
-    """The SQL circles and sectors have gis.geodesy's vertices, to a millimetre."""
+    """The SQL circles and sectors have gis.geo.geodesy's vertices, to a millimetre."""
     settings = Settings()
     spec = LAYERS[layer]
     with engine.connect() as conn:
@@ -829,6 +829,6 @@ def test_the_vector_map_page(app_server: str, page_log: PageLog, demo_grids: dic
     popup.wait_for()
     body = popup.inner_text()
     assert feature["properties"]["name"] in body and GRID_CODE in body
-    assert "网格员" not in body  # personal data: never in tiles (gis.privacy)
+    assert "网格员" not in body  # personal data: never in tiles (gis.access.privacy)
     screenshot(page, "tiles-vector-popup")
     assert page_log.problems() == {}

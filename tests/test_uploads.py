@@ -13,7 +13,7 @@ from pyproj import Geod
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from gis.crs import from_wgs84, parse_crs
+from gis.geo.crs import from_wgs84, parse_crs
 
 from hierarchy import assert_sound
 from support import state, upload, write_layer

@@ -10,9 +10,9 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.errors import InvalidInput, NotFound
-from gis.seed import demo_records
 from gis.settings import Settings
-from gis.versions import RegionRecord, commit_regions, current_version, restore_version
+from gis.store.seed import demo_records
+from gis.store.versions import RegionRecord, commit_regions, current_version, restore_version
 
 COMMUNITY = "130227001001"
 GRID = "130227001001001"

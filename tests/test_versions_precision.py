@@ -11,9 +11,9 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gis.seed import demo_records
 from gis.settings import Settings
-from gis.versions import STORAGE_GRID_DEG, RegionRecord, commit_regions
+from gis.store.seed import demo_records
+from gis.store.versions import STORAGE_GRID_DEG, RegionRecord, commit_regions
 
 from support import upload
 

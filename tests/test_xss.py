@@ -24,10 +24,10 @@ from playwright.sync_api import Browser, Page
 from sqlalchemy import make_url
 
 from api.app import create_app
-from gis.auth import create_key
-from gis.db import create_database, drop_database, make_engine
-from gis.maps import MapOptions, page_html, region_map
+from gis.access.auth import create_key
 from gis.settings import Settings
+from gis.store.db import create_database, drop_database, make_engine
+from gis.web.maps import MapOptions, page_html, region_map
 
 from browser import PageLog, StaticSite, guarded_page, screenshot
 from support import serve_app, upload

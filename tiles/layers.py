@@ -7,7 +7,7 @@ of a 512-px tile); ``ST_AsMVTGeom`` (extent 4096, buffer 64, clipped); ``ST_AsMV
 the attributes a map needs, at most ``tile_max_features`` features per tile.
 
 Service areas and camera sectors are built in PostGIS too, the same shapes as
-``gis.geodesy.circle_polygons`` / ``sector_polygons``: their vertices are ``ST_Project`` on
+``gis.geo.geodesy.circle_polygons`` / ``sector_polygons``: their vertices are ``ST_Project`` on
 the WGS84 spheroid (GeographicLib's direct geodesic, exact to well under a millimetre), 64
 per circle and at most 2° apart along a sector's arc.  The straight edges between vertices
 cut inside the true geodesic circle by the sagitta r·(1 − cos(step/2)): 1.2 m for a
@@ -22,8 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gis.access.privacy import PERSONAL_FIELDS
 from gis.errors import GridmapError, NotFound
-from gis.privacy import PERSONAL_FIELDS
 from gis.settings import Settings
 
 EXTENT = 4096

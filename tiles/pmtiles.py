@@ -23,9 +23,9 @@ from pmtiles.writer import Writer
 from sqlalchemy import Engine, text
 
 from gis.errors import InvalidInput
-from gis.regions import require_region
+from gis.query.regions import require_region
 from gis.settings import Settings
-from gis.versions import current_version
+from gis.store.versions import current_version
 from tiles.layers import EXTENT, LAYERS, get_layer
 from tiles.service import MERCATOR_LAT, render_tile
 

@@ -3,7 +3,7 @@
 A cached tile is keyed by exactly what it was made from, so it is never stale:
 
 - boundary layers (grids, communities, streets, counties, labels): (layer, z, x, y, version), the
-  version being ``as_of`` or the current one that ``gis.watch.VersionWatch`` keeps from
+  version being ``as_of`` or the current one that ``gis.store.watch.VersionWatch`` keeps from
   ``NOTIFY gridmap_versions`` — no database round trip; a committed version changes the key
   in every worker as soon as its notice arrives, i.e. in the very next request.  Rows of a
   version never change, so these tiles are immutable.
@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gis.errors import InvalidInput
-from gis.pool import ReadPool
 from gis.settings import Settings
-from gis.versions import version_not_found
-from gis.watch import VersionWatch
+from gis.store.pool import ReadPool
+from gis.store.versions import version_not_found
+from gis.store.watch import VersionWatch
 from tiles.cache import TileCache
 from tiles.layers import EXTENT, LAYERS, Layer, get_layer, parse_tile, tolerance_m
 
@@ -114,7 +114,7 @@ class TileAnswer:
 
 class TileService:
     """Vector tiles of the ``tiles.layers`` layers, made by PostGIS over asyncio connections
-    (``gis.pool.ReadPool``): a cold tile is one query awaited in the event loop."""
+    (``gis.store.pool.ReadPool``): a cold tile is one query awaited in the event loop."""
 
     def __init__(self, url: str, versions: VersionWatch, settings: Settings) -> None:
         self.versions = versions

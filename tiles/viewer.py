@@ -3,23 +3,23 @@ what the page shows, given to its script (``api/templates/vector.html``,
 ``api/static/vector-map.js``) as JSON.
 
 Every tile layer is a vector source read from its TileJSON; grids are coloured by households
-against the standard band (like the Folium pages, ``gis.maps``), outlines by level, centres
+against the standard band (like the Folium pages, ``gis.web.maps``), outlines by level, centres
 and cameras as circles with their service areas and fields of view; names of counties,
 streets, communities and grids as labels (from the ``labels`` layer: one point a region)
 from zoom 8, 10, 12 and 14, of centres from 15.  The style has no ``glyphs`` URL, so
 MapLibre (≥ 5) draws every character in the browser (TinySDF) with the fonts of ``LABEL_FONT``
 — no glyph files to serve, Chinese and digits alike; such a style fails MapLibre's style
 validation ("text-field requires glyphs"), which the page therefore turns off.  MapLibre
-comes from ``/vendor`` (``gis.map_assets``).
+comes from ``/vendor`` (``gis.web.map_assets``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gis.map_assets import PACKAGES, VENDOR_URL
-from gis.maps import CENTRE_LEVELS, HOUSEHOLD_CLASSES
 from gis.settings import Settings
+from gis.web.map_assets import PACKAGES, VENDOR_URL
+from gis.web.maps import CENTRE_LEVELS, HOUSEHOLD_CLASSES
 from tiles.layers import LAYERS
 
 MAPLIBRE = next(p for p in PACKAGES if p.name == "maplibre-gl")

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from api import throttle
 from api.deps import CallerDep, ConnectionDep, role_of
 from api.text import Code, LongText
-from gis import analysis
-from gis.privacy import redact
+from gis.access.privacy import redact
+from gis.analysis import report as analysis
 
 router = APIRouter(
     prefix="/api/v1/analysis",
@@ -46,7 +46,7 @@ def grid_standards(
 ) -> dict[str, Any]:
     """Grids outside the household band (settings, default 150–500), without a grid worker
     or party branch, with no centre in reach or no camera; counts per community (workers
-    masked for viewers: ``gis.privacy``)."""
+    masked for viewers: ``gis.access.privacy``)."""
     found = analysis.grid_standards(conn, region, request.app.state.settings)
     return redact(found, role_of(caller))
 

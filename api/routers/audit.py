@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import ConnectionDep, PageDep, require
-from gis import audit
+from gis.access import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(require("admin"))])
 

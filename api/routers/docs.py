@@ -1,7 +1,7 @@
 """The API documentation pages, /docs (Swagger UI) and /redoc (ReDoc), offline.
 
 FastAPI's own pages load Swagger UI and ReDoc from CDNs; these load the copies fetched at build
-time (``gis.map_assets``) from ``/vendor``, and no web fonts, so they work on an intranet
+time (``gis.web.map_assets``) from ``/vendor``, and no web fonts, so they work on an intranet
 (ReDoc's one hard-wired image, Redocly's logo, is swapped for ours: api/static/redoc-offline.js).
 ``hoist_defs`` keeps ``/openapi.json`` resolvable for both; ``declare_errors`` makes it say
 every status an operation answers, each error with the one ``Error`` schema.
@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from api.deps import get_caller
 from api.errors import PHRASES
 from api.pages import FAVICON, templates
-from gis.map_assets import asset_url
+from gis.web.map_assets import asset_url
 
 router = APIRouter(include_in_schema=False)
 

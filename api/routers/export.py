@@ -16,8 +16,8 @@ from api.responses import CRS_HEADER
 from api.routers.regions import AsOf, Level
 from api.text import Code
 from api.throttle import by_address
-from gis.export import FORMATS, export_regions
-from gis.versions import resolve_version
+from gis.query.export import FORMATS, export_regions
+from gis.store.versions import resolve_version
 
 router = APIRouter(
     prefix="/api/v1/export", tags=["export"], dependencies=[Depends(by_address("export"))]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from api.errors import DATABASE_DOWN, database_unavailable
-from gis.versions import current_version
+from gis.store.versions import current_version
 
 router = APIRouter(tags=["health"])
 

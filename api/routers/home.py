@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from api.deps import ConnectionDep
 from api.pages import templates
-from gis.models import LEVELS
-from gis.versions import current_version
+from gis.store.models import LEVELS
+from gis.store.versions import current_version
 from tiles.layers import LAYERS
 
 router = APIRouter(include_in_schema=False)

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import ConnectionDep, Id, require
 from api.text import ShortText
-from gis import auth
-from gis.auth import KeyInfo, Principal
+from gis.access import auth
+from gis.access.auth import KeyInfo, Principal
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 Admin = Annotated[Principal, Depends(require("admin"))]

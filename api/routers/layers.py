@@ -13,12 +13,12 @@ from shapely.geometry import shape
 from api.deps import MAX_PAGE_SIZE, ConnectionDep, PageDep, require
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.text import Code, ShortText
-from gis import layers
-from gis.auth import Principal
-from gis.crs import parse_crs, to_wgs84, to_wgs84_points
+from gis.access.auth import Principal
 from gis.errors import InvalidInput, NotFound
-from gis.facilities import LAYERS
-from gis.regions import BBox
+from gis.geo.crs import parse_crs, to_wgs84, to_wgs84_points
+from gis.query import layers
+from gis.query.facilities import LAYERS
+from gis.query.regions import BBox
 
 Editor = Annotated[Principal, Depends(require("editor"))]
 Key = Annotated[ShortText, Path(description="The id, or a camera's device ID")]

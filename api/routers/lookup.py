@@ -18,13 +18,13 @@ from api.errors import nul_text
 from api.routers.regions import AsOf
 from api.text import LongText, ShortText
 from api.throttle import by_address
-from gis.addresses import MAX_ADDRESS_CHARS
-from gis.csvfiles import csv_encoding
-from gis.encoding import detect_text_encoding
+from gis.access.privacy import PERSONAL_FIELDS, redact, shown
 from gis.errors import InvalidInput, TooLarge, Unsupported
-from gis.fields import point_columns
-from gis.lookup import OUTPUT_COLUMNS, coordinates
-from gis.privacy import PERSONAL_FIELDS, redact, shown
+from gis.ingest.csvfiles import csv_encoding
+from gis.ingest.encoding import detect_text_encoding
+from gis.ingest.fields import point_columns
+from gis.query.addresses import MAX_ADDRESS_CHARS
+from gis.query.lookup import OUTPUT_COLUMNS, coordinates
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
@@ -54,7 +54,7 @@ async def lookup(
     as_of: AsOf = None,
 ) -> JSONResponse:
     """Where the point is, at every level: the grid covering it (with its grid worker and
-    party branch: none for anonymous callers, masked for viewers — ``gis.privacy``),
+    party branch: none for anonymous callers, masked for viewers — ``gis.access.privacy``),
     community, street and county.  A point in a town without grids gets its street and
     county (and community if any); outside everything, nulls.  On a shared edge
     or vertex the covering region with the lowest code wins.  A point outside every grid

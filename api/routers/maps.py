@@ -11,8 +11,8 @@ from api.deps import CallerDep, ConnectionDep, Id, require, role_of
 from api.security_headers import allow_eval
 from api.text import Code
 from api.throttle import by_address
-from gis import maps
-from gis.auth import Principal
+from gis.access.auth import Principal
+from gis.web import maps
 
 router = APIRouter(tags=["maps"])
 

@@ -1,6 +1,6 @@
 """OGC API – Features under ``/ogc``: the endpoints QGIS and GDAL (OAPIF) read.
 
-Thin: the collections, queryables, query-string rules and paging are in ``gis.features``;
+Thin: the collections, queryables, query-string rules and paging are in ``gis.query.features``;
 the OpenAPI 3.0 document of the service (``/ogc/api``) is built by ``api.ogc_openapi``;
 this module adds the URLs and links.  Every problem with a query parameter is a 400, an
 unknown collection or feature a 404, both in gridmap's ``{"code", "message", "details"}``.
@@ -19,9 +19,9 @@ from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CallerDep, ConnectionDep,
 from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
 from api.ogc_openapi import document as openapi_document
 from api.responses import GeoJSONResponse
-from gis import features
-from gis.features import COLLECTIONS, Collection
-from gis.privacy import redact
+from gis.access.privacy import redact
+from gis.query import features
+from gis.query.features import COLLECTIONS, Collection
 
 router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
 
@@ -54,7 +54,7 @@ class OpenAPIResponse(JSONResponse):
 
 def _get(path: str, name: str, summary: str, *parameters: dict[str, Any], **kw: Any) -> Any:
     """A GET route of the service, its query parameters documented (they are read from the
-    query string by ``gis.features``, so that every problem is a 400)."""
+    query string by ``gis.query.features``, so that every problem is a 400)."""
     return router.get(
         path,
         name=name,

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from api.deps import MAX_INT, CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.text import Code
-from gis import regions
-from gis.privacy import redact
-from gis.versions import resolve_version
+from gis.access.privacy import redact
+from gis.query import regions
+from gis.store.versions import resolve_version
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
 
@@ -47,7 +47,7 @@ def list_regions(
     as_of: AsOf = None,
 ) -> GeoJSONResponse:
     """Regions as a GeoJSON FeatureCollection (EPSG:4326), ordered by code, paged; personal
-    fields as the caller's role may see them (``gis.privacy``)."""
+    fields as the caller's role may see them (``gis.access.privacy``)."""
     box = regions.BBox.parse(bbox) if bbox is not None else None
     version = resolve_version(conn, as_of)
     features, total = regions.list_regions(

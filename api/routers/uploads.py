@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from api.deps import ConnectionDep, Id, PageDep, require
 from api.routers.regions import Level
 from api.text import Code, LongText, ShortText
-from gis import uploads
-from gis.auth import Principal
+from gis.access.auth import Principal
 from gis.errors import InvalidInput, TooLarge
-from gis.layer_uploads import PROCESSORS
+from gis.ingest import uploads
+from gis.ingest.layer_uploads import PROCESSORS
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 

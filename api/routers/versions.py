@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import ConnectionDep, Id, PageDep, require
-from gis import versions
-from gis.auth import Principal
-from gis.board import connection_board, publish
+from gis.access.auth import Principal
+from gis.store import versions
+from gis.store.board import connection_board, publish
 
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 

@@ -1,0 +1,288 @@
+"""API keys and browser sessions.
+
+A key is created once and stored as its SHA-256, with a role and optionally an expiry; it
+is listed without the key or its hash, revoked or rotated by id.  Every request checks the
+stored key, so a revoked, expired or rotated key is refused from the next request on.  Its
+last use is kept at most once a minute (:data:`LAST_USED_EVERY`), so reads stay cheap.
+
+A browser that opens a page with ``?key=`` gets a session instead (``api/sessions.py``): an
+opaque random token in an HttpOnly cookie, stored here as its SHA-256, standing for the key
+for :data:`SESSION_TTL` at most.  The key itself never stays in the browser, a stolen
+cookie is worth a working day at most, and revoking, expiring or rotating the key ends its
+sessions at once (each is checked against the key on every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, text
+
+from gis.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from gis.store.models import ROLES
+
+KEY_PREFIX = "gm_"
+LAST_USED_EVERY = timedelta(minutes=1)
+"""How stale ``last_used_at`` may get before a request writes it again."""
+SESSION_TTL = timedelta(hours=8)
+"""How long a browser session lasts: a working day."""
+_EXPIRY = re.compile(r"(\d{1,5})([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name, role and id."""
+
+    name: str
+    role: str
+    key_id: int | None = None
+
+    def require(self, role: str) -> None:
+        """Raise ``insufficient_role`` unless this principal has at least ``role``."""
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise Forbidden(
+                f"此操作需要 {role} 角色，当前密钥为 {self.role} "
+                f"(this action needs the {role} role; the key has {self.role})",
+                code="insufficient_role",
+                details={"required": role, "role": self.role},
+            )
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_expiry(value: str) -> timedelta:
+    """A lifetime such as ``30d``, ``12h`` or ``2w``; ``invalid_expiry`` otherwise."""
+    found = _EXPIRY.fullmatch(value.strip())
+    if found is None or int(found[1]) == 0:
+        raise InvalidInput(
+            f"有效期应写作 30d、12h 或 2w，而不是 {value!r} "
+            "(an expiry is a positive number of hours, days or weeks: 12h, 30d, 2w)",
+            code="invalid_expiry",
+            details={"expires": value},
+        )
+    return timedelta(**{_UNITS[found[2]]: int(found[1])})
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown about a stored key: never the key or its hash."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    rotated_at: datetime | None
+    expired: bool
+
+    @property
+    def status(self) -> str:
+        """``revoked``, ``expired`` or ``active``."""
+        return "revoked" if self.revoked_at else "expired" if self.expired else "active"
+
+
+_INFO = (
+    "id, name, role, created_at, revoked_at, expires_at, last_used_at, rotated_at, "
+    "coalesce(expires_at <= now(), false) AS expired"
+)
+
+
+def _role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(
+            f"未知角色 {role} (unknown role; expected one of {list(ROLES)})",
+            code="invalid_role",
+            details={"role": role},
+        )
+
+
+def _new_secret() -> tuple[str, dict[str, str]]:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, {"hash": _hash(key), "prefix": key[:10]}
+
+
+def issue_key(
+    conn: Connection, *, role: str, name: str, expires_in: timedelta | None = None
+) -> tuple[KeyInfo, str]:
+    """Store a new key with ``role`` (valid for ``expires_in`` if given); its description
+    and the key, which is never shown again."""
+    _role(role)
+    if not name.strip():
+        raise InvalidInput("密钥名称不能为空 (a key needs a name)", code="invalid_key_name")
+    key, secret = _new_secret()
+    row = conn.execute(
+        text(
+            "INSERT INTO api_keys (name, role, key_hash, prefix, expires_at) "
+            "VALUES (:name, :role, :hash, :prefix, now() + :ttl) "
+            f"RETURNING {_INFO}"
+        ),
+        {"name": name.strip(), "role": role, "ttl": expires_in, **secret},
+    ).one()
+    return KeyInfo(*row), key
+
+
+def create_key(conn: Connection, *, role: str, name: str) -> str:
+    """Store a new key with ``role`` and return it; it is never shown again."""
+    return issue_key(conn, role=role, name=name)[1]
+
+
+def list_keys(conn: Connection) -> list[KeyInfo]:
+    """Every key, revoked and expired ones too, oldest first."""
+    rows = conn.execute(text(f"SELECT {_INFO} FROM api_keys ORDER BY id")).all()
+    return [KeyInfo(*row) for row in rows]
+
+
+def _not_found(key_id: int) -> NotFound:
+    return NotFound(
+        f"API 密钥 {key_id} 不存在 (no API key {key_id})",
+        code="key_not_found",
+        details={"id": key_id},
+    )
+
+
+def _already_revoked(info: KeyInfo) -> InvalidInput:
+    assert info.revoked_at is not None
+    return InvalidInput(
+        f"API 密钥 {info.id} 已于 {info.revoked_at:%Y-%m-%d %H:%M} 吊销 "
+        f"(API key {info.id} is already revoked)",
+        code="key_already_revoked",
+        details={"id": info.id, "revoked_at": info.revoked_at.isoformat()},
+    )
+
+
+def _end_sessions(conn: Connection, key_id: int) -> None:
+    conn.execute(text("DELETE FROM sessions WHERE key_id = :id"), {"id": key_id})
+
+
+def revoke_key(conn: Connection, key_id: int) -> KeyInfo:
+    """Revoke key ``key_id`` and end its sessions; ``key_not_found`` if there is none,
+    ``key_already_revoked`` if it was revoked before (its revocation time stays)."""
+    row = conn.execute(
+        text(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = :id "
+            f"RETURNING {_INFO}, revoked_at < now() AS before"
+        ),
+        {"id": key_id},
+    ).first()
+    if row is None:
+        raise _not_found(key_id)
+    info = KeyInfo(*row[:-1])
+    if row.before:
+        raise _already_revoked(info)
+    _end_sessions(conn, key_id)
+    return info
+
+
+def rotate_key(conn: Connection, key_id: int) -> tuple[KeyInfo, str]:
+    """Give key ``key_id`` a new secret (same id, name, role and expiry) and end its
+    sessions: the old secret is refused from the next request on.  A revoked key cannot be
+    rotated (``key_already_revoked``)."""
+    row = conn.execute(
+        text(f"SELECT {_INFO} FROM api_keys WHERE id = :id FOR UPDATE"), {"id": key_id}
+    ).first()
+    if row is None:
+        raise _not_found(key_id)
+    if row.revoked_at is not None:
+        raise _already_revoked(KeyInfo(*row))
+    key, secret = _new_secret()
+    info = KeyInfo(
+        *conn.execute(
+            text(
+                "UPDATE api_keys SET key_hash = :hash, prefix = :prefix, rotated_at = now() "
+                f"WHERE id = :id RETURNING {_INFO}"
+            ),
+            {"id": key_id, **secret},
+        ).one()
+    )
+    _end_sessions(conn, key_id)
+    return info, key
+
+
+def _principal(conn: Connection, row: Row[Any]) -> Principal:
+    """The principal of a found key row; its last use written when stale."""
+    if row.stale:
+        conn.execute(
+            text(
+                "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
+                "AND (last_used_at IS NULL OR last_used_at < now() - :every)"
+            ),
+            {"id": row.id, "every": LAST_USED_EVERY},
+        )
+    return Principal(name=row.name, role=row.role, key_id=row.id)
+
+
+_USABLE = (
+    "k.id, k.name, k.role, k.revoked_at IS NULL AS live, "
+    "coalesce(k.expires_at <= now(), false) AS expired, "
+    "coalesce(k.last_used_at < now() - :every, true) AS stale"
+)
+
+
+def auth_required() -> Unauthorized:
+    """401 ``auth_required``: the caller sent no key (and has no session)."""
+    return Unauthorized(
+        "需要 API 密钥: Authorization: Bearer <key> (an API key is required)",
+        code="auth_required",
+    )
+
+
+def authenticate(conn: Connection, key: str | None) -> Principal:
+    """The principal of an API key (as sent in ``Authorization: Bearer <key>``): 401
+    ``auth_required`` without one, ``invalid_api_key`` for an unknown or revoked one,
+    ``api_key_expired`` past its expiry.  Run it in a transaction that commits (the key's
+    last use may be written)."""
+    if not key:
+        raise auth_required()
+    row = conn.execute(
+        text(f"SELECT {_USABLE} FROM api_keys k WHERE k.key_hash = :h"),
+        {"h": _hash(key.strip()), "every": LAST_USED_EVERY},
+    ).first()
+    if row is None or not row.live:
+        raise Unauthorized(
+            "API 密钥无效或已吊销 (the API key is invalid or revoked)", code="invalid_api_key"
+        )
+    if row.expired:
+        raise Unauthorized(
+            "API 密钥已过期，请联系管理员 (the API key has expired)", code="api_key_expired"
+        )
+    return _principal(conn, row)
+
+
+def start_session(conn: Connection, principal: Principal) -> str:
+    """A new session token for ``principal``'s key, valid for :data:`SESSION_TTL`; expired
+    sessions are swept on the way."""
+    conn.execute(text("DELETE FROM sessions WHERE expires_at <= now()"))
+    token = secrets.token_urlsafe(32)
+    conn.execute(
+        text(
+            "INSERT INTO sessions (token_hash, key_id, expires_at) "
+            "VALUES (:h, :key_id, now() + :ttl)"
+        ),
+        {"h": _hash(token), "key_id": principal.key_id, "ttl": SESSION_TTL},
+    )
+    return token
+
+
+def session_principal(conn: Connection, token: str) -> Principal | None:
+    """The principal of a live session whose key is still usable; None otherwise (the
+    browser is then anonymous, as if it had no cookie)."""
+    row = conn.execute(
+        text(
+            f"SELECT {_USABLE} FROM sessions s JOIN api_keys k ON k.id = s.key_id "
+            "WHERE s.token_hash = :h AND s.expires_at > now()"
+        ),
+        {"h": _hash(token), "every": LAST_USED_EVERY},
+    ).first()
+    if row is None or not row.live or row.expired:
+        return None
+    return _principal(conn, row)

@@ -1,0 +1,326 @@
+"""Reading uploaded files with pyogrio: find the dataset, its encoding, one layer.
+
+Formats: zipped Shapefile, GeoJSON, GeoPackage, KML/KMZ, FlatGeobuf, CSV with a WKT column
+(boundaries: polygons; address registries, centres and cameras: points, or a CSV with lon/lat
+columns; roads: lines).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from gis.errors import InvalidInput, Unsupported
+from gis.ingest.archive import is_archive, unpack
+from gis.ingest.encoding import EncodingChoice, detect_dbf_encoding, detect_text_encoding
+
+DRIVERS = {
+    ".shp": "ESRI Shapefile",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".kml": "KML",
+    ".fgb": "FlatGeobuf",
+    ".csv": "CSV",
+    ".pbf": "OSM",
+}
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
+TEXT_FORMATS = (".geojson", ".json", ".csv", ".kml")
+_XML_ENCODING = re.compile(rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)["']""")
+_XML_ENCODING_TEXT = re.compile(r"""encoding=["'][A-Za-z0-9_.:-]+["']""")
+KML_STYLE_FIELDS = frozenset(
+    {
+        "id",
+        "timestamp",
+        "begin",
+        "end",
+        "altitudeMode",
+        "tessellate",
+        "extrude",
+        "visibility",
+        "drawOrder",
+        "icon",
+        "snippet",
+    }
+)
+"""Fields GDAL's KML drivers add for rendering; not attributes of a region."""
+_POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
+_POINTAL = {shapely.GeometryType.POINT, shapely.GeometryType.MULTIPOINT}
+_LINEAL = {shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING}
+GEOMETRY_KINDS = {
+    "polygons": (_POLYGONAL, "面要素 (polygons)"),
+    "points": (_POINTAL, "点要素（或含经纬度列的 CSV） (points, or a CSV with lon/lat columns)"),
+    "lines": (_LINEAL, "线要素 (lines)"),
+}
+"""What a layer may hold: the shapely types, and how to name them to a clerk."""
+CSV_OPEN_OPTIONS = {
+    "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom,几何,坐标",
+    "KEEP_GEOM_COLUMNS": "NO",
+}
+
+
+@dataclass
+class Layer:
+    """One layer read from an upload: attribute columns, geometries and what the file said."""
+
+    source: str
+    driver: str
+    layer: str
+    fields: list[str]
+    columns: dict[str, list[Any]]
+    geometries: np.ndarray
+    crs: str | None
+    encoding: EncodingChoice | None
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+
+def _find_dataset(files: list[Path], root: Path) -> Path:
+    """The one dataset among the uploaded files."""
+    files = [f for f in files if "__MACOSX" not in f.parts and not f.name.startswith(".")]
+    stems: dict[Path, set[str]] = {}
+    for f in files:
+        if f.suffix.lower() in (*SHAPEFILE_PARTS, ".prj", ".cpg"):
+            stems.setdefault(f.with_suffix(""), set()).add(f.suffix.lower())
+    for stem, parts in stems.items():
+        missing = [p for p in SHAPEFILE_PARTS if p not in parts]
+        if missing and parts & set(SHAPEFILE_PARTS):
+            raise InvalidInput(
+                f"Shapefile {stem.name} 缺少 {', '.join(missing)} 文件 "
+                f"(the shapefile is missing its {', '.join(missing)} part)",
+                code="shapefile_incomplete",
+                details={"shapefile": str(stem.relative_to(root)), "missing": missing},
+            )
+    datasets = [f for f in files if f.suffix.lower() in DRIVERS]
+    if not datasets:
+        raise Unsupported(
+            "无法识别的文件格式；支持 zip 压缩的 Shapefile、GeoJSON、GeoPackage、KML/KMZ、"
+            "FlatGeobuf、含 WKT 列的 CSV (unknown format)",
+            code="unknown_format",
+            details={"files": sorted(str(f.relative_to(root)) for f in files)[:50]},
+        )
+    if len(datasets) > 1:
+        raise InvalidInput(
+            "一次只能上传一个数据集 (the upload holds more than one dataset)",
+            code="multiple_datasets",
+            details={"datasets": sorted(str(f.relative_to(root)) for f in datasets)},
+        )
+    return datasets[0]
+
+
+def _encoding_for(dataset: Path, override: str | None) -> EncodingChoice | None:
+    suffix = dataset.suffix.lower()
+    if suffix == ".shp":
+        cpg = next(
+            (
+                p
+                for p in dataset.parent.iterdir()
+                if p.stem == dataset.stem and p.suffix.lower() == ".cpg"
+            ),
+            None,
+        )
+        dbf = next(
+            p
+            for p in dataset.parent.iterdir()
+            if p.stem == dataset.stem and p.suffix.lower() == ".dbf"
+        )
+        return detect_dbf_encoding(dbf, cpg, override)
+    if suffix in TEXT_FORMATS:
+        data = dataset.read_bytes()
+        declared = _XML_ENCODING.search(data[:200]) if suffix == ".kml" else None
+        name = declared[1].decode("ascii") if declared else None
+        if override is None and name and name.upper().replace("-", "") != "UTF8":
+            given = detect_text_encoding(data, name)
+            choice = EncodingChoice(
+                given.encoding,
+                "declared",
+                f"按 XML 声明使用 {given.encoding} (declared in the file's XML header)",
+            )
+        else:
+            choice = detect_text_encoding(data, override)
+        if choice.encoding.upper().replace("-", "") != "UTF8":
+            # GDAL reads these formats as UTF-8 (expat knows no GBK): transcode once, exactly
+            text = data.decode(choice.encoding)
+            if declared:
+                text = _XML_ENCODING_TEXT.sub('encoding="UTF-8"', text, count=1)
+            dataset.write_text(text, encoding="utf-8")
+        return choice
+    return None
+
+
+def _choose_layer(dataset: Path, layer: str | None) -> str:
+    names = [str(name) for name, _ in pyogrio.list_layers(dataset)]
+    if layer is not None:
+        if layer not in names:
+            raise InvalidInput(
+                f"文件中没有图层 {layer} (no layer {layer!r} in the file)",
+                code="layer_not_found",
+                details={"layer": layer, "layers": names},
+            )
+        return layer
+    if len(names) > 1:
+        raise InvalidInput(
+            "文件包含多个图层，请指定 layer (the file has several layers; choose one)",
+            code="layer_required",
+            details={"layers": names},
+        )
+    if not names:
+        raise InvalidInput("文件中没有图层 (the file has no layer)", code="empty_layer")
+    return names[0]
+
+
+def _column(values: np.ndarray, dtype: str) -> list[Any]:
+    """A field's values as Python values, nulls as None.  pyogrio reads integer and boolean
+    fields that have nulls as floats with NaN; ``dtype`` (the field's type) turns them back
+    into ints and bools, so that a value reads the same whether or not its column has nulls."""
+    cast = {"bool": bool, "int64": int, "int32": int, "int16": int}.get(dtype)
+    out = []
+    for v in values.tolist():
+        if isinstance(v, float):
+            if v != v:
+                v = None
+            elif cast is not None and v.is_integer():
+                v = cast(v)
+        out.append(v)
+    return out
+
+
+def _without_paths(message: str, files_dir: Path) -> str:
+    """GDAL's message with the server's working folder taken out: files are named as the
+    user sent them (relative to the upload), never by where they lie on the server."""
+    message = message.replace(f"{files_dir}/", "").replace(str(files_dir), "")
+    return re.sub(r"(?:/[^\s'\"/]+)+/(?=[^\s'\"/]+)", "", message)
+
+
+_TEXT_FORMATS = (".geojson", ".json", ".csv", ".kml")
+_NUL_MARKS = (b"\x00", b"\\u0000")
+
+
+def _refuse_nul(dataset: Path) -> None:
+    """A text file (GeoJSON, CSV, KML) with a NUL character, raw or as the JSON escape: GDAL
+    would cut the field at it without a word, so the file is refused (``invalid_text``)."""
+    if dataset.suffix.lower() not in _TEXT_FORMATS:
+        return
+    tail = b""
+    with dataset.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            if any(mark in tail + chunk for mark in _NUL_MARKS):
+                raise InvalidInput(
+                    f"文件 {dataset.name} 中有字段含 NUL 字符，读取时会被截断，请清除后重传 "
+                    "(a field of the file holds a NUL character, which would cut it short)",
+                    code="invalid_text",
+                    details={"file": dataset.name},
+                )
+            tail = chunk[-8:]
+
+
+def _unread_prj(dataset: Path) -> str | None:
+    """The text of a shapefile's ``.prj`` that GDAL could not make a CRS of: kept as the
+    file's CRS so that it is refused (``unknown_crs``) unless ``crs`` is given — not ignored
+    with the CRS guessed from the coordinates."""
+    prj = [
+        p for p in dataset.parent.iterdir() if p.stem == dataset.stem and p.suffix.lower() == ".prj"
+    ]
+    if not prj:
+        return None
+    return prj[0].read_bytes()[:2000].decode("utf-8", "replace").strip() or "(empty .prj)"
+
+
+def read_upload(
+    path: Path,
+    filename: str,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    max_unpacked_bytes: int,
+    max_entries: int,
+    geometry: str = "polygons",
+) -> Layer:
+    """Read the one layer of an uploaded file (or archive) saved at ``path``.
+
+    ``geometry`` says what it must hold: ``polygons`` (boundaries), ``lines`` (roads) or
+    ``points`` — or, for points, no geometry at all (a CSV of lon/lat columns: its
+    geometries are then all None).
+    """
+    files_dir = workdir / "files"
+    files_dir.mkdir(parents=True)
+    if is_archive(path, filename):
+        files = unpack(path, files_dir, max_bytes=max_unpacked_bytes, max_entries=max_entries)
+    else:
+        target = files_dir / Path(filename).name
+        shutil.copyfile(path, target)
+        files = [target]
+    dataset = _find_dataset(files, files_dir)
+    _refuse_nul(dataset)
+    choice = _encoding_for(dataset, encoding)
+    try:
+        layer_name = _choose_layer(dataset, layer)
+        options = CSV_OPEN_OPTIONS if dataset.suffix.lower() == ".csv" else {}
+        gdal_encoding = choice.encoding if dataset.suffix.lower() == ".shp" and choice else None
+        meta, _, wkb, field_data = pyogrio.raw.read(
+            dataset, layer=layer_name, encoding=gdal_encoding, **options
+        )
+    except (DataSourceError, DataLayerError) as error:
+        said = _without_paths(str(error), files_dir)
+        raise InvalidInput(
+            f"无法读取文件 {dataset.name} (GDAL could not read the file: {said})",
+            code="unreadable_file",
+        ) from error
+    except UnicodeDecodeError as error:
+        # e.g. a field name GDAL cut in the middle of a multi-byte character
+        raise InvalidInput(
+            f"文件 {dataset.name} 的字段名或属性无法按 {gdal_encoding or 'UTF-8'} 解码，"
+            "请用 encoding 参数指定正确编码 "
+            f"(field names or values do not decode as {gdal_encoding or 'UTF-8'})",
+            code="undecodable_encoding",
+            details={"encoding": gdal_encoding, "error": _without_paths(str(error), files_dir)},
+        ) from error
+    points = geometry == "points"
+    rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
+    if (wkb is None or len(wkb) == 0) and not rows:
+        raise InvalidInput(
+            f"图层 {layer_name} 没有要素 (the layer has no features)",
+            code="empty_layer",
+            details={"layer": layer_name},
+        )
+    if wkb is None:
+        geometries = np.full(rows, None, dtype=object)
+    else:
+        geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
+    types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
+    allowed, expected = GEOMETRY_KINDS[geometry]
+    if (wkb is not None or not points) and not types & allowed:
+        found = sorted({shapely.GeometryType(t).name.title() for t in types}) or ["None"]
+        raise InvalidInput(
+            f"文件应为{expected}，实际为 {', '.join(found)} (wrong geometry type)",
+            code="wrong_geometry_type",
+            details={"geometry_types": found, "expected": geometry},
+        )
+    fields = [str(f) for f in meta["fields"]]
+    columns = {
+        f: _column(v, str(dtype))
+        for f, v, dtype in zip(fields, field_data, meta["dtypes"], strict=True)
+    }
+    if dataset.suffix.lower() == ".kml":
+        fields = [f for f in fields if f not in KML_STYLE_FIELDS]
+        columns = {f: columns[f] for f in fields}
+    return Layer(
+        source=str(dataset.relative_to(files_dir)),
+        driver=DRIVERS[dataset.suffix.lower()],
+        layer=layer_name,
+        fields=fields,
+        columns=columns,
+        geometries=geometries,
+        crs=meta.get("crs") or _unread_prj(dataset),
+        encoding=choice,
+    )

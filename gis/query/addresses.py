@@ -1,0 +1,527 @@
+"""The address registry: normalise free Chinese address text and find its address point.
+
+Other systems send addresses as people type them (full-width digits, Chinese numerals,
+"5-2-301", with or without "河北省唐山市迁西县…").  :func:`normalize` reduces every
+spelling to one form; the registry stores that form of each standard address
+(``addresses.normalized``) and :func:`match_address` compares it with the query's: exact
+first, then by pg_trgm trigram similarity weighted by the parsed parts (road, doorplate,
+compound, building) that agree.
+
+pg_trgm only makes trigrams of characters the database's LC_CTYPE calls alphanumeric:
+with ``C`` no Chinese character is, every Chinese text has no trigrams, and any two of
+them are "similar" (similarity 1).  gridmap's databases are created with ``C.UTF-8``
+(``gis.store.db.create_database``, the embedded cluster's initdb), where they are;
+:func:`match_address` refuses to run on a database where they are not.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis.errors import InvalidInput, NotFound, Unavailable
+
+LEVELS = ("building", "compound", "road")
+"""What kind of registry entry a match is, finest first.  The registry holds buildings,
+compounds and doorplates, not rooms: a query with unit and room ("5-2-301") matches its
+building, and the unit and room are kept as text beside the match."""
+
+MIN_CONFIDENCE = 0.5
+"""Matches scoring below this are not accepted (``address_not_found``)."""
+AMBIGUITY_MARGIN = 0.05
+"""Other addresses within this score of the best make the match ambiguous."""
+_CANDIDATES = 50  # entries scored per query (the most similar by trigrams)
+_LOCK_KEY = 0x61646472  # "addr": serialises writers of the registry
+
+# --------------------------------------------------------------------------- normalisation
+
+_CN_DIGITS = {
+    "〇": 0,
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_MULTIPLIERS = {"十": 10, "百": 100, "千": 1000}
+# a Chinese numeral directly before a marker of a numbered part (号, 栋, 单元, 室 …)
+_CN_NUMBERED = re.compile(r"[〇零一二两三四五六七八九十百千]+(?=号|栋|幢|座|单元|室|层|楼)")
+_DIGIT_DASH = re.compile(r"(?<=\d)[-‐‑‒–—―~一](?=\d)")  # 一 too: "5一2一301" typed by hand
+_HASH_BUILDING = re.compile(r"(\d+)#楼?")  # 5#楼, 5# → 5号楼
+_NOISE = re.compile(r"[^\w-]|_")  # spaces, punctuation, symbols
+_STRAY_DASH = re.compile(r"(?<!\d)-|-(?!\d)")
+_BUILDING_MARK = re.compile(r"([0-9A-Z]+)(?:号楼|号?[栋幢座])")
+_BUILDING_UNIT_ROOM = re.compile(r"(\d+)-(\d+)-(\d+)(?:室|号)?")
+_UNIT_ROOM = re.compile(r"(\d+)号楼(\d+)-(\d+)(?:室|号)?")
+_BARE_ROOM = (  # 2单元301 → 2单元301室; 5号楼1201 → 5号楼1201室
+    re.compile(r"(\d+单元)(\d+)号?(?![\d室])"),
+    re.compile(r"(号楼)(\d{3,4})号?(?![\d室单])"),
+)
+# a leading 省/市/县/区/街道/镇 name: 2–10 Han characters and the suffix; not …小区/…社区
+# (a compound), and not the 区 of a following 街道 (新区街道 is one street)
+_ADMIN_PREFIX = re.compile(
+    r"[\u4e00-\u9fff]{2,10}?"
+    r"(?:省|自治区|市|自治州|地区|盟|县|旗|(?<![小社园校景厂营])区|街道|镇)"
+    r"(?!街道|道)"
+)
+
+
+def chinese_number(numeral: str) -> int:
+    """The value of a Chinese numeral: digit by digit (三〇一 → 301) or with 十/百/千 (十二 → 12,
+    一百零五 → 105, 两百 → 200)."""
+    if not any(c in _CN_MULTIPLIERS for c in numeral):
+        return int("".join(str(_CN_DIGITS[c]) for c in numeral))
+    total, digit = 0, None
+    for c in numeral:
+        if c in _CN_MULTIPLIERS:
+            total += (1 if digit is None else digit) * _CN_MULTIPLIERS[c]
+            digit = None
+        else:
+            digit = _CN_DIGITS[c]
+    return total + (digit or 0)
+
+
+def normalize(address: str) -> str:
+    """The form of an address used for matching; the same rules apply to stored addresses.
+
+    In order: NFKC (full-width digits, letters and dashes become ASCII) and upper case;
+    a dash (or 一) between digits becomes "-", "5#楼" becomes 5号楼; spaces, punctuation and
+    symbols go; Chinese numerals before 号/栋/幢/座/单元/室/层/楼 become digits (五号楼 → 5号楼,
+    三〇一室 → 301室); 栋/幢/座/号楼 become 号楼; "5-2-301" and "5号楼2-301" become
+    5号楼2单元301室; a number after 单元 (or of 3–4 digits after 号楼) gets its 室; finally
+    leading province, city, county, district, street and town names (河北省唐山市迁西县栗乡街道
+    …) are dropped, as long as something is left.
+    """
+    s = unicodedata.normalize("NFKC", address).upper()
+    s = _HASH_BUILDING.sub(r"\1号楼", _DIGIT_DASH.sub("-", re.sub(r"\s+", "", s)))
+    s = _STRAY_DASH.sub("", _NOISE.sub("", s))
+    s = _CN_NUMBERED.sub(lambda m: str(chinese_number(m[0])), s)
+    s = _BUILDING_MARK.sub(r"\1号楼", s)
+    s = _BUILDING_UNIT_ROOM.sub(r"\1号楼\2单元\3室", s)
+    s = _UNIT_ROOM.sub(r"\1号楼\2单元\3室", s)
+    for bare_room in _BARE_ROOM:
+        s = bare_room.sub(r"\1\2室", s)
+    while (prefix := _ADMIN_PREFIX.match(s)) and prefix.end() < len(s):
+        s = s[prefix.end() :]
+    return s
+
+
+# --------------------------------------------------------------------------- parsing
+
+_ROAD = re.compile(r"^(\D*?(?:大街|大道|路|街|巷|胡同))(?:(\d+(?:-\d+)?)号(?!楼))?")
+_COMPOUND = re.compile(r"\D+")
+_BUILDING = re.compile(r"([0-9A-Z]+)号楼")
+_UNIT = re.compile(r"(\d+)单元")
+_ROOM = re.compile(r"(\d+)室")
+_UNIT_AND_ROOM = re.compile(r"(?:\d+单元)?(?:\d+室)?$")
+
+
+@dataclass(frozen=True)
+class ParsedAddress:
+    """The parts of a normalised address (None where absent)."""
+
+    normalized: str
+    road: str | None = None
+    road_number: str | None = None
+    compound: str | None = None
+    building: str | None = None
+    unit: int | None = None
+    room: int | None = None
+
+    @property
+    def building_key(self) -> str:
+        """The normalised text without unit and room: what a building's row stores."""
+        return _UNIT_AND_ROOM.sub("", self.normalized)
+
+    def rest(self, level: str) -> str | None:
+        """The part of the normalised text finer than an entry of ``level`` (of a building:
+        unit and room, "2单元301室"; of a compound: from the building on), or None."""
+        if level == "building":
+            start = len(self.building_key)
+        elif level == "compound" and (building := _BUILDING.search(self.normalized)):
+            start = building.start()
+        else:
+            return None
+        return self.normalized[start:] or None
+
+
+def _parse_normalized(s: str) -> ParsedAddress:
+    road = _ROAD.match(s)
+    building = _BUILDING.search(s)
+    unit = _UNIT.search(s)
+    room = _ROOM.search(s)
+    start = road.end() if road else 0
+    compound = _COMPOUND.match(s, start, building.start() if building else len(s))
+    return ParsedAddress(
+        normalized=s,
+        road=road[1] if road else None,
+        road_number=road[2] if road else None,
+        compound=compound[0] if compound else None,
+        building=building[1] if building else None,
+        unit=int(unit[1]) if unit else None,
+        room=int(room[1]) if room else None,
+    )
+
+
+def parse(address: str) -> ParsedAddress:
+    """Normalise ``address`` and split it into road, doorplate, compound, building, unit, room.
+
+    Heuristic: the road is the text up to the first 路/街/大街/大道/巷/胡同, followed by an
+    optional doorplate number (…号); the compound is the text after that up to the
+    building number (…号楼); then …单元 and …室.
+    """
+    return _parse_normalized(normalize(address))
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class AddressRow:
+    """A registry entry as a match returns it (lon/lat in EPSG:4326)."""
+
+    code: str
+    address: str
+    lon: float
+    lat: float
+    compound: str | None
+    building: str | None
+    households: int | None
+    region_code: str | None
+
+
+@dataclass(frozen=True)
+class AddressCandidate:
+    """A registry entry, how precisely it locates the query, and how sure that is (0..1)."""
+
+    row: AddressRow
+    level: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """The best registry entry for a query; ``candidates`` (best first) when ambiguous.
+
+    As a mapping (:meth:`to_dict`) it keeps the query's ``unit`` and ``room`` as text, and
+    the ``rest``: what the query says beyond the matched entry.
+    """
+
+    row: AddressRow
+    level: str
+    confidence: float
+    parsed: ParsedAddress
+    candidates: list[AddressCandidate] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The match as a JSON-ready mapping."""
+        unit, room = _UNIT.search(self.parsed.normalized), _ROOM.search(self.parsed.normalized)
+        return {
+            "address": asdict(self.row),
+            "level": self.level,
+            "unit": unit[1] if unit else None,
+            "room": room[1] if room else None,
+            "rest": self.parsed.rest(self.level),
+            "confidence": self.confidence,
+            "parsed": asdict(self.parsed),
+            "candidates": [
+                {"address": asdict(c.row), "level": c.level, "confidence": c.confidence}
+                for c in self.candidates
+            ],
+        }
+
+
+def _agreement(query: ParsedAddress, row: ParsedAddress) -> float | None:
+    """How far the row agrees with the parts the query names (road, doorplate, compound,
+    building), 0..1, or None if the query names none.
+
+    Each part counts 1 if the row has it too, ½ if the row lacks it (a coarser entry, such
+    as a compound's for a query with a building: it neither confirms nor contradicts), 0 if
+    the row's differs — except a compound whose name starts with the query's: ¾.
+    """
+    credits = []
+    for part in ("road", "road_number", "compound", "building"):
+        mine, theirs = getattr(query, part), getattr(row, part)
+        if mine is None:
+            continue
+        if theirs is None or mine == theirs:
+            credits.append(0.5 if theirs is None else 1.0)
+        else:
+            credits.append(0.75 if part == "compound" and theirs.startswith(mine) else 0.0)
+    return sum(credits) / len(credits) if credits else None
+
+
+def _level(query: ParsedAddress, row: ParsedAddress) -> str:
+    """What the row is for the query: its building, its compound, or its road (doorplate)."""
+    if row.building is not None and row.building == query.building:
+        return "building"
+    if row.compound is not None and query.compound is not None:
+        return "compound"
+    return "road"
+
+
+TRIGRAMS_READ_CHINESE: set[str] = set()
+"""Databases (URLs without password) found to have a ctype in which pg_trgm reads Chinese;
+asked once each — a database's ctype is fixed when it is created."""
+
+
+def _check_trigrams(conn: Connection) -> None:
+    database = conn.engine.url.render_as_string(hide_password=True)
+    if database in TRIGRAMS_READ_CHINESE:
+        return
+    if not conn.scalar(text("SELECT show_trgm('栗乡') <> '{}'")):
+        raise Unavailable(
+            "数据库的 LC_CTYPE 不把汉字视为字母，无法做中文地址匹配；请用 C.UTF-8 等 UTF-8 "
+            "ctype 创建数据库 (the database's LC_CTYPE treats Chinese characters as "
+            "non-alphanumeric, so trigram matching cannot work: create it with a UTF-8 "
+            "ctype such as C.UTF-8)",
+            code="database_ctype_unsupported",
+        )
+    TRIGRAMS_READ_CHINESE.add(database)
+
+
+def _similar(
+    conn: Connection, query: ParsedAddress, threshold: float, limit: int
+) -> list[dict[str, Any]]:
+    """Entries equal to the query (or its building) or trigram-similar above ``threshold``
+    (through the GIN index), most similar first; ``similarity`` is the mean of pg_trgm's
+    similarity and word similarity (how much of the query the entry contains)."""
+    conn.execute(
+        text(
+            "SELECT set_config('pg_trgm.similarity_threshold', :t, true), "
+            "set_config('pg_trgm.word_similarity_threshold', :t, true)"
+        ),
+        {"t": str(threshold)},
+    )
+    rows = conn.execute(
+        text(
+            "SELECT code, address, normalized, compound, building, households, "
+            "region_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
+            "(similarity(normalized, :key) + word_similarity(:key, normalized)) / 2 "
+            "AS similarity FROM addresses "
+            "WHERE normalized IN (:key, :full) OR normalized % :key OR :key <% normalized "
+            "ORDER BY similarity DESC, code LIMIT :n"
+        ),
+        {"key": query.building_key or query.normalized, "full": query.normalized, "n": limit},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+def _score(query: ParsedAddress, row: dict[str, Any]) -> AddressCandidate:
+    parts = _parse_normalized(row["normalized"])
+    agreement = _agreement(query, parts)
+    if row["normalized"] in (query.building_key, query.normalized):
+        score = 1.0
+    elif agreement is None:
+        score = row["similarity"]
+    else:
+        score = 0.4 * row["similarity"] + 0.6 * agreement
+    return AddressCandidate(
+        AddressRow(**{f: row[f] for f in AddressRow.__dataclass_fields__}),
+        _level(query, parts),
+        round(score, 3),
+    )
+
+
+MAX_ADDRESS_CHARS = 200
+"""Longest address text matched: a full Chinese address is well under 100 characters, and
+matching cost grows with the text (10 000 characters took ~0.7 s)."""
+
+
+def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatch:
+    """Find the registry entry for free address text.
+
+    An entry whose normalised text equals the query's (or, for a query with unit/room,
+    the query's building) scores 1; others 0.4 × their trigram similarity + 0.6 × how far
+    they agree with the query's parts (:func:`_agreement`).  The best entry scoring at least
+    :data:`MIN_CONFIDENCE` is the match; other entries within :data:`AMBIGUITY_MARGIN` of
+    it (except those that merely extend it, e.g. the buildings of a matched compound)
+    make it ambiguous and are listed, best first, as up to ``limit`` candidates.
+
+    Raises ``InvalidInput`` (``empty_address``) for text without content,
+    (``address_too_long``) beyond :data:`MAX_ADDRESS_CHARS`, and
+    ``NotFound`` (``address_not_found``) with up to ``limit`` suggestions (code, address,
+    similarity) when nothing scores high enough.
+    """
+    if len(address or "") > MAX_ADDRESS_CHARS:
+        raise InvalidInput(
+            f"地址过长：{len(address)} 个字符，最多 {MAX_ADDRESS_CHARS} 个 "
+            f"(the address has {len(address)} characters, at most {MAX_ADDRESS_CHARS})",
+            code="address_too_long",
+            details={"length": len(address), "limit": MAX_ADDRESS_CHARS},
+        )
+    query = parse(address or "")
+    if not query.normalized:
+        raise InvalidInput(
+            "地址为空 (the address is empty or only punctuation)", code="empty_address"
+        )
+    _check_trigrams(conn)
+    rows = _similar(conn, query, 0.2, _CANDIDATES)
+    scored = sorted(
+        zip((_score(query, r) for r in rows), rows, strict=True),
+        key=lambda pair: (-pair[0].confidence, pair[0].row.code),
+    )
+    if not scored or scored[0][0].confidence < MIN_CONFIDENCE:
+        suggestions = rows[:limit] or _similar(conn, query, 0.05, limit)
+        raise NotFound(
+            f"未找到地址“{address.strip()}” (no address matches)",
+            code="address_not_found",
+            details={
+                "normalized": query.normalized,
+                "suggestions": [
+                    {k: r[k] for k in ("code", "address")}
+                    | {"similarity": round(r["similarity"], 3)}
+                    for r in suggestions
+                ],
+            },
+        )
+    (best, best_row), *others = scored
+    close = [
+        c
+        for c, r in others
+        if c.confidence >= best.confidence - AMBIGUITY_MARGIN
+        and not r["normalized"].startswith(best_row["normalized"])
+    ]
+    return AddressMatch(
+        row=best.row,
+        level=best.level,
+        confidence=best.confidence,
+        parsed=query,
+        candidates=[best, *close][:limit] if close else [],
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+ADDRESS_COLUMNS = (
+    "code",
+    "address",
+    "normalized",
+    "road",
+    "road_number",
+    "compound",
+    "building",
+    "units",
+    "floors",
+    "households",
+    "region_code",
+)
+
+
+@dataclass(frozen=True)
+class AddressRecord:
+    """A registry entry to be written (lon/lat in EPSG:4326)."""
+
+    code: str
+    address: str
+    lon: float
+    lat: float
+    road: str | None = None
+    road_number: str | None = None
+    compound: str | None = None
+    building: str | None = None
+    units: int | None = None
+    floors: int | None = None
+    households: int | None = None
+    region_code: str | None = None
+
+
+@dataclass(frozen=True)
+class AddressChanges:
+    """Codes a write added and modified (entries not in the write are kept as they are)."""
+
+    added: list[str]
+    modified: list[str]
+
+
+def outside_grids(conn: Connection, lon: Sequence[float], lat: Sequence[float]) -> list[int]:
+    """Indices of the points (EPSG:4326) that no current grid covers."""
+    return conn.scalars(
+        text(
+            "SELECT i - 1 FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) "
+            "WITH ORDINALITY AS p(lon, lat, i) WHERE NOT EXISTS (SELECT 1 FROM regions r "
+            "WHERE r.valid_to IS NULL AND r.level = 'grid' "
+            "AND ST_Covers(r.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))) ORDER BY i"
+        ),
+        {"lon": list(lon), "lat": list(lat)},
+    ).all()
+
+
+def write_addresses(conn: Connection, records: Iterable[AddressRecord]) -> AddressChanges:
+    """Insert new codes and update changed entries, in the caller's transaction.
+
+    The normalised text is computed here.  Writers are serialised, so a dry run's preview
+    (the same call, rolled back) is what a commit would do.
+    """
+    records = list(records)
+    duplicates = sorted(c for c, n in Counter(r.code for r in records).items() if n > 1)
+    if duplicates:
+        raise InvalidInput(
+            f"地址编码重复: {', '.join(duplicates[:10])} (duplicate address codes)",
+            code="duplicate_code",
+            details={"codes": duplicates},
+        )
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    cols = ", ".join(ADDRESS_COLUMNS)
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE staged_addresses AS SELECT {cols}, geom FROM addresses WITH NO DATA"
+        )
+    )
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY staged_addresses ({cols}, geom) FROM STDIN") as copy:
+        for r in records:
+            values = {**asdict(r), "normalized": normalize(r.address)}
+            copy.write_row(
+                (*(values[c] for c in ADDRESS_COLUMNS), f"SRID=4326;POINT({r.lon!r} {r.lat!r})")
+            )
+    existing = set(
+        conn.scalars(
+            text("SELECT code FROM addresses WHERE code IN (SELECT code FROM staged_addresses)")
+        )
+    )
+    compared = (*ADDRESS_COLUMNS[1:], "geom")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in compared)
+    stored = ", ".join(f"addresses.{c}" for c in compared)
+    given = ", ".join(f"EXCLUDED.{c}" for c in compared)
+    changed = conn.scalars(
+        text(
+            f"INSERT INTO addresses ({cols}, geom) SELECT {cols}, geom FROM staged_addresses "
+            f"ON CONFLICT (code) DO UPDATE SET {updates}, updated_at = now() "
+            f"WHERE ({stored}) IS DISTINCT FROM ({given}) RETURNING code"
+        )
+    ).all()
+    conn.execute(text("DROP TABLE staged_addresses"))
+    return AddressChanges(
+        added=sorted(c for c in changed if c not in existing),
+        modified=sorted(c for c in changed if c in existing),
+    )
+
+
+__all__ = [
+    "LEVELS",
+    "AddressCandidate",
+    "AddressChanges",
+    "AddressMatch",
+    "AddressRecord",
+    "AddressRow",
+    "ParsedAddress",
+    "chinese_number",
+    "match_address",
+    "normalize",
+    "outside_grids",
+    "parse",
+    "write_addresses",
+]

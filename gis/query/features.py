@@ -1,0 +1,397 @@
+"""OGC API – Features, the domain part: collections, their queryables, and paged items.
+
+Desktop GIS (QGIS, GDAL's OAPIF driver) reads gridmap as an OGC API – Features service
+(Part 1 Core + GeoJSON; queryables and simple property filters in the style of Part 3).
+Each region level is a collection of the current boundary version (``counties``,
+``streets``, ``communities``, ``grids``; a feature's id is its code) and each point layer
+is one (``centres``, ``cameras``, ``buildings``; the id is the layer's key).  Reads go
+through ``gis.query.regions`` and ``gis.query.layers``; this module adds the metadata, parses the
+query string the way the standard asks (every problem is a 400: ``InvalidQuery``) and
+pages.  URLs and links are the API's business (``api/routers/ogc.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gis.access.privacy import public_fields
+from gis.errors import InvalidInput, InvalidQuery, NotFound
+from gis.query import layers, regions
+from gis.query.facilities import BUILDINGS, CAMERAS, CENTRES
+from gis.query.layers import LayerSpec
+from gis.settings import Settings
+from gis.store.models import CAMERA_STATUSES, CENTRE_LEVELS, LEVELS
+from gis.store.versions import current_version
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+"""WGS84 longitude/latitude: the CRS of every geometry and bbox served here."""
+
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+)
+"""Conformance classes declared at ``/ogc/conformance``."""
+
+TITLE = "网格化治理 gridmap"
+DESCRIPTION = (
+    "党建引领网格化治理：县、街道(乡镇)、社区(村)、网格边界(当前边界版本)，党群服务中心、"
+    "摄像机与楼栋。Counties, streets, communities and grids (current boundary version), "
+    "party-service centres, cameras and buildings, in WGS84 (CRS84)."
+)
+
+PAGING_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
+"""The query parameters of ``/items`` besides the property filters."""
+FORMATS = ("json", "geojson")
+"""Accepted values of ``f``: every answer is JSON (GeoJSON for features)."""
+
+_TITLES = {
+    "code": "编码",
+    "name": "名称",
+    "level": "级别",
+    "parent_code": "上级编码",
+    "households": "户数",
+    "population": "人口",
+    "grid_worker": "网格员",
+    "grid_worker_phone": "网格员电话",
+    "party_branch": "党支部",
+    "address": "地址",
+    "floor_area_m2": "建筑面积 (m²)",
+    "opening_hours": "开放时间",
+    "radius_m": "服务半径 (m)",
+    "region_code": "所在区域编码",
+    "device_id": "国标编码 (GB/T 28181)",
+    "azimuth_deg": "方位角 (°)",
+    "fov_deg": "视场角 (°)",
+    "range_m": "可视距离 (m)",
+    "height_m": "安装高度 (m)",
+    "type": "类型",
+    "status": "状态",
+    "compound": "小区",
+    "building": "楼栋",
+    "units": "单元数",
+    "floors": "层数",
+}
+_JSON_TYPES = {str: "string", int: "integer", float: "number"}
+_REGION_TYPES = {"households": "integer", "population": "integer"}
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A feature collection: the regions of one level, or a point layer."""
+
+    id: str
+    title: str
+    description: str
+    level: str | None = None
+    layer: LayerSpec | None = None
+    enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def geometry_type(self) -> str:
+        """GeoJSON type of the collection's geometries."""
+        return "MultiPolygon" if self.level else "Point"
+
+
+def _regions(id: str, level: str, title: str, what: str) -> Collection:
+    return Collection(
+        id=id,
+        title=title,
+        description=f"{title}边界，当前边界版本；要素 id 为区划编码 ({what}, current boundary "
+        "version; the feature id is the region code)",
+        level=level,
+        enums={"level": (level,)},
+    )
+
+
+def _layer(spec: LayerSpec, what: str, enums: Mapping[str, tuple[str, ...]]) -> Collection:
+    key = "编号" if spec.key == "id" else "地址编码"
+    return Collection(
+        id=spec.name,
+        title=spec.title,
+        description=f"{spec.title}（点）；要素 id 为{key} ({what}; the feature id is its "
+        f"{spec.key})",
+        layer=spec,
+        enums=enums,
+    )
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        _regions("counties", "county", "县(市、区)", "counties"),
+        _regions("streets", "street", "街道(乡镇)", "streets and towns"),
+        _regions("communities", "community", "社区(村)", "communities and villages"),
+        _regions("grids", "grid", "网格", "grids"),
+        _layer(
+            CENTRES,
+            "party-service centres, stations and homes",
+            {"level": CENTRE_LEVELS},
+        ),
+        _layer(CAMERAS, "cameras with the sector they watch", {"status": CAMERA_STATUSES}),
+        _layer(BUILDINGS, "residential buildings of the address registry", {}),
+    )
+}
+"""The collections, in the order they are listed."""
+assert {c.level for c in COLLECTIONS.values() if c.level} == set(LEVELS)
+
+
+def get_collection(collection_id: str) -> Collection:
+    """The collection called ``collection_id`` (``collection_not_found`` otherwise)."""
+    found = COLLECTIONS.get(collection_id)
+    if found is None:
+        raise NotFound(
+            f"没有名为 {collection_id} 的要素集 (no collection {collection_id!r}; there are "
+            f"{', '.join(COLLECTIONS)})",
+            code="collection_not_found",
+            details={"collection": collection_id, "collections": list(COLLECTIONS)},
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def queryables(collection: Collection) -> dict[str, dict[str, Any]]:
+    """The properties a client may filter on by equality, as JSON Schemas by name."""
+    if collection.level:  # not personal fields: a filter would confirm a name or phone
+        names: Iterable[tuple[str, str]] = (
+            (name, _REGION_TYPES.get(name, "string")) for name in public_fields(regions.FILTERABLE)
+        )
+    else:
+        assert collection.layer is not None
+        spec = collection.layer
+        names = [(a.name, _JSON_TYPES[a.kind]) for a in spec.attributes]
+        if spec.regional:
+            names.append(("region_code", "string"))
+    found: dict[str, dict[str, Any]] = {}
+    for name, kind in names:
+        schema: dict[str, Any] = {"title": _TITLES.get(name, name), "type": kind}
+        if name in collection.enums:
+            schema["enum"] = list(collection.enums[name])
+        found[name] = schema
+    return found
+
+
+def queryables_schema(collection: Collection, url: str) -> dict[str, Any]:
+    """The queryables document (OGC API – Features Part 3): a JSON Schema whose
+    ``properties`` are the queryables and the geometry."""
+    geometry = {
+        "title": "几何 (geometry)",
+        "format": f"geometry-{collection.geometry_type.lower()}",
+        "x-ogc-role": "primary-geometry",
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": url,
+        "type": "object",
+        "title": collection.title,
+        "description": collection.description,
+        "properties": {**queryables(collection), "geometry": geometry},
+        "additionalProperties": False,
+    }
+
+
+def extent(conn: Connection, collection: Collection) -> tuple[float, float, float, float] | None:
+    """The bbox of the collection's features (CRS84), None when it has none."""
+    if collection.level:
+        return regions.extent(conn, version=current_version(conn), level=collection.level)
+    assert collection.layer is not None
+    return layers.extent(conn, collection.layer)
+
+
+def describe(conn: Connection, collection: Collection) -> dict[str, Any]:
+    """The collection's metadata, without links: id, title, description, extent, CRS."""
+    found: dict[str, Any] = {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+    }
+    box = extent(conn, collection)
+    if box is not None:
+        found["extent"] = {"spatial": {"bbox": [list(box)], "crs": CRS84}}
+    return found
+
+
+# --------------------------------------------------------------------------- query string
+
+
+def _invalid(parameter: str, message: str, **details: Any) -> InvalidQuery:
+    return InvalidQuery(
+        message,
+        details={
+            "problems": [{"parameter": parameter, "in": "query", "problem": message}],
+            **details,
+        },
+    )
+
+
+def check_parameters(params: Iterable[tuple[str, str]], allowed: Iterable[str]) -> dict[str, str]:
+    """The query parameters as a mapping, refusing (400) those the endpoint does not know
+    (the standard's rule for unknown parameters), those given twice, and ``f`` other than
+    json."""
+    allowed = set(allowed)
+    found: dict[str, str] = {}
+    for name, value in params:
+        if name not in allowed:
+            raise _invalid(
+                name,
+                f"未知的查询参数 {name} (unknown query parameter; allowed: "
+                f"{', '.join(sorted(allowed))})",
+                allowed=sorted(allowed),
+            )
+        if name in found:
+            raise _invalid(name, f"查询参数 {name} 重复 (query parameter given more than once)")
+        found[name] = value
+    if "f" in found and found["f"] not in FORMATS:
+        raise _invalid("f", f"不支持的格式 f={found['f']} (only f=json is served)")
+    return found
+
+
+_DIGITS = re.compile(r"[0-9]{1,15}")
+_INT32 = 2**31
+
+
+def _integer(name: str, value: str, minimum: int) -> int:
+    """A decimal integer ≥ ``minimum`` (at most 15 digits)."""
+    number = int(value) if _DIGITS.fullmatch(value) else None
+    if number is None or number < minimum:
+        raise _invalid(
+            name,
+            f"{name} 应为 ≥ {minimum} 的整数: {value!r} (must be an integer ≥ {minimum})",
+        )
+    return number
+
+
+def _bbox(value: str) -> regions.BBox:
+    try:
+        return regions.BBox.parse(value)
+    except InvalidInput as error:
+        raise InvalidQuery(error.message, code=error.code, details=error.details) from error
+
+
+def _coerce(collection: Collection, name: str, kind: str, value: str) -> Any:
+    if kind == "string":
+        attribute = collection.layer.attribute(name) if collection.layer else None
+        return attribute.aliases.get(value, value) if attribute else value
+    if kind == "integer":
+        number = int(value) if re.fullmatch(r"-?[0-9]{1,10}", value) else None
+        if number is not None and -_INT32 <= number < _INT32:
+            return number
+        raise _invalid(name, f"{name} 应为整数: {value!r} (must be an integer)")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise _invalid(name, f"{name} 应为数字: {value!r} (must be a finite number)")
+    return number
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    """What ``/items`` asks for: a page, a bbox, and property values to equal."""
+
+    limit: int
+    offset: int = 0
+    bbox: regions.BBox | None = None
+    equals: Mapping[str, Any] = field(default_factory=dict)
+
+
+def items_query(
+    collection: Collection,
+    params: Iterable[tuple[str, str]],
+    *,
+    default_limit: int,
+    max_limit: int,
+) -> ItemsQuery:
+    """Parse the query string of ``/items``: ``limit`` (default ``default_limit``; larger
+    than ``max_limit`` is clamped to it, as Part 1 asks), ``offset``, ``bbox`` (CRS84),
+    ``datetime`` (accepted and ignored: no feature has a time), ``f`` and one equality
+    filter per queryable; anything else is a 400."""
+    fields = queryables(collection)
+    given = check_parameters(params, (*PAGING_PARAMETERS, *fields))
+    limit = default_limit
+    if "limit" in given:
+        limit = min(_integer("limit", given["limit"], 1), max_limit)
+    offset = _integer("offset", given["offset"], 0) if "offset" in given else 0
+    bbox = _bbox(given["bbox"]) if "bbox" in given else None
+    equals = {
+        name: _coerce(collection, name, fields[name]["type"], value)
+        for name, value in given.items()
+        if name in fields
+    }
+    return ItemsQuery(limit=limit, offset=offset, bbox=bbox, equals=equals)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def list_items(
+    conn: Connection, collection: Collection, query: ItemsQuery, settings: Settings
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the collection's features (ordered by id) and how many match in all."""
+    if collection.level:
+        return regions.list_regions(
+            conn,
+            version=current_version(conn),
+            level=collection.level,
+            bbox=query.bbox,
+            equals=query.equals,
+            limit=query.limit,
+            offset=query.offset,
+        )
+    assert collection.layer is not None
+    return layers.list_features(
+        conn,
+        collection.layer,
+        layers.SpatialFilter(bbox=query.bbox, equals=query.equals),
+        limit=query.limit,
+        offset=query.offset,
+        settings=settings,
+    )
+
+
+def get_item(
+    conn: Connection, collection: Collection, feature_id: str, settings: Settings
+) -> dict[str, Any]:
+    """One feature of the collection by its id (``feature_not_found`` otherwise)."""
+    found = None
+    if collection.level:
+        features, _ = regions.list_regions(
+            conn,
+            version=current_version(conn),
+            level=collection.level,
+            equals={"code": feature_id},
+            limit=1,
+        )
+        found = features[0] if features else None
+    else:
+        spec = collection.layer
+        assert spec is not None
+        key: Any = feature_id
+        if spec.key == "id":
+            key = int(feature_id) if _DIGITS.fullmatch(feature_id) else None
+        if key is not None:
+            try:
+                found = layers.get_feature(conn, spec, key, settings)
+            except NotFound:
+                found = None
+    if found is None:
+        raise NotFound(
+            f"要素集 {collection.id} 中没有要素 {feature_id} (no feature {feature_id!r} in "
+            f"collection {collection.id})",
+            code="feature_not_found",
+            details={"collection": collection.id, "featureId": feature_id},
+        )
+    return found

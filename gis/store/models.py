@@ -1,0 +1,352 @@
+"""Database tables: boundary versions and versioned regions.
+
+A region is identified by its official code across versions; a row is valid from the
+version that created it up to (excluding) the version that superseded it.  Parents
+are linked by code, so a new polygon for a community does not orphan its grids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LEVELS = ("county", "street", "community", "grid")
+"""Region levels from the top of the hierarchy down."""
+
+STORAGE_SRID = 4326
+
+
+def _geography_index(table: str) -> Index:
+    """A GiST index on ``geom::geography``: metre queries (ST_DWithin, KNN) use it."""
+    return Index(f"{table}_geog_idx", text("(geom::geography)"), postgresql_using="gist")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of gridmap's tables."""
+
+
+class BoundaryVersion(Base):
+    """One change to the boundaries, and its audit record: who, when, what."""
+
+    __tablename__ = "boundary_versions"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    author: Mapped[str] = mapped_column(Text, nullable=False)
+    action: Mapped[str] = mapped_column(Text, nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    restored_from: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("boundary_versions.number")
+    )
+    changes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+
+class Region(Base):
+    """A region (county, street, community or grid) as valid in a range of versions."""
+
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    grid_worker: Mapped[str | None] = mapped_column(Text)
+    grid_worker_phone: Mapped[str | None] = mapped_column(Text)
+    party_branch: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    area_m2: Mapped[float] = mapped_column(Float, nullable=False)
+    valid_from: Mapped[int] = mapped_column(
+        Integer, ForeignKey("boundary_versions.number"), nullable=False
+    )
+    valid_to: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
+
+    __table_args__ = (
+        CheckConstraint(f"level IN {LEVELS!r}", name="regions_level_check"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="regions_validity_check"),
+        Index(
+            "regions_current_code_key",
+            "code",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+        Index("regions_code_versions_idx", "code", "valid_from"),
+        Index(
+            "regions_current_parent_idx", "parent_code", postgresql_where=text("valid_to IS NULL")
+        ),
+        Index("regions_current_level_idx", "level", postgresql_where=text("valid_to IS NULL")),
+        Index("regions_geom_idx", "geom", postgresql_using="gist"),
+    )
+
+
+ROLES = ("viewer", "editor", "admin")
+"""API key roles, each allowed what the ones before it are."""
+
+
+class ApiKey(Base):
+    """An API key; only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    key_hash: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Kept at most once a minute (``gis.access.auth.LAST_USED_EVERY``): a read stays a read."""
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="api_keys_role_check"),)
+
+
+class Session(Base):
+    """A browser's session: the SHA-256 of its cookie, standing for a key until it expires
+    (or the key is revoked, expires or is rotated)."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    key_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("sessions_key_idx", "key_id"),)
+
+
+class AuditEntry(Base):
+    """One write: who (key name and id), when, from where, what (action, target, status and
+    what changed).  Append-only: a trigger (migration 0007) refuses UPDATE, DELETE, TRUNCATE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text, nullable=False)
+    target: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+    __table_args__ = (Index("audit_log_at_idx", "at"),)
+
+
+UPLOAD_KINDS = ("boundaries", "addresses", "centres", "cameras", "roads")
+"""What an uploaded file holds: region boundaries of one level, address registry entries,
+party-service centres, cameras or roads."""
+
+
+class Upload(Base):
+    """A boundary or address file submitted for validation or commit, with its report."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    author: Mapped[str] = mapped_column(Text, nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'boundaries'"))
+    level: Mapped[str | None] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    report: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    version: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """Boundary uploads: the file's regions as they would be stored (GeoJSON, EPSG:4326),
+    each with ``change`` (added, modified, unchanged; null when errors blocked the change)."""
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('dry_run', 'rejected', 'committed', 'unchanged')",
+            name="uploads_status_check",
+        ),
+        CheckConstraint(
+            f"kind IN {UPLOAD_KINDS!r} AND (kind <> 'boundaries' OR level IS NOT NULL)",
+            name="uploads_kind_check",
+        ),
+    )
+
+
+class Address(Base):
+    """An entry of the address registry: a standard address and its point.
+
+    ``normalized`` is ``gis.query.addresses.normalize(address)``, the form matching compares;
+    ``units``, ``floors`` and ``households`` describe a residential building.
+    """
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    address: Mapped[str] = mapped_column(Text, nullable=False)
+    normalized: Mapped[str] = mapped_column(Text, nullable=False)
+    road: Mapped[str | None] = mapped_column(Text)
+    road_number: Mapped[str | None] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text)
+    building: Mapped[str | None] = mapped_column(Text)
+    units: Mapped[int | None] = mapped_column(Integer)
+    floors: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        Index("addresses_normalized_idx", "normalized"),
+        Index(
+            "addresses_normalized_trgm_idx",
+            "normalized",
+            postgresql_using="gin",
+            postgresql_ops={"normalized": "gin_trgm_ops"},
+        ),
+        Index("addresses_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("addresses"),
+    )
+
+
+CENTRE_LEVELS = ("centre", "station", "home")
+"""党群服务中心 (street), 党群服务站 (community), 党群之家 (compound)."""
+CAMERA_STATUSES = ("online", "offline")
+
+
+class Centre(Base):
+    """A party-service centre; ``radius_m`` None means the level's default radius."""
+
+    __tablename__ = "centres"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    address: Mapped[str | None] = mapped_column(Text)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"level IN {CENTRE_LEVELS!r}", name="centres_level_check"),
+        CheckConstraint("radius_m > 0", name="centres_radius_check"),
+        CheckConstraint("floor_area_m2 >= 0", name="centres_floor_area_check"),
+        Index("centres_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("centres"),
+    )
+
+
+class Camera(Base):
+    """A surveillance camera (雪亮工程) and the sector it watches."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    azimuth_deg: Mapped[float] = mapped_column(Float, nullable=False)
+    fov_deg: Mapped[float] = mapped_column(Float, nullable=False)
+    range_m: Mapped[float] = mapped_column(Float, nullable=False)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    type: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'online'"))
+    region_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint("azimuth_deg >= 0 AND azimuth_deg <= 360", name="cameras_azimuth_check"),
+        CheckConstraint("fov_deg > 0 AND fov_deg <= 360", name="cameras_fov_check"),
+        CheckConstraint("range_m > 0", name="cameras_range_check"),
+        CheckConstraint(f"status IN {CAMERA_STATUSES!r}", name="cameras_status_check"),
+        Index("cameras_geom_idx", "geom", postgresql_using="gist"),
+        _geography_index("cameras"),
+    )
+
+
+class LayerStamp(Base):
+    """How many writing statements a point layer's table has seen: kept by a trigger on the
+    table (migration 0005) inside each writing transaction, read by the vector tile cache."""
+
+    __tablename__ = "layer_stamps"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+
+class Road(Base):
+    """A road centreline (e.g. from OpenStreetMap), for camera coverage of road length."""
+
+    __tablename__ = "roads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    highway: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=STORAGE_SRID, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (Index("roads_geom_idx", "geom", postgresql_using="gist"),)

@@ -1,0 +1,145 @@
+"""The current boundary version, pushed by PostgreSQL to every worker.
+
+Every commit of a boundary version sends ``NOTIFY gridmap_versions, '<number>'`` inside the
+committing transaction (``gis.store.versions``), so it reaches each listening process as soon as it
+lands — whichever worker, or the ``gridmap`` command, made it.  A lookup then needs no
+database round trip at all.  On this machine the committer also writes the number on the
+versions board (``gis.store.board``) before it answers, which every call here reads too: the notice
+may come a moment late, the board does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+import psycopg
+from sqlalchemy import make_url
+
+from gis.store.board import OID_SQL, Board, board_path
+from gis.store.versions import CURRENT_VERSION_SQL, VERSIONS_CHANNEL
+
+log = logging.getLogger("gridmap.watch")
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string for a SQLAlchemy database URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class VersionWatch:
+    """The current version for one event loop, kept by a listening connection.
+
+    The listener LISTENs first and reads the current version second, so no commit falls in
+    between.  While it is not connected (before the first call, after an outage) a call
+    connects it; calls that arrive together share one attempt, and a failure raises
+    ``psycopg.OperationalError`` (the database is unreachable) to each of them.
+    """
+
+    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        self._url = url
+        self._conninfo = conninfo(url)
+        self._board: Board | None = None
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.AsyncConnection | None = None
+        self._version: int | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
+
+    async def current(self) -> int | None:
+        """The current version (None before the first commit)."""
+        if self._conn is None:
+            if self._connecting is None:
+                self._connecting = asyncio.create_task(self._listen())
+                self._connecting.add_done_callback(self._connected)
+            await asyncio.shield(self._connecting)
+        else:
+            self._drain(self._conn)
+        if self._board is not None and (posted := self._board.read()) > (self._version or 0):
+            self._version = posted  # committed on this machine; its notice is on its way
+        return self._version
+
+    def _drain(self, conn: psycopg.AsyncConnection) -> None:
+        """Apply notifications already in this process's socket that the receiver task has
+        not reached yet (the event loop may run this request first)."""
+        try:
+            conn.pgconn.consume_input()
+            while (note := conn.pgconn.notifies()) is not None:
+                self._version = max(self._version or 0, int(note.extra.decode()))
+        except psycopg.Error:
+            pass  # the receiver task sees the broken connection too
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self._connecting = None
+        if not task.cancelled():
+            task.exception()  # retrieved here; the callers waiting for it get it too
+
+    async def _listen(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            application_name="gridmap version watch",
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
+        try:
+            await conn.execute(f"LISTEN {VERSIONS_CHANNEL}")
+            cursor = await conn.execute(CURRENT_VERSION_SQL)
+            (self._version,) = await cursor.fetchone()
+            if self._board is None:
+                self._board = await self._open_board(conn)
+        except psycopg.Error:
+            await _close(conn)
+            raise
+        self._conn = conn
+        self._receiver = asyncio.create_task(self._receive(conn))
+
+    async def _open_board(self, conn: psycopg.AsyncConnection) -> Board | None:
+        """This database's versions board, unless it cannot be read or it names a version
+        the database does not have (a stale file: then NOTIFY alone)."""
+        (oid,) = await (await conn.execute(OID_SQL)).fetchone()
+        try:
+            board = Board(board_path(self._url, oid))
+        except OSError as error:
+            log.warning("versions board unusable (%s): NOTIFY alone", error)
+            return None
+        if board.read() > (self._version or 0):
+            (newest,) = await (await conn.execute(CURRENT_VERSION_SQL)).fetchone()
+            if board.read() > (newest or 0):
+                log.warning("versions board %s ahead of the database: ignored", board.path)
+                board.close()
+                return None
+        return board
+
+    async def _receive(self, conn: psycopg.AsyncConnection) -> None:
+        try:
+            async for note in conn.notifies():
+                self._version = max(self._version or 0, int(note.payload))
+        except psycopg.Error:
+            pass  # the database went away: the next call reconnects
+        finally:
+            if self._conn is conn:
+                self._conn = None
+            await _close(conn)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._receiver is not None:
+            self._receiver.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._receiver
+        if self._conn is not None:
+            await _close(self._conn)
+            self._conn = None
+        if self._board is not None:
+            self._board.close()
+            self._board = None
+
+
+async def _close(conn: psycopg.AsyncConnection) -> None:
+    with suppress(psycopg.Error):
+        await conn.close()
