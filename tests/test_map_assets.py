@@ -234,7 +234,7 @@ def test_unknown_cdn_references_are_reported(vendor: Path) -> None:
 
 
 def test_offline_html_needs_the_fetched_files(tmp_path: Path) -> None:
-    with pytest.raises(MapAssetsError, match=r"gis\.map_assets fetch"):
+    with pytest.raises(MapAssetsError, match=r"gis\.web\.map_assets fetch"):
         offline_html(_map().get_root().render(), inline=True, vendor_dir=tmp_path)
 
 
