@@ -6,7 +6,7 @@ counter-clockwise (GeoJSON's right-hand rule); their vertices lie exactly on the
 circle, so the straight edges between them cut a little inside it (the sagitta,
 r·(1 − cos(step/2)): 1.2 m for r = 1 000 m at 64 vertices, 0.15 m at 2°).
 :class:`LocalFrame` is a metric frame for finding candidates fast; exact answers come from
-``GEOD`` itself.
+``GEOD`` itself.  :class:`EqualAreaFrame` measures the areas and widths of upload validation.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Geod
+from pyproj import Geod, Transformer
 
 GEOD = Geod(ellps="WGS84")
 
@@ -214,3 +214,51 @@ class LocalFrame:
         return shapely.transform(
             geometries, lambda xy: np.column_stack(self.forward(xy[:, 0], xy[:, 1]))
         )
+
+
+DENSIFY_DEG = 1e-4
+"""Edges are densified to this (~10 m) before they are measured in an :class:`EqualAreaFrame`."""
+
+
+class EqualAreaFrame:
+    """Areas and widths of lon/lat geometries in metres: a Lambert azimuthal equal-area frame
+    (on the WGS84 ellipsoid) centred on the data — the measure of upload validation.
+
+    Overlays run on the lon/lat geometries themselves (edges straight in degrees, as PostGIS
+    sees them); only their results are measured here, densified first so that a long edge
+    does not bend away from where PostGIS has it.
+    """
+
+    def __init__(self, geometries: list[Any]) -> None:
+        xmin, ymin, xmax, ymax = shapely.total_bounds(np.array(geometries, dtype=object))
+        lon, lat = (xmin + xmax) / 2, (ymin + ymax) / 2
+        laea = f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs"
+        self._fwd = Transformer.from_crs("EPSG:4326", laea, always_xy=True)
+        north = max(abs(ymin), abs(ymax))
+        south = 0.0 if ymin <= 0 <= ymax else min(abs(ymin), abs(ymax))
+        # metres per degree: at least (longitude at the pole-most latitude), at most
+        self.metres_per_degree = (
+            110_574.0 * max(np.cos(np.radians(north)), 1e-6),
+            111_700.0 * max(1.0, np.cos(np.radians(south))),
+        )
+
+    def metric(self, geom: Any) -> Any:
+        """Geometry (or array of them) in metres, edges densified to :data:`DENSIFY_DEG`."""
+        dense = shapely.segmentize(geom, DENSIFY_DEG)
+        return shapely.transform(dense, lambda xy: np.column_stack(self._fwd.transform(*xy.T)))
+
+    def area(self, geom: Any) -> float:
+        """Area in m²."""
+        return float(self.metric(geom).area)
+
+    def thin(self, geom: Any, width_m: float) -> bool:
+        """Whether the piece is narrower than ``width_m`` everywhere (a sliver)."""
+        m = self.metric(geom)
+        return bool(_maybe_thin(m, width_m)) and m.buffer(-width_m / 2).is_empty
+
+
+def _maybe_thin(metric: Any, width_m: float) -> Any:
+    """Every point of a piece narrower than ``width_m`` lies within width/2 of its boundary,
+    so its area is at most perimeter × width/2: this rules out almost every ordinary polygon
+    (vectorised; geometries in metres)."""
+    return 2 * shapely.area(metric) <= shapely.length(metric) * width_m
