@@ -617,6 +617,12 @@ def from_wgs84(geometries: Any, spec: CrsSpec) -> Any:
     return _apply(geometries, _transformer(spec.epsg, spec.wkt, False).transform)
 
 
+def lon_lat_out_of_range(lon: Any, lat: Any) -> np.ndarray:
+    """Which WGS84 coordinates are no lon/lat: not finite, or beyond ±180° / ±90°."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+
+
 def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate coordinates and convert them from ``crs`` to WGS84 lon/lat."""
     lon = np.asarray(lon, dtype=float)
@@ -628,11 +634,7 @@ def to_wgs84_points(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndar
         )
     spec = parse_crs(crs)
     lon_wgs, lat_wgs = (np.asarray(c, dtype=float) for c in coords_to_wgs84(lon, lat, spec))
-    bad = (
-        ~(np.isfinite(lon_wgs) & np.isfinite(lat_wgs))
-        | (np.abs(lon_wgs) > 180)
-        | (np.abs(lat_wgs) > 90)
-    )
+    bad = lon_lat_out_of_range(lon_wgs, lat_wgs)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise InvalidInput(
