@@ -22,9 +22,9 @@ from gis.access.privacy import PERSONAL_FIELDS, redact, shown
 from gis.errors import InvalidInput, TooLarge, Unsupported
 from gis.ingest.csvfiles import csv_encoding
 from gis.ingest.encoding import detect_text_encoding
-from gis.ingest.fields import point_columns
+from gis.ingest.fields import coordinates, point_columns
 from gis.query.addresses import MAX_ADDRESS_CHARS
-from gis.query.lookup import OUTPUT_COLUMNS, coordinates
+from gis.query.lookup import OUTPUT_COLUMNS
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from gis.errors import InvalidInput
 
@@ -217,6 +220,39 @@ def point_columns(
             details={"missing": missing, "wanted": wanted, "columns": fields},
         )
     return roles["lon"], roles["lat"]
+
+
+def coordinate(value: Any) -> float | None:
+    """The number in a lon/lat cell of a table of points (text or a number), None when it
+    holds none; ``nan`` and ``inf`` written out are numbers (ranges are checked after
+    reprojection)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def coordinates(
+    rows: Sequence[Mapping[str, Any]], lon_col: str, lat_col: str, first_line: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers in the two columns of CSV ``rows`` (the first on line ``first_line``);
+    ``invalid_csv`` naming the first line where they are not numbers."""
+    try:
+        return (
+            np.array([float(r[lon_col]) for r in rows]),
+            np.array([float(r[lat_col]) for r in rows]),
+        )
+    except (TypeError, ValueError) as error:
+        bad = first_line + next(
+            i
+            for i, r in enumerate(rows)
+            if coordinate(r[lon_col]) is None or coordinate(r[lat_col]) is None
+        )
+        raise InvalidInput(
+            f"第 {bad} 行的坐标不是数字 (line {bad}: coordinates are not numbers: {error})",
+            code="invalid_csv",
+            details={"line": bad},
+        ) from error
 
 
 def as_code(value: Any) -> str | None:

@@ -27,11 +27,10 @@ import shapely
 from pyproj import Geod, Transformer
 from sqlalchemy import Connection, Engine, text
 
-from gis.errors import InvalidInput
 from gis.geo.crs import known_crs, to_wgs84_points
 from gis.ingest.csvfiles import csv_encoding
 from gis.ingest.encoding import detect_text_encoding
-from gis.ingest.fields import point_columns
+from gis.ingest.fields import coordinates, point_columns
 from gis.query.addresses import AddressMatch, match_address
 from gis.query.cells import CellIndex
 from gis.store.versions import resolve_version
@@ -403,27 +402,6 @@ OUTPUT_COLUMNS = (
 on the WGS 84 ellipsoid, for a point outside every grid)."""
 
 
-def coordinates(
-    rows: Sequence[Mapping[str, Any]], lon_col: str, lat_col: str, first_line: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The numbers in the two columns of CSV ``rows`` (the first on line ``first_line``);
-    ``invalid_csv`` naming the first line where they are not numbers."""
-    try:
-        return (
-            np.array([float(r[lon_col]) for r in rows]),
-            np.array([float(r[lat_col]) for r in rows]),
-        )
-    except (TypeError, ValueError) as error:
-        bad = first_line + next(
-            i for i, r in enumerate(rows) if not _is_number(r[lon_col], r[lat_col])
-        )
-        raise InvalidInput(
-            f"第 {bad} 行的坐标不是数字 (line {bad}: coordinates are not numbers: {error})",
-            code="invalid_csv",
-            details={"line": bad},
-        ) from error
-
-
 def lookup_csv(
     engine: Engine,
     source: Path,
@@ -471,11 +449,3 @@ def lookup_csv(
                 progress(src.buffer.tell())
     tmp.replace(target)
     return rows_done
-
-
-def _is_number(*values: Any) -> bool:
-    try:
-        [float(v) for v in values]
-    except (TypeError, ValueError):
-        return False
-    return True
