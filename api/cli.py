@@ -317,15 +317,14 @@ def import_file(
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from gis.ingest.layer_uploads import PROCESSORS
-    from gis.ingest.uploads import UploadRequest
+    from gis.ingest.pipeline import UploadRequest
+    from gis.ingest.uploads import process_upload
     from gis.store.models import UPLOAD_KINDS
 
     if kind not in UPLOAD_KINDS:
         raise InvalidInput(f"--kind expects one of {list(UPLOAD_KINDS)}", code="invalid_kind")
     if kind == "boundaries" and level is None:
         raise InvalidInput("--level is required for boundaries", code="invalid_parameter")
-    process = PROCESSORS[kind]
 
     mapping = {}
     for item in field or []:
@@ -356,7 +355,7 @@ def import_file(
             def progress(stage: str) -> None:
                 bar.update(task, description=f"{file.name}: {stage}", completed=stages.index(stage))
 
-            result = process(
+            result = process_upload(
                 engine,
                 file,
                 UploadRequest(

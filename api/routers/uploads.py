@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,30 +13,16 @@ from api.deps import ConnectionDep, Id, PageDep, require
 from api.routers.regions import Level
 from api.text import Code, LongText, ShortText
 from gis.access.auth import Principal
-from gis.errors import InvalidInput, TooLarge
-from gis.ingest import uploads
-from gis.ingest.layer_uploads import PROCESSORS
+from gis.errors import InvalidInput
+from gis.ingest import history
+from gis.ingest.pipeline import UploadRequest
+from gis.ingest.uploads import process_upload
+from gis.store.models import UPLOAD_KINDS
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
 Editor = Annotated[Principal, Depends(require("editor"))]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
-
-
-def _save(file: UploadFile, dest: Path, max_bytes: int) -> None:
-    """Copy the upload to ``dest``, refusing it once it passes ``max_bytes``."""
-    written = 0
-    with dest.open("wb") as out:
-        while chunk := file.file.read(1 << 20):
-            written += len(chunk)
-            if written > max_bytes:
-                raise TooLarge(
-                    f"文件超过 {max_bytes // 1_000_000} MB 上限 "
-                    f"(the file is larger than the {max_bytes}-byte limit)",
-                    code="file_too_large",
-                    details={"max_bytes": max_bytes},
-                )
-            out.write(chunk)
 
 
 def _field_mapping(value: str | None) -> dict[str, str]:
@@ -93,7 +78,7 @@ def upload(
         UploadFile, File(description="Zipped shapefile, GeoJSON, GPKG, KML/KMZ, FGB or CSV")
     ],
     kind: Annotated[
-        Literal["boundaries", "addresses", "centres", "cameras", "roads"],
+        Literal[UPLOAD_KINDS],
         Form(
             description="boundaries (of one level), addresses (registry points), centres, "
             "cameras (points) or roads (lines)"
@@ -134,31 +119,25 @@ def upload(
             code="invalid_parameter",
             details={"problems": [{"parameter": "level", "in": "body", "problem": "required"}]},
         )
-    process = PROCESSORS[kind]
-    settings = request.app.state.settings
-    filename = _filename(file.filename)
-    with tempfile.TemporaryDirectory(prefix="gridmap-recv-") as tmp:
-        saved = Path(tmp) / "upload.bin"
-        _save(file, saved, settings.max_upload_bytes)
-        result = process(
-            request.app.state.engine,
-            saved,
-            uploads.UploadRequest(
-                filename=filename,
-                level=level,
-                author=principal.name,
-                kind=kind,
-                parent=parent,
-                crs=crs,
-                encoding=encoding,
-                layer=layer,
-                fields=_field_mapping(fields),
-                dry_run=dry_run,
-                repair=repair,
-                allow_moves=allow_moves,
-            ),
-            settings,
-        )
+    result = process_upload(
+        request.app.state.engine,
+        file.file,
+        UploadRequest(
+            filename=_filename(file.filename),
+            level=level,
+            author=principal.name,
+            kind=kind,
+            parent=parent,
+            crs=crs,
+            encoding=encoding,
+            layer=layer,
+            fields=_field_mapping(fields),
+            dry_run=dry_run,
+            repair=repair,
+            allow_moves=allow_moves,
+        ),
+        request.app.state.settings,
+    )
     body: dict[str, Any] = {
         "id": result.id,
         "status": result.status,
@@ -180,11 +159,11 @@ def upload(
 @router.get("", summary="Upload history")
 def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
     """Uploads newest first: who, when, which file, status, resulting version."""
-    items, total = uploads.list_uploads(conn, limit=page.limit, offset=page.offset)
+    items, total = history.list_uploads(conn, limit=page.limit, offset=page.offset)
     return {"numberMatched": total, "numberReturned": len(items), "uploads": items}
 
 
 @router.get("/{upload_id}", summary="One upload and its report")
 def get_upload(upload_id: Id, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
     """An upload with its parameters, validation report and resulting version."""
-    return uploads.get_upload(conn, upload_id)
+    return history.get_upload(conn, upload_id)

@@ -1,63 +1,39 @@
-"""Address registry uploads: read points, validate, then insert or update by code.
+"""Address registry uploads, a kind of the upload pipeline: points inserted or updated by code.
 
-A dry run (the default) returns the validation report and a preview of what would change
-(the same write, rolled back); a commit writes the file's entries in one transaction
-(entries not in the file stay).  Every upload that gets as far as a report is recorded in
-the upload history (``kind: addresses``).
+A commit writes the file's entries in one transaction (entries not in the file stay); a dry
+run previews the same write, rolled back.  Errors (block a commit): missing code or address
+text, missing or unparsable coordinates, counts that are not whole numbers, codes used
+twice.  Warnings: points outside every current grid, entries whose texts normalise alike.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from gis.ingest.fields import (
-    ADDRESS_INTEGER_ROLES,
-    ADDRESS_SYNONYMS,
-    FieldMapping,
-    as_code,
-    map_fields,
-    require_roles,
-)
-from gis.ingest.readers import Layer
-from gis.ingest.uploads import (
+from gis.ingest.fields import ADDRESS_INTEGER_ROLES, ADDRESS_SYNONYMS, FieldMapping, as_code
+from gis.ingest.pipeline import (
+    Batch,
     Progress,
+    Reprojected,
+    Staged,
+    UploadKind,
     UploadRequest,
-    UploadResult,
-    file_points,
-    file_report,
     json_safe,
-    read_layer,
-    reproject,
     whole_number,
-    write_all_or_nothing,
 )
+from gis.ingest.problems import Problem
+from gis.ingest.readers import Layer
 from gis.query.addresses import AddressRecord, normalize, outside_grids, parse, write_addresses
 from gis.settings import Settings
 
 
-def _address_problem(
-    kind: str, severity: str, feature: int, code: str | None, message: str, location: list[float]
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "severity": severity,
-        "code": code,
-        "feature": feature,
-        "message": message,
-        "location": location,
-    }
-
-
 def _address_records(
     layer: Layer, mapping: FieldMapping, points: np.ndarray
-) -> tuple[list[AddressRecord], list[int], list[dict[str, Any]]]:
+) -> tuple[list[AddressRecord], list[int], list[Problem]]:
     """The file's valid entries (points in EPSG:4326), their feature numbers, and the
     problems of the others.  Road, doorplate, compound and building come from their fields,
     or from the address text (:func:`gis.query.addresses.parse`) when the file has no such field.
@@ -86,7 +62,7 @@ def _address_records(
                     ("invalid_number", f"{roles[role]} 应为非负整数: {n} ({role}: not a count)")
                 )
         problems += [
-            _address_problem(kind, "error", i + 1, code, message, location)
+            Problem(kind, "error", message, feature=i + 1, code=code, location=location)
             for kind, message in found
         ]
         if found:
@@ -111,7 +87,7 @@ def _address_records(
     return records, features, problems
 
 
-def _duplicates(records: list[AddressRecord], features: list[int]) -> list[dict[str, Any]]:
+def _duplicates(records: list[AddressRecord], features: list[int]) -> list[Problem]:
     """Errors for codes used twice, warnings for texts that normalise alike (ambiguous)."""
     codes = Counter(r.code for r in records)
     texts = Counter(normalize(r.address) for r in records)
@@ -120,76 +96,69 @@ def _duplicates(records: list[AddressRecord], features: list[int]) -> list[dict[
         location = [round(r.lon, 7), round(r.lat, 7)]
         if codes[r.code] > 1:
             problems.append(
-                _address_problem(
+                Problem(
                     "duplicate_code",
                     "error",
-                    feature,
-                    r.code,
                     f"地址编码 {r.code} 出现 {codes[r.code]} 次 (the code is used more than once)",
-                    location,
+                    feature=feature,
+                    code=r.code,
+                    location=location,
                 )
             )
         if texts[normalize(r.address)] > 1:
             problems.append(
-                _address_problem(
+                Problem(
                     "duplicate_address",
                     "warning",
-                    feature,
-                    r.code,
                     f"地址“{r.address}”与其他地址相同 (another entry has the same address text)",
-                    location,
+                    feature=feature,
+                    code=r.code,
+                    location=location,
                 )
             )
     return problems
 
 
-def process_address_upload(
-    engine: Engine,
-    path: Path,
-    request: UploadRequest,
-    settings: Settings,
-    progress: Progress | None = None,
-) -> UploadResult:
-    """Validate an address registry file at ``path`` and, unless a dry run, write its
-    entries (insert new codes, update changed ones) in one transaction.
+class AddressBatch(Batch):
+    """An address registry file's valid entries (points in EPSG:4326) and its problems."""
 
-    Errors (block a commit): missing code or address text, missing or unparsable
-    coordinates, counts that are not whole numbers, codes used twice.  Warnings: points
-    outside every current grid, entries whose texts normalise alike.
-    """
-    step = progress or (lambda _: None)
-    step("reading")
-    layer = read_layer(path, request, settings, geometry="points")
-    mapping = map_fields(layer.fields, request.fields, ADDRESS_SYNONYMS)
-    has_geometry = not shapely.is_missing(layer.geometries).all()
-    require_roles(
-        mapping,
-        ["code", "address", *([] if has_geometry else ["lon", "lat"])],
-        layer.fields,
-        ADDRESS_SYNONYMS,
-    )
-    step("reprojecting")
-    points, crs = reproject(replace(layer, geometries=file_points(layer, mapping)), request)
-    records, features, problems = _address_records(layer, mapping, points)
-    problems += _duplicates(records, features)
+    def __init__(self, read: Reprojected) -> None:
+        self.records, self.features, self.problems = _address_records(
+            read.layer, read.mapping, read.geometries
+        )
+        self.problems += _duplicates(self.records, self.features)
 
-    def check(conn: Connection) -> list[dict[str, Any]]:
-        lon, lat = [r.lon for r in records], [r.lat for r in records]
+    def check(self, conn: Connection, step: Progress) -> list[Problem]:
+        """A warning for each point outside every current grid."""
+        lon, lat = [r.lon for r in self.records], [r.lat for r in self.records]
         return [
-            _address_problem(
+            Problem(
                 "outside_grids",
                 "warning",
-                features[i],
-                records[i].code,
                 "地址点不在任何网格内 (the point is outside every grid)",
-                [round(lon[i], 7), round(lat[i], 7)],
+                feature=self.features[i],
+                code=self.records[i].code,
+                location=[round(lon[i], 7), round(lat[i], 7)],
             )
             for i in outside_grids(conn, lon, lat)
         ]
 
-    def write(conn: Connection) -> dict[str, list[Any]]:
-        changes = write_addresses(conn, records)
-        return {"added": changes.added, "modified": changes.modified}
+    def stage(self, conn: Connection) -> Staged:
+        """Insert new codes, update changed ones."""
+        changes = write_addresses(conn, self.records)
+        return Staged({"added": changes.added, "modified": changes.modified})
 
-    report = {"features": len(layer), **file_report(layer, crs, mapping)}
-    return write_all_or_nothing(engine, request, report, problems, check, write, step)
+
+class Addresses(UploadKind):
+    """The addresses kind: registry points, or a CSV with lon/lat columns."""
+
+    geometry = "points"
+    synonyms = ADDRESS_SYNONYMS
+
+    def required(self, request: UploadRequest) -> list[str]:
+        """A code and the address text."""
+        return ["code", "address"]
+
+    def batch(self, read: Reprojected, request: UploadRequest, settings: Settings) -> Batch:
+        """The file's entries."""
+        return AddressBatch(read)

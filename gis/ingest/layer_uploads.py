@@ -1,4 +1,4 @@
-"""Bulk uploads of centres, cameras and roads: read, check every feature, write all or nothing.
+"""Centres, cameras and roads, kinds of the upload pipeline: every feature checked, all or nothing.
 
 Centres and cameras come as point layers or CSV files with lon/lat columns (any CRS gridmap
 accepts, GBK or UTF-8), with Chinese or English field names; every feature is checked like a
@@ -10,46 +10,35 @@ roads (lines, e.g. an OpenStreetMap extract's ``lines`` layer) replace the store
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from gis.errors import GridmapError
-from gis.ingest.address_uploads import process_address_upload
-from gis.ingest.fields import LAYER_SYNONYMS, map_fields, require_roles
-from gis.ingest.uploads import (
+from gis.ingest.fields import LAYER_SYNONYMS
+from gis.ingest.pipeline import (
+    Batch,
     Progress,
+    Reprojected,
+    Staged,
+    UploadKind,
     UploadRequest,
-    UploadResult,
-    file_points,
-    file_report,
     json_safe,
-    process_upload,
-    read_layer,
-    reproject,
-    write_all_or_nothing,
 )
+from gis.ingest.problems import Problem
 from gis.query.facilities import CAMERAS, CENTRES, ROADS
 from gis.query.layers import LayerSpec, check_attributes, resolve_region
 from gis.settings import Settings
 
-SPECS = {spec.name: spec for spec in (CENTRES, CAMERAS, ROADS)}
 NATURAL_KEYS = {"centres": "name", "cameras": "device_id"}
 """The attribute by which an uploaded centre or camera updates a stored one."""
 
 
-def _problem(feature: int, code: str, message: str, attribute: str | None = None) -> dict:
-    return {
-        "kind": code,
-        "severity": "error",
-        "feature": feature,
-        "attribute": attribute,
-        "message": message,
-    }
+def _problem(feature: int, kind: str, message: str, attribute: str | None = None) -> Problem:
+    """A row's error: names the attribute at fault (or none)."""
+    return Problem(kind, "error", message, feature=feature, attribute=attribute, row=True)
 
 
 def _lines(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,86 +47,6 @@ def _lines(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parts, owner = shapely.get_parts(geometries[present], return_index=True)
     keep = shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING
     return parts[keep], np.flatnonzero(present)[owner[keep]]
-
-
-def process_layer_upload(
-    engine: Engine,
-    path: Path,
-    request: UploadRequest,
-    settings: Settings,
-    progress: Progress | None = None,
-) -> UploadResult:
-    """Validate a centres, cameras or roads file and, unless a dry run, write it whole."""
-    step = progress or (lambda _: None)
-    spec = SPECS[request.kind]
-    synonyms = LAYER_SYNONYMS[spec.name]
-    step("reading")
-    lines = spec is ROADS
-    layer = read_layer(path, request, settings, geometry="lines" if lines else "points")
-    mapping = map_fields(layer.fields, request.fields, synonyms)
-    has_geometry = not shapely.is_missing(layer.geometries).all()
-    required = [a.name for a in spec.attributes if a.required and a.default is None]
-    require_roles(
-        mapping,
-        required + ([] if has_geometry or lines else ["lon", "lat"]),
-        layer.fields,
-        synonyms,
-    )
-    step("reprojecting")
-    if not lines:
-        layer = replace(layer, geometries=file_points(layer, mapping))
-    geometries, crs = reproject(layer, request)
-    roles = {r: f for r, f in mapping.roles.items() if r not in ("lon", "lat")}
-    highway = mapping.roles.get("highway")
-
-    problems: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for i in range(len(layer)):
-        values = {r: json_safe(layer.columns[f][i]) for r, f in roles.items()}
-        if lines and highway and values.get("highway") is None:
-            continue  # an OSM extract's waterways, railways …: not roads
-        clean, found = check_attributes(spec, values)
-        problems += [_problem(i + 1, p["code"], p["message"], p["attribute"]) for p in found]
-        if not lines and geometries[i] is None:
-            problems.append(
-                _problem(i + 1, "invalid_coordinates", "坐标缺失或无效 (missing coordinates)")
-            )
-        if not found:
-            rows.append({**clean, "feature": i + 1, "geometry": geometries[i]})
-    key = NATURAL_KEYS.get(spec.name)
-    if key:
-        counts = Counter(r[key] for r in rows)
-        problems += [
-            _problem(
-                r["feature"],
-                f"duplicate_{key}",
-                f"{key} {r[key]} 在文件中出现 {counts[r[key]]} 次 (used more than once)",
-                key,
-            )
-            for r in rows
-            if counts[r[key]] > 1
-        ]
-
-    def check(conn: Connection) -> list[dict[str, Any]]:
-        found = []
-        for row in rows:
-            if spec.regional and row["geometry"] is not None:
-                try:
-                    row["region_code"] = resolve_region(
-                        conn, row.get("region_code"), row["geometry"].x, row["geometry"].y
-                    )
-                except GridmapError as error:
-                    found.append(_problem(row["feature"], error.code, error.message))
-        return found
-
-    if lines and not rows:
-        problems.append(_problem(0, "empty_layer", "文件中没有道路 (no roads in the file)"))
-
-    def write(conn: Connection) -> dict[str, Any]:
-        return _write_roads(conn, rows) if lines else _upsert(conn, spec, key, rows)
-
-    report = {"features": len(layer), **file_report(layer, crs, mapping)}
-    return write_all_or_nothing(engine, request, report, problems, check, write, step)
 
 
 def _upsert(
@@ -197,9 +106,84 @@ def _write_roads(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]
     return {"added": len(params), "removed": removed}
 
 
-PROCESSORS = {
-    "boundaries": process_upload,
-    "addresses": process_address_upload,
-    **dict.fromkeys(SPECS, process_layer_upload),
-}
-"""The function that processes each kind of upload."""
+class LayerBatch(Batch):
+    """A centres, cameras or roads file's rows that passed their checks, and the problems."""
+
+    def __init__(self, spec: LayerSpec, read: Reprojected) -> None:
+        self.spec, self.key = spec, NATURAL_KEYS.get(spec.name)
+        self.lines = spec is ROADS
+        layer, mapping, geometries = read.layer, read.mapping, read.geometries
+        roles = {r: f for r, f in mapping.roles.items() if r not in ("lon", "lat")}
+        highway = mapping.roles.get("highway")
+        self.problems: list[Problem] = []
+        self.rows: list[dict[str, Any]] = []
+        for i in range(len(layer)):
+            values = {r: json_safe(layer.columns[f][i]) for r, f in roles.items()}
+            if self.lines and highway and values.get("highway") is None:
+                continue  # an OSM extract's waterways, railways …: not roads
+            clean, found = check_attributes(spec, values)
+            self.problems += [
+                _problem(i + 1, p["code"], p["message"], p["attribute"]) for p in found
+            ]
+            if not self.lines and geometries[i] is None:
+                self.problems.append(
+                    _problem(i + 1, "invalid_coordinates", "坐标缺失或无效 (missing coordinates)")
+                )
+            if not found:
+                self.rows.append({**clean, "feature": i + 1, "geometry": geometries[i]})
+        if self.key:
+            key, counts = self.key, Counter(r[self.key] for r in self.rows)
+            self.problems += [
+                _problem(
+                    r["feature"],
+                    f"duplicate_{key}",
+                    f"{key} {r[key]} 在文件中出现 {counts[r[key]]} 次 (used more than once)",
+                    key,
+                )
+                for r in self.rows
+                if counts[r[key]] > 1
+            ]
+        if self.lines and not self.rows:
+            self.problems.append(
+                _problem(0, "empty_layer", "文件中没有道路 (no roads in the file)")
+            )
+
+    def check(self, conn: Connection, step: Progress) -> list[Problem]:
+        """Each point's region: the one named, else the grid it lies in."""
+        found = []
+        for row in self.rows:
+            if self.spec.regional and row["geometry"] is not None:
+                try:
+                    row["region_code"] = resolve_region(
+                        conn, row.get("region_code"), row["geometry"].x, row["geometry"].y
+                    )
+                except GridmapError as error:
+                    found.append(_problem(row["feature"], error.code, error.message))
+        return found
+
+    def stage(self, conn: Connection) -> Staged:
+        """Upsert centres or cameras by their key; replace the roads."""
+        if self.lines:
+            return Staged(_write_roads(conn, self.rows))
+        assert self.key is not None
+        return Staged(_upsert(conn, self.spec, self.key, self.rows))
+
+
+class PointLayer(UploadKind):
+    """The kind of one point layer (centres, cameras) or of the roads (lines)."""
+
+    def __init__(self, spec: LayerSpec) -> None:
+        self.spec = spec
+        self.geometry = "lines" if spec is ROADS else "points"
+        self.synonyms = LAYER_SYNONYMS[spec.name]
+
+    def required(self, request: UploadRequest) -> list[str]:
+        """The layer's required attributes that have no default."""
+        return [a.name for a in self.spec.attributes if a.required and a.default is None]
+
+    def batch(self, read: Reprojected, request: UploadRequest, settings: Settings) -> Batch:
+        """The file's rows."""
+        return LayerBatch(self.spec, read)
+
+
+CENTRE_UPLOADS, CAMERA_UPLOADS, ROAD_UPLOADS = (PointLayer(s) for s in (CENTRES, CAMERAS, ROADS))

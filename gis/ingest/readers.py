@@ -245,12 +245,15 @@ def read_upload(
     max_unpacked_bytes: int,
     max_entries: int,
     geometry: str = "polygons",
+    move: bool = False,
 ) -> Layer:
     """Read the one layer of an uploaded file (or archive) saved at ``path``.
 
     ``geometry`` says what it must hold: ``polygons`` (boundaries), ``lines`` (roads) or
     ``points`` — or, for points, no geometry at all (a CSV of lon/lat columns: its
-    geometries are then all None).
+    geometries are then all None).  A file that is no archive is read in ``workdir`` under
+    its own name (GDAL knows formats by it; text may be transcoded there): copied, or moved
+    when ``move`` says ``path`` is the upload's own saved copy.
     """
     files_dir = workdir / "files"
     files_dir.mkdir(parents=True)
@@ -258,7 +261,7 @@ def read_upload(
         files = unpack(path, files_dir, max_bytes=max_unpacked_bytes, max_entries=max_entries)
     else:
         target = files_dir / Path(filename).name
-        shutil.copyfile(path, target)
+        (shutil.move if move else shutil.copyfile)(path, target)
         files = [target]
     dataset = _find_dataset(files, files_dir)
     _refuse_nul(dataset)

@@ -24,8 +24,8 @@ with the upload, not with the database:
   stored one far better — the signature of a wrong CRS, not of an edit (its geometry is
   what lies in only one of the two: the band a shift leaves on the map);
 - ``area_changed`` (warning): the area changed by more than :data:`AREA_CHANGE`.
-Areas are in m² in the validation frame (Lambert equal-area on the data), distances on the
-WGS84 ellipsoid.
+Areas are in m² in the validation frame (``gis.geo.geodesy.EqualAreaFrame``), distances on
+the WGS84 ellipsoid (``gis.geo.geodesy.GEOD``).
 """
 
 from __future__ import annotations
@@ -38,19 +38,13 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.affinity
-from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from gis.ingest.validation import (
-    GRID_DEG,
-    NOISE_M2,
-    Candidate,
-    Frame,
-    Tolerances,
-    polygonal,
-    problem,
-)
+from gis.geo.geodesy import GEOD, EqualAreaFrame
+from gis.ingest.candidates import Candidate, Tolerances, problem
+from gis.ingest.problems import Problem
+from gis.ingest.topology import GRID_DEG, NOISE_M2, polygonal
 
 MOVED_IOU = 0.5
 MOVED_MIN_M = 1000.0
@@ -58,8 +52,6 @@ MOVED_SHARE = 0.1
 SHIFT_MIN_M = 30.0
 SHIFT_GAIN = 0.01
 AREA_CHANGE = 0.2
-
-_GEOD = Geod(ellps="WGS84")
 
 FIT_KINDS = ("region_moved", "overlap_stored", "child_outside", "outside_parent")
 """Errors that say the file does not fit what is stored: the CRS doctor is asked then."""
@@ -80,7 +72,7 @@ class StoredRegion:
 class StoredFindings:
     """Problems found against the stored hierarchy, and what the CRS doctor compares with."""
 
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     same: dict[int, BaseGeometry] = field(default_factory=dict)
     """Stored geometry of each feature's code (feature index, 0-based)."""
     moved: list[str] = field(default_factory=list)
@@ -141,7 +133,7 @@ def _children(conn: Connection, parents: list[str]) -> list[StoredRegion]:
 def _overlaps(
     candidates: list[Candidate],
     stored: list[StoredRegion],
-    frame: Frame,
+    frame: EqualAreaFrame,
     tol: Tolerances,
     found: StoredFindings,
 ) -> None:
@@ -179,7 +171,11 @@ def _m2(area: float) -> str:
 
 
 def _children_fit(
-    c: Candidate, children: list[StoredRegion], frame: Frame, tol: Tolerances, found: StoredFindings
+    c: Candidate,
+    children: list[StoredRegion],
+    frame: EqualAreaFrame,
+    tol: Tolerances,
+    found: StoredFindings,
 ) -> None:
     """Stored children of a replaced region must stay inside its new polygon (slivers of all
     children together make one warning), and should cover it."""
@@ -244,7 +240,7 @@ def _children_fit(
 
 
 def _iou(
-    a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, frame: Frame
+    a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, frame: EqualAreaFrame
 ) -> np.ndarray:
     """Intersection over union of each pair, given their areas in m²."""
     inter = shapely.area(frame.metric(shapely.intersection(a, b, grid_size=GRID_DEG)))
@@ -254,7 +250,7 @@ def _iou(
 
 def _moves(
     pairs: list[tuple[Candidate, StoredRegion]],
-    frame: Frame,
+    frame: EqualAreaFrame,
     allow_moves: bool,
     found: StoredFindings,
 ) -> None:
@@ -267,7 +263,7 @@ def _moves(
     iou = _iou(new, old, a_new, a_old, frame)
     c_new, c_old = shapely.centroid(new), shapely.centroid(old)
     xy_new, xy_old = shapely.get_coordinates(c_new), shapely.get_coordinates(c_old)
-    _, _, dist = _GEOD.inv(xy_old[:, 0], xy_old[:, 1], xy_new[:, 0], xy_new[:, 1])
+    _, _, dist = GEOD.inv(xy_old[:, 0], xy_old[:, 1], xy_new[:, 0], xy_new[:, 1])
     offset = xy_new - xy_old
     back = np.array(
         [shapely.affinity.translate(g, -dx, -dy) for g, (dx, dy) in zip(new, offset, strict=True)],
@@ -369,7 +365,7 @@ def check_stored(
         pairs.append((c, s))
     if not usable:
         return found
-    frame = Frame([c.geometry for c in usable] + [s.geometry for _, s in pairs])
+    frame = EqualAreaFrame([c.geometry for c in usable] + [s.geometry for _, s in pairs])
     boxes = shapely.bounds(np.array([c.geometry for c in usable], dtype=object))
     neighbours = _neighbours(conn, level, boxes, sorted(set(codes) | set(removed)))
     _overlaps(usable, neighbours, frame, tolerances, found)

@@ -35,7 +35,7 @@ from gis.analysis import report as analysis
 from gis.errors import InvalidInput
 from gis.geo.crs import from_wgs84, parse_crs
 from gis.geo.geodesy import circle_polygons
-from gis.ingest.uploads import get_upload
+from gis.ingest.history import get_upload
 from gis.query.regions import BBox, list_regions, require_region, subtree
 from gis.settings import Settings
 from gis.store.versions import current_version

@@ -16,7 +16,7 @@ from shapely.geometry import MultiPolygon, shape
 from gis import demo
 from gis.query.addresses import normalize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOUNDARIES = ROOT / "data" / "boundaries"
 SOURCES = BOUNDARIES / "sources"
 CHINA_DIVISION_TGZ = Path("/tmp/cd/china-division-2.7.0.tgz")

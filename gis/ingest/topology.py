@@ -1,0 +1,249 @@
+"""Topology of uploaded boundaries: overlaps, gaps, parts outside the parent, slivers.
+
+Siblings (children of one parent) must cover their parent seamlessly.  Areas and widths are
+measured in metres in an equal-area frame on the data (``gis.geo.geodesy.EqualAreaFrame``).
+``repair`` snaps overlaps, gaps and parts outside the parent below tolerance, reporting every
+change it made.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
+
+from gis.geo.geodesy import EqualAreaFrame
+from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
+from gis.ingest.problems import location_of
+
+NOISE_M2 = 0.01
+"""Overlaps, gaps and outside parts smaller than this are floating-point noise, not problems."""
+GRID_DEG = 1e-10
+"""Overlays snap-round to this grid (~0.01 mm): robust on messy input."""
+
+
+def polygonal(geom: BaseGeometry) -> MultiPolygon:
+    """The polygons of an overlay's result as one MultiPolygon (lines and points dropped)."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    return MultiPolygon(polys)
+
+
+def _repair(
+    report: Report, kind: str, c: Candidate, message: str, piece: BaseGeometry, area: float
+) -> None:
+    report.repairs.append(
+        {
+            "kind": kind,
+            "code": c.code,
+            "feature": c.feature,
+            "message": message,
+            "location": location_of(piece),
+            "area_m2": round(area, 3),
+        }
+    )
+
+
+def _check_outside(
+    c: Candidate,
+    parent: ParentInfo,
+    frame: EqualAreaFrame,
+    tol: Tolerances,
+    repair: bool,
+    report: Report,
+) -> None:
+    outside = polygonal(shapely.difference(c.geometry, parent.geometry, grid_size=GRID_DEG))
+    area = frame.area(outside)
+    if area <= NOISE_M2:
+        return
+    if area <= tol.outside_m2 and repair:
+        c.geometry = polygonal(
+            shapely.intersection(c.geometry, parent.geometry, grid_size=GRID_DEG)
+        )
+        _repair(
+            report,
+            "clip_to_parent",
+            c,
+            f"已裁去超出上级 {parent.code} 的 {area:.3f} m² (clipped to parent)",
+            outside,
+            area,
+        )
+        return
+    report.problems.append(
+        problem(
+            "outside_parent",
+            "error" if area > tol.outside_m2 else "warning",
+            c,
+            f"有 {area:.2f} m² 超出上级区域 {parent.code} "
+            f"({area:.2f} m² lies outside the parent region)",
+            geometry=outside,
+            area_m2=area,
+            parent_code=parent.code,
+        )
+    )
+
+
+def _check_overlaps(
+    siblings: list[Candidate], frame: EqualAreaFrame, tol: Tolerances, repair: bool, report: Report
+) -> None:
+    geoms = np.array([c.geometry for c in siblings], dtype=object)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    # interiors meeting in an area: cheaper than computing every shared edge's intersection
+    areal = shapely.relate_pattern(geoms[left], geoms[right], "2********")
+    for i, j in zip(left[areal].tolist(), right[areal].tolist(), strict=True):
+        a, b = siblings[i], siblings[j]
+        overlap = polygonal(shapely.intersection(a.geometry, b.geometry, grid_size=GRID_DEG))
+        area = frame.area(overlap)
+        if area <= NOISE_M2:
+            continue
+        if area <= tol.overlap_m2 and repair:
+            keep, trim = sorted((a, b), key=lambda c: c.code or "")  # lower code keeps it
+            trim.geometry = polygonal(
+                shapely.difference(trim.geometry, overlap, grid_size=GRID_DEG)
+            )
+            _repair(
+                report,
+                "remove_overlap",
+                trim,
+                f"已从 {trim.code} 去除与 {keep.code} 重叠的 {area:.3f} m² (overlap removed)",
+                overlap,
+                area,
+            )
+            continue
+        report.problems.append(
+            problem(
+                "overlap" if area > tol.overlap_m2 else "sliver_overlap",
+                "error" if area > tol.overlap_m2 else "warning",
+                a,
+                f"{a.code} 与 {b.code} 重叠 {area:.2f} m² ({a.code} overlaps {b.code})",
+                geometry=overlap,
+                area_m2=area,
+                other_code=b.code,
+                other_feature=b.feature,
+                sliver=area <= tol.overlap_m2 or frame.thin(overlap, tol.sliver_width_m),
+            )
+        )
+
+
+def _check_gaps(
+    parent: ParentInfo,
+    children: list[Candidate],
+    gaps: BaseGeometry,
+    frame: EqualAreaFrame,
+    tol: Tolerances,
+    repair: bool,
+    report: Report,
+) -> None:
+    """Report (or fill, when repairing) the ``gaps``: parts of the parent no child covers."""
+    for piece in shapely.get_parts(polygonal(gaps)):
+        area = frame.area(piece)
+        if area <= NOISE_M2:
+            continue
+        if area <= tol.gap_m2 and repair:
+            neighbour = max(children, key=lambda c: c.geometry.intersection(piece.boundary).length)
+            neighbour.geometry = polygonal(
+                shapely.union(neighbour.geometry, piece, grid_size=GRID_DEG)
+            )
+            _repair(
+                report,
+                "fill_gap",
+                neighbour,
+                f"已将 {area:.3f} m² 缝隙并入 {neighbour.code} (gap filled)",
+                piece,
+                area,
+            )
+            continue
+        report.problems.append(
+            problem(
+                "gap" if area > tol.gap_m2 else "sliver_gap",
+                "error" if area > tol.gap_m2 else "warning",
+                None,
+                f"上级区域 {parent.code} 内有 {area:.2f} m² 未被覆盖 "
+                f"({area:.2f} m² of the parent is not covered by its children)",
+                geometry=piece,
+                area_m2=area,
+                parent_code=parent.code,
+                sliver=area <= tol.gap_m2 or frame.thin(piece, tol.sliver_width_m),
+            )
+        )
+
+
+def _check_slivers(
+    candidates: list[Candidate], frame: EqualAreaFrame, tol: Tolerances, report: Report
+) -> None:
+    parts, owner = shapely.get_parts(
+        np.array([c.geometry for c in candidates], dtype=object), return_index=True
+    )
+    # screen in degrees with bounds on the metres per degree (area ≥, perimeter ≤)
+    low, high = frame.metres_per_degree
+    screen = (
+        2 * shapely.area(parts) * low * low <= shapely.length(parts) * high * tol.sliver_width_m
+    )
+    suspects = np.flatnonzero(screen)
+    for i in suspects.tolist():
+        c, part = candidates[owner[i]], parts[i]
+        if frame.thin(part, tol.sliver_width_m):
+            report.problems.append(
+                problem(
+                    "sliver_polygon",
+                    "warning",
+                    c,
+                    f"{c.code} 含有宽度小于 {tol.sliver_width_m} m 的狭长碎片 "
+                    f"({c.code} has a sliver part narrower than {tol.sliver_width_m} m)",
+                    geometry=part,
+                    area_m2=frame.area(part),
+                )
+            )
+
+
+def _union(children: list[Candidate], coverage: bool) -> BaseGeometry:
+    geoms = [c.geometry for c in children]
+    if coverage:  # exact and fast for polygons that only share edges
+        return shapely.coverage_union_all(geoms)
+    return shapely.union_all(geoms, grid_size=GRID_DEG)
+
+
+def check_topology(
+    usable: list[Candidate],
+    parents: dict[str, ParentInfo],
+    tolerances: Tolerances,
+    repair: bool,
+    report: Report,
+) -> None:
+    """Slivers of ``usable`` (candidates with a polygon), overlaps between siblings, parts
+    outside their parent and gaps in it; with ``repair``, geometries are replaced by the
+    repaired ones."""
+    frame = EqualAreaFrame([c.geometry for c in usable])
+    _check_slivers(usable, frame, tolerances, report)
+    by_parent: dict[str | None, list[Candidate]] = defaultdict(list)
+    for c in usable:
+        by_parent[c.parent_code].append(c)
+    for parent_code, children in sorted(by_parent.items(), key=lambda kv: kv[0] or ""):
+        parent = parents.get(parent_code or "")
+        # a valid coverage (edges shared exactly, no overlaps) needs no pairwise overlap test
+        coverage = bool(shapely.coverage_is_valid([c.geometry for c in children]))
+        if not coverage:
+            _check_overlaps(children, frame, tolerances, repair, report)
+        if parent is None:
+            continue
+        covered = _union(children, coverage)
+        pieces = shapely.get_parts(
+            polygonal(shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG))
+        )
+        inside = shapely.contains_properly(parent.geometry, shapely.point_on_surface(pieces))
+        sticking_out = shapely.union_all(pieces[~inside])
+        gaps = shapely.union_all(pieces[inside])
+        if frame.area(polygonal(sticking_out)) > NOISE_M2:
+            before = len(report.repairs)
+            tree = shapely.STRtree([c.geometry for c in children])
+            for i in sorted(set(tree.query(sticking_out, predicate="intersects").tolist())):
+                _check_outside(children[i], parent, frame, tolerances, repair, report)
+            if len(report.repairs) > before:
+                covered = _union(children, coverage=False)
+                gaps = shapely.difference(parent.geometry, covered, grid_size=GRID_DEG)
+        _check_gaps(parent, children, gaps, frame, tolerances, repair, report)
