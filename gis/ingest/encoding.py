@@ -48,12 +48,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from gis.errors import InvalidInput
+from gis.ingest.dbf import Bad, first_bad, is_ascii, read_dbf
 
 Source = Literal["override", "declared", "cpg", "ldid", "utf-8", "gb18030"]
 
@@ -140,8 +140,6 @@ _LANGUAGES = {
     "CP850": ("西欧 DOS", "Western European DOS"),
 }
 
-_CHUNK_BYTES = 1 << 20
-
 
 @dataclass(frozen=True)
 class EncodingChoice:
@@ -191,173 +189,6 @@ def _reason(notes: list[tuple[str, str]], chinese: str, english: str) -> str:
     )
 
 
-# --- strict decoding, tolerating a character cut at the end of a full field ----------------
-
-
-def _is_cut_char(tail: bytes, codec: str) -> bool:
-    """Whether ``tail`` (held back by an incremental decoder) starts one valid character."""
-    if not tail:
-        return True
-    if codec == "utf-8":  # Python's UTF-8 decoder only holds back valid prefixes
-        return True
-    if codec == "gb18030":
-        return (
-            len(tail) <= 3
-            and 0x81 <= tail[0] <= 0xFE
-            and (len(tail) < 2 or 0x30 <= tail[1] <= 0x39)
-            and (len(tail) < 3 or 0x81 <= tail[2] <= 0xFE)
-        )
-    return len(tail) == 1 and any(_decodes(tail + bytes([b]), codec) for b in range(0x40, 0x100))
-
-
-def _decodes(raw: bytes, codec: str, *, may_be_cut: bool = False) -> bool:
-    try:
-        raw.decode(codec)
-    except UnicodeDecodeError:
-        if not may_be_cut:
-            return False
-        decoder = codecs.getincrementaldecoder(codec)()
-        try:
-            decoder.decode(raw, final=False)
-        except UnicodeDecodeError:
-            return False
-        return _is_cut_char(decoder.getstate()[0], codec)
-    return True
-
-
-def _name_decodes(name: bytes, codec: str) -> bool:
-    """A DBF field name: up to 10 bytes, which GDAL cuts anywhere and may suffix ``_1``/``01``."""
-    if _decodes(name, codec, may_be_cut=len(name) >= 10):
-        return True
-    laundered = re.fullmatch(rb"(.{8})(?:_\d|\d\d)", name, re.DOTALL)
-    return laundered is not None and _decodes(laundered[1], codec, may_be_cut=True)
-
-
-# --- the DBF file ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Dbf:
-    path: Path
-    ldid: int
-    header_length: int
-    record_length: int
-    record_count: int  # as many whole records as the file really holds
-    names: tuple[bytes, ...]
-    fields: tuple[tuple[int, int], ...]  # (offset in the record, width)
-
-
-@dataclass(frozen=True)
-class _Bad:
-    """Where a strict decode failed: a field name (record None) or a value."""
-
-    field: int
-    record: int | None
-    offset: int
-    raw: bytes
-
-    def where(self) -> tuple[str, str]:
-        if self.record is None:
-            return f"第 {self.field} 个字段名", f"field name {self.field}"
-        return (
-            f"第 {self.record} 条记录的第 {self.field} 个字段",
-            f"record {self.record}, field {self.field}",
-        )
-
-    def details(self) -> dict[str, object]:
-        return {
-            "field": self.field,
-            "record": self.record,
-            "offset": self.offset,
-            "bytes": self.raw.rstrip(b" \x00")[:16].hex(" "),
-        }
-
-
-def _corrupt(path: Path) -> InvalidInput:
-    return InvalidInput(
-        f"DBF 文件头已损坏：{path.name} (the .dbf header is corrupt)",
-        code="unreadable_file",
-        details={"file": path.name},
-    )
-
-
-def _read_dbf(path: Path) -> _Dbf:
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(32)
-        if len(head) < 32:
-            raise _corrupt(path)
-        count = int.from_bytes(head[4:8], "little")
-        header_length = int.from_bytes(head[8:10], "little")
-        record_length = int.from_bytes(head[10:12], "little")
-        if header_length < 33 or record_length < 1 or size < header_length:
-            raise _corrupt(path)
-        descriptors = f.read(header_length - 32)
-    names: list[bytes] = []
-    fields: list[tuple[int, int]] = []
-    offset = 1  # byte 0 of a record is the deletion flag
-    for start in range(0, len(descriptors) - 31, 32):
-        d = descriptors[start : start + 32]
-        if d[0] == 0x0D or offset >= record_length:
-            break
-        width = d[16] if d[11:12] in (b"N", b"F") else d[16] + 256 * d[17]
-        names.append(d[:11].split(b"\x00", 1)[0])
-        fields.append((offset, min(width, record_length - offset)))
-        offset += width
-    return _Dbf(
-        path=path,
-        ldid=head[29],
-        header_length=header_length,
-        record_length=record_length,
-        record_count=min(count, (size - header_length) // record_length),
-        names=tuple(names),
-        fields=tuple(fields),
-    )
-
-
-def _blocks(dbf: _Dbf) -> Iterator[tuple[int, bytes]]:
-    """(number of the first record, bytes) for whole records, about a megabyte at a time."""
-    per_block = max(1, _CHUNK_BYTES // dbf.record_length)
-    with dbf.path.open("rb") as f:
-        f.seek(dbf.header_length)
-        for first in range(0, dbf.record_count, per_block):
-            count = min(per_block, dbf.record_count - first)
-            yield first, f.read(count * dbf.record_length)
-
-
-def _first_bad(dbf: _Dbf, codec: str) -> _Bad | None:
-    """The first field name or (undeleted) value that does not decode strictly, if any."""
-    for i, name in enumerate(dbf.names):
-        if not _name_decodes(name, codec):
-            return _Bad(field=i + 1, record=None, offset=32 * (i + 1), raw=name)
-    length = dbf.record_length
-    for first, block in _blocks(dbf):
-        try:
-            block.decode(codec)  # fast path: the whole block at once
-            continue
-        except UnicodeDecodeError:
-            pass
-        for r in range(len(block) // length):
-            record = block[r * length : (r + 1) * length]
-            if record[:1] == b"*":
-                continue
-            for k, (offset, width) in enumerate(dbf.fields):
-                value = record[offset : offset + width]
-                text = value.rstrip(b" \x00")
-                if not _decodes(text, codec, may_be_cut=len(text) == width):
-                    return _Bad(
-                        field=k + 1,
-                        record=first + r + 1,
-                        offset=dbf.header_length + (first + r) * length + offset,
-                        raw=value,
-                    )
-    return None
-
-
-def _is_ascii(dbf: _Dbf) -> bool:
-    return all(n.isascii() for n in dbf.names) and all(b.isascii() for _, b in _blocks(dbf))
-
-
 def _read_cpg(cpg: Path) -> str:
     raw = cpg.read_bytes()[:200]
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
@@ -368,10 +199,10 @@ def detect_dbf_encoding(
     dbf: Path, cpg: Path | None = None, override: str | None = None
 ) -> EncodingChoice:
     """The encoding of a shapefile's ``.dbf`` (field names and values); see the module rules."""
-    info = _read_dbf(dbf)
+    info = read_dbf(dbf)
     if override is not None:
         encoding = normalise_encoding_name(override)
-        bad = _first_bad(info, _codec(encoding))
+        bad = first_bad(info, _codec(encoding))
         if bad is not None:
             cn, en = bad.where()
             others = [e for e in ("GB18030", "UTF-8") if e != encoding]
@@ -389,15 +220,15 @@ def detect_dbf_encoding(
         )
 
     notes: list[tuple[str, str]] = []
-    utf8: list[_Bad | None] = []  # computed at most once
+    utf8: list[Bad | None] = []  # computed at most once
 
     def valid_utf8() -> bool:
         if not utf8:
-            utf8.append(_first_bad(info, "utf-8"))
+            utf8.append(first_bad(info, "utf-8"))
         return utf8[0] is None
 
     def trusted(encoding: str, what_cn: str, what_en: str) -> bool:
-        if _first_bad(info, _codec(encoding)) is not None:
+        if first_bad(info, _codec(encoding)) is not None:
             notes.append(
                 (
                     f"{what_cn}声明的 {encoding} 与文件内容不符",
@@ -405,7 +236,7 @@ def detect_dbf_encoding(
                 )
             )
             return False
-        if encoding not in MULTIBYTE and valid_utf8() and not _is_ascii(info):
+        if encoding not in MULTIBYTE and valid_utf8() and not is_ascii(info):
             notes.append(
                 (
                     f"{what_cn}声明的 {encoding} 与内容不符，内容是 UTF-8",
@@ -465,12 +296,12 @@ def detect_dbf_encoding(
         )
 
     if valid_utf8():
-        if _is_ascii(info):
+        if is_ascii(info):
             said = ("文本均为 ASCII 字符，按 UTF-8 读取", "plain ASCII text, read as UTF-8")
         else:
             said = ("按内容识别为 UTF-8", "the bytes are valid UTF-8")
         return EncodingChoice("UTF-8", "utf-8", _reason(notes, *said))
-    bad = _first_bad(info, "gb18030")
+    bad = first_bad(info, "gb18030")
     if bad is None:
         return EncodingChoice(
             "GB18030",

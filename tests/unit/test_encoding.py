@@ -19,7 +19,7 @@ import shapely
 from pyogrio.raw import read, write
 
 from gis.errors import InvalidInput
-from gis.ingest import encoding as enc
+from gis.ingest import dbf as dbf_module
 from gis.ingest.encoding import (
     ENCODINGS,
     LDID_ENCODINGS,
@@ -384,7 +384,7 @@ def test_undecodable_dbf(tmp_path: Path) -> None:
 
 
 def test_records_are_read_in_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(enc, "_CHUNK_BYTES", 50)  # a few records per block
+    monkeypatch.setattr(dbf_module, "CHUNK_BYTES", 50)  # a few records per block
     records = [["黄梅县".encode()] for _ in range(200)]
     records[150] = [b"\xff"]
     dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 9)], records)
