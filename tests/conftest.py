@@ -1,6 +1,11 @@
-"""Test fixtures: a real PostGIS, a throw-away database per test session.
+"""Test kinds and the database fixtures every database or browser test shares.
 
-The server is ``GRIDMAP_DATABASE_URL`` when set, else gridmap's embedded cluster (started
+Each test's kind is the folder it lives in — ``tests/unit`` (pure: no database, no browser, no
+server), ``tests/db`` (real PostGIS, the app in-process or under uvicorn, real GDAL clients),
+``tests/browser`` (real Chromium, fixtures in tests/browser/conftest.py) — and is its marker, so
+``pytest -m unit`` runs the pure tests alone.
+
+The database server is ``GRIDMAP_DATABASE_URL`` when set, else gridmap's embedded cluster (started
 here if needed, and stopped again at the end if this session started it).  The session
 builds one template database (migrated, demo city loaded as version 1); read-only tests
 share a copy of it, and tests that write get a fresh copy each.
@@ -16,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine, make_url
 
 from api.app import create_app
@@ -26,8 +30,23 @@ from gis.store.cluster import Cluster
 from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
 from gis.store.seed import load_demo
 
-from browser import PageLog, StaticSite, guarded_page, launch, serve_directory
 from support import serve_app
+
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "db", "browser")
+"""The test folders, each a marker registered in pyproject.toml."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's kind, before ``-m`` selects; a test outside one fails."""
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        kind = item.path.relative_to(TESTS).parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/{{unit,db,browser}}/")
+        item.add_marker(kind)
 
 
 def _url_for(server_url: str, name: str) -> str:
@@ -132,50 +151,6 @@ def make_key(fresh_engine: Engine) -> Callable[[str], str]:
 def demo_grids() -> dict:
     """The demo city's grids as a GeoJSON FeatureCollection (EPSG:4326)."""
     return json.loads((Settings().demo_dir / "grids.geojson").read_text(encoding="utf-8"))
-
-
-# ---- real browser (see tests/browser.py) ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (/usr/bin/chromium) with a fresh profile.
-
-    Per module, not per session: Playwright's sync API marks an asyncio loop as running in the
-    main thread while it is alive, which would break ``asyncio.run`` in any later test; a
-    launch takes about half a second.
-    """
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page_log(browser: Browser) -> Iterator[PageLog]:
-    """A new page in a new context; requests off this machine are aborted and recorded.
-
-    Assert ``page_log.problems() == {}`` (or ``external_requests == []``,
-    ``console_errors == []`` …) once the page has done its work.
-    """
-    context, log = guarded_page(browser)
-    yield log
-    context.close()
-
-
-@pytest.fixture
-def page(page_log: PageLog) -> Page:
-    """The Playwright page of ``page_log``."""
-    return page_log.page
-
-
-@pytest.fixture
-def static_server(tmp_path: Path) -> Iterator[StaticSite]:
-    """A temporary folder served on 127.0.0.1: ``static_server.publish(name, html)`` → URL."""
-    root = tmp_path / "site"
-    root.mkdir()
-    with serve_directory(root) as site:
-        yield site
 
 
 @pytest.fixture(scope="session")
