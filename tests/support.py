@@ -7,15 +7,45 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2 as httpx
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T], what: str, *, timeout: float = 60, every: float = 0.05
+) -> T:
+    """The first truthy value of ``condition()``, asked every ``every`` s; AssertionError naming
+    ``what`` once ``timeout`` s pass without one.  Tests wait for a state this way, never for a
+    fixed time: as short as the machine allows, as long as a slow one needs."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(every)
+    return value
+
+
+def _answered(url: str, status: int) -> httpx.Response | None:
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.TransportError:  # nothing listens there yet
+        return None
+    return response if response.status_code == status else None
+
+
+def answer(url: str, status: int = 200, *, timeout: float = 60) -> httpx.Response:
+    """The response of GET ``url`` once it answers ``status`` (a server starting, a page built
+    in the background), waiting up to ``timeout`` s."""
+    return wait_until(lambda: _answered(url, status), f"{url} to answer {status}", timeout=timeout)
 
 
 def free_port() -> int:
@@ -145,18 +175,15 @@ def serve_app(database_url: str, log_path: Path, *, workers: int = 1, **env: str
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+    def started() -> httpx.Response | None:
+        if server.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the app did not start on {base}:\n{tail}")
+        return _answered(f"{base}/health", 200)
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"the app did not start on {base}:\n{tail}")
-            time.sleep(0.1)
+        wait_until(started, f"the app on {base} (its output: {log_path})")
         yield base
     finally:
         server.terminate()

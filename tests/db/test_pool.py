@@ -10,6 +10,8 @@ from sqlalchemy import Engine, text
 
 from gis.store.pool import ReadPool
 
+from support import wait_until
+
 
 def _backends(engine: Engine, name: str) -> list[int]:
     with engine.connect() as conn:
@@ -61,7 +63,7 @@ def test_a_connection_the_server_dropped_is_replaced(db_url: str, engine: Engine
                         "WHERE application_name = 'gridmap test dropped'"
                     )
                 )
-            await asyncio.sleep(0.2)
+            wait_until(lambda: not _backends(engine, "gridmap test dropped"), "the backends to end")
             (pid,) = await pool.fetchone("SELECT pg_backend_pid()", {})
             (again,) = await pool.fetchone("SELECT pg_backend_pid()", {})
             return pid, again, len(_backends(engine, "gridmap test dropped"))
@@ -80,7 +82,9 @@ def test_at_most_size_connections_then_a_timeout(db_url: str, engine: Engine) ->
             slow = [
                 asyncio.create_task(pool.fetchone("SELECT pg_sleep(1.5)", {})) for _ in range(2)
             ]
-            await asyncio.sleep(0.5)
+            await asyncio.to_thread(  # the loop runs the slow queries meanwhile
+                wait_until, lambda: len(_backends(engine, "gridmap test size")) >= 2, "both busy"
+            )
             busy = len(_backends(engine, "gridmap test size"))
             with pytest.raises(psycopg.OperationalError, match="no free database connection"):
                 await pool.fetchone("SELECT 1", {})

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,21 +19,7 @@ from gis.settings import Settings
 from gis.store.cluster import Cluster
 from tiles.layers import LAYERS
 
-from support import GRIDMAP, free_port
-
-
-def _wait_for(url: str, status: int, timeout: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(url, timeout=5)
-            if last.status_code == status:
-                return last
-        except httpx.TransportError as error:
-            last = error
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer {status} in {timeout} s; last: {last}")
+from support import GRIDMAP, answer, free_port
 
 
 @pytest.fixture
@@ -85,7 +70,7 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
     # the tiles through the tile pool
     tiles = [f"{serve.base}/tiles/{layer}/12/3394/1548.mvt?cache=off" for layer in LAYERS]
     try:
-        assert len(_wait_for(grids, 200).json()["features"]) == 66
+        assert len(answer(grids).json()["features"]) == 66
         assert httpx.get(f"{serve.base}/api/v1/versions").json()["current"] == 1
         assert httpx.get(lookup).json()["covered"] is True
         before = [httpx.get(url) for url in tiles]
@@ -105,9 +90,9 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
             assert (down.status_code, down.json()["code"]) == (503, "database_unavailable")
 
         assert cluster.start()
-        assert len(_wait_for(grids, 200).json()["features"]) == 66
-        assert _wait_for(lookup, 200).json()["version"] == 1
-        assert _wait_for(f"{serve.base}/health", 200).json()["status"] == "ok"
+        assert len(answer(grids).json()["features"]) == 66
+        assert answer(lookup).json()["version"] == 1
+        assert answer(f"{serve.base}/health").json()["status"] == "ok"
         # the pool's connections died with the cluster: each tile is made on a new one
         assert [httpx.get(url).content for url in tiles] == [r.content for r in before]
 
@@ -121,7 +106,7 @@ def test_serve_outage_ctrl_c_and_restart(home: Settings) -> None:
 
     again = Serve(home)
     try:
-        body = _wait_for(f"{again.base}/api/v1/versions", 200).json()
+        body = answer(f"{again.base}/api/v1/versions").json()
         assert body["current"] == 1, "the demo city is loaded once; the data is reused"
         output = again.interrupt()
         assert "loaded the demo city" not in output

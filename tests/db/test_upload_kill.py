@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine, make_url, text
 
-from support import free_port, state, write_layer
+from support import answer, free_port, state, wait_until, write_layer
 
 COMMITTING = """
     SELECT pid FROM pg_stat_activity
@@ -68,46 +67,44 @@ def test_kill_during_commit_leaves_previous_version(
 
     db = make_url(fresh_db_url).database
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        answer(f"{base}/health", timeout=30)
         sender = threading.Thread(target=send)
         sender.start()
-        killed_at = None
-        deadline = time.monotonic() + 120
         with fresh_engine.connect() as conn:
-            while time.monotonic() < deadline and sender.is_alive():
-                if conn.execute(text(COMMITTING), {"db": db}).first():
-                    server.send_signal(signal.SIGKILL)
-                    killed_at = time.monotonic()
-                    break
+
+            def committing_or_ended() -> str | None:
+                if not sender.is_alive():
+                    return "ended"
+                row = conn.execute(text(COMMITTING), {"db": db}).first()
                 conn.rollback()
-                time.sleep(0.005)
+                return "committing" if row else None
+
+            seen = wait_until(committing_or_ended, "the commit to run", timeout=120, every=0.005)
+        if seen == "committing":
+            server.send_signal(signal.SIGKILL)
         sender.join(timeout=60)
-        assert killed_at is not None, f"the commit was never seen running: {outcome}"
+        assert seen == "committing", f"the commit was never seen running: {outcome}"
         assert "error" in outcome, "the request must die with the server"
     finally:
         server.kill()
         server.wait()
 
     # the server's backend notices the lost client and rolls back
-    deadline = time.monotonic() + 60
     with fresh_engine.connect() as conn:
-        while conn.execute(
-            text(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = :db "
-                "AND application_name = 'gridmap' AND xact_start IS NOT NULL "
-                "AND pid <> pg_backend_pid()"
-            ),
-            {"db": db},
-        ).first():
+
+        def session_ended() -> bool:
+            open_ = conn.execute(
+                text(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = :db "
+                    "AND application_name = 'gridmap' AND xact_start IS NOT NULL "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"db": db},
+            ).first()
             conn.rollback()
-            assert time.monotonic() < deadline, "the killed server's session never ended"
-            time.sleep(0.1)
+            return open_ is None
+
+        wait_until(session_ended, "the killed server's session to end", every=0.1)
     assert state(fresh_engine) == before
     with fresh_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM regions WHERE valid_from > 1")) == 0
