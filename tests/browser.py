@@ -4,13 +4,16 @@ Playwright never downloads a browser here: it launches ``/usr/bin/chromium`` (De
 ``chromium``, installed by ``make bootstrap``; ``GRIDMAP_CHROMIUM`` overrides the path).
 Every request a page makes is routed: those to this machine (127.0.0.1, localhost, ::1) go
 through, any other is aborted and recorded in ``PageLog.external_requests``, so a test can
-assert a page needs nothing from a CDN. The fixtures are in ``conftest.py``:
+assert a page needs nothing from a CDN. The fixtures are in ``browser/conftest.py`` (loaded
+by the browser tests alone):
 
 - ``browser`` (module): headless Chromium, a fresh temporary profile;
 - ``page_log`` / ``page``: a new context and page per test, guarded, with its ``PageLog``;
+- ``watched``: such a page that also records CSP violations (``window.__csp``) and dialogs;
 - ``static_server``: a ``StaticSite`` serving a temporary folder on 127.0.0.1;
-- ``app_server``: base URL of the app run by uvicorn (``support.serve_app``) on the shared
-  demo database.
+
+and in ``conftest.py`` ``app_server``: base URL of the app run by uvicorn
+(``support.serve_app``) on the shared demo database.
 """
 
 from __future__ import annotations
@@ -137,6 +140,26 @@ def screenshot(page: Page, name: str, **options: Any) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), **{"animations": "disabled", **options})
     return path
+
+
+def click_map_at(page: Page, lon: float, lat: float) -> None:
+    """Centre the page's Folium map on (lon, lat) at zoom 17 and click there once the map has
+    settled with a feature under that point (a click on a bare map would open no popup)."""
+    x, y = page.evaluate(
+        """([lat, lon]) => {
+          const map = window[document.querySelector('.folium-map').id];
+          map.setView([lat, lon], 17, {animate: false});
+          const p = map.latLngToContainerPoint([lat, lon]);
+          const box = map.getContainer().getBoundingClientRect();
+          return [box.left + p.x, box.top + p.y];
+        }""",
+        [lat, lon],
+    )
+    page.wait_for_function(
+        "([x, y]) => document.elementFromPoint(x, y)?.matches('path.leaflet-interactive')",
+        arg=[x, y],
+    )
+    page.mouse.click(x, y)
 
 
 @dataclass

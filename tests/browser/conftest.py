@@ -53,3 +53,19 @@ def static_server(tmp_path: Path) -> Iterator[StaticSite]:
     root.mkdir()
     with serve_directory(root) as site:
         yield site
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[PageLog]:
+    """A guarded page that records Content-Security-Policy violations in ``window.__csp``
+    (``'<directive> <blocked URI>'``) and reports a dialog as a console error (dismissed)."""
+    context, log = guarded_page(browser)
+    context.add_init_script(
+        """window.__csp = [];
+        document.addEventListener('securitypolicyviolation', e => {
+          window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
+        });"""
+    )
+    log.page.on("dialog", lambda d: (log.console_errors.append("dialog " + d.message), d.dismiss()))
+    yield log
+    context.close()

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from gis.settings import Settings
 from gis.web.maps import HIGHLIGHT
 
-from browser import PageLog, screenshot
+from browser import PageLog, click_map_at, screenshot
 
 DEMO = Settings().demo_dir
 GRIDS = {
@@ -94,18 +94,7 @@ def test_grids_without_buildings_are_explained(
     _open(page, f"{app_server}/maps/region/{code[:12]}?colour_by=coverage")
     assert "无建筑" in page.locator(".gm-legend").inner_text()
     inside = shape(GRIDS[code]["geometry"]).representative_point()
-    x, y = page.evaluate(
-        """([lat, lon]) => {
-          const map = window[document.querySelector('.folium-map').id];
-          map.setView([lat, lon], 17, {animate: false});
-          const p = map.latLngToContainerPoint([lat, lon]);
-          const box = map.getContainer().getBoundingClientRect();
-          return [box.left + p.x, box.top + p.y];
-        }""",
-        [inside.y, inside.x],
-    )
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
+    click_map_at(page, inside.x, inside.y)
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     rows = dict(

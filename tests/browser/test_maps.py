@@ -25,7 +25,7 @@ from gis.demo import read_addresses, read_cameras, read_centres
 from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import Settings
 
-from browser import PageLog, StaticSite, screenshot
+from browser import PageLog, StaticSite, click_map_at, screenshot
 from support import GRIDMAP, serve_app, upload, write_layer
 
 DEMO = Settings().demo_dir
@@ -127,18 +127,7 @@ def test_a_popup_shows_the_grid_in_chinese(app_server: str, page_log: PageLog) -
     _open_map(page, f"{app_server}/maps/region/130227001002")
     feature = next(f for f in GRIDS if f["properties"]["code"] == "130227001002001")
     inside = shape(feature["geometry"]).representative_point()
-    x, y = page.evaluate(
-        """([lat, lon]) => {
-          const map = window[document.querySelector('.folium-map').id];
-          map.setView([lat, lon], 17, {animate: false});
-          const p = map.latLngToContainerPoint([lat, lon]);
-          const box = map.getContainer().getBoundingClientRect();
-          return [box.left + p.x, box.top + p.y];
-        }""",
-        [inside.y, inside.x],
-    )
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
+    click_map_at(page, inside.x, inside.y)
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     body = popup.inner_text()

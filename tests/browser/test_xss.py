@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 from sqlalchemy import make_url
 
 from api.app import create_app
@@ -29,7 +29,7 @@ from gis.settings import Settings
 from gis.store.db import create_database, drop_database, make_engine
 from gis.web.maps import MapOptions, page_html, region_map
 
-from browser import PageLog, StaticSite, guarded_page, screenshot
+from browser import PageLog, StaticSite, screenshot
 from support import serve_app, upload
 
 DEMO = Settings().demo_dir
@@ -199,21 +199,6 @@ def hostile(
             yield Hostile(base, viewer, editor, upload_id, url)
     finally:
         drop_database(url)
-
-
-@pytest.fixture
-def watched(browser: Browser) -> Iterator[PageLog]:
-    """A guarded page that records dialogs and Content-Security-Policy violations."""
-    context, log = guarded_page(browser)
-    context.add_init_script(
-        """window.__dialogs = [];
-        document.addEventListener('securitypolicyviolation', e => {
-          (window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI);
-        });"""
-    )
-    log.page.on("dialog", lambda d: (log.console_errors.append("dialog " + d.message), d.dismiss()))
-    yield log
-    context.close()
 
 
 def assert_inert(log: PageLog, name: str) -> None:
