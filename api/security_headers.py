@@ -1,6 +1,6 @@
 """Security headers: a Content-Security-Policy on every HTML page, as defence in depth.
 
-User text is escaped wherever a page shows it (tests/test_xss.py); should an escape ever be
+User text is escaped wherever a page shows it (tests/browser/test_xss.py); should an escape ever be
 missed, the policy keeps the browser from running it: scripts only from gridmap itself or
 carrying the response's nonce (``request.state.csp_nonce``, fresh for each request, put by
 the page's renderer on the inline scripts it wrote), no inline event handlers or

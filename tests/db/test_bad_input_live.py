@@ -1,4 +1,4 @@
-"""The request line's refusals through a real uvicorn (tests/test_bad_input.py sends the
+"""The request line's refusals through a real uvicorn (tests/db/test_bad_input.py sends the
 catalogue in-process): over-long URLs are a JSON 414, a NUL in the path or query a 422, and
 the server keeps answering.
 

@@ -1,7 +1,7 @@
 """The OpenAPI documents tell the truth (issue 13): every error status an operation answers is
 declared with the one shared error schema, the documents are valid, and a declared limit is
-the enforced one.  (Every reference resolving: tests/test_docs.py; each status of the
-bad-input catalogue declared: tests/test_bad_input.py; generated requests: schemathesis.)"""
+the enforced one.  (Every reference resolving: tests/browser/test_docs.py; each status of the
+bad-input catalogue declared: tests/db/test_bad_input.py; generated requests: schemathesis.)"""
 
 from __future__ import annotations
 
