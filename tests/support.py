@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2 as httpx
+import mapbox_vector_tile
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
@@ -192,3 +194,23 @@ def serve_app(database_url: str, log_path: Path, *, workers: int = 1, **env: str
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    """The XYZ tile holding a WGS84 point at zoom ``z`` (the slippy-map formulas, independent
+    of PostGIS's ``ST_TileEnvelope``)."""
+    n = 2**z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return z, int((lon + 180) / 360 * n), int(y)
+
+
+def features(data: bytes, layer: str) -> list[dict[str, Any]]:
+    """The features of a vector tile's one layer ``layer`` (none for an empty tile); the tile
+    must hold that layer only, at gridmap's extent of 4096; y grows downwards, as in the
+    tile."""
+    if not data:
+        return []
+    decoded = mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})
+    assert set(decoded) == {layer}
+    assert decoded[layer]["extent"] == 4096
+    return decoded[layer]["features"]

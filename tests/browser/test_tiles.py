@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import mapbox_vector_tile
 import numpy as np
 import pytest
 import shapely
@@ -33,7 +31,7 @@ from tiles.cache import TileCache
 from tiles.layers import BUFFER, EXTENT, LAYERS, tolerance_m
 
 from browser import LAUNCH_ARGS, PageLog, StaticSite, launch, screenshot
-from support import serve_app, upload, write_layer
+from support import features, serve_app, tile_at, upload, write_layer
 
 WORLD = 2 * 20037508.342789244
 MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
@@ -41,12 +39,6 @@ LEVELS = {"grids": "grid", "communities": "community", "streets": "street", "cou
 CITY = (118.3156645, 40.1488890)  # 栗乡街道党群服务中心
 GRID_CODE = "130227001002001"
 MVT = "application/vnd.mapbox-vector-tile"
-
-
-def tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2**z
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-    return z, int((lon + 180) / 360 * n), int(y)
 
 
 def tile_box(z: int, x: int, y: int, grow: float = 0.0) -> tuple[float, float, float, float]:
@@ -60,19 +52,6 @@ def tile_box(z: int, x: int, y: int, grow: float = 0.0) -> tuple[float, float, f
 def lonlat_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     (w, e), (s, n) = MERCATOR.transform(box[0::2], box[1::2], direction="INVERSE")
     return w, s, e, n
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    return mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})
-
-
-def features(data: bytes, layer: str) -> list[dict[str, Any]]:
-    if not data:
-        return []
-    decoded = decode(data)
-    assert set(decoded) == {layer}
-    assert decoded[layer]["extent"] == EXTENT
-    return decoded[layer]["features"]
 
 
 def to_mercator(geometry: dict[str, Any], z: int, x: int, y: int) -> shapely.Geometry:

@@ -14,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pyogrio import read_dataframe
 from sqlalchemy import Engine, text
-from test_tiles import features, tile_at
 
 from gis.access.privacy import attribute_kind, mask_name, mask_phone, redact, shown
+
+from support import features, tile_at
 
 GRID = "130227001002001"
 COMMUNITY = "130227001002"
