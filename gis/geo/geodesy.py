@@ -6,7 +6,9 @@ counter-clockwise (GeoJSON's right-hand rule); their vertices lie exactly on the
 circle, so the straight edges between them cut a little inside it (the sagitta,
 r·(1 − cos(step/2)): 1.2 m for r = 1 000 m at 64 vertices, 0.15 m at 2°).
 :class:`LocalFrame` is a metric frame for finding candidates fast; exact answers come from
-``GEOD`` itself.  :class:`EqualAreaFrame` measures the areas and widths of upload validation.
+``GEOD`` itself, as with :class:`AzimuthalFrame` (true distances from its centre), which
+finds the nearest grid of a lookup.  :class:`EqualAreaFrame` measures the areas and widths
+of upload validation.
 """
 
 from __future__ import annotations
@@ -214,6 +216,36 @@ class LocalFrame:
         return shapely.transform(
             geometries, lambda xy: np.column_stack(self.forward(xy[:, 0], xy[:, 1]))
         )
+
+
+class AzimuthalFrame:
+    """An azimuthal equidistant frame (metres, on the WGS84 ellipsoid) centred on the middle
+    of some lon/lat geometries' bounding box: distances from the centre are true, others
+    close to it nearby — good for finding candidates, which ``GEOD`` then decides."""
+
+    def __init__(self, geometries: Any) -> None:
+        geometries = np.asarray(geometries, dtype=object)
+        xmin, ymin, xmax, ymax = (
+            shapely.total_bounds(geometries) if geometries.size else (0.0, 0.0, 0.0, 0.0)
+        )
+        aeqd = f"+proj=aeqd +lat_0={(ymin + ymax) / 2} +lon_0={(xmin + xmax) / 2} +datum=WGS84"
+        self._transformer = Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
+
+    def forward(self, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Lon/lat → frame x, y (metres)."""
+        return self._transformer.transform(lon, lat)
+
+    def inverse(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Frame x, y (metres) → lon/lat."""
+        return self._transformer.transform(x, y, direction="INVERSE")
+
+    def points(self, lon: Any, lat: Any) -> np.ndarray:
+        """Shapely points in the frame."""
+        return shapely.points(*self.forward(lon, lat))
+
+    def geometries(self, geometries: Any) -> np.ndarray:
+        """Lon/lat geometries → the same in the frame."""
+        return shapely.transform(geometries, lambda xy: np.column_stack(self.forward(*xy.T)))
 
 
 DENSIFY_DEG = 1e-4

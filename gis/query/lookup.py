@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import shapely
-from pyproj import Geod, Transformer
 from sqlalchemy import Connection, Engine, text
 
 from gis.geo.crs import known_crs, to_wgs84_points
+from gis.geo.geodesy import GEOD, AzimuthalFrame
 from gis.ingest.csvfiles import csv_encoding
 from gis.ingest.encoding import detect_text_encoding
 from gis.ingest.fields import coordinates, point_columns
@@ -51,8 +51,6 @@ GRID_FIELDS = (
     "party_branch",
 )
 
-
-GEOD = Geod(ellps="WGS84")
 
 AREA_LEVELS = ("community", "street", "county")
 """The levels above grids, deepest first: an answer names each beside the grid; a point
@@ -100,7 +98,7 @@ class GridIndex:
     chains: list[dict[str, dict[str, str]]]
     tree: shapely.STRtree
     cells: CellIndex | None
-    metric: Transformer
+    metric: AzimuthalFrame
     outlines: shapely.STRtree
     areas: tuple[Areas, ...] = ()
 
@@ -147,15 +145,8 @@ class GridIndex:
 
         grid_rows, geoms = of_level("grid")
         tree = shapely.STRtree(geoms)
-        x0, y0, x1, y1 = shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
-        metric = Transformer.from_crs(
-            "EPSG:4326",
-            f"+proj=aeqd +lat_0={(y0 + y1) / 2} +lon_0={(x0 + x1) / 2} +datum=WGS84",
-            always_xy=True,
-        )
-        outlines = shapely.transform(
-            shapely.boundary(geoms), lambda xy: np.column_stack(metric.transform(*xy.T))
-        )
+        metric = AzimuthalFrame(geoms)
+        outlines = metric.geometries(shapely.boundary(geoms))
         areas = []
         for level in AREA_LEVELS:
             regions, polygons = of_level(level)
@@ -191,14 +182,14 @@ class GridIndex:
         """
         if not len(lon) or not self.grids:
             return np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
-        points = shapely.points(*self.metric.transform(lon, lat))
+        points = self.metric.points(lon, lat)
         (which, _), first = self.outlines.query_nearest(points, return_distance=True)
         reach = np.empty(len(points))
         reach[which] = first * 1.01 + 1.0
         point, grid = self.outlines.query(points, predicate="dwithin", distance=reach)
         lines = shapely.shortest_line(self.outlines.geometries[grid], points[point])
         ends = shapely.get_coordinates(lines)[::2]
-        ends_lon, ends_lat = self.metric.transform(ends[:, 0], ends[:, 1], direction="INVERSE")
+        ends_lon, ends_lat = self.metric.inverse(ends[:, 0], ends[:, 1])
         _, _, metres = GEOD.inv(lon[point], lat[point], ends_lon, ends_lat)
         order = np.lexsort((grid, metres, point))
         best = order[np.r_[True, point[order][1:] != point[order][:-1]]]
