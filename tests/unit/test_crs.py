@@ -23,11 +23,9 @@ from gis.geo.crs import (
     CHINA_BBOX,
     WGS84,
     CrsSpec,
-    bd09_to_gcj02,
     bd09_to_wgs84,
     crs_from_file,
     from_wgs84,
-    gcj02_to_bd09,
     gcj02_to_wgs84,
     gk_zone_epsg,
     infer_crs,
@@ -36,6 +34,7 @@ from gis.geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from gis.geo.shift import bd09_to_gcj02, gcj02_to_bd09
 
 # Named places across China (lon, lat).
 PLACES = {
