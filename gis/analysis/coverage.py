@@ -1,19 +1,9 @@
-"""Coverage of demand by party-service centres (circles) and cameras (sectors).
+"""Coverage of demand by party-service centres (circles) and cameras (sectors), for planners.
 
-The rules, in true metres on the WGS84 ellipsoid (``pyproj.Geod``):
-
-* a centre covers a point when their geodesic distance is at most its service radius (a
-  point on the circle is covered);
-* a camera sees a point when their geodesic distance is at most its range and the forward
-  azimuth camera → point lies within ± fov/2 of the camera's azimuth (degrees clockwise
-  from north, across 0°/360°, edges included); a point at the camera itself is seen, and a
-  field of view of 360° is a circle.
-
-``circle_pairs`` and ``sector_pairs`` answer exactly these rules: candidates come from cells
-of a local metric frame (``gis.geo.geodesy.LocalFrame``), the reach widened by the frame's worst
-distortion, and every candidate is decided by ``Geod.inv``.  Road coverage and blind spots
-work on the shapes as polygons (``gis.geo.geodesy``: vertices exactly on the arc, 2° apart
-here) with geodesic lengths and areas.  ``coverage_report`` puts it all together for planners.
+Who reaches whom is :mod:`gis.analysis.reach` (the rules, exact on the WGS84 ellipsoid);
+road coverage and blind spots are :mod:`gis.analysis.overlay`, on the shapes as polygons
+(vertices exactly on the arc, :data:`SHAPE_STEP_DEG` apart).  ``coverage_report`` puts it
+all together.
 """
 
 from __future__ import annotations
@@ -26,229 +16,21 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping
 
+from gis.analysis.overlay import blind_spots, road_coverage
+from gis.analysis.reach import Pairs, circle_pairs, finite_floats, local_frame, sector_pairs
 from gis.errors import InvalidInput
 from gis.geo.geodesy import (
     GEOD,
-    MAX_LAT,
     LocalFrame,
     circle_polygons,
     geodesic_area_m2,
-    geodesic_length_m,
     sector_polygons,
 )
-
-Pairs = tuple[np.ndarray, np.ndarray]
-"""(point index, shape index) arrays, sorted by point then shape."""
 
 SHAPE_STEP_DEG = 2.0
 """Arc vertices of the shapes used for roads and blind spots: 0.15 m inside at r = 1 000 m."""
 OFFLINE = frozenset({"offline", "离线"})
 """Camera statuses excluded from coverage."""
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _floats(name: str, *values: Any) -> list[np.ndarray]:
-    """1-D float arrays broadcast together; ``invalid_coordinates`` if not all finite."""
-    arrays = [np.ravel(a) for a in np.broadcast_arrays(*(np.asarray(v, float) for v in values))]
-    for a in arrays:
-        if not np.isfinite(a).all():
-            first = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise InvalidInput(
-                f"{name} 的第 {first + 1} 个值不是有限数字 ({name} #{first + 1} is not finite)",
-                code="invalid_coordinates",
-                details={"what": name, "index": first},
-            )
-    return arrays
-
-
-def _require(ok: np.ndarray, what: str, rule: str, values: np.ndarray) -> None:
-    if not ok.all():
-        first = int(np.flatnonzero(~ok)[0])
-        raise InvalidInput(
-            f"第 {first + 1} 个设施的 {what} = {values[first]} 不符合 {rule} "
-            f"(facility #{first + 1}: {what} = {values[first]} breaks {rule})",
-            code="invalid_facility",
-            details={"index": first, what: float(values[first]), "rule": rule},
-        )
-
-
-def _sorted_pairs(point: np.ndarray, shape: np.ndarray) -> Pairs:
-    order = np.lexsort((shape, point))
-    return point[order].astype(np.int64), shape[order].astype(np.int64)
-
-
-def _expand(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expand [start, start + count) ranges: (owner of each element, the element)."""
-    owner = np.repeat(np.arange(len(start)), count)
-    return owner, start[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
-
-
-def _frame(lon: np.ndarray, lat: np.ndarray) -> LocalFrame:
-    try:
-        return LocalFrame.around(lon, lat)
-    except ValueError as error:
-        raise InvalidInput(
-            "数据跨度过大或过于靠近极地 (data span more than a hemisphere or reach beyond "
-            f"±{MAX_LAT}° latitude)",
-            code="coordinates_out_of_range",
-        ) from error
-
-
-def _candidates(
-    plon: np.ndarray, plat: np.ndarray, slon: np.ndarray, slat: np.ndarray, reach: np.ndarray
-) -> Pairs:
-    """(point, shape) pairs whose frame distance may put them within ``reach`` metres.
-
-    The points are sorted into square cells of a :class:`LocalFrame` keyed column-major, so
-    the cells of one column that a shape's reach spans are one run of keys: one binary
-    search per (shape, column), then the frame distance weeds out the corners.
-    """
-    frame = _frame(np.r_[plon, slon], np.r_[plat, slat])
-    px, py = frame.forward(plon, plat)
-    sx, sy = frame.forward(slon, slat)
-    widen = frame.widen(reach)
-    size = max(float(np.median(widen)) / 2.0, 1.0)
-    x0 = min(float(px.min()), float((sx - widen).min()))
-    y0 = min(float(py.min()), float((sy - widen).min()))
-    col = ((px - x0) // size).astype(np.int64)
-    row = ((py - y0) // size).astype(np.int64)
-    c0, c1 = (((sx + sign * widen - x0) // size).astype(np.int64) for sign in (-1, 1))
-    r0, r1 = (((sy + sign * widen - y0) // size).astype(np.int64) for sign in (-1, 1))
-    stride = int(max(row.max(), r1.max())) + 1
-    order = np.argsort(col * stride + row, kind="stable")
-    keys = (col * stride + row)[order]
-    shape, column = _expand(c0, c1 - c0 + 1)
-    lo = np.searchsorted(keys, column * stride + r0[shape], side="left")
-    hi = np.searchsorted(keys, column * stride + r1[shape], side="right")
-    run, at = _expand(lo, hi - lo)
-    point, shape = order[at], shape[run]
-    near = np.hypot(px[point] - sx[shape], py[point] - sy[shape]) <= widen[shape]
-    return point[near], shape[near]
-
-
-# --------------------------------------------------------------------------- pairs
-
-
-def circle_pairs(plon: Any, plat: Any, clon: Any, clat: Any, radius_m: Any) -> Pairs:
-    """Every (point, circle) with geodesic distance ≤ the circle's radius (per circle or one)."""
-    plon, plat = _floats("point", plon, plat)
-    clon, clat, radius = _floats("circle", clon, clat, radius_m)
-    _require(radius >= 0, "radius_m", "radius_m ≥ 0", radius)
-    if not len(plon) or not len(clon):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    point, circle = _candidates(plon, plat, clon, clat, radius)
-    _, _, metres = GEOD.inv(clon[circle], clat[circle], plon[point], plat[point])
-    keep = np.asarray(metres) <= radius[circle]
-    return _sorted_pairs(point[keep], circle[keep])
-
-
-def sector_pairs(
-    plon: Any,
-    plat: Any,
-    clon: Any,
-    clat: Any,
-    azimuth_deg: Any,
-    fov_deg: Any,
-    range_m: Any,
-) -> Pairs:
-    """Every (point, camera) where the camera sees the point (see the module's rule)."""
-    plon, plat = _floats("point", plon, plat)
-    clon, clat, azimuth, fov, reach = _floats("camera", clon, clat, azimuth_deg, fov_deg, range_m)
-    _require((fov > 0) & (fov <= 360), "fov_deg", "0 < fov_deg ≤ 360", fov)
-    _require(reach >= 0, "range_m", "range_m ≥ 0", reach)
-    if not len(plon) or not len(clon):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    point, camera = _candidates(plon, plat, clon, clat, reach)
-    bearing, _, metres = GEOD.inv(clon[camera], clat[camera], plon[point], plat[point])
-    metres = np.asarray(metres)
-    half = fov[camera] / 2.0
-    turn = (np.asarray(bearing) - azimuth[camera]) % 360.0  # clockwise from the camera's axis
-    inside = (turn <= half) | (turn >= 360.0 - half) | (metres == 0.0)
-    keep = (metres <= reach[camera]) & inside
-    return _sorted_pairs(point[keep], camera[keep])
-
-
-# --------------------------------------------------------------------------- roads, areas
-
-
-def _nearby_unions(targets: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """Per target, the union of the shapes intersecting it (None where there are none)."""
-    out = np.full(len(targets), None, dtype=object)
-    if not len(targets) or not len(shapes):
-        return out
-    target, shape = shapely.STRtree(shapes).query(targets, predicate="intersects")
-    if not len(target):
-        return out
-    order = np.lexsort((shape, target))
-    target, shape = target[order], shape[order]
-    starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
-    for t, group in zip(target[starts].tolist(), np.split(shape, starts[1:]), strict=True):
-        out[t] = shapes[group[0]] if len(group) == 1 else shapely.union_all(shapes[group])
-    return out
-
-
-def covered_length_m(lines: Any, shapes: Any) -> np.ndarray:
-    """Per line, the geodesic length (m) of its parts inside the union of ``shapes``."""
-    lines = np.atleast_1d(np.asarray(lines, dtype=object))
-    unions = _nearby_unions(lines, np.atleast_1d(np.asarray(shapes, dtype=object)))
-    covered = np.zeros(len(lines))
-    near = np.flatnonzero(unions != None)  # noqa: E711 (elementwise)
-    if len(near):
-        covered[near] = geodesic_length_m(shapely.intersection(lines[near], unions[near]))
-    return covered
-
-
-@dataclass(frozen=True)
-class RoadCoverage:
-    """Per line its geodesic length and the metres of it inside the shapes."""
-
-    length_m: np.ndarray
-    covered_m: np.ndarray
-
-    @property
-    def total_m(self) -> float:
-        return float(self.length_m.sum())
-
-    @property
-    def covered_total_m(self) -> float:
-        return float(self.covered_m.sum())
-
-    @property
-    def percent(self) -> float:
-        """Covered share of the total length, in % (0 for no length)."""
-        return 100.0 * self.covered_total_m / self.total_m if self.total_m > 0 else 0.0
-
-
-def road_coverage(lines: Any, shapes: Any) -> RoadCoverage:
-    """Lengths and covered lengths of ``lines`` (lon/lat) under ``shapes`` (lon/lat)."""
-    lines = np.atleast_1d(np.asarray(lines, dtype=object))
-    return RoadCoverage(geodesic_length_m(lines), covered_length_m(lines, shapes))
-
-
-def blind_spots(areas: Any, shapes: Any, min_area_m2: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per area, the (multi)polygon of its parts outside every shape and its geodesic area
-    (m²); pieces smaller than ``min_area_m2`` (slivers between shapes) are dropped."""
-    areas = np.atleast_1d(np.asarray(areas, dtype=object))
-    unions = _nearby_unions(areas, np.atleast_1d(np.asarray(shapes, dtype=object)))
-    rest = areas.copy()
-    near = np.flatnonzero(unions != None)  # noqa: E711 (elementwise)
-    if len(near):
-        rest[near] = shapely.difference(areas[near], unions[near])
-    parts, owner = shapely.get_parts(rest, return_index=True)
-    polygonal = shapely.get_dimensions(parts) == 2
-    parts, owner = parts[polygonal], owner[polygonal]
-    area = geodesic_area_m2(parts)
-    keep = area >= min_area_m2
-    parts, owner, area = parts[keep], owner[keep], area[keep]
-    out = np.array([shapely.MultiPolygon()] * len(areas), dtype=object)
-    if len(parts):
-        shapely.multipolygons(parts, indices=owner, out=out)
-    return out, np.bincount(owner, area, minlength=len(areas))
-
-
-# --------------------------------------------------------------------------- the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +258,7 @@ def coverage_report(
     polygons[:] = [g.polygon for g in grids]
     g_households = np.array([g.households or 0 for g in grids], float)
     g_population = np.array([g.population or 0 for g in grids], float)
-    plon, plat = _floats("demand point", [d.lon for d in demand], [d.lat for d in demand])
+    plon, plat = finite_floats("demand point", [d.lon for d in demand], [d.lat for d in demand])
     households = np.array([d.households or 0 for d in demand], float)
     pgrid = np.array([d.grid for d in demand], np.int64)
     if len(pgrid) and ((pgrid < -1) | (pgrid >= n_grids)).any():
@@ -486,7 +268,7 @@ def coverage_report(
             code="invalid_parameter",
             details={"code": demand[bad].code, "grid": int(pgrid[bad])},
         )
-    flon, flat = _floats("facility", [f.lon for f in used], [f.lat for f in used])
+    flon, flat = finite_floats("facility", [f.lon for f in used], [f.lat for f in used])
 
     if cameras:
         pairs = sector_pairs(plon, plat, flon, flat, *params.T)
@@ -519,7 +301,7 @@ def coverage_report(
     fgrid = _lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
     corners = shapely.get_coordinates(shapely.envelope(polygons)) if n_grids else np.zeros((0, 2))
-    frame = _frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
+    frame = local_frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
     projected = frame.geometries(polygons)
     outlines = shapely.boundary(projected)
     if cameras:

@@ -3,8 +3,8 @@
 The region is any current region (county, street, community or grid); its grids are the
 current grids below it (or itself).  Demand points are the address registry's buildings with
 households inside those grids; facilities are the centres (or cameras) that can reach them.
-The computations are ``gis.analysis.coverage`` and ``gis.analysis.siting``; this module
-reads their inputs.
+The computations are ``gis.analysis.coverage`` (with ``reach``) and ``gis.analysis.siting``;
+this module reads their inputs.
 """
 
 from __future__ import annotations
@@ -17,14 +17,8 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
-from gis.analysis.coverage import (
-    DemandPoint,
-    Facility,
-    Grid,
-    circle_pairs,
-    coverage_report,
-    sector_pairs,
-)
+from gis.analysis.coverage import DemandPoint, Facility, Grid, coverage_report
+from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points

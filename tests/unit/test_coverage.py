@@ -16,16 +16,9 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from gis.analysis.coverage import (
-    DemandPoint,
-    Facility,
-    Grid,
-    blind_spots,
-    circle_pairs,
-    coverage_report,
-    road_coverage,
-    sector_pairs,
-)
+from gis.analysis.coverage import DemandPoint, Facility, Grid, coverage_report
+from gis.analysis.overlay import blind_spots, road_coverage
+from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.errors import InvalidInput
 from gis.geo.geodesy import circle_polygons, geodesic_area_m2, geodesic_length_m, sector_polygons
 
