@@ -51,7 +51,9 @@ a Chinese character is three."""
 def _filename(sent: str | None) -> str:
     """The file's own name (no folders), at most :data:`MAX_FILENAME_BYTES` long in UTF-8
     with its suffix kept; 422 ``invalid_text`` for a NUL or another control character."""
-    name = Path(sent or "upload").name or "upload"
+    name = Path(sent or "upload").name
+    if name in {"", "..", "."}:  # a name with no file in it ("..", "a/..") is no name
+        name = "upload"
     if any(ord(ch) < 32 for ch in name):
         raise InvalidInput(
             "文件名含控制字符 (NUL 等) (the file name holds a control character such as NUL)",

@@ -250,3 +250,34 @@ def test_unknown_level_is_a_parameter_error(
         fresh_engine,
         before,
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("..", 415, "unknown_format"),
+        ("../..", 415, "unknown_format"),
+        (".", 415, "unknown_format"),
+        ("/", 415, "unknown_format"),
+        ("", 422, "invalid_parameter"),  # no name at all: a form field, not a file
+    ],
+)
+def test_a_file_named_only_dots_or_slashes_is_refused(
+    name: str,
+    status: int,
+    code: str,
+    client: TestClient,
+    fresh_engine: Engine,
+    editor: str,
+    demo_grids: dict,
+) -> None:
+    """A name with no file in it (``..`` once moved the saved upload onto its own folder: 500)
+    is read as a file without a name, whose format no suffix tells."""
+    before = state(fresh_engine)
+    response = client.post(
+        "/api/v1/uploads",
+        files={"file": (name, json.dumps(demo_grids).encode())},
+        data={"level": "grid"},
+        headers={"Authorization": f"Bearer {editor}"},
+    )
+    _expect(response, status, code, fresh_engine, before)
