@@ -17,11 +17,17 @@ import shapely
 from shapely.geometry import mapping
 
 from gis.analysis.overlay import blind_spots, road_coverage
-from gis.analysis.reach import Pairs, circle_pairs, finite_floats, local_frame, sector_pairs
+from gis.analysis.reach import (
+    Pairs,
+    circle_pairs,
+    distances_to_grid,
+    finite_floats,
+    local_frame,
+    lowest_covering,
+    sector_pairs,
+)
 from gis.errors import InvalidInput
 from gis.geo.geodesy import (
-    GEOD,
-    LocalFrame,
     circle_polygons,
     geodesic_area_m2,
     sector_polygons,
@@ -86,47 +92,6 @@ def _pct(part: float, whole: float) -> float | None:
 
 def _geojson(geometry: Any) -> dict[str, Any]:
     return mapping(shapely.set_precision(geometry, 1e-7, mode="pointwise"))
-
-
-def _first_per_group(key: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
-    """Per key 0…n-1 the lowest value paired with it, or -1."""
-    found = np.full(n, -1, dtype=np.int64)
-    if len(key):
-        order = np.lexsort((value, key))
-        key, value = key[order], value[order]
-        first = np.r_[True, key[1:] != key[:-1]]
-        found[key[first]] = value[first]
-    return found
-
-
-def _lowest_covering(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Per point the lowest index of a polygon covering it, or -1."""
-    point, polygon = shapely.STRtree(polygons).query(
-        shapely.points(lon, lat), predicate="covered_by"
-    )
-    return _first_per_group(point, polygon, len(lon))
-
-
-def _distances(
-    frame: LocalFrame,
-    polygons: np.ndarray,
-    outlines: np.ndarray,
-    grid: np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
-) -> np.ndarray:
-    """Geodesic metres from each point to its grid (``polygons[grid]``): 0 when the grid
-    covers it, else to the outline point nearest in the frame (``outlines``: projected),
-    within a millimetre of the true minimum at city scale."""
-    metres = np.zeros(len(grid))
-    outside = ~shapely.covers(polygons[grid], shapely.points(lon, lat))
-    if outside.any():
-        here = frame.points(lon[outside], lat[outside])
-        ends = shapely.get_coordinates(shapely.shortest_line(outlines[grid[outside]], here))
-        elon, elat = frame.inverse(ends[::2, 0], ends[::2, 1])
-        _, _, d = GEOD.inv(lon[outside], lat[outside], elon, elat)
-        metres[outside] = d
-    return metres
 
 
 def _status(f: Facility) -> str:
@@ -298,7 +263,7 @@ def coverage_report(
     area = geodesic_area_m2(polygons) if n_grids else np.zeros(0)
     blind, blind_m2 = blind_spots(polygons, shapes, min_blind_m2)
 
-    fgrid = _lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
+    fgrid = lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
     corners = shapely.get_coordinates(shapely.envelope(polygons)) if n_grids else np.zeros((0, 2))
     frame = local_frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
@@ -310,7 +275,9 @@ def coverage_report(
         reach_fac, reach_grid = shapely.STRtree(projected).query(
             frame.points(flon, flat), predicate="dwithin", distance=frame.widen(params[:, 0])
         )
-        metres = _distances(frame, polygons, outlines, reach_grid, flon[reach_fac], flat[reach_fac])
+        metres = distances_to_grid(
+            frame, polygons, outlines, reach_grid, flon[reach_fac], flat[reach_fac]
+        )
         ok = metres <= params[reach_fac, 0]
         reach_fac, reach_grid = reach_fac[ok], reach_grid[ok]
     in_reach = np.bincount(reach_grid, minlength=n_grids)
@@ -332,7 +299,7 @@ def coverage_report(
             projected[unreached], predicate="dwithin", distance=first * frame.spread + 1e-3
         )
         grid_i = unreached[grid_i]
-        d = _distances(frame, polygons, outlines, grid_i, flon[cand], flat[cand])
+        d = distances_to_grid(frame, polygons, outlines, grid_i, flon[cand], flat[cand])
         order = np.lexsort((cand, d, grid_i))
         grid_i, cand, d = grid_i[order], cand[order], d[order]
         firsts = np.r_[True, grid_i[1:] != grid_i[:-1]]

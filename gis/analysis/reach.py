@@ -11,7 +11,8 @@ The rules, in true metres on the WGS84 ellipsoid (``pyproj.Geod``):
 
 ``circle_pairs`` and ``sector_pairs`` answer exactly these rules: candidates come from cells
 of a local metric frame (``gis.geo.geodesy.LocalFrame``), the reach widened by the frame's worst
-distortion, and every candidate is decided by ``Geod.inv``.
+distortion, and every candidate is decided by ``Geod.inv``.  ``lowest_covering`` and
+``distances_to_grid`` place facilities in and near their grids.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shapely
 
 from gis.errors import InvalidInput
 from gis.geo.geodesy import GEOD, MAX_LAT, LocalFrame
@@ -145,3 +147,44 @@ def sector_pairs(
     inside = (turn <= half) | (turn >= 360.0 - half) | (metres == 0.0)
     keep = (metres <= reach[camera]) & inside
     return _sorted_pairs(point[keep], camera[keep])
+
+
+def _first_per_group(key: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """Per key 0…n-1 the lowest value paired with it, or -1."""
+    found = np.full(n, -1, dtype=np.int64)
+    if len(key):
+        order = np.lexsort((value, key))
+        key, value = key[order], value[order]
+        first = np.r_[True, key[1:] != key[:-1]]
+        found[key[first]] = value[first]
+    return found
+
+
+def lowest_covering(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Per point the lowest index of a polygon covering it, or -1."""
+    point, polygon = shapely.STRtree(polygons).query(
+        shapely.points(lon, lat), predicate="covered_by"
+    )
+    return _first_per_group(point, polygon, len(lon))
+
+
+def distances_to_grid(
+    frame: LocalFrame,
+    polygons: np.ndarray,
+    outlines: np.ndarray,
+    grid: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+) -> np.ndarray:
+    """Geodesic metres from each point to its grid (``polygons[grid]``): 0 when the grid
+    covers it, else to the outline point nearest in the frame (``outlines``: projected),
+    within a millimetre of the true minimum at city scale."""
+    metres = np.zeros(len(grid))
+    outside = ~shapely.covers(polygons[grid], shapely.points(lon, lat))
+    if outside.any():
+        here = frame.points(lon[outside], lat[outside])
+        ends = shapely.get_coordinates(shapely.shortest_line(outlines[grid[outside]], here))
+        elon, elat = frame.inverse(ends[::2, 0], ends[::2, 1])
+        _, _, d = GEOD.inv(lon[outside], lat[outside], elon, elat)
+        metres[outside] = d
+    return metres
