@@ -19,7 +19,7 @@ from shapely.geometry import shape
 from sqlalchemy import make_url
 
 from api.app import create_app
-from api.cli import banner
+from api.cli.serve import banner
 from gis.settings import Settings
 from gis.store.db import create_database, drop_database, migrate
 from tiles.layers import LAYERS
