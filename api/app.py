@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from api.audit import AuditWrites
 from api.compression import CompressLarge
 from api.cors import PublicCORS
+from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
@@ -36,12 +37,14 @@ from api.routers import (
 )
 from api.security_headers import SecurityHeaders
 from api.sessions import KeySessions, redact_logs
+from api.throttle import Throttle
 from api.vendor import VendorFiles
 from gis.query.lookup import LookupService
 from gis.settings import Settings, get_settings
 from gis.store.db import database_url, make_engine
 from gis.store.tempfiles import remove_stale
 from gis.store.watch import VersionWatch
+from tiles.service import TileService
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,19 +54,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The one start-up hook: every service (``api.deps.Services``) built, then closed."""
         remove_stale(settings.stale_temp_s)  # left by a worker killed mid-upload
         url = database_url(settings)
-        app.state.engine = make_engine(url)
-        watch = app.state.watch = VersionWatch(url)  # the current boundary version
-        app.state.lookup = LookupService(app.state.engine, watch)
+        engine = make_engine(url)
+        watch = VersionWatch(url)  # the current boundary version
+        tiles = TileService(url, watch, settings)
+        app.state.services = Services(
+            engine=engine,
+            watch=watch,
+            lookup=LookupService(engine, watch),
+            tiles=tiles,
+            throttle=Throttle(settings),
+        )
         if not gc.get_freeze_count():  # once per process: the serving worker's app
             gc.collect()
             gc.freeze()  # startup's objects live as long as the app: collections skip them
         try:
             yield
         finally:
+            await tiles.close()
             await watch.close()
-            app.state.engine.dispose()
+            engine.dispose()
 
     app = FastAPI(
         title="gridmap",

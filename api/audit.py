@@ -21,6 +21,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import services
 from gis.access import audit
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -87,7 +88,7 @@ def _record(scope: Scope, status: int, body: bytes) -> None:
     template = getattr(route, "path", scope["path"])
     client = scope.get("client")
     try:
-        with scope["app"].state.engine.begin() as conn:
+        with services(scope["app"]).engine.begin() as conn:
             audit.record(
                 conn,
                 actor=principal.name if principal else "anonymous",

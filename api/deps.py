@@ -1,4 +1,10 @@
-"""Request dependencies: a database connection, paging parameters and the caller.
+"""Everything a route takes from outside its own arguments, defined once: the services the
+app built at start-up, the request's database connection, the shared query parameters
+(paging, ``as_of``, ``crs``), the caller, and the throttles.
+
+Routes take them as ``Annotated[…, Depends(…)]`` (the ``…Dep`` names below), never from
+``request.app.state``: :class:`Services` is built by the app's one start-up hook
+(``api.app.create_app``'s lifespan) and read only here.
 
 The caller is identified by ``Authorization: Bearer <key>`` or, for a browser, by the
 session cookie a page's ``?key=`` set (``api/sessions.py``).  A bad key is refused (401);
@@ -15,9 +21,15 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection, Engine
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
+from api.throttle import Family, Throttle
 from gis.access.auth import Principal, auth_required, authenticate, session_principal
+from gis.query.lookup import LookupService
+from gis.settings import Settings
+from gis.store.watch import VersionWatch
+from tiles.service import TileService
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -29,9 +41,72 @@ SESSION_COOKIE = "gridmap_session"
 """The browser session's cookie (HttpOnly, SameSite=Strict): an opaque token, never a key."""
 
 
-def get_connection(request: Request) -> Iterator[Connection]:
+@dataclass(frozen=True)
+class Services:
+    """What the app builds once at start-up and every request shares (closed at shutdown)."""
+
+    engine: Engine
+    """The SQLAlchemy engine: a connection per request (:func:`get_connection`), writes."""
+    watch: VersionWatch
+    """The current boundary version, kept fresh by ``LISTEN`` and the versions board."""
+    lookup: LookupService
+    """Point and address lookups, from in-process indexes of recent versions."""
+    tiles: TileService
+    """Vector tiles and TileJSON, over asyncio connections, cached."""
+    throttle: Throttle
+    """The rate and concurrency limits of the expensive endpoints."""
+
+
+def services(app: Starlette) -> Services:
+    """The app's services: for the middleware (``scope["app"]``) and the tile route, which
+    reads its parameters itself; routes take the ``…Dep`` below."""
+    return app.state.services
+
+
+def settings_of(app: Starlette) -> Settings:
+    """The app's settings (given to ``create_app``, fixed for its life)."""
+    return app.state.settings
+
+
+async def _services(request: Request) -> Services:
+    return services(request.app)  # async: FastAPI calls it in the event loop, no thread hop
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return settings_of(request.app)
+
+
+async def get_engine(services: Annotated[Services, Depends(_services)]) -> Engine:
+    """The app's engine, for a route that opens its own transaction (a write)."""
+    return services.engine
+
+
+async def get_lookup(services: Annotated[Services, Depends(_services)]) -> LookupService:
+    """The lookup service."""
+    return services.lookup
+
+
+async def get_tiles(services: Annotated[Services, Depends(_services)]) -> TileService:
+    """The tile service."""
+    return services.tiles
+
+
+async def get_throttle(services: Annotated[Services, Depends(_services)]) -> Throttle:
+    """The throttles (the OpenAPI document declares 429 where this is a dependency)."""
+    return services.throttle
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+LookupDep = Annotated[LookupService, Depends(get_lookup)]
+TilesDep = Annotated[TileService, Depends(get_tiles)]
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+
+
+def get_connection(engine: EngineDep) -> Iterator[Connection]:
     """A connection from the app's pool for the duration of the request."""
-    with request.app.state.engine.connect() as conn:
+    with engine.connect() as conn:
         yield conn
 
 
@@ -57,6 +132,18 @@ ConnectionDep = Annotated[Connection, Depends(get_connection)]
 Id = Annotated[int, Path(ge=1, le=MAX_INT, description="A positive integer id.")]
 """A numeric id in a path: an upload, a key, a version."""
 PageDep = Annotated[Page, Depends(get_page)]
+
+AS_OF = "Boundary version to read (default: the current)."
+AsOf = Annotated[int | None, Query(ge=1, le=MAX_INT, description=AS_OF)]
+"""``as_of``: read the boundaries as they were at this version number (404 when none)."""
+Crs = Annotated[
+    str,
+    Query(
+        description="CRS of the coordinates given: wgs84, cgcs2000, gcj02 (AMap, Tencent), "
+        "bd09 (Baidu) or an EPSG code"
+    ),
+]
+"""``crs``: the coordinate reference system of the points a request gives (``gis.geo.crs``)."""
 
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `gridmap keys create`.")
@@ -100,7 +187,7 @@ async def get_caller(request: Request) -> Principal | None:
     session = request.cookies.get(SESSION_COOKIE)
     principal = None
     if authorization or session:
-        engine = request.app.state.engine
+        engine = services(request.app).engine
         principal = await run_in_threadpool(identify, engine, authorization, session)
     request.state.principal = principal
     return principal
@@ -128,3 +215,21 @@ def require(role: str) -> Callable[..., Principal]:
         return caller
 
     return dependency
+
+
+def by_address(family: Family) -> Callable[..., None]:
+    """A dependency: the client address spends one request of ``family`` (429 beyond)."""
+
+    def dependency(request: Request, throttle: ThrottleDep) -> None:
+        throttle.buckets[family].take(f"address:{request.client.host if request.client else ''}")
+
+    return dependency
+
+
+def throttle_analysis(
+    throttle: ThrottleDep, principal: Annotated[Principal, Depends(require("viewer"))]
+) -> Iterator[None]:
+    """A dependency of analyses: a viewer key, one request of its rate, one of its slots."""
+    caller = f"key:{principal.name}"
+    throttle.buckets["analysis"].take(caller)
+    yield from throttle.slots.hold(caller)

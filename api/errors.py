@@ -10,6 +10,7 @@ API route, gets the JSON body.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -167,15 +168,39 @@ def database_unavailable() -> Unavailable:
     )
 
 
-def invalid_parameters(problems: list[dict[str, str]]) -> InvalidInput:
-    """422 ``invalid_parameter``: each problem names its ``parameter``, where it is (``in``:
-    path, query, body …) and the ``problem``."""
+def invalid_parameters(problems: list[dict[str, str]], message: str | None = None) -> InvalidInput:
+    """422 ``invalid_parameter``, the one way it is built: each problem names its
+    ``parameter``, where it is (``in``: path, query, body …) and the ``problem``; the message
+    says what to do, else names the parameters."""
     names = ", ".join(p["parameter"] for p in problems)
     return InvalidInput(
-        f"请求参数无效: {names} (invalid request parameter)",
+        message or f"请求参数无效: {names} (invalid request parameter)",
         code="invalid_parameter",
         details={"problems": problems},
     )
+
+
+def invalid_parameter(parameter: str, problem: str, where: str = "query") -> InvalidInput:
+    """422 ``invalid_parameter`` for one ``parameter``, the ``problem`` its message too."""
+    return invalid_parameters([{"parameter": parameter, "in": where, "problem": problem}], problem)
+
+
+def invalid_request(
+    errors: Sequence[Any], where: str | None = None, message: str | None = None
+) -> InvalidInput:
+    """The error for pydantic's validation ``errors``: 422 ``invalid_text`` when a text holds
+    a NUL (``api.text.no_nul``), else ``invalid_parameter`` with a problem for each.
+
+    ``where``: the part of the request the errors' locations are in (``body`` for a body
+    validated by hand); None when each location starts with it (FastAPI's own validation)."""
+    problems = []
+    for e in errors:
+        loc = [str(part) for part in e["loc"]] if where is None else [where, *map(str, e["loc"])]
+        problem = {"parameter": ".".join(loc[1:]) or loc[0], "in": loc[0], "problem": e["msg"]}
+        if e["type"] == "invalid_text":
+            return nul_text(problem["parameter"], problem["in"])
+        problems.append(problem)
+    return invalid_parameters(problems, message)
 
 
 def nul_text(parameter: str, where: str) -> InvalidInput:
@@ -196,18 +221,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
-        problems = [
-            {
-                "parameter": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0],
-                "in": e["loc"][0],
-                "problem": e["msg"],
-            }
-            for e in error.errors()
-        ]
-        for e, problem in zip(error.errors(), problems, strict=True):
-            if e["type"] == "invalid_text":  # api.text.no_nul
-                return error_response(request, nul_text(problem["parameter"], problem["in"]))
-        return error_response(request, invalid_parameters(problems))
+        return error_response(request, invalid_request(error.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:

@@ -29,17 +29,17 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import SESSION_COOKIE, authorize
+from api.deps import SESSION_COOKIE, authorize, services, settings_of
 from api.errors import DATABASE_DOWN, database_unavailable, error_response
+from gis.catalogue import POINT_LAYERS
 from gis.errors import GridmapError, TimedOut, TooLarge
-from gis.query.facilities import LAYERS
 from gis.settings import Settings
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Methods whose body a route reads; the key check before the body applies to them."""
 FORM_ALLOWANCE = 64_000
 """An upload's form fields and multipart framing, beyond the file's own bytes."""
-LAYER_PREFIXES = tuple(f"/api/v1/{name}" for name in LAYERS)
+LAYER_PREFIXES = tuple(f"/api/v1/{name}" for name in POINT_LAYERS)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        settings: Settings = scope["app"].state.settings
+        settings = settings_of(scope["app"])
         kind = family(scope["method"], scope["path"], settings)
         headers = Headers(scope=scope)
         if kind.role is not None:  # first: the size of a body is no business of a stranger
@@ -126,7 +126,7 @@ class BodyLimits:
 
 async def _check_key(scope: Scope, headers: Headers, role: str) -> GridmapError | None:
     """Why the caller (``Authorization: Bearer`` or session cookie) may not send this body."""
-    engine, session = scope["app"].state.engine, Request(scope).cookies.get(SESSION_COOKIE)
+    engine, session = services(scope["app"]).engine, Request(scope).cookies.get(SESSION_COOKIE)
 
     def check() -> None:
         authorize(engine, headers.get("authorization"), session, role)

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import SESSION_COOKIE
+from api.deps import SESSION_COOKIE, services
 from api.errors import DATABASE_DOWN, database_unavailable, error_response
 from gis.access.auth import SESSION_TTL, authenticate, start_session
 from gis.errors import GridmapError
@@ -79,7 +79,7 @@ class KeySessions:
 
 def _session(scope: Scope, key: str) -> str:
     """A new session for ``key`` (401 when it is bad)."""
-    with scope["app"].state.engine.begin() as conn:
+    with services(scope["app"]).engine.begin() as conn:
         return start_session(conn, authenticate(conn, key))
 
 

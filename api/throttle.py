@@ -18,13 +18,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Literal, get_args
 
-from fastapi import Depends, Request
-
-from api.deps import require
-from gis.access.auth import Principal
 from gis.errors import RateLimited
+from gis.settings import Settings
 
 MAX_CALLERS = 10_000
 """Buckets kept per family; the least recently seen caller's is dropped beyond it."""
@@ -88,41 +85,19 @@ class Slots:
                     self._busy[caller] = left
 
 
-_STATE_LOCK = threading.Lock()
+Family = Literal["analysis", "batch", "export", "maps"]
+"""The families of expensive endpoints, each with its own buckets."""
+DEFAULT_PER_MINUTE = 60
+"""A family's rate when ``settings.rate_limits`` does not name it."""
 
 
-def _bucket(request: Request, family: str) -> Bucket:
-    state = request.app.state
-    with _STATE_LOCK:
-        if not hasattr(state, "throttle_buckets"):
-            state.throttle_buckets = {}
-        buckets = state.throttle_buckets
-        if family not in buckets:
-            buckets[family] = Bucket(state.settings.rate_limits.get(family, 60))
-        return buckets[family]
+class Throttle:
+    """The app's limits, built once at start-up: each family's buckets, the analysis slots.
+    The dependencies that spend them are ``api.deps.by_address`` and ``throttle_analysis``."""
 
-
-def _slots(request: Request) -> Slots:
-    state = request.app.state
-    with _STATE_LOCK:
-        if not hasattr(state, "throttle_slots"):
-            state.throttle_slots = Slots(state.settings.analysis_concurrency)
-        return state.throttle_slots
-
-
-def by_address(family: str) -> Callable[[Request], None]:
-    """A dependency: the client address spends one request of ``family``."""
-
-    def dependency(request: Request) -> None:
-        _bucket(request, family).take(f"address:{request.client.host if request.client else ''}")
-
-    return dependency
-
-
-def analysis(
-    request: Request, principal: Annotated[Principal, Depends(require("viewer"))]
-) -> Iterator[None]:
-    """A dependency of analyses: a viewer key, one request of its rate, one of its slots."""
-    caller = f"key:{principal.name}"
-    _bucket(request, "analysis").take(caller)
-    yield from _slots(request).hold(caller)
+    def __init__(self, settings: Settings) -> None:
+        self.buckets: dict[Family, Bucket] = {
+            family: Bucket(settings.rate_limits.get(family, DEFAULT_PER_MINUTE))
+            for family in get_args(Family)
+        }
+        self.slots = Slots(settings.analysis_concurrency)

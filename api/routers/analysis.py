@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from api import throttle
-from api.deps import CallerDep, ConnectionDep, role_of
+from api.deps import CallerDep, ConnectionDep, SettingsDep, role_of, throttle_analysis
 from api.text import Code, LongText
 from gis.access.privacy import redact
 from gis.analysis import report as analysis
@@ -16,7 +15,7 @@ from gis.analysis import report as analysis
 router = APIRouter(
     prefix="/api/v1/analysis",
     tags=["analysis"],
-    dependencies=[Depends(throttle.analysis)],
+    dependencies=[Depends(throttle_analysis)],
     responses={413: {"description": "The region or problem is too large: the limit in details."}},
 )
 MAX_RADIUS_M = 5000.0
@@ -27,7 +26,7 @@ Region = Annotated[Code, Query(description="Code of a county, street, community 
 
 @router.get("/coverage", summary="Coverage by centres or cameras")
 def coverage(
-    request: Request,
+    settings: SettingsDep,
     conn: ConnectionDep,
     region: Region,
     layer: Literal["centres", "cameras"] = "centres",
@@ -37,17 +36,17 @@ def coverage(
     their area in m²; grids no centre (camera) reaches; redundant centres; for cameras the
     density per km² and per 1 000 households and, when roads are imported, the share of
     road length they see.  Distances and areas are geodesic (WGS84)."""
-    return analysis.coverage(conn, region, layer, request.app.state.settings)
+    return analysis.coverage(conn, region, layer, settings)
 
 
 @router.get("/grid-standards", summary="Grids that miss the standards")
 def grid_standards(
-    request: Request, conn: ConnectionDep, caller: CallerDep, region: Region
+    settings: SettingsDep, conn: ConnectionDep, caller: CallerDep, region: Region
 ) -> dict[str, Any]:
     """Grids outside the household band (settings, default 150–500), without a grid worker
     or party branch, with no centre in reach or no camera; counts per community (workers
     masked for viewers: ``gis.access.privacy``)."""
-    found = analysis.grid_standards(conn, region, request.app.state.settings)
+    found = analysis.grid_standards(conn, region, settings)
     return redact(found, role_of(caller))
 
 
@@ -84,7 +83,7 @@ class SitingRequest(BaseModel):
     summary="Where would new centres help most",
     responses={404: {"description": "No such region (region_not_found)."}},
 )
-def siting(request: Request, conn: ConnectionDep, body: SitingRequest) -> dict[str, Any]:
+def siting(settings: SettingsDep, conn: ConnectionDep, body: SitingRequest) -> dict[str, Any]:
     """Maximal covering: ``k`` sites among the candidates that cover the most households the
     existing centres (or online cameras) leave out; existing ones stay.  Solved by CBC within
     the time bound of the settings (``siting_time_limit_s``); ``optimal: false`` when it
@@ -98,5 +97,5 @@ def siting(request: Request, conn: ConnectionDep, body: SitingRequest) -> dict[s
         radius_m=body.radius_m,
         candidates=[(c.lon, c.lat) for c in body.candidates] if body.candidates else None,
         crs=body.crs,
-        settings=request.app.state.settings,
+        settings=settings,
     )

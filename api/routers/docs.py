@@ -18,7 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
-from api.deps import get_caller
+from api.deps import get_caller, get_throttle
 from api.errors import PHRASES
 from api.pages import FAVICON, templates
 from gis.web.map_assets import asset_url
@@ -158,7 +158,7 @@ def statuses(route: RouteContext) -> set[int]:
         found.add(404)
     if route.methods & {"POST", "PUT", "PATCH"}:
         found |= {408, 413}
-    if any(getattr(c, "__module__", "") == "api.throttle" for c in calls):
+    if get_throttle in calls:
         found.add(429)
     return found
 

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import CallerDep, ConnectionDep, role_of
+from api.deps import AsOf, CallerDep, ConnectionDep, by_address, role_of
 from api.responses import CRS_HEADER
-from api.routers.regions import AsOf, Level
+from api.routers.regions import Level
 from api.text import Code
-from api.throttle import by_address
 from gis.query.export import FORMATS, export_regions
 from gis.store.versions import resolve_version
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy import text
 
+from api.deps import EngineDep
 from api.errors import DATABASE_DOWN, database_unavailable
 from gis.store.versions import current_version
 
@@ -14,10 +15,10 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Service health")
-def health(request: Request) -> dict[str, Any]:
+def health(engine: EngineDep) -> dict[str, Any]:
     """``ok`` with the PostGIS version and current boundary version; 503 when the DB is down."""
     try:
-        with request.app.state.engine.connect() as conn:
+        with engine.connect() as conn:
             postgis = conn.scalar(text("SELECT postgis_lib_version()"))
             version = current_version(conn)
     except DATABASE_DOWN as error:

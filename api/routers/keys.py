@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ConnectionDep, Id, require
+from api.deps import ConnectionDep, EngineDep, Id, require
 from api.text import ShortText
 from gis.access import auth
 from gis.access.auth import KeyInfo, Principal
@@ -55,26 +55,26 @@ def list_keys(conn: ConnectionDep, _admin: Admin) -> JSONResponse:
 
 
 @router.post("", status_code=201, summary="Create an API key (admin)")
-def create_key(request: Request, body: NewKey, _admin: Admin) -> JSONResponse:
+def create_key(engine: EngineDep, body: NewKey, _admin: Admin) -> JSONResponse:
     """A new key with ``role`` (and an expiry): the key is in this answer and nowhere else."""
     lifetime = auth.parse_expiry(body.expires) if body.expires else None
-    with request.app.state.engine.begin() as conn:
+    with engine.begin() as conn:
         info, key = auth.issue_key(conn, role=body.role, name=body.name, expires_in=lifetime)
     return JSONResponse(_shown(info, key), status_code=201, headers=NO_STORE)
 
 
 @router.post("/{key_id}/revoke", summary="Revoke an API key (admin)")
-def revoke_key(request: Request, key_id: Id, _admin: Admin) -> JSONResponse:
+def revoke_key(engine: EngineDep, key_id: Id, _admin: Admin) -> JSONResponse:
     """Refuse the key from the next request on and end its browser sessions."""
-    with request.app.state.engine.begin() as conn:
+    with engine.begin() as conn:
         info = auth.revoke_key(conn, key_id)
     return JSONResponse(_shown(info), headers=NO_STORE)
 
 
 @router.post("/{key_id}/rotate", summary="Rotate an API key (admin)")
-def rotate_key(request: Request, key_id: Id, _admin: Admin) -> JSONResponse:
+def rotate_key(engine: EngineDep, key_id: Id, _admin: Admin) -> JSONResponse:
     """A new secret for the key (same id, name, role, expiry); the old one is refused from
     the next request on.  The new key is in this answer and nowhere else."""
-    with request.app.state.engine.begin() as conn:
+    with engine.begin() as conn:
         info, key = auth.rotate_key(conn, key_id)
     return JSONResponse(_shown(info, key), headers=NO_STORE)

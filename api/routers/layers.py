@@ -9,23 +9,31 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import shape
+from sqlalchemy import Engine
 
-from api.deps import MAX_PAGE_SIZE, ConnectionDep, PageDep, require
+from api.deps import (
+    MAX_PAGE_SIZE,
+    ConnectionDep,
+    Crs,
+    EngineDep,
+    PageDep,
+    SettingsDep,
+    require,
+)
+from api.errors import invalid_parameter
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.text import Code, ShortText
 from gis.access.auth import Principal
+from gis.catalogue import POINT_LAYERS
+from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, NotFound
 from gis.geo.crs import parse_crs, to_wgs84, to_wgs84_points
 from gis.query import layers
-from gis.query.facilities import LAYERS
 from gis.query.regions import BBox
+from gis.settings import Settings
 
 Editor = Annotated[Principal, Depends(require("editor"))]
 Key = Annotated[ShortText, Path(description="The id, or a camera's device ID")]
-Crs = Annotated[
-    str,
-    Query(description="CRS of lon/lat, `intersects` and written points: wgs84, gcj02, bd09 …"),
-]
 FeatureBody = Annotated[
     dict[str, Any],
     Body(
@@ -39,14 +47,6 @@ FeatureBody = Annotated[
         ],
     ),
 ]
-
-
-def _invalid(parameter: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        message,
-        code="invalid_parameter",
-        details={"problems": [{"parameter": parameter, "in": "query", "problem": message}]},
-    )
 
 
 def _checked(body: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def _shape(value: str, crs: str) -> Any:
     return to_wgs84(geometry, parse_crs(crs))
 
 
-def layer_router(spec: layers.LayerSpec) -> APIRouter:
+def layer_router(spec: Layer) -> APIRouter:
     """The routes of one point layer."""
     router = APIRouter(prefix=f"/api/v1/{spec.name}", tags=["layers"])
 
@@ -99,6 +99,7 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
     )
     def search(
         request: Request,
+        settings: SettingsDep,
         conn: ConnectionDep,
         page: PageDep,
         lon: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
@@ -122,7 +123,7 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         """Features as GeoJSON (EPSG:4326), paged; with lon/lat each has ``distance_m``
         (geodesic) and the nearest come first."""
         if (within_m is not None or nearest is not None) and (lon is None or lat is None):
-            raise _invalid("lon", "within_m 与 nearest 需要 lon 和 lat (need lon and lat)")
+            raise invalid_parameter("lon", "within_m 与 nearest 需要 lon 和 lat (need lon and lat)")
         point = None
         if lon is not None and lat is not None:
             x, y = to_wgs84_points(np.array([lon]), np.array([lat]), crs)
@@ -131,7 +132,9 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         for name, value in (("level", level), ("status", status)):
             if value is not None:
                 if spec.attribute(name) is None:
-                    raise _invalid(name, f"{spec.title}没有属性 {name} (no such attribute)")
+                    raise invalid_parameter(
+                        name, f"{spec.title}没有属性 {name} (no such attribute)"
+                    )
                 equals[name] = value
         query = layers.SpatialFilter(
             point=point,
@@ -148,14 +151,14 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
             query,
             limit=page.limit,
             offset=page.offset,
-            settings=request.app.state.settings,
+            settings=settings,
         )
         return feature_collection(request, features, total=total, page=page, version=None)
 
     @router.get("/{key}", response_class=GeoJSONResponse, summary=f"One of the {spec.name}")
-    def get(request: Request, conn: ConnectionDep, key: Key) -> GeoJSONResponse:
+    def get(settings: SettingsDep, conn: ConnectionDep, key: Key) -> GeoJSONResponse:
         """One feature by its key."""
-        found = layers.get_feature(conn, spec, key_of(key), request.app.state.settings)
+        found = layers.get_feature(conn, spec, key_of(key), settings)
         return feature(found, None)
 
     if not spec.writable:
@@ -171,36 +174,44 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         responses=conflict,
     )
     def create(
-        request: Request, principal: Editor, body: FeatureBody, crs: Crs = "wgs84"
+        engine: EngineDep,
+        settings: SettingsDep,
+        principal: Editor,
+        body: FeatureBody,
+        crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
         """Add a feature (editor); a missing region code is the grid covering the point."""
-        with request.app.state.engine.begin() as conn:
-            found = layers.create_feature(
-                conn, spec, _checked(body), crs, request.app.state.settings
-            )
+        with engine.begin() as conn:
+            found = layers.create_feature(conn, spec, _checked(body), crs, settings)
         response = feature(found, None)
         response.status_code = 201
         return response
 
-    def write(request: Request, key: str, body: dict[str, Any], crs: str, partial: bool) -> Any:
-        with request.app.state.engine.begin() as conn:
+    def write(
+        engine: Engine,
+        settings: Settings,
+        key: str,
+        body: dict[str, Any],
+        crs: str,
+        partial: bool,
+    ) -> Any:
+        with engine.begin() as conn:
             found = layers.update_feature(
-                conn,
-                spec,
-                key_of(key),
-                _checked(body),
-                crs,
-                request.app.state.settings,
-                partial=partial,
+                conn, spec, key_of(key), _checked(body), crs, settings, partial=partial
             )
         return feature(found, None)
 
     @router.put("/{key}", response_class=GeoJSONResponse, summary="Replace", responses=conflict)
     def replace(
-        request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
+        engine: EngineDep,
+        settings: SettingsDep,
+        principal: Editor,
+        key: Key,
+        body: FeatureBody,
+        crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
         """Replace a feature's geometry and attributes (editor)."""
-        return write(request, key, body, crs, partial=False)
+        return write(engine, settings, key, body, crs, partial=False)
 
     @router.patch(
         "/{key}",
@@ -209,19 +220,24 @@ def layer_router(spec: layers.LayerSpec) -> APIRouter:
         responses=conflict,
     )
     def patch(
-        request: Request, principal: Editor, key: Key, body: FeatureBody, crs: Crs = "wgs84"
+        engine: EngineDep,
+        settings: SettingsDep,
+        principal: Editor,
+        key: Key,
+        body: FeatureBody,
+        crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
         """Change the attributes given (and the point, if a geometry is given) (editor)."""
-        return write(request, key, body, crs, partial=True)
+        return write(engine, settings, key, body, crs, partial=True)
 
     @router.delete("/{key}", status_code=204, summary="Delete")
-    def delete(request: Request, principal: Editor, key: Key) -> Response:
+    def delete(engine: EngineDep, principal: Editor, key: Key) -> Response:
         """Delete a feature (editor)."""
-        with request.app.state.engine.begin() as conn:
+        with engine.begin() as conn:
             layers.delete_feature(conn, spec, key_of(key))
         return Response(status_code=204)
 
     return router
 
 
-routers = [layer_router(spec) for spec in LAYERS.values()]
+routers = [layer_router(spec) for spec in POINT_LAYERS.values()]

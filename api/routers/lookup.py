@@ -13,11 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api.deps import MAX_INT, CallerDep, role_of
-from api.errors import nul_text
-from api.routers.regions import AsOf
+from api.deps import MAX_INT, AsOf, CallerDep, Crs, LookupDep, by_address, role_of
+from api.errors import invalid_parameters, invalid_request
 from api.text import LongText, ShortText
-from api.throttle import by_address
 from gis.access.privacy import PERSONAL_FIELDS, redact, shown
 from gis.errors import InvalidInput, TooLarge, Unsupported
 from gis.ingest.csvfiles import csv_encoding
@@ -31,15 +29,10 @@ router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 MAX_BATCH = 10_000
 """The most points one batch request may carry."""
 
-Crs = Annotated[
-    str,
-    Query(description="wgs84, cgcs2000, gcj02 (AMap, Tencent), bd09 (Baidu) or an EPSG code"),
-]
-
 
 @router.get("", summary="Which grid is this point or address in", response_class=JSONResponse)
 async def lookup(
-    request: Request,
+    service: LookupDep,
     caller: CallerDep,
     lon: Annotated[float | None, Query(description="Longitude (or easting) in `crs`")] = None,
     lat: Annotated[float | None, Query(description="Latitude (or northing) in `crs`")] = None,
@@ -69,19 +62,16 @@ async def lookup(
     ``candidates`` with their grids when ambiguous) and the grid of its point.  No match:
     404 ``address_not_found`` with the closest suggestions.
     """
-    service, role = request.app.state.lookup, role_of(caller)
+    role = role_of(caller)
     if address is not None and lon is None and lat is None:
         return JSONResponse(redact(await service.lookup_address(address, as_of=as_of), role))
     if address is not None or lon is None or lat is None:
-        raise InvalidInput(
+        raise invalid_parameters(
+            [
+                {"parameter": name, "in": "query", "problem": "give lon and lat, or address"}
+                for name in ("lon", "lat", "address")
+            ],
             "请给出 lon 和 lat，或只给 address (give lon and lat, or address alone)",
-            code="invalid_parameter",
-            details={
-                "problems": [
-                    {"parameter": name, "in": "query", "problem": "give lon and lat, or address"}
-                    for name in ("lon", "lat", "address")
-                ]
-            },
         )
     (answer,) = await service.lookup(lon, lat, crs=crs, as_of=as_of)
     return JSONResponse(redact(answer, role))
@@ -212,6 +202,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 )
 async def lookup_batch(
     request: Request,
+    service: LookupDep,
     caller: CallerDep,
     crs: Crs = "wgs84",
     as_of: AsOf = None,
@@ -253,14 +244,11 @@ async def lookup_batch(
         try:
             batch = Batch.model_validate_json(body)
         except ValidationError as error:
-            for problem in error.errors():
-                if problem["type"] == "invalid_text":  # api.text.no_nul
-                    raise nul_text(".".join(map(str, problem["loc"])), "body") from error
-            raise InvalidInput(
+            raise invalid_request(
+                error.errors(),
+                "body",
                 '请求体应为 {"points": [{"lon", "lat", "id"}]} '
                 "(the body must be a JSON batch of points)",
-                code="invalid_parameter",
-                details={"problems": json.loads(error.json(include_url=False))},
             ) from error
         points, crs, as_of = batch.points, batch.crs, batch.as_of or as_of
     elif media == "application/geo+json":
@@ -280,7 +268,7 @@ async def lookup_batch(
             table = Table(
                 ["id", "lon", "lat"], [{"id": p.id, "lon": p.lon, "lat": p.lat} for p in points], []
             )
-        found = await request.app.state.lookup.rows(lon, lat, crs=crs, as_of=as_of)
+        found = await service.rows(lon, lat, crs=crs, as_of=as_of)
         for column, name in enumerate(OUTPUT_COLUMNS):
             if name in PERSONAL_FIELDS:
                 for row in found:
@@ -295,9 +283,7 @@ async def lookup_batch(
             media_type=f"text/csv; charset={output.charset}",
             headers={"Content-Disposition": 'attachment; filename="lookup.csv"'},
         )
-    answers = redact(
-        await request.app.state.lookup.lookup(lon, lat, crs=crs, as_of=as_of), role_of(caller)
-    )
+    answers = redact(await service.lookup(lon, lat, crs=crs, as_of=as_of), role_of(caller))
     for point, answer in zip(points, answers, strict=True):
         answer["id"] = point.id
     return JSONResponse({"results": answers, "crs": "EPSG:4326"})

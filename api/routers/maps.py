@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import CallerDep, ConnectionDep, Id, require, role_of
+from api.deps import CallerDep, ConnectionDep, Id, by_address, require, role_of
 from api.security_headers import allow_eval
 from api.text import Code
-from api.throttle import by_address
 from gis.access.auth import Principal
 from gis.web import maps
 

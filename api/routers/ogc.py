@@ -15,7 +15,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CallerDep, ConnectionDep, role_of
+from api.deps import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CallerDep,
+    ConnectionDep,
+    SettingsDep,
+    role_of,
+)
 from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
 from api.ogc_openapi import document as openapi_document
 from api.responses import GeoJSONResponse
@@ -176,7 +183,11 @@ def queryables(request: Request, collection_id: CollectionId) -> SchemaResponse:
     response_class=GeoJSONResponse,
 )
 def items(
-    request: Request, conn: ConnectionDep, caller: CallerDep, collection_id: CollectionId
+    request: Request,
+    settings: SettingsDep,
+    conn: ConnectionDep,
+    caller: CallerDep,
+    collection_id: CollectionId,
 ) -> GeoJSONResponse:
     """A page of GeoJSON features (CRS84), ordered by id, with ``numberMatched``,
     ``numberReturned`` and ``next``/``prev`` links."""
@@ -187,7 +198,7 @@ def items(
         default_limit=DEFAULT_PAGE_SIZE,
         max_limit=MAX_PAGE_SIZE,
     )
-    page, total = features.list_items(conn, found, query, request.app.state.settings)
+    page, total = features.list_items(conn, found, query, settings)
     page = redact(page, role_of(caller))
     links = [
         _link(request.url, "self", GEOJSON, "本页 (this page)"),
@@ -226,6 +237,7 @@ def items(
 )
 def item(
     request: Request,
+    settings: SettingsDep,
     conn: ConnectionDep,
     caller: CallerDep,
     collection_id: CollectionId,
@@ -234,7 +246,7 @@ def item(
     """One GeoJSON feature by id: a region code, or the point layer's key."""
     found = features.get_collection(collection_id)
     _params(request)
-    feature = features.get_item(conn, found, feature_id, request.app.state.settings)
+    feature = features.get_item(conn, found, feature_id, settings)
     feature = redact(feature, role_of(caller))
     links = [
         _link(

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import MAX_INT, CallerDep, ConnectionDep, PageDep, role_of
+from api.deps import AsOf, CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.text import Code
 from gis.access.privacy import redact
@@ -18,10 +18,6 @@ router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
 MAX_SIMPLIFY_M = 10_000
 
 Level = Literal["county", "street", "community", "grid"]
-AsOf = Annotated[
-    int | None,
-    Query(ge=1, le=MAX_INT, description="Read the boundaries as of this version number."),
-]
 Simplify = Annotated[
     float | None,
     Query(

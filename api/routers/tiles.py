@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated
-
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 
-from api.deps import MAX_INT
+from api.deps import AS_OF, MAX_INT, AsOf, TilesDep, services
 from api.errors import invalid_parameters
 from api.pages import templates
 from tiles import http
 from tiles.layers import LAYERS, MEDIA_TYPE
-from tiles.service import TileService
 from tiles.viewer import MAPLIBRE_CSS, MAPLIBRE_JS, viewer_config
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan: its engine and version watch exist."""
-    url = app.state.engine.url.render_as_string(hide_password=False)
-    service = app.state.tiles = TileService(url, app.state.watch, app.state.settings)
-    try:
-        yield
-    finally:
-        await service.close()
-
-
-router = APIRouter(tags=["tiles"], lifespan=lifespan)
-
-AS_OF = "Boundary version to draw (boundary layers); default the current."
-AsOf = Annotated[int | None, Query(ge=1, le=MAX_INT, description=AS_OF)]
-
-
-def _service(request: Request) -> TileService:
-    return request.app.state.tiles
+router = APIRouter(tags=["tiles"])
 
 
 def _base(request: Request) -> str:
@@ -115,7 +91,7 @@ async def get_tile(request: Request) -> Response:
 
     The busiest route: its parameters are read here, not by FastAPI's validation, which
     costs more than the rest of a cached tile (documented in ``TILE_PARAMETERS``)."""
-    service = _service(request)
+    service = services(request.app).tiles
     as_of, use_cache = _tile_options(request)
     path = request.path_params
     answer = await service.tile(
@@ -125,9 +101,10 @@ async def get_tile(request: Request) -> Response:
 
 
 @router.get("/tiles/{layer}.json", summary="TileJSON 3.0 of a layer")
-async def get_tilejson(layer: str, request: Request, as_of: AsOf = None) -> JSONResponse:
+async def get_tilejson(
+    layer: str, request: Request, service: TilesDep, as_of: AsOf = None
+) -> JSONResponse:
     """The layer's TileJSON: tile URL template, zooms, bounds and centre of its data, fields."""
-    service = _service(request)
     content = await service.tilejson(layer, _base(request), as_of)
     return http.json_response(
         content, immutable=as_of is not None, max_age=service.settings.tile_max_age_s
@@ -135,17 +112,15 @@ async def get_tilejson(layer: str, request: Request, as_of: AsOf = None) -> JSON
 
 
 @router.get("/tiles", summary="The tile layers")
-async def list_tile_layers(request: Request) -> JSONResponse:
+async def list_tile_layers(request: Request, service: TilesDep) -> JSONResponse:
     """Every tile layer with its TileJSON and tile URL template."""
-    service = _service(request)
     content = service.catalogue(_base(request))
     return http.json_response(content, immutable=False, max_age=service.settings.tile_max_age_s)
 
 
 @router.get("/maps/vector", response_class=HTMLResponse, summary="MapLibre map of the tiles")
-async def vector_map(request: Request, as_of: AsOf = None) -> HTMLResponse:
+async def vector_map(request: Request, service: TilesDep, as_of: AsOf = None) -> HTMLResponse:
     """Every tile layer in MapLibre GL JS, no base map (zh-CN)."""
-    service = _service(request)
     _, version, box = await service.bounds("grids", as_of)
     if box is None:
         _, _, box = await service.bounds("counties", as_of)

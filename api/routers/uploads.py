@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.deps import ConnectionDep, Id, PageDep, require
+from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
+from api.errors import invalid_parameters
 from api.routers.regions import Level
 from api.text import Code, LongText, ShortText
 from gis.access.auth import Principal
@@ -74,7 +75,8 @@ def _filename(sent: str | None) -> str:
     responses={415: {"description": "A file format gridmap cannot read (unknown_format)."}},
 )
 def upload(
-    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
     principal: Editor,
     file: Annotated[
         UploadFile, File(description="Zipped shapefile, GeoJSON, GPKG, KML/KMZ, FGB or CSV")
@@ -116,13 +118,12 @@ def upload(
     the report) when errors block the commit — nothing is changed then.
     """
     if kind == "boundaries" and level is None:
-        raise InvalidInput(
+        raise invalid_parameters(
+            [{"parameter": "level", "in": "body", "problem": "required"}],
             "边界上传须指定 level (level is required for boundary uploads)",
-            code="invalid_parameter",
-            details={"problems": [{"parameter": "level", "in": "body", "problem": "required"}]},
         )
     result = process_upload(
-        request.app.state.engine,
+        engine,
         file.file,
         UploadRequest(
             filename=_filename(file.filename),
@@ -138,7 +139,7 @@ def upload(
             repair=repair,
             allow_moves=allow_moves,
         ),
-        request.app.state.settings,
+        settings,
     )
     body: dict[str, Any] = {
         "id": result.id,

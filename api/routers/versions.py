@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from api.deps import ConnectionDep, Id, PageDep, require
+from api.deps import ConnectionDep, EngineDep, Id, PageDep, require
 from gis.access.auth import Principal
 from gis.store import versions
 from gis.store.board import connection_board, publish
@@ -28,10 +28,10 @@ def list_versions(conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
 
 @router.post("/{number}/restore", summary="Restore an earlier version", status_code=201)
 def restore(
-    number: Id, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+    number: Id, engine: EngineDep, principal: Annotated[Principal, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Make version ``number`` current again, recorded as a new version (admin only)."""
-    with request.app.state.engine.begin() as conn:
+    with engine.begin() as conn:
         summary = versions.restore_version(conn, number, author=principal.name)
         board = connection_board(conn)
     publish(board, summary.number)  # every worker of this machine: at once
