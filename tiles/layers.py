@@ -17,14 +17,21 @@ simplification tolerance at zoom 15 (1.2 m), i.e. under a screen pixel up to zoo
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from gis.access.privacy import PERSONAL_FIELDS
+from gis.catalogue import CAMERAS, CENTRES, GRIDS, REGION_LAYERS
+from gis.catalogue.schema import (
+    SERVICE_RADIUS_SQL,
+    Field,
+    largest_default_radius_m,
+    radius_params,
+)
+from gis.catalogue.schema import Layer as CatalogueLayer
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
+from gis.store.models import LEVELS
 
 EXTENT = 4096
 """Tile coordinates per tile side (the MVT default)."""
@@ -76,22 +83,13 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
 
 
 @dataclass(frozen=True)
-class Field:
-    """An attribute of a layer's features: its SQL, name, TileJSON type and meaning."""
-
-    sql: str
-    name: str
-    type: str
-    description: str
-
-
-@dataclass(frozen=True)
 class Layer:
-    """One tile layer: where its rows come from and what its features carry.
+    """One tile layer: where its rows come from and what its features carry (fields of
+    the ``gis.catalogue`` layer it draws).
 
-    ``rows(area)`` is a SELECT of the layer's rows with their ``shape`` in EPSG:4326 and the
-    ``fields``; ``area`` is an SQL expression of a lon/lat box the rows must touch (index
-    friendly), None for all rows.
+    ``rows(area)`` is a SELECT of the layer's rows ``t`` with their ``shape`` in EPSG:4326
+    and the ``fields``; ``area`` is an SQL expression of a lon/lat box the rows must touch
+    (index friendly), None for all rows.
     """
 
     name: str
@@ -112,50 +110,50 @@ class Layer:
     instead of its polygon — one label a region, in the one tile that holds the point."""
 
     def __post_init__(self) -> None:
-        personal = [f.name for f in self.fields if f.name in PERSONAL_FIELDS]
+        personal = [f.name for f in self.fields if f.personal]
         if personal:  # a tile is one public, cached answer for every caller
             raise ValueError(f"tile layer {self.name} may not carry personal fields {personal}")
 
     def rows(self, area: str | None, settings: Settings) -> str:
-        columns = ", ".join(f"{f.sql} AS {f.name}" for f in self.fields)
+        columns = ", ".join(f"{f.expression} AS {f.name}" for f in self.fields)
         if self.feature_id:
-            columns = f"c.{self.feature_id} AS {self.feature_id}, {columns}"
+            columns = f"t.{self.feature_id} AS {self.feature_id}, {columns}"
         if self.versioned:
-            shape = "ST_PointOnSurface(r.geom)" if self.label_points else "r.geom"
+            shape = "ST_PointOnSurface(t.geom)" if self.label_points else "t.geom"
             return (
-                f"SELECT {columns}, {shape} AS shape FROM regions r "
-                "WHERE r.valid_from <= %(version)s "
-                "AND (r.valid_to IS NULL OR r.valid_to > %(version)s)"
-                + ("" if self.level is None else " AND r.level = %(level)s")
-                + ("" if area is None else f" AND r.geom && {area}")
+                f"SELECT {columns}, {shape} AS shape FROM regions t "
+                "WHERE t.valid_from <= %(version)s "
+                "AND (t.valid_to IS NULL OR t.valid_to > %(version)s)"
+                + ("" if self.level is None else " AND t.level = %(level)s")
+                + ("" if area is None else f" AND t.geom && {area}")
             )
         if self.geometry == "point":
-            where = "" if area is None else f" WHERE c.geom && {area}"
-            return f"SELECT {columns}, c.geom AS shape FROM {self.table} c{where}"
-        if self.table == "centres":  # service areas
+            where = "" if area is None else f" WHERE t.geom && {area}"
+            return f"SELECT {columns}, t.geom AS shape FROM {self.table} t{where}"
+        if self.table == CENTRES.table:  # service areas
             reach = (
                 "(SELECT greatest(max(radius_m), "
-                f"{max(settings.centre_radius_m.values(), default=0.0)!r}) FROM centres)"
+                f"{largest_default_radius_m(settings)!r}) FROM centres)"
             )
             ring = _ring("radius.m", arc=False)
-            lateral = f"CROSS JOIN LATERAL (SELECT {RADIUS_SQL} AS m) radius "
+            lateral = f"CROSS JOIN LATERAL (SELECT {SERVICE_RADIUS_SQL} AS m) radius "
             online = ""
         else:  # camera sectors
             reach = "(SELECT max(range_m) FROM cameras WHERE status = 'online')"
-            ring = _ring("c.range_m", arc=True)
+            ring = _ring("t.range_m", arc=True)
             lateral = (
-                "CROSS JOIN LATERAL (SELECT greatest(1, ceil(c.fov_deg / "
-                f"{SECTOR_STEP_DEG!r}))::int AS n, c.fov_deg >= 360 AS full) arc "
+                "CROSS JOIN LATERAL (SELECT greatest(1, ceil(t.fov_deg / "
+                f"{SECTOR_STEP_DEG!r}))::int AS n, t.fov_deg >= 360 AS full) arc "
             )
-            online = "c.status = 'online'"
+            online = "t.status = 'online'"
         if area is None:
             where, widened = online, ""
         else:
-            where = " AND ".join(filter(None, (online, "c.geom && widened.box")))
+            where = " AND ".join(filter(None, (online, "t.geom && widened.box")))
             widened = f"{_widened(area, reach)} widened, "
         return (
             f"SELECT {columns}, ST_MakePolygon(ST_AddPoint(ring.line, ST_StartPoint(ring.line)))"
-            f" AS shape FROM {widened}{self.table} c {lateral}"
+            f" AS shape FROM {widened}{self.table} t {lateral}"
             f"CROSS JOIN LATERAL ({ring}) ring" + (f" WHERE {where}" if where else "")
         )
 
@@ -164,8 +162,8 @@ class Layer:
         out: dict[str, Any] = {}
         if self.level:
             out["level"] = self.level
-        if self.name in ("centres", "centre_areas"):
-            out["radius_defaults"] = json.dumps(settings.centre_radius_m)
+        if self.table == CENTRES.table:  # the service radius
+            out.update(radius_params(settings))
         return out
 
     def tile_sql(self, settings: Settings) -> str:
@@ -198,27 +196,23 @@ class Layer:
         )
 
     def tilejson_fields(self) -> dict[str, str]:
-        return {f.name: f.type for f in self.fields}
-
-
-RADIUS_SQL = "coalesce(c.radius_m, (CAST(%(radius_defaults)s AS jsonb) ->> c.level)::float8)"
-"""A centre's service radius: its own, or its level's default from the settings."""
+        return {f.name: f.tile_type for f in self.fields}
 
 
 def _ring(radius: str, *, arc: bool) -> str:
-    """SELECT of ``line``: the ``ST_Project`` vertices around ``c.geom`` of a 64-gon circle of
+    """SELECT of ``line``: the ``ST_Project`` vertices around ``t.geom`` of a 64-gon circle of
     ``radius`` metres, or of the camera sector of lateral ``arc`` (n segments from azimuth +
     fov/2 back to azimuth − fov/2, then the apex unless the field of view is full)."""
     if arc:
-        azimuth = "c.azimuth_deg + c.fov_deg / 2 - k * c.fov_deg / arc.n"
+        azimuth = "t.azimuth_deg + t.fov_deg / 2 - k * t.fov_deg / arc.n"
         series = "generate_series(0, CASE WHEN arc.full THEN arc.n - 1 ELSE arc.n END) k"
-        apex = " UNION ALL SELECT arc.n + 1, c.geom WHERE NOT arc.full"
+        apex = " UNION ALL SELECT arc.n + 1, t.geom WHERE NOT arc.full"
     else:
         azimuth = f"-k * {360.0 / CIRCLE_VERTICES!r}"
         series = f"generate_series(0, {CIRCLE_VERTICES - 1}) k"
         apex = ""
     vertices = (
-        f"SELECT k, ST_Project(c.geom::geography, {radius}, radians({azimuth}))::geometry AS p "
+        f"SELECT k, ST_Project(t.geom::geography, {radius}, radians({azimuth}))::geometry AS p "
         f"FROM {series}{apex}"
     )
     return f"SELECT ST_MakeLine(v.p ORDER BY v.k) AS line FROM ({vertices}) v"
@@ -237,50 +231,42 @@ def _widened(area: str, reach_m: str) -> str:
     )
 
 
-_REGION = (
-    Field("r.code", "code", "String", "区划/网格编码 region code"),
-    Field("r.name", "name", "String", "名称 name"),
-    Field("r.parent_code", "parent_code", "String", "上级编码 parent code"),
-)
-_DEVICE = Field("c.device_id", "device_id", "String", "国标编码 GB/T 28181 device ID")
-_VIEW = (
-    Field("c.azimuth_deg", "azimuth_deg", "Number", "方位角 degrees from north"),
-    Field("c.fov_deg", "fov_deg", "Number", "视场角 field of view, degrees"),
-)
-"""A camera's direction and field of view (the cameras and camera_sectors layers)."""
+def _fields(layer: CatalogueLayer, *names: str) -> tuple[Field, ...]:
+    return tuple(layer.field(name) for name in names)
+
+
+_REGION = ("code", "name", "parent_code")
 _CENTRE = (
-    Field("c.name", "name", "String", "名称 name"),
-    Field("c.level", "level", "String", "centre (党群服务中心), station (站) or home (之家)"),
-    Field(RADIUS_SQL, "radius_m", "Number", "服务半径 service radius, metres"),
+    *_fields(CENTRES, "name", "level"),
+    replace(CENTRES.field("service_radius_m"), name="radius_m"),
 )
+"""A centre's name, level and service radius (its own or its level's default), which the
+tiles call ``radius_m``."""
+_DEVICE = CAMERAS.field("device_id")
+_VIEW = _fields(CAMERAS, "azimuth_deg", "fov_deg")
+"""A camera's direction and field of view (the cameras and camera_sectors layers)."""
 
 
-def _boundary(name: str, level: str, title: str, extra: tuple[Field, ...] = ()) -> Layer:
+def _boundary(region: CatalogueLayer, *extra: str) -> Layer:
+    assert region.level is not None
     return Layer(
-        name=name,
-        title=title,
-        description=f"The {level} boundaries of a boundary version (EPSG:3857 tiles).",
+        name=region.name,
+        title=region.short_title,
+        description=f"The {region.level} boundaries of a boundary version (EPSG:3857 tiles).",
         geometry="polygon",
-        fields=_REGION + extra,
+        fields=_fields(region, *_REGION, *extra),
         versioned=True,
-        table="regions",
+        table=region.table,
         order="code",
-        level=level,
+        level=region.level,
     )
 
 
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
-        _boundary(
-            "grids",
-            "grid",
-            "网格",
-            (Field("r.households", "households", "Number", "户数 households"),),
-        ),
-        _boundary("communities", "community", "社区/村"),
-        _boundary("streets", "street", "街道/乡镇"),
-        _boundary("counties", "county", "县/区"),
+        _boundary(GRIDS, "households"),
+        *(_boundary(REGION_LAYERS[level]) for level in ("community", "street", "county")),
         Layer(
             name="labels",
             title="区划名称",
@@ -288,23 +274,20 @@ LAYERS: dict[str, Layer] = {
             "(ST_PointOnSurface) with its name and level, for maps that write the names "
             "once a region rather than once a tile.",
             geometry="point",
-            fields=(
-                *_REGION,
-                Field("r.level", "level", "String", "county, street, community, grid"),
-            ),
+            fields=_fields(GRIDS, *_REGION, "level"),
             versioned=True,
-            table="regions",
-            order="array_position(ARRAY['county', 'street', 'community', 'grid'], level), code",
+            table=GRIDS.table,
+            order=f"array_position(ARRAY{list(LEVELS)!r}, level), code",
             label_points=True,
         ),
         Layer(
-            name="centres",
-            title="党群服务中心/站/之家",
+            name=CENTRES.name,
+            title=CENTRES.short_title,
             description="Party-service centres (points).",
             geometry="point",
             fields=_CENTRE,
             versioned=False,
-            table="centres",
+            table=CENTRES.table,
             order="id",
             feature_id="id",
         ),
@@ -316,18 +299,18 @@ LAYERS: dict[str, Layer] = {
             geometry="polygon",
             fields=_CENTRE,
             versioned=False,
-            table="centres",
+            table=CENTRES.table,
             order="id",
             feature_id="id",
         ),
         Layer(
-            name="cameras",
-            title="摄像机",
+            name=CAMERAS.name,
+            title=CAMERAS.short_title,
             description="Cameras (points) with their status and direction.",
             geometry="point",
-            fields=(_DEVICE, Field("c.status", "status", "String", "online or offline"), *_VIEW),
+            fields=(_DEVICE, CAMERAS.field("status"), *_VIEW),
             versioned=False,
-            table="cameras",
+            table=CAMERAS.table,
             order="id",
             feature_id="id",
         ),
@@ -336,13 +319,9 @@ LAYERS: dict[str, Layer] = {
             title="摄像机视域",
             description="Fields of view of the online cameras: geodesic sectors of their range.",
             geometry="polygon",
-            fields=(
-                _DEVICE,
-                *_VIEW,
-                Field("c.range_m", "range_m", "Number", "可视距离 range, metres"),
-            ),
+            fields=(_DEVICE, *_VIEW, CAMERAS.field("range_m")),
             versioned=False,
-            table="cameras",
+            table=CAMERAS.table,
             order="id",
             feature_id="id",
         ),

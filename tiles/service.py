@@ -242,7 +242,7 @@ class TileService:
                 "version": version,
                 "as_of": as_of,
                 "extent": EXTENT,
-                "fields": {f.name: f.description for f in layer.fields},
+                "fields": {f.name: f.about for f in layer.fields},
             },
         }
 

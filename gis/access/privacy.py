@@ -2,19 +2,20 @@
 them.  The one classification every surface applies — lookups, regions, OGC items, vector
 tiles, map pages, exports.
 
-- **Which fields.** :data:`PERSONAL_COLUMNS` by table: a grid's worker (name) and the
-  worker's phone.  Centres, cameras and the address registry hold places, not people (a
-  centre's address and opening hours are public; a registry entry names no resident), so
-  they have none.  A region's free ``attributes`` (an upload's unmapped fields) are personal
-  when their name says a person (:data:`PERSONAL_ATTRIBUTE`: 书记, 楼长, 联系人, 姓名,
-  电话, phone …): a phone when the name says one (:data:`PHONE_ATTRIBUTE`), else a name.
+- **Which fields.** The fields ``gis.catalogue`` marks ``personal`` (:data:`PERSONAL_FIELDS`):
+  a grid's worker (name) and the worker's phone.  Centres, cameras and the address registry
+  hold places, not people (a centre's address and opening hours are public; a registry entry
+  names no resident), so they have none.  A region's free ``attributes`` (an upload's
+  unmapped fields) are personal when their name says a person (:data:`PERSONAL_ATTRIBUTE`:
+  书记, 楼长, 联系人, 姓名, 电话, phone …): a phone when the name says one
+  (:data:`PHONE_ATTRIBUTE`), else a name.
 - **How each role sees them** (:func:`view`): anonymous callers see none (the value is
   null, a personal attribute is left out); viewers see them masked (:func:`mask_phone`:
   ``138****5678``; :func:`mask_name`: the first and last character, ``李*英``, ``王*``,
   ``欧**明`` — recognisable to colleagues who know the person, useless to anyone else);
   editors and admins see them whole.
 - **Vector tiles** are one public, cacheable answer for every caller, so they carry no
-  personal field at all (:func:`public_fields`).
+  personal field at all (a tile layer refuses one: ``tiles.layers.Layer``).
 - **Exports** are files that come back: they carry personal fields only for callers who see
   them whole (``gis.query.export``), never empty or masked columns an import would write back.
 """
@@ -22,25 +23,19 @@ tiles, map pages, exports.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any, Literal
 
-NAME = "name"
-PHONE = "phone"
-Kind = Literal["name", "phone"]
+from gis.catalogue import LAYERS
+from gis.catalogue.schema import Personal as Kind
+
+NAME: Kind = "name"
+PHONE: Kind = "phone"
 View = Literal["none", "masked", "whole"]
 
-PERSONAL_COLUMNS: dict[str, dict[str, Kind]] = {
-    "regions": {"grid_worker": NAME, "grid_worker_phone": PHONE},
-    "centres": {},
-    "cameras": {},
-    "addresses": {},
-}
-"""Columns holding personal information, by table, and what each holds."""
 PERSONAL_FIELDS: dict[str, Kind] = {
-    column: kind for columns in PERSONAL_COLUMNS.values() for column, kind in columns.items()
+    f.name: f.personal for layer in LAYERS.values() for f in layer.fields if f.personal
 }
-"""Every personal column by name, as answers carry them."""
+"""Every personal field by name, as answers carry them, and what it holds."""
 
 PHONE_ATTRIBUTE = re.compile(r"电话|手机|联系方式|phone|tel|mobile", re.IGNORECASE)
 PERSONAL_ATTRIBUTE = re.compile(
@@ -126,8 +121,3 @@ def redact(answer: Any, role: str | None) -> Any:
         else:
             out[name] = redact(value, role)
     return out
-
-
-def public_fields(names: Iterable[str]) -> list[str]:
-    """``names`` without the personal ones: what a role-blind answer (a tile) may carry."""
-    return [name for name in names if name not in PERSONAL_FIELDS]

@@ -16,6 +16,8 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.catalogue import CAMERAS, CENTRES, ROADS
+from gis.catalogue.schema import Layer
 from gis.errors import GridmapError
 from gis.ingest.fields import LAYER_SYNONYMS
 from gis.ingest.pipeline import (
@@ -28,8 +30,7 @@ from gis.ingest.pipeline import (
     json_safe,
 )
 from gis.ingest.problems import Problem
-from gis.query.facilities import CAMERAS, CENTRES, ROADS
-from gis.query.layers import LayerSpec, check_attributes, resolve_region
+from gis.query.layers import check_attributes, resolve_region
 from gis.settings import Settings
 
 NATURAL_KEYS = {"centres": "name", "cameras": "device_id"}
@@ -50,7 +51,7 @@ def _lines(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _upsert(
-    conn: Connection, spec: LayerSpec, key: str, rows: list[dict[str, Any]]
+    conn: Connection, spec: Layer, key: str, rows: list[dict[str, Any]]
 ) -> dict[str, list[Any]]:
     stored = dict(
         conn.execute(
@@ -109,7 +110,7 @@ def _write_roads(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]
 class LayerBatch(Batch):
     """A centres, cameras or roads file's rows that passed their checks, and the problems."""
 
-    def __init__(self, spec: LayerSpec, read: Reprojected) -> None:
+    def __init__(self, spec: Layer, read: Reprojected) -> None:
         self.spec, self.key = spec, NATURAL_KEYS.get(spec.name)
         self.lines = spec is ROADS
         layer, mapping, geometries = read.layer, read.mapping, read.geometries
@@ -172,7 +173,7 @@ class LayerBatch(Batch):
 class PointLayer(UploadKind):
     """The kind of one point layer (centres, cameras) or of the roads (lines)."""
 
-    def __init__(self, spec: LayerSpec) -> None:
+    def __init__(self, spec: Layer) -> None:
         self.spec = spec
         self.geometry = "lines" if spec is ROADS else "points"
         self.synonyms = LAYER_SYNONYMS[spec.name]

@@ -20,13 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gis.access.privacy import public_fields
+from gis.catalogue import POINT_LAYERS, REGION_LAYERS
+from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, InvalidQuery, NotFound
 from gis.query import layers, regions
-from gis.query.facilities import BUILDINGS, CAMERAS, CENTRES
-from gis.query.layers import LayerSpec
 from gis.settings import Settings
-from gis.store.models import CAMERA_STATUSES, CENTRE_LEVELS, LEVELS
 from gis.store.versions import current_version
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -53,47 +51,38 @@ PAGING_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
 FORMATS = ("json", "geojson")
 """Accepted values of ``f``: every answer is JSON (GeoJSON for features)."""
 
-_TITLES = {
-    "code": "编码",
-    "name": "名称",
-    "level": "级别",
-    "parent_code": "上级编码",
-    "households": "户数",
-    "population": "人口",
-    "grid_worker": "网格员",
-    "grid_worker_phone": "网格员电话",
-    "party_branch": "党支部",
-    "address": "地址",
-    "floor_area_m2": "建筑面积 (m²)",
-    "opening_hours": "开放时间",
-    "radius_m": "服务半径 (m)",
-    "region_code": "所在区域编码",
-    "device_id": "国标编码 (GB/T 28181)",
-    "azimuth_deg": "方位角 (°)",
-    "fov_deg": "视场角 (°)",
-    "range_m": "可视距离 (m)",
-    "height_m": "安装高度 (m)",
-    "type": "类型",
-    "status": "状态",
-    "compound": "小区",
-    "building": "楼栋",
-    "units": "单元数",
-    "floors": "层数",
-}
-_JSON_TYPES = {str: "string", int: "integer", float: "number"}
-_REGION_TYPES = {"households": "integer", "population": "integer"}
-
 
 @dataclass(frozen=True)
 class Collection:
-    """A feature collection: the regions of one level, or a point layer."""
+    """A feature collection: one layer of the catalogue — the regions of one level, or a
+    point layer."""
 
-    id: str
-    title: str
-    description: str
-    level: str | None = None
-    layer: LayerSpec | None = None
-    enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    layer: Layer
+
+    @property
+    def id(self) -> str:
+        return self.layer.name
+
+    @property
+    def title(self) -> str:
+        return self.layer.title
+
+    @property
+    def level(self) -> str | None:
+        return self.layer.level
+
+    @property
+    def description(self) -> str:
+        layer = self.layer
+        if layer.level:
+            return (
+                f"{layer.title}边界，当前边界版本；要素 id 为区划编码 ({layer.about}, current "
+                "boundary version; the feature id is the region code)"
+            )
+        return (
+            f"{layer.title}（点）；要素 id 为{layer.key_title} ({layer.about}; the feature id is "
+            f"its {layer.key})"
+        )
 
     @property
     def geometry_type(self) -> str:
@@ -101,47 +90,10 @@ class Collection:
         return "MultiPolygon" if self.level else "Point"
 
 
-def _regions(id: str, level: str, title: str, what: str) -> Collection:
-    return Collection(
-        id=id,
-        title=title,
-        description=f"{title}边界，当前边界版本；要素 id 为区划编码 ({what}, current boundary "
-        "version; the feature id is the region code)",
-        level=level,
-        enums={"level": (level,)},
-    )
-
-
-def _layer(spec: LayerSpec, what: str, enums: Mapping[str, tuple[str, ...]]) -> Collection:
-    key = "编号" if spec.key == "id" else "地址编码"
-    return Collection(
-        id=spec.name,
-        title=spec.title,
-        description=f"{spec.title}（点）；要素 id 为{key} ({what}; the feature id is its "
-        f"{spec.key})",
-        layer=spec,
-        enums=enums,
-    )
-
-
 COLLECTIONS: dict[str, Collection] = {
-    c.id: c
-    for c in (
-        _regions("counties", "county", "县(市、区)", "counties"),
-        _regions("streets", "street", "街道(乡镇)", "streets and towns"),
-        _regions("communities", "community", "社区(村)", "communities and villages"),
-        _regions("grids", "grid", "网格", "grids"),
-        _layer(
-            CENTRES,
-            "party-service centres, stations and homes",
-            {"level": CENTRE_LEVELS},
-        ),
-        _layer(CAMERAS, "cameras with the sector they watch", {"status": CAMERA_STATUSES}),
-        _layer(BUILDINGS, "residential buildings of the address registry", {}),
-    )
+    layer.name: Collection(layer) for layer in (*REGION_LAYERS.values(), *POINT_LAYERS.values())
 }
 """The collections, in the order they are listed."""
-assert {c.level for c in COLLECTIONS.values() if c.level} == set(LEVELS)
 
 
 def get_collection(collection_id: str) -> Collection:
@@ -161,23 +113,15 @@ def get_collection(collection_id: str) -> Collection:
 
 
 def queryables(collection: Collection) -> dict[str, dict[str, Any]]:
-    """The properties a client may filter on by equality, as JSON Schemas by name."""
-    if collection.level:  # not personal fields: a filter would confirm a name or phone
-        names: Iterable[tuple[str, str]] = (
-            (name, _REGION_TYPES.get(name, "string")) for name in public_fields(regions.FILTERABLE)
-        )
-    else:
-        assert collection.layer is not None
-        spec = collection.layer
-        names = [(a.name, _JSON_TYPES[a.kind]) for a in spec.attributes]
-        if spec.regional:
-            names.append(("region_code", "string"))
+    """The properties a client may filter on by equality, as JSON Schemas by name: the
+    layer's queryable fields but the personal ones (a filter would confirm a name or phone)."""
     found: dict[str, dict[str, Any]] = {}
-    for name, kind in names:
-        schema: dict[str, Any] = {"title": _TITLES.get(name, name), "type": kind}
-        if name in collection.enums:
-            schema["enum"] = list(collection.enums[name])
-        found[name] = schema
+    for f in collection.layer.attributes:
+        if f.queryable and not f.personal:
+            schema: dict[str, Any] = {"title": f.title, "type": f.json_type}
+            if f.enum:
+                schema["enum"] = list(f.enum)
+            found[f.name] = schema
     return found
 
 
@@ -204,7 +148,6 @@ def extent(conn: Connection, collection: Collection) -> tuple[float, float, floa
     """The bbox of the collection's features (CRS84), None when it has none."""
     if collection.level:
         return regions.extent(conn, version=current_version(conn), level=collection.level)
-    assert collection.layer is not None
     return layers.extent(conn, collection.layer)
 
 
@@ -282,7 +225,7 @@ def _bbox(value: str) -> regions.BBox:
 
 def _coerce(collection: Collection, name: str, kind: str, value: str) -> Any:
     if kind == "string":
-        attribute = collection.layer.attribute(name) if collection.layer else None
+        attribute = collection.layer.attribute(name)
         return attribute.aliases.get(value, value) if attribute else value
     if kind == "integer":
         number = int(value) if re.fullmatch(r"-?[0-9]{1,10}", value) else None
@@ -351,7 +294,6 @@ def list_items(
             limit=query.limit,
             offset=query.offset,
         )
-    assert collection.layer is not None
     return layers.list_features(
         conn,
         collection.layer,
@@ -378,7 +320,6 @@ def get_item(
         found = features[0] if features else None
     else:
         spec = collection.layer
-        assert spec is not None
         key: Any = feature_id
         if spec.key == "id":
             key = int(feature_id) if _DIGITS.fullmatch(feature_id) else None

@@ -1,17 +1,17 @@
 """Point layers — party-service centres, cameras, buildings: validation, reads and writes.
 
-A layer is a table of points with typed attributes (:class:`LayerSpec`, the specs are in
-``gis.query.facilities``).  Attributes are checked with stable error codes; features are read as
-GeoJSON with spatial filters (within metres of a point, the k nearest, in a bbox,
-intersecting a polygon, inside a region) and written — created, replaced, patched, deleted —
-in the caller's transaction.  Distances are geodesic: PostGIS geography on the WGS84
-spheroid.  Points are stored in EPSG:4326 and may be given in any CRS gridmap accepts.
+A layer is a table of points with typed attributes (declared in ``gis.catalogue``).
+Attributes are checked with stable error codes; features are read as GeoJSON with spatial
+filters (within metres of a point, the k nearest, in a bbox, intersecting a polygon, inside
+a region) and written — created, replaced, patched, deleted — in the caller's transaction.
+Distances are geodesic: PostGIS geography on the WGS84 spheroid.  Points are stored in
+EPSG:4326 and may be given in any CRS gridmap accepts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,54 +19,12 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.catalogue.schema import Field, Layer
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.geo.crs import to_wgs84_points
 from gis.query.regions import BBox, require_region
 from gis.settings import Settings
 from gis.store.versions import current_version
-
-Problem = tuple[str, str]
-"""(code, message) of an attribute that breaks a rule."""
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """A typed attribute of a layer; ``check`` returns a problem for a bad value,
-    ``default`` fills it when a new or replaced feature leaves it out, and ``aliases`` map
-    other spellings of a text value to the stored one (e.g. 党群服务站 → station)."""
-
-    name: str
-    kind: type = str
-    required: bool = False
-    check: Callable[[Any], Problem | None] | None = None
-    default: Any = None
-    aliases: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """A point layer: its table, attributes and how to describe its features."""
-
-    name: str
-    singular: str
-    title: str
-    table: str
-    attributes: tuple[Attribute, ...]
-    key: str = "id"
-    where: str = "TRUE"
-    writable: bool = True
-    regional: bool = True
-    unique: tuple[str, ...] = ()
-    describe: Callable[[dict[str, Any], Settings], None] | None = None
-
-    @property
-    def columns(self) -> list[str]:
-        """Attribute columns, then ``region_code`` (for a regional layer)."""
-        return [a.name for a in self.attributes] + (["region_code"] if self.regional else [])
-
-    def attribute(self, name: str) -> Attribute | None:
-        """The attribute called ``name``, if any."""
-        return next((a for a in self.attributes if a.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -90,7 +48,7 @@ MAX_TEXT = 500
 name is a mistake or an attack, never a centre's name."""
 
 
-def _coerce(attribute: Attribute, value: Any) -> Any:
+def _coerce(attribute: Field, value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if attribute.kind is str:
@@ -113,7 +71,7 @@ def _coerce(attribute: Attribute, value: Any) -> Any:
 
 
 def check_attributes(
-    spec: LayerSpec, values: Mapping[str, Any], *, partial: bool = False
+    spec: Layer, values: Mapping[str, Any], *, partial: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Typed values and the problems found (code, attribute, message) — all of them.
 
@@ -125,10 +83,9 @@ def check_attributes(
     def problem(code: str, name: str, message: str) -> None:
         problems.append({"code": code, "attribute": name, "message": message})
 
-    attributes = (*spec.attributes, *([Attribute("region_code")] if spec.regional else []))
-    for name in sorted(set(values) - {a.name for a in attributes}):
+    for name in sorted(set(values) - set(spec.columns)):
         problem("unknown_field", name, f"{spec.title}没有属性 {name} (unknown attribute)")
-    for attribute in attributes:
+    for attribute in spec.attributes:
         if attribute.name not in values:
             if attribute.default is not None and not partial:
                 clean[attribute.name] = attribute.default
@@ -161,7 +118,7 @@ def check_attributes(
                 )
             clean[attribute.name] = None
             continue
-        found = attribute.check(value) if attribute.check else None
+        found = attribute.problem(value)
         if found:
             problem(found[0], attribute.name, found[1])
             continue
@@ -217,7 +174,7 @@ def resolve_region(conn: Connection, region_code: str | None, lon: float, lat: f
 # --------------------------------------------------------------------------- reads
 
 
-def _not_found(spec: LayerSpec, key: Any) -> NotFound:
+def _not_found(spec: Layer, key: Any) -> NotFound:
     return NotFound(
         f"{spec.title} {key} 不存在 (no such {spec.singular})",
         code=f"{spec.singular}_not_found",
@@ -225,7 +182,7 @@ def _not_found(spec: LayerSpec, key: Any) -> NotFound:
     )
 
 
-def _where(spec: LayerSpec, query: SpatialFilter, params: dict[str, Any]) -> str:
+def _where(spec: Layer, query: SpatialFilter, params: dict[str, Any]) -> str:
     clauses = [spec.where]
     for i, (name, value) in enumerate(sorted(query.equals.items())):
         clauses.append(f"t.{name} = :eq{i}")
@@ -254,12 +211,12 @@ def _where(spec: LayerSpec, query: SpatialFilter, params: dict[str, Any]) -> str
     return " AND ".join(clauses)
 
 
-def _feature(spec: LayerSpec, row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def _feature(spec: Layer, row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     properties = {c: row[c] for c in spec.columns}
     if "distance_m" in row:
         properties["distance_m"] = round(row["distance_m"], 2)
-    if spec.describe:
-        spec.describe(properties, settings)
+    for derived in spec.derived:
+        properties[derived.name] = derived.compute(properties, settings)
     return {
         "type": "Feature",
         "id": row[spec.key],
@@ -268,7 +225,7 @@ def _feature(spec: LayerSpec, row: Mapping[str, Any], settings: Settings) -> dic
     }
 
 
-def _select(spec: LayerSpec, query: SpatialFilter) -> str:
+def _select(spec: Layer, query: SpatialFilter) -> str:
     columns = ", ".join(f"t.{c}" for c in dict.fromkeys([spec.key, *spec.columns]))
     distance = (
         ", ST_Distance(t.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)"
@@ -283,7 +240,7 @@ def _select(spec: LayerSpec, query: SpatialFilter) -> str:
 
 def list_features(
     conn: Connection,
-    spec: LayerSpec,
+    spec: Layer,
     query: SpatialFilter,
     *,
     limit: int,
@@ -312,7 +269,7 @@ def list_features(
     return [_feature(spec, row, settings) for row in rows], total
 
 
-def extent(conn: Connection, spec: LayerSpec) -> tuple[float, float, float, float] | None:
+def extent(conn: Connection, spec: Layer) -> tuple[float, float, float, float] | None:
     """(minlon, minlat, maxlon, maxlat) of the layer's features; None when it is empty."""
     row = conn.execute(
         text(
@@ -323,7 +280,7 @@ def extent(conn: Connection, spec: LayerSpec) -> tuple[float, float, float, floa
     return None if row[0] is None else (row[0], row[1], row[2], row[3])
 
 
-def get_feature(conn: Connection, spec: LayerSpec, key: Any, settings: Settings) -> dict[str, Any]:
+def get_feature(conn: Connection, spec: Layer, key: Any, settings: Settings) -> dict[str, Any]:
     """One feature by its key (``<singular>_not_found`` if absent)."""
     row = (
         conn.execute(
@@ -341,7 +298,7 @@ def get_feature(conn: Connection, spec: LayerSpec, key: Any, settings: Settings)
 # --------------------------------------------------------------------------- writes
 
 
-def _check_unique(conn: Connection, spec: LayerSpec, values: Mapping[str, Any], key: Any) -> None:
+def _check_unique(conn: Connection, spec: Layer, values: Mapping[str, Any], key: Any) -> None:
     for name in spec.unique:
         if values.get(name) is None:
             continue
@@ -360,7 +317,7 @@ def _check_unique(conn: Connection, spec: LayerSpec, values: Mapping[str, Any], 
             )
 
 
-def _writable(spec: LayerSpec) -> None:
+def _writable(spec: Layer) -> None:
     if not spec.writable:
         raise InvalidInput(
             f"{spec.title}只能通过上传修改 (this layer is written through uploads)",
@@ -369,7 +326,7 @@ def _writable(spec: LayerSpec) -> None:
 
 
 def create_feature(
-    conn: Connection, spec: LayerSpec, feature: Mapping[str, Any], crs: str, settings: Settings
+    conn: Connection, spec: Layer, feature: Mapping[str, Any], crs: str, settings: Settings
 ) -> dict[str, Any]:
     """Insert a GeoJSON Feature (geometry in ``crs``); return it as stored."""
     _writable(spec)
@@ -392,7 +349,7 @@ def create_feature(
 
 def update_feature(
     conn: Connection,
-    spec: LayerSpec,
+    spec: Layer,
     key: Any,
     feature: Mapping[str, Any],
     crs: str,
@@ -428,7 +385,7 @@ def update_feature(
     return get_feature(conn, spec, key, settings)
 
 
-def delete_feature(conn: Connection, spec: LayerSpec, key: Any) -> None:
+def delete_feature(conn: Connection, spec: Layer, key: Any) -> None:
     """Delete a feature (``<singular>_not_found`` if absent)."""
     _writable(spec)
     deleted = conn.scalar(
