@@ -13,10 +13,10 @@ import numpy as np
 from pyogrio.raw import write as write_raw
 from sqlalchemy import Connection, text
 
-from gis.access.privacy import PERSONAL_FIELDS, attribute_kind, redact, view
+from gis.access.privacy import attribute_kind, redact, view
+from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.ingest.encoding import normalise_encoding_name
-from gis.store.versions import ATTRIBUTE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,6 @@ SHAPEFILE_NAMES = {
 }
 """DBF field names are at most 10 bytes: the short names (the importer knows them)."""
 
-PLURALS = {"county": "counties", "street": "streets", "community": "communities", "grid": "grids"}
-"""Each level's plural: the exported file's and layer's name."""
-
-CORE = ("code", "name", "level", "parent_code", *ATTRIBUTE_COLUMNS, "area_m2")
-
 
 def export_regions(
     conn: Connection,
@@ -61,13 +56,13 @@ def export_regions(
 ) -> Path:
     """Write the regions of ``level`` (under ``parent``) at ``version`` into ``dest_dir``.
 
-    Geometry is EPSG:4326; the file is named after the level's plural (``counties.gpkg``,
-    ``grids_130227001001.geojson``).  Shapefiles come zipped (their parts are written in a
-    temporary directory, so ``dest_dir`` receives the archive only) with a ``.cpg`` naming
-    their encoding (UTF-8 by default, or GBK for older desktop GIS); they carry the core
-    fields only.  ``level`` and ``area_m2`` are helper columns for the desk: a re-import
-    ignores them (``gis.store.versions.DERIVED_COLUMNS``).  Personal fields
-    (``gis.access.privacy``) are
+    Geometry is EPSG:4326; the file is named after the level's layer in ``gis.catalogue``
+    (``counties.gpkg``, ``grids_130227001001.geojson``) and carries its fields.  Shapefiles
+    come zipped (their parts are written in a temporary directory, so ``dest_dir`` receives
+    the archive only) with a ``.cpg`` naming their encoding (UTF-8 by default, or GBK for
+    older desktop GIS); they carry the layer's fields only.  ``level`` and ``area_m2`` are
+    helper columns for the desk: a re-import ignores them
+    (``gis.store.versions.DERIVED_COLUMNS``).  Personal fields (``gis.access.privacy``) are
     written only for a ``role`` that sees them whole: for anyone else the file has no such
     columns at all — neither empty nor masked ones, which an editor re-importing the file
     would write over the stored values.
@@ -78,13 +73,13 @@ def export_regions(
             code="invalid_format",
             details={"format": fmt},
         )
-    if level not in PLURALS:
+    if level not in REGION_LAYERS:
         raise InvalidInput(
-            f"未知层级 {level} (unknown level; expected one of {list(PLURALS)})",
+            f"未知层级 {level} (unknown level; expected one of {list(REGION_LAYERS)})",
             code="invalid_level",
             details={"level": level},
         )
-    spec = FORMATS[fmt]
+    spec, layer = FORMATS[fmt], REGION_LAYERS[level]
     if encoding is not None and fmt != "shp":
         raise InvalidInput(
             "只有 Shapefile 可以指定编码 (only shapefiles take an encoding; others are UTF-8)",
@@ -98,8 +93,8 @@ def export_regions(
     rows = (
         conn.execute(
             text(
-                f"SELECT {', '.join(CORE)}, attributes, ST_AsBinary(geom) AS wkb FROM regions "
-                f"WHERE {where} ORDER BY code"
+                f"SELECT {', '.join(layer.columns)}, attributes, ST_AsBinary(geom) AS wkb "
+                f"FROM {layer.table} WHERE {where} ORDER BY code"
             ),
             params,
         )
@@ -116,7 +111,7 @@ def export_regions(
     # a file travels and comes back: personal fields the caller may not see whole are left
     # out, not written empty or masked — re-imported, the stored values are kept
     whole = view(role) == "whole"
-    core = [c for c in CORE if whole or c not in PERSONAL_FIELDS]
+    core = [f.name for f in layer.attributes if whole or not f.personal]
     columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in core}
     if fmt == "shp":
         columns = {SHAPEFILE_NAMES.get(c, c): v for c, v in columns.items()}
@@ -128,7 +123,7 @@ def export_regions(
                 v if v is None or isinstance(v, str | int | float) else json.dumps(v)
                 for v in (r["attributes"].get(key) for r in rows)
             ]
-    name = PLURALS[level] if parent is None else f"{PLURALS[level]}_{parent}"
+    name = layer.name if parent is None else f"{layer.name}_{parent}"
     if fmt != "shp":
         target = dest_dir / f"{name}{spec.suffix}"
         _write(target, name, spec, rows, columns, None)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
 from gis.store.models import LEVELS, STORAGE_SRID
 
@@ -29,13 +30,7 @@ VERSIONS_CHANNEL = "gridmap_versions"
 """The NOTIFY channel on which each new version's number is sent when it commits."""
 CURRENT_VERSION_SQL = "SELECT max(number) FROM boundary_versions"
 
-ATTRIBUTE_COLUMNS = (
-    "households",
-    "population",
-    "grid_worker",
-    "grid_worker_phone",
-    "party_branch",
-)
+ATTRIBUTE_COLUMNS = tuple(f.name for f in REGION_ATTRIBUTES)
 """Typed attribute columns of a region besides code, level, name and parent."""
 
 STORAGE_GRID_DEG = 1e-7
