@@ -22,6 +22,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from sqlalchemy import Engine, text
 
+from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.query.regions import require_region
 from gis.settings import Settings
@@ -34,7 +35,6 @@ REGION_SQL = text(
     "ST_XMax(r.geom::box2d), ST_YMax(r.geom::box2d) FROM regions r WHERE r.code = :code "
     "AND r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
 )
-LEVEL_NAMES = {"county": "县/区", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
 
 Box = tuple[float, float, float, float]
 
@@ -193,7 +193,7 @@ def _metadata(
 ) -> dict[str, Any]:
     return {
         "name": f"{title} 网格化治理地图",
-        "description": f"{title}（{LEVEL_NAMES.get(level, level)}，编码 {code}）的矢量瓦片，"
+        "description": f"{title}（{REGION_LAYERS[level].short_title}，编码 {code}）的矢量瓦片，"
         f"边界版本 {version}；图层：{'、'.join(LAYERS[n].title for n in names)}",
         "attribution": "gridmap 党建引领网格化治理",
         "version": "1.0.0",

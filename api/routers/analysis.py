@@ -11,6 +11,7 @@ from api.deps import CallerDep, ConnectionDep, SettingsDep, role_of, throttle_an
 from api.text import Code, LongText
 from gis.access.privacy import redact
 from gis.analysis import report as analysis
+from gis.store.models import CENTRE_LEVELS
 
 router = APIRouter(
     prefix="/api/v1/analysis",
@@ -63,7 +64,7 @@ class SitingRequest(BaseModel):
     region: Code
     k: int = Field(ge=1, le=50, description="How many new sites")
     layer: Literal["centres", "cameras"] = "centres"
-    level: Literal["centre", "station", "home"] = Field(
+    level: Literal[CENTRE_LEVELS] = Field(
         "station", description="Level of the new centres (their default radius)"
     )
     radius_m: float | None = Field(

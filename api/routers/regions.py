@@ -8,16 +8,18 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import AsOf, CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
+from api.schemas import RegionCollection, RegionDetail
 from api.text import Code
 from gis.access.privacy import redact
 from gis.query import regions
+from gis.store.models import LEVELS
 from gis.store.versions import resolve_version
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
 
 MAX_SIMPLIFY_M = 10_000
 
-Level = Literal["county", "street", "community", "grid"]
+Level = Literal[LEVELS]
 Simplify = Annotated[
     float | None,
     Query(
@@ -28,7 +30,9 @@ Simplify = Annotated[
 ]
 
 
-@router.get("", response_class=GeoJSONResponse, summary="List regions")
+@router.get(
+    "", response_class=GeoJSONResponse, response_model=RegionCollection, summary="List regions"
+)
 def list_regions(
     request: Request,
     conn: ConnectionDep,
@@ -60,7 +64,9 @@ def list_regions(
     return feature_collection(request, features, total=total, page=page, version=version)
 
 
-@router.get("/{code}", response_class=GeoJSONResponse, summary="One region")
+@router.get(
+    "/{code}", response_class=GeoJSONResponse, response_model=RegionDetail, summary="One region"
+)
 def get_region(
     code: Code,
     conn: ConnectionDep,
@@ -74,7 +80,12 @@ def get_region(
     return feature(redact(found, role_of(caller)), version)
 
 
-@router.get("/{code}/children", response_class=GeoJSONResponse, summary="Children of a region")
+@router.get(
+    "/{code}/children",
+    response_class=GeoJSONResponse,
+    response_model=RegionCollection,
+    summary="Children of a region",
+)
 def list_children(
     code: Code,
     request: Request,
