@@ -26,6 +26,7 @@ from gis.analysis.reach import (
     lowest_covering,
     sector_pairs,
 )
+from gis.catalogue.schema import service_radius_m
 from gis.errors import InvalidInput
 from gis.geo.geodesy import (
     circle_polygons,
@@ -120,10 +121,9 @@ def _parameters(
         bad |= params[:, 2] < 0
         rule = "finite azimuth_deg, 0 < fov_deg ≤ 360, range_m ≥ 0"
     else:
-        defaults = default_radius_m or {}
         radius = []
         for f in facilities:
-            r = f.radius_m if f.radius_m is not None else defaults.get(f.level or "")
+            r = service_radius_m(f.radius_m, f.level, default_radius_m)
             if r is None:
                 raise InvalidInput(
                     f"中心 {f.id} 没有服务半径，其级别 {f.level!r} 也没有默认半径 "

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from gis.analysis.coverage import DemandPoint, Facility, Grid, coverage_report
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
+from gis.catalogue.schema import largest_default_radius_m, service_radius_m
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
 from gis.query.regions import require_region
@@ -134,7 +135,7 @@ def _facilities(
     if not grids:
         return []
     if layer == "centres":
-        reach = max([*settings.centre_radius_m.values(), 0.0])
+        reach = largest_default_radius_m(settings)
         reach = max(reach, conn.scalar(text("SELECT max(radius_m) FROM centres")) or 0.0)
         columns = "id, name, level, radius_m"
     else:
@@ -266,7 +267,7 @@ def siting(
     buildings.  A new centre serves ``radius_m`` or its ``level``'s default radius.
     """
     if layer == "centres":
-        radius = radius_m if radius_m is not None else settings.centre_radius_m.get(level)
+        radius = service_radius_m(radius_m, level, settings.centre_radius_m)
     else:
         radius = radius_m
     if radius is None or not radius > 0:
@@ -310,10 +311,7 @@ def siting(
             [f.range_m for f in existing],
         )[0]
     else:
-        radii = [
-            f.radius_m if f.radius_m is not None else settings.centre_radius_m[f.level]
-            for f in existing
-        ]
+        radii = [service_radius_m(f.radius_m, f.level, settings.centre_radius_m) for f in existing]
         seen = circle_pairs(
             plon, plat, [f.lon for f in existing], [f.lat for f in existing], radii
         )[0]
