@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis.catalogue import ADDRESSES
 from gis.errors import InvalidInput, NotFound, Unavailable
 from gis.query.address_text import (
     ParsedAddress,
@@ -263,19 +264,9 @@ def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatc
 
 # --------------------------------------------------------------------------- writing
 
-ADDRESS_COLUMNS = (
-    "code",
-    "address",
-    "normalized",
-    "road",
-    "road_number",
-    "compound",
-    "building",
-    "units",
-    "floors",
-    "households",
-    "region_code",
-)
+ADDRESS_COLUMNS = (*ADDRESSES.columns, "normalized")
+"""The registry's columns (the key, ``code``, first): the catalogue layer's, and the
+normalised form matching compares."""
 
 
 @dataclass(frozen=True)
