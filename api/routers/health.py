@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import EngineDep
 from api.errors import DATABASE_DOWN, database_unavailable
+from api.schemas import Health
 from gis.store.versions import current_version
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Service health")
-def health(engine: EngineDep) -> dict[str, Any]:
+@router.get("/health", summary="Service health", response_model=Health)
+def health(engine: EngineDep) -> JSONResponse:
     """``ok`` with the PostGIS version and current boundary version; 503 when the DB is down."""
     try:
         with engine.connect() as conn:
@@ -23,4 +23,6 @@ def health(engine: EngineDep) -> dict[str, Any]:
             version = current_version(conn)
     except DATABASE_DOWN as error:
         raise database_unavailable() from error
-    return {"status": "ok", "database": "reachable", "postgis": postgis, "version": version}
+    return JSONResponse(
+        {"status": "ok", "database": "reachable", "postgis": postgis, "version": version}
+    )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import MAX_INT, AsOf, CallerDep, Crs, LookupDep, by_address, role_of
 from api.errors import invalid_parameters, invalid_request
+from api.schemas import BatchAnswer, LookupAnswer
 from api.text import LongText, ShortText
 from gis.access.privacy import PERSONAL_FIELDS, redact, shown
 from gis.errors import InvalidInput, TooLarge, Unsupported
@@ -30,7 +31,12 @@ MAX_BATCH = 10_000
 """The most points one batch request may carry."""
 
 
-@router.get("", summary="Which grid is this point or address in", response_class=JSONResponse)
+@router.get(
+    "",
+    summary="Which grid is this point or address in",
+    response_class=JSONResponse,
+    response_model=LookupAnswer,
+)
 async def lookup(
     service: LookupDep,
     caller: CallerDep,
@@ -186,6 +192,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 @router.post(
     "/batch",
     summary="Look up many points",
+    response_model=BatchAnswer,
     dependencies=[Depends(by_address("batch"))],
     responses={415: {"description": "A body neither JSON, GeoJSON nor CSV."}},
     openapi_extra={

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import AsOf, CallerDep, ConnectionDep, PageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
+from api.schemas import RegionCollection, RegionDetail
 from api.text import Code
 from gis.access.privacy import redact
 from gis.query import regions
@@ -29,7 +30,9 @@ Simplify = Annotated[
 ]
 
 
-@router.get("", response_class=GeoJSONResponse, summary="List regions")
+@router.get(
+    "", response_class=GeoJSONResponse, response_model=RegionCollection, summary="List regions"
+)
 def list_regions(
     request: Request,
     conn: ConnectionDep,
@@ -61,7 +64,9 @@ def list_regions(
     return feature_collection(request, features, total=total, page=page, version=version)
 
 
-@router.get("/{code}", response_class=GeoJSONResponse, summary="One region")
+@router.get(
+    "/{code}", response_class=GeoJSONResponse, response_model=RegionDetail, summary="One region"
+)
 def get_region(
     code: Code,
     conn: ConnectionDep,
@@ -75,7 +80,12 @@ def get_region(
     return feature(redact(found, role_of(caller)), version)
 
 
-@router.get("/{code}/children", response_class=GeoJSONResponse, summary="Children of a region")
+@router.get(
+    "/{code}/children",
+    response_class=GeoJSONResponse,
+    response_model=RegionCollection,
+    summary="Children of a region",
+)
 def list_children(
     code: Code,
     request: Request,

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
 from api.errors import invalid_parameters
 from api.routers.regions import Level
+from api.schemas import UploadAnswer
 from api.text import Code, LongText, ShortText
 from gis.access.auth import Principal
 from gis.errors import InvalidInput
@@ -71,8 +72,11 @@ def _filename(sent: str | None) -> str:
 @router.post(
     "",
     summary="Upload a boundary or address registry file",
-    response_model=None,
-    responses={415: {"description": "A file format gridmap cannot read (unknown_format)."}},
+    response_model=UploadAnswer,
+    responses={
+        201: {"model": UploadAnswer, "description": "Committed."},
+        415: {"description": "A file format gridmap cannot read (unknown_format)."},
+    },
 )
 def upload(
     engine: EngineDep,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, EngineDep, Id, PageDep, require
+from api.schemas import VersionList
 from gis.access.auth import Principal
 from gis.store import versions
 from gis.store.board import connection_board, publish
@@ -14,16 +16,18 @@ from gis.store.board import connection_board, publish
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
 
-@router.get("", summary="List boundary versions")
-def list_versions(conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+@router.get("", summary="List boundary versions", response_model=VersionList)
+def list_versions(conn: ConnectionDep, page: PageDep) -> JSONResponse:
     """Versions newest first: number, who, when, what action, which codes changed."""
     items, total = versions.list_versions(conn, limit=page.limit, offset=page.offset)
-    return {
-        "current": versions.current_version(conn),
-        "numberMatched": total,
-        "numberReturned": len(items),
-        "versions": items,
-    }
+    return JSONResponse(
+        {
+            "current": versions.current_version(conn),
+            "numberMatched": total,
+            "numberReturned": len(items),
+            "versions": items,
+        }
+    )
 
 
 @router.post("/{number}/restore", summary="Restore an earlier version", status_code=201)

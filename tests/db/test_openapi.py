@@ -5,11 +5,26 @@ bad-input catalogue declared: tests/db/test_bad_input.py; generated requests: sc
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
+
+from api.schemas import (
+    BatchAnswer,
+    Health,
+    LookupAnswer,
+    RegionCollection,
+    RegionDetail,
+    UploadAnswer,
+    VersionList,
+)
+
+from support import upload
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -102,3 +117,53 @@ def test_the_ogc_document_declares_its_errors(client: TestClient) -> None:
     document = client.get("/ogc/api").json()
     for method, path, operation in operations(document):
         assert {"400", "404", "414", "422", "503"} <= set(operation["responses"]), (method, path)
+
+
+ANSWERS = [
+    ("/health", {}, Health),
+    ("/api/v1/versions", {}, VersionList),
+    ("/api/v1/lookup", {"lon": 118.3186, "lat": 40.1502}, LookupAnswer),  # in a grid
+    ("/api/v1/lookup", {"lon": 118.0, "lat": 40.6}, LookupAnswer),  # outside: nearest
+    ("/api/v1/lookup", {"address": "阳光小区5-2-301"}, LookupAnswer),
+    ("/api/v1/regions", {"level": "grid", "limit": 3, "offset": 3}, RegionCollection),
+    ("/api/v1/regions/130227001", {"simplify": 100}, RegionDetail),
+    ("/api/v1/regions/130227/children", {"simplify": 100}, RegionCollection),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "model"), ANSWERS)
+def test_main_answers_are_what_the_document_says(
+    client: TestClient, document: dict[str, Any], path: str, params: dict, model: type
+) -> None:
+    """The response models (``api.schemas``) describe the answers sent, and the document
+    names them (the answers are sent as built, so a model could drift: this holds it)."""
+    response = client.get(path, params=params)
+    assert response.status_code == 200
+    model.model_validate(response.json(), strict=True)
+    template = path.replace("130227001", "{code}").replace("130227/", "{code}/")
+    content = document["paths"][template]["get"]["responses"]["200"]["content"]
+    (schema,) = (c["schema"] for c in content.values())
+    assert schema == {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def test_batch_and_upload_answers_are_what_the_document_says(
+    fresh_client: TestClient, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    points = {"points": [{"lon": 118.3186, "lat": 40.1502, "id": "a"}, {"lon": 118.0, "lat": 40.6}]}
+    batch = fresh_client.post("/api/v1/lookup/batch", json=points)
+    BatchAnswer.model_validate(batch.json(), strict=True)
+    grids = fresh_client.get("/api/v1/regions", params={"parent": "130227001001"}).json()
+    for feature in grids["features"]:
+        feature["properties"] = {
+            k: feature["properties"][k] for k in ("code", "name", "parent_code")
+        }
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(grids), encoding="utf-8")
+    dry_run = upload(fresh_client, path, make_key("editor"), level="grid")
+    assert dry_run.status_code == 200, dry_run.json()
+    UploadAnswer.model_validate(dry_run.json(), strict=True)
+    document = fresh_client.get("/openapi.json").json()
+    for url, model in (("/api/v1/lookup/batch", BatchAnswer), ("/api/v1/uploads", UploadAnswer)):
+        content = document["paths"][url]["post"]["responses"]["200"]["content"]
+        ref = content["application/json"]["schema"]
+        assert ref == {"$ref": f"#/components/schemas/{model.__name__}"}
