@@ -37,7 +37,8 @@ class Field:
     must be one of ``enum`` (when given; ``invalid_<name>`` otherwise) and pass ``check``;
     ``aliases`` map other spellings of a text value to the stored one (党群服务站 →
     station); ``default`` fills it when a new or replaced feature leaves it out.  A
-    ``queryable`` field may be filtered on by equality (not a measured float).  A derived
+    ``queryable`` field may be filtered on by equality (not a measured float).  ``synonyms``
+    are the column names an uploaded file may give it (its own name among them).  A derived
     field (not a column) has ``sql`` — an expression over the row ``t`` with psycopg
     placeholders — and ``value``, the same rule in Python over a feature's properties.
     """
@@ -49,6 +50,7 @@ class Field:
     personal: Personal | None = None
     enum: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    synonyms: tuple[str, ...] = ()
     required: bool = False
     check: Callable[[Any], Problem | None] | None = None
     default: Any = None

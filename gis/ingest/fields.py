@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gis.catalogue import CAMERAS, CENTRES, ROADS
 from gis.errors import InvalidInput
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -90,33 +91,14 @@ ADDRESS_INTEGER_ROLES = ("units", "floors", "households")
 
 _POINT_ROLES = {r: ADDRESS_SYNONYMS[r] for r in ("region_code", "lon", "lat")}
 LAYER_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "centres": {
-        "name": ("name", "名称", "中心名称", "站点名称", "阵地名称"),
-        "level": ("level", "级别", "层级", "类别", "类型"),
-        "address": ("address", "地址", "详细地址"),
-        "floor_area_m2": ("floor_area_m2", "floor_area", "面积", "建筑面积", "使用面积"),
-        "opening_hours": ("opening_hours", "开放时间", "服务时间", "办公时间"),
-        "radius_m": ("radius_m", "radius", "服务半径", "半径"),
-        **_POINT_ROLES,
-    },
-    "cameras": {
-        "device_id": ("device_id", "gbid", "国标编码", "设备编码", "设备编号", "设备ID"),
-        "name": ("name", "名称", "点位名称", "安装位置", "设备名称"),
-        "azimuth_deg": ("azimuth_deg", "azimuth", "方位角", "朝向", "方向角"),
-        "fov_deg": ("fov_deg", "fov", "视场角", "水平视场角"),
-        "range_m": ("range_m", "range", "可视距离", "监控距离", "监控半径"),
-        "height_m": ("height_m", "height", "安装高度", "高度"),
-        "type": ("type", "类型", "摄像机类型", "设备类型"),
-        "status": ("status", "状态", "在线状态"),
-        **_POINT_ROLES,
-    },
-    "roads": {
-        "name": ("name", "名称", "道路名称", "路名"),
-        "highway": ("highway", "等级", "道路等级", "fclass"),
-        "source_id": ("source_id", "osm_id", "id", "编码", "道路编码"),
-    },
+    layer.name: {
+        **{f.name: f.synonyms for f in layer.attributes if f.name != "region_code"},
+        **(_POINT_ROLES if layer.regional else {}),
+    }
+    for layer in (CENTRES, CAMERAS, ROADS)
 }
-"""Field names recognised for each attribute of a centres, cameras or roads file."""
+"""Field names recognised for each attribute of a centres, cameras or roads file (the
+catalogue's synonyms of each field), and a point's region code and coordinates."""
 
 
 def _norm(name: str) -> str:
