@@ -27,7 +27,8 @@ from gis.ingest.pipeline import (
 )
 from gis.ingest.problems import Problem
 from gis.ingest.readers import Layer
-from gis.query.addresses import AddressRecord, normalize, outside_grids, parse, write_addresses
+from gis.query.address_text import normalize, parse
+from gis.query.addresses import AddressRecord, outside_grids, write_addresses
 from gis.settings import Settings
 
 
@@ -36,7 +37,7 @@ def _address_records(
 ) -> tuple[list[AddressRecord], list[int], list[Problem]]:
     """The file's valid entries (points in EPSG:4326), their feature numbers, and the
     problems of the others.  Road, doorplate, compound and building come from their fields,
-    or from the address text (:func:`gis.query.addresses.parse`) when the file has no such field.
+    or from the address text (:func:`gis.query.address_text.parse`) when the file has no such field.
     """
     roles = mapping.roles
     records, features, problems = [], [], []

@@ -26,7 +26,6 @@ from gis.catalogue import ADDRESSES
 from gis.errors import InvalidInput, NotFound, Unavailable
 from gis.query.address_text import (
     ParsedAddress,
-    chinese_number,
     normalize,
     parse,
     parse_normalized,
@@ -357,20 +356,3 @@ def write_addresses(conn: Connection, records: Iterable[AddressRecord]) -> Addre
         added=sorted(c for c in changed if c not in existing),
         modified=sorted(c for c in changed if c in existing),
     )
-
-
-__all__ = [
-    "LEVELS",
-    "AddressCandidate",
-    "AddressChanges",
-    "AddressMatch",
-    "AddressRecord",
-    "AddressRow",
-    "ParsedAddress",
-    "chinese_number",
-    "match_address",
-    "normalize",
-    "outside_grids",
-    "parse",
-    "write_addresses",
-]

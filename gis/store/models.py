@@ -219,7 +219,7 @@ class Upload(Base):
 class Address(Base):
     """An entry of the address registry: a standard address and its point.
 
-    ``normalized`` is ``gis.query.addresses.normalize(address)``, the form matching compares;
+    ``normalized`` is ``gis.query.address_text.normalize(address)``, the form matching compares;
     ``units``, ``floors`` and ``households`` describe a residential building.
     """
 

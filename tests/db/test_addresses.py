@@ -19,7 +19,8 @@ from gis.demo import ADDRESS_PREFIX, read_addresses
 from gis.errors import GridmapError, InvalidInput, NotFound
 from gis.geo.crs import from_wgs84, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 from gis.query import addresses
-from gis.query.addresses import chinese_number, match_address, normalize, parse
+from gis.query.address_text import chinese_number, normalize, parse
+from gis.query.addresses import match_address
 from gis.settings import Settings
 
 from support import GRIDMAP, upload, write_layer, zip_dir
