@@ -108,13 +108,7 @@ from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
 from gis.analysis import report as analysis
-from gis.demo import (
-    CAMERA_INDUSTRY,
-    CAMERA_KINDS,
-    CAMERA_NETWORK,
-    CAMERA_TYPE_CODES,
-    IP_CAMERA_SHARE,
-)
+from gis.catalogue.schema import CAMERA_TYPE_CODES
 from gis.geo.geodesy import sector_polygons
 from gis.query.addresses import AddressRecord, write_addresses
 from gis.settings import Settings, get_settings
@@ -125,7 +119,9 @@ from gis.store.versions import RegionRecord, commit_regions
 from gis.web import map_assets, maps
 
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "data" / "boundaries"))
 from browser import guarded_page, launch, serve_directory
+from demo_build.cameras import CAMERA_INDUSTRY, CAMERA_KINDS, CAMERA_NETWORK, IP_CAMERA_SHARE
 from support import serve_app
 
 GOAL_BYTES = 2_000_000

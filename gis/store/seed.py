@@ -7,19 +7,22 @@ from pathlib import Path
 
 import shapely
 from shapely.geometry import shape
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 
-from gis.demo import (
+from gis.query.addresses import AddressRecord, write_addresses
+from gis.store.board import connection_board, publish
+from gis.store.demo_files import (
     ADDRESS_FILE,
+    CAMERA_COLUMNS,
     CAMERA_FILE,
+    CENTRE_COLUMNS,
     CENTRE_FILE,
     read_addresses,
     read_cameras,
     read_centres,
     read_features,
 )
-from gis.query.addresses import AddressRecord, write_addresses
-from gis.store.board import connection_board, publish
+from gis.store.models import STORAGE_SRID
 from gis.store.versions import RegionRecord, VersionSummary, commit_regions, current_version
 
 DEMO_AUTHOR = "gridmap demo loader"
@@ -53,16 +56,18 @@ def demo_addresses(demo_dir: Path) -> list[AddressRecord]:
     ]
 
 
-CENTRE_INSERT = text(
-    "INSERT INTO centres (name, level, address, floor_area_m2, opening_hours, radius_m, "
-    "region_code, geom) VALUES (:name, :level, :address, :floor_area_m2, :opening_hours, "
-    ":radius_m, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-)
-CAMERA_INSERT = text(
-    "INSERT INTO cameras (device_id, name, azimuth_deg, fov_deg, range_m, height_m, type, "
-    "status, region_code, geom) VALUES (:device_id, :name, :azimuth_deg, :fov_deg, :range_m, "
-    ":height_m, :type, :status, :region_code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-)
+def _point_insert(table: str, columns: tuple[str, ...]) -> TextClause:
+    """An insert of one row of a demo table: its columns, lon/lat as the point ``geom``."""
+    names = [c for c in columns if c not in ("lon", "lat")]
+    return text(
+        f"INSERT INTO {table} ({', '.join(names)}, geom) "
+        f"VALUES ({', '.join(f':{c}' for c in names)}, "
+        f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))"
+    )
+
+
+CENTRE_INSERT = _point_insert("centres", CENTRE_COLUMNS)
+CAMERA_INSERT = _point_insert("cameras", CAMERA_COLUMNS)
 """Inserts of one centre or camera row (lon/lat in EPSG:4326), for bulk loads."""
 
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gis.demo import read_addresses
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses
 
 from browser import PageLog, screenshot
 from support import GRIDMAP, free_port

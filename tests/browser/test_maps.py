@@ -21,9 +21,9 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.access.auth import create_key
-from gis.demo import read_addresses, read_cameras, read_centres
 from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses, read_cameras, read_centres
 
 from browser import PageLog, StaticSite, click_map_at, screenshot
 from support import GRIDMAP, serve_app, upload, write_layer

@@ -24,9 +24,9 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.demo import read_cameras
 from gis.geo.geodesy import circle_polygons, sector_polygons
 from gis.settings import Settings
+from gis.store.demo_files import read_cameras
 from tiles.cache import TileCache
 from tiles.layers import BUFFER, EXTENT, LAYERS, tolerance_m
 

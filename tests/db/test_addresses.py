@@ -15,14 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
-from gis.demo import ADDRESS_PREFIX, read_addresses
 from gis.errors import GridmapError, InvalidInput, NotFound
 from gis.geo.crs import from_wgs84, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 from gis.query import addresses
 from gis.query.address_text import chinese_number, normalize, parse
 from gis.query.addresses import match_address
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses
 
+from demo_build.addresses import ADDRESS_PREFIX
 from support import GRIDMAP, upload, write_layer, zip_dir
 
 REGISTRY = read_addresses(Settings().demo_dir)

@@ -17,8 +17,8 @@ from shapely.geometry import shape
 from sqlalchemy import Engine
 
 from gis.access.auth import create_key
-from gis.demo import read_addresses, read_cameras, read_centres
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses, read_cameras, read_centres
 
 from support import upload, write_layer
 

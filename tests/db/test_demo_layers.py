@@ -13,9 +13,11 @@ from pathlib import Path
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from gis.demo import N_CAMERAS, read_addresses, read_centres
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses, read_centres
 from gis.store.seed import load_demo
+
+from demo_build.cameras import N_CAMERAS
 
 GEOD = Geod(ellps="WGS84")
 CURRENT_GRIDS = "SELECT code, geom FROM regions WHERE level = 'grid' AND valid_to IS NULL"

@@ -14,9 +14,9 @@ from pyproj import Geod
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from gis.demo import read_addresses
 from gis.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses
 
 GEOD = Geod(ellps="WGS84")
 BUILDINGS = [r for r in read_addresses(Settings().demo_dir) if r["households"]]

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gis.demo import read_addresses
 from gis.settings import Settings
+from gis.store.demo_files import read_addresses
 
 REGISTRY = read_addresses(Settings().demo_dir)
 BUILDINGS = [r for r in REGISTRY if r["building"] and r["units"] and r["floors"]]

