@@ -3,23 +3,25 @@ what the page shows, given to its script (``api/templates/vector.html``,
 ``api/static/vector-map.js``) as JSON.
 
 Every tile layer is a vector source read from its TileJSON; grids are coloured by households
-against the standard band (like the Folium pages, ``gis.web.maps``), outlines by level, centres
+against the standard band, outlines by level, centres
 and cameras as circles with their service areas and fields of view; names of counties,
 streets, communities and grids as labels (from the ``labels`` layer: one point a region)
 from zoom 8, 10, 12 and 14, of centres from 15.  The style has no ``glyphs`` URL, so
 MapLibre (≥ 5) draws every character in the browser (TinySDF) with the fonts of ``LABEL_FONT``
 — no glyph files to serve, Chinese and digits alike; such a style fails MapLibre's style
 validation ("text-field requires glyphs"), which the page therefore turns off.  MapLibre
-comes from ``/vendor`` (``gis.web.map_assets``).
+comes from ``/vendor`` (``gis.web.map_assets``).  Colours and outlines are the Folium pages'
+(``gis.web.styles``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gis.catalogue import REGION_LAYERS
 from gis.settings import Settings
 from gis.web.map_assets import PACKAGES, VENDOR_URL
-from gis.web.maps import CENTRE_LEVELS, HOUSEHOLD_CLASSES
+from gis.web.styles import CENTRE_STYLES, GRID, HOUSEHOLD_CLASSES, OUTLINES, VECTOR
 from tiles.layers import LAYERS
 
 MAPLIBRE = next(p for p in PACKAGES if p.name == "maplibre-gl")
@@ -53,14 +55,24 @@ def viewer_config(
     legend = [
         (f"{label}" + (f" ({band[0]}–{band[1]} 户)" if key == "within" else ""), colour)
         for key, (label, colour) in HOUSEHOLD_CLASSES.items()
-    ] + [(label, colour) for label, colour in CENTRE_LEVELS.values()]
+    ] + [(label, colour) for label, colour in CENTRE_STYLES.values()]
     return {
         "layers": {name: {"versioned": layer.versioned} for name, layer in LAYERS.items()},
         "toggles": TOGGLES,
         "band": band,
         "colours": {key: colour for key, (_, colour) in HOUSEHOLD_CLASSES.items()},
-        "centreColours": [v for level, (_, c) in CENTRE_LEVELS.items() for v in (level, c)],
-        "centreNames": {level: name for level, (name, _) in CENTRE_LEVELS.items()},
+        "gridOpacity": GRID["fillOpacity"],
+        "outlines": {
+            REGION_LAYERS[level].name: {
+                "color": style["color"],
+                "width": style["weight"],
+                "dash": [float(d) for d in str(style.get("dashArray", "")).split()] or None,
+            }
+            for level, style in OUTLINES.items()
+        },
+        "paint": VECTOR,
+        "centreColours": [v for level, (_, c) in CENTRE_STYLES.items() for v in (level, c)],
+        "centreNames": {level: name for level, (name, _) in CENTRE_STYLES.items()},
         "legend": legend,
         "bounds": bounds,
         "version": version,

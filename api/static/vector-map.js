@@ -11,32 +11,39 @@ for (const [name, layer] of Object.entries(GRIDMAP.layers)) {
   if (layer.versioned) sources[name].promoteId = "code";
 }
 const hh = ["coalesce", ["get", "households"], -1];
-const c = GRIDMAP.colours;
+const c = GRIDMAP.colours, paint = GRIDMAP.paint;
+const centreColour = ["match", ["get", "level"], ...GRIDMAP.centreColours, paint.other];
+// the outlines of counties, streets and communities (gis/web/styles.py, OUTLINES)
+const outline = (name) => {
+  const o = GRIDMAP.outlines[name];
+  return {id: `${name}-line`, type: "line", source: name, "source-layer": name,
+          paint: {"line-color": o.color, "line-width": o.width,
+                  ...(o.dash ? {"line-dasharray": o.dash} : {})}};
+};
 const layers = [
-  {id: "background", type: "background", paint: {"background-color": "#f4f2ec"}},
+  {id: "background", type: "background", paint: {"background-color": paint.background}},
   {id: "grids-fill", type: "fill", source: "grids", "source-layer": "grids", paint: {
     "fill-color": ["case", ["<", hh, 0], c.unknown, ["<", hh, GRIDMAP.band[0]], c.below,
                    [">", hh, GRIDMAP.band[1]], c.above, c.within],
-    "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.9, 0.55]}},
+    "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.9,
+                     GRIDMAP.gridOpacity]}},
   {id: "grids-line", type: "line", source: "grids", "source-layer": "grids",
-   paint: {"line-color": "#666", "line-width": 0.7}},
+   paint: {"line-color": paint.gridLine, "line-width": 0.7}},
   {id: "centre_areas-fill", type: "fill", source: "centre_areas", "source-layer": "centre_areas",
-   paint: {"fill-color": ["match", ["get", "level"], ...GRIDMAP.centreColours, "#999"],
-           "fill-opacity": 0.12, "fill-outline-color": "#b2182b"}},
+   paint: {"fill-color": centreColour, "fill-opacity": 0.12,
+           "fill-outline-color": paint.areaOutline}},
   {id: "camera_sectors-fill", type: "fill", source: "camera_sectors",
-   "source-layer": "camera_sectors", paint: {"fill-color": "#3182bd", "fill-opacity": 0.18}},
-  {id: "communities-line", type: "line", source: "communities", "source-layer": "communities",
-   paint: {"line-color": "#555", "line-width": 1.8, "line-dasharray": [4, 3]}},
-  {id: "streets-line", type: "line", source: "streets", "source-layer": "streets",
-   paint: {"line-color": "#444", "line-width": 2.5, "line-dasharray": [8, 4]}},
-  {id: "counties-line", type: "line", source: "counties", "source-layer": "counties",
-   paint: {"line-color": "#222", "line-width": 3.5}},
+   "source-layer": "camera_sectors", paint: {"fill-color": paint.sector, "fill-opacity": 0.18}},
+  outline("communities"),
+  outline("streets"),
+  outline("counties"),
   {id: "cameras-circle", type: "circle", source: "cameras", "source-layer": "cameras", paint: {
     "circle-radius": 2.5, "circle-stroke-width": 0.5, "circle-stroke-color": "#fff",
-    "circle-color": ["match", ["get", "status"], "online", "#08519c", "#999999"]}},
+    "circle-color": ["match", ["get", "status"], "online", paint.cameraOnline,
+                     paint.cameraOffline]}},
   {id: "centres-circle", type: "circle", source: "centres", "source-layer": "centres", paint: {
     "circle-radius": ["match", ["get", "level"], "centre", 8, "station", 6, 4.5],
-    "circle-color": ["match", ["get", "level"], ...GRIDMAP.centreColours, "#999"],
+    "circle-color": centreColour,
     "circle-stroke-width": 1, "circle-stroke-color": "#fff"}},
 ];
 // names: regions from the label points (one a region), centres from their points; each
@@ -45,7 +52,7 @@ const label = (id, source, toggle, minzoom, size, extra = {}) => ({
   id, source, "source-layer": source, type: "symbol", minzoom, metadata: {toggle},
   layout: {"text-field": ["get", "name"], "text-font": GRIDMAP.labelFont, "text-size": size,
            "text-max-width": 8, ...extra.layout},
-  paint: {"text-color": "#222", "text-halo-color": "#fff", "text-halo-width": 1.2},
+  paint: {"text-color": paint.label, "text-halo-color": "#fff", "text-halo-width": 1.2},
   ...(extra.filter ? {filter: extra.filter} : {}),
   ...(extra.maxzoom ? {maxzoom: extra.maxzoom} : {})});
 const level = (name) => ["==", ["get", "level"], name];
