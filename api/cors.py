@@ -4,12 +4,12 @@ the point/address lookup.
 Maps and feature clients on other origins (a MapLibre page, OpenLayers, a browser-based
 QGIS-like client) read ``/tiles/…`` and ``/ogc/…``; the address box of an exported map page,
 opened from ``file://``, asks ``GET /api/v1/lookup`` (that path only: not the batch lookup
-below it).  Every answer there — errors too, so a
-page on another origin sees ``404 layer_not_found`` rather than an opaque CORS failure —
-carries ``Access-Control-Allow-Origin: *`` (all but a 500 from an unexpected failure, which
-Starlette answers outside the app's middleware); preflight requests (``OPTIONS`` with
-``Access-Control-Request-Method``) are answered for GET and HEAD.  Nothing else of the API
-is opened to other origins.
+below it) and, on an AMap page, ``GET /maps/point`` where to mark the point.  Every answer
+there — errors too, so a page on another origin sees ``404 layer_not_found`` rather than an
+opaque CORS failure — carries ``Access-Control-Allow-Origin: *`` (all but a 500 from an
+unexpected failure, which Starlette answers outside the app's middleware); preflight requests
+(``OPTIONS`` with ``Access-Control-Request-Method``) are answered for GET and HEAD.  Nothing
+else of the API is opened to other origins.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PUBLIC_PREFIXES = ("/tiles", "/ogc")
-PUBLIC_PATHS = ("/api/v1/lookup",)
+PUBLIC_PATHS = ("/api/v1/lookup", "/maps/point")
 """Single read-only paths opened to other origins (nothing below them)."""
 EXPOSED = "ETag, X-Boundary-Version, X-Tile-Cache"
 HEADERS = [

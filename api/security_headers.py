@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis.settings import Settings
-from gis.web.maps import basemap_hosts
+from gis.web.page import basemap_hosts
 
 
 def content_security_policy(nonce: str, img_hosts: list[str], *, eval_: bool = False) -> str:

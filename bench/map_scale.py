@@ -116,7 +116,9 @@ from gis.store.cluster import Cluster
 from gis.store.db import create_database, drop_database, make_engine, migrate
 from gis.store.seed import CAMERA_INSERT, CENTRE_INSERT
 from gis.store.versions import RegionRecord, commit_regions
-from gis.web import map_assets, maps
+from gis.web import map_assets, region_page, styles
+from gis.web.page import MapOptions, page_html
+from gis.web.page_data import SIMPLIFY_M
 
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "data" / "boundaries"))
@@ -631,7 +633,7 @@ def vertices_by_level(conn: Connection) -> dict[str, dict[str, int]]:
         ).all()
     )
     roots = list(conn.scalars(text("SELECT code FROM regions WHERE level = 'county'")))
-    features = maps.subtree(conn, roots, simplify_m=maps.SIMPLIFY_M)
+    features = region_page.subtree(conn, roots, simplify_m=SIMPLIFY_M)
     out: dict[str, dict[str, int]] = {}
     for level in LEVEL_ORDER:
         picked = [f for f in features if f["properties"]["level"] == level]
@@ -706,7 +708,7 @@ def peer_map(conn: Connection, settings: Settings) -> folium.Map:
         style = {**PEER_OUTLINES[level], "className": f"gm-{level}"}
         folium.GeoJson(
             collection(picked, ("code", "name")),
-            name=maps.LEVEL_NAMES[level],
+            name=styles.LEVEL_NAMES[level],
             style_function=lambda _f, style=style: style,
             tooltip=folium.GeoJsonTooltip(["name"], labels=False),
         ).add_to(m)
@@ -737,7 +739,7 @@ def peer_map(conn: Connection, settings: Settings) -> folium.Map:
         )
     ).mappings():
         radius = c["radius_m"] or settings.centre_radius_m[c["level"]]
-        label, colour = maps.CENTRE_LEVELS[c["level"]]
+        label, colour = styles.CENTRE_STYLES[c["level"]]
         folium.Circle(
             [c["lat"], c["lon"]],
             radius=radius,
@@ -775,7 +777,7 @@ def peer_map(conn: Connection, settings: Settings) -> folium.Map:
     for c, sector in zip(online, sectors, strict=True):
         folium.Polygon(
             [(y, x) for x, y in sector.exterior.coords],
-            color=maps.CAMERA_COLOURS["online"],
+            color=styles.CAMERA_COLOURS["online"],
             weight=0.5,
             fill=True,
             fill_opacity=0.15,
@@ -788,7 +790,7 @@ def peer_map(conn: Connection, settings: Settings) -> folium.Map:
         folium.CircleMarker(
             [c["lat"], c["lon"]],
             radius=3,
-            color=maps.CAMERA_COLOURS[c["status"]],
+            color=styles.CAMERA_COLOURS[c["status"]],
             fill=True,
             fill_opacity=1,
             className="gm-camera",
@@ -839,7 +841,7 @@ def build_gridmap(conn: Connection, settings: Settings) -> dict[str, float]:
         return wrapper
 
     with (
-        patched(maps, "subtree", timing(lambda *a, **k: "subtree", maps.subtree)),
+        patched(region_page, "subtree", timing(lambda *a, **k: "subtree", region_page.subtree)),
         patched(
             analysis,
             "coverage",
@@ -852,9 +854,9 @@ def build_gridmap(conn: Connection, settings: Settings) -> dict[str, float]:
         ),
     ):
         t0 = time.perf_counter()
-        m = maps.region_map(conn, settings, None, maps.MapOptions())
+        m = region_page.region_map(conn, settings, None, MapOptions())
         t1 = time.perf_counter()
-        maps.page_html(m, settings, inline=False)
+        page_html(m, settings, inline=False)
         t2 = time.perf_counter()
     queries = sum(v for k, v in phases.items() if k.startswith(("subtree", "coverage")))
     out = {
@@ -887,7 +889,7 @@ def memoized() -> Iterator[None]:
         return wrapper
 
     with (
-        patched(maps, "subtree", memo(maps.subtree, 1)),  # (roots,), simplify_m=SIMPLIFY_M
+        patched(region_page, "subtree", memo(region_page.subtree, 1)),  # (roots,), simplify_m
         patched(analysis, "coverage", memo(analysis.coverage, 2)),  # (region, layer), settings
     ):
         yield
@@ -902,10 +904,10 @@ def gridmap_variant(
 ) -> str:
     """gridmap's page built afresh, changed by ``modify`` first (a what-if: gridmap's code
     is not changed)."""
-    m = maps.region_map(conn, settings, None, maps.MapOptions())
+    m = region_page.region_map(conn, settings, None, MapOptions())
     if modify is not None:
         modify(m)
-    return maps.page_html(m, settings, inline=inline)
+    return page_html(m, settings, inline=inline)
 
 
 def drop(*names: str) -> Callable[[folium.Map], None]:
@@ -920,7 +922,7 @@ def drop(*names: str) -> Callable[[folium.Map], None]:
 
 
 def layer_names(conn: Connection, settings: Settings) -> list[str]:
-    m = maps.region_map(conn, settings, None, maps.MapOptions())
+    m = region_page.region_map(conn, settings, None, MapOptions())
     return [
         child.layer_name
         for child in m._children.values()
@@ -1281,9 +1283,9 @@ def markdown(r: Results) -> str:
         + " | ".join(f"{statistics.median(b[k] for b in r.builds):.2f} s" for k in phases)
         + " |",
         "",
-        "Geometry per level: stored vertices vs what gridmap draws (`gis.web.maps.SIMPLIFY_M`, "
-        "`ST_SimplifyPreserveTopology` in the UTM zone, then 6 decimals); the peer draws "
-        "the stored ones at full precision.",
+        "Geometry per level: stored vertices vs what gridmap draws "
+        "(`gis.web.page_data.SIMPLIFY_M`, `ST_SimplifyPreserveTopology` in the UTM zone, "
+        "then 6 decimals); the peer draws the stored ones at full precision.",
         "",
         "| level | regions | simplified at | vertices stored | vertices drawn | kept |",
         "|---|---:|---:|---:|---:|---:|",
@@ -1291,7 +1293,7 @@ def markdown(r: Results) -> str:
     for level in LEVEL_ORDER:
         v = r.levels[level]
         lines.append(
-            f"| {level} | {v['regions']} | {maps.SIMPLIFY_M[level]:g} m | {spaced(v['stored'])} "
+            f"| {level} | {v['regions']} | {SIMPLIFY_M[level]:g} m | {spaced(v['stored'])} "
             f"| {spaced(v['drawn'])} | {100 * v['drawn'] / v['stored']:.0f} % |"
         )
     total = r.base_bytes

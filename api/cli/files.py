@@ -210,7 +210,8 @@ def map_export(
     ] = "http://127.0.0.1:8000",
 ) -> None:
     """Write one self-contained map page (scripts and styles inside) for offline sharing."""
-    from gis.web.maps import MapOptions, page_html, region_map
+    from gis.web.page import MapOptions, page_html
+    from gis.web.region_page import region_map
 
     if basemap not in ("none", "osm", "tianditu", "amap"):
         raise InvalidInput("--basemap expects none, osm, tianditu or amap", code="invalid_basemap")

@@ -5,29 +5,31 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from folium import Map
 
-from api.deps import CallerDep, ConnectionDep, Id, by_address, require, role_of
+from api.deps import CallerDep, ConnectionDep, Id, SettingsDep, by_address, require, role_of
 from api.security_headers import allow_eval
 from api.text import Code
 from gis.access.auth import Principal
-from gis.web import maps
+from gis.settings import Settings
+from gis.web import page, region_page, upload_page
 
 router = APIRouter(tags=["maps"])
 
 BasemapQuery = Annotated[
-    maps.Basemap,
+    page.Basemap,
     Query(description="none (default), osm, tianditu (needs GRIDMAP_TIANDITU_KEY) or amap"),
 ]
 ColourQuery = Annotated[
-    maps.ColourBy, Query(description="Grid colours: households against the band, or coverage")
+    page.ColourBy, Query(description="Grid colours: households against the band, or coverage")
 ]
 
 
-def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
+def _page(request: Request, settings: Settings, m: Map) -> HTMLResponse:
     allow_eval(request)  # the measuring control compiles its templates
-    settings, nonce = request.app.state.settings, request.state.csp_nonce
-    return HTMLResponse(maps.page_html(m, settings, inline=False, nonce=nonce))
+    nonce = request.state.csp_nonce
+    return HTMLResponse(page.page_html(m, settings, inline=False, nonce=nonce))
 
 
 @router.get(
@@ -38,6 +40,7 @@ def _page(request: Request, m: maps.folium.Map) -> HTMLResponse:
 )
 def city_map(
     request: Request,
+    settings: SettingsDep,
     conn: ConnectionDep,
     caller: CallerDep,
     basemap: BasemapQuery = "none",
@@ -45,8 +48,8 @@ def city_map(
 ) -> HTMLResponse:
     """Every region, centre and camera on one page (grid workers as the reader's role may
     see them: none for anonymous readers, masked for viewers)."""
-    options = maps.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
-    return _page(request, maps.region_map(conn, request.app.state.settings, None, options))
+    options = page.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
+    return _page(request, settings, region_page.region_map(conn, settings, None, options))
 
 
 @router.get(
@@ -57,6 +60,7 @@ def city_map(
 )
 def region_map(
     request: Request,
+    settings: SettingsDep,
     conn: ConnectionDep,
     caller: CallerDep,
     code: Code,
@@ -65,13 +69,14 @@ def region_map(
 ) -> HTMLResponse:
     """A county, street, community or grid with everything below it; one with nothing below
     it is shown with its parent and neighbours."""
-    options = maps.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
-    return _page(request, maps.region_map(conn, request.app.state.settings, code, options))
+    options = page.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
+    return _page(request, settings, region_page.region_map(conn, settings, code, options))
 
 
 @router.get("/maps/uploads/{upload_id}", response_class=HTMLResponse, summary="Upload review")
 def upload_map(
     request: Request,
+    settings: SettingsDep,
     conn: ConnectionDep,
     upload_id: Id,
     _viewer: Annotated[Principal, Depends(require("viewer"))],
@@ -81,5 +86,18 @@ def upload_map(
     modified, unchanged), the regions it removes and its validation problems, over the stored
     regions around them (viewer: ``Authorization: Bearer``, or the session a browser tab
     gets by opening the page once with ``?key=``)."""
-    options = maps.MapOptions(basemap=basemap)
-    return _page(request, maps.upload_map(conn, request.app.state.settings, upload_id, options))
+    options = page.MapOptions(basemap=basemap)
+    return _page(request, settings, upload_page.upload_map(conn, settings, upload_id, options))
+
+
+@router.get(page.POINT_URL, summary="Where a WGS84 point is drawn on a base map")
+def drawn_point(
+    lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude")],
+    basemap: BasemapQuery = "none",
+) -> JSONResponse:
+    """``{"lon", "lat"}``: where a map page over ``basemap`` draws the WGS84 point — shifted
+    to GCJ-02 on AMap, as it is otherwise.  The address box of a page (served, or exported
+    and opened from ``file://``) asks it where to mark the point it looked up."""
+    x, y = page.drawn_point(lon, lat, basemap)
+    return JSONResponse({"lon": x, "lat": y})

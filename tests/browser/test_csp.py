@@ -13,7 +13,7 @@ from playwright.sync_api import Route
 
 from api.security_headers import content_security_policy
 from gis.settings import Settings
-from gis.web.maps import basemap_hosts
+from gis.web.page import basemap_hosts
 
 from browser import PageLog, screenshot
 

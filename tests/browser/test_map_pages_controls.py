@@ -10,7 +10,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.settings import Settings
-from gis.web.maps import HIGHLIGHT
+from gis.web.styles import HIGHLIGHT
 
 from browser import PageLog, click_map_at, screenshot
 

@@ -27,7 +27,8 @@ from api.app import create_app
 from gis.access.auth import create_key
 from gis.settings import Settings
 from gis.store.db import create_database, drop_database, make_engine
-from gis.web.maps import MapOptions, page_html, region_map
+from gis.web.page import MapOptions, page_html
+from gis.web.region_page import region_map
 
 from browser import PageLog, StaticSite, screenshot
 from support import serve_app, upload
