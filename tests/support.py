@@ -15,6 +15,20 @@ from typing import Any, TypeVar
 
 import httpx2 as httpx
 import mapbox_vector_tile
+import numpy as np
+import shapely
+from pyproj import Transformer
+from shapely.geometry import shape
+
+from tiles.layers import EXTENT
+
+CITY = (118.3156645, 40.1488890)
+"""Lon, lat of 栗乡街道党群服务中心, in the middle of the demo city."""
+GRID_CODE = "130227001002001"
+"""A demo grid of 清泉里社区 (130227001002)."""
+WORLD = 2 * 20037508.342789244
+"""Width of the EPSG:3857 world, in metres: the span of tile 0/0/0."""
+MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
@@ -214,3 +228,39 @@ def features(data: bytes, layer: str) -> list[dict[str, Any]]:
     assert set(decoded) == {layer}
     assert decoded[layer]["extent"] == 4096
     return decoded[layer]["features"]
+
+
+def get_tile(client: Any, layer: str, z: int, x: int, y: int, **params: Any) -> Any:
+    """GET one vector tile of ``layer`` with query ``params``."""
+    return client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", params=params)
+
+
+def tile_box(z: int, x: int, y: int, grow: float = 0.0) -> tuple[float, float, float, float]:
+    """Minx, miny, maxx, maxy of a tile in EPSG:3857 metres, grown by ``grow`` tile units (the
+    XYZ formulas, independent of ``ST_TileEnvelope``)."""
+    size = WORLD / 2**z
+    pad = grow * size / EXTENT
+    minx, maxy = -WORLD / 2 + x * size, WORLD / 2 - y * size
+    return minx - pad, maxy - size - pad, minx + size + pad, maxy + pad
+
+
+def to_mercator(geometry: dict[str, Any], z: int, x: int, y: int) -> shapely.Geometry:
+    """A decoded feature's geometry (tile units, y down) in EPSG:3857 metres."""
+    minx, _, _, maxy = tile_box(z, x, y)
+    unit = WORLD / 2**z / EXTENT
+    local = shape(geometry)
+    return shapely.transform(
+        local, lambda c: np.column_stack([minx + c[:, 0] * unit, maxy - c[:, 1] * unit])
+    )
+
+
+def mercator(geom: shapely.Geometry) -> shapely.Geometry:
+    """A lon/lat geometry in EPSG:3857 metres."""
+    return shapely.transform(geom, lambda c: np.column_stack(MERCATOR.transform(c[:, 0], c[:, 1])))
+
+
+def clipped(geom: shapely.Geometry, box: shapely.Geometry) -> shapely.Geometry:
+    """The areal part of ``geom`` (lon/lat) in EPSG:3857, inside ``box``: zero-width spikes
+    and touching edges, which tiles leave out, dropped."""
+    parts = shapely.get_parts(shapely.intersection(mercator(geom), box))
+    return shapely.union_all(parts[shapely.get_dimensions(parts) == 2])
