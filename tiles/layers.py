@@ -32,6 +32,7 @@ from gis.catalogue.schema import Layer as CatalogueLayer
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
 from gis.store.models import LEVELS
+from gis.store.versions import valid_at
 
 EXTENT = 4096
 """Tile coordinates per tile side (the MVT default)."""
@@ -122,8 +123,7 @@ class Layer:
             shape = "ST_PointOnSurface(t.geom)" if self.label_points else "t.geom"
             return (
                 f"SELECT {columns}, {shape} AS shape FROM regions t "
-                "WHERE t.valid_from <= %(version)s "
-                "AND (t.valid_to IS NULL OR t.valid_to > %(version)s)"
+                f"WHERE {valid_at('t', '%(version)s')}"
                 + ("" if self.level is None else " AND t.level = %(level)s")
                 + ("" if area is None else f" AND t.geom && {area}")
             )

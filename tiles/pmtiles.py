@@ -26,14 +26,14 @@ from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.query.regions import require_region
 from gis.settings import Settings
-from gis.store.versions import current_version
+from gis.store.versions import current_version, valid_at
 from tiles.layers import EXTENT, LAYERS, get_layer
 from tiles.service import MERCATOR_LAT, render_tile
 
 REGION_SQL = text(
     "SELECT r.name, r.level, ST_XMin(r.geom::box2d), ST_YMin(r.geom::box2d), "
     "ST_XMax(r.geom::box2d), ST_YMax(r.geom::box2d) FROM regions r WHERE r.code = :code "
-    "AND r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
+    f"AND {valid_at()}"
 )
 
 Box = tuple[float, float, float, float]

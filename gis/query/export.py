@@ -17,6 +17,7 @@ from gis.access.privacy import attribute_kind, redact, view
 from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.ingest.encoding import normalise_encoding_name
+from gis.store.versions import valid_at
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def export_regions(
             "只有 Shapefile 可以指定编码 (only shapefiles take an encoding; others are UTF-8)",
             code="invalid_encoding_option",
         )
-    where = "level = :level AND valid_from <= :v AND (valid_to IS NULL OR valid_to > :v)"
+    where = f"level = :level AND {valid_at('')}"
     params: dict[str, Any] = {"level": level, "v": version}
     if parent:
         where += " AND parent_code = :parent"

@@ -33,7 +33,7 @@ from gis.ingest.encoding import detect_text_encoding
 from gis.ingest.fields import coordinates, point_columns
 from gis.query.addresses import AddressMatch, match_address
 from gis.query.cells import CellIndex
-from gis.store.versions import resolve_version
+from gis.store.versions import resolve_version, valid_at
 from gis.store.watch import VersionWatch
 
 T = TypeVar("T")
@@ -105,13 +105,12 @@ class GridIndex:
     @classmethod
     def load(cls, conn: Connection, version: int | None) -> GridIndex:
         """Build the index of the regions valid at ``version`` (None: before the first)."""
-        valid = "r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
         rows = (
             conn.execute(
                 text(
                     f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level, "
                     f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
-                    f"WHERE {valid} ORDER BY r.code"
+                    f"WHERE {valid_at()} ORDER BY r.code"
                 ),
                 {"v": version or 0},
             )

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis.errors import InvalidInput, NotFound
-from gis.store.versions import ATTRIBUTE_COLUMNS
+from gis.store.versions import ATTRIBUTE_COLUMNS, current, valid_at
 
 GEOJSON_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
 """The CRS member of every FeatureCollection: WGS84 lon/lat, i.e. EPSG:4326 in x/y order."""
 
 CRS_NAME = "EPSG:4326"
 
-_VALID_AT = "r.valid_from <= :v AND (r.valid_to IS NULL OR r.valid_to > :v)"
+_VALID_AT = valid_at()
 
 # Simplification in true metres: in the UTM zone of the geometry's centroid.
 _UTM_SRID = (
@@ -249,17 +249,17 @@ def subtree(
         text(
             f"""
             WITH RECURSIVE below AS (
-                SELECT code FROM regions WHERE code = ANY(:roots) AND valid_to IS NULL
+                SELECT code FROM regions WHERE code = ANY(:roots) AND {current("")}
                 UNION
                 SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
-                WHERE r.valid_to IS NULL AND :descend
+                WHERE {current()} AND :descend
             )
             SELECT {", ".join("r." + c for c in _PROPERTIES)}, r.attributes, r.valid_from,
                    ST_AsGeoJSON(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology(
                        ST_Transform(r.geom, {_UTM_SRID}), t.tol), 4326)), 6)::json AS geometry
             FROM regions r JOIN below USING (code)
             JOIN (VALUES {tolerances}) AS t(level, tol) ON t.level = r.level
-            WHERE r.valid_to IS NULL ORDER BY r.code
+            WHERE {current()} ORDER BY r.code
             """
         ),
         {"roots": roots, "descend": descend},

@@ -3,7 +3,12 @@
 Writers take a transaction-scoped advisory lock, so versions are numbered 1, 2, 3 …
 without gaps and two writers never interleave.  A change either lands whole, as one
 new version, or not at all (the caller's transaction); when it lands, its number is
-notified on ``VERSIONS_CHANNEL`` (see ``gis.store.watch``).
+notified on ``VERSIONS_CHANNEL`` (see ``gis.store.watch``) and published on this machine's
+versions board (``gis.store.board``) — the one path is :func:`commit_and_publish`, or
+:func:`commit_version` for a caller that holds its own transaction.
+
+A row of ``regions`` is valid at version N from its ``valid_from`` up to, not including,
+its ``valid_to``; every reader states that through :func:`valid_at` (and :func:`current`).
 
 Changes are judged by content: a region whose typed columns, free attributes and geometry
 at storage precision (:data:`STORAGE_GRID_DEG`) equal its current row is unchanged and
@@ -14,14 +19,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
+from gis.store.board import connection_board, publish
 from gis.store.models import LEVELS, STORAGE_SRID
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
@@ -72,6 +78,21 @@ class VersionSummary:
     added: list[str]
     modified: list[str]
     removed: list[str]
+
+
+def valid_at(alias: str = "r", version: str = ":v") -> str:
+    """SQL condition: the row of ``regions`` aliased ``alias`` ("": no alias) is valid at the
+    version given by the SQL expression ``version`` (a bind parameter such as ``:v`` or
+    ``%(version)s``) — ``valid_from <= N AND (valid_to IS NULL OR valid_to > N)``: a version
+    wrote it at or before N, and none had superseded it by N."""
+    col = f"{alias}." if alias else ""
+    return f"{col}valid_from <= {version} AND ({col}valid_to IS NULL OR {col}valid_to > {version})"
+
+
+def current(alias: str = "r") -> str:
+    """SQL condition: the row of ``regions`` aliased ``alias`` ("": no alias) is current —
+    no version has superseded it (``valid_to IS NULL``, what the partial indexes cover)."""
+    return f"{alias}.valid_to IS NULL" if alias else "valid_to IS NULL"
 
 
 def current_version(conn: Connection) -> int | None:
@@ -161,13 +182,13 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
     modified = conn.scalars(
         text(
             f"UPDATE regions r SET valid_to = :n FROM staged s "
-            f"WHERE r.valid_to IS NULL AND r.code = s.code AND ({_DIFFERS}) RETURNING r.code"
+            f"WHERE {current()} AND r.code = s.code AND ({_DIFFERS}) RETURNING r.code"
         ),
         {"n": number},
     ).all()
     removed = conn.scalars(
         text(
-            "UPDATE regions SET valid_to = :n WHERE valid_to IS NULL AND code = ANY(:codes) "
+            f"UPDATE regions SET valid_to = :n WHERE {current('')} AND code = ANY(:codes) "
             "RETURNING code"
         ),
         {"n": number, "codes": list(remove)},
@@ -177,7 +198,7 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
             f"INSERT INTO regions ({_COLS}, geom, area_m2, valid_from) "
             f"SELECT {_COLS}, geom, ST_Area(geom::geography), :n FROM staged s "
             "WHERE NOT EXISTS (SELECT 1 FROM regions r "
-            "                  WHERE r.valid_to IS NULL AND r.code = s.code) "
+            f"                  WHERE {current()} AND r.code = s.code) "
             "RETURNING code"
         ),
         {"n": number},
@@ -278,7 +299,7 @@ def commit_regions(
         conn.execute(
             text(
                 f"UPDATE staged s SET {', '.join(carried)} FROM regions r "
-                "WHERE r.valid_to IS NULL AND r.code = s.code"
+                f"WHERE {current()} AND r.code = s.code"
             )
         )
     return _apply_staged(conn, number, remove)
@@ -309,18 +330,44 @@ def restore_version(conn: Connection, target: int, *, author: str) -> VersionSum
     conn.execute(
         text(
             f"INSERT INTO staged ({_COLS}, geom) SELECT {_COLS}, geom FROM regions "
-            "WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)"
+            f"WHERE {valid_at('', ':t')}"
         ),
         {"t": target},
     )
     conn.execute(text("ANALYZE staged"))
     remove = conn.scalars(
         text(
-            "SELECT code FROM regions WHERE valid_to IS NULL "
+            f"SELECT code FROM regions WHERE {current('')} "
             "AND code NOT IN (SELECT code FROM staged)"
         )
     ).all()
     return _apply_staged(conn, number, remove)
+
+
+def commit_version(conn: Connection, number: int | None) -> None:
+    """Commit ``conn``'s transaction, which wrote boundary version ``number`` (None: none),
+    then publish the number on this machine's versions board.
+
+    The writers (:func:`commit_regions`, :func:`restore_version`) took the lock, wrote the
+    rows and queued the NOTIFY; this is the commit and the publish, in that order: the board
+    is raised only after the commit, so no worker reads a number whose rows it cannot see,
+    and a rolled-back version is never published."""
+    board = connection_board(conn) if number is not None else None
+    conn.commit()
+    if board is not None:
+        publish(board, number)
+
+
+def commit_and_publish(
+    engine: Engine, write: Callable[[Connection], VersionSummary | None]
+) -> VersionSummary | None:
+    """Run ``write`` in one new transaction and commit it with :func:`commit_version` (the
+    version it returns, if any, published after the commit); if ``write`` raises, the
+    transaction rolls back and nothing is written or published."""
+    with engine.connect() as conn:
+        summary = write(conn)
+        commit_version(conn, summary.number if summary is not None else None)
+    return summary
 
 
 def list_versions(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
