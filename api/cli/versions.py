@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import typer
 
 from api.cli.common import author, console, database
@@ -28,12 +30,10 @@ def versions_list(limit: int = 20) -> None:
 @versions_app.command("restore")
 def versions_restore(number: int) -> None:
     """Make version NUMBER current again (recorded as a new version)."""
-    from gis.store.board import connection_board, publish
-    from gis.store.versions import restore_version
+    from gis.store.versions import commit_and_publish, restore_version
 
     with database() as engine:
-        with engine.begin() as conn:
-            summary = restore_version(conn, number, author=author())
-            board = connection_board(conn)
-        publish(board, summary.number)
+        summary = commit_and_publish(
+            engine, partial(restore_version, target=number, author=author())
+        )
     console.print(f"restored version {number} as version {summary.number}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -11,7 +12,6 @@ from api.deps import ConnectionDep, EngineDep, Id, PageDep, require
 from api.schemas import VersionList
 from gis.access.auth import Principal
 from gis.store import versions
-from gis.store.board import connection_board, publish
 
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
@@ -35,10 +35,9 @@ def restore(
     number: Id, engine: EngineDep, principal: Annotated[Principal, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Make version ``number`` current again, recorded as a new version (admin only)."""
-    with engine.begin() as conn:
-        summary = versions.restore_version(conn, number, author=principal.name)
-        board = connection_board(conn)
-    publish(board, summary.number)  # every worker of this machine: at once
+    summary = versions.commit_and_publish(  # every worker of this machine sees it at once
+        engine, partial(versions.restore_version, target=number, author=principal.name)
+    )
     return {
         "version": summary.number,
         "restored_from": number,

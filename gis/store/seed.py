@@ -10,7 +10,6 @@ from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, TextClause, text
 
 from gis.query.addresses import AddressRecord, write_addresses
-from gis.store.board import connection_board, publish
 from gis.store.demo_files import (
     ADDRESS_FILE,
     CAMERA_COLUMNS,
@@ -23,7 +22,13 @@ from gis.store.demo_files import (
     read_features,
 )
 from gis.store.models import STORAGE_SRID
-from gis.store.versions import RegionRecord, VersionSummary, commit_regions, current_version
+from gis.store.versions import (
+    RegionRecord,
+    VersionSummary,
+    commit_and_publish,
+    commit_regions,
+    current_version,
+)
 
 DEMO_AUTHOR = "gridmap demo loader"
 
@@ -116,7 +121,8 @@ def load_demo(
     The demo address registry, party-service centres and cameras (each if the directory
     has its file) are written when their table is empty, whether or not boundaries exist.
     """
-    with engine.begin() as conn:
+
+    def write(conn: Connection) -> VersionSummary | None:
         if (demo_dir / ADDRESS_FILE).exists() and _is_empty(conn, "addresses"):
             write_addresses(conn, demo_addresses(demo_dir))
         if (demo_dir / CENTRE_FILE).exists() and _is_empty(conn, "centres", lock=True):
@@ -125,13 +131,12 @@ def load_demo(
             conn.execute(CAMERA_INSERT, demo_cameras(demo_dir))
         if only_if_empty and current_version(conn) is not None:
             return None
-        summary = commit_regions(
+        return commit_regions(
             conn,
             demo_records(demo_dir),
             author=DEMO_AUTHOR,
             action="load",
             message=f"demo city from {demo_dir.name}/ (迁西县, 栗乡街道 grids)",
         )
-        board = connection_board(conn)
-    publish(board, summary.number)
-    return summary
+
+    return commit_and_publish(engine, write)

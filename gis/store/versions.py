@@ -21,7 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
@@ -78,6 +78,9 @@ class VersionSummary:
     added: list[str]
     modified: list[str]
     removed: list[str]
+
+
+_Written = TypeVar("_Written", bound=VersionSummary | None)
 
 
 def valid_at(alias: str = "r", version: str = ":v") -> str:
@@ -358,9 +361,7 @@ def commit_version(conn: Connection, number: int | None) -> None:
         publish(board, number)
 
 
-def commit_and_publish(
-    engine: Engine, write: Callable[[Connection], VersionSummary | None]
-) -> VersionSummary | None:
+def commit_and_publish(engine: Engine, write: Callable[[Connection], _Written]) -> _Written:
     """Run ``write`` in one new transaction and commit it with :func:`commit_version` (the
     version it returns, if any, published after the commit); if ``write`` raises, the
     transaction rolls back and nothing is written or published."""
