@@ -1,4 +1,5 @@
-"""Small helpers shared by tests that run gridmap as a real process."""
+"""Small helpers and demo-city facts shared by tests (several of them run gridmap as a real
+process)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,25 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 
+from gis.settings import Settings
+from gis.store.demo_files import read_addresses
 from tiles.layers import EXTENT
 
 CITY = (118.3156645, 40.1488890)
 """Lon, lat of 栗乡街道党群服务中心, in the middle of the demo city."""
 GRID_CODE = "130227001002001"
 """A demo grid of 清泉里社区 (130227001002)."""
+REGISTRY = read_addresses(Settings().demo_dir)
+"""The demo city's address registry (addresses.csv), as every test database holds it."""
+
+
+def registry_row(compound: str | None = None, building: str = "") -> dict[str, str]:
+    """The registry row of ``building`` of ``compound`` (``""``: the compound itself)."""
+    return next(r for r in REGISTRY if r["compound"] == compound and r["building"] == building)
+
+
+SUNNY = registry_row("阳光小区", "5")
+"""阳光小区 5号楼 (阳光花园 also has a 5号楼)."""
 WORLD = 2 * 20037508.342789244
 """Width of the EPSG:3857 world, in metres: the span of tile 0/0/0."""
 MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
