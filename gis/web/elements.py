@@ -62,16 +62,6 @@ folium.GeoJson._template.environment.policies["json.dumps_kwargs"] = {
 }
 
 
-class _Script(MacroElement):
-    """A page part whose script is ``templates/<script>``."""
-
-    script = ""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._template = _SCRIPTS.get_template(self.script)
-
-
 _ESCAPING = (TEMPLATES / "popup_escaping.js").read_text(encoding="utf-8").rstrip("\n")
 _DETAIL = GeoJsonDetail.base_template.replace("let handleObject = feature => {", _ESCAPING, 1)
 if "rawValue" not in _DETAIL:  # a Folium upgrade changed the template
@@ -114,11 +104,11 @@ LABEL_ZOOMS = {"county": 0, "street": 11, "community": 13}
 region: the finest level on the page whose zoom is reached (the coarsest below them all)."""
 
 
-class Labels(_Script):
+class Labels(MacroElement):
     """Region names at a point inside each region (``[lon, lat, level, name]`` rows), the
     level shown chosen by zoom (``LABEL_ZOOMS``) so labels never pile up; names as text."""
 
-    script = "labels.js"
+    _template = _SCRIPTS.get_template("labels.js")
 
     def __init__(self, features: list[dict[str, Any]], geoms: Any) -> None:
         super().__init__()
@@ -132,13 +122,13 @@ class Labels(_Script):
         ]
 
 
-class Basemaps(_Script):
+class Basemaps(MacroElement):
     """The base maps as choices in the layer list, ``current`` selected.  The overlays are
     drawn in one ``datum`` (GCJ-02 for AMap, else WGS84): picking a base map of the other
     datum reloads the page with ``?basemap=`` — offered only on a served page, not in an
     exported file.  ``choices``: key, name, url, subdomains, attribution, datum."""
 
-    script = "basemaps.js"
+    _template = _SCRIPTS.get_template("basemaps.js")
 
     def __init__(
         self, control: folium.LayerControl, choices: list[dict[str, str]], current: str
@@ -148,43 +138,43 @@ class Basemaps(_Script):
         self.datum = next(c["datum"] for c in choices if c["key"] == current)
 
 
-class SearchPopup(_Script):
+class SearchPopup(MacroElement):
     """The search's suggestions as text (leaflet-search puts them in as HTML; the labels
     are grid names as written), and the popup of the grid it found opened once the map has
     flown there (the search's own attempt misses popups bound to the whole layer)."""
 
-    script = "search_popup.js"
+    _template = _SCRIPTS.get_template("search_popup.js")
 
     def __init__(self, grids: folium.GeoJson) -> None:
         super().__init__()
         self.grids = grids
 
 
-class MetricScale(_Script):
+class MetricScale(MacroElement):
     """A scale bar in metres only."""
 
-    script = "metric_scale.js"
+    _template = _SCRIPTS.get_template("metric_scale.js")
 
 
-class Legend(_Script):
+class Legend(MacroElement):
     """A legend control (bottom left): ``title``, ``rows`` (label, colour) and ``note`` as
     text."""
 
-    script = "legend.js"
+    _template = _SCRIPTS.get_template("legend.js")
 
     def __init__(self, title: str, rows: list[tuple[str, str]], note: str = "") -> None:
         super().__init__()
         self.html = HTML.legend(title, rows, note)
 
 
-class LookupBox(_Script):
+class LookupBox(MacroElement):
     """An address or coordinate box: asks the lookup API (``api_base``; the lookup answers
     CORS GETs, so an exported page opened from ``file://`` can ask a running server),
     highlights the grid it names, marks the point (where ``point_url`` says it is drawn on
     the page's base map, when its datum is not WGS84) and says plainly when no server
     answers."""
 
-    script = "lookup_box.js"
+    _template = _SCRIPTS.get_template("lookup_box.js")
 
     def __init__(self, grids: folium.GeoJson | None, api_base: str, point_url: str | None) -> None:
         super().__init__()
@@ -192,13 +182,13 @@ class LookupBox(_Script):
         self.highlight = HIGHLIGHT
 
 
-class Cameras(_Script):
+class Cameras(MacroElement):
     """Cameras and their fields of view, drawn in the browser from compact rows
     ``[lon, lat, online, azimuth, fov, range, device_id, name]``: a sector is the camera's
     point and an arc of ``range`` metres every 10°, on a sphere of the Earth's mean radius
     (under 0.5 % off the ellipsoid's distances — the coverage numbers are exact)."""
 
-    script = "cameras.js"
+    _template = _SCRIPTS.get_template("cameras.js")
 
     def __init__(
         self, rows: list[list[Any]], points: folium.FeatureGroup, sectors: folium.FeatureGroup
@@ -208,11 +198,11 @@ class Cameras(_Script):
         self.online, self.offline = CAMERA_COLOURS["online"], CAMERA_COLOURS["offline"]
 
 
-class CopyGrids(_Script):
+class CopyGrids(MacroElement):
     """Adds the drawn grids listed in ``codes`` to another GeoJSON layer, in the browser:
     a grid no centre reaches is wholly a blind spot, and its outline is in the page already."""
 
-    script = "copy_grids.js"
+    _template = _SCRIPTS.get_template("copy_grids.js")
 
     def __init__(self, grids: folium.GeoJson, target: folium.GeoJson, codes: list[str]) -> None:
         super().__init__()
