@@ -3,6 +3,8 @@ process)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import os
 import socket
@@ -29,6 +31,8 @@ CITY = (118.3156645, 40.1488890)
 """Lon, lat of 栗乡街道党群服务中心, in the middle of the demo city."""
 GRID_CODE = "130227001002001"
 """A demo grid of 清泉里社区 (130227001002)."""
+GRID_NAME = "清泉里社区第1网格"
+"""The name of grid GRID_CODE."""
 REGISTRY = read_addresses(Settings().demo_dir)
 """The demo city's address registry (addresses.csv), as every test database holds it."""
 
@@ -40,6 +44,55 @@ def registry_row(compound: str | None = None, building: str = "") -> dict[str, s
 
 SUNNY = registry_row("阳光小区", "5")
 """阳光小区 5号楼 (阳光花园 also has a 5号楼)."""
+
+
+def _demo_csv(name: str) -> list[dict[str, str]]:
+    with (Settings().demo_dir / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+REGIONS = {
+    name: json.loads((Settings().demo_dir / file).read_text(encoding="utf-8"))["features"]
+    for name, file in {
+        "counties": "county.geojson",
+        "streets": "streets.geojson",
+        "communities": "communities.geojson",
+        "grids": "grids.geojson",
+    }.items()
+}
+"""The demo city's GeoJSON features per region collection, read straight from its files: an
+oracle independent of gridmap's readers."""
+POINTS = {
+    "centres": _demo_csv("centres.csv"),
+    "cameras": _demo_csv("cameras.csv"),
+    "buildings": [r for r in _demo_csv("addresses.csv") if r["households"]],
+}
+"""The demo city's CSV rows per point collection, read straight from its files."""
+COUNTS = {**{k: len(v) for k, v in REGIONS.items()}, **{k: len(v) for k, v in POINTS.items()}}
+"""Features per collection in the demo city: 1 county, 19 streets, 12 communities, 66 grids,
+28 centres, 300 cameras, 193 buildings."""
+
+
+def demo_bounds(collection: str) -> tuple[float, float, float, float]:
+    """West, south, east, north of a collection's features in the demo files."""
+    if collection in REGIONS:
+        shapes = [shape(f["geometry"]) for f in REGIONS[collection]]
+        return (
+            min(s.bounds[0] for s in shapes),
+            min(s.bounds[1] for s in shapes),
+            max(s.bounds[2] for s in shapes),
+            max(s.bounds[3] for s in shapes),
+        )
+    lons = [float(r["lon"]) for r in POINTS[collection]]
+    lats = [float(r["lat"]) for r in POINTS[collection]]
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def links_by_rel(body: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The ``links`` of an OGC API (or other JSON) document by their ``rel``."""
+    return {link["rel"]: link for link in body["links"]}
+
+
 WORLD = 2 * 20037508.342789244
 """Width of the EPSG:3857 world, in metres: the span of tile 0/0/0."""
 MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
