@@ -10,6 +10,7 @@ import shapely
 from sqlalchemy import Connection, Row, text
 
 from gis.query.regions import BBox, list_regions, subtree
+from gis.store.versions import current
 
 SIMPLIFY_M = {"county": 20.0, "street": 8.0, "community": 2.0, "grid": 1.0}
 """Outline simplification per level, in metres: invisible at the zooms a level is read at."""
@@ -22,8 +23,8 @@ def roots(conn: Connection) -> list[str]:
     return list(
         conn.scalars(
             text(
-                "SELECT code FROM regions WHERE valid_to IS NULL AND (parent_code IS NULL OR "
-                "parent_code NOT IN (SELECT code FROM regions WHERE valid_to IS NULL)) "
+                f"SELECT code FROM regions WHERE {current('')} AND (parent_code IS NULL OR "
+                f"parent_code NOT IN (SELECT code FROM regions WHERE {current('')})) "
                 "ORDER BY code"
             )
         )
@@ -35,11 +36,11 @@ def surroundings(conn: Connection, code: str) -> list[dict[str, Any]]:
     found through the spatial index), without what lies below them."""
     codes = conn.scalars(
         text(
-            "SELECT n.code FROM regions r JOIN regions n ON n.valid_to IS NULL "
+            f"SELECT n.code FROM regions r JOIN regions n ON {current('n')} "
             "AND n.level = r.level AND n.code <> r.code AND ST_Intersects(n.geom, r.geom) "
-            "WHERE r.code = :code AND r.valid_to IS NULL "
+            f"WHERE r.code = :code AND {current('r')} "
             "UNION SELECT parent_code FROM regions "
-            "WHERE code = :code AND valid_to IS NULL AND parent_code IS NOT NULL"
+            f"WHERE code = :code AND {current('')} AND parent_code IS NOT NULL"
         ),
         {"code": code},
     ).all()
