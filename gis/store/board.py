@@ -4,8 +4,9 @@ processes, in a small memory-mapped file.
 ``NOTIFY gridmap_versions`` (``gis.store.watch``) reaches every worker, on any machine, but a moment
 after the commit: the database's listening backend has to be scheduled to send it.  Under CPU
 contention that moment can outlast the round trip of an upload's answer and the client's next
-request to another worker.  So whoever commits a version also writes its number here, after
-the commit and before answering; each worker reads it (one memory load) with every
+request to another worker.  So every commit of a version (``gis.store.versions.commit_version``,
+the one commit path) also writes its number here, after the commit and before the committer
+answers; each worker reads it (one memory load) with every
 ``VersionWatch.current()`` — a worker on this machine never answers from an older version than
 the newest one committed here.  Writers are best effort: a file that cannot be written (a
 read-only or foreign temp directory) leaves NOTIFY to do the job alone.
@@ -66,8 +67,8 @@ def connection_board(conn: Connection) -> Path:
 
 
 def publish(path: Path, number: int | None) -> None:
-    """Raise the board's number to ``number`` (call after the version's commit; None: no new
-    version, nothing to do)."""
+    """Raise the board's number to ``number`` (None: no new version, nothing to do).  Called
+    by ``gis.store.versions.commit_version`` after the version's commit."""
     if number is None:
         return
     try:

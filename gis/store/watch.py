@@ -3,9 +3,9 @@
 Every commit of a boundary version sends ``NOTIFY gridmap_versions, '<number>'`` inside the
 committing transaction (``gis.store.versions``), so it reaches each listening process as soon as it
 lands — whichever worker, or the ``gridmap`` command, made it.  A lookup then needs no
-database round trip at all.  On this machine the committer also writes the number on the
-versions board (``gis.store.board``) before it answers, which every call here reads too: the notice
-may come a moment late, the board does not.
+database round trip at all.  On this machine the commit (``gis.store.versions.commit_version``)
+also writes the number on the versions board (``gis.store.board``) before the committer
+answers, which every call here reads too: the notice may come a moment late, the board does not.
 """
 
 from __future__ import annotations
