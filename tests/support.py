@@ -33,6 +33,12 @@ GRID_CODE = "130227001002001"
 """A demo grid of 清泉里社区 (130227001002)."""
 GRID_NAME = "清泉里社区第1网格"
 """The name of grid GRID_CODE."""
+GRID_WORKERS = [
+    "张伟", "王芳", "阿依古丽·买买提", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周杰",
+    "吴霞", "徐强", "孙丽", "马超", "朱琳", "胡斌", "郭峰", "何婷", "林涛", "高翔",
+]  # fmt: skip
+"""Twenty grid workers' names for text-encoding tests: common Han names and a Uyghur name with
+the middle dot · (U+00B7), which GB2312 readers garble."""
 REGISTRY = read_addresses(Settings().demo_dir)
 """The demo city's address registry (addresses.csv), as every test database holds it."""
 

