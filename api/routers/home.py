@@ -11,17 +11,17 @@ from sqlalchemy import text
 from api.deps import ConnectionDep
 from api.pages import templates
 from gis.store.models import LEVELS
-from gis.store.versions import current_version
+from gis.store.versions import current, current_version
 from tiles.layers import LAYERS
 
 router = APIRouter(include_in_schema=False)
 
-COUNTS_SQL = text("SELECT level, count(*) AS n FROM regions WHERE valid_to IS NULL GROUP BY level")
+COUNTS_SQL = text(f"SELECT level, count(*) AS n FROM regions WHERE {current('')} GROUP BY level")
 EXAMPLE_POINT_SQL = text(
-    """
+    f"""
     SELECT round(ST_X(p)::numeric, 6) AS lon, round(ST_Y(p)::numeric, 6) AS lat
     FROM (
-        SELECT ST_PointOnSurface(geom) AS p FROM regions WHERE valid_to IS NULL
+        SELECT ST_PointOnSurface(geom) AS p FROM regions WHERE {current("")}
         ORDER BY array_position(CAST(:levels AS text[]), level) DESC, code LIMIT 1
     ) AS lowest
     """

@@ -25,22 +25,22 @@ from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
 from gis.query.regions import require_region
 from gis.settings import Settings
-from gis.store.versions import current_version
+from gis.store.versions import current, current_version
 
 Layer = Literal["centres", "cameras"]
 
-_GRIDS = """
+_GRIDS = f"""
 WITH RECURSIVE below AS (
-    SELECT code FROM regions WHERE code = :region AND valid_to IS NULL
+    SELECT code FROM regions WHERE code = :region AND {current("")}
     UNION
     SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
-    WHERE r.valid_to IS NULL
+    WHERE {current()}
 )
 SELECT g.code, g.name, g.households, g.population, g.grid_worker, g.party_branch,
        c.code AS community_code, c.name AS community_name, ST_AsBinary(g.geom) AS wkb
 FROM regions g JOIN below USING (code)
-LEFT JOIN regions c ON c.code = g.parent_code AND c.valid_to IS NULL
-WHERE g.level = 'grid' AND g.valid_to IS NULL
+LEFT JOIN regions c ON c.code = g.parent_code AND {current("c")}
+WHERE g.level = 'grid' AND {current("g")}
 ORDER BY g.code
 """
 

@@ -30,6 +30,7 @@ from gis.query.address_text import (
     parse,
     parse_normalized,
 )
+from gis.store.versions import current
 
 LEVELS = ("building", "compound", "road")
 """What kind of registry entry a match is, finest first.  The registry holds buildings,
@@ -300,7 +301,7 @@ def outside_grids(conn: Connection, lon: Sequence[float], lat: Sequence[float]) 
         text(
             "SELECT i - 1 FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) "
             "WITH ORDINALITY AS p(lon, lat, i) WHERE NOT EXISTS (SELECT 1 FROM regions r "
-            "WHERE r.valid_to IS NULL AND r.level = 'grid' "
+            f"WHERE {current()} AND r.level = 'grid' "
             "AND ST_Covers(r.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))) ORDER BY i"
         ),
         {"lon": list(lon), "lat": list(lat)},

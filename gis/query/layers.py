@@ -24,7 +24,7 @@ from gis.errors import Conflict, InvalidInput, NotFound
 from gis.geo.crs import to_wgs84_points
 from gis.query.regions import BBox, require_region
 from gis.settings import Settings
-from gis.store.versions import current_version
+from gis.store.versions import current, current_version
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def resolve_region(conn: Connection, region_code: str | None, lon: float, lat: f
     grid covering the point (lowest code on a shared edge; None outside every grid)."""
     if region_code is not None:
         exists = conn.scalar(
-            text("SELECT 1 FROM regions WHERE code = :c AND valid_to IS NULL"), {"c": region_code}
+            text(f"SELECT 1 FROM regions WHERE code = :c AND {current('')}"), {"c": region_code}
         )
         if not exists:
             raise InvalidInput(
@@ -164,7 +164,7 @@ def resolve_region(conn: Connection, region_code: str | None, lon: float, lat: f
         return region_code
     return conn.scalar(
         text(
-            "SELECT min(code) FROM regions WHERE level = 'grid' AND valid_to IS NULL "
+            f"SELECT min(code) FROM regions WHERE level = 'grid' AND {current('')} "
             "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
         ),
         {"lon": lon, "lat": lat},
@@ -204,7 +204,7 @@ def _where(spec: Layer, query: SpatialFilter, params: dict[str, Any]) -> str:
         params["shape"] = shapely.to_wkb(query.intersects)
     if query.region is not None:
         clauses.append(
-            "EXISTS (SELECT 1 FROM regions r WHERE r.code = :region AND r.valid_to IS NULL "
+            f"EXISTS (SELECT 1 FROM regions r WHERE r.code = :region AND {current()} "
             "AND ST_Covers(r.geom, t.geom))"
         )
         params["region"] = query.region
