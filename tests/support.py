@@ -24,7 +24,6 @@ from pyproj import Transformer
 from shapely.geometry import shape
 
 from gis.settings import Settings
-from gis.store.demo_files import read_addresses
 from tiles.layers import EXTENT
 
 CITY = (118.3156645, 40.1488890)
@@ -39,8 +38,17 @@ GRID_WORKERS = [
 ]  # fmt: skip
 """Twenty grid workers' names for text-encoding tests: common Han names and a Uyghur name with
 the middle dot · (U+00B7), which GB2312 readers garble."""
-REGISTRY = read_addresses(Settings().demo_dir)
-"""The demo city's address registry (addresses.csv), as every test database holds it."""
+
+# ---- the demo city read straight from its files: an oracle independent of gridmap's readers
+
+
+def _demo_csv(name: str) -> list[dict[str, str]]:
+    with (Settings().demo_dir / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+REGISTRY = _demo_csv("addresses.csv")
+"""The demo city's address registry, as every test database holds it."""
 
 
 def registry_row(compound: str | None = None, building: str = "") -> dict[str, str]:
@@ -50,13 +58,6 @@ def registry_row(compound: str | None = None, building: str = "") -> dict[str, s
 
 SUNNY = registry_row("阳光小区", "5")
 """阳光小区 5号楼 (阳光花园 also has a 5号楼)."""
-
-
-def _demo_csv(name: str) -> list[dict[str, str]]:
-    with (Settings().demo_dir / name).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
-
-
 REGIONS = {
     name: json.loads((Settings().demo_dir / file).read_text(encoding="utf-8"))["features"]
     for name, file in {
@@ -66,14 +67,13 @@ REGIONS = {
         "grids": "grids.geojson",
     }.items()
 }
-"""The demo city's GeoJSON features per region collection, read straight from its files: an
-oracle independent of gridmap's readers."""
+"""The demo city's GeoJSON features per region collection."""
 POINTS = {
     "centres": _demo_csv("centres.csv"),
     "cameras": _demo_csv("cameras.csv"),
-    "buildings": [r for r in _demo_csv("addresses.csv") if r["households"]],
+    "buildings": [r for r in REGISTRY if r["households"]],
 }
-"""The demo city's CSV rows per point collection, read straight from its files."""
+"""The demo city's CSV rows per point collection."""
 COUNTS = {**{k: len(v) for k, v in REGIONS.items()}, **{k: len(v) for k, v in POINTS.items()}}
 """Features per collection in the demo city: 1 county, 19 streets, 12 communities, 66 grids,
 28 centres, 300 cameras, 193 buildings."""
@@ -98,10 +98,6 @@ def links_by_rel(body: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The ``links`` of an OGC API (or other JSON) document by their ``rel``."""
     return {link["rel"]: link for link in body["links"]}
 
-
-WORLD = 2 * 20037508.342789244
-"""Width of the EPSG:3857 world, in metres: the span of tile 0/0/0."""
-MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
@@ -283,6 +279,9 @@ def serve_app(database_url: str, log_path: Path, *, workers: int = 1, **env: str
             server.wait()
 
 
+# ---- vector tiles: XYZ geometry computed here, independently of PostGIS's ST_TileEnvelope
+
+
 def tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     """The XYZ tile holding a WGS84 point at zoom ``z`` (the slippy-map formulas, independent
     of PostGIS's ``ST_TileEnvelope``)."""
@@ -301,6 +300,11 @@ def features(data: bytes, layer: str) -> list[dict[str, Any]]:
     assert set(decoded) == {layer}
     assert decoded[layer]["extent"] == 4096
     return decoded[layer]["features"]
+
+
+WORLD = 2 * 20037508.342789244
+"""Width of the EPSG:3857 world, in metres: the span of tile 0/0/0."""
+MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 
 def get_tile(client: Any, layer: str, z: int, x: int, y: int, **params: Any) -> Any:
