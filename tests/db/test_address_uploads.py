@@ -104,18 +104,20 @@ def test_gbk_csv_in_gcj02_round_trips(
     assert {r[0]: r for r in _registry(fresh_engine)} == after
 
 
+def _sunny_and(tmp_path: Path, row: list[Any]) -> Path:
+    """A UTF-8 CSV of 阳光小区 5号楼, now with 7 households, and ``row``."""
+    return _write_csv(
+        tmp_path / "a.csv",
+        ["code", "address", "lon", "lat", "households"],
+        [[SUNNY["code"], SUNNY["address"], SUNNY["lon"], SUNNY["lat"], 7], row],
+        "utf-8",
+    )
+
+
 def test_dry_run_writes_nothing(
     fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
 ) -> None:
-    path = _write_csv(
-        tmp_path / "a.csv",
-        ["code", "address", "lon", "lat", "households"],
-        [
-            [SUNNY["code"], SUNNY["address"], SUNNY["lon"], SUNNY["lat"], 7],
-            ["NEW1", "兴安街1号", *GRID_POINTS[0], ""],
-        ],
-        "utf-8",
-    )
+    path = _sunny_and(tmp_path, ["NEW1", "兴安街1号", *GRID_POINTS[0], ""])
     before = _registry(fresh_engine)
     response = upload(fresh_client, path, make_key("editor"), kind="addresses")
     assert response.status_code == 200, response.json()
@@ -217,15 +219,7 @@ def test_validation_report_names_each_problem(
 def test_points_outside_grids_are_warnings_and_codes_update(
     fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str], tmp_path: Path
 ) -> None:
-    path = _write_csv(
-        tmp_path / "a.csv",
-        ["code", "address", "lon", "lat", "households"],
-        [
-            [SUNNY["code"], SUNNY["address"], SUNNY["lon"], SUNNY["lat"], 7],
-            ["FAR1", "迁西县远郊路1号", 118.5, 40.3, ""],
-        ],
-        "utf-8",
-    )
+    path = _sunny_and(tmp_path, ["FAR1", "迁西县远郊路1号", 118.5, 40.3, ""])
     response = upload(fresh_client, path, make_key("editor"), kind="addresses", dry_run=False)
     assert response.status_code == 201, response.json()
     report = response.json()["report"]
