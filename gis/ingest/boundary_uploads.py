@@ -42,6 +42,7 @@ from gis.store.versions import (
     STORAGE_GRID_DEG,
     RegionRecord,
     commit_regions,
+    current,
     lock_boundaries,
 )
 
@@ -123,7 +124,7 @@ def _parents(conn: Connection, codes: set[str]) -> dict[str, ParentInfo]:
     rows = conn.execute(
         text(
             "SELECT code, level, ST_AsBinary(geom) FROM regions "
-            "WHERE valid_to IS NULL AND code = ANY(:codes)"
+            f"WHERE {current('')} AND code = ANY(:codes)"
         ),
         {"codes": sorted(codes)},
     ).all()
@@ -142,7 +143,7 @@ def _removals(
         c
         for c in conn.scalars(
             text(
-                "SELECT code FROM regions WHERE valid_to IS NULL AND level = :level "
+                f"SELECT code FROM regions WHERE {current('')} AND level = :level "
                 "AND parent_code = ANY(:parents) ORDER BY code"
             ),
             {"level": level, "parents": sorted(parents)},
@@ -152,7 +153,7 @@ def _removals(
     orphans = dict(
         conn.execute(
             text(
-                "SELECT parent_code, count(*) FROM regions WHERE valid_to IS NULL "
+                f"SELECT parent_code, count(*) FROM regions WHERE {current('')} "
                 "AND parent_code = ANY(:codes) GROUP BY parent_code"
             ),
             {"codes": removed},

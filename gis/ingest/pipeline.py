@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection, Engine
 
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
@@ -32,7 +32,7 @@ from gis.ingest.history import record_upload
 from gis.ingest.problems import Problem, errors, report_problems
 from gis.ingest.readers import Layer, read_upload
 from gis.settings import Settings
-from gis.store.board import connection_board, publish
+from gis.store.versions import commit_version
 
 Progress = Callable[[str], None]
 
@@ -343,21 +343,13 @@ def _check_and_commit(
             if staged is not None and not request.dry_run:
                 status = "committed" if any(staged.changes.values()) else "unchanged"
                 upload_id = record_upload(conn, request, status, report, staged.version, review)
-                _commit(conn, tx, staged.version)
+                commit_version(conn, staged.version)
                 return UploadResult(upload_id, status, staged.version, report)
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"
         with conn.begin():
             upload_id = record_upload(conn, request, status, report, None, review)
     return UploadResult(upload_id, status, None, report)
-
-
-def _commit(conn: Connection, tx: RootTransaction, version: int | None) -> None:
-    """Commit; a new boundary version is then published to this machine's workers."""
-    board = connection_board(conn) if version is not None else None
-    tx.commit()
-    if board is not None:
-        publish(board, version)
 
 
 def _report(

@@ -45,6 +45,7 @@ from gis.geo.geodesy import GEOD, EqualAreaFrame
 from gis.ingest.candidates import Candidate, Tolerances, problem
 from gis.ingest.problems import Problem
 from gis.ingest.topology import GRID_DEG, NOISE_M2, polygonal
+from gis.store.versions import current
 
 MOVED_IOU = 0.5
 MOVED_MIN_M = 1000.0
@@ -92,9 +93,7 @@ _SELECT = "SELECT code, level, name, parent_code, ST_AsBinary(geom) FROM regions
 
 def stored_regions(conn: Connection, codes: list[str]) -> dict[str, StoredRegion]:
     """The current regions with these codes, by code."""
-    found = _regions(
-        conn, f"{_SELECT} WHERE valid_to IS NULL AND code = ANY(:codes)", {"codes": codes}
-    )
+    found = _regions(conn, f"{_SELECT} WHERE {current()} AND code = ANY(:codes)", {"codes": codes})
     return {r.code: r for r in found}
 
 
@@ -109,7 +108,7 @@ def _neighbours(
         "ST_AsBinary(r.geom) FROM unnest(CAST(:x0 AS float8[]), CAST(:y0 AS float8[]), "
         "CAST(:x1 AS float8[]), CAST(:y1 AS float8[])) AS b(x0, y0, x1, y1) "
         "JOIN regions r ON r.geom && ST_MakeEnvelope(b.x0, b.y0, b.x1, b.y1, 4326) "
-        "WHERE r.valid_to IS NULL AND r.level = :level AND NOT (r.code = ANY(:skip)) "
+        f"WHERE {current()} AND r.level = :level AND NOT (r.code = ANY(:skip)) "
         "ORDER BY r.code",
         {
             "level": level,
@@ -125,7 +124,7 @@ def _neighbours(
 def _children(conn: Connection, parents: list[str]) -> list[StoredRegion]:
     return _regions(
         conn,
-        f"{_SELECT} WHERE valid_to IS NULL AND parent_code = ANY(:parents) ORDER BY code",
+        f"{_SELECT} WHERE {current()} AND parent_code = ANY(:parents) ORDER BY code",
         {"parents": parents},
     )
 
