@@ -61,6 +61,11 @@ class BoundaryVersion(Base):
     )
 
 
+CURRENT_REGION = "valid_to IS NULL"
+"""SQL: a row of ``regions`` that no version has superseded — the predicate of the partial
+indexes below, so a reader's condition (``gis.store.versions.current``) is the same words."""
+
+
 class Region(Base):
     """A region (county, street, community or grid) as valid in a range of versions."""
 
@@ -95,13 +100,11 @@ class Region(Base):
             "regions_current_code_key",
             "code",
             unique=True,
-            postgresql_where=text("valid_to IS NULL"),
+            postgresql_where=text(CURRENT_REGION),
         ),
         Index("regions_code_versions_idx", "code", "valid_from"),
-        Index(
-            "regions_current_parent_idx", "parent_code", postgresql_where=text("valid_to IS NULL")
-        ),
-        Index("regions_current_level_idx", "level", postgresql_where=text("valid_to IS NULL")),
+        Index("regions_current_parent_idx", "parent_code", postgresql_where=text(CURRENT_REGION)),
+        Index("regions_current_level_idx", "level", postgresql_where=text(CURRENT_REGION)),
         Index("regions_geom_idx", "geom", postgresql_using="gist"),
     )
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, text
 from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
 from gis.store.board import connection_board, publish
-from gis.store.models import LEVELS, STORAGE_SRID
+from gis.store.models import CURRENT_REGION, LEVELS, STORAGE_SRID
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
 
@@ -94,8 +94,9 @@ def valid_at(alias: str = "r", version: str = ":v") -> str:
 
 def current(alias: str = "r") -> str:
     """SQL condition: the row of ``regions`` aliased ``alias`` ("": no alias) is current —
-    no version has superseded it (``valid_to IS NULL``, what the partial indexes cover)."""
-    return f"{alias}.valid_to IS NULL" if alias else "valid_to IS NULL"
+    no version has superseded it (:data:`gis.store.models.CURRENT_REGION`, the partial
+    indexes' predicate)."""
+    return f"{alias}.{CURRENT_REGION}" if alias else CURRENT_REGION
 
 
 def current_version(conn: Connection) -> int | None:
