@@ -7,7 +7,6 @@ Tile ranges are computed here from the XYZ formulas, independently of ``tiles.pm
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import subprocess
 from pathlib import Path
@@ -22,11 +21,10 @@ from sqlalchemy import Engine, text
 
 from tiles.layers import LAYERS
 
-from support import GRIDMAP
+from support import CITY, GRIDMAP, tile_at
 
 STREET = "130227001"  # 栗乡街道
 ZOOMS = (12, 14)
-CITY = (118.3156645, 40.1488890)  # 栗乡街道党群服务中心
 
 
 def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -38,12 +36,6 @@ def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    y = (1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2
-    return int((lon + 180) / 360 * n), int(y * n)
 
 
 def street(engine: Engine) -> tuple[str, tuple[float, float, float, float]]:
@@ -108,8 +100,8 @@ def test_tiles_are_the_http_tiles_of_every_layer(
     expected: dict[tuple[int, int, int], bytes] = {}
     candidates = 0
     for z in range(ZOOMS[0], ZOOMS[1] + 1):
-        x0, y0 = tile_of(west, north, z)
-        x1, y1 = tile_of(east, south, z)
+        _, x0, y0 = tile_at(west, north, z)
+        _, x1, y1 = tile_at(east, south, z)
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 candidates += 1
@@ -128,7 +120,7 @@ def test_tiles_are_the_http_tiles_of_every_layer(
 def test_a_tile_decodes_to_the_http_grids(archive: Path, client: TestClient) -> None:
     _, _, tiles = read(archive)
     z = 14
-    x, y = tile_of(*CITY, z)
+    _, x, y = tile_at(*CITY, z)
     decoded = mapbox_vector_tile.decode(gzip.decompress(tiles[(z, x, y)]))
     assert {"grids", "communities", "streets", "counties", "centres"} <= set(decoded)
     http = mapbox_vector_tile.decode(client.get(f"/tiles/grids/{z}/{x}/{y}.mvt").content)
@@ -153,7 +145,7 @@ def test_layers_option_and_empty_tiles_left_out(
     _, metadata, tiles = read(path)
     assert [v["id"] for v in metadata["vector_layers"]] == ["centres", "cameras"]
     _, (west, south, east, north) = street(engine)
-    (x0, y0), (x1, y1) = tile_of(west, north, 14), tile_of(east, south, 14)
+    (_, x0, y0), (_, x1, y1) = tile_at(west, north, 14), tile_at(east, south, 14)
     candidates = [(14, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
     expected = {}
     for z, x, y in candidates:
