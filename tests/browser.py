@@ -57,6 +57,12 @@ LAUNCH_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 """Screenshots (gitignored), kept after the run."""
 
+BLANK_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+"""A 1×1 transparent PNG: what tests answer for base-map tiles, which must not leave the machine."""
+
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

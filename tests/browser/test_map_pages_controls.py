@@ -12,17 +12,13 @@ from sqlalchemy import Engine, text
 from gis.settings import Settings
 from gis.web.styles import HIGHLIGHT
 
-from browser import PageLog, click_map_at, screenshot
+from browser import BLANK_PNG, PageLog, click_map_at, screenshot
 
 DEMO = Settings().demo_dir
 GRIDS = {
     f["properties"]["code"]: f
     for f in json.loads((DEMO / "grids.geojson").read_text(encoding="utf-8"))["features"]
 }
-BLANK_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
 
 
 def _open(page: Page, url: str) -> None:

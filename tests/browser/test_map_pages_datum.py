@@ -11,12 +11,7 @@ from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import Settings
 from gis.store.demo_files import read_addresses
 
-from browser import PageLog, screenshot
-
-BLANK_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
+from browser import BLANK_PNG, PageLog, screenshot
 
 
 def test_the_drawn_point_is_the_gcj02_shift_on_amap_only(client: TestClient) -> None:

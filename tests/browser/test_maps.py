@@ -25,7 +25,7 @@ from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import Settings
 from gis.store.demo_files import read_addresses, read_cameras, read_centres
 
-from browser import PageLog, StaticSite, click_map_at, screenshot
+from browser import BLANK_PNG, PageLog, StaticSite, click_map_at, screenshot
 from support import GRIDMAP, serve_app, upload, write_layer
 
 DEMO = Settings().demo_dir
@@ -34,10 +34,6 @@ COMMUNITIES = json.loads((DEMO / "communities.geojson").read_text(encoding="utf-
 STREETS = json.loads((DEMO / "streets.geojson").read_text(encoding="utf-8"))["features"]
 CENTRES = read_centres(DEMO)
 CAMERAS = read_cameras(DEMO)
-BLANK_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
 
 LAYERS_JS = """() => {
   const map = window[document.querySelector('.folium-map').id];
