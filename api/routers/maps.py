@@ -96,8 +96,8 @@ def drawn_point(
     lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude")],
     basemap: BasemapQuery = "none",
 ) -> JSONResponse:
-    """``{"lon", "lat"}``: where a map page over ``basemap`` draws the WGS84 point — shifted
+    """``{"lon", "lat", "crs"}``: where a map page over ``basemap`` draws the WGS84 point — shifted
     to GCJ-02 on AMap, as it is otherwise.  The address box of a page (served, or exported
     and opened from ``file://``) asks it where to mark the point it looked up."""
-    x, y = page.drawn_point(lon, lat, basemap)
-    return JSONResponse({"lon": x, "lat": y})
+    x, y, crs = page.drawn_point(lon, lat, basemap)
+    return JSONResponse({"lon": x, "lat": y, "crs": crs})

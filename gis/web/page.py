@@ -95,6 +95,8 @@ class Shift:
 
     def __init__(self, basemap: Basemap) -> None:
         self.gcj02 = parse_crs("gcj02") if _datum(basemap) == "gcj02" else None
+        self.crs = self.gcj02.label if self.gcj02 is not None else "EPSG:4326"
+        """The CRS the shifted geometries are in, as responses name it."""
 
     def __call__(self, geometries: Any) -> Any:
         geoms = np.asarray(geometries, dtype=object)
@@ -103,10 +105,12 @@ class Shift:
         return shapely.set_precision(geoms, 1e-6, mode="pointwise")
 
 
-def drawn_point(lon: float, lat: float, basemap: Basemap) -> tuple[float, float]:
-    """Where the WGS84 point (``lon``, ``lat``) is drawn on a page over ``basemap``."""
-    ((x, y),) = shapely.get_coordinates(Shift(basemap)(shapely.points([lon], [lat]))).tolist()
-    return x, y
+def drawn_point(lon: float, lat: float, basemap: Basemap) -> tuple[float, float, str]:
+    """Where the WGS84 point (``lon``, ``lat``) is drawn on a page over ``basemap``, and the
+    CRS that position is in."""
+    shift = Shift(basemap)
+    ((x, y),) = shapely.get_coordinates(shift(shapely.points([lon], [lat]))).tolist()
+    return x, y, shift.crs
 
 
 def collection(geometries: Sequence[Any], properties: Sequence[dict[str, Any]]) -> dict:

@@ -20,9 +20,10 @@ def test_the_drawn_point_is_the_gcj02_shift_on_amap_only(client: TestClient) -> 
     assert [amap.json()["lon"], amap.json()["lat"]] == pytest.approx(
         wgs84_to_gcj02(118.3, 40.1), abs=1e-6
     )
+    assert amap.json()["crs"] == "GCJ-02", "every answer says which CRS it is in"
     for basemap in ("none", "osm"):
         same = client.get("/maps/point", params={"lon": 118.3, "lat": 40.1, "basemap": basemap})
-        assert same.json() == {"lon": 118.3, "lat": 40.1}
+        assert same.json() == {"lon": 118.3, "lat": 40.1, "crs": "EPSG:4326"}
     shared = client.get(
         "/maps/point",
         params={"lon": 118.3, "lat": 40.1, "basemap": "amap"},
