@@ -1,11 +1,13 @@
-"""Helpers shared by the benchmarks: what machine and code a run measured, and memory."""
+"""What every benchmark shares: the machine and code a run measured, its throw-away databases,
+and how its figures are printed."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import subprocess
-from collections.abc import Iterable
+import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
@@ -13,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from gis.settings import Settings
 from gis.store.cluster import Cluster
-from gis.store.db import database_url
+from gis.store.db import database_url, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,49 +47,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def vm_kib(key: str) -> int:
-    """A memory figure of this process from /proc/self/status (e.g. VmRSS, VmHWM), in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
+def machine() -> dict[str, str]:
+    """The machine notes every section opens with: cores, CPU model, Python."""
+    return {"nproc": str(os.cpu_count()), "cpu": cpu_model(), "python": platform.python_version()}
+
+
+def package_version(dist: str, missing: str = "not installed") -> str:
+    """The installed version of the distribution ``dist``, or ``missing``."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return missing
 
 
 def spaced(n: float) -> str:
     """A count with thin thousands separators, as the results print them: 1 000 000."""
     return f"{n:,.0f}".replace(",", " ")
-
-
-def descendants(pid: int) -> list[int]:
-    """Processes below ``pid`` (e.g. uvicorn's workers, PostgreSQL's backends), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        out += children
-        todo += children
-    return out
-
-
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU seconds of processes, with their reaped children's (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone: its time is in its parent's children's time
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / tick
 
 
 def bench_database(settings: Settings, name: str) -> tuple[str, bool]:
@@ -108,3 +83,24 @@ def server_versions(url: str) -> str:
     finally:
         engine.dispose()
     return f"PostgreSQL {pg}, PostGIS {postgis}"
+
+
+def drop_databases(urls: list[str]) -> None:
+    """Drop the benchmark's databases, newest first; a failure is reported and the others
+    are still dropped."""
+    for url in reversed(urls):
+        try:
+            drop_database(url)
+        except Exception as error:  # keep cleaning up the others
+            print(f"could not drop {make_url(url).database}: {error}", file=sys.stderr)
+
+
+def plan_nodes(plan: str) -> str:
+    """An ``EXPLAIN`` plan as one line of its nodes, outermost first: "A ← B ← C"."""
+    lines = plan.splitlines()
+    nodes = [
+        line.split("(cost")[0].replace("->", "").strip()
+        for i, line in enumerate(lines)
+        if i == 0 or "->" in line
+    ]
+    return " ← ".join(n for n in nodes if n)

@@ -65,399 +65,37 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
-import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
 import shapely
-from common import cpu_model, git_state, spaced, vm_kib
-from sqlalchemy import Engine, make_url, text
+from common import drop_databases, git_state, machine, plan_nodes, spaced
+from lookup_batch_cities import City, make_demo_city, make_generated_city, make_points
+from lookup_batch_tools import (
+    Step,
+    build_frames,
+    check_same,
+    gridmap_breakdown,
+    run_geopandas,
+    run_gridmap,
+    run_postgis,
+)
+from sqlalchemy import make_url
 
 from gis.query.lookup import GridIndex
 from gis.settings import get_settings
-from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
-from gis.store.seed import load_demo
-from gis.store.versions import RegionRecord, commit_regions, current_version
+from gis.store.db import database_url, make_engine
 from gis.store.watch import conninfo
 
-COUNTY_CODE = "130227"
-PER_PARENT = 999  # a code level has 3 digits for its sequence
-CENTRE = (118.3, 40.1)
-BOX_SIZE = (0.6, 0.4)
-GRID_DEG = 1e-7  # generated coordinates rounded to 1e-7° (about 1 cm)
-MARGIN = 0.05  # points are drawn over the bounding box plus 5 % on every side
 GOALS = {"PostGIS": 10.0, "geopandas": 3.0}
 TOOLS = ("gridmap", "PostGIS", "geopandas")
-
-QUERY = (
-    "SELECT p.id, min(r.code) FROM pts p JOIN regions r ON ST_Covers(r.geom, p.geom) "
-    "WHERE r.level = 'grid' AND r.valid_to IS NULL GROUP BY p.id"
-)
-
-
-# --------------------------------------------------------------------------- cities
-
-
-@dataclass
-class City:
-    """A city in its own database, and its current grids as stored (in code order)."""
-
-    key: str
-    title: str
-    url: str
-    version: int
-    codes: np.ndarray  # str, sorted: the order of GridIndex.grids
-    geoms: np.ndarray  # shapely geometries read back from PostGIS
-    setup_s: float
-
-    @property
-    def vertices(self) -> float:
-        """Mean number of vertices per grid (closing vertices not counted)."""
-        rings = shapely.get_num_coordinates(self.geoms) - shapely.get_num_geometries(self.geoms)
-        return float(np.mean(rings))
-
-
-def community_code(k: int) -> str:
-    """12-digit code of the k-th generated community (0-based): street + community."""
-    street, community = divmod(k, PER_PARENT)
-    return f"{COUNTY_CODE}{street + 1:03d}{community + 1:03d}"
-
-
-def generate_grids(n: int, seed: int) -> list[RegionRecord]:
-    """``n`` seamless Voronoi grid cells around CENTRE, in reading order, with valid codes."""
-    rng = np.random.default_rng(seed)
-    (cx, cy), (w, h) = CENTRE, BOX_SIZE
-    box = shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-    seeds = rng.uniform([cx - w / 2, cy - h / 2], [cx + w / 2, cy + h / 2], size=(n, 2))
-    cells = shapely.voronoi_polygons(
-        shapely.MultiPoint(seeds), extend_to=box.buffer(0.1), ordered=True
-    )
-    cells = shapely.set_precision(shapely.intersection(shapely.get_parts(cells), box), GRID_DEG)
-    single = shapely.get_type_id(cells) == shapely.GeometryType.POLYGON
-    if not single.all() or not shapely.is_valid(cells).all():
-        raise RuntimeError("a Voronoi cell came out multi-part or invalid; change --seed")
-    if not shapely.coverage_is_valid(cells):
-        raise RuntimeError("the generated cells do not form a seamless coverage; change --seed")
-    centroids = shapely.get_coordinates(shapely.centroid(cells))
-    rows = max(1, round(np.sqrt(n * h / w)))
-    row = np.minimum(rows - 1, ((cy + h / 2 - centroids[:, 1]) / h * rows).astype(int))
-    cells = cells[np.lexsort((centroids[:, 0], row))]
-    records = []
-    for i, wkb in enumerate(shapely.to_wkb(cells).tolist()):
-        community, seq = divmod(i, PER_PARENT)
-        parent = community_code(community)
-        records.append(
-            RegionRecord(
-                code=f"{parent}{seq + 1:03d}",
-                level="grid",
-                name=f"测试{community + 1}社区第{seq + 1}网格",
-                parent_code=parent,
-                wkb=wkb,
-                households=int(rng.integers(150, 401)),
-            )
-        )
-    return records
-
-
-def _fresh_database(url: str) -> Engine:
-    create_database(url)
-    migrate(url)
-    return make_engine(url)
-
-
-def _analyze(engine: Engine) -> None:
-    """Statistics on the regions, as autovacuum would soon gather on a live database."""
-    with engine.connect() as conn:
-        conn.execute(text("ANALYZE regions"))
-        conn.commit()
-
-
-def read_grids(engine: Engine) -> tuple[int, np.ndarray, np.ndarray]:
-    """The current version and its grids (codes sorted, geometries as PostGIS stores them)."""
-    with engine.connect() as conn:
-        version = current_version(conn)
-        rows = conn.execute(
-            text(
-                "SELECT code, ST_AsBinary(geom) FROM regions "
-                "WHERE level = 'grid' AND valid_to IS NULL ORDER BY code"
-            )
-        ).all()
-    if version is None or not rows:
-        raise RuntimeError("the city has no grids")
-    codes = np.array([r[0] for r in rows])
-    geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
-    return version, codes, geoms
-
-
-def make_demo_city(url: str) -> City:
-    """The demo city in a fresh migrated database."""
-    start = time.perf_counter()
-    engine = _fresh_database(url)
-    try:
-        load_demo(engine, get_settings().demo_dir)
-        _analyze(engine)
-        version, codes, geoms = read_grids(engine)
-    finally:
-        engine.dispose()
-    return City(
-        "demo",
-        "demo city (迁西县 栗乡街道)",
-        url,
-        version,
-        codes,
-        geoms,
-        time.perf_counter() - start,
-    )
-
-
-def make_generated_city(url: str, n: int, seed: int) -> City:
-    """``n`` generated grids committed as one version into a fresh migrated database."""
-    start = time.perf_counter()
-    records = generate_grids(n, seed)
-    engine = _fresh_database(url)
-    try:
-        with engine.begin() as conn:
-            commit_regions(conn, records, author="bench", action="load", message="lookup bench")
-        _analyze(engine)
-        version, codes, geoms = read_grids(engine)
-    finally:
-        engine.dispose()
-    if len(codes) != n:
-        raise RuntimeError(f"stored {len(codes)} grids, expected {n}")
-    return City(
-        "generated",
-        f"generated city ({spaced(n)} Voronoi grids)",
-        url,
-        version,
-        codes,
-        geoms,
-        time.perf_counter() - start,
-    )
-
-
-def make_points(city: City, n: int, vertices: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """``n`` points over the city's bounds + MARGIN, ``vertices`` of them exact grid vertices."""
-    rng = np.random.default_rng(seed)
-    x0, y0, x1, y1 = shapely.total_bounds(city.geoms)
-    mx, my = MARGIN * (x1 - x0), MARGIN * (y1 - y0)
-    lon = rng.uniform(x0 - mx, x1 + mx, n)
-    lat = rng.uniform(y0 - my, y1 + my, n)
-    corners = np.unique(shapely.get_coordinates(city.geoms), axis=0)
-    k = min(vertices, n)
-    where = rng.choice(n, k, replace=False)
-    pick = rng.choice(len(corners), k, replace=k > len(corners))  # the demo has few vertices
-    lon[where], lat[where] = corners[pick].T
-    return lon, lat, k
-
-
-# --------------------------------------------------------------------------- measuring
-
-
-@contextmanager
-def peak_rss() -> Iterator[dict[str, int]]:
-    """Peak RSS (KiB) of this process inside the block, and its RSS before it.
-
-    Resets the kernel's high-water mark (``/proc/self/clear_refs``) first; without that,
-    falls back to ``getrusage`` (the peak since the process started).
-    """
-    out: dict[str, int] = {"before": vm_kib("VmRSS")}
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        exact = True
-    except OSError:
-        exact = False
-    yield out
-    out["peak"] = vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-@dataclass
-class Step:
-    """One timed step: seconds, its phases, the answer (grid index per point, -1: none)."""
-
-    seconds: float
-    answer: np.ndarray
-    phases: dict[str, float] = field(default_factory=dict)
-    rss_before_kib: int = 0
-    rss_peak_kib: int = 0
-    note: str = ""
-
-
-def run_gridmap(index: GridIndex, lon: np.ndarray, lat: np.ndarray) -> Step:
-    """``index.covering`` on the whole array."""
-    with peak_rss() as rss:
-        start = time.perf_counter()
-        found = index.covering(lon, lat)
-        seconds = time.perf_counter() - start
-    return Step(seconds, found, rss_before_kib=rss["before"], rss_peak_kib=rss["peak"])
-
-
-def gridmap_breakdown(index: GridIndex, lon: np.ndarray, lat: np.ndarray) -> dict[str, float]:
-    """The steps of ``GridIndex.covering`` timed one by one (same calls, same order)."""
-    out: dict[str, float] = {}
-    t0 = time.perf_counter()
-    points = shapely.points(lon, lat)
-    t1 = time.perf_counter()
-    point_idx, grid_idx = index.tree.query(points, predicate="covered_by")
-    t2 = time.perf_counter()
-    order = np.lexsort((grid_idx, point_idx))
-    point_idx, grid_idx = point_idx[order], grid_idx[order]
-    first = np.ones(len(point_idx), dtype=bool)
-    first[1:] = point_idx[1:] != point_idx[:-1]
-    found = np.full(len(points), -1, dtype=np.int64)
-    found[point_idx[first]] = grid_idx[first]
-    t3 = time.perf_counter()
-    candidates = index.tree.query(points)  # bounding boxes only: how many exact tests
-    out["shapely.points"] = t1 - t0
-    out["STRtree.query covered_by"] = t2 - t1
-    out["lowest code (lexsort)"] = t3 - t2
-    out["candidate pairs"] = float(candidates.shape[1])
-    out["hits"] = float(len(point_idx))
-    return out
-
-
-COPY_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("id_len", ">i4"),
-        ("id", ">i4"),
-        ("geom_len", ">i4"),
-        ("byte_order", "u1"),
-        ("wkb_type", "<u4"),
-        ("srid", "<u4"),
-        ("x", "<f8"),
-        ("y", "<f8"),
-    ]
-)
-EWKB_POINT_SRID = 0x20000001
-
-
-def copy_payload(lon: np.ndarray, lat: np.ndarray) -> bytes:
-    """The points as a binary COPY stream of (id int4, geom EWKB point SRID 4326)."""
-    rows = np.empty(len(lon), dtype=COPY_ROW)
-    rows["fields"] = 2
-    rows["id_len"] = 4
-    rows["id"] = np.arange(len(lon))
-    rows["geom_len"] = COPY_ROW.itemsize - 14
-    rows["byte_order"] = 1
-    rows["wkb_type"] = EWKB_POINT_SRID
-    rows["srid"] = 4326
-    rows["x"] = lon
-    rows["y"] = lat
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
-
-
-def run_postgis(
-    url: str,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    codes: np.ndarray,
-    *,
-    pts_index: str,
-    jit: str,
-    explain: bool,
-) -> Step:
-    """COPY the points into a temp table, ANALYZE, the ST_Covers join; answer as grid indexes."""
-    with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
-        if jit != "default":
-            cur.execute(f"SET jit = {jit}")
-        cur.execute("SELECT 1")
-        t0 = time.perf_counter()
-        cur.execute("CREATE TEMP TABLE pts (id int4 NOT NULL, geom geometry(Point, 4326) NOT NULL)")
-        with cur.copy("COPY pts (id, geom) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(copy_payload(lon, lat))
-        t1 = time.perf_counter()
-        if pts_index == "gist":
-            cur.execute("CREATE INDEX ON pts USING gist (geom)")
-        cur.execute("ANALYZE pts")
-        t2 = time.perf_counter()
-        chunks = []
-        with cur.copy(f"COPY ({QUERY}) TO STDOUT") as copy:
-            chunks.extend(bytes(block) for block in copy)
-        tokens = b"".join(chunks).split()
-        ids = np.array(tokens[0::2]).astype(np.int64)
-        got = np.array(tokens[1::2])
-        t3 = time.perf_counter()
-        plan = ""
-        if explain:
-            cur.execute(f"EXPLAIN {QUERY}")
-            plan = "\n".join(r[0] for r in cur.fetchall())
-        conn.rollback()
-    found = np.full(len(lon), -1, dtype=np.int64)
-    sorted_codes = codes.astype(bytes)
-    idx = np.searchsorted(sorted_codes, got)
-    idx = np.minimum(idx, len(sorted_codes) - 1)
-    if len(got) and not (sorted_codes[idx] == got).all():
-        raise RuntimeError("PostGIS returned a code that is not a current grid")
-    if len(np.unique(ids)) != len(ids):
-        raise RuntimeError("PostGIS returned a point twice")
-    found[ids] = idx
-    phases = {"COPY": t1 - t0, "index + ANALYZE": t2 - t1, "query + fetch": t3 - t2}
-    return Step(t3 - t0, found, phases, note=plan)
-
-
-def build_frames(
-    lon: np.ndarray, lat: np.ndarray, codes: np.ndarray, geoms: np.ndarray
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, float]:
-    """Fresh points and grids GeoDataFrames, and the seconds it took to build them."""
-    start = time.perf_counter()
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat, crs="EPSG:4326"))
-    grids = gpd.GeoDataFrame({"code": codes}, geometry=gpd.GeoSeries(geoms.copy(), crs="EPSG:4326"))
-    return points, grids, time.perf_counter() - start
-
-
-def run_geopandas(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> Step:
-    """``sjoin(..., predicate="covered_by")`` and the lowest code (row) per point."""
-    with peak_rss() as rss:
-        t0 = time.perf_counter()
-        joined = gpd.sjoin(points, grids, predicate="covered_by")
-        t1 = time.perf_counter()
-        lowest = joined.groupby(level=0)["index_right"].min()
-        found = np.full(len(points), -1, dtype=np.int64)
-        found[lowest.index.to_numpy()] = lowest.to_numpy()
-        t2 = time.perf_counter()
-    shared = int((np.bincount(joined.index.to_numpy(), minlength=len(points)) > 1).sum())
-    return Step(
-        t2 - t0,
-        found,
-        {"sjoin": t1 - t0, "lowest code": t2 - t1},
-        rss["before"],
-        rss["peak"],
-        note=str(shared),
-    )
-
-
-def check_same(
-    city: City, lon: np.ndarray, lat: np.ndarray, answers: dict[str, np.ndarray]
-) -> None:
-    """Stop loudly unless every tool gave every point the same grid (or none)."""
-    reference = answers["gridmap"]
-    for tool, found in answers.items():
-        bad = np.flatnonzero(found != reference)
-        if len(bad):
-
-            def code(i: int) -> str:
-                return city.codes[i] if i >= 0 else "none"
-
-            examples = "; ".join(
-                f"point {i} ({lon[i]!r}, {lat[i]!r}): gridmap {code(reference[i])}, "
-                f"{tool} {code(found[i])}"
-                for i in bad[:5].tolist()
-            )
-            raise SystemExit(
-                f"DIFFERENT ANSWERS on the {city.title}: {tool} differs from gridmap on "
-                f"{len(bad)} of {len(lon)} points, e.g. {examples}"
-            )
 
 
 # --------------------------------------------------------------------------- reporting
@@ -470,9 +108,7 @@ def environment(url: str) -> dict[str, str]:
         postgis = conn.execute("SELECT postgis_lib_version(), postgis_geos_version()").fetchone()
         jit = conn.execute("SHOW jit").fetchone()
     return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
+        **machine(),
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
         "geopandas": gpd.__version__,
         "pandas": pd.__version__,
@@ -522,16 +158,6 @@ class CityResult:
 
 def _verdict(ratio: float, goal: float) -> str:
     return "met" if ratio >= goal else "**not met**"
-
-
-def _plan_nodes(plan: str) -> str:
-    lines = plan.splitlines()
-    nodes = [
-        line.split("(cost")[0].replace("->", "").strip()
-        for i, line in enumerate(lines)
-        if i == 0 or "->" in line
-    ]
-    return " ← ".join(n for n in nodes if n)
 
 
 def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityResult]) -> str:
@@ -620,7 +246,7 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
             f"Peak RSS {gm_peak:.0f} MiB (the process held {gm_before:.0f} MiB before).",
             f"- PostGIS (median s): {index_note}. COPY {res.phase('PostGIS', 'COPY'):.2f}, "
             f"index + ANALYZE {res.phase('PostGIS', 'index + ANALYZE'):.2f}, query + fetch "
-            f"{res.phase('PostGIS', 'query + fetch'):.2f}. Plan: {_plan_nodes(res.plan)}.",
+            f"{res.phase('PostGIS', 'query + fetch'):.2f}. Plan: {plan_nodes(res.plan)}.",
             f"- geopandas (median s): building the two GeoDataFrames "
             f"{statistics.median(res.frames_s):.2f} (not in the rounds), sjoin "
             f"{res.phase('geopandas', 'sjoin'):.2f}, lowest code "
@@ -788,11 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure_city(city, args, log))
         log("\n" + markdown(args, env, results))
     finally:
-        for url in reversed(created):
-            try:
-                drop_database(url)
-            except Exception as error:  # keep cleaning up the others
-                print(f"could not drop {make_url(url).database}: {error}", file=sys.stderr)
+        drop_databases(created)
     return 0
 
 

@@ -39,228 +39,30 @@ import cProfile
 import io
 import itertools
 import os
-import platform
 import pstats
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyogrio
-import pyogrio.raw
 import shapely
-from common import cpu_model, git_state, server_versions, vm_kib
-from pyproj import Transformer
-from shapely.geometry import Polygon
+from common import ROOT, drop_databases, git_state, machine, server_versions
+from meters import peak_rss, vm_kib
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
+from upload_layer import STREET_CODE, GridLayer, generate, parent_geometry, write_zip
 
-from gis.geo.crs import crs_from_file, to_wgs84
 from gis.ingest.uploads import UploadRequest, process_upload
 from gis.settings import Settings, get_settings
 from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
 from gis.store.versions import RegionRecord, commit_regions
-
-STREET_CODE = "130227001"
-GRIDS_PER_COMMUNITY = 999  # a grid code has 3 digits for its sequence
-BOX_LONLAT = (118.2, 40.05, 118.5, 40.3)
-FILE_CRS = "EPSG:4527"
-GRID_MM = 0.001  # coordinates rounded to 1 mm, as a surveyed file would have them
-WIGGLE = 0.08  # perpendicular jitter of intermediate edge vertices, as a share of edge length
-LAYER = "网格"
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国玉兰红梅志强海燕丹凤"
-
-
-# --------------------------------------------------------------------------- the layer
-
-
-@dataclass(frozen=True)
-class GridLayer:
-    """The generated grids: polygons in EPSG:4527 metres and their attribute columns."""
-
-    cells: list[Polygon]
-    codes: list[str]
-    parents: list[str]
-    names: list[str]
-    households: np.ndarray
-    workers: list[str]
-
-    @property
-    def vertices(self) -> float:
-        """Mean number of vertices per polygon (closing vertex not counted)."""
-        rings = shapely.get_exterior_ring(np.asarray(self.cells, dtype=object))
-        return float(np.mean(shapely.get_num_coordinates(rings) - 1))
-
-
-def _domain() -> Polygon:
-    """The lon/lat box, densified and projected to EPSG:4527 (metres)."""
-    box = shapely.segmentize(shapely.box(*BOX_LONLAT), 0.005)
-    fwd = Transformer.from_crs("EPSG:4326", FILE_CRS, always_xy=True)
-    return shapely.transform(box, lambda xy: np.column_stack(fwd.transform(*xy.T)))
-
-
-def _voronoi(points: np.ndarray, domain: Polygon) -> np.ndarray:
-    envelope = shapely.box(*domain.bounds).buffer(5_000.0)
-    cells = shapely.voronoi_polygons(shapely.MultiPoint(points), extend_to=envelope, ordered=True)
-    return np.asarray(shapely.intersection(shapely.get_parts(cells), domain), dtype=object)
-
-
-def _cells(n: int, rng: np.random.Generator, lloyd: int) -> np.ndarray:
-    """Voronoi cells of ``n`` Lloyd-relaxed random points clipped to the domain, 1 mm grid."""
-    domain = _domain()
-    shapely.prepare(domain)
-    xmin, ymin, xmax, ymax = domain.bounds
-    points = np.empty((0, 2))
-    while len(points) < n:
-        cand = rng.uniform([xmin, ymin], [xmax, ymax], size=(2 * n, 2))
-        inside = shapely.contains_xy(domain, cand[:, 0], cand[:, 1])
-        points = np.vstack([points, cand[inside]])
-    points = points[:n]
-    for _ in range(lloyd):
-        centroids = shapely.centroid(_voronoi(points, domain))
-        points = shapely.get_coordinates(centroids)
-    cells = np.asarray(shapely.set_precision(_voronoi(points, domain), GRID_MM), dtype=object)
-    single = shapely.get_type_id(cells) == shapely.GeometryType.POLYGON
-    if not single.all() or (shapely.get_num_interior_rings(cells) > 0).any():
-        raise RuntimeError("a Voronoi cell came out multi-part or holed; change --seed")
-    return cells
-
-
-Key = tuple[tuple[float, float], tuple[float, float]]
-
-
-def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -> list[Polygon]:
-    """Insert ``points_per_edge`` jittered vertices in every edge, identical for both sides.
-
-    Each edge is keyed by its endpoints in canonical order, so both cells sharing it get
-    exactly the same intermediate coordinates.  Edges of cells that turn out invalid are
-    straightened (collinear intermediate vertices) until every cell is valid.
-    """
-    t = np.arange(1, points_per_edge + 1) / (points_per_edge + 1)
-    bulge = np.sin(np.pi * t)
-    offsets: dict[Key, np.ndarray] = {}
-    rings = [np.asarray(c.exterior.coords) for c in cells]
-
-    def build(ring: np.ndarray) -> Polygon:
-        out = []
-        for a, b in itertools.pairwise(ring):
-            ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
-            key = (ka, kb) if ka < kb else (kb, ka)
-            lo, hi = np.array(key[0]), np.array(key[1])
-            jitter = offsets.get(key)
-            if jitter is None:
-                jitter = offsets[key] = WIGGLE * rng.uniform(-1.0, 1.0, len(t)) * bulge
-            d = hi - lo
-            inserted = lo + t[:, None] * d + jitter[:, None] * np.array([-d[1], d[0]])
-            inserted = np.round(inserted / GRID_MM) * GRID_MM
-            out.append(a[None, :])
-            out.append(inserted if ka < kb else inserted[::-1])
-        out.append(ring[:1])
-        return Polygon(np.vstack(out))
-
-    polygons = [build(r) for r in rings]
-    for _ in range(10):
-        invalid = np.flatnonzero(~shapely.is_valid(np.asarray(polygons, dtype=object)))
-        if len(invalid) == 0:
-            break
-        for i in invalid.tolist():
-            ring = rings[i]
-            for a, b in itertools.pairwise(ring):
-                ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
-                offsets[(ka, kb) if ka < kb else (kb, ka)] = np.zeros(len(t))
-        polygons = [build(r) for r in rings]
-    if not shapely.is_valid(np.asarray(polygons, dtype=object)).all():
-        raise RuntimeError("could not make every jagged cell valid")
-    if not shapely.coverage_is_valid(np.asarray(polygons, dtype=object)):
-        raise RuntimeError("the generated cells do not form a seamless coverage")
-    return polygons
-
-
-def community_code(k: int) -> str:
-    """12-digit code of the k-th generated community (0-based)."""
-    return f"{STREET_CODE}{101 + k:03d}"
-
-
-def generate(n: int, seed: int, points_per_edge: int) -> GridLayer:
-    """``n`` seamless grid cells with Chinese attributes, deterministic for ``seed``."""
-    rng = np.random.default_rng(seed)
-    cells = _cells(n, rng, lloyd=2)
-    # reading order: rows from north to south, each west to east
-    centroids = shapely.get_coordinates(shapely.centroid(cells))
-    rows = max(1, round(np.sqrt(n)))
-    ymin, ymax = centroids[:, 1].min(), centroids[:, 1].max()
-    row = np.minimum(rows - 1, ((ymax - centroids[:, 1]) / (ymax - ymin) * rows).astype(int))
-    cells = cells[np.lexsort((centroids[:, 0], row))]
-    polygons = _jagged(cells, rng, points_per_edge) if points_per_edge else list(cells)
-    community = [i // GRIDS_PER_COMMUNITY for i in range(n)]
-    seq = [i % GRIDS_PER_COMMUNITY + 1 for i in range(n)]
-    surnames = rng.integers(0, len(SURNAMES), n)
-    given = rng.integers(0, len(GIVEN), (n, 2))
-    two = rng.random(n) < 0.6
-    return GridLayer(
-        cells=polygons,
-        codes=[f"{community_code(c)}{q:03d}" for c, q in zip(community, seq, strict=True)],
-        parents=[community_code(c) for c in community],
-        names=[f"测试{c + 1}社区第{q}网格" for c, q in zip(community, seq, strict=True)],
-        households=rng.integers(150, 401, n).astype(np.int32),
-        workers=[
-            SURNAMES[s] + GIVEN[g[0]] + (GIVEN[g[1]] if t else "")
-            for s, g, t in zip(surnames.tolist(), given.tolist(), two.tolist(), strict=True)
-        ],
-    )
-
-
-def write_zip(layer: GridLayer, workdir: Path) -> Path:
-    """The layer as a GBK shapefile in EPSG:4527, zipped (as the upload path takes it)."""
-    shp_dir = workdir / "shp"
-    shp_dir.mkdir()
-    pyogrio.raw.write(
-        shp_dir / "grids.shp",
-        shapely.to_wkb(np.asarray(layer.cells, dtype=object)),
-        [
-            np.array(layer.codes, dtype=object),
-            np.array(layer.names, dtype=object),
-            np.array(layer.parents, dtype=object),
-            layer.households,
-            np.array(layer.workers, dtype=object),
-        ],
-        ["编码", "名称", "上级编码", "户数", "网格员"],
-        layer=LAYER,
-        driver="ESRI Shapefile",
-        geometry_type="Polygon",
-        crs=FILE_CRS,
-        encoding="GBK",
-    )
-    path = workdir / "grids.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for part in sorted(shp_dir.iterdir()):
-            archive.write(part, part.name)
-    return path
-
-
-def parent_geometry(workdir: Path, layer: GridLayer) -> dict[str, shapely.MultiPolygon]:
-    """Each community: the union of its cells as gridmap will see them (read back, in 4326)."""
-    meta, _, wkb, _ = pyogrio.raw.read(workdir / "shp" / "grids.shp", read_geometry=True)
-    geoms = to_wgs84(shapely.from_wkb(wkb), crs_from_file(meta["crs"]))
-    parents = np.array(layer.parents)
-    return {
-        code: shapely.MultiPolygon(
-            list(shapely.get_parts(shapely.coverage_union_all(geoms[parents == code])))
-        )
-        for code in sorted(set(layer.parents))
-    }
-
 
 # --------------------------------------------------------------------------- databases
 
@@ -269,21 +71,19 @@ def _db_url(base: str, name: str) -> str:
     return make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
-def _admin_exec(base: str, sql: str) -> None:
-    engine = create_engine(_db_url(base, "postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
 def _plain_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool)
 
 
 def make_gridmap_template(url: str, parents: dict[str, shapely.MultiPolygon]) -> None:
-    """A migrated database holding the parent communities (version 1)."""
+    """A migrated database holding the parent communities (version 1).
+
+    Each community is stored as the exact union of its cells: gridmap stores geometries
+    snapped to ``STORAGE_GRID_DEG`` (1e-7°), which would move the parents' outlines by up to
+    ~5 mm off their children's (not snapped in a file) and leave slivers along them that the
+    upload reports as gaps and parts outside the parent; the benchmark times an upload whose
+    grids tile their parents seamlessly, so the parents' geometry is written unsnapped.
+    """
     create_database(url)
     migrate(url)
     engine = _plain_engine(url)
@@ -304,6 +104,13 @@ def make_gridmap_template(url: str, parents: dict[str, shapely.MultiPolygon]) ->
                 author="bench",
                 action="load",
             )
+            conn.execute(
+                text(
+                    "UPDATE regions SET geom = ST_ForcePolygonCCW(ST_GeomFromWKB(:wkb, 4326)) "
+                    "WHERE level = 'community' AND code = :code"
+                ),
+                [{"code": code, "wkb": shapely.to_wkb(geom)} for code, geom in parents.items()],
+            )
     finally:
         engine.dispose()
 
@@ -323,39 +130,6 @@ def make_ogr_template(url: str) -> None:
 
 
 POLL_S = 0.01
-
-
-def _child_hwm_kib(pid: int) -> int:
-    """Peak RSS so far (KiB) of a running child, 0 once it has exited.
-
-    Sampled from ``/proc``: a child's own ``ru_maxrss`` is useless here, since a child
-    forked (or vforked) from this process inherits this process's high-water mark.
-    """
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-@contextmanager
-def peak_rss() -> Iterator[dict[str, int]]:
-    """Peak RSS (KiB) of this Python process inside the block, and its RSS before it.
-
-    Resets the kernel's high-water mark (``/proc/self/clear_refs``) first; without that,
-    falls back to ``getrusage`` (the peak since the process started).
-    """
-    out: dict[str, int] = {"before": vm_kib("VmRSS")}
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        exact = True
-    except OSError:
-        exact = False
-    yield out
-    out["peak"] = vm_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out["exact"] = int(exact)
 
 
 @dataclass
@@ -437,7 +211,7 @@ def run_ogr2ogr(url: str, zip_path: Path, layer: GridLayer) -> Run:
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _child_hwm_kib(proc.pid))
+            peak = max(peak, vm_kib("VmHWM", proc.pid))
             time.sleep(POLL_S)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
@@ -489,7 +263,7 @@ def profile_gridmap(url: str, zip_path: Path, settings: Settings, top: int) -> s
     out = io.StringIO()
     out.write(f"total profiled time {total:.2f} s (cProfile overhead included)\n")
     out.write("\ngridmap functions by cumulative time (s, % of total, calls):\n")
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(ROOT)
     own = [r for r in rows if "/gis/" in r[3] and r[0] >= 0.01 * total]
     for cum, _, calls, filename, line, func in sorted(own, reverse=True)[:top]:
         where = filename.replace(root + "/", "")
@@ -507,9 +281,7 @@ def profile_gridmap(url: str, zip_path: Path, settings: Settings, top: int) -> s
 def _versions() -> dict[str, str]:
     ogr = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True, check=False)
     return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
+        **machine(),
         "ogr2ogr": ogr.stdout.strip(),
         "pyogrio": f"{pyogrio.__version__} (bundled GDAL {pyogrio.__gdal_version_string__})",
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
@@ -685,11 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             log("\n" + markdown(args, layer, zip_path, env, gm_runs, ogr_runs))
         finally:
-            for url in reversed(created):
-                try:
-                    drop_database(url)
-                except Exception as error:  # keep cleaning up the others
-                    print(f"could not drop {make_url(url).database}: {error}", file=sys.stderr)
+            drop_databases(created)
     return 0
 
 

@@ -1,0 +1,198 @@
+"""The upload benchmark's layer: seamless Voronoi grid cells in EPSG:4527 metres with
+jagged shared edges and Chinese attributes, written as a zipped GBK shapefile (see
+``upload_vs_ogr2ogr``'s docstring for how it is made)."""
+
+from __future__ import annotations
+
+import itertools
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyogrio.raw
+import shapely
+from cities import reading_order, relaxed_cells, sample_inside
+from pyproj import Transformer
+from shapely.geometry import Polygon
+
+from gis.geo.crs import crs_from_file, to_wgs84
+
+STREET_CODE = "130227001"
+
+GRIDS_PER_COMMUNITY = 999  # a grid code has 3 digits for its sequence
+
+BOX_LONLAT = (118.2, 40.05, 118.5, 40.3)
+
+FILE_CRS = "EPSG:4527"
+
+GRID_MM = 0.001  # coordinates rounded to 1 mm, as a surveyed file would have them
+
+WIGGLE = 0.08  # perpendicular jitter of intermediate edge vertices, as a share of edge length
+
+LAYER = "网格"
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国玉兰红梅志强海燕丹凤"
+
+
+@dataclass(frozen=True)
+class GridLayer:
+    """The generated grids: polygons in EPSG:4527 metres and their attribute columns."""
+
+    cells: list[Polygon]
+    codes: list[str]
+    parents: list[str]
+    names: list[str]
+    households: np.ndarray
+    workers: list[str]
+
+    @property
+    def vertices(self) -> float:
+        """Mean number of vertices per polygon (closing vertex not counted)."""
+        rings = shapely.get_exterior_ring(np.asarray(self.cells, dtype=object))
+        return float(np.mean(shapely.get_num_coordinates(rings) - 1))
+
+
+def _domain() -> Polygon:
+    """The lon/lat box, densified and projected to EPSG:4527 (metres)."""
+    box = shapely.segmentize(shapely.box(*BOX_LONLAT), 0.005)
+    fwd = Transformer.from_crs("EPSG:4326", FILE_CRS, always_xy=True)
+    return shapely.transform(box, lambda xy: np.column_stack(fwd.transform(*xy.T)))
+
+
+def _cells(n: int, rng: np.random.Generator, lloyd: int) -> np.ndarray:
+    """Voronoi cells of ``n`` Lloyd-relaxed random points clipped to the domain, 1 mm grid."""
+    domain = _domain()
+    envelope = shapely.box(*domain.bounds).buffer(5_000.0)
+    points = sample_inside(domain, n, rng, batch=2 * n)
+    cells = relaxed_cells(points, domain, envelope, lloyd)
+    cells = np.asarray(shapely.set_precision(cells, GRID_MM), dtype=object)
+    single = shapely.get_type_id(cells) == shapely.GeometryType.POLYGON
+    if not single.all() or (shapely.get_num_interior_rings(cells) > 0).any():
+        raise RuntimeError("a Voronoi cell came out multi-part or holed; change --seed")
+    return cells
+
+
+Key = tuple[tuple[float, float], tuple[float, float]]
+
+
+def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -> list[Polygon]:
+    """Insert ``points_per_edge`` jittered vertices in every edge, identical for both sides.
+
+    Each edge is keyed by its endpoints in canonical order, so both cells sharing it get
+    exactly the same intermediate coordinates.  Edges of cells that turn out invalid are
+    straightened (collinear intermediate vertices) until every cell is valid.
+    """
+    t = np.arange(1, points_per_edge + 1) / (points_per_edge + 1)
+    bulge = np.sin(np.pi * t)
+    offsets: dict[Key, np.ndarray] = {}
+    rings = [np.asarray(c.exterior.coords) for c in cells]
+
+    def build(ring: np.ndarray) -> Polygon:
+        out = []
+        for a, b in itertools.pairwise(ring):
+            ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+            key = (ka, kb) if ka < kb else (kb, ka)
+            lo, hi = np.array(key[0]), np.array(key[1])
+            jitter = offsets.get(key)
+            if jitter is None:
+                jitter = offsets[key] = WIGGLE * rng.uniform(-1.0, 1.0, len(t)) * bulge
+            d = hi - lo
+            inserted = lo + t[:, None] * d + jitter[:, None] * np.array([-d[1], d[0]])
+            inserted = np.round(inserted / GRID_MM) * GRID_MM
+            out.append(a[None, :])
+            out.append(inserted if ka < kb else inserted[::-1])
+        out.append(ring[:1])
+        return Polygon(np.vstack(out))
+
+    polygons = [build(r) for r in rings]
+    for _ in range(10):
+        invalid = np.flatnonzero(~shapely.is_valid(np.asarray(polygons, dtype=object)))
+        if len(invalid) == 0:
+            break
+        for i in invalid.tolist():
+            ring = rings[i]
+            for a, b in itertools.pairwise(ring):
+                ka, kb = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+                offsets[(ka, kb) if ka < kb else (kb, ka)] = np.zeros(len(t))
+        polygons = [build(r) for r in rings]
+    if not shapely.is_valid(np.asarray(polygons, dtype=object)).all():
+        raise RuntimeError("could not make every jagged cell valid")
+    if not shapely.coverage_is_valid(np.asarray(polygons, dtype=object)):
+        raise RuntimeError("the generated cells do not form a seamless coverage")
+    return polygons
+
+
+def community_code(k: int) -> str:
+    """12-digit code of the k-th generated community (0-based)."""
+    return f"{STREET_CODE}{101 + k:03d}"
+
+
+def generate(n: int, seed: int, points_per_edge: int) -> GridLayer:
+    """``n`` seamless grid cells with Chinese attributes, deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    cells = _cells(n, rng, lloyd=2)
+    # reading order: rows from north to south, each west to east
+    centroids = shapely.get_coordinates(shapely.centroid(cells))
+    ymin, ymax = centroids[:, 1].min(), centroids[:, 1].max()
+    cells = cells[reading_order(centroids, max(1, round(np.sqrt(n))), ymax, ymax - ymin)]
+    polygons = _jagged(cells, rng, points_per_edge) if points_per_edge else list(cells)
+    community = [i // GRIDS_PER_COMMUNITY for i in range(n)]
+    seq = [i % GRIDS_PER_COMMUNITY + 1 for i in range(n)]
+    surnames = rng.integers(0, len(SURNAMES), n)
+    given = rng.integers(0, len(GIVEN), (n, 2))
+    two = rng.random(n) < 0.6
+    return GridLayer(
+        cells=polygons,
+        codes=[f"{community_code(c)}{q:03d}" for c, q in zip(community, seq, strict=True)],
+        parents=[community_code(c) for c in community],
+        names=[f"测试{c + 1}社区第{q}网格" for c, q in zip(community, seq, strict=True)],
+        households=rng.integers(150, 401, n).astype(np.int32),
+        workers=[
+            SURNAMES[s] + GIVEN[g[0]] + (GIVEN[g[1]] if t else "")
+            for s, g, t in zip(surnames.tolist(), given.tolist(), two.tolist(), strict=True)
+        ],
+    )
+
+
+def write_zip(layer: GridLayer, workdir: Path) -> Path:
+    """The layer as a GBK shapefile in EPSG:4527, zipped (as the upload path takes it)."""
+    shp_dir = workdir / "shp"
+    shp_dir.mkdir()
+    pyogrio.raw.write(
+        shp_dir / "grids.shp",
+        shapely.to_wkb(np.asarray(layer.cells, dtype=object)),
+        [
+            np.array(layer.codes, dtype=object),
+            np.array(layer.names, dtype=object),
+            np.array(layer.parents, dtype=object),
+            layer.households,
+            np.array(layer.workers, dtype=object),
+        ],
+        ["编码", "名称", "上级编码", "户数", "网格员"],
+        layer=LAYER,
+        driver="ESRI Shapefile",
+        geometry_type="Polygon",
+        crs=FILE_CRS,
+        encoding="GBK",
+    )
+    path = workdir / "grids.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in sorted(shp_dir.iterdir()):
+            archive.write(part, part.name)
+    return path
+
+
+def parent_geometry(workdir: Path, layer: GridLayer) -> dict[str, shapely.MultiPolygon]:
+    """Each community: the union of its cells as gridmap will see them (read back, in 4326)."""
+    meta, _, wkb, _ = pyogrio.raw.read(workdir / "shp" / "grids.shp", read_geometry=True)
+    geoms = to_wgs84(shapely.from_wkb(wkb), crs_from_file(meta["crs"]))
+    parents = np.array(layer.parents)
+    return {
+        code: shapely.MultiPolygon(
+            list(shapely.get_parts(shapely.coverage_union_all(geoms[parents == code])))
+        )
+        for code in sorted(set(layer.parents))
+    }
