@@ -60,6 +60,13 @@ def package_version(dist: str, missing: str = "not installed") -> str:
         return missing
 
 
+def phase_seconds(marks: list[tuple[str, float]], end: float) -> dict[str, float]:
+    """Seconds per phase from a progress callback's marks (phase, ``perf_counter`` at its
+    start): each phase lasts until the next one starts, the last until ``end``."""
+    ends = [t for _, t in marks[1:]] + [end]
+    return {step: t1 - t0 for (step, t0), t1 in zip(marks, ends, strict=True)}
+
+
 def spaced(n: float) -> str:
     """A count with thin thousands separators, as the results print them: 1 000 000."""
     return f"{n:,.0f}".replace(",", " ")

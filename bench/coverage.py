@@ -56,459 +56,33 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
 import pyproj
 import shapely
-from common import bench_database, cpu_model, git_state, spaced
-from pyproj import Geod
-
-from gis.analysis.coverage import (
-    DemandPoint,
-    Facility,
-    Grid,
-    circle_pairs,
-    coverage_report,
-    sector_pairs,
+from common import bench_database, git_state, machine, plan_nodes, spaced
+from coverage_city import GRIDS, LEVELS, City, Region, make_city, make_region
+from coverage_tools import (
+    Difference,
+    Reports,
+    Run,
+    check_reports,
+    compare,
+    run_gridmap,
+    run_postgis,
+    run_reports,
+    summarise,
 )
+
 from gis.settings import get_settings
 from gis.store.cluster import Cluster
 from gis.store.db import create_database, drop_database
 from gis.store.watch import conninfo
 
-CENTRE = (118.32, 40.15)
-HALF_SIDE_M = 10_000.0
 GOAL_S = 1.0
-GRIDS = 400
-GEOD = Geod(ellps="WGS84")
-LEVELS = (("centre", 1000.0, 0.05), ("station", 500.0, 0.20), ("home", 300.0, 0.75))
-
-CENTRES_SQL = (
-    "SELECT p.id, c.id FROM centres c JOIN pts p ON ST_DWithin(c.geog, p.geog, c.radius_m)"
-)
-CAMERAS_SQL = (
-    "SELECT p.id, c.id FROM cams c JOIN pts p ON ST_DWithin(c.geog, p.geog, c.range_m) "
-    "CROSS JOIN LATERAL (SELECT degrees(ST_Azimuth(c.geog, p.geog)) - c.azimuth AS t) a "
-    "CROSS JOIN LATERAL (SELECT a.t - 360.0 * floor(a.t / 360.0) AS turn) b "
-    "WHERE c.fov >= 360 OR b.turn IS NULL "
-    "OR b.turn <= c.fov / 2 OR b.turn >= 360 - c.fov / 2"
-)
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class City:
-    """Buildings, centres and cameras as arrays, and how many buildings are boundary probes."""
-
-    plon: np.ndarray
-    plat: np.ndarray
-    clon: np.ndarray
-    clat: np.ndarray
-    radius: np.ndarray
-    klon: np.ndarray
-    klat: np.ndarray
-    azimuth: np.ndarray
-    fov: np.ndarray
-    reach: np.ndarray
-    level: np.ndarray
-    probes: dict[str, int] = field(default_factory=dict)
-
-
-def _offsets(
-    lon: np.ndarray, lat: np.ndarray, east: np.ndarray, north: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``east``/``north`` metres from lon/lat (geodesic moves, east then north)."""
-    x, y, _ = GEOD.fwd(lon, lat, np.where(east >= 0, 90.0, 270.0), np.abs(east))
-    x, y, _ = GEOD.fwd(x, y, np.where(north >= 0, 0.0, 180.0), np.abs(north))
-    return np.asarray(x), np.asarray(y)
-
-
-def make_city(points: int, centres: int, cameras: int, seed: int) -> City:
-    """The seeded city (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-
-    def uniform(k: int) -> tuple[np.ndarray, np.ndarray]:
-        east, north = rng.uniform(-HALF_SIDE_M, HALF_SIDE_M, (2, k))
-        return _offsets(np.full(k, CENTRE[0]), np.full(k, CENTRE[1]), east, north)
-
-    compounds = np.column_stack(uniform(300))
-    clustered = int(points * 0.7)
-    which = rng.integers(0, len(compounds), clustered)
-    spread = np.clip(rng.normal(0, 250, (2, clustered)), -1000, 1000)
-    blon, blat = _offsets(compounds[which, 0], compounds[which, 1], *spread)
-    ulon, ulat = uniform(points - clustered)
-    plon, plat = np.r_[blon, ulon], np.r_[blat, ulat]
-
-    # centres near compounds, levels and radii as the settings' defaults
-    levels = rng.choice(len(LEVELS), centres, p=[w for _, _, w in LEVELS])
-    radius = np.array([r for _, r, _ in LEVELS])[levels]
-    home = rng.integers(0, len(compounds), centres)
-    clon, clat = _offsets(compounds[home, 0], compounds[home, 1], *rng.normal(0, 150, (2, centres)))
-
-    # cameras at compounds' edges, looking anywhere
-    site = rng.integers(0, len(compounds), cameras)
-    klon, klat = _offsets(compounds[site, 0], compounds[site, 1], *rng.normal(0, 300, (2, cameras)))
-    kind = rng.choice(3, cameras, p=[0.7, 0.2, 0.1])
-    fov = np.choose(kind, [rng.uniform(30, 90, cameras), rng.uniform(90, 180, cameras), 360.0])
-    azimuth = rng.uniform(0, 360, cameras)
-    reach = np.where(kind == 2, rng.uniform(20, 60, cameras), rng.uniform(30, 150, cameras))
-
-    # boundary probes replace some buildings: exactly on the circle, on the range on the
-    # axis, on a field-of-view edge (at 10–90 % of the range), at the camera itself
-    probes = {"on a centre's circle": 2000, "on a camera's range": 1000}
-    probes |= {"on a camera's fov edge": 1000, "at a camera": 200}
-    slots = rng.choice(points, sum(probes.values()), replace=False)
-    at = np.split(slots, np.cumsum(list(probes.values()))[:-1])
-    c = rng.integers(0, centres, len(at[0]))
-    x, y, _ = GEOD.fwd(clon[c], clat[c], rng.uniform(-180, 180, len(c)), radius[c])
-    plon[at[0]], plat[at[0]] = x, y
-    k = rng.integers(0, cameras, len(at[1]))
-    x, y, _ = GEOD.fwd(klon[k], klat[k], azimuth[k], reach[k])
-    plon[at[1]], plat[at[1]] = x, y
-    k = rng.integers(0, cameras, len(at[2]))
-    edge = azimuth[k] + np.where(rng.random(len(k)) < 0.5, -1, 1) * fov[k] / 2
-    x, y, _ = GEOD.fwd(klon[k], klat[k], edge, reach[k] * rng.uniform(0.1, 0.9, len(k)))
-    plon[at[2]], plat[at[2]] = x, y
-    k = rng.integers(0, cameras, len(at[3]))
-    plon[at[3]], plat[at[3]] = klon[k], klat[k]
-    level = np.array([name for name, _, _ in LEVELS])[levels]
-    return City(plon, plat, clon, clat, radius, klon, klat, azimuth, fov, reach, level, probes)
-
-
-@dataclass
-class Region:
-    """The report's inputs: grids, buildings as demand points, centres and cameras."""
-
-    grids: list[Grid]
-    demand: list[DemandPoint]
-    households: np.ndarray
-    centres: list[Facility]
-    cameras: list[Facility]
-
-
-def make_region(city: City, n_grids: int, seed: int) -> Region:
-    """Grids over the city and the report's inputs (see the module docstring)."""
-    rng = np.random.default_rng([seed, 1])  # apart from the city's stream
-    x0, y0 = city.plon.min(), city.plat.min()
-    x1, y1 = city.plon.max(), city.plat.max()
-    box = shapely.box(x0, y0, x1, y1)
-    pick = rng.choice(len(city.plon), n_grids, replace=False)
-    slon, slat = _offsets(city.plon[pick], city.plat[pick], *rng.uniform(-50, 50, (2, n_grids)))
-    slon, slat = np.clip(slon, x0, x1), np.clip(slat, y0, y1)
-    _, north, _ = GEOD.inv(np.full(n_grids, x0), np.full(n_grids, y1), np.full(n_grids, x0), slat)
-    order = np.lexsort((slon, np.floor(np.asarray(north) / 2000.0)))
-    slon, slat = slon[order], slat[order]
-    seeds = shapely.multipoints(shapely.points(slon, slat))
-    cells = shapely.voronoi_polygons(seeds, extend_to=box, ordered=True)
-    polygons = shapely.intersection(shapely.get_parts(cells), box)
-    if len(polygons) != n_grids or not shapely.is_valid(polygons).all():
-        raise SystemExit(f"{len(polygons)} Voronoi cells for {n_grids} seeds")
-
-    # each building to its lowest-index covering grid, as region_data
-    point, grid = shapely.STRtree(polygons).query(
-        shapely.points(city.plon, city.plat), predicate="covered_by"
-    )
-    pgrid = np.full(len(city.plon), n_grids)
-    np.minimum.at(pgrid, point, grid)
-    if (pgrid == n_grids).any():
-        raise SystemExit(f"{int((pgrid == n_grids).sum())} buildings outside every grid")
-    households = rng.choice([1, 2, 3], len(city.plon), p=[0.5, 0.3, 0.2])
-    registered = np.bincount(pgrid, households, minlength=n_grids)
-    registered = np.maximum(np.round(registered * rng.uniform(0.9, 1.1, n_grids)), 1)
-    population = np.round(registered * rng.uniform(2.3, 3.0, n_grids))
-    grids = [
-        Grid(
-            code=f"G{g:04d}",
-            name=f"网格 {g + 1}",
-            community_code=f"C{g // 10:03d}",
-            community_name=f"社区 {g // 10 + 1}",
-            households=int(registered[g]),
-            population=int(population[g]),
-            polygon=polygons[g],
-        )
-        for g in range(n_grids)
-    ]
-    demand = [
-        DemandPoint(f"B{i:06d}", lon, lat, h, g)
-        for i, (lon, lat, h, g) in enumerate(
-            zip(
-                city.plon.tolist(),
-                city.plat.tolist(),
-                households.tolist(),
-                pgrid.tolist(),
-                strict=True,
-            )
-        )
-    ]
-    centres = [
-        Facility(i, f"中心 {i + 1}", lon, lat, level=level)
-        for i, (lon, lat, level) in enumerate(
-            zip(city.clon.tolist(), city.clat.tolist(), city.level.tolist(), strict=True)
-        )
-    ]
-    cameras = [
-        Facility(
-            i, f"摄像机 {i + 1}", lon, lat, azimuth_deg=a, fov_deg=f, range_m=r, status="online"
-        )
-        for i, (lon, lat, a, f, r) in enumerate(
-            zip(
-                city.klon.tolist(),
-                city.klat.tolist(),
-                city.azimuth.tolist(),
-                city.fov.tolist(),
-                city.reach.tolist(),
-                strict=True,
-            )
-        )
-    ]
-    return Region(grids, demand, households.astype(float), centres, cameras)
-
-
-# --------------------------------------------------------------------------- running
-
-
-@dataclass
-class Run:
-    """One tool's answer: pair keys (point × facilities + facility) and timed phases."""
-
-    centres: np.ndarray
-    cameras: np.ndarray
-    phases: dict[str, float]
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.phases.values())
-
-
-def run_gridmap(city: City) -> Run:
-    """``circle_pairs`` + ``sector_pairs`` on the arrays."""
-    t0 = time.perf_counter()
-    point, centre = circle_pairs(city.plon, city.plat, city.clon, city.clat, city.radius)
-    t1 = time.perf_counter()
-    seen, camera = sector_pairs(
-        city.plon, city.plat, city.klon, city.klat, city.azimuth, city.fov, city.reach
-    )
-    t2 = time.perf_counter()
-    return Run(
-        point * len(city.clon) + centre,
-        seen * len(city.klon) + camera,
-        {"circle_pairs": t1 - t0, "sector_pairs": t2 - t1},
-    )
-
-
-@dataclass
-class Reports:
-    """The full reports for centres and cameras, and their times."""
-
-    centres: dict
-    cameras: dict
-    phases: dict[str, float]
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.phases.values())
-
-
-def run_reports(region: Region, default_radius_m: dict[str, float]) -> Reports:
-    """``coverage_report`` for the centres, then for the cameras (as the endpoint: no roads)."""
-    t0 = time.perf_counter()
-    centres = coverage_report(
-        region.grids, region.demand, region.centres, "centres", default_radius_m=default_radius_m
-    )
-    t1 = time.perf_counter()
-    cameras = coverage_report(
-        region.grids, region.demand, region.cameras, "cameras", default_radius_m=default_radius_m
-    )
-    t2 = time.perf_counter()
-    return Reports(centres, cameras, {"report centres": t1 - t0, "report cameras": t2 - t1})
-
-
-def check_reports(reports: Reports, gridmap: Run, region: Region) -> None:
-    """The reports' totals must be the pairs' answer: covered buildings and households, and
-    the pairs per facility adding up to all pairs; the grids' rows adding up to the totals."""
-    for kind, n in (("centres", len(region.centres)), ("cameras", len(region.cameras))):
-        report, keys = getattr(reports, kind), getattr(gridmap, kind)
-        covered = np.unique(keys // n)
-        totals = report["totals"]
-        expect = {
-            "covered_buildings": len(covered),
-            "covered_households": int(region.households[covered].sum()),
-            "pairs": len(keys),
-            "grids' covered households": int(region.households[covered].sum()),
-        }
-        got = {
-            "covered_buildings": totals["covered_buildings"],
-            "covered_households": totals["covered_households"],
-            "pairs": sum(f["buildings"] for f in report["facilities"]),
-            "grids' covered households": sum(g["covered_households"] for g in report["grids"]),
-        }
-        if got != expect:
-            raise SystemExit(f"the {kind} report disagrees with the pairs: {got} != {expect}")
-
-
-def copy_payload(lon: np.ndarray, lat: np.ndarray, *values: np.ndarray) -> bytes:
-    """Rows (id int4, EWKB point SRID 4326, float8 …) as a binary COPY stream."""
-    fields = [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i4"), ("geom_len", ">i4")]
-    fields += [("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")]
-    for i in range(len(values)):
-        fields += [(f"v{i}_len", ">i4"), (f"v{i}", ">f8")]
-    rows = np.empty(len(lon), dtype=np.dtype(fields))
-    rows["fields"] = 2 + len(values)
-    rows["id_len"], rows["id"] = 4, np.arange(len(lon))
-    rows["geom_len"], rows["order"], rows["type"], rows["srid"] = 25, 1, 0x20000001, 4326
-    rows["x"], rows["y"] = lon, lat
-    for i, v in enumerate(values):
-        rows[f"v{i}_len"], rows[f"v{i}"] = 8, v
-    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
-
-
-def _fetch(cur: psycopg.Cursor, sql: str, n_facilities: int) -> np.ndarray:
-    with cur.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        data = b"".join(bytes(block) for block in copy)
-    numbers = np.array(data.split(), dtype=np.int64)
-    return numbers[0::2] * n_facilities + numbers[1::2]
-
-
-def run_postgis(url: str, city: City, explain: bool) -> tuple[Run, dict[str, str]]:
-    """Temp tables, COPY, GiST indexes on geography, ANALYZE, the two queries."""
-    tables = {
-        "pts": ("", (city.plon, city.plat)),
-        "centres": (", radius_m float8", (city.clon, city.clat, city.radius)),
-        "cams": (
-            ", azimuth float8, fov float8, range_m float8",
-            (city.klon, city.klat, city.azimuth, city.fov, city.reach),
-        ),
-    }
-    plans = {}
-    with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
-        cur.execute("SET jit = off")
-        t0 = time.perf_counter()
-        for name, (columns, arrays) in tables.items():
-            cur.execute(
-                f"CREATE TEMP TABLE {name} (id int4 NOT NULL, "
-                f"geog geography(Point, 4326) NOT NULL{columns})"
-            )
-            with cur.copy(f"COPY {name} FROM STDIN (FORMAT binary)") as copy:
-                copy.write(copy_payload(*arrays))
-            cur.execute(f"CREATE INDEX ON {name} USING gist (geog)")
-            cur.execute(f"ANALYZE {name}")
-        t1 = time.perf_counter()
-        centres = _fetch(cur, CENTRES_SQL, len(city.clon))
-        t2 = time.perf_counter()
-        cameras = _fetch(cur, CAMERAS_SQL, len(city.klon))
-        t3 = time.perf_counter()
-        if explain:
-            for key, sql in (("centres", CENTRES_SQL), ("cameras", CAMERAS_SQL)):
-                cur.execute(f"EXPLAIN {sql}")
-                plans[key] = "\n".join(r[0] for r in cur.fetchall())
-        conn.rollback()
-    phases = {"load": t1 - t0, "centres query": t2 - t1, "cameras query": t3 - t2}
-    return Run(np.sort(centres), np.sort(cameras), phases), plans
-
-
-# --------------------------------------------------------------------------- checking
-
-RADIANS_PER_DEGREE = 0.0174532925199432957692
-"""PostgreSQL's constant in ``degrees()``."""
-TIE = 1e-6
-"""Within this many metres (or degrees) of a boundary a pair is on it."""
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A pair only one tool found: where it lies, how far beyond the boundary (metres past
-    the radius or range, degrees past the fov edge; negative: inside), and whether
-    PostGIS's own answer comes back when its degree ↔ radian round trips are replayed."""
-
-    kind: str
-    where: str
-    who: str
-    offset: float
-    replayed: bool
-
-
-def _roundtrip(degrees: np.ndarray) -> np.ndarray:
-    """PostGIS turns a geography point's degrees into radians (π·d/180) for its spherical
-    steps and hands GeographicLib r·180/π back: the coordinates it measures, to the bit."""
-    return (np.pi * degrees / 180.0) * 180.0 / np.pi
-
-
-def _facilities(city: City, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if kind == "centres":
-        return city.clon, city.clat, city.radius
-    return city.klon, city.klat, city.reach
-
-
-def _postgis_like(city: City, kind: str, point: np.ndarray, fac: np.ndarray) -> np.ndarray:
-    """The PostGIS decision recomputed with pyproj on round-tripped coordinates (and, for
-    the azimuth, its radians, [0, 2π) and ``degrees()``)."""
-    lon, lat, limit = _facilities(city, kind)
-    azi, _, d = GEOD.inv(
-        _roundtrip(lon[fac]),
-        _roundtrip(lat[fac]),
-        _roundtrip(city.plon[point]),
-        _roundtrip(city.plat[point]),
-    )
-    within = np.asarray(d) <= limit[fac]
-    if kind == "centres":
-        return within
-    rad = np.asarray(azi) * np.pi / 180.0
-    rad = np.where(rad < 0.0, rad + 2.0 * np.pi, rad)
-    t = rad / RADIANS_PER_DEGREE - city.azimuth[fac]
-    turn = t - 360.0 * np.floor(t / 360.0)
-    half = city.fov[fac] / 2
-    seen = (city.fov[fac] >= 360) | (turn <= half) | (turn >= 360 - half) | (np.asarray(d) == 0)
-    return within & seen
-
-
-def compare(city: City, gridmap: Run, postgis: Run) -> list[Difference]:
-    """Every pair only one tool found, located and explained."""
-    out = []
-    for kind in ("centres", "cameras"):
-        mine, theirs = getattr(gridmap, kind), getattr(postgis, kind)
-        keys = np.setxor1d(mine, theirs)
-        lon, lat, limit = _facilities(city, kind)
-        point, fac = np.divmod(keys, len(lon))
-        in_postgis = np.isin(keys, theirs)
-        replayed = _postgis_like(city, kind, point, fac) == in_postgis
-        bearing, _, d = GEOD.inv(lon[fac], lat[fac], city.plon[point], city.plat[point])
-        bearing, d = np.asarray(bearing), np.asarray(d)
-        beyond = d - limit[fac]
-        for i in range(len(keys)):
-            who = "PostGIS only" if in_postgis[i] else "gridmap only"
-            where, offset = "elsewhere", float(beyond[i])
-            if abs(beyond[i]) <= TIE:
-                where = "on a circle" if kind == "centres" else "on a range"
-            elif kind == "cameras":
-                f = int(fac[i])
-                off = abs((bearing[i] - city.azimuth[f] + 180.0) % 360.0 - 180.0)
-                edge = off - city.fov[f] / 2
-                if d[i] <= TIE:
-                    where, offset = "at a camera", float(d[i])
-                elif abs(edge) <= TIE:
-                    where, offset = "on a fov edge", float(edge)
-            out.append(Difference(kind, where, who, offset, bool(replayed[i])))
-    return out
-
-
-def summarise(diffs: list[Difference]) -> list[tuple[str, str, str, int, float, int]]:
-    """(kind, where, who, count, largest |offset|, replayed) per group."""
-    groups: dict[tuple[str, str, str], list[Difference]] = {}
-    for d in diffs:
-        groups.setdefault((d.kind, d.where, d.who), []).append(d)
-    return [
-        (*key, len(ds), max(abs(d.offset) for d in ds), sum(d.replayed for d in ds))
-        for key, ds in sorted(groups.items())
-    ]
 
 
 # --------------------------------------------------------------------------- reporting
@@ -521,9 +95,7 @@ def environment(url: str) -> dict[str, str]:
     full = gis[0] if gis else ""
     pieces = {p.split("=")[0]: p.split("=", 1)[1].strip('"') for p in full.split() if "=" in p}
     return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
+        **machine(),
         "numpy": np.__version__,
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
         "pyproj": f"{pyproj.__version__} (PROJ {pyproj.proj_version_str})",
@@ -531,16 +103,6 @@ def environment(url: str) -> dict[str, str]:
         "postgis": f"PostGIS {pieces.get('POSTGIS', '?')} (PROJ {pieces.get('PROJ', '?')})",
         "code": git_state(),
     }
-
-
-def _plan_nodes(plan: str) -> str:
-    lines = plan.splitlines()
-    nodes = [
-        line.split("(cost")[0].replace("->", "").strip()
-        for i, line in enumerate(lines)
-        if i == 0 or "->" in line
-    ]
-    return " ← ".join(n for n in nodes if n)
 
 
 def markdown(
@@ -722,8 +284,8 @@ def markdown(
             )
     lines += [
         "",
-        f"PostGIS plans: centres {_plan_nodes(plans.get('centres', ''))}; cameras "
-        f"{_plan_nodes(plans.get('cameras', ''))}.",
+        f"PostGIS plans: centres {plan_nodes(plans.get('centres', ''))}; cameras "
+        f"{plan_nodes(plans.get('cameras', ''))}.",
         "",
     ]
     return "\n".join(lines)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import itertools
 import os
 import pstats
 import shutil
@@ -53,7 +52,7 @@ from typing import Any
 
 import pyogrio
 import shapely
-from common import ROOT, drop_databases, git_state, machine, server_versions
+from common import ROOT, drop_databases, git_state, machine, phase_seconds, server_versions
 from meters import peak_rss, vm_kib
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -173,9 +172,7 @@ def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
             raise RuntimeError(f"gridmap stored {stored} grids, expected {n}")
     finally:
         engine.dispose()
-    bounds = [*marks, ("end", end)]
-    phases = {step: t1 - t0 for (step, t0), (_, t1) in itertools.pairwise(bounds)}
-    return Run(end - start, phases, rss["before"], rss["peak"])
+    return Run(end - start, phase_seconds(marks, end), rss["before"], rss["peak"])
 
 
 def ogr_command(url: str, zip_path: Path) -> list[str]:
