@@ -67,6 +67,11 @@ def phase_seconds(marks: list[tuple[str, float]], end: float) -> dict[str, float
     return {step: t1 - t0 for (step, t0), t1 in zip(marks, ends, strict=True)}
 
 
+def heading(title: str, command: str) -> list[str]:
+    """A results section's first lines: its title, then the command that printed it."""
+    return [f"## {title}", "", "```", command, "```", ""]
+
+
 def spaced(n: float) -> str:
     """A count with thin thousands separators, as the results print them: 1 000 000."""
     return f"{n:,.0f}".replace(",", " ")

@@ -63,7 +63,7 @@ import numpy as np
 import psycopg
 import pyproj
 import shapely
-from common import bench_database, git_state, machine, plan_nodes, spaced
+from common import bench_database, git_state, heading, machine, plan_nodes, spaced
 from coverage_city import GRIDS, LEVELS, City, Region, make_city, make_region
 from coverage_tools import (
     Difference,
@@ -139,13 +139,11 @@ def markdown(
     one = reports[0]
     totals = one.centres["totals"]
     lines = [
-        f"## Coverage: {spaced(args.points)} buildings × {args.centres} centres × "
-        f"{spaced(args.cameras)} cameras, gridmap vs PostGIS",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *heading(
+            f"Coverage: {spaced(args.points)} buildings × {args.centres} centres × "
+            f"{spaced(args.cameras)} cameras, gridmap vs PostGIS",
+            command,
+        ),
         f"Machine: {env['nproc']} cores ({env['cpu']}), load average {load[0]:.1f} → "
         f"{load[1]:.1f} over the run; Python {env['python']}; numpy {env['numpy']}, shapely "
         f"{env['shapely']}, pyproj {env['pyproj']}; {env['postgres']}, {env['postgis']} "

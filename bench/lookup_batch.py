@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
-from common import drop_databases, git_state, machine, plan_nodes, spaced
+from common import drop_databases, git_state, heading, machine, plan_nodes, spaced
 from lookup_batch_cities import City, make_demo_city, make_generated_city, make_points
 from lookup_batch_tools import (
     Step,
@@ -171,12 +171,10 @@ def markdown(args: argparse.Namespace, env: dict[str, str], results: list[CityRe
     if args.jit != "off":
         command += f" --jit {args.jit}"
     lines = [
-        f"## Lookup batch: {spaced(args.points)} points, gridmap vs PostGIS vs geopandas",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *heading(
+            f"Lookup batch: {spaced(args.points)} points, gridmap vs PostGIS vs geopandas",
+            command,
+        ),
         f"Machine: {env['nproc']} cores ({env['cpu']}), shared: load average "
         + ", ".join(
             f"{r.load_avg[0]:.1f} → {r.load_avg[1]:.1f} over the {r.city.key} city" for r in results

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 import wrk
-from common import ROOT, bench_database, git_state, machine, package_version
+from common import ROOT, bench_database, git_state, heading, machine, package_version
 from meters import machine_busy_seconds, parent_pid, process_cpu
 from servers import Server, backends, serve_gridmap
 from sqlalchemy import create_engine, make_url, text
@@ -273,12 +273,10 @@ def markdown(
     covered = int(points.covered.sum())
     lookups = [r for r in runs if r.label == "lookup"]
     lines = [
-        "## Lookup over HTTP: wrk, two workers",
-        "",
-        "```",
-        ".venv/bin/python bench/lookup_http.py " + " ".join(options),
-        "```",
-        "",
+        *heading(
+            "Lookup over HTTP: wrk, two workers",
+            ".venv/bin/python bench/lookup_http.py " + " ".join(options),
+        ),
         f"Machine: {env['nproc']} cores ({env['cpu']}), shared by wrk, the uvicorn workers and "
         f"PostgreSQL (loopback only); Python {env['python']}; {env['wrk']}; {env['stack']}; "
         f"uvloop {'loaded' if loaded['uvloop'] else 'NOT loaded'}, httptools "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import folium
 import numpy as np
 import shapely
-from common import git_state, machine, package_version, spaced
+from common import git_state, heading, machine, package_version, spaced
 from map_scale_browser import CLASSES, Page
 from map_scale_city import CAMERA_MIX, LEVEL_ORDER, City
 from sqlalchemy import Connection, text
@@ -116,13 +116,11 @@ def markdown(r: Results) -> str:
     e = r.env
     loads = [x.load_average for p in (*r.pages, *r.variants) for x in p.loads]
     lines = [
-        f"## Map scale: {len(grids)} grids + {len(city.centres)} centres + "
-        f"{spaced(len(city.cameras))} cameras on one page, gridmap vs a plain Folium page",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *heading(
+            f"Map scale: {len(grids)} grids + {len(city.centres)} centres + "
+            f"{spaced(len(city.cameras))} cameras on one page, gridmap vs a plain Folium page",
+            command,
+        ),
         f"Machine: {e['nproc']} cores ({e['cpu']}), load average {r.load[0]:.1f} → "
         f"{r.load[1]:.1f} over the run; Python {e['python']}; {e['folium']}; {e['shapely']}; "
         f"{e['postgres']} (gridmap's embedded cluster); headless {e['chromium']} "

@@ -52,7 +52,7 @@ from typing import Any
 
 import pyogrio
 import shapely
-from common import ROOT, drop_databases, git_state, machine, phase_seconds, server_versions
+from common import ROOT, drop_databases, git_state, heading, machine, phase_seconds, server_versions
 from meters import peak_rss, vm_kib
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -309,13 +309,11 @@ def markdown(
     """The results section for ``bench/RESULTS.md``."""
     ratio = _median(gm) / _median(ogr)
     lines = [
-        "## Upload: 10 000 polygons, gridmap vs ogr2ogr",
-        "",
-        "```",
-        f".venv/bin/python bench/upload_vs_ogr2ogr.py --polygons {args.polygons} "
-        f"--repeat {args.repeat}",
-        "```",
-        "",
+        *heading(
+            "Upload: 10 000 polygons, gridmap vs ogr2ogr",
+            f".venv/bin/python bench/upload_vs_ogr2ogr.py --polygons {args.polygons} "
+            f"--repeat {args.repeat}",
+        ),
         f"Machine: {env['nproc']} cores ({env['cpu']}); Python {env['python']}; "
         f"{env['ogr2ogr']} (Debian gdal-bin); gridmap reads with pyogrio {env['pyogrio']}; "
         f"shapely {env['shapely']}; {env['postgres']} (gridmap's embedded cluster). "
