@@ -29,4 +29,4 @@ demo: bootstrap ## regenerate data/boundaries from the committed sources
 bench: bootstrap ## the benchmarks of bench/ (installs their peers: geopandas, wrk)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk; }
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in $$(grep -l '^if __name__ == "__main__":' bench/*.py); do $(BIN)/python $$b || exit 1; done
