@@ -23,7 +23,7 @@ N_COMMUNITIES = 62
 
 def rng_for(seed: int, key: str) -> np.random.Generator:
     """The random generator of one part of the city: the same for a seed whatever else runs."""
-    return np.random.defaultrng_for([seed, zlib.crc32(key.encode())])
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
 def to_km(geom: Any) -> Any:

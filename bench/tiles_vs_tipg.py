@@ -22,7 +22,7 @@ city (``gis.store.seed.load_demo``):
 
 The tile list: every tile at zooms 12–16 whose box intersects a current demo grid, shuffled
 with a seed.  The timed HTTP runs are ``wrk -t2 -c8 -d10s`` cycling through the list (a
-Lua path list, as in ``bench/lookup_http.py``) with ``Accept-Encoding: gzip`` (as a browser;
+Lua path list, ``bench/wrk.py``) with ``Accept-Encoding: gzip`` (as a browser;
 both servers gzip); tiles/s is wrk's requests/s, p50/p99 from its histogram.  Each run also
 reports the CPU spent per tile by PostgreSQL (postmaster and backends), the server's
 processes and the client (wrk, or the floor's threads).  Before timing, a sample of tiles
