@@ -63,6 +63,19 @@ BLANK_PNG = bytes.fromhex(
 )
 """A 1×1 transparent PNG: what tests answer for base-map tiles, which must not leave the machine."""
 
+DRAWN_JS = """() => {
+  const map = window[document.querySelector('.folium-map').id];
+  const found = {};
+  map.eachLayer(l => {
+    if (l.feature && l.options && l.options.className) {
+      const name = l.options.className.split(' ')[0];
+      found[name] = (found[name] || 0) + 1;
+    }
+  });
+  return found;
+}"""
+"""Drawn GeoJSON features of a Folium page, counted by their first CSS class."""
+
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

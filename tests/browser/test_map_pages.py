@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from gis.settings import Settings
 
-from browser import PageLog, screenshot
+from browser import DRAWN_JS, PageLog, screenshot
 from support import serve_app, upload, write_layer
 
 DEMO = Settings().demo_dir
@@ -39,19 +39,6 @@ DEMO_CODES = {
 EVIL = "山庄里<img src=x onerror=alert(1)>"
 """A name a careless page would run as HTML."""
 NEW_COUNTY = "130299"
-
-DRAWN_JS = """() => {
-  const map = window[document.querySelector('.folium-map').id];
-  const found = {};
-  map.eachLayer(l => {
-    if (l.feature && l.options && l.options.className) {
-      const name = l.options.className.split(' ')[0];
-      found[name] = (found[name] || 0) + 1;
-    }
-  });
-  return found;
-}"""
-"""Drawn GeoJSON features by their first CSS class."""
 
 
 def test_every_region_of_the_demo_has_a_map_page(client: TestClient) -> None:

@@ -15,24 +15,12 @@ from sqlalchemy import Engine, text
 
 from gis.settings import Settings
 
-from browser import PageLog, screenshot
+from browser import DRAWN_JS, PageLog, screenshot
 from support import serve_app, upload, write_layer
 
 DEMO = Settings().demo_dir
 GRIDS = json.loads((DEMO / "grids.geojson").read_text(encoding="utf-8"))["features"]
 PARENT = "130227001002"
-
-DRAWN_JS = """() => {
-  const map = window[document.querySelector('.folium-map').id];
-  const found = {};
-  map.eachLayer(l => {
-    if (l.feature && l.options && l.options.className) {
-      const name = l.options.className.split(' ')[0];
-      found[name] = (found[name] || 0) + 1;
-    }
-  });
-  return found;
-}"""
 
 
 def _community_file(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
