@@ -34,6 +34,7 @@ from api.routers import (
     tiles,
     uploads,
     versions,
+    workbench,
 )
 from api.security_headers import SecurityHeaders
 from api.sessions import KeySessions, redact_logs
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(docs.router)
     app.include_router(home.router)
+    app.include_router(workbench.router)
     docs.hoist_defs(app)
     docs.declare_errors(app)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")

@@ -13,6 +13,7 @@ a stale session counts as no session.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -25,7 +26,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from api.throttle import Family, Throttle
-from gis.access.auth import Principal, auth_required, authenticate, session_principal
+from gis.access.auth import (
+    Principal,
+    auth_required,
+    authenticate,
+    csrf_token,
+    session_principal,
+)
+from gis.errors import Forbidden
 from gis.query.lookup import LookupService
 from gis.settings import Settings
 from gis.store.watch import VersionWatch
@@ -39,6 +47,10 @@ MAX_INT = 2**31 - 1
 it a 422 stated in the OpenAPI document, never a database error."""
 SESSION_COOKIE = "gridmap_session"
 """The browser session's cookie (HttpOnly, SameSite=Strict): an opaque token, never a key."""
+CSRF_HEADER = "X-CSRF-Token"
+"""The header a session's state-changing request carries its CSRF token in (the page's
+``<meta name="csrf-token">``; ``api/static/workbench/workbench.js`` sends it)."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -180,16 +192,34 @@ def authorize(
     return principal
 
 
+def check_csrf(request: Request, session: str) -> None:
+    """403 ``csrf_failed`` unless the request carries the session's CSRF token in
+    :data:`CSRF_HEADER`: a cookie is sent by the browser whatever page asks, the token only
+    by gridmap's own pages."""
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not secrets.compare_digest(sent.encode(), csrf_token(session).encode()):
+        raise Forbidden(
+            "请求缺少有效的 CSRF 令牌，请刷新页面后重试 "
+            "(the request lacks the page's CSRF token; reload the page and try again)",
+            code="csrf_failed",
+        )
+
+
 async def get_caller(request: Request) -> Principal | None:
     """The caller, or None for an anonymous one (no database work then); remembered on the
     request for the audit log.  Public routes use it to shape answers; the OpenAPI document
-    declares a key only where one is required (:func:`require`)."""
+    declares a key only where one is required (:func:`require`).  A state-changing request
+    that a session cookie signs must carry the session's CSRF token (:func:`check_csrf`)."""
     authorization = request.headers.get("authorization")
     session = request.cookies.get(SESSION_COOKIE)
     principal = None
     if authorization or session:
         engine = services(request.app).engine
         principal = await run_in_threadpool(identify, engine, authorization, session)
+    scheme, key = get_authorization_scheme_param(authorization)
+    by_session = principal is not None and not (scheme.lower() == "bearer" and key)
+    if by_session and session and request.method not in SAFE_METHODS:
+        check_csrf(request, session)
     request.state.principal = principal
     return principal
 

@@ -37,11 +37,15 @@ _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's name, role and id."""
+    """Who is calling: a key (its name and id) or a signed-in user (username and id), with
+    its role and region scope (the code of the region whose regions it may change; None:
+    everywhere — enforced by ``gis.access.scope``)."""
 
     name: str
     role: str
     key_id: int | None = None
+    user_id: int | None = None
+    scope: str | None = None
 
     def require(self, role: str) -> None:
         """Raise ``insufficient_role`` unless this principal has at least ``role``."""
@@ -218,11 +222,11 @@ def _principal(conn: Connection, row: Row[Any]) -> Principal:
             ),
             {"id": row.id, "every": LAST_USED_EVERY},
         )
-    return Principal(name=row.name, role=row.role, key_id=row.id)
+    return Principal(name=row.name, role=row.role, key_id=row.id, scope=row.scope_code)
 
 
 _USABLE = (
-    "k.id, k.name, k.role, k.revoked_at IS NULL AS live, "
+    "k.id, k.name, k.role, k.scope_code, k.revoked_at IS NULL AS live, "
     "coalesce(k.expires_at <= now(), false) AS expired, "
     "coalesce(k.last_used_at < now() - :every, true) AS stale"
 )
@@ -256,6 +260,13 @@ def authenticate(conn: Connection, key: str | None) -> Principal:
             "API 密钥已过期，请联系管理员 (the API key has expired)", code="api_key_expired"
         )
     return _principal(conn, row)
+
+
+def csrf_token(session: str) -> str:
+    """The CSRF token of a browser session: derived from its secret cookie (so nothing more
+    is stored), put in the session's pages, and required of its state-changing requests
+    (``api.deps.get_caller``).  Another site can neither read the cookie nor the page."""
+    return _hash(f"csrf:{session}")
 
 
 def start_session(conn: Connection, principal: Principal) -> str:

@@ -110,7 +110,7 @@ class Region(Base):
 
 
 ROLES = ("viewer", "editor", "admin")
-"""API key roles, each allowed what the ones before it are."""
+"""Roles of API keys and users, each allowed what the ones before it are."""
 
 
 class ApiKey(Base):
@@ -131,26 +131,53 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """Kept at most once a minute (``gis.access.auth.LAST_USED_EVERY``): a read stays a read."""
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scope_code: Mapped[str | None] = mapped_column(Text)
+    """The region whose regions the key may change (None: everywhere); ``gis.access.scope``."""
 
     __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="api_keys_role_check"),)
 
 
+class User(Base):
+    """A person who signs in with a password (only its argon2 hash stored), with a role and
+    optionally a region scope.  Disabled, never deleted: versions and the audit log name them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    scope_code: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="users_role_check"),)
+
+
 class Session(Base):
-    """A browser's session: the SHA-256 of its cookie, standing for a key until it expires
-    (or the key is revoked, expires or is rotated)."""
+    """A browser's session: the SHA-256 of its cookie, standing for a key (a page opened with
+    ``?key=``) or a user (``/login``) until it expires, or the key is revoked, expires or is
+    rotated, or the user is disabled or signs out."""
 
     __tablename__ = "sessions"
 
     token_hash: Mapped[str] = mapped_column(Text, primary_key=True)
-    key_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    key_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("api_keys.id", ondelete="CASCADE")
     )
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
-    __table_args__ = (Index("sessions_key_idx", "key_id"),)
+    __table_args__ = (
+        Index("sessions_key_idx", "key_id"),
+        Index("sessions_user_idx", "user_id"),
+        CheckConstraint("(key_id IS NULL) <> (user_id IS NULL)", name="sessions_one_owner"),
+    )
 
 
 class AuditEntry(Base):

@@ -1,0 +1,94 @@
+"""The GIS office's workbench (网格管理工作台): zh-CN pages for signed-in staff.
+
+Each page is a template (``api/templates/workbench/``) rendered with :func:`context` and a
+script (``api/static/workbench/``) that reads and writes through the JSON API — so every
+action a page offers is an API call a script can make too.  A browser that is not signed in
+is sent to ``/login`` and brought back; one whose role is too low gets the 403 page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SESSION_COOKIE, CallerDep
+from api.pages import templates
+from api.text import Code
+from gis.access.auth import Principal, csrf_token
+from gis.store.models import LEVELS
+from gis.web.map_assets import asset_url
+
+router = APIRouter(prefix="/workbench", include_in_schema=False)
+
+NAV = (
+    ("start", "/workbench", "工作台"),
+    ("upload", "/workbench/upload", "上传边界"),
+    ("versions", "/workbench/versions", "版本与对比"),
+    ("admin", "/workbench/admin", "用户与密钥"),
+)
+"""The workbench's menu: page name, path, title."""
+
+
+def context(request: Request, caller: Principal, page: str, **extra: Any) -> dict[str, Any]:
+    """What every workbench template gets: the caller, the session's CSRF token (for
+    ``gm.api``), the menu, the map library's files and the hierarchy's levels."""
+    session = request.cookies.get(SESSION_COOKIE)
+    return {
+        "caller": caller,
+        "csrf": csrf_token(session) if session else "",
+        "nav": NAV,
+        "page": page,
+        "levels": LEVELS,
+        "leaflet_js": asset_url("leaflet", "dist/leaflet.js"),
+        "leaflet_css": asset_url("leaflet", "dist/leaflet.css"),
+        **extra,
+    }
+
+
+def render(
+    request: Request, caller: Principal | None, page: str, role: str = "viewer", **extra: Any
+) -> Response:
+    """The page ``workbench/<page>.html`` for a caller with at least ``role``; a signed-out
+    browser is sent to ``/login?next=<this page>`` (303), a lower role gets 403."""
+    if caller is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    caller.require(role)
+    response = templates.TemplateResponse(
+        request, f"workbench/{page}.html", context(request, caller, page, **extra)
+    )
+    response.headers["Cache-Control"] = "no-store"  # a page holds the session's CSRF token
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def start(request: Request, caller: CallerDep) -> Response:
+    """The start page: what the signed-in user may do, recent versions and uploads."""
+    return render(request, caller, "start")
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload(request: Request, caller: CallerDep) -> Response:
+    """Drop a file, check it on a map, commit it (editors within their scope)."""
+    return render(request, caller, "upload")
+
+
+@router.get("/versions", response_class=HTMLResponse)
+def versions(request: Request, caller: CallerDep) -> Response:
+    """The history of versions and the diff map between any two."""
+    return render(request, caller, "versions")
+
+
+@router.get("/edit/{code}", response_class=HTMLResponse)
+def edit(request: Request, caller: CallerDep, code: Code) -> Response:
+    """Edit a region and its neighbours on a map: reshape, split, merge, attributes."""
+    return render(request, caller, "edit", role="editor", code=code)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin(request: Request, caller: CallerDep) -> Response:
+    """Users and API keys (admins)."""
+    return render(request, caller, "admin", role="admin")

@@ -1,0 +1,113 @@
+/* The workbench's shared script (api/templates/workbench/base.html loads it on every page).
+ *
+ * gm.api(path, options)  — fetch JSON from gridmap's API with the session's CSRF token;
+ *                          an error answer throws a gm.ApiError (status, code, message, details).
+ * gm.el(tag, attrs, ...children) — build an element; children are elements or plain text
+ *                          (always text nodes: user text is never parsed as HTML).
+ * gm.map(element, options) — a Leaflet map with the office's base maps (none: a plain
+ *                          background and a note), scale bar; returns the L.Map.
+ * gm.geojson(data, options) — an L.geoJSON layer whose tooltips are plain text.
+ * gm.message(element, text, kind) — show a message (kind: "error", "ok" or none).
+ */
+(function () {
+  "use strict";
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = (body && body.error) || {};
+      super(error.message || `HTTP ${status}`);
+      this.status = status;
+      this.code = error.code || `http_${status}`;
+      this.details = error.details || {};
+      this.body = body;
+    }
+  }
+
+  function csrf() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  /** Fetch `path` (query: an object of parameters; body: an object sent as JSON, or
+   * FormData/Blob sent as is); resolves to the parsed JSON (or the Response when `raw`). */
+  async function api(path, options = {}) {
+    const { method = "GET", query, body, raw = false, headers = {} } = options;
+    const url = new URL(path, window.location.origin);
+    for (const [name, value] of Object.entries(query || {})) {
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+    }
+    const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
+    if (method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = csrf();
+    if (body instanceof FormData || body instanceof Blob) init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    const response = await fetch(url, init);
+    if (!response.ok) {
+      let parsed = null;
+      try { parsed = await response.json(); } catch (e) { /* not JSON */ }
+      throw new ApiError(response.status, parsed);
+    }
+    if (raw) return response;
+    return response.status === 204 ? null : response.json();
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === "dataset") Object.assign(node.dataset, value);
+      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function message(element, text, kind) {
+    element.replaceChildren(document.createTextNode(text));
+    element.className = "wb-message" + (kind ? ` wb-${kind}` : "");
+    element.hidden = !text;
+  }
+
+  /** The base map layers a map page offers, as {title: layer}; none here (see gm.baseMaps). */
+  const baseMaps = { list: async () => ({}) };
+
+  function map(element, options = {}) {
+    const m = L.map(element, { preferCanvas: false, ...options });
+    L.control.scale({ imperial: false }).addTo(m);
+    m.setView(options.center || [45.77, 131.0], options.zoom || 11);
+    baseMaps.list(m).then((layers) => {
+      const names = Object.keys(layers);
+      if (names.length) {
+        layers[names[0]].addTo(m);
+        L.control.layers(layers, {}, { position: "topright" }).addTo(m);
+      } else {
+        const note = L.control({ position: "bottomright" });
+        note.onAdd = () => el("div", { class: "wb-legend wb-nobase" }, "无底图（未配置底图文件）");
+        note.addTo(m);
+      }
+    });
+    return m;
+  }
+
+  function geojson(data, options = {}) {
+    const { tooltip, ...rest } = options;
+    return L.geoJSON(data, {
+      ...rest,
+      onEachFeature(feature, layer) {
+        if (tooltip) {
+          const text = tooltip(feature);
+          if (text) layer.bindTooltip(el("span", {}, text), { sticky: true });
+        }
+        if (rest.onEachFeature) rest.onEachFeature(feature, layer);
+      },
+    });
+  }
+
+  window.gm = { ApiError, api, csrf, el, message, map, geojson, baseMaps };
+})();
