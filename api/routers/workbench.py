@@ -27,6 +27,8 @@ NAV = (
     ("start", "/workbench", "工作台"),
     ("upload", "/workbench/upload", "上传边界"),
     ("versions", "/workbench/versions", "版本与对比"),
+    ("roster", "/workbench/roster", "花名册"),
+    ("print", "/workbench/print", "打印地图"),
     ("admin", "/workbench/admin", "用户与密钥"),
 )
 """The workbench's menu: page name, path, title."""
@@ -86,6 +88,18 @@ def versions(request: Request, caller: CallerDep) -> Response:
 def edit(request: Request, caller: CallerDep, code: Code) -> Response:
     """Edit a region and its neighbours on a map: reshape, split, merge, attributes."""
     return render(request, caller, "edit", role="editor", code=code)
+
+
+@router.get("/roster", response_class=HTMLResponse)
+def roster(request: Request, caller: CallerDep) -> Response:
+    """A region's grids (or another level) as an Excel roster: export, edit, import."""
+    return render(request, caller, "roster")
+
+
+@router.get("/print", response_class=HTMLResponse)
+def print_map(request: Request, caller: CallerDep) -> Response:
+    """Any map view to PNG or PDF (A4/A3, portrait/landscape) with title, legend, scale."""
+    return render(request, caller, "print")
 
 
 @router.get("/admin", response_class=HTMLResponse)
