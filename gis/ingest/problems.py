@@ -60,6 +60,7 @@ class Problem:
                 "feature": self.feature,
                 "attribute": self.attribute,
                 "message": self.message,
+                **self.details,  # a roster's row and column (gis.ingest.roster_uploads)
             }
         found: dict[str, Any] = {
             "kind": self.kind,
