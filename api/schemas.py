@@ -269,3 +269,49 @@ class Health(BaseModel):
     database: Literal["reachable"]
     postgis: str = Field(description="The PostGIS version")
     version: int | None = Field(description="The current boundary version")
+
+
+# --------------------------------------------------------------------------- rosters
+
+
+class RosterProblem(ReportProblem):
+    """A roster's problem: where it is, as Excel shows it (``gis.ingest.roster_uploads``)."""
+
+    row: int = Field(description="Row as Excel numbers it: the header is row 1")
+    column: str | None = Field(description="Column letter (A, B …); null for the whole row")
+    header: str | None = Field(description="The column's header text")
+    code: str | None = Field(description="The row's region code")
+    attribute: str | None = Field(description="The attribute at fault")
+
+
+class RosterCell(BaseModel):
+    """One changed cell of an imported roster."""
+
+    row: int
+    column: str
+    header: str
+    code: str
+    field: str
+    old: Any
+    new: Any
+
+
+class RosterReport(BaseModel):
+    """An imported roster's report, shaped like an upload's."""
+
+    ok: bool = Field(description="No errors: the roster may be committed")
+    summary: ReportSummary
+    file: dict[str, Any]
+    encoding: dict[str, Any] | None
+    level: str | None = Field(description="The level of the roster's regions")
+    fields: dict[str, Any] = Field(description="Which header is which column")
+    problems: list[RosterProblem]
+    cells: list[RosterCell] = Field(description="Each changed cell, old and new value")
+
+
+class RosterAnswer(BaseModel):
+    """A roster import: status, the version a commit made, the report."""
+
+    status: str = Field(examples=["dry_run", "committed", "unchanged"])
+    version: int | None
+    report: RosterReport
