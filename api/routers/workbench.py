@@ -93,7 +93,10 @@ def edit(request: Request, caller: CallerDep, code: Code) -> Response:
 @router.get("/roster", response_class=HTMLResponse)
 def roster(request: Request, caller: CallerDep) -> Response:
     """A region's grids (or another level) as an Excel roster: export, edit, import."""
-    return render(request, caller, "roster")
+    from gis.catalogue import REGION_LAYERS
+
+    titles = {level: layer.short_title for level, layer in REGION_LAYERS.items()}
+    return render(request, caller, "roster", level_titles=titles)
 
 
 @router.get("/print", response_class=HTMLResponse)
