@@ -21,6 +21,7 @@ from api.request_line import RequestLine
 from api.routers import (
     analysis,
     audit,
+    basemaps,
     docs,
     export,
     health,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(home.router)
     app.include_router(workbench.router)
+    app.include_router(basemaps.router)
     docs.hoist_defs(app)
     docs.declare_errors(app)
     app.mount("/vendor", VendorFiles(directory=settings.vendor_dir, check_dir=False), name="vendor")

@@ -18,8 +18,12 @@ from gis.web import page, region_page, upload_page
 router = APIRouter(tags=["maps"])
 
 BasemapQuery = Annotated[
-    page.Basemap,
-    Query(description="none (default), osm, tianditu (needs GRIDMAP_TIANDITU_KEY) or amap"),
+    page.Basemap | None,
+    Query(
+        pattern=r"^[a-z][a-z0-9_-]{0,39}$",
+        description="An office base map (GET /api/v1/basemaps; default: the first, else none), "
+        "none, osm, tianditu (needs GRIDMAP_TIANDITU_KEY) or amap",
+    ),
 ]
 ColourQuery = Annotated[
     page.ColourBy, Query(description="Grid colours: households against the band, or coverage")
@@ -43,12 +47,12 @@ def city_map(
     settings: SettingsDep,
     conn: ConnectionDep,
     caller: CallerDep,
-    basemap: BasemapQuery = "none",
+    basemap: BasemapQuery = None,
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:
     """Every region, centre and camera on one page (grid workers as the reader's role may
     see them: none for anonymous readers, masked for viewers)."""
-    options = page.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
+    options = page.map_options(conn, basemap, colour_by=colour_by, role=role_of(caller))
     return _page(request, settings, region_page.region_map(conn, settings, None, options))
 
 
@@ -64,12 +68,12 @@ def region_map(
     conn: ConnectionDep,
     caller: CallerDep,
     code: Code,
-    basemap: BasemapQuery = "none",
+    basemap: BasemapQuery = None,
     colour_by: ColourQuery = "households",
 ) -> HTMLResponse:
     """A county, street, community or grid with everything below it; one with nothing below
     it is shown with its parent and neighbours."""
-    options = page.MapOptions(basemap=basemap, colour_by=colour_by, role=role_of(caller))
+    options = page.map_options(conn, basemap, colour_by=colour_by, role=role_of(caller))
     return _page(request, settings, region_page.region_map(conn, settings, code, options))
 
 
@@ -80,13 +84,13 @@ def upload_map(
     conn: ConnectionDep,
     upload_id: Id,
     _viewer: Annotated[Principal, Depends(require("viewer"))],
-    basemap: BasemapQuery = "none",
+    basemap: BasemapQuery = None,
 ) -> HTMLResponse:
     """An upload for review: the file's regions coloured by what it does to each (added,
     modified, unchanged), the regions it removes and its validation problems, over the stored
     regions around them (viewer: ``Authorization: Bearer``, or the session a browser tab
     gets by opening the page once with ``?key=``)."""
-    options = page.MapOptions(basemap=basemap)
+    options = page.map_options(conn, basemap)
     return _page(request, settings, upload_page.upload_map(conn, settings, upload_id, options))
 
 
@@ -99,5 +103,5 @@ def drawn_point(
     """``{"lon", "lat", "crs"}``: where a map page over ``basemap`` draws the WGS84 point — shifted
     to GCJ-02 on AMap, as it is otherwise.  The address box of a page (served, or exported
     and opened from ``file://``) asks it where to mark the point it looked up."""
-    x, y, crs = page.drawn_point(lon, lat, basemap)
+    x, y, crs = page.drawn_point(lon, lat, basemap or "none")
     return JSONResponse({"lon": x, "lat": y, "crs": crs})

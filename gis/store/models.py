@@ -380,3 +380,39 @@ class Road(Base):
     )
 
     __table_args__ = (Index("roads_geom_idx", "geom", postgresql_using="gist"),)
+
+
+class OfficeBasemap(Base):
+    """An office base map (migration 0009): an MBTiles or PMTiles file under the data
+    directory, served at ``/basemaps/{name}/{z}/{x}/{y}`` (``gis.store.basemaps``)."""
+
+    __tablename__ = "basemaps"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    format: Mapped[str] = mapped_column(Text, nullable=False)
+    tile_type: Mapped[str] = mapped_column(Text, nullable=False)
+    min_zoom: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_zoom: Mapped[int] = mapped_column(Integer, nullable=False)
+    west: Mapped[float] = mapped_column(Float, nullable=False)
+    south: Mapped[float] = mapped_column(Float, nullable=False)
+    east: Mapped[float] = mapped_column(Float, nullable=False)
+    north: Mapped[float] = mapped_column(Float, nullable=False)
+    attribution: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("''"))
+    vector_layers: Mapped[list[str]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'")
+    )
+    file: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(Text, nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint("format IN ('mbtiles', 'pmtiles')", name="basemaps_format_check"),
+        CheckConstraint(
+            "tile_type IN ('png', 'jpg', 'webp', 'pbf')", name="basemaps_tile_type_check"
+        ),
+        CheckConstraint("0 <= min_zoom AND min_zoom <= max_zoom", name="basemaps_zoom_check"),
+    )

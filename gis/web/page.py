@@ -21,14 +21,19 @@ import shapely
 from branca.element import Element
 from folium import plugins
 from shapely.geometry import mapping
+from sqlalchemy import Connection
 
 from gis.errors import InvalidInput
 from gis.geo.crs import from_wgs84, parse_crs
 from gis.settings import Settings
+from gis.store.basemaps import Basemap as OfficeBasemap
+from gis.store.basemaps import list_basemaps
 from gis.web import map_assets
 from gis.web.elements import HTML, Basemaps, MetricScale
 
-Basemap = Literal["none", "osm", "tianditu", "amap"]
+Basemap = str
+"""A base map's name: a built-in one (``BASEMAP_NAMES``) or an office one
+(``gis.store.basemaps``, ``gridmap basemap add``)."""
 ColourBy = Literal["households", "coverage"]
 
 TILES = {
@@ -81,6 +86,8 @@ class MapOptions:
     api_base: str = ""
     role: str | None = None
     """The reader's role: personal fields as it may see them (``gis.access.privacy``)."""
+    office: tuple[OfficeBasemap, ...] = ()
+    """The office base maps offered (raster ones: Leaflet draws no vector tiles)."""
 
     @property
     def point_url(self) -> str | None:
@@ -88,6 +95,24 @@ class MapOptions:
         if _datum(self.basemap) == "wgs84":
             return None
         return f"{self.api_base}{POINT_URL}?basemap={self.basemap}"
+
+
+def map_options(conn: Connection, basemap: Basemap | None, **options: Any) -> MapOptions:
+    """A page's options with the registry's raster office base maps offered; ``basemap``
+    None: the first office base map, else none (never an internet one unasked: an intranet
+    has none).  An unknown name: 422 ``invalid_parameter``."""
+    office = tuple(b for b in list_basemaps(conn) if b.raster)
+    if basemap is None:
+        basemap = office[0].name if office else "none"
+    elif basemap not in BASEMAP_NAMES and basemap not in {b.name for b in office}:
+        names = ", ".join([*BASEMAP_NAMES, *(b.name for b in office)])
+        problem = f"没有这个底图: {basemap} (no such base map; one of {names})"
+        raise InvalidInput(
+            problem,
+            code="invalid_parameter",
+            details={"problems": [{"parameter": "basemap", "in": "query", "problem": problem}]},
+        )
+    return MapOptions(basemap=basemap, office=office, **options)
 
 
 class Shift:
@@ -132,32 +157,49 @@ def fixed_style(**fixed: Any) -> Callable[[dict], dict]:
 def controls(m: folium.Map, options: MapOptions, settings: Settings) -> None:
     """The layer list with the base-map choice, full screen and measuring, on every page."""
     control = folium.LayerControl(collapsed=False).add_to(m)
-    Basemaps(control, _basemap_choices(settings), options.basemap).add_to(m)
+    choices = [*_office_choices(options), *_basemap_choices(settings)]
+    Basemaps(control, choices, options.basemap).add_to(m)
     plugins.Fullscreen(title="全屏", title_cancel="退出全屏").add_to(m)
     plugins.MeasureControl(
         primary_length_unit="meters", primary_area_unit="sqmeters", localization="cn"
     ).add_to(m)
 
 
-def _basemap_choices(settings: Settings) -> list[dict[str, str]]:
+def _choice(key: str, name: str, url: str, subdomains: str, attribution: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": name,
+        "url": url,
+        "subdomains": subdomains,
+        "attribution": attribution,
+        "datum": _datum(key),
+    }
+
+
+def _office_choices(options: MapOptions) -> list[dict[str, Any]]:
+    """The office base maps, first: their tiles from gridmap (``options.api_base``)."""
+    return [
+        _choice(b.name, b.title, b.tile_url(options.api_base), "", b.attribution)
+        | {"maxzoom": b.max_zoom, "bounds": [[b.south, b.west], [b.north, b.east]]}
+        for b in options.office
+    ]
+
+
+def online_choices(settings: Settings) -> list[dict[str, Any]]:
+    """The internet base maps (OSM, Tianditu when its key is set, AMap): key, name, url,
+    subdomains, attribution, datum."""
     choices = []
-    for key, name in BASEMAP_NAMES.items():
-        url, subdomains, attribution = TILES.get(key, ("", "", ""))
+    for key, (url, subdomains, attribution) in TILES.items():
         if key == "tianditu":
             if not settings.tianditu_key:
                 continue
             url = url.replace("KEY", settings.tianditu_key)
-        choices.append(
-            {
-                "key": key,
-                "name": name,
-                "url": url,
-                "subdomains": subdomains,
-                "attribution": attribution,
-                "datum": _datum(key),
-            }
-        )
+        choices.append(_choice(key, BASEMAP_NAMES[key], url, subdomains, attribution))
     return choices
+
+
+def _basemap_choices(settings: Settings) -> list[dict[str, Any]]:
+    return [_choice("none", BASEMAP_NAMES["none"], "", "", ""), *online_choices(settings)]
 
 
 def title(m: folium.Map, text: str) -> None:
