@@ -9,6 +9,7 @@ import sys
 import typer
 from rich.markup import escape
 
+from api.cli.basemap import basemap_app
 from api.cli.common import err_console
 from api.cli.db import db_app, demo_app
 from api.cli.files import export_file, import_file, map_app, tiles_app
@@ -30,6 +31,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
 app.add_typer(map_app, name="map")
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(basemap_app, name="basemap")
 
 
 def main() -> None:

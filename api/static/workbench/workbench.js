@@ -74,8 +74,29 @@
     element.hidden = !text;
   }
 
-  /** The base map layers a map page offers, as {title: layer}; none here (see gm.baseMaps). */
-  const baseMaps = { list: async () => ({}) };
+  /** The base map layers a map page offers, as {title: layer}, the default first: the
+   * office's raster base maps (GET /api/v1/basemaps; served by gridmap, no internet needed),
+   * Tianditu when its key is set, then "无底图".  Vector (pbf) office base maps are drawn on
+   * the MapLibre page (/maps/vector) only: Leaflet draws no vector tiles.  None at all (or
+   * the list unreachable): {} — gm.map shows a plain background and a note. */
+  const baseMaps = {
+    list: async () => {
+      let answer;
+      try { answer = await api("/api/v1/basemaps"); } catch (e) { return {}; }
+      const layers = {};
+      for (const b of answer.basemaps.filter((b) => b.raster)) {
+        layers[b.title] = L.tileLayer(b.tiles, {
+          attribution: b.attribution, maxZoom: 22, maxNativeZoom: b.maxzoom,
+          bounds: [[b.bounds[1], b.bounds[0]], [b.bounds[3], b.bounds[2]]],
+        });
+      }
+      for (const o of answer.online.filter((o) => o.key === "tianditu")) {
+        layers[o.name] = L.tileLayer(o.url, { subdomains: o.subdomains, attribution: o.attribution, maxZoom: 18 });
+      }
+      if (Object.keys(layers).length) layers[answer.none] = L.layerGroup();
+      return layers;
+    },
+  };
 
   function map(element, options = {}) {
     const m = L.map(element, { preferCanvas: false, ...options });
