@@ -59,6 +59,8 @@ def family(method: str, path: str, settings: Settings) -> Family:
     if method in BODY_METHODS:
         if path == "/api/v1/uploads":
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "editor")
+        if path == "/api/v1/uploads/inspect":  # the same file, only described
+            return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "viewer")
         if path.startswith(LAYER_PREFIXES):
             return Family("write", settings.max_json_body_bytes, "editor")
         if path.startswith("/api/v1/keys"):
