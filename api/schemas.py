@@ -205,6 +205,8 @@ class Version(BaseModel):
     restored_from: int | None
     created_at: str = Field(description="ISO 8601")
     changes: Changes
+    summary: dict[str, int] = Field(description="Counts: added, changed, removed")
+    file: str | None = Field(description="The uploaded file it came from, if any")
 
 
 class VersionList(BaseModel):
@@ -315,3 +317,92 @@ class RosterAnswer(BaseModel):
     status: str = Field(examples=["dry_run", "committed", "unchanged"])
     version: int | None
     report: RosterReport
+
+
+class InspectLayer(BaseModel):
+    """A layer of an inspected file."""
+
+    name: str
+    geometry_type: str | None = Field(description="As GDAL names it, e.g. MultiPolygon")
+    features: int
+
+
+class InspectField(BaseModel):
+    """A field of an inspected file: its proposed role (null: a free attribute) and samples."""
+
+    name: str
+    role: str | None = Field(examples=["code", "name", "parent_code", "households"])
+    samples: list[Any] = Field(description="Up to three distinct values")
+
+
+class InspectAnswer(BaseModel):
+    """What an uploaded file holds, detected before any validation (``gis.ingest.inspect``)."""
+
+    file: dict[str, Any] = Field(description="name, source (the file read in an archive), format")
+    kind: str
+    layers: list[InspectLayer]
+    layer: str = Field(description="The layer read (the first, unless one was chosen)")
+    features: int
+    geometry_types: list[str]
+    encoding: dict[str, Any] | None = Field(
+        description="encoding, source, confidence (given, declared, certain, guessed), reason"
+    )
+    crs: dict[str, Any] = Field(
+        description="crs, source (parameter, file, inferred), reason, in_range, bounds "
+        "(EPSG:4326), doctor and its suggestion (crs, fit, message) when the coordinates do "
+        "not fit what is stored"
+    )
+    fields: list[InspectField]
+    mapping: dict[str, str] = Field(description="Proposed role → field")
+    roles: list[str] = Field(description="The roles a field may take in this kind of upload")
+    level: str | None = Field(default=None, description="Proposed level (boundaries)")
+    parent: str | None = Field(default=None, description="Proposed parent code (boundaries)")
+    parents: list[str] = Field(default=[], description="Parent codes the file names")
+
+
+# --------------------------------------------------------------------------- version diffs
+
+
+class DiffProperties(BaseModel):
+    """How a region differs between two versions (``gis.store.diff``)."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    change: Literal["added", "changed", "removed"]
+    geometry_changed: bool
+    area_m2_before: float | None = Field(description="Geodesic m² at version a (null: added)")
+    area_m2_after: float | None = Field(description="Geodesic m² at version b (null: removed)")
+    area_delta_m2: float
+    changed_attributes: list[str] = Field(
+        description="Attributes that differ (personal ones left out for anonymous callers)"
+    )
+    before: dict[str, Any] = Field(description="Their values at a (personal ones by role)")
+    after: dict[str, Any] = Field(description="Their values at b (personal ones by role)")
+    geometry_before: dict[str, Any] | None = Field(
+        description="The outline at a of a changed region whose outline moved (else null)"
+    )
+
+
+class DiffFeature(BaseModel):
+    """A region that differs: its outline at b (at a when removed)."""
+
+    type: Literal["Feature"]
+    id: str
+    geometry: dict[str, Any] | None = Field(description="A GeoJSON MultiPolygon")
+    properties: DiffProperties
+
+
+class VersionDiff(BaseModel):
+    """The regions that differ between versions a and b, ordered by code, and their counts."""
+
+    type: Literal["FeatureCollection"]
+    crs: dict[str, Any]
+    crs_name: str = Field(examples=["EPSG:4326"])
+    a: int
+    b: int
+    summary: dict[str, int] = Field(description="Counts: added, changed, removed")
+    numberMatched: int
+    numberReturned: int
+    features: list[DiffFeature]

@@ -12,14 +12,17 @@ from fastapi.responses import JSONResponse
 from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
 from api.errors import invalid_parameters
 from api.routers.regions import Level
-from api.schemas import UploadAnswer
+from api.schemas import InspectAnswer, UploadAnswer
 from api.text import Code, LongText, ShortText
 from gis.access.auth import Principal
+from gis.access.privacy import redact
 from gis.errors import InvalidInput
 from gis.ingest import history
+from gis.ingest.inspect import inspect_upload
 from gis.ingest.pipeline import UploadRequest
 from gis.ingest.uploads import process_upload
 from gis.store.models import UPLOAD_KINDS
+from gis.web.review import review_features
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
@@ -163,6 +166,39 @@ def upload(
     return JSONResponse(body, status_code=201 if result.status == "committed" else 200)
 
 
+@router.post(
+    "/inspect", summary="What a file holds, before validation", response_model=InspectAnswer
+)
+def inspect(
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: Viewer,
+    file: Annotated[UploadFile, File(description="A file as POST /api/v1/uploads takes it")],
+    kind: Annotated[Literal[UPLOAD_KINDS], Form(description="The kind of upload")] = "boundaries",
+    level: Annotated[Level | None, Form(description="Level (default: the codes' length)")] = None,
+    parent: Annotated[Code | None, Form(description="Code of the parent region")] = None,
+    crs: Annotated[LongText | None, Form(description="CRS to read it in")] = None,
+    encoding: Annotated[ShortText | None, Form(description="Attribute encoding")] = None,
+    layer: Annotated[ShortText | None, Form(description="Layer (default: the first)")] = None,
+) -> dict[str, Any]:
+    """Detect, without validating: format, layers, encoding (and how sure), CRS (with the CRS
+    doctor's suggestion when the coordinates do not fit what is stored), fields with sample
+    values, the proposed field mapping, level and parent.  Same limits and errors as an
+    upload; nothing is recorded."""
+    return inspect_upload(
+        engine,
+        file.file,
+        _filename(file.filename),
+        settings,
+        kind=kind,
+        level=level,
+        parent=parent,
+        layer=layer,
+        encoding=encoding,
+        crs=crs,
+    )
+
+
 @router.get("", summary="Upload history")
 def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
     """Uploads newest first: who, when, which file, status, resulting version."""
@@ -174,3 +210,12 @@ def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any
 def get_upload(upload_id: Id, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
     """An upload with its parameters, validation report and resulting version."""
     return history.get_upload(conn, upload_id)
+
+
+@router.get("/{upload_id}/features", summary="An upload's regions for review, as GeoJSON")
+def upload_features(upload_id: Id, caller: Viewer, conn: ConnectionDep) -> dict[str, Any]:
+    """A boundary upload's regions as they would be stored, ``properties.change`` saying
+    what it does to each (added, modified, unchanged; unknown when errors kept that from
+    being worked out), the stored regions it removes (``removed``) and those of its level
+    around them as they stood before it (``context``): a GeoJSON FeatureCollection."""
+    return redact(review_features(conn, upload_id), caller.role)
