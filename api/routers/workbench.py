@@ -75,7 +75,16 @@ def start(request: Request, caller: CallerDep) -> Response:
 @router.get("/upload", response_class=HTMLResponse)
 def upload(request: Request, caller: CallerDep) -> Response:
     """Drop a file, check it on a map, commit it (editors within their scope)."""
-    return render(request, caller, "upload")
+    from gis.catalogue import REGION_LAYERS
+
+    grid = REGION_LAYERS["grid"]
+    return render(
+        request,
+        caller,
+        "upload",
+        level_titles={level: layer.short_title for level, layer in REGION_LAYERS.items()},
+        role_titles={f.name: f.title for f in grid.fields},
+    )
 
 
 @router.get("/versions", response_class=HTMLResponse)
