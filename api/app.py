@@ -32,6 +32,7 @@ from api.routers import (
     maps,
     ogc,
     regions,
+    rosters,
     tiles,
     uploads,
     versions,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(audit.router)
     app.include_router(uploads.router)
+    app.include_router(rosters.router)
     app.include_router(export.router)
     for router in layers.routers:
         app.include_router(router)

@@ -15,6 +15,7 @@ from api.cli.db import db_app, demo_app
 from api.cli.files import export_file, import_file, map_app, tiles_app
 from api.cli.keys import audit_log, keys_app
 from api.cli.lookup import lookup_file
+from api.cli.roster import roster_app
 from api.cli.serve import serve
 from api.cli.versions import versions_app
 from gis.errors import GridmapError
@@ -31,6 +32,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
 app.add_typer(map_app, name="map")
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(roster_app, name="roster")
 app.add_typer(basemap_app, name="basemap")
 
 
