@@ -101,7 +101,8 @@ _INFO = (
 )
 
 
-def _role(role: str) -> None:
+def check_role(role: str) -> None:
+    """422 ``invalid_role`` unless ``role`` is one of :data:`gis.store.models.ROLES`."""
     if role not in ROLES:
         raise InvalidInput(
             f"未知角色 {role} (unknown role; expected one of {list(ROLES)})",
@@ -120,7 +121,7 @@ def issue_key(
 ) -> tuple[KeyInfo, str]:
     """Store a new key with ``role`` (valid for ``expires_in`` if given); its description
     and the key, which is never shown again."""
-    _role(role)
+    check_role(role)
     if not name.strip():
         raise InvalidInput("密钥名称不能为空 (a key needs a name)", code="invalid_key_name")
     key, secret = _new_secret()
@@ -270,23 +271,31 @@ def csrf_token(session: str) -> str:
 
 
 def start_session(conn: Connection, principal: Principal) -> str:
-    """A new session token for ``principal``'s key, valid for :data:`SESSION_TTL`; expired
-    sessions are swept on the way."""
+    """A new session token for ``principal``'s user (signed in at ``/login``) or else its
+    key, valid for :data:`SESSION_TTL`; expired sessions are swept on the way."""
     conn.execute(text("DELETE FROM sessions WHERE expires_at <= now()"))
     token = secrets.token_urlsafe(32)
+    user_id = principal.user_id
+    owner = {"user_id": user_id, "key_id": principal.key_id if user_id is None else None}
     conn.execute(
         text(
-            "INSERT INTO sessions (token_hash, key_id, expires_at) "
-            "VALUES (:h, :key_id, now() + :ttl)"
+            "INSERT INTO sessions (token_hash, key_id, user_id, expires_at) "
+            "VALUES (:h, :key_id, :user_id, now() + :ttl)"
         ),
-        {"h": _hash(token), "key_id": principal.key_id, "ttl": SESSION_TTL},
+        {"h": _hash(token), "ttl": SESSION_TTL, **owner},
     )
     return token
 
 
+def end_session(conn: Connection, token: str) -> None:
+    """End the session of ``token`` (signing out); nothing when there is none."""
+    conn.execute(text("DELETE FROM sessions WHERE token_hash = :h"), {"h": _hash(token)})
+
+
 def session_principal(conn: Connection, token: str) -> Principal | None:
-    """The principal of a live session whose key is still usable; None otherwise (the
-    browser is then anonymous, as if it had no cookie)."""
+    """The principal of a live session whose key is still usable or whose user is not
+    disabled (read on every request: a new role or scope counts at once); None otherwise
+    (the browser is then anonymous, as if it had no cookie)."""
     row = conn.execute(
         text(
             f"SELECT {_USABLE} FROM sessions s JOIN api_keys k ON k.id = s.key_id "
@@ -294,6 +303,16 @@ def session_principal(conn: Connection, token: str) -> Principal | None:
         ),
         {"h": _hash(token), "every": LAST_USED_EVERY},
     ).first()
-    if row is None or not row.live or row.expired:
+    if row is not None:
+        return _principal(conn, row) if row.live and not row.expired else None
+    user = conn.execute(
+        text(
+            "SELECT u.id, u.username, u.role, u.scope_code FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.token_hash = :h "
+            "AND s.expires_at > now() AND u.disabled_at IS NULL"
+        ),
+        {"h": _hash(token)},
+    ).first()
+    if user is None:
         return None
-    return _principal(conn, row)
+    return Principal(name=user.username, role=user.role, user_id=user.id, scope=user.scope_code)
