@@ -217,3 +217,16 @@ def serve_directory(root: Path) -> Iterator[StaticSite]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def signed_in(
+    page: Page, base_url: str, username: str, password: str, next: str = "/workbench"
+) -> Page:
+    """``page`` signed in as ``username`` through the login form (users from
+    ``support.make_user``), on ``next`` (a workbench page by default) once it has loaded."""
+    page.goto(f"{base_url}/login?next={next}")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"{base_url}{next}")
+    return page

@@ -23,6 +23,15 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 
+from gis.access.users import (
+    UserInfo,
+    create_user,
+    disable_user,
+    get_user,
+    set_password,
+    set_role_scope,
+)
+from gis.errors import NotFound
 from gis.settings import Settings
 from tiles.layers import EXTENT
 
@@ -341,3 +350,23 @@ def clipped(geom: shapely.Geometry, box: shapely.Geometry) -> shapely.Geometry:
     and touching edges, which tiles leave out, dropped."""
     parts = shapely.get_parts(shapely.intersection(mercator(geom), box))
     return shapely.union_all(parts[shapely.get_dimensions(parts) == 2])
+
+
+TEST_PASSWORD = "gridmap-test-password-2026"
+"""The password :func:`make_user` gives unless told otherwise (≥ 10 characters)."""
+
+
+def make_user(
+    engine: Any, name: str, role: str, scope: str | None = None, password: str = TEST_PASSWORD
+) -> UserInfo:
+    """A user who can sign in with ``password``, ``role`` and ``scope``: created, or — on a
+    shared database where an earlier test made one of that name — reset to these and
+    enabled."""
+    with engine.begin() as conn:
+        try:
+            user = get_user(conn, name)
+        except NotFound:
+            return create_user(conn, name, password, role, scope)
+        set_password(conn, user.id, password)
+        disable_user(conn, user.id, disabled=False)
+        return set_role_scope(conn, user.id, role, scope)
