@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import ConnectionDep, EngineDep, Id, PageDep, require
-from api.schemas import VersionList
+from api.deps import CallerDep, ConnectionDep, EngineDep, Id, PageDep, require, role_of
+from api.responses import GeoJSONResponse
+from api.schemas import VersionDiff, VersionList
 from gis.access.auth import Principal
-from gis.store import versions
+from gis.query.regions import CRS_NAME, GEOJSON_CRS
+from gis.store import diff, versions
+from gis.store.models import LEVELS
 
 router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
 
 @router.get("", summary="List boundary versions", response_model=VersionList)
 def list_versions(conn: ConnectionDep, page: PageDep) -> JSONResponse:
-    """Versions newest first: number, who, when, what action, which codes changed."""
+    """Versions newest first: number, who, when, what action, which codes changed and how
+    many (``summary``), and the uploaded file it came from (``file``)."""
     items, total = versions.list_versions(conn, limit=page.limit, offset=page.offset)
     return JSONResponse(
         {
@@ -26,6 +30,45 @@ def list_versions(conn: ConnectionDep, page: PageDep) -> JSONResponse:
             "numberMatched": total,
             "numberReturned": len(items),
             "versions": items,
+        }
+    )
+
+
+@router.get(
+    "/{a}/diff/{b}",
+    summary="Compare two versions",
+    response_class=GeoJSONResponse,
+    response_model=VersionDiff,
+)
+def version_diff(
+    a: Id,
+    b: Id,
+    conn: ConnectionDep,
+    caller: CallerDep,
+    level: Literal[LEVELS] | None = None,
+    limit: Annotated[
+        int, Query(ge=1, le=diff.MAX_LIMIT, description="At most this many regions.")
+    ] = diff.DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    """The regions that differ between versions ``a`` and ``b`` (either order; a = b: none) as
+    a GeoJSON FeatureCollection (EPSG:4326) ordered by code: each with ``change`` (added,
+    changed, removed), its geodesic area at a and at b and the difference (m²), the
+    attributes that changed with their values before and after (personal ones by role).
+    The geometry is the outline at b (at a for a removed region); a changed region whose
+    outline moved carries the outline at a in the property ``geometry_before``.
+    ``summary`` counts each kind of change over the whole diff, ``numberMatched`` all."""
+    found = diff.version_diff(conn, a, b, role=role_of(caller), level=level, limit=limit)
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "crs": GEOJSON_CRS,
+            "crs_name": CRS_NAME,
+            "a": a,
+            "b": b,
+            "summary": found["summary"],
+            "numberMatched": found["numberMatched"],
+            "numberReturned": len(found["features"]),
+            "features": found["features"],
         }
     )
 

@@ -127,20 +127,30 @@ _COLS = ", ".join(_STAGED_COLUMNS)
 _STORED_FORM = f"ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({{}}, {STORAGE_GRID_DEG!r})))"
 """SQL of a geometry (format it in) as stored: a MultiPolygon snapped to the storage grid,
 outer rings counter-clockwise (RFC 7946)."""
-_DIFFERS = (
-    "("
-    + ", ".join(f"r.{c}" for c in _STAGED_COLUMNS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"s.{c}" for c in _STAGED_COLUMNS)
-    + ") OR NOT (ST_OrderingEquals(ST_Normalize(r.geom), ST_Normalize(s.geom)) OR "
-    + f"ST_OrderingEquals(ST_Normalize({_STORED_FORM.format('r.geom')}), "
-    + f"ST_Normalize({_STORED_FORM.format('s.geom')})))"
-)
-"""Whether current row ``r`` and staged row ``s`` differ in content: typed columns and free
-attributes (jsonb equality: 1 and 1.0 are equal, key order does not matter), and geometry
-at storage precision up to vertex order, ring start and orientation.  Both sides are
-snapped only when they are not already equal as they are: rows written before geometries
-were snapped, and restored historical rows, are then judged at storage precision too."""
+
+
+def geometry_differs(old: str, new: str) -> str:
+    """SQL: the geometries of rows aliased ``old`` and ``new`` differ at storage precision,
+    up to vertex order, ring start and orientation.  Both sides are snapped only when they
+    are not already equal as they are: rows written before geometries were snapped, and
+    restored historical rows, are then judged at storage precision too."""
+    return (
+        f"NOT (ST_OrderingEquals(ST_Normalize({old}.geom), ST_Normalize({new}.geom)) OR "
+        f"ST_OrderingEquals(ST_Normalize({_STORED_FORM.format(old + '.geom')}), "
+        f"ST_Normalize({_STORED_FORM.format(new + '.geom')})))"
+    )
+
+
+def differs(old: str, new: str) -> str:
+    """SQL: rows aliased ``old`` and ``new`` (of ``regions`` or ``staged``) differ in content —
+    typed columns and free attributes (jsonb equality: 1 and 1.0 are equal, key order does
+    not matter), or geometry (:func:`geometry_differs`)."""
+    columns = (f"({', '.join(f'{a}.{c}' for c in _STAGED_COLUMNS)})" for a in (old, new))
+    return f"{' IS DISTINCT FROM '.join(columns)} OR {geometry_differs(old, new)}"
+
+
+_DIFFERS = differs("r", "s")
+"""Whether current row ``r`` and staged row ``s`` differ in content (:func:`differs`)."""
 
 
 def lock_boundaries(conn: Connection) -> None:
@@ -373,23 +383,37 @@ def commit_and_publish(engine: Engine, write: Callable[[Connection], _Written]) 
 
 
 def list_versions(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Boundary versions, newest first, with their audit data; and how many there are."""
+    """Boundary versions, newest first, with their audit data; and how many there are.
+
+    Each carries the codes it changed, their counts (``summary``: added, changed, removed —
+    the words of :mod:`gis.store.diff`) and the name of the uploaded file it came from
+    (``file``; None when it did not come from an upload)."""
     total = conn.scalar(text("SELECT count(*) FROM boundary_versions")) or 0
     rows = conn.execute(
         text(
-            "SELECT number, created_at, author, action, message, restored_from, changes "
-            "FROM boundary_versions ORDER BY number DESC LIMIT :limit OFFSET :offset"
+            "SELECT v.number, v.created_at, v.author, v.action, v.message, v.restored_from, "
+            "v.changes, (SELECT u.filename FROM uploads u WHERE u.version = v.number "
+            "            ORDER BY u.id LIMIT 1) AS file "
+            "FROM boundary_versions v ORDER BY v.number DESC LIMIT :limit OFFSET :offset"
         ),
         {"limit": limit, "offset": offset},
     ).mappings()
-    versions = [
-        {
-            **{k: row[k] for k in ("number", "author", "action", "message", "restored_from")},
-            "created_at": row["created_at"].isoformat(),
-            "changes": {
-                k: row["changes"].get(k, []) for k in ("added", "modified", "removed", "moved")
-            },
-        }
-        for row in rows
-    ]
+    versions = []
+    for row in rows:
+        changes = {k: row["changes"].get(k, []) for k in ("added", "modified", "removed", "moved")}
+        versions.append(
+            {
+                **{
+                    k: row[k]
+                    for k in ("number", "author", "action", "message", "restored_from", "file")
+                },
+                "created_at": row["created_at"].isoformat(),
+                "changes": changes,
+                "summary": {
+                    "added": len(changes["added"]),
+                    "changed": len(changes["modified"]),
+                    "removed": len(changes["removed"]),
+                },
+            }
+        )
     return versions, total
