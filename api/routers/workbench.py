@@ -90,7 +90,15 @@ def upload(request: Request, caller: CallerDep) -> Response:
 @router.get("/versions", response_class=HTMLResponse)
 def versions(request: Request, caller: CallerDep) -> Response:
     """The history of versions and the diff map between any two."""
-    return render(request, caller, "versions")
+    from gis.catalogue import REGION_LAYERS
+
+    return render(
+        request,
+        caller,
+        "versions",
+        level_titles={level: layer.short_title for level, layer in REGION_LAYERS.items()},
+        field_titles={f.name: f.title for f in REGION_LAYERS["grid"].fields},
+    )
 
 
 @router.get("/edit/{code}", response_class=HTMLResponse)
