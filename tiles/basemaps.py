@@ -44,6 +44,7 @@ from gis.store.basemaps import (
     delete_basemap,
     get_basemap,
     insert_basemap,
+    require_free,
 )
 
 MAX_ZOOM = 24
@@ -279,6 +280,8 @@ def add_basemap(
     ``invalid_basemap``) or the name is bad or taken (``invalid_basemap_name``, 409
     ``basemap_exists``)."""
     check_name(name)
+    with engine.connect() as conn:
+        require_free(conn, name)  # before reading and copying a large file
     contents = inspect(source)
     digest = hashlib.sha256()
     with source.open("rb") as f:
@@ -306,14 +309,17 @@ def add_basemap(
         bytes=source.stat().st_size,
     )
     partial = target.with_name(target.name + ".part")
+    existed = target.exists()  # the same file under the same name: registered, or a leftover
     try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        if not existed:
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
         with engine.begin() as conn:
             insert_basemap(conn, basemap)
     except BaseException:
         partial.unlink(missing_ok=True)
-        target.unlink(missing_ok=True)
+        if not existed:
+            target.unlink(missing_ok=True)
         raise
     return basemap
 

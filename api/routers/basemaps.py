@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from api.deps import EngineDep, SettingsDep
@@ -28,14 +29,18 @@ router = APIRouter(tags=["basemaps"])
 REGISTRY_TTL_S = 5.0
 """How long a worker trusts what it read of the registry before serving a tile: a tile
 costs no database query, and a removed or replaced base map is gone within seconds."""
-_registry: dict[str, tuple[float, Basemap]] = {}
 
 
-def _registered(engine: EngineDep, name: str) -> Basemap:
+def _registered(request: Request, engine: Engine, name: str) -> Basemap:
+    """The base map ``name`` as this app read it at most ``REGISTRY_TTL_S`` ago."""
+    state = request.app.state
+    if not hasattr(state, "basemaps"):
+        state.basemaps = {}
+    registry: dict[str, tuple[float, Basemap]] = state.basemaps
     now = time.monotonic()
-    cached = _registry.get(name)
+    cached = registry.get(name)
     if cached is None or now - cached[0] > REGISTRY_TTL_S:
-        cached = _registry[name] = (now, lookup(engine, name))
+        cached = registry[name] = (now, lookup(engine, name))
     return cached[1]
 
 
@@ -106,7 +111,7 @@ def basemap_tile(
 ) -> Response:
     """Tile z/x/y (XYZ) as the file holds it, with its media type; a gzipped vector tile
     with ``Content-Encoding: gzip`` (unzipped for a client that does not accept gzip)."""
-    b = _registered(engine, name)
+    b = _registered(request, engine, name)
     current = v is not None and b.sha256.startswith(v) and len(v) >= 16
     headers = {"Cache-Control": http.cache_control(current, settings.tile_max_age_s)}
     try:

@@ -140,12 +140,21 @@ def insert_basemap(conn: Connection, basemap: Basemap) -> None:
     check_name(basemap.name)
     values = asdict(basemap) | {"vector_layers": json.dumps(basemap.vector_layers)}
     if conn.execute(_INSERT, values).rowcount == 0:
-        raise Conflict(
-            f"底图 {basemap.name} 已存在，请先删除 (base map {basemap.name!r} exists; remove it "
-            "first)",
-            code="basemap_exists",
-            details={"name": basemap.name},
-        )
+        raise _exists(basemap.name)
+
+
+def require_free(conn: Connection, name: str) -> None:
+    """409 ``basemap_exists`` when ``name`` is registered."""
+    if conn.execute(text("SELECT 1 FROM basemaps WHERE name = :name"), {"name": name}).first():
+        raise _exists(name)
+
+
+def _exists(name: str) -> Conflict:
+    return Conflict(
+        f"底图 {name} 已存在，请先删除 (base map {name!r} exists; remove it first)",
+        code="basemap_exists",
+        details={"name": name},
+    )
 
 
 def delete_basemap(conn: Connection, name: str) -> Basemap:
