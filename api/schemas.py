@@ -406,3 +406,26 @@ class VersionDiff(BaseModel):
     numberMatched: int
     numberReturned: int
     features: list[DiffFeature]
+
+
+# --------------------------------------------------------------------------- users
+
+
+class UserAnswer(BaseModel):
+    """A user of the workbench (``/api/v1/users``): never a password or its hash."""
+
+    id: int
+    username: str
+    role: Literal["viewer", "editor", "admin"]
+    scope: str | None = Field(
+        description="Code of the county, street or community they may change; null: all"
+    )
+    status: Literal["active", "disabled"]
+    created_at: str = Field(description="ISO 8601")
+    disabled_at: str | None = Field(description="ISO 8601; null while active")
+
+
+class UserList(BaseModel):
+    """Every user, oldest first."""
+
+    users: list[UserAnswer]
