@@ -303,9 +303,24 @@ def run(
     """Take the upload (a file, or the bytes of an HTTP upload) through the pipeline as
     ``kind``: validate it and, unless a dry run, commit it whole."""
     step = progress or (lambda _: None)
-    required = kind.required(request)
+    kind.required(request)  # a request that does not fit the kind fails before the read
     step("reading")
     layer = read_layer(source, request, settings, kind.geometry)
+    return run_layer(kind, engine, layer, request, settings, step)
+
+
+def run_layer(
+    kind: UploadKind,
+    engine: Engine,
+    layer: Layer,
+    request: UploadRequest,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> UploadResult:
+    """:func:`run` from a layer already read — a file's, or features made in memory (the
+    boundary editor's draft, ``gis.edit``)."""
+    step = progress or (lambda _: None)
+    required = kind.required(request)
     mapping = map_fields(layer.fields, request.fields, kind.synonyms)
     points = kind.geometry == "points"
     if points and shapely.is_missing(layer.geometries).all():
