@@ -11,7 +11,8 @@
  *     regions around, drawn as thin outlines) — and every problem with a place: its geometry,
  *     else its location as a circle (SVG paths of class wb-problem);
  *   - clicking a row zooms to its problem (or its region), clicking a problem selects its row.
- *   options: features, fit (default true: zoom to what was drawn), onSelect(problem, index).
+ *   options: features, kindNames ({kind: Chinese name}: the features answer's problem_kinds),
+ *   fit (default true: zoom to what was drawn), onSelect(problem, index).
  * gm.report.features(uploadId) → GET /api/v1/uploads/{id}/features (options.features).
  * gm.report.CHANGES — what an upload does to a region: [name, colour] (the same colours as the
  *   Folium review page, gis/web/styles.py CHANGES).
@@ -110,7 +111,8 @@
   }
 
   function render(container, map, report, options = {}) {
-    const { features = null, fit = true, onSelect } = options;
+    const { features = null, kindNames = {}, fit = true, onSelect } = options;
+    const kindName = (kind) => (kindNames || {})[kind] || kind;
     const problems = (report && report.problems) || [];
     const summary = (report && report.summary) || {};
     const errors = summary.errors ?? problems.filter((p) => p.severity === "error").length;
@@ -133,7 +135,7 @@
     const shapes = problems.map((problem, index) => {
       const layer = problemLayer(problem, index);
       if (layer) {
-        layer.bindTooltip(gm.el("span", {}, `${(SEVERITY[problem.severity] || [problem.severity])[0]} · ${problem.kind}${problem.code ? ` · ${problem.code}` : ""}`), { sticky: true });
+        layer.bindTooltip(gm.el("span", {}, `${(SEVERITY[problem.severity] || [problem.severity])[0]} · ${kindName(problem.kind)}${problem.code ? ` · ${problem.code}` : ""}`), { sticky: true });
         layer.on("click", () => select(index, false));
         layer.addTo(group);
       }
@@ -155,7 +157,7 @@
           onkeydown: (event) => { if (event.key === "Enter") select(index, true); },
         },
         gm.el("td", { class: `wb-${problem.severity}` }, severity),
-        gm.el("td", {}, gm.el("code", {}, problem.kind)),
+        gm.el("td", { title: problem.kind }, kindName(problem.kind)),
         gm.el("td", {}, where(problem)),
         gm.el("td", {}, problem.feature ?? ""),
         gm.el("td", {}, problem.message || ""),
