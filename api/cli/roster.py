@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Connection, text
 
 from api.cli.common import author, console, database
 from gis.access.auth import Principal
-from gis.errors import InvalidInput, NotFound
+from gis.errors import InvalidInput
 from gis.settings import get_settings
 
 roster_app = typer.Typer(
@@ -41,7 +40,9 @@ def roster_export(
     if path.suffix.lower() not in (".xlsx", ".csv"):
         raise InvalidInput("--output must end in .xlsx or .csv", code="invalid_format")
     path.write_bytes(to_csv(roster, encoding) if path.suffix.lower() == ".csv" else to_xlsx(roster))
-    console.print(f"wrote {path}: {len(roster.rows)} rows, boundary version {version}")
+    console.print(
+        f"wrote {path}: {len(roster.rows)} rows, boundary version {version}", soft_wrap=True
+    )
 
 
 @roster_app.command("import")
@@ -59,15 +60,18 @@ def roster_import(
     """Check an edited roster and show its changed cells; with --commit write them as one new
     boundary version (attributes only).  --user imports as that workbench user, within their
     scope; without it, as the operator (no scope)."""
+    from gis.access.users import get_user
     from gis.ingest.roster_uploads import RosterRequest, import_roster
 
     with database(prepared=True) as engine:
         scope, name = None, author()
         if user is not None:
             with engine.connect() as conn:
-                principal = _user(conn, user)
-            principal.require("editor")
-            scope, name = principal.scope, principal.name
+                found = get_user(conn, user)
+            if found.disabled_at is not None:
+                raise InvalidInput(f"用户 {user} 已停用 (user disabled)", code="user_disabled")
+            Principal(name=found.username, role=found.role).require("editor")
+            scope, name = found.scope, found.username
         result = import_roster(
             engine,
             file,
@@ -84,13 +88,16 @@ def roster_import(
     report = result.report
     for problem in report["problems"]:
         console.print(
-            f"{problem['severity']:7s} {problem['kind']:20s} {problem['message']}", markup=False
+            f"{problem['severity']:7s} {problem['kind']:20s} {problem['message']}",
+            markup=False,
+            soft_wrap=True,
         )
     for cell in report["cells"]:
         console.print(
             f"{cell['code']} 第 {cell['row']} 行 {cell['column']} 列 {cell['header']}: "
             f"{cell['old']} → {cell['new']}",
             markup=False,
+            soft_wrap=True,
         )
     summary = report["summary"]
     console.print(
@@ -98,22 +105,7 @@ def roster_import(
         f"{len(report['cells'])} changed cells · {result.status}"
         + (f", version {result.version}" if result.version else ""),
         markup=False,
+        soft_wrap=True,
     )
     if not report["ok"]:
         raise typer.Exit(1)
-
-
-def _user(conn: Connection, username: str) -> Principal:
-    """The workbench user called ``username`` (active), as a principal."""
-    row = conn.execute(
-        text(
-            "SELECT id, username, role, scope_code FROM users "
-            "WHERE username = :name AND disabled_at IS NULL"
-        ),
-        {"name": username},
-    ).first()
-    if row is None:
-        raise NotFound(
-            f"没有启用的用户 {username} (no active user {username})", code="user_not_found"
-        )
-    return Principal(name=row.username, role=row.role, user_id=row.id, scope=row.scope_code)

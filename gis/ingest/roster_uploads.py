@@ -288,7 +288,7 @@ def _problem(kind: str, row: int, message: str, column: Column | None, code: str
         kind,
         "error",
         f"{where}: {message}",
-        feature=row - 1,
+        feature=row,
         attribute=column.field if column else None,
         row=True,
         details={

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -17,9 +20,10 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from gis.access.users import create_user
 from gis.catalogue import GRIDS
 
-from support import GRID_CODE
+from support import GRID_CODE, GRIDMAP
 
 STREET = "130227001"
 """栗乡街道: its 66 grids are the roster."""
@@ -419,3 +423,36 @@ def test_bad_files_are_refused_with_a_clear_code(
         assert response.json()["code"] == code
     else:
         assert response.json()["report"]["problems"][0]["kind"] == "missing_code_column"
+
+
+def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
+    return subprocess.run([GRIDMAP, *args], env=env, capture_output=True, text=True)
+
+
+def test_cli_export_and_import(fresh_db_url: str, fresh_engine: Engine, tmp_path: Path) -> None:
+    """``gridmap roster export`` → edit → ``gridmap roster import`` (a dry run, then --commit);
+    ``--user`` imports within that user's scope."""
+    path = tmp_path / "grids.xlsx"
+    made = _cli("roster", "export", STREET, "--level", "grid", "-o", str(path), db_url=fresh_db_url)
+    assert made.returncode == 0, made.stderr
+    assert "66 rows, boundary version 1" in made.stdout
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    assert "网格员" in [c.value for c in sheet[1]], "the operator sees every column"
+    row = _row_of(sheet, GRID_CODE)
+    sheet.cell(row, 4).value = 999
+    book.save(path)
+    with fresh_engine.begin() as conn:
+        create_user(conn, "elsewhere", "a long enough password", "editor", "130227001001")
+
+    dry = _cli("roster", "import", str(path), db_url=fresh_db_url)
+    assert dry.returncode == 0, dry.stderr
+    assert f"{GRID_CODE} 第 {row} 行 D 列 户数" in dry.stdout and "dry_run" in dry.stdout
+    refused = _cli(
+        "roster", "import", str(path), "--commit", "--user", "elsewhere", db_url=fresh_db_url
+    )
+    assert refused.returncode == 1 and _version(fresh_engine) == 1, refused.stdout
+    done = _cli("roster", "import", str(path), "--commit", db_url=fresh_db_url)
+    assert done.returncode == 0 and "committed, version 2" in done.stdout, done.stderr
+    assert _stored(fresh_engine)[GRID_CODE][4] == 999

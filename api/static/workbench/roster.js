@@ -24,6 +24,7 @@
   const map = gm.map(document.getElementById("roster-map"));
   const PARENT_LEVELS = ["county", "street", "community"];
   const MAX_DRAWN = 200;
+  const MAX_PARENTS = 20;
   let view = null;
   let checkedFile = null;
 
@@ -57,6 +58,7 @@
     view = null;
     changes.tBodies[0].replaceChildren();
     changes.hidden = changesTitle.hidden = true;
+    changesTitle.textContent = "将修改的单元格";
     commitButton.disabled = true;
     done.hidden = true;
     gm.message(message, "");
@@ -81,15 +83,24 @@
     changes.hidden = changesTitle.hidden = !cells.length;
   }
 
-  /** The changed regions (at most MAX_DRAWN) as a FeatureCollection marked "modified". */
-  async function changedRegions(cells) {
+  /** The changed regions (at most MAX_DRAWN) marked "modified", over their siblings
+   * ("context") — the review map's FeatureCollection. */
+  async function reviewFeatures(cells) {
     const codes = [...new Set(cells.map((c) => c.code))].slice(0, MAX_DRAWN);
-    const features = await Promise.all(
-      codes.map((code) => gm.api(`/api/v1/regions/${encodeURIComponent(code)}`).catch(() => null)),
+    const changed = (
+      await Promise.all(codes.map((code) => gm.api(`/api/v1/regions/${encodeURIComponent(code)}`).catch(() => null)))
+    ).filter(Boolean);
+    const parents = [...new Set(changed.map((f) => f.properties.parent_code).filter(Boolean))].slice(0, MAX_PARENTS);
+    const siblings = await Promise.all(
+      parents.map((parent) => gm.api("/api/v1/regions", { query: { parent, limit: 1000 } }).catch(() => ({ features: [] }))),
     );
+    const mark = (feature, change) => ({ ...feature, properties: { ...feature.properties, change } });
     return {
       type: "FeatureCollection",
-      features: features.filter(Boolean).map((f) => ({ ...f, properties: { ...f.properties, change: "modified" } })),
+      features: [
+        ...siblings.flatMap((s) => s.features).filter((f) => !codes.includes(f.properties.code)).map((f) => mark(f, "context")),
+        ...changed.map((f) => mark(f, "modified")),
+      ],
     };
   }
 
@@ -115,7 +126,7 @@
     }
     const report = answer.report;
     const cells = report.cells || [];
-    view = gm.report.render(reportBox, map, report, { features: await changedRegions(cells) });
+    view = gm.report.render(reportBox, map, report, { features: await reviewFeatures(cells) });
     showCells(cells);
     if (!report.ok) {
       gm.message(message, "花名册有错误，请按下表（行、列）在 Excel 中修改后重新选择文件。", "error");
@@ -136,6 +147,7 @@
       const cells = answer.report.cells.length;
       gm.message(message, answer.version ? `已提交为边界版本 ${answer.version}（${cells} 个单元格）。` : "没有修改，未产生新版本。", "ok");
       if (answer.version) {
+        changesTitle.textContent = `已修改的单元格（版本 ${answer.version}）`;
         done.replaceChildren(
           gm.el("a", { href: `/workbench/versions?b=${answer.version}`, "data-testid": "roster-version-link" }, `查看版本 ${answer.version}`),
         );
