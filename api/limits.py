@@ -57,7 +57,7 @@ def family(method: str, path: str, settings: Settings) -> Family:
     points), else ``small``."""
     path = path.rstrip("/") or "/"
     if method in BODY_METHODS:
-        if path == "/api/v1/uploads":
+        if path in ("/api/v1/uploads", "/api/v1/rosters"):  # a roster is an upload's size too
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "editor")
         if path == "/api/v1/uploads/inspect":  # the same file, only described
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "viewer")
