@@ -131,6 +131,7 @@ def test_a_clerk_uploads_a_gbk_shapefile_with_a_wrong_prj(
         assert link.get_attribute("href") == "/workbench/versions?b=2"
         link.click()
         page.wait_for_url(f"{base}/workbench/versions?b=2")
+        expect(page.get_by_test_id("diff-map")).to_be_visible()
         screenshot(page, "workbench-upload-5-version")
 
     # the stored grids are the demo grids again (read in the right CRS: centimetres)

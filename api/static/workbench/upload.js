@@ -24,6 +24,8 @@
   let view = null;
   let lastError = null;
   let checked = null; // {key, errors} of the last dry run
+  let committed = false; // the file was committed: choose another to upload again
+  let extent = null; // the file's bounds on the map, once inspected
   let busy = false;
   let parents = new Map(); // code → name at the level above
 
@@ -66,13 +68,14 @@
 
   function updateButtons() {
     const key = JSON.stringify(options());
-    $("check").disabled = busy || !file;
+    $("check").disabled = busy || !file || committed;
     const ready = checked && checked.key === key && checked.errors === 0;
     $("commit").disabled = busy || !canCommit || !ready;
     let note = "";
     if (!canCommit) note = "您的角色只能检查；提交需要编辑或管理员。";
     else if (checked && checked.key !== key) note = "选项已更改，请重新检查后再提交。";
     else if (checked && checked.errors) note = `检查发现 ${checked.errors} 个错误，修正后才能提交。`;
+    else if (committed) note = "已提交。要再上传，请选择新的文件。";
     else if (!checked && file) note = "先检查，没有错误才能提交。";
     $("commit-note").textContent = note;
   }
@@ -162,6 +165,7 @@
       : crs.reason;
     $("crs-note").className = crs.in_range === false || !crs.crs ? "wb-hint wb-error" : "wb-hint";
     showSuggestion(crs.suggestion);
+    showExtent(crs.bounds);
     if (found.level) $("upload-level").value = found.level;
     $("feature-count").textContent = String(found.features);
     $("mapping").replaceChildren(...found.roles.flatMap((role) => mappingRow(role, found)));
@@ -179,6 +183,16 @@
         el("option", { value: field.name, selected: found.mapping[role] === field.name },
           field.samples.length ? `${field.name}（如 ${field.samples.join("、")}）` : field.name)));
     return [el("label", { for: id }, config.role_titles[role] || role), select];
+  }
+
+  /** The file's bounds (EPSG:4326) as the pipeline would read it, before any check. */
+  function showExtent(bounds) {
+    if (extent) map.removeLayer(extent);
+    extent = null;
+    if (!bounds) return;
+    const box = [[bounds[1], bounds[0]], [bounds[3], bounds[2]]];
+    extent = L.rectangle(box, { color: "#2166ac", weight: 1, dashArray: "4 4", fill: false, interactive: false }).addTo(map);
+    map.fitBounds(box, { padding: [24, 24], maxZoom: 17 });
   }
 
   async function loadParents() {
@@ -214,6 +228,8 @@
   /* ---------- check and commit ---------- */
 
   function clearReport() {
+    if (extent) map.removeLayer(extent);
+    extent = null;
     if (view) view.clear();
     view = null;
     $("result").hidden = true;
@@ -273,6 +289,8 @@
     checked = null;
     updateButtons();
     if (!answer) return;
+    committed = true;
+    updateButtons();
     const changes = answer.report.summary.changes;
     const result = $("result");
     result.hidden = false;
@@ -288,6 +306,7 @@
       result.replaceChildren(el("p", { "data-testid": "commit-summary" }, "文件与现有边界相同，没有产生新版本。"));
     }
     say("");
+    result.scrollIntoView({ block: "nearest" });
   }
 
   /* ---------- events ---------- */
@@ -296,6 +315,7 @@
     if (!chosen) return;
     file = chosen;
     checked = null;
+    committed = false;
     lastError = null;
     $("file-name").textContent = `${chosen.name}（${(chosen.size / 1024).toFixed(1)} KB）`;
     clearReport();
