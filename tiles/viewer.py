@@ -1,4 +1,4 @@
-"""A MapLibre GL JS page of the vector tiles (zh-CN, no base map, no network beyond gridmap):
+"""A MapLibre GL JS page of the vector tiles (zh-CN, no network beyond gridmap):
 what the page shows, given to its script (``api/templates/vector.html``,
 ``api/static/vector-map.js``) as JSON.
 
@@ -10,7 +10,10 @@ from zoom 8, 10, 12 and 14, of centres from 15.  The style has no ``glyphs`` URL
 MapLibre (≥ 5) draws every character in the browser (TinySDF) with the fonts of ``LABEL_FONT``
 — no glyph files to serve, Chinese and digits alike; such a style fails MapLibre's style
 validation ("text-field requires glyphs"), which the page therefore turns off.  MapLibre
-comes from ``/vendor`` (``gis.web.map_assets``).  Colours and outlines are the Folium pages'
+comes from ``/vendor`` (``gis.web.map_assets``).  The office base maps (``GET /api/v1/basemaps``)
+are chosen in the page's panel, the first shown: a raster one as a raster source, a vector one
+drawn in ``BASEMAP_STYLE`` (every layer of the file: areas, lines, points); none, a plain
+background.  Colours and outlines are the Folium pages'
 (``gis.web.styles``).
 """
 
@@ -30,6 +33,9 @@ MAPLIBRE_CSS = f"{VENDOR_URL}/{MAPLIBRE.dirname}/dist/maplibre-gl.css"
 
 LABEL_FONT = ["Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC"]
 """CSS font families of the labels, in order (then the browser's sans-serif)."""
+
+BASEMAP_STYLE = {"fill": "#ebe7dc", "fillOpacity": 0.9, "line": "#b5ad9a", "lineWidth": 0.6}
+"""The plain default style of a vector office base map: muted, under gridmap's colours."""
 
 TOGGLES = (
     ("grids", "网格"),
@@ -79,4 +85,5 @@ def viewer_config(
         "asOf": as_of,
         "maxZoom": settings.tile_max_zoom,
         "labelFont": LABEL_FONT,
+        "basemapStyle": BASEMAP_STYLE,
     }

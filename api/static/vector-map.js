@@ -1,5 +1,6 @@
 // The vector tile map, /maps/vector (api/templates/vector.html): every tile layer of gridmap in
-// MapLibre GL JS, configured by the page's JSON (tiles/viewer.py, viewer_config).
+// MapLibre GL JS, configured by the page's JSON (tiles/viewer.py, viewer_config), over the
+// office base maps of GET /api/v1/basemaps (raster, or vector in a plain default style).
 "use strict";
 const GRIDMAP = JSON.parse(document.getElementById("gm-config").textContent);
 const base = window.location.origin;
@@ -77,6 +78,60 @@ map.addControl(new maplibregl.NavigationControl(), "top-right");
 map.addControl(new maplibregl.ScaleControl({unit: "metric"}), "bottom-left");
 window.gridmapMap = map;
 map.once("idle", () => { window.gridmapIdle = true; });
+
+// the office base maps, chosen in the panel (the first shown), under every gridmap layer;
+// with none: the plain background and "无底图" — nothing is fetched from the internet
+const basemapLayers = {};
+function addBasemap(b) {
+  const source = {tiles: [b.tiles], minzoom: b.minzoom, maxzoom: b.maxzoom, bounds: b.bounds};
+  const id = `basemap-${b.name}`, s = GRIDMAP.basemapStyle;
+  if (b.raster) {
+    map.addSource(id, {type: "raster", tileSize: 256, ...source});
+    basemapLayers[b.name] = [{id, type: "raster", source: id}];
+  } else {
+    map.addSource(id, {type: "vector", ...source});
+    const kind = (k) => ["==", ["geometry-type"], k];
+    basemapLayers[b.name] = b.vector_layers.flatMap((name) => [
+      {id: `${id}-${name}-fill`, type: "fill", source: id, "source-layer": name,
+       filter: kind("Polygon"), paint: {"fill-color": s.fill, "fill-opacity": s.fillOpacity}},
+      {id: `${id}-${name}-line`, type: "line", source: id, "source-layer": name,
+       paint: {"line-color": s.line, "line-width": s.lineWidth}},
+      {id: `${id}-${name}-circle`, type: "circle", source: id, "source-layer": name,
+       filter: kind("Point"), paint: {"circle-color": s.line, "circle-radius": 2}},
+    ]);
+  }
+  for (const l of basemapLayers[b.name]) map.addLayer(l, "grids-fill");
+}
+function showBasemap(name, attribution) {
+  for (const [key, ls] of Object.entries(basemapLayers)) {
+    for (const l of ls) map.setLayoutProperty(l.id, "visibility", key === name ? "visible" : "none");
+  }
+  panel.querySelector(".gm-nobase").hidden = name !== "none";
+  panel.querySelector(".gm-attribution").textContent = attribution || "";
+  window.gridmapBasemap = name;
+}
+async function offerBasemaps() {
+  let office = [];
+  try {
+    const answer = await fetch(`${base}/api/v1/basemaps`, {headers: {Accept: "application/json"}});
+    if (answer.ok) office = (await answer.json()).basemaps;
+  } catch (e) { /* the list unreachable: no base map */ }
+  if (!map.isStyleLoaded()) await new Promise((done) => map.once("load", done));
+  const box = panel.querySelector(".gm-basemaps");
+  const choices = [...office, {name: "none", title: "无底图", attribution: ""}];
+  box.hidden = !office.length;
+  for (const b of choices) {
+    if (b.name !== "none") addBasemap(b);
+    const row = document.createElement("label"), input = document.createElement("input");
+    Object.assign(input, {type: "radio", name: "basemap", value: b.name,
+                          checked: b === choices[0]});
+    input.addEventListener("change", () => showBasemap(b.name, b.attribution));
+    row.append(input, ` ${b.title}${b.raster === false ? "（矢量）" : ""}`);
+    box.appendChild(row);
+  }
+  showBasemap(choices[0].name, choices[0].attribution);
+}
+offerBasemaps();
 
 const panel = document.querySelector(".gm-panel");
 panel.querySelector(".gm-version").textContent =
