@@ -19,6 +19,7 @@ from api.pages import STATIC_DIR, STATIC_URL
 from api.public_url import PublicURL
 from api.request_line import RequestLine
 from api.routers import (
+    account,
     analysis,
     audit,
     basemaps,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(home.router)
     app.include_router(workbench.router)
+    app.include_router(account.router)
     app.include_router(basemaps.router)
     docs.hoist_defs(app)
     docs.declare_errors(app)

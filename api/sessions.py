@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SESSION_COOKIE, services
@@ -63,18 +63,24 @@ class KeySessions:
             rest = urlencode([(name, value) for name, value in pairs if name != "key"])
             clean = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
             response = RedirectResponse(clean, status_code=303)
-            response.set_cookie(
-                SESSION_COOKIE,
-                token,
-                max_age=int(SESSION_TTL.total_seconds()),
-                path="/",
-                httponly=True,
-                samesite="strict",
-                secure=scope.get("scheme") == "https",
-            )
+            set_session_cookie(response, token, scope)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
         await response(scope, receive, send)
+
+
+def set_session_cookie(response: Response, token: str, scope: Scope) -> None:
+    """Give the browser the session cookie of ``token`` (also ``/login``'s, api/routers/
+    account.py): HttpOnly, SameSite=Strict, Secure over https, for the session's lifetime."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=scope.get("scheme") == "https",
+    )
 
 
 def _session(scope: Scope, key: str) -> str:

@@ -37,8 +37,9 @@ class Bucket:
         self._tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, caller: str) -> None:
-        """Spend one request of ``caller``'s, or raise 429 ``rate_limited``."""
+    def take(self, caller: str, spend: int = 1) -> None:
+        """Spend ``spend`` requests of ``caller``'s (0: only check one is left), or raise 429
+        ``rate_limited``."""
         now = self._clock()
         with self._lock:
             tokens, stamp = self._tokens.pop(caller, (self.capacity, now))
@@ -51,7 +52,7 @@ class Bucket:
                     retry_after=wait,
                     details={"limit_per_minute": round(self.rate * 60)},
                 )
-            self._tokens[caller] = (tokens - 1, now)
+            self._tokens[caller] = (tokens - spend, now)
             if len(self._tokens) > MAX_CALLERS:
                 self._tokens.popitem(last=False)
 
@@ -85,10 +86,13 @@ class Slots:
                     self._busy[caller] = left
 
 
-Family = Literal["analysis", "batch", "export", "maps"]
-"""The families of expensive endpoints, each with its own buckets."""
+Family = Literal["analysis", "batch", "export", "maps", "login"]
+"""The families of expensive endpoints, each with its own buckets (``login``: failed
+sign-ins per address and username, ``api/routers/account.py``)."""
 DEFAULT_PER_MINUTE = 60
-"""A family's rate when ``settings.rate_limits`` does not name it."""
+"""A family's rate when ``settings.rate_limits`` does not name it (but ``login``)."""
+LOGIN_PER_MINUTE = 5
+"""The ``login`` family's default: failed sign-ins a minute per address and username."""
 
 
 class Throttle:
@@ -97,7 +101,11 @@ class Throttle:
 
     def __init__(self, settings: Settings) -> None:
         self.buckets: dict[Family, Bucket] = {
-            family: Bucket(settings.rate_limits.get(family, DEFAULT_PER_MINUTE))
+            family: Bucket(
+                settings.rate_limits.get(
+                    family, LOGIN_PER_MINUTE if family == "login" else DEFAULT_PER_MINUTE
+                )
+            )
             for family in get_args(Family)
         }
         self.slots = Slots(settings.analysis_concurrency)
