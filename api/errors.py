@@ -31,6 +31,7 @@ from gis.errors import (
     InvalidQuery,
     NotFound,
     RateLimited,
+    RenderTimedOut,
     TimedOut,
     TooLarge,
     Unauthorized,
@@ -55,6 +56,7 @@ STATUS_BY_ERROR: dict[type[GridmapError], int] = {
     RateLimited: 429,
     Unavailable: 503,
     ClusterError: 503,
+    RenderTimedOut: 504,
 }
 
 DATABASE_DOWN = (

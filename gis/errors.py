@@ -70,6 +70,12 @@ class TimedOut(GridmapError):
     code = "body_timeout"
 
 
+class RenderTimedOut(GridmapError):
+    """A printed map was not finished within its time limit."""
+
+    code = "print_timeout"
+
+
 class Unsupported(GridmapError):
     """A file format gridmap cannot read."""
 
