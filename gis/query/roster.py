@@ -80,7 +80,8 @@ def read_roster(
     conn: Connection, *, level: str, region: str | None, version: int, role: str | None
 ) -> Roster:
     """The regions of ``level`` at ``version`` at or below ``region`` (None: everywhere),
-    ordered by code; ``region_not_found`` when ``region`` does not exist then."""
+    ordered by code; ``region_not_found`` when ``region`` does not exist then,
+    ``nothing_to_export`` when it has no regions of ``level``."""
     if level not in REGION_LAYERS:
         raise InvalidInput(
             f"未知层级 {level} (unknown level; expected one of {list(REGION_LAYERS)})",
@@ -111,16 +112,23 @@ def read_roster(
         ),
         {"level": level, "region": region, "v": version},
     ).mappings()
+    found = [
+        {**row, "area_m2": round(row["area_m2"], 1) if row["area_m2"] is not None else None}
+        for row in rows
+    ]
+    if not found:
+        raise InvalidInput(
+            f"{region or '全部'} 下没有{REGION_LAYERS[level].title} (no regions of that level)",
+            code="nothing_to_export",
+            details={"level": level, "region": region, "version": version},
+        )
     return Roster(
         level=level,
         region=region,
         region_name=region_name,
         version=version,
         fields=fields,
-        rows=[
-            {**row, "area_m2": round(row["area_m2"], 1) if row["area_m2"] is not None else None}
-            for row in rows
-        ],
+        rows=found,
         personal_left_out=len(fields) < len(ROSTER_COLUMNS),
     )
 

@@ -456,3 +456,38 @@ def test_cli_export_and_import(fresh_db_url: str, fresh_engine: Engine, tmp_path
     done = _cli("roster", "import", str(path), "--commit", db_url=fresh_db_url)
     assert done.returncode == 0 and "committed, version 2" in done.stdout, done.stderr
     assert _stored(fresh_engine)[GRID_CODE][4] == 999
+
+
+def test_a_large_roster_is_taken_and_too_many_rows_are_not(
+    fresh_client: TestClient, make_key: Callable[[str], str]
+) -> None:
+    key = make_key("editor")
+    rows = _csv_rows(_export(fresh_client, key, format="csv"), "utf-8-sig")
+    notes = [[*r, "备注" if i == 0 else os.urandom(1000).hex()] for i, r in enumerate(rows)]
+    large = _csv_bytes(notes, "utf-8-sig")
+    assert len(large) > 100_000, "past the 64 kB of a small request body"
+    taken = _import(fresh_client, key, large, "large.csv")
+    assert taken.status_code == 200, taken.text
+    assert (
+        taken.json()["report"]["cells"] == []
+        and "备注" in taken.json()["report"]["fields"]["unmapped"]
+    )
+    many = "编码\r\n" + "130227001002001\r\n" * 100_001
+    refused = _import(fresh_client, key, many.encode(), "many.csv")
+    assert (refused.status_code, refused.json()["code"]) == (413, "too_many_rows")
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"region": GRID_CODE, "level": "community"}, 422, "nothing_to_export"),
+        ({"region": "130227999", "level": "grid"}, 404, "region_not_found"),
+        ({"level": "town"}, 422, "invalid_parameter"),
+    ],
+)
+def test_export_of_nothing_is_a_clear_error(
+    params: dict[str, str], status: int, code: str, client: TestClient
+) -> None:
+    response = client.get("/api/v1/rosters", params=params)
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
