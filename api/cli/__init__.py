@@ -17,6 +17,7 @@ from api.cli.keys import audit_log, keys_app
 from api.cli.lookup import lookup_file
 from api.cli.roster import roster_app
 from api.cli.serve import serve
+from api.cli.users import users_app
 from api.cli.versions import versions_app
 from gis.errors import GridmapError
 
@@ -28,6 +29,7 @@ app.command("lookup")(lookup_file)
 app.command()(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 app.add_typer(versions_app, name="versions")
 app.add_typer(map_app, name="map")
