@@ -14,7 +14,7 @@
 
   class ApiError extends Error {
     constructor(status, body) {
-      const error = (body && body.error) || {};
+      const error = (body && (body.error || body)) || {}; // gridmap: {code, message, details}
       super(error.message || `HTTP ${status}`);
       this.status = status;
       this.code = error.code || `http_${status}`;
