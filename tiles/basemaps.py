@@ -163,6 +163,8 @@ def _inspect_pmtiles(path: Path) -> Contents:
         reader = _PMTiles(path)
         try:
             header, meta = reader.header, reader.metadata()
+            if not isinstance(meta, dict):
+                raise ValueError("metadata is not a JSON object")
             root = reader.directory(header["root_offset"], header["root_length"])
         finally:
             reader.close()

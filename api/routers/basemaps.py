@@ -9,7 +9,9 @@ does not hold is 204, an unknown base map 404 — never 500.
 from __future__ import annotations
 
 import gzip
+import sqlite3
 import time
+import zlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -116,23 +118,23 @@ def basemap_tile(
     headers = {"Cache-Control": http.cache_control(current, settings.tile_max_age_s)}
     try:
         data = read_tile(settings, b, z, x, y)
-    except OSError:
+        gzipped = b.tile_type == "pbf" and data is not None and data[:2] == b"\x1f\x8b"
+        if gzipped and not http.accepts_gzip(request.headers.get("accept-encoding")):
+            data, gzipped = gzip.decompress(data), False
+    except (OSError, EOFError, sqlite3.Error, zlib.error):
         raise NotFound(
-            f"底图 {name} 的文件在本服务器上缺失 (base map {name!r}: its file is missing on "
-            "this server; add it again)",
-            code="basemap_file_missing",
+            f"底图 {name} 的文件在本服务器上缺失或损坏 (base map {name!r}: its file is missing "
+            "or broken on this server; add it again)",
+            code="basemap_file_unreadable",
         ) from None
     if not data:
         return Response(status_code=204, headers=headers)
-    etag = f"{b.sha256[:16]}-{z}-{x}-{y}"
-    headers["ETag"] = f'"{etag}"'
-    if http.etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
+    digest = f"{b.sha256[:16]}-{z}-{x}-{y}"
+    headers["ETag"] = f'"{digest}-gzip"' if gzipped else f'"{digest}"'
     if b.tile_type == "pbf":
         headers["Vary"] = "Accept-Encoding"
-        if data[:2] == b"\x1f\x8b":
-            if http.accepts_gzip(request.headers.get("accept-encoding")):
-                headers["Content-Encoding"] = "gzip"
-            else:
-                data = gzip.decompress(data)
+    if http.etag_matches(request.headers.get("if-none-match"), digest):
+        return Response(status_code=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
     return Response(bytes(data), media_type=TILE_TYPES[b.tile_type], headers=headers)

@@ -250,3 +250,21 @@ def test_map_pages_offer_the_office_base_map_first(
     unknown = office.get("/maps", params={"basemap": "google"})
     assert unknown.status_code == 422
     assert unknown.json()["details"]["problems"][0]["parameter"] == "basemap"
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage"])
+def test_a_copy_lost_or_damaged_on_this_server_is_404_not_500(
+    fresh_db_url: str, home: Path, office: TestClient, tmp_path: Path, damage: str
+) -> None:
+    tiles = raster_tiles(ZOOMS)
+    source = write_mbtiles(tmp_path / "a.mbtiles", tiles, metadata=raster_metadata(ZOOMS))
+    assert gridmap(fresh_db_url, home, "add", str(source), "--name", "lost").returncode == 0
+    (copy,) = (home / "basemaps").iterdir()
+    if damage == "missing":
+        copy.unlink()
+    else:
+        copy.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    z, x, y = next(iter(tiles))
+    answer = office.get(f"/basemaps/lost/{z}/{x}/{y}")
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "basemap_file_unreadable"
