@@ -32,6 +32,7 @@ from api.routers import (
     lookup,
     maps,
     ogc,
+    printing,
     regions,
     rosters,
     tiles,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(analysis.router)
     app.include_router(maps.router)
+    app.include_router(printing.router)
     app.include_router(ogc.router)
     app.include_router(docs.router)
     app.include_router(home.router)
