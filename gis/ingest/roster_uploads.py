@@ -21,6 +21,7 @@ through the upload's zip-bomb guard (``gis.ingest.archive.unpack``) before it is
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import tempfile
@@ -164,7 +165,7 @@ def _read_csv(path: Path, encoding: str | None) -> Table:
     choice = detect_text_encoding(data, encoding)
     body = data.decode("utf-8-sig" if choice.encoding == "UTF-8" else "gb18030")
     try:
-        records = list(csv.reader(body.splitlines()))
+        records = list(csv.reader(io.StringIO(body, newline="")))
     except csv.Error as e:
         raise InvalidInput(f"CSV 格式有误 (malformed CSV: {e})", code="invalid_csv") from e
     header = records[0] if records else []

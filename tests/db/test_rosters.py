@@ -491,3 +491,16 @@ def test_export_of_nothing_is_a_clear_error(
     response = client.get("/api/v1/rosters", params=params)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
+
+
+def test_a_multi_line_csv_cell_keeps_the_row_numbers_excel_shows(
+    fresh_client: TestClient, make_key: Callable[[str], str]
+) -> None:
+    key = make_key("editor")
+    rows = _csv_rows(_export(fresh_client, key, format="csv"), "utf-8-sig")
+    rows[1][7] = "第一党支部\n（联合）"  # Alt+Enter in a cell: one row in Excel
+    rows[2][3] = "abc"
+    report = _import(fresh_client, key, _csv_bytes(rows, "utf-8-sig"), "r.csv").json()["report"]
+    assert [(p["kind"], p["row"], p["column"]) for p in report["problems"]] == [
+        ("invalid_integer", 3, "D")
+    ]
