@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Response
+from pmtiles.tile import TileType
 
-from browser import guarded_page, screenshot
-from support import CITY, GRIDMAP, serve_app
-
-from basemap_files import (  # isort: skip
+from basemap_files import (
     city_tiles,
     raster_metadata,
     raster_tiles,
@@ -26,6 +24,8 @@ from basemap_files import (  # isort: skip
     write_mbtiles,
     write_pmtiles,
 )
+from browser import guarded_page, screenshot
+from support import CITY, GRIDMAP, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -126,7 +126,7 @@ def test_office_base_maps_on_every_map_page(
             if got.status == 200:
                 vector[(z, x, y)] = gzip.compress(got.body(), mtime=0)
         add(fresh_db_url, home, write_pmtiles(
-            tmp_path / "streets.pmtiles", vector, tile_type=_mvt(), zooms=range(13, 15),
+            tmp_path / "streets.pmtiles", vector, tile_type=TileType.MVT, zooms=range(13, 15),
             gzipped=True, metadata=vector_metadata(["grids"]),
         ), "streets", "--title", "街巷矢量")  # fmt: skip
 
@@ -162,12 +162,6 @@ def test_office_base_maps_on_every_map_page(
         assert log.problems() == {}, log.problems()
     finally:
         context.close()
-
-
-def _mvt() -> object:
-    from pmtiles.tile import TileType
-
-    return TileType.MVT
 
 
 def _requested(answers: list[Response], name: str) -> bool:

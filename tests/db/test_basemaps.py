@@ -15,6 +15,13 @@ from pathlib import Path
 
 import mapbox_vector_tile
 import pytest
+from fastapi.testclient import TestClient
+from pmtiles.tile import TileType
+from sqlalchemy import text
+
+from api.app import create_app
+from gis.settings import Settings
+
 from basemap_files import (
     CITY_BOUNDS,
     city_tiles,
@@ -25,13 +32,6 @@ from basemap_files import (
     write_mbtiles,
     write_pmtiles,
 )
-from fastapi.testclient import TestClient
-from pmtiles.tile import TileType
-from sqlalchemy import text
-
-from api.app import create_app
-from gis.settings import Settings
-
 from support import GRIDMAP
 
 pytestmark = pytest.mark.db
