@@ -15,56 +15,10 @@ from sqlalchemy import Engine
 
 from gis.store.versions import ATTRIBUTE_COLUMNS, restore_version
 
-from support import upload, write_layer
+from version_changes import FILE_NAME, grid, upload_changes
 
-COMMUNITY = "130227001001"
 GEOD = Geod(ellps="WGS84")
 COMPARED = ("name", "parent_code", *ATTRIBUTE_COLUMNS, "attributes")
-
-
-def _grid(n: int) -> str:
-    return f"{COMMUNITY}{n:03d}"
-
-
-def _upload_changes(
-    client: TestClient, key: str, demo_grids: dict, tmp_path: Path
-) -> dict[str, set[str]]:
-    """Commit one upload of the community's grids that removes, adds and changes regions:
-    grids 1 and 2 merged into 2 (1 removed), grid 3 split into 3 and a new 99 (added),
-    grid 4 renamed, grid 5's worker replaced.  Returns the expected codes by change."""
-    features = [f for f in demo_grids["features"] if f["properties"]["parent_code"] == COMMUNITY]
-    by_code = {f["properties"]["code"]: f for f in features}
-    geoms = {code: shape(f["geometry"]) for code, f in by_code.items()}
-    geoms[_grid(2)] = shapely.union_all([geoms.pop(_grid(1)), geoms[_grid(2)]], grid_size=1e-7)
-    three = geoms[_grid(3)]
-    x = three.centroid.x
-    cut = shapely.LineString([(x, three.bounds[1] - 1), (x, three.bounds[3] + 1)])
-    west, east = sorted(shapely.ops.split(three, cut).geoms, key=lambda g: g.centroid.x)
-    geoms[_grid(3)], geoms[_grid(99)] = west, east
-    rows = []
-    for code in sorted(geoms):
-        p = by_code.get(code, by_code[_grid(3)])["properties"]
-        rows.append(
-            {
-                "编码": code,
-                "名称": "山庄里社区第99网格" if code == _grid(99) else p["name"],
-                "上级编码": COMMUNITY,
-                "户数": p["households"],
-                "网格员": p["grid_worker"],
-                "网格员电话": p["grid_worker_phone"],
-            }
-        )
-    rows[[r["编码"] for r in rows].index(_grid(4))]["名称"] = "山庄里社区新四网格"
-    rows[[r["编码"] for r in rows].index(_grid(5))]["网格员"] = "欧阳晓明"
-    path = write_layer(tmp_path / "调整.geojson", rows, [geoms[r["编码"]] for r in rows])
-    response = upload(client, path, key, level="grid", dry_run=False)
-    assert response.status_code == 201, response.json()["details"]["report"]["problems"]
-    assert response.json()["version"] == 2
-    return {
-        "added": {_grid(99)},
-        "removed": {_grid(1)},
-        "changed": {_grid(2), _grid(3), _grid(4), _grid(5)},
-    }
 
 
 def _regions(client: TestClient, key: str, version: int) -> dict[str, dict]:
@@ -117,7 +71,7 @@ def test_diff_matches_the_oracle_after_a_real_upload(
     fresh_client: TestClient, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
     admin = make_key("admin")
-    expected = _upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
+    expected = upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
     old, new = _regions(fresh_client, admin, 1), _regions(fresh_client, admin, 2)
     assert _oracle(old, new) == expected
 
@@ -153,12 +107,12 @@ def test_diff_matches_the_oracle_after_a_real_upload(
         else:
             assert p["geometry_before"] is None
     props = {f["id"]: f["properties"] for f in body["features"]}
-    assert props[_grid(4)]["changed_attributes"] == ["name"]
-    assert props[_grid(4)]["after"] == {"name": "山庄里社区新四网格"}
-    assert props[_grid(4)]["geometry_changed"] is False
-    assert props[_grid(5)]["changed_attributes"] == ["grid_worker"]
-    assert props[_grid(5)]["after"] == {"grid_worker": "欧阳晓明"}
-    assert props[_grid(2)]["area_delta_m2"] > 0 and props[_grid(3)]["area_delta_m2"] < 0
+    assert props[grid(4)]["changed_attributes"] == ["name"]
+    assert props[grid(4)]["after"] == {"name": "山庄里社区新四网格"}
+    assert props[grid(4)]["geometry_changed"] is False
+    assert props[grid(5)]["changed_attributes"] == ["grid_worker"]
+    assert props[grid(5)]["after"] == {"grid_worker": "欧阳晓明"}
+    assert props[grid(2)]["area_delta_m2"] > 0 and props[grid(3)]["area_delta_m2"] < 0
 
     back = _diff(fresh_client, 2, 1, admin)
     assert _by_change(back) == {
@@ -166,17 +120,17 @@ def test_diff_matches_the_oracle_after_a_real_upload(
         "removed": expected["added"],
         "changed": expected["changed"],
     }
-    d3 = {f["id"]: f["properties"] for f in back["features"]}[_grid(3)]
-    assert d3["area_delta_m2"] == pytest.approx(-props[_grid(3)]["area_delta_m2"], abs=0.02)
+    d3 = {f["id"]: f["properties"] for f in back["features"]}[grid(3)]
+    assert d3["area_delta_m2"] == pytest.approx(-props[grid(3)]["area_delta_m2"], abs=0.02)
 
 
 def test_personal_attributes_by_role(
     fresh_client: TestClient, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
-    _upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
+    upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
     worker = {
         role: {f["id"]: f["properties"] for f in _diff(fresh_client, 1, 2, key)["features"]}[
-            _grid(5)
+            grid(5)
         ]
         for role, key in (("anonymous", None), ("viewer", make_key("viewer")))
     }
@@ -199,7 +153,7 @@ def test_equal_versions_limits_levels_and_unknown_versions(
     demo_grids: dict,
     tmp_path: Path,
 ) -> None:
-    _upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
+    upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
     same = _diff(fresh_client, 2, 2)
     assert (same["features"], same["numberMatched"]) == ([], 0)
     assert same["summary"] == {"added": 0, "changed": 0, "removed": 0}
@@ -223,8 +177,8 @@ def test_equal_versions_limits_levels_and_unknown_versions(
 def test_versions_list_names_the_file_and_counts(
     fresh_client: TestClient, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
-    _upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
+    upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
     listed = fresh_client.get("/api/v1/versions").json()["versions"]
-    assert [(v["number"], v["file"]) for v in listed] == [(2, "调整.geojson"), (1, None)]
+    assert [(v["number"], v["file"]) for v in listed] == [(2, FILE_NAME), (1, None)]
     assert listed[0]["summary"] == {"added": 1, "changed": 4, "removed": 1}
     assert listed[0]["summary"]["changed"] == len(listed[0]["changes"]["modified"])
