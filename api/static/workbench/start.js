@@ -1,0 +1,29 @@
+/* The start page (api/templates/workbench/start.html): the five latest boundary versions
+ * (GET /api/v1/versions?limit=5), as text. */
+(function () {
+  "use strict";
+  const ACTIONS = { load: "导入", upload: "上传", restore: "恢复", edit: "编辑" };
+  const body = document.getElementById("start-versions");
+
+  function when(iso) {
+    const d = new Date(iso);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+
+  gm.api("/api/v1/versions", { query: { limit: 5 } }).then((answer) => {
+    const rows = answer.versions.map((v) => gm.el("tr", { "data-testid": "start-version" },
+      gm.el("td", {}, String(v.number)),
+      gm.el("td", {}, when(v.created_at)),
+      gm.el("td", {}, v.author),
+      gm.el("td", {}, ACTIONS[v.action] || v.action),
+      gm.el("td", {}, String(v.summary.added ?? 0)),
+      gm.el("td", {}, String(v.summary.changed ?? 0)),
+      gm.el("td", {}, String(v.summary.removed ?? 0)),
+      gm.el("td", {}, v.message || (v.file ? `文件 ${v.file}` : ""))));
+    body.replaceChildren(...rows);
+    if (!rows.length) gm.message(document.getElementById("start-message"), "还没有任何边界版本。");
+  }).catch((error) => {
+    gm.message(document.getElementById("start-message"), `无法读取版本：${error.message}`, "error");
+  });
+})();
