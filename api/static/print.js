@@ -39,20 +39,37 @@
     return true;
   }
 
-  /** The vector map once MapLibre is idle (style, tiles and labels drawn). */
+  /** The vector map once MapLibre has drawn its style, tiles and base map. */
   async function maplibreDrawn(win) {
     const map = win.gridmapMap;
     if (!map) return false;
-    if (!(map.loaded() && map.areTilesLoaded() && win.gridmapBasemap)) {
-      await new Promise((done) => {
-        const check = () => {
-          if (map.loaded() && map.areTilesLoaded() && win.gridmapBasemap) done();
-          else map.once("idle", check);
-        };
-        check();
-      });
+    // polled: an "idle" event may have passed already, and choosing no base map draws nothing
+    while (!(map.loaded() && map.areTilesLoaded() && win.gridmapBasemap)) {
+      await new Promise((done) => setTimeout(done, 100));
     }
+    await asImage(win, map);
     return true;
+  }
+
+  /** The map's WebGL canvas as an image over it: Chromium prints a WebGL canvas blank.  Read
+   * in the frame's "render" event, while its drawing buffer still holds the picture. */
+  async function asImage(win, map) {
+    const canvas = map.getCanvas();
+    const url = await new Promise((done) => {
+      map.once("render", () => done(canvas.toDataURL("image/png")));
+      map.triggerRepaint();
+    });
+    const image = win.document.createElement("img");
+    await new Promise((done, fail) => {
+      image.onload = done;
+      image.onerror = () => fail(new Error("地图图像未能生成"));
+      image.src = url;
+    });
+    Object.assign(image.style, {
+      position: "absolute", left: "0", top: "0", width: canvas.style.width, height: canvas.style.height,
+    });
+    canvas.after(image);
+    canvas.style.visibility = "hidden";
   }
 
   /** The view's legend(s) as DOM nodes moved onto the sheet (never parsed from text). */

@@ -167,7 +167,8 @@ def render(
             try:
                 context = browser.new_context(
                     viewport={"width": int(width + 1), "height": int(height + 1)},
-                    device_scale_factor=dpi / CSS_DPI if fmt == "png" else 1,
+                    # a PDF's only raster is a WebGL map (the vector map): drawn at 192 dpi
+                    device_scale_factor=dpi / CSS_DPI if fmt == "png" else 2,
                     locale="zh-CN",
                     service_workers="block",
                     accept_downloads=False,
