@@ -504,3 +504,13 @@ def test_a_multi_line_csv_cell_keeps_the_row_numbers_excel_shows(
     assert [(p["kind"], p["row"], p["column"]) for p in report["problems"]] == [
         ("invalid_integer", 3, "D")
     ]
+
+
+def test_a_sheet_claiming_a_million_rows_is_refused_at_once(
+    fresh_client: TestClient, make_key: Callable[[str], str]
+) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["编码", "户数"])
+    book.active["XFD1048576"] = "far away"
+    response = _import(fresh_client, make_key("editor"), _saved(book), "far.xlsx")
+    assert (response.status_code, response.json()["code"]) == (413, "too_many_rows")
