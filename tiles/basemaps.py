@@ -46,12 +46,20 @@ from gis.store.basemaps import (
     insert_basemap,
     require_free,
 )
+from tiles.layers import MEDIA_TYPE
+from tiles.service import MERCATOR_LAT
 
 MAX_ZOOM = 24
 """The deepest zoom a base map may claim."""
-MERCATOR_LAT = 85.0511288
-_PMTILES_TYPES = {TileType.PNG: "png", TileType.JPEG: "jpg", TileType.WEBP: "webp"}
-_PMTILES_TYPES[TileType.MVT] = "pbf"
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pbf": MEDIA_TYPE}
+"""The tile types a base map may hold (migration 0009 checks the same four) and their media
+types."""
+_PMTILES_TYPES = {
+    TileType.PNG: "png",
+    TileType.JPEG: "jpg",
+    TileType.WEBP: "webp",
+    TileType.MVT: "pbf",
+}
 _FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "pbf": "pbf", "mvt": "pbf"}
 
 

@@ -21,10 +21,10 @@ from starlette.responses import Response
 
 from api.deps import EngineDep, SettingsDep
 from gis.errors import NotFound
-from gis.store.basemaps import TILE_TYPES, Basemap, list_basemaps
+from gis.store.basemaps import Basemap, list_basemaps
 from gis.web.page import BASEMAP_NAMES, online_choices
 from tiles import http
-from tiles.basemaps import lookup, read_tile
+from tiles.basemaps import MEDIA_TYPES, lookup, read_tile
 
 router = APIRouter(tags=["basemaps"])
 
@@ -96,7 +96,7 @@ def basemap_tilejson(name: str, request: Request, engine: EngineDep) -> JSONResp
     summary="A tile of an office base map",
     response_class=Response,
     responses={
-        200: {"content": {t: {} for t in TILE_TYPES.values()}, "description": "The tile."},
+        200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The tile."},
         204: {"description": "The file holds no such tile."},
         304: {"description": "Not modified (If-None-Match)."},
     },
@@ -137,4 +137,4 @@ def basemap_tile(
         return Response(status_code=304, headers=headers)
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(bytes(data), media_type=TILE_TYPES[b.tile_type], headers=headers)
+    return Response(bytes(data), media_type=MEDIA_TYPES[b.tile_type], headers=headers)

@@ -23,13 +23,6 @@ from gis.settings import Settings
 BUILT_IN = ("none", "osm", "tianditu", "amap")
 """Base map names a page knows without the registry (``gis.web.page``): reserved."""
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-TILE_TYPES = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "pbf": "application/vnd.mapbox-vector-tile",
-}
-"""Tile types a base map may hold, and their media types."""
 TILE_URL = "/basemaps/{name}/{{z}}/{{x}}/{{y}}?v={version}"
 
 
