@@ -22,6 +22,9 @@ REQUIRED = {
     "POST /api/v1/keys/{key_id}/revoke": "admin",
     "POST /api/v1/keys/{key_id}/rotate": "admin",
     "GET /api/v1/audit": "admin",
+    "GET /api/v1/users": "admin",
+    "POST /api/v1/users": "admin",
+    "PATCH /api/v1/users/{user_id}": "admin",
     **{
         f"{method} /api/v1/{layer}{suffix}": "editor"
         for layer in ("centres", "cameras")  # buildings come from uploads only
@@ -36,7 +39,7 @@ REQUIRED = {
 """Each write endpoint (and the admin reads) and the least role it needs."""
 ROLES = ("viewer", "editor", "admin")
 TABLES = ("boundary_versions", "regions", "uploads", "centres", "cameras", "addresses")
-PATH_VALUES = {"{number}": "1", "{key_id}": "999999", "{key}": "999999"}
+PATH_VALUES = {"{number}": "1", "{key_id}": "999999", "{key}": "999999", "{user_id}": "999999"}
 
 
 def _fingerprint(engine: Engine) -> dict[str, Any]:
