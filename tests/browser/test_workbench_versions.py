@@ -101,3 +101,15 @@ def test_history_diff_map_and_restore(
         assert page.get_by_test_id("diff-a").input_value() == "1"
         assert page.get_by_test_id("diff-row").count() == 6
     assert page_log.problems() == {}
+
+
+def test_a_viewer_compares_but_cannot_restore(
+    app_server: str, engine: Engine, page_log: PageLog
+) -> None:
+    make_user(engine, "reader", "viewer")
+    page = signed_in(page_log.page, app_server, "reader", TEST_PASSWORD, "/workbench/versions")
+    page.get_by_test_id("version-row").first.wait_for()
+    page.wait_for_function("() => document.querySelector('#diff-summary').textContent")
+    assert page.get_by_test_id("restore-button").count() == 0
+    assert page.get_by_test_id("diff-map").is_visible()
+    assert page_log.problems() == {}
