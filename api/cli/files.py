@@ -203,23 +203,27 @@ def export_file(
 def map_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
     region: Annotated[str | None, typer.Option(help="Region code (default: everything)")] = None,
-    basemap: Annotated[str, typer.Option(help="none, osm, tianditu or amap")] = "none",
+    basemap: Annotated[
+        str | None,
+        typer.Option(
+            help="An office base map (gridmap basemap list; default: the first; its tiles "
+            "from --api-base), none, osm, tianditu or amap"
+        ),
+    ] = None,
     colour_by: Annotated[str, typer.Option(help="households or coverage")] = "households",
     api_base: Annotated[
         str, typer.Option(help="gridmap server the address box asks")
     ] = "http://127.0.0.1:8000",
 ) -> None:
     """Write one self-contained map page (scripts and styles inside) for offline sharing."""
-    from gis.web.page import MapOptions, page_html
+    from gis.web.page import map_options, page_html
     from gis.web.region_page import region_map
 
-    if basemap not in ("none", "osm", "tianditu", "amap"):
-        raise InvalidInput("--basemap expects none, osm, tianditu or amap", code="invalid_basemap")
     if colour_by not in ("households", "coverage"):
         raise InvalidInput("--colour-by expects households or coverage", code="invalid_parameter")
     settings = get_settings()
     with database() as engine, engine.connect() as conn:
-        options = MapOptions(basemap=basemap, colour_by=colour_by, api_base=api_base)
+        options = map_options(conn, basemap, colour_by=colour_by, api_base=api_base)
         html = page_html(region_map(conn, settings, region, options), settings, inline=True)
     output.write_text(html, encoding="utf-8")
     console.print(f"wrote {output} ({len(html.encode()) / 1e6:.2f} MB)")
