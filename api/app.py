@@ -24,6 +24,7 @@ from api.routers import (
     audit,
     basemaps,
     docs,
+    edits,
     export,
     health,
     home,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(audit.router)
     app.include_router(uploads.router)
+    app.include_router(edits.router)
     app.include_router(rosters.router)
     app.include_router(export.router)
     for router in layers.routers:

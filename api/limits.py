@@ -61,7 +61,7 @@ def family(method: str, path: str, settings: Settings) -> Family:
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "editor")
         if path == "/api/v1/uploads/inspect":  # the same file, only described
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "viewer")
-        if path.startswith(LAYER_PREFIXES):
+        if path.startswith(LAYER_PREFIXES) or path == "/api/v1/edits":
             return Family("write", settings.max_json_body_bytes, "editor")
         if path.startswith("/api/v1/keys"):
             return Family("keys", settings.max_small_body_bytes, "admin")
