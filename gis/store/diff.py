@@ -124,28 +124,21 @@ def _area(value: float | None) -> float | None:
 def _changed_attributes(row: Any, role: str | None) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Names of the attributes (typed columns, then free ones) that differ, and their values
     before and after, as ``role`` may see them; personal ones are left out for anonymous."""
+    old_free, new_free = row["a_attributes"] or {}, row["b_attributes"] or {}
+    pairs = [
+        *((c, row[f"a_{c}"], row[f"b_{c}"], privacy.PERSONAL_FIELDS.get(c)) for c in _COMPARED),
+        *(
+            (k, old_free.get(k), new_free.get(k), privacy.attribute_kind(k))
+            for k in sorted(old_free.keys() | new_free.keys())
+        ),
+    ]
     names: list[str] = []
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for column in _COMPARED:
-        old, new = row[f"a_{column}"], row[f"b_{column}"]
-        if old == new:
+    for name, old, new, kind in pairs:
+        if old == new or (kind is not None and privacy.view(role) == "none"):
             continue
-        kind = privacy.PERSONAL_FIELDS.get(column)
-        if kind is not None and privacy.view(role) == "none":
-            continue
-        names.append(column)
-        before[column] = old if kind is None else privacy.shown(old, kind, role)
-        after[column] = new if kind is None else privacy.shown(new, kind, role)
-    old_free, new_free = row["a_attributes"] or {}, row["b_attributes"] or {}
-    for key in sorted(set(old_free) | set(new_free)):
-        old, new = old_free.get(key), new_free.get(key)
-        if old == new:
-            continue
-        kind = privacy.attribute_kind(key)
-        if kind is not None and privacy.view(role) == "none":
-            continue
-        names.append(key)
-        before[key] = old if kind is None else privacy.shown(old, kind, role)
-        after[key] = new if kind is None else privacy.shown(new, kind, role)
+        names.append(name)
+        before[name] = old if kind is None else privacy.shown(old, kind, role)
+        after[name] = new if kind is None else privacy.shown(new, kind, role)
     return names, {"before": before, "after": after}
