@@ -147,6 +147,13 @@ PACKAGES: tuple[Package, ...] = (
         "sha512-HyiYBwtsbk3L1n1EPLJHWqdoyMiF80n7tEYXFZyu2m1TjvaNx6KMLiFeDdmszt1/mq2zvsR1TJuX/NMu5BonXQ==",
         ("dist/maplibre-gl.js", "dist/maplibre-gl.css", "dist/LICENSE.txt"),
     ),
+    # The workbench's boundary editor (api/static/workbench/edit.js).
+    Package(
+        "@geoman-io/leaflet-geoman-free",
+        "2.20.2",
+        "sha512-KQpSe0VKyuVCudq/08rMjJW1vvIwFldTwBny2wZ7ABcyyUAP7/eoFo967hCu9yRqAAHb4QOxC6gY5dGqttY68g==",
+        ("dist/leaflet-geoman.js", "dist/leaflet-geoman.css", "LICENSE"),
+    ),
     # The API documentation pages, /docs and /redoc (api/routers/docs.py).
     Package(
         "swagger-ui-dist",
@@ -241,10 +248,11 @@ def fetch(
             (staging / _MARKER).write_text(package.integrity + "\n")
             if target.exists():
                 shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)  # a scoped package: @scope/name
             staging.rename(target)
         fetched.append(package.dirname)
         for old in vendor_dir.glob(f"{package.name}@*"):
-            if old.name != package.dirname and old.is_dir():
+            if old != vendor_dir / package.dirname and old.is_dir():
                 shutil.rmtree(old)
     return fetched
 
