@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
 from gis.ingest.candidates import Tolerances
+from gis.ingest.encoding import EncodingChoice
 from gis.ingest.fields import FieldMapping, coordinate, map_fields, require_roles
 from gis.ingest.history import record_upload
 from gis.ingest.problems import Problem, errors, report_problems
@@ -212,17 +213,18 @@ def reproject(
     return geometries, decided
 
 
+def encoding_report(choice: EncodingChoice | None) -> dict[str, Any] | None:
+    """What the report says about the file's text encoding (None: not a text or DBF file)."""
+    if choice is None:
+        return None
+    return {"encoding": choice.encoding, "source": choice.source, "reason": choice.reason}
+
+
 def file_report(layer: Layer, crs: dict[str, Any], mapping: FieldMapping) -> dict[str, Any]:
     """What the report says about the file: format, encoding, CRS and field mapping."""
     return {
         "file": {"source": layer.source, "format": layer.driver, "layer": layer.layer},
-        "encoding": None
-        if layer.encoding is None
-        else {
-            "encoding": layer.encoding.encoding,
-            "source": layer.encoding.source,
-            "reason": layer.encoding.reason,
-        },
+        "encoding": encoding_report(layer.encoding),
         "crs": crs,
         "output_crs": "EPSG:4326",
         "fields": mapping.to_report(),

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, text
 from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.ingest.fields import SYNONYMS, FieldMapping, as_code, map_fields
+from gis.ingest.pipeline import encoding_report
 from gis.ingest.problems import Problem, errors, report_problems
 from gis.ingest.roster_files import Table, read_table
 from gis.ingest.validation import MAX_NAME
@@ -328,13 +329,7 @@ def _report(
             },
         },
         "file": {"source": request.filename, "format": table.format, "layer": table.sheet},
-        "encoding": None
-        if table.encoding is None
-        else {
-            "encoding": table.encoding.encoding,
-            "source": table.encoding.source,
-            "reason": table.encoding.reason,
-        },
+        "encoding": encoding_report(table.encoding),
         "level": level,
         "fields": mapping.to_report(),
         "problems": report_problems(problems),
