@@ -5,6 +5,7 @@ needed, one print at a time (the rendering itself: tests/browser/test_print.py).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +31,7 @@ def viewer(engine: Engine) -> dict[str, str]:
         return {"Authorization": f"Bearer {create_key(conn, role='viewer', name='printer')}"}
 
 
-def _error(response) -> tuple[int, str]:  # noqa: ANN001
+def _error(response: Any) -> tuple[int, str]:
     return response.status_code, response.json()["code"]
 
 
