@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.deps import CSRF_HEADER, SESSION_COOKIE
 from api.routers.account import LOGIN_CSRF_COOKIE
+from api.schemas import UserAnswer, UserList
 from gis.access.auth import csrf_token
 from gis.settings import Settings
 
@@ -141,11 +142,12 @@ def test_session_writes_need_the_csrf_header(
     assert (refused.status_code, refused.json()["code"]) == (403, "csrf_failed")
     wrong = client.post("/api/v1/users", json=new, headers={CSRF_HEADER: "x" * 64})
     assert wrong.json()["code"] == "csrf_failed"
-    assert [u["username"] for u in client.get("/api/v1/users").json()["users"]] == ["admin"]
+    listed = UserList.model_validate(client.get("/api/v1/users").json())
+    assert [u.username for u in listed.users] == ["admin"]
 
     made = client.post("/api/v1/users", json=new, headers={CSRF_HEADER: token})
     assert made.status_code == 201, made.text
-    user = made.json()
+    user = UserAnswer.model_validate(made.json()).model_dump()  # as the document says
     assert (user["username"], user["role"], user["scope"], user["status"]) == (
         "吴霞",
         "editor",
