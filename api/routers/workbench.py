@@ -104,7 +104,19 @@ def versions(request: Request, caller: CallerDep) -> Response:
 @router.get("/edit/{code}", response_class=HTMLResponse)
 def edit(request: Request, caller: CallerDep, code: Code) -> Response:
     """Edit a region and its neighbours on a map: reshape, split, merge, attributes."""
-    return render(request, caller, "edit", role="editor", code=code)
+    from gis.catalogue import REGION_LAYERS
+
+    geoman = "@geoman-io/leaflet-geoman-free"
+    return render(
+        request,
+        caller,
+        "edit",
+        role="editor",
+        code=code,
+        geoman_js=asset_url(geoman, "dist/leaflet-geoman.js"),
+        geoman_css=asset_url(geoman, "dist/leaflet-geoman.css"),
+        field_titles={f.name: f.title for f in REGION_LAYERS["grid"].fields},
+    )
 
 
 @router.get("/roster", response_class=HTMLResponse)
