@@ -86,3 +86,41 @@ def test_export_edit_and_import_a_roster_in_the_page(
         assert _households(fresh_engine) == old + 25
         screenshot(page, "workbench-roster-committed", full_page=True)
     assert page_log.problems() == {}
+
+
+def test_an_editor_scoped_to_another_community_is_refused_in_the_page(
+    fresh_db_url: str,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    page_log: PageLog,
+    tmp_path: Path,
+) -> None:
+    page = page_log.page
+    key = make_key("editor")
+    scope = "130227001001"  # 山庄里社区; GRID_CODE is a grid of 清泉里社区
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET scope_code = :s"), {"s": scope})
+    old = _households(fresh_engine)
+    with serve_app(fresh_db_url, tmp_path / "app.log") as base:
+        page.goto(f"{base}/workbench/roster?key={key}")
+        region = page.get_by_test_id("roster-region")
+        region.locator(f"option[value='{scope}']").wait_for(state="attached")
+        assert region.input_value() == scope, "the page starts at the editor's own region"
+        region.select_option(STREET)
+        with page.expect_download() as download:
+            page.get_by_test_id("roster-export").click()
+        exported = tmp_path / "street.xlsx"
+        download.value.save_as(exported)
+        book = openpyxl.load_workbook(exported)
+        sheet = book.worksheets[0]
+        row = next(c.row for (c,) in sheet.iter_rows(min_col=1, max_col=1) if c.value == GRID_CODE)
+        sheet.cell(row, 4).value = old + 1
+        edited = tmp_path / "other.xlsx"
+        book.save(edited)
+        page.get_by_test_id("roster-import").set_input_files(edited)
+        page.locator("[data-testid=roster-message].wb-error").wait_for()
+        assert page.get_by_test_id("roster-commit").is_disabled()
+        screenshot(page, "workbench-roster-scope", full_page=True)
+        assert page_log.failed_requests == [f"403 {base}/api/v1/rosters"]
+    assert _households(fresh_engine) == old
+    assert not (page_log.page_errors or page_log.external_requests)

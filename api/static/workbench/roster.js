@@ -51,6 +51,10 @@
       }
       regionSelect.append(group);
     }
+    if (regionSelect.dataset.scope) {  // a scoped editor starts at the region they may change
+      regionSelect.value = regionSelect.dataset.scope;
+      updateLinks();
+    }
   }
 
   function resetReport() {
