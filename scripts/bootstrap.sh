@@ -3,7 +3,8 @@
 #   - PostgreSQL 15 + PostGIS 3 (Debian postgresql-15-postgis-3), unless GRIDMAP_DATABASE_URL
 #     points at an external server;
 #   - GDAL's command-line tools (Debian gdal-bin: ogr2ogr for benchmarks, ogrinfo as a real client);
-#   - Chromium and Noto CJK fonts (Debian chromium, fonts-noto-cjk) for the browser tests — Python
+#   - Chromium and CJK fonts (Debian chromium, fonts-noto-cjk, fonts-wqy-microhei) for printed maps
+#     and the browser tests — Python
 #     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
 #   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes);
@@ -37,6 +38,11 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if ! dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then
     packages+=(fonts-noto-cjk)
+fi
+# printed maps (gis/web/print_page.py): a TrueType CJK face, whose text a PDF keeps searchable
+# (Chromium's PDFs map some Noto CJK glyphs back to Kangxi radicals: 网 copies as ⽹)
+if ! dpkg-query -W -f='${Status}' fonts-wqy-microhei 2>/dev/null | grep -q 'ok installed'; then
+    packages+=(fonts-wqy-microhei)
 fi
 if ! command -v npm >/dev/null; then
     command -v node >/dev/null || packages+=(nodejs)
