@@ -9,7 +9,9 @@
   ``api/sessions.py``) and go on to ``next`` — a path of this site only, else the start
   page; a wrong one shows the form again with the same message for an unknown name and a
   wrong password (401).  Failed sign-ins per address and username are throttled (429).
+  A browser already signed in as a user is sent on to ``next`` at once.
 - ``POST /logout``: the form carries the session's CSRF token; the session ends.
+- Sign-ins and sign-outs are in the audit log (who, from where), in their own transaction.
 - ``/api/v1/users``: list, create and change users (role, scope, disabled, password), like
   ``gridmap users``.  Passwords go in, never out: answers and the audit log hold neither a
   password nor its hash.
@@ -24,13 +26,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
-from api.deps import SESSION_COOKIE, ConnectionDep, EngineDep, Id, ThrottleDep, require
+from api.deps import SESSION_COOKIE, CallerDep, ConnectionDep, EngineDep, Id, ThrottleDep, require
 from api.pages import templates
 from api.schemas import UserAnswer, UserList
 from api.sessions import set_session_cookie
 from api.text import Code, ShortText
-from gis.access import auth, users
+from gis.access import audit, auth, users
 from gis.access.auth import Principal
 from gis.errors import Forbidden, InvalidInput, Unauthorized
 
@@ -74,6 +77,23 @@ def _same(sent: str, expected: str) -> bool:
     return bool(sent) and secrets.compare_digest(sent.encode(), expected.encode())
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _audit(conn: Connection, principal: Principal, address: str, action: str) -> None:
+    """A sign-in or sign-out in the audit log (who, from where; never a password)."""
+    audit.record(
+        conn,
+        actor=principal.name,
+        key_id=principal.key_id,
+        address=address,
+        action=action,
+        target=f"user {principal.user_id}" if principal.user_id else f"key {principal.key_id}",
+        status=303,
+    )
+
+
 def _login_page(request: Request, target: str, message: str = "", status: int = 200) -> Response:
     """The form with a fresh double-submit token (cookie and hidden field)."""
     token = secrets.token_urlsafe(32)
@@ -97,9 +117,14 @@ def _login_page(request: Request, target: str, message: str = "", status: int = 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(
-    request: Request, next: Annotated[str | None, Query(max_length=MAX_NEXT)] = None
+    request: Request,
+    caller: CallerDep,
+    next: Annotated[str | None, Query(max_length=MAX_NEXT)] = None,
 ) -> Response:
-    """The sign-in form (zh-CN); ``next``: where to go once signed in."""
+    """The sign-in form (zh-CN); ``next``: where to go once signed in — at once for a
+    browser already signed in as a user."""
+    if caller is not None and caller.user_id is not None:
+        return RedirectResponse(safe_next(next), status_code=303, headers=NO_STORE)
     return _login_page(request, safe_next(next))
 
 
@@ -117,13 +142,15 @@ def login(
     if not _same(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
         raise _csrf_failed()
     target = safe_next(next)
-    client = request.client.host if request.client else ""
+    client = _address(request)
     bucket = throttle.buckets["login"]
     caller = f"{client}\n{username.strip()}"
     bucket.take(caller, spend=0)
     try:
         with engine.begin() as conn:
-            token = auth.start_session(conn, users.verify_login(conn, username, password))
+            principal = users.verify_login(conn, username, password)
+            token = auth.start_session(conn, principal)
+            _audit(conn, principal, client, "POST /login")
     except Unauthorized as error:
         bucket.take(caller)
         return _login_page(request, target, error.message, status=401)
@@ -146,7 +173,10 @@ def logout(
         if not _same(csrf_token, auth.csrf_token(session)):
             raise _csrf_failed()
         with engine.begin() as conn:
+            principal = auth.session_principal(conn, session)
             auth.end_session(conn, session)
+            if principal is not None:
+                _audit(conn, principal, _address(request), "POST /logout")
     response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

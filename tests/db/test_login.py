@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.deps import CSRF_HEADER, SESSION_COOKIE
@@ -72,6 +72,9 @@ def test_sign_in_and_out(https_client: TestClient, fresh_engine: Engine) -> None
     assert start.status_code == 200
     assert "王芳 &lt;b&gt;" in start.text and "王芳 <b>" not in start.text  # escaped
 
+    again = client.get("/login?next=/workbench/upload", follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, "/workbench/upload")
+
     session = client.cookies[SESSION_COOKIE]
     refused = client.post("/logout", data={}, headers=PAGE, follow_redirects=False)
     assert (refused.status_code, "csrf_failed" in refused.text) == (403, True)
@@ -79,6 +82,12 @@ def test_sign_in_and_out(https_client: TestClient, fresh_engine: Engine) -> None
     out = client.post("/logout", data={"csrf_token": csrf_token(session)}, follow_redirects=False)
     assert (out.status_code, out.headers["location"]) == (303, "/login")
     assert SESSION_COOKIE not in client.cookies
+    with fresh_engine.connect() as conn:
+        log = conn.execute(text("SELECT actor, action, target FROM audit_log ORDER BY id")).all()
+    assert [tuple(e) for e in log] == [
+        ("王芳 <b>", "POST /login", "user 1"),
+        ("王芳 <b>", "POST /logout", "user 1"),
+    ]
     client.cookies.set(SESSION_COOKIE, session)  # a copied cookie is worth nothing now
     gone = client.get("/workbench", headers=PAGE, follow_redirects=False)
     assert gone.status_code == 303 and gone.headers["location"].startswith("/login?next=")
