@@ -31,6 +31,9 @@ pytestmark = pytest.mark.browser
 
 ZOOMS = range(11, 15)
 REGION = "130227001"  # 栗乡街道
+TITLE = "区影像<i>2026</i>"
+ATTRIBUTION = "<b>© 测试测绘院</b>"
+"""A title and attribution with markup: shown as text, never parsed."""
 
 
 @pytest.fixture
@@ -119,7 +122,7 @@ def test_office_base_maps_on_every_map_page(
 
         add(fresh_db_url, home, write_mbtiles(
             tmp_path / "imagery.mbtiles", raster_tiles(ZOOMS), metadata=raster_metadata(ZOOMS)
-        ), "imagery")  # fmt: skip
+        ), "imagery", "--title", TITLE, "--attribution", ATTRIBUTION)  # fmt: skip
         vector = {}
         for z, x, y in city_tiles(range(13, 15)):
             got = page.request.get(f"{base}/tiles/grids/{z}/{x}/{y}.mvt")
@@ -135,7 +138,8 @@ def test_office_base_maps_on_every_map_page(
         wait_for(page, lambda: _drawn(page, "imagery") > 0, "office tiles on the Folium page")
         assert all(a.status in (200, 204) for a in answers), [a.url for a in answers]
         assert page.locator(".gm-nobase").count() == 0
-        assert page.get_by_text("测试影像").count() == 1, "offered by its title"
+        assert page.get_by_text(TITLE).count() == 1, "offered by its title, as text"
+        assert ATTRIBUTION in page.locator(".leaflet-control-attribution").inner_text()
         screenshot(page, "basemap_folium_office")
         folium_tiles = len(answers)
         assert folium_tiles > 0
@@ -157,6 +161,9 @@ def test_office_base_maps_on_every_map_page(
         open_workbench_map(page, base, key)
         wait_for(page, lambda: _drawn(page, "imagery") > 0, "office tiles on a workbench map")
         assert _requested(answers[before:], "imagery")
+        assert ATTRIBUTION in page.locator(".leaflet-control-attribution").inner_text()
+        page.locator(".leaflet-control-layers").hover()
+        assert page.get_by_text(TITLE).count() == 1
         screenshot(page, "basemap_workbench_office")
         assert log.external_requests == [], log.external_requests
         assert log.problems() == {}, log.problems()

@@ -83,15 +83,17 @@
     list: async () => {
       let answer;
       try { answer = await api("/api/v1/basemaps"); } catch (e) { return {}; }
+      // Leaflet shows a layer's name and attribution as HTML: titles are written by people
+      const text = (s) => el("div", {}, s || "").innerHTML;
       const layers = {};
       for (const b of answer.basemaps.filter((b) => b.raster)) {
-        layers[b.title] = L.tileLayer(b.tiles, {
-          attribution: b.attribution, maxZoom: 22, maxNativeZoom: b.maxzoom,
+        layers[text(b.title)] = L.tileLayer(b.tiles, {
+          attribution: text(b.attribution), maxZoom: 22, maxNativeZoom: b.maxzoom,
           bounds: [[b.bounds[1], b.bounds[0]], [b.bounds[3], b.bounds[2]]],
         });
       }
       for (const o of answer.online.filter((o) => o.key === "tianditu")) {
-        layers[o.name] = L.tileLayer(o.url, { subdomains: o.subdomains, attribution: o.attribution, maxZoom: 18 });
+        layers[text(o.name)] = L.tileLayer(o.url, { subdomains: o.subdomains, attribution: text(o.attribution), maxZoom: 18 });
       }
       if (Object.keys(layers).length) layers[answer.none] = L.layerGroup();
       return layers;

@@ -11,17 +11,19 @@
       + 'font-size:12px;color:#555';
     return div;
   };
+  // Leaflet puts a layer's name and attribution in as HTML: titles are written by people
+  function text(s) { var d = document.createElement('div'); d.textContent = s; return d.innerHTML; }
   function noted(key) { if (key === 'none') { note.addTo(map); } else { note.remove(); } }
   {{ this.choices|tojson }}.forEach(function(c) {
     var reload = c.datum !== datum;
     if (reload && !served) { return; }
-    var options = {subdomains: c.subdomains, attribution: c.attribution, maxZoom: 22,
+    var options = {subdomains: c.subdomains, attribution: text(c.attribution), maxZoom: 22,
       maxNativeZoom: c.maxzoom || 18};
     if (c.bounds) { options.bounds = c.bounds; }
     var layer = c.url && !reload ? L.tileLayer(c.url, options) : L.layerGroup();
     layer.gridmapBasemap = c.key;
     layer.gridmapReload = reload;
-    control.addBaseLayer(layer, c.name);
+    control.addBaseLayer(layer, text(c.name));
     if (c.key === {{ this.current|tojson }}) { layer.addTo(map); noted(c.key); }
   });
   map.on('baselayerchange', function(e) {
