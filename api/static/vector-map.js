@@ -107,7 +107,7 @@ function showBasemap(name, attribution) {
     for (const l of ls) map.setLayoutProperty(l.id, "visibility", key === name ? "visible" : "none");
   }
   panel.querySelector(".gm-nobase").hidden = name !== "none";
-  panel.querySelector(".gm-attribution").textContent = attribution || "";
+  panel.querySelector(".gm-attribution").textContent = attribution ? `底图来源：${attribution}` : "";
   window.gridmapBasemap = name;
 }
 async function offerBasemaps() {

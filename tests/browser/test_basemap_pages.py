@@ -152,7 +152,11 @@ def test_office_base_maps_on_every_map_page(
         page.get_by_label("街巷矢量（矢量）").check()
         page.evaluate("(c) => window.gridmapMap.jumpTo({center: c, zoom: 13.5})", list(CITY))
         wait_for(page, lambda: _requested(answers, "streets"), "vector base map tiles")
-        page.wait_for_timeout(1000)
+        page.locator("input[data-layer=grids]").uncheck()  # the base map's areas show
+        page.wait_for_function(
+            "() => window.gridmapMap.queryRenderedFeatures("
+            "{layers: ['basemap-streets-grids-fill']}).length > 0"
+        )
         screenshot(page, "basemap_vector_vector")
         assert page.evaluate("() => window.gridmapBasemap") == "streets"
 
