@@ -7,7 +7,8 @@ geometry, the parent and the area are never touched, and a column the file does 
 its stored values (a viewer's roster has no personal columns).  An empty cell clears the value.
 
 Every row is checked and each problem names the row as Excel shows it (header = row 1) and
-the column (header text and letter): unknown codes, codes of another level, a code twice,
+the column (header text and letter): unknown codes, codes of another level, a code twice, a
+code Excel turned into a rounded number (a CSV saved from Excel: 1.30227E+14),
 numbers that are no whole numbers ≥ 0, phones that are neither a mainland mobile
 (``1[3-9]`` and 9 digits) nor a landline with its area code, text too long or holding a
 control character, no code column.  One error refuses the whole file.  Only changed cells
@@ -61,6 +62,8 @@ PHONE_RULE = (
     "(a mobile has 11 digits starting 13–19; a landline needs its area code, e.g. 0315-5612345)"
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SCIENTIFIC = re.compile(r"\d(\.\d+)?E\+\d+", re.IGNORECASE)
+"""A long code as Excel shows (and saves in a CSV) a number: 1.30227E+14."""
 TEXT_LIMITS = {"name": MAX_NAME}
 """Longest text of a column when not :data:`~gis.query.layers.MAX_TEXT`."""
 
@@ -227,6 +230,13 @@ def check_table(
     for (number, values), code in zip(table.rows, codes, strict=True):
         if code is None:
             problems.append(_problem("missing_code", number, "缺少编码 (no code)", key, None))
+            continue
+        if SCIENTIFIC.fullmatch(code):
+            message = (
+                f"编码 {code} 已被 Excel 改成科学计数法，位数已丢失；请改用 xlsx 花名册，"
+                "或在 Excel 中将编码列设为文本 (Excel turned the code into a rounded number)"
+            )
+            problems.append(_problem("code_as_number", number, message, key, code))
             continue
         if code in seen:
             problems.append(

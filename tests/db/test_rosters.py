@@ -208,6 +208,7 @@ def _rename_code(sheet: Any, row: int) -> None:
 BAD_CELLS = [
     ("unknown_code", _set(1, "130227001002999"), "A"),
     ("wrong_level", _set(1, "130227001002"), "A"),
+    ("code_as_number", _set(1, "1.30227E+14"), "A"),  # a CSV saved by Excel
     ("duplicate_code", _duplicate, "A"),
     ("invalid_integer", _set(4, "abc"), "D"),
     ("invalid_integer", _set(4, 3.5), "D"),
