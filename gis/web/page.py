@@ -5,6 +5,11 @@ Pages speak zh-CN and need no network: Leaflet and its plugins are served by gri
 inlined (``gis.web.map_assets``).  On the AMap base map every overlay is shifted to GCJ-02 by
 ``gis.geo.crs`` (the one implementation of the shift) so it lines up with AMap's tiles; the
 address box asks the server where a looked-up point is drawn (``drawn_point``).
+
+Base maps: the office's own (``gridmap basemap add``, raster ones: Leaflet draws no vector
+tiles) first and the default, served by gridmap — an intranet has no internet; then none (a
+plain background and the note 无底图), OpenStreetMap, Tianditu (with its key) and AMap, which
+load only when chosen.  Office tiles are XYZ in Web Mercator, the overlays WGS84 over them.
 """
 
 from __future__ import annotations
