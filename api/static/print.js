@@ -29,6 +29,15 @@
     const element = doc.querySelector(".folium-map");
     const map = element && win[element.id];
     if (!map || !win.L) return false;
+    // fill the frame: fractional zoom over everything drawn (the page snaps to whole levels)
+    const drawn = win.L.latLngBounds([]);
+    map.eachLayer((layer) => {
+      if (layer instanceof win.L.FeatureGroup && layer.getLayers().length) drawn.extend(layer.getBounds());
+    });
+    if (drawn.isValid()) {
+      map.options.zoomSnap = 0;
+      map.fitBounds(drawn, { padding: [12, 12], animate: false });
+    }
     const loading = [];
     map.eachLayer((layer) => {
       if (layer instanceof win.L.GridLayer && layer.isLoading()) {
@@ -43,6 +52,9 @@
   async function maplibreDrawn(win) {
     const map = win.gridmapMap;
     if (!map) return false;
+    // fill the frame: the page leaves room on the left for its panel, hidden on paper
+    const config = win.document.getElementById("gm-config");
+    if (config) map.fitBounds(JSON.parse(config.textContent).bounds, { padding: 16, animate: false });
     // polled: an "idle" event may have passed already, and choosing no base map draws nothing
     while (!(map.loaded() && map.areTilesLoaded() && win.gridmapBasemap)) {
       await new Promise((done) => setTimeout(done, 100));
