@@ -225,6 +225,7 @@ def signed_in(
     """``page`` signed in as ``username`` through the login form (users from
     ``support.make_user``), on ``next`` (a workbench page by default) once it has loaded."""
     page.goto(f"{base_url}/login?next={next}")
+    page.wait_for_load_state("networkidle")  # its icon too: leaving earlier aborts that request
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()

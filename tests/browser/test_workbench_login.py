@@ -9,6 +9,8 @@ import uuid
 
 from sqlalchemy import Engine
 
+from gis.access.users import verify_login
+
 from browser import PageLog, screenshot, signed_in
 from support import TEST_PASSWORD, make_user
 
@@ -22,11 +24,13 @@ def test_sign_in_start_page_and_sign_out(
 
     page.goto(f"{app_server}/workbench/versions")
     page.wait_for_url(re.compile(r"/login\?next="))
+    page.wait_for_load_state("networkidle")
     page.get_by_test_id("login-username").fill(name)
     page.get_by_test_id("login-password").fill("not the password")
     page.get_by_test_id("login-submit").click()
     assert "用户名或密码不正确" in page.get_by_test_id("login-message").inner_text()
     screenshot(page, "workbench_login_failed")
+    page.wait_for_load_state("networkidle")
     # the 401 page is the answer expected: it is the one failed request
     assert [e for e in page_log.console_errors if "401" not in e] == []
     assert [r for r in page_log.failed_requests if "401" not in r] == []
@@ -43,6 +47,7 @@ def test_sign_in_start_page_and_sign_out(
 
     page.get_by_test_id("logout").click()
     page.wait_for_url(f"{app_server}/login")
+    page.wait_for_load_state("networkidle")  # its icon too, before leaving it
     page.goto(f"{app_server}/workbench")
     page.wait_for_url(re.compile(r"/login\?next=%2Fworkbench"))
     assert page_log.problems() == {}
@@ -64,6 +69,14 @@ def test_admin_adds_a_user_and_a_key(app_server: str, engine: Engine, page_log: 
     row.wait_for()
     assert "正常" in row.inner_text()
     assert row.locator("input").first.input_value() == "130227001002"
+    assert "清泉里社区" in row.inner_text()  # the scope's name beside its code
+
+    row.get_by_test_id("user-reset").click()
+    row.get_by_test_id("user-new-password").fill("a new password 2026")
+    row.get_by_test_id("user-password-save").click()
+    page.get_by_text(f"已重置 {clerk} 的密码").wait_for()
+    with engine.begin() as conn:
+        assert verify_login(conn, clerk, "a new password 2026").scope == "130227001002"
 
     page.get_by_test_id("key-name").fill("12345 热线 <对接>")
     page.get_by_test_id("key-role").select_option("viewer")

@@ -29,6 +29,16 @@
         el("option", { value: role, selected: role === value }, title)));
   }
 
+  /** GET /api/v1/<what> into the table body <what>-body, a row each (`row(item)`). */
+  async function load(what, row, title) {
+    try {
+      const answer = await api(`/api/v1/${what}`);
+      document.getElementById(`${what}-body`).replaceChildren(...answer[what].map(row));
+    } catch (error) {
+      message(note, `无法读取${title}列表：${error.message}`, "error");
+    }
+  }
+
   /** Run an API call for a button: errors shown in the page's message, then the lists again. */
   async function act(done, call) {
     try {
@@ -94,15 +104,7 @@
         passwordBox));
   }
 
-  async function loadUsers() {
-    const body = document.getElementById("users-body");
-    try {
-      const answer = await api("/api/v1/users");
-      body.replaceChildren(...answer.users.map(userRow));
-    } catch (error) {
-      message(note, `无法读取用户列表：${error.message}`, "error");
-    }
-  }
+  const loadUsers = () => load("users", userRow, "用户");
 
   document.getElementById("user-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -155,15 +157,7 @@
         }, "吊销"))));
   }
 
-  async function loadKeys() {
-    const body = document.getElementById("keys-body");
-    try {
-      const answer = await api("/api/v1/keys");
-      body.replaceChildren(...answer.keys.map(keyRow));
-    } catch (error) {
-      message(note, `无法读取密钥列表：${error.message}`, "error");
-    }
-  }
+  const loadKeys = () => load("keys", keyRow, "密钥");
 
   document.getElementById("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
