@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from sqlalchemy import Engine
 
+from gis.access.auth import Principal
+from gis.errors import InvalidInput
 from gis.settings import get_settings
 from gis.store.db import database_url, make_engine, prepare
 
@@ -21,6 +23,23 @@ err_console = Console(stderr=True)
 def author() -> str:
     """Who made a change at the command line: the OS user, ``<user>@cli``."""
     return f"{getpass.getuser()}@cli"
+
+
+def acting_user(engine: Engine, user: str | None, role: str) -> Principal:
+    """Who a command writes as: with ``--user NAME`` that active workbench user, needing at
+    least ``role`` (their name the author, their region scope applied); without it the
+    operator at the machine's console — unscoped, as ``author()``."""
+    if user is None:
+        return Principal(name=author(), role="admin")
+    from gis.access.users import get_user
+
+    with engine.connect() as conn:
+        found = get_user(conn, user)
+    if found.disabled_at is not None:
+        raise InvalidInput(f"用户 {user} 已停用 (user disabled)", code="user_disabled")
+    acting = Principal(name=found.username, role=found.role, user_id=found.id, scope=found.scope)
+    acting.require(role)
+    return acting
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import author, console, database, err_console
+from api.cli.common import acting_user, console, database, err_console
 from gis.errors import InvalidInput
 from gis.settings import get_settings
 
@@ -46,12 +46,21 @@ def import_file(
             help="Accept stored regions whose new boundary lies elsewhere (recorded in the version)"
         ),
     ] = False,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            help="Import as this workbench user: their role and region scope apply, they are "
+            "the author (default: the operator at this console, unscoped)"
+        ),
+    ] = None,
 ) -> None:
     """Validate a boundary file (as a new version), an address registry, centres, cameras or
     roads (--kind) and preview the changes; write them only with --commit.
 
     A dry run by default, like the HTTP API: a file reaches the database only when asked
-    explicitly, after its report has been read.
+    explicitly, after its report has been read.  --user NAME imports as that user, refused
+    (out_of_scope) outside their region scope; without it the operator at the machine's
+    console acts unscoped, as the database's owner.
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -88,6 +97,7 @@ def import_file(
             console=err_console,
         ) as bar,
     ):
+        acting = acting_user(engine, user, "editor")
         task = bar.add_task(f"{file.name}", total=len(stages))
 
         def progress(stage: str) -> None:
@@ -99,7 +109,7 @@ def import_file(
             UploadRequest(
                 filename=file.name,
                 level=level,
-                author=author(),
+                author=acting.name,
                 kind=kind,
                 parent=parent,
                 crs=crs,
@@ -109,6 +119,7 @@ def import_file(
                 dry_run=not commit,
                 repair=repair,
                 allow_moves=allow_moves,
+                scope=acting.scope,
             ),
             get_settings(),
             progress,

@@ -145,6 +145,7 @@ def upload(
             dry_run=dry_run,
             repair=repair,
             allow_moves=allow_moves,
+            scope=principal.scope,
         ),
         settings,
     )

@@ -4,7 +4,8 @@ A principal's scope is a region code (or None: everywhere).  A region is *inside
 when S is one of its ancestors — strictly: an editor scoped to a street changes that
 street's communities and grids, not the street's own outline, which it shares with its
 neighbours.  A new region is inside S when its parent is S or inside S.  A point feature
-(centre, camera, address) is inside S when it lies on S's polygon.
+(centre, camera, address) is inside S when it lies on S's polygon; changing or deleting a
+stored one needs both where it is and where it goes inside.
 
 Ancestry is followed through the current regions' ``parent_code`` (a recursive query),
 not guessed from code prefixes: uploaded codes need not extend their parent's code.
@@ -93,3 +94,25 @@ def check_points(
     ).all()
     if outside:
         raise out_of_scope(scope, [str(n) for n in outside], what="范围外的要素（行号）")
+
+
+def check_stored_points(
+    conn: Connection, scope: str | None, table: str, key: str, keys: Sequence[object]
+) -> None:
+    """403 ``out_of_scope`` unless every stored point of ``table`` (a point layer's table,
+    never user input) whose ``key`` column is in ``keys`` lies on the polygon of region
+    ``scope``: changing or deleting a point elsewhere is outside too.  Keys not stored are
+    new points, for :func:`check_points`."""
+    if scope is None or not keys:
+        return
+    outside = conn.scalars(
+        text(
+            f"SELECT CAST(t.{key} AS text) FROM {table} t "
+            "LEFT JOIN regions r ON r.code = :scope AND " + current("r") + " "
+            f"WHERE t.{key} = ANY(:keys) AND (r.geom IS NULL OR NOT ST_Covers(r.geom, t.geom)) "
+            f"ORDER BY t.{key}"
+        ),
+        {"keys": list(keys), "scope": scope},
+    ).all()
+    if outside:
+        raise out_of_scope(scope, list(outside), what="范围外的要素")

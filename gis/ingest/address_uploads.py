@@ -12,8 +12,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import Connection
 
+from gis.access.scope import check_points, check_stored_points
 from gis.ingest.fields import ADDRESS_INTEGER_ROLES, ADDRESS_SYNONYMS, FieldMapping, as_code
 from gis.ingest.pipeline import (
     Batch,
@@ -143,6 +145,11 @@ class AddressBatch(Batch):
             )
             for i in outside_grids(conn, lon, lat)
         ]
+
+    def authorize(self, conn: Connection, scope: str | None) -> None:
+        """The points inside ``scope``, and the stored entries they update too."""
+        check_points(conn, scope, [shapely.points(r.lon, r.lat) for r in self.records])
+        check_stored_points(conn, scope, "addresses", "code", [r.code for r in self.records])
 
     def stage(self, conn: Connection) -> Staged:
         """Insert new codes, update changed ones."""

@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
+from gis.access.scope import check_codes
 from gis.errors import InvalidInput, NotFound
 from gis.geo.crs import CrsSpec
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances
@@ -301,6 +302,24 @@ class BoundaryBatch(Batch):
             for code, n in sorted(orphans.items())
         ]
         return problems
+
+    def authorize(self, conn: Connection, scope: str | None) -> None:
+        """Every region the upload touches inside ``scope``: the stored regions of its codes
+        (modified, or moved from elsewhere) and those it removes, and its parents (scope or
+        inside).  A feature without a parent (a county) is its own region to prove inside."""
+        if scope is None:
+            return
+        codes = sorted({c.code for c in self.candidates if c.code})
+        stored = set(
+            conn.scalars(
+                text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
+                {"codes": codes},
+            )
+        )
+        top = self.request.level == "county"
+        orphan = {c.code or "?" for c in self.candidates if top or not c.parent_code}
+        parents = {c.parent_code for c in self.candidates if c.parent_code and not top}
+        check_codes(conn, scope, stored | orphan | set(self._removed), parents=parents)
 
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""

@@ -16,6 +16,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.access.scope import check_points, check_stored_points
 from gis.catalogue import CAMERAS, CENTRES, ROADS
 from gis.catalogue.schema import Layer
 from gis.errors import GridmapError
@@ -111,7 +112,7 @@ class LayerBatch(Batch):
     """A centres, cameras or roads file's rows that passed their checks, and the problems."""
 
     def __init__(self, spec: Layer, read: Reprojected) -> None:
-        self.spec, self.key = spec, NATURAL_KEYS.get(spec.name)
+        self.spec, self.key, self.layer_name = spec, NATURAL_KEYS.get(spec.name), spec.name
         self.lines = spec is ROADS
         layer, mapping, geometries = read.layer, read.mapping, read.geometries
         roles = {r: f for r, f in mapping.roles.items() if r not in ("lon", "lat")}
@@ -161,6 +162,16 @@ class LayerBatch(Batch):
                 except GridmapError as error:
                     found.append(_problem(row["feature"], error.code, error.message))
         return found
+
+    def authorize(self, conn: Connection, scope: str | None) -> None:
+        """Points inside ``scope``, and the stored centres or cameras they update too; the
+        roads replace everything, so a scoped uploader is refused them."""
+        if self.lines or scope is None:
+            super().authorize(conn, scope)
+            return
+        key = self.key or ""
+        check_points(conn, scope, [r["geometry"] for r in self.rows])
+        check_stored_points(conn, scope, self.spec.table, key, [r[key] for r in self.rows])
 
     def stage(self, conn: Connection) -> Staged:
         """Upsert centres or cameras by their key; replace the roads."""

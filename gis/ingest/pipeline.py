@@ -4,7 +4,8 @@
 the same steps: save and read it (an archive unpacked), map its fields to the kind's roles,
 reproject it to EPSG:4326 (points from lon/lat columns where it has no geometries), let the
 kind check its features — on their own, then in one transaction against what is stored — and
-stage the change there.  A dry run (the default) rolls the staged change back, its preview
+stage the change there — refused (403) first when it reaches outside the uploader's region
+scope (``gis.access.scope``).  A dry run (the default) rolls the staged change back, its preview
 kept in the report; a commit keeps it whole, or nothing when an error blocks it.  Every upload
 that gets as far as a report is recorded with it (``gis.ingest.history``).  A kind plugs in as
 an :class:`UploadKind` making a :class:`Batch` of its features; the kinds are registered in
@@ -24,6 +25,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine
 
+from gis.access.scope import out_of_scope
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
 from gis.ingest.candidates import Tolerances
@@ -40,7 +42,8 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """What the uploader asked for (``level`` and ``parent`` apply to boundaries only)."""
+    """What the uploader asked for (``level`` and ``parent`` apply to boundaries only), and
+    the uploader's region ``scope`` (None: everywhere; ``gis.access.scope``)."""
 
     filename: str
     level: str | None
@@ -54,6 +57,7 @@ class UploadRequest:
     dry_run: bool = True
     repair: bool = False
     allow_moves: bool = False
+    scope: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The request's options, as recorded in the upload history."""
@@ -254,6 +258,17 @@ class Batch:
         """The problems only the database can tell (inside the upload's transaction)."""
         return []
 
+    def authorize(self, conn: Connection, scope: str | None) -> None:
+        """403 ``out_of_scope`` unless the change stays inside ``scope`` (after
+        :meth:`check`, before :meth:`stage`, in the same transaction).  By default a scoped
+        uploader is refused: a kind that cannot say which regions it touches is nobody's
+        to change but an unscoped uploader's."""
+        if scope is not None:
+            raise out_of_scope(scope, [self.layer_name], what="图层")
+
+    layer_name = "upload"
+    """What a refusal names when the whole layer is out of scope."""
+
     def stage(self, conn: Connection) -> Staged:
         """Write the change in the upload's transaction (the pipeline commits or rolls back)."""
         raise NotImplementedError
@@ -351,6 +366,7 @@ def _check_and_commit(
         with conn.begin() as tx:
             step("validating")
             problems = [*batch.problems, *batch.check(conn, step)]
+            batch.authorize(conn, request.scope)  # dry run or not: 403, nothing recorded
             staged = None
             if errors(problems) == 0:
                 step("previewing" if request.dry_run else "committing")
