@@ -50,9 +50,10 @@ class Principal:
     def require(self, role: str) -> None:
         """Raise ``insufficient_role`` unless this principal has at least ``role``."""
         if ROLES.index(self.role) < ROLES.index(role):
+            zh, en = ("用户", "user") if self.user_id else ("密钥", "key")
             raise Forbidden(
-                f"此操作需要 {role} 角色，当前密钥为 {self.role} "
-                f"(this action needs the {role} role; the key has {self.role})",
+                f"此操作需要 {role} 角色，当前{zh}为 {self.role} "
+                f"(this action needs the {role} role; the {en} has {self.role})",
                 code="insufficient_role",
                 details={"required": role, "role": self.role},
             )
