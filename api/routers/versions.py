@@ -12,6 +12,7 @@ from api.deps import CallerDep, ConnectionDep, EngineDep, Id, PageDep, require, 
 from api.responses import GeoJSONResponse
 from api.schemas import VersionDiff, VersionList
 from gis.access.auth import Principal
+from gis.access.scope import require_unscoped
 from gis.query.regions import CRS_NAME, GEOJSON_CRS
 from gis.store import diff, versions
 from gis.store.models import LEVELS
@@ -77,7 +78,9 @@ def version_diff(
 def restore(
     number: Id, engine: EngineDep, principal: Annotated[Principal, Depends(require("admin"))]
 ) -> dict[str, Any]:
-    """Make version ``number`` current again, recorded as a new version (admin only)."""
+    """Make version ``number`` current again, recorded as a new version (an unscoped admin
+    only: a restore changes every region; 403 ``out_of_scope`` for a scoped one)."""
+    require_unscoped(principal.scope, f"version {number}", f"恢复版本 {number}")
     summary = versions.commit_and_publish(  # every worker of this machine sees it at once
         engine, partial(versions.restore_version, target=number, author=principal.name)
     )

@@ -55,6 +55,18 @@ def out_of_scope(scope: str, codes: Sequence[str], what: str = "区划") -> Forb
     )
 
 
+def require_unscoped(scope: str | None, what: str, action: str) -> None:
+    """403 ``out_of_scope`` for a scoped principal: ``action`` (zh, en) changes ``what``
+    everywhere at once — a version restore, the roads — which no scope contains."""
+    if scope is not None:
+        raise Forbidden(
+            f"权限范围限于 {scope}，不能{action}（涉及全部区域） "
+            f"(scoped to {scope}: {what} changes everywhere; only an unscoped user may)",
+            code="out_of_scope",
+            details={"scope": scope, "codes": [what]},
+        )
+
+
 def check_codes(
     conn: Connection, scope: str | None, codes: Iterable[str], *, parents: Iterable[str] = ()
 ) -> None:

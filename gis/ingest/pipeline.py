@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine
 
-from gis.access.scope import out_of_scope
+from gis.access.scope import require_unscoped
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
 from gis.ingest.candidates import Tolerances
@@ -263,8 +263,7 @@ class Batch:
         :meth:`check`, before :meth:`stage`, in the same transaction).  By default a scoped
         uploader is refused: a kind that cannot say which regions it touches is nobody's
         to change but an unscoped uploader's."""
-        if scope is not None:
-            raise out_of_scope(scope, [self.layer_name], what="图层")
+        require_unscoped(scope, self.layer_name, f"上传{self.layer_name}")
 
     layer_name = "upload"
     """What a refusal names when the whole layer is out of scope."""
