@@ -9,7 +9,7 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import shape
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.deps import (
     MAX_PAGE_SIZE,
@@ -24,6 +24,7 @@ from api.errors import invalid_parameter
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.text import Code, ShortText
 from gis.access.auth import Principal
+from gis.access.scope import check_points, check_stored_points
 from gis.catalogue import POINT_LAYERS
 from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, NotFound
@@ -93,6 +94,23 @@ def layer_router(spec: Layer) -> APIRouter:
                 details={"id": key},
             )
         return int(key)
+
+    def in_scope(
+        conn: Connection,
+        scope: str | None,
+        key: Any = None,
+        geometry: Any = None,
+        crs: str = "wgs84",
+    ) -> None:
+        """403 ``out_of_scope`` unless the stored feature ``key`` (if given) and the new
+        point (if given) lie in the caller's scope region; checked in the write's
+        transaction, before it writes."""
+        if scope is None:
+            return
+        if key is not None:
+            check_stored_points(conn, scope, spec.table, spec.key, [key])
+        if geometry is not None:
+            check_points(conn, scope, [shapely.Point(layers.point_of(geometry, crs))])
 
     @router.get(
         "", response_class=GeoJSONResponse, summary=f"List or search {spec.name}", name=spec.name
@@ -180,8 +198,10 @@ def layer_router(spec: Layer) -> APIRouter:
         body: FeatureBody,
         crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
-        """Add a feature (editor); a missing region code is the grid covering the point."""
+        """Add a feature (editor; its point inside the editor's region scope); a missing
+        region code is the grid covering the point."""
         with engine.begin() as conn:
+            in_scope(conn, principal.scope, geometry=body.get("geometry"), crs=crs)
             found = layers.create_feature(conn, spec, _checked(body), crs, settings)
         response = feature(found, None)
         response.status_code = 201
@@ -190,12 +210,14 @@ def layer_router(spec: Layer) -> APIRouter:
     def write(
         engine: Engine,
         settings: Settings,
+        principal: Principal,
         key: str,
         body: dict[str, Any],
         crs: str,
         partial: bool,
     ) -> Any:
         with engine.begin() as conn:
+            in_scope(conn, principal.scope, key_of(key), body.get("geometry"), crs)
             found = layers.update_feature(
                 conn, spec, key_of(key), _checked(body), crs, settings, partial=partial
             )
@@ -211,7 +233,7 @@ def layer_router(spec: Layer) -> APIRouter:
         crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
         """Replace a feature's geometry and attributes (editor)."""
-        return write(engine, settings, key, body, crs, partial=False)
+        return write(engine, settings, principal, key, body, crs, partial=False)
 
     @router.patch(
         "/{key}",
@@ -228,12 +250,13 @@ def layer_router(spec: Layer) -> APIRouter:
         crs: Crs = "wgs84",
     ) -> GeoJSONResponse:
         """Change the attributes given (and the point, if a geometry is given) (editor)."""
-        return write(engine, settings, key, body, crs, partial=True)
+        return write(engine, settings, principal, key, body, crs, partial=True)
 
     @router.delete("/{key}", status_code=204, summary="Delete")
     def delete(engine: EngineDep, principal: Editor, key: Key) -> Response:
-        """Delete a feature (editor)."""
+        """Delete a feature (editor; inside their region scope)."""
         with engine.begin() as conn:
+            in_scope(conn, principal.scope, key_of(key))
             layers.delete_feature(conn, spec, key_of(key))
         return Response(status_code=204)
 
