@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from sqlalchemy import Connection, Engine, text
 
+from gis.access.scope import check_codes
 from gis.edit.operations import Draft, Region, merge, reshape, set_attributes, split
 from gis.errors import InvalidInput, NotFound
 from gis.geo.crs import lon_lat_out_of_range, parse_crs, to_wgs84
@@ -301,8 +302,6 @@ def run_edit(
             code="invalid_edit",
             details={"max_operations": MAX_OPERATIONS},
         )
-    from gis.access.scope import check_codes  # helper B's module (issue 15), not yet landed
-
     with engine.connect() as conn:
         base = current_version(conn)
         session = Session(conn)

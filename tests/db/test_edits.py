@@ -319,3 +319,25 @@ def test_edits_need_an_editor_and_bounded_bodies(
     assert _post(fresh_client, make_key("viewer"), operation).status_code == 403
     too_many = _post(fresh_client, make_key("editor"), *[operation] * 101)
     assert too_many.status_code == 422, too_many.text
+
+
+@pytest.mark.parametrize(
+    ("scope", "status"), [("130227001001", 403), (COMMUNITY, 200), ("130227001", 200)]
+)
+def test_an_editor_edits_within_their_scope_only(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    scope: str,
+    status: int,
+) -> None:
+    key = make_key("editor")
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET scope_code = :s"), {"s": scope})
+    before = _stored(fresh_engine)
+    line = _line_across(before[GRID]["g"])
+    answer = _post(fresh_client, key, {"op": "split", "code": GRID, "line": line}, dry_run=True)
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert answer.json()["code"] == "out_of_scope"
+    assert _stored(fresh_engine) == before
