@@ -83,6 +83,8 @@ class KeyInfo:
     id: int
     name: str
     role: str
+    scope: str | None
+    """The region whose regions the key may change (None: everywhere)."""
     created_at: datetime
     revoked_at: datetime | None
     expires_at: datetime | None
@@ -97,7 +99,7 @@ class KeyInfo:
 
 
 _INFO = (
-    "id, name, role, created_at, revoked_at, expires_at, last_used_at, rotated_at, "
+    "id, name, role, scope_code, created_at, revoked_at, expires_at, last_used_at, rotated_at, "
     "coalesce(expires_at <= now(), false) AS expired"
 )
 
@@ -118,21 +120,30 @@ def _new_secret() -> tuple[str, dict[str, str]]:
 
 
 def issue_key(
-    conn: Connection, *, role: str, name: str, expires_in: timedelta | None = None
+    conn: Connection,
+    *,
+    role: str,
+    name: str,
+    expires_in: timedelta | None = None,
+    scope: str | None = None,
 ) -> tuple[KeyInfo, str]:
-    """Store a new key with ``role`` (valid for ``expires_in`` if given); its description
-    and the key, which is never shown again."""
+    """Store a new key with ``role`` (valid for ``expires_in`` if given; limited to region
+    ``scope`` if given: a current county, street or community, else 422 ``invalid_scope``);
+    its description and the key, which is never shown again."""
+    from gis.access.users import check_scope  # users builds Principals: imports this module
+
     check_role(role)
+    scope = check_scope(conn, scope)
     if not name.strip():
         raise InvalidInput("密钥名称不能为空 (a key needs a name)", code="invalid_key_name")
     key, secret = _new_secret()
     row = conn.execute(
         text(
-            "INSERT INTO api_keys (name, role, key_hash, prefix, expires_at) "
-            "VALUES (:name, :role, :hash, :prefix, now() + :ttl) "
+            "INSERT INTO api_keys (name, role, scope_code, key_hash, prefix, expires_at) "
+            "VALUES (:name, :role, :scope, :hash, :prefix, now() + :ttl) "
             f"RETURNING {_INFO}"
         ),
-        {"name": name.strip(), "role": role, "ttl": expires_in, **secret},
+        {"name": name.strip(), "role": role, "scope": scope, "ttl": expires_in, **secret},
     ).one()
     return KeyInfo(*row), key
 
