@@ -19,7 +19,7 @@ def test_sign_in_start_page_and_sign_out(
     app_server: str, engine: Engine, page_log: PageLog
 ) -> None:
     name = f"网格员<i>{uuid.uuid4().hex[:6]}"
-    make_user(engine, name, "editor")
+    make_user(engine, name, "editor", "130227001002")
     page = page_log.page
 
     page.goto(f"{app_server}/workbench/versions")
@@ -40,6 +40,12 @@ def test_sign_in_start_page_and_sign_out(
     page = signed_in(page, app_server, name, TEST_PASSWORD)
     assert page.get_by_test_id("user-name").inner_text() == name  # as text, not markup
     assert "编辑" in page.get_by_test_id("start-rights").inner_text()
+    scope = page.get_by_test_id("start-scope")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=start-scope]')"
+        ".textContent.includes('清泉里社区')"
+    )
+    assert scope.inner_text() == "清泉里社区（130227001002）"
     page.get_by_test_id("start-version").first.wait_for()
     assert page.get_by_test_id("start-version").count() >= 1
     assert page.get_by_role("link", name="用户与密钥").count() == 0  # not an admin

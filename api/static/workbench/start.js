@@ -1,4 +1,5 @@
-/* The start page (api/templates/workbench/start.html): the five latest boundary versions
+/* The start page (api/templates/workbench/start.html): the name of the user's scope
+ * (GET /api/v1/regions/{code}) and the five latest boundary versions
  * (GET /api/v1/versions?limit=5), as text. */
 (function () {
   "use strict";
@@ -9,6 +10,14 @@
     const d = new Date(iso);
     const p = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+
+  const scope = document.querySelector('[data-testid="start-scope"]');
+  if (scope) {
+    const code = scope.textContent;
+    gm.api(`/api/v1/regions/${encodeURIComponent(code)}`, { query: { simplify: 1000 } })
+      .then((region) => { scope.textContent = `${region.properties.name}（${code}）`; })
+      .catch(() => { /* the code alone says it */ });
   }
 
   gm.api("/api/v1/versions", { query: { limit: 5 } }).then((answer) => {
