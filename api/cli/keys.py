@@ -28,7 +28,7 @@ def _key_change(action: str, change: Any) -> Any:
             address="cli",
             action=f"gridmap keys {action}",
             target=f"key {info.id}",
-            details={"id": info.id, "name": info.name, "role": info.role},
+            details={"id": info.id, "name": info.name, "role": info.role, "scope": info.scope},
         )
     return done
 
@@ -44,6 +44,13 @@ def keys_create(
     expires: Annotated[
         str | None, typer.Option(help="Lifetime such as 30d, 12h or 2w (default: never)")
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            help="Code of the county, street or community whose regions the key may change "
+            "(default: everywhere)"
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from gis.access.auth import issue_key, parse_expiry
@@ -51,15 +58,16 @@ def keys_create(
     lifetime = parse_expiry(expires) if expires else None
     label = name or f"{role}@{getpass.getuser()}"
     _, key = _key_change(
-        "create", lambda conn: issue_key(conn, role=role, name=label, expires_in=lifetime)
+        "create",
+        lambda conn: issue_key(conn, role=role, name=label, expires_in=lifetime, scope=scope),
     )
     print(key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List the API keys: id, role, created, status, expiry, last use (to the minute), name —
-    never the key or its hash."""
+    """List the API keys: id, role, scope (* everywhere), created, status, expiry, last use
+    (to the minute), name — never the key or its hash."""
     from gis.access.auth import list_keys
 
     with database(prepared=True) as engine, engine.connect() as conn:
@@ -68,7 +76,7 @@ def keys_list() -> None:
         console.print("没有 API 密钥；用 gridmap keys create 创建 (no API keys yet)", markup=False)
         return
     console.print(
-        f"{'id':>4}  {'role':6s}  {'created':16s}  {'status':16s}  {'expires':16s}  "
+        f"{'id':>4}  {'role':6s}  {'scope':14s}  {'created':16s}  {'status':16s}  {'expires':16s}  "
         f"{'last used':16s}  name",
         markup=False,
         soft_wrap=True,
@@ -76,7 +84,8 @@ def keys_list() -> None:
     for key in keys:
         status = f"revoked {_when(key.revoked_at)}" if key.revoked_at else key.status
         console.print(
-            f"{key.id:>4}  {key.role:6s}  {_when(key.created_at)}  {status:16s}  "
+            f"{key.id:>4}  {key.role:6s}  {key.scope or '*':14s}  {_when(key.created_at)}  "
+            f"{status:16s}  "
             f"{_when(key.expires_at):16s}  {_when(key.last_used_at):16s}  {key.name}",
             markup=False,
             soft_wrap=True,

@@ -1,8 +1,8 @@
 """API keys over HTTP, for admins: list, create, revoke, rotate (like ``gridmap keys``).
 
 A new or rotated key is in the answer once (``Cache-Control: no-store``) and never again;
-lists show who, role, status, expiry and last use — never a key or its hash.  Every change
-lands in the audit log (``api/audit.py``).
+lists show who, role, region scope, status, expiry and last use — never a key or its hash.
+Every change lands in the audit log (``api/audit.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ConnectionDep, EngineDep, Id, require
-from api.text import ShortText
+from api.text import Code, ShortText
 from gis.access import auth
 from gis.access.auth import KeyInfo, Principal
 
@@ -31,6 +31,11 @@ class NewKey(BaseModel):
     role: Literal["viewer", "editor", "admin"]
     expires: str | None = Field(
         default=None, max_length=10, description="Lifetime such as 30d, 12h or 2w; none: never"
+    )
+    scope: Code | None = Field(
+        default=None,
+        description="Code of the current county, street or community whose regions the key "
+        "may change (none: everywhere)",
     )
 
 
@@ -49,17 +54,21 @@ def _shown(info: KeyInfo, key: str | None = None) -> dict[str, Any]:
 
 @router.get("", summary="List API keys (admin)")
 def list_keys(conn: ConnectionDep, _admin: Admin) -> JSONResponse:
-    """Every key, oldest first: id, name, role, status (active, expired, revoked), created,
-    expires, last used (kept to the minute), rotated, revoked."""
+    """Every key, oldest first: id, name, role, scope (null: everywhere), status (active,
+    expired, revoked), created, expires, last used (kept to the minute), rotated, revoked."""
     return JSONResponse({"keys": [_shown(k) for k in auth.list_keys(conn)]}, headers=NO_STORE)
 
 
 @router.post("", status_code=201, summary="Create an API key (admin)")
 def create_key(engine: EngineDep, body: NewKey, _admin: Admin) -> JSONResponse:
-    """A new key with ``role`` (and an expiry): the key is in this answer and nowhere else."""
+    """A new key with ``role`` (an expiry, a region scope): the key is in this answer and
+    nowhere else.  422 ``invalid_scope`` for a scope that is no current county, street or
+    community."""
     lifetime = auth.parse_expiry(body.expires) if body.expires else None
     with engine.begin() as conn:
-        info, key = auth.issue_key(conn, role=body.role, name=body.name, expires_in=lifetime)
+        info, key = auth.issue_key(
+            conn, role=body.role, name=body.name, expires_in=lifetime, scope=body.scope
+        )
     return JSONResponse(_shown(info, key), status_code=201, headers=NO_STORE)
 
 
