@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
-from pmtiles.tile import TileType
+from pmtiles.tile import TileType, deserialize_header
 from sqlalchemy import text
 
 from api.app import create_app
@@ -278,3 +279,29 @@ def test_a_copy_lost_or_damaged_on_this_server_is_404_not_500(
     answer = office.get(f"/basemaps/lost/{z}/{x}/{y}")
     assert answer.status_code == 404
     assert answer.json()["code"] == "basemap_file_unreadable"
+
+
+def test_a_raster_pmtiles_with_leaf_directories_is_served_byte_for_byte(
+    fresh_db_url: str, home: Path, office: TestClient, tmp_path: Path
+) -> None:
+    zooms = range(11, 20)
+    keys = city_tiles(zooms)
+    tile, spread = png((200, 220, 160)), random.Random(15)
+    # bytes after IEND, of varied length: distinct tiles whose directory does not compress
+    # into the root alone
+    tiles = {k: tile + bytes(spread.randrange(300)) + i.to_bytes(4) for i, k in enumerate(keys)}
+    source = write_pmtiles(
+        tmp_path / "deep.pmtiles", tiles, tile_type=TileType.PNG, zooms=zooms, gzipped=False
+    )
+    with source.open("rb") as f:
+        header = deserialize_header(f.read(127))
+    assert header["leaf_directory_length"] > 0, "enough tiles for leaf directories"
+    assert gridmap(fresh_db_url, home, "add", str(source), "--name", "deep").returncode == 0
+    (b,) = office.get("/api/v1/basemaps").json()["basemaps"]
+    assert (b["format"], b["tile_type"], b["raster"]) == ("pmtiles", "png", True)
+    for z, x, y in [*keys[:50], *keys[-300::7]]:
+        answer = office.get(b["tiles"].format(z=z, x=x, y=y))
+        assert answer.content == tiles[(z, x, y)], (z, x, y)
+        assert answer.headers["content-type"] == "image/png"
+    z, x, y = keys[-1]
+    assert office.get(f"/basemaps/deep/{z}/{x + 1}/{y + 1}").status_code == 204
