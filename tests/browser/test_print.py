@@ -187,10 +187,12 @@ def test_the_workbench_prints_a_street_as_pdf_and_png(
 ) -> None:
     page.goto(f"{app_server}/workbench/print?key={key}")
     page.wait_for_selector(f'#print-region option[value="{STREET}"]', state="attached")
+    page.wait_for_selector('[data-testid="print-preview"][data-state="loaded"]')  # the first
     page.get_by_test_id("print-view").select_option("region")
     page.get_by_test_id("print-region").select_option(STREET)
     page.get_by_test_id("print-title").fill("栗乡街道网格分布图")
     page.get_by_test_id("print-orientation").select_option("portrait")
+    page.wait_for_selector('[data-testid="print-preview"][data-state="loaded"]')
     sheet = page.frame_locator("#print-frame")
     sheet.locator("body[data-ready]").wait_for(state="attached", timeout=30_000)
     assert sheet.get_by_test_id("print-title").text_content() == "栗乡街道网格分布图"
@@ -211,4 +213,22 @@ def test_the_workbench_prints_a_street_as_pdf_and_png(
     image = Image.open(png.value.path())
     assert image.size == pytest.approx(Sheet("A4", "portrait").png_px(96), abs=1)
     assert "已生成" in page.get_by_test_id("print-message").text_content()
+    assert page_log.problems() == {}
+
+
+def test_a_map_pages_print_link_opens_the_print_page_on_that_view(
+    app_server: str, key: str, page: Page, page_log: PageLog
+) -> None:
+    page.goto(f"{app_server}/maps/region/{STREET}?colour_by=coverage&key={key}")
+    page.locator("a.gm-print-link").click()
+    page.wait_for_url(f"{app_server}/workbench/print?view=*")
+    page.wait_for_function(f"() => document.getElementById('print-region').value === '{STREET}'")
+    assert page.get_by_test_id("print-view").input_value() == "region"
+    assert page.get_by_test_id("print-colour").input_value() == "coverage"
+    page.wait_for_selector('[data-testid="print-preview"][data-state="loaded"]')
+    sheet = page.frame_locator("#print-frame")
+    sheet.locator("body[data-ready]").wait_for(state="attached", timeout=30_000)
+    view = sheet.locator("#gm-view").get_attribute("data-src")
+    assert view == f"/maps/region/{STREET}?colour_by=coverage"
+    assert sheet.frame_locator("#gm-view").locator("a.gm-print-link").is_hidden()
     assert page_log.problems() == {}

@@ -2,7 +2,8 @@
  * orientation; the sheet (/maps/print) is previewed at its real size, scaled to the column;
  * 下载 PDF / PNG fetch GET /api/v1/print (rendered by the server in headless Chromium) and
  * save the file under the name the server gives (the title).  Regions to print come from
- * GET /api/v1/regions (counties, streets, communities). */
+ * GET /api/v1/regions (counties, streets, communities).  ?view= (the 打印 link of a Folium
+ * map page) chooses the view to start with. */
 (function () {
   "use strict";
 
@@ -70,10 +71,14 @@
     const api = apiUrl("pdf");
     $("print-api").textContent = `GET ${api.pathname}${decodeURIComponent(api.search)}`;
     fit();
+    preview.dataset.state = "pending"; // until the sheet of these choices has loaded
     timer = setTimeout(() => {
       frame.src = `/maps/print?${new URLSearchParams(params())}`;
     }, 400);
   }
+  frame.addEventListener("load", () => {
+    if (frame.src.endsWith(`/maps/print?${new URLSearchParams(params())}`)) preview.dataset.state = "loaded";
+  });
 
   /** The name in a Content-Disposition's filename*=UTF-8''… (RFC 5987), else `fallback`. */
   function fileName(response, fallback) {
@@ -115,6 +120,19 @@
     }
   }
 
+  /** The view a map page's 打印 link passes (?view=/maps/region/130227001?colour_by=…). */
+  function chosen() {
+    const given = new URLSearchParams(window.location.search).get("view");
+    if (!given) return null;
+    const url = new URL(given, window.location.origin);
+    const region = url.pathname.match(/^\/maps\/region\/([0-9A-Za-z_-]+)$/);
+    if (url.pathname === "/maps/vector") viewSelect.value = "/maps/vector";
+    else if (region) viewSelect.value = "region";
+    const colour = url.searchParams.get("colour_by");
+    if (colour === "coverage") colourSelect.value = colour;
+    return region && region[1];
+  }
+
   for (const input of [viewSelect, regionSelect, colourSelect, paperSelect, orientationSelect]) {
     input.addEventListener("change", refresh);
   }
@@ -122,6 +140,14 @@
   window.addEventListener("resize", fit);
   $("print-pdf").addEventListener("click", (e) => download("pdf", e.currentTarget));
   $("print-png").addEventListener("click", (e) => download("png", e.currentTarget));
-  loadRegions().catch((error) => gm.message(message, error.message, "error"));
-  refresh();
+  const region = chosen();
+  const regions = loadRegions().catch((error) => gm.message(message, error.message, "error"));
+  if (region) {
+    regions.then(() => {
+      regionSelect.value = region;
+      refresh();
+    });
+  } else {
+    refresh();
+  }
 })();

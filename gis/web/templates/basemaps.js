@@ -33,5 +33,18 @@
     url.searchParams.set('basemap', e.layer.gridmapBasemap);
     location.assign(url.href);
   });
+  // a served city or region map: 打印 opens it on the workbench's print page
+  if (served && /^\/maps(\/region\/[^/]+)?$/.test(location.pathname)) {
+    var print = L.control({position: 'topleft'});
+    print.onAdd = function() {
+      var a = L.DomUtil.create('a', 'gm-print-link leaflet-bar');
+      a.href = '/workbench/print?view=' + encodeURIComponent(location.pathname + location.search);
+      a.textContent = '打印';
+      a.title = '打印这张地图 (PDF/PNG)';
+      a.style.cssText = 'background:#fff;padding:3px 7px;font-size:13px;color:#333';
+      return a;
+    };
+    print.addTo(map);
+  }
 })();
 {% endmacro %}
