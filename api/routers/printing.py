@@ -1,9 +1,9 @@
 """Printed maps: the sheet page ``/maps/print`` and its PDF or PNG, ``/api/v1/print``
 (``gis.web.print_page`` says what a sheet holds and how it is printed).
 
-The server prints by opening its own sheet page in headless Chromium, reached at the
-address the request came in on — the socket's, never the ``Host`` header — or, on a Unix
-socket, at ``GRIDMAP_PUBLIC_URL``.  One print at a time per worker (a browser takes a core
+The server prints by opening its own sheet page in headless Chromium, reached over plain
+HTTP at the address the request came in on — the socket's, never the ``Host`` header — or,
+on a Unix socket, at ``GRIDMAP_PUBLIC_URL`` (TLS belongs to the proxy in front).  One print at a time per worker (a browser takes a core
 and ~200 MB): a second one meanwhile is 429 ``print_busy`` with ``Retry-After``.
 """
 

@@ -18,6 +18,7 @@ what gets pasted into reports, so it shows none.
 
 from __future__ import annotations
 
+import base64
 import re
 import struct
 import time
@@ -167,8 +168,8 @@ def render(
             try:
                 context = browser.new_context(
                     viewport={"width": int(width + 1), "height": int(height + 1)},
-                    # a PDF's only raster is a WebGL map (the vector map): drawn at 192 dpi
-                    device_scale_factor=dpi / CSS_DPI if fmt == "png" else 2,
+                    # the only raster, a WebGL map (the vector map), drawn at 192 dpi
+                    device_scale_factor=2,
                     locale="zh-CN",
                     service_workers="block",
                     accept_downloads=False,
@@ -190,11 +191,16 @@ def render(
                 failed = page.get_attribute("body", "data-failed")
                 if failed is not None:
                     raise _invalid_view(path, failed)
+                page.set_default_timeout(left_ms())
                 if fmt == "pdf":
                     return page.pdf(prefer_css_page_size=True, print_background=True)
-                clip = {"x": 0, "y": 0, "width": width, "height": height}
-                page.set_default_timeout(left_ms())
-                return with_dpi(page.screenshot(clip=clip, animations="disabled"), dpi)
+                # Chromium's own call: Playwright's screenshot rounds the clip to whole CSS
+                # pixels (A3 at 300 dpi would lose 2 px); this one draws the sheet at the scale
+                clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": dpi / CSS_DPI}
+                shot = context.new_cdp_session(page).send(
+                    "Page.captureScreenshot", {"format": "png", "clip": clip}
+                )
+                return with_dpi(base64.b64decode(shot["data"]), dpi)
             finally:
                 browser.close()
     except GridmapError:
