@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
 from api.errors import invalid_parameters
+from api.responses import GeoJSONResponse
 from api.routers.regions import Level
 from api.schemas import InspectAnswer, UploadAnswer
 from api.text import Code, LongText, ShortText
@@ -208,15 +209,21 @@ def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any
 
 
 @router.get("/{upload_id}", summary="One upload and its report")
-def get_upload(upload_id: Id, _: Viewer, conn: ConnectionDep) -> dict[str, Any]:
-    """An upload with its parameters, validation report and resulting version."""
-    return history.get_upload(conn, upload_id)
+def get_upload(upload_id: Id, _: Viewer, conn: ConnectionDep) -> JSONResponse:
+    """An upload with its parameters, validation report and resulting version (a JSON
+    answer as stored: no walk through FastAPI's encoder for a city-sized report)."""
+    return JSONResponse(history.get_upload(conn, upload_id))
 
 
-@router.get("/{upload_id}/features", summary="An upload's regions for review, as GeoJSON")
-def upload_features(upload_id: Id, caller: Viewer, conn: ConnectionDep) -> dict[str, Any]:
+@router.get(
+    "/{upload_id}/features",
+    summary="An upload's regions for review, as GeoJSON",
+    response_class=GeoJSONResponse,
+)
+def upload_features(upload_id: Id, caller: Viewer, conn: ConnectionDep) -> GeoJSONResponse:
     """A boundary upload's regions as they would be stored, ``properties.change`` saying
     what it does to each (added, modified, unchanged; unknown when errors kept that from
     being worked out), the stored regions it removes (``removed``) and those of its level
-    around them as they stood before it (``context``): a GeoJSON FeatureCollection."""
-    return redact(review_features(conn, upload_id), caller.role)
+    around them as they stood before it (``context``): a GeoJSON FeatureCollection, with the
+    upload and its report as ``upload`` and the problem kinds' Chinese names."""
+    return GeoJSONResponse(redact(review_features(conn, upload_id), caller.role))

@@ -21,22 +21,22 @@ from gis.web.upload_page import PROBLEM_KINDS
 def review_features(conn: Connection, upload_id: int) -> dict[str, Any]:
     """A FeatureCollection: the upload's regions (``properties.change``: added, modified,
     unchanged, or unknown when errors kept it from being worked out), the regions it removes
-    (``removed``) and the stored ones around (``context``); ``problem_kinds`` names the
-    report's problem kinds in Chinese."""
+    (``removed``) and the stored ones around (``context``, but for those it leaves
+    unchanged); ``problem_kinds`` names the report's problem kinds in Chinese, ``upload`` is
+    the upload with its report (one request draws the whole review)."""
     upload = get_upload(conn, upload_id)
     report = upload["report"] or {}
     version = upload["version"] - 1 if upload["version"] else current_version(conn)
     drawn = [f for f in (upload.get("features") or {"features": []})["features"] if f["geometry"]]
-    places = [shape(p["geometry"]) for p in report.get("problems", []) if p.get("geometry")]
+    around = [shape(f["geometry"]) for f in drawn] or [
+        shape(p["geometry"]) for p in report.get("problems", []) if p.get("geometry")
+    ]  # the problems of a file lie in or beside its regions: needed only without them
     removed_codes = ((report.get("summary") or {}).get("changes") or {}).get("removed", [])
-    context, removed = stored_around(
-        conn,
-        version,
-        upload.get("level"),
-        [*(shape(f["geometry"]) for f in drawn), *places],
-        removed_codes,
-    )
-    removed_set = set(removed_codes)
+    context, removed = stored_around(conn, version, upload.get("level"), around, removed_codes)
+    # a stored outline the file leaves unchanged is drawn once, as the file's
+    hidden = set(removed_codes) | {
+        f["properties"].get("code") for f in drawn if f["properties"].get("change") == "unchanged"
+    }
 
     def stored(f: dict[str, Any], change: str) -> dict[str, Any]:
         return {
@@ -56,9 +56,14 @@ def review_features(conn: Connection, upload_id: int) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": [
-            *(stored(f, "context") for f in context if f["id"] not in removed_set),
+            *(stored(f, "context") for f in context if f["id"] not in hidden),
             *(stored(f, "removed") for f in removed),
             *own,
         ],
         "problem_kinds": PROBLEM_KINDS,
+        "upload": {
+            k: upload[k]
+            for k in ("id", "created_at", "author", "filename", "level", "status", "version")
+        }
+        | {"report": report},
     }

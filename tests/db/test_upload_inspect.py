@@ -202,7 +202,8 @@ def test_review_features_of_a_dry_run(
     fresh_client: TestClient, make_key: Callable[[str], str], demo_grids: dict, tmp_path: Path
 ) -> None:
     """A file that merges the first grid into the second: its regions by change, the dropped grid
-    as removed, the stored grids around as context — as PostGIS stores them."""
+    as removed, the stored grids around as context (an unchanged one drawn once, a modified one
+    also as it was) — as PostGIS stores them; the upload and its report with them."""
     grids = community_grids(demo_grids)
     geoms = _geoms(grids)
     geoms[1] = shapely.union(geoms[0], geoms[1])  # the first grid merged into the second
@@ -223,8 +224,9 @@ def test_review_features_of_a_dry_run(
     assert by_change["removed"] == set(changes["removed"]) == {codes[0]}
     assert by_change["modified"] == set(changes["modified"]) == {codes[1]}
     assert by_change["unchanged"] == set(codes[2:])
-    assert set(codes[2:]) <= by_change["context"], "the stored grids around are drawn too"
-    assert codes[0] not in by_change["context"]
+    assert by_change["context"] & set(codes) == {codes[1]}, "the modified one's old outline"
+    assert len(by_change["context"]) > 0, "the stored grids around are drawn too"
+    assert body["upload"]["report"] == answer["report"] and body["upload"]["id"] == answer["id"]
     removed = next(f for f in body["features"] if f["properties"]["change"] == "removed")
     stored = fresh_client.get(f"/api/v1/regions/{codes[0]}").json()
     assert shape(removed["geometry"]).equals_exact(shape(stored["geometry"]), 1e-6)

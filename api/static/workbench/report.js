@@ -11,7 +11,8 @@
  *     regions around, drawn as thin outlines) — and every problem with a place: its geometry,
  *     else its location as a circle (SVG paths of class wb-problem);
  *   - clicking a row zooms to its problem (or its region), clicking a problem selects its row.
- *   options: features, kindNames ({kind: Chinese name}: the features answer's problem_kinds),
+ *   options: features, pageSize (rows shown at first, default 500; a button shows the rest),
+ *   kindNames ({kind: Chinese name}: the features answer's problem_kinds),
  *   fit (default true: zoom to what was drawn), onSelect(problem, index).
  * gm.report.features(uploadId) → GET /api/v1/uploads/{id}/features (options.features).
  * gm.report.CHANGES — what an upload does to a region: [name, colour] (the same colours as the
@@ -30,6 +31,8 @@
   };
   const SEVERITY = { error: ["错误", "#d7301f"], warning: ["警告", "#fc8d59"] };
   const SELECTED = "#00e5ff";
+  const PAGE_SIZE = 500; // rows shown at first; the rest on a click
+  const CANVAS_OVER = 1000; // more shapes than this are drawn on a canvas
 
   function changeStyle(feature) {
     const change = (feature.properties && feature.properties.change) || "unknown";
@@ -58,10 +61,11 @@
 
   /** The map layer of a problem: its geometry, else a circle at its location; null when it
    * has no place (a file-wide or a roster's row problem). */
-  function problemLayer(problem, index) {
-    const style = problemStyle(problem, index);
+  function problemLayer(problem, index, renderer) {
+    const style = { ...problemStyle(problem, index), renderer };
     if (problem.geometry) {
       return L.geoJSON(problem.geometry, {
+        renderer,
         style: () => style,
         pointToLayer: (_, latlng) => L.circleMarker(latlng, { ...style, radius: 8 }),
       });
@@ -111,7 +115,7 @@
   }
 
   function render(container, map, report, options = {}) {
-    const { features = null, kindNames = {}, fit = true, onSelect } = options;
+    const { features = null, kindNames = {}, fit = true, onSelect, pageSize = PAGE_SIZE } = options;
     const kindName = (kind) => (kindNames || {})[kind] || kind;
     const problems = (report && report.problems) || [];
     const summary = (report && report.summary) || {};
@@ -123,7 +127,10 @@
       const drawn = features.features.filter((f) => f.geometry);
       const context = drawn.filter((f) => f.properties.change === "context");
       const own = drawn.filter((f) => f.properties.change !== "context");
-      if (context.length) gm.geojson({ type: "FeatureCollection", features: context }, { style: changeStyle, interactive: false }).addTo(group);
+      if (context.length) {
+        const outlines = context.length > CANVAS_OVER ? L.canvas({ padding: 0.5 }) : undefined;
+        gm.geojson({ type: "FeatureCollection", features: context }, { style: changeStyle, interactive: false, renderer: outlines }).addTo(group);
+      }
       gm.geojson({ type: "FeatureCollection", features: own }, {
         style: changeStyle,
         tooltip: tooltipText,
@@ -132,8 +139,11 @@
         },
       }).addTo(group);
     }
+    // many shapes: one canvas instead of an SVG path each (the SVG paths stay for a report a
+    // clerk reads problem by problem, and for tests that count them)
+    const renderer = problems.length > CANVAS_OVER ? L.canvas({ padding: 0.5 }) : undefined;
     const shapes = problems.map((problem, index) => {
-      const layer = problemLayer(problem, index);
+      const layer = problemLayer(problem, index, renderer);
       if (layer) {
         layer.bindTooltip(gm.el("span", {}, `${(SEVERITY[problem.severity] || [problem.severity])[0]} · ${kindName(problem.kind)}${problem.code ? ` · ${problem.code}` : ""}`), { sticky: true });
         layer.on("click", () => select(index, false));
@@ -144,9 +154,12 @@
     group.addTo(map);
     const key = legend(map, features, problems);
 
-    const rows = problems.map((problem, index) => {
+    const rows = []; // the row of each problem, made when first shown
+    function rowOf(index) {
+      if (rows[index]) return rows[index];
+      const problem = problems[index];
       const severity = (SEVERITY[problem.severity] || [problem.severity])[0];
-      return gm.el(
+      rows[index] = gm.el(
         "tr",
         {
           "data-testid": "report-row",
@@ -163,13 +176,27 @@
         gm.el("td", {}, problem.message || ""),
         gm.el("td", { class: "wb-num" }, area(problem)),
       );
-    });
-    const table = rows.length
+      return rows[index];
+    }
+    const body = gm.el("tbody");
+    let shown = 0;
+    const more = gm.el("button", { type: "button", class: "wb-button wb-more", onclick: () => showRows(problems.length) });
+    function showRows(upTo) {
+      const end = Math.min(upTo, problems.length);
+      const batch = [];
+      for (let i = shown; i < end; i += 1) batch.push(rowOf(i));
+      body.append(...batch);
+      shown = Math.max(shown, end);
+      more.hidden = shown >= problems.length;
+      more.textContent = `显示其余 ${problems.length - shown} 个问题`;
+    }
+    showRows(pageSize);
+    const table = problems.length
       ? gm.el(
           "table",
           { class: "wb-table wb-report-table" },
           gm.el("thead", {}, gm.el("tr", {}, ...["级别", "类型", "编码/位置", "要素", "说明", "面积"].map((h) => gm.el("th", {}, h)))),
-          gm.el("tbody", {}, rows),
+          body,
         )
       : gm.el("p", { class: "wb-ok" }, "没有发现问题。");
     const counts = gm.el(
@@ -180,13 +207,15 @@
       gm.el("span", { class: warnings ? "wb-warning" : "" }, "警告 ", gm.el("strong", { "data-testid": "report-warnings" }, String(warnings))),
       ` · 要素 ${summary.features ?? "—"}`,
     );
-    container.replaceChildren(counts, table);
+    container.replaceChildren(counts, table, more);
 
     let selected = null;
     function select(index, zoom) {
       const problem = problems[index];
       if (!problem) return;
-      rows.forEach((row, i) => row.setAttribute("aria-selected", i === index ? "true" : "false"));
+      if (index >= shown) showRows(index + 1);
+      if (selected !== null && rows[selected]) rows[selected].setAttribute("aria-selected", "false");
+      rows[index].setAttribute("aria-selected", "true");
       if (selected !== null && shapes[selected]) shapes[selected].setStyle(problemStyle(problems[selected], selected));
       selected = index;
       const layer = shapes[index] || (problem.code && regionLayers[problem.code]);

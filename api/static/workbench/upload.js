@@ -235,8 +235,8 @@
     $("result").hidden = true;
   }
 
-  async function draw(report, id) {
-    const features = id ? await gm.report.features(id) : null;
+  async function draw(report, id, features) {
+    features = features || (id ? await gm.report.features(id) : null);
     clearReport();
     view = gm.report.render($("report"), map, report, { features, kindNames: (features && features.problem_kinds) || {} });
     return features;
@@ -349,9 +349,9 @@
 
   async function openRecorded(id) {
     const upload = await run("正在读取上传记录…", async () => {
-      const recorded = await gm.api(`/api/v1/uploads/${encodeURIComponent(id)}`);
-      await draw(recorded.report, recorded.id);
-      return recorded;
+      const features = await gm.report.features(id); // carries the upload and its report
+      await draw(features.upload.report, features.upload.id, features);
+      return features.upload;
     });
     if (upload) {
       const summary = upload.report.summary || {};
