@@ -67,7 +67,7 @@ def _geometry(value: dict[str, Any], crs: str | None, types: tuple[str, ...], wh
     if not np.isfinite(coords).all() or lon_lat_out_of_range(coords[:, 0], coords[:, 1]).any():
         raise refuse("坐标超出经纬度范围 (coordinates out of the lon/lat range)")
     if not geometry.is_valid:
-        raise refuse(f"{shapely.is_valid_reason(geometry)}")
+        raise refuse(f"多边形自相交或不闭合 (invalid: {shapely.is_valid_reason(geometry)})")
     return geometry
 
 

@@ -103,3 +103,60 @@ def test_split_a_grid_by_drawing_a_line_then_merge_it_back(
         )
     assert difference < 1.0, "merged back, the grid is the original within storage precision"
     assert page_log.problems() == {}
+
+
+def test_drag_a_shared_edge_and_the_neighbour_follows(
+    fresh_db_url: str,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    page_log: PageLog,
+    tmp_path: Path,
+) -> None:
+    page = page_log.page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    key = make_key("editor")
+    with serve_app(fresh_db_url, tmp_path / "app.log") as base:
+        page.goto(f"{base}/workbench/edit/{GRID}?key={key}")
+        page.get_by_test_id("edit-merge-with").locator(f"option[value='{COMMUNITY}002']").wait_for(
+            state="attached"
+        )
+        page.get_by_test_id("edit-reshape").click()
+        middles = page.locator(".marker-icon-middle")
+        middles.first.wait_for()
+        # the east edge, shared with grid 002 inside the community: its middle marker is the
+        # easternmost; drag it 40 px further east, into grid 002
+        boxes = [b for b in (m.bounding_box() for m in middles.all()) if b]
+        east = max(boxes, key=lambda b: b["x"])
+        x, y = east["x"] + east["width"] / 2, east["y"] + east["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 20, y, steps=5)
+        page.mouse.move(x + 40, y, steps=5)
+        page.mouse.up()
+        screenshot(page, "workbench-edit-dragging", full_page=True)
+        page.get_by_test_id("edit-reshape-done").click()
+        page.locator("[data-testid=edit-message].wb-ok").wait_for()
+        assert page.get_by_test_id("edit-operation").all_inner_texts() == [f"调整边界 {GRID}"]
+        screenshot(page, "workbench-edit-reshape-checked", full_page=True)
+        page.get_by_test_id("edit-commit").click()
+        page.get_by_test_id("edit-version-link").wait_for()
+    with fresh_engine.connect() as conn:
+        changed = conn.scalars(
+            text("SELECT code FROM regions WHERE valid_from = 2 ORDER BY code")
+        ).all()
+        cover, overlap = conn.execute(
+            text(
+                "SELECT ST_Area(ST_Segmentize(ST_SymDifference(p.geom, c.u), 1e-4)::geography), "
+                "(SELECT coalesce(max(ST_Area(ST_Segmentize(ST_Intersection(a.geom, b.geom), "
+                "1e-4)::geography)), 0) FROM regions a JOIN regions b ON a.code < b.code "
+                "WHERE a.valid_to IS NULL AND b.valid_to IS NULL AND a.parent_code = :p "
+                "AND b.parent_code = :p) "
+                "FROM regions p, (SELECT ST_Union(geom) AS u FROM regions "
+                "WHERE valid_to IS NULL AND parent_code = :p) c "
+                "WHERE p.valid_to IS NULL AND p.code = :p"
+            ),
+            {"p": COMMUNITY},
+        ).one()
+    assert changed == [GRID, f"{COMMUNITY}002"], "the grid and the neighbour it took ground from"
+    assert cover < 1.0 and overlap < 1.0, (cover, overlap)
+    assert page_log.problems() == {}
