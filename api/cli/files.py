@@ -215,12 +215,12 @@ def map_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
     region: Annotated[str | None, typer.Option(help="Region code (default: everything)")] = None,
     basemap: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="An office base map (gridmap basemap list; default: the first; its tiles "
-            "from --api-base), none, osm, tianditu or amap"
+            help="none (default: the file works anywhere), an office base map (gridmap "
+            "basemap list; its tiles from --api-base), osm, tianditu or amap"
         ),
-    ] = None,
+    ] = "none",
     colour_by: Annotated[str, typer.Option(help="households or coverage")] = "households",
     api_base: Annotated[
         str, typer.Option(help="gridmap server the address box asks")

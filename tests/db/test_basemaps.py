@@ -249,13 +249,22 @@ def test_map_pages_offer_the_office_base_map_first(
     exported = tmp_path / "exported.html"
     done = subprocess.run(
         [GRIDMAP, "map", "export", "--region", "130227001", "--api-base", "http://gis.lan:8000",
-         "-o", str(exported)],
+         "--basemap", "imagery", "-o", str(exported)],
         env={**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url, "GRIDMAP_HOME": str(home)},
         capture_output=True,
         text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "http://gis.lan:8000/basemaps/imagery/{z}/{x}/{y}?v=" in exported.read_text()
+    offline = tmp_path / "offline.html"
+    done = subprocess.run(
+        [GRIDMAP, "map", "export", "--region", "130227001", "-o", str(offline)],
+        env={**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url, "GRIDMAP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'c.key === "none"' in offline.read_text(), "an exported file draws no base map unasked"
     chosen = office.get("/maps", params={"basemap": "none"})
     assert chosen.status_code == 200
     unknown = office.get("/maps", params={"basemap": "google"})
