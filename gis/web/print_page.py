@@ -24,10 +24,11 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gis.errors import GridmapError, InvalidInput, RenderTimedOut, Unavailable
+from gis.web.page import ColourBy
 
 Paper = Literal["A4", "A3"]
 Orientation = Literal["portrait", "landscape"]
@@ -49,22 +50,17 @@ CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium (``scripts/bootstrap.sh``); Playwright's own browsers are never used."""
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
-_CODE = r"[0-9A-Za-z_-]{1,64}"
-_BASEMAP = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_TOKEN = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_FOLIUM = {"basemap": _TOKEN, "colour_by": re.compile("|".join(get_args(ColourBy)))}
 VIEWS: dict[re.Pattern[str], dict[str, re.Pattern[str]]] = {
-    re.compile(r"/maps"): {
-        "basemap": _BASEMAP,
-        "colour_by": re.compile("households|coverage"),
-    },
-    re.compile(rf"/maps/region/{_CODE}"): {
-        "basemap": _BASEMAP,
-        "colour_by": re.compile("households|coverage"),
-    },
+    re.compile(r"/maps"): _FOLIUM,
+    re.compile(rf"/maps/region/{_TOKEN.pattern}"): _FOLIUM,
     re.compile(r"/maps/vector"): {"as_of": re.compile(r"[1-9][0-9]{0,8}")},
 }
 """The map pages a print may show — path, and the query parameters each takes with the form
-of their values (the page itself checks them further).  Pages an anonymous reader cannot
-open (an upload's review) are not among them: the printing browser is anonymous."""
+of their values (plain tokens: the page itself checks them, e.g. that a base map exists).
+Pages an anonymous reader cannot open (an upload's review) are not among them: the printing
+browser is anonymous."""
 
 
 def _invalid_view(view: str, problem: str) -> InvalidInput:

@@ -36,7 +36,7 @@ BAD = [
     "/maps/print?view=/maps",
     "/maps/region/13022700%2F1",
     "/maps/region/130227001/x",
-    "/maps?basemap=OSM",
+    "/maps?basemap=o.s.m",
     "/maps?colour_by=coverage&colour_by=households",
     "/maps?key=gm_secret",
     "/maps/vector?as_of=0",
