@@ -17,6 +17,9 @@ from pyproj import Geod
 from shapely.geometry import mapping
 from sqlalchemy import Engine, text
 
+from gis.edit import draft
+from gis.settings import Settings
+
 from hierarchy import assert_sound
 
 pytestmark = pytest.mark.db
@@ -341,3 +344,49 @@ def test_an_editor_edits_within_their_scope_only(
     if status == 403:
         assert answer.json()["code"] == "out_of_scope"
     assert _stored(fresh_engine) == before
+
+
+def test_attributes_are_stored_and_checked_as_typed(
+    fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str]
+) -> None:
+    key = make_key("editor")
+    values = {"name": "清泉里第一网格", "households": 400, "grid_worker_phone": "0315-5612345"}
+    answer = _post(fresh_client, key, {"op": "attributes", "code": GRID, "set": values})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["report"]["summary"]["changes"]["modified"] == [GRID]
+    with fresh_engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT name, households, grid_worker_phone FROM regions "
+                "WHERE valid_to IS NULL AND code = :c"
+            ),
+            {"c": GRID},
+        ).one()
+    assert tuple(stored) == ("清泉里第一网格", 400, "0315-5612345")
+
+
+def test_a_draft_is_refused_when_the_boundaries_changed_meanwhile(
+    fresh_db_url: str, fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draft was loaded at the version before the current one (as if another clerk
+    committed while it was edited): its commit is refused, nothing changed."""
+    real = draft.current_version
+    calls: list[int] = []
+
+    def loaded_earlier(conn: Any) -> int:
+        calls.append(1)
+        return real(conn) - (1 if len(calls) == 1 else 0)
+
+    monkeypatch.setattr(draft, "current_version", loaded_earlier)
+    before, versions = _stored(fresh_engine), _versions(fresh_engine)
+    result = draft.run_edit(
+        fresh_engine,
+        [{"op": "attributes", "code": GRID, "set": {"households": 1}}],
+        author="test",
+        scope=None,
+        settings=Settings(database_url=fresh_db_url),
+        dry_run=False,
+    )
+    assert result.upload.status == "rejected"
+    assert [p["kind"] for p in result.upload.report["problems"]] == ["stale_draft"]
+    assert _stored(fresh_engine) == before and _versions(fresh_engine) == versions
