@@ -150,7 +150,15 @@ class Session:
         self.removed: list[str] = []
 
     def load(self, codes: list[str]) -> None:
-        """Bring the regions named (and their siblings) into the draft; one level only."""
+        """Bring the regions named (and their siblings) into the draft; one level only, none
+        an earlier operation removed."""
+        gone = sorted(set(codes) & set(self.removed))
+        if gone:
+            raise InvalidInput(
+                f"区域 {', '.join(gone)} 已在本次编辑中被合并删除 (removed by an earlier merge)",
+                code="invalid_edit",
+                details={"codes": gone},
+            )
         unknown = [c for c in codes if c not in self.draft]
         for code, (level, parent) in _locate(self.conn, unknown).items():
             if level == "county" or (self.level and level != self.level):

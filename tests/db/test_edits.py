@@ -298,6 +298,19 @@ def test_bad_operations_are_refused_and_change_nothing(
     assert _stored(fresh_engine) == before and _versions(fresh_engine) == versions
 
 
+def test_an_operation_on_a_region_merged_away_earlier_is_refused(
+    fresh_client: TestClient, make_key: Callable[[str], str]
+) -> None:
+    answer = _post(
+        fresh_client,
+        make_key("editor"),
+        {"op": "merge", "codes": [GRID, NEIGHBOUR], "into": GRID},
+        {"op": "attributes", "code": NEIGHBOUR, "set": {"households": 1}},
+        dry_run=True,
+    )
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_edit", answer.text
+
+
 def test_a_draft_that_fails_validation_is_refused_with_its_report(
     fresh_client: TestClient, fresh_engine: Engine, make_key: Callable[[str], str]
 ) -> None:
