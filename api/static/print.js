@@ -108,7 +108,7 @@
     const doc = frame.contentDocument;
     await addStyle(doc);
     const ok = (await leafletDrawn(win, doc)) || (await maplibreDrawn(win));
-    if (!ok) throw new Error(`地图页面未能打开: ${doc.title || frame.dataset.src}`);
+    if (!ok) throw new Error(doc.title || frame.dataset.src); // an error page: its title
     moveLegend(doc);
     basemapNote(doc);
     await doc.fonts.ready;

@@ -186,7 +186,12 @@ def render(
                 )
                 failed = page.get_attribute("body", "data-failed")
                 if failed is not None:
-                    raise _invalid_view(path, failed)
+                    view = dict(parse_qsl(urlsplit(path).query)).get("view", path)
+                    raise InvalidInput(
+                        f"要打印的地图未能打开: {failed} (the map page to print did not open)",
+                        code="invalid_view",
+                        details={"view": view, "problem": failed},
+                    )
                 page.set_default_timeout(left_ms())
                 if fmt == "pdf":
                     return page.pdf(prefer_css_page_size=True, print_background=True)

@@ -161,7 +161,10 @@ def test_a_png_has_the_papers_pixels_at_its_dpi(
 def test_a_view_that_does_not_open_is_refused(app_server: str, key: str) -> None:
     answer = _print(app_server, key, view="/maps/region/999999999")
     assert answer.status_code == 422
-    assert answer.json()["code"] == "invalid_view"
+    error = answer.json()
+    assert error["code"] == "invalid_view"
+    assert error["message"].startswith("要打印的地图未能打开: 404")
+    assert error["details"]["view"] == "/maps/region/999999999"
 
 
 def test_an_online_base_map_is_not_fetched_and_the_print_still_finishes(
