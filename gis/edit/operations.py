@@ -150,10 +150,11 @@ def split(draft: Draft, code: str, line: BaseGeometry, new_code: str) -> None:
         else:
             kept.append(part)
     if len(cut) != 1 or len(cut[0]) != 2:
+        made = sum(len(c) for c in cut)
         raise InvalidInput(
             f"分割线须从区域 {code} 外穿过区域到另一侧，把它分成两块 "
             f"(the line must cross region {code} from one side to the other, cutting it in "
-            f"two; it cut {sum(len(c) for c in cut) or 'nothing'} pieces)",
+            f"two; {f'it made {made} pieces' if made else 'it cuts nothing'})",
             code="invalid_split",
             details={"code": code, "pieces": [len(c) for c in cut]},
         )

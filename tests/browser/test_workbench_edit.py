@@ -64,6 +64,16 @@ def test_split_a_grid_by_drawing_a_line_then_merge_it_back(
         box = page.locator("path.wb-edited").bounding_box()
         assert box and box["width"] > 50 and box["height"] > 50
         x = box["x"] + box["width"] / 2
+        # a line that ends inside the grid cuts nothing: refused, the operation dropped
+        page.get_by_test_id("edit-split").click()
+        page.mouse.click(x, box["y"] - 25)
+        page.mouse.dblclick(x, box["y"] + box["height"] / 2)
+        refused = page.locator("[data-testid=edit-message].wb-error")
+        refused.wait_for()
+        assert "分割线" in refused.inner_text() and "已撤销" in refused.inner_text()
+        assert page.get_by_test_id("edit-operation").count() == 0
+        screenshot(page, "workbench-edit-split-refused", full_page=True)
+
         page.get_by_test_id("edit-split").click()
         page.mouse.click(x, box["y"] - 25)
         page.mouse.click(x, box["y"] + box["height"] / 2)
@@ -102,7 +112,8 @@ def test_split_a_grid_by_drawing_a_line_then_merge_it_back(
             {"o": original, "c": GRID},
         )
     assert difference < 1.0, "merged back, the grid is the original within storage precision"
-    assert page_log.problems() == {}
+    assert page_log.failed_requests == [f"422 {base}/api/v1/edits"], "only the refused line"
+    assert not (page_log.page_errors or page_log.external_requests)
 
 
 def test_drag_a_shared_edge_and_the_neighbour_follows(
