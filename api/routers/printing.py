@@ -3,8 +3,9 @@
 
 The server prints by opening its own sheet page in headless Chromium, reached over plain
 HTTP at the address the request came in on — the socket's, never the ``Host`` header — or,
-on a Unix socket, at ``GRIDMAP_PUBLIC_URL`` (TLS belongs to the proxy in front).  One print at a time per worker (a browser takes a core
-and ~200 MB): a second one meanwhile is 429 ``print_busy`` with ``Retry-After``.
+on a Unix socket, at ``GRIDMAP_PUBLIC_URL`` (TLS belongs to the proxy in front).  One
+print at a time per worker (a browser takes a core and ~200 MB): a second one meanwhile is
+429 ``print_busy`` with ``Retry-After``.
 """
 
 from __future__ import annotations
