@@ -98,7 +98,7 @@ def _stitch(draft: Draft, changed: BaseGeometry, parent: str | None) -> None:
 def shared_edge_m(a: BaseGeometry, b: BaseGeometry) -> float:
     """Length (m) of the boundary of ``a`` that runs along ``b``."""
     along = shapely.intersection(a.boundary, shapely.buffer(b, EDGE_EPS_DEG))
-    # a metre per degree of latitude: the length only ranks neighbours and tests adjacency
+    # ~111 km a degree (of latitude; less east–west): it only ranks neighbours and tests adjacency
     return float(shapely.length(along)) * 111_000
 
 
