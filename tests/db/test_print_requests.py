@@ -1,6 +1,7 @@
 """Printed maps over HTTP, without a browser: the sheet page ``/maps/print`` and the bounds
 of ``/api/v1/print`` — every bad view or parameter a 422 before any browser starts, a key
-needed, one print at a time (the rendering itself: tests/browser/test_print.py)."""
+needed, one print at a time (the rendering itself: tests/browser/test_print.py — this module
+has a name of its own: pytest imports test modules by their basename)."""
 
 from __future__ import annotations
 
