@@ -13,6 +13,7 @@ neither the answer nor its time tells which names exist.
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,13 +35,31 @@ MAX_PASSWORD = 1024
 SCOPE_LEVELS = ("county", "street", "community")
 """Levels a scope may be: a grid is too small to be a clerk's area of work."""
 
+HASHES_AT_ONCE = 4
+"""Password hashes a process computes at a time: each takes argon2's 64 MiB, so a flood of
+sign-ins waits its turn instead of taking the server's memory."""
+
 _hasher = PasswordHasher()
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
+
+
+def _hash(password: str) -> str:
+    """An argon2 hash of ``password`` (at most :data:`HASHES_AT_ONCE` at a time)."""
+    with _hashing:
+        return _hasher.hash(password)
+
+
+def _verify(hashed: str, password: str) -> None:
+    """Raise argon2's ``VerificationError`` unless ``password`` matches ``hashed`` (at most
+    :data:`HASHES_AT_ONCE` at a time)."""
+    with _hashing:
+        _hasher.verify(hashed, password)
 
 
 @cache
 def _dummy_hash() -> str:
     """A hash an unknown username is checked against, so it costs what a known one does."""
-    return _hasher.hash("gridmap: no such user")
+    return _hash("gridmap: no such user")
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ def _password_hash(password: str) -> str:
             code="invalid_password",
             details={"min_length": MIN_PASSWORD},
         )
-    return _hasher.hash(password)
+    return _hash(password)
 
 
 def check_scope(conn: Connection, scope: str | None) -> str | None:
@@ -213,11 +232,11 @@ def verify_login(conn: Connection, username: str, password: str) -> Principal:
         {"u": username.strip()[: MAX_USERNAME + 1]},
     ).first()
     try:
-        _hasher.verify(row.password_hash if row else _dummy_hash(), password[: MAX_PASSWORD + 1])
+        _verify(row.password_hash if row else _dummy_hash(), password[: MAX_PASSWORD + 1])
     except (VerificationError, InvalidHashError):
         raise _invalid_login() from None
     if row is None or not row.live or len(password) > MAX_PASSWORD:
         raise _invalid_login()
     if _hasher.check_needs_rehash(row.password_hash):
-        _update(conn, row.id, "password_hash = :hash", hash=_hasher.hash(password))
+        _update(conn, row.id, "password_hash = :hash", hash=_hash(password))
     return Principal(name=row.username, role=row.role, user_id=row.id, scope=row.scope_code)
