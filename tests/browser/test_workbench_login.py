@@ -87,6 +87,7 @@ def test_admin_adds_a_user_and_a_key(app_server: str, engine: Engine, page_log: 
     page.get_by_test_id("key-name").fill("12345 热线 <对接>")
     page.get_by_test_id("key-role").select_option("viewer")
     page.get_by_test_id("key-expires").select_option("30d")
+    page.get_by_test_id("key-scope").fill("130227001002")
     page.get_by_test_id("key-create").click()
     page.get_by_test_id("new-key-box").wait_for()
     key = page.get_by_test_id("new-key").inner_text()
@@ -94,6 +95,7 @@ def test_admin_adds_a_user_and_a_key(app_server: str, engine: Engine, page_log: 
     key_row = page.locator('[data-testid="key-row"][data-name="12345 热线 <对接>"]')
     key_row.wait_for()
     assert "有效" in key_row.inner_text() and key not in key_row.inner_text()
+    assert "清泉里社区（130227001002）" in key_row.inner_text()
     screenshot(page, "workbench_admin")
 
     key_row.get_by_test_id("key-revoke").click()
