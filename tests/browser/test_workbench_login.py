@@ -96,7 +96,7 @@ def test_admin_adds_a_user_and_a_key(app_server: str, engine: Engine, page_log: 
     key_row.wait_for()
     assert "有效" in key_row.inner_text() and key not in key_row.inner_text()
     assert "清泉里社区（130227001002）" in key_row.inner_text()
-    screenshot(page, "workbench_admin")
+    screenshot(page, "workbench_admin", full_page=True)
 
     key_row.get_by_test_id("key-revoke").click()
     page.wait_for_function(

@@ -169,7 +169,7 @@
       expires: value("key-expires") || null,
       scope: value("key-scope") || null,
     };
-    act(`已签发密钥“${key.name}”：请复制上方的新密钥`, async () => {
+    act(`已签发密钥“${key.name}”：请复制下方显示的新密钥`, async () => {
       showKey(await api("/api/v1/keys", { method: "POST", body: key }));
       form.reset();
     });
