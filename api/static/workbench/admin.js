@@ -144,7 +144,7 @@
           type: "button", class: "wb-secondary", "data-testid": "key-rotate",
           onclick: () => {
             if (!window.confirm(`轮换密钥“${key.name}”？旧密钥将立即失效。`)) return;
-            act(`已轮换密钥 ${key.id}：新密钥见上方`, async () =>
+            act(`已轮换密钥 ${key.id}：新密钥显示在密钥列表上方`, async () =>
               showKey(await api(`/api/v1/keys/${key.id}/rotate`, { method: "POST" })));
           },
         }, "轮换"),
