@@ -53,8 +53,8 @@ class Family:
 
 def family(method: str, path: str, settings: Settings) -> Family:
     """The family of a request: ``upload`` (editor), ``write`` (JSON writes to a layer,
-    editor), ``keys`` (admin), ``analysis`` (viewer) and ``points`` (a batch lookup: 10 000
-    points), else ``small``."""
+    editor), ``keys`` (keys and users, admin), ``analysis`` (viewer) and ``points`` (a batch
+    lookup: 10 000 points), else ``small``."""
     path = path.rstrip("/") or "/"
     if method in BODY_METHODS:
         if path in ("/api/v1/uploads", "/api/v1/rosters"):  # a roster is an upload's size too
@@ -63,7 +63,7 @@ def family(method: str, path: str, settings: Settings) -> Family:
             return Family("upload", settings.max_upload_bytes + FORM_ALLOWANCE, "viewer")
         if path.startswith(LAYER_PREFIXES) or path == "/api/v1/edits":
             return Family("write", settings.max_json_body_bytes, "editor")
-        if path.startswith("/api/v1/keys"):
+        if path.startswith(("/api/v1/keys", "/api/v1/users")):
             return Family("keys", settings.max_small_body_bytes, "admin")
         if path.startswith("/api/v1/analysis/"):
             return Family("analysis", settings.max_points_body_bytes, "viewer")
