@@ -123,7 +123,7 @@ ERROR_SCHEMA = {
 ERROR_DESCRIPTIONS = {
     400: "A bad query parameter (OGC API Features) or tile address",
     401: "No valid API key (auth_required, invalid_api_key, api_key_expired …)",
-    403: "The key's role may not do this (insufficient_role)",
+    403: "The caller's role or region scope may not do this (insufficient_role, out_of_scope)",
     404: "No such region, version, feature, upload or key",
     408: "The body stalled or came too slowly (body_timeout)",
     409: "Clashes with what is stored",
