@@ -16,6 +16,9 @@ from api.audit import is_write
 
 REQUIRED = {
     "POST /api/v1/uploads": "editor",
+    "POST /api/v1/uploads/inspect": "viewer",  # reads a file, writes nothing
+    "POST /api/v1/edits": "editor",
+    "POST /api/v1/rosters": "editor",
     "POST /api/v1/versions/{number}/restore": "admin",
     "GET /api/v1/keys": "admin",
     "POST /api/v1/keys": "admin",
