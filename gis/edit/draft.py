@@ -324,6 +324,7 @@ def run_edit(
         crs="EPSG:4326",
         fields={f: f for f in FIELDS},
         dry_run=dry_run,
+        action="edit",
     )
     result = run_layer(_Edits(base), engine, session.layer(request.filename), request, settings)
     return EditResult(result, _features(session, result.report["summary"]["changes"]))

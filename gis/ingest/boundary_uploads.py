@@ -340,8 +340,8 @@ class BoundaryBatch(Batch):
                 for c, wkb in zip(self.candidates, wkbs.tolist(), strict=True)
             ],
             author=request.author,
-            action="upload",
-            message=f"upload of {request.filename} ({level})",
+            action=request.action,
+            message=f"{request.action} of {request.filename} ({level})",
             remove=self._removed,
             keep=[c for c in ATTRIBUTE_COLUMNS if c not in self.read.mapping.roles],
             merge_attributes=True,

@@ -42,8 +42,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """What the uploader asked for (``level`` and ``parent`` apply to boundaries only), and
-    the uploader's region ``scope`` (None: everywhere; ``gis.access.scope``)."""
+    """What the uploader asked for (``level`` and ``parent`` apply to boundaries only), the
+    uploader's region ``scope`` (None: everywhere; ``gis.access.scope``), and the ``action``
+    a boundary version made of it records (``upload``, or ``edit`` for the boundary editor)."""
 
     filename: str
     level: str | None
@@ -58,6 +59,7 @@ class UploadRequest:
     repair: bool = False
     allow_moves: bool = False
     scope: str | None = None
+    action: str = "upload"
 
     def params(self) -> dict[str, Any]:
         """The request's options, as recorded in the upload history."""

@@ -375,7 +375,11 @@ def test_attributes_are_stored_and_checked_as_typed(
             ),
             {"c": GRID},
         ).one()
+        action = conn.scalar(
+            text("SELECT action FROM boundary_versions ORDER BY number DESC LIMIT 1")
+        )
     assert tuple(stored) == ("清泉里第一网格", 400, "0315-5612345")
+    assert action == "edit", "the history tells an edit from an upload"
 
 
 def test_a_draft_is_refused_when_the_boundaries_changed_meanwhile(
