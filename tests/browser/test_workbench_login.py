@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from gis.access.users import verify_login
 
 from browser import PageLog, screenshot, signed_in
-from support import TEST_PASSWORD, make_user
+from support import GRID_CODE, TEST_PASSWORD, make_user
 
 
 def test_sign_in_start_page_and_sign_out(
@@ -50,6 +50,11 @@ def test_sign_in_start_page_and_sign_out(
     assert page.get_by_test_id("start-version").count() >= 1
     assert page.get_by_role("link", name="用户与密钥").count() == 0  # not an admin
     screenshot(page, "workbench_start")
+
+    page.get_by_test_id("start-edit-code").fill(GRID_CODE)  # a grid of the scope
+    page.get_by_test_id("start-edit").get_by_role("button").click()
+    page.wait_for_url(f"{app_server}/workbench/edit/{GRID_CODE}")
+    page.wait_for_load_state("networkidle")
 
     page.get_by_test_id("logout").click()
     page.wait_for_url(f"{app_server}/login")

@@ -10,12 +10,7 @@
   const note = document.getElementById("admin-message");
   const scopeNames = new Map();
 
-  function when(iso) {
-    if (!iso) return "—";
-    const d = new Date(iso);
-    const p = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
-  }
+  const when = gm.when;
 
   function scopeText(code) {
     if (!code) return "全部";

@@ -3,14 +3,7 @@
  * (GET /api/v1/versions?limit=5), as text. */
 (function () {
   "use strict";
-  const ACTIONS = { load: "导入", upload: "上传", restore: "恢复", edit: "编辑" };
   const body = document.getElementById("start-versions");
-
-  function when(iso) {
-    const d = new Date(iso);
-    const p = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
-  }
 
   const scope = document.querySelector('[data-testid="start-scope"]');
   if (scope) {
@@ -20,12 +13,21 @@
       .catch(() => { /* the code alone says it */ });
   }
 
+  const edit = document.getElementById("start-edit");
+  if (edit) {
+    edit.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const code = edit.elements.code.value.trim();
+      if (code) window.location.assign(`/workbench/edit/${encodeURIComponent(code)}`);
+    });
+  }
+
   gm.api("/api/v1/versions", { query: { limit: 5 } }).then((answer) => {
     const rows = answer.versions.map((v) => gm.el("tr", { "data-testid": "start-version" },
       gm.el("td", {}, String(v.number)),
-      gm.el("td", {}, when(v.created_at)),
+      gm.el("td", {}, gm.when(v.created_at)),
       gm.el("td", {}, v.author),
-      gm.el("td", {}, ACTIONS[v.action] || v.action),
+      gm.el("td", {}, gm.actionTitle(v.action)),
       gm.el("td", {}, String(v.summary.added ?? 0)),
       gm.el("td", {}, String(v.summary.changed ?? 0)),
       gm.el("td", {}, String(v.summary.removed ?? 0)),

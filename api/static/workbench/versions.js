@@ -27,7 +27,6 @@
     ["before", "修改前的边界"],
   ];
   const CHANGE_TITLES = { added: "新增", changed: "修改", removed: "删除" };
-  const ACTION_TITLES = { load: "初始导入", upload: "上传", roster: "花名册导入", restore: "恢复", edit: "编辑" };
   const LIMIT = 1000;
 
   const message = document.getElementById("versions-message");
@@ -137,7 +136,7 @@
     for (const select of [selectA, selectB]) select.replaceChildren();
     for (const v of answer.versions) {
       const when = new Date(v.created_at).toLocaleString("zh-CN", { hour12: false });
-      let action = ACTION_TITLES[v.action] || v.action;
+      let action = gm.actionTitle(v.action);
       if (v.restored_from) action += ` 版本 ${v.restored_from}`;
       const restore = config.role === "admin" && v.number !== current
         ? gm.el("button", {

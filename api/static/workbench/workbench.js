@@ -8,6 +8,8 @@
  *                          background and a note), scale bar; returns the L.Map.
  * gm.geojson(data, options) — an L.geoJSON layer whose tooltips are plain text.
  * gm.message(element, text, kind) — show a message (kind: "error", "ok" or none).
+ * gm.when(iso) — a time as "YYYY-MM-DD HH:MM" in the browser's zone ("—" for none).
+ * gm.actionTitle(action) — what made a boundary version, in zh-CN.
  */
 (function () {
   "use strict";
@@ -74,6 +76,19 @@
     element.hidden = !text;
   }
 
+  function when(iso) {
+    if (!iso) return "—";
+    const d = new Date(iso);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+
+  const ACTIONS = { load: "初始导入", upload: "上传", roster: "花名册导入", restore: "恢复", edit: "编辑" };
+
+  function actionTitle(action) {
+    return ACTIONS[action] || action;
+  }
+
   /** The base map layers a map page offers, as {title: layer}, the default first: the
    * office's raster base maps (GET /api/v1/basemaps; served by gridmap, no internet needed),
    * Tianditu when its key is set, then "无底图".  Vector (pbf) office base maps are drawn on
@@ -132,5 +147,5 @@
     });
   }
 
-  window.gm = { ApiError, api, csrf, el, message, map, geojson, baseMaps };
+  window.gm = { ApiError, api, csrf, el, message, when, actionTitle, map, geojson, baseMaps };
 })();
