@@ -325,6 +325,7 @@ def run_edit(
         fields={f: f for f in FIELDS},
         dry_run=dry_run,
         action="edit",
+        scope=scope,  # checked again in the commit's own transaction
     )
     result = run_layer(_Edits(base), engine, session.layer(request.filename), request, settings)
     return EditResult(result, _features(session, result.report["summary"]["changes"]))
