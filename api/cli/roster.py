@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import author, console, database
-from gis.access.auth import Principal
+from api.cli.common import acting_user, console, database
 from gis.errors import InvalidInput
 from gis.settings import get_settings
 
@@ -60,30 +59,22 @@ def roster_import(
     """Check an edited roster and show its changed cells; with --commit write them as one new
     boundary version (attributes only).  --user imports as that workbench user, within their
     scope; without it, as the operator (no scope)."""
-    from gis.access.users import get_user
     from gis.ingest.roster_uploads import RosterRequest, import_roster
 
     with database(prepared=True) as engine:
-        scope, name = None, author()
-        if user is not None:
-            with engine.connect() as conn:
-                found = get_user(conn, user)
-            if found.disabled_at is not None:
-                raise InvalidInput(f"用户 {user} 已停用 (user disabled)", code="user_disabled")
-            Principal(name=found.username, role=found.role).require("editor")
-            scope, name = found.scope, found.username
+        acting = acting_user(engine, user, "editor")
         result = import_roster(
             engine,
             file,
             RosterRequest(
                 filename=file.name,
-                author=name,
+                author=acting.name,
                 level=level,
                 encoding=encoding,
                 dry_run=not commit,
             ),
             get_settings(),
-            scope,
+            acting.scope,
         )
     report = result.report
     for problem in report["problems"]:

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Connection, Engine, text
 
+from gis.access.scope import check_codes
 from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
 from gis.ingest.fields import SYNONYMS, FieldMapping, as_code, map_fields
@@ -363,8 +364,6 @@ def import_roster(
             code="invalid_level",
             details={"level": request.level},
         )
-    from gis.access.scope import check_codes  # helper B's module (issue 15), not yet landed
-
     table = read_table(source, request.filename, settings, request.encoding)
     with engine.connect() as conn:
         if not request.dry_run:
