@@ -14,7 +14,6 @@ import pytest
 import shapely
 from playwright.sync_api import Page, expect
 from shapely.geometry import shape
-from upload_files import COMMUNITY, STATED_CRS, TRUE_CRS, community_grids, gbk_shapefile_wrong_prj
 
 from gis.access.auth import create_key
 from gis.settings import Settings
@@ -22,6 +21,7 @@ from gis.store.db import make_engine
 
 from browser import PageLog, screenshot, signed_in
 from support import TEST_PASSWORD, make_user, serve_app, stored_geometry
+from upload_files import COMMUNITY, STATED_CRS, TRUE_CRS, community_grids, gbk_shapefile_wrong_prj
 
 pytestmark = pytest.mark.browser
 

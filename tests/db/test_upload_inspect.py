@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine
 from test_upload_errors import CASES, LIMIT
-from upload_files import COMMUNITY, STATED_CRS, TRUE_CRS, community_grids, gbk_shapefile_wrong_prj
 
 from api.app import create_app
 from gis.settings import Settings
 
 from support import state, upload, write_layer
+from upload_files import COMMUNITY, STATED_CRS, TRUE_CRS, community_grids, gbk_shapefile_wrong_prj
 
 pytestmark = pytest.mark.db
 
