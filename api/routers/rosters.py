@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import AsOf, CallerDep, ConnectionDep, EngineDep, SettingsDep, by_address, role_of
 from api.routers.regions import Level
-from api.routers.uploads import Editor, _filename
+from api.routers.uploads import UNREADABLE, Editor, _filename
 from api.schemas import RosterAnswer
 from api.text import Code, ShortText
 from gis.errors import InvalidInput
@@ -69,7 +69,7 @@ def export_roster(
     "",
     summary="Import a roster (attributes only)",
     response_model=RosterAnswer,
-    responses={201: {"model": RosterAnswer, "description": "Committed."}},
+    responses={201: {"model": RosterAnswer, "description": "Committed."}, **UNREADABLE},
 )
 def import_roster_file(
     engine: EngineDep,

@@ -27,6 +27,11 @@ from gis.web.review import review_features
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    415: {"description": "A file format gridmap cannot read (unknown_format)."}
+}
+"""The answer of a route taking a file in a format gridmap cannot read."""
+
 Editor = Annotated[Principal, Depends(require("editor"))]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 
@@ -79,7 +84,7 @@ def _filename(sent: str | None) -> str:
     response_model=UploadAnswer,
     responses={
         201: {"model": UploadAnswer, "description": "Committed."},
-        415: {"description": "A file format gridmap cannot read (unknown_format)."},
+        **UNREADABLE,
     },
 )
 def upload(
@@ -169,7 +174,10 @@ def upload(
 
 
 @router.post(
-    "/inspect", summary="What a file holds, before validation", response_model=InspectAnswer
+    "/inspect",
+    summary="What a file holds, before validation",
+    response_model=InspectAnswer,
+    responses=UNREADABLE,
 )
 def inspect(
     engine: EngineDep,
