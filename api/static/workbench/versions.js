@@ -301,5 +301,6 @@
       chooseFromUrl();
       return loadDiff();
     })
-    .catch((error) => gm.message(message, `无法读取版本：${error.message}`, "error"));
+    .catch((error) => gm.message(message, `无法读取版本：${error.message}`, "error"))
+    .finally(() => { document.body.dataset.ready = "1"; });  // drawn: what the bench times
 })();
