@@ -1,4 +1,5 @@
-"""GeoJSON responses that say their CRS, with OGC-style paging links."""
+"""GeoJSON responses that say their CRS, with OGC-style paging links; the answer of a
+checked write (upload, edit, roster)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,28 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Page
+from gis.errors import InvalidInput
 from gis.query.regions import CRS_NAME, GEOJSON_CRS
 
 CRS_HEADER = {"Content-Crs": "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"}
+
+
+def checked_write(body: dict[str, Any], refused: str | None = None) -> JSONResponse:
+    """The answer of a write checked like an upload (``body`` has its ``status`` and
+    ``report``): 200 for a dry run, 201 when committed; 422 ``validation_failed`` carrying
+    ``body`` when errors blocked it — nothing was changed then.  ``refused``: the message's
+    first words (default: how many errors validation found), the CRS doctor's suggestion
+    appended when it has one."""
+    if body["status"] == "rejected":
+        report = body["report"]
+        doctor = (report.get("crs") or {}).get("doctor") or {}
+        hint = f" {doctor['suggestion']['message']}" if doctor.get("suggestion") else ""
+        first = refused or (
+            f"校验发现 {report['summary']['errors']} 个错误，未做任何更改 "
+            "(validation found errors; nothing was changed)."
+        )
+        raise InvalidInput(first + hint, code="validation_failed", details=body)
+    return JSONResponse(body, status_code=201 if body["status"] == "committed" else 200)
 
 
 class GeoJSONResponse(JSONResponse):

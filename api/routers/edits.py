@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, SettingsDep
+from api.responses import checked_write
 from api.routers.uploads import Editor
 from api.schemas import EditAnswer, EditRequest
 from gis.edit.draft import MAX_OPERATIONS, MAX_VERTICES, run_edit
-from gis.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/edits", tags=["uploads"])
 
@@ -71,11 +71,4 @@ def edit(
         "report": upload.report,
         "regions": result.regions,
     }
-    if upload.status == "rejected":
-        raise InvalidInput(
-            f"校验发现 {upload.report['summary']['errors']} 个错误，未做任何更改 "
-            "(validation found errors; nothing was changed)",
-            code="validation_failed",
-            details=answer,
-        )
-    return JSONResponse(answer, status_code=201 if upload.status == "committed" else 200)
+    return checked_write(answer)

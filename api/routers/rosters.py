@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import AsOf, CallerDep, ConnectionDep, EngineDep, SettingsDep, by_address, role_of
+from api.responses import checked_write
 from api.routers.regions import Level
 from api.routers.uploads import UNREADABLE, Editor, _filename
 from api.schemas import RosterAnswer
 from api.text import Code, ShortText
-from gis.errors import InvalidInput
 from gis.ingest.roster_uploads import RosterRequest, import_roster
 from gis.query.roster import read_roster, to_csv, to_xlsx
 from gis.store.versions import resolve_version
@@ -103,11 +103,8 @@ def import_roster_file(
         "version": result.version,
         "report": result.report,
     }
-    if result.status == "rejected":
-        raise InvalidInput(
-            f"花名册有 {result.report['summary']['errors']} 个错误，未做任何更改 "
-            "(the roster has errors; nothing was changed)",
-            code="validation_failed",
-            details=body,
-        )
-    return JSONResponse(body, status_code=201 if result.status == "committed" else 200)
+    return checked_write(
+        body,
+        f"花名册有 {result.report['summary']['errors']} 个错误，未做任何更改 "
+        "(the roster has errors; nothing was changed)",
+    )

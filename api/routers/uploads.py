@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
 from api.errors import invalid_parameters
-from api.responses import GeoJSONResponse
+from api.responses import GeoJSONResponse, checked_write
 from api.routers.regions import Level
 from api.schemas import InspectAnswer, UploadAnswer
 from api.text import Code, LongText, ShortText
@@ -161,16 +161,7 @@ def upload(
         "version": result.version,
         "report": result.report,
     }
-    if result.status == "rejected":
-        doctor = (result.report.get("crs") or {}).get("doctor") or {}
-        hint = f" {doctor['suggestion']['message']}" if doctor.get("suggestion") else ""
-        raise InvalidInput(
-            f"校验发现 {result.report['summary']['errors']} 个错误，未做任何更改 "
-            f"(validation found errors; nothing was changed).{hint}",
-            code="validation_failed",
-            details=body,
-        )
-    return JSONResponse(body, status_code=201 if result.status == "committed" else 200)
+    return checked_write(body)
 
 
 @router.post(
