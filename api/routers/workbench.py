@@ -18,8 +18,10 @@ from api.deps import SESSION_COOKIE, CallerDep
 from api.pages import templates
 from api.text import Code
 from gis.access.auth import Principal, csrf_token
+from gis.catalogue import REGION_LAYERS
 from gis.store.models import LEVELS
 from gis.web.map_assets import asset_url
+from gis.web.upload_page import PROBLEM_KINDS
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
 
@@ -32,11 +34,16 @@ NAV = (
     ("admin", "/workbench/admin", "用户与密钥"),
 )
 """The workbench's menu: page name, path, title."""
+LEVEL_TITLES = {level: layer.short_title for level, layer in REGION_LAYERS.items()}
+"""Each level's zh-CN title (网格, 社区/村 …), from the catalogue."""
+FIELD_TITLES = {f.name: f.title for f in REGION_LAYERS["grid"].fields}
+"""Each region field's zh-CN title (编码, 户数, 网格员 …), from the catalogue."""
 
 
 def context(request: Request, caller: Principal, page: str, **extra: Any) -> dict[str, Any]:
     """What every workbench template gets: the caller, the session's CSRF token (for
-    ``gm.api``), the menu, the map library's files and the hierarchy's levels."""
+    ``gm.api``), the menu, the map library's files, the hierarchy's levels and the zh-CN
+    titles of levels, fields and problem kinds (base.html hands the last to ``gm.report``)."""
     session = request.cookies.get(SESSION_COOKIE)
     return {
         "caller": caller,
@@ -44,6 +51,9 @@ def context(request: Request, caller: Principal, page: str, **extra: Any) -> dic
         "nav": NAV,
         "page": page,
         "levels": LEVELS,
+        "level_titles": LEVEL_TITLES,
+        "field_titles": FIELD_TITLES,
+        "problem_kinds": PROBLEM_KINDS,
         "leaflet_js": asset_url("leaflet", "dist/leaflet.js"),
         "leaflet_css": asset_url("leaflet", "dist/leaflet.css"),
         **extra,
@@ -75,37 +85,18 @@ def start(request: Request, caller: CallerDep) -> Response:
 @router.get("/upload", response_class=HTMLResponse)
 def upload(request: Request, caller: CallerDep) -> Response:
     """Drop a file, check it on a map, commit it (editors within their scope)."""
-    from gis.catalogue import REGION_LAYERS
-
-    grid = REGION_LAYERS["grid"]
-    return render(
-        request,
-        caller,
-        "upload",
-        level_titles={level: layer.short_title for level, layer in REGION_LAYERS.items()},
-        role_titles={f.name: f.title for f in grid.fields},
-    )
+    return render(request, caller, "upload")
 
 
 @router.get("/versions", response_class=HTMLResponse)
 def versions(request: Request, caller: CallerDep) -> Response:
     """The history of versions and the diff map between any two."""
-    from gis.catalogue import REGION_LAYERS
-
-    return render(
-        request,
-        caller,
-        "versions",
-        level_titles={level: layer.short_title for level, layer in REGION_LAYERS.items()},
-        field_titles={f.name: f.title for f in REGION_LAYERS["grid"].fields},
-    )
+    return render(request, caller, "versions")
 
 
 @router.get("/edit/{code}", response_class=HTMLResponse)
 def edit(request: Request, caller: CallerDep, code: Code) -> Response:
     """Edit a region and its neighbours on a map: reshape, split, merge, attributes."""
-    from gis.catalogue import REGION_LAYERS
-
     geoman = "@geoman-io/leaflet-geoman-free"
     return render(
         request,
@@ -115,17 +106,13 @@ def edit(request: Request, caller: CallerDep, code: Code) -> Response:
         code=code,
         geoman_js=asset_url(geoman, "dist/leaflet-geoman.js"),
         geoman_css=asset_url(geoman, "dist/leaflet-geoman.css"),
-        field_titles={f.name: f.title for f in REGION_LAYERS["grid"].fields},
     )
 
 
 @router.get("/roster", response_class=HTMLResponse)
 def roster(request: Request, caller: CallerDep) -> Response:
     """A region's grids (or another level) as an Excel roster: export, edit, import."""
-    from gis.catalogue import REGION_LAYERS
-
-    titles = {level: layer.short_title for level, layer in REGION_LAYERS.items()}
-    return render(request, caller, "roster", level_titles=titles)
+    return render(request, caller, "roster")
 
 
 @router.get("/print", response_class=HTMLResponse)

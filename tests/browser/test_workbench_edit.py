@@ -82,6 +82,7 @@ def test_split_a_grid_by_drawing_a_line_then_merge_it_back(
         message.wait_for()
         assert "检查通过" in message.inner_text()
         assert page.get_by_test_id("edit-operation").all_inner_texts() == [f"分割 {GRID}"]
+        assert "面积变化" in page.get_by_test_id("report-row").first.inner_text(), "zh-CN kind"
         assert page.locator("path.wb-change-added, path[stroke='#1a9850']").count() >= 1
         screenshot(page, "workbench-edit-split-checked", full_page=True)
 

@@ -12,7 +12,7 @@
  *     else its location as a circle (SVG paths of class wb-problem);
  *   - clicking a row zooms to its problem (or its region), clicking a problem selects its row.
  *   options: features, pageSize (rows shown at first, default 500; a button shows the rest),
- *   kindNames ({kind: Chinese name}: the features answer's problem_kinds),
+ *   kindNames ({kind: Chinese name}; default: the page's, base.html #wb-problem-kinds),
  *   fit (default true: zoom to what was drawn), onSelect(problem, index).
  * gm.report.features(uploadId) → GET /api/v1/uploads/{id}/features (options.features).
  * gm.report.CHANGES — what an upload does to a region: [name, colour] (the same colours as the
@@ -32,6 +32,8 @@
   const SEVERITY = { error: ["错误", "#d7301f"], warning: ["警告", "#fc8d59"] };
   const SELECTED = "#00e5ff";
   const PAGE_SIZE = 500; // rows shown at first; the rest on a click
+  const kindsElement = document.getElementById("wb-problem-kinds");
+  const PAGE_KINDS = kindsElement ? JSON.parse(kindsElement.textContent) : {};
   const CANVAS_OVER = 1000; // more shapes than this are drawn on a canvas
 
   function changeStyle(feature) {
@@ -115,7 +117,7 @@
   }
 
   function render(container, map, report, options = {}) {
-    const { features = null, kindNames = {}, fit = true, onSelect, pageSize = PAGE_SIZE } = options;
+    const { features = null, kindNames = PAGE_KINDS, fit = true, onSelect, pageSize = PAGE_SIZE } = options;
     const kindName = (kind) => (kindNames || {})[kind] || kind;
     const problems = (report && report.problems) || [];
     const summary = (report && report.summary) || {};

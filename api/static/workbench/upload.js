@@ -238,7 +238,7 @@
   async function draw(report, id, features) {
     features = features || (id ? await gm.report.features(id) : null);
     clearReport();
-    view = gm.report.render($("report"), map, report, { features, kindNames: (features && features.problem_kinds) || {} });
+    view = gm.report.render($("report"), map, report, { features });
     return features;
   }
 
