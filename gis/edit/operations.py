@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.catalogue import NAME, REGION_ATTRIBUTES
 from gis.errors import InvalidInput
 from gis.geo.geodesy import geodesic_area_m2
-from gis.ingest.roster_uploads import LANDLINE, MAX_INTEGER, MOBILE, PHONE_RULE
+from gis.ingest.fields import LANDLINE, MAX_INTEGER, MOBILE, PHONE_RULE
 from gis.ingest.validation import MAX_NAME
 from gis.query.layers import MAX_TEXT
 from gis.store.versions import ATTRIBUTE_COLUMNS, STORAGE_GRID_DEG

@@ -51,6 +51,18 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 INTEGER_ROLES = ("households", "population")
 
+MAX_INTEGER = 2**31 - 1
+"""Largest households or population stored (the columns are 4-byte integers)."""
+MOBILE = re.compile(r"1[3-9]\d{9}")
+"""A mainland mobile number: 11 digits starting 13–19."""
+LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}(-\d{1,6})?")
+"""A landline with its area code (0315-5612345, 01012345678), optionally an extension."""
+PHONE_RULE = (
+    "手机号为 11 位数字、以 13–19 开头；固定电话须带区号，如 0315-5612345 "
+    "(a mobile has 11 digits starting 13–19; a landline needs its area code, e.g. 0315-5612345)"
+)
+"""The phone rule of a grid worker's phone, as a roster import and an edit check it."""
+
 POINT_COLUMNS: dict[str, tuple[str, ...]] = {
     "lon": (
         "lon",

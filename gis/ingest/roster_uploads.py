@@ -35,7 +35,16 @@ from sqlalchemy import Connection, Engine, text
 from gis.access.scope import check_codes
 from gis.catalogue import REGION_LAYERS
 from gis.errors import InvalidInput
-from gis.ingest.fields import SYNONYMS, FieldMapping, as_code, map_fields
+from gis.ingest.fields import (
+    LANDLINE,
+    MAX_INTEGER,
+    MOBILE,
+    PHONE_RULE,
+    SYNONYMS,
+    FieldMapping,
+    as_code,
+    map_fields,
+)
 from gis.ingest.pipeline import encoding_report
 from gis.ingest.problems import Problem, errors, report_problems
 from gis.ingest.roster_files import Table, read_table
@@ -52,16 +61,6 @@ from gis.store.versions import (
     lock_boundaries,
 )
 
-MAX_INTEGER = 2**31 - 1
-"""Largest households or population stored (the columns are 4-byte integers)."""
-MOBILE = re.compile(r"1[3-9]\d{9}")
-"""A mainland mobile number: 11 digits starting 13–19."""
-LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}(-\d{1,6})?")
-"""A landline with its area code (0315-5612345, 01012345678), optionally an extension."""
-PHONE_RULE = (
-    "手机号为 11 位数字、以 13–19 开头；固定电话须带区号，如 0315-5612345 "
-    "(a mobile has 11 digits starting 13–19; a landline needs its area code, e.g. 0315-5612345)"
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SCIENTIFIC = re.compile(r"\d(\.\d+)?E\+\d+", re.IGNORECASE)
 """A long code as Excel shows (and saves in a CSV) a number: 1.30227E+14."""
