@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, CallerDep, ConnectionDep, EngineDep, SettingsDep, by_address, role_of
 from api.responses import checked_write
 from api.routers.regions import Level
-from api.routers.uploads import UNREADABLE, Editor, _filename
+from api.routers.uploads import UNREADABLE, Editor, sent_filename
 from api.schemas import RosterAnswer
 from api.text import Code, ShortText
 from gis.ingest.roster_uploads import RosterRequest, import_roster
@@ -89,7 +89,7 @@ def import_roster_file(
         engine,
         file.file,
         RosterRequest(
-            filename=_filename(file.filename),
+            filename=sent_filename(file.filename),
             author=principal.name,
             level=level,
             encoding=encoding,

@@ -59,7 +59,7 @@ MAX_FILENAME_BYTES = 200
 a Chinese character is three."""
 
 
-def _filename(sent: str | None) -> str:
+def sent_filename(sent: str | None) -> str:
     """The file's own name (no folders), at most :data:`MAX_FILENAME_BYTES` long in UTF-8
     with its suffix kept; 422 ``invalid_text`` for a NUL or another control character."""
     name = Path(sent or "upload").name
@@ -139,7 +139,7 @@ def upload(
         engine,
         file.file,
         UploadRequest(
-            filename=_filename(file.filename),
+            filename=sent_filename(file.filename),
             level=level,
             author=principal.name,
             kind=kind,
@@ -189,7 +189,7 @@ def inspect(
     return inspect_upload(
         engine,
         file.file,
-        _filename(file.filename),
+        sent_filename(file.filename),
         settings,
         kind=kind,
         level=level,
