@@ -75,28 +75,20 @@ def free_attributes(values: dict[str, Any]) -> dict[str, Any]:
 
 def _candidates(
     layer: Layer, geometries: np.ndarray, mapping: FieldMapping, request: UploadRequest
-) -> tuple[list[Candidate], list[Problem]]:
+) -> tuple[list[Candidate], list[str | None]]:
+    """The features as candidates, and each one's parent field as written (a code or a
+    name: :func:`_place_parents` reads it once the database is at hand)."""
     roles = mapping.roles
-    candidates, problems = [], []
+    candidates, parent_fields = [], []
     for i, geom in enumerate(geometries):
 
         def value(role: str, i: int = i) -> Any:
             return layer.columns[roles[role]][i] if role in roles else None
 
         parent_field = as_code(value("parent_code"))
+        parent_fields.append(parent_field)
         parent = request.parent or parent_field
         code = as_code(value("code"))
-        if request.parent and parent_field and parent_field != request.parent:
-            problems.append(
-                Problem(
-                    "parent_mismatch",
-                    "error",
-                    f"上级编码字段为 {parent_field}，但上传指定上级为 {request.parent} "
-                    "(the feature's parent code differs from the upload's parent)",
-                    feature=i + 1,
-                    code=code,
-                )
-            )
         name = value("name")
         candidates.append(
             Candidate(
@@ -118,7 +110,47 @@ def _candidates(
         for role in ("grid_worker", "grid_worker_phone", "party_branch"):
             v = value(role)
             candidates[-1].values[role] = None if v is None else str(json_safe(v)).strip()
-    return candidates, problems
+    return candidates, parent_fields
+
+
+def _place_parents(
+    conn: Connection, request: UploadRequest, candidates: list[Candidate], fields: list[str | None]
+) -> list[Problem]:
+    """Each candidate's parent from its parent field: a code as it is, or the name of exactly
+    one current region of the level above (所属社区 often holds 清泉里社区, not its code); a
+    ``parent_mismatch`` error where the field names another parent than the upload's."""
+    level = request.level or ""
+    written = {f for f in fields if f}
+    named: dict[str, str] = {}
+    if written and level in LEVELS[1:]:
+        rows = conn.execute(
+            text(
+                f"SELECT name, min(code) FROM regions WHERE {current('')} AND level = :above "
+                "AND name = ANY(:names) GROUP BY name HAVING count(*) = 1"
+            ),
+            {
+                "above": LEVELS[LEVELS.index(level) - 1],
+                "names": sorted(written - set(_parents(conn, written))),
+            },
+        ).all()
+        named = dict(rows)
+    problems = []
+    for candidate, field in zip(candidates, fields, strict=True):
+        parent = named.get(field, field) if field else None
+        if request.parent and parent and parent != request.parent:
+            problems.append(
+                Problem(
+                    "parent_mismatch",
+                    "error",
+                    f"上级编码字段为 {field}，但上传指定上级为 {request.parent} "
+                    "(the feature's parent code differs from the upload's parent)",
+                    feature=candidate.feature,
+                    code=candidate.code,
+                )
+            )
+        elif not request.parent:
+            candidate.parent_code = parent
+    return problems
 
 
 def _parents(conn: Connection, codes: set[str]) -> dict[str, ParentInfo]:
@@ -247,9 +279,10 @@ class BoundaryBatch(Batch):
 
     def __init__(self, read: Reprojected, request: UploadRequest, settings: Settings) -> None:
         self.read, self.request = read, request
-        self.candidates, self.problems = _candidates(
+        self.candidates, self._parent_fields = _candidates(
             read.layer, read.geometries, read.mapping, request
         )
+        self.problems: list[Problem] = []
         self.tolerances = tolerances(settings)
         self.repairs: list[dict[str, Any]] | None = None
         self._removed: list[str] = []
@@ -260,6 +293,7 @@ class BoundaryBatch(Batch):
         their parents and against the stored hierarchy; the CRS doctor when they do not fit."""
         request, level, tol = self.request, self.request.level or "", self.tolerances
         lock_boundaries(conn)
+        placed = _place_parents(conn, request, self.candidates, self._parent_fields)
         parents = _parents(conn, {c.parent_code for c in self.candidates if c.parent_code})
         if request.parent and request.parent not in parents:
             raise NotFound(
@@ -283,7 +317,7 @@ class BoundaryBatch(Batch):
             tolerances=tol,
             allow_moves=request.allow_moves,
         )
-        problems = found.problems + self._stored.problems
+        problems = placed + found.problems + self._stored.problems
         self.read.crs["doctor"] = None
         if any(p.kind in FIT_KINDS and p.is_error for p in [*self.problems, *problems]):
             step("diagnosing")

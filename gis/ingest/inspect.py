@@ -87,7 +87,8 @@ def _samples(values: list[Any]) -> list[Any]:
 def _proposals(layer: Layer, roles: dict[str, str], level: str | None) -> dict[str, Any]:
     """The level the codes' lengths say (``CODE_DIGITS``, the most common length) and the
     parent: the one code of a parent field, else the one prefix of the codes at the level
-    above."""
+    above (a parent field of names — 所属社区: 清泉里社区 — proposes none: the upload places
+    each feature by its name)."""
     by_digits = {digits: name for name, digits in CODE_DIGITS.items()}
     codes = [c for c in map(as_code, layer.columns.get(roles.get("code", ""), [])) if c]
     lengths = Counter(len(c) for c in codes if c.isdigit())
@@ -96,8 +97,9 @@ def _proposals(layer: Layer, roles: dict[str, str], level: str | None) -> dict[s
     )
     parents: list[str] = []
     if "parent_code" in roles:
-        parents = sorted({c for c in map(as_code, layer.columns[roles["parent_code"]]) if c})
-    elif proposed in LEVELS[1:]:
+        written = {c for c in map(as_code, layer.columns[roles["parent_code"]]) if c}
+        parents = sorted(c for c in written if c.isdigit())
+    if not parents and proposed in LEVELS[1:]:
         digits = CODE_DIGITS[LEVELS[LEVELS.index(proposed) - 1]]
         parents = sorted({c[:digits] for c in codes if len(c) == CODE_DIGITS[proposed]})
     return {
