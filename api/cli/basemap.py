@@ -8,24 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import author, console, database
+from api.cli.common import audit_change, console, database
 
 basemap_app = typer.Typer(help="Office base maps (MBTiles, PMTiles).", no_args_is_help=True)
 
 
 def _audit(engine: Any, action: str, name: str, details: dict[str, Any]) -> None:
-    from gis.access import audit
-
     with engine.begin() as conn:
-        audit.record(
-            conn,
-            actor=author(),
-            key_id=None,
-            address="cli",
-            action=f"gridmap basemap {action}",
-            target=f"basemap {name}",
-            details=details,
-        )
+        audit_change(conn, f"basemap {action}", f"basemap {name}", details)
 
 
 @basemap_app.command("add")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gis.access.auth import Principal
 from gis.errors import InvalidInput
@@ -23,6 +24,22 @@ err_console = Console(stderr=True)
 def author() -> str:
     """Who made a change at the command line: the OS user, ``<user>@cli``."""
     return f"{getpass.getuser()}@cli"
+
+
+def audit_change(conn: Connection, action: str, target: str, details: dict[str, Any]) -> None:
+    """Write the audit entry of a change made at the command line (``gridmap <action>``, by
+    :func:`author`) in ``conn``'s transaction: it lands with the change or not at all."""
+    from gis.access import audit
+
+    audit.record(
+        conn,
+        actor=author(),
+        key_id=None,
+        address="cli",
+        action=f"gridmap {action}",
+        target=target,
+        details=details,
+    )
 
 
 def acting_user(engine: Engine, user: str | None, role: str) -> Principal:

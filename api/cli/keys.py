@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import author, console, database
+from api.cli.common import audit_change, console, database
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -16,19 +16,14 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 def _key_change(action: str, change: Any) -> Any:
     """Run ``change(conn)`` on the database in a transaction that also writes its audit
     entry (who: the OS user at the CLI); return what it returned."""
-    from gis.access import audit
-
     with database(prepared=True) as engine, engine.begin() as conn:
         done = change(conn)
         info = done[0] if isinstance(done, tuple) else done
-        audit.record(
+        audit_change(
             conn,
-            actor=author(),
-            key_id=None,
-            address="cli",
-            action=f"gridmap keys {action}",
-            target=f"key {info.id}",
-            details={"id": info.id, "name": info.name, "role": info.role, "scope": info.scope},
+            f"keys {action}",
+            f"key {info.id}",
+            {"id": info.id, "name": info.name, "role": info.role, "scope": info.scope},
         )
     return done
 

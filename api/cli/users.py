@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import author, console, database
+from api.cli.common import audit_change, console, database
 
 users_app = typer.Typer(
     help="Users who sign in to the workbench (网格管理工作台).", no_args_is_help=True
@@ -36,23 +36,13 @@ def _password(from_stdin: bool) -> str:
 def _user_change(action: str, change: Callable[[Any], Any]) -> Any:
     """Run ``change(conn)`` in a transaction that also writes its audit entry (who: the OS
     user at the CLI; what: the user's id, name, role and scope — never a password)."""
-    from gis.access import audit
-
     with database(prepared=True) as engine, engine.begin() as conn:
         info = change(conn)
-        audit.record(
+        audit_change(
             conn,
-            actor=author(),
-            key_id=None,
-            address="cli",
-            action=f"gridmap users {action}",
-            target=f"user {info.id}",
-            details={
-                "id": info.id,
-                "username": info.username,
-                "role": info.role,
-                "scope": info.scope,
-            },
+            f"users {action}",
+            f"user {info.id}",
+            {"id": info.id, "username": info.username, "role": info.role, "scope": info.scope},
         )
     return info
 
