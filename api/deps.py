@@ -192,17 +192,26 @@ def authorize(
     return principal
 
 
+def csrf_matches(sent: str, expected: str) -> bool:
+    """Whether a request's CSRF token is the expected one (compared in constant time)."""
+    return bool(sent) and secrets.compare_digest(sent.encode(), expected.encode())
+
+
+def csrf_failed() -> Forbidden:
+    """403 ``csrf_failed``: a form or request without its page's CSRF token."""
+    return Forbidden(
+        "请求缺少有效的 CSRF 令牌（页面或表单已过期），请刷新页面后重试 "
+        "(the request lacks its page's CSRF token; reload the page and try again)",
+        code="csrf_failed",
+    )
+
+
 def check_csrf(request: Request, session: str) -> None:
     """403 ``csrf_failed`` unless the request carries the session's CSRF token in
     :data:`CSRF_HEADER`: a cookie is sent by the browser whatever page asks, the token only
     by gridmap's own pages."""
-    sent = request.headers.get(CSRF_HEADER, "")
-    if not secrets.compare_digest(sent.encode(), csrf_token(session).encode()):
-        raise Forbidden(
-            "请求缺少有效的 CSRF 令牌，请刷新页面后重试 "
-            "(the request lacks the page's CSRF token; reload the page and try again)",
-            code="csrf_failed",
-        )
+    if not csrf_matches(request.headers.get(CSRF_HEADER, ""), csrf_token(session)):
+        raise csrf_failed()
 
 
 async def get_caller(request: Request) -> Principal | None:

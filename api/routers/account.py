@@ -28,14 +28,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from api.deps import SESSION_COOKIE, CallerDep, ConnectionDep, EngineDep, Id, ThrottleDep, require
+from api.deps import (
+    SESSION_COOKIE,
+    CallerDep,
+    ConnectionDep,
+    EngineDep,
+    Id,
+    ThrottleDep,
+    csrf_failed,
+    csrf_matches,
+    require,
+)
 from api.pages import templates
 from api.schemas import UserAnswer, UserList
 from api.sessions import set_session_cookie
 from api.text import Code, ShortText
 from gis.access import audit, auth, users
 from gis.access.auth import Principal
-from gis.errors import Forbidden, InvalidInput, Unauthorized
+from gis.errors import InvalidInput, Unauthorized
 
 router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -63,18 +73,6 @@ def safe_next(target: str | None) -> str:
     ):
         return START
     return target
-
-
-def _csrf_failed() -> Forbidden:
-    return Forbidden(
-        "表单已过期或来源不明，请刷新页面后重试 "
-        "(the form's CSRF token is missing or wrong; reload the page and try again)",
-        code="csrf_failed",
-    )
-
-
-def _same(sent: str, expected: str) -> bool:
-    return bool(sent) and secrets.compare_digest(sent.encode(), expected.encode())
 
 
 def _address(request: Request) -> str:
@@ -139,8 +137,8 @@ def login(
     next: Annotated[str, Form(max_length=MAX_NEXT)] = START,
 ) -> Response:
     """Sign in: a session and a 303 to ``next``, or the form again with the message (401)."""
-    if not _same(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
-        raise _csrf_failed()
+    if not csrf_matches(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        raise csrf_failed()
     target = safe_next(next)
     client = _address(request)
     bucket = throttle.buckets["login"]
@@ -170,8 +168,8 @@ def logout(
     session ends, its cookie is cleared, and the browser goes to the sign-in form."""
     session = request.cookies.get(SESSION_COOKIE)
     if session:
-        if not _same(csrf_token, auth.csrf_token(session)):
-            raise _csrf_failed()
+        if not csrf_matches(csrf_token, auth.csrf_token(session)):
+            raise csrf_failed()
         with engine.begin() as conn:
             principal = auth.session_principal(conn, session)
             auth.end_session(conn, session)
