@@ -93,10 +93,13 @@ def test_split_a_grid_by_drawing_a_line_then_merge_it_back(
         assert _grids(fresh_engine)[-1] == NEW and _versions(fresh_engine) == 2
         screenshot(page, "workbench-edit-split-committed", full_page=True)
 
+        page.wait_for_selector("body[data-ready]", state="attached")  # reloaded at version 2
         merge_with.locator(f"option[value='{NEW}']").wait_for(state="attached")
         merge_with.select_option(NEW)
         page.get_by_test_id("edit-merge").click()
-        message.wait_for()
+        said = page.locator("[data-testid=edit-message]:is(.wb-ok, .wb-error)")
+        said.wait_for()
+        assert "检查通过" in said.inner_text(), said.inner_text()
         assert page.get_by_test_id("edit-operation").all_inner_texts() == [f"合并 {NEW} → {GRID}"]
         screenshot(page, "workbench-edit-merge-checked", full_page=True)
         page.get_by_test_id("edit-commit").click()
