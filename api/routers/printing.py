@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from datetime import date
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -66,8 +66,8 @@ OrientationQuery = Annotated[Orientation, Query(description="portrait or landsca
 
 def _version(conn: ConnectionDep, view: str) -> int | None:
     """The boundary version the view shows: its ``as_of``, else the current one."""
-    _, _, query = view.partition("?as_of=")
-    return int(query) if query else current_version(conn)
+    as_of = parse_qs(urlsplit(view).query).get("as_of")
+    return int(as_of[0]) if as_of else current_version(conn)
 
 
 @router.get(
