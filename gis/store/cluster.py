@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from gis.errors import ClusterError
 from gis.settings import Settings
+from gis.store import tuning
 
 SUPERUSER = "gridmap"
 SYSTEM_ROOT = Path("/var/lib/gridmap")
@@ -201,6 +202,7 @@ class Cluster:
                 "listen_addresses = '127.0.0.1'\n"
                 "unix_socket_directories = ''\n"
                 f"port = {self.port}\n"
+                f"{tuning.INCLUDE_LINE}\n"
             )
 
     def running(self) -> bool:
@@ -222,6 +224,7 @@ class Cluster:
         self.init()
         if self.running():
             return False
+        self.tune()
         self._run(
             [
                 "pg_ctl",
@@ -238,6 +241,18 @@ class Cluster:
             ]
         )
         return True
+
+    def tune(self) -> None:
+        """Write the settings for this machine (:mod:`gis.store.tuning`), read at the next
+        start; a cluster made before the file existed gets the line that includes it."""
+        conf = self.data_dir / "postgresql.conf"
+        if tuning.INCLUDE_LINE not in conf.read_text():
+            with conf.open("a") as f:
+                f.write(f"{tuning.INCLUDE_LINE}\n")
+        target = self.data_dir / tuning.CONF_NAME
+        target.write_text(tuning.conf_text(tuning.machine_memory(), os.cpu_count() or 1))
+        if _is_root():
+            shutil.chown(target, SERVICE_USER, SERVICE_USER)
 
     def stop(self) -> bool:
         """Stop the server (fast shutdown); True if it was running."""

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from gis.settings import Settings
 from gis.store.cluster import SYSTEM_ROOT, Cluster
 from gis.store.db import make_engine
+from gis.store.tuning import machine_memory, settings_for
 
 from support import GRIDMAP, free_port
 
@@ -48,12 +49,15 @@ def test_db_commands_manage_their_own_cluster(tmp_path: Path) -> None:
         with engine.connect() as conn:
             ctype = conn.scalar(text("SELECT datctype FROM pg_database WHERE datname = 'gridmap'"))
             postgis = conn.scalar(text("SELECT postgis_lib_version()"))
+            tuned = {k: conn.scalar(text(f"SHOW {k}")) for k in ("shared_buffers", "jit")}
             tables = set(
                 conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
             )
         engine.dispose()
         assert ctype == "C.UTF-8"
         assert postgis.startswith("3.")
+        wanted = settings_for(machine_memory(), os.cpu_count() or 1)
+        assert tuned == {"shared_buffers": wanted["shared_buffers"], "jit": "off"}
         assert {"regions", "boundary_versions", "alembic_version"} <= tables
 
         assert _gridmap(env, "db", "stop") == "stopped"
