@@ -1,4 +1,9 @@
-"""Map pages for planners and GIS staff (zh-CN, no network needed)."""
+"""Map pages for planners and GIS staff (zh-CN, no network needed).
+
+A city or region page inlines its regions as GeoJSON in a Folium page while they are few
+(``gis.web.page_data.INLINE_MAX_REGIONS``); above that the same address answers the MapLibre
+page drawing them from gridmap's vector tiles, opened on the region (WebGL draws 100 000
+polygons a frame, where Leaflet's SVG or canvas would redraw them on every pan)."""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from folium import Map
+from sqlalchemy import Connection
 
 from api.deps import CallerDep, ConnectionDep, Id, SettingsDep, by_address, require, role_of
+from api.pages import templates
 from api.security_headers import allow_eval
 from api.text import Code
 from gis.access.auth import Principal
 from gis.settings import Settings
-from gis.web import page, region_page, upload_page
+from gis.store.versions import current_version
+from gis.web import page, page_data, region_page, upload_page
+from gis.web.styles import HIGHLIGHT
+from tiles.viewer import MAPLIBRE_CSS, MAPLIBRE_JS, viewer_config
 
 router = APIRouter(tags=["maps"])
 
@@ -36,6 +46,31 @@ def _page(request: Request, settings: Settings, m: Map) -> HTMLResponse:
     return HTMLResponse(page.page_html(m, settings, inline=False, nonce=nonce))
 
 
+def _region_page(
+    request: Request,
+    settings: Settings,
+    conn: Connection,
+    region: str | None,
+    options: page.MapOptions,
+) -> HTMLResponse:
+    """The Folium page of ``region`` (None: every top-level region) when it fits inline, else
+    the vector-tile page opened on it (its grids' details fetched per click, by role)."""
+    tops = region_page.page_tops(conn, region)
+    if page_data.fits_inline(conn, tops):
+        return _page(request, settings, region_page.region_map(conn, settings, region, options))
+    config = viewer_config(
+        settings, bounds=[], version=current_version(conn), as_of=None
+    ) | page_data.focus(conn, tops)
+    config |= {
+        "basemap": options.basemap,
+        "colourBy": options.colour_by,
+        "highlight": HIGHLIGHT,
+        "gridMinZoom": page_data.VECTOR_GRID_MIN_ZOOM,
+    }
+    context = {"config": config, "maplibre_js": MAPLIBRE_JS, "maplibre_css": MAPLIBRE_CSS}
+    return templates.TemplateResponse(request, "vector.html", context)
+
+
 @router.get(
     "/maps",
     response_class=HTMLResponse,
@@ -53,7 +88,7 @@ def city_map(
     """Every region, centre and camera on one page (grid workers as the reader's role may
     see them: none for anonymous readers, masked for viewers)."""
     options = page.map_options(conn, basemap, colour_by=colour_by, role=role_of(caller))
-    return _page(request, settings, region_page.region_map(conn, settings, None, options))
+    return _region_page(request, settings, conn, None, options)
 
 
 @router.get(
@@ -74,7 +109,7 @@ def region_map(
     """A county, street, community or grid with everything below it; one with nothing below
     it is shown with its parent and neighbours."""
     options = page.map_options(conn, basemap, colour_by=colour_by, role=role_of(caller))
-    return _page(request, settings, region_page.region_map(conn, settings, code, options))
+    return _region_page(request, settings, conn, code, options)
 
 
 @router.get("/maps/uploads/{upload_id}", response_class=HTMLResponse, summary="Upload review")

@@ -1,14 +1,22 @@
 // The vector tile map, /maps/vector (api/templates/vector.html): every tile layer of gridmap in
 // MapLibre GL JS, configured by the page's JSON (tiles/viewer.py, viewer_config), over the
 // office base maps of GET /api/v1/basemaps (raster, or vector in a plain default style).
+// A city or region map too large to inline (api/routers/maps.py) is this page opened on its
+// regions (GRIDMAP.regions: outlined, named in the title, 打印 offered); a grid's details come
+// from GET /api/v1/regions/{code} on click, as the reader's role may see them.
 "use strict";
 const GRIDMAP = JSON.parse(document.getElementById("gm-config").textContent);
 const base = window.location.origin;
 const query = GRIDMAP.asOf ? `?as_of=${GRIDMAP.asOf}` : "";
 const sources = {};
+// a region page names the tile URLs itself (no TileJSON round trip before the first tile)
+const focus = GRIDMAP.regions ?? [];
 for (const [name, layer] of Object.entries(GRIDMAP.layers)) {
-  const url = `${base}/tiles/${name}.json${layer.versioned ? query : ""}`;
-  sources[name] = {type: "vector", url};
+  const q = layer.versioned ? query : "";
+  sources[name] = focus.length
+    ? {type: "vector", tiles: [`${base}/tiles/${name}/{z}/{x}/{y}.mvt${q}`],
+       maxzoom: GRIDMAP.maxZoom}
+    : {type: "vector", url: `${base}/tiles/${name}.json${q}`};
   if (layer.versioned) sources[name].promoteId = "code";
 }
 const hh = ["coalesce", ["get", "households"], -1];
@@ -66,6 +74,24 @@ layers.push(
   label("centres-label", "centres", "centres", 15, 12,
         {layout: {"text-anchor": "top", "text-offset": [0, 0.8], "text-optional": true}}),
 );
+// the regions a region page is of, outlined over everything; its grids drawn from
+// GRIDMAP.gridMinZoom (below it a city's grids are a few pixels each: its communities are
+// clicked instead)
+if (GRIDMAP.gridMinZoom) {
+  for (const l of layers.filter((l) => l.source === "grids" || l.id === "grids-label")) {
+    l.minzoom = Math.max(l.minzoom ?? 0, GRIDMAP.gridMinZoom);
+  }
+  layers.splice(layers.findIndex((l) => l.id === "grids-fill"), 0,
+    {id: "communities-fill", type: "fill", source: "communities", "source-layer": "communities",
+     maxzoom: GRIDMAP.gridMinZoom, metadata: {toggle: "communities"},
+     paint: {"fill-color": c.unknown, "fill-opacity": 0.15}});
+}
+for (const name of new Set(focus.map((r) => r.layer))) {
+  const codes = focus.filter((r) => r.layer === name).map((r) => r.code);
+  layers.push({id: `focus-${name}`, type: "line", source: name, "source-layer": name,
+               metadata: {toggle: name}, filter: ["in", ["get", "code"], ["literal", codes]],
+               paint: {"line-color": GRIDMAP.highlight, "line-width": 3}});
+}
 const map = new maplibregl.Map({
   container: "map",
   style: {version: 8, sources, layers},
@@ -119,17 +145,17 @@ async function offerBasemaps() {
   if (!map.isStyleLoaded()) await new Promise((done) => map.once("load", done));
   const box = panel.querySelector(".gm-basemaps");
   const choices = [...office, {name: "none", title: "无底图", attribution: ""}];
+  const first = choices.find((b) => b.name === GRIDMAP.basemap) ?? choices[0];
   box.hidden = !office.length;
   for (const b of choices) {
     if (b.name !== "none") addBasemap(b);
     const row = document.createElement("label"), input = document.createElement("input");
-    Object.assign(input, {type: "radio", name: "basemap", value: b.name,
-                          checked: b === choices[0]});
+    Object.assign(input, {type: "radio", name: "basemap", value: b.name, checked: b === first});
     input.addEventListener("change", () => showBasemap(b.name, b.attribution));
     row.append(input, ` ${b.title}${b.raster === false ? "（矢量）" : ""}`);
     box.appendChild(row);
   }
-  showBasemap(choices[0].name, choices[0].attribution);
+  showBasemap(first.name, first.attribution);
 }
 offerBasemaps();
 
@@ -172,8 +198,9 @@ const rows = (pairs) => {
 };
 let selected = null;
 map.on("click", (e) => {
+  const clickable = ["centres-circle", "cameras-circle", "grids-fill", "communities-fill"];
   const hit = map.queryRenderedFeatures(e.point,
-    {layers: ["centres-circle", "cameras-circle", "grids-fill"]})[0];
+    {layers: clickable.filter((id) => layers.some((l) => l.id === id))})[0];
   if (selected) map.setFeatureState(selected, {selected: false});
   selected = null;
   if (!hit) return;
@@ -183,6 +210,9 @@ map.on("click", (e) => {
     selected = {source: "grids", sourceLayer: "grids", id: p.code};
     map.setFeatureState(selected, {selected: true});
     body = rows([["网格", p.name], ["编码", p.code], ["户数", p.households]]);
+    gridDetails(p.code, body);
+  } else if (hit.layer.id === "communities-fill") {
+    body = rows([["社区", p.name], ["编码", p.code], ["网格", `放大到 ${GRIDMAP.gridMinZoom} 级显示`]]);
   } else if (hit.layer.id === "centres-circle") {
     body = rows([["名称", p.name], ["类别", GRIDMAP.centreNames[p.level]],
                  ["服务半径", `${p.radius_m} 米`]]);
@@ -192,7 +222,75 @@ map.on("click", (e) => {
   }
   window.gridmapPopup = new maplibregl.Popup().setLngLat(e.lngLat).setDOMContent(body).addTo(map);
 });
-for (const id of ["grids-fill", "centres-circle", "cameras-circle"]) {
+for (const id of ["grids-fill", "communities-fill", "centres-circle", "cameras-circle"]) {
+  if (!layers.some((l) => l.id === id)) continue;
   map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
 }
+
+// a grid's details as the reader's role may see them (GET /api/v1/regions/{code}: workers
+// masked for viewers, absent for anonymous readers), filled into its popup
+async function gridDetails(code, body) {
+  const answer = await fetch(`${base}/api/v1/regions/${encodeURIComponent(code)}?simplify=50`,
+                             {headers: {Accept: "application/json"}});
+  if (!answer.ok) return null;
+  const grid = await answer.json(), p = grid.properties;
+  const community = grid.parents.find((r) => r.level === "community");
+  body.replaceWith(rows([["网格", p.name], ["编码", p.code], ["社区", community?.name],
+                         ["网格员", p.grid_worker], ["党支部", p.party_branch],
+                         ["户数", p.households]]));
+  window.gridmapDetails = code;
+  return grid;
+}
+
+// a region page: its name in the title, 打印 on the workbench's print page
+if (focus.length) {
+  const name = focus.length === 1 ? focus[0].name : "全部区域";
+  panel.querySelector("h1").textContent = `网格地图 · ${name}`;
+  document.title = `网格地图 · ${name} — gridmap`;
+  const print = panel.querySelector(".gm-print");
+  print.href = `/workbench/print?view=${encodeURIComponent(location.pathname + location.search)}`;
+  print.hidden = false;
+  if (GRIDMAP.gridMinZoom) {
+    const row = document.createElement("div");
+    row.textContent = `网格：放大到 ${GRIDMAP.gridMinZoom} 级起显示`;
+    panel.querySelector(".gm-legend").appendChild(row);
+  }
+  if (GRIDMAP.colourBy === "coverage") {
+    const note = panel.querySelector(".gm-note");
+    note.textContent = "区域较大，网格按户数着色；覆盖率见分析接口 /api/v1/analysis/coverage";
+    note.hidden = false;
+  }
+}
+
+// search: a grid's code, or its exact name (OGC API items, name=), then flown to and opened
+const search = panel.querySelector(".gm-search"), said = search.querySelector(".gm-search-note");
+async function findGrid(q) {
+  if (/^[0-9]{6,}$/.test(q)) return q;
+  const url = `${base}/ogc/collections/grids/items?limit=1&name=${encodeURIComponent(q)}`;
+  const answer = await fetch(url, {headers: {Accept: "application/geo+json"}});
+  if (!answer.ok) return null;
+  const hit = (await answer.json()).features[0];
+  return hit ? hit.properties.code : null;
+}
+search.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const q = search.querySelector("input").value.trim();
+  said.textContent = "";
+  if (!q) return;
+  const code = await findGrid(q);
+  const holder = document.createElement("div");
+  const grid = code ? await gridDetails(code, holder.appendChild(rows([]))) : null;
+  if (!grid) { said.textContent = `未找到网格：${q}`; return; }
+  const xy = grid.geometry.coordinates.flat(2);
+  const xs = xy.map((c) => c[0]), ys = xy.map((c) => c[1]);
+  const box = [[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]];
+  map.fitBounds(box, {padding: 60, maxZoom: 16});
+  if (selected) map.setFeatureState(selected, {selected: false});
+  selected = {source: "grids", sourceLayer: "grids", id: code};
+  map.once("idle", () => map.setFeatureState(selected, {selected: true}));
+  window.gridmapPopup?.remove();
+  window.gridmapPopup = new maplibregl.Popup()
+    .setLngLat([(box[0][0] + box[1][0]) / 2, (box[0][1] + box[1][1]) / 2])
+    .setDOMContent(holder).addTo(map);
+});

@@ -1,6 +1,7 @@
 """What the map pages read from the database besides the analyses: the top-level regions,
 the surroundings of a region with nothing below it, the stored regions around an upload and
-the cameras that see into an area.  Outlines come simplified by ``SIMPLIFY_M``."""
+the cameras that see into an area, and whether a region is small enough to inline.  Outlines
+come simplified by ``SIMPLIFY_M``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import shapely
 from sqlalchemy import Connection, Row, text
 
+from gis.catalogue import REGION_LAYERS
 from gis.query.regions import BBox, list_regions, subtree
 from gis.store.versions import current
 
@@ -16,6 +18,14 @@ SIMPLIFY_M = {"county": 20.0, "street": 8.0, "community": 2.0, "grid": 1.0}
 """Outline simplification per level, in metres: invisible at the zooms a level is read at."""
 CONTEXT_LIMIT = 5000
 """The most stored regions drawn around an upload."""
+INLINE_MAX_REGIONS = 1500
+"""The most regions (at and below the page's roots) a map page inlines as GeoJSON; above it
+the page draws them from the vector tiles.  Measured (bench/results/issue16-F.md): a Folium
+page costs ~1 ms of server time and ~0.5 ms of browser time per region, so the 824-grid city
+(893 regions) opens in 1.3 s and ~1 500 regions reach the 2 s goal."""
+VECTOR_GRID_MIN_ZOOM = 12
+"""The zoom from which a vector-tile region page draws grids (a 300 m grid is ~10 px there):
+below it a city's tens of thousands of grids would be specks costing most of the opening."""
 
 
 def roots(conn: Connection) -> list[str]:
@@ -29,6 +39,49 @@ def roots(conn: Connection) -> list[str]:
             )
         )
     )
+
+
+def fits_inline(conn: Connection, tops: list[str]) -> bool:
+    """Whether ``tops`` and everything below them are at most ``INLINE_MAX_REGIONS`` regions.
+    The walk down the hierarchy stops at the first region over the limit, so a province
+    costs what a city does."""
+    over = conn.scalar(
+        text(
+            f"""
+            WITH RECURSIVE below AS (
+                SELECT code FROM regions WHERE code = ANY(:tops) AND {current("")}
+                UNION ALL
+                SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
+                WHERE {current()}
+            )
+            SELECT count(*) FROM (SELECT 1 FROM below LIMIT :limit) AS capped
+            """
+        ),
+        {"tops": tops, "limit": INLINE_MAX_REGIONS + 1},
+    )
+    return over <= INLINE_MAX_REGIONS
+
+
+def focus(conn: Connection, tops: list[str]) -> dict[str, Any]:
+    """What a vector-tile page opens on: ``bounds`` (west, south, east, north) of the current
+    regions ``tops`` and each one's ``code``, ``name``, ``level`` and tile ``layer``, by code."""
+    rows = conn.execute(
+        text(
+            "SELECT code, name, level, ST_XMin(b) AS w, ST_YMin(b) AS s, ST_XMax(b) AS e, "
+            "ST_YMax(b) AS n FROM (SELECT code, name, level, Box2D(geom) AS b FROM regions "
+            f"WHERE code = ANY(:tops) AND {current('')}) AS x ORDER BY code"
+        ),
+        {"tops": tops},
+    ).all()
+    bounds = [min(r.w for r in rows), min(r.s for r in rows)]
+    bounds += [max(r.e for r in rows), max(r.n for r in rows)]
+    return {
+        "bounds": [float(v) for v in bounds],
+        "regions": [
+            {"code": r.code, "name": r.name, "level": r.level, "layer": REGION_LAYERS[r.level].name}
+            for r in rows
+        ],
+    }
 
 
 def surroundings(conn: Connection, code: str) -> list[dict[str, Any]]:

@@ -60,9 +60,7 @@ def region_map(
     every top-level region, opened on all of them).  A region with nothing below it (a town
     without communities, a grid, a newly uploaded county) is shown with its parent and its
     neighbours, so the page says where it is."""
-    if region is not None:
-        require_region(conn, region, current_version(conn))
-    tops = [region] if region is not None else roots(conn)
+    tops = page_tops(conn, region)
     features = redact(subtree(conn, tops, simplify_m=SIMPLIFY_M), options.role)
     if not features:
         raise InvalidInput("没有可显示的区域 (there are no regions to show)", code="empty_map")
@@ -118,6 +116,15 @@ def region_map(
     title_name = names.get(tops[0], "") if len(tops) == 1 else "全部区域"
     title(m, f"网格地图 · {title_name}")
     return m
+
+
+def page_tops(conn: Connection, region: str | None) -> list[str]:
+    """The regions a page is of: ``region`` (404 ``region_not_found`` unless current), or
+    with None every top-level region."""
+    if region is None:
+        return roots(conn)
+    require_region(conn, region, current_version(conn))
+    return [region]
 
 
 NO_BUILDINGS = "无建筑（无从计算覆盖率）"

@@ -1,0 +1,216 @@
+"""A city too large to inline: its map page draws the regions from the vector tiles, opens
+within 2 s in Chromium, and a click shows a grid's details by role; a small region of it still
+inlines its GeoJSON (``gis.web.page_data.INLINE_MAX_REGIONS``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from sqlalchemy import Engine, text
+
+from gis.store.versions import STORAGE_GRID_DEG
+from gis.web.page_data import INLINE_MAX_REGIONS, fits_inline
+
+from browser import PageLog, guarded_page, launch, screenshot
+from support import answer, database_copy, serve_app
+
+GRIDS = 20_000
+"""200 communities of 100 grids, 10 communities to a street, 20 streets in one county."""
+COUNTY = "990001"
+CELL = (0.004, 0.003)
+"""A grid's square, degrees (~380 m × 330 m near 30°N), segmentized to ~100 vertices."""
+OPEN_S = 2.0
+"""Navigation to the map's first idle (everything in view drawn), tiles made before."""
+COLD_S = 5.0
+"""The same with every tile made on the request (low zooms: see bench/results/issue16-F.md)."""
+CENTRE = [110.4, 30.15]
+"""The middle of the county (200 × 100 grids from 110°E 30°N)."""
+RENDERED = (
+    "() => new Set(window.gridmapMap.queryRenderedFeatures({{layers: ['{layer}']}})"
+    ".map(f => f.properties.code)).size"
+)
+
+_STORED = "ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({}, :storage)))"
+
+_GRIDS = f"""
+INSERT INTO regions (code, level, name, parent_code, households, grid_worker, party_branch,
+                     geom, area_m2, valid_from)
+SELECT parent || lpad((j + 1)::text, 3, '0'), 'grid', '合成' || (k + 1) || '社区第' || (j + 1)
+       || '网格', parent, 250 + i % 150, '王网格' || i, '第' || i || '支部', geom,
+       ST_Area(geom::geography), :n
+FROM generate_series(0, :grids - 1) AS i,
+LATERAL (SELECT i / 100 AS k, i % 100 AS j) AS a,
+LATERAL (SELECT (k % 20) * 10 + j % 10 AS x, (k / 20) * 10 + j / 10 AS y,
+                '{COUNTY}' || lpad((k / 10 + 1)::text, 3, '0') || lpad((k % 10 + 1)::text, 3, '0')
+                  AS parent) AS b,
+LATERAL (SELECT {
+    _STORED.format(
+        "ST_Segmentize(ST_MakeEnvelope(110 + x * :dx, 30 + y * :dy, 110 + (x + 1) * :dx, "
+        "30 + (y + 1) * :dy, 4326), :dx / 25)"
+    )
+} AS geom) AS g
+"""
+
+_PARENTS = f"""
+INSERT INTO regions (code, level, name, parent_code, geom, area_m2, valid_from)
+SELECT code, :level, '合成' || code, CASE WHEN :level = 'county' THEN NULL ELSE parent END,
+       geom, ST_Area(geom::geography), :n
+FROM (SELECT left(code, :digits) AS code, left(code, :digits - 3) AS parent,
+             {_STORED.format("ST_Union(geom)")} AS geom
+      FROM regions WHERE valid_to IS NULL AND level = :child AND code LIKE '{COUNTY}%'
+      GROUP BY 1, 2) AS p
+"""
+
+
+def add_city(engine: Engine) -> None:
+    """The synthetic county as one new boundary version, written in SQL."""
+    with engine.begin() as conn:
+        n = conn.scalar(text("SELECT coalesce(max(number), 0) + 1 FROM boundary_versions"))
+        conn.execute(
+            text(
+                "INSERT INTO boundary_versions (number, author, action, message) "
+                "VALUES (:n, 'test', 'load', 'large city (tests/browser/test_map_large.py)')"
+            ),
+            {"n": n},
+        )
+        common = {"n": n, "storage": STORAGE_GRID_DEG}
+        conn.execute(text(_GRIDS), common | {"grids": GRIDS, "dx": CELL[0], "dy": CELL[1]})
+        for level, child, digits in (
+            ("community", "grid", 12),
+            ("street", "community", 9),
+            ("county", "street", 6),
+        ):
+            conn.execute(
+                text(_PARENTS), common | {"level": level, "child": child, "digits": digits}
+            )
+        conn.execute(text("ANALYZE regions"))
+
+
+@pytest.fixture(scope="module")
+def large_db(server_url: str, template_db: str) -> Iterator[tuple[str, Any]]:
+    """(URL, engine) of the demo city plus the 20 000-grid county."""
+    with database_copy(server_url, template_db) as (url, engine):
+        add_city(engine)
+        yield url, engine
+
+
+@pytest.fixture(scope="module")
+def large_app(large_db: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app under uvicorn over ``large_db``."""
+    log = tmp_path_factory.mktemp("large") / "app.log"
+    with serve_app(large_db[0], log) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium as in conftest (WebGL2 from SwiftShader)."""
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def log(browser: Browser) -> Iterator[PageLog]:
+    context, log = guarded_page(browser)
+    yield log
+    context.close()
+
+
+def test_a_large_county_is_drawn_from_tiles_within_two_seconds(
+    large_app: str, log: PageLog
+) -> None:
+    page = log.page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    html = answer(f"{large_app}/maps/region/{COUNTY}").text
+    assert "maplibre-gl.js" in html and "FeatureCollection" not in html
+    assert len(html.encode()) < 100_000  # the grids are not in the page
+    idle_ms = []
+    for _ in range(2):  # the first visitor makes the tiles (cold), the second is served them
+        requests.clear()
+        page.goto(f"{large_app}/maps/region/{COUNTY}")
+        page.wait_for_function("() => window.gridmapIdle === true", timeout=30_000)
+        idle_ms.append(page.evaluate("() => performance.now()"))
+    assert idle_ms[0] < COLD_S * 1000 and idle_ms[1] < OPEN_S * 1000, f"idle after {idle_ms} ms"
+    tiles = {u.split("/")[4] for u in requests if u.startswith(f"{large_app}/tiles/")}
+    assert {"communities", "streets", "counties"} <= tiles and "grids" not in tiles
+    assert not any(u.endswith(".json") for u in requests if "/tiles/" in u)  # no TileJSON
+    assert page.title() == "网格地图 · 合成990001 — gridmap"
+    assert page.locator(".gm-print").get_attribute("href") == (
+        f"/workbench/print?view=%2Fmaps%2Fregion%2F{COUNTY}"
+    )
+    assert page.evaluate(RENDERED.format(layer="communities-fill")) == 200
+    screenshot(page, "map-large-county")
+    requests.clear()
+    page.evaluate(f"() => window.gridmapMap.jumpTo({{center: {CENTRE}, zoom: 13}})")
+    page.wait_for_function(f"() => {RENDERED.format(layer='grids-fill')}() > 100")
+    assert any(u.startswith(f"{large_app}/tiles/grids/13/") for u in requests)
+    screenshot(page, "map-large-grids")
+    assert log.problems() == {}
+
+
+def test_a_click_shows_the_grids_details_as_an_anonymous_reader_may_see_them(
+    large_app: str, log: PageLog
+) -> None:
+    page = log.page
+    page.goto(f"{large_app}/maps/region/{COUNTY}")
+    page.wait_for_function("() => window.gridmapIdle === true", timeout=30_000)
+    page.evaluate(f"() => window.gridmapMap.jumpTo({{center: {CENTRE}, zoom: 14}})")
+    page.wait_for_function(f"() => {RENDERED.format(layer='grids-fill')}() > 10")
+    page.wait_for_function("() => window.gridmapMap.loaded()")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.gridmapDetails !== undefined", timeout=10_000)
+    code = page.evaluate("() => window.gridmapDetails")
+    popup = page.locator(".maplibregl-popup-content").inner_text()
+    assert code in popup and "合成" in popup and "社区" in popup
+    assert "王网格" not in popup  # no grid worker for an anonymous reader
+    screenshot(page, "map-large-popup")
+    assert log.problems() == {}
+
+
+def test_search_flies_to_a_grid_by_its_code(large_app: str, log: PageLog) -> None:
+    page = log.page
+    page.goto(f"{large_app}/maps/region/{COUNTY}")
+    page.wait_for_function("() => window.gridmapIdle === true", timeout=30_000)
+    code = f"{COUNTY}020010100"
+    page.fill(".gm-search input", code)
+    page.press(".gm-search input", "Enter")
+    page.wait_for_function(f"() => window.gridmapDetails === '{code}'", timeout=10_000)
+    assert code in page.locator(".maplibregl-popup-content").inner_text()
+    page.wait_for_function("() => window.gridmapMap.getZoom() > 13", timeout=10_000)
+    # tiles of the zooms flown through are cancelled by MapLibre once passed
+    log.failed_requests[:] = [f for f in log.failed_requests if "ERR_ABORTED" not in f]
+    assert log.problems() == {}
+
+
+def test_a_community_of_it_still_inlines_its_grids(large_app: str, log: PageLog) -> None:
+    page = log.page
+    community = f"{COUNTY}001001"
+    page.goto(f"{large_app}/maps/region/{community}")
+    page.wait_for_function("() => document.querySelectorAll('path.gm-grid').length === 100")
+    assert page.locator("script[src*='maplibre']").count() == 0
+    assert log.problems() == {}
+
+
+def test_the_size_check_counts_what_the_page_would_draw(large_db: tuple[str, Any]) -> None:
+    """``fits_inline`` against a count of the same hierarchy walked in Python."""
+    with large_db[1].connect() as conn:
+        rows = conn.execute(text("SELECT code, parent_code FROM regions WHERE valid_to IS NULL"))
+        children: dict[str | None, list[str]] = {}
+        for code, parent in rows:
+            children.setdefault(parent, []).append(code)
+
+        def size(code: str) -> int:
+            return 1 + sum(size(c) for c in children.get(code, []))
+
+        for code in (COUNTY, f"{COUNTY}001", f"{COUNTY}001001", "130227001"):
+            assert fits_inline(conn, [code]) == (size(code) <= INLINE_MAX_REGIONS), code
+        assert not fits_inline(conn, [COUNTY, "130227"])
+        assert fits_inline(conn, ["130227"])
