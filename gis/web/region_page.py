@@ -34,7 +34,14 @@ from gis.web.elements import (
     Tooltip,
 )
 from gis.web.page import MapOptions, Shift, base, collection, controls, fixed_style, title
-from gis.web.page_data import SIMPLIFY_M, cameras_near, roots, surroundings
+from gis.web.page_data import (
+    INLINE_MAX_REGIONS,
+    SIMPLIFY_M,
+    cameras_near,
+    fits_inline,
+    roots,
+    surroundings,
+)
 from gis.web.styles import (
     BLIND_COLOUR,
     CAMERA_COLOURS,
@@ -125,6 +132,23 @@ def page_tops(conn: Connection, region: str | None) -> list[str]:
         return roots(conn)
     require_region(conn, region, current_version(conn))
     return [region]
+
+
+def refuse_large_export(conn: Connection, region: str | None) -> None:
+    """An exported page inlines everything: above ``INLINE_MAX_REGIONS`` it would not open
+    in 2 s, so ``gridmap map export`` refuses (422 ``map_too_large``) and says what serves
+    such a region instead — the served page (vector tiles) or a PMTiles file."""
+    tops = page_tops(conn, region)
+    if not fits_inline(conn, tops):
+        where = region or "全部区域"
+        raise InvalidInput(
+            f"区域 {where} 超过 {INLINE_MAX_REGIONS} 个区域，单文件地图打不开：请用服务器上的 "
+            f"/maps/region/<编码>（矢量瓦片）或 gridmap tiles export --region <编码> 导出 PMTiles "
+            f"(more than {INLINE_MAX_REGIONS} regions do not fit one offline page: open the "
+            "served map, drawn from vector tiles, or export PMTiles with gridmap tiles export)",
+            code="map_too_large",
+            details={"region": region, "limit": INLINE_MAX_REGIONS},
+        )
 
 
 NO_BUILDINGS = "无建筑（无从计算覆盖率）"

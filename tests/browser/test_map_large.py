@@ -4,7 +4,10 @@ inlines its GeoJSON (``gis.web.page_data.INLINE_MAX_REGIONS``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from gis.store.versions import STORAGE_GRID_DEG
 from gis.web.page_data import INLINE_MAX_REGIONS, fits_inline
 
 from browser import PageLog, guarded_page, launch, screenshot
-from support import answer, database_copy, serve_app
+from support import GRIDMAP, answer, database_copy, serve_app
 
 GRIDS = 20_000
 """200 communities of 100 grids, 10 communities to a street, 20 streets in one county."""
@@ -214,3 +217,20 @@ def test_the_size_check_counts_what_the_page_would_draw(large_db: tuple[str, Any
             assert fits_inline(conn, [code]) == (size(code) <= INLINE_MAX_REGIONS), code
         assert not fits_inline(conn, [COUNTY, "130227"])
         assert fits_inline(conn, ["130227"])
+
+
+def test_map_export_refuses_the_county_and_writes_a_community(
+    large_db: tuple[str, Any], tmp_path: Path
+) -> None:
+    """One offline file cannot hold 20 000 grids: the export says so and what to use instead
+    (nothing written); a community of the county is written as before."""
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": large_db[0]}
+    output = tmp_path / "county.html"
+    command = [GRIDMAP, "map", "export", "-o", str(output), "--region"]
+    done = subprocess.run([*command, COUNTY], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and not output.exists()
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "map_too_large" in said and "gridmap tiles export" in said, said
+    done = subprocess.run([*command, f"{COUNTY}001001"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert output.read_text(encoding="utf-8").count('"className":"gm-grid"') == 100
