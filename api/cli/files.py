@@ -226,15 +226,17 @@ def map_export(
         str, typer.Option(help="gridmap server the address box asks")
     ] = "http://127.0.0.1:8000",
 ) -> None:
-    """Write one self-contained map page (scripts and styles inside) for offline sharing."""
+    """Write one self-contained map page (scripts and styles inside) for offline sharing;
+    a region of more than 1 500 regions is refused (serve it, or gridmap tiles export)."""
     from gis.web.page import map_options, page_html
-    from gis.web.region_page import region_map
+    from gis.web.region_page import refuse_large_export, region_map
 
     if colour_by not in ("households", "coverage"):
         raise InvalidInput("--colour-by expects households or coverage", code="invalid_parameter")
     settings = get_settings()
     with database() as engine, engine.connect() as conn:
         options = map_options(conn, basemap, colour_by=colour_by, api_base=api_base)
+        refuse_large_export(conn, region)
         html = page_html(region_map(conn, settings, region, options), settings, inline=True)
     output.write_text(html, encoding="utf-8")
     console.print(f"wrote {output} ({len(html.encode()) / 1e6:.2f} MB)")
