@@ -12,19 +12,16 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from gis.store.versions import STORAGE_GRID_DEG
 from gis.web.page_data import INLINE_MAX_REGIONS, fits_inline
 
 from browser import PageLog, guarded_page, launch, screenshot
+from large_city import COUNTY, add_county
 from support import GRIDMAP, answer, database_copy, serve_app
 
 GRIDS = 20_000
 """200 communities of 100 grids, 10 communities to a street, 20 streets in one county."""
-COUNTY = "990001"
-CELL = (0.004, 0.003)
-"""A grid's square, degrees (~380 m × 330 m near 30°N), segmentized to ~100 vertices."""
 OPEN_S = 2.0
 """Navigation to the map's first idle (everything in view drawn), tiles made before."""
 COLD_S = 5.0
@@ -36,67 +33,12 @@ RENDERED = (
     ".map(f => f.properties.code)).size"
 )
 
-_STORED = "ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({}, :storage)))"
-
-_GRIDS = f"""
-INSERT INTO regions (code, level, name, parent_code, households, grid_worker, party_branch,
-                     geom, area_m2, valid_from)
-SELECT parent || lpad((j + 1)::text, 3, '0'), 'grid', '合成' || (k + 1) || '社区第' || (j + 1)
-       || '网格', parent, 250 + i % 150, '王网格' || i, '第' || i || '支部', geom,
-       ST_Area(geom::geography), :n
-FROM generate_series(0, :grids - 1) AS i,
-LATERAL (SELECT i / 100 AS k, i % 100 AS j) AS a,
-LATERAL (SELECT (k % 20) * 10 + j % 10 AS x, (k / 20) * 10 + j / 10 AS y,
-                '{COUNTY}' || lpad((k / 10 + 1)::text, 3, '0') || lpad((k % 10 + 1)::text, 3, '0')
-                  AS parent) AS b,
-LATERAL (SELECT {
-    _STORED.format(
-        "ST_Segmentize(ST_MakeEnvelope(110 + x * :dx, 30 + y * :dy, 110 + (x + 1) * :dx, "
-        "30 + (y + 1) * :dy, 4326), :dx / 25)"
-    )
-} AS geom) AS g
-"""
-
-_PARENTS = f"""
-INSERT INTO regions (code, level, name, parent_code, geom, area_m2, valid_from)
-SELECT code, :level, '合成' || code, CASE WHEN :level = 'county' THEN NULL ELSE parent END,
-       geom, ST_Area(geom::geography), :n
-FROM (SELECT left(code, :digits) AS code, left(code, :digits - 3) AS parent,
-             {_STORED.format("ST_Union(geom)")} AS geom
-      FROM regions WHERE valid_to IS NULL AND level = :child AND code LIKE '{COUNTY}%'
-      GROUP BY 1, 2) AS p
-"""
-
-
-def add_city(engine: Engine) -> None:
-    """The synthetic county as one new boundary version, written in SQL."""
-    with engine.begin() as conn:
-        n = conn.scalar(text("SELECT coalesce(max(number), 0) + 1 FROM boundary_versions"))
-        conn.execute(
-            text(
-                "INSERT INTO boundary_versions (number, author, action, message) "
-                "VALUES (:n, 'test', 'load', 'large city (tests/browser/test_map_large.py)')"
-            ),
-            {"n": n},
-        )
-        common = {"n": n, "storage": STORAGE_GRID_DEG}
-        conn.execute(text(_GRIDS), common | {"grids": GRIDS, "dx": CELL[0], "dy": CELL[1]})
-        for level, child, digits in (
-            ("community", "grid", 12),
-            ("street", "community", 9),
-            ("county", "street", 6),
-        ):
-            conn.execute(
-                text(_PARENTS), common | {"level": level, "child": child, "digits": digits}
-            )
-        conn.execute(text("ANALYZE regions"))
-
 
 @pytest.fixture(scope="module")
 def large_db(server_url: str, template_db: str) -> Iterator[tuple[str, Any]]:
     """(URL, engine) of the demo city plus the 20 000-grid county."""
     with database_copy(server_url, template_db) as (url, engine):
-        add_city(engine)
+        add_county(engine, GRIDS)
         yield url, engine
 
 
