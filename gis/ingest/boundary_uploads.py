@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
 from gis.access.scope import check_codes
@@ -22,6 +21,7 @@ from gis.geo.crs import CrsSpec
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances
 from gis.ingest.crs_doctor import References, diagnose
 from gis.ingest.fields import INTEGER_ROLES, SYNONYMS, FieldMapping, as_code
+from gis.ingest.history import ReviewFeatures
 from gis.ingest.pipeline import (
     Batch,
     Progress,
@@ -40,11 +40,11 @@ from gis.settings import Settings
 from gis.store.models import LEVELS
 from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
-    STORAGE_GRID_DEG,
     RegionRecord,
     commit_regions,
     current,
     lock_boundaries,
+    stored_form,
 )
 
 
@@ -236,11 +236,10 @@ def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
     )
 
 
-def upload_features(candidates: list[Candidate], staged: Staged | None) -> dict[str, Any]:
-    """The file's regions as they would be stored, for the review map: a GeoJSON
-    FeatureCollection (EPSG:4326, at storage precision) whose properties say what the upload
-    does to each region — ``added``, ``modified``, ``unchanged``, or null when errors kept
-    the change from being worked out."""
+def upload_features(candidates: list[Candidate], staged: Staged | None) -> ReviewFeatures:
+    """The file's regions as they would be stored, for the review map (EPSG:4326, at storage
+    precision), each with what the upload does to it — ``added``, ``modified``,
+    ``unchanged``, or None when errors kept the change from being worked out."""
     added, modified = (
         (set(staged.changes["added"]), set(staged.changes["modified"]))
         if staged
@@ -254,24 +253,13 @@ def upload_features(candidates: list[Candidate], staged: Staged | None) -> dict[
             return "added"
         return "modified" if code in modified else "unchanged"
 
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {
-                    "feature": c.feature,
-                    "code": c.code,
-                    "name": c.name,
-                    "change": change(c.code),
-                },
-                "geometry": None
-                if c.geometry is None
-                else mapping(shapely.set_precision(c.geometry, STORAGE_GRID_DEG)),
-            }
-            for c in candidates
-        ],
-    }
+    return ReviewFeatures(
+        features=[c.feature for c in candidates],
+        codes=[c.code for c in candidates],
+        names=[c.name for c in candidates],
+        changes=[change(c.code) for c in candidates],
+        geometries=stored_form(np.array([c.geometry for c in candidates], dtype=object)),
+    )
 
 
 class BoundaryBatch(Batch):
@@ -385,7 +373,7 @@ class BoundaryBatch(Batch):
         changes = {"added": summary.added, "modified": summary.modified, "removed": summary.removed}
         return Staged(changes, summary.number)
 
-    def review(self, staged: Staged | None) -> dict[str, Any]:
+    def review(self, staged: Staged | None) -> ReviewFeatures:
         """The review map's features (:func:`upload_features`)."""
         return upload_features(self.candidates, staged)
 

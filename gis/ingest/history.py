@@ -1,19 +1,38 @@
 """The upload history: every upload that got as far as a report, with its report.
 
-Boundary uploads also keep their features as they would be stored (the review map's data).
+Boundary uploads also keep their features as they would be stored (the review map's data),
+as rows of ``upload_features`` written with COPY and read back as GeoJSON by PostGIS: no
+document of a city's (or a province's) polygons is built or parsed in Python.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from gis.errors import NotFound
+from gis.store.versions import copy_text
 
 if TYPE_CHECKING:
     from gis.ingest.pipeline import UploadRequest
+
+
+@dataclass(frozen=True)
+class ReviewFeatures:
+    """A boundary upload's features for the review map, column by column: the feature's
+    number in the file, its code and name, what the upload does to it (``change``: added,
+    modified, unchanged; None when errors blocked the change) and its geometry as stored
+    (``gis.store.versions.stored_form``; None where it has none)."""
+
+    features: list[int]
+    codes: list[str | None]
+    names: list[str | None]
+    changes: list[str | None]
+    geometries: np.ndarray
 
 
 def record_upload(
@@ -22,15 +41,14 @@ def record_upload(
     status: str,
     report: dict[str, Any],
     version: int | None,
-    features: dict[str, Any] | None = None,
+    features: ReviewFeatures | None = None,
 ) -> int:
-    """Record an upload in the history; ``features`` (boundaries) is the review map's GeoJSON."""
-    return conn.scalar(
+    """Record an upload in the history, with the review map's ``features`` (boundaries)."""
+    upload_id = conn.scalar(
         text(
             "INSERT INTO uploads (author, filename, kind, level, parent_code, status, params, "
-            "report, version, features) VALUES (:author, :filename, :kind, :level, :parent, "
-            ":status, CAST(:params AS jsonb), CAST(:report AS jsonb), :version, "
-            "CAST(:features AS jsonb)) RETURNING id"
+            "report, version) VALUES (:author, :filename, :kind, :level, :parent, "
+            ":status, CAST(:params AS jsonb), CAST(:report AS jsonb), :version) RETURNING id"
         ),
         {
             "author": request.author,
@@ -42,9 +60,39 @@ def record_upload(
             "params": json.dumps(request.params(), ensure_ascii=False),
             "report": json.dumps(report, ensure_ascii=False),
             "version": version,
-            "features": None if features is None else json.dumps(features, ensure_ascii=False),
         },
     )
+    if features is not None:
+        _write_features(conn, upload_id, features)
+    return upload_id
+
+
+def _write_features(conn: Connection, upload_id: int, review: ReviewFeatures) -> None:
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(
+        "COPY upload_features (upload_id, feature, code, name, change, geom) FROM STDIN"
+    ) as copy:
+        columns = (review.features, review.codes, review.names, review.changes)
+        for row in zip(*columns, copy_text(review.geometries), strict=True):
+            copy.write_row((upload_id, *row))
+
+
+_FEATURES_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+    json_build_object(
+        'type', 'Feature',
+        'properties', json_build_object(
+            'feature', feature, 'code', code, 'name', name, 'change', change),
+        'geometry', ST_AsGeoJSON(geom)::json)
+    ORDER BY feature), '[]'::json))::text
+FROM upload_features WHERE upload_id = :id
+"""
+
+
+def review_collection(conn: Connection, upload_id: int) -> dict[str, Any]:
+    """A boundary upload's features as a GeoJSON FeatureCollection (EPSG:4326, at storage
+    precision), each feature's properties: ``feature``, ``code``, ``name``, ``change``."""
+    return json.loads(conn.scalar(text(_FEATURES_SQL), {"id": upload_id}))
 
 
 def list_uploads(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -67,7 +115,7 @@ def get_upload(conn: Connection, upload_id: int) -> dict[str, Any]:
         conn.execute(
             text(
                 "SELECT id, created_at, author, filename, kind, level, parent_code, status, "
-                "version, params, report, features FROM uploads WHERE id = :id"
+                "version, params, report FROM uploads WHERE id = :id"
             ),
             {"id": upload_id},
         )
@@ -80,4 +128,5 @@ def get_upload(conn: Connection, upload_id: int) -> dict[str, Any]:
             code="upload_not_found",
             details={"id": upload_id},
         )
-    return {**row, "created_at": row["created_at"].isoformat()}
+    features = review_collection(conn, upload_id) if row["kind"] == "boundaries" else None
+    return {**row, "created_at": row["created_at"].isoformat(), "features": features}

@@ -31,7 +31,7 @@ from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range,
 from gis.ingest.candidates import Tolerances
 from gis.ingest.encoding import EncodingChoice
 from gis.ingest.fields import FieldMapping, coordinate, map_fields, require_roles
-from gis.ingest.history import record_upload
+from gis.ingest.history import ReviewFeatures, record_upload
 from gis.ingest.problems import Problem, errors, report_problems
 from gis.ingest.readers import Layer, read_upload
 from gis.settings import Settings
@@ -274,7 +274,7 @@ class Batch:
         """Write the change in the upload's transaction (the pipeline commits or rolls back)."""
         raise NotImplementedError
 
-    def review(self, staged: Staged | None) -> dict[str, Any] | None:
+    def review(self, staged: Staged | None) -> ReviewFeatures | None:
         """What the upload history keeps for the review map (boundaries), given the staged
         change (None when errors blocked it)."""
         return None

@@ -230,9 +230,6 @@ class Upload(Base):
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
     version: Mapped[int | None] = mapped_column(Integer, ForeignKey("boundary_versions.number"))
-    features: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    """Boundary uploads: the file's regions as they would be stored (GeoJSON, EPSG:4326),
-    each with ``change`` (added, modified, unchanged; null when errors blocked the change)."""
 
     __table_args__ = (
         CheckConstraint(
@@ -243,6 +240,25 @@ class Upload(Base):
             f"kind IN {UPLOAD_KINDS!r} AND (kind <> 'boundaries' OR level IS NOT NULL)",
             name="uploads_kind_check",
         ),
+    )
+
+
+class UploadFeature(Base):
+    """A boundary upload's region as it would be stored, for the review map (migration 0010):
+    ``change`` says what the upload does to it (added, modified, unchanged; null when errors
+    blocked the change)."""
+
+    __tablename__ = "upload_features"
+
+    upload_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    feature: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    change: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=True
     )
 
 

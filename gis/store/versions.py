@@ -156,6 +156,13 @@ def stored_form(geometries: np.ndarray) -> np.ndarray:
     return shapely.orient_polygons(snapped)
 
 
+def copy_text(geometries: np.ndarray) -> list[str | None]:
+    """Geometries (EPSG:4326) as a geometry column takes them in ``COPY … FROM STDIN``:
+    hex EWKB, parsed by PostGIS without a function call per row."""
+    with_srid = shapely.set_srid(np.asarray(geometries, dtype=object), STORAGE_SRID)
+    return shapely.to_wkb(with_srid, hex=True, include_srid=True).tolist()
+
+
 def geometry_differs(old: str, new: str) -> str:
     """SQL: the geometries of rows aliased ``old`` and ``new`` differ at storage precision,
     up to vertex order, ring start and orientation.  Both sides are snapped only when they
@@ -310,11 +317,10 @@ def commit_regions(
             details={"levels": bad_levels},
         )
     number = _begin_version(conn, author, action, message)
-    geometries = stored_form(shapely.from_wkb([r.wkb for r in records]))
-    ewkb = shapely.to_wkb(shapely.set_srid(geometries, STORAGE_SRID), hex=True, include_srid=True)
+    geometries = copy_text(stored_form(shapely.from_wkb([r.wkb for r in records])))
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY staged ({_COLS}, geom) FROM STDIN") as copy:
-        for r, geom in zip(records, ewkb.tolist(), strict=True):
+        for r, geom in zip(records, geometries, strict=True):
             copy.write_row(
                 (
                     *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),

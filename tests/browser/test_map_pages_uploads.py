@@ -116,7 +116,7 @@ def test_an_upload_with_nothing_to_draw_gets_a_page_saying_so(
     assert response.status_code == 200 and response.json()["report"]["problems"] == []
     upload_id = response.json()["id"]
     with fresh_engine.begin() as conn:  # as recorded before uploads kept their features
-        conn.execute(text("UPDATE uploads SET features = NULL WHERE id = :id"), {"id": upload_id})
+        conn.execute(text("DELETE FROM upload_features WHERE upload_id = :id"), {"id": upload_id})
     page = fresh_client.get(f"/maps/uploads/{upload_id}", params={"key": key})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert json.dumps("没有可在地图上显示的要素或问题")[1:-1] in page.text  # in the legend (JSON)
