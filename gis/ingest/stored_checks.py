@@ -24,6 +24,8 @@ with the upload, not with the database:
   stored one far better — the signature of a wrong CRS, not of an edit (its geometry is
   what lies in only one of the two: the band a shift leaves on the map);
 - ``area_changed`` (warning): the area changed by more than :data:`AREA_CHANGE`.
+Overlaps and parts outside that are noise — tiny, or storage precision — are no problem
+(``gis.ingest.topology.substantial``).
 Areas are in m² in the validation frame (``gis.geo.geodesy.EqualAreaFrame``), distances on
 the WGS84 ellipsoid (``gis.geo.geodesy.GEOD``).
 """
@@ -38,13 +40,14 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.affinity
+from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from gis.geo.geodesy import GEOD, EqualAreaFrame
 from gis.ingest.candidates import Candidate, Tolerances, problem
 from gis.ingest.problems import Problem
-from gis.ingest.topology import GRID_DEG, NOISE_M2, polygonal
+from gis.ingest.topology import GRID_DEG, polygonal, substantial
 from gis.store.versions import current
 
 MOVED_IOU = 0.5
@@ -144,10 +147,12 @@ def _overlaps(
     areal = shapely.relate_pattern(geoms[mine], others[theirs], "2********")
     for i, j in zip(mine[areal].tolist(), theirs[areal].tolist(), strict=True):
         c, other = candidates[i], stored[j]
-        overlap = polygonal(shapely.intersection(c.geometry, other.geometry, grid_size=GRID_DEG))
-        area = frame.area(overlap)
-        if area <= NOISE_M2:
+        pieces, areas = substantial(
+            shapely.intersection(c.geometry, other.geometry, grid_size=GRID_DEG), frame
+        )
+        if not len(pieces):
             continue
+        overlap, area = MultiPolygon(pieces.tolist()), float(areas.sum())
         error = area > tol.overlap_m2 and not frame.thin(overlap, tol.sliver_width_m)
         found.problems.append(
             problem(
@@ -180,10 +185,12 @@ def _children_fit(
     children together make one warning), and should cover it."""
     slivers: list[tuple[StoredRegion, BaseGeometry, float]] = []
     for child in children:
-        outside = polygonal(shapely.difference(child.geometry, c.geometry, grid_size=GRID_DEG))
-        area = frame.area(outside)
-        if area <= NOISE_M2:
+        pieces, areas = substantial(
+            shapely.difference(child.geometry, c.geometry, grid_size=GRID_DEG), frame
+        )
+        if not len(pieces):
             continue
+        outside, area = MultiPolygon(pieces.tolist()), float(areas.sum())
         if area <= tol.outside_m2 or frame.thin(outside, tol.sliver_width_m):
             slivers.append((child, outside, area))
             continue
