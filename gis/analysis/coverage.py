@@ -1,90 +1,42 @@
 """Coverage of demand by party-service centres (circles) and cameras (sectors), for planners.
 
-Who reaches whom is :mod:`gis.analysis.reach` (the rules, exact on the WGS84 ellipsoid);
-road coverage and blind spots are :mod:`gis.analysis.overlay`, on the shapes as polygons
-(vertices exactly on the arc, :data:`SHAPE_STEP_DEG` apart).  ``coverage_report`` puts it
-all together.
+Who reaches whom is :mod:`gis.analysis.reach` (the rules, exact on the WGS84 ellipsoid), the
+inputs and each facility's shape :mod:`gis.analysis.facilities`; road coverage and blind spots
+are :mod:`gis.analysis.overlay`, on the shapes as polygons (vertices exactly on the arc,
+:data:`SHAPE_STEP_DEG` apart).  ``coverage_report`` puts it all together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import mapping
 
+from gis.analysis.facilities import (
+    SHAPE_STEP_DEG,
+    DemandPoint,
+    Facility,
+    Grid,
+    Kind,
+    reach,
+    used_facilities,
+)
 from gis.analysis.overlay import blind_spots, road_coverage
 from gis.analysis.reach import (
     Pairs,
     circle_pairs,
     distances_to_grid,
     finite_floats,
-    local_frame,
     lowest_covering,
     sector_pairs,
 )
-from gis.catalogue.schema import service_radius_m
 from gis.errors import InvalidInput
-from gis.geo.geodesy import (
-    circle_polygons,
-    geodesic_area_m2,
-    sector_polygons,
-)
+from gis.geo.geodesy import geodesic_area_m2
 
-SHAPE_STEP_DEG = 2.0
-"""Arc vertices of the shapes used for roads and blind spots: 0.15 m inside at r = 1 000 m."""
-OFFLINE = frozenset({"offline", "离线"})
-"""Camera statuses excluded from coverage."""
-
-
-@dataclass(frozen=True, slots=True)
-class Grid:
-    """A grid (网格): its codes and names, registered households and population, and its
-    polygon or multipolygon in EPSG:4326 lon/lat."""
-
-    code: str
-    name: str
-    community_code: str | None
-    community_name: str | None
-    households: int
-    population: int
-    polygon: Any
-
-
-@dataclass(frozen=True, slots=True)
-class DemandPoint:
-    """A building (a registry address with households) at lon/lat, and the index in the
-    report's ``grids`` of the grid it lies in (-1: none)."""
-
-    code: str
-    lon: float
-    lat: float
-    households: int
-    grid: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Facility:
-    """A centre (``radius_m``; None takes its ``level``'s default) or a camera
-    (``azimuth_deg`` clockwise from north, ``fov_deg`` in (0, 360], ``range_m``) at lon/lat.
-    Cameras whose ``status`` is offline are left out of the coverage."""
-
-    id: str | int
-    name: str | None
-    lon: float
-    lat: float
-    radius_m: float | None = None
-    azimuth_deg: float | None = None
-    fov_deg: float | None = None
-    range_m: float | None = None
-    level: str | None = None
-    status: str | None = None
-
-
-Kind = Literal["centres", "cameras"]
+__all__ = ["SHAPE_STEP_DEG", "DemandPoint", "Facility", "Grid", "coverage_report"]
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -93,56 +45,6 @@ def _pct(part: float, whole: float) -> float | None:
 
 def _geojson(geometry: Any) -> dict[str, Any]:
     return mapping(shapely.set_precision(geometry, 1e-7, mode="pointwise"))
-
-
-def _status(f: Facility) -> str:
-    return (f.status or "").strip().lower()
-
-
-def _given(f: Facility, name: str) -> float:
-    value = getattr(f, name)
-    if value is None:
-        raise InvalidInput(
-            f"摄像机 {f.id} 缺少 {name} (camera {f.id} has no {name})",
-            code="invalid_facility",
-            details={"id": f.id, "field": name},
-        )
-    return float(value)
-
-
-def _parameters(
-    facilities: list[Facility], kind: Kind, default_radius_m: Mapping[str, float] | None
-) -> np.ndarray:
-    """Per facility its radius (centres) or azimuth, fov and range (cameras), checked."""
-    if kind == "cameras":
-        names = ("azimuth_deg", "fov_deg", "range_m")
-        params = np.array([[_given(f, n) for n in names] for f in facilities]).reshape(-1, 3)
-        bad = ~np.isfinite(params).all(axis=1) | (params[:, 1] <= 0) | (params[:, 1] > 360)
-        bad |= params[:, 2] < 0
-        rule = "finite azimuth_deg, 0 < fov_deg ≤ 360, range_m ≥ 0"
-    else:
-        radius = []
-        for f in facilities:
-            r = service_radius_m(f.radius_m, f.level, default_radius_m)
-            if r is None:
-                raise InvalidInput(
-                    f"中心 {f.id} 没有服务半径，其级别 {f.level!r} 也没有默认半径 "
-                    f"(centre {f.id} has no radius and level {f.level!r} has no default)",
-                    code="invalid_facility",
-                    details={"id": f.id, "level": f.level},
-                )
-            radius.append(float(r))
-        params = np.array(radius, float).reshape(-1, 1)
-        bad = ~np.isfinite(params[:, 0]) | (params[:, 0] < 0)
-        rule = "radius_m ≥ 0"
-    if bad.any():
-        f = facilities[int(np.flatnonzero(bad)[0])]
-        raise InvalidInput(
-            f"设施 {f.id} 的参数不符合 {rule} (facility {f.id} breaks {rule})",
-            code="invalid_facility",
-            details={"id": f.id, "rule": rule},
-        )
-    return params
 
 
 def _shared(pairs: Pairs, households: np.ndarray, n: int) -> dict[int, list[tuple[int, float]]]:
@@ -181,6 +83,7 @@ def coverage_report(
     redundant_share: float = 0.8,
     min_blind_m2: float = 1.0,
     roads: Sequence[Any] = (),
+    rows: slice | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready report of how ``facilities`` (centres or cameras) cover ``demand``.
 
@@ -206,17 +109,13 @@ def coverage_report(
 
     Cameras whose status is offline are left out and counted in ``facilities_excluded``;
     centres without ``radius_m`` take ``default_radius_m[level]``.
+
+    ``rows`` (a slice of ``grids``, a page): only those grids' rows, blind spots, unreached
+    rows and uncovered points are listed (points in no grid with the first rows); totals,
+    facilities and redundancy are always of the whole.
     """
-    if kind not in ("centres", "cameras"):
-        raise InvalidInput(
-            f"kind 应为 centres 或 cameras: {kind!r} (kind must be centres or cameras)",
-            code="invalid_parameter",
-            details={"kind": kind},
-        )
     cameras = kind == "cameras"
-    used = [f for f in facilities if not (cameras and _status(f) in OFFLINE)]
-    excluded = [f for f in facilities if cameras and _status(f) in OFFLINE]
-    params = _parameters(used, kind, default_radius_m)
+    used, excluded, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
 
     n_grids = len(grids)
     polygons = np.empty(n_grids, dtype=object)
@@ -233,15 +132,10 @@ def coverage_report(
             code="invalid_parameter",
             details={"code": demand[bad].code, "grid": int(pgrid[bad])},
         )
-    flon, flat = finite_floats("facility", [f.lon for f in used], [f.lat for f in used])
-
     if cameras:
         pairs = sector_pairs(plon, plat, flon, flat, *params.T)
-        shapes = sector_polygons(flon, flat, *params.T, step_deg=SHAPE_STEP_DEG)
     else:
         pairs = circle_pairs(plon, plat, flon, flat, params[:, 0])
-        vertices = round(360 / SHAPE_STEP_DEG)
-        shapes = circle_polygons(flon, flat, params[:, 0], vertices=vertices)
     point, fac = pairs
     times = np.bincount(point, minlength=len(plon))
     covered = times > 0
@@ -260,33 +154,22 @@ def coverage_report(
         g_population, g_households, out=np.zeros(n_grids), where=g_households > 0
     )
     covered_population = covered_households * per_household
-    area = geodesic_area_m2(polygons) if n_grids else np.zeros(0)
-    blind, blind_m2 = blind_spots(polygons, shapes, min_blind_m2)
+    stored = np.array([np.nan if g.area_m2 is None else g.area_m2 for g in grids], float)
+    area = stored.copy()
+    if np.isnan(stored).any():
+        area[np.isnan(stored)] = geodesic_area_m2(polygons[np.isnan(stored)])
+    blind, blind_m2 = blind_spots(polygons, shapes, min_blind_m2, area_m2=area)
 
     fgrid = lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
-    corners = shapely.get_coordinates(shapely.envelope(polygons)) if n_grids else np.zeros((0, 2))
-    frame = local_frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
-    projected = frame.geometries(polygons)
-    outlines = shapely.boundary(projected)
-    if cameras:
-        reach_fac, reach_grid = shapely.STRtree(polygons).query(shapes, predicate="intersects")
-    else:
-        reach_fac, reach_grid = shapely.STRtree(projected).query(
-            frame.points(flon, flat), predicate="dwithin", distance=frame.widen(params[:, 0])
-        )
-        metres = distances_to_grid(
-            frame, polygons, outlines, reach_grid, flon[reach_fac], flat[reach_fac]
-        )
-        ok = metres <= params[reach_fac, 0]
-        reach_fac, reach_grid = reach_fac[ok], reach_grid[ok]
-    in_reach = np.bincount(reach_grid, minlength=n_grids)
+    in_reach, frame, projected, outlines = reach(polygons, flon, flat, params, shapes, cameras)
 
     def fac_ref(i: int) -> dict[str, Any]:
         return {"id": used[i].id, "name": used[i].name}
 
     # grids no facility reaches: the nearest facility by geodesic distance to the outline
-    unreached = np.flatnonzero(in_reach == 0)
+    shown = np.arange(n_grids)[rows if rows is not None else slice(None)]
+    unreached = shown[in_reach[shown] == 0]
     nearest: dict[int, tuple[int, float]] = {}
     if len(unreached) and len(used):
         tree = shapely.STRtree(frame.points(flon, flat))
@@ -351,7 +234,8 @@ def coverage_report(
         facility_rows.append(row)
 
     grid_rows = []
-    for g, grid in enumerate(grids):
+    for g in shown.tolist():
+        grid = grids[g]
         km2 = float(area[g]) / 1e6
         placed = int(in_grid[g])
         row = {
@@ -381,6 +265,11 @@ def coverage_report(
             )
         grid_rows.append(row)
 
+    # the points listed: those in the shown grids (and, on the first rows, those in none)
+    on_page = np.zeros(n_grids + 1, dtype=bool)
+    on_page[shown] = True
+    on_page[-1] = not len(shown) or shown[0] == 0
+    listed = on_page[pgrid] if len(pgrid) else np.zeros(0, dtype=bool)
     total_hh = float(households.sum())
     total_population = float(g_population.sum())
     total_area = float(area.sum())
@@ -423,7 +312,7 @@ def coverage_report(
                 "households": int(households[i]),
                 "grid_code": grid_code(int(pgrid[i])),
             }
-            for i in np.flatnonzero(~covered).tolist()
+            for i in np.flatnonzero(~covered & listed).tolist()
         ],
         "blind_spots": [
             {
@@ -431,7 +320,7 @@ def coverage_report(
                 "area_m2": round(float(blind_m2[g]), 2),
                 "geometry": _geojson(blind[g]),
             }
-            for g in np.flatnonzero(blind_m2 > 0).tolist()
+            for g in shown[blind_m2[shown] > 0].tolist()
         ],
         "grids_without_facility": without,
         "facilities": facility_rows,

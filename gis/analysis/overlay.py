@@ -69,15 +69,37 @@ def road_coverage(lines: Any, shapes: Any) -> RoadCoverage:
     return RoadCoverage(geodesic_length_m(lines), covered_length_m(lines, shapes))
 
 
-def blind_spots(areas: Any, shapes: Any, min_area_m2: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def blind_spots(
+    areas: Any, shapes: Any, min_area_m2: float = 1.0, area_m2: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per area, the (multi)polygon of its parts outside every shape and its geodesic area
-    (m²); pieces smaller than ``min_area_m2`` (slivers between shapes) are dropped."""
+    (m²); pieces smaller than ``min_area_m2`` (slivers between shapes) are dropped.
+
+    ``area_m2`` (each area's geodesic area, when known): an area no shape meets is wholly
+    blind, and is taken as it is with that area instead of being measured again — most of a
+    large region's grids, and most of the time."""
     areas = np.atleast_1d(np.asarray(areas, dtype=object))
     unions = _nearby_unions(areas, np.atleast_1d(np.asarray(shapes, dtype=object)))
     rest = areas.copy()
     near = np.flatnonzero(unions != None)  # noqa: E711 (elementwise)
     if len(near):
         rest[near] = shapely.difference(areas[near], unions[near])
+    if area_m2 is not None:
+        whole = np.ones(len(areas), dtype=bool)
+        whole[near] = False
+        known = np.asarray(area_m2, float)
+        out, measured = blind_spots(rest[~whole], [], min_area_m2)
+        rest[~whole] = out
+        blind = np.where(whole, np.where(known >= min_area_m2, known, 0.0), 0.0)
+        blind[~whole] = measured
+        kept = np.flatnonzero(whole & (known >= min_area_m2))
+        rest[whole] = shapely.MultiPolygon()
+        if len(kept):
+            parts, owner = shapely.get_parts(areas[kept], return_index=True)
+            multi = np.array([shapely.MultiPolygon()] * len(kept), dtype=object)
+            shapely.multipolygons(parts, indices=owner, out=multi)
+            rest[kept] = multi
+        return rest, blind
     parts, owner = shapely.get_parts(rest, return_index=True)
     polygonal = shapely.get_dimensions(parts) == 2
     parts, owner = parts[polygonal], owner[polygonal]
