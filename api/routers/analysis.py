@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import CallerDep, ConnectionDep, SettingsDep, role_of, throttle_analysis
 from api.text import Code, LongText
 from gis.access.privacy import redact
+from gis.analysis import paging
 from gis.analysis import report as analysis
 from gis.store.models import CENTRE_LEVELS
 
@@ -23,6 +24,17 @@ MAX_RADIUS_M = 5000.0
 """Largest service radius or camera range of a siting request (a 15-minute walk is ~1 km)."""
 
 Region = Annotated[Code, Query(description="Code of a county, street, community or grid")]
+Limit = Annotated[
+    int,
+    Query(ge=1, le=paging.MAX_LIMIT, description="Grids listed on a page (in code order)"),
+]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="The previous page's page.next_cursor (none: the first page)",
+    ),
+]
 
 
 @router.get("/coverage", summary="Coverage by centres or cameras")
@@ -31,23 +43,36 @@ def coverage(
     conn: ConnectionDep,
     region: Region,
     layer: Literal["centres", "cameras"] = "centres",
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Households, population and buildings the centres (service radius) or online cameras
     (sectors) cover, per grid and in total; the uncovered buildings; blind-spot polygons with
     their area in m²; grids no centre (camera) reaches; redundant centres; for cameras the
     density per km² and per 1 000 households and, when roads are imported, the share of
-    road length they see.  Distances and areas are geodesic (WGS84)."""
-    return analysis.coverage(conn, region, layer, settings)
+    road length they see.  Distances and areas are geodesic (WGS84).
+
+    Paged by grid: ``grids``, ``blind_spots``, ``grids_without_facility`` and ``uncovered``
+    list the ``limit`` grids after ``cursor`` (code order) and what lies in them; ``totals``,
+    ``facilities`` and ``redundant_centres`` are of the whole region; ``page.next_cursor``
+    asks for the next page (none on the last)."""
+    page = paging.GridPage(limit, cursor)
+    return analysis.coverage(conn, region, layer, settings, page)
 
 
 @router.get("/grid-standards", summary="Grids that miss the standards")
 def grid_standards(
-    settings: SettingsDep, conn: ConnectionDep, caller: CallerDep, region: Region
+    settings: SettingsDep,
+    conn: ConnectionDep,
+    caller: CallerDep,
+    region: Region,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Grids outside the household band (settings, default 150–500), without a grid worker
     or party branch, with no centre in reach or no camera; counts per community (workers
-    masked for viewers: ``gis.access.privacy``)."""
-    found = analysis.grid_standards(conn, region, settings)
+    masked for viewers: ``gis.access.privacy``).  ``grids`` paged as the coverage's."""
+    found = analysis.grid_standards(conn, region, settings, paging.GridPage(limit, cursor))
     return redact(found, role_of(caller))
 
 

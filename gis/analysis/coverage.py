@@ -21,6 +21,7 @@ from gis.analysis.facilities import (
     Facility,
     Grid,
     Kind,
+    outline,
     reach,
     used_facilities,
 )
@@ -162,7 +163,7 @@ def coverage_report(
 
     fgrid = lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
-    in_reach, frame, projected, outlines = reach(polygons, flon, flat, params, shapes, cameras)
+    in_reach, frame, outlines = reach(polygons, flon, flat, params, shapes, cameras)
 
     def fac_ref(i: int) -> dict[str, Any]:
         return {"id": used[i].id, "name": used[i].name}
@@ -172,14 +173,14 @@ def coverage_report(
     unreached = shown[in_reach[shown] == 0]
     nearest: dict[int, tuple[int, float]] = {}
     if len(unreached) and len(used):
+        outline(frame, polygons, outlines, unreached)
+        projected = frame.geometries(polygons[unreached])
         tree = shapely.STRtree(frame.points(flon, flat))
-        (which, _), metres = tree.query_nearest(
-            projected[unreached], return_distance=True, all_matches=False
-        )
+        (which, _), metres = tree.query_nearest(projected, return_distance=True, all_matches=False)
         first = np.zeros(len(unreached))
         first[which] = metres
         grid_i, cand = tree.query(
-            projected[unreached], predicate="dwithin", distance=first * frame.spread + 1e-3
+            projected, predicate="dwithin", distance=first * frame.spread + 1e-3
         )
         grid_i = unreached[grid_i]
         d = distances_to_grid(frame, polygons, outlines, grid_i, flon[cand], flat[cand])

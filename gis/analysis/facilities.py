@@ -129,27 +129,39 @@ def reach(
     params: np.ndarray,
     shapes: np.ndarray,
     cameras: bool,
-) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, Any, np.ndarray]:
     """Per grid the facilities in reach (a centre within its radius of the grid, geodesic; a
-    camera whose sector meets it), and the local frame, projected grids and their outlines
-    the distances were measured in."""
+    camera whose sector meets it), the local frame the distances were measured in, and the
+    grids' outlines in it where measured (else None: ``outline``).
+
+    A centre's candidates are the grids meeting the lon/lat box of its widened radius — the
+    frame is linear in lon and lat, so the box holds every grid within the frame distance —
+    and only they are projected: a city's grids are mostly far from every centre."""
     n_grids = len(polygons)
     corners = shapely.get_coordinates(shapely.envelope(polygons)) if n_grids else np.zeros((0, 2))
     frame = local_frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
-    projected = frame.geometries(polygons)
-    outlines = shapely.boundary(projected)
+    outlines = np.full(n_grids, None, dtype=object)
     if cameras:
         reach_fac, reach_grid = shapely.STRtree(polygons).query(shapes, predicate="intersects")
     else:
-        reach_fac, reach_grid = shapely.STRtree(projected).query(
-            frame.points(flon, flat), predicate="dwithin", distance=frame.widen(params[:, 0])
-        )
+        w = frame.widen(params[:, 0])
+        dlon, dlat = w / frame.mx, w / frame.my
+        boxes = shapely.box(flon - dlon, flat - dlat, flon + dlon, flat + dlat)
+        reach_fac, reach_grid = shapely.STRtree(polygons).query(boxes, predicate="intersects")
+        outline(frame, polygons, outlines, np.unique(reach_grid))
         metres = distances_to_grid(
             frame, polygons, outlines, reach_grid, flon[reach_fac], flat[reach_fac]
         )
         ok = metres <= params[reach_fac, 0]
         reach_fac, reach_grid = reach_fac[ok], reach_grid[ok]
-    return np.bincount(reach_grid, minlength=n_grids), frame, projected, outlines
+    return np.bincount(reach_grid, minlength=n_grids), frame, outlines
+
+
+def outline(frame: Any, polygons: np.ndarray, outlines: np.ndarray, which: np.ndarray) -> None:
+    """``outlines[which]``: those grids' outlines in ``frame``, projected once."""
+    todo = which[outlines[which] == None]  # noqa: E711 (elementwise)
+    if len(todo):
+        outlines[todo] = shapely.boundary(frame.geometries(polygons[todo]))
 
 
 def used_facilities(

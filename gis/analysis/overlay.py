@@ -92,13 +92,9 @@ def blind_spots(
         rest[~whole] = out
         blind = np.where(whole, np.where(known >= min_area_m2, known, 0.0), 0.0)
         blind[~whole] = measured
-        kept = np.flatnonzero(whole & (known >= min_area_m2))
-        rest[whole] = shapely.MultiPolygon()
-        if len(kept):
-            parts, owner = shapely.get_parts(areas[kept], return_index=True)
-            multi = np.array([shapely.MultiPolygon()] * len(kept), dtype=object)
-            shapely.multipolygons(parts, indices=owner, out=multi)
-            rest[kept] = multi
+        rest[whole & (known < min_area_m2)] = shapely.MultiPolygon()
+        single = np.flatnonzero(whole & (known >= min_area_m2) & (shapely.get_type_id(areas) == 3))
+        rest[single] = shapely.multipolygons(areas[single, np.newaxis])
         return rest, blind
     parts, owner = shapely.get_parts(rest, return_index=True)
     polygonal = shapely.get_dimensions(parts) == 2

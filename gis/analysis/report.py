@@ -17,7 +17,9 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.analysis import paging
 from gis.analysis.coverage import DemandPoint, Facility, Grid, coverage_report
+from gis.analysis.facilities import grids_reached
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
 from gis.catalogue.schema import largest_default_radius_m, service_radius_m
@@ -37,11 +39,12 @@ WITH RECURSIVE below AS (
     WHERE {current()}
 )
 SELECT g.code, g.name, g.households, g.population, g.grid_worker, g.party_branch,
-       c.code AS community_code, c.name AS community_name, ST_AsBinary(g.geom) AS wkb
+       g.area_m2, c.code AS community_code, c.name AS community_name,
+       ST_AsBinary(g.geom) AS wkb
 FROM regions g JOIN below USING (code)
 LEFT JOIN regions c ON c.code = g.parent_code AND {current("c")}
 WHERE g.level = 'grid' AND {current("g")}
-ORDER BY g.code
+ORDER BY g.code COLLATE "C"
 """
 
 
@@ -84,6 +87,7 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
             households=r["households"] or 0,
             population=r["population"] or 0,
             polygon=polygon,
+            area_m2=r["area_m2"],
         )
         for r, polygon in zip(rows, polygons, strict=True)
     ]
@@ -154,8 +158,12 @@ def _facilities(
 
 
 def _roads(conn: Connection, grids: list[Grid]) -> list[Any]:
-    """The stored roads clipped to the grids."""
+    """The stored roads clipped to the grids (no union of the grids without a road near)."""
     if not grids:
+        return []
+    box = shapely.to_wkb(shapely.box(*shapely.total_bounds([g.polygon for g in grids])))
+    near = "SELECT EXISTS (SELECT 1 FROM roads WHERE geom && ST_GeomFromWKB(:box, 4326))"
+    if not conn.scalar(text(near), {"box": box}):
         return []
     union = shapely.union_all([g.polygon for g in grids])
     wkb = conn.scalars(
@@ -169,9 +177,18 @@ def _roads(conn: Connection, grids: list[Grid]) -> list[Any]:
     return [line for line in lines if not line.is_empty and line.length > 0]
 
 
-def coverage(conn: Connection, region: str, layer: Layer, settings: Settings) -> dict[str, Any]:
-    """How the centres (or cameras) cover the region's buildings, households and grids."""
+def coverage(
+    conn: Connection,
+    region: str,
+    layer: Layer,
+    settings: Settings,
+    page: paging.GridPage | None = None,
+) -> dict[str, Any]:
+    """How the centres (or cameras) cover the region's buildings, households and grids; with
+    ``page``, the per-grid lists of that page of grids only (``paging``), totals of all."""
     data = region_data(conn, region, settings)
+    codes = [g.code for g in data.grids]
+    shown = paging.rows(codes, page) if page is not None else None
     report = coverage_report(
         data.grids,
         data.demand,
@@ -179,25 +196,29 @@ def coverage(conn: Connection, region: str, layer: Layer, settings: Settings) ->
         layer,
         default_radius_m=settings.centre_radius_m,
         roads=_roads(conn, data.grids) if layer == "cameras" else (),
+        rows=shown,
     )
+    if page is not None and shown is not None:
+        report["page"] = paging.about(codes, shown, page)
     return {"region": region, **report}
 
 
-def grid_standards(conn: Connection, region: str, settings: Settings) -> dict[str, Any]:
+def grid_standards(
+    conn: Connection, region: str, settings: Settings, page: paging.GridPage | None = None
+) -> dict[str, Any]:
     """Grids that miss the standards: households outside the band, no grid worker or party
-    branch, no centre in reach, no camera seeing any of it — each grid and counts per
-    community."""
+    branch, no centre in reach, no camera seeing any of it — each grid (of ``page``) and
+    counts per community (of all)."""
     data = region_data(conn, region, settings)
     unreached = {}
     for layer in ("centres", "cameras"):
-        report = coverage_report(
+        reached = grids_reached(
             data.grids,
-            [],
             _facilities(conn, layer, data.grids, settings),
             layer,
             default_radius_m=settings.centre_radius_m,
         )
-        unreached[layer] = {g["code"] for g in report["grids_without_facility"]}
+        unreached[layer] = {g.code for g, ok in zip(data.grids, reached, strict=True) if not ok}
     low, high = settings.grid_households_min, settings.grid_households_max
     grids, per_community = [], defaultdict(lambda: defaultdict(int))
     for row in data.rows:
@@ -233,10 +254,14 @@ def grid_standards(conn: Connection, region: str, settings: Settings) -> dict[st
             }
         )
     names = {r["community_code"]: r["community_name"] for r in data.rows}
+    codes = [g["code"] for g in grids]
+    shown = paging.rows(codes, page) if page is not None else slice(None)
+    listed = {"page": paging.about(codes, shown, page)} if page is not None else {}
     return {
         "region": region,
         "household_band": [low, high],
-        "grids": grids,
+        "grids": grids[shown],
+        **listed,
         "communities": [
             {"code": code, "name": names[code], **dict(counts)}
             for code, counts in sorted(per_community.items(), key=lambda kv: str(kv[0]))
