@@ -72,7 +72,7 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
     ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
     the buildings are read)."""
     require_region(conn, region, current_version(conn))
-    rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings()]
+    rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings().all()]
     if len(rows) > settings.analysis_max_grids:
         raise _too_large(
             "网格", "grids", len(rows), settings.analysis_max_grids, "analysis_max_grids"
@@ -117,16 +117,18 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
             box,
         ).all()
         if points:
-            lon = np.array([p.lon for p in points])
-            lat = np.array([p.lat for p in points])
+            codes, lon, lat, households = (list(c) for c in zip(*points, strict=True))
             tree = shapely.STRtree(polygons)
             point, grid = tree.query(shapely.points(lon, lat), predicate="covered_by")
+            # a point on a shared edge goes to the grid first in code order
+            order = np.lexsort((grid, point))
+            point, grid = point[order], grid[order]
+            first = np.r_[True, point[1:] != point[:-1]] if len(point) else point
             lowest = np.full(len(points), -1)
-            for p, g in sorted(zip(point.tolist(), grid.tolist(), strict=True), reverse=True):
-                lowest[p] = g  # grids are in code order: the lowest code is written last
+            lowest[point[first]] = grid[first]
             demand = [
-                DemandPoint(p.code, p.lon, p.lat, p.households, int(g))
-                for p, g in zip(points, lowest.tolist(), strict=True)
+                DemandPoint(codes[i], lon[i], lat[i], households[i], g)
+                for i, g in enumerate(lowest.tolist())
                 if g >= 0
             ]
     return RegionData(grids, rows, demand)
