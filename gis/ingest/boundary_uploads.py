@@ -42,6 +42,7 @@ from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
     RegionRecord,
     commit_regions,
+    copy_text,
     current,
     lock_boundaries,
     stored_form,
@@ -236,10 +237,13 @@ def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
     )
 
 
-def upload_features(candidates: list[Candidate], staged: Staged | None) -> ReviewFeatures:
-    """The file's regions as they would be stored, for the review map (EPSG:4326, at storage
-    precision), each with what the upload does to it — ``added``, ``modified``,
-    ``unchanged``, or None when errors kept the change from being worked out."""
+def upload_features(
+    candidates: list[Candidate], staged: Staged | None, stored: list[str | None] | None
+) -> ReviewFeatures:
+    """The file's regions as they would be stored (``stored``: :func:`stored_geometries`, if
+    already made), for the review map (EPSG:4326, at storage precision), each with what the
+    upload does to it — ``added``, ``modified``, ``unchanged``, or None when errors kept the
+    change from being worked out."""
     added, modified = (
         (set(staged.changes["added"]), set(staged.changes["modified"]))
         if staged
@@ -258,8 +262,13 @@ def upload_features(candidates: list[Candidate], staged: Staged | None) -> Revie
         codes=[c.code for c in candidates],
         names=[c.name for c in candidates],
         changes=[change(c.code) for c in candidates],
-        geometries=stored_form(np.array([c.geometry for c in candidates], dtype=object)),
+        geometries=stored if stored is not None else stored_geometries(candidates),
     )
+
+
+def stored_geometries(candidates: list[Candidate]) -> list[str | None]:
+    """The candidates' geometries as stored, ready for COPY (``gis.store.versions``)."""
+    return copy_text(stored_form(np.array([c.geometry for c in candidates], dtype=object)))
 
 
 class BoundaryBatch(Batch):
@@ -275,6 +284,7 @@ class BoundaryBatch(Batch):
         self.repairs: list[dict[str, Any]] | None = None
         self._removed: list[str] = []
         self._stored = StoredFindings()
+        self._stored_geometries: list[str | None] | None = None
 
     def check(self, conn: Connection, step: Progress) -> list[Problem]:
         """Lock the boundaries (until the transaction ends), then validate the features with
@@ -346,7 +356,7 @@ class BoundaryBatch(Batch):
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""
         request, level = self.request, self.request.level
-        wkbs = shapely.to_wkb(np.array([c.geometry for c in self.candidates], dtype=object))
+        self._stored_geometries = stored_geometries(self.candidates)
         summary = commit_regions(
             conn,
             [
@@ -355,12 +365,13 @@ class BoundaryBatch(Batch):
                     level=level,
                     name=c.name,
                     parent_code=c.parent_code if level != "county" else None,
-                    wkb=wkb,
+                    wkb=None,
                     attributes=c.attributes,
                     **c.values,
                 )
-                for c, wkb in zip(self.candidates, wkbs.tolist(), strict=True)
+                for c in self.candidates
             ],
+            geometries=self._stored_geometries,
             author=request.author,
             action=request.action,
             message=f"{request.action} of {request.filename} ({level})",
@@ -375,7 +386,7 @@ class BoundaryBatch(Batch):
 
     def review(self, staged: Staged | None) -> ReviewFeatures:
         """The review map's features (:func:`upload_features`)."""
-        return upload_features(self.candidates, staged)
+        return upload_features(self.candidates, staged, self._stored_geometries)
 
 
 class Boundaries(UploadKind):

@@ -11,11 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection, text
 
 from gis.errors import NotFound
-from gis.store.versions import copy_text
 
 if TYPE_CHECKING:
     from gis.ingest.pipeline import UploadRequest
@@ -25,14 +23,15 @@ if TYPE_CHECKING:
 class ReviewFeatures:
     """A boundary upload's features for the review map, column by column: the feature's
     number in the file, its code and name, what the upload does to it (``change``: added,
-    modified, unchanged; None when errors blocked the change) and its geometry as stored
-    (``gis.store.versions.stored_form``; None where it has none)."""
+    modified, unchanged; None when errors blocked the change) and its geometry as stored,
+    ready for COPY (``gis.store.versions.copy_text`` of ``stored_form``; None where it has
+    none)."""
 
     features: list[int]
     codes: list[str | None]
     names: list[str | None]
     changes: list[str | None]
-    geometries: np.ndarray
+    geometries: list[str | None]
 
 
 def record_upload(
@@ -73,7 +72,7 @@ def _write_features(conn: Connection, upload_id: int, review: ReviewFeatures) ->
         "COPY upload_features (upload_id, feature, code, name, change, geom) FROM STDIN"
     ) as copy:
         columns = (review.features, review.codes, review.names, review.changes)
-        for row in zip(*columns, copy_text(review.geometries), strict=True):
+        for row in zip(*columns, review.geometries, strict=True):
             copy.write_row((upload_id, *row))
 
 

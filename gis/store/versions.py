@@ -62,12 +62,13 @@ are never kept as free attributes (a ``level`` that differs from the region's is
 
 @dataclass
 class RegionRecord:
-    """A region to be written: what an upload or the demo loader supplies."""
+    """A region to be written: what an upload or the demo loader supplies (``wkb`` None: its
+    geometry is given to :func:`commit_regions` already as stored)."""
 
     code: str
     level: str
     name: str
-    wkb: bytes
+    wkb: bytes | None
     parent_code: str | None = None
     households: int | None = None
     population: int | None = None
@@ -286,6 +287,7 @@ def commit_regions(
     remove: Sequence[str] = (),
     keep: Sequence[str] = (),
     merge_attributes: bool = False,
+    geometries: Sequence[str | None] | None = None,
 ) -> VersionSummary:
     """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
 
@@ -293,7 +295,9 @@ def commit_regions(
     of existing regions instead of taken from ``records`` — for files that do not have
     those fields; with ``merge_attributes`` the records' free attributes are added to the
     stored ones instead of replacing them.  Geometries are stored as :func:`stored_form`
-    makes them; a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
+    makes them — from each record's ``wkb``, or given as ``geometries`` (in the records'
+    order, :func:`copy_text` of :func:`stored_form`: an upload has them for its review map
+    too); a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
     (``level`` only when it is the record's own level).
     Regions whose content is unchanged (see ``_DIFFERS``) keep their rows.  Runs inside the
     caller's transaction: roll it back and nothing happened.
@@ -317,7 +321,8 @@ def commit_regions(
             details={"levels": bad_levels},
         )
     number = _begin_version(conn, author, action, message)
-    geometries = copy_text(stored_form(shapely.from_wkb([r.wkb for r in records])))
+    if geometries is None:
+        geometries = copy_text(stored_form(shapely.from_wkb([r.wkb for r in records])))
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY staged ({_COLS}, geom) FROM STDIN") as copy:
         for r, geom in zip(records, geometries, strict=True):
