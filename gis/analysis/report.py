@@ -48,6 +48,19 @@ ORDER BY g.code COLLATE "C"
 """
 
 
+_COUNT_GRIDS = f"""
+WITH RECURSIVE below AS (
+    SELECT code, level FROM regions WHERE code = :region AND {current("")}
+    UNION ALL
+    SELECT r.code, r.level FROM regions r JOIN below b ON r.parent_code = b.code
+    WHERE {current()}
+)
+SELECT count(*) FROM (SELECT 1 FROM below WHERE level = 'grid' LIMIT :cap) AS capped
+"""
+"""The grids below a region, counted up to ``:cap`` (the walk stops there: a province is
+refused as fast as a city is counted)."""
+
+
 @dataclass(frozen=True)
 class RegionData:
     """A region's grids (with their attribute rows) and the demand points inside them."""
@@ -57,10 +70,14 @@ class RegionData:
     demand: list[DemandPoint]
 
 
-def _too_large(what_zh: str, what_en: str, found: int, limit: int, setting: str) -> TooLarge:
+def _too_large(
+    what_zh: str, what_en: str, found: int, limit: int, setting: str, counted: bool = True
+) -> TooLarge:
+    """413 ``analysis_too_large``; ``counted`` False: ``found`` is where counting stopped."""
+    zh, en = (str(found), str(found)) if counted else (f"超过 {limit}", f"more than {limit}")
     return TooLarge(
-        f"分析范围过大：{found} 个{what_zh}，上限 {limit}；请选择更小的区域 "
-        f"(too large to analyse: {found} {what_en}, at most {limit}; choose a smaller region)",
+        f"分析范围过大：{zh} 个{what_zh}，上限 {limit}；请选择更小的区域 "
+        f"(too large to analyse: {en} {what_en}, at most {limit}; choose a smaller region)",
         code="analysis_too_large",
         details={what_en: found, "limit": limit, "setting": setting},
     )
@@ -72,11 +89,11 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
     ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
     the buildings are read)."""
     require_region(conn, region, current_version(conn))
+    cap = {"region": region, "cap": settings.analysis_max_grids + 1}
+    if (found := conn.scalar(text(_COUNT_GRIDS), cap)) > settings.analysis_max_grids:
+        limit = settings.analysis_max_grids
+        raise _too_large("网格", "grids", found, limit, "analysis_max_grids", counted=False)
     rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings().all()]
-    if len(rows) > settings.analysis_max_grids:
-        raise _too_large(
-            "网格", "grids", len(rows), settings.analysis_max_grids, "analysis_max_grids"
-        )
     polygons = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
     grids = [
         Grid(
