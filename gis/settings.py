@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         default=20.0, description="Time bound of the siting solver, in seconds."
     )
     analysis_max_grids: int = Field(
-        default=20_000, ge=1, description="Most grids one coverage or standards analysis covers."
+        default=100_000, ge=1, description="Most grids one coverage or standards analysis covers."
     )
     analysis_max_buildings: int = Field(
         default=500_000,
