@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 from common import ROOT, bench_database, drop_databases, git_state, machine
 from playwright.sync_api import sync_playwright
 

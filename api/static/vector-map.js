@@ -294,3 +294,36 @@ search.addEventListener("submit", async (e) => {
     .setLngLat([(box[0][0] + box[1][0]) / 2, (box[0][1] + box[1][1]) / 2])
     .setDOMContent(holder).addTo(map);
 });
+
+// the address box: an address or "lon,lat" (WGS84) sent to GET /api/v1/lookup; the point
+// marked, the map flown there and the grid it names (or the nearest) opened
+const lookup = panel.querySelector(".gm-lookup"), answer = lookup.querySelector(".gm-answer");
+let found = null;
+lookup.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const q = lookup.querySelector("input").value.trim();
+  const xy = q.match(/^(-?\d+(?:\.\d+)?)\s*[,，\s]\s*(-?\d+(?:\.\d+)?)$/);
+  const params = xy ? `lon=${xy[1]}&lat=${xy[2]}` : `address=${encodeURIComponent(q)}`;
+  answer.textContent = "查询中…";
+  let reply;
+  try {
+    reply = await fetch(`${base}/api/v1/lookup?${params}`, {headers: {Accept: "application/json"}});
+  } catch (err) {
+    answer.textContent = "无法连接查询服务，请确认 gridmap 服务已启动";
+    return;
+  }
+  const b = await reply.json();
+  if (!reply.ok) { answer.textContent = b.message; return; }
+  const grid = b.grid || b.nearest?.grid;
+  found?.remove();
+  found = new maplibregl.Marker({color: "#000"}).setLngLat([b.point.lon, b.point.lat]).addTo(map);
+  map.flyTo({center: [b.point.lon, b.point.lat], zoom: Math.max(map.getZoom(), 15)});
+  answer.textContent = b.covered ? `所在网格：${grid.name}（${grid.code}）`
+    : `不在任何网格内${grid ? `，最近网格：${grid.name}（${b.nearest.distance_m} 米）` : ""}`;
+  if (grid) {
+    if (selected) map.setFeatureState(selected, {selected: false});
+    selected = {source: "grids", sourceLayer: "grids", id: grid.code};
+    map.once("idle", () => map.setFeatureState(selected, {selected: true}));
+  }
+  window.gridmapLookup = {code: grid?.code, covered: b.covered};
+});

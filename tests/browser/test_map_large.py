@@ -135,6 +135,23 @@ def test_search_flies_to_a_grid_by_its_code(large_app: str, log: PageLog) -> Non
     assert log.problems() == {}
 
 
+def test_the_address_box_finds_the_grid_of_a_point(large_app: str, log: PageLog) -> None:
+    """110.4005°E 30.1505°N: column 100, row 50 of the county — community 111's first grid."""
+    page = log.page
+    page.goto(f"{large_app}/maps/region/{COUNTY}")
+    page.wait_for_function("() => window.gridmapIdle === true", timeout=30_000)
+    page.fill(".gm-lookup input", "110.4005,30.1505")
+    page.press(".gm-lookup input", "Enter")
+    page.wait_for_function("() => window.gridmapLookup !== undefined", timeout=10_000)
+    assert page.evaluate("() => window.gridmapLookup") == {
+        "code": f"{COUNTY}012001001",
+        "covered": True,
+    }
+    assert "所在网格" in page.locator(".gm-answer").inner_text()
+    log.failed_requests[:] = [f for f in log.failed_requests if "ERR_ABORTED" not in f]
+    assert log.problems() == {}
+
+
 def test_a_community_of_it_still_inlines_its_grids(large_app: str, log: PageLog) -> None:
     page = log.page
     community = f"{COUNTY}001001"
