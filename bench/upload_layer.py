@@ -83,7 +83,7 @@ def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -
 
     Each edge is keyed by its endpoints in canonical order, so both cells sharing it get
     exactly the same intermediate coordinates.  Edges of cells that turn out invalid are
-    straightened (collinear intermediate vertices) until every cell is valid.
+    straightened (no intermediate vertices) until every cell is valid.
     """
     t = np.arange(1, points_per_edge + 1) / (points_per_edge + 1)
     bulge = np.sin(np.pi * t)
@@ -99,10 +99,12 @@ def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -
             jitter = offsets.get(key)
             if jitter is None:
                 jitter = offsets[key] = WIGGLE * rng.uniform(-1.0, 1.0, len(t)) * bulge
+            out.append(a[None, :])
+            if not jitter.any():  # a straightened edge: rounded in-between points could kink it
+                continue
             d = hi - lo
             inserted = lo + t[:, None] * d + jitter[:, None] * np.array([-d[1], d[0]])
             inserted = np.round(inserted / GRID_MM) * GRID_MM
-            out.append(a[None, :])
             out.append(inserted if ka < kb else inserted[::-1])
         out.append(ring[:1])
         return Polygon(np.vstack(out))

@@ -34,16 +34,23 @@ where they were one line: a piece narrower than this everywhere is storage preci
 
 def polygonal(geom: BaseGeometry) -> MultiPolygon:
     """The polygons of an overlay's result as one MultiPolygon (lines and points dropped)."""
+    return MultiPolygon(_polygons(geom).tolist())
+
+
+def _polygons(geom: BaseGeometry) -> np.ndarray:
+    """The polygons of an overlay's result, one by one."""
     parts = shapely.get_parts(geom)
     kinds = shapely.get_type_id(parts)
     polygons = np.isin(kinds, [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
-    return MultiPolygon(shapely.get_parts(parts[polygons]).tolist())
+    return shapely.get_parts(parts[polygons])
 
 
 def substantial(geom: BaseGeometry, frame: EqualAreaFrame) -> tuple[np.ndarray, np.ndarray]:
     """The polygons of an overlay's result that are no noise (see the module docstring), and
     their areas in m² (vectorised: a province's boundaries leave thousands of slivers)."""
-    parts = shapely.get_parts(polygonal(geom))
+    parts = _polygons(geom)
+    high = frame.metres_per_degree[1]
+    parts = parts[shapely.area(parts) * high * high > NOISE_M2]  # the others surely are noise
     metric = frame.metric(parts)
     area = shapely.area(metric)
     # only a piece whose area is at most perimeter × width/2 can be that narrow everywhere
