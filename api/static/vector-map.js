@@ -236,9 +236,10 @@ async function gridDetails(code, body) {
   if (!answer.ok) return null;
   const grid = await answer.json(), p = grid.properties;
   const community = grid.parents.find((r) => r.level === "community");
-  body.replaceWith(rows([["网格", p.name], ["编码", p.code], ["社区", community?.name],
-                         ["网格员", p.grid_worker], ["党支部", p.party_branch],
-                         ["户数", p.households]]));
+  const known = [["网格", p.name], ["编码", p.code], ["社区", community?.name],
+                 ["网格员", p.grid_worker], ["党支部", p.party_branch], ["户数", p.households]];
+  // what the reader may not see is left out (an anonymous reader: no grid worker row)
+  body.replaceWith(rows(known.filter(([, v]) => v !== null && v !== undefined)));
   window.gridmapDetails = code;
   return grid;
 }

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
+from gis.access.auth import create_key
 from gis.web.page_data import INLINE_MAX_REGIONS, fits_inline
 
 from browser import PageLog, guarded_page, launch, screenshot
@@ -117,6 +118,26 @@ def test_a_click_shows_the_grids_details_as_an_anonymous_reader_may_see_them(
     assert code in popup and "合成" in popup and "社区" in popup
     assert "王网格" not in popup  # no grid worker for an anonymous reader
     screenshot(page, "map-large-popup")
+    assert log.problems() == {}
+
+
+def test_a_viewer_sees_the_grid_worker_masked(
+    large_app: str, large_db: tuple[str, Any], log: PageLog
+) -> None:
+    """Signed in by a viewer key (the page's session), the popup has the grid worker, masked."""
+    with large_db[1].begin() as conn:
+        key = create_key(conn, role="viewer", name="map reader")
+    page = log.page
+    page.goto(f"{large_app}/maps/region/{COUNTY}?key={key}")
+    page.wait_for_function("() => window.gridmapIdle === true", timeout=30_000)
+    code = f"{COUNTY}012001001"
+    page.fill(".gm-search input", code)
+    page.press(".gm-search input", "Enter")
+    page.wait_for_function(f"() => window.gridmapDetails === '{code}'", timeout=10_000)
+    rows = page.locator(".maplibregl-popup-content tr").all_inner_texts()
+    worker = next(r for r in rows if r.startswith("网格员")).split("\t", 1)[1]
+    assert "*" in worker and worker.startswith("王"), worker
+    log.failed_requests[:] = [f for f in log.failed_requests if "ERR_ABORTED" not in f]
     assert log.problems() == {}
 
 
