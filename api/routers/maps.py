@@ -58,10 +58,12 @@ def _region_page(
     tops = region_page.page_tops(conn, region)
     if page_data.fits_inline(conn, tops):
         return _page(request, settings, region_page.region_map(conn, settings, region, options))
+    view = page_data.focus(conn, tops)
     config = viewer_config(
-        settings, bounds=[], version=current_version(conn), as_of=None
-    ) | page_data.focus(conn, tops)
+        settings, bounds=view["bounds"], version=current_version(conn), as_of=None
+    )
     config |= {
+        "regions": view["regions"],
         "basemap": options.basemap,
         "colourBy": options.colour_by,
         "highlight": HIGHLIGHT,
