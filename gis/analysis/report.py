@@ -94,7 +94,7 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
         limit = settings.analysis_max_grids
         raise _too_large("网格", "grids", found, limit, "analysis_max_grids", counted=False)
     rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings().all()]
-    polygons = shapely.from_wkb([bytes(r["wkb"]) for r in rows])
+    polygons = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows])  # not kept twice
     grids = [
         Grid(
             code=r["code"],
