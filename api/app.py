@@ -14,6 +14,7 @@ from api.compression import CompressLarge
 from api.cors import PublicCORS
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.fast_lookup import FastLookup
 from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
 from api.public_url import PublicURL
@@ -126,5 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CompressLarge)
     app.add_middleware(PublicCORS)
     app.add_middleware(SecurityHeaders, settings=settings)  # a CSP nonce for each request
-    app.add_middleware(PublicURL, public_url=settings.public_url)  # outermost: before any link
+    app.add_middleware(PublicURL, public_url=settings.public_url)  # before any link
+    app.add_middleware(FastLookup, root=app)  # outermost: the busiest request, answered first
     return app

@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gis.settings import Settings
 from gis.web.page import basemap_hosts
 
+EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
+"""The headers every answer carries (raw ASGI form)."""
+
 
 def content_security_policy(nonce: str, img_hosts: list[str], *, eval_: bool = False) -> str:
     """The policy of an HTML page whose own inline scripts carry ``nonce`` (``eval_``: the
@@ -67,8 +70,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "same-origin")
+                for name, value in EVERY_ANSWER:
+                    headers.setdefault(name.decode(), value.decode())
                 if headers.get("content-type", "").startswith("text/html"):
                     eval_ = bool(scope["state"].get("csp_eval"))
                     policy = content_security_policy(nonce, self.img_hosts, eval_=eval_)

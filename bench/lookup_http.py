@@ -48,6 +48,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +58,7 @@ import shapely
 import wrk
 from common import ROOT, bench_database, git_state, heading, machine, package_version
 from meters import machine_busy_seconds, parent_pid, process_cpu
-from servers import Server, backends, serve_gridmap
+from servers import Server, backends, http_get, serve_gridmap, uvicorn_server
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 from wrk import WrkRun
@@ -70,6 +72,8 @@ from gis.store.versions import current_version
 LOOKUP = "/api/v1/lookup"
 GOAL_RPS = 5_000
 GOAL_P99_MS = 10.0
+GOAL_FLOOR_SHARE = 0.5
+"""Issue 16: single lookups at ≥ 50 % of the floor's requests/s (``bench/lookup_floor.py``)."""
 
 
 # --------------------------------------------------------------------------- points
@@ -227,6 +231,46 @@ def run_wrk(
     return run
 
 
+@contextmanager
+def serve_floor(workdir: Path, args: argparse.Namespace) -> Iterator[Server]:
+    """The floor (``bench/lookup_floor.py``) under the same uvicorn, workers and flags as
+    gridmap, answering ``workdir/floor.json`` (a real lookup answer) to every request."""
+    with uvicorn_server(
+        Path(sys.executable).parent / "uvicorn",
+        [
+            "--factory",
+            "lookup_floor:create_app",
+            "--app-dir",
+            str(ROOT / "bench"),
+            *args.uvicorn_arg,
+        ],
+        workers=args.workers,
+        env={**os.environ, "FLOOR_BODY": str(workdir / "floor.json")},
+        cwd=ROOT,
+        log=workdir / "floor.log",
+        health="/health",
+    ) as server:
+        yield server
+
+
+def floor_share(runs: list[WrkRun]) -> list[str]:
+    """Per number of connections: the lookup's requests/s as a share of the floor's."""
+    floor = {r.connections: r for r in runs if r.label == "floor"}
+    lines = []
+    for run in runs:
+        if run.label.startswith("lookup") and run.connections in floor:
+            base = floor[run.connections]
+            share = run.requests_per_s / base.requests_per_s
+            verdict = "met" if share >= GOAL_FLOOR_SHARE else "not met"
+            lines.append(
+                f"- {run.label}, {run.connections} connections: {run.requests_per_s:,.0f} / "
+                f"{base.requests_per_s:,.0f} req/s = **{100 * share:.0f} %** of the floor "
+                f"(goal ≥ {100 * GOAL_FLOOR_SHARE:.0f} %: {verdict}); "
+                f"p99 {run.ms('99'):.2f} ms vs the floor's {base.ms('99'):.2f} ms"
+            )
+    return lines
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -311,6 +355,11 @@ def markdown(
             for r in lookups
         )
         + ".",
+        "",
+        "Against the floor (a do-nothing ASGI app answering a real lookup answer's bytes, "
+        "`bench/lookup_floor.py`, under the same uvicorn, workers, wrk and paths, same run):",
+        "",
+        *floor_share(runs),
         "",
         f"Checked before timing: {checked['covered'] + checked['uncovered']} answers over HTTP "
         f"({checked['covered']} covered, {checked['uncovered']} nearest-grid) equal a direct "
@@ -413,6 +462,25 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 if s.proc.poll() is not None:
                     raise RuntimeError(f"uvicorn died:\n{s.log.read_text()}")
+                body = http_get(s.port, points.path(int(np.flatnonzero(covered)[0])))[1]
+            (workdir / "floor.json").write_bytes(body)
+            with serve_floor(workdir, args) as f:
+                floor_url = f"http://127.0.0.1:{f.port}"
+                floor_runs = [
+                    run_wrk(
+                        "floor",
+                        floor_url,
+                        workdir / "all.lua",
+                        args,
+                        args.duration,
+                        c,
+                        f,
+                        admin_url,
+                        dbname,
+                    )
+                    for c in args.connections
+                ]
+            runs += floor_runs
         print("\n" + markdown(args, env, loaded, points, checked, runs))
     finally:
         if created:

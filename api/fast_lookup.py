@@ -1,0 +1,113 @@
+"""The busiest request, answered before the framework: ``GET /api/v1/lookup?lon=&lat=``.
+
+A hotline system asks "which grid is this point in" thousands of times a second.  The route
+(``api.routers.lookup``) answers it through eight middlewares and FastAPI's dependency
+resolution: ~300 µs a request here, ten times the lookup itself.  This outermost middleware
+answers the common case itself — an anonymous GET with exactly ``lon`` and ``lat`` (and
+optionally ``crs=wgs84``), plain decimal numbers within ±180° / ±90° — from the same index
+(``LookupService.index``), with the same JSON and the same headers; anything else (a key or
+a session, other parameters, another CRS, ``as_of``, text that is not a plain number, an
+answer large enough to be compressed) goes on to the route unchanged, so every rule and
+error stays where it is defined.
+
+Per boundary version the anonymous answer of each grid is rendered once (redacted as for an
+anonymous caller) around its point: the request only writes its point in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.compression import MINIMUM_SIZE
+from api.cors import HEADERS as CORS_HEADERS
+from api.deps import services
+from api.security_headers import EVERY_ANSWER
+from gis.access.privacy import redact
+
+PATH = "/api/v1/lookup"
+_NUMBER = rb"-?\d{1,3}(?:\.\d{1,17})?"
+_QUERY = re.compile(
+    rb"(?:lon=(?P<lon>" + _NUMBER + rb")&lat=(?P<lat>" + _NUMBER + rb")"
+    rb"|lat=(?P<lat2>" + _NUMBER + rb")&lon=(?P<lon2>" + _NUMBER + rb"))(?:&crs=wgs84)?"
+)
+MAX_RENDERED = 100_000
+"""Grids whose rendered answer is kept (per process); beyond it the cache starts again."""
+_POINT = "\x00point\x00"
+
+
+def _dumps(content: Any) -> str:
+    """JSON as ``JSONResponse`` renders it."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class FastLookup:
+    """ASGI middleware: anonymous single-point lookups in WGS84, answered directly."""
+
+    def __init__(self, app: ASGIApp, root: Any) -> None:
+        self.app = app
+        self.root = root  # the FastAPI app, whose state holds the services
+        self.rendered: dict[tuple[int | None, int], tuple[bytes, bytes]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == PATH
+            and scope["method"] == "GET"
+            and (found := _QUERY.fullmatch(scope["query_string"]))
+            and not any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
+        ):
+            lon = float(found["lon"] or found["lon2"])
+            lat = float(found["lat"] or found["lat2"])
+            if abs(lon) <= 180 and abs(lat) <= 90 and await self._answer(lon, lat, send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, lon: float, lat: float, send: Send) -> bool:
+        """Send the answer for the point; False (nothing sent) when the route must answer."""
+        index = await services(self.root).lookup.index()
+        x, y = np.array([lon]), np.array([lat])
+        # the covering grid as ``GridIndex.locate`` finds it first (the nearest grid of a
+        # point outside every grid is left to ``answers``: searched once, not twice)
+        grid = index.cells.covering_point(lon, lat) if index.cells is not None else -1
+        if grid < 0:  # the nearest grid and its distance: the point's own answer
+            (answer,) = index.answers(x, y)
+            body = _dumps(redact(answer, None)).encode()
+        else:
+            parts = self.rendered.get((index.version, grid))
+            if parts is None:
+                parts = _render(index, x, y)
+                if len(self.rendered) >= MAX_RENDERED:
+                    self.rendered.clear()
+                self.rendered[(index.version, grid)] = parts
+            point = _dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()
+            body = parts[0] + point + parts[1]
+        if len(body) >= MINIMUM_SIZE:  # the route's answer would be compressed
+            return False
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                    *CORS_HEADERS,  # the lookup is open to other origins (api.cors)
+                    *EVERY_ANSWER,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+
+def _render(index: Any, x: np.ndarray, y: np.ndarray) -> tuple[bytes, bytes]:
+    """The anonymous answer for a point of a grid, split where the point goes: the same for
+    every point of that grid (the index's own answer, so the route's)."""
+    (answer,) = index.answers(x, y)
+    text = _dumps({**redact(answer, None), "point": _POINT})
+    before, after = text.split(_dumps(_POINT))
+    return before.encode(), after.encode()
