@@ -82,8 +82,9 @@ def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -
     """Insert ``points_per_edge`` jittered vertices in every edge, identical for both sides.
 
     Each edge is keyed by its endpoints in canonical order, so both cells sharing it get
-    exactly the same intermediate coordinates.  Edges of cells that turn out invalid are
-    straightened (no intermediate vertices) until every cell is valid.
+    exactly the same intermediate coordinates.  Edges of cells that turn out invalid, or
+    overlap a neighbour, are straightened (no intermediate vertices) until every cell is valid
+    and the cells a coverage.
     """
     t = np.arange(1, points_per_edge + 1) / (points_per_edge + 1)
     bulge = np.sin(np.pi * t)
@@ -111,7 +112,10 @@ def _jagged(cells: np.ndarray, rng: np.random.Generator, points_per_edge: int) -
 
     polygons = [build(r) for r in rings]
     for _ in range(10):
-        invalid = np.flatnonzero(~shapely.is_valid(np.asarray(polygons, dtype=object)))
+        cells_now = np.asarray(polygons, dtype=object)
+        invalid = np.flatnonzero(~shapely.is_valid(cells_now))
+        if len(invalid) == 0:  # then those whose jagged edges cross a neighbour's
+            invalid = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(cells_now)))
         if len(invalid) == 0:
             break
         for i in invalid.tolist():
