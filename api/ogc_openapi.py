@@ -83,8 +83,15 @@ PAGING = [
     ),
     query(
         "offset",
-        "Features to skip (the `next` link sets it).",
+        "Features to skip (kept for clients that count; the `next` link uses `cursor`).",
         {"type": "integer", "minimum": 0, "default": 0},
+    ),
+    query(
+        "cursor",
+        "Where the next page starts (opaque; set by the `next` link): pages are keyset "
+        "pages, each as fast as the first, and regions are read from the version the first "
+        "page was.",
+        {"type": "string", "maxLength": 1000},
     ),
     query("datetime", "Accepted and ignored: no feature has a time.", {"type": "string"}),
     F,

@@ -198,8 +198,8 @@ def items(
         default_limit=DEFAULT_PAGE_SIZE,
         max_limit=MAX_PAGE_SIZE,
     )
-    page, total = features.list_items(conn, found, query, settings)
-    page = redact(page, role_of(caller))
+    page = features.list_items(conn, found, query, settings)
+    shown = redact(page.features, role_of(caller))
     links = [
         _link(request.url, "self", GEOJSON, "本页 (this page)"),
         _link(
@@ -209,8 +209,10 @@ def items(
             found.title,
         ),
     ]
-    if query.offset + len(page) < total:
-        nxt = request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit)
+    if page.next_cursor is not None:  # keyset: page 10 000 costs what page 1 costs
+        nxt = request.url.remove_query_params("offset").include_query_params(
+            cursor=page.next_cursor, limit=query.limit
+        )
         links.append(_link(nxt, "next", GEOJSON, "下一页 (next page)"))
     if query.offset > 0:
         prev = request.url.include_query_params(
@@ -220,11 +222,12 @@ def items(
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
-            "numberMatched": total,
-            "numberReturned": len(page),
+            "numberMatched": page.matched,
+            "numberMatchedExact": page.exact,
+            "numberReturned": len(shown),
             "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "links": links,
-            "features": page,
+            "features": shown,
         }
     )
 

@@ -5,14 +5,12 @@ added or removed elsewhere shifts no other page's rows."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gis.errors import InvalidInput
+from gis.query import cursor as cursors
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -29,22 +27,14 @@ class GridPage:
 
 def encode(code: str) -> str:
     """The cursor naming ``code`` as the last grid seen."""
-    return base64.urlsafe_b64encode(code.encode()).decode().rstrip("=")
+    return cursors.encode(code)
 
 
 def decode(cursor: str) -> str:
     """The code a cursor names; 422 ``invalid_cursor`` for anything else."""
-    try:
-        code = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        code = ""
-    if not code or not code.isprintable():
-        raise InvalidInput(
-            "cursor 无效：请使用上一页返回的 next_cursor (invalid cursor: use the previous "
-            "page's next_cursor)",
-            code="invalid_cursor",
-            details={"cursor": cursor[:100]},
-        )
+    code = cursors.decode(cursor)
+    if not isinstance(code, str) or not code or not code.isprintable():
+        raise cursors.invalid(cursor)
     return code
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from gis.catalogue import POINT_LAYERS, REGION_LAYERS
 from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, InvalidQuery, NotFound
+from gis.query import cursor as cursors
 from gis.query import layers, regions
 from gis.settings import Settings
 from gis.store.versions import current_version
@@ -46,10 +47,14 @@ DESCRIPTION = (
     "party-service centres, cameras and buildings, in WGS84 (CRS84)."
 )
 
-PAGING_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
+PAGING_PARAMETERS = ("bbox", "limit", "offset", "cursor", "datetime", "f")
 """The query parameters of ``/items`` besides the property filters."""
 FORMATS = ("json", "geojson")
 """Accepted values of ``f``: every answer is JSON (GeoJSON for features)."""
+EXACT_COUNT_UP_TO = 10_000
+"""``numberMatched`` is exact up to this many features; above it, the planner's estimate
+(the answer says which: ``numberMatchedExact``) — an exact count of 10 000 000 addresses
+would read them all for every page."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,21 @@ class ItemsQuery:
     offset: int = 0
     bbox: regions.BBox | None = None
     equals: Mapping[str, Any] = field(default_factory=dict)
+    after: Any = None
+    """The last feature id of the previous page (from ``cursor``), None from the first."""
+    version: int | None = None
+    """The boundary version a cursor's pages of regions are read from (None: current)."""
+
+
+@dataclass(frozen=True)
+class ItemsPage:
+    """A page of features, how many match (``exact``: counted, else estimated) and the
+    cursor of the next page (None on the last)."""
+
+    features: list[dict[str, Any]]
+    matched: int
+    exact: bool
+    next_cursor: str | None
 
 
 def items_query(
@@ -261,20 +281,43 @@ def items_query(
     """Parse the query string of ``/items``: ``limit`` (default ``default_limit``; larger
     than ``max_limit`` is clamped to it, as Part 1 asks), ``offset``, ``bbox`` (CRS84),
     ``datetime`` (accepted and ignored: no feature has a time), ``f`` and one equality
-    filter per queryable; anything else is a 400."""
+    filter per queryable; anything else is a 400.  ``cursor`` (a ``next`` link's) continues
+    a keyset walk; not with ``offset``."""
     fields = queryables(collection)
     given = check_parameters(params, (*PAGING_PARAMETERS, *fields))
     limit = default_limit
     if "limit" in given:
         limit = min(_integer("limit", given["limit"], 1), max_limit)
     offset = _integer("offset", given["offset"], 0) if "offset" in given else 0
+    after, version = _cursor(collection, given["cursor"]) if "cursor" in given else (None, None)
+    if after is not None and offset:
+        raise _invalid("offset", "cursor 与 offset 不能同时使用 (give cursor or offset, not both)")
     bbox = _bbox(given["bbox"]) if "bbox" in given else None
     equals = {
         name: _coerce(collection, name, fields[name]["type"], value)
         for name, value in given.items()
         if name in fields
     }
-    return ItemsQuery(limit=limit, offset=offset, bbox=bbox, equals=equals)
+    return ItemsQuery(
+        limit=limit, offset=offset, bbox=bbox, equals=equals, after=after, version=version
+    )
+
+
+def _cursor(collection: Collection, value: str) -> tuple[Any, int | None]:
+    """The last id and the version of a ``next`` link's cursor (400 for anything else)."""
+    try:
+        payload = cursors.decode(value)
+    except InvalidInput as error:
+        raise _invalid("cursor", error.message) from None
+    key_type = str if collection.level or collection.layer.key != "id" else int
+    if (
+        isinstance(payload, dict)
+        and set(payload) == {"after", "version"}
+        and type(payload["after"]) is key_type
+        and (payload["version"] is None or type(payload["version"]) is int)
+    ):
+        return payload["after"], payload["version"]
+    raise _invalid("cursor", cursors.invalid(value).message)
 
 
 # --------------------------------------------------------------------------- features
@@ -282,26 +325,40 @@ def items_query(
 
 def list_items(
     conn: Connection, collection: Collection, query: ItemsQuery, settings: Settings
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of the collection's features (ordered by id) and how many match in all."""
+) -> ItemsPage:
+    """One page of the collection's features (ordered by id), how many match in all, and
+    the next page's cursor.  Pages of regions after the first are read from the version
+    the first was (a commit between two pages mixes no versions into one walk)."""
+    limit = query.limit + 1  # one more than the page: whether there is a next one
+    version = None
     if collection.level:
-        return regions.list_regions(
+        version = query.version if query.after is not None else current_version(conn)
+        features, total = regions.list_regions(
             conn,
-            version=current_version(conn),
+            version=version,
             level=collection.level,
             bbox=query.bbox,
             equals=query.equals,
-            limit=query.limit,
+            limit=limit,
             offset=query.offset,
+            after=query.after,
+            exact_up_to=EXACT_COUNT_UP_TO,
         )
-    return layers.list_features(
-        conn,
-        collection.layer,
-        layers.SpatialFilter(bbox=query.bbox, equals=query.equals),
-        limit=query.limit,
-        offset=query.offset,
-        settings=settings,
-    )
+    else:
+        features, total = layers.list_features(
+            conn,
+            collection.layer,
+            layers.SpatialFilter(bbox=query.bbox, equals=query.equals),
+            limit=limit,
+            offset=query.offset,
+            settings=settings,
+            after=query.after,
+            exact_up_to=EXACT_COUNT_UP_TO,
+        )
+    more = len(features) > query.limit
+    features = features[: query.limit]
+    following = cursors.encode({"after": features[-1]["id"], "version": version}) if more else None
+    return ItemsPage(features, total, total <= EXACT_COUNT_UP_TO, following)
 
 
 def get_item(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from gis.catalogue.schema import Field, Layer
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.geo.crs import to_wgs84_points
+from gis.query.cursor import count_matching
 from gis.query.regions import BBox, require_region
 from gis.settings import Settings
 from gis.store.versions import current, current_version
@@ -246,14 +247,21 @@ def list_features(
     limit: int,
     offset: int,
     settings: Settings,
+    after: Any = None,
+    exact_up_to: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Features matching ``query`` (nearest first when a point is given, else by key) and
-    how many match in all (at most ``nearest``)."""
+    how many match in all (at most ``nearest``).  ``after``: the features after that key
+    (a keyset page; not with a point); ``exact_up_to``: the total is counted exactly up to
+    it and estimated beyond (``gis.query.cursor.count_matching``)."""
     if query.region is not None:
         require_region(conn, query.region, current_version(conn))
     params: dict[str, Any] = {}
     where = _where(spec, query, params)
-    total = conn.scalar(text(f"SELECT count(*) FROM {spec.table} t WHERE {where}"), params) or 0
+    total = count_matching(conn, f"{spec.table} t WHERE {where}", params, exact_up_to)
+    if after is not None and query.point is None:
+        where += f" AND t.{spec.key} > :after"
+        params["after"] = after
     if query.nearest is not None:
         total = min(total, query.nearest)
         limit = max(0, min(limit, query.nearest - offset))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis.errors import InvalidInput, NotFound
+from gis.query.cursor import count_matching
 from gis.store.versions import ATTRIBUTE_COLUMNS, current, valid_at
 
 GEOJSON_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
@@ -108,13 +109,17 @@ def list_regions(
     bbox: BBox | None = None,
     limit: int,
     offset: int = 0,
+    after: str | None = None,
+    exact_up_to: int | None = None,
     simplify_m: float | None = None,
     equals: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Regions valid at ``version`` matching the filters, ordered by code; and the total.
 
     ``equals`` maps property names (``code``, ``name``, ``households`` …) to the values they
-    must equal."""
+    must equal.  ``after``: the regions after that code (a keyset page: the code index finds
+    its start, no rows are skipped one by one).  ``exact_up_to``: the total is counted
+    exactly up to it and estimated beyond (``gis.query.cursor.count_matching``)."""
     if version is None:
         return [], 0
     where = [_VALID_AT]
@@ -134,7 +139,10 @@ def list_regions(
         where.append("ST_Intersects(r.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
         params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
     condition = " AND ".join(where)
-    total = conn.scalar(text(f"SELECT count(*) FROM regions r WHERE {condition}"), params) or 0
+    total = count_matching(conn, f"regions r WHERE {condition}", params, exact_up_to)
+    if after is not None:
+        condition += " AND r.code > :after"
+        params["after"] = after
     rows = conn.execute(
         text(
             f"{_select(simplify_m)} WHERE {condition} ORDER BY r.code LIMIT :limit OFFSET :offset"
