@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
+from api.errors import invalid_parameter
 from api.throttle import Family, Throttle
 from gis.access.auth import (
     Principal,
@@ -34,6 +35,7 @@ from gis.access.auth import (
     session_principal,
 )
 from gis.errors import Forbidden
+from gis.query import cursor as cursors
 from gis.query.lookup import LookupService
 from gis.settings import Settings
 from gis.store.watch import VersionWatch
@@ -129,6 +131,10 @@ class Page:
 
     limit: int
     offset: int
+    after: Any = None
+    """Keyset lists (:func:`get_keyset_page`): the last id of the previous page."""
+    keyset: bool = False
+    """Whether the list pages by keyset (its ``next`` links carry a cursor)."""
 
 
 def get_page(
@@ -141,10 +147,36 @@ def get_page(
     return Page(limit=limit, offset=offset)
 
 
+def get_keyset_page(
+    page: Annotated[Page, Depends(get_page)],
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=cursors.MAX_CURSOR_CHARS,
+            description="Where the page starts: the `next` link's cursor (not with offset).",
+        ),
+    ] = None,
+) -> Page:
+    """Paging of a list ordered by an indexed key: ``cursor`` (a ``next`` link's) or
+    ``offset``, not both (422 ``invalid_cursor``, ``invalid_parameter``)."""
+    after = None
+    if cursor is not None:
+        payload = cursors.decode(cursor)
+        if not (isinstance(payload, dict) and set(payload) == {"after"}):
+            raise cursors.invalid(cursor)
+        after = payload["after"]
+        if page.offset:
+            raise invalid_parameter(
+                "offset", "cursor 与 offset 不能同时使用 (give cursor or offset, not both)"
+            )
+    return Page(limit=page.limit, offset=page.offset, after=after, keyset=True)
+
+
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 Id = Annotated[int, Path(ge=1, le=MAX_INT, description="A positive integer id.")]
 """A numeric id in a path: an upload, a key, a version."""
 PageDep = Annotated[Page, Depends(get_page)]
+KeysetPageDep = Annotated[Page, Depends(get_keyset_page)]
 
 AS_OF = "Boundary version to read (default: the current)."
 AsOf = Annotated[int | None, Query(ge=1, le=MAX_INT, description=AS_OF)]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Page
 from gis.errors import InvalidInput
+from gis.query import cursor as cursors
 from gis.query.regions import CRS_NAME, GEOJSON_CRS
 
 CRS_HEADER = {"Content-Crs": "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"}
@@ -50,16 +51,32 @@ def feature_collection(
     page: Page,
     version: int | None,
 ) -> GeoJSONResponse:
-    """A paged FeatureCollection with ``numberMatched``, ``links`` and its CRS."""
+    """A paged FeatureCollection with ``numberMatched``, ``links`` and its CRS.
+
+    A keyset page (``page.keyset``) comes with one feature more than the page when more
+    follow (the caller asks for ``limit + 1``): its ``next`` link carries a cursor after the
+    page's last feature and pins the walk to ``version`` (``as_of``); its ``numberMatched``
+    is exact up to ``EXACT_COUNT_UP_TO`` and estimated above (``numberMatchedExact``)."""
     links = [{"rel": "self", "href": str(request.url), "type": "application/geo+json"}]
-    if page.offset + len(features) < total:
+    nxt = None
+    if page.keyset:
+        more = len(features) > page.limit
+        features = features[: page.limit]
+        if more:
+            pin = {"as_of": version} if version is not None else {}
+            nxt = request.url.remove_query_params("offset").include_query_params(
+                cursor=cursors.encode({"after": features[-1]["id"]}), limit=page.limit, **pin
+            )
+    elif page.offset + len(features) < total:
         nxt = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
+    if nxt is not None:
         links.append({"rel": "next", "href": str(nxt), "type": "application/geo+json"})
     if page.offset > 0:
         prev = request.url.include_query_params(
             offset=max(0, page.offset - page.limit), limit=page.limit
         )
         links.append({"rel": "prev", "href": str(prev), "type": "application/geo+json"})
+    exact = {"numberMatchedExact": total <= cursors.EXACT_COUNT_UP_TO} if page.keyset else {}
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
@@ -67,6 +84,7 @@ def feature_collection(
             "crs_name": CRS_NAME,
             "version": version,
             "numberMatched": total,
+            **exact,
             "numberReturned": len(features),
             "links": links,
             "features": features,

@@ -16,7 +16,8 @@ from api.deps import (
     ConnectionDep,
     Crs,
     EngineDep,
-    PageDep,
+    KeysetPageDep,
+    Page,
     SettingsDep,
     require,
 )
@@ -30,6 +31,7 @@ from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, NotFound
 from gis.geo.crs import parse_crs, to_wgs84, to_wgs84_points
 from gis.query import layers
+from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.query.regions import BBox
 from gis.settings import Settings
 
@@ -119,7 +121,7 @@ def layer_router(spec: Layer) -> APIRouter:
         request: Request,
         settings: SettingsDep,
         conn: ConnectionDep,
-        page: PageDep,
+        page: KeysetPageDep,
         lon: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
         lat: Annotated[float | None, Query(description="Point for within_m / nearest")] = None,
         within_m: Annotated[
@@ -154,6 +156,12 @@ def layer_router(spec: Layer) -> APIRouter:
                         name, f"{spec.title}没有属性 {name} (no such attribute)"
                     )
                 equals[name] = value
+        if point is not None:  # nearest first: distance is no key, pages go by offset
+            if page.after is not None:
+                raise invalid_parameter(
+                    "cursor", "按距离排序时请用 offset (with lon/lat use offset)"
+                )
+            page = Page(limit=page.limit, offset=page.offset)
         query = layers.SpatialFilter(
             point=point,
             within_m=within_m,
@@ -167,9 +175,11 @@ def layer_router(spec: Layer) -> APIRouter:
             conn,
             spec,
             query,
-            limit=page.limit,
+            limit=page.limit + page.keyset,  # one more: whether a next page follows
             offset=page.offset,
             settings=settings,
+            after=page.after,
+            exact_up_to=EXACT_COUNT_UP_TO if page.keyset else None,
         )
         return feature_collection(request, features, total=total, page=page, version=None)
 

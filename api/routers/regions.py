@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import AsOf, CallerDep, ConnectionDep, PageDep, role_of
+from api.deps import AsOf, CallerDep, ConnectionDep, KeysetPageDep, role_of
 from api.responses import GeoJSONResponse, feature, feature_collection
 from api.schemas import RegionCollection, RegionDetail
 from api.text import Code
 from gis.access.privacy import redact
 from gis.query import regions
+from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.store.models import LEVELS
 from gis.store.versions import resolve_version
 
@@ -36,7 +37,7 @@ Simplify = Annotated[
 def list_regions(
     request: Request,
     conn: ConnectionDep,
-    page: PageDep,
+    page: KeysetPageDep,
     caller: CallerDep,
     level: Level | None = None,
     parent: Annotated[Code | None, Query(description="Code of the parent region.")] = None,
@@ -56,8 +57,10 @@ def list_regions(
         level=level,
         parent=parent,
         bbox=box,
-        limit=page.limit,
+        limit=page.limit + 1,  # one more: whether a next page follows
         offset=page.offset,
+        after=page.after,
+        exact_up_to=EXACT_COUNT_UP_TO,
         simplify_m=simplify,
     )
     features = redact(features, role_of(caller))
@@ -90,7 +93,7 @@ def list_children(
     code: Code,
     request: Request,
     conn: ConnectionDep,
-    page: PageDep,
+    page: KeysetPageDep,
     caller: CallerDep,
     simplify: Simplify = None,
     as_of: AsOf = None,
@@ -102,8 +105,10 @@ def list_children(
         conn,
         version=version,
         parent=code,
-        limit=page.limit,
+        limit=page.limit + 1,  # one more: whether a next page follows
         offset=page.offset,
+        after=page.after,
+        exact_up_to=EXACT_COUNT_UP_TO,
         simplify_m=simplify,
     )
     features = redact(features, role_of(caller))

@@ -21,6 +21,10 @@ from sqlalchemy import Connection, text
 from gis.errors import InvalidInput
 
 MAX_CURSOR_CHARS = 1000
+EXACT_COUNT_UP_TO = 10_000
+"""Lists count their matches exactly up to this many; above it they give the planner's
+estimate and say so (``numberMatchedExact``): an exact count of 10 000 000 addresses would
+read them all for every page."""
 
 
 def encode(payload: Any) -> str:

@@ -51,10 +51,6 @@ PAGING_PARAMETERS = ("bbox", "limit", "offset", "cursor", "datetime", "f")
 """The query parameters of ``/items`` besides the property filters."""
 FORMATS = ("json", "geojson")
 """Accepted values of ``f``: every answer is JSON (GeoJSON for features)."""
-EXACT_COUNT_UP_TO = 10_000
-"""``numberMatched`` is exact up to this many features; above it, the planner's estimate
-(the answer says which: ``numberMatchedExact``) — an exact count of 10 000 000 addresses
-would read them all for every page."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +338,7 @@ def list_items(
             limit=limit,
             offset=query.offset,
             after=query.after,
-            exact_up_to=EXACT_COUNT_UP_TO,
+            exact_up_to=cursors.EXACT_COUNT_UP_TO,
         )
     else:
         features, total = layers.list_features(
@@ -353,12 +349,12 @@ def list_items(
             offset=query.offset,
             settings=settings,
             after=query.after,
-            exact_up_to=EXACT_COUNT_UP_TO,
+            exact_up_to=cursors.EXACT_COUNT_UP_TO,
         )
     more = len(features) > query.limit
     features = features[: query.limit]
     following = cursors.encode({"after": features[-1]["id"], "version": version}) if more else None
-    return ItemsPage(features, total, total <= EXACT_COUNT_UP_TO, following)
+    return ItemsPage(features, total, total <= cursors.EXACT_COUNT_UP_TO, following)
 
 
 def get_item(

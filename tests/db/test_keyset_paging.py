@@ -1,7 +1,8 @@
-"""OGC API Features items page by keyset cursors: walking the ``next`` links of 12 000+ grids
-gives each exactly once, in the order PostGIS sorts them; a commit between two pages mixes
-no versions into the walk; above 10 000 features ``numberMatched`` is an estimate and says
-so; cursors this service did not write are 400s."""
+"""Lists page by keyset cursors (OGC API Features items, /api/v1/regions, the point layers):
+walking the ``next`` links of 12 000+ grids gives each exactly once, in the order PostGIS
+sorts them; a commit between two pages mixes no versions into the walk; above 10 000
+features ``numberMatched`` is an estimate and says so; cursors this service did not write
+are refused; lists by distance keep offsets."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis.query import cursor
-from gis.query.features import EXACT_COUNT_UP_TO
+from gis.query.cursor import EXACT_COUNT_UP_TO
 
 from large_city import add_county
 from support import GRIDMAP
@@ -60,6 +61,11 @@ def test_cursor_walk_is_postgis_order_and_pinned_to_its_version(
     seen = [f["id"] for f in first["features"]]
     href = _next(first)
     assert href is not None and "cursor=" in href and "offset" not in href
+    api_first = _page(fresh_client, "/api/v1/regions", level="grid", limit=1000)
+    assert api_first["numberMatchedExact"] is False
+    api_seen = [f["id"] for f in api_first["features"]]
+    api_href = _next(api_first)
+    assert api_href is not None and f"as_of={api_first['version']}" in api_href
 
     # a commit between two pages: the county's version is replaced by the demo's alone
     env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_db_url}
@@ -71,6 +77,11 @@ def test_cursor_walk_is_postgis_order_and_pinned_to_its_version(
         seen += [f["id"] for f in body["features"]]
         href = _next(body)
     assert seen == expected, "every grid of the walk's version once, in PostGIS's order"
+    while api_href is not None:  # the regions API: pinned by as_of
+        body = _page(fresh_client, api_href)
+        api_seen += [f["id"] for f in body["features"]]
+        api_href = _next(body)
+    assert api_seen == expected
 
     fresh = _page(fresh_client, URL, limit=1000)  # a new walk reads the new version
     assert (fresh["numberMatched"], fresh["numberMatchedExact"], _next(fresh)) == (66, True, None)
@@ -108,3 +119,23 @@ def test_offset_still_pages_for_clients_that_count(client: TestClient) -> None:
     walked = _page(client, _next(walked))
     walked = _page(client, _next(walked))
     assert [f["id"] for f in by_offset["features"]] == [f["id"] for f in walked["features"]]
+
+
+def test_layer_lists_walk_by_key_and_distance_lists_by_offset(
+    client: TestClient, engine: Engine
+) -> None:
+    with engine.connect() as conn:
+        keys = list(conn.scalars(text("SELECT id FROM cameras ORDER BY id")))
+    body = _page(client, "/api/v1/cameras", limit=45)
+    seen = [f["id"] for f in body["features"]]
+    while (href := _next(body)) is not None:
+        assert "cursor=" in href
+        body = _page(client, href)
+        seen += [f["id"] for f in body["features"]]
+    assert seen == keys and body["numberMatchedExact"] is True
+    near = _page(client, "/api/v1/cameras", lon=118.33, lat=40.15, limit=10)
+    assert "offset=10" in _next(near)
+    refused = client.get(
+        f"{_next(body := _page(client, '/api/v1/cameras', limit=5))}&lon=118.3&lat=40.1"
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_parameter"
