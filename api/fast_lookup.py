@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,11 @@ class FastLookup:
         ):
             lon = float(found["lon"] or found["lon2"])
             lat = float(found["lat"] or found["lat2"])
-            if abs(lon) <= 180 and abs(lat) <= 90 and await self._answer(lon, lat, send):
-                return
+            # on a failure nothing is sent yet: the route meets it again (the database away
+            # while an index builds…) and answers it as every error is answered (503 …)
+            with suppress(Exception):
+                if abs(lon) <= 180 and abs(lat) <= 90 and await self._answer(lon, lat, send):
+                    return
         await self.app(scope, receive, send)
 
     async def _answer(self, lon: float, lat: float, send: Send) -> bool:
