@@ -3,8 +3,11 @@
 Each tile is made by one SQL statement: ``ST_TileEnvelope(z, x, y)`` in EPSG:3857; rows found
 through the GiST index on ``geom`` (``geom && ST_Transform(envelope with a margin, 4326)``);
 polygons simplified per zoom (``ST_SimplifyPreserveTopology``, tolerance half a display pixel
-of a 512-px tile); ``ST_AsMVTGeom`` (extent 4096, buffer 64, clipped); ``ST_AsMVT`` with only
-the attributes a map needs, at most ``tile_max_features`` features per tile.
+of a 512-px tile) — boundaries at low zooms read that shape as prepared when their version was
+committed (``gis.store.generalised``, which also says which levels a zoom shows: a boundary
+layer's tile below its level's zoom is empty without a query); ``ST_AsMVTGeom`` (extent
+4096, buffer 64, clipped); ``ST_AsMVT`` with only the attributes a map needs, at most
+``tile_max_features`` features per tile.
 
 Service areas and camera sectors are built in PostGIS too, the same shapes as
 ``gis.geo.geodesy.circle_polygons`` / ``sector_polygons``: their vertices are ``ST_Project`` on
@@ -31,6 +34,7 @@ from gis.catalogue.schema import (
 from gis.catalogue.schema import Layer as CatalogueLayer
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
+from gis.store.generalised import LEVEL_ZOOMS, tolerance_m
 from gis.store.models import LEVELS
 from gis.store.versions import valid_at
 
@@ -40,10 +44,6 @@ BUFFER = 64
 """Tile coordinates drawn beyond each tile edge, so strokes do not break at the seams."""
 MARGIN = 2 * BUFFER / EXTENT
 """Rows are searched this fraction of a tile beyond it (more than the buffer)."""
-DISPLAY_PIXELS = 512
-"""A tile's width on screen in MapLibre: the simplification tolerance is half a pixel of it."""
-WORLD_M = 2 * 20037508.342789244
-"""Width of the EPSG:3857 world in its metres."""
 CIRCLE_VERTICES = 64
 SECTOR_STEP_DEG = 2.0
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -55,9 +55,7 @@ class InvalidTile(GridmapError):
     code = "invalid_tile"
 
 
-def tolerance_m(z: int) -> float:
-    """Simplification tolerance at zoom ``z``, in EPSG:3857 metres (half a display pixel)."""
-    return WORLD_M / 2**z / DISPLAY_PIXELS / 2
+__all__ = ["tolerance_m"]  # the tiles' tolerance, defined with the prepared shapes
 
 
 def parse_tile(z: str, x: str, y: str, max_zoom: int) -> tuple[int, int, int]:
@@ -110,6 +108,22 @@ class Layer:
     """Boundary layers: a point inside each region (``ST_PointOnSurface``) for its label,
     instead of its polygon — one label a region, in the one tile that holds the point."""
 
+    @property
+    def min_zoom(self) -> int:
+        """The first zoom at which the layer's tiles hold anything (``LEVEL_ZOOMS``)."""
+        if self.label_points:
+            return min(z.labels_from for z in LEVEL_ZOOMS.values())
+        return LEVEL_ZOOMS[self.level].shapes_from if self.level else 0
+
+    def zoom_params(self, z: int) -> dict[str, Any] | None:
+        """Bind parameters of the tile's zoom ``z``: the levels a labels tile names; None
+        when the layer shows nothing at ``z``."""
+        if z < self.min_zoom:
+            return None
+        if self.label_points:
+            return {"levels": [lv for lv, zooms in LEVEL_ZOOMS.items() if zooms.labels_from <= z]}
+        return {}
+
     def __post_init__(self) -> None:
         personal = [f.name for f in self.fields if f.personal]
         if personal:  # a tile is one public, cached answer for every caller
@@ -122,9 +136,10 @@ class Layer:
         if self.versioned:
             shape = "ST_PointOnSurface(t.geom)" if self.label_points else "t.geom"
             return (
-                f"SELECT {columns}, {shape} AS shape FROM regions t "
+                f"SELECT {columns}, {shape} AS shape, t.id AS region_id FROM regions t "
                 f"WHERE {valid_at('t', '%(version)s')}"
                 + ("" if self.level is None else " AND t.level = %(level)s")
+                + (" AND t.level = ANY(%(levels)s)" if self.label_points and area else "")
                 + ("" if area is None else f" AND t.geom && {area}")
             )
         if self.geometry == "point":
@@ -172,8 +187,14 @@ class Layer:
         fields = ", ".join(f.name for f in self.fields)
         ident = f"rows.{self.feature_id}, " if self.feature_id else ""
         shape = "ST_Transform(rows.shape, 3857)"
+        prepared = ""
         if self.geometry == "polygon":
             shape = f"ST_SimplifyPreserveTopology({shape}, %(tolerance)s)"
+        if self.versioned and self.geometry == "polygon":  # the same shape, if prepared
+            shape = f"coalesce(p.geom, {shape})"
+            prepared = (
+                " LEFT JOIN region_shapes p ON p.region_id = rows.region_id AND p.zoom = %(z)s"
+            )
         fid = f", '{self.feature_id}'" if self.feature_id else ""
         return (
             "WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env, "
@@ -182,7 +203,7 @@ class Layer:
             f"rows AS ({self.rows('(SELECT area FROM tile)', settings)}), "
             f"features AS (SELECT {ident}{fields}, "
             f"ST_AsMVTGeom({shape}, tile.env, {EXTENT}, {BUFFER}, true) AS geom "
-            "FROM rows, tile) "
+            f"FROM tile, rows{prepared}) "
             f"SELECT ST_AsMVT(f, '{self.name}', {EXTENT}, 'geom'{fid}) FROM "
             f"(SELECT * FROM features WHERE geom IS NOT NULL ORDER BY {self.order} "
             "LIMIT %(limit)s) f"

@@ -45,10 +45,13 @@ def tile_params(
     layer: Layer, z: int, x: int, y: int, version: int | None, settings: Settings
 ) -> dict[str, Any] | None:
     """The parameters of ``layer.tile_sql`` for tile z/x/y, boundary layers drawn at boundary
-    ``version``; None when the tile is empty without asking (no boundaries yet)."""
-    if layer.versioned and version is None:
+    ``version``; None when the tile is empty without asking (no boundaries yet, or a zoom
+    below the layer's levels: ``gis.store.generalised.LEVEL_ZOOMS``)."""
+    zoom = layer.zoom_params(z)
+    if (layer.versioned and version is None) or zoom is None:
         return None
     return {
+        **zoom,
         "z": z,
         "x": x,
         "y": y,
@@ -223,7 +226,7 @@ class TileService:
             "attribution": "gridmap",
             "scheme": "xyz",
             "tiles": [f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt{query}"],
-            "minzoom": 0,
+            "minzoom": layer.min_zoom,
             "maxzoom": max_zoom,
             "bounds": bounds,
             "center": center,
@@ -231,7 +234,7 @@ class TileService:
                 {
                     "id": layer.name,
                     "description": layer.title,
-                    "minzoom": 0,
+                    "minzoom": layer.min_zoom,
                     "maxzoom": max_zoom,
                     "fields": layer.tilejson_fields(),
                 }
@@ -261,6 +264,7 @@ class TileService:
                     "description": layer.description,
                     "geometry": layer.geometry,
                     "versioned": layer.versioned,
+                    "minzoom": layer.min_zoom,
                     "fields": layer.tilejson_fields(),
                     "tilejson": f"{base_url}/tiles/{layer.name}.json",
                     "tiles": f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt",

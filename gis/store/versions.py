@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, text
 from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
 from gis.store.board import connection_board, publish
+from gis.store.generalised import prepare_shapes
 from gis.store.models import CURRENT_REGION, LEVELS, STORAGE_SRID
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
@@ -250,6 +251,7 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
         {"n": number},
     ).all()
     conn.execute(text("DROP TABLE staged"))
+    prepare_shapes(conn, number, inserted)  # the low-zoom tiles' shapes of the new rows
     modified_set = set(modified)
     summary = VersionSummary(
         number=number,

@@ -136,7 +136,7 @@ def test_tilejson_and_catalogue(client: TestClient, engine: Engine) -> None:
     tj = response.json()
     assert tj["tilejson"] == "3.0.0"
     assert tj["tiles"] == [f"{base}/tiles/grids/{{z}}/{{x}}/{{y}}.mvt"]
-    assert (tj["minzoom"], tj["maxzoom"]) == (0, 22)
+    assert (tj["minzoom"], tj["maxzoom"]) == (12, 22)  # grids from zoom 12 (LEVEL_ZOOMS)
     with engine.connect() as conn:
         extent = conn.execute(
             text(
@@ -153,7 +153,7 @@ def test_tilejson_and_catalogue(client: TestClient, engine: Engine) -> None:
         {
             "id": "grids",
             "description": "网格",
-            "minzoom": 0,
+            "minzoom": 12,
             "maxzoom": 22,
             "fields": {
                 "code": "String",
