@@ -11,6 +11,11 @@ What is measured, in one run and on the same data:
   starts at a different place in the list).
 * **lookup, covered points only** — the same with only the covered points: the cost of the
   common case without the nearest-grid search.
+* **floor** — ``bench/lookup_floor.py``, a do-nothing ASGI app answering a real lookup answer's
+  bytes to every request, under the same uvicorn, workers, flags, wrk and paths: the stack's
+  ceiling (issue 16: lookups at ≥ 50 % of it).  The peers take turns in ``--rounds`` rounds
+  of ``duration / rounds`` seconds, so a burst of load from elsewhere falls on all of them;
+  each row is the median round.
 Each is run with each number of connections in ``--connections`` (default 16 and 64):
 ``wrk -t2 -c16 -d20s --latency`` and so on (a warm-up run of the lookup comes first and is not
 counted; it also builds each worker's index).  wrk keeps every connection busy, so by Little's
@@ -253,6 +258,11 @@ def serve_floor(workdir: Path, args: argparse.Namespace) -> Iterator[Server]:
         yield server
 
 
+def median_run(runs: list[WrkRun]) -> WrkRun:
+    """The run of median requests/s among rounds of the same peer."""
+    return sorted(runs, key=lambda r: r.requests_per_s)[len(runs) // 2]
+
+
 def floor_share(runs: list[WrkRun]) -> list[str]:
     """Per number of connections: the lookup's requests/s as a share of the floor's."""
     floor = {r.connections: r for r in runs if r.label == "floor"}
@@ -309,6 +319,8 @@ def markdown(
     ]
     if args.workers != 2:
         options.append(f"--workers {args.workers}")
+    if args.rounds != 3:
+        options.append(f"--rounds {args.rounds}")
     if args.threads != 2:
         options.append(f"--threads {args.threads}")
     options += [f"--uvicorn-arg={a}" for a in args.uvicorn_arg]
@@ -329,8 +341,9 @@ def markdown(
         "",
         f"Server: `uvicorn --factory api.app:create_app --workers {args.workers} "
         "--no-access-log` on 127.0.0.1, a fresh database with the demo city (66 grids). "
-        f"Load: `wrk -t{args.threads} -cN -d{args.duration}s "
-        f"--timeout={args.timeout}s --latency` after a {args.warmup} s warm-up; the lookup "
+        f"Load: `wrk -t{args.threads} -cN -d{max(1, args.duration // args.rounds)}s "
+        f"--timeout={args.timeout}s --latency`, {args.rounds} rounds, the lookups and the floor "
+        f"taking turns (each row: the median round), after a {args.warmup} s warm-up; the lookup "
         f"cycles through {len(points.lon)} seeded points (seed {args.seed}) uniform in the "
         f"bounding box of the grids: {covered} covered ({100 * covered / len(points.lon):.0f} %), "
         f"{len(points.lon) - covered} outside every grid (answered with the nearest grid).",
@@ -388,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of untimed warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns of the peers (duration split among them)"
+    )
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout (s)")
     parser.add_argument("--points", type=int, default=4000, help="distinct lookup points")
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the points")
@@ -452,35 +468,43 @@ def main(argv: list[str] | None = None) -> int:
 
                 timed("warm-up", "all", args.warmup, args.connections[0])
                 loaded = s.loaded()  # the workers, as they run after the warm-up
-                runs = [
-                    timed(label, script, args.duration, c)
-                    for c in args.connections
-                    for label, script in (
-                        ("lookup", "all"),
-                        ("lookup, covered points only", "covered"),
-                    )
-                ]
+                body = http_get(s.port, points.path(int(np.flatnonzero(covered)[0])))[1]
+                (workdir / "floor.json").write_bytes(body)
+                with serve_floor(workdir, args) as f:
+                    floor_url = f"http://127.0.0.1:{f.port}"
+
+                    def floor(seconds: int, connections: int) -> WrkRun:
+                        lua = workdir / "all.lua"
+                        return run_wrk(
+                            "floor",
+                            floor_url,
+                            lua,
+                            args,
+                            seconds,
+                            connections,
+                            f,
+                            admin_url,
+                            dbname,
+                        )
+
+                    # the peers take turns, --rounds times, so a neighbour's burst of load
+                    # falls on both; each row is the median round (by requests/s)
+                    slice_s = max(1, args.duration // args.rounds)
+                    runs = []
+                    for c in args.connections:
+                        rounds: dict[str, list[WrkRun]] = {}
+                        for _ in range(args.rounds):
+                            for label, script in (
+                                ("lookup", "all"),
+                                ("lookup, covered points only", "covered"),
+                            ):
+                                rounds.setdefault(label, []).append(
+                                    timed(label, script, slice_s, c)
+                                )
+                            rounds.setdefault("floor", []).append(floor(slice_s, c))
+                        runs += [median_run(r) for r in rounds.values()]
                 if s.proc.poll() is not None:
                     raise RuntimeError(f"uvicorn died:\n{s.log.read_text()}")
-                body = http_get(s.port, points.path(int(np.flatnonzero(covered)[0])))[1]
-            (workdir / "floor.json").write_bytes(body)
-            with serve_floor(workdir, args) as f:
-                floor_url = f"http://127.0.0.1:{f.port}"
-                floor_runs = [
-                    run_wrk(
-                        "floor",
-                        floor_url,
-                        workdir / "all.lua",
-                        args,
-                        args.duration,
-                        c,
-                        f,
-                        admin_url,
-                        dbname,
-                    )
-                    for c in args.connections
-                ]
-            runs += floor_runs
         print("\n" + markdown(args, env, loaded, points, checked, runs))
     finally:
         if created:
