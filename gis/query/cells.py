@@ -7,9 +7,17 @@ inside one polygon or outside all of them, so its answer is stored once: a run o
 cells along a row is labelled by testing the centre of its first cell.  Answers equal
 ``covers`` (a point on a boundary is covered); with several covering polygons the lowest
 index wins, so callers order polygons by code.
+
+An index is a few flat arrays (:meth:`CellIndex.arrays`), so it can be written once and
+mapped by every process (``gis.query.lookup_file``); the polygons it tests come from any
+sequence indexed by integer arrays — shapely's own array, or :class:`WkbShapes` decoding
+polygons from mapped WKB on demand.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
@@ -38,11 +46,61 @@ def _ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return owner, start[owner] + offset
 
 
+class Shapes(Protocol):
+    """Polygons by index: ``shapes[indices]`` is an array of shapely geometries."""
+
+    def __getitem__(self, indices: Any) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+
+class WkbShapes:
+    """Polygons decoded on demand from WKB ``blob[offsets[i]:offsets[i + 1]]`` (mapped
+    arrays: shared by every process), the last ``cache`` single ones kept decoded (the
+    candidates of the cells a worker's points fall in recur).  WKB keeps coordinates
+    exactly, so GEOS decides on the very polygons PostGIS stores."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray, cache: int = 4096) -> None:
+        self.blob, self.offsets, self.cache = blob, offsets, cache
+        self._decoded: OrderedDict[int, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def one(self, i: int) -> Any:
+        """Polygon ``i``, from the cache when recent."""
+        shape = self._decoded.get(i)
+        if shape is None:
+            shape = shapely.from_wkb(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
+            self._decoded[i] = shape
+            if len(self._decoded) > self.cache:
+                self._decoded.popitem(last=False)
+        else:
+            self._decoded.move_to_end(i)
+        return shape
+
+    def __getitem__(self, indices: Any) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) <= 64:  # single lookups: through the cache
+            found = np.empty(len(indices), dtype=object)
+            found[:] = [self.one(i) for i in indices.tolist()]
+            return found
+        unique, where = np.unique(indices, return_inverse=True)  # batches: each decoded once
+        start, end = self.offsets[unique], self.offsets[unique + 1]
+        blob = self.blob
+        return shapely.from_wkb([blob[a:b].tobytes() for a, b in zip(start, end, strict=True)])[
+            where
+        ]
+
+
 class CellIndex:
     """Cells over ``polygons`` (an array of prepared shapely polygons/multipolygons)."""
 
+    ARRAYS = ("labels", "candidate_start", "candidates", "frame")
+    """What :meth:`arrays` gives and :meth:`from_arrays` takes."""
+
     def __init__(self, polygons: np.ndarray, tree: shapely.STRtree) -> None:
-        self.polygons = polygons
+        self.polygons: Shapes = polygons
         n = max(len(polygons), 1)
         x0, y0, x1, y1 = shapely.total_bounds(polygons) if len(polygons) else (0, 0, 1, 1)
         target = min(MAX_CELLS, max(MIN_CELLS, CELLS_PER_POLYGON * n))
@@ -70,6 +128,28 @@ class CellIndex:
         label = _lowest(point[hit], polygon[hit], len(runs))
         labels[free] = label[(np.cumsum(first) - 1)[free]]
         self.labels = labels
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as flat arrays (the polygons are not in them)."""
+        frame = np.array([self.x0, self.y0, self.size, self.nx, self.ny], dtype=np.float64)
+        return {
+            "labels": self.labels,
+            "candidate_start": self.candidate_start,
+            "candidates": self.candidates,
+            "frame": frame,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], polygons: Shapes) -> CellIndex:
+        """The index :meth:`arrays` gave, over the same ``polygons`` (in the same order)."""
+        index = cls.__new__(cls)
+        index.polygons = polygons
+        index.labels = arrays["labels"]
+        index.candidate_start = arrays["candidate_start"]
+        index.candidates = arrays["candidates"]
+        x0, y0, size, nx, ny = arrays["frame"].tolist()
+        index.x0, index.y0, index.size, index.nx, index.ny = x0, y0, size, int(nx), int(ny)
+        return index
 
     def _edge_cells(
         self, polygons: np.ndarray, x0: float, y0: float, x1: float, y1: float
@@ -127,6 +207,29 @@ class CellIndex:
         hit = shapely.intersects_xy(self.polygons[candidate], lon[p], lat[p])
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
+
+    def near(self, x: float, y: float, reach_x: float, reach_y: float) -> np.ndarray:
+        """The polygons (sorted indices) with an edge in a cell that comes within the
+        ellipse of half-axes ``reach_x`` (degrees of longitude) and ``reach_y`` (latitude)
+        around the point: every polygon whose outline is that close is among them, since
+        an outline passes only through the cells that list its polygon."""
+        size = self.size
+        c0 = max(int(np.floor((x - reach_x - self.x0) / size)), 0)
+        c1 = min(int(np.floor((x + reach_x - self.x0) / size)), self.nx - 1)
+        r0 = max(int(np.floor((y - reach_y - self.y0) / size)), 0)
+        r1 = min(int(np.floor((y + reach_y - self.y0) / size)), self.ny - 1)
+        if c0 > c1 or r0 > r1:
+            return np.empty(0, dtype=np.int64)
+        window = self.labels.reshape(self.ny, self.nx)[r0 : r1 + 1, c0 : c1 + 1]
+        left = self.x0 + np.arange(c0, c1 + 1) * size
+        low = self.y0 + np.arange(r0, r1 + 1) * size
+        gap_x = np.maximum(np.maximum(left - x, x - left - size), 0) / reach_x
+        gap_y = np.maximum(np.maximum(low - y, y - low - size), 0) / reach_y
+        close = gap_y[:, None] ** 2 + gap_x[None, :] ** 2 <= 1.0
+        slot = -2 - window[(window <= -2) & close].astype(np.int64)
+        start = self.candidate_start[slot]
+        _, candidate = _ranges(start, self.candidate_start[slot + 1] - start)
+        return np.unique(self.candidates[candidate]).astype(np.int64)
 
     def covering_point(self, x: float, y: float) -> int:
         """``covering`` for a single point, without the cost of arrays."""

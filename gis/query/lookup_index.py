@@ -1,0 +1,423 @@
+"""Where is this point: the index of one boundary version's regions, as flat arrays.
+
+The answer is the whole hierarchy at any point: the deepest region that covers it — exactly
+PostGIS ``ST_Covers``, so a point on a boundary is covered — with its ancestors by
+``parent_code``.  A point in a grid gets the grid, its community, street and county; a point
+in a town without grids its street and county (and community if any); outside everything,
+nothing.  Several regions of the deepest level covering a point (on a shared edge or vertex):
+the lowest code wins — the same rule in every code path.  A point outside every grid also
+gets the nearest grid and its distance in metres (geodesic on the WGS 84 ellipsoid, to the
+nearest point of the grid's outline; the lowest code on a tie).  Answers say their CRS
+(EPSG:4326) and distance unit.
+
+Everything an index holds is a numpy array (:func:`index_arrays`): the polygons as WKB with
+offsets, each grid's fields and each region's code and name as JSON with offsets, the parent
+links, and a cell index per level (``gis.query.cells``).  So the arrays can be written once
+per machine and mapped by every worker (``gis.query.lookup_file``); a worker decodes only
+the polygons, grids and chains its points need.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from gis.geo.geodesy import GEOD, AzimuthalFrame
+from gis.query.cells import CellIndex, WkbShapes
+from gis.store.versions import valid_at
+
+GRID_FIELDS = (
+    "code",
+    "name",
+    "households",
+    "population",
+    "grid_worker",
+    "grid_worker_phone",
+    "party_branch",
+)
+
+AREA_LEVELS = ("community", "street", "county")
+"""The levels above grids, deepest first: an answer names each beside the grid; a point
+outside every grid is answered by the deepest of them that covers it, with its ancestors."""
+
+DISTANCE_UNIT = "m"
+"""Distances in answers: metres, geodesic on the WGS 84 ellipsoid."""
+
+METRES_PER_DEGREE = (111_320.0, 110_574.0)
+"""Metres per degree of longitude at the equator and of latitude at least: the nearest grid
+is searched among the cells these say could be that close (× 0.99, and cos(latitude))."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where points are, per point: the covering grid (index, or -1); the chain of the
+    deepest covering region (level → code and name: the grid's ancestors, or the covering
+    community, street or county and its ancestors; empty outside everything); outside
+    every grid the nearest grid (or -1 without grids) and its distance in metres."""
+
+    grid: list[int]
+    chain: list[dict[str, dict[str, str]]]
+    nearest: list[int]
+    metres: list[float]
+
+
+def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings as one uint8 array and their offsets."""
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in items], out=offsets[1:])
+    return np.frombuffer(b"".join(items), dtype=np.uint8), offsets
+
+
+def _json(item: Any) -> bytes:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Records(Sequence[Any]):
+    """JSON values kept encoded (``blob`` and ``offsets``), each decoded when asked for."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
+        self.blob, self.offsets = blob, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        return json.loads(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
+
+
+class Chains(Sequence[dict[str, dict[str, str]]]):
+    """Per item, the chain of its region (``of[i]``: an index into the regions above
+    grids, or -1): that region and its ancestors, level → code and name.  Built once per
+    region when first asked for and shared (a cycle of parent codes ends where it closes)."""
+
+    def __init__(self, regions: RegionTable, of: np.ndarray) -> None:
+        self.regions, self.of = regions, of
+
+    def __len__(self) -> int:
+        return len(self.of)
+
+    def __getitem__(self, i: Any) -> dict[str, dict[str, str]]:
+        return self.regions.chain(int(self.of[i]))
+
+
+class RegionTable:
+    """The regions above grids: level (index into ``AREA_LEVELS``), parent (or -1), and
+    code and name (``records``), with their chains cached."""
+
+    def __init__(self, level: np.ndarray, parent: np.ndarray, records: Records) -> None:
+        self.level, self.parent, self.records = level, parent, records
+        self._chains: dict[int, dict[str, dict[str, str]]] = {-1: {}}
+
+    def chain(self, r: int) -> dict[str, dict[str, str]]:
+        """Region ``r`` and its ancestors, level → code and name."""
+        found = self._chains.get(r)
+        if found is None:
+            self._chains[r] = {}  # where a cycle of parent codes would come back
+            code, name = self.records[r]
+            up = self.chain(int(self.parent[r]))
+            found = self._chains[r] = {
+                **up,
+                AREA_LEVELS[self.level[r]]: {"code": code, "name": name},
+            }
+        return found
+
+
+def index_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """The arrays of the index of ``rows`` (regions of every level in code order: the grid
+    fields, ``level``, ``parent_code`` and ``wkb``)."""
+    grid_rows = [row for row in rows if row["level"] == "grid"]
+    area_rows = [row for row in rows if row["level"] in AREA_LEVELS]
+    position = {row["code"]: i for i, row in enumerate(area_rows)}
+
+    def parents(mine: list[Mapping[str, Any]]) -> np.ndarray:
+        return np.array([position.get(row["parent_code"], -1) for row in mine], dtype=np.int32)
+
+    arrays = {
+        "region.level": np.array([AREA_LEVELS.index(r["level"]) for r in area_rows], np.int8),
+        "region.parent": parents(area_rows),
+        "grid.parent": parents(grid_rows),
+    }
+    arrays["region.records"], arrays["region.offsets"] = _blob(
+        [_json([row["code"], row["name"]]) for row in area_rows]
+    )
+    arrays["grid.records"], arrays["grid.offsets"] = _blob(
+        [_json({f: row[f] for f in GRID_FIELDS}) for row in grid_rows]
+    )
+    for level in ("grid", *AREA_LEVELS):
+        mine = [row for row in rows if row["level"] == level]
+        wkb = [bytes(row["wkb"]) for row in mine]
+        geoms = shapely.from_wkb(wkb)
+        arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = _blob(wkb)
+        arrays[f"{level}.region"] = np.array(
+            [position.get(row["code"], -1) for row in mine], np.int32
+        )
+        if len(geoms):
+            shapely.prepare(geoms)
+            cells = CellIndex(geoms, shapely.STRtree(geoms)).arrays()
+            arrays |= {f"{level}.cells.{name}": array for name, array in cells.items()}
+        if level == "grid":
+            arrays["grid.bounds"] = np.asarray(
+                shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
+            )
+    return arrays
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The regions of one level above grids: each polygon's region (for its chain) and a
+    cell index over their polygons."""
+
+    region: np.ndarray
+    cells: CellIndex
+
+
+class GridIndex:
+    """The regions of one boundary version, their hierarchy, and indexes over them.
+
+    ``cells`` answers "which grid covers this point" (None without grids); ``areas`` the
+    same for communities, streets and counties (one cell index per level: the cell index
+    needs polygons that do not overlap, and each level is a partition); the nearest grid of
+    a point outside them all is searched in the grids' cells around it and measured in an
+    azimuthal equidistant frame centred on the grids (``metric``), then on the ellipsoid.
+    """
+
+    def __init__(self, version: int | None, arrays: Mapping[str, np.ndarray]) -> None:
+        self.version = version
+        self.arrays = arrays
+        regions = RegionTable(
+            arrays["region.level"],
+            arrays["region.parent"],
+            Records(arrays["region.records"], arrays["region.offsets"]),
+        )
+        self.grids: Sequence[dict[str, Any]] = Records(
+            arrays["grid.records"], arrays["grid.offsets"]
+        )
+        self.chains: Sequence[dict[str, dict[str, str]]] = Chains(regions, arrays["grid.parent"])
+        self.regions = regions
+
+        def cells(level: str) -> CellIndex | None:
+            if f"{level}.cells.labels" not in arrays:
+                return None
+            shapes = WkbShapes(arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"])
+            names = CellIndex.ARRAYS
+            return CellIndex.from_arrays({n: arrays[f"{level}.cells.{n}"] for n in names}, shapes)
+
+        self.cells = cells("grid")
+        self.areas = tuple(
+            Areas(arrays[f"{level}.region"], found)
+            for level in AREA_LEVELS
+            if (found := cells(level)) is not None
+        )
+        self.metric = AzimuthalFrame(np.array([shapely.box(*arrays["grid.bounds"].tolist())]))
+
+    @classmethod
+    def load(cls, conn: Connection, version: int | None) -> GridIndex:
+        """Build the index of the regions valid at ``version`` (None: before the first)."""
+        return cls(version, index_arrays(read_rows(conn, version)))
+
+    @classmethod
+    def build(cls, version: int | None, rows: Sequence[Mapping[str, Any]]) -> GridIndex:
+        """The index of ``rows`` (see :func:`index_arrays`), in this process."""
+        return cls(version, index_arrays(rows))
+
+    def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """For each point, the index of the lowest-code grid covering it, or -1 (grids are
+        in code order, and the cell index picks the lowest covering index)."""
+        if self.cells is None:
+            return np.full(len(lon), -1, dtype=np.int64)
+        return self.cells.covering(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+
+    def nearest(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each point the nearest grid and the geodesic distance in metres to its outline
+        (-1 and NaN without grids); see :meth:`nearest_point`."""
+        grid, metres = np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
+        for i, (x, y) in enumerate(
+            zip(np.asarray(lon).tolist(), np.asarray(lat).tolist(), strict=True)
+        ):
+            grid[i], metres[i] = self.nearest_point(x, y)
+        return grid, metres
+
+    def nearest_point(self, x: float, y: float) -> tuple[int, float]:
+        """The nearest grid to a point and the geodesic distance in metres to its outline.
+
+        Grids whose outline is within 1 % (+1 m) of the nearest in the index's equidistant
+        projection are candidates; the one whose nearest outline point is closest on the
+        ellipsoid wins (the lowest code on a tie).  The candidates come from the cells
+        around the point: a widening search finds some grid, whose distance then bounds
+        the cells every candidate must have an edge in."""
+        cells = self.cells
+        if cells is None:
+            return -1, math.nan
+        x0, y0, x1, y1 = self.arrays["grid.bounds"].tolist()
+        north = min(max(abs(y), abs(y0), abs(y1)), 89.9)
+        per_x = METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99
+        per_y = METRES_PER_DEGREE[1] * 0.99
+        reach = 2 * cells.size * per_y
+        widest = math.hypot(
+            (max(abs(x - x0), abs(x - x1)) + cells.size) * per_x,
+            (max(abs(y - y0), abs(y - y1)) + cells.size) * per_y,
+        )
+        while not len(found := cells.near(x, y, reach / per_x, reach / per_y)) and reach < widest:
+            reach = min(reach * 4, widest)
+        _, metres = self._measure(x, y, found)
+        reach = float(metres.min()) * 1.02 + 1.0
+        found = np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
+        projected, metres = self._measure(x, y, found)
+        close = projected <= projected.min() * 1.01 + 1.0
+        best = np.lexsort((found[close], metres[close]))[0]
+        return int(found[close][best]), float(metres[close][best])
+
+    def _measure(self, x: float, y: float, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distance from the point to each grid's outline in the metric frame, and on the
+        ellipsoid to the outline point nearest in the frame."""
+        assert self.cells is not None
+        outlines = self.metric.geometries(shapely.boundary(self.cells.polygons[grids]))
+        point = self.metric.points([x], [y])[0]
+        ends = shapely.get_coordinates(shapely.shortest_line(outlines, point))[::2]
+        ends_lon, ends_lat = self.metric.inverse(ends[:, 0], ends[:, 1])
+        n = len(grids)
+        _, _, metres = GEOD.inv(np.full(n, x), np.full(n, y), ends_lon, ends_lat)
+        return shapely.distance(outlines, point), np.asarray(metres)
+
+    def _area_chain(self, x: float, y: float) -> dict[str, dict[str, str]]:
+        """The chain of the deepest region above grids covering the point ({} if none)."""
+        for level in self.areas:
+            if (i := level.cells.covering_point(x, y)) >= 0:
+                return self.regions.chain(int(level.region[i]))
+        return {}
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
+        """Where each WGS84 point is (:class:`Located`): its grid, else the deepest region
+        covering it and the nearest grid."""
+        if len(lon) == 1:
+            return self._locate_point(float(lon[0]), float(lat[0]))
+        grid = self.covering(lon, lat)
+        chain: list[dict[str, dict[str, str]]] = [{}] * len(lon)
+        for i in np.flatnonzero(grid >= 0).tolist():
+            chain[i] = self.chains[grid[i]]
+        rest = np.flatnonzero(grid < 0)
+        nearest, metres = np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
+        nearest[rest], metres[rest] = self.nearest(lon[rest], lat[rest])
+        for level in self.areas:
+            if not len(rest):
+                break
+            found = level.cells.covering(lon[rest], lat[rest])
+            for i, f in zip(rest[found >= 0].tolist(), found[found >= 0].tolist(), strict=True):
+                chain[i] = self.regions.chain(int(level.region[f]))
+            rest = rest[found < 0]
+        return Located(grid.tolist(), chain, nearest.tolist(), metres.tolist())
+
+    def _locate_point(self, x: float, y: float) -> Located:
+        """``locate`` for a single point, without the cost of arrays (the same rules)."""
+        grid = self.cells.covering_point(x, y) if self.cells is not None else -1
+        if grid >= 0:
+            return Located([grid], [self.chains[grid]], [-1], [math.nan])
+        nearest, metres = self.nearest_point(x, y)
+        return Located([-1], [self._area_chain(x, y)], [nearest], [metres])
+
+    def describe(self, i: int) -> dict[str, Any]:
+        """Grid ``i`` with its attributes and its community, street and county."""
+        chain = self.chains[i]
+        return {"grid": self.grids[i], **{level: chain.get(level) for level in AREA_LEVELS}}
+
+    def found(self, lon: np.ndarray, lat: np.ndarray) -> list[Found]:
+        """Per WGS84 point: its grid, the chain of the deepest region covering it, and the
+        nearest grid (described) and its distance."""
+        at = self.locate(lon, lat)
+        return [
+            Found(
+                self.grids[g] if g >= 0 else None,
+                chain,
+                self.describe(near) if near >= 0 else None,
+                metres,
+            )
+            for g, chain, near, metres in zip(at.grid, at.chain, at.nearest, at.metres, strict=True)
+        ]
+
+    def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
+        """The lookup answer for each WGS84 point, in input order."""
+        return render_answers(self.version, lon, lat, self.found(lon, lat))
+
+    def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
+        """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
+        return render_rows(self.found(lon, lat))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One point's answer before rendering: its grid's fields (None outside every grid), the
+    chain of the deepest covering region, the nearest grid described (``GridIndex.describe``)
+    and its distance in metres (outside every grid)."""
+
+    grid: dict[str, Any] | None
+    chain: dict[str, dict[str, str]]
+    nearest: dict[str, Any] | None
+    metres: float
+
+
+def render_answers(
+    version: int | None, lon: np.ndarray, lat: np.ndarray, found: list[Found]
+) -> list[dict[str, Any]]:
+    """The lookup answers of points (in the shape ``api.schemas.LookupAnswer`` declares)."""
+    return [
+        {
+            "covered": f.grid is not None,
+            "grid": f.grid,
+            **{level: f.chain.get(level) for level in AREA_LEVELS},
+            "nearest": (
+                {**f.nearest, "distance_m": round(f.metres, 2)} if f.nearest is not None else None
+            ),
+            "point": {"lon": round(x, 9), "lat": round(y, 9)},
+            "version": version,
+            "crs": "EPSG:4326",
+            "distance_unit": DISTANCE_UNIT,
+        }
+        for x, y, f in zip(np.asarray(lon).tolist(), np.asarray(lat).tolist(), found, strict=True)
+    ]
+
+
+def render_rows(found: list[Found]) -> list[list[Any]]:
+    """The ``OUTPUT_COLUMNS`` of points."""
+    out = []
+    for f in found:
+        grid = f.grid or {}
+        row = [
+            f.grid is not None,
+            *(grid.get(k) for k in ("code", "name", "grid_worker", "party_branch")),
+        ]
+        for level in AREA_LEVELS:
+            part = f.chain.get(level) or {}
+            row += [part.get("code"), part.get("name")]
+        if f.nearest is not None:
+            near = f.nearest["grid"]
+            row += [near["code"], near["name"], round(f.metres, 2)]
+        else:
+            row += [None, None, None]
+        out.append(row)
+    return out
+
+
+def read_rows(conn: Connection, version: int | None) -> Sequence[Mapping[str, Any]]:
+    """The regions valid at ``version`` in code order, as :func:`index_arrays` takes them."""
+    return (
+        conn.execute(
+            text(
+                f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level, "
+                f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
+                f"WHERE {valid_at()} ORDER BY r.code"
+            ),
+            {"v": version or 0},
+        )
+        .mappings()
+        .all()
+    )
