@@ -34,7 +34,7 @@ from gis.catalogue.schema import (
 from gis.catalogue.schema import Layer as CatalogueLayer
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
-from gis.store.generalised import LEVEL_ZOOMS, tolerance_m
+from gis.store.generalised import LABEL_ZOOM, LEVEL_ZOOMS, PREPARED_TO, tolerance_m
 from gis.store.models import LEVELS
 from gis.store.versions import valid_at
 
@@ -116,13 +116,16 @@ class Layer:
         return LEVEL_ZOOMS[self.level].shapes_from if self.level else 0
 
     def zoom_params(self, z: int) -> dict[str, Any] | None:
-        """Bind parameters of the tile's zoom ``z``: the levels a labels tile names; None
-        when the layer shows nothing at ``z``."""
+        """Bind parameters of the tile's zoom ``z``: the levels a labels tile names, which
+        prepared shapes to read (``shape_zoom``), whether to clip polygons to the tile before
+        simplifying them (``clip``: above the prepared zooms, where a tile is a sliver of a
+        county); None when the layer shows nothing at ``z``."""
         if z < self.min_zoom:
             return None
         if self.label_points:
-            return {"levels": [lv for lv, zooms in LEVEL_ZOOMS.items() if zooms.labels_from <= z]}
-        return {}
+            levels = [lv for lv, zooms in LEVEL_ZOOMS.items() if zooms.labels_from <= z]
+            return {"levels": levels, "shape_zoom": LABEL_ZOOM}
+        return {"shape_zoom": z, "clip": z > PREPARED_TO}
 
     def __post_init__(self) -> None:
         personal = [f.name for f in self.fields if f.personal]
@@ -188,12 +191,18 @@ class Layer:
         ident = f"rows.{self.feature_id}, " if self.feature_id else ""
         shape = "ST_Transform(rows.shape, 3857)"
         prepared = ""
+        if self.versioned and self.geometry == "polygon":  # above the prepared zooms: clipped
+            shape = (
+                "ST_Transform(CASE WHEN %(clip)s THEN ST_ClipByBox2D(rows.shape, "
+                "box2d(tile.area)) ELSE rows.shape END, 3857)"
+            )
         if self.geometry == "polygon":
             shape = f"ST_SimplifyPreserveTopology({shape}, %(tolerance)s)"
-        if self.versioned and self.geometry == "polygon":  # the same shape, if prepared
+        if self.versioned:  # the same shape or label point, if prepared
             shape = f"coalesce(p.geom, {shape})"
             prepared = (
-                " LEFT JOIN region_shapes p ON p.region_id = rows.region_id AND p.zoom = %(z)s"
+                " LEFT JOIN region_shapes p ON p.region_id = rows.region_id "
+                "AND p.zoom = %(shape_zoom)s"
             )
         fid = f", '{self.feature_id}'" if self.feature_id else ""
         return (

@@ -9,12 +9,13 @@ counties' from 8.
 
 **What is prepared**: for every region row a version writes, for each zoom from its level's
 first zoom up to :data:`PREPARED_TO`, its polygon in EPSG:3857 simplified at that zoom's
-tolerance (half a display pixel, :func:`tolerance_m`), with exactly the expression the tile
-statement would otherwise evaluate per request — ``ST_SimplifyPreserveTopology(ST_Transform(
-geom, 3857), tolerance)`` — so a tile is the same bytes whether its rows were prepared or
-not, and a row missing here (written behind the commit path) only costs time.  Rows of
-``regions`` never change once written (a new version writes new rows), so the prepared
-shapes are keyed by the row's id: an upload prepares only the rows it writes (a community's
+tolerance (half a display pixel, :func:`tolerance_m`), and its label point
+(:data:`LABEL_ZOOM`), with exactly the expressions the tile statement would otherwise
+evaluate per request — ``ST_SimplifyPreserveTopology(ST_Transform(geom, 3857), tolerance)``,
+``ST_Transform(ST_PointOnSurface(geom), 3857)`` — so a tile is the same bytes whether its rows
+were prepared or not, and a row missing here (written behind the commit path) only costs
+time.  Rows of ``regions`` never change once written (a new version writes new rows), so the
+prepared shapes are keyed by the row's id: an upload prepares only the rows it writes (a community's
 grids and whichever parents it changed), and a restore or an ``as_of`` read finds each old
 row's shapes where they were.
 
@@ -59,7 +60,11 @@ assert set(LEVEL_ZOOMS) == set(LEVELS)
 
 PREPARED_TO = 13
 """The deepest zoom with prepared shapes: from 14 a tile (≤ 2.4 km wide) holds a few hundred
-grids of a dense city, simplified per request at the cost of the tile's other work."""
+grids of a dense city, simplified per request at the cost of the tile's other work (and the
+large regions it cuts through are clipped to it first)."""
+LABEL_ZOOM = -1
+"""The ``zoom`` under which a row's label point is prepared: ``ST_PointOnSurface`` in EPSG:3857
+(every tile the region's box meets would otherwise compute it from the whole polygon)."""
 
 
 def tolerance_m(z: int) -> float:
@@ -72,11 +77,13 @@ def prepared_zooms(level: str) -> range:
     return range(LEVEL_ZOOMS[level].shapes_from, PREPARED_TO + 1)
 
 
-_ZOOMS = [(level, z) for level in LEVELS for z in prepared_zooms(level)]
+_ZOOMS = [(level, z) for level in LEVELS for z in (LABEL_ZOOM, *prepared_zooms(level))]
 
 _PREPARE = (
     "INSERT INTO region_shapes (region_id, zoom, geom) "
-    "SELECT r.id, z.zoom, ST_SimplifyPreserveTopology(m.geom, z.tolerance) "
+    "SELECT r.id, z.zoom, CASE WHEN z.tolerance IS NULL "
+    "  THEN ST_Transform(ST_PointOnSurface(r.geom), 3857) "
+    "  ELSE ST_SimplifyPreserveTopology(m.geom, z.tolerance) END "
     "FROM regions r "
     "CROSS JOIN LATERAL (SELECT ST_Transform(r.geom, 3857) AS geom) m "
     "JOIN unnest(CAST(:levels AS text[]), CAST(:zooms AS int[]), "
@@ -87,7 +94,7 @@ _PREPARE = (
 _RULE = {
     "levels": [level for level, _ in _ZOOMS],
     "zooms": [z for _, z in _ZOOMS],
-    "tolerances": [tolerance_m(z) for _, z in _ZOOMS],
+    "tolerances": [None if z == LABEL_ZOOM else tolerance_m(z) for _, z in _ZOOMS],
 }
 
 

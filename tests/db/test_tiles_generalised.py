@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from api.app import create_app
 from gis.settings import Settings
 from gis.store.generalised import (
+    LABEL_ZOOM,
     LEVEL_ZOOMS,
     PREPARED_TO,
     prepare_missing,
@@ -63,15 +64,15 @@ def _shapes(conn: Connection) -> set[tuple[int, int]]:
 def _expected(conn: Connection, where: str = "true") -> set[tuple[int, int]]:
     """(row id, zoom) of every prepared shape the rule asks for the rows ``where`` selects."""
     rows = conn.execute(text(f"SELECT id, level FROM regions WHERE {where}"))
-    return {(i, z) for i, level in rows for z in prepared_zooms(level)}
+    return {(i, z) for i, level in rows for z in (LABEL_ZOOM, *prepared_zooms(level))}
 
 
 def _unprepared(conn: Connection, layer: str, z: int, x: int, y: int, version: int) -> bytes:
     """The tile as the statement makes it with no prepared shape: every polygon simplified from
     its full geometry in the request (the floor the prepared shapes must equal)."""
     spec, settings = LAYERS[layer], Settings()
-    sql = spec.tile_sql(settings).replace("AND p.zoom = %(z)s", "AND false")
-    assert "AND false" in sql or not spec.versioned or spec.geometry != "polygon"
+    sql = spec.tile_sql(settings).replace("AND p.zoom = %(shape_zoom)s", "AND false")
+    assert "AND false" in sql
     params = tile_params(spec, z, x, y, version, settings)
     return b"" if params is None else bytes(conn.exec_driver_sql(sql, params).scalar() or b"")
 
@@ -138,29 +139,37 @@ def _check_tile(
 
 def test_a_commit_prepares_the_shapes_the_rule_asks(engine: Engine) -> None:
     """The demo city, loaded through the commit path: each row has a shape for each zoom from
-    its level's first to PREPARED_TO, exactly the per-request expression's, and within the
-    zoom's tolerance of the full geometry (shapely, pyproj)."""
+    its level's first to PREPARED_TO — exactly the per-request expression's, and within the
+    zoom's tolerance of the full geometry (shapely, pyproj) — and its label point, inside it."""
     assert PREPARED_TO == 13
     with engine.connect() as conn:
         assert _shapes(conn) == _expected(conn)
         rows = conn.execute(
             text(
                 "SELECT s.zoom, ST_AsBinary(r.geom), ST_AsBinary(s.geom), "
-                "ST_OrderingEquals(s.geom, ST_SimplifyPreserveTopology("
-                "  ST_Transform(r.geom, 3857), t.tolerance)) "
+                "ST_OrderingEquals(s.geom, CASE WHEN s.zoom = :label "
+                "  THEN ST_Transform(ST_PointOnSurface(r.geom), 3857) "
+                "  ELSE ST_SimplifyPreserveTopology(ST_Transform(r.geom, 3857), t.tolerance) END) "
                 "FROM region_shapes s JOIN regions r ON r.id = s.region_id "
                 "JOIN unnest(CAST(:zooms AS int[]), CAST(:tolerances AS float8[])) "
                 "  AS t(zoom, tolerance) ON t.zoom = s.zoom"
             ),
-            {"zooms": list(range(17)), "tolerances": [tolerance_m(z) for z in range(17)]},
+            {
+                "label": LABEL_ZOOM,
+                "zooms": [LABEL_ZOOM, *range(17)],
+                "tolerances": [0.0, *(tolerance_m(z) for z in range(17))],
+            },
         ).all()
-    assert len(rows) > 66 * 2
+    assert len(rows) > 66 * 3
     for zoom, full, prepared, same in rows:
         assert same
         truth = mercator(shapely.from_wkb(bytes(full)))
         shape = shapely.from_wkb(bytes(prepared))
         assert shape.is_valid
-        assert shapely.hausdorff_distance(shape, truth) <= tolerance_m(zoom) * 1.001
+        if zoom == LABEL_ZOOM:
+            assert truth.distance(shape) < 0.01
+        else:
+            assert shapely.hausdorff_distance(shape, truth) <= tolerance_m(zoom) * 1.001
 
 
 def test_an_upload_prepares_only_the_rows_it_writes(
@@ -181,7 +190,7 @@ def test_an_upload_prepares_only_the_rows_it_writes(
         written = set(conn.scalars(text("SELECT code FROM regions WHERE valid_from = 2")))
     assert written == changes["added"] | changes["changed"]
     assert after == before | new and not before & new
-    assert {z for _, z in new} == {12, 13}  # grids only
+    assert {z for _, z in new} == {LABEL_ZOOM, 12, 13}  # grids only
 
 
 @pytest.fixture(scope="module")
