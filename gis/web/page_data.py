@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, text
 
 from gis.catalogue import REGION_LAYERS
 from gis.query.regions import BBox, list_regions, subtree
+from gis.store.generalised import LEVEL_ZOOMS
 from gis.store.versions import current
 
 SIMPLIFY_M = {"county": 20.0, "street": 8.0, "community": 2.0, "grid": 1.0}
@@ -23,9 +24,10 @@ INLINE_MAX_REGIONS = 1500
 the page draws them from the vector tiles.  Measured (bench/results/issue16-F.md): a Folium
 page costs ~1 ms of server time and ~0.5 ms of browser time per region, so the 824-grid city
 (893 regions) opens in 1.3 s and ~1 500 regions reach the 2 s goal."""
-VECTOR_GRID_MIN_ZOOM = 12
+VECTOR_GRID_MIN_ZOOM = LEVEL_ZOOMS["grid"].shapes_from
 """The zoom from which a vector-tile region page draws grids (a 300 m grid is ~10 px there):
-below it a city's tens of thousands of grids would be specks costing most of the opening."""
+below it a city's tens of thousands of grids would be specks costing most of the opening
+(the tiles' own rule, ``gis.store.generalised``: grid tiles are empty below it)."""
 
 
 def roots(conn: Connection) -> list[str]:
