@@ -99,6 +99,9 @@ _BUILDING = re.compile(r"([0-9A-Z]+)号楼")
 _UNIT = re.compile(r"(\d+)单元")
 _ROOM = re.compile(r"(\d+)室")
 _UNIT_AND_ROOM = re.compile(r"(?:\d+单元)?(?:\d+室)?$")
+_DOORPLATE = re.compile(r"(?:大街|大道|路|街|巷|胡同)(\d+(?:-\d+)?号)(?!楼)")
+ROAD_NAME_CHARS = 8
+"""Longest road name (before its 路/街/… marker) a doorplate probe assumes."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,30 @@ class ParsedAddress:
     def building_key(self) -> str:
         """The normalised text without unit and room: what a building's row stores."""
         return _UNIT_AND_ROOM.sub("", self.normalized)
+
+    def place_prefixes(self) -> list[str]:
+        """Texts that a registry entry at one of the query's doorplates begins with.
+
+        A registry text begins with road and doorplate ("安安路25号…"); in the query the road
+        may follow something else (a compound written first: "阳光小区安安路25号"), so the
+        name's start is unknown: each doorplate gives the marker and number with 1 to
+        :data:`ROAD_NAME_CHARS` characters of name before them.
+        """
+        out = []
+        for m in _DOORPLATE.finditer(self.normalized):
+            head, marker = self.normalized[: m.start(1)], len(m[0]) - len(m[1])
+            start = max(0, len(head) - marker - ROAD_NAME_CHARS)
+            out += [head[i:] + m[1] for i in range(start, len(head) - marker)]
+        return out
+
+    def place_suffixes(self) -> list[str]:
+        """Texts that a registry entry of the query's compound ends with: compound and
+        building ("阳光小区5号楼"); the compound alone (its own entry) too when the query
+        names no doorplate (else that entry begins with the doorplate)."""
+        if self.compound is None:
+            return []
+        out = [f"{self.compound}{self.building}号楼"] if self.building else []
+        return out if self.road_number else [*out, self.compound]
 
     def unit_and_room_text(self) -> tuple[str | None, str | None]:
         """The unit and room numbers as written in the normalised text (leading zeros kept)."""

@@ -151,12 +151,55 @@ def _check_trigrams(conn: Connection) -> None:
     TRIGRAMS_READ_CHINESE.add(database)
 
 
+_SIMILARITY = "(similarity(normalized, :key) + word_similarity(:key, normalized)) / 2"
+_NEAR = "(normalized IN (:key, :full) OR normalized % :key OR :key <% normalized)"
+_PROBE_ROWS = 500
+"""Entries read per prefix or suffix probe (a compound name common in a province, with no
+doorplate to narrow it, has thousands: the query is ambiguous anyway)."""
+_PROBED = f"""
+WITH near AS MATERIALIZED (
+  SELECT code, normalized FROM addresses WHERE (normalized COLLATE "C") IN (:key, :full)
+  UNION SELECT p.* FROM unnest(CAST(:prefixes AS text[])) AS k(probe), LATERAL (
+    SELECT code, normalized FROM addresses WHERE (normalized COLLATE "C") >= k.probe
+    AND (normalized COLLATE "C") < k.probe || chr(1114111) LIMIT {_PROBE_ROWS}) AS p
+  UNION SELECT s.* FROM unnest(CAST(:suffixes AS text[])) AS k(probe), LATERAL (
+    SELECT code, normalized FROM addresses
+    WHERE (reverse(normalized) COLLATE "C") >= reverse(k.probe)
+    AND (reverse(normalized) COLLATE "C") < reverse(k.probe) || chr(1114111)
+    LIMIT {_PROBE_ROWS}) AS s)
+SELECT code, normalized, {_SIMILARITY} AS similarity FROM near WHERE {_NEAR}
+ORDER BY similarity DESC, code LIMIT :n
+"""
+_EVERYWHERE = (
+    f"SELECT code, normalized, {_SIMILARITY} AS similarity FROM addresses WHERE {_NEAR} "
+    "ORDER BY similarity DESC, code LIMIT :n"
+)
+
+
+@dataclass(frozen=True)
+class _Similar:
+    code: str
+    normalized: str
+    similarity: float
+
+
 def _similar(
-    conn: Connection, query: ParsedAddress, threshold: float, limit: int
-) -> list[dict[str, Any]]:
-    """Entries equal to the query (or its building) or trigram-similar above ``threshold``
-    (through the GIN index), most similar first; ``similarity`` is the mean of pg_trgm's
-    similarity and word similarity (how much of the query the entry contains)."""
+    conn: Connection,
+    query: ParsedAddress,
+    threshold: float,
+    limit: int,
+    probes: tuple[list[str], list[str]] | None = None,
+) -> list[_Similar]:
+    """Entries equal to the query (or its building) or trigram-similar above ``threshold``,
+    most similar first; ``similarity`` is the mean of pg_trgm's similarity and word
+    similarity (how much of the query the entry contains).
+
+    Without ``probes`` the trigram GIN index finds them everywhere: on a province's
+    registry that reads the posting lists of trigrams most entries share ("号楼", "小区"),
+    ~1 s at 1 000 000 entries.  With ``probes`` (prefixes, suffixes) only among the
+    entries whose text begins with a prefix or ends with a suffix, read from btree
+    indexes of the text and of its reversed text (covering, so no table rows are read).
+    """
     conn.execute(
         text(
             "SELECT set_config('pg_trgm.similarity_threshold', :t, true), "
@@ -164,34 +207,82 @@ def _similar(
         ),
         {"t": str(threshold)},
     )
-    rows = conn.execute(
-        text(
-            "SELECT code, address, normalized, compound, building, households, "
-            "region_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
-            "(similarity(normalized, :key) + word_similarity(:key, normalized)) / 2 "
-            "AS similarity FROM addresses "
-            "WHERE normalized IN (:key, :full) OR normalized % :key OR :key <% normalized "
-            "ORDER BY similarity DESC, code LIMIT :n"
-        ),
-        {"key": query.building_key or query.normalized, "full": query.normalized, "n": limit},
-    )
-    return [dict(r) for r in rows.mappings()]
+    params: dict[str, Any] = {
+        "key": query.building_key or query.normalized,
+        "full": query.normalized,
+        "n": limit,
+    }
+    if probes is not None:
+        params |= {"prefixes": probes[0], "suffixes": probes[1]}
+    rows = conn.execute(text(_EVERYWHERE if probes is None else _PROBED), params)
+    return [_Similar(*r) for r in rows]
 
 
-def _score(query: ParsedAddress, row: dict[str, Any]) -> AddressCandidate:
-    parts = parse_normalized(row["normalized"])
+@dataclass(frozen=True)
+class _Scored:
+    entry: _Similar
+    level: str
+    confidence: float
+
+
+def _score(query: ParsedAddress, entry: _Similar) -> _Scored:
+    parts = parse_normalized(entry.normalized)
     agreement = _agreement(query, parts)
-    if row["normalized"] in (query.building_key, query.normalized):
+    if entry.normalized in (query.building_key, query.normalized):
         score = 1.0
     elif agreement is None:
-        score = row["similarity"]
+        score = entry.similarity
     else:
-        score = 0.4 * row["similarity"] + 0.6 * agreement
-    return AddressCandidate(
-        AddressRow(**{f: row[f] for f in AddressRow.__dataclass_fields__}),
-        _level(query, parts),
-        round(score, 3),
-    )
+        score = 0.4 * entry.similarity + 0.6 * agreement
+    return _Scored(entry, _level(query, parts), round(score, 3))
+
+
+def _ranked(entries: list[_Similar], query: ParsedAddress) -> list[_Scored]:
+    return sorted((_score(query, e) for e in entries), key=lambda s: (-s.confidence, s.entry.code))
+
+
+def _search(
+    conn: Connection, query: ParsedAddress, narrow: bool
+) -> tuple[list[_Similar], list[_Scored]]:
+    """The :data:`_CANDIDATES` most similar entries, and the same scored, best first.
+
+    ``narrow``: first only the entries at the query's doorplates
+    (:meth:`ParsedAddress.place_prefixes`) — an exact entry found there is the answer, as
+    every entry within :data:`AMBIGUITY_MARGIN` of 1 agrees on road and doorplate, so
+    begins with them; then with the entries of its compound
+    (:meth:`ParsedAddress.place_suffixes`); only when neither scores
+    :data:`MIN_CONFIDENCE` (a typo in the one part given, say) everywhere.
+    """
+    if narrow:
+        prefixes, suffixes = query.place_prefixes(), query.place_suffixes()
+        stages = [(prefixes, []), (prefixes, suffixes)] if prefixes and suffixes else []
+        for probes in stages or [(prefixes, suffixes)]:
+            entries = _similar(conn, query, 0.2, _CANDIDATES, probes)
+            scored = _ranked(entries, query)
+            if scored and scored[0].confidence == 1.0:
+                return entries, scored
+        if scored and scored[0].confidence >= MIN_CONFIDENCE:
+            return entries, scored
+    entries = _similar(conn, query, 0.2, _CANDIDATES)
+    return entries, _ranked(entries, query)
+
+
+def _rows(conn: Connection, codes: list[str]) -> list[AddressRow]:
+    """The registry entries of ``codes``, in that order."""
+    found = {
+        r.code: r
+        for r in (
+            AddressRow(**r)
+            for r in conn.execute(
+                text(
+                    "SELECT code, address, ST_X(geom) AS lon, ST_Y(geom) AS lat, compound, "
+                    "building, households, region_code FROM addresses WHERE code = ANY(:codes)"
+                ),
+                {"codes": codes},
+            ).mappings()
+        )
+    }
+    return [found[c] for c in codes]
 
 
 MAX_ADDRESS_CHARS = 200
@@ -199,7 +290,9 @@ MAX_ADDRESS_CHARS = 200
 matching cost grows with the text (10 000 characters took ~0.7 s)."""
 
 
-def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatch:
+def match_address(
+    conn: Connection, address: str, limit: int = 5, *, narrow: bool = True
+) -> AddressMatch:
     """Find the registry entry for free address text.
 
     An entry whose normalised text equals the query's (or, for a query with unit/room,
@@ -207,7 +300,10 @@ def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatc
     they agree with the query's parts (:func:`_agreement`).  The best entry scoring at least
     :data:`MIN_CONFIDENCE` is the match; other entries within :data:`AMBIGUITY_MARGIN` of
     it (except those that merely extend it, e.g. the buildings of a matched compound)
-    make it ambiguous and are listed, best first, as up to ``limit`` candidates.
+    make it ambiguous and are listed, best first, as up to ``limit`` candidates.  The
+    entries scored are the most similar of those at the query's doorplates or compound
+    (``narrow``, :func:`_search`), else of the whole registry (``narrow=False``: what
+    the tests and ``bench/address_match.py`` compare the narrowed search with).
 
     Raises ``InvalidInput`` (``empty_address``) for text without content,
     (``address_too_long``) beyond :data:`MAX_ADDRESS_CHARS`, and
@@ -227,38 +323,39 @@ def match_address(conn: Connection, address: str, limit: int = 5) -> AddressMatc
             "地址为空 (the address is empty or only punctuation)", code="empty_address"
         )
     _check_trigrams(conn)
-    rows = _similar(conn, query, 0.2, _CANDIDATES)
-    scored = sorted(
-        zip((_score(query, r) for r in rows), rows, strict=True),
-        key=lambda pair: (-pair[0].confidence, pair[0].row.code),
-    )
-    if not scored or scored[0][0].confidence < MIN_CONFIDENCE:
-        suggestions = rows[:limit] or _similar(conn, query, 0.05, limit)
+    entries, scored = _search(conn, query, narrow)
+    if not scored or scored[0].confidence < MIN_CONFIDENCE:
+        suggestions = entries[:limit] or _similar(conn, query, 0.05, limit)
+        rows = _rows(conn, [e.code for e in suggestions])
         raise NotFound(
             f"未找到地址“{address.strip()}” (no address matches)",
             code="address_not_found",
             details={
                 "normalized": query.normalized,
                 "suggestions": [
-                    {k: r[k] for k in ("code", "address")}
-                    | {"similarity": round(r["similarity"], 3)}
-                    for r in suggestions
+                    {"code": r.code, "address": r.address, "similarity": round(e.similarity, 3)}
+                    for r, e in zip(rows, suggestions, strict=True)
                 ],
             },
         )
-    (best, best_row), *others = scored
+    best, *others = scored
     close = [
-        c
-        for c, r in others
-        if c.confidence >= best.confidence - AMBIGUITY_MARGIN
-        and not r["normalized"].startswith(best_row["normalized"])
+        s
+        for s in others
+        if s.confidence >= best.confidence - AMBIGUITY_MARGIN
+        and not s.entry.normalized.startswith(best.entry.normalized)
+    ]
+    listed = [best, *close][:limit]
+    rows = _rows(conn, [s.entry.code for s in listed])
+    candidates = [
+        AddressCandidate(r, s.level, s.confidence) for r, s in zip(rows, listed, strict=True)
     ]
     return AddressMatch(
-        row=best.row,
+        row=rows[0],
         level=best.level,
         confidence=best.confidence,
         parsed=query,
-        candidates=[best, *close][:limit] if close else [],
+        candidates=candidates if close else [],
     )
 
 

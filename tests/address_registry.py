@@ -1,0 +1,217 @@
+"""A province-sized synthetic address registry and messy queries of it, for the address
+matching test at scale (``tests/db/test_address_scale.py``) and its benchmark
+(``bench/address_match.py``).
+
+Entries follow the demo registry's grammar — 省 县/区 街道/镇, 路/街/大街/大道 + 号, a compound
+(小区/家园/花园/苑/公寓), its buildings (号楼) — with the names of ``gis.demo.province_names``
+drawn Zipf-like, so a few road and compound names recur all over the province (as 人民路 and
+阳光小区 do): their trigrams are in most entries, which is what makes trigram search slow.
+Each road name's doorplates are numbered across the province, so every entry's normalised
+text (without the admin prefix, which the matcher strips) is unique: every messy query has
+one right answer.  Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, text
+
+from gis.demo.province_names import (
+    CHARS,
+    COMPOUND_SUFFIXES,
+    PROVINCE,
+    ROAD_SUFFIXES,
+    two_chars,
+)
+from gis.query.address_text import normalize
+
+BUILDINGS = (4, 12)
+"""Buildings of a compound: uniform in this range (inclusive)."""
+DOORPLATES = 0.1
+"""Share of places that are a doorplate only (no compound)."""
+ZIPF = 1.1
+"""Exponent of the names' popularity (rank r drawn ∝ r^-ZIPF)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registry entry and the parts the messy forms rewrite."""
+
+    code: str
+    address: str
+    admin: str
+    road: str
+    number: int
+    compound: str | None
+    building: int | None
+
+
+def _zipf(rng: np.random.Generator, pool: int, n: int) -> np.ndarray:
+    weights = 1.0 / np.arange(1, pool + 1) ** ZIPF
+    return rng.choice(pool, n, p=weights / weights.sum())
+
+
+def entries(n: int, seed: int = 16) -> list[Entry]:
+    """About ``n`` registry entries: places (road + doorplate [+ compound entry + buildings])
+    until ``n`` is reached."""
+    rng = np.random.default_rng(seed)
+    pool = len(CHARS) ** 2
+    places = n // 8 + 1
+    roads = [
+        name + ROAD_SUFFIXES[i % len(ROAD_SUFFIXES)]
+        for name, i in zip(two_chars(_zipf(rng, pool, places)), range(places), strict=True)
+    ]
+    compounds = [
+        name + COMPOUND_SUFFIXES[int(k) % len(COMPOUND_SUFFIXES)]
+        for name, k in zip(
+            two_chars(_zipf(rng, pool, places)),
+            rng.integers(0, len(COMPOUND_SUFFIXES), places),
+            strict=True,
+        )
+    ]
+    counties = [n + "县" for n in two_chars(rng.choice(pool, 150, replace=False))]
+    streets = [n + "街道" for n in two_chars(rng.choice(pool, 60, replace=False))]
+    county = rng.integers(0, len(counties), places).tolist()
+    street = rng.integers(0, len(streets), places).tolist()
+    doorplate_only = (rng.random(places) < DOORPLATES).tolist()
+    buildings = rng.integers(BUILDINGS[0], BUILDINGS[1] + 1, places).tolist()
+    used: dict[str, int] = {}
+    out: list[Entry] = []
+    for p in range(places):
+        road = roads[p]
+        used[road] = number = used.get(road, 0) + 1
+        admin = f"{PROVINCE}{counties[county[p]]}{streets[street[p]]}"
+        place = f"{road}{2 * number - 1}号"
+        code = f"DS{p:08d}"
+        if doorplate_only[p]:
+            out.append(Entry(code + "00", admin + place, admin, road, 2 * number - 1, None, None))
+            continue
+        compound = compounds[p]
+        out.append(
+            Entry(
+                code + "00", admin + place + compound, admin, road, 2 * number - 1, compound, None
+            )
+        )
+        for b in range(1, buildings[p] + 1):
+            out.append(
+                Entry(
+                    f"{code}{b:02d}",
+                    f"{admin}{place}{compound}{b}号楼",
+                    admin,
+                    road,
+                    2 * number - 1,
+                    compound,
+                    b,
+                )
+            )
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
+    """Write the entries into ``addresses`` by COPY (points scattered over northern Hebei),
+    then ANALYZE."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(114.0, 119.5, len(rows)).tolist()
+    lat = rng.uniform(36.5, 42.0, len(rows)).tolist()
+    buffer = io.StringIO()
+    for r, x, y in zip(rows, lon, lat, strict=True):
+        building = "" if r.building is None else str(r.building)
+        households = "\\N" if r.building is None else str(20 + 7 * r.building)
+        fields = (
+            r.code,
+            r.address,
+            normalize(r.address),
+            r.road,
+            str(r.number),
+            r.compound or "\\N",
+            building or "\\N",
+            "\\N" if r.building is None else "2",
+            "\\N" if r.building is None else "6",
+            households,
+            f"SRID=4326;POINT({x:.7f} {y:.7f})",
+        )
+        buffer.write("\t".join(fields) + "\n")
+    raw = engine.raw_connection()
+    try:
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                "COPY addresses (code, address, normalized, road, road_number, compound, "
+                "building, units, floors, households, geom) FROM STDIN"
+            ) as copy,
+        ):
+            copy.write(buffer.getvalue())
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE addresses"))
+
+
+# --------------------------------------------------------------------------- messy queries
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+_DIGITS = "〇一二三四五六七八九"
+
+
+def chinese(n: int) -> str:
+    """1 → 一, 12 → 十二, 20 → 二十 (numbers below 100)."""
+    tens, ones = divmod(n, 10)
+    return ("" if tens == 0 else ("" if tens == 1 else _DIGITS[tens]) + "十") + (
+        _DIGITS[ones] if ones or not tens else ""
+    )
+
+
+def _typo(e: Entry) -> str:
+    """One character of the compound's (or, for a doorplate, the road's) name wrong."""
+    name = e.compound or e.road
+    wrong = name[0] + ("先" if name[1] != "先" else "光") + name[2:]
+    return e.address.replace(name, wrong, 1)
+
+
+def _spaced(e: Entry) -> str:
+    rest = e.address.removeprefix(e.admin)
+    return f" {e.admin[:3]} {e.admin[3:]}  {rest[: len(e.road)]} {rest[len(e.road) :]} "
+
+
+FORMS: dict[str, Callable[[Entry], str]] = {
+    "exact": lambda e: e.address,
+    "typo": _typo,
+    "full-width": lambda e: e.address.translate(FULL_WIDTH),
+    "chinese numerals": lambda e: (
+        e.address
+        if e.building is None
+        else e.address.replace(f"{e.building}号楼", f"{chinese(e.building)}号楼")
+    ),
+    "5-2-301": lambda e: (
+        e.address.removeprefix(e.admin)
+        if e.building is None
+        else f"{e.road}{e.number}号{e.compound}{e.building}-2-301"
+    ),
+    "no district": lambda e: e.address.removeprefix(e.admin),
+    "extra spaces": _spaced,
+    "swapped": lambda e: (
+        e.address.removeprefix(e.admin)
+        if e.compound is None
+        else f"{e.compound}{e.road}{e.number}号" + ("" if e.building is None else f"{e.building}栋")
+    ),
+}
+"""The messy spellings a query of an entry may take (the demo's lookup test's forms, and
+the admin prefix missing, spaces, the compound before the road)."""
+
+
+def messy_queries(rows: list[Entry], k: int, seed: int = 7) -> list[tuple[str, str, str]]:
+    """``k`` (form, query text, right code) of entries drawn at random, forms in turn."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(rows), k, replace=False).tolist()
+    forms = list(FORMS)
+    return [
+        (forms[i % len(forms)], FORMS[forms[i % len(forms)]](rows[p]), rows[p].code)
+        for i, p in enumerate(picks)
+    ]
