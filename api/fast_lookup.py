@@ -74,10 +74,12 @@ class FastLookup:
     async def _answer(self, lon: float, lat: float, send: Send) -> bool:
         """Send the answer for the point; False (nothing sent) when the route must answer."""
         index = await services(self.root).lookup.index()
+        if index.cells is None:  # no grids, or PostGIS while the index is built: the route
+            return False  # answers (off the event loop)
         x, y = np.array([lon]), np.array([lat])
         # the covering grid as ``GridIndex.locate`` finds it first (the nearest grid of a
         # point outside every grid is left to ``answers``: searched once, not twice)
-        grid = index.cells.covering_point(lon, lat) if index.cells is not None else -1
+        grid = index.cells.covering_point(lon, lat)
         if grid < 0:  # the nearest grid and its distance: the point's own answer
             (answer,) = index.answers(x, y)
             body = _dumps(redact(answer, None)).encode()

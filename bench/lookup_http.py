@@ -59,7 +59,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import shapely
 import wrk
 from common import ROOT, bench_database, git_state, heading, machine, package_version
 from meters import machine_busy_seconds, parent_pid, process_cpu
@@ -102,7 +101,7 @@ class Points:
 
 def make_points(index: GridIndex, n: int, seed: int) -> Points:
     """``n`` points uniform in the bounding box of the grids, rounded to 1e-6°."""
-    xmin, ymin, xmax, ymax = shapely.total_bounds(index.tree.geometries)
+    xmin, ymin, xmax, ymax = index.arrays["grid.bounds"].tolist()
     rng = np.random.default_rng(seed)
     lon = np.round(rng.uniform(xmin, xmax, n), 6)
     lat = np.round(rng.uniform(ymin, ymax, n), 6)
