@@ -12,7 +12,7 @@ In one run, on a throw-away database of gridmap's cluster:
   levels) and for one community's grids (an incremental upload's share).
 * **tiles** — for each zoom 6–16 up to ``--per-zoom`` tiles meeting the province (seeded), each
   with every layer the zoom shows (``LEVEL_ZOOMS``: counties, streets from 8, communities from
-  10, grids from 12, labels from 8).  A serial pass of the SQL statements gives each zoom's
+  9, grids from 12, labels from 8).  A serial pass of the SQL statements gives each zoom's
   biggest tile and ms/tile, with the prepared shapes and without them (the statement
   simplifying every polygon from its full geometry, as before issue 16).
 * **checked** — a sample of tiles fetched over HTTP (``cache=off``, gunzipped) must be the

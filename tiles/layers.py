@@ -34,7 +34,7 @@ from gis.catalogue.schema import (
 from gis.catalogue.schema import Layer as CatalogueLayer
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
-from gis.store.generalised import LABEL_ZOOM, LEVEL_ZOOMS, PREPARED_TO, tolerance_m
+from gis.store.generalised import LABEL_ZOOM, LEVEL_ZOOMS, prepared_zooms, tolerance_m
 from gis.store.models import LEVELS
 from gis.store.versions import valid_at
 
@@ -125,7 +125,9 @@ class Layer:
         if self.label_points:
             levels = [lv for lv, zooms in LEVEL_ZOOMS.items() if zooms.labels_from <= z]
             return {"levels": levels, "shape_zoom": LABEL_ZOOM}
-        return {"shape_zoom": z, "clip": z > PREPARED_TO}
+        if self.level is None:  # centres and cameras
+            return {}
+        return {"shape_zoom": z, "clip": z not in prepared_zooms(self.level)}
 
     def __post_init__(self) -> None:
         personal = [f.name for f in self.fields if f.personal]

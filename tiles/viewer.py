@@ -3,18 +3,18 @@ what the page shows, given to its script (``api/templates/vector.html``,
 ``api/static/vector-map.js``) as JSON.
 
 Every tile layer is a vector source read from its TileJSON; grids are coloured by households
-against the standard band, outlines by level, centres
-and cameras as circles with their service areas and fields of view; names of counties,
-streets, communities and grids as labels (from the ``labels`` layer: one point a region)
-from zoom 8, 10, 12 and 14, of centres from 15.  The style has no ``glyphs`` URL, so
-MapLibre (≥ 5) draws every character in the browser (TinySDF) with the fonts of ``LABEL_FONT``
-— no glyph files to serve, Chinese and digits alike; such a style fails MapLibre's style
-validation ("text-field requires glyphs"), which the page therefore turns off.  MapLibre
-comes from ``/vendor`` (``gis.web.map_assets``).  The office base maps (``GET /api/v1/basemaps``)
-are chosen in the page's panel, the first shown: a raster one as a raster source, a vector one
-drawn in ``BASEMAP_STYLE`` (every layer of the file: areas, lines, points); none, a plain
-background.  Colours and outlines are the Folium pages'
-(``gis.web.styles``).
+against the standard band, outlines by level, centres and cameras as circles with their service
+areas and fields of view; names of counties, streets, communities and grids as labels (from the
+``labels`` layer: one point a region) from the zooms of ``gis.store.generalised.LEVEL_ZOOMS``
+(8, 10, 12 and 14), of centres from 15; each boundary layer from its level's zoom there (its
+TileJSON's ``minzoom``). The style has no ``glyphs`` URL, so MapLibre (≥ 5) draws every
+character in the browser (TinySDF) with the fonts of ``LABEL_FONT`` — no glyph files to serve,
+Chinese and digits alike; such a style fails MapLibre's style validation ("text-field requires
+glyphs"), which the page therefore turns off. MapLibre comes from ``/vendor``
+(``gis.web.map_assets``). The office base maps (``GET /api/v1/basemaps``) are chosen in the
+page's panel, the first shown: a raster one as a raster source, a vector one drawn in
+``BASEMAP_STYLE`` (every layer of the file: areas, lines, points); none, a plain background.
+Colours and outlines are the Folium pages' (``gis.web.styles``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from gis.catalogue import REGION_LAYERS
 from gis.settings import Settings
+from gis.store.generalised import LEVEL_ZOOMS
 from gis.web.map_assets import PACKAGES, VENDOR_URL
 from gis.web.styles import CENTRE_STYLES, GRID, HOUSEHOLD_CLASSES, OUTLINES, VECTOR
 from tiles.layers import LAYERS
@@ -63,7 +64,11 @@ def viewer_config(
         for key, (label, colour) in HOUSEHOLD_CLASSES.items()
     ] + [(label, colour) for label, colour in CENTRE_STYLES.values()]
     return {
-        "layers": {name: {"versioned": layer.versioned} for name, layer in LAYERS.items()},
+        "layers": {
+            name: {"versioned": layer.versioned, "minZoom": layer.min_zoom}
+            for name, layer in LAYERS.items()
+        },
+        "labelZooms": {level: zooms.labels_from for level, zooms in LEVEL_ZOOMS.items()},
         "toggles": TOGGLES,
         "band": band,
         "colours": {key: colour for key, (_, colour) in HOUSEHOLD_CLASSES.items()},

@@ -15,7 +15,7 @@ for (const [name, layer] of Object.entries(GRIDMAP.layers)) {
   const q = layer.versioned ? query : "";
   sources[name] = focus.length
     ? {type: "vector", tiles: [`${base}/tiles/${name}/{z}/{x}/{y}.mvt${q}`],
-       maxzoom: GRIDMAP.maxZoom}
+       minzoom: layer.minZoom, maxzoom: GRIDMAP.maxZoom}
     : {type: "vector", url: `${base}/tiles/${name}.json${q}`};
   if (layer.versioned) sources[name].promoteId = "code";
 }
@@ -65,12 +65,15 @@ const label = (id, source, toggle, minzoom, size, extra = {}) => ({
   ...(extra.filter ? {filter: extra.filter} : {}),
   ...(extra.maxzoom ? {maxzoom: extra.maxzoom} : {})});
 const level = (name) => ["==", ["get", "level"], name];
+const labelFrom = GRIDMAP.labelZooms;  // the labels tiles name each level from its zoom on
 layers.push(
-  label("counties-label", "labels", "counties", 8, 15, {filter: level("county"), maxzoom: 11}),
-  label("streets-label", "labels", "streets", 10, 14, {filter: level("street"), maxzoom: 13}),
-  label("communities-label", "labels", "communities", 12, 13,
+  label("counties-label", "labels", "counties", labelFrom.county, 15,
+        {filter: level("county"), maxzoom: 11}),
+  label("streets-label", "labels", "streets", labelFrom.street, 14,
+        {filter: level("street"), maxzoom: 13}),
+  label("communities-label", "labels", "communities", labelFrom.community, 13,
         {filter: level("community"), maxzoom: 15}),
-  label("grids-label", "labels", "grids", 14, 12, {filter: level("grid")}),
+  label("grids-label", "labels", "grids", labelFrom.grid, 12, {filter: level("grid")}),
   label("centres-label", "centres", "centres", 15, 12,
         {layout: {"text-anchor": "top", "text-offset": [0, 0.8], "text-optional": true}}),
 );

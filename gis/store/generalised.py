@@ -2,27 +2,28 @@
 
 **Which levels appear at which zooms** (the one rule: the tile layers, their TileJSON and the
 MapLibre page read it from here): a clerk sees counties at every zoom, streets from zoom 8,
-communities from 10 and grids from 12 (:data:`LEVEL_ZOOMS`); below its zoom a level's tiles
-are empty — a province's grids are a few pixels each there, and drawing them would mean
-1 000 000 polygons a tile.  Names (the ``labels`` layer) come two zooms after their shapes,
-counties' from 8.
+communities from 9 and grids from 12 (:data:`LEVEL_ZOOMS`) — about where a typical region of
+the level (a 0.2 km² grid, a 4 km² community) is 8 pixels wide; below its zoom a level's tiles
+are empty — a province's grids would be specks there, and drawing them would mean 1 000 000
+polygons a tile.  Names (the ``labels`` layer) come later: counties' from 8, streets'
+10, communities' 12, grids' 14.
 
-**What is prepared**: for every region row a version writes, for each zoom from its level's
-first zoom up to :data:`PREPARED_TO`, its polygon in EPSG:3857 simplified at that zoom's
-tolerance (half a display pixel, :func:`tolerance_m`), and its label point
-(:data:`LABEL_ZOOM`), with exactly the expressions the tile statement would otherwise
-evaluate per request — ``ST_SimplifyPreserveTopology(ST_Transform(geom, 3857), tolerance)``,
+**What is prepared**: for every county, street and community row a version writes, for each
+zoom from its level's first zoom up to :data:`PREPARED_TO`, its polygon in EPSG:3857 simplified
+at that zoom's tolerance (half a display pixel, :func:`tolerance_m`), and its label point
+(:data:`LABEL_ZOOM`), with exactly the expressions the tile statement would otherwise evaluate
+per request — ``ST_SimplifyPreserveTopology(ST_Transform(geom, 3857), tolerance)``,
 ``ST_Transform(ST_PointOnSurface(geom), 3857)`` — so a tile is the same bytes whether its rows
-were prepared or not, and a row missing here (written behind the commit path) only costs
-time.  Rows of ``regions`` never change once written (a new version writes new rows), so the
-prepared shapes are keyed by the row's id: an upload prepares only the rows it writes (a community's
-grids and whichever parents it changed), and a restore or an ``as_of`` read finds each old
-row's shapes where they were.
+were prepared or not, and a row missing here (written behind the commit path) only costs time.
+Rows of ``regions`` never change once written (a new version writes new rows), so the prepared
+shapes are keyed by the row's id: an upload prepares only the rows it writes (of a community's
+grids: none; of the parents it changed: theirs), and a restore or an ``as_of`` read finds each
+old row's shapes where they were.
 
 Each polygon is simplified on its own (PostGIS 3.3 has no ``ST_CoverageSimplify``): shared
 edges of neighbours may part or cross by at most the tolerance, half a pixel at the zoom it
-is drawn at — not visible, and what the tiles drew before.  Above :data:`PREPARED_TO` a tile
-covers few regions and simplifies them per request.
+is drawn at — not visible, and what the tiles drew before.  Grids, and every level above
+:data:`PREPARED_TO`, are simplified per request, clipped to the tile first.
 """
 
 from __future__ import annotations
@@ -48,14 +49,20 @@ class LevelZooms:
     """Its boundary layer's tiles hold its regions from this zoom on (empty below)."""
     labels_from: int
     """The ``labels`` layer holds its regions' names from this zoom on."""
+    prepared: bool = True
+    """Whether its shapes (up to :data:`PREPARED_TO`) and label points are prepared."""
 
 
 LEVEL_ZOOMS: dict[str, LevelZooms] = {
     "county": LevelZooms(shapes_from=0, labels_from=8),
     "street": LevelZooms(shapes_from=8, labels_from=10),
-    "community": LevelZooms(shapes_from=10, labels_from=12),
-    "grid": LevelZooms(shapes_from=12, labels_from=14),
+    "community": LevelZooms(shapes_from=9, labels_from=12),
+    "grid": LevelZooms(shapes_from=12, labels_from=14, prepared=False),
 }
+"""Grids are not prepared: a grid of ~100 vertices costs ~50 µs to simplify in a request, and
+a z12 tile holds a few hundred of them — preparing a province's 1 000 000 grids at two zooms
+would cost more than the rest of their upload (~1 ms a grid, measured by
+bench/tiles_province.py) and twice their storage."""
 assert set(LEVEL_ZOOMS) == set(LEVELS)
 
 PREPARED_TO = 13
@@ -74,10 +81,16 @@ def tolerance_m(z: int) -> float:
 
 def prepared_zooms(level: str) -> range:
     """The zooms at which ``level``'s shapes are prepared (may be empty)."""
-    return range(LEVEL_ZOOMS[level].shapes_from, PREPARED_TO + 1)
+    zooms = LEVEL_ZOOMS[level]
+    return range(zooms.shapes_from, PREPARED_TO + 1 if zooms.prepared else zooms.shapes_from)
 
 
-_ZOOMS = [(level, z) for level in LEVELS for z in (LABEL_ZOOM, *prepared_zooms(level))]
+_ZOOMS = [
+    (level, z)
+    for level in LEVELS
+    if LEVEL_ZOOMS[level].prepared
+    for z in (LABEL_ZOOM, *prepared_zooms(level))
+]
 
 _PREPARE = (
     "INSERT INTO region_shapes (region_id, zoom, geom) "
@@ -89,9 +102,10 @@ _PREPARE = (
     "JOIN unnest(CAST(:levels AS text[]), CAST(:zooms AS int[]), "
     "            CAST(:tolerances AS float8[])) AS z(level, zoom, tolerance) "
     "  ON z.level = r.level "
-    "WHERE {} ON CONFLICT DO NOTHING"
+    "WHERE r.level = ANY(:prepared) AND {} ON CONFLICT DO NOTHING"
 )
 _RULE = {
+    "prepared": sorted({level for level, _ in _ZOOMS}),
     "levels": [level for level, _ in _ZOOMS],
     "zooms": [z for _, z in _ZOOMS],
     "tolerances": [None if z == LABEL_ZOOM else tolerance_m(z) for _, z in _ZOOMS],

@@ -25,7 +25,8 @@ from gis.store.generalised import (
     prepared_zooms,
     tolerance_m,
 )
-from gis.store.versions import commit_and_publish, restore_version
+from gis.store.seed import demo_records
+from gis.store.versions import commit_and_publish, commit_regions, restore_version
 from tiles.layers import BUFFER, EXTENT, LAYERS
 from tiles.service import tile_params
 
@@ -64,7 +65,12 @@ def _shapes(conn: Connection) -> set[tuple[int, int]]:
 def _expected(conn: Connection, where: str = "true") -> set[tuple[int, int]]:
     """(row id, zoom) of every prepared shape the rule asks for the rows ``where`` selects."""
     rows = conn.execute(text(f"SELECT id, level FROM regions WHERE {where}"))
-    return {(i, z) for i, level in rows for z in (LABEL_ZOOM, *prepared_zooms(level))}
+    return {
+        (i, z)
+        for i, level in rows
+        if LEVEL_ZOOMS[level].prepared
+        for z in (LABEL_ZOOM, *prepared_zooms(level))
+    }
 
 
 def _unprepared(conn: Connection, layer: str, z: int, x: int, y: int, version: int) -> bytes:
@@ -160,7 +166,7 @@ def test_a_commit_prepares_the_shapes_the_rule_asks(engine: Engine) -> None:
                 "tolerances": [0.0, *(tolerance_m(z) for z in range(17))],
             },
         ).all()
-    assert len(rows) > 66 * 3
+    assert len(rows) > 10  # the county, street and communities at their zooms
     for zoom, full, prepared, same in rows:
         assert same
         truth = mercator(shapely.from_wkb(bytes(full)))
@@ -172,25 +178,35 @@ def test_a_commit_prepares_the_shapes_the_rule_asks(engine: Engine) -> None:
             assert shapely.hausdorff_distance(shape, truth) <= tolerance_m(zoom) * 1.001
 
 
-def test_an_upload_prepares_only_the_rows_it_writes(
+def test_a_commit_prepares_only_the_rows_it_writes(
     fresh_client: TestClient,
     fresh_engine: Engine,
     make_key: Any,
     demo_grids: dict,
     tmp_path: Path,
 ) -> None:
-    """An upload of one community's grids prepares the rows of version 2 — its changed grids,
-    nothing else — and leaves every older row's shapes as they were."""
+    """An upload of one community's grids prepares nothing (grids are simplified per
+    request); a commit that renames the community prepares its new row — nothing else — and
+    every older row keeps its shapes."""
     with fresh_engine.connect() as conn:
         before = _shapes(conn)
     changes = upload_changes(fresh_client, make_key("editor"), demo_grids, tmp_path)
     with fresh_engine.connect() as conn:
-        after = _shapes(conn)
-        new = _expected(conn, "valid_from = 2")
         written = set(conn.scalars(text("SELECT code FROM regions WHERE valid_from = 2")))
-    assert written == changes["added"] | changes["changed"]
+        assert written == changes["added"] | changes["changed"]
+        assert _shapes(conn) == before
+    community = next(r for r in demo_records(Settings().demo_dir) if r.code == COMMUNITY)
+    community.name = "山庄里新社区"
+    summary = commit_and_publish(
+        fresh_engine,
+        lambda c: commit_regions(c, [community], author="tester", action="edit"),
+    )
+    assert summary.number == 3 and summary.modified == [COMMUNITY]
+    with fresh_engine.connect() as conn:
+        after = _shapes(conn)
+        new = _expected(conn, "valid_from = 3")
     assert after == before | new and not before & new
-    assert {z for _, z in new} == {LABEL_ZOOM, 12, 13}  # grids only
+    assert {z for _, z in new} == {LABEL_ZOOM, *range(9, 14)}
 
 
 @pytest.fixture(scope="module")
