@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +14,7 @@ from gis.store.cluster import Cluster
 from gis.store.db import database_url, migrate, prepare
 
 db_app = typer.Typer(help="The embedded PostgreSQL+PostGIS cluster.", no_args_is_help=True)
-demo_app = typer.Typer(help="The demo city (迁西县).", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo city (迁西县) and a generated province.", no_args_is_help=True)
 
 
 def _embedded_cluster() -> Cluster:
@@ -80,3 +81,30 @@ def demo_load(
             f"version {summary.number}: {len(summary.added)} added, "
             f"{len(summary.modified)} modified, {len(summary.removed)} removed"
         )
+
+
+@demo_app.command("province")
+def demo_province(
+    out: Annotated[Path, typer.Option(help="Directory the layer files are written to.")],
+    grids: Annotated[int, typer.Option(min=1_000, help="Number of grids.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same files.")] = 16,
+    load: Annotated[bool, typer.Option(help="Then load them through the upload path.")] = False,
+) -> None:
+    """Generate a province (≈170 counties, 2 000 streets, 50 000 communities, 10 addresses a
+    grid per 1 000 000 grids) as FlatGeobuf files; with --load, upload them."""
+    from gis.demo.province_files import generate
+
+    generate(grids, seed, out, progress=console.print)
+    if load:
+        demo_province_load(out)
+
+
+@demo_app.command("province-load")
+def demo_province_load(
+    directory: Annotated[Path, typer.Argument(help="A directory `demo province` wrote.")],
+) -> None:
+    """Load a generated province through the upload path (each file a committed upload)."""
+    from gis.demo.province_load import load_province
+
+    with database(prepared=True) as engine:
+        load_province(engine, directory, get_settings(), progress=console.print)
