@@ -49,6 +49,13 @@ class Entry:
     compound: str | None
     building: int | None
 
+    @property
+    def kind(self) -> str:
+        """What the entry is: a building, a compound or a doorplate."""
+        if self.building is not None:
+            return "building"
+        return "doorplate" if self.compound is None else "compound"
+
 
 def _zipf(rng: np.random.Generator, pool: int, n: int) -> np.ndarray:
     weights = 1.0 / np.arange(1, pool + 1) ** ZIPF
@@ -206,12 +213,38 @@ FORMS: dict[str, Callable[[Entry], str]] = {
 the admin prefix missing, spaces, the compound before the road)."""
 
 
-def messy_queries(rows: list[Entry], k: int, seed: int = 7) -> list[tuple[str, str, str]]:
-    """``k`` (form, query text, right code) of entries drawn at random, forms in turn."""
+def messy_queries(rows: list[Entry], k: int, seed: int = 7) -> list[tuple[str, str, Entry]]:
+    """``k`` (form, query text, entry meant) of entries drawn at random, forms in turn."""
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(rows), k, replace=False).tolist()
     forms = list(FORMS)
     return [
-        (forms[i % len(forms)], FORMS[forms[i % len(forms)]](rows[p]), rows[p].code)
+        (forms[i % len(forms)], FORMS[forms[i % len(forms)]](rows[p]), rows[p])
         for i, p in enumerate(picks)
+    ]
+
+
+def hit_rates(hits: list[tuple[str, Entry, bool]]) -> dict[str, float]:
+    """Share of hits per form and kind of entry ("typo/building"), of (form, entry, hit)."""
+    tally: dict[str, list[int]] = {}
+    for form, entry, hit in hits:
+        counts = tally.setdefault(f"{form}/{entry.kind}", [0, 0])
+        counts[0] += hit
+        counts[1] += 1
+    return {group: h / n for group, (h, n) in sorted(tally.items())}
+
+
+def from_registry(rows: list[dict[str, str]]) -> list[Entry]:
+    """The entries of a registry file's rows (``gis.store.demo_files.read_addresses``)."""
+    return [
+        Entry(
+            r["code"],
+            r["address"],
+            r["address"][: r["address"].index(r["road"] + r["road_number"] + "号")],
+            r["road"],
+            int(r["road_number"]),
+            r["compound"] or None,
+            int(r["building"]) if r["building"] else None,
+        )
+        for r in rows
     ]
