@@ -15,6 +15,7 @@ from api.cors import PublicCORS
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.fast_lookup import FastLookup
+from api.fast_tiles import FastTiles
 from api.limits import BodyLimits
 from api.pages import STATIC_DIR, STATIC_URL
 from api.public_url import PublicURL
@@ -128,5 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PublicCORS)
     app.add_middleware(SecurityHeaders, settings=settings)  # a CSP nonce for each request
     app.add_middleware(PublicURL, public_url=settings.public_url)  # before any link
+    app.add_middleware(FastTiles, root=app)  # a plain tile URL, answered before the framework
     app.add_middleware(FastLookup, root=app)  # outermost: the busiest request, answered first
     return app
