@@ -122,7 +122,7 @@ def entries(n: int, seed: int = 16) -> list[Entry]:
 
 def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
     """Write the entries into ``addresses`` by COPY (points scattered over northern Hebei),
-    then ANALYZE."""
+    its indexes built afresh, then VACUUM ANALYZE."""
     rng = np.random.default_rng(seed)
     lon = rng.uniform(114.0, 119.5, len(rows)).tolist()
     lat = rng.uniform(36.5, 42.0, len(rows)).tolist()
@@ -146,14 +146,24 @@ def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
         buffer.write("\t".join(fields) + "\n")
     raw = engine.raw_connection()
     try:
-        with (
-            raw.cursor() as cur,
-            cur.copy(
+        with raw.cursor() as cur:
+            # the table's secondary indexes are dropped and built again after the rows are
+            # in: several times faster than growing them row by row
+            cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'addresses' "
+                "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+            )
+            indexes = cur.fetchall()
+            for name, _ in indexes:
+                cur.execute(f'DROP INDEX "{name}"')
+            with cur.copy(
                 "COPY addresses (code, address, normalized, road, road_number, compound, "
                 "building, units, floors, households, geom) FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(buffer.getvalue())
+            ) as copy:
+                copy.write(buffer.getvalue())
+            cur.execute("SET maintenance_work_mem = '256MB'")
+            for _, definition in indexes:
+                cur.execute(definition)
         raw.commit()
     finally:
         raw.close()
