@@ -192,7 +192,6 @@ class Layer:
         fields = ", ".join(f.name for f in self.fields)
         ident = f"rows.{self.feature_id}, " if self.feature_id else ""
         shape = "ST_Transform(rows.shape, 3857)"
-        prepared = ""
         if self.versioned and self.geometry == "polygon":  # above the prepared zooms: clipped
             shape = (
                 "ST_Transform(CASE WHEN %(clip)s THEN ST_ClipByBox2D(rows.shape, "
@@ -200,11 +199,11 @@ class Layer:
             )
         if self.geometry == "polygon":
             shape = f"ST_SimplifyPreserveTopology({shape}, %(tolerance)s)"
-        if self.versioned:  # the same shape or label point, if prepared
-            shape = f"coalesce(p.geom, {shape})"
-            prepared = (
-                " LEFT JOIN region_shapes p ON p.region_id = rows.region_id "
-                "AND p.zoom = %(shape_zoom)s"
+        if self.versioned:  # the same shape or label point, if prepared (one probe a row:
+            # never a join the planner might hash over the whole table)
+            shape = (
+                "coalesce((SELECT p.geom FROM region_shapes p WHERE p.region_id = rows.region_id "
+                f"AND p.zoom = %(shape_zoom)s), {shape})"
             )
         fid = f", '{self.feature_id}'" if self.feature_id else ""
         return (
@@ -214,7 +213,7 @@ class Layer:
             f"rows AS ({self.rows('(SELECT area FROM tile)', settings)}), "
             f"features AS (SELECT {ident}{fields}, "
             f"ST_AsMVTGeom({shape}, tile.env, {EXTENT}, {BUFFER}, true) AS geom "
-            f"FROM tile, rows{prepared}) "
+            "FROM tile, rows) "
             f"SELECT ST_AsMVT(f, '{self.name}', {EXTENT}, 'geom'{fid}) FROM "
             f"(SELECT * FROM features WHERE geom IS NOT NULL ORDER BY {self.order} "
             "LIMIT %(limit)s) f"
