@@ -37,7 +37,7 @@ from gis.query.lookup_index import (
     read_rows,
 )
 from gis.query.lookup_sql import SqlIndex
-from gis.store.board import OID_SQL
+from gis.store.board import OID_SQL, database_key, lookup_folder
 from gis.store.versions import resolve_version
 from gis.store.watch import VersionWatch
 
@@ -73,9 +73,10 @@ NO_REGIONS = GridIndex.build(None, [])
 def _index_folder(conn: Connection) -> tuple[Path, str] | None:
     """The folder of this database's index files and the database's key (None: no usable
     folder — then each process builds its own index)."""
-    key = lookup_file.database_key(conn.engine.url, int(conn.scalar(text(OID_SQL))))
+    oid = int(conn.scalar(text(OID_SQL)))
     try:
-        return lookup_file.index_folder(key), key
+        folder = lookup_file.index_folder(lookup_folder(conn.engine.url, oid))
+        return folder, database_key(conn.engine.url, oid)
     except OSError as error:
         log.warning("lookup index folder unusable (%s): each worker builds its own", error)
         return None

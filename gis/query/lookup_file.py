@@ -18,28 +18,26 @@ the header says and its CRC matches; anything else is refused (``IndexFileError`
 file is built again.
 
 The folder is per database, named like the versions board (``gis.store.board``: server, name
-and OID) under the temp directory; the newest ``keep`` versions' files stay.
+and OID) under the temp directory, and removed with the database (``gis.store.db``); the
+newest ``keep`` versions' files stay.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import mmap
 import os
 import stat
 import struct
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import URL, make_url
 
 log = logging.getLogger("gridmap.lookup")
 
@@ -53,18 +51,9 @@ class IndexFileError(ValueError):
     """An index file that must not be used (foreign, truncated, corrupt, another version)."""
 
 
-def database_key(url: str | URL, oid: int) -> str:
-    """What names a database in index files: server, name and OID (a recreated database
-    gets a new OID, so new files)."""
-    parsed = make_url(url)
-    return f"{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}#{oid}"
-
-
-def index_folder(key: str, root: Path | None = None) -> Path:
-    """This database's folder of index files (created mode 0700); ``PermissionError`` when
-    it is not ours or others may write in it."""
-    root = root if root is not None else Path(tempfile.gettempdir())
-    folder = root / f"gridmap-lookup-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+def index_folder(folder: Path) -> Path:
+    """``folder`` (``gis.store.board.lookup_folder``), created mode 0700 if missing;
+    ``PermissionError`` when it is not ours or others may write in it."""
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
     info = os.lstat(folder)

@@ -269,13 +269,40 @@ class GridIndex:
         )
         while not len(found := cells.near(x, y, reach / per_x, reach / per_y)) and reach < widest:
             reach = min(reach * 4, widest)
-        _, metres = self._measure(x, y, found)
+        _, metres = self._measure(x, y, self._closest(x, y, found))
         reach = float(metres.min()) * 1.02 + 1.0
-        found = np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
+        found = self._closest(
+            x, y, np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
+        )
         projected, metres = self._measure(x, y, found)
         close = projected <= projected.min() * 1.01 + 1.0
         best = np.lexsort((found[close], metres[close]))[0]
         return int(found[close][best]), float(metres[close][best])
+
+    def _closest(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
+        """Of ``grids``, those that may be the nearest: a grid's distance is within half its
+        longest edge of its nearest vertex's, so grids whose nearest vertex (great circle,
+        on a sphere: within 1 % of the ellipsoid) is beyond the least such distance by more
+        than that (+1 %) cannot be — a cheap first cut before the projection."""
+        assert self.cells is not None
+        coords, owner = shapely.get_coordinates(
+            shapely.boundary(self.cells.polygons[grids]), return_index=True
+        )
+        lon, lat = np.radians(coords[:, 0]), np.radians(coords[:, 1])
+        px, py = math.radians(x), math.radians(y)
+        half = (
+            np.sin((lat - py) / 2) ** 2 + np.cos(lat) * math.cos(py) * np.sin((lon - px) / 2) ** 2
+        )
+        metres = 2 * 6_371_009.0 * np.arcsin(np.sqrt(np.minimum(half, 1.0)))
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        nearest = np.minimum.reduceat(metres, starts)
+        step = np.abs(np.diff(coords, axis=0))[owner[1:] == owner[:-1]]
+        edge = (
+            float(np.hypot(step[:, 0].max(), step[:, 1].max())) * METRES_PER_DEGREE[0]
+            if len(step)
+            else 0.0
+        )
+        return grids[owner[starts]][nearest <= nearest.min() * 1.01 + edge / 2 + 1.0]
 
     def _measure(self, x: float, y: float, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distance from the point to each grid's outline in the metric frame, and on the

@@ -36,14 +36,28 @@ OID_SQL = "SELECT oid FROM pg_database WHERE datname = current_database()"
 _NUMBER = struct.Struct("<q")
 
 
+def database_key(url: str | URL, oid: int) -> str:
+    """What names the database at ``url`` (its OID ``oid``) in this machine's files: server,
+    name and OID."""
+    parsed = make_url(url)
+    return f"{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}#{oid}"
+
+
+def _hashed(url: str | URL, oid: int) -> str:
+    return hashlib.sha256(database_key(url, oid).encode()).hexdigest()[:24]
+
+
 def board_path(url: str | URL, oid: int) -> Path:
     """Where the board of the database at ``url`` (its OID ``oid``) lives."""
-    parsed = make_url(url)
-    where = f"{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}#{oid}"
-    key = hashlib.sha256(where.encode()).hexdigest()
     shm = Path("/dev/shm")
     folder = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
-    return folder / f"gridmap-versions-{key[:24]}"
+    return folder / f"gridmap-versions-{_hashed(url, oid)}"
+
+
+def lookup_folder(url: str | URL, oid: int) -> Path:
+    """Where the lookup index files of the database live (``gis.query.lookup_file``): on
+    disk, in the temp directory (the page cache shares them; they may be large)."""
+    return Path(tempfile.gettempdir()) / f"gridmap-lookup-{_hashed(url, oid)}"
 
 
 def _open(path: Path, flags: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from gis.settings import Settings
-from gis.store.board import board_path
+from gis.store.board import board_path, lookup_folder
 from gis.store.cluster import Cluster
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -90,6 +91,7 @@ def drop_database(url: str) -> None:
         admin.dispose()
     if oid is not None:
         board_path(url, int(oid)).unlink(missing_ok=True)
+        shutil.rmtree(lookup_folder(url, int(oid)), ignore_errors=True)  # its lookup indexes
 
 
 def migrate(url: str, revision: str = "head") -> None:
