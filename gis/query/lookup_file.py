@@ -167,7 +167,7 @@ def obtain(
             pass
         started = time.perf_counter()
         write(path, build(), meta)
-        log.warning(
+        log.info(
             "lookup index of version %s built in %.1f s by pid %s: %s",
             version,
             time.perf_counter() - started,
