@@ -108,7 +108,8 @@ def _agreement(query: ParsedAddress, row: ParsedAddress) -> float | None:
 
     Each part counts 1 if the row has it too, ½ if the row lacks it (a coarser entry, such
     as a compound's for a query with a building: it neither confirms nor contradicts), 0 if
-    the row's differs — except a compound whose name starts with the query's: ¾.
+    the row's differs — except a compound whose name starts with the query's, and a road
+    the query's ends with (the query names something before the road: "阳光小区滦河路…"): ¾.
     """
     credits = []
     for part in ("road", "road_number", "compound", "building"):
@@ -118,7 +119,10 @@ def _agreement(query: ParsedAddress, row: ParsedAddress) -> float | None:
         if theirs is None or mine == theirs:
             credits.append(0.5 if theirs is None else 1.0)
         else:
-            credits.append(0.75 if part == "compound" and theirs.startswith(mine) else 0.0)
+            near = (part == "compound" and theirs.startswith(mine)) or (
+                part == "road" and mine.endswith(theirs)
+            )
+            credits.append(0.75 if near else 0.0)
     return sum(credits) / len(credits) if credits else None
 
 
