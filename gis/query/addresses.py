@@ -4,7 +4,9 @@
 one form; the registry stores that form of each standard address (``addresses.normalized``)
 and :func:`match_address` compares it with the query's: exact first, then by pg_trgm
 trigram similarity weighted by the parsed parts (road, doorplate, compound, building) that
-agree.
+agree.  On a province's registry (millions of entries sharing trigrams such as "号楼") a
+trigram index search reads most of the index, so the entries compared are first only those
+at the query's doorplates or of its compound, found by btree range scans (:func:`_search`).
 
 pg_trgm only makes trigrams of characters the database's LC_CTYPE calls alphanumeric:
 with ``C`` no Chinese character is, every Chinese text has no trigrams, and any two of
