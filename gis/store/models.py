@@ -300,6 +300,14 @@ class Address(Base):
         ),
         Index("addresses_geom_idx", "geom", postgresql_using="gist"),
         _geography_index("addresses"),
+        # matching's doorplate and compound probes (gis.query.addresses); migration 0012
+        # builds them COLLATE "C", which Alembic's reflection does not compare
+        Index("addresses_prefix_idx", "normalized", postgresql_include=["code", "normalized"]),
+        Index(
+            "addresses_suffix_idx",
+            text("reverse(normalized)"),
+            postgresql_include=["code", "normalized"],
+        ),
     )
 
 
