@@ -2,7 +2,7 @@
 
 Each tile is made by one SQL statement: ``ST_TileEnvelope(z, x, y)`` in EPSG:3857; rows found
 through the GiST index on ``geom`` (``geom && ST_Transform(envelope with a margin, 4326)``);
-polygons simplified per zoom (``ST_SimplifyPreserveTopology``, tolerance half a display pixel
+polygons simplified per zoom (``ST_Simplify``, Douglas–Peucker, tolerance half a display pixel
 of a 512-px tile) — boundaries at low zooms read that shape as prepared when their version was
 committed (``gis.store.generalised``, which also says which levels a zoom shows: a boundary
 layer's tile below its level's zoom is empty without a query); ``ST_AsMVTGeom`` (extent
@@ -198,7 +198,7 @@ class Layer:
                 "box2d(tile.area)) ELSE rows.shape END, 3857)"
             )
         if self.geometry == "polygon":
-            shape = f"ST_SimplifyPreserveTopology({shape}, %(tolerance)s)"
+            shape = f"ST_Simplify({shape}, %(tolerance)s, true)"
         if self.versioned:  # the same shape or label point, if prepared (one probe a row:
             # never a join the planner might hash over the whole table)
             shape = (

@@ -139,6 +139,7 @@ def _check_tile(
         assert f["properties"] == {k: row[k] for k in fields if row[k] is not None}
         truth = clipped(shapely.from_wkb(bytes(row["wkb"])), clip)
         drawn = to_mercator(f["geometry"], z, x, y)
+        assert drawn.is_valid  # ST_AsMVTGeom repairs what Douglas–Peucker crossed
         assert shapely.hausdorff_distance(drawn, truth) <= allowed, (layer, zxy, row["code"])
     return len(found)
 
@@ -155,7 +156,7 @@ def test_a_commit_prepares_the_shapes_the_rule_asks(engine: Engine) -> None:
                 "SELECT s.zoom, ST_AsBinary(r.geom), ST_AsBinary(s.geom), "
                 "ST_OrderingEquals(s.geom, CASE WHEN s.zoom = :label "
                 "  THEN ST_Transform(ST_PointOnSurface(r.geom), 3857) "
-                "  ELSE ST_SimplifyPreserveTopology(ST_Transform(r.geom, 3857), t.tolerance) END) "
+                "  ELSE ST_Simplify(ST_Transform(r.geom, 3857), t.tolerance, true) END) "
                 "FROM region_shapes s JOIN regions r ON r.id = s.region_id "
                 "JOIN unnest(CAST(:zooms AS int[]), CAST(:tolerances AS float8[])) "
                 "  AS t(zoom, tolerance) ON t.zoom = s.zoom"
@@ -171,7 +172,6 @@ def test_a_commit_prepares_the_shapes_the_rule_asks(engine: Engine) -> None:
         assert same
         truth = mercator(shapely.from_wkb(bytes(full)))
         shape = shapely.from_wkb(bytes(prepared))
-        assert shape.is_valid
         if zoom == LABEL_ZOOM:
             assert truth.distance(shape) < 0.01
         else:
