@@ -25,6 +25,8 @@ import shapely
 CELLS_PER_POLYGON = 64
 MIN_CELLS = 1 << 20
 MAX_CELLS = 8 << 20
+PREPARE_ABOVE = 8
+"""A batch prepares the polygons it decodes when it tests each this many times on average."""
 
 
 def _lowest(point: np.ndarray, polygon: np.ndarray, n: int) -> np.ndarray:
@@ -88,9 +90,10 @@ class WkbShapes:
         unique, where = np.unique(indices, return_inverse=True)  # batches: each decoded once
         start, end = self.offsets[unique], self.offsets[unique + 1]
         blob = self.blob
-        return shapely.from_wkb([blob[a:b].tobytes() for a, b in zip(start, end, strict=True)])[
-            where
-        ]
+        shapes = shapely.from_wkb([blob[a:b].tobytes() for a, b in zip(start, end, strict=True)])
+        if len(indices) >= PREPARE_ABOVE * len(unique):
+            shapely.prepare(shapes)
+        return shapes[where]
 
 
 class CellIndex:
@@ -208,11 +211,14 @@ class CellIndex:
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
 
-    def near(self, x: float, y: float, reach_x: float, reach_y: float) -> np.ndarray:
+    def near(
+        self, x: float, y: float, reach_x: float, reach_y: float, *, closest: bool = False
+    ) -> np.ndarray:
         """The polygons (sorted indices) with an edge in a cell that comes within the
         ellipse of half-axes ``reach_x`` (degrees of longitude) and ``reach_y`` (latitude)
         around the point: every polygon whose outline is that close is among them, since
-        an outline passes only through the cells that list its polygon."""
+        an outline passes only through the cells that list its polygon.  ``closest``: only
+        those of the one such cell nearest the point (in the ellipse's measure)."""
         size = self.size
         c0 = max(int(np.floor((x - reach_x - self.x0) / size)), 0)
         c1 = min(int(np.floor((x + reach_x - self.x0) / size)), self.nx - 1)
@@ -225,8 +231,11 @@ class CellIndex:
         low = self.y0 + np.arange(r0, r1 + 1) * size
         gap_x = np.maximum(np.maximum(left - x, x - left - size), 0) / reach_x
         gap_y = np.maximum(np.maximum(low - y, y - low - size), 0) / reach_y
-        close = gap_y[:, None] ** 2 + gap_x[None, :] ** 2 <= 1.0
-        slot = -2 - window[(window <= -2) & close].astype(np.int64)
+        gap = gap_y[:, None] ** 2 + gap_x[None, :] ** 2
+        mixed = (window <= -2) & (gap <= 1.0)
+        if closest and mixed.any():
+            mixed &= gap == gap[mixed].min()
+        slot = -2 - window[mixed].astype(np.int64)
         start = self.candidate_start[slot]
         _, candidate = _ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)

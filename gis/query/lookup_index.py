@@ -55,6 +55,10 @@ METRES_PER_DEGREE = (111_320.0, 110_574.0)
 is searched among the cells these say could be that close (× 0.99, and cos(latitude))."""
 
 
+LOCAL_M = 50_000.0
+"""Up to this distance the nearest grid is measured in a frame local to the point."""
+
+
 @dataclass(frozen=True)
 class Located:
     """Where points are, per point: the covering grid (index, or -1); the chain of the
@@ -248,13 +252,15 @@ class GridIndex:
         return grid, metres
 
     def nearest_point(self, x: float, y: float) -> tuple[int, float]:
-        """The nearest grid to a point and the geodesic distance in metres to its outline.
+        """The nearest grid to a point and the geodesic distance in metres to its outline
+        (the lowest code on a tie).
 
-        Grids whose outline is within 1 % (+1 m) of the nearest in the index's equidistant
-        projection are candidates; the one whose nearest outline point is closest on the
-        ellipsoid wins (the lowest code on a tie).  The candidates come from the cells
-        around the point: a widening search finds some grid, whose distance then bounds
-        the cells every candidate must have an edge in."""
+        The candidates come from the cells around the point: a widening search finds some
+        grids, whose distance then bounds the cells every candidate must have an edge in.
+        Within :data:`LOCAL_M` each candidate's nearest outline point is found in a frame
+        local to the point (degrees scaled by the metres a degree spans there) and measured
+        on the ellipsoid.  Farther away, grids whose outline is within 1 % (+1 m) of the
+        nearest in the index's azimuthal equidistant projection are measured instead."""
         cells = self.cells
         if cells is None:
             return -1, math.nan
@@ -267,17 +273,49 @@ class GridIndex:
             (max(abs(x - x0), abs(x - x1)) + cells.size) * per_x,
             (max(abs(y - y0), abs(y - y1)) + cells.size) * per_y,
         )
-        while not len(found := cells.near(x, y, reach / per_x, reach / per_y)) and reach < widest:
-            reach = min(reach * 4, widest)
-        _, metres = self._measure(x, y, self._closest(x, y, found))
-        reach = float(metres.min()) * 1.02 + 1.0
-        found = self._closest(
-            x, y, np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
-        )
+        while not len(found := cells.near(x, y, reach / per_x, reach / per_y, closest=True)):
+            if reach >= widest:
+                break
+            reach = min(reach * 2, widest)
+        # metres to some outline point of each: more than to the outline, so a bound
+        reach = float(self._local(x, y, found).min()) * 1.02 + 1.0
+        found = np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
+        if reach <= LOCAL_M:
+            metres = self._local(x, y, found)
+            best = np.lexsort((found, metres))[0]
+            return int(found[best]), float(metres[best])
+        found = self._closest(x, y, found)
         projected, metres = self._measure(x, y, found)
         close = projected <= projected.min() * 1.01 + 1.0
         best = np.lexsort((found[close], metres[close]))[0]
         return int(found[close][best]), float(metres[close][best])
+
+    def _local(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
+        """Per grid (in the order given), the geodesic metres from the point to the nearest
+        point of its outline, edges taken as great-circle arcs as PostGIS's geography does:
+        straight lines in a gnomonic projection centred on the point, where the distance
+        from the centre grows with the angle (vectorised over every edge)."""
+        assert self.cells is not None
+        parts, part_of = shapely.get_parts(self.cells.polygons[grids], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        coords, which = shapely.get_coordinates(rings, return_index=True)
+        same = which[1:] == which[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        owner = part_of[ring_of[which[:-1][same]]]
+        la, lb = _gnomonic(a, x, y), _gnomonic(b, x, y)
+        d = lb - la
+        length = np.einsum("ij,ij->i", d, d)
+        t = np.clip(-np.einsum("ij,ij->i", la, d) / np.where(length > 0, length, 1.0), 0.0, 1.0)
+        gap = la + t[:, None] * d
+        near = np.einsum("ij,ij->i", gap, gap)
+        order = np.lexsort((near, owner))
+        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        ends_lon, ends_lat = _gnomonic_inverse(gap[first], x, y)
+        n = len(first)
+        _, _, metres = GEOD.inv(np.full(n, x), np.full(n, y), ends_lon, ends_lat)
+        found = np.full(len(grids), np.inf)
+        found[owner[first]] = metres
+        return found
 
     def _closest(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
         """Of ``grids``, those that may be the nearest: a grid's distance is within half its
@@ -378,6 +416,34 @@ class GridIndex:
     def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
         """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
         return render_rows(self.found(lon, lat))
+
+
+def _gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
+    """Lon/lat (degrees) → a spherical gnomonic projection centred on (x, y), in radians of
+    the tangent plane (great circles are straight lines; within 90° of the centre)."""
+    lon, lat = np.radians(lonlat[:, 0] - x), np.radians(lonlat[:, 1])
+    lat0 = math.radians(y)
+    cos_c = math.sin(lat0) * np.sin(lat) + math.cos(lat0) * np.cos(lat) * np.cos(lon)
+    return np.column_stack(
+        (
+            np.cos(lat) * np.sin(lon) / cos_c,
+            (math.cos(lat0) * np.sin(lat) - math.sin(lat0) * np.cos(lat) * np.cos(lon)) / cos_c,
+        )
+    )
+
+
+def _gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_gnomonic` back to lon/lat degrees."""
+    px, py = xy[:, 0], xy[:, 1]
+    rho = np.hypot(px, py)
+    c = np.arctan(rho)
+    lat0 = math.radians(y)
+    safe = np.where(rho > 0, rho, 1.0)
+    lat = np.arcsin(np.cos(c) * math.sin(lat0) + py * np.sin(c) * math.cos(lat0) / safe)
+    lon = np.arctan2(
+        px * np.sin(c), rho * math.cos(lat0) * np.cos(c) - py * math.sin(lat0) * np.sin(c)
+    )
+    return x + np.degrees(lon), np.degrees(lat)
 
 
 @dataclass(frozen=True)
