@@ -92,9 +92,11 @@ def run(engine: Engine, entries: list[ar.Entry], args: argparse.Namespace) -> No
         for _, query, _ in warm:
             _answer(conn, query, True)
         new_ms, old_ms, new_hits, old_hits, same = [], [], [], [], 0
+        by_group: dict[str, list[float]] = {}
         for i, (form, query, entry) in enumerate(queries):
             ms, answer = _answer(conn, query, True)
             new_ms.append(ms)
+            by_group.setdefault(f"{form}/{entry.kind}", []).append(ms)
             new_hits.append((form, entry, answer[0] == entry.code))
             if i < args.old:
                 ms, old = _answer(conn, query, False)
@@ -122,11 +124,14 @@ def run(engine: Engine, entries: list[ar.Entry], args: argparse.Namespace) -> No
     )
     subset = ar.hit_rates(new_hits[: len(old_hits)])
     old_rates = ar.hit_rates(old_hits)
-    print("\n| form/kind | new hit rate (all) | new (old's subset) | old |\n|---|---:|---:|---:|")
+    print(
+        "\n| form/kind | new: queries | p50 ms | p99 ms | max ms | hit rate "
+        "| hit rate on old's subset: new | old |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for group, rate in ar.hit_rates(new_hits).items():
         print(
-            f"| {group} | {rate:.3f} | {subset.get(group, float('nan')):.3f} "
-            f"| {old_rates.get(group, float('nan')):.3f} |"
+            f"| {group} | {len(by_group[group])} | {_percentiles(by_group[group])} | {rate:.3f} "
+            f"| {subset.get(group, float('nan')):.3f} | {old_rates.get(group, float('nan')):.3f} |"
         )
     print(f"\nold method's plan for {queries[0][1]!r}:\n  {plan}")
 
