@@ -91,7 +91,7 @@ def demo_province(
     load: Annotated[bool, typer.Option(help="Then load them through the upload path.")] = False,
 ) -> None:
     """Generate a province (≈170 counties, 2 000 streets, 50 000 communities, 10 addresses a
-    grid per 1 000 000 grids) as FlatGeobuf files; with --load, upload them."""
+    grid per 1 000 000 grids) as GeoPackage files; with --load, upload them."""
     from gis.demo.province_files import generate
 
     generate(grids, seed, out, progress=console.print)
