@@ -14,7 +14,9 @@ import asyncio
 import csv
 import itertools
 import logging
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +40,8 @@ from gis.query.lookup_index import (
 )
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
-from gis.store.versions import resolve_version
+from gis.store.db import make_engine
+from gis.store.versions import resolve_version, valid_at
 from gis.store.watch import VersionWatch
 
 __all__ = [
@@ -62,6 +65,8 @@ KEEP_INDEXES = 4
 """Boundary versions whose index a worker keeps mapped (the current one and recent ``as_of``);
 the machine keeps the files of the newest :data:`KEEP_FILES` versions."""
 KEEP_FILES = KEEP_INDEXES + 2
+BUILD_APART_ABOVE = 20_000
+"""Regions in a version above which its index is built in a process of its own."""
 
 WAIT_S = 1.0
 """How long a request waits for its version's index before PostGIS answers it."""
@@ -85,7 +90,9 @@ def _index_folder(conn: Connection) -> tuple[Path, str] | None:
 def load_index(conn: Connection, as_of: int | None) -> GridIndex:
     """The index of ``as_of`` (or the current version), from this machine's shared file —
     built and written first if there is none (``version_not_found`` for an ``as_of`` that
-    does not exist)."""
+    does not exist).  A version of more than :data:`BUILD_APART_ABOVE` regions is built in
+    a process of its own, so the worker that happens to build it does not keep the
+    build's memory (freed memory mostly stays with a process)."""
     version = resolve_version(conn, as_of)
     if version is None:
         return NO_REGIONS
@@ -93,14 +100,32 @@ def load_index(conn: Connection, as_of: int | None) -> GridIndex:
     if place is None:
         return GridIndex.load(conn, version)
     folder, key = place
-    arrays = lookup_file.obtain(
-        folder,
-        version,
-        {"database": key, "version": version},
-        lambda: index_arrays(read_rows(conn, version)),
-        keep=KEEP_FILES,
-    )
-    return GridIndex(version, arrays)
+    meta = {"database": key, "version": version}
+
+    def make(path: Path) -> None:
+        count = conn.scalar(
+            text(f"SELECT count(*) FROM regions r WHERE {valid_at()}"), {"v": version}
+        )
+        if count <= BUILD_APART_ABOVE:
+            lookup_file.write(path, index_arrays(read_rows(conn, version)), meta)
+            return
+        url = conn.engine.url.render_as_string(hide_password=False)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as apart:
+            apart.submit(write_index, url, version, path, meta).result()
+
+    return GridIndex(version, lookup_file.obtain(folder, version, meta, make, keep=KEEP_FILES))
+
+
+def write_index(url: str, version: int, path: Path, meta: dict[str, object]) -> None:
+    """Build the index of ``version`` of the database at ``url`` and write it to ``path``
+    (in a process of its own: :func:`load_index`)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            lookup_file.write(path, index_arrays(read_rows(conn, version)), meta)
+    finally:
+        engine.dispose()
 
 
 class LookupService:

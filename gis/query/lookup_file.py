@@ -143,14 +143,14 @@ def obtain(
     folder: Path,
     version: int,
     meta: Mapping[str, object],
-    build: Callable[[], Mapping[str, np.ndarray]],
+    make: Callable[[Path], None],
     *,
     keep: int,
 ) -> dict[str, np.ndarray]:
-    """The mapped arrays of ``version``'s file in ``folder``, built by ``build`` and written
-    first unless a sound one is there.  One process of the machine builds it: the others
-    wait on the lock, then map the file it wrote.  After a build, files of all but the
-    newest ``keep`` versions are removed."""
+    """The mapped arrays of ``version``'s file in ``folder``, made first by ``make(path)``
+    (which writes it with :func:`write`) unless a sound one is there.  One process of the
+    machine makes it: the others wait on the lock, then map the file it wrote.  After a
+    build, files of all but the newest ``keep`` versions are removed."""
     path = folder / f"v{version}.idx"
     try:
         return read(path, meta)
@@ -166,12 +166,11 @@ def obtain(
         except (FileNotFoundError, IndexFileError):
             pass
         started = time.perf_counter()
-        write(path, build(), meta)
+        make(path)
         log.info(
-            "lookup index of version %s built in %.1f s by pid %s: %s",
+            "lookup index of version %s made in %.1f s: %s",
             version,
             time.perf_counter() - started,
-            os.getpid(),
             path,
         )
     finally:

@@ -9,6 +9,7 @@ vertices shared by four grids, points on edges, points between the two places an
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
-from gis.query import lookup_file
+from gis.query import lookup, lookup_file
 from gis.query.lookup import GridIndex, LookupService, load_index
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, lookup_folder
@@ -233,3 +234,22 @@ def test_while_the_index_is_built_postgis_answers_the_new_version(
         if b["nearest"]:
             assert a["nearest"]["grid"] == b["nearest"]["grid"]
             assert a["nearest"]["distance_m"] == pytest.approx(b["nearest"]["distance_m"], abs=0.02)
+
+
+def test_a_large_version_is_built_in_a_process_of_its_own(
+    server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``BUILD_APART_ABOVE`` regions the file is written by another process (the
+    worker keeps none of the build's memory), and answers the same."""
+    monkeypatch.setattr(lookup, "BUILD_APART_ABOVE", 0)
+    with database_copy(server_url, template_db) as (_, engine):
+        with engine.connect() as conn:
+            index = load_index(conn, None)
+            in_process = GridIndex.load(conn, 1)
+        path = _folder(engine) / "v1.idx"
+        data = path.read_bytes()
+        length = int.from_bytes(data[len(lookup_file.MAGIC) : len(lookup_file.MAGIC) + 8], "little")
+        start = len(lookup_file.MAGIC) + 8
+        assert json.loads(data[start : start + length])["built_by"] != os.getpid()
+        xs, ys = np.array([118.3350, 118.2, 117.5]), np.array([40.1550, 40.3, 40.0])
+        assert index.answers(xs, ys) == in_process.answers(xs, ys)
