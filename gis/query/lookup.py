@@ -149,9 +149,10 @@ class LookupService:
         self._building: dict[int, asyncio.Task[GridIndex]] = {}
 
     async def index(self, as_of: int | None = None) -> GridIndex | SqlIndex:
-        """The index of ``as_of`` (or of the current version) — or, while it is being
-        built, PostGIS with the same rules; ``version_not_found`` for an ``as_of`` that
-        does not exist."""
+        """The index of ``as_of`` (or of the current version) — or, while the current
+        version's is being built, PostGIS with the same rules (an ``as_of`` waits for its
+        index: whether it exists is known only then); ``version_not_found`` for an ``as_of``
+        that does not exist."""
         version = as_of if as_of is not None else await self._watch.current()
         if version is None:
             return NO_REGIONS
@@ -163,10 +164,11 @@ class LookupService:
             build = asyncio.create_task(asyncio.to_thread(self._load, version))
             self._building[version] = build
             build.add_done_callback(lambda done: self._built(version, done))
-        done, _ = await asyncio.wait([build], timeout=self._wait_s)
-        if not done:
-            return SqlIndex(self._engine, version)
-        return build.result()
+        if as_of is None:  # the current version: it exists, PostGIS may answer meanwhile
+            done, _ = await asyncio.wait([build], timeout=self._wait_s)
+            if not done:
+                return SqlIndex(self._engine, version)
+        return await asyncio.shield(build)
 
     def _built(self, version: int, build: asyncio.Task[GridIndex]) -> None:
         """Keep a finished index (the least recently used one out beyond KEEP_INDEXES)."""
