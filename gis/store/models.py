@@ -64,6 +64,8 @@ class BoundaryVersion(Base):
 CURRENT_REGION = "valid_to IS NULL"
 """SQL: a row of ``regions`` that no version has superseded — the predicate of the partial
 indexes below, so a reader's condition (``gis.store.versions.current``) is the same words."""
+_VALIDITY = ["valid_from", "valid_to"]
+"""Included in the list indexes: a version's rows are told from the index alone."""
 
 
 class Region(Base):
@@ -105,6 +107,9 @@ class Region(Base):
         Index("regions_code_versions_idx", "code", "valid_from"),
         Index("regions_current_parent_idx", "parent_code", postgresql_where=text(CURRENT_REGION)),
         Index("regions_current_level_idx", "level", postgresql_where=text(CURRENT_REGION)),
+        # lists of any version in code order, keyset pages (migration 0013)
+        Index("regions_level_code_idx", "level", "code", postgresql_include=_VALIDITY),
+        Index("regions_parent_code_idx", "parent_code", "code", postgresql_include=_VALIDITY),
         Index("regions_geom_idx", "geom", postgresql_using="gist"),
     )
 
