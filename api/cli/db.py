@@ -14,7 +14,9 @@ from gis.store.cluster import Cluster
 from gis.store.db import database_url, migrate, prepare
 
 db_app = typer.Typer(help="The embedded PostgreSQL+PostGIS cluster.", no_args_is_help=True)
-demo_app = typer.Typer(help="The demo city (迁西县) and a generated province.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="The demo city (迁西县) and a generated province.", no_args_is_help=True
+)
 
 
 def _embedded_cluster() -> Cluster:
