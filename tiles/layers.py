@@ -123,8 +123,7 @@ class Layer:
         if z < self.min_zoom:
             return None
         if self.label_points:
-            levels = [lv for lv, zooms in LEVEL_ZOOMS.items() if zooms.labels_from <= z]
-            return {"levels": levels, "shape_zoom": LABEL_ZOOM}
+            return {"shape_zoom": LABEL_ZOOM}
         if self.level is None:  # centres and cameras
             return {}
         return {"shape_zoom": z, "clip": z not in prepared_zooms(self.level)}
@@ -138,14 +137,18 @@ class Layer:
         columns = ", ".join(f"{f.expression} AS {f.name}" for f in self.fields)
         if self.feature_id:
             columns = f"t.{self.feature_id} AS {self.feature_id}, {columns}"
-        if self.versioned:
-            shape = "ST_PointOnSurface(t.geom)" if self.label_points else "t.geom"
-            return (
+        if self.versioned:  # a SELECT a level, its name written in: the level's own spatial
+            # index (migration 0011) serves it in any plan; labels gated by their zoom
+            # a tile's label points are found from the polygons as the statement needs them
+            # (``tile_sql``: most are prepared), the layer's bounds from the points
+            shape = "ST_PointOnSurface(t.geom)" if self.label_points and not area else "t.geom"
+            return " UNION ALL ".join(
                 f"SELECT {columns}, {shape} AS shape, t.id AS region_id FROM regions t "
-                f"WHERE {valid_at('t', '%(version)s')}"
-                + ("" if self.level is None else " AND t.level = %(level)s")
-                + (" AND t.level = ANY(%(levels)s)" if self.label_points and area else "")
+                f"WHERE {valid_at('t', '%(version)s')} AND t.level = '{level}'"
                 + ("" if area is None else f" AND t.geom && {area}")
+                + (f" AND %(z)s >= {zooms.labels_from}" if self.label_points and area else "")
+                for level, zooms in LEVEL_ZOOMS.items()
+                if level == self.level or self.label_points
             )
         if self.geometry == "point":
             where = "" if area is None else f" WHERE t.geom && {area}"
@@ -180,8 +183,6 @@ class Layer:
     def params(self, settings: Settings) -> dict[str, Any]:
         """Bind parameters the layer's rows need besides the tile's."""
         out: dict[str, Any] = {}
-        if self.level:
-            out["level"] = self.level
         if self.table == CENTRES.table:  # the service radius
             out.update(radius_params(settings))
         return out
@@ -192,6 +193,8 @@ class Layer:
         fields = ", ".join(f.name for f in self.fields)
         ident = f"rows.{self.feature_id}, " if self.feature_id else ""
         shape = "ST_Transform(rows.shape, 3857)"
+        if self.label_points:
+            shape = "ST_Transform(ST_PointOnSurface(rows.shape), 3857)"
         if self.versioned and self.geometry == "polygon":  # above the prepared zooms: clipped
             shape = (
                 "ST_Transform(CASE WHEN %(clip)s THEN ST_ClipByBox2D(rows.shape, "

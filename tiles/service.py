@@ -93,7 +93,9 @@ class Tile:
     def of(cls, data: bytes) -> Tile:
         return cls(
             data,
-            gzip.compress(data, compresslevel=6, mtime=0) if data else b"",
+            # level 1: ~3× faster than 6 for ~5 % more bytes — a cold tile is gzipped on the
+            # event loop, at up to 100 KB of a low-zoom tile
+            gzip.compress(data, compresslevel=1, mtime=0) if data else b"",
             hashlib.blake2b(data, digest_size=16).hexdigest(),
         )
 

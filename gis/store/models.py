@@ -111,6 +111,16 @@ class Region(Base):
         Index("regions_level_code_idx", "level", "code", postgresql_include=_VALIDITY),
         Index("regions_parent_code_idx", "parent_code", "code", postgresql_include=_VALIDITY),
         Index("regions_geom_idx", "geom", postgresql_using="gist"),
+        # a low-zoom tile's counties, streets or communities (tiles.layers; migration 0011)
+        *(
+            Index(
+                f"regions_{level}_geom_idx",
+                "geom",
+                postgresql_using="gist",
+                postgresql_where=text(f"level = '{level}'"),
+            )
+            for level in ("county", "street", "community")
+        ),
     )
 
 

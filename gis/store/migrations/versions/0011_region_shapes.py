@@ -23,6 +23,10 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
+INDEXED = ("county", "street", "community")
+"""Levels with a spatial index of their own: a low-zoom tile of counties finds its 17 rows,
+not the 100 000 grids the shared index holds in the same box."""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -31,8 +35,18 @@ def upgrade() -> None:
         sa.Column("zoom", sa.SmallInteger, primary_key=True),
         sa.Column("geom", Geometry(srid=3857, spatial_index=False), nullable=False),
     )
+    for level in INDEXED:
+        op.create_index(
+            f"regions_{level}_geom_idx",
+            "regions",
+            ["geom"],
+            postgresql_using="gist",
+            postgresql_where=sa.text(f"level = '{level}'"),
+        )
     prepare_missing(op.get_bind())
 
 
 def downgrade() -> None:
+    for level in INDEXED:
+        op.drop_index(f"regions_{level}_geom_idx", "regions")
     op.drop_table("region_shapes")
