@@ -43,6 +43,7 @@ WIGGLE = 0.06
 STRAIGHT_BELOW_KM = 0.03
 JITTER = 0.25
 """Seed jitter on the lattice, as a share of the spacing."""
+STORAGE_SCALE = round(1 / STORAGE_GRID_DEG)
 KM_PER_DEG_LAT = 110.574
 KM_PER_DEG_LON = 111.320 * math.cos(math.radians(CENTRE_LONLAT[1]))
 
@@ -59,10 +60,11 @@ def counts(grids: int) -> dict[str, int]:
 
 def to_lonlat(xy: np.ndarray) -> np.ndarray:
     """Local-frame kilometres → lon/lat snapped to storage precision (linear: elementwise
-    exact, so the same input gives the same bits wherever it sits in an array)."""
+    exact, so the same input gives the same bits wherever it sits in an array), rounded as
+    GEOS rounds (half up, by the scale ``1 / grid``) so storing leaves every bit as written."""
     lon = CENTRE_LONLAT[0] + xy[..., 0] / KM_PER_DEG_LON
     lat = CENTRE_LONLAT[1] + xy[..., 1] / KM_PER_DEG_LAT
-    return np.round(np.stack([lon, lat], axis=-1) / STORAGE_GRID_DEG) * STORAGE_GRID_DEG
+    return np.floor(np.stack([lon, lat], axis=-1) * STORAGE_SCALE + 0.5) / STORAGE_SCALE
 
 
 def _seeds(grids: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
