@@ -47,7 +47,7 @@ from servers import postmaster, serve_gridmap
 from sqlalchemy import Engine, text
 from tiles_clients import Pass, http_tile, http_worker, metered, thread_pass, wrk_pass
 
-from gis.demo.province_files import FILES, MANIFEST, generate
+from gis.demo.province_files import FILES, generate
 from gis.ingest.pipeline import UploadRequest
 from gis.ingest.uploads import process_upload
 from gis.settings import Settings, get_settings
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
         directory = args.dir or Path(tmp) / "province"
-        if not (directory / MANIFEST).exists():
+        if not all((directory / FILES[level]).exists() for level in LEVELS):
             print(generate(args.grids, args.seed, directory), flush=True)
         db_url, _ = bench_database(settings, "tiles_province")
         conninfo = libpq_conninfo(db_url)
