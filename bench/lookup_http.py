@@ -53,8 +53,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +60,7 @@ import numpy as np
 import wrk
 from common import ROOT, bench_database, git_state, heading, machine, package_version
 from meters import machine_busy_seconds, parent_pid, process_cpu
-from servers import Server, backends, http_get, serve_gridmap, uvicorn_server
+from servers import Server, backends, http_get, serve_floor, serve_gridmap
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 from wrk import WrkRun
@@ -233,33 +231,6 @@ def run_wrk(
         flush=True,
     )
     return run
-
-
-@contextmanager
-def serve_floor(workdir: Path, args: argparse.Namespace) -> Iterator[Server]:
-    """The floor (``bench/lookup_floor.py``) under the same uvicorn, workers and flags as
-    gridmap, answering ``workdir/floor.json`` (a real lookup answer) to every request."""
-    with uvicorn_server(
-        Path(sys.executable).parent / "uvicorn",
-        [
-            "--factory",
-            "lookup_floor:create_app",
-            "--app-dir",
-            str(ROOT / "bench"),
-            *args.uvicorn_arg,
-        ],
-        workers=args.workers,
-        env={**os.environ, "FLOOR_BODY": str(workdir / "floor.json")},
-        cwd=ROOT,
-        log=workdir / "floor.log",
-        health="/health",
-    ) as server:
-        yield server
-
-
-def median_run(runs: list[WrkRun]) -> WrkRun:
-    """The run of median requests/s among rounds of the same peer."""
-    return sorted(runs, key=lambda r: r.requests_per_s)[len(runs) // 2]
 
 
 def floor_share(runs: list[WrkRun]) -> list[str]:
@@ -469,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                 loaded = s.loaded()  # the workers, as they run after the warm-up
                 body = http_get(s.port, points.path(int(np.flatnonzero(covered)[0])))[1]
                 (workdir / "floor.json").write_bytes(body)
-                with serve_floor(workdir, args) as f:
+                with serve_floor(workdir, args.workers, args.uvicorn_arg) as f:
                     floor_url = f"http://127.0.0.1:{f.port}"
 
                     def floor(seconds: int, connections: int) -> WrkRun:
@@ -501,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                                     timed(label, script, slice_s, c)
                                 )
                             rounds.setdefault("floor", []).append(floor(slice_s, c))
-                        runs += [median_run(r) for r in rounds.values()]
+                        runs += [wrk.median_run(r) for r in rounds.values()]
                 if s.proc.poll() is not None:
                     raise RuntimeError(f"uvicorn died:\n{s.log.read_text()}")
         print("\n" + markdown(args, env, loaded, points, checked, runs))

@@ -132,6 +132,23 @@ def serve_gridmap(
         yield server
 
 
+@contextmanager
+def serve_floor(workdir: Path, workers: int, extra: list[str]) -> Iterator[Server]:
+    """The lookup's floor (``bench/lookup_floor.py``) under uvicorn with ``workers`` workers
+    and gridmap's flags, answering ``workdir/floor.json`` (a real lookup answer) to every
+    request."""
+    with uvicorn_server(
+        Path(sys.executable).parent / "uvicorn",
+        ["--factory", "lookup_floor:create_app", "--app-dir", str(Path(__file__).parent), *extra],
+        workers=workers,
+        env={**os.environ, "FLOOR_BODY": str(workdir / "floor.json")},
+        cwd=Path(__file__).parent.parent,
+        log=workdir / "floor.log",
+        health="/health",
+    ) as server:
+        yield server
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

@@ -129,3 +129,8 @@ def version() -> str:
     """wrk's version line, e.g. "wrk debian/4.1.0-3+b2 [epoll]"."""
     done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     return (done.stdout + done.stderr).split("Copyright")[0].strip()
+
+
+def median_run(runs: list[WrkRun]) -> WrkRun:
+    """The run of median requests/s among rounds of the same peer."""
+    return sorted(runs, key=lambda r: r.requests_per_s)[len(runs) // 2]
