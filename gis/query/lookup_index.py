@@ -10,6 +10,8 @@ gets the nearest grid and its distance in metres (geodesic on the WGS 84 ellipso
 nearest point of the grid's outline; the lowest code on a tie).  Answers say their CRS
 (EPSG:4326) and distance unit.
 
+What an answer holds and how it is rendered: ``gis.query.lookup_answers``.
+
 Everything an index holds is a numpy array (:func:`index_arrays`): the polygons as WKB with
 offsets, each grid's fields and each region's code and name as JSON with offsets, the parent
 links, and a cell index per level (``gis.query.cells``).  So the arrays can be written once
@@ -31,24 +33,15 @@ from sqlalchemy import Connection, text
 
 from gis.geo.geodesy import GEOD, AzimuthalFrame
 from gis.query.cells import CellIndex, WkbShapes
-from gis.store.versions import valid_at
-
-GRID_FIELDS = (
-    "code",
-    "name",
-    "households",
-    "population",
-    "grid_worker",
-    "grid_worker_phone",
-    "party_branch",
+from gis.query.lookup_answers import (
+    AREA_LEVELS,
+    GRID_FIELDS,
+    Found,
+    Located,
+    render_answers,
+    render_rows,
 )
-
-AREA_LEVELS = ("community", "street", "county")
-"""The levels above grids, deepest first: an answer names each beside the grid; a point
-outside every grid is answered by the deepest of them that covers it, with its ancestors."""
-
-DISTANCE_UNIT = "m"
-"""Distances in answers: metres, geodesic on the WGS 84 ellipsoid."""
+from gis.store.versions import valid_at
 
 METRES_PER_DEGREE = (111_320.0, 110_574.0)
 """Metres per degree of longitude at the equator and of latitude at least: the nearest grid
@@ -57,19 +50,6 @@ is searched among the cells these say could be that close (× 0.99, and cos(lati
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
-
-
-@dataclass(frozen=True)
-class Located:
-    """Where points are, per point: the covering grid (index, or -1); the chain of the
-    deepest covering region (level → code and name: the grid's ancestors, or the covering
-    community, street or county and its ancestors; empty outside everything); outside
-    every grid the nearest grid (or -1 without grids) and its distance in metres."""
-
-    grid: list[int]
-    chain: list[dict[str, dict[str, str]]]
-    nearest: list[int]
-    metres: list[float]
 
 
 def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -444,60 +424,6 @@ def _gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, n
         px * np.sin(c), rho * math.cos(lat0) * np.cos(c) - py * math.sin(lat0) * np.sin(c)
     )
     return x + np.degrees(lon), np.degrees(lat)
-
-
-@dataclass(frozen=True)
-class Found:
-    """One point's answer before rendering: its grid's fields (None outside every grid), the
-    chain of the deepest covering region, the nearest grid described (``GridIndex.describe``)
-    and its distance in metres (outside every grid)."""
-
-    grid: dict[str, Any] | None
-    chain: dict[str, dict[str, str]]
-    nearest: dict[str, Any] | None
-    metres: float
-
-
-def render_answers(
-    version: int | None, lon: np.ndarray, lat: np.ndarray, found: list[Found]
-) -> list[dict[str, Any]]:
-    """The lookup answers of points (in the shape ``api.schemas.LookupAnswer`` declares)."""
-    return [
-        {
-            "covered": f.grid is not None,
-            "grid": f.grid,
-            **{level: f.chain.get(level) for level in AREA_LEVELS},
-            "nearest": (
-                {**f.nearest, "distance_m": round(f.metres, 2)} if f.nearest is not None else None
-            ),
-            "point": {"lon": round(x, 9), "lat": round(y, 9)},
-            "version": version,
-            "crs": "EPSG:4326",
-            "distance_unit": DISTANCE_UNIT,
-        }
-        for x, y, f in zip(np.asarray(lon).tolist(), np.asarray(lat).tolist(), found, strict=True)
-    ]
-
-
-def render_rows(found: list[Found]) -> list[list[Any]]:
-    """The ``OUTPUT_COLUMNS`` of points."""
-    out = []
-    for f in found:
-        grid = f.grid or {}
-        row = [
-            f.grid is not None,
-            *(grid.get(k) for k in ("code", "name", "grid_worker", "party_branch")),
-        ]
-        for level in AREA_LEVELS:
-            part = f.chain.get(level) or {}
-            row += [part.get("code"), part.get("name")]
-        if f.nearest is not None:
-            near = f.nearest["grid"]
-            row += [near["code"], near["name"], round(f.metres, 2)]
-        else:
-            row += [None, None, None]
-        out.append(row)
-    return out
 
 
 def read_rows(conn: Connection, version: int | None) -> Sequence[Mapping[str, Any]]:

@@ -17,14 +17,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, text
 
-from gis.query.lookup_index import (
-    AREA_LEVELS,
-    GRID_FIELDS,
-    METRES_PER_DEGREE,
-    Found,
-    render_answers,
-    render_rows,
-)
+from gis.query.lookup_answers import AREA_LEVELS, GRID_FIELDS, Found, render_answers, render_rows
+from gis.query.lookup_index import METRES_PER_DEGREE
 from gis.store.versions import valid_at
 
 _POINTS = """
@@ -78,7 +72,7 @@ class SqlIndex:
         return render_rows(self.found(lon, lat))
 
     def found(self, lon: np.ndarray, lat: np.ndarray) -> list[Found]:
-        """Per point: grid, chain, nearest grid and distance (``GridIndex.found``)."""
+        """Per point: grid, chain, nearest grid and distance (as ``GridIndex.found``)."""
         xs, ys = np.asarray(lon, dtype=float).tolist(), np.asarray(lat, dtype=float).tolist()
         valid = valid_at()
         v = {"v": self.version}
