@@ -30,6 +30,7 @@ from gis.catalogue import POINT_LAYERS
 from gis.catalogue.schema import Layer
 from gis.errors import InvalidInput, NotFound
 from gis.geo.crs import parse_crs, to_wgs84, to_wgs84_points
+from gis.query import cursor as cursors
 from gis.query import layers
 from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.query.regions import BBox
@@ -156,6 +157,7 @@ def layer_router(spec: Layer) -> APIRouter:
                         name, f"{spec.title}没有属性 {name} (no such attribute)"
                     )
                 equals[name] = value
+        cursors.check_key(request.query_params.get("cursor"), page.after, layers.key_type(spec))
         if point is not None:  # nearest first: distance is no key, pages go by offset
             if page.after is not None:
                 raise invalid_parameter(

@@ -11,6 +11,7 @@ from api.responses import GeoJSONResponse, feature, feature_collection
 from api.schemas import RegionCollection, RegionDetail
 from api.text import Code
 from gis.access.privacy import redact
+from gis.query import cursor as cursors
 from gis.query import regions
 from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.store.models import LEVELS
@@ -50,6 +51,7 @@ def list_regions(
     """Regions as a GeoJSON FeatureCollection (EPSG:4326), ordered by code, paged; personal
     fields as the caller's role may see them (``gis.access.privacy``)."""
     box = regions.BBox.parse(bbox) if bbox is not None else None
+    cursors.check_key(request.query_params.get("cursor"), page.after, str)
     version = resolve_version(conn, as_of)
     features, total = regions.list_regions(
         conn,
@@ -99,6 +101,7 @@ def list_children(
     as_of: AsOf = None,
 ) -> GeoJSONResponse:
     """The direct children of a region as a FeatureCollection (EPSG:4326)."""
+    cursors.check_key(request.query_params.get("cursor"), page.after, str)
     version = resolve_version(conn, as_of)
     regions.require_region(conn, code, version)
     features, total = regions.list_regions(

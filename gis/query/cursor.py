@@ -43,6 +43,25 @@ def invalid(cursor: str) -> InvalidInput:
     )
 
 
+_BIGINT = 2**63
+
+
+def is_key(value: Any, key_type: type) -> bool:
+    """Whether ``value`` can be the last key of a list keyed by ``key_type`` as a cursor
+    carries it: a bigint, or text without NUL (PostgreSQL stores none) — anything else was
+    written by no page, and is refused before it reaches SQL."""
+    if key_type is int:
+        return type(value) is int and -_BIGINT <= value < _BIGINT
+    return type(value) is str and "\x00" not in value
+
+
+def check_key(cursor: str | None, after: Any, key_type: type) -> None:
+    """422 ``invalid_cursor`` unless ``after`` (read from ``cursor``) is None or a key of
+    ``key_type`` (:func:`is_key`)."""
+    if after is not None and not is_key(after, key_type):
+        raise invalid(cursor or "")
+
+
 def decode(cursor: str) -> Any:
     """The payload of a cursor; 422 ``invalid_cursor`` for anything that is not one."""
     if len(cursor) > MAX_CURSOR_CHARS:

@@ -26,7 +26,7 @@ from gis.errors import InvalidInput, InvalidQuery, NotFound
 from gis.query import cursor as cursors
 from gis.query import layers, regions
 from gis.settings import Settings
-from gis.store.versions import current_version
+from gis.store.versions import current_version, resolve_version
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 """WGS84 longitude/latitude: the CRS of every geometry and bbox served here."""
@@ -254,6 +254,8 @@ class ItemsQuery:
     """The last feature id of the previous page (from ``cursor``), None from the first."""
     version: int | None = None
     """The boundary version a cursor's pages of regions are read from (None: current)."""
+    cursor: str | None = None
+    """The cursor as given (for the answer to one naming a version that does not exist)."""
 
 
 @dataclass(frozen=True)
@@ -295,25 +297,47 @@ def items_query(
         if name in fields
     }
     return ItemsQuery(
-        limit=limit, offset=offset, bbox=bbox, equals=equals, after=after, version=version
+        limit=limit,
+        offset=offset,
+        bbox=bbox,
+        equals=equals,
+        after=after,
+        version=version,
+        cursor=given.get("cursor"),
+    )
+
+
+def _bad_cursor(value: str) -> InvalidQuery:
+    """400 ``invalid_cursor``: a cursor no page of this collection wrote."""
+    message = cursors.invalid(value).message
+    return InvalidQuery(
+        message,
+        code="invalid_cursor",
+        details={"problems": [{"parameter": "cursor", "in": "query", "problem": message}]},
     )
 
 
 def _cursor(collection: Collection, value: str) -> tuple[Any, int | None]:
-    """The last id and the version of a ``next`` link's cursor (400 for anything else)."""
+    """The last id and the version of a ``next`` link's cursor: regions' carry the version
+    their walk reads, point layers' none (400 ``invalid_cursor`` for anything else; whether
+    the version exists is :func:`list_items`' to check)."""
     try:
         payload = cursors.decode(value)
-    except InvalidInput as error:
-        raise _invalid("cursor", error.message) from None
-    key_type = str if collection.level or collection.layer.key != "id" else int
+    except InvalidInput:
+        raise _bad_cursor(value) from None
+    key_type = str if collection.level else layers.key_type(collection.layer)
     if (
         isinstance(payload, dict)
         and set(payload) == {"after", "version"}
-        and type(payload["after"]) is key_type
-        and (payload["version"] is None or type(payload["version"]) is int)
+        and cursors.is_key(payload["after"], key_type)
+        and (
+            type(payload["version"]) is int and payload["version"] > 0
+            if collection.level
+            else payload["version"] is None
+        )
     ):
         return payload["after"], payload["version"]
-    raise _invalid("cursor", cursors.invalid(value).message)
+    raise _bad_cursor(value)
 
 
 # --------------------------------------------------------------------------- features
@@ -328,7 +352,10 @@ def list_items(
     limit = query.limit + 1  # one more than the page: whether there is a next one
     version = None
     if collection.level:
-        version = query.version if query.after is not None else current_version(conn)
+        try:  # a cursor's version (one that exists), else the current one
+            version = resolve_version(conn, query.version)
+        except NotFound:
+            raise _bad_cursor(query.cursor or "") from None
         features, total = regions.list_regions(
             conn,
             version=version,

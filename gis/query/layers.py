@@ -239,6 +239,12 @@ def _select(spec: Layer, query: SpatialFilter) -> str:
     )
 
 
+def key_type(spec: Layer) -> type:
+    """The Python type of the layer's key (its features' ids and its lists' order):
+    ``id`` is a bigint, every other key text."""
+    return int if spec.key == "id" else str
+
+
 def list_features(
     conn: Connection,
     spec: Layer,
