@@ -90,7 +90,7 @@ PAGING = [
         "cursor",
         "Where the next page starts (opaque; set by the `next` link): pages are keyset "
         "pages, each as fast as the first, and regions are read from the version the first "
-        "page was.",
+        "page was; one gridmap did not write is a 400 `invalid_cursor`.",
         {"type": "string", "maxLength": 1000},
     ),
     query("datetime", "Accepted and ignored: no feature has a time.", {"type": "string"}),

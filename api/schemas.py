@@ -153,6 +153,10 @@ class RegionCollection(BaseModel):
     crs_name: str = Field(examples=["EPSG:4326"])
     version: int | None
     numberMatched: int
+    numberMatchedExact: bool = Field(
+        description="Whether numberMatched was counted (up to 10 000) or is PostgreSQL's "
+        "estimate (above)"
+    )
     numberReturned: int
     links: list[Link]
     features: list[RegionFeature]
