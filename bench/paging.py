@@ -30,9 +30,17 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
+from common import (
+    ROOT,
+    bench_database,
+    drop_databases,
+    git_state,
+    machine,
+    plan_nodes,
+    server_versions,
+)
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 from api.app import create_app
 from gis.query import cursor, regions
@@ -127,27 +135,48 @@ def _count_cases(conn: Connection, rounds: int) -> list[tuple[str, float, int]]:
     return found
 
 
-def _index_cases(conn: Connection, rounds: int) -> list[tuple[str, float, float]]:
-    """The counties' page and a community's children, with 0013's indexes and without."""
+def _index_cases(conn: Connection, rounds: int) -> list[tuple[str, float, float, str, str]]:
+    """Pages of the small levels among the grids and a community's children, with 0013's
+    indexes and without."""
     version = current_version(conn)
     queries = {
         "counties, page 1": {"level": "county"},
+        "streets, page 1": {"level": "street"},
+        "communities, page after the 500th": {"level": "community", "after": f"{COUNTY}050010"},
         "a community's 100 grids": {"parent": f"{COUNTY}001001"},
     }
     found = []
     for name, filters in queries.items():
 
-        def page(filters: dict[str, str] = filters) -> None:
+        def page(filters: dict[str, Any] = filters) -> None:
             regions.list_regions(conn, version=version, limit=101, **filters)
 
-        with_index = _median_ms(page, rounds)
+        with_index, with_plan = _median_ms(page, rounds), _plan(conn, page)
         conn.commit()
         conn.execute(text("DROP INDEX regions_level_code_idx"))
         conn.execute(text("DROP INDEX regions_parent_code_idx"))
-        without = _median_ms(page, rounds)
+        without, without_plan = _median_ms(page, rounds), _plan(conn, page)
         conn.rollback()
-        found.append((name, without, with_index))
+        found.append((name, without, with_index, without_plan, with_plan))
     return found
+
+
+def _plan(conn: Connection, run: Callable[[], None]) -> str:
+    """The nodes of the plan of the page's statement (the one with ORDER BY) ``run`` runs."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(conn, "before_cursor_execute", record)
+    statement, parameters = seen[-1]
+    lines = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars()
+    return plan_nodes("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,8 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms, value in counts:
             print(f"| {name} | {ms:.1f} | {value} |")
         print("\n| regions list (SQL) | without 0013 ms | with ms | ratio |\n|---|---:|---:|---:|")
-        for name, without, with_index in indexes:
+        for name, without, with_index, *_ in indexes:
             print(f"| {name} | {without:.1f} | {with_index:.1f} | {without / with_index:.1f}× |")
+        print("\n| regions list | plan without 0013 | plan with |\n|---|---|---|")
+        for name, *_, without_plan, with_plan in indexes:
+            print(f"| {name} | {without_plan} | {with_plan} |")
         engine.dispose()
     finally:
         drop_databases([url])
