@@ -30,17 +30,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from common import (
-    ROOT,
-    bench_database,
-    drop_databases,
-    git_state,
-    machine,
-    plan_nodes,
-    server_versions,
-)
+from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 
 from api.app import create_app
 from gis.query import cursor, regions
@@ -50,6 +42,7 @@ from gis.store.versions import current_version, valid_at
 
 sys.path.insert(0, str(ROOT / "tests"))
 from large_city import COUNTY, add_county
+from sql_plans import describe, page_plans
 
 
 def _median_ms(run: Callable[[], Any], rounds: int) -> float:
@@ -162,21 +155,8 @@ def _index_cases(conn: Connection, rounds: int) -> list[tuple[str, float, float,
 
 
 def _plan(conn: Connection, run: Callable[[], None]) -> str:
-    """The nodes of the plan of the page's statement (the one with ORDER BY) ``run`` runs."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "ORDER BY" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", record)
-    try:
-        run()
-    finally:
-        event.remove(conn, "before_cursor_execute", record)
-    statement, parameters = seen[-1]
-    lines = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars()
-    return plan_nodes("\n".join(lines))
+    """The plan of the page's statement ``run`` runs, as one line."""
+    return describe(page_plans(conn, run)[-1][0])
 
 
 def main(argv: list[str] | None = None) -> int:

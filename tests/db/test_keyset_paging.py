@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gis.query import cursor, features, regions
@@ -28,6 +28,7 @@ from gis.settings import Settings
 from gis.store.versions import current_version, valid_at
 
 from large_city import COUNTY, add_county
+from sql_plans import node_types, page_plans
 from support import GRIDMAP, database_copy, serve_app
 
 pytestmark = pytest.mark.db
@@ -136,33 +137,6 @@ def test_walks_are_postgis_order_and_counts_estimated_above_the_threshold(
     assert _walk(county_client, "/ogc/collections/cameras/items", limit=1000) == cameras
 
 
-def _plans(conn: Connection, run: Any) -> list[tuple[str, dict[str, Any]]]:
-    """EXPLAIN (JSON) of each statement with ORDER BY that ``run()`` executes on ``conn``,
-    with the statement's parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "ORDER BY" in statement and not statement.startswith("EXPLAIN"):
-            seen.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", record)
-    try:
-        run()
-    finally:
-        event.remove(conn, "before_cursor_execute", record)
-    assert seen
-    return [
-        (conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar()[0]["Plan"], params)
-        for sql, params in seen
-    ]
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
 @pytest.mark.parametrize("collection", ["grids", "communities", "streets", "counties", "cameras"])
 def test_keyset_pages_start_in_an_index(county: tuple[str, Engine], collection: str) -> None:
     """Page 1 and a page after a cursor of the large tables: an index scan in key order
@@ -180,16 +154,17 @@ def test_keyset_pages_start_in_an_index(county: tuple[str, Engine], collection: 
         query = features.items_query(
             found, [("limit", "5"), ("cursor", first.next_cursor)], **_LIMITS
         )
-        plans = _plans(conn, lambda: features.list_items(conn, found, query, settings))
+        plans = page_plans(conn, lambda: features.list_items(conn, found, query, settings))
         version = current_version(conn)
-        plans += _plans(  # a parent's children (the regions API)
+        plans += page_plans(  # a parent's children (the regions API)
             conn,
             lambda: regions.list_regions(
                 conn, version=version, parent=f"{COUNTY}001", limit=5, after=f"{COUNTY}0010"
             ),
         )
+    assert plans
     for plan, params in plans:
-        kinds = [node["Node Type"] for node in _nodes(plan)]
+        kinds = node_types(plan)
         assert kinds[0] == "Limit" and "Sort" not in kinds and "Seq Scan" not in kinds, kinds
         assert {"Index Scan", "Index Only Scan"} & set(kinds), kinds
         assert params["offset"] == 0
@@ -212,7 +187,7 @@ def test_capped_count_reads_the_index(county: tuple[str, Engine]) -> None:
                 ),
                 {"v": version, "level": level, "cap": EXACT_COUNT_UP_TO + 1},
             )
-            kinds = [node["Node Type"] for node in _nodes(plan[0]["Plan"])]
+            kinds = node_types(plan[0]["Plan"])
             assert "Seq Scan" not in kinds, kinds
 
 
