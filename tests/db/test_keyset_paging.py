@@ -40,9 +40,9 @@ URL = "/ogc/collections/grids/items"
 @pytest.fixture(scope="module")
 def county(server_url: str, template_db: str) -> Iterator[tuple[str, Engine]]:
     """(URL, engine) of a database of the module's own: the demo city and a county of
-    ``GRIDS`` grids with a camera each (read only)."""
+    ``GRIDS`` grids with a camera and a building each (read only)."""
     with database_copy(server_url, template_db) as (url, engine):
-        add_county(engine, GRIDS, camera_every=1)
+        add_county(engine, GRIDS, camera_every=1, buildings=1)
         yield url, engine
 
 
@@ -137,7 +137,9 @@ def test_walks_are_postgis_order_and_counts_estimated_above_the_threshold(
     assert _walk(county_client, "/ogc/collections/cameras/items", limit=1000) == cameras
 
 
-@pytest.mark.parametrize("collection", ["grids", "communities", "streets", "counties", "cameras"])
+@pytest.mark.parametrize(
+    "collection", ["grids", "communities", "streets", "counties", "cameras", "buildings"]
+)
 def test_keyset_pages_start_in_an_index(county: tuple[str, Engine], collection: str) -> None:
     """Page 1 and a page after a cursor of the large tables: an index scan in key order
     under the LIMIT — no sort, no sequential scan, OFFSET 0 — so the page deep in the list
