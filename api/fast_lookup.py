@@ -64,18 +64,22 @@ class FastLookup:
         ):
             lon = float(found["lon"] or found["lon2"])
             lat = float(found["lat"] or found["lat2"])
-            # on a failure nothing is sent yet: the route meets it again (the database away
-            # while an index builds…) and answers it as every error is answered (503 …)
+            body = None
+            # a failure here comes before anything is sent: the route meets it again (the
+            # database away while an index builds…) and answers it as every error (503 …)
             with suppress(Exception):
-                if abs(lon) <= 180 and abs(lat) <= 90 and await self._answer(lon, lat, send):
-                    return
+                if abs(lon) <= 180 and abs(lat) <= 90:
+                    body = await self._answer(lon, lat)
+            if body is not None:
+                await _send_json(send, body)
+                return
         await self.app(scope, receive, send)
 
-    async def _answer(self, lon: float, lat: float, send: Send) -> bool:
-        """Send the answer for the point; False (nothing sent) when the route must answer."""
+    async def _answer(self, lon: float, lat: float) -> bytes | None:
+        """The answer's body for the point; None when the route must answer."""
         index = await services(self.root).lookup.index()
         if index.cells is None:  # no grids, or PostGIS while the index is built: the route
-            return False  # answers (off the event loop)
+            return None  # answers (off the event loop)
         x, y = np.array([lon]), np.array([lat])
         # the covering grid as ``GridIndex.locate`` finds it first (the nearest grid of a
         # point outside every grid is left to ``answers``: searched once, not twice)
@@ -92,22 +96,24 @@ class FastLookup:
                 self.rendered[(index.version, grid)] = parts
             point = _dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()
             body = parts[0] + point + parts[1]
-        if len(body) >= MINIMUM_SIZE:  # the route's answer would be compressed
-            return False
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                    *CORS_HEADERS,  # the lookup is open to other origins (api.cors)
-                    *EVERY_ANSWER,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-        return True
+        return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
+
+
+async def _send_json(send: Send, body: bytes) -> None:
+    """A 200 JSON answer with the headers the route's answer carries."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/json"),
+                *CORS_HEADERS,  # the lookup is open to other origins (api.cors)
+                *EVERY_ANSWER,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _render(index: Any, x: np.ndarray, y: np.ndarray) -> tuple[bytes, bytes]:
