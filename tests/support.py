@@ -370,3 +370,28 @@ def make_user(
         set_password(conn, user.id, password)
         disable_user(conn, user.id, disabled=False)
         return set_role_scope(conn, user.id, role, scope)
+
+
+def upload_renamed_grid(base: str, demo_grids: dict, feature: dict, key: str, folder: Path) -> None:
+    """Commit, through ``base``'s upload API with ``key``, the demo grids of community
+    130227001002 with ``feature`` (one of them) renamed "…（已调整）": a new version."""
+    siblings = [
+        f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
+    ]
+    rows = [
+        {
+            "code": f["properties"]["code"],
+            "name": f["properties"]["name"] + ("（已调整）" if f is feature else ""),
+            "parent_code": f["properties"]["parent_code"],
+        }
+        for f in siblings
+    ]
+    path = write_layer(folder / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings])
+    with path.open("rb") as f:
+        committed = httpx.post(
+            f"{base}/api/v1/uploads",
+            files={"file": (path.name, f)},
+            data={"level": "grid", "dry_run": "false"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert committed.status_code == 201, committed.json()

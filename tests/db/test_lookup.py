@@ -21,7 +21,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from support import GRIDMAP, serve_app, write_layer
+from support import GRIDMAP, serve_app, upload_renamed_grid
 
 BBOX = (118.27, 40.125, 118.37, 40.18)  # 栗乡街道 and some way around it
 
@@ -214,28 +214,7 @@ def test_a_commit_changes_answers_in_every_worker_at_once(
         # a new connection per request, so both workers answer (and cache version 1)
         before = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
         assert {(b["version"], b["grid"]["code"]) for b in before} == {(1, "130227001002001")}
-        siblings = [
-            f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
-        ]
-        rows = [
-            {
-                "code": f["properties"]["code"],
-                "name": f["properties"]["name"] + ("（已调整）" if f is feature else ""),
-                "parent_code": f["properties"]["parent_code"],
-            }
-            for f in siblings
-        ]
-        path = write_layer(
-            tmp_path / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings]
-        )
-        with path.open("rb") as f:
-            committed = httpx.post(
-                f"{base}/api/v1/uploads",
-                files={"file": (path.name, f)},
-                data={"level": "grid", "dry_run": "false"},
-                headers={"Authorization": f"Bearer {make_key('editor')}"},
-            )
-        assert committed.status_code == 201, committed.json()
+        upload_renamed_grid(base, demo_grids, feature, make_key("editor"), tmp_path)
         after = [httpx.get(f"{base}/api/v1/lookup", params=query).json() for _ in range(40)]
         assert {(a["version"], a["grid"]["name"]) for a in after} == {
             (2, "清泉里社区第1网格（已调整）")

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from gis.query.lookup_file import MAGIC
 from gis.store.board import OID_SQL, lookup_folder
 
-from support import serve_app, write_layer
+from support import serve_app, upload_renamed_grid
 
 pytestmark = pytest.mark.db
 
@@ -76,28 +76,7 @@ def test_workers_share_one_index_file_and_see_each_commit(
         assert (folder / "v1.idx").stat().st_ino in mappers.values(), "never replaced"
         assert _built_by(folder / "v1.idx") in mappers, "built by one of the workers"
 
-        siblings = [
-            f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
-        ]
-        rows = [
-            {
-                "code": f["properties"]["code"],
-                "name": f["properties"]["name"] + ("（已调整）" if f is feature else ""),
-                "parent_code": f["properties"]["parent_code"],
-            }
-            for f in siblings
-        ]
-        path = write_layer(
-            tmp_path / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings]
-        )
-        with path.open("rb") as f:
-            committed = httpx.post(
-                f"{base}/api/v1/uploads",
-                files={"file": (path.name, f)},
-                data={"level": "grid", "dry_run": "false"},
-                headers={"Authorization": f"Bearer {make_key('editor')}"},
-            )
-        assert committed.status_code == 201, committed.json()
+        upload_renamed_grid(base, demo_grids, feature, make_key("editor"), tmp_path)
         after, mappers = _ask_until_every_worker_maps(base, query, folder / "v2.idx")
         assert {(a["version"], a["grid"]["name"]) for a in after} == {
             (2, "清泉里社区第1网格（已调整）")
