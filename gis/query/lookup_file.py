@@ -179,9 +179,24 @@ def obtain(
     return read(path, meta)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prune(folder: Path, keep: int, version: int) -> None:
     """Remove the files of all but the newest ``keep`` versions and ``version`` (a process
-    that still maps one keeps its pages until it lets go)."""
+    that still maps one keeps its pages until it lets go), and the half-written files of
+    builders that died (``.v<N>.idx.<pid>.part`` whose process is gone)."""
+    for part in folder.glob(".v*.idx.*.part"):
+        pid = part.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
     numbers = sorted(int(p.stem[1:]) for p in folder.glob("v*.idx") if p.stem[1:].isdigit())
     for number in numbers[:-keep]:
         if number == version:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import URL, Connection, make_url, text
 
+from gis.store.tempfiles import LOOKUP_PREFIX
+
 log = logging.getLogger("gridmap.board")
 
 OID_SQL = "SELECT oid FROM pg_database WHERE datname = current_database()"
@@ -57,7 +59,7 @@ def board_path(url: str | URL, oid: int) -> Path:
 def lookup_folder(url: str | URL, oid: int) -> Path:
     """Where the lookup index files of the database live (``gis.query.lookup_file``): on
     disk, in the temp directory (the page cache shares them; they may be large)."""
-    return Path(tempfile.gettempdir()) / f"gridmap-lookup-{_hashed(url, oid)}"
+    return Path(tempfile.gettempdir()) / f"{LOOKUP_PREFIX}{_hashed(url, oid)}"
 
 
 def _open(path: Path, flags: int) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from gis.access.auth import create_key
 from gis.analysis.paging import MAX_LIMIT, encode
+from gis.settings import Settings
 
 from large_city import COUNTY, add_county
 from support import database_copy
@@ -35,10 +36,8 @@ def county(server_url: str, template_db: str) -> Iterator[tuple[TestClient, Engi
     a station in every community and a camera every 7 grids."""
     with database_copy(server_url, template_db) as (url, engine):
         add_county(engine, GRIDS, buildings=2, centre_every=1, camera_every=7)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("GRIDMAP_DATABASE_URL", url)
-            with TestClient(create_app()) as client:
-                yield client, engine, _key(engine)
+        with TestClient(create_app(Settings(database_url=url))) as client:
+            yield client, engine, _key(engine)
 
 
 def _pages(client: TestClient, path: str, headers: dict, limit: int, **params: Any) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,20 @@ def test_a_shared_folder_of_others_is_not_used(tmp_path: Path) -> None:
     folder.chmod(0o777)  # a folder others may plant files in
     with pytest.raises(PermissionError):
         lookup_file.index_folder(folder)
+
+
+def test_half_written_files_of_dead_builders_are_removed(tmp_path: Path) -> None:
+    """A builder killed mid-write leaves ``.v<N>.idx.<pid>.part``: the next prune removes it;
+    a live builder's file stays."""
+    folder = lookup_file.index_folder(tmp_path / "lookup")
+    child = subprocess.Popen(["true"])
+    child.wait()  # a process id no one has now
+    dead = folder / f".v3.idx.{child.pid}.part"
+    live = folder / f".v4.idx.{os.getpid()}.part"
+    for path in (dead, live, folder / "v3.idx"):
+        path.write_bytes(b"x" * 100)
+    lookup_file.prune(folder, keep=2, version=3)
+    assert sorted(p.name for p in folder.iterdir()) == [live.name, "v3.idx"]
 
 
 def test_dropping_a_database_removes_its_index_files(server_url: str, template_db: str) -> None:

@@ -219,10 +219,8 @@ def county(server_url: str, template_db: str) -> Iterator[tuple[TestClient, Engi
             assert _shapes(conn) != _expected(conn)
             prepare_missing(conn)
             assert _shapes(conn) == _expected(conn)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("GRIDMAP_DATABASE_URL", url)
-            with TestClient(create_app()) as client:
-                yield client, engine, version
+        with TestClient(create_app(Settings(database_url=url))) as client:
+            yield client, engine, version
 
 
 @pytest.mark.parametrize("z", range(6, 17, 2))
