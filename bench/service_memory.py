@@ -1,0 +1,308 @@
+"""The whole service serving a province in 8 GB (issue 16): PostgreSQL tuned for the machine
+plus gridmap's uvicorn workers, their memory under a mixed load.
+
+Data: ``--database-url``, a database that already holds a province (``gridmap demo province
+--load`` or ``gridmap demo province-load DIR``); or, without it, a throw-away database of the
+embedded cluster loaded through the upload path from the province files in ``--dir``
+(generated there first, ``--grids``/``--seed``, when missing) and dropped at the end.
+
+Load: gridmap under uvicorn (``--workers``), then ``wrk`` (``--connections``) for ``--seconds``
+round a mixed list of what planners and other systems ask: lookups of points inside grids and
+outside every grid, lookups of addresses from the registry, vector tiles of every layer at
+z6–16, OGC items and region pages (first pages and pages by cursor), one coverage page.
+Several passes with fresh tiles (``cache=off`` on half of them), so caches grow as in service.
+
+Memory, sampled every 0.5 s: the **proportional set size** (PSS, ``/proc/PID/smaps_rollup``:
+a shared page is divided among the processes that map it, so shared buffers and the mapped
+lookup index count once) of the uvicorn supervisor and its workers, and of the PostgreSQL
+cluster — reported twice: the postmaster, its auxiliary processes and the backends of this
+database ("ours"), and every process of the cluster (the cluster may serve other databases:
+tests, other sessions; the upper bound).  The peak of their sum is the figure against the
+goal: ≤ 8 GiB.  RSS sums are printed beside it (an over-count: shared pages once per process).
+
+Usage::
+
+    .venv/bin/python bench/service_memory.py --database-url postgresql+psycopg://…/province
+    .venv/bin/python bench/service_memory.py --grids 100000 --dir /tmp/province-100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
+from meters import descendants
+from servers import backends, http_get, postmaster, serve_gridmap
+from sqlalchemy import Engine, make_url, text
+from wrk import lua_script
+from wrk import run as wrk_run
+
+from gis.demo.province_files import MANIFEST, generate
+from gis.demo.province_load import load_province
+from gis.settings import Settings, get_settings
+from gis.store.db import create_database, make_engine, migrate
+from gis.store.watch import conninfo as libpq_conninfo
+from tiles.layers import LAYERS
+from tiles.pmtiles import tile_xy
+
+GOAL_GIB = 8.0
+GIB = 1024**3
+TOTALS = {"ours": ("gridmap", "postgres ours"), "upper": ("gridmap", "postgres all")}
+
+
+def pss_rss(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of a process in bytes; (0, 0) once it has exited."""
+    pss = rss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1]) * 1024
+            elif line.startswith("Rss:"):
+                rss = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return pss, rss
+
+
+def cluster_auxiliaries(master: int) -> list[int]:
+    """The postmaster's children that are not client backends (checkpointer, WAL writer …)."""
+    out = []
+    for pid in descendants(master):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if not any(word in cmd for word in (" idle", " SELECT", " COPY", "authentication")):
+            out.append(pid)
+    return out
+
+
+class Sampler:
+    """Samples the memory of the service's process groups every ``every`` seconds."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]], every: float = 0.5) -> None:
+        self.groups, self.every = groups, every
+        self.peak: dict[str, tuple[int, int]] = {}
+        self.peak_total: dict[str, int] = {}
+        self._stop = threading.Event()
+
+    def sample(self) -> dict[str, tuple[int, int]]:
+        now = {}
+        for name, pids in self.groups.items():
+            sums = [pss_rss(pid) for pid in set(pids())]
+            now[name] = (sum(p for p, _ in sums), sum(r for _, r in sums))
+        for name, (pss, rss) in now.items():
+            old = self.peak.get(name, (0, 0))
+            self.peak[name] = (max(old[0], pss), max(old[1], rss))
+        for total, parts in TOTALS.items():
+            pss = sum(now[p][0] for p in parts)
+            self.peak_total[total] = max(self.peak_total.get(total, 0), pss)
+        return now
+
+    @contextmanager
+    def running(self) -> Iterator[Sampler]:
+        def loop() -> None:
+            while not self._stop.wait(self.every):
+                self.sample()
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.sample()
+
+
+def workload(engine: Engine, n: int, seed: int) -> list[str]:
+    """A shuffled mixed list of ``n`` request paths over the database's province."""
+    rng = random.Random(seed)
+    with engine.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+                "ST_Extent(geom) e FROM regions WHERE level = 'county' AND valid_to IS NULL) s"
+            )
+        ).one()
+        inside = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM regions "
+                "TABLESAMPLE SYSTEM (5) WHERE level = 'grid' AND valid_to IS NULL "
+                "LIMIT :n) s"
+            ),
+            {"n": n},
+        ).all()
+        addresses = conn.scalars(
+            text("SELECT address FROM addresses TABLESAMPLE SYSTEM (1) LIMIT :n"), {"n": n // 4}
+        ).all()
+        county = conn.scalar(
+            text("SELECT code FROM regions WHERE level = 'county' AND valid_to IS NULL LIMIT 1")
+        )
+    paths = [f"/api/v1/lookup?lon={x:.6f}&lat={y:.6f}" for x, y in inside]
+    for _ in range(n // 4):  # outside every grid: a band round the province
+        x = rng.uniform(x0 - 0.5, x1 + 0.5)
+        y = rng.choice((rng.uniform(y0 - 0.5, y0 - 0.01), rng.uniform(y1 + 0.01, y1 + 0.5)))
+        paths.append(f"/api/v1/lookup?lon={x:.6f}&lat={y:.6f}")
+    paths += [f"/api/v1/lookup?address={quote(a)}" for a in addresses]
+    for z in range(6, 17):
+        for _ in range(max(4, n // 40)):
+            x, y = tile_xy(rng.uniform(x0, x1), rng.uniform(y0, y1), z)
+            for layer, spec in LAYERS.items():
+                if z >= spec.min_zoom:
+                    off = "?cache=off" if rng.random() < 0.5 else ""
+                    paths.append(f"/tiles/{layer}/{z}/{x}/{y}.mvt{off}")
+    for _ in range(max(4, n // 40)):
+        x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        bbox = f"{x:.4f},{y:.4f},{x + 0.05:.4f},{y + 0.05:.4f}"
+        paths.append(f"/ogc/collections/grids/items?limit=100&bbox={bbox}")
+    paths += [
+        "/ogc/collections/grids/items?limit=1000",
+        f"/api/v1/regions/{county}/children",
+        f"/api/v1/analysis/coverage?region={county}&layer=centres",
+    ]
+    rng.shuffle(paths)
+    return paths
+
+
+def province_database(args: argparse.Namespace, settings: Settings) -> tuple[str, bool]:
+    """The database URL to serve, and whether this run made it (and drops it)."""
+    if args.database_url:
+        return args.database_url, False
+    directory = Path(args.dir)
+    if not (directory / MANIFEST).exists():
+        generate(args.grids, args.seed, directory)
+    url, _ = bench_database(settings, f"bench_memory_{args.grids}")
+    create_database(url)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        load_province(engine, directory, settings)
+    finally:
+        engine.dispose()
+    return url, True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url")
+    parser.add_argument("--grids", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "province"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--paths", type=int, default=4000)
+    parser.add_argument("--results")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    print("load average at start:", os.getloadavg(), flush=True)
+    url, made = province_database(args, settings)
+    dbname = make_url(url).database
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    master = postmaster(libpq_conninfo(url))
+    if master is None:
+        raise SystemExit("the database's PostgreSQL does not run on this machine")
+    engine = make_engine(url)
+    lines: list[str] = []
+    try:
+        with engine.connect() as conn:
+            counts = dict(
+                conn.execute(
+                    text(
+                        "SELECT level::text, count(*) FROM regions WHERE valid_to IS NULL "
+                        "GROUP BY level"
+                    )
+                ).all()
+            )
+            counts["addresses"] = conn.scalar(text("SELECT count(*) FROM addresses"))
+            tuned = dict(
+                conn.execute(
+                    text(
+                        "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name "
+                        "IN ('shared_buffers', 'work_mem', 'effective_cache_size', "
+                        "'max_connections', 'maintenance_work_mem')"
+                    )
+                ).all()
+            )
+        work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+        with serve_gridmap(url, ROOT, args.workers, [], work) as server:
+            groups = {
+                "gridmap": server.pids,
+                "postgres ours": lambda: [
+                    master,
+                    *cluster_auxiliaries(master),
+                    *backends(admin, dbname),
+                ],
+                "postgres all": lambda: [master, *descendants(master)],
+            }
+            sampler = Sampler(groups)
+            idle = sampler.sample()
+            with sampler.running():
+                for n in range(args.passes):
+                    paths = workload(engine, args.paths, args.seed + n)
+                    script = work / f"paths{n}.lua"
+                    script.write_text(lua_script(paths))
+                    status, _ = http_get(server.port, paths[0], timeout=60)
+                    run = wrk_run(
+                        f"pass {n + 1}",
+                        f"http://127.0.0.1:{server.port}",
+                        script,
+                        threads=2,
+                        connections=args.connections,
+                        duration=args.seconds // args.passes,
+                        timeout="30s",
+                    )
+                    print(
+                        f"pass {n + 1}: {run.requests_per_s:.0f} req/s, {run.requests} requests, "
+                        f"errors {run.errors}, first status {status}",
+                        flush=True,
+                    )
+        peak = sampler.peak
+        lines = [
+            "# The whole service serving a province: memory (bench/service_memory.py)",
+            "",
+            f"gridmap {git_state()}; {machine()}; {server_versions(url)}",
+            f"load average at end: {os.getloadavg()}",
+            f"data: {counts}; PostgreSQL settings: {tuned}",
+            f"{args.workers} workers, wrk {args.connections} connections, {args.seconds} s in "
+            f"{args.passes} passes of {args.paths}+ mixed paths",
+            "",
+            "| processes | idle PSS (MiB) | peak PSS (MiB) | peak RSS sum (MiB) |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in groups:
+            lines.append(
+                f"| {name} | {idle[name][0] / 2**20:,.0f} | {peak[name][0] / 2**20:,.0f} | "
+                f"{peak[name][1] / 2**20:,.0f} |"
+            )
+        ours, upper = sampler.peak_total["ours"] / GIB, sampler.peak_total["upper"] / GIB
+        verdict = "met" if upper <= GOAL_GIB else ("met (ours)" if ours <= GOAL_GIB else "not met")
+        lines += [
+            "",
+            f"Peak total PSS: {ours:.2f} GiB (gridmap + this database's PostgreSQL), "
+            f"{upper:.2f} GiB (gridmap + the whole cluster); goal ≤ {GOAL_GIB:g} GiB: "
+            f"**{verdict}**.",
+        ]
+    finally:
+        engine.dispose()
+        if made:
+            drop_databases([url])
+    report = "\n".join(lines)
+    print(report)
+    if args.results:
+        Path(args.results).write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
