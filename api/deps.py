@@ -43,7 +43,7 @@ from tiles.service import TileService
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-"""The largest page any list endpoint returns; ask for more with ``offset``."""
+"""The largest page any list endpoint returns; ask for more with the ``next`` link."""
 MAX_INT = 2**31 - 1
 """Largest offset, id or version number a request may give (PostgreSQL's integer): beyond
 it a 422 stated in the OpenAPI document, never a database error."""
@@ -141,10 +141,19 @@ def get_page(
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}.")
     ] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_INT,
+            description=f"Items to skip, at most {cursors.MAX_OFFSET} (`offset_too_large`); "
+            "further on, follow the `next` link.",
+        ),
+    ] = 0,
 ) -> Page:
-    """Paging parameters, validated (422 ``invalid_parameter`` when out of range)."""
-    return Page(limit=limit, offset=offset)
+    """Paging parameters, validated (422 ``invalid_parameter`` when out of range, 422
+    ``offset_too_large`` above ``MAX_OFFSET``: one request never skips a table's rows)."""
+    return Page(limit=limit, offset=cursors.check_offset(offset))
 
 
 def get_keyset_page(
@@ -175,7 +184,6 @@ def get_keyset_page(
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 Id = Annotated[int, Path(ge=1, le=MAX_INT, description="A positive integer id.")]
 """A numeric id in a path: an upload, a key, a version."""
-PageDep = Annotated[Page, Depends(get_page)]
 KeysetPageDep = Annotated[Page, Depends(get_keyset_page)]
 
 AS_OF = "Boundary version to read (default: the current)."

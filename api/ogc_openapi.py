@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from api.deps import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from gis.query import features
+from gis.query.cursor import MAX_OFFSET
 from gis.query.features import COLLECTIONS, Collection
 
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
@@ -83,8 +84,9 @@ PAGING = [
     ),
     query(
         "offset",
-        "Features to skip (kept for clients that count; the `next` link uses `cursor`).",
-        {"type": "integer", "minimum": 0, "default": 0},
+        "Features to skip (kept for clients that count; the `next` link uses `cursor`); "
+        f"above {MAX_OFFSET} a 400 `offset_too_large`.",
+        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     ),
     query(
         "cursor",

@@ -3,6 +3,7 @@ checked write (upload, edit, roster)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -43,6 +44,47 @@ class GeoJSONResponse(JSONResponse):
         super().__init__(content, status_code=status_code, headers=CRS_HEADER)
 
 
+def paged(
+    request: Request,
+    items: list[Any],
+    *,
+    total: int,
+    page: Page,
+    key: Callable[[Any], Any],
+    pin: dict[str, Any] | None = None,
+    media_type: str = "application/json",
+) -> tuple[list[Any], dict[str, Any]]:
+    """A page of a list and what its answer says of it: ``numberMatched``,
+    ``numberReturned`` and ``links`` (``self``, ``next`` while more follow, ``prev`` after an
+    offset) — every list's paging in one shape.
+
+    A keyset page (``page.keyset``) comes with one item more than the page when more follow
+    (the caller asks for ``limit + 1``): its ``next`` link carries a cursor after ``key`` of
+    the page's last item and ``pin`` (e.g. ``as_of``: the walk stays on its version); its
+    ``numberMatched`` is exact up to ``EXACT_COUNT_UP_TO`` and estimated above
+    (``numberMatchedExact``)."""
+    links = [{"rel": "self", "href": str(request.url), "type": media_type}]
+    nxt = None
+    if page.keyset:
+        more = len(items) > page.limit
+        items = items[: page.limit]
+        if more:
+            nxt = request.url.remove_query_params("offset").include_query_params(
+                cursor=cursors.encode({"after": key(items[-1])}), limit=page.limit, **(pin or {})
+            )
+    elif page.offset + len(items) < total:
+        nxt = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
+    if nxt is not None:
+        links.append({"rel": "next", "href": str(nxt), "type": media_type})
+    if page.offset > 0:
+        prev = request.url.include_query_params(
+            offset=max(0, page.offset - page.limit), limit=page.limit
+        )
+        links.append({"rel": "prev", "href": str(prev), "type": media_type})
+    exact = {"numberMatchedExact": total <= cursors.EXACT_COUNT_UP_TO} if page.keyset else {}
+    return items, {"numberMatched": total, **exact, "numberReturned": len(items), "links": links}
+
+
 def feature_collection(
     request: Request,
     features: list[dict[str, Any]],
@@ -51,42 +93,24 @@ def feature_collection(
     page: Page,
     version: int | None,
 ) -> GeoJSONResponse:
-    """A paged FeatureCollection with ``numberMatched``, ``links`` and its CRS.
-
-    A keyset page (``page.keyset``) comes with one feature more than the page when more
-    follow (the caller asks for ``limit + 1``): its ``next`` link carries a cursor after the
-    page's last feature and pins the walk to ``version`` (``as_of``); its ``numberMatched``
-    is exact up to ``EXACT_COUNT_UP_TO`` and estimated above (``numberMatchedExact``)."""
-    links = [{"rel": "self", "href": str(request.url), "type": "application/geo+json"}]
-    nxt = None
-    if page.keyset:
-        more = len(features) > page.limit
-        features = features[: page.limit]
-        if more:
-            pin = {"as_of": version} if version is not None else {}
-            nxt = request.url.remove_query_params("offset").include_query_params(
-                cursor=cursors.encode({"after": features[-1]["id"]}), limit=page.limit, **pin
-            )
-    elif page.offset + len(features) < total:
-        nxt = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
-    if nxt is not None:
-        links.append({"rel": "next", "href": str(nxt), "type": "application/geo+json"})
-    if page.offset > 0:
-        prev = request.url.include_query_params(
-            offset=max(0, page.offset - page.limit), limit=page.limit
-        )
-        links.append({"rel": "prev", "href": str(prev), "type": "application/geo+json"})
-    exact = {"numberMatchedExact": total <= cursors.EXACT_COUNT_UP_TO} if page.keyset else {}
+    """A paged FeatureCollection (:func:`paged`, keyed by feature id, a walk pinned to
+    ``version``) with its CRS."""
+    features, paging = paged(
+        request,
+        features,
+        total=total,
+        page=page,
+        key=lambda f: f["id"],
+        pin={"as_of": version} if version is not None else None,
+        media_type=GeoJSONResponse.media_type,
+    )
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
             "crs": GEOJSON_CRS,
             "crs_name": CRS_NAME,
             "version": version,
-            "numberMatched": total,
-            **exact,
-            "numberReturned": len(features),
-            "links": links,
+            **paging,
             "features": features,
         }
     )

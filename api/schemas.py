@@ -119,6 +119,12 @@ class Link(BaseModel):
     type: str
 
 
+MATCHED_EXACT = (
+    "Whether numberMatched was counted (up to 10 000) or is PostgreSQL's estimate (above)"
+)
+"""What a keyset list's ``numberMatchedExact`` says (``api.responses.paged``)."""
+
+
 class RegionProperties(BaseModel):
     """A region's properties (``gis.query.regions``)."""
 
@@ -153,10 +159,7 @@ class RegionCollection(BaseModel):
     crs_name: str = Field(examples=["EPSG:4326"])
     version: int | None
     numberMatched: int
-    numberMatchedExact: bool = Field(
-        description="Whether numberMatched was counted (up to 10 000) or is PostgreSQL's "
-        "estimate (above)"
-    )
+    numberMatchedExact: bool = Field(description=MATCHED_EXACT)
     numberReturned: int
     links: list[Link]
     features: list[RegionFeature]
@@ -220,7 +223,9 @@ class VersionList(BaseModel):
 
     current: int | None
     numberMatched: int
+    numberMatchedExact: bool = Field(description=MATCHED_EXACT)
     numberReturned: int
+    links: list[Link]
     versions: list[Version]
 
 

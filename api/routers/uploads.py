@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.deps import ConnectionDep, EngineDep, Id, PageDep, SettingsDep, require
+from api.deps import ConnectionDep, EngineDep, Id, KeysetPageDep, SettingsDep, require
 from api.errors import invalid_parameters
-from api.responses import GeoJSONResponse, checked_write
+from api.responses import GeoJSONResponse, checked_write, paged
 from api.routers.regions import Level
 from api.schemas import InspectAnswer, UploadAnswer
 from api.text import Code, LongText, ShortText
@@ -22,6 +22,8 @@ from gis.ingest import history
 from gis.ingest.inspect import inspect_upload
 from gis.ingest.pipeline import UploadRequest
 from gis.ingest.uploads import process_upload
+from gis.query import cursor as cursors
+from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.store.models import UPLOAD_KINDS
 from gis.web.review import review_features
 
@@ -201,10 +203,22 @@ def inspect(
 
 
 @router.get("", summary="Upload history")
-def list_uploads(_: Viewer, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    """Uploads newest first: who, when, which file, status, resulting version."""
-    items, total = history.list_uploads(conn, limit=page.limit, offset=page.offset)
-    return {"numberMatched": total, "numberReturned": len(items), "uploads": items}
+def list_uploads(
+    request: Request, _: Viewer, conn: ConnectionDep, page: KeysetPageDep
+) -> dict[str, Any]:
+    """Uploads newest first: who, when, which file, status, resulting version; keyset pages
+    (the ``next`` link's cursor), ``numberMatched`` exact up to 10 000 and estimated above
+    (``numberMatchedExact``)."""
+    cursors.check_key(request.query_params.get("cursor"), page.after, int)
+    items, total = history.list_uploads(
+        conn,
+        limit=page.limit + 1,  # one more: whether a next page follows
+        offset=page.offset,
+        after=page.after,
+        exact_up_to=EXACT_COUNT_UP_TO,
+    )
+    items, paging = paged(request, items, total=total, page=page, key=lambda u: u["id"])
+    return {**paging, "uploads": items}
 
 
 @router.get("/{upload_id}", summary="One upload and its report")

@@ -5,14 +5,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import CallerDep, ConnectionDep, EngineDep, Id, PageDep, require, role_of
-from api.responses import GeoJSONResponse
+from api.deps import CallerDep, ConnectionDep, EngineDep, Id, KeysetPageDep, require, role_of
+from api.responses import GeoJSONResponse, paged
 from api.schemas import VersionDiff, VersionList
 from gis.access.auth import Principal
 from gis.access.scope import require_unscoped
+from gis.query import cursor as cursors
+from gis.query.cursor import EXACT_COUNT_UP_TO
 from gis.query.regions import CRS_NAME, GEOJSON_CRS
 from gis.store import diff, versions
 from gis.store.models import LEVELS
@@ -21,18 +23,20 @@ router = APIRouter(prefix="/api/v1/versions", tags=["versions"])
 
 
 @router.get("", summary="List boundary versions", response_model=VersionList)
-def list_versions(conn: ConnectionDep, page: PageDep) -> JSONResponse:
+def list_versions(request: Request, conn: ConnectionDep, page: KeysetPageDep) -> JSONResponse:
     """Versions newest first: number, who, when, what action, which codes changed and how
-    many (``summary``), and the uploaded file it came from (``file``)."""
-    items, total = versions.list_versions(conn, limit=page.limit, offset=page.offset)
-    return JSONResponse(
-        {
-            "current": versions.current_version(conn),
-            "numberMatched": total,
-            "numberReturned": len(items),
-            "versions": items,
-        }
+    many (``summary``), and the uploaded file it came from (``file``); keyset pages (the
+    ``next`` link's cursor), ``numberMatched`` exact up to 10 000 and estimated above."""
+    cursors.check_key(request.query_params.get("cursor"), page.after, int)
+    items, total = versions.list_versions(
+        conn,
+        limit=page.limit + 1,  # one more: whether a next page follows
+        offset=page.offset,
+        after=page.after,
+        exact_up_to=EXACT_COUNT_UP_TO,
     )
+    items, paging = paged(request, items, total=total, page=page, key=lambda v: v["number"])
+    return JSONResponse({"current": versions.current_version(conn), **paging, "versions": items})
 
 
 @router.get(

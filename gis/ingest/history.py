@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from gis.errors import NotFound
+from gis.query.cursor import count_matching
 
 if TYPE_CHECKING:
     from gis.ingest.pipeline import UploadRequest
@@ -94,16 +95,28 @@ def review_collection(conn: Connection, upload_id: int) -> dict[str, Any]:
     return json.loads(conn.scalar(text(_FEATURES_SQL), {"id": upload_id}))
 
 
-def list_uploads(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Uploads newest first (without their reports), and how many there are."""
-    total = conn.scalar(text("SELECT count(*) FROM uploads")) or 0
+def list_uploads(
+    conn: Connection,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+    exact_up_to: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Uploads newest first (without their reports), and how many there are.
+
+    ``after``: the uploads older than that id (a keyset page: the primary key finds its
+    start, no rows are skipped one by one).  ``exact_up_to``: the total is counted exactly up
+    to it and estimated beyond (``gis.query.cursor.count_matching``)."""
+    total = count_matching(conn, "uploads", {}, exact_up_to)
+    older = "WHERE id < :after " if after is not None else ""
     rows = conn.execute(
         text(
             "SELECT id, created_at, author, filename, kind, level, parent_code, status, version, "
-            "report -> 'summary' AS summary FROM uploads ORDER BY id DESC "
+            f"report -> 'summary' AS summary FROM uploads {older}ORDER BY id DESC "
             "LIMIT :limit OFFSET :offset"
         ),
-        {"limit": limit, "offset": offset},
+        {"limit": limit, "offset": offset, "after": after},
     ).mappings()
     return [{**row, "created_at": row["created_at"].isoformat()} for row in rows], total
 

@@ -43,6 +43,24 @@ def invalid(cursor: str) -> InvalidInput:
     )
 
 
+MAX_OFFSET = 10_000
+"""The largest ``offset`` a list takes: an offset page reads every row it skips, so one request
+skips at most this many; further on, pages go by cursor (the ``next`` link)."""
+
+
+def check_offset(offset: int, error: type[InvalidInput] = InvalidInput) -> int:
+    """``offset`` if at most :data:`MAX_OFFSET`; else ``error`` (422, or a 400 ``InvalidQuery``
+    where the protocol asks for one) ``offset_too_large``."""
+    if offset > MAX_OFFSET:
+        raise error(
+            f"offset 不能超过 {MAX_OFFSET}：请沿 next 链接 (cursor) 翻页或缩小查询 (offset above "
+            f"{MAX_OFFSET}: follow the next link's cursor, or narrow the query)",
+            code="offset_too_large",
+            details={"parameter": "offset", "offset": offset, "max": MAX_OFFSET},
+        )
+    return offset
+
+
 _BIGINT = 2**63
 
 

@@ -287,6 +287,7 @@ def items_query(
     if "limit" in given:
         limit = min(_integer("limit", given["limit"], 1), max_limit)
     offset = _integer("offset", given["offset"], 0) if "offset" in given else 0
+    cursors.check_offset(offset, InvalidQuery)
     after, version = _cursor(collection, given["cursor"]) if "cursor" in given else (None, None)
     if after is not None and offset:
         raise _invalid("offset", "cursor 与 offset 不能同时使用 (give cursor or offset, not both)")

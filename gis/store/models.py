@@ -215,7 +215,10 @@ class AuditEntry(Base):
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
 
-    __table_args__ = (Index("audit_log_at_idx", "at"),)
+    __table_args__ = (  # newest first by time, of everyone or of one actor (migration 0014)
+        Index("audit_log_at_id_idx", "at", "id"),
+        Index("audit_log_actor_at_id_idx", "actor", "at", "id"),
+    )
 
 
 UPLOAD_KINDS = ("boundaries", "addresses", "centres", "cameras", "roads")
@@ -255,6 +258,7 @@ class Upload(Base):
             f"kind IN {UPLOAD_KINDS!r} AND (kind <> 'boundaries' OR level IS NOT NULL)",
             name="uploads_kind_check",
         ),
+        Index("uploads_version_idx", "version", "id"),  # a version's first file (0014)
     )
 
 

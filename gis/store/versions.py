@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
+from gis.query.cursor import count_matching
 from gis.store.board import connection_board, publish
 from gis.store.generalised import prepare_shapes
 from gis.store.models import CURRENT_REGION, LEVELS, STORAGE_SRID
@@ -414,21 +415,31 @@ def commit_and_publish(engine: Engine, write: Callable[[Connection], _Written]) 
     return summary
 
 
-def list_versions(conn: Connection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+def list_versions(
+    conn: Connection,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+    exact_up_to: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
     """Boundary versions, newest first, with their audit data; and how many there are.
 
     Each carries the codes it changed, their counts (``summary``: added, changed, removed —
     the words of :mod:`gis.store.diff`) and the name of the uploaded file it came from
-    (``file``; None when it did not come from an upload)."""
-    total = conn.scalar(text("SELECT count(*) FROM boundary_versions")) or 0
+    (``file``; None when it did not come from an upload).  ``after``: the versions before
+    that number (a keyset page: the primary key finds its start).  ``exact_up_to``: the
+    total is counted exactly up to it and estimated beyond (``gis.query.cursor``)."""
+    total = count_matching(conn, "boundary_versions", {}, exact_up_to)
+    older = "WHERE v.number < :after " if after is not None else ""
     rows = conn.execute(
         text(
             "SELECT v.number, v.created_at, v.author, v.action, v.message, v.restored_from, "
             "v.changes, (SELECT u.filename FROM uploads u WHERE u.version = v.number "
             "            ORDER BY u.id LIMIT 1) AS file "
-            "FROM boundary_versions v ORDER BY v.number DESC LIMIT :limit OFFSET :offset"
+            f"FROM boundary_versions v {older}ORDER BY v.number DESC LIMIT :limit OFFSET :offset"
         ),
-        {"limit": limit, "offset": offset},
+        {"limit": limit, "offset": offset, "after": after},
     ).mappings()
     versions = []
     for row in rows:
