@@ -388,6 +388,8 @@ class AddressRecord:
     floors: int | None = None
     households: int | None = None
     region_code: str | None = None
+    normalized: str | None = None
+    """``normalize(address)`` when the caller has it already (None: computed on writing)."""
 
 
 @dataclass(frozen=True)
@@ -414,8 +416,8 @@ def outside_grids(conn: Connection, lon: Sequence[float], lat: Sequence[float]) 
 def write_addresses(conn: Connection, records: Iterable[AddressRecord]) -> AddressChanges:
     """Insert new codes and update changed entries, in the caller's transaction.
 
-    The normalised text is computed here.  Writers are serialised, so a dry run's preview
-    (the same call, rolled back) is what a commit would do.
+    The normalised text is computed here unless a record has it.  Writers are serialised, so
+    a dry run's preview (the same call, rolled back) is what a commit would do.
     """
     records = list(records)
     duplicates = sorted(c for c, n in Counter(r.code for r in records).items() if n > 1)
@@ -435,9 +437,12 @@ def write_addresses(conn: Connection, records: Iterable[AddressRecord]) -> Addre
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY staged_addresses ({cols}, geom) FROM STDIN") as copy:
         for r in records:
-            values = {**asdict(r), "normalized": normalize(r.address)}
             copy.write_row(
-                (*(values[c] for c in ADDRESS_COLUMNS), f"SRID=4326;POINT({r.lon!r} {r.lat!r})")
+                (
+                    *(getattr(r, c) for c in ADDRESSES.columns),
+                    r.normalized or normalize(r.address),
+                    f"SRID=4326;POINT({r.lon!r} {r.lat!r})",
+                )
             )
     existing = set(
         conn.scalars(
