@@ -29,7 +29,7 @@ from gis.ingest.pipeline import (
 )
 from gis.ingest.problems import Problem
 from gis.ingest.readers import Layer
-from gis.query.address_text import normalize, parse
+from gis.query.address_text import parse
 from gis.query.addresses import AddressRecord, outside_grids, write_addresses
 from gis.settings import Settings
 
@@ -40,6 +40,7 @@ def _address_records(
     """The file's valid entries (points in EPSG:4326), their feature numbers, and the
     problems of the others.  Road, doorplate, compound and building come from their fields,
     or from the address text (:func:`gis.query.address_text.parse`) when the file has no such field.
+    Each text is normalised once, here (a record keeps it for the duplicates and the write).
     """
     roles = mapping.roles
     records, features, problems = [], [], []
@@ -82,6 +83,7 @@ def _address_records(
                 lon=point.x,
                 lat=point.y,
                 region_code=as_code(value("region_code")),
+                normalized=parsed.normalized,
                 **parts,
                 **numbers,
             )
@@ -93,7 +95,7 @@ def _address_records(
 def _duplicates(records: list[AddressRecord], features: list[int]) -> list[Problem]:
     """Errors for codes used twice, warnings for texts that normalise alike (ambiguous)."""
     codes = Counter(r.code for r in records)
-    texts = Counter(normalize(r.address) for r in records)
+    texts = Counter(r.normalized for r in records)
     problems = []
     for r, feature in zip(records, features, strict=True):
         location = [round(r.lon, 7), round(r.lat, 7)]
@@ -108,7 +110,7 @@ def _duplicates(records: list[AddressRecord], features: list[int]) -> list[Probl
                     location=location,
                 )
             )
-        if texts[normalize(r.address)] > 1:
+        if texts[r.normalized] > 1:
             problems.append(
                 Problem(
                     "duplicate_address",
@@ -148,7 +150,8 @@ class AddressBatch(Batch):
 
     def authorize(self, conn: Connection, scope: str | None) -> None:
         """The points inside ``scope``, and the stored entries they update too."""
-        check_points(conn, scope, [shapely.points(r.lon, r.lat) for r in self.records])
+        lon_lat = np.array([(r.lon, r.lat) for r in self.records], dtype=float).reshape(-1, 2)
+        check_points(conn, scope, shapely.points(lon_lat))
         check_stored_points(conn, scope, "addresses", "code", [r.code for r in self.records])
 
     def stage(self, conn: Connection) -> Staged:
