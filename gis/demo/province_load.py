@@ -4,10 +4,8 @@ Each file goes through :func:`gis.ingest.uploads.process_upload` — the pipelin
 upload takes, with its full validation — as a committed upload: counties, streets,
 communities and grids (each level one new version), then the address registry, centres and
 cameras.  Nothing is written behind it; a file the pipeline rejects stops the load with the
-report's first problems.  After each file the table it filled is analysed: autovacuum comes
-a minute late, and the next upload's checks (e.g. points outside every grid) must not be
-planned on the statistics of an empty table (200 000 addresses took over 15 minutes so,
-~30 s with statistics).
+report's first problems.  Each commit analyses the table it filled
+(``gis.store.statistics``): the next upload's checks are planned on fresh statistics.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from gis.demo.province_files import FILES, MANIFEST, Progress
 from gis.errors import InvalidInput
@@ -73,8 +71,6 @@ def load_province(
                 code="province_rejected",
                 details={"upload": result.id, "problems": problems[:10]},
             )
-        with engine.begin() as conn:
-            conn.execute(text(f"ANALYZE {layer if layer in KINDS else 'regions'}"))
         loaded.append(
             Loaded(
                 layer,

@@ -127,6 +127,8 @@ def _duplicates(records: list[AddressRecord], features: list[int]) -> list[Probl
 class AddressBatch(Batch):
     """An address registry file's valid entries (points in EPSG:4326) and its problems."""
 
+    table = "addresses"
+
     def __init__(self, read: Reprojected) -> None:
         self.records, self.features, self.problems = _address_records(
             read.layer, read.mapping, read.geometries

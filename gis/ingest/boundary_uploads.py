@@ -274,6 +274,8 @@ def stored_geometries(candidates: list[Candidate]) -> list[str | None]:
 class BoundaryBatch(Batch):
     """One boundary file's features on their way to a version (see :class:`Boundaries`)."""
 
+    table = "regions"
+
     def __init__(self, read: Reprojected, request: UploadRequest, settings: Settings) -> None:
         self.read, self.request = read, request
         self.candidates, self._parent_fields = _candidates(

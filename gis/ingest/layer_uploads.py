@@ -113,6 +113,7 @@ class LayerBatch(Batch):
 
     def __init__(self, spec: Layer, read: Reprojected) -> None:
         self.spec, self.key, self.layer_name = spec, NATURAL_KEYS.get(spec.name), spec.name
+        self.table = spec.table
         self.lines = spec is ROADS
         layer, mapping, geometries = read.layer, read.mapping, read.geometries
         roles = {r: f for r, f in mapping.roles.items() if r not in ("lon", "lat")}

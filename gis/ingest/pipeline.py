@@ -35,6 +35,7 @@ from gis.ingest.history import ReviewFeatures, record_upload
 from gis.ingest.problems import Problem, errors, report_problems
 from gis.ingest.readers import Layer, read_upload
 from gis.settings import Settings
+from gis.store.statistics import analyze_if_grown, rows_written
 from gis.store.versions import commit_version
 
 Progress = Callable[[str], None]
@@ -270,6 +271,10 @@ class Batch:
     layer_name = "upload"
     """What a refusal names when the whole layer is out of scope."""
 
+    table: str | None = None
+    """The table a commit writes; analysed with it when it grew much
+    (:func:`gis.store.statistics.analyze_if_grown`)."""
+
     def stage(self, conn: Connection) -> Staged:
         """Write the change in the upload's transaction (the pipeline commits or rolls back)."""
         raise NotImplementedError
@@ -377,6 +382,8 @@ def _check_and_commit(
             if staged is not None and not request.dry_run:
                 status = "committed" if any(staged.changes.values()) else "unchanged"
                 upload_id = record_upload(conn, request, status, report, staged.version, review)
+                if batch.table is not None:
+                    analyze_if_grown(conn, batch.table, rows_written(staged.changes))
                 commit_version(conn, staged.version)
                 return UploadResult(upload_id, status, staged.version, report)
             tx.rollback()

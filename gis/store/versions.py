@@ -34,6 +34,7 @@ from gis.query.cursor import count_matching
 from gis.store.board import connection_board, publish
 from gis.store.generalised import prepare_shapes
 from gis.store.models import CURRENT_REGION, LEVELS, STORAGE_SRID
+from gis.store.statistics import analyze_if_grown
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
 
@@ -363,7 +364,8 @@ def _free_attributes(record: RegionRecord) -> dict[str, Any]:
 
 def restore_version(conn: Connection, target: int, *, author: str) -> VersionSummary:
     """Make the boundaries as of version ``target`` current again, as a new version
-    (its rows exactly as they were stored)."""
+    (its rows exactly as they were stored); ``regions`` analysed when it grew much (a restore
+    is always committed)."""
     resolve_version(conn, target)
     if target == current_version(conn):
         raise InvalidInput(
@@ -388,7 +390,9 @@ def restore_version(conn: Connection, target: int, *, author: str) -> VersionSum
             "AND code NOT IN (SELECT code FROM staged)"
         )
     ).all()
-    return _apply_staged(conn, number, remove)
+    summary = _apply_staged(conn, number, remove)
+    analyze_if_grown(conn, "regions", len(summary.added) + len(summary.modified))
+    return summary
 
 
 def commit_version(conn: Connection, number: int | None) -> None:
