@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import CallerDep, ConnectionDep, SettingsDep, role_of, throttle_analysis
 from api.text import Code, LongText
 from gis.access.privacy import redact
-from gis.analysis import paging
+from gis.analysis import paging, standards
 from gis.analysis import report as analysis
 from gis.store.models import CENTRE_LEVELS
 
@@ -72,7 +72,7 @@ def grid_standards(
     """Grids outside the household band (settings, default 150–500), without a grid worker
     or party branch, with no centre in reach or no camera; counts per community (workers
     masked for viewers: ``gis.access.privacy``).  ``grids`` paged as the coverage's."""
-    found = analysis.grid_standards(conn, region, settings, paging.GridPage(limit, cursor))
+    found = standards.grid_standards(conn, region, settings, paging.GridPage(limit, cursor))
     return redact(found, role_of(caller))
 
 

@@ -9,6 +9,7 @@ are :mod:`gis.analysis.overlay`, on the shapes as polygons (vertices exactly on 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,18 @@ from gis.analysis.reach import (
     sector_pairs,
 )
 from gis.errors import InvalidInput
-from gis.geo.geodesy import geodesic_area_m2
+from gis.geo.geodesy import LocalFrame, geodesic_area_m2
 
-__all__ = ["SHAPE_STEP_DEG", "DemandPoint", "Facility", "Grid", "coverage_report"]
+__all__ = [
+    "SHAPE_STEP_DEG",
+    "Computed",
+    "DemandPoint",
+    "Facility",
+    "Grid",
+    "compute_coverage",
+    "coverage_page",
+    "coverage_report",
+]
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -72,6 +82,31 @@ def _shared(pairs: Pairs, households: np.ndarray, n: int) -> dict[int, list[tupl
 def _offsets(size: np.ndarray) -> np.ndarray:
     """0…size-1 for each size, concatenated."""
     return np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A coverage report of the whole region before it is paged: ``summary`` (everything
+    but the per-grid lists: the same on every page) and ``arrays`` — per grid (in the
+    report's order) its code and figures, per uncovered point its code, place, households and
+    grid, the local frame and the smallest blind piece kept.  What :mod:`gis.analysis.stored`
+    keeps; :func:`coverage_page` lists a page of grids from it."""
+
+    summary: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+_GRID_FIGURES = (
+    "buildings",
+    "covered_buildings",
+    "building_households",
+    "covered_households",
+    "covered_population",
+    "area_m2",
+    "blind_m2",
+    "in_reach",
+    "in_grid",
+)
 
 
 def coverage_report(
@@ -113,8 +148,35 @@ def coverage_report(
 
     ``rows`` (a slice of ``grids``, a page): only those grids' rows, blind spots, unreached
     rows and uncovered points are listed (points in no grid with the first rows); totals,
-    facilities and redundancy are always of the whole.
+    facilities and redundancy are always of the whole.  The same as :func:`compute_coverage`
+    then :func:`coverage_page` of the page's grids.
     """
+    computed = compute_coverage(
+        grids,
+        demand,
+        facilities,
+        kind,
+        default_radius_m=default_radius_m,
+        redundant_share=redundant_share,
+        min_blind_m2=min_blind_m2,
+        roads=roads,
+    )
+    start, stop, _ = (rows or slice(None)).indices(len(grids))
+    return coverage_page(computed, grids[start:stop], start)
+
+
+def compute_coverage(
+    grids: Sequence[Grid],
+    demand: Sequence[DemandPoint],
+    facilities: Sequence[Facility],
+    kind: Kind,
+    *,
+    default_radius_m: Mapping[str, float] | None = None,
+    redundant_share: float = 0.8,
+    min_blind_m2: float = 1.0,
+    roads: Sequence[Any] = (),
+) -> Computed:
+    """The report of :func:`coverage_report` for the whole region, before it is paged."""
     cameras = kind == "cameras"
     used, excluded, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
 
@@ -159,50 +221,14 @@ def coverage_report(
     area = stored.copy()
     if np.isnan(stored).any():
         area[np.isnan(stored)] = geodesic_area_m2(polygons[np.isnan(stored)])
-    blind, blind_m2 = blind_spots(polygons, shapes, min_blind_m2, area_m2=area)
+    _, blind_m2 = blind_spots(polygons, shapes, min_blind_m2, area_m2=area)
 
     fgrid = lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
-    in_reach, frame, outlines = reach(polygons, flon, flat, params, shapes, cameras)
+    in_reach, frame, _ = reach(polygons, flon, flat, params, shapes, cameras)
 
     def fac_ref(i: int) -> dict[str, Any]:
         return {"id": used[i].id, "name": used[i].name}
-
-    # grids no facility reaches: the nearest facility by geodesic distance to the outline
-    shown = np.arange(n_grids)[rows if rows is not None else slice(None)]
-    unreached = shown[in_reach[shown] == 0]
-    nearest: dict[int, tuple[int, float]] = {}
-    if len(unreached) and len(used):
-        outline(frame, polygons, outlines, unreached)
-        projected = frame.geometries(polygons[unreached])
-        tree = shapely.STRtree(frame.points(flon, flat))
-        (which, _), metres = tree.query_nearest(projected, return_distance=True, all_matches=False)
-        first = np.zeros(len(unreached))
-        first[which] = metres
-        grid_i, cand = tree.query(
-            projected, predicate="dwithin", distance=first * frame.spread + 1e-3
-        )
-        grid_i = unreached[grid_i]
-        d = distances_to_grid(frame, polygons, outlines, grid_i, flon[cand], flat[cand])
-        order = np.lexsort((cand, d, grid_i))
-        grid_i, cand, d = grid_i[order], cand[order], d[order]
-        firsts = np.r_[True, grid_i[1:] != grid_i[:-1]]
-        nearest = {
-            g: (c, m)
-            for g, c, m in zip(
-                grid_i[firsts].tolist(), cand[firsts].tolist(), d[firsts].tolist(), strict=True
-            )
-        }
-    without = []
-    for g in unreached.tolist():
-        row: dict[str, Any] = {"code": grids[g].code, "name": grids[g].name, "nearest": None}
-        if g in nearest:
-            c, m = nearest[g]
-            row["nearest"] = {**fac_ref(c), "distance_m": round(m, 2)}
-            if not cameras:
-                radius = float(params[c, 0])
-                row["nearest"] |= {"radius_m": radius, "beyond_radius_m": round(m - radius, 2)}
-        without.append(row)
 
     # per facility
     fac_buildings = np.bincount(fac, minlength=len(used))
@@ -234,43 +260,6 @@ def coverage_report(
         }
         facility_rows.append(row)
 
-    grid_rows = []
-    for g in shown.tolist():
-        grid = grids[g]
-        km2 = float(area[g]) / 1e6
-        placed = int(in_grid[g])
-        row = {
-            "code": grid.code,
-            "name": grid.name,
-            "community_code": grid.community_code,
-            "community_name": grid.community_name,
-            "households": grid.households,
-            "population": grid.population,
-            "buildings": int(buildings[g]),
-            "covered_buildings": int(covered_buildings[g]),
-            "covered_buildings_pct": _pct(covered_buildings[g], buildings[g]),
-            "building_households": int(demand_households[g]),
-            "covered_households": int(covered_households[g]),
-            "covered_households_pct": _pct(covered_households[g], demand_households[g]),
-            "covered_population_estimated": round(float(covered_population[g]), 1),
-            "area_km2": round(km2, 4),
-            "blind_area_m2": round(float(blind_m2[g]), 2),
-            "blind_area_pct": _pct(blind_m2[g], area[g]),
-            "facilities_in_reach": int(in_reach[g]),
-            "facilities_in_grid": placed,
-        }
-        if cameras:
-            row["cameras_per_km2"] = round(placed / km2, 2) if km2 > 0 else None
-            row["cameras_per_1000_households"] = (
-                round(1000 * placed / grid.households, 2) if grid.households else None
-            )
-        grid_rows.append(row)
-
-    # the points listed: those in the shown grids (and, on the first rows, those in none)
-    on_page = np.zeros(n_grids + 1, dtype=bool)
-    on_page[shown] = True
-    on_page[-1] = not len(shown) or shown[0] == 0
-    listed = on_page[pgrid] if len(pgrid) else np.zeros(0, dtype=bool)
     total_hh = float(households.sum())
     total_population = float(g_population.sum())
     total_area = float(area.sum())
@@ -297,33 +286,13 @@ def coverage_report(
             round(1000 * placed / registered, 2) if registered else None
         )
 
-    report: dict[str, Any] = {
+    summary: dict[str, Any] = {
         "kind": kind,
         "crs": "EPSG:4326",
         "facilities_given": len(facilities),
         "facilities_used": len(used),
         "facilities_excluded": [{"id": f.id, "name": f.name, "status": f.status} for f in excluded],
         "totals": totals,
-        "grids": grid_rows,
-        "uncovered": [
-            {
-                "code": demand[i].code,
-                "lon": float(plon[i]),
-                "lat": float(plat[i]),
-                "households": int(households[i]),
-                "grid_code": grid_code(int(pgrid[i])),
-            }
-            for i in np.flatnonzero(~covered & listed).tolist()
-        ],
-        "blind_spots": [
-            {
-                "grid_code": grids[g].code,
-                "area_m2": round(float(blind_m2[g]), 2),
-                "geometry": _geojson(blind[g]),
-            }
-            for g in shown[blind_m2[shown] > 0].tolist()
-        ],
-        "grids_without_facility": without,
         "facilities": facility_rows,
         "idle_facilities": [fac_ref(i) for i in np.flatnonzero(fac_buildings == 0).tolist()],
         "notes": [
@@ -336,7 +305,7 @@ def coverage_report(
         lines = np.empty(len(roads), dtype=object)
         lines[:] = list(roads)
         on_roads = road_coverage(lines, shapes)
-        report["roads"] = {
+        summary["roads"] = {
             "lines": len(lines),
             "length_m": round(on_roads.total_m, 2),
             "covered_m": round(on_roads.covered_total_m, 2),
@@ -366,6 +335,161 @@ def coverage_report(
                     ],
                 }
             )
-        report["redundant_centres"] = redundant
-        report["redundant_share"] = redundant_share
-    return report
+        summary["redundant_centres"] = redundant
+        summary["redundant_share"] = redundant_share
+    uncovered = np.flatnonzero(~covered)
+    figures = (
+        buildings,
+        covered_buildings,
+        demand_households,
+        covered_households,
+        covered_population,
+        area,
+        blind_m2,
+        in_reach,
+        in_grid,
+    )
+    arrays = dict(zip(_GRID_FIGURES, figures, strict=True))
+    arrays |= {
+        "grid_code": np.array([g.code for g in grids], dtype=str),
+        "uncovered_code": np.array([demand[i].code for i in uncovered.tolist()], dtype=str),
+        "uncovered_lon": plon[uncovered],
+        "uncovered_lat": plat[uncovered],
+        "uncovered_households": households[uncovered],
+        "uncovered_grid": pgrid[uncovered],
+        "frame": np.array([getattr(frame, f.name) for f in fields(frame)], float),
+        "min_blind_m2": np.array(float(min_blind_m2)),
+    }
+    return Computed(summary, arrays)
+
+
+def _page_facilities(summary: dict[str, Any]) -> list[Facility]:
+    """The facilities a report used, from its ``facilities`` rows (radius resolved, cameras
+    online): the same parameters and shapes again."""
+    rows = summary["facilities"]
+    if summary["kind"] == "cameras":
+        names = ("id", "name", "lon", "lat", "azimuth_deg", "fov_deg", "range_m", "status")
+    else:
+        names = ("id", "name", "lon", "lat", "radius_m", "level")
+    return [Facility(**{n: r[n] for n in names}) for r in rows]
+
+
+def coverage_page(computed: Computed, grids: Sequence[Grid], start: int) -> dict[str, Any]:
+    """The report of :func:`coverage_report` listing ``grids``, the report's grids from
+    ``start`` on (their polygons are needed for their blind spots and nearest facility)."""
+    a, summary = computed.arrays, computed.summary
+    cameras = summary["kind"] == "cameras"
+    stop = start + len(grids)
+    if a["grid_code"][start:stop].tolist() != [g.code for g in grids]:
+        raise ValueError("the page's grids are not the report's grids from start")
+    figure = {name: a[name][start:stop] for name in _GRID_FIGURES}
+    used = summary["facilities"]
+    _, _, params, flon, flat, shapes = used_facilities(
+        _page_facilities(summary), summary["kind"], None
+    )
+    polygons = np.empty(len(grids), dtype=object)
+    polygons[:] = [g.polygon for g in grids]
+    blind, _ = blind_spots(polygons, shapes, float(a["min_blind_m2"]), area_m2=figure["area_m2"])
+
+    def fac_ref(i: int) -> dict[str, Any]:
+        return {"id": used[i]["id"], "name": used[i]["name"]}
+
+    # grids no facility reaches: the nearest facility by geodesic distance to the outline
+    unreached = np.flatnonzero(figure["in_reach"] == 0)
+    nearest: dict[int, tuple[int, float]] = {}
+    if len(unreached) and len(used):
+        frame = LocalFrame(*a["frame"].tolist())
+        outlines = np.full(len(grids), None, dtype=object)
+        outline(frame, polygons, outlines, unreached)
+        projected = frame.geometries(polygons[unreached])
+        tree = shapely.STRtree(frame.points(flon, flat))
+        (which, _), metres = tree.query_nearest(projected, return_distance=True, all_matches=False)
+        first = np.zeros(len(unreached))
+        first[which] = metres
+        grid_i, cand = tree.query(
+            projected, predicate="dwithin", distance=first * frame.spread + 1e-3
+        )
+        grid_i = unreached[grid_i]
+        d = distances_to_grid(frame, polygons, outlines, grid_i, flon[cand], flat[cand])
+        order = np.lexsort((cand, d, grid_i))
+        grid_i, cand, d = grid_i[order], cand[order], d[order]
+        firsts = np.r_[True, grid_i[1:] != grid_i[:-1]]
+        nearest = {
+            g: (c, m)
+            for g, c, m in zip(
+                grid_i[firsts].tolist(), cand[firsts].tolist(), d[firsts].tolist(), strict=True
+            )
+        }
+    without = []
+    for g in unreached.tolist():
+        row: dict[str, Any] = {"code": grids[g].code, "name": grids[g].name, "nearest": None}
+        if g in nearest:
+            c, m = nearest[g]
+            row["nearest"] = {**fac_ref(c), "distance_m": round(m, 2)}
+            if not cameras:
+                radius = float(params[c, 0])
+                row["nearest"] |= {"radius_m": radius, "beyond_radius_m": round(m - radius, 2)}
+        without.append(row)
+
+    grid_rows = []
+    for i, grid in enumerate(grids):
+        f = {name: values[i] for name, values in figure.items()}
+        km2 = float(f["area_m2"]) / 1e6
+        placed = int(f["in_grid"])
+        row = {
+            "code": grid.code,
+            "name": grid.name,
+            "community_code": grid.community_code,
+            "community_name": grid.community_name,
+            "households": grid.households,
+            "population": grid.population,
+            "buildings": int(f["buildings"]),
+            "covered_buildings": int(f["covered_buildings"]),
+            "covered_buildings_pct": _pct(f["covered_buildings"], f["buildings"]),
+            "building_households": int(f["building_households"]),
+            "covered_households": int(f["covered_households"]),
+            "covered_households_pct": _pct(f["covered_households"], f["building_households"]),
+            "covered_population_estimated": round(float(f["covered_population"]), 1),
+            "area_km2": round(km2, 4),
+            "blind_area_m2": round(float(f["blind_m2"]), 2),
+            "blind_area_pct": _pct(f["blind_m2"], f["area_m2"]),
+            "facilities_in_reach": int(f["in_reach"]),
+            "facilities_in_grid": placed,
+        }
+        if cameras:
+            row["cameras_per_km2"] = round(placed / km2, 2) if km2 > 0 else None
+            row["cameras_per_1000_households"] = (
+                round(1000 * placed / grid.households, 2) if grid.households else None
+            )
+        grid_rows.append(row)
+
+    # the points listed: those in the page's grids (and, on the first rows, those in none)
+    pgrid = a["uncovered_grid"]
+    listed = (pgrid >= start) & (pgrid < stop) | ((pgrid < 0) & (not len(grids) or start == 0))
+    uncovered = [
+        {
+            "code": str(a["uncovered_code"][i]),
+            "lon": float(a["uncovered_lon"][i]),
+            "lat": float(a["uncovered_lat"][i]),
+            "households": int(a["uncovered_households"][i]),
+            "grid_code": str(a["grid_code"][g]) if (g := int(pgrid[i])) >= 0 else None,
+        }
+        for i in np.flatnonzero(listed).tolist()
+    ]
+    blind_m2 = figure["blind_m2"]
+    head = ("kind", "crs", "facilities_given", "facilities_used", "facilities_excluded", "totals")
+    return {
+        **{k: summary[k] for k in head},
+        "grids": grid_rows,
+        "uncovered": uncovered,
+        "blind_spots": [
+            {
+                "grid_code": grids[g].code,
+                "area_m2": round(float(blind_m2[g]), 2),
+                "geometry": _geojson(blind[g]),
+            }
+            for g in np.flatnonzero(blind_m2 > 0).tolist()
+        ],
+        "grids_without_facility": without,
+        **{k: v for k, v in summary.items() if k not in head},
+    }

@@ -4,12 +4,12 @@ The region is any current region (county, street, community or grid); its grids 
 current grids below it (or itself).  Demand points are the address registry's buildings with
 households inside those grids; facilities are the centres (or cameras) that can reach them.
 The computations are ``gis.analysis.coverage`` (with ``reach``) and ``gis.analysis.siting``;
-this module reads their inputs.
+this module reads their inputs, and keeps a coverage computed once per data state
+(``gis.analysis.stored``); the grid standards are ``gis.analysis.standards``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,19 +17,29 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
-from gis.analysis import paging
-from gis.analysis.coverage import DemandPoint, Facility, Grid, coverage_report
-from gis.analysis.facilities import grids_reached
+from gis.analysis import paging, stored
+from gis.analysis.coverage import (
+    Computed,
+    DemandPoint,
+    Facility,
+    Grid,
+    compute_coverage,
+    coverage_page,
+)
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
 from gis.catalogue.schema import largest_default_radius_m, service_radius_m
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
-from gis.query.regions import require_region
+from gis.query.regions import count_below, require_region
 from gis.settings import Settings
-from gis.store.versions import current, current_version
+from gis.store.versions import current, current_version, valid_at
 
 Layer = Literal["centres", "cameras"]
+
+_GRID_COLUMNS = """g.code, g.name, g.households, g.population, g.grid_worker, g.party_branch,
+       g.area_m2, c.code AS community_code, c.name AS community_name,
+       ST_AsBinary(g.geom) AS wkb"""
 
 _GRIDS = f"""
 WITH RECURSIVE below AS (
@@ -38,27 +48,20 @@ WITH RECURSIVE below AS (
     SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
     WHERE {current()}
 )
-SELECT g.code, g.name, g.households, g.population, g.grid_worker, g.party_branch,
-       g.area_m2, c.code AS community_code, c.name AS community_name,
-       ST_AsBinary(g.geom) AS wkb
+SELECT {_GRID_COLUMNS}
 FROM regions g JOIN below USING (code)
 LEFT JOIN regions c ON c.code = g.parent_code AND {current("c")}
 WHERE g.level = 'grid' AND {current("g")}
-ORDER BY g.code COLLATE "C"
 """
+"""The current grids below a region (unsorted: sorting 160 MB of WKB in PostgreSQL spilled
+to disk; Python sorts the codes, code-point order being ``COLLATE "C"``'s byte order)."""
 
-
-_COUNT_GRIDS = f"""
-WITH RECURSIVE below AS (
-    SELECT code, level FROM regions WHERE code = :region AND {current("")}
-    UNION ALL
-    SELECT r.code, r.level FROM regions r JOIN below b ON r.parent_code = b.code
-    WHERE {current()}
-)
-SELECT count(*) FROM (SELECT 1 FROM below WHERE level = 'grid' LIMIT :cap) AS capped
+_PAGE_GRIDS = f"""
+SELECT {_GRID_COLUMNS}
+FROM regions g LEFT JOIN regions c ON c.code = g.parent_code AND {valid_at("c")}
+WHERE g.level = 'grid' AND g.code = ANY(:codes) AND {valid_at("g")}
 """
-"""The grids below a region, counted up to ``:cap`` (the walk stops there: a province is
-refused as fast as a city is counted)."""
+"""Grids by code at version ``:v``: a page of a stored result."""
 
 
 @dataclass(frozen=True)
@@ -83,19 +86,10 @@ def _too_large(
     )
 
 
-def region_data(conn: Connection, region: str, settings: Settings) -> RegionData:
-    """The grids below ``region`` and the buildings with households inside them
-    (``region_not_found`` for an unknown code; 413 ``analysis_too_large`` beyond
-    ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
-    the buildings are read)."""
-    require_region(conn, region, current_version(conn))
-    cap = {"region": region, "cap": settings.analysis_max_grids + 1}
-    if (found := conn.scalar(text(_COUNT_GRIDS), cap)) > settings.analysis_max_grids:
-        limit = settings.analysis_max_grids
-        raise _too_large("网格", "grids", found, limit, "analysis_max_grids", counted=False)
-    rows = [dict(r) for r in conn.execute(text(_GRIDS), {"region": region}).mappings().all()]
-    polygons = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows])  # not kept twice
-    grids = [
+def _grids(rows: list[dict[str, Any]]) -> list[Grid]:
+    """Grids of attribute rows holding ``wkb`` (taken out of the rows: not kept twice)."""
+    polygons = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows])
+    return [
         Grid(
             code=r["code"],
             name=r["name"],
@@ -108,6 +102,47 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
         )
         for r, polygon in zip(rows, polygons, strict=True)
     ]
+
+
+def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Grid rows in code order."""
+    result = conn.execute(text(sql), params)
+    names = list(result.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in result]
+    rows.sort(key=lambda r: r["code"])
+    return rows
+
+
+def region_grids(
+    conn: Connection, region: str, settings: Settings
+) -> tuple[list[Grid], list[dict[str, Any]]]:
+    """The current grids below ``region`` in code order and their attribute rows (413
+    ``analysis_too_large`` beyond ``analysis_max_grids``, counted before they are read)."""
+    limit = settings.analysis_max_grids
+    if (found := count_below(conn, [region], limit + 1, "grid")) > limit:
+        raise _too_large("网格", "grids", found, limit, "analysis_max_grids", counted=False)
+    rows = _rows(conn, _GRIDS, {"region": region})
+    return _grids(rows), rows
+
+
+def page_grids(
+    conn: Connection, codes: list[str], version: int | None
+) -> tuple[list[Grid], list[dict[str, Any]]]:
+    """The grids ``codes`` (sorted) at ``version`` and their attribute rows."""
+    rows = _rows(conn, _PAGE_GRIDS, {"codes": codes, "v": version})
+    if [r["code"] for r in rows] != codes:
+        raise RuntimeError(f"stored grids missing at version {version}")
+    return _grids(rows), rows
+
+
+def region_data(conn: Connection, region: str, settings: Settings) -> RegionData:
+    """The grids below ``region`` and the buildings with households inside them
+    (``region_not_found`` for an unknown code; 413 ``analysis_too_large`` beyond
+    ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
+    the buildings are read)."""
+    require_region(conn, region, current_version(conn))
+    grids, rows = region_grids(conn, region, settings)
+    polygons = [g.polygon for g in grids]
     demand: list[DemandPoint] = []
     if rows:
         box = dict(
@@ -151,7 +186,7 @@ def region_data(conn: Connection, region: str, settings: Settings) -> RegionData
     return RegionData(grids, rows, demand)
 
 
-def _facilities(
+def region_facilities(
     conn: Connection, layer: Layer, grids: list[Grid], settings: Settings
 ) -> list[Facility]:
     """The centres (or cameras) that can reach the grids: within their largest radius."""
@@ -196,6 +231,29 @@ def _roads(conn: Connection, grids: list[Grid]) -> list[Any]:
     return [line for line in lines if not line.is_empty and line.length > 0]
 
 
+def _settings_key(settings: Settings) -> dict[str, Any]:
+    """The settings a stored result depends on: radii, band and limits."""
+    return {
+        "centre_radius_m": dict(settings.centre_radius_m),
+        "households": [settings.grid_households_min, settings.grid_households_max],
+        "max_grids": settings.analysis_max_grids,
+        "max_buildings": settings.analysis_max_buildings,
+    }
+
+
+def stored_key(
+    conn: Connection, analysis: str, region: str, tables: tuple[str, ...], settings: Settings
+) -> tuple[str, int | None]:
+    """(key, version) of ``analysis`` of ``region`` now (``region_not_found`` for an unknown
+    code); the stamps are read before any data (:mod:`gis.analysis.stored`)."""
+    version = current_version(conn)
+    require_region(conn, region, version)
+    stamps = stored.stamps(conn, tables)
+    return stored.key(
+        analysis, region, version, stamps=stamps, settings=_settings_key(settings)
+    ), version
+
+
 def coverage(
     conn: Connection,
     region: str,
@@ -204,92 +262,36 @@ def coverage(
     page: paging.GridPage | None = None,
 ) -> dict[str, Any]:
     """How the centres (or cameras) cover the region's buildings, households and grids; with
-    ``page``, the per-grid lists of that page of grids only (``paging``), totals of all."""
-    data = region_data(conn, region, settings)
-    codes = [g.code for g in data.grids]
-    shown = paging.rows(codes, page) if page is not None else None
-    report = coverage_report(
-        data.grids,
-        data.demand,
-        _facilities(conn, layer, data.grids, settings),
-        layer,
-        default_radius_m=settings.centre_radius_m,
-        roads=_roads(conn, data.grids) if layer == "cameras" else (),
-        rows=shown,
-    )
-    if page is not None and shown is not None:
-        report["page"] = paging.about(codes, shown, page)
-    return {"region": region, **report}
+    ``page``, the per-grid lists of that page of grids only (``paging``), totals of all.
 
-
-def grid_standards(
-    conn: Connection, region: str, settings: Settings, page: paging.GridPage | None = None
-) -> dict[str, Any]:
-    """Grids that miss the standards: households outside the band, no grid worker or party
-    branch, no centre in reach, no camera seeing any of it — each grid (of ``page``) and
-    counts per community (of all)."""
-    data = region_data(conn, region, settings)
-    unreached = {}
-    for layer in ("centres", "cameras"):
-        reached = grids_reached(
+    The whole region is computed once per data state (:mod:`gis.analysis.stored`); a page
+    then reads the stored result and its own grids."""
+    tables = (layer, "addresses") + (("roads",) if layer == "cameras" else ())
+    name, version = stored_key(conn, f"coverage-{layer}", region, tables, settings)
+    found = stored.load(conn, name)
+    if found is not None:
+        computed = Computed(*found)
+        codes = computed.arrays["grid_code"].tolist()
+        shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
+        grids = page_grids(conn, codes[shown], version)[0]
+    else:
+        data = region_data(conn, region, settings)
+        computed = compute_coverage(
             data.grids,
-            _facilities(conn, layer, data.grids, settings),
+            data.demand,
+            region_facilities(conn, layer, data.grids, settings),
             layer,
             default_radius_m=settings.centre_radius_m,
+            roads=_roads(conn, data.grids) if layer == "cameras" else (),
         )
-        unreached[layer] = {g.code for g, ok in zip(data.grids, reached, strict=True) if not ok}
-    low, high = settings.grid_households_min, settings.grid_households_max
-    grids, per_community = [], defaultdict(lambda: defaultdict(int))
-    for row in data.rows:
-        households = row["households"]
-        problems = [
-            name
-            for name, failed in (
-                ("households_unknown", households is None),
-                ("households_below_band", households is not None and households < low),
-                ("households_above_band", households is not None and households > high),
-                ("no_grid_worker", not row["grid_worker"]),
-                ("no_party_branch", not row["party_branch"]),
-                ("no_centre_in_reach", row["code"] in unreached["centres"]),
-                ("no_camera", row["code"] in unreached["cameras"]),
-            )
-            if failed
-        ]
-        counts = per_community[row["community_code"]]
-        counts["grids"] += 1
-        counts["grids_with_problems"] += bool(problems)
-        for problem in problems:
-            counts[problem] += 1
-        grids.append(
-            {
-                "code": row["code"],
-                "name": row["name"],
-                "community_code": row["community_code"],
-                "community_name": row["community_name"],
-                "households": households,
-                "grid_worker": row["grid_worker"],
-                "party_branch": row["party_branch"],
-                "problems": problems,
-            }
-        )
-    names = {r["community_code"]: r["community_name"] for r in data.rows}
-    codes = [g["code"] for g in grids]
-    shown = paging.rows(codes, page) if page is not None else slice(None)
-    listed = {"page": paging.about(codes, shown, page)} if page is not None else {}
-    return {
-        "region": region,
-        "household_band": [low, high],
-        "grids": grids[shown],
-        **listed,
-        "communities": [
-            {"code": code, "name": names[code], **dict(counts)}
-            for code, counts in sorted(per_community.items(), key=lambda kv: str(kv[0]))
-        ],
-        "totals": {
-            "grids": len(grids),
-            "grids_with_problems": sum(bool(g["problems"]) for g in grids),
-        },
-    }
+        stored.save(conn, name, f"coverage-{layer}", region, computed.summary, computed.arrays)
+        codes = [g.code for g in data.grids]
+        shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
+        grids = data.grids[shown]
+    report = coverage_page(computed, grids, shown.start)
+    if page is not None:
+        report["page"] = paging.about(codes, shown, page)
+    return {"region": region, **report}
 
 
 def siting(
@@ -342,7 +344,7 @@ def siting(
                 "max_pairs": settings.siting_max_pairs,
             },
         )
-    existing = _facilities(conn, layer, data.grids, settings)
+    existing = region_facilities(conn, layer, data.grids, settings)
     if layer == "cameras":
         existing = [f for f in existing if f.status != "offline"]
         seen = sector_pairs(

@@ -246,6 +246,28 @@ def require_region(conn: Connection, code: str, version: int | None) -> None:
         raise _region_not_found(code, version)
 
 
+def count_below(conn: Connection, roots: list[str], cap: int, level: str | None = None) -> int:
+    """Current regions at and below ``roots`` (only those of ``level`` if given), counted up
+    to ``cap``: the walk down the hierarchy stops there, so a province costs what a city does
+    (the map pages' inline threshold, the analyses' grid limit)."""
+    return conn.scalar(
+        text(
+            f"""
+            WITH RECURSIVE below AS (
+                SELECT code, level FROM regions WHERE code = ANY(:roots) AND {current("")}
+                UNION ALL
+                SELECT r.code, r.level FROM regions r JOIN below b ON r.parent_code = b.code
+                WHERE {current()}
+            )
+            SELECT count(*) FROM (SELECT 1 FROM below
+                                  WHERE CAST(:level AS text) IS NULL OR level = :level
+                                  LIMIT :cap) AS capped
+            """
+        ),
+        {"roots": roots, "cap": cap, "level": level},
+    )
+
+
 def subtree(
     conn: Connection, roots: list[str], *, simplify_m: dict[str, float], descend: bool = True
 ) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import shapely
 from sqlalchemy import Connection, Row, text
 
 from gis.catalogue import REGION_LAYERS
-from gis.query.regions import BBox, list_regions, subtree
+from gis.query.regions import BBox, count_below, list_regions, subtree
 from gis.store.generalised import LEVEL_ZOOMS
 from gis.store.versions import current
 
@@ -47,21 +47,7 @@ def fits_inline(conn: Connection, tops: list[str]) -> bool:
     """Whether ``tops`` and everything below them are at most ``INLINE_MAX_REGIONS`` regions.
     The walk down the hierarchy stops at the first region over the limit, so a province
     costs what a city does."""
-    over = conn.scalar(
-        text(
-            f"""
-            WITH RECURSIVE below AS (
-                SELECT code FROM regions WHERE code = ANY(:tops) AND {current("")}
-                UNION ALL
-                SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
-                WHERE {current()}
-            )
-            SELECT count(*) FROM (SELECT 1 FROM below LIMIT :limit) AS capped
-            """
-        ),
-        {"tops": tops, "limit": INLINE_MAX_REGIONS + 1},
-    )
-    return over <= INLINE_MAX_REGIONS
+    return count_below(conn, tops, INLINE_MAX_REGIONS + 1) <= INLINE_MAX_REGIONS
 
 
 def focus(conn: Connection, tops: list[str]) -> dict[str, Any]:
