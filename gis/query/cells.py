@@ -17,6 +17,7 @@ polygons from mapped WKB on demand.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +26,8 @@ import shapely
 CELLS_PER_POLYGON = 64
 MIN_CELLS = 1 << 20
 MAX_CELLS = 8 << 20
+OUTLINE_CHUNK = 1 << 15
+"""Polygons whose edges are rasterised at a time (bounded memory)."""
 PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
 
@@ -41,11 +44,71 @@ def _lowest(point: np.ndarray, polygon: np.ndarray, n: int) -> np.ndarray:
     return found
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct integers (a sort: faster than ``np.unique``'s hashing here)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def _ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expand [start, start + count) ranges: (owner of each element, the element)."""
     owner = np.repeat(np.arange(len(start)), count)
     offset = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
     return owner, start[owner] + offset
+
+
+Outline = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Polygon outlines, some polygons at a time: the vertices (k × 2, ring after ring), each
+vertex's ring (numbered within the chunk) and each ring's polygon."""
+
+
+def outlines(polygons: np.ndarray) -> Iterator[Outline]:
+    """The outlines of shapely ``polygons``, :data:`OUTLINE_CHUNK` at a time."""
+    for s in range(0, len(polygons), OUTLINE_CHUNK):
+        parts, part_of = shapely.get_parts(polygons[s : s + OUTLINE_CHUNK], return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+        yield coords, ring_of, part_of[ring_part] + s
+
+
+def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
+    """The outlines of the polygons stored as WKB ``blob[offsets[i]:offsets[i + 1]]``,
+    :data:`OUTLINE_CHUNK` at a time, mostly read straight from the bytes: a polygon of one
+    ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of one such — what PostGIS's
+    ``ST_AsBinary`` gives for grids) is its header and then its vertices, gathered with
+    numpy; any other through shapely.  (Making shapely rings of a million polygons takes
+    ten times as long as the rest of the index.)"""
+    n = len(offsets) - 1
+    for s in range(0, n, OUTLINE_CHUNK):
+        first, end = offsets[s : min(s + OUTLINE_CHUNK, n)], offsets[s + 1 : s + OUTLINE_CHUNK + 1]
+        k = len(first)
+        head = blob[np.minimum(first[:, None] + np.arange(22), max(len(blob) - 1, 0))]
+
+        def word(at: int, head: np.ndarray = head) -> np.ndarray:
+            return np.ascontiguousarray(head[:, at : at + 4]).view("<u4")[:, 0]
+
+        ndr = head[:, 0] == 1
+        multi = ndr & (word(1) == 6) & (word(5) == 1) & (head[:, 9] == 1) & (word(10) == 3)
+        multi &= word(14) == 1
+        plain = ndr & (word(1) == 3) & (word(5) == 1)
+        count = np.where(multi, word(18), word(9)).astype(np.int64)
+        at = first + np.where(multi, 22, 13)
+        simple = (multi | plain) & (end - at == 16 * count)
+        vertices, ring, owner = [], [], [np.arange(s, s + k)]
+        for r in range(8):  # the vertices of each residue of their offset mod 8, as doubles
+            mine = np.flatnonzero(simple & (at % 8 == r))
+            if len(mine):
+                doubles = blob[r : r + (len(blob) - r) // 8 * 8].view("<f8")
+                _, index = _ranges((at[mine] - r) // 8, 2 * count[mine])
+                vertices.append(doubles[index].reshape(-1, 2))
+                ring.append(np.repeat(mine, count[mine]))
+        if len(others := np.flatnonzero(~simple)):
+            wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
+            coords, ring_of, polygon = next(outlines(shapely.from_wkb(wkb)))
+            vertices.append(coords)
+            ring.append(ring_of + k)
+            owner.append(others[polygon] + s)
+        yield np.concatenate(vertices), np.concatenate(ring), np.concatenate(owner)
 
 
 class Shapes(Protocol):
@@ -102,7 +165,11 @@ class CellIndex:
     ARRAYS = ("labels", "candidate_start", "candidates", "frame")
     """What :meth:`arrays` gives and :meth:`from_arrays` takes."""
 
-    def __init__(self, polygons: np.ndarray, tree: shapely.STRtree) -> None:
+    def __init__(
+        self, polygons: np.ndarray, tree: shapely.STRtree, edges: Iterator[Outline] | None = None
+    ) -> None:
+        """``edges``: the outlines of ``polygons`` (:func:`wkb_outlines`; by default
+        :func:`outlines`)."""
         self.polygons: Shapes = polygons
         n = max(len(polygons), 1)
         x0, y0, x1, y1 = shapely.total_bounds(polygons) if len(polygons) else (0, 0, 1, 1)
@@ -112,7 +179,10 @@ class CellIndex:
         self.x0, self.y0 = x0 - size, y0 - size
         self.nx = int(np.ceil((x1 - x0) / size)) + 3
         self.ny = int(np.ceil((y1 - y0) / size)) + 3
-        mixed_cell, mixed_polygon = self._edge_cells(polygons, x0, y0, x1, y1)
+        eps = 1e-9 + 1e-12 * max(abs(x0), abs(x1), abs(y0), abs(y1))
+        mixed_cell, mixed_polygon = self._edge_cells(
+            outlines(polygons) if edges is None else edges, n, eps
+        )
         labels = np.full(self.nx * self.ny, -1, dtype=np.int32)
         starts = np.flatnonzero(np.r_[True, mixed_cell[1:] != mixed_cell[:-1]])
         labels[mixed_cell[starts]] = -2 - np.arange(len(starts), dtype=np.int32)
@@ -155,19 +225,46 @@ class CellIndex:
         return index
 
     def _edge_cells(
-        self, polygons: np.ndarray, x0: float, y0: float, x1: float, y1: float
+        self, edges: Iterator[Outline], n: int, eps: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted unique (cell, polygon) pairs for every cell an edge passes within eps of."""
-        n = max(len(polygons), 1)
-        parts, part_of = shapely.get_parts(polygons, return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-        same = ring_of[1:] == ring_of[:-1]
-        a, b = coords[:-1][same], coords[1:][same]
-        owner = part_of[ring_part][ring_of[:-1][same]]
-        eps = 1e-9 + 1e-12 * max(abs(x0), abs(x1), abs(y0), abs(y1))
+        """Sorted unique (cell, polygon) pairs for every cell an edge passes within eps of
+        (a few cells more: an edge whose box spans at most 2 × 2 cells lists all of them).
+
+        Linear in edges, some polygons at a time (bounded memory): each vertex's column and
+        row range (± eps) once, a short edge's box is its ends' ranges joined; the rare
+        longer edge is followed column by column (:meth:`_long_edges`)."""
+        keys = []
+        for coords, ring, ring_owner in edges:
+            x, y = coords[:, 0], coords[:, 1]
+            c0 = ((x - eps - self.x0) / self.size).astype(np.int64)
+            c1 = ((x + eps - self.x0) / self.size).astype(np.int64)
+            r0 = ((y - eps - self.y0) / self.size).astype(np.int64)
+            r1 = ((y + eps - self.y0) / self.size).astype(np.int64)
+            left, right = np.minimum(c0[:-1], c0[1:]), np.maximum(c1[:-1], c1[1:])
+            low, high = np.minimum(r0[:-1], r0[1:]), np.maximum(r1[:-1], r1[1:])
+            edge = ring[:-1] == ring[1:]
+            owner = ring_owner[ring[:-1]]
+            short = edge & (right - left <= 1) & (high - low <= 1)
+            key = (low * self.nx + left) * n + owner
+            wide, tall = short & (right > left), short & (high > low)
+            first = key[short]
+            keys += [
+                first[np.r_[True, first[1:] != first[:-1]]],
+                key[wide] + n,
+                key[tall] + self.nx * n,
+                key[wide & tall] + (self.nx + 1) * n,
+            ]
+            if len(long := np.flatnonzero(edge & ~short)):
+                keys.append(self._long_edges(coords[long], coords[long + 1], owner[long], eps, n))
+        key = _distinct(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+        return key // n, key % n
+
+    def _long_edges(
+        self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, eps: float, n: int
+    ) -> np.ndarray:
+        """Keys (cell × n + polygon) of the cells edges a→b pass within eps of: the columns
+        each spans, then the rows it spans within each column."""
         size = self.size
-        # the columns each edge spans, then the rows it spans within each column
         left = np.minimum(a[:, 0], b[:, 0]) - eps
         right = np.maximum(a[:, 0], b[:, 0]) + eps
         col0 = ((left - self.x0) / size).astype(np.int64)
@@ -185,9 +282,7 @@ class CellIndex:
         row0 = ((np.minimum(ya, yb) - eps - self.y0) / size).astype(np.int64)
         nrow = ((np.maximum(ya, yb) + eps - self.y0) / size).astype(np.int64) - row0 + 1
         piece, row = _ranges(row0, nrow)
-        key = np.sort((row * self.nx + col[piece]) * n + owner[edge[piece]])
-        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-        return key // n, key % n
+        return _distinct((row * self.nx + col[piece]) * n + owner[edge[piece]])
 
     def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """For each point the lowest index of a polygon covering it, or -1."""

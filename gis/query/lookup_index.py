@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, text
+from psycopg.rows import dict_row
+from sqlalchemy import Connection
 
 from gis.geo.geodesy import GEOD, AzimuthalFrame
-from gis.query.cells import CellIndex, WkbShapes
+from gis.query.cells import CellIndex, WkbShapes, wkb_outlines
 from gis.query.lookup_answers import (
     AREA_LEVELS,
     GRID_FIELDS,
@@ -141,14 +142,14 @@ def index_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         mine = [row for row in rows if row["level"] == level]
         wkb = [bytes(row["wkb"]) for row in mine]
         geoms = shapely.from_wkb(wkb)
-        arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = _blob(wkb)
+        blob, offsets = arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = _blob(wkb)
+        del wkb
         arrays[f"{level}.region"] = np.array(
             [position.get(row["code"], -1) for row in mine], np.int32
         )
-        if len(geoms):
-            shapely.prepare(geoms)
-            cells = CellIndex(geoms, shapely.STRtree(geoms)).arrays()
-            arrays |= {f"{level}.cells.{name}": array for name, array in cells.items()}
+        if len(geoms):  # unprepared: the build tests about one point per polygon
+            index = CellIndex(geoms, shapely.STRtree(geoms), wkb_outlines(blob, offsets))
+            arrays |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
         if level == "grid":
             arrays["grid.bounds"] = np.asarray(
                 shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
@@ -427,16 +428,12 @@ def _gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, n
 
 
 def read_rows(conn: Connection, version: int | None) -> Sequence[Mapping[str, Any]]:
-    """The regions valid at ``version`` in code order, as :func:`index_arrays` takes them."""
-    return (
-        conn.execute(
-            text(
-                f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level, "
-                f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
-                f"WHERE {valid_at()} ORDER BY r.code"
-            ),
-            {"v": version or 0},
-        )
-        .mappings()
-        .all()
+    """The regions valid at ``version`` in code order, as :func:`index_arrays` takes them
+    (in psycopg's binary format: WKB as it is stored, not as hex text — half the time)."""
+    query = (
+        f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level::text AS level, "
+        f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
+        f"WHERE {valid_at(version='%(v)s')} ORDER BY r.code"
     )
+    with conn.connection.driver_connection.cursor(row_factory=dict_row, binary=True) as cur:
+        return cur.execute(query, {"v": version or 0}).fetchall()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
-from gis.query.cells import CellIndex
+from gis.query import cells as cells_module
+from gis.query.cells import CellIndex, outlines, wkb_outlines
 
 
 def _oracle(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -42,3 +44,53 @@ def test_cells_match_covers_on_3000_voronoi_grids() -> None:
     assert one_by_one == found[::7].tolist(), "the single-point path answers the same"
     assert (found[: len(coords)] >= 0).sum() > len(coords) * 0.9, "vertices are covered"
     assert (found < 0).any(), "points in the holes and outside are not"
+
+
+def _edges(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[tuple[float, ...]]:
+    """Every edge as (polygon, x0, y0, x1, y1), sorted."""
+    found = []
+    for coords, ring, owner in chunks:
+        same = ring[1:] == ring[:-1]
+        found += [
+            (float(owner[r]), *a, *b)
+            for r, a, b in zip(
+                ring[:-1][same].tolist(),
+                coords[:-1][same].tolist(),
+                coords[1:][same].tolist(),
+                strict=True,
+            )
+        ]
+    return sorted(found)
+
+
+def test_wkb_outlines_read_every_kind_of_polygon_as_shapely_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The vertices read straight from WKB are shapely's, whatever the layout: one-ring
+    polygons and multipolygons (the fast path, at every offset mod 8), holes, several parts,
+    big-endian and 3D WKB (through shapely), in chunks of a few polygons."""
+    monkeypatch.setattr(cells_module, "OUTLINE_CHUNK", 4)
+    square = shapely.segmentize(shapely.box(0, 0, 1, 1), 0.1)
+    holed = shapely.Polygon(
+        [(2, 0), (4, 0), (4, 2), (2, 2)], [[(2.5, 0.5), (3, 0.5), (3, 1), (2.5, 1)]]
+    )
+    shapes = [
+        square,
+        shapely.MultiPolygon([square]),
+        holed,
+        shapely.MultiPolygon([holed, shapely.box(5, 5, 6, 7)]),
+        shapely.force_3d(square, 1.0),
+        # plain polygons: 13 + 16 k bytes each, so the next ones start at every offset mod 8
+        *(shapely.buffer(shapely.Point(i, -i), 1.0, quad_segs=i + 1) for i in range(10)),
+    ]
+    wkb = [shapely.to_wkb(s, byte_order=1, output_dimension=3) for s in shapes]
+    wkb.append(shapely.to_wkb(square, byte_order=0))
+    offsets = np.r_[0, np.cumsum([len(w) for w in wkb])]
+    assert len(set((offsets % 8).tolist())) == 8
+    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    polygons = shapely.force_2d(shapely.from_wkb(wkb))
+    decoded: list[int] = []
+    from_wkb = shapely.from_wkb
+    monkeypatch.setattr(shapely, "from_wkb", lambda w: decoded.append(len(w)) or from_wkb(w))
+    assert _edges(list(wkb_outlines(blob, offsets))) == _edges(list(outlines(polygons)))
+    assert sum(decoded) == 4, "all but the holed, multi-part, 3D and big-endian read directly"
