@@ -72,6 +72,20 @@ def heading(title: str, command: str) -> list[str]:
     return [f"## {title}", "", "```", command, "```", ""]
 
 
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes), as each results section prints them."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def publish(lines: list[str], results: Path | None) -> None:
+    """Print a results section and, with ``results``, append it to that file."""
+    out = "\n".join(lines) + "\n"
+    print(out)
+    if results:
+        with results.open("a", encoding="utf-8") as f:
+            f.write("\n" + out)
+
+
 def spaced(n: float) -> str:
     """A count with thin thousands separators, as the results print them: 1 000 000."""
     return f"{n:,.0f}".replace(",", " ")

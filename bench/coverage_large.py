@@ -5,11 +5,15 @@ Data: a throw-away database (migrated, empty) with the synthetic county of
 communities to a street), ``--buildings`` buildings with households per grid, one 党群服务站
 (500 m) per community and an online or offline camera every 10 grids — ANALYZEd.
 
-Measured, in one run, side by side per round (``--rounds``, medians):
+Measured, in one run, side by side per round (``--rounds``, medians), in-process as
+``GET /api/v1/analysis/…`` runs them, for the coverage by centres, by cameras and the grid
+standards:
 
-* **gridmap** — ``gis.analysis.report.coverage`` (centres, cameras) and ``grid_standards``
-  in-process, as ``GET /api/v1/analysis/…`` runs them: the first page (1 000 grids) and the
-  page starting at grid 90 000 (keyset cursor);
+* **first page** (1 000 grids) with nothing stored: the whole county computed and stored
+  (``gis.analysis.stored``);
+* **page 10** (grids 9 001–10 000, keyset cursor): read from the stored result;
+* **first page after a centre moved** (a camera, for the camera coverage): the facility is
+  moved in SQL, so its stamp changes and the county is computed again;
 * **PostGIS peer** — the same headline figures in one set-based statement each: households
   covered by a station (``ST_DWithin`` on geography, ``EXISTS``) and the grids no station
   reaches — what the analysis answers besides its per-grid rows, blind spots and
@@ -26,17 +30,27 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
-from sqlalchemy import text
+from common import (
+    ROOT,
+    bench_database,
+    drop_databases,
+    git_state,
+    heading,
+    load_average,
+    machine,
+    publish,
+    server_versions,
+    spaced,
+)
+from sqlalchemy import Connection, Engine, text
 
-from gis.analysis import paging, report
+from gis.analysis import paging, report, standards
 from gis.settings import Settings
 from gis.store.db import create_database, make_engine, migrate
 
@@ -58,14 +72,81 @@ SELECT count(*) FROM regions g WHERE g.level = 'grid' AND g.valid_to IS NULL
 """
 
 
-def load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+MOVE = (
+    "UPDATE {table} SET geom = ST_Translate(geom, :d, 0) WHERE id = (SELECT min(id) FROM {table})"
+)
+"""A facility moved 0.0001° (~10 m) east or back: one write, a new stamp."""
+
+
+def cases(
+    engine: Engine, conn: Connection, settings: Settings
+) -> dict[str, Callable[[], tuple[float, object]]]:
+    """The measured calls by name, in the order of a round."""
+    codes = conn.scalars(
+        text(
+            "SELECT code FROM regions WHERE level = 'grid' AND valid_to IS NULL "
+            'ORDER BY code COLLATE "C"'
+        )
+    ).all()
+    first, tenth = (
+        paging.GridPage(),
+        paging.GridPage(1000, paging.encode(codes[min(8999, len(codes) - 1001)])),
+    )
+    moves = {"centres": 0, "cameras": 0}
+
+    def forget() -> None:
+        with engine.begin() as writer:
+            writer.execute(text("DELETE FROM analysis_results"))
+
+    def move(table: str) -> None:
+        moves[table] += 1
+        with engine.begin() as writer:
+            writer.execute(text(MOVE.format(table=table)), {"d": (-1) ** moves[table] * 1e-4})
+
+    def call(
+        run: Callable[[paging.GridPage], object],
+        page: paging.GridPage,
+        before: Callable[[], None] | None = None,
+    ) -> Callable[[], tuple[float, object]]:
+        def measured() -> tuple[float, object]:
+            if before:
+                before()
+            conn.commit()
+            start = time.perf_counter()
+            out = run(page)
+            return time.perf_counter() - start, out
+
+        return measured
+
+    out: dict[str, Callable[[], tuple[float, object]]] = {}
+    runs: dict[str, tuple[str, Callable[[paging.GridPage], object]]] = {
+        "coverage centres": (
+            "centres",
+            lambda p: report.coverage(conn, COUNTY, "centres", settings, p),
+        ),
+        "coverage cameras": (
+            "cameras",
+            lambda p: report.coverage(conn, COUNTY, "cameras", settings, p),
+        ),
+        "grid standards": (
+            "centres",
+            lambda p: standards.grid_standards(conn, COUNTY, settings, p),
+        ),
+    }
+    for name, (table, run) in runs.items():
+        out[f"{name}, first page (computed, stored)"] = call(run, first, forget)
+        out[f"{name}, page 10 (stored)"] = call(run, tenth)
+        moved = "a camera" if table == "cameras" else "a centre"
+        out[f"{name}, first page after {moved} moved"] = call(run, first, lambda t=table: move(t))
+    for name, sql in (("covered households", PEER_COVERED), ("unreached grids", PEER_UNREACHED)):
+        out[f"peer: {name} (PostGIS)"] = call(lambda _p, sql=sql: conn.scalar(text(sql)), first)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, help="also append the markdown here")
     args = parser.parse_args(argv)
     settings = Settings(analysis_max_grids=args.grids, analysis_max_buildings=10_000_000)
-    start_load = load()
+    start_load = load_average()
     url, _ = bench_database(settings, "coverage_large")
     create_database(url)
     try:
@@ -89,41 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"county of {args.grids} grids made in {made:.1f} s", flush=True)
         with engine.connect() as conn:
-            codes = conn.scalars(
-                text(
-                    "SELECT code FROM regions WHERE level = 'grid' AND valid_to IS NULL "
-                    'ORDER BY code COLLATE "C"'
-                )
-            ).all()
-            later = paging.encode(codes[int(len(codes) * 0.9) - 1])
-            pages = {"first page": paging.GridPage(), "page at 90 %": paging.GridPage(1000, later)}
-            cases: dict[str, Callable[[], object]] = {}
-            for name, page in pages.items():
-                for layer in ("centres", "cameras"):
-                    cases[f"coverage {layer}, {name}"] = lambda layer=layer, page=page: (
-                        report.coverage(conn, COUNTY, layer, settings, page)
-                    )
-                cases[f"grid standards, {name}"] = lambda page=page: report.grid_standards(
-                    conn, COUNTY, settings, page
-                )
-            cases["peer: covered households (PostGIS)"] = lambda: conn.scalar(text(PEER_COVERED))
-            cases["peer: unreached grids (PostGIS)"] = lambda: conn.scalar(text(PEER_UNREACHED))
-            seconds: dict[str, list[float]] = {name: [] for name in cases}
-            answers: dict[str, object] = {}
+            measured = cases(engine, conn, settings)
+            seconds: dict[str, list[float]] = {name: [] for name in measured}
             for r in range(args.rounds):
-                for name, fn in cases.items():
-                    took, answers[name] = timed(fn)
+                for name, fn in measured.items():
+                    took, _ = fn()
                     seconds[name].append(took)
                     print(f"round {r + 1}: {name}: {took:.2f} s", flush=True)
-            ours = answers["coverage centres, first page"]
-            assert isinstance(ours, dict)
-            assert (
-                ours["totals"]["covered_households"]
-                == answers["peer: covered households (PostGIS)"]
-            )
-            standards = report.grid_standards(conn, COUNTY, settings)
-            unreached = sum("no_centre_in_reach" in g["problems"] for g in standards["grids"])
-            assert unreached == answers["peer: unreached grids (PostGIS)"]
+            ours = report.coverage(conn, COUNTY, "centres", settings)
+            assert ours["totals"]["covered_households"] == conn.scalar(text(PEER_COVERED))
+            whole = standards.grid_standards(conn, COUNTY, settings)
+            unreached = sum("no_centre_in_reach" in g["problems"] for g in whole["grids"])
+            assert unreached == conn.scalar(text(PEER_UNREACHED))
             versions = server_versions(url)
         engine.dispose()
     finally:
@@ -132,15 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     peer = median["peer: covered households (PostGIS)"] + median["peer: unreached grids (PostGIS)"]
     m = machine()
     lines = [
-        f"## Coverage and grid standards of a {args.grids:,}-grid county".replace(",", " "),
-        "",
-        "```",
-        f".venv/bin/python bench/coverage_large.py --grids {args.grids} "
-        f"--buildings {args.buildings} --rounds {args.rounds}",
-        "```",
-        "",
+        *heading(
+            f"Coverage and grid standards of a {spaced(args.grids)}-grid county",
+            f".venv/bin/python bench/coverage_large.py --grids {args.grids} "
+            f"--buildings {args.buildings} --rounds {args.rounds}",
+        ),
         f"{git_state()}; {m['nproc']} cores ({m['cpu']}), Python {m['python']}, {versions}; "
-        f"load average {start_load} at start, {load()} at end.",
+        f"load average {start_load} at start, {load_average()} at end.",
         "",
         f"Data: {args.grids} grids, {args.grids * args.buildings} buildings, "
         f"{args.grids // 100} stations, {args.grids // 10} cameras (one county). "
@@ -152,13 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in seconds.items():
         rounds = ", ".join(f"{v:.2f}" for v in s)
         goal = "" if name.startswith("peer") else ("met" if median[name] <= 5 else "not met")
-        ratio = "" if name.startswith("peer") else f"{median[name] / peer:.1f}×"
+        ratio = "" if name.startswith("peer") else f"{median[name] / peer:.2f}×"
         lines.append(f"| {name} | {median[name]:.2f} | {rounds} | {goal} | {ratio} |")
-    text_out = "\n".join(lines) + "\n"
-    print(text_out)
-    if args.results:
-        with args.results.open("a", encoding="utf-8") as out:
-            out.write("\n" + text_out)
+    publish(lines, args.results)
     return 0
 
 

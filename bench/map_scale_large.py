@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,16 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
-from common import ROOT, bench_database, drop_databases, git_state, machine
+from common import (
+    ROOT,
+    bench_database,
+    drop_databases,
+    git_state,
+    heading,
+    load_average,
+    machine,
+    publish,
+)
 from playwright.sync_api import sync_playwright
 
 from gis.settings import Settings
@@ -53,10 +61,6 @@ from support import serve_app
 
 VECTOR_IDLE = "() => window.gridmapIdle === true"
 INLINE_DRAWN = "() => document.querySelectorAll('path.gm-grid').length === {n}"
-
-
-def load_avg() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def open_page(browser: object, url: str, drawn: str) -> tuple[float, int]:
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
     settings = Settings()
-    start_load = load_avg()
+    start_load = load_average()
     urls: list[str] = []
     rows: list[str] = []
     try:
@@ -161,14 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         drop_databases(urls)
     m = machine()
     lines = [
-        "## Map pages of large regions: vector tiles above the inline threshold",
-        "",
-        "```",
-        f".venv/bin/python bench/map_scale_large.py --grids {args.grids} --loads {args.loads}",
-        "```",
-        "",
+        *heading(
+            "Map pages of large regions: vector tiles above the inline threshold",
+            f".venv/bin/python bench/map_scale_large.py --grids {args.grids} --loads {args.loads}",
+        ),
         f"{git_state()}; {m['nproc']} cores ({m['cpu']}), Python {m['python']}; load average "
-        f"{start_load} at start, {load_avg()} at end.  Open = ms from navigation start until "
+        f"{start_load} at start, {load_average()} at end.  Open = ms from navigation start until "
         "drawn (MapLibre's first idle, or every grid path of an inline page), headless "
         "Chromium 1280×800, a fresh context per load; the first load of the county makes its "
         "tiles (cold), the next are served them (warm = median of the others).",
@@ -177,11 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|---:|---|---:|---|",
         *rows,
     ]
-    out = "\n".join(lines) + "\n"
-    print(out)
-    if args.results:
-        with args.results.open("a", encoding="utf-8") as f:
-            f.write("\n" + out)
+    publish(lines, args.results)
     return 0
 
 
