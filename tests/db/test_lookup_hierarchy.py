@@ -1,9 +1,9 @@
 """Lookup answers the whole hierarchy at any point, in every path (single, batch, CSV, CLI).
 
-The oracle is PostGIS on the same points, independent of the lookup index: the deepest level
-whose regions ``ST_Covers`` the point (lowest code on a shared edge or vertex) and its
-ancestors by ``parent_code``; for a point outside every grid, the grid at the least
-``ST_Distance(geography)`` (on the WGS 84 spheroid).
+The oracle is PostGIS on the same points, independent of the lookup index
+(``tests/oracles.py``): the deepest level whose regions ``ST_Covers`` the point (lowest code
+on a shared edge or vertex) and its ancestors by ``parent_code``; for a point outside every
+grid, the grid at the least ``ST_Distance(geography)`` (on the WGS 84 spheroid).
 """
 
 from __future__ import annotations
@@ -24,71 +24,10 @@ from sqlalchemy import Engine, text
 
 from gis.query.lookup import GridIndex
 
+from oracles import DISTANCE, LEVELS, boundary_points, check_hierarchy, postgis_hierarchy
 from support import GRIDMAP
 
 COUNTY_BBOX = (118.10, 39.94, 118.64, 40.48)  # 迁西县 and a little around it
-LEVELS = ("grid", "community", "street", "county")
-
-DEEPEST = """
-    WITH p AS (
-        SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
-        FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)
-    )
-    SELECT p.i, (
-        SELECT r.code FROM regions r
-        WHERE r.valid_to IS NULL AND ST_Covers(r.geom, p.g)
-        ORDER BY array_position(CAST(:levels AS text[]), r.level), r.code LIMIT 1
-    ) AS code, (
-        SELECT r.code || ' ' || ST_Distance(r.geom::geography, p.g::geography)::text
-        FROM regions r
-        WHERE r.valid_to IS NULL AND r.level = 'grid'
-        ORDER BY ST_Distance(r.geom::geography, p.g::geography), r.code LIMIT 1
-    ) AS nearest
-    FROM p ORDER BY p.i
-"""
-
-
-def _oracle(engine: Engine, xs: list[float], ys: list[float]) -> list[dict[str, Any]]:
-    """Per point: the code of each level (the deepest covering region and its ancestors, None
-    below it) and the nearest grid's code and geodesic distance."""
-    with engine.connect() as conn:
-        rows = conn.execute(text(DEEPEST), {"xs": xs, "ys": ys, "levels": list(LEVELS)}).all()
-        regions = {
-            code: (level, parent)
-            for code, level, parent in conn.execute(
-                text("SELECT code, level, parent_code FROM regions WHERE valid_to IS NULL")
-            )
-        }
-    answers = []
-    for _, code, nearest in rows:
-        levels: dict[str, Any] = dict.fromkeys(LEVELS)
-        while code is not None:
-            level, parent = regions[code]
-            levels[level] = code
-            code = parent
-        near_code, metres = nearest.split()
-        answers.append({**levels, "nearest": near_code, "distance_m": float(metres)})
-    return answers
-
-
-def _codes(answer: dict[str, Any]) -> dict[str, Any]:
-    return {level: (answer[level] or {}).get("code") for level in LEVELS}
-
-
-def _check(answers: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    for answer, want in zip(answers, expected, strict=True):
-        assert _codes(answer) == {level: want[level] for level in LEVELS}, answer["point"]
-        assert answer["covered"] is (want["grid"] is not None)
-        if answer["covered"]:
-            assert answer["nearest"] is None
-            continue
-        nearest = answer["nearest"]
-        assert nearest["distance_m"] == pytest.approx(want["distance_m"], rel=1e-4, abs=0.02)
-        if nearest["grid"]["code"] != want["nearest"]:  # a tie within the tolerance
-            assert want["distance_m"] == pytest.approx(nearest["distance_m"], rel=1e-4, abs=0.02)
-        assert _codes(nearest)["grid"] == nearest["grid"]["code"]
-        assert nearest["community"]["code"] == nearest["grid"]["code"][:12]
-        assert (answer["distance_unit"], answer["crs"]) == ("m", "EPSG:4326")
 
 
 def test_a_town_without_grids_answers_its_street_and_county(client: TestClient) -> None:
@@ -107,30 +46,12 @@ def test_outside_the_county_only_the_nearest_grid(client: TestClient) -> None:
     assert body["nearest"]["grid"]["code"] and body["nearest"]["distance_m"] > 50_000
 
 
-def _boundary_points(engine: Engine) -> np.ndarray:
-    """Vertices and edge midpoints of every stored region: shared edges and vertices between
-    grids, communities, streets and the county."""
-    with engine.connect() as conn:
-        wkb = conn.scalars(text("SELECT ST_AsBinary(geom) FROM regions WHERE valid_to IS NULL"))
-        geoms = shapely.from_wkb([bytes(g) for g in wkb])
-    rings = [shapely.get_coordinates(r) for r in shapely.get_rings(shapely.get_parts(geoms))]
-    vertices = np.unique(np.vstack(rings), axis=0)
-    midpoints = np.vstack([(r[:-1] + r[1:]) / 2 for r in rings])
-    rng = np.random.default_rng(12)
-    return np.vstack(
-        [
-            vertices[rng.choice(len(vertices), min(len(vertices), 1500), replace=False)],
-            midpoints[rng.choice(len(midpoints), min(len(midpoints), 1500), replace=False)],
-        ]
-    )
-
-
 def test_batch_matches_postgis_at_every_level(client: TestClient, engine: Engine) -> None:
     rng = np.random.default_rng(11)
     uniform = np.column_stack(
         [rng.uniform(COUNTY_BBOX[0], COUNTY_BBOX[2], 1500), rng.uniform(*COUNTY_BBOX[1::2], 1500)]
     )
-    points = np.vstack([uniform, _boundary_points(engine)])
+    points = np.vstack([uniform, boundary_points(engine, np.random.default_rng(12), 1500)])
     xs, ys = points[:, 0].tolist(), points[:, 1].tolist()
     batch = [{"lon": x, "lat": y, "id": i} for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
     answers: list[dict[str, Any]] = []
@@ -138,8 +59,8 @@ def test_batch_matches_postgis_at_every_level(client: TestClient, engine: Engine
         response = client.post("/api/v1/lookup/batch", json={"points": batch[start : start + 2000]})
         assert response.status_code == 200, response.json()
         answers += response.json()["results"]
-    expected = _oracle(engine, xs, ys)
-    _check(answers, expected)
+    expected = postgis_hierarchy(engine, xs, ys)
+    check_hierarchy(answers, expected)
     found = {level: sum(a[level] is not None for a in answers) for level in LEVELS}
     assert found["county"] >= found["street"] > found["community"] >= found["grid"] > 500
     uncovered_in_county = [a for a in answers if a["county"] and not a["grid"]]
@@ -149,10 +70,10 @@ def test_batch_matches_postgis_at_every_level(client: TestClient, engine: Engine
 def test_single_lookups_match_postgis_on_shared_vertices(
     client: TestClient, engine: Engine
 ) -> None:
-    points = _boundary_points(engine)[::25]
+    points = boundary_points(engine, np.random.default_rng(12), 1500)[::25]
     xs, ys = points[:, 0].tolist(), points[:, 1].tolist()
     answers = [client.get("/api/v1/lookup", params={"lon": x, "lat": y}).json() for x, y in points]
-    _check(answers, _oracle(engine, xs, ys))
+    check_hierarchy(answers, postgis_hierarchy(engine, xs, ys))
 
 
 def _grid_points(client: TestClient, n: int) -> tuple[list[float], list[float]]:
@@ -191,7 +112,7 @@ def test_batch_csv_takes_every_column_alias(
         headers={"content-type": "text/csv"},
     )
     assert response.status_code == 200, response.json()
-    _check(response.json()["results"], _oracle(engine, xs, ys))
+    check_hierarchy(response.json()["results"], postgis_hierarchy(engine, xs, ys))
 
 
 def _csv_answer(client: TestClient, params: dict[str, str], table: str) -> Any:
@@ -209,7 +130,7 @@ def test_batch_csv_answers_open_in_excel(client: TestClient, engine: Engine) -> 
         f"A{i},迁西县栗乡街道{i}号,{x!r},{y!r}\n"
         for i, (x, y) in enumerate(zip(xs, ys, strict=True))
     )
-    expected = _oracle(engine, xs, ys)
+    expected = postgis_hierarchy(engine, xs, ys)
     utf8 = _csv_answer(client, {}, table)
     assert utf8.status_code == 200
     assert utf8.headers["content-type"] == "text/csv; charset=utf-8"
@@ -239,7 +160,7 @@ def _check_rows(rows: list[dict[str, str]], expected: list[dict[str, Any]]) -> N
         if want["grid"]:
             assert row["nearest_grid_code"] == row["distance_m"] == ""
         else:
-            assert float(row["distance_m"]) == pytest.approx(want["distance_m"], rel=1e-4, abs=0.02)
+            assert float(row["distance_m"]) == pytest.approx(want["distance_m"], **DISTANCE)
 
 
 def test_cli_csv_answers_the_hierarchy_in_excel_encodings(
@@ -257,7 +178,7 @@ def test_cli_csv_answers_the_hierarchy_in_excel_encodings(
         ).encode("gbk")
     )
     env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
-    expected = _oracle(engine, xs, ys)
+    expected = postgis_hierarchy(engine, xs, ys)
     for encoding, args in (("utf-8-sig", []), ("gb18030", ["--encoding", "gb18030"])):
         target = tmp_path / f"out-{encoding}.csv"
         done = subprocess.run(

@@ -1,9 +1,10 @@
 """The shared lookup index: one file per version per machine, equal to PostGIS.
 
-The oracle is PostGIS on the same points (``ST_Covers``, the deepest level, the lowest code;
-outside every grid the least ``ST_Distance`` of geographies), on the demo city beside a
-synthetic county of 600 square grids of ~100 vertices each (``tests/large_city.py``):
-vertices shared by four grids, points on edges, points between the two places and far away.
+The oracle is PostGIS on the same points (``tests/oracles.py``: ``ST_Covers``, the deepest
+level, the lowest code; outside every grid the least ``ST_Distance`` of geographies), on the
+demo city beside a synthetic county of 600 square grids of ~100 vertices each
+(``tests/large_city.py``): vertices shared by four grids, points on edges, points between
+the two places and far away.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import shapely
 from sqlalchemy import Engine, text
 
 from gis.query import lookup, lookup_file
@@ -28,30 +28,10 @@ from gis.store.board import OID_SQL, lookup_folder
 from gis.store.watch import VersionWatch
 
 from large_city import add_county
+from oracles import boundary_points, check_hierarchy, postgis_hierarchy
 from support import database_copy
 
 pytestmark = pytest.mark.db
-
-LEVELS = ("grid", "community", "street", "county")
-
-ORACLE = """
-    WITH p AS (
-        SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
-        FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)
-    )
-    SELECT (
-        SELECT r.code FROM regions r WHERE r.valid_to IS NULL AND ST_Covers(r.geom, p.g)
-        ORDER BY array_position(CAST(:levels AS text[]), CAST(r.level AS text)), r.code LIMIT 1
-    ) AS code, CASE WHEN EXISTS (
-        SELECT FROM regions r
-        WHERE r.valid_to IS NULL AND r.level = 'grid' AND ST_Covers(r.geom, p.g)
-    ) THEN '- 0' ELSE (
-        SELECT r.code || ' ' || ST_Distance(r.geom::geography, p.g::geography)::text
-        FROM regions r WHERE r.valid_to IS NULL AND r.level = 'grid'
-        ORDER BY ST_Distance(r.geom::geography, p.g::geography), r.code LIMIT 1
-    ) END AS nearest
-    FROM p ORDER BY p.i
-"""
 
 
 @pytest.fixture(scope="module")
@@ -69,62 +49,12 @@ def _folder(engine: Engine) -> Path:
 def _points(engine: Engine) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (shared by up to four grids) and edge midpoints of stored regions, random
     points over and between the demo city and the county, and far points."""
-    with engine.connect() as conn:
-        wkb = conn.scalars(text("SELECT ST_AsBinary(geom) FROM regions WHERE valid_to IS NULL"))
-        geoms = shapely.from_wkb([bytes(g) for g in wkb])
-    rings = [shapely.get_coordinates(r) for r in shapely.get_rings(shapely.get_parts(geoms))]
     rng = np.random.default_rng(16)
-    vertices = np.unique(np.vstack(rings), axis=0)
-    midpoints = np.vstack([(r[:-1] + r[1:]) / 2 for r in rings])
     county = rng.uniform((109.99, 29.995), (110.25, 30.035), size=(400, 2))
     between = rng.uniform((109.0, 29.0), (119.0, 41.0), size=(20, 2))
     far = np.array([[0.0, 0.0], [-179.5, -89.5], [180.0, 90.0], [121.47, 31.23]])
-    points = np.vstack(
-        [
-            vertices[rng.choice(len(vertices), 600, replace=False)],
-            midpoints[rng.choice(len(midpoints), 600, replace=False)],
-            county,
-            between,
-            far,
-        ]
-    )
+    points = np.vstack([boundary_points(engine, rng, 600), county, between, far])
     return points[:, 0].copy(), points[:, 1].copy()
-
-
-def _oracle(engine: Engine, xs: np.ndarray, ys: np.ndarray) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        params = {"xs": xs.tolist(), "ys": ys.tolist(), "levels": list(LEVELS)}
-        rows = conn.execute(text(ORACLE), params).all()
-        parents = {
-            code: (level, parent)
-            for code, level, parent in conn.execute(
-                text("SELECT code, level, parent_code FROM regions WHERE valid_to IS NULL")
-            )
-        }
-    answers = []
-    for code, nearest in rows:
-        levels: dict[str, Any] = dict.fromkeys(LEVELS)
-        while code is not None:
-            level, parent = parents[code]
-            levels[level] = code
-            code = parent
-        near, metres = nearest.split()
-        answers.append({**levels, "nearest": near, "distance_m": float(metres)})
-    return answers
-
-
-def _check(answers: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    for answer, want in zip(answers, expected, strict=True):
-        codes = {level: (answer[level] or {}).get("code") for level in LEVELS}
-        assert codes == {level: want[level] for level in LEVELS}, answer["point"]
-        if answer["covered"]:
-            assert answer["nearest"] is None
-            continue
-        nearest = answer["nearest"]
-        assert nearest["distance_m"] == pytest.approx(want["distance_m"], rel=1e-4, abs=0.02)
-        if nearest["grid"]["code"] != want["nearest"]:  # a tie within the tolerance
-            assert want["distance_m"] == pytest.approx(nearest["distance_m"], rel=1e-4, abs=0.02)
-        assert nearest["community"]["code"] == nearest["grid"]["code"][:12]
 
 
 def test_the_mapped_index_and_the_sql_fallback_answer_what_postgis_answers(
@@ -132,18 +62,18 @@ def test_the_mapped_index_and_the_sql_fallback_answer_what_postgis_answers(
 ) -> None:
     _, engine, version = county
     xs, ys = _points(engine)
-    expected = _oracle(engine, xs, ys)
+    expected = postgis_hierarchy(engine, xs, ys)
     assert 400 < sum(a["grid"] is not None for a in expected) < len(xs) - 60
     with engine.connect() as conn:
         mapped = load_index(conn, version)
     path = _folder(engine) / f"v{version}.idx"
     assert not mapped.arrays["grid.cells.labels"].flags.writeable, "mapped read-only"
     assert path.is_file()
-    _check(mapped.answers(xs, ys), expected)  # vectorised
+    check_hierarchy(mapped.answers(xs, ys), expected)  # vectorised
     singles = [mapped.answers(xs[i : i + 1], ys[i : i + 1])[0] for i in range(0, len(xs), 7)]
-    _check(singles, expected[::7])  # one point at a time, through the per-worker cache
+    check_hierarchy(singles, expected[::7])  # one point at a time, through the per-worker cache
     sample = slice(0, len(xs), 5)
-    _check(SqlIndex(engine, version).answers(xs[sample], ys[sample]), expected[sample])
+    check_hierarchy(SqlIndex(engine, version).answers(xs[sample], ys[sample]), expected[sample])
     rows = mapped.rows(xs[:50], ys[:50])
     assert [r[1] for r in rows] == [e["grid"] for e in expected[:50]]
 
