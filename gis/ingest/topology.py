@@ -12,6 +12,7 @@ change it made.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -241,6 +242,18 @@ def _union(children: list[Candidate], coverage: bool) -> BaseGeometry:
     return shapely.union_all(geoms, grid_size=GRID_DEG)
 
 
+def _same_shape(a: BaseGeometry, b: BaseGeometry) -> bool:
+    """Whether ``a`` and ``b`` are the same polygons, vertex for vertex (rings in any order
+    and starting anywhere): then nothing lies in one and not the other."""
+    return bool(
+        shapely.equals_exact(shapely.normalize(polygonal(a)), shapely.normalize(polygonal(b)))
+    )
+
+
+FAMILY_THREADS = 2
+"""Families checked at once: the overlays release the GIL (the machine's two cores)."""
+
+
 def check_topology(
     usable: list[Candidate],
     parents: dict[str, ParentInfo],
@@ -250,36 +263,60 @@ def check_topology(
 ) -> None:
     """Slivers of ``usable`` (candidates with a polygon), overlaps between siblings, parts
     outside their parent and gaps in it; with ``repair``, geometries are replaced by the
-    repaired ones."""
+    repaired ones.  The children of each parent (a family) are checked on their own, in
+    :data:`FAMILY_THREADS` threads, their findings reported in the parents' order."""
     frame = EqualAreaFrame([c.geometry for c in usable])
     _check_slivers(usable, frame, tolerances, report)
     by_parent: dict[str | None, list[Candidate]] = defaultdict(list)
     for c in usable:
         by_parent[c.parent_code].append(c)
-    for parent_code, children in sorted(by_parent.items(), key=lambda kv: kv[0] or ""):
-        parent = parents.get(parent_code or "")
-        # a valid coverage (edges shared exactly, no overlaps) needs no pairwise overlap test
-        coverage = bool(shapely.coverage_is_valid([c.geometry for c in children]))
-        if not coverage:
-            _check_overlaps(children, frame, tolerances, repair, report)
-        if parent is None:
-            continue
-        # the children's union as it would be stored, like the parent: where their vertices
-        # meet the parent's they snap onto them and leave no sliver; what noise remains (a
-        # child's corner in the middle of a parent's edge) is dropped before the unions
-        covered = stored_form(np.array([_union(children, coverage)], dtype=object))[0]
-        pieces, _ = substantial(
-            shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG), frame
-        )
-        inside = shapely.contains_properly(parent.geometry, shapely.point_on_surface(pieces))
-        sticking_out = shapely.union_all(pieces[~inside])
-        gaps = shapely.union_all(pieces[inside])
-        if not inside.all():
-            before = len(report.repairs)
-            tree = shapely.STRtree([c.geometry for c in children])
-            for i in sorted(set(tree.query(sticking_out, predicate="intersects").tolist())):
-                _check_outside(children[i], parent, frame, tolerances, repair, report)
-            if len(report.repairs) > before:
-                covered = _union(children, coverage=False)
-                gaps = shapely.difference(parent.geometry, covered, grid_size=GRID_DEG)
-        _check_gaps(parent, children, gaps, frame, tolerances, repair, report)
+
+    def family(item: tuple[str | None, list[Candidate]]) -> Report:
+        found = Report()
+        _check_family(parents.get(item[0] or ""), item[1], frame, tolerances, repair, found)
+        return found
+
+    families = sorted(by_parent.items(), key=lambda kv: kv[0] or "")
+    with ThreadPoolExecutor(FAMILY_THREADS) as pool:
+        for found in pool.map(family, families):
+            report.problems += found.problems
+            report.repairs += found.repairs
+
+
+def _check_family(
+    parent: ParentInfo | None,
+    children: list[Candidate],
+    frame: EqualAreaFrame,
+    tolerances: Tolerances,
+    repair: bool,
+    report: Report,
+) -> None:
+    """Overlaps between ``children`` (one parent's), their parts outside ``parent`` and the
+    gaps they leave in it (None: a parent not found, reported elsewhere)."""
+    # a valid coverage (edges shared exactly, no overlaps) needs no pairwise overlap test
+    coverage = bool(shapely.coverage_is_valid([c.geometry for c in children]))
+    if not coverage:
+        _check_overlaps(children, frame, tolerances, repair, report)
+    if parent is None:
+        return
+    # the children's union as it would be stored, like the parent: where their vertices
+    # meet the parent's they snap onto them and leave no sliver; what noise remains (a
+    # child's corner in the middle of a parent's edge) is dropped before the unions
+    covered = stored_form(np.array([_union(children, coverage)], dtype=object))[0]
+    if _same_shape(covered, parent.geometry):  # the common case: children of their parent
+        return
+    pieces, _ = substantial(
+        shapely.symmetric_difference(covered, parent.geometry, grid_size=GRID_DEG), frame
+    )
+    inside = shapely.contains_properly(parent.geometry, shapely.point_on_surface(pieces))
+    sticking_out = shapely.union_all(pieces[~inside])
+    gaps = shapely.union_all(pieces[inside])
+    if not inside.all():
+        before = len(report.repairs)
+        tree = shapely.STRtree([c.geometry for c in children])
+        for i in sorted(set(tree.query(sticking_out, predicate="intersects").tolist())):
+            _check_outside(children[i], parent, frame, tolerances, repair, report)
+        if len(report.repairs) > before:
+            covered = _union(children, coverage=False)
+            gaps = shapely.difference(parent.geometry, covered, grid_size=GRID_DEG)
+    _check_gaps(parent, children, gaps, frame, tolerances, repair, report)
