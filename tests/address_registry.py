@@ -178,18 +178,23 @@ _DIGITS = "〇一二三四五六七八九"
 
 
 def chinese(n: int) -> str:
-    """1 → 一, 12 → 十二, 20 → 二十 (numbers below 100)."""
+    """1 → 一, 12 → 十二, 20 → 二十 (numbers below 100: a building number in words)."""
     tens, ones = divmod(n, 10)
     return ("" if tens == 0 else ("" if tens == 1 else _DIGITS[tens]) + "十") + (
         _DIGITS[ones] if ones or not tens else ""
     )
 
 
+def misspelt(address: str, name: str) -> str:
+    """``address`` with the second character of ``name`` in it wrong (a typo a matcher must
+    forgive)."""
+    wrong = name[0] + ("先" if name[1] != "先" else "光") + name[2:]
+    return address.replace(name, wrong, 1)
+
+
 def _typo(e: Entry) -> str:
     """One character of the compound's (or, for a doorplate, the road's) name wrong."""
-    name = e.compound or e.road
-    wrong = name[0] + ("先" if name[1] != "先" else "光") + name[2:]
-    return e.address.replace(name, wrong, 1)
+    return misspelt(e.address, e.compound or e.road)
 
 
 def _spaced(e: Entry) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from address_registry import FULL_WIDTH, chinese, misspelt
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -22,22 +23,6 @@ SAMPLE = [
     BUILDINGS[i]
     for i in sorted(np.random.default_rng(4).choice(len(BUILDINGS), 12, replace=False).tolist())
 ]
-FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-DIGITS = "〇一二三四五六七八九"
-
-
-def _chinese(n: int) -> str:
-    """1 → 一, 12 → 十二, 20 → 二十 (buildings of the demo registry are below 100)."""
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 0 else ("" if tens == 1 else DIGITS[tens]) + "十") + (
-        DIGITS[ones] if ones or not tens else ""
-    )
-
-
-def _typo(row: dict[str, str]) -> str:
-    compound = row["compound"]
-    wrong = compound[0] + ("先" if compound[1] != "先" else "光") + compound[2:]
-    return row["address"].replace(compound, wrong)
 
 
 def _unit_room(row: dict[str, str]) -> tuple[str, int]:
@@ -48,10 +33,10 @@ def _unit_room(row: dict[str, str]) -> tuple[str, int]:
 
 FORMS = {
     "exact": lambda r: r["address"],
-    "typo": _typo,
+    "typo": lambda r: misspelt(r["address"], r["compound"]),
     "full-width": lambda r: r["address"].translate(FULL_WIDTH),
     "chinese numerals": lambda r: r["address"].replace(
-        f"{r['building']}号楼", f"{_chinese(int(r['building']))}号楼"
+        f"{r['building']}号楼", f"{chinese(int(r['building']))}号楼"
     ),
     "5-2-301": lambda r: _unit_room(r)[0],
 }
