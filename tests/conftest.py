@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 
 from api.app import create_app
 from gis.access.auth import create_key
@@ -30,7 +30,7 @@ from gis.store.cluster import Cluster
 from gis.store.db import create_database, database_url, drop_database, make_engine, migrate
 from gis.store.seed import load_demo
 
-from support import serve_app
+from support import serve_app, url_of
 
 TESTS = Path(__file__).resolve().parent
 KINDS = ("unit", "db", "browser")
@@ -47,10 +47,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if kind not in KINDS:
             raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/{{unit,db,browser}}/")
         item.add_marker(kind)
-
-
-def _url_for(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +66,7 @@ def server_url() -> Iterator[str]:
 def template_db(server_url: str) -> Iterator[str]:
     """Name of the session's template database: migrated, demo city loaded as version 1."""
     name = f"gridmap_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    url = _url_for(server_url, name)
+    url = url_of(server_url, name)
     create_database(url)
     try:
         migrate(url)
@@ -85,7 +81,7 @@ def template_db(server_url: str) -> Iterator[str]:
 
 
 def _copy(server_url: str, template: str) -> str:
-    url = _url_for(server_url, f"{template}_{uuid.uuid4().hex[:6]}")
+    url = url_of(server_url, f"{template}_{uuid.uuid4().hex[:6]}")
     create_database(url, template=template)
     return url
 

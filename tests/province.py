@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url
 
 from gis.demo.province_files import generate
 from gis.demo.province_load import Loaded, load_province
 from gis.settings import Settings
 from gis.store.db import create_database, drop_database, make_engine, migrate
+
+from support import url_of
 
 CI_GRIDS = 20_000
 """The province size tests use: 4 counties, 40 streets, 1 000 communities, 200 000 addresses."""
@@ -59,7 +60,7 @@ def province(
             generate(grids, seed, directory, progress=lambda _: None)
             generated = time.perf_counter() - started
             name = f"gridmap_province_{grids}_{seed}_{uuid.uuid4().hex[:6]}"
-            url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+            url = url_of(server_url, name)
             create_database(url)
             urls.append(url)  # dropped at the end even if loading fails
             made[grids, seed] = _load(url, directory, grids, seed, generated)

@@ -232,18 +232,22 @@ def zip_dir(files: list[Path], archive: Path) -> Path:
     return archive
 
 
+def url_of(server_url: str, database: str) -> str:
+    """The URL of ``database`` on the server of ``server_url`` (its password kept)."""
+    from sqlalchemy import make_url
+
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
 @contextmanager
 def database_copy(server_url: str, template: str) -> Iterator[tuple[str, Any]]:
     """(URL, engine) of a new copy of database ``template`` on the server of ``server_url``
     (for a module's own fixture), dropped afterwards."""
     import uuid
 
-    from sqlalchemy import make_url
-
     from gis.store.db import create_database, drop_database, make_engine
 
-    url = make_url(server_url).set(database=f"{template}_{uuid.uuid4().hex[:6]}")
-    url_text = url.render_as_string(hide_password=False)
+    url_text = url_of(server_url, f"{template}_{uuid.uuid4().hex[:6]}")
     create_database(url_text, template=template)
     engine = make_engine(url_text)
     try:
