@@ -50,37 +50,45 @@ def paged(
     *,
     total: int,
     page: Page,
-    key: Callable[[Any], Any],
+    key: Callable[[Any], Any] | None = None,
     pin: dict[str, Any] | None = None,
+    cursor: Callable[[Any], str] | None = None,
     media_type: str = "application/json",
 ) -> tuple[list[Any], dict[str, Any]]:
     """A page of a list and what its answer says of it: ``numberMatched``,
     ``numberReturned`` and ``links`` (``self``, ``next`` while more follow, ``prev`` after an
-    offset) — every list's paging in one shape.
+    offset, each with a zh-CN and English ``title``) — every list's paging in one shape,
+    /api/v1 and /ogc alike.
 
     A keyset page (``page.keyset``) comes with one item more than the page when more follow
-    (the caller asks for ``limit + 1``): its ``next`` link carries a cursor after ``key`` of
-    the page's last item and ``pin`` (e.g. ``as_of``: the walk stays on its version); its
-    ``numberMatched`` is exact up to ``EXACT_COUNT_UP_TO`` and estimated above
+    (the caller asks for ``limit + 1``): its ``next`` link carries a cursor after the page's
+    last item — ``cursor`` of it when the list writes its own (OGC's carry their version),
+    else one of its ``key`` — and ``pin`` (e.g. ``as_of``: the walk stays on its version);
+    its ``numberMatched`` is exact up to ``EXACT_COUNT_UP_TO`` and estimated above
     (``numberMatchedExact``)."""
-    links = [{"rel": "self", "href": str(request.url), "type": media_type}]
+
+    def link(href: Any, rel: str, title: str) -> dict[str, str]:
+        return {"rel": rel, "href": str(href), "type": media_type, "title": title}
+
+    links = [link(request.url, "self", "本页 (this page)")]
     nxt = None
     if page.keyset:
         more = len(items) > page.limit
         items = items[: page.limit]
         if more:
+            after = cursor(items[-1]) if cursor else cursors.encode({"after": key(items[-1])})
             nxt = request.url.remove_query_params("offset").include_query_params(
-                cursor=cursors.encode({"after": key(items[-1])}), limit=page.limit, **(pin or {})
+                cursor=after, limit=page.limit, **(pin or {})
             )
     elif page.offset + len(items) < total:
         nxt = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
     if nxt is not None:
-        links.append({"rel": "next", "href": str(nxt), "type": media_type})
+        links.append(link(nxt, "next", "下一页 (next page)"))
     if page.offset > 0:
         prev = request.url.include_query_params(
             offset=max(0, page.offset - page.limit), limit=page.limit
         )
-        links.append({"rel": "prev", "href": str(prev), "type": media_type})
+        links.append(link(prev, "prev", "上一页 (previous page)"))
     exact = {"numberMatchedExact": total <= cursors.EXACT_COUNT_UP_TO} if page.keyset else {}
     return items, {"numberMatched": total, **exact, "numberReturned": len(items), "links": links}
 

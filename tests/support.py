@@ -108,6 +108,11 @@ def links_by_rel(body: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {link["rel"]: link for link in body["links"]}
 
 
+def next_href(body: dict[str, Any]) -> str | None:
+    """The ``next`` link of a page of a list (``api.responses.paged``), None on the last."""
+    return links_by_rel(body).get("next", {}).get("href")
+
+
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 """The ``gridmap`` console command of the running virtualenv."""
 

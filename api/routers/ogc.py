@@ -20,12 +20,13 @@ from api.deps import (
     MAX_PAGE_SIZE,
     CallerDep,
     ConnectionDep,
+    Page,
     SettingsDep,
     role_of,
 )
 from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
 from api.ogc_openapi import document as openapi_document
-from api.responses import GeoJSONResponse
+from api.responses import GeoJSONResponse, paged
 from gis.access.privacy import redact
 from gis.query import features
 from gis.query.features import COLLECTIONS, Collection
@@ -190,7 +191,8 @@ def items(
     collection_id: CollectionId,
 ) -> GeoJSONResponse:
     """A page of GeoJSON features (CRS84), ordered by id, with ``numberMatched``,
-    ``numberReturned`` and ``next``/``prev`` links."""
+    ``numberReturned`` and ``next``/``prev`` links — the paging of every list
+    (``api.responses.paged``), its cursors pinned to the version the walk reads."""
     found = features.get_collection(collection_id)
     query = features.items_query(
         found,
@@ -198,36 +200,23 @@ def items(
         default_limit=DEFAULT_PAGE_SIZE,
         max_limit=MAX_PAGE_SIZE,
     )
-    page = features.list_items(conn, found, query, settings)
-    shown = redact(page.features, role_of(caller))
-    links = [
-        _link(request.url, "self", GEOJSON, "本页 (this page)"),
-        _link(
-            request.url_for("ogc_collection", collectionId=found.id),
-            "collection",
-            JSON,
-            found.title,
-        ),
-    ]
-    if page.next_cursor is not None:  # keyset: page 10 000 costs what page 1 costs
-        nxt = request.url.remove_query_params("offset").include_query_params(
-            cursor=page.next_cursor, limit=query.limit
-        )
-        links.append(_link(nxt, "next", GEOJSON, "下一页 (next page)"))
-    if query.offset > 0:
-        prev = request.url.include_query_params(
-            offset=max(0, query.offset - query.limit), limit=query.limit
-        )
-        links.append(_link(prev, "prev", GEOJSON, "上一页 (previous page)"))
+    listed = features.list_items(conn, found, query, settings)
+    shown, paging = paged(  # keyset: page 10 000 costs what page 1 costs
+        request,
+        listed.features,
+        total=listed.matched,
+        page=Page(limit=query.limit, offset=query.offset, after=query.after, keyset=True),
+        cursor=lambda f: features.cursor_after(f["id"], listed.version),
+        media_type=GEOJSON,
+    )
+    collection_url = request.url_for("ogc_collection", collectionId=found.id)
+    paging["links"].insert(1, _link(collection_url, "collection", JSON, found.title))
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
-            "numberMatched": page.matched,
-            "numberMatchedExact": page.exact,
-            "numberReturned": len(shown),
+            **paging,
             "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "links": links,
-            "features": shown,
+            "features": redact(shown, role_of(caller)),
         }
     )
 

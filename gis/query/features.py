@@ -260,13 +260,13 @@ class ItemsQuery:
 
 @dataclass(frozen=True)
 class ItemsPage:
-    """A page of features, how many match (``exact``: counted, else estimated) and the
-    cursor of the next page (None on the last)."""
+    """A page of features — one more than the limit when a next page follows — how many
+    match (counted up to ``EXACT_COUNT_UP_TO``, else estimated) and the boundary version
+    they were read from (None for a point layer): what :func:`cursor_after` pins."""
 
     features: list[dict[str, Any]]
     matched: int
-    exact: bool
-    next_cursor: str | None
+    version: int | None
 
 
 def items_query(
@@ -347,9 +347,9 @@ def _cursor(collection: Collection, value: str) -> tuple[Any, int | None]:
 def list_items(
     conn: Connection, collection: Collection, query: ItemsQuery, settings: Settings
 ) -> ItemsPage:
-    """One page of the collection's features (ordered by id), how many match in all, and
-    the next page's cursor.  Pages of regions after the first are read from the version
-    the first was (a commit between two pages mixes no versions into one walk)."""
+    """One page of the collection's features (ordered by id; one more when a next page
+    follows) and how many match in all.  Pages of regions after the first are read from the
+    version the first was (a commit between two pages mixes no versions into one walk)."""
     limit = query.limit + 1  # one more than the page: whether there is a next one
     version = None
     if collection.level:
@@ -379,10 +379,13 @@ def list_items(
             after=query.after,
             exact_up_to=cursors.EXACT_COUNT_UP_TO,
         )
-    more = len(features) > query.limit
-    features = features[: query.limit]
-    following = cursors.encode({"after": features[-1]["id"], "version": version}) if more else None
-    return ItemsPage(features, total, total <= cursors.EXACT_COUNT_UP_TO, following)
+    return ItemsPage(features, total, version)
+
+
+def cursor_after(feature_id: Any, version: int | None) -> str:
+    """The cursor of the page after feature ``feature_id`` of a walk reading ``version``
+    (what :func:`items_query` reads back)."""
+    return cursors.encode({"after": feature_id, "version": version})
 
 
 def get_item(

@@ -26,7 +26,7 @@ from gis.settings import Settings
 from gis.store.versions import list_versions
 
 from sql_plans import node_types, page_plans
-from support import database_copy, links_by_rel
+from support import database_copy, links_by_rel, next_href
 
 pytestmark = pytest.mark.db
 
@@ -79,7 +79,7 @@ def _walk(client: TestClient, path: str, items: str, key: str, headers: dict, **
     and the first page's answer."""
     first = body = client.get(path, params=params, headers=headers).json()
     pages = [[item[key] for item in body[items]]]
-    while (href := links_by_rel(body).get("next", {}).get("href")) is not None:
+    while (href := next_href(body)) is not None:
         assert "cursor=" in href and "offset" not in href
         answer = client.get(href, headers=headers)
         assert answer.status_code == 200, answer.text
