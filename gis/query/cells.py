@@ -171,6 +171,7 @@ class CellIndex:
         """``edges``: the outlines of ``polygons`` (:func:`wkb_outlines`; by default
         :func:`outlines`)."""
         self.polygons: Shapes = polygons
+        self._levels: list[np.ndarray] | None = None
         n = max(len(polygons), 1)
         x0, y0, x1, y1 = shapely.total_bounds(polygons) if len(polygons) else (0, 0, 1, 1)
         target = min(MAX_CELLS, max(MIN_CELLS, CELLS_PER_POLYGON * n))
@@ -216,7 +217,7 @@ class CellIndex:
     def from_arrays(cls, arrays: dict[str, np.ndarray], polygons: Shapes) -> CellIndex:
         """The index :meth:`arrays` gave, over the same ``polygons`` (in the same order)."""
         index = cls.__new__(cls)
-        index.polygons = polygons
+        index.polygons, index._levels = polygons, None
         index.labels = arrays["labels"]
         index.candidate_start = arrays["candidate_start"]
         index.candidates = arrays["candidates"]
@@ -306,34 +307,88 @@ class CellIndex:
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
 
-    def near(
-        self, x: float, y: float, reach_x: float, reach_y: float, *, closest: bool = False
+    def _blocks(self) -> list[np.ndarray]:
+        """Per k = 0, 1, …: whether each block of 4^k × 4^k cells holds a mixed cell (rows
+        × columns; the last level is one block) — made once, when first searched."""
+        if self._levels is None:
+            level = (self.labels <= -2).reshape(self.ny, self.nx)
+            levels = [level]
+            while level.shape != (1, 1):
+                ny, nx = -(-level.shape[0] // 4), -(-level.shape[1] // 4)
+                padded = np.zeros((ny * 4, nx * 4), dtype=bool)
+                padded[: level.shape[0], : level.shape[1]] = level
+                level = padded.reshape(ny, 4, nx, 4).any(axis=(1, 3))
+                levels.append(level)
+            self._levels = levels
+        return self._levels
+
+    def _search(
+        self, x: float, y: float, scale_x: float, scale_y: float, reach: float | None
     ) -> np.ndarray:
-        """The polygons (sorted indices) with an edge in a cell that comes within the
-        ellipse of half-axes ``reach_x`` (degrees of longitude) and ``reach_y`` (latitude)
-        around the point: every polygon whose outline is that close is among them, since
-        an outline passes only through the cells that list its polygon.  ``closest``: only
-        those of the one such cell nearest the point (in the ellipse's measure)."""
-        size = self.size
-        c0 = max(int(np.floor((x - reach_x - self.x0) / size)), 0)
-        c1 = min(int(np.floor((x + reach_x - self.x0) / size)), self.nx - 1)
-        r0 = max(int(np.floor((y - reach_y - self.y0) / size)), 0)
-        r1 = min(int(np.floor((y + reach_y - self.y0) / size)), self.ny - 1)
-        if c0 > c1 or r0 > r1:
-            return np.empty(0, dtype=np.int64)
-        window = self.labels.reshape(self.ny, self.nx)[r0 : r1 + 1, c0 : c1 + 1]
-        left = self.x0 + np.arange(c0, c1 + 1) * size
-        low = self.y0 + np.arange(r0, r1 + 1) * size
-        gap_x = np.maximum(np.maximum(left - x, x - left - size), 0) / reach_x
-        gap_y = np.maximum(np.maximum(low - y, y - low - size), 0) / reach_y
-        gap = gap_y[:, None] ** 2 + gap_x[None, :] ** 2
-        mixed = (window <= -2) & (gap <= 1.0)
-        if closest and mixed.any():
-            mixed &= gap == gap[mixed].min()
-        slot = -2 - window[mixed].astype(np.int64)
+        """The mixed cells (flat numbers) within ``reach`` of the point, distances measured
+        as degrees × ``scale_x``/``scale_y`` (a box's distance: to its nearest point); with
+        ``reach`` None, those at the least distance.  Descends the blocks of
+        :meth:`_blocks`, keeping only blocks that hold a mixed cell and are close enough
+        (for the least distance: no farther than the farthest point of some such block)."""
+        levels = self._blocks()
+        sub_row, sub_col = np.divmod(np.arange(16), 4)
+        rows = cols = np.zeros(1, dtype=np.int64)
+        gap = np.zeros(1)
+        for k in range(len(levels) - 1, -1, -1):
+            level = levels[k]
+            if k < len(levels) - 1:
+                rows = (rows[:, None] * 4 + sub_row).ravel()
+                cols = (cols[:, None] * 4 + sub_col).ravel()
+                keep = (rows < level.shape[0]) & (cols < level.shape[1])
+                rows, cols = rows[keep], cols[keep]
+            keep = level[rows, cols]
+            rows, cols = rows[keep], cols[keep]
+            side = self.size * 4**k
+            left, low = self.x0 + cols * side, self.y0 + rows * side
+            dx = np.maximum(np.maximum(left - x, x - left - side), 0) * scale_x
+            dy = np.maximum(np.maximum(low - y, y - low - side), 0) * scale_y
+            gap = dx * dx + dy * dy
+            if reach is not None:
+                limit = reach * reach
+            elif k:
+                far_x = np.maximum(np.abs(left - x), np.abs(left + side - x)) * scale_x
+                far_y = np.maximum(np.abs(low - y), np.abs(low + side - y)) * scale_y
+                limit = float((far_x * far_x + far_y * far_y).min()) if len(rows) else 0.0
+            else:
+                limit = float(gap.min()) if len(gap) else 0.0
+            keep = gap <= limit
+            rows, cols = rows[keep], cols[keep]
+        return rows * self.nx + cols
+
+    def _listed(self, cells: np.ndarray) -> np.ndarray:
+        """The polygons (sorted indices) listed in mixed ``cells``."""
+        slot = -2 - self.labels[cells].astype(np.int64)
         start = self.candidate_start[slot]
         _, candidate = _ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)
+
+    def near(self, x: float, y: float, reach: float, scale_x: float, scale_y: float) -> np.ndarray:
+        """The polygons (sorted indices) listed in a cell within ``reach`` of the point,
+        distances measured as degrees × ``scale_x``/``scale_y``: with scales that never
+        exceed the metres a degree spans there, every polygon whose outline is within
+        ``reach`` metres is among them (an outline passes only through cells that list its
+        polygon)."""
+        return self._listed(self._search(x, y, scale_x, scale_y, reach))
+
+    def closest(
+        self, x: float, y: float, scale_x: float, scale_y: float
+    ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """The polygons listed in the mixed cell(s) nearest to the point (measured as in
+        :meth:`near`; none without mixed cells), and a box (x0, y0, x1, y1) in which each of
+        them has an outline point: a cell lists a polygon whose edge comes within one cell
+        of it, and a long edge within eps (:meth:`_edge_cells`)."""
+        cells = self._search(x, y, scale_x, scale_y, None)
+        if not len(cells):
+            return np.empty(0, dtype=np.int64), (x, y, x, y)
+        row, col = divmod(int(cells[0]), self.nx)
+        left, low = self.x0 + (col - 1.01) * self.size, self.y0 + (row - 1.01) * self.size
+        box = (left, low, left + 3.02 * self.size, low + 3.02 * self.size)
+        return self._listed(cells[:1]), box
 
     def covering_point(self, x: float, y: float) -> int:
         """``covering`` for a single point, without the cost of arrays."""

@@ -49,6 +49,10 @@ METRES_PER_DEGREE = (111_320.0, 110_574.0)
 is searched among the cells these say could be that close (× 0.99, and cos(latitude))."""
 
 
+PATH_METRES_PER_DEGREE = 111_700.0
+"""More than the metres a degree of latitude spans anywhere on the WGS 84 ellipsoid (at
+most 111 694), and than a degree of longitude divided by cos(latitude) (at most 111 695)."""
+
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
 
@@ -236,8 +240,12 @@ class GridIndex:
         """The nearest grid to a point and the geodesic distance in metres to its outline
         (the lowest code on a tie).
 
-        The candidates come from the cells around the point: a widening search finds some
-        grids, whose distance then bounds the cells every candidate must have an edge in.
+        The candidates come from the cells around the point: the nearest cell an outline
+        passes through (:meth:`CellIndex.closest`, a search down blocks of cells, bounded
+        however far the point is) gives some grids and a bound on the distance to them —
+        the path to the far corner of the box their outlines pass through, or, farther
+        than :data:`LOCAL_M`, their measured distance (+2 %) — and every grid with an
+        outline point within that bound is a candidate (:meth:`CellIndex.near`).
         Within :data:`LOCAL_M` each candidate's nearest outline point is found in a frame
         local to the point (degrees scaled by the metres a degree spans there) and measured
         on the ellipsoid.  Farther away, grids whose outline is within 1 % (+1 m) of the
@@ -245,22 +253,15 @@ class GridIndex:
         cells = self.cells
         if cells is None:
             return -1, math.nan
-        x0, y0, x1, y1 = self.arrays["grid.bounds"].tolist()
+        _, y0, _, y1 = self.arrays["grid.bounds"].tolist()
         north = min(max(abs(y), abs(y0), abs(y1)), 89.9)
         per_x = METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99
         per_y = METRES_PER_DEGREE[1] * 0.99
-        reach = 2 * cells.size * per_y
-        widest = math.hypot(
-            (max(abs(x - x0), abs(x - x1)) + cells.size) * per_x,
-            (max(abs(y - y0), abs(y - y1)) + cells.size) * per_y,
-        )
-        while not len(found := cells.near(x, y, reach / per_x, reach / per_y, closest=True)):
-            if reach >= widest:
-                break
-            reach = min(reach * 2, widest)
-        # metres to some outline point of each: more than to the outline, so a bound
-        reach = float(self._local(x, y, found).min()) * 1.02 + 1.0
-        found = np.union1d(found, cells.near(x, y, reach / per_x, reach / per_y))
+        found, box = cells.closest(x, y, per_x, per_y)
+        reach = _path_m(x, y, box)
+        if reach > LOCAL_M:  # metres to some outline point of each: more than to the outline
+            reach = float(self._local(x, y, found).min()) * 1.02 + 1.0
+        found = np.union1d(found, cells.near(x, y, reach, per_x, per_y))
         if reach <= LOCAL_M:
             metres = self._local(x, y, found)
             best = np.lexsort((found, metres))[0]
@@ -397,6 +398,17 @@ class GridIndex:
     def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
         """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
         return render_rows(self.found(lon, lat))
+
+
+def _path_m(x: float, y: float, box: tuple[float, float, float, float]) -> float:
+    """More than the geodesic metres from (x, y) to any point of ``box`` (degrees): the
+    length of a path along a meridian and along the parallel nearer the equator, at most
+    :data:`PATH_METRES_PER_DEGREE` a degree of latitude and cos(latitude) times it a
+    degree of longitude."""
+    bx0, by0, bx1, by1 = box
+    lowest = 0.0 if min(y, by0) <= 0 <= max(y, by1) else min(abs(y), abs(by0), abs(by1))
+    lon = max(abs(x - bx0), abs(x - bx1)) * math.cos(math.radians(lowest))
+    return (lon + max(abs(y - by0), abs(y - by1))) * PATH_METRES_PER_DEGREE
 
 
 def _gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
