@@ -111,6 +111,15 @@ def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
         yield np.concatenate(vertices), np.concatenate(ring), np.concatenate(owner)
 
 
+class Gaps(Protocol):
+    """Distances from one point to square boxes (lower-left corners ``left``, ``low``,
+    side ``side`` in degrees): a lower and an upper bound for each, in one measure."""
+
+    def __call__(
+        self, left: np.ndarray, low: np.ndarray, side: float
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 class Shapes(Protocol):
     """Polygons by index: ``shapes[indices]`` is an array of shapely geometries."""
 
@@ -322,18 +331,15 @@ class CellIndex:
             self._levels = levels
         return self._levels
 
-    def _search(
-        self, x: float, y: float, scale_x: float, scale_y: float, reach: float | None
-    ) -> np.ndarray:
-        """The mixed cells (flat numbers) within ``reach`` of the point, distances measured
-        as degrees × ``scale_x``/``scale_y`` (a box's distance: to its nearest point); with
-        ``reach`` None, those at the least distance.  Descends the blocks of
+    def _search(self, gaps: Gaps, reach: float | None) -> np.ndarray:
+        """The mixed cells (flat numbers) whose distance from a point (``gaps``: a lower
+        and an upper bound of the distance to each box) may be within ``reach``; with
+        ``reach`` None, those whose lower bound is least.  Descends the blocks of
         :meth:`_blocks`, keeping only blocks that hold a mixed cell and are close enough
-        (for the least distance: no farther than the farthest point of some such block)."""
+        (for the least: no farther than the upper bound of some such block)."""
         levels = self._blocks()
         sub_row, sub_col = np.divmod(np.arange(16), 4)
         rows = cols = np.zeros(1, dtype=np.int64)
-        gap = np.zeros(1)
         for k in range(len(levels) - 1, -1, -1):
             level = levels[k]
             if k < len(levels) - 1:
@@ -343,20 +349,12 @@ class CellIndex:
                 rows, cols = rows[keep], cols[keep]
             keep = level[rows, cols]
             rows, cols = rows[keep], cols[keep]
+            if not len(rows):
+                break
             side = self.size * 4**k
-            left, low = self.x0 + cols * side, self.y0 + rows * side
-            dx = np.maximum(np.maximum(left - x, x - left - side), 0) * scale_x
-            dy = np.maximum(np.maximum(low - y, y - low - side), 0) * scale_y
-            gap = dx * dx + dy * dy
-            if reach is not None:
-                limit = reach * reach
-            elif k:
-                far_x = np.maximum(np.abs(left - x), np.abs(left + side - x)) * scale_x
-                far_y = np.maximum(np.abs(low - y), np.abs(low + side - y)) * scale_y
-                limit = float((far_x * far_x + far_y * far_y).min()) if len(rows) else 0.0
-            else:
-                limit = float(gap.min()) if len(gap) else 0.0
-            keep = gap <= limit
+            lower, upper = gaps(self.x0 + cols * side, self.y0 + rows * side, side)
+            limit = reach if reach is not None else float(upper.min() if k else lower.min())
+            keep = lower <= limit
             rows, cols = rows[keep], cols[keep]
         return rows * self.nx + cols
 
@@ -367,24 +365,21 @@ class CellIndex:
         _, candidate = _ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)
 
-    def near(self, x: float, y: float, reach: float, scale_x: float, scale_y: float) -> np.ndarray:
-        """The polygons (sorted indices) listed in a cell within ``reach`` of the point,
-        distances measured as degrees × ``scale_x``/``scale_y``: with scales that never
-        exceed the metres a degree spans there, every polygon whose outline is within
-        ``reach`` metres is among them (an outline passes only through cells that list its
-        polygon)."""
-        return self._listed(self._search(x, y, scale_x, scale_y, reach))
+    def near(self, gaps: Gaps, reach: float) -> np.ndarray:
+        """The polygons (sorted indices) listed in a cell whose distance from a point
+        (``gaps``) may be within ``reach``: with a true lower bound, every polygon whose
+        outline is that close is among them (an outline passes only through cells that
+        list its polygon)."""
+        return self._listed(self._search(gaps, reach))
 
-    def closest(
-        self, x: float, y: float, scale_x: float, scale_y: float
-    ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-        """The polygons listed in the mixed cell(s) nearest to the point (measured as in
-        :meth:`near`; none without mixed cells), and a box (x0, y0, x1, y1) in which each of
-        them has an outline point: a cell lists a polygon whose edge comes within one cell
-        of it, and a long edge within eps (:meth:`_edge_cells`)."""
-        cells = self._search(x, y, scale_x, scale_y, None)
+    def closest(self, gaps: Gaps) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """The polygons listed in the mixed cell nearest to a point (``gaps``; none without
+        mixed cells), and a box (x0, y0, x1, y1) in which each of them has an outline
+        point: a cell lists a polygon whose edge comes within one cell of it, and a long
+        edge within eps (:meth:`_edge_cells`)."""
+        cells = self._search(gaps, None)
         if not len(cells):
-            return np.empty(0, dtype=np.int64), (x, y, x, y)
+            return np.empty(0, dtype=np.int64), (0.0, 0.0, 0.0, 0.0)
         row, col = divmod(int(cells[0]), self.nx)
         left, low = self.x0 + (col - 1.01) * self.size, self.y0 + (row - 1.01) * self.size
         box = (left, low, left + 3.02 * self.size, low + 3.02 * self.size)

@@ -45,9 +45,12 @@ from gis.query.lookup_answers import (
 from gis.store.versions import valid_at
 
 METRES_PER_DEGREE = (111_320.0, 110_574.0)
-"""Metres per degree of longitude at the equator and of latitude at least: the nearest grid
-is searched among the cells these say could be that close (× 0.99, and cos(latitude))."""
+"""Metres per degree of longitude at the equator and of latitude at least (the longest edge
+of the grids near a far point, :meth:`GridIndex._closest`)."""
 
+
+WGS84_A, WGS84_E2 = 6_378_137.0, 0.00669437999014
+"""The WGS 84 ellipsoid: semi-major axis (m) and first eccentricity squared."""
 
 PATH_METRES_PER_DEGREE = 111_700.0
 """More than the metres a degree of latitude spans anywhere on the WGS 84 ellipsoid (at
@@ -253,15 +256,12 @@ class GridIndex:
         cells = self.cells
         if cells is None:
             return -1, math.nan
-        _, y0, _, y1 = self.arrays["grid.bounds"].tolist()
-        north = min(max(abs(y), abs(y0), abs(y1)), 89.9)
-        per_x = METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99
-        per_y = METRES_PER_DEGREE[1] * 0.99
-        found, box = cells.closest(x, y, per_x, per_y)
+        gaps = ChordGaps(x, y)
+        found, box = cells.closest(gaps)
         reach = _path_m(x, y, box)
-        if reach > LOCAL_M:  # metres to some outline point of each: more than to the outline
-            reach = float(self._local(x, y, found).min()) * 1.02 + 1.0
-        found = np.union1d(found, cells.near(x, y, reach, per_x, per_y))
+        if reach > LOCAL_M:  # metres to some outline point of each: no less than to the outline
+            reach = float(self._local(x, y, found).min()) + 0.001
+        found = np.union1d(found, cells.near(gaps, reach))
         if reach <= LOCAL_M:
             metres = self._local(x, y, found)
             best = np.lexsort((found, metres))[0]
@@ -409,6 +409,42 @@ def _path_m(x: float, y: float, box: tuple[float, float, float, float]) -> float
     lowest = 0.0 if min(y, by0) <= 0 <= max(y, by1) else min(abs(y), abs(by0), abs(by1))
     lon = max(abs(x - bx0), abs(x - bx1)) * math.cos(math.radians(lowest))
     return (lon + max(abs(y - by0), abs(y - by1))) * PATH_METRES_PER_DEGREE
+
+
+class ChordGaps:
+    """Metres from a point to boxes of lon/lat (:class:`gis.query.cells.Gaps`): the chord
+    (the straight line through the earth, on the WGS 84 ellipsoid) to the box's centre,
+    less and plus the box's radius (:func:`_path_m` from the centre to a corner).  No path
+    on the surface is shorter than its chord, so the lower bound never exceeds the geodesic
+    distance to any point of the box — near or a continent away (the chord is 0.1 % short
+    of the geodesic at 1 000 km)."""
+
+    def __init__(self, x: float, y: float) -> None:
+        self.point = _ecef(np.array([x]), np.array([y]))
+
+    def __call__(
+        self, left: np.ndarray, low: np.ndarray, side: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        centre = _ecef(left + side / 2, low + side / 2)
+        chord = np.sqrt(((centre - self.point) ** 2).sum(axis=0))
+        high = low + side
+        lowest = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
+        radius = side / 2 * (np.cos(np.radians(lowest)) + 1) * PATH_METRES_PER_DEGREE
+        return chord - radius, chord + radius
+
+
+def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Earth-centred coordinates (3 × n metres) of points on the WGS 84 ellipsoid."""
+    lam, phi = np.radians(lon), np.radians(lat)
+    sin_phi, cos_phi = np.sin(phi), np.cos(phi)
+    normal = WGS84_A / np.sqrt(1 - WGS84_E2 * sin_phi * sin_phi)
+    return np.stack(
+        (
+            normal * cos_phi * np.cos(lam),
+            normal * cos_phi * np.sin(lam),
+            normal * (1 - WGS84_E2) * sin_phi,
+        )
+    )
 
 
 def _gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
