@@ -53,12 +53,12 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import wrk
 from common import ROOT, bench_database, git_state, heading, machine, package_version
+from lookup_points import Points, far_points, make_points
 from meters import machine_busy_seconds, parent_pid, process_cpu
 from servers import Server, backends, http_get, serve_floor, serve_gridmap
 from sqlalchemy import create_engine, make_url, text
@@ -71,7 +71,9 @@ from gis.store.db import create_database, drop_database, make_engine, migrate
 from gis.store.seed import load_demo
 from gis.store.versions import current_version
 
-LOOKUP = "/api/v1/lookup"
+sys.path.insert(0, str(ROOT / "tests"))
+from large_city import add_county
+
 GOAL_RPS = 5_000
 GOAL_P99_MS = 10.0
 GOAL_FLOOR_SHARE = 0.5
@@ -79,31 +81,6 @@ GOAL_FLOOR_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- points
-
-
-@dataclass(frozen=True)
-class Points:
-    """The request points (WGS84, rounded as sent) and which grid covers each (-1: none)."""
-
-    lon: np.ndarray
-    lat: np.ndarray
-    found: np.ndarray
-
-    @property
-    def covered(self) -> np.ndarray:
-        return self.found >= 0
-
-    def path(self, i: int) -> str:
-        return f"{LOOKUP}?lon={self.lon[i]:.6f}&lat={self.lat[i]:.6f}&crs=wgs84"
-
-
-def make_points(index: GridIndex, n: int, seed: int) -> Points:
-    """``n`` points uniform in the bounding box of the grids, rounded to 1e-6°."""
-    xmin, ymin, xmax, ymax = index.arrays["grid.bounds"].tolist()
-    rng = np.random.default_rng(seed)
-    lon = np.round(rng.uniform(xmin, xmax, n), 6)
-    lat = np.round(rng.uniform(ymin, ymax, n), 6)
-    return Points(lon, lat, index.covering(lon, lat))
 
 
 # --------------------------------------------------------------------------- checking
@@ -287,6 +264,8 @@ def markdown(
         f"--duration {args.duration}",
         "--connections " + ",".join(str(c) for c in args.connections),
     ]
+    if args.grids:
+        options.append(f"--grids {args.grids}")
     if args.workers != 2:
         options.append(f"--workers {args.workers}")
     if args.rounds != 3:
@@ -310,7 +289,9 @@ def markdown(
         f"{env['postgres']} (gridmap's embedded cluster). gridmap code: {env['code']}.",
         "",
         f"Server: `uvicorn --factory api.app:create_app --workers {args.workers} "
-        "--no-access-log` on 127.0.0.1, a fresh database with the demo city (66 grids). "
+        "--no-access-log` on 127.0.0.1, a fresh database with the demo city (66 grids"
+        + (f" and a county of {args.grids} grids: the points in its box" * bool(args.grids))
+        + "). "
         f"Load: `wrk -t{args.threads} -cN -d{max(1, args.duration // args.rounds)}s "
         f"--timeout={args.timeout}s --latency`, {args.rounds} rounds, the lookups and the floor "
         f"taking turns (each row: the median round), after a {args.warmup} s warm-up; the lookup "
@@ -377,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout (s)")
     parser.add_argument("--points", type=int, default=4000, help="distinct lookup points")
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the points")
+    parser.add_argument("--grids", type=int, default=0, help="a synthetic county's grids too")
     parser.add_argument("--check", type=int, default=300, help="answers verified before timing")
     parser.add_argument(
         "--app-dir", type=Path, default=ROOT, help="checkout to serve (default: this one)"
@@ -402,11 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(db_url)
         try:
             load_demo(engine, settings.demo_dir)
+            if args.grids:  # a synthetic county beside the demo (tests/large_city.py)
+                add_county(engine, args.grids)
             with engine.connect() as conn:
                 index = GridIndex.load(conn, current_version(conn) or 0)
         finally:
             engine.dispose()
-        points = make_points(index, args.points, args.seed)
+        points = make_points(index, args.points, args.seed, args.grids)
+        far = far_points(index, args.points // 4, args.seed, args.grids)
         covered = points.covered
         print(
             f"database {dbname}: {len(index.grids)} grids, version {index.version}; "
@@ -418,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             scripts = {
                 "all": wrk.lua_script([points.path(i) for i in range(len(points.lon))]),
                 "covered": wrk.lua_script([points.path(i) for i in np.flatnonzero(covered)]),
+                "outside": wrk.lua_script([points.path(i) for i in np.flatnonzero(~covered)]),
+                "far": wrk.lua_script([far.path(i) for i in range(len(far.lon))]),
             }
             for name, body in scripts.items():
                 (workdir / f"{name}.lua").write_text(body)
@@ -427,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 loaded = s.loaded()
                 print(f"uvicorn on port {s.port}, workers {s.workers()}, {loaded}", flush=True)
                 checked = check_answers(s.port, index, points, args.check)
+                check_answers(s.port, index, far, args.check // 4)
                 print(f"checked {checked} answers: all equal the in-process index", flush=True)
                 url = f"http://127.0.0.1:{s.port}"
 
@@ -467,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
                             for label, script in (
                                 ("lookup", "all"),
                                 ("lookup, covered points only", "covered"),
+                                ("lookup, outside points only (near)", "outside"),
+                                ("lookup, outside 5–20 km (far)", "far"),
                             ):
                                 rounds.setdefault(label, []).append(
                                     timed(label, script, slice_s, c)
