@@ -18,37 +18,44 @@ from api.deps import SESSION_COOKIE, CallerDep
 from api.pages import templates
 from api.text import Code
 from gis.access.auth import Principal, csrf_token
-from gis.catalogue import REGION_LAYERS
-from gis.store.models import LEVELS
+from gis.catalogue import LAYERS, REGION_LAYERS
+from gis.store.models import LEVELS, UPLOAD_KINDS
 from gis.web.map_assets import asset_url
 from gis.web.upload_page import PROBLEM_KINDS
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
 
 NAV = (
-    ("start", "/workbench", "工作台"),
-    ("upload", "/workbench/upload", "上传边界"),
-    ("versions", "/workbench/versions", "版本与对比"),
-    ("roster", "/workbench/roster", "花名册"),
-    ("print", "/workbench/print", "打印地图"),
-    ("admin", "/workbench/admin", "用户与密钥"),
+    ("start", "/workbench", "工作台", "viewer"),
+    ("upload", "/workbench/upload", "上传边界", "viewer"),
+    ("uploads", "/workbench/uploads", "上传记录", "viewer"),
+    ("versions", "/workbench/versions", "版本与对比", "viewer"),
+    ("roster", "/workbench/roster", "花名册", "viewer"),
+    ("print", "/workbench/print", "打印地图", "viewer"),
+    ("admin", "/workbench/admin", "用户与密钥", "admin"),
+    ("audit", "/workbench/audit", "操作日志", "admin"),
 )
-"""The workbench's menu: page name, path, title."""
+"""The workbench's menu: page name, path, title, and the role the page needs (the menu
+shows a caller the pages its role may open)."""
+PAGE_ROLES = {name: role for name, _, _, role in NAV}
 LEVEL_TITLES = {level: layer.short_title for level, layer in REGION_LAYERS.items()}
 """Each level's zh-CN title (网格, 社区/村 …), from the catalogue."""
 FIELD_TITLES = {f.name: f.title for f in REGION_LAYERS["grid"].fields}
 """Each region field's zh-CN title (编码, 户数, 网格员 …), from the catalogue."""
+KIND_TITLES = {kind: LAYERS[kind].title if kind in LAYERS else "边界" for kind in UPLOAD_KINDS}
+"""Each kind of upload's zh-CN title (边界, 标准地址, 摄像机 …), from the catalogue."""
 
 
 def context(request: Request, caller: Principal, page: str, **extra: Any) -> dict[str, Any]:
     """What every workbench template gets: the caller, the session's CSRF token (for
-    ``gm.api``), the menu, the map library's files, the hierarchy's levels and the zh-CN
-    titles of levels, fields and problem kinds (base.html hands the last to ``gm.report``)."""
+    ``gm.api``), the menu (the pages the caller's role may open), the map library's files,
+    the hierarchy's levels and the zh-CN titles of levels, fields and problem kinds
+    (base.html hands the last to ``gm.report``)."""
     session = request.cookies.get(SESSION_COOKIE)
     return {
         "caller": caller,
         "csrf": csrf_token(session) if session else "",
-        "nav": NAV,
+        "nav": [(name, href, title) for name, href, title, role in NAV if caller.allows(role)],
         "page": page,
         "levels": LEVELS,
         "level_titles": LEVEL_TITLES,
@@ -61,14 +68,15 @@ def context(request: Request, caller: Principal, page: str, **extra: Any) -> dic
 
 
 def render(
-    request: Request, caller: Principal | None, page: str, role: str = "viewer", **extra: Any
+    request: Request, caller: Principal | None, page: str, role: str | None = None, **extra: Any
 ) -> Response:
-    """The page ``workbench/<page>.html`` for a caller with at least ``role``; a signed-out
-    browser is sent to ``/login?next=<this page>`` (303), a lower role gets 403."""
+    """The page ``workbench/<page>.html`` for a caller with at least ``role`` (default: the
+    menu's for the page, else viewer); a signed-out browser is sent to
+    ``/login?next=<this page>`` (303), a lower role gets 403."""
     if caller is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    caller.require(role)
+    caller.require(role or PAGE_ROLES.get(page, "viewer"))
     response = templates.TemplateResponse(
         request, f"workbench/{page}.html", context(request, caller, page, **extra)
     )
@@ -88,9 +96,16 @@ def upload(request: Request, caller: CallerDep) -> Response:
     return render(request, caller, "upload")
 
 
+@router.get("/uploads", response_class=HTMLResponse)
+def uploads(request: Request, caller: CallerDep) -> Response:
+    """Every upload, newest first, page by page (GET /api/v1/uploads); a row opens its
+    report on the upload page."""
+    return render(request, caller, "uploads", kind_titles=KIND_TITLES)
+
+
 @router.get("/versions", response_class=HTMLResponse)
 def versions(request: Request, caller: CallerDep) -> Response:
-    """The history of versions and the diff map between any two."""
+    """The history of versions, page by page, and the diff map between any two."""
     return render(request, caller, "versions")
 
 
@@ -124,4 +139,11 @@ def print_map(request: Request, caller: CallerDep) -> Response:
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, caller: CallerDep) -> Response:
     """Users and API keys (admins)."""
-    return render(request, caller, "admin", role="admin")
+    return render(request, caller, "admin")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, caller: CallerDep) -> Response:
+    """The audit log, newest first, page by page, of one actor or since a time (admins;
+    GET /api/v1/audit)."""
+    return render(request, caller, "audit")

@@ -47,9 +47,13 @@ class Principal:
     user_id: int | None = None
     scope: str | None = None
 
+    def allows(self, role: str) -> bool:
+        """Whether this principal has at least ``role``."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
     def require(self, role: str) -> None:
         """Raise ``insufficient_role`` unless this principal has at least ``role``."""
-        if ROLES.index(self.role) < ROLES.index(role):
+        if not self.allows(role):
             zh, en = ("用户", "user") if self.user_id else ("密钥", "key")
             raise Forbidden(
                 f"此操作需要 {role} 角色，当前{zh}为 {self.role} "

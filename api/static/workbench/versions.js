@@ -1,7 +1,9 @@
 /* The versions page (api/templates/workbench/versions.html): history, diff map, restore.
  *
  * History: GET /api/v1/versions — one row per version (number, time, author, action, file,
- * + ~ − counts); a row chooses it as B and the version before it as A.
+ * + ~ − counts), newest first, PAGE at a time; "更早的版本" follows the answer's next link
+ * (gm.list), so every version can be reached; a row chooses it as B and the version before
+ * it as A (either added to the pickers when its page is not listed yet).
  * Diff: GET /api/v1/versions/{a}/diff/{b} — the changed regions on the map (added green,
  * removed red, changed: the old outline dashed grey under the new one solid orange) and in a
  * table (a row zooms to its region).  A and B come from ?a=&b= (default: previous and current)
@@ -27,11 +29,11 @@
     ["before", "修改前的边界"],
   ];
   const CHANGE_TITLES = { added: "新增", changed: "修改", removed: "删除" };
-  const LIMIT = 1000;
+  const LIMIT = 1000; // regions of a diff
+  const PAGE = 100; // versions a page of the history lists
 
   const message = document.getElementById("versions-message");
   const body = document.getElementById("versions-body");
-  const more = document.getElementById("versions-more");
   const selectA = document.getElementById("diff-a");
   const selectB = document.getElementById("diff-b");
   const selectLevel = document.getElementById("diff-level");
@@ -129,61 +131,95 @@
     if (row) row.setAttribute("aria-selected", "true");
   }
 
-  async function loadVersions() {
-    const answer = await gm.api("/api/v1/versions", { query: { limit: LIMIT } });
-    current = answer.current;
-    body.replaceChildren();
-    for (const select of [selectA, selectB]) select.replaceChildren();
-    for (const v of answer.versions) {
-      const when = new Date(v.created_at).toLocaleString("zh-CN", { hour12: false });
-      let action = gm.actionTitle(v.action);
-      if (v.restored_from) action += ` 版本 ${v.restored_from}`;
-      const restore = config.role === "admin" && v.number !== current
-        ? gm.el("button", {
-          type: "button",
-          class: "wb-button",
-          "data-testid": "restore-button",
-          onclick: (event) => { event.stopPropagation(); openRestore(v.number); },
-        }, "恢复到此版本")
-        : null;
-      const row = gm.el(
-        "tr",
-        {
-          "data-testid": "version-row",
-          dataset: { number: v.number },
-          title: "与上一版本对比",
-          onclick: () => {
-            selectB.value = v.number;
-            selectA.value = Math.max(1, v.number - 1);
-            loadDiff();
-          },
-        },
-        gm.el("td", { class: "wb-num" }, String(v.number), v.number === current ? " （当前）" : ""),
-        gm.el("td", {}, when),
-        gm.el("td", {}, v.author),
-        gm.el("td", {}, action, v.message && v.action !== "restore" ? gm.el("div", { class: "wb-hint" }, v.message) : null),
-        gm.el("td", {}, v.file || ""),
-        gm.el("td", { class: "wb-num wb-plus" }, String(v.summary.added)),
-        gm.el("td", { class: "wb-num wb-tilde" }, String(v.summary.changed)),
-        gm.el("td", { class: "wb-num wb-minus" }, String(v.summary.removed)),
-        gm.el("td", {}, restore),
-      );
-      body.append(row);
-      for (const select of [selectA, selectB]) {
-        select.append(gm.el("option", { value: v.number }, `版本 ${v.number}${v.number === current ? "（当前）" : ""}`));
-      }
+  function optionTitle(number) {
+    return `版本 ${number}${number === current ? "（当前）" : ""}`;
+  }
+
+  /** Add version `number` to a picker unless it is there: the pickers hold the listed
+   * versions, and any chosen from a link or a row, newest first. */
+  function offer(select, number) {
+    const last = select.options[select.options.length - 1];
+    if (last && Number(last.value) === number) return;
+    let before = null; // a page of older versions goes at the end
+    if (last && Number(last.value) < number) {
+      if (select.querySelector(`option[value="${number}"]`)) return;
+      before = [...select.options].find((o) => Number(o.value) < number);
     }
-    more.textContent = answer.numberMatched > answer.numberReturned
-      ? `只列出最新的 ${answer.numberReturned} 个版本（共 ${answer.numberMatched} 个）。`
-      : "";
+    select.insertBefore(gm.el("option", { value: number }, optionTitle(number)), before);
+  }
+
+  function choose(select, number) {
+    offer(select, number);
+    select.value = number;
+  }
+
+  function versionRow(v) {
+    const when = new Date(v.created_at).toLocaleString("zh-CN", { hour12: false });
+    let action = gm.actionTitle(v.action);
+    if (v.restored_from) action += ` 版本 ${v.restored_from}`;
+    const restore = config.role === "admin" && v.number !== current
+      ? gm.el("button", {
+        type: "button",
+        class: "wb-button",
+        "data-testid": "restore-button",
+        onclick: (event) => { event.stopPropagation(); openRestore(v.number); },
+      }, "恢复到此版本")
+      : null;
+    return gm.el(
+      "tr",
+      {
+        "data-testid": "version-row",
+        dataset: { number: v.number },
+        title: "与上一版本对比",
+        onclick: () => {
+          choose(selectB, v.number);
+          choose(selectA, Math.max(1, v.number - 1));
+          loadDiff();
+        },
+      },
+      gm.el("td", { class: "wb-num" }, String(v.number), v.number === current ? " （当前）" : ""),
+      gm.el("td", {}, when),
+      gm.el("td", {}, v.author),
+      gm.el("td", {}, action, v.message && v.action !== "restore" ? gm.el("div", { class: "wb-hint" }, v.message) : null),
+      gm.el("td", {}, v.file || ""),
+      gm.el("td", { class: "wb-num wb-plus" }, String(v.summary.added)),
+      gm.el("td", { class: "wb-num wb-tilde" }, String(v.summary.changed)),
+      gm.el("td", { class: "wb-num wb-minus" }, String(v.summary.removed)),
+      gm.el("td", {}, restore),
+    );
+  }
+
+  const versionList = gm.list({
+    path: "/api/v1/versions",
+    items: "versions",
+    limit: PAGE,
+    body,
+    row: versionRow,
+    button: document.getElementById("versions-more"),
+    count: document.getElementById("versions-count"),
+    noun: "个版本",
+    message,
+    onAnswer(answer, listed, appended) {
+      if (!appended) {
+        current = answer.current;
+        for (const select of [selectA, selectB]) select.replaceChildren();
+      }
+      for (const v of listed) {
+        for (const select of [selectA, selectB]) offer(select, v.number);
+      }
+    },
+  });
+
+  function loadVersions() {
+    return versionList.load();
   }
 
   function chooseFromUrl() {
     const params = new URLSearchParams(window.location.search);
     const b = Number(params.get("b")) || current;
     const a = Number(params.get("a")) || Math.max(1, b - 1);
-    selectB.value = b;
-    selectA.value = a;
+    choose(selectB, b);
+    choose(selectA, a);
     if (params.get("level")) selectLevel.value = params.get("level");
   }
 
@@ -275,8 +311,8 @@
       const answer = await gm.api(`/api/v1/versions/${restoreTarget}/restore`, { method: "POST" });
       dialog.close();
       await loadVersions();
-      selectA.value = before;
-      selectB.value = answer.version;
+      choose(selectA, before);
+      choose(selectB, answer.version);
       await loadDiff();
       gm.message(message, `已恢复到版本 ${restoreTarget}，新版本为 ${answer.version}。`, "ok");
     } catch (error) {
