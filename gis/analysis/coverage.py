@@ -18,9 +18,11 @@ from shapely.geometry import mapping
 
 from gis.analysis.facilities import (
     SHAPE_STEP_DEG,
+    Demand,
     DemandPoint,
     Facility,
     Grid,
+    Grids,
     Kind,
     outline,
     reach,
@@ -41,9 +43,11 @@ from gis.geo.geodesy import LocalFrame, geodesic_area_m2
 __all__ = [
     "SHAPE_STEP_DEG",
     "Computed",
+    "Demand",
     "DemandPoint",
     "Facility",
     "Grid",
+    "Grids",
     "compute_coverage",
     "coverage_page",
     "coverage_report",
@@ -152,8 +156,8 @@ def coverage_report(
     then :func:`coverage_page` of the page's grids.
     """
     computed = compute_coverage(
-        grids,
-        demand,
+        Grids.of(grids),
+        Demand.of(demand),
         facilities,
         kind,
         default_radius_m=default_radius_m,
@@ -166,8 +170,8 @@ def coverage_report(
 
 
 def compute_coverage(
-    grids: Sequence[Grid],
-    demand: Sequence[DemandPoint],
+    grids: Grids,
+    demand: Demand,
     facilities: Sequence[Facility],
     kind: Kind,
     *,
@@ -176,24 +180,22 @@ def compute_coverage(
     min_blind_m2: float = 1.0,
     roads: Sequence[Any] = (),
 ) -> Computed:
-    """The report of :func:`coverage_report` for the whole region, before it is paged."""
+    """The report of :func:`coverage_report` for the whole region, before it is paged
+    (``grids`` and ``demand`` as columns)."""
     cameras = kind == "cameras"
     used, excluded, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
 
-    n_grids = len(grids)
-    polygons = np.empty(n_grids, dtype=object)
-    polygons[:] = [g.polygon for g in grids]
-    g_households = np.array([g.households or 0 for g in grids], float)
-    g_population = np.array([g.population or 0 for g in grids], float)
-    plon, plat = finite_floats("demand point", [d.lon for d in demand], [d.lat for d in demand])
-    households = np.array([d.households or 0 for d in demand], float)
-    pgrid = np.array([d.grid for d in demand], np.int64)
+    n_grids = len(grids.code)
+    polygons = grids.polygons
+    g_households, g_population = grids.households, grids.population
+    plon, plat = finite_floats("demand point", demand.lon, demand.lat)
+    households, pgrid = demand.households, demand.grid
     if len(pgrid) and ((pgrid < -1) | (pgrid >= n_grids)).any():
         bad = int(np.flatnonzero((pgrid < -1) | (pgrid >= n_grids))[0])
         raise InvalidInput(
-            f"需求点 {demand[bad].code} 的网格序号 {pgrid[bad]} 无效 (bad grid index)",
+            f"需求点 {demand.code[bad]} 的网格序号 {pgrid[bad]} 无效 (bad grid index)",
             code="invalid_parameter",
-            details={"code": demand[bad].code, "grid": int(pgrid[bad])},
+            details={"code": str(demand.code[bad]), "grid": int(pgrid[bad])},
         )
     if cameras:
         pairs = sector_pairs(plon, plat, flon, flat, *params.T)
@@ -217,7 +219,7 @@ def compute_coverage(
         g_population, g_households, out=np.zeros(n_grids), where=g_households > 0
     )
     covered_population = covered_households * per_household
-    stored = np.array([np.nan if g.area_m2 is None else g.area_m2 for g in grids], float)
+    stored = grids.area_m2
     area = stored.copy()
     if np.isnan(stored).any():
         area[np.isnan(stored)] = geodesic_area_m2(polygons[np.isnan(stored)])
@@ -238,7 +240,7 @@ def compute_coverage(
     )
 
     def grid_code(g: int) -> str | None:
-        return grids[g].code if g >= 0 else None
+        return str(grids.code[g]) if g >= 0 else None
 
     facility_rows = []
     for i, f in enumerate(used):
@@ -351,8 +353,8 @@ def compute_coverage(
     )
     arrays = dict(zip(_GRID_FIGURES, figures, strict=True))
     arrays |= {
-        "grid_code": np.array([g.code for g in grids], dtype=str),
-        "uncovered_code": np.array([demand[i].code for i in uncovered.tolist()], dtype=str),
+        "grid_code": np.asarray(grids.code, dtype=str),
+        "uncovered_code": np.asarray(demand.code, dtype=str)[uncovered],
         "uncovered_lon": plon[uncovered],
         "uncovered_lat": plat[uncovered],
         "uncovered_households": households[uncovered],

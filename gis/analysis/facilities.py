@@ -1,7 +1,8 @@
 """The inputs of a coverage analysis — grids, demand points, centres and cameras — and who
 reaches which grid: each facility's checked parameters and shape (a geodesic circle or
-sector, vertices exactly on the arc, :data:`SHAPE_STEP_DEG` apart), and the grids in reach
-(:func:`grids_reached`, all the grid standards need)."""
+sector, vertices exactly on the arc, :data:`SHAPE_STEP_DEG` apart), the grids in reach
+(:func:`grids_reached`, all the grid standards need) and the only grids whose geometry any
+of it reads (:func:`near_grids`)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,60 @@ class Facility:
     status: str | None = None
 
 
+@dataclass(frozen=True)
+class Grids:
+    """Grids as columns, in the report's order: codes, polygons (lon/lat; a grid whose
+    geometry no test reads may stand in as its bounding box, :func:`near_grids`), registered
+    households and population, and geodesic areas (NaN: measured from the polygon)."""
+
+    code: np.ndarray
+    polygons: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    area_m2: np.ndarray
+
+    @classmethod
+    def of(cls, grids: Sequence[Grid]) -> Grids:
+        polygons = np.empty(len(grids), dtype=object)
+        polygons[:] = [g.polygon for g in grids]
+        return cls(
+            np.array([g.code for g in grids], dtype=str),
+            polygons,
+            np.array([g.households or 0 for g in grids], float),
+            np.array([g.population or 0 for g in grids], float),
+            np.array([np.nan if g.area_m2 is None else g.area_m2 for g in grids], float),
+        )
+
+    def bounds(self) -> np.ndarray:
+        """(n, 4) minx, miny, maxx, maxy per grid (a box's are its grid's)."""
+        return shapely.bounds(self.polygons).reshape(-1, 4)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Demand points as columns: code, lon/lat, households and the index of the grid each
+    lies in (-1: none; on a shared edge the first grid in the report's order)."""
+
+    code: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    households: np.ndarray
+    grid: np.ndarray
+
+    @classmethod
+    def of(cls, points: Sequence[DemandPoint]) -> Demand:
+        return cls(
+            np.array([d.code for d in points], dtype=str),
+            np.array([d.lon for d in points], float),
+            np.array([d.lat for d in points], float),
+            np.array([d.households or 0 for d in points], float),
+            np.array([d.grid for d in points], np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
 Kind = Literal["centres", "cameras"]
 
 
@@ -122,6 +177,33 @@ def parameters(
     return params
 
 
+def frame_of(bounds: np.ndarray, flon: np.ndarray, flat: np.ndarray) -> Any:
+    """The local frame of the facilities and the grids' bounding boxes (``bounds``: n × 4;
+    an empty grid's NaN box left out)."""
+    bounds = bounds[~np.isnan(bounds).any(axis=1)]
+    return local_frame(
+        np.r_[flon, bounds[:, 0], bounds[:, 2]], np.r_[flat, bounds[:, 1], bounds[:, 3]]
+    )
+
+
+def _queries(
+    frame: Any,
+    flon: np.ndarray,
+    flat: np.ndarray,
+    params: np.ndarray,
+    shapes: np.ndarray,
+    cameras: bool,
+) -> np.ndarray:
+    """Per facility what the grids in its reach must meet: a camera's sector; a centre's
+    lon/lat box of its widened radius — the frame is linear in lon and lat, so the box holds
+    every grid within the frame distance."""
+    if cameras:
+        return shapes
+    w = frame.widen(params[:, 0])
+    dlon, dlat = w / frame.mx, w / frame.my
+    return shapely.box(flon - dlon, flat - dlat, flon + dlon, flat + dlat)
+
+
 def reach(
     polygons: np.ndarray,
     flon: np.ndarray,
@@ -134,20 +216,14 @@ def reach(
     camera whose sector meets it), the local frame the distances were measured in, and the
     grids' outlines in it where measured (else None: ``outline``).
 
-    A centre's candidates are the grids meeting the lon/lat box of its widened radius — the
-    frame is linear in lon and lat, so the box holds every grid within the frame distance —
-    and only they are projected: a city's grids are mostly far from every centre."""
+    A centre's candidates are the grids meeting its box (``_queries``), and only they are
+    projected: a city's grids are mostly far from every centre."""
     n_grids = len(polygons)
-    corners = shapely.get_coordinates(shapely.envelope(polygons)) if n_grids else np.zeros((0, 2))
-    frame = local_frame(np.r_[flon, corners[:, 0]], np.r_[flat, corners[:, 1]])
+    frame = frame_of(shapely.bounds(polygons).reshape(-1, 4), flon, flat)
     outlines = np.full(n_grids, None, dtype=object)
-    if cameras:
-        reach_fac, reach_grid = shapely.STRtree(polygons).query(shapes, predicate="intersects")
-    else:
-        w = frame.widen(params[:, 0])
-        dlon, dlat = w / frame.mx, w / frame.my
-        boxes = shapely.box(flon - dlon, flat - dlat, flon + dlon, flat + dlat)
-        reach_fac, reach_grid = shapely.STRtree(polygons).query(boxes, predicate="intersects")
+    queries = _queries(frame, flon, flat, params, shapes, cameras)
+    reach_fac, reach_grid = shapely.STRtree(polygons).query(queries, predicate="intersects")
+    if not cameras:
         outline(frame, polygons, outlines, np.unique(reach_grid))
         metres = distances_to_grid(
             frame, polygons, outlines, reach_grid, flon[reach_fac], flat[reach_fac]
@@ -155,6 +231,27 @@ def reach(
         ok = metres <= params[reach_fac, 0]
         reach_fac, reach_grid = reach_fac[ok], reach_grid[ok]
     return np.bincount(reach_grid, minlength=n_grids), frame, outlines
+
+
+def near_grids(
+    bounds: np.ndarray,
+    facilities: Sequence[Facility],
+    kind: Kind,
+    default_radius_m: Mapping[str, float] | None,
+) -> np.ndarray:
+    """The indices of the grids (by bounding box, ``bounds``: n × 4) whose geometry the
+    coverage by ``facilities`` reads: those whose box meets a facility's shape, its reach
+    query or its place.  Every spatial test of the coverage (reach, blind spots, the grid a
+    facility lies in) goes through an STR tree, which tests a grid only where the envelopes
+    meet; so any other grid may stand in as its box (its envelope) with the same answers."""
+    _, _, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
+    if not len(bounds) or not len(flon):
+        return np.zeros(0, dtype=np.int64)
+    frame = frame_of(bounds, flon, flat)
+    queries = _queries(frame, flon, flat, params, shapes, kind == "cameras")
+    probes = np.concatenate([queries, shapes, shapely.points(flon, flat)])
+    boxes = shapely.box(*bounds.T)
+    return np.unique(shapely.STRtree(boxes).query(probes)[1])
 
 
 def outline(frame: Any, polygons: np.ndarray, outlines: np.ndarray, which: np.ndarray) -> None:
@@ -189,17 +286,16 @@ def used_facilities(
 
 
 def grids_reached(
-    grids: Sequence[Grid],
+    polygons: np.ndarray,
     facilities: Sequence[Facility],
     kind: Kind,
     *,
     default_radius_m: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """Per grid whether any facility reaches it (as ``facilities_in_reach`` of
-    :func:`coverage_report`), without the rest of the report."""
+    """Per grid (``polygons``, lon/lat; boxes where :func:`near_grids` allows) whether any
+    facility reaches it (as ``facilities_in_reach`` of the coverage report), without the rest
+    of the report."""
     _, _, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
-    polygons = np.empty(len(grids), dtype=object)
-    polygons[:] = [g.polygon for g in grids]
-    if not len(grids):
+    if not len(polygons):
         return np.zeros(0, dtype=bool)
     return reach(polygons, flon, flat, params, shapes, kind == "cameras")[0] > 0

@@ -4,13 +4,14 @@ The region is any current region (county, street, community or grid); its grids 
 current grids below it (or itself).  Demand points are the address registry's buildings with
 households inside those grids; facilities are the centres (or cameras) that can reach them.
 The computations are ``gis.analysis.coverage`` (with ``reach``) and ``gis.analysis.siting``;
-this module reads their inputs, and keeps a coverage computed once per data state
-(``gis.analysis.stored``); the grid standards are ``gis.analysis.standards``.
+this module reads their inputs (``gis.analysis.inputs``: grids as columns, exact only where
+tested; the demand stored per boundary version and address stamp), and keeps a coverage
+computed once per data state (``gis.analysis.stored``); the grid standards are
+``gis.analysis.standards``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -20,177 +21,31 @@ from sqlalchemy import Connection, text
 from gis.analysis import paging, stored
 from gis.analysis.coverage import (
     Computed,
-    DemandPoint,
     Facility,
-    Grid,
+    Grids,
     compute_coverage,
     coverage_page,
 )
+from gis.analysis.facilities import near_grids
+from gis.analysis.inputs import page_grids, read_exact, region_inputs
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
 from gis.catalogue.schema import largest_default_radius_m, service_radius_m
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
-from gis.query.regions import count_below, require_region
+from gis.query.regions import require_region
 from gis.settings import Settings
-from gis.store.versions import current, current_version, valid_at
+from gis.store.versions import current_version
 
 Layer = Literal["centres", "cameras"]
 
-_GRID_COLUMNS = """g.code, g.name, g.households, g.population, g.grid_worker, g.party_branch,
-       g.area_m2, c.code AS community_code, c.name AS community_name,
-       ST_AsBinary(g.geom) AS wkb"""
-
-_GRIDS = f"""
-WITH RECURSIVE below AS (
-    SELECT code FROM regions WHERE code = :region AND {current("")}
-    UNION
-    SELECT r.code FROM regions r JOIN below b ON r.parent_code = b.code
-    WHERE {current()}
-)
-SELECT {_GRID_COLUMNS}
-FROM regions g JOIN below USING (code)
-LEFT JOIN regions c ON c.code = g.parent_code AND {current("c")}
-WHERE g.level = 'grid' AND {current("g")}
-"""
-"""The current grids below a region (unsorted: sorting 160 MB of WKB in PostgreSQL spilled
-to disk; Python sorts the codes, code-point order being ``COLLATE "C"``'s byte order)."""
-
-_PAGE_GRIDS = f"""
-SELECT {_GRID_COLUMNS}
-FROM regions g LEFT JOIN regions c ON c.code = g.parent_code AND {valid_at("c")}
-WHERE g.level = 'grid' AND g.code = ANY(:codes) AND {valid_at("g")}
-"""
-"""Grids by code at version ``:v``: a page of a stored result."""
-
-
-@dataclass(frozen=True)
-class RegionData:
-    """A region's grids (with their attribute rows) and the demand points inside them."""
-
-    grids: list[Grid]
-    rows: list[dict[str, Any]]
-    demand: list[DemandPoint]
-
-
-def _too_large(
-    what_zh: str, what_en: str, found: int, limit: int, setting: str, counted: bool = True
-) -> TooLarge:
-    """413 ``analysis_too_large``; ``counted`` False: ``found`` is where counting stopped."""
-    zh, en = (str(found), str(found)) if counted else (f"超过 {limit}", f"more than {limit}")
-    return TooLarge(
-        f"分析范围过大：{zh} 个{what_zh}，上限 {limit}；请选择更小的区域 "
-        f"(too large to analyse: {en} {what_en}, at most {limit}; choose a smaller region)",
-        code="analysis_too_large",
-        details={what_en: found, "limit": limit, "setting": setting},
-    )
-
-
-def _grids(rows: list[dict[str, Any]]) -> list[Grid]:
-    """Grids of attribute rows holding ``wkb`` (taken out of the rows: not kept twice)."""
-    polygons = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows])
-    return [
-        Grid(
-            code=r["code"],
-            name=r["name"],
-            community_code=r["community_code"],
-            community_name=r["community_name"],
-            households=r["households"] or 0,
-            population=r["population"] or 0,
-            polygon=polygon,
-            area_m2=r["area_m2"],
-        )
-        for r, polygon in zip(rows, polygons, strict=True)
-    ]
-
-
-def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Grid rows in code order."""
-    result = conn.execute(text(sql), params)
-    names = list(result.keys())
-    rows = [dict(zip(names, row, strict=True)) for row in result]
-    rows.sort(key=lambda r: r["code"])
-    return rows
-
-
-def region_grids(
-    conn: Connection, region: str, settings: Settings
-) -> tuple[list[Grid], list[dict[str, Any]]]:
-    """The current grids below ``region`` in code order and their attribute rows (413
-    ``analysis_too_large`` beyond ``analysis_max_grids``, counted before they are read)."""
-    limit = settings.analysis_max_grids
-    if (found := count_below(conn, [region], limit + 1, "grid")) > limit:
-        raise _too_large("网格", "grids", found, limit, "analysis_max_grids", counted=False)
-    rows = _rows(conn, _GRIDS, {"region": region})
-    return _grids(rows), rows
-
-
-def page_grids(
-    conn: Connection, codes: list[str], version: int | None
-) -> tuple[list[Grid], list[dict[str, Any]]]:
-    """The grids ``codes`` (sorted) at ``version`` and their attribute rows."""
-    rows = _rows(conn, _PAGE_GRIDS, {"codes": codes, "v": version})
-    if [r["code"] for r in rows] != codes:
-        raise RuntimeError(f"stored grids missing at version {version}")
-    return _grids(rows), rows
-
-
-def region_data(conn: Connection, region: str, settings: Settings) -> RegionData:
-    """The grids below ``region`` and the buildings with households inside them
-    (``region_not_found`` for an unknown code; 413 ``analysis_too_large`` beyond
-    ``analysis_max_grids`` grids or ``analysis_max_buildings`` buildings — counted before
-    the buildings are read)."""
-    require_region(conn, region, current_version(conn))
-    grids, rows = region_grids(conn, region, settings)
-    polygons = [g.polygon for g in grids]
-    demand: list[DemandPoint] = []
-    if rows:
-        box = dict(
-            zip(("x0", "y0", "x1", "y1"), shapely.total_bounds(polygons).tolist(), strict=True)
-        )
-        inside = (
-            "FROM addresses WHERE households IS NOT NULL "
-            "AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
-        )
-        buildings = conn.scalar(text(f"SELECT count(*) {inside}"), box) or 0
-        if buildings > settings.analysis_max_buildings:
-            raise _too_large(
-                "建筑",
-                "buildings",
-                buildings,
-                settings.analysis_max_buildings,
-                "analysis_max_buildings",
-            )
-        points = conn.execute(
-            text(
-                f"SELECT code, ST_X(geom) AS lon, ST_Y(geom) AS lat, households {inside} "
-                "ORDER BY code"
-            ),
-            box,
-        ).all()
-        if points:
-            codes, lon, lat, households = (list(c) for c in zip(*points, strict=True))
-            tree = shapely.STRtree(polygons)
-            point, grid = tree.query(shapely.points(lon, lat), predicate="covered_by")
-            # a point on a shared edge goes to the grid first in code order
-            order = np.lexsort((grid, point))
-            point, grid = point[order], grid[order]
-            first = np.r_[True, point[1:] != point[:-1]] if len(point) else point
-            lowest = np.full(len(points), -1)
-            lowest[point[first]] = grid[first]
-            demand = [
-                DemandPoint(codes[i], lon[i], lat[i], households[i], g)
-                for i, g in enumerate(lowest.tolist())
-                if g >= 0
-            ]
-    return RegionData(grids, rows, demand)
-
 
 def region_facilities(
-    conn: Connection, layer: Layer, grids: list[Grid], settings: Settings
+    conn: Connection, layer: Layer, grids: Grids, settings: Settings
 ) -> list[Facility]:
-    """The centres (or cameras) that can reach the grids: within their largest radius."""
-    if not grids:
+    """The centres (or cameras) that can reach the grids (their boxes): within their
+    largest radius."""
+    if not len(grids.code):
         return []
     if layer == "centres":
         reach = largest_default_radius_m(settings)
@@ -199,7 +54,7 @@ def region_facilities(
     else:
         reach = conn.scalar(text("SELECT max(range_m) FROM cameras")) or 0.0
         columns = "id, name, azimuth_deg, fov_deg, range_m, status"
-    envelope = shapely.box(*shapely.total_bounds([g.polygon for g in grids]))
+    envelope = shapely.box(*shapely.total_bounds(grids.polygons))
     rows = conn.execute(
         text(
             f"SELECT {columns}, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM {layer} "
@@ -211,15 +66,17 @@ def region_facilities(
     return [Facility(**row) for row in rows]
 
 
-def _roads(conn: Connection, grids: list[Grid]) -> list[Any]:
-    """The stored roads clipped to the grids (no union of the grids without a road near)."""
-    if not grids:
+def _roads(conn: Connection, grids: Grids) -> list[Any]:
+    """The stored roads clipped to the grids (no union of the grids without a road near;
+    with one, every grid's exact polygon is read into ``grids``)."""
+    if not len(grids.code):
         return []
-    box = shapely.to_wkb(shapely.box(*shapely.total_bounds([g.polygon for g in grids])))
+    box = shapely.to_wkb(shapely.box(*shapely.total_bounds(grids.polygons)))
     near = "SELECT EXISTS (SELECT 1 FROM roads WHERE geom && ST_GeomFromWKB(:box, 4326))"
     if not conn.scalar(text(near), {"box": box}):
         return []
-    union = shapely.union_all([g.polygon for g in grids])
+    read_exact(conn, grids, np.arange(len(grids.code)))
+    union = shapely.union_all(grids.polygons)
     wkb = conn.scalars(
         text(
             "SELECT ST_AsBinary(ST_Intersection(geom, ST_GeomFromWKB(:area, 4326))) FROM roads "
@@ -241,17 +98,21 @@ def _settings_key(settings: Settings) -> dict[str, Any]:
     }
 
 
-def stored_key(
-    conn: Connection, analysis: str, region: str, tables: tuple[str, ...], settings: Settings
-) -> tuple[str, int | None]:
-    """(key, version) of ``analysis`` of ``region`` now (``region_not_found`` for an unknown
-    code); the stamps are read before any data (:mod:`gis.analysis.stored`)."""
+def data_state(
+    conn: Connection, region: str, tables: tuple[str, ...]
+) -> tuple[int | None, dict[str, int]]:
+    """The boundary version and the data stamps of ``tables`` now (``region_not_found`` for
+    an unknown code), read before any data (:mod:`gis.analysis.stored`)."""
     version = current_version(conn)
     require_region(conn, region, version)
-    stamps = stored.stamps(conn, tables)
-    return stored.key(
-        analysis, region, version, stamps=stamps, settings=_settings_key(settings)
-    ), version
+    return version, stored.stamps(conn, tables)
+
+
+def stored_key(
+    analysis: str, region: str, version: int | None, stamps: dict[str, int], settings: Settings
+) -> str:
+    """The key of ``analysis`` of ``region`` in the data state (``version``, ``stamps``)."""
+    return stored.key(analysis, region, version, stamps=stamps, settings=_settings_key(settings))
 
 
 def coverage(
@@ -265,30 +126,28 @@ def coverage(
     ``page``, the per-grid lists of that page of grids only (``paging``), totals of all.
 
     The whole region is computed once per data state (:mod:`gis.analysis.stored`); a page
-    then reads the stored result and its own grids."""
+    then reads the stored result and its own grids.  Computing it reads the exact polygons
+    of only the grids a facility's envelope meets (``near_grids``), once the demand is
+    stored."""
     tables = (layer, "addresses") + (("roads",) if layer == "cameras" else ())
-    name, version = stored_key(conn, f"coverage-{layer}", region, tables, settings)
+    version, stamps = data_state(conn, region, tables)
+    name = stored_key(f"coverage-{layer}", region, version, stamps, settings)
     found = stored.load(conn, name)
     if found is not None:
         computed = Computed(*found)
-        codes = computed.arrays["grid_code"].tolist()
-        shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
-        grids = page_grids(conn, codes[shown], version)[0]
     else:
-        data = region_data(conn, region, settings)
+        grids, demand = region_inputs(conn, region, version, stamps["addresses"], settings)
+        facilities = region_facilities(conn, layer, grids, settings)
+        roads = _roads(conn, grids) if layer == "cameras" else ()
+        default_radius = settings.centre_radius_m
+        read_exact(conn, grids, near_grids(grids.bounds(), facilities, layer, default_radius))
         computed = compute_coverage(
-            data.grids,
-            data.demand,
-            region_facilities(conn, layer, data.grids, settings),
-            layer,
-            default_radius_m=settings.centre_radius_m,
-            roads=_roads(conn, data.grids) if layer == "cameras" else (),
+            grids, demand, facilities, layer, default_radius_m=default_radius, roads=roads
         )
         stored.save(conn, name, f"coverage-{layer}", region, computed.summary, computed.arrays)
-        codes = [g.code for g in data.grids]
-        shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
-        grids = data.grids[shown]
-    report = coverage_page(computed, grids, shown.start)
+    codes = computed.arrays["grid_code"].tolist()
+    shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
+    report = coverage_page(computed, page_grids(conn, codes[shown], version)[0], shown.start)
     if page is not None:
         report["page"] = paging.about(codes, shown, page)
     return {"region": region, **report}
@@ -322,11 +181,9 @@ def siting(
             code="invalid_radius",
             details={"radius_m": radius_m, "level": level},
         )
-    data = region_data(conn, region, settings)
-    demand = data.demand
-    plon = np.array([d.lon for d in demand], float)
-    plat = np.array([d.lat for d in demand], float)
-    weights = np.array([d.households for d in demand], float)
+    version, stamps = data_state(conn, region, ("addresses",))
+    grids, demand = region_inputs(conn, region, version, stamps["addresses"], settings)
+    plon, plat, weights = demand.lon, demand.lat, demand.households
     if candidates:
         clon, clat = to_wgs84_points(
             np.array([c[0] for c in candidates]), np.array([c[1] for c in candidates]), crs
@@ -344,7 +201,7 @@ def siting(
                 "max_pairs": settings.siting_max_pairs,
             },
         )
-    existing = region_facilities(conn, layer, data.grids, settings)
+    existing = region_facilities(conn, layer, grids, settings)
     if layer == "cameras":
         existing = [f for f in existing if f.status != "offline"]
         seen = sector_pairs(
@@ -385,7 +242,7 @@ def siting(
         "sites": [
             {
                 "candidate": j,
-                "code": None if candidates else demand[j].code,
+                "code": None if candidates else str(demand.code[j]),
                 "lon": float(clon[j]),
                 "lat": float(clat[j]),
             }

@@ -2,7 +2,8 @@
 worker and party branch, whether a centre reaches it and a camera sees any of it; counts per
 community.  Computed for the whole region once per data state (:mod:`gis.analysis.stored`:
 the boundary version, the centres' and cameras' stamps, the settings); a page reads the
-stored flags and its own grids' rows.  Buildings are not read: no standard counts them."""
+stored flags and its own grids' rows.  Buildings are not read: no standard counts them; nor
+are the polygons of grids no centre or camera comes near (``near_grids``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import numpy as np
 from sqlalchemy import Connection
 
 from gis.analysis import paging, stored
-from gis.analysis.facilities import grids_reached
-from gis.analysis.report import page_grids, region_facilities, region_grids, stored_key
+from gis.analysis.facilities import grids_reached, near_grids
+from gis.analysis.inputs import grid_rows, grids_of, page_grids, read_exact
+from gis.analysis.report import data_state, region_facilities, stored_key
 from gis.settings import Settings
 
+LAYERS = ("centres", "cameras")
 _PROBLEMS = (
     "households_unknown",
     "households_below_band",
@@ -58,16 +61,16 @@ def _standards_whole(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], list[dict[str, Any]]]:
     """The standards of the whole region: the summary (band, communities, totals), per grid
     its code and whether no centre / no camera reaches it, and the grids' attribute rows."""
-    grids, rows = region_grids(conn, region, settings)
-    unreached = {}
-    for layer in ("centres", "cameras"):
-        reached = grids_reached(
-            grids,
-            region_facilities(conn, layer, grids, settings),
-            layer,
-            default_radius_m=settings.centre_radius_m,
-        )
-        unreached[layer] = ~np.asarray(reached, dtype=bool)
+    rows = grid_rows(conn, region, settings)
+    grids = grids_of(rows)
+    radius = settings.centre_radius_m
+    facilities = {layer: region_facilities(conn, layer, grids, settings) for layer in LAYERS}
+    near = [near_grids(grids.bounds(), facilities[layer], layer, radius) for layer in LAYERS]
+    read_exact(conn, grids, np.union1d(*near))
+    unreached = {
+        layer: ~grids_reached(grids.polygons, facilities[layer], layer, default_radius_m=radius)
+        for layer in LAYERS
+    }
     band = [settings.grid_households_min, settings.grid_households_max]
     per_community: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     names, with_problems = {}, 0
@@ -102,7 +105,8 @@ def grid_standards(
     """Grids that miss the standards: households outside the band, no grid worker or party
     branch, no centre in reach, no camera seeing any of it — each grid (of ``page``) and
     counts per community (of all).  Computed once per data state, as the coverage."""
-    name, version = stored_key(conn, "standards", region, ("centres", "cameras"), settings)
+    version, stamps = data_state(conn, region, LAYERS)
+    name = stored_key("standards", region, version, stamps, settings)
     found = stored.load(conn, name)
     if found is not None:
         summary, arrays = found

@@ -8,8 +8,9 @@ addresses and roads — migrations 0005 and 0015), the settings that change its 
 :data:`FORMAT`.  Any change makes a new key, so a stored result is never read for data it was
 not computed from.  The stamps are read before the data: a result can only be newer than its
 key, never older.  Storing a result deletes the region's older ones of the same analysis, and
-at most :data:`KEEP` results are kept in all (``analysis_results``, one compressed body each:
-arrays and a JSON summary, no pickles).
+at most :data:`KEEP` results are kept in all (``analysis_results``, one body each: the
+arrays and a JSON summary in an ``.npz`` zip deflated at level 1 — level 6, numpy's, took
+0.7 s for a county's uncovered buildings' codes, level 1 0.05 s —, no pickles).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,7 +79,10 @@ def save(
     is logged, never raised — the answer was computed and stands without it."""
     buffer = io.BytesIO()
     encoded = np.frombuffer(json.dumps(summary, ensure_ascii=False).encode(), np.uint8)
-    np.savez_compressed(buffer, **arrays, **{_SUMMARY: encoded})
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as body:
+        for array_name, array in (arrays | {_SUMMARY: encoded}).items():
+            with body.open(f"{array_name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
     try:
         with conn.engine.begin() as writer:
             writer.execute(

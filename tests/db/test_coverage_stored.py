@@ -62,6 +62,14 @@ def _stored(engine: Engine) -> dict[str, int]:
         )
 
 
+def _inputs(engine: Engine) -> list[tuple[str, Any]]:
+    """The stored inputs (grids and placed buildings): key and time stored."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT key, made_at FROM analysis_results WHERE analysis = 'inputs'")
+        ).all()
+
+
 def _forget(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM analysis_results"))
@@ -81,7 +89,9 @@ def test_a_stored_page_is_the_page_computed_afresh(
     client, engine, viewer = county
     _forget(engine)
     first = _get(client, viewer, path, limit=250, **params)
-    assert sum(_stored(engine).values()) == 1  # the whole region, stored once
+    results = _stored(engine)
+    assert results.pop("inputs", 1) == 1  # the grids and buildings of the coverage
+    assert sum(results.values()) == 1  # the whole region, stored once
     cursor = first["page"]["next_cursor"]
     stored = _get(client, viewer, path, limit=250, cursor=cursor, **params)
     _forget(engine)
@@ -97,6 +107,7 @@ def test_a_moved_centre_is_seen_by_the_next_request(
     client, engine, viewer = county
     before = _get(client, viewer, COVERAGE, layer="centres", limit=1000)
     standards = _get(client, viewer, STANDARDS, limit=1000)
+    inputs = _inputs(engine)
     with engine.connect() as conn:
         unreached = conn.scalars(text(UNREACHED_SQL)).all()
     target = unreached[len(unreached) // 2]
@@ -111,6 +122,7 @@ def test_a_moved_centre_is_seen_by_the_next_request(
             {"code": target},
         )
     after = _get(client, viewer, COVERAGE, layer="centres", limit=1000)
+    assert _inputs(engine) == inputs  # the buildings' grids not placed again
     with engine.connect() as conn:
         covered = conn.scalar(text(COVERED_SQL))
         now_unreached = conn.scalars(text(UNREACHED_SQL)).all()
@@ -128,6 +140,42 @@ def test_a_moved_centre_is_seen_by_the_next_request(
         p for g in standards["grids"] if g["code"] == target for p in g["problems"]
     }
     assert _stored(engine)["coverage-centres"] == 1  # the older result deleted
+
+
+@pytest.mark.parametrize(("layer", "table"), [("centres", "centres"), ("cameras", "cameras")])
+def test_a_moved_facility_on_stored_inputs_is_the_answer_computed_afresh(
+    county: tuple[TestClient, Engine, dict], layer: str, table: str
+) -> None:
+    """After a move the stored inputs are reused and only the grids a facility's envelope
+    meets are read exactly (the rest as boxes): the whole answer, every page, is the one
+    computed from nothing stored, every grid exact."""
+    client, engine, viewer = county
+    _get(client, viewer, COVERAGE, layer=layer, limit=1)
+    inputs = _inputs(engine)
+    with engine.begin() as conn:  # every third facility ~300 m east, across grid edges
+        moved = conn.execute(
+            text(f"UPDATE {table} SET geom = ST_Translate(geom, 0.003, 0.0005) WHERE id % 3 = 0")
+        ).rowcount
+    assert moved > 1
+    cursors: list[str | None] = [None]
+    pages = [_get(client, viewer, COVERAGE, layer=layer, limit=250)]
+    assert _inputs(engine) == inputs
+    while cursor := pages[-1]["page"]["next_cursor"]:
+        cursors.append(cursor)
+        pages.append(_get(client, viewer, COVERAGE, layer=layer, limit=250, cursor=cursor))
+    assert len(pages) == 3
+    _forget(engine)
+    fresh = [
+        _get(client, viewer, COVERAGE, layer=layer, limit=250, **({"cursor": c} if c else {}))
+        for c in cursors
+    ]
+    assert pages == fresh
+    if layer == "centres":
+        with engine.connect() as conn:
+            assert pages[0]["totals"]["covered_households"] == conn.scalar(text(COVERED_SQL))
+            unreached = conn.scalars(text(UNREACHED_SQL)).all()
+        listed = [g["code"] for p in pages for g in p["grids_without_facility"]]
+        assert listed == unreached
 
 
 def test_an_address_or_road_written_in_sql_is_seen_by_the_next_request(
