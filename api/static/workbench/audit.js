@@ -34,8 +34,7 @@
     limit: PAGE,
     body: document.getElementById("audit-body"),
     row: entryRow,
-    button: document.getElementById("audit-more"),
-    count: document.getElementById("audit-count"),
+    name: "audit",
     noun: "条记录",
     message,
   });

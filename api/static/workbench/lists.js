@@ -7,12 +7,13 @@
  *   items  — the answer's array ("versions", "uploads", "entries");
  *   limit  — the page size asked for;
  *   body   — the <tbody> that gets one row(item) per entry (built with gm.el: text only);
- *   button — the "更早的…" button: a click follows the answer's `next` link and appends that
- *            page; hidden on the last page, disabled while a page loads;
- *   message — where a page that could not be read is said (gm.message);
- *   count  — where "已列出最新的 N 个…，共 M 个…" is said ("总数约 M" when estimated; on the
- *            last page "共 N 个…，已全部列出");
+ *   name   — the ids of what the template's lists.more(name, label) wrote:
+ *            #<name>-more, the "更早的…" button: a click follows the answer's `next` link and
+ *            appends that page; hidden on the last page, disabled while a page loads;
+ *            #<name>-count, where "已列出最新的 N 个…，共 M 个…" is said ("总数约 M" when
+ *            estimated; on the last page "共 N 个…，已全部列出");
  *   noun   — what an entry is counted as ("个版本");
+ *   message — where a page that could not be read is said (gm.message);
  *   onAnswer(answer, items, appended) — with each page, before its rows are drawn.
  * load(query) reads the first page again (query: the list's filters); more() the next one.
  * An answer that arrives after a newer load() was asked for is dropped.
@@ -29,7 +30,9 @@
     return url.pathname + url.search;
   }
 
-  function list({ path, items, limit, body, row, button, count, noun, message, onAnswer }) {
+  function list({ path, items, limit, body, row, name, noun, message, onAnswer }) {
+    const button = document.getElementById(`${name}-more`);
+    const count = document.getElementById(`${name}-count`);
     let next = null;
     let shown = 0;
     let generation = 0;

@@ -44,8 +44,7 @@
     limit: PAGE,
     body: document.getElementById("uploads-body"),
     row: uploadRow,
-    button: document.getElementById("uploads-more"),
-    count: document.getElementById("uploads-count"),
+    name: "uploads",
     noun: "次上传",
     message,
   });

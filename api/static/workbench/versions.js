@@ -195,8 +195,7 @@
     limit: PAGE,
     body,
     row: versionRow,
-    button: document.getElementById("versions-more"),
-    count: document.getElementById("versions-count"),
+    name: "versions",
     noun: "个版本",
     message,
     onAnswer(answer, listed, appended) {
