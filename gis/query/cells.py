@@ -28,6 +28,9 @@ MIN_CELLS = 1 << 20
 MAX_CELLS = 8 << 20
 OUTLINE_CHUNK = 1 << 15
 """Polygons whose edges are rasterised at a time (bounded memory)."""
+BLOCK = 8
+"""The nearest-grid search descends blocks of BLOCK^k × BLOCK^k cells (fewer levels: less
+Python per search)."""
 PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
 
@@ -317,16 +320,16 @@ class CellIndex:
         return found
 
     def _blocks(self) -> list[np.ndarray]:
-        """Per k = 0, 1, …: whether each block of 4^k × 4^k cells holds a mixed cell (rows
+        """Per k = 0, 1, …: whether each block of BLOCK^k × BLOCK^k cells holds a mixed cell (rows
         × columns; the last level is one block) — made once, when first searched."""
         if self._levels is None:
             level = (self.labels <= -2).reshape(self.ny, self.nx)
             levels = [level]
             while level.shape != (1, 1):
-                ny, nx = -(-level.shape[0] // 4), -(-level.shape[1] // 4)
-                padded = np.zeros((ny * 4, nx * 4), dtype=bool)
+                ny, nx = -(-level.shape[0] // BLOCK), -(-level.shape[1] // BLOCK)
+                padded = np.zeros((ny * BLOCK, nx * BLOCK), dtype=bool)
                 padded[: level.shape[0], : level.shape[1]] = level
-                level = padded.reshape(ny, 4, nx, 4).any(axis=(1, 3))
+                level = padded.reshape(ny, BLOCK, nx, BLOCK).any(axis=(1, 3))
                 levels.append(level)
             self._levels = levels
         return self._levels
@@ -338,20 +341,20 @@ class CellIndex:
         :meth:`_blocks`, keeping only blocks that hold a mixed cell and are close enough
         (for the least: no farther than the upper bound of some such block)."""
         levels = self._blocks()
-        sub_row, sub_col = np.divmod(np.arange(16), 4)
+        sub_row, sub_col = np.divmod(np.arange(BLOCK * BLOCK), BLOCK)
         rows = cols = np.zeros(1, dtype=np.int64)
         for k in range(len(levels) - 1, -1, -1):
             level = levels[k]
             if k < len(levels) - 1:
-                rows = (rows[:, None] * 4 + sub_row).ravel()
-                cols = (cols[:, None] * 4 + sub_col).ravel()
+                rows = (rows[:, None] * BLOCK + sub_row).ravel()
+                cols = (cols[:, None] * BLOCK + sub_col).ravel()
                 keep = (rows < level.shape[0]) & (cols < level.shape[1])
                 rows, cols = rows[keep], cols[keep]
             keep = level[rows, cols]
             rows, cols = rows[keep], cols[keep]
             if not len(rows):
                 break
-            side = self.size * 4**k
+            side = self.size * BLOCK**k
             lower, upper = gaps(self.x0 + cols * side, self.y0 + rows * side, side)
             limit = reach if reach is not None else float(upper.min() if k else lower.min())
             keep = lower <= limit
