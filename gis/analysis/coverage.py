@@ -24,8 +24,8 @@ from gis.analysis.facilities import (
     Grid,
     Grids,
     Kind,
+    grid_reach,
     outline,
-    reach,
     used_facilities,
 )
 from gis.analysis.overlay import blind_spots, road_coverage
@@ -51,6 +51,7 @@ __all__ = [
     "compute_coverage",
     "coverage_page",
     "coverage_report",
+    "facilities_of",
 ]
 
 
@@ -179,9 +180,10 @@ def compute_coverage(
     redundant_share: float = 0.8,
     min_blind_m2: float = 1.0,
     roads: Sequence[Any] = (),
+    before: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Computed:
     """The report of :func:`coverage_report` for the whole region, before it is paged
-    (``grids`` and ``demand`` as columns)."""
+    (``grids`` and ``demand`` as columns; ``before``: see ``grid_reach``)."""
     cameras = kind == "cameras"
     used, excluded, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
 
@@ -223,11 +225,11 @@ def compute_coverage(
     area = stored.copy()
     if np.isnan(stored).any():
         area[np.isnan(stored)] = geodesic_area_m2(polygons[np.isnan(stored)])
-    _, blind_m2 = blind_spots(polygons, shapes, min_blind_m2, area_m2=area)
-
+    blind_m2, in_reach, frame = grid_reach(
+        polygons, area, (params, flon, flat, shapes), cameras, min_blind_m2, before
+    )
     fgrid = lowest_covering(polygons, flon, flat) if n_grids else np.full(len(used), -1)
     in_grid = np.bincount(fgrid[fgrid >= 0], minlength=n_grids)
-    in_reach, frame, _ = reach(polygons, flon, flat, params, shapes, cameras)
 
     def fac_ref(i: int) -> dict[str, Any]:
         return {"id": used[i].id, "name": used[i].name}
@@ -365,9 +367,9 @@ def compute_coverage(
     return Computed(summary, arrays)
 
 
-def _page_facilities(summary: dict[str, Any]) -> list[Facility]:
-    """The facilities a report used, from its ``facilities`` rows (radius resolved, cameras
-    online): the same parameters and shapes again."""
+def facilities_of(summary: dict[str, Any]) -> list[Facility]:
+    """The facilities a report counted, from its ``facilities`` rows (radius resolved,
+    cameras online): the same parameters and shapes again."""
     rows = summary["facilities"]
     if summary["kind"] == "cameras":
         names = ("id", "name", "lon", "lat", "azimuth_deg", "fov_deg", "range_m", "status")
@@ -387,7 +389,7 @@ def coverage_page(computed: Computed, grids: Sequence[Grid], start: int) -> dict
     figure = {name: a[name][start:stop] for name in _GRID_FIGURES}
     used = summary["facilities"]
     _, _, params, flon, flat, shapes = used_facilities(
-        _page_facilities(summary), summary["kind"], None
+        facilities_of(summary), summary["kind"], None
     )
     polygons = np.empty(len(grids), dtype=object)
     polygons[:] = [g.polygon for g in grids]

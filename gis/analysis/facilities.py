@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import shapely
 
+from gis.analysis.overlay import blind_spots
 from gis.analysis.reach import distances_to_grid, finite_floats, local_frame
 from gis.catalogue.schema import service_radius_m
 from gis.errors import InvalidInput
@@ -211,15 +212,18 @@ def reach(
     params: np.ndarray,
     shapes: np.ndarray,
     cameras: bool,
+    frame: Any = None,
 ) -> tuple[np.ndarray, Any, np.ndarray]:
     """Per grid the facilities in reach (a centre within its radius of the grid, geodesic; a
-    camera whose sector meets it), the local frame the distances were measured in, and the
-    grids' outlines in it where measured (else None: ``outline``).
+    camera whose sector meets it), the local frame the distances were measured in (``frame``
+    when given, else the grids' and facilities'), and the grids' outlines in it where
+    measured (else None: ``outline``).
 
     A centre's candidates are the grids meeting its box (``_queries``), and only they are
     projected: a city's grids are mostly far from every centre."""
     n_grids = len(polygons)
-    frame = frame_of(shapely.bounds(polygons).reshape(-1, 4), flon, flat)
+    if frame is None:
+        frame = frame_of(shapely.bounds(polygons).reshape(-1, 4), flon, flat)
     outlines = np.full(n_grids, None, dtype=object)
     queries = _queries(frame, flon, flat, params, shapes, cameras)
     reach_fac, reach_grid = shapely.STRtree(polygons).query(queries, predicate="intersects")
@@ -233,25 +237,74 @@ def reach(
     return np.bincount(reach_grid, minlength=n_grids), frame, outlines
 
 
+def grid_reach(
+    polygons: np.ndarray,
+    area_m2: np.ndarray,
+    used: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    cameras: bool,
+    min_blind_m2: float,
+    before: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Per grid its blind area (``blind_spots``) and the facilities in reach (``reach``),
+    and the frame; ``used``: the facilities' parameters, lon, lat and shapes.
+
+    ``before`` (blind areas, facilities in reach, grids to redo): the figures of the same
+    grids for facilities that differ from these only in ``changed_facilities``, and the
+    grids those meet (``near_grids``); only they are measured again — no other grid's
+    figures can differ, each depending only on the facilities whose envelope meets it."""
+    params, flon, flat, shapes = used
+    frame = frame_of(shapely.bounds(polygons).reshape(-1, 4), flon, flat)
+    if before is None:
+        blind, in_reach = np.zeros(len(polygons)), np.zeros(len(polygons), np.int64)
+        redo = np.arange(len(polygons))
+    else:
+        blind, in_reach, redo = before[0].astype(float), before[1].astype(np.int64), before[2]
+    if len(redo):
+        blind[redo] = blind_spots(polygons[redo], shapes, min_blind_m2, area_m2=area_m2[redo])[1]
+        in_reach[redo] = reach(polygons[redo], flon, flat, params, shapes, cameras, frame)[0]
+    return blind, in_reach, frame
+
+
+def _signatures(
+    facilities: Sequence[Facility], kind: Kind, default_radius_m: Mapping[str, float] | None
+) -> dict[tuple[Any, ...], Facility]:
+    """The facilities counted, by what their figures depend on: id, place, parameters."""
+    used = [f for f in facilities if not (kind == "cameras" and _status(f) in OFFLINE)]
+    params = parameters(used, kind, default_radius_m).tolist()
+    return {(f.id, f.lon, f.lat, *p): f for f, p in zip(used, params, strict=True)}
+
+
+def changed_facilities(
+    before: Sequence[Facility],
+    now: Sequence[Facility],
+    kind: Kind,
+    default_radius_m: Mapping[str, float] | None,
+) -> list[Facility]:
+    """The facilities counted in one list and not in the other (moved, added, removed,
+    re-aimed, switched off or on), as counted (radius resolved)."""
+    old, new = (_signatures(f, kind, default_radius_m) for f in (before, now))
+    return [old[k] for k in old.keys() - new.keys()] + [new[k] for k in new.keys() - old.keys()]
+
+
 def near_grids(
-    bounds: np.ndarray,
+    polygons: np.ndarray,
     facilities: Sequence[Facility],
     kind: Kind,
     default_radius_m: Mapping[str, float] | None,
 ) -> np.ndarray:
-    """The indices of the grids (by bounding box, ``bounds``: n × 4) whose geometry the
-    coverage by ``facilities`` reads: those whose box meets a facility's shape, its reach
-    query or its place.  Every spatial test of the coverage (reach, blind spots, the grid a
-    facility lies in) goes through an STR tree, which tests a grid only where the envelopes
-    meet; so any other grid may stand in as its box (its envelope) with the same answers."""
+    """The indices of the grids (``polygons``, or their bounding boxes: only envelopes are
+    compared) whose geometry the coverage by ``facilities`` reads: those whose envelope
+    meets a facility's shape, its reach query or its place.  Every spatial test of the
+    coverage (reach, blind spots, the grid a facility lies in) goes through an STR tree,
+    which tests a grid only where the envelopes meet; so any other grid may stand in as its
+    box (its envelope) with the same answers."""
     _, _, params, flon, flat, shapes = used_facilities(facilities, kind, default_radius_m)
-    if not len(bounds) or not len(flon):
+    if not len(polygons) or not len(flon):
         return np.zeros(0, dtype=np.int64)
-    frame = frame_of(bounds, flon, flat)
+    frame = frame_of(shapely.bounds(polygons).reshape(-1, 4), flon, flat)
     queries = _queries(frame, flon, flat, params, shapes, kind == "cameras")
     probes = np.concatenate([queries, shapes, shapely.points(flon, flat)])
-    boxes = shapely.box(*bounds.T)
-    return np.unique(shapely.STRtree(boxes).query(probes)[1])
+    return np.unique(shapely.STRtree(polygons).query(probes)[1])
 
 
 def outline(frame: Any, polygons: np.ndarray, outlines: np.ndarray, which: np.ndarray) -> None:

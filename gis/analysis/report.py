@@ -25,8 +25,9 @@ from gis.analysis.coverage import (
     Grids,
     compute_coverage,
     coverage_page,
+    facilities_of,
 )
-from gis.analysis.facilities import near_grids
+from gis.analysis.facilities import changed_facilities, near_grids
 from gis.analysis.inputs import page_grids, read_exact, region_inputs
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
@@ -115,6 +116,30 @@ def stored_key(
     return stored.key(analysis, region, version, stamps=stamps, settings=_settings_key(settings))
 
 
+def _before(
+    conn: Connection,
+    analysis: str,
+    region: str,
+    lineage: str,
+    grids: Grids,
+    facilities: list[Facility],
+    radius: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The per-grid figures of the region's last stored coverage when it differs only in
+    its facilities (the same ``lineage``: version, stamps of the other tables, settings),
+    and the grids the changed facilities meet — all that must be measured again
+    (``grid_reach``); None otherwise."""
+    found = stored.latest(conn, analysis, region)
+    if found is None or "lineage" not in found[1] or str(found[1]["lineage"]) != lineage:
+        return None
+    summary, arrays = found
+    if not np.array_equal(arrays["grid_code"], grids.code):
+        return None
+    changed = changed_facilities(facilities_of(summary), facilities, summary["kind"], radius)
+    redo = near_grids(grids.polygons, changed, summary["kind"], radius)
+    return arrays["blind_m2"], arrays["in_reach"], redo
+
+
 def coverage(
     conn: Connection,
     region: str,
@@ -131,20 +156,31 @@ def coverage(
     stored."""
     tables = (layer, "addresses") + (("roads",) if layer == "cameras" else ())
     version, stamps = data_state(conn, region, tables)
-    name = stored_key(f"coverage-{layer}", region, version, stamps, settings)
+    analysis = f"coverage-{layer}"
+    name = stored_key(analysis, region, version, stamps, settings)
     found = stored.load(conn, name)
     if found is not None:
         computed = Computed(*found)
     else:
+        others = {table: stamp for table, stamp in stamps.items() if table != layer}
+        lineage = stored_key(analysis, region, version, others, settings)
         grids, demand = region_inputs(conn, region, version, stamps["addresses"], settings)
         facilities = region_facilities(conn, layer, grids, settings)
         roads = _roads(conn, grids) if layer == "cameras" else ()
-        default_radius = settings.centre_radius_m
-        read_exact(conn, grids, near_grids(grids.bounds(), facilities, layer, default_radius))
+        radius = settings.centre_radius_m
+        near = near_grids(grids.polygons, facilities, layer, radius)
+        read_exact(conn, grids, np.union1d(near, np.flatnonzero(np.isnan(grids.area_m2))))
         computed = compute_coverage(
-            grids, demand, facilities, layer, default_radius_m=default_radius, roads=roads
+            grids,
+            demand,
+            facilities,
+            layer,
+            default_radius_m=radius,
+            roads=roads,
+            before=_before(conn, analysis, region, lineage, grids, facilities, radius),
         )
-        stored.save(conn, name, f"coverage-{layer}", region, computed.summary, computed.arrays)
+        computed.arrays["lineage"] = np.array(lineage)
+        stored.save(conn, name, analysis, region, computed.summary, computed.arrays)
     codes = computed.arrays["grid_code"].tolist()
     shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
     report = coverage_page(computed, page_grids(conn, codes[shown], version)[0], shown.start)

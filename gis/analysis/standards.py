@@ -65,7 +65,7 @@ def _standards_whole(
     grids = grids_of(rows)
     radius = settings.centre_radius_m
     facilities = {layer: region_facilities(conn, layer, grids, settings) for layer in LAYERS}
-    near = [near_grids(grids.bounds(), facilities[layer], layer, radius) for layer in LAYERS]
+    near = [near_grids(grids.polygons, facilities[layer], layer, radius) for layer in LAYERS]
     read_exact(conn, grids, np.union1d(*near))
     unreached = {
         layer: ~grids_reached(grids.polygons, facilities[layer], layer, default_radius_m=radius)

@@ -67,6 +67,21 @@ def load(conn: Connection, name: str) -> tuple[dict[str, Any], dict[str, np.ndar
     return summary, arrays
 
 
+def latest(
+    conn: Connection, analysis: str, region: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The newest result of ``analysis`` of ``region`` stored under any key, or None: what
+    a computation for a changed key may start from, when the result says it can."""
+    name = conn.scalar(
+        text(
+            "SELECT key FROM analysis_results WHERE analysis = :analysis AND region = :region "
+            "ORDER BY made_at DESC LIMIT 1"
+        ),
+        {"analysis": analysis, "region": region},
+    )
+    return None if name is None else load(conn, name)
+
+
 def save(
     conn: Connection,
     name: str,
@@ -76,7 +91,8 @@ def save(
     arrays: dict[str, np.ndarray],
 ) -> None:
     """Store a result under ``name`` in a transaction of its own (not the caller's); a failure
-    is logged, never raised — the answer was computed and stands without it."""
+        is logged, never raised — the answer was computed and stands without it.  The commit
+    does not wait for the disk (``synchronous_commit`` off)."""
     buffer = io.BytesIO()
     encoded = np.frombuffer(json.dumps(summary, ensure_ascii=False).encode(), np.uint8)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as body:
@@ -85,6 +101,8 @@ def save(
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
     try:
         with conn.engine.begin() as writer:
+            # a copy of what can be computed again: lost in a crash, nothing is wrong
+            writer.execute(text("SET LOCAL synchronous_commit = off"))
             writer.execute(
                 text(
                     "INSERT INTO analysis_results (key, analysis, region, body) "
