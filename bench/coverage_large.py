@@ -13,7 +13,9 @@ standards:
   (``gis.analysis.stored``);
 * **page 10** (grids 9 001–10 000, keyset cursor): read from the stored result;
 * **first page after a centre moved** (a camera, for the camera coverage): the facility is
-  moved in SQL, so its stamp changes and the county is computed again;
+  moved in SQL, so its stamp changes and the county is computed again — from the stored
+  inputs (grids, placed buildings) and the last result, only the grids the moved facility
+  meets measured again (the grid standards read the grids' rows and the near polygons);
 * **PostGIS peer** — the same headline figures in one set-based statement each: households
   covered by a station (``ST_DWithin`` on geography, ``EXISTS``) and the grids no station
   reaches — what the analysis answers besides its per-grid rows, blind spots and
