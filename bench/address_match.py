@@ -1,26 +1,30 @@
-"""Matching messy addresses among a province's registry: the narrowed search against the
-trigram search everywhere (``gis.query.addresses.match_address(narrow=False)``, the method
-before issue 16), side by side on the same registry.
+"""Matching messy addresses among a province's registry: the narrowed search at several
+registry sizes side by side, and against the trigram search everywhere
+(``gis.query.addresses.match_address(narrow=False)``, the method before issue 16).
 
-The registry: ``--entries`` synthetic entries (``tests/address_registry.py``: road and
-compound names recurring all over the province) in a throw-away database, or the entries
-already in ``--database`` (a loaded province; its queries are made from a random sample of
-its rows).  ``--queries`` messy queries (the forms of ``address_registry.FORMS`` in turn),
-each matched by the narrowed search, and the first ``--old`` of them right after by the old
-one (so load on the machine falls on both); the connection is warm (``--warm`` queries
-first, untimed).  Prints p50/p99/max per method, hit rates per form and kind of entry, how
-often the two agree, and the old method's plan for one query.
+The registries: ``--entries`` sizes of synthetic entries (``tests/address_registry.py``:
+road and compound names recurring all over the province), each in a database
+``bench_address_<n>`` (``--keep`` keeps it, and a later run with the same size reuses it),
+or the entries already in ``--database`` (a loaded province; its queries are made from a
+random sample of its rows).  ``--queries`` messy queries per registry (the forms of
+``address_registry.FORMS`` in turn), the registries taking turns query by query so load on
+the machine falls on all; the first ``--old`` of the smallest registry's are also matched
+the old way right after.  Connections are warm (``--warm`` queries first, untimed).
+Prints p50/p95/p99/max per registry and per form and kind of entry, hit rates, how often
+old and new agree, and the old method's plan for one query.
 
-    .venv/bin/python bench/address_match.py [--entries 1000000] [--queries 2000] [--old 200]
+    .venv/bin/python bench/address_match.py [--entries 1000000 10000000] [--queries 2000]
+        [--old 200] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from common import (
@@ -28,12 +32,13 @@ from common import (
     bench_database,
     drop_databases,
     git_state,
+    load_average,
     machine,
     plan_nodes,
     server_versions,
     spaced,
 )
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, make_url, text
 
 from gis.errors import NotFound
 from gis.query import addresses
@@ -66,8 +71,11 @@ def _answer(conn: Connection, query: str, narrow: bool) -> tuple[float, tuple[An
 
 def _percentiles(ms: list[float]) -> str:
     ordered = sorted(ms)
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return f"{statistics.median(ordered):.1f} | {p99:.1f} | {ordered[-1]:.1f}"
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return f"{statistics.median(ordered):.1f} | {at(0.95):.1f} | {at(0.99):.1f} | {ordered[-1]:.1f}"
 
 
 def _old_plan(conn: Connection, query: str) -> str:
@@ -84,91 +92,177 @@ def _old_plan(conn: Connection, query: str) -> str:
     return f"{plan_nodes(chr(10).join(plan))}\n  " + "\n  ".join(scans) + f"\n  {last}"
 
 
-def run(engine: Engine, entries: list[ar.Entry], args: argparse.Namespace) -> None:
-    queries = ar.messy_queries(entries, min(args.queries, len(entries)))
-    warm = ar.messy_queries(entries, min(args.warm, len(entries)), seed=99)
-    with engine.connect() as conn:
-        registry = conn.scalar(text("SELECT count(*) FROM addresses"))
-        for _, query, _ in warm:
-            _answer(conn, query, True)
-        new_ms, old_ms, new_hits, old_hits, same = [], [], [], [], 0
-        by_group: dict[str, list[float]] = {}
-        for i, (form, query, entry) in enumerate(queries):
-            ms, answer = _answer(conn, query, True)
-            new_ms.append(ms)
-            by_group.setdefault(f"{form}/{entry.kind}", []).append(ms)
-            new_hits.append((form, entry, answer[0] == entry.code))
-            if i < args.old:
-                ms, old = _answer(conn, query, False)
-                old_ms.append(ms)
-                old_hits.append((form, entry, old[0] == entry.code))
-                same += old == answer
-        plan = _old_plan(conn, queries[0][1])
+@dataclass
+class Registry:
+    """A registry measured: its database, the queries of its entries and what they took."""
+
+    name: str
+    url: str
+    engine: Engine
+    queries: list[tuple[str, str, ar.Entry]]
+    warm: list[tuple[str, str, ar.Entry]]
+    ms: list[float] = field(default_factory=list)
+    hits: list[tuple[str, ar.Entry, bool]] = field(default_factory=list)
+    by_group: dict[str, list[float]] = field(default_factory=dict)
+    answers: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _table(registry: Registry, old_ms: list[float], old_hits: list[Any], same: int) -> None:
+    with registry.engine.connect() as conn:
+        size = conn.scalar(text("SELECT count(*) FROM addresses"))
+    print(f"\n### {registry.name}: {spaced(size)} entries, {len(registry.ms)} queries\n")
     print(
-        f"registry {spaced(registry)} entries; {len(new_ms)} queries "
-        f"(old method: first {len(old_ms)})\n"
-    )
-    print(
-        "| method | queries | p50 ms | p99 ms | max ms | hit rate |\n|---|---:|---:|---:|---:|---:|"
+        "| method | queries | p50 ms | p95 ms | p99 ms | max ms | hit rate |\n"
+        "|---|---:|---:|---:|---:|---:|---:|"
     )
     for name, ms, hits in (
-        ("narrowed (new)", new_ms, new_hits),
+        ("narrowed (new)", registry.ms, registry.hits),
         ("trigram everywhere (old)", old_ms, old_hits),
     ):
         if ms:
             rate = sum(h for _, _, h in hits) / len(hits)
             print(f"| {name} | {len(ms)} | {_percentiles(ms)} | {rate:.3f} |")
-    print(
-        "\nold and new give the same answer (entry, level, confidence, number of "
-        f"candidates): {same} of {len(old_ms)}"
-    )
-    subset = ar.hit_rates(new_hits[: len(old_hits)])
+    if old_ms:
+        print(
+            "\nold and new give the same answer (entry, level, confidence, number of "
+            f"candidates): {same} of {len(old_ms)}"
+        )
+    subset = ar.hit_rates(registry.hits[: len(old_hits)])
     old_rates = ar.hit_rates(old_hits)
     print(
-        "\n| form/kind | new: queries | p50 ms | p99 ms | max ms | hit rate "
-        "| hit rate on old's subset: new | old |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "\n| form/kind | queries | p50 ms | p95 ms | p99 ms | max ms | hit rate "
+        "| hit rate on old's subset: new | old |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
-    for group, rate in ar.hit_rates(new_hits).items():
+    for group, rate in ar.hit_rates(registry.hits).items():
+        times = registry.by_group[group]
         print(
-            f"| {group} | {len(by_group[group])} | {_percentiles(by_group[group])} | {rate:.3f} "
+            f"| {group} | {len(times)} | {_percentiles(times)} | {rate:.3f} "
             f"| {subset.get(group, float('nan')):.3f} | {old_rates.get(group, float('nan')):.3f} |"
         )
-    print(f"\nold method's plan for {queries[0][1]!r}:\n  {plan}")
+
+
+def run(registries: list[Registry], args: argparse.Namespace) -> None:
+    """The registries' queries in turn (query i of each, then i + 1 …); the old way on the
+    first ``--old`` of the first (smallest) registry's."""
+    conns = [r.engine.connect() for r in registries]
+    try:
+        for registry, conn in zip(registries, conns, strict=True):
+            for _, query, _ in registry.warm:
+                _answer(conn, query, True)
+        old_ms: list[float] = []
+        old_hits: list[tuple[str, ar.Entry, bool]] = []
+        same = 0
+        for i in range(max(len(r.queries) for r in registries)):
+            for registry, conn in zip(registries, conns, strict=True):
+                if i >= len(registry.queries):
+                    continue
+                form, query, entry = registry.queries[i]
+                ms, answer = _answer(conn, query, True)
+                registry.ms.append(ms)
+                registry.by_group.setdefault(f"{form}/{entry.kind}", []).append(ms)
+                registry.hits.append((form, entry, answer[0] == entry.code))
+                if registry is registries[0] and i < args.old:
+                    ms, old = _answer(conn, query, False)
+                    old_ms.append(ms)
+                    old_hits.append((form, entry, old[0] == entry.code))
+                    same += old == answer
+        plan = _old_plan(conns[0], registries[0].queries[0][1]) if args.old else ""
+    finally:
+        for conn in conns:
+            conn.close()
+    for registry in registries:
+        first = registry is registries[0]
+        _table(registry, old_ms if first else [], old_hits if first else [], same)
+    if plan:
+        print(f"\nold method's plan for {registries[0].queries[0][1]!r}:\n  {plan}")
+
+
+def _synthetic(n: int, args: argparse.Namespace, made: list[str]) -> Registry:
+    """The registry of ``n`` synthetic entries in ``bench_address_<n>``: built unless that
+    database holds them already (its URL then added to ``made``, to be dropped); the entries
+    the queries ask for kept as they stream by."""
+    base, _ = bench_database(Settings(), "address")
+    url = make_url(base).set(database=f"bench_address_{n}").render_as_string(hide_password=False)
+    created = create_database(url)
+    if created:
+        made.append(url)
+    engine = make_engine(url)
+    if not created:
+        with engine.connect() as conn:
+            held = conn.scalar(text("SELECT count(*) FROM addresses"))
+        if held != n:
+            raise SystemExit(f"bench_address_{n} holds {held} entries: drop it first")
+    wanted = {p: None for p in ar.picks(n, min(args.queries, n))} | {
+        p: None for p in ar.picks(n, min(args.warm, n), seed=99)
+    }
+    kept: dict[int, ar.Entry] = {}
+
+    def keeping() -> Iterator[ar.Entry]:
+        for i, entry in enumerate(ar.iter_entries(n)):
+            if i in wanted:
+                kept[i] = entry
+            yield entry
+
+    began = time.perf_counter()
+    if created:
+        migrate(url)
+        ar.load(engine, keeping())
+        print(f"{spaced(n)} entries built and loaded in {time.perf_counter() - began:.0f} s")
+    else:
+        for _ in keeping():
+            pass
+        print(f"{spaced(n)} entries: bench_address_{n} reused")
+    return Registry(
+        spaced(n),
+        url,
+        engine,
+        ar.messy([kept[p] for p in ar.picks(n, min(args.queries, n))]),
+        ar.messy([kept[p] for p in ar.picks(n, min(args.warm, n), seed=99)]),
+    )
+
+
+def _loaded(url: str, args: argparse.Namespace) -> Registry:
+    """The registry already in ``url``, queries made from a sample of its rows."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(_SAMPLE_ROWS), {"n": 3 * args.queries}).mappings()
+        entries = ar.from_registry([dict(r) for r in rows])
+    return Registry(
+        make_url(url).database or url,
+        url,
+        engine,
+        ar.messy_queries(entries, min(args.queries, len(entries))),
+        ar.messy_queries(entries, min(args.warm, len(entries)), seed=99),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--entries", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--database", help="URL of a database whose registry to use as it is")
-    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=2000, help="per registry")
     parser.add_argument("--old", type=int, default=200, help="queries also run the old way")
     parser.add_argument("--warm", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="keep the built databases")
     args = parser.parse_args(argv)
-    print(f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    if args.database:
-        engine = make_engine(args.database)
-        with engine.connect() as conn:
-            rows = conn.execute(text(_SAMPLE_ROWS), {"n": 3 * args.queries}).mappings()
-            entries = ar.from_registry([dict(r) for r in rows])
-        urls = []
-        url = args.database
-    else:
-        url, _ = bench_database(Settings(), "address")
-        urls = [url]
-        create_database(url)
-        migrate(url)
-        engine = make_engine(url)
-        began = time.perf_counter()
-        entries = ar.entries(args.entries)
-        ar.load(engine, entries)
-        print(f"registry built and loaded in {time.perf_counter() - began:.0f} s")
+    print(f"load average at start {load_average()}")
+    registries: list[Registry] = []
+    made: list[str] = []
     try:
-        print(f"{machine()} · {server_versions(url)} · {git_state(ROOT)}")
-        run(engine, entries, args)
+        if args.database:
+            registries.append(_loaded(args.database, args))
+        else:
+            for n in sorted(args.entries):
+                registries.append(_synthetic(n, args, made))
+        print(f"{machine()} · {server_versions(registries[0].url)} · {git_state(ROOT)}")
+        print(f"load average before the queries {load_average()}")
+        run(registries, args)
     finally:
-        engine.dispose()
-        drop_databases(urls)
-        print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        for registry in registries:
+            registry.engine.dispose()
+        if not args.keep:
+            drop_databases(made)
+        print(f"\nload average at end {load_average()}")
     return 0
 
 

@@ -14,8 +14,9 @@ one right answer.  Deterministic for a seed.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 from sqlalchemy import Engine, text
@@ -63,8 +64,13 @@ def _zipf(rng: np.random.Generator, pool: int, n: int) -> np.ndarray:
 
 
 def entries(n: int, seed: int = 16) -> list[Entry]:
-    """About ``n`` registry entries: places (road + doorplate [+ compound entry + buildings])
+    """``n`` registry entries: places (road + doorplate [+ compound entry + buildings])
     until ``n`` is reached."""
+    return list(iter_entries(n, seed))
+
+
+def iter_entries(n: int, seed: int = 16) -> Iterator[Entry]:
+    """The entries of :func:`entries` one by one (10 000 000 of them as a list take ~4 GB)."""
     rng = np.random.default_rng(seed)
     pool = len(CHARS) ** 2
     places = n // 8 + 1
@@ -87,7 +93,7 @@ def entries(n: int, seed: int = 16) -> list[Entry]:
     doorplate_only = (rng.random(places) < DOORPLATES).tolist()
     buildings = rng.integers(BUILDINGS[0], BUILDINGS[1] + 1, places).tolist()
     used: dict[str, int] = {}
-    out: list[Entry] = []
+    made = 0
     for p in range(places):
         road = roads[p]
         used[road] = number = used.get(road, 0) + 1
@@ -95,35 +101,34 @@ def entries(n: int, seed: int = 16) -> list[Entry]:
         place = f"{road}{2 * number - 1}号"
         code = f"DS{p:08d}"
         if doorplate_only[p]:
-            out.append(Entry(code + "00", admin + place, admin, road, 2 * number - 1, None, None))
-            continue
-        compound = compounds[p]
-        out.append(
-            Entry(
-                code + "00", admin + place + compound, admin, road, 2 * number - 1, compound, None
-            )
-        )
-        for b in range(1, buildings[p] + 1):
-            out.append(
+            place_entries = [
+                Entry(code + "00", admin + place, admin, road, 2 * number - 1, None, None)
+            ]
+        else:
+            compound = compounds[p]
+            place_entries = [
                 Entry(
                     f"{code}{b:02d}",
-                    f"{admin}{place}{compound}{b}号楼",
+                    f"{admin}{place}{compound}{b}号楼" if b else admin + place + compound,
                     admin,
                     road,
                     2 * number - 1,
                     compound,
-                    b,
+                    b or None,
                 )
-            )
-        if len(out) >= n:
-            break
-    return out[:n]
+                for b in range(buildings[p] + 1)
+            ]
+        yield from place_entries[: n - made]
+        made += len(place_entries)
+        if made >= n:
+            return
 
 
-def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
-    """Write the entries into ``addresses`` by COPY (points scattered over northern Hebei),
-    its indexes built afresh, then VACUUM ANALYZE."""
-    rng = np.random.default_rng(seed)
+_CHUNK = 100_000
+"""Entries written by one COPY buffer (a province's registry does not fit one in memory)."""
+
+
+def _copy_lines(rows: list[Entry], rng: np.random.Generator) -> str:
     lon = rng.uniform(114.0, 119.5, len(rows)).tolist()
     lat = rng.uniform(36.5, 42.0, len(rows)).tolist()
     buffer = io.StringIO()
@@ -144,6 +149,14 @@ def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
             f"SRID=4326;POINT({x:.7f} {y:.7f})",
         )
         buffer.write("\t".join(fields) + "\n")
+    return buffer.getvalue()
+
+
+def load(engine: Engine, rows: Iterable[Entry], seed: int = 16) -> None:
+    """Write the entries into ``addresses`` by COPY, :data:`_CHUNK` at a time, normalised
+    as an upload writes them (points scattered over northern Hebei); its indexes built
+    afresh, then VACUUM ANALYZE."""
+    rng = np.random.default_rng(seed)
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur:
@@ -160,7 +173,9 @@ def load(engine: Engine, rows: list[Entry], seed: int = 16) -> None:
                 "COPY addresses (code, address, normalized, road, road_number, compound, "
                 "building, units, floors, households, geom) FROM STDIN"
             ) as copy:
-                copy.write(buffer.getvalue())
+                it = iter(rows)
+                while chunk := list(islice(it, _CHUNK)):
+                    copy.write(_copy_lines(chunk, rng))
             cur.execute("SET maintenance_work_mem = '256MB'")
             for _, definition in indexes:
                 cur.execute(definition)
@@ -228,15 +243,22 @@ FORMS: dict[str, Callable[[Entry], str]] = {
 the admin prefix missing, spaces, the compound before the road)."""
 
 
-def messy_queries(rows: list[Entry], k: int, seed: int = 7) -> list[tuple[str, str, Entry]]:
-    """``k`` (form, query text, entry meant) of entries drawn at random, forms in turn."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(rows), k, replace=False).tolist()
+def picks(n: int, k: int, seed: int = 7) -> list[int]:
+    """Indices of ``k`` of ``n`` entries drawn at random (which :func:`messy_queries` asks)."""
+    return np.random.default_rng(seed).choice(n, k, replace=False).tolist()
+
+
+def messy(picked: list[Entry]) -> list[tuple[str, str, Entry]]:
+    """(form, query text, entry meant) of each entry, the forms in turn."""
     forms = list(FORMS)
     return [
-        (forms[i % len(forms)], FORMS[forms[i % len(forms)]](rows[p]), rows[p])
-        for i, p in enumerate(picks)
+        (forms[i % len(forms)], FORMS[forms[i % len(forms)]](e), e) for i, e in enumerate(picked)
     ]
+
+
+def messy_queries(rows: list[Entry], k: int, seed: int = 7) -> list[tuple[str, str, Entry]]:
+    """``k`` (form, query text, entry meant) of entries drawn at random, forms in turn."""
+    return messy([rows[p] for p in picks(len(rows), k, seed)])
 
 
 def hit_rates(hits: list[tuple[str, Entry, bool]]) -> dict[str, float]:
