@@ -145,6 +145,32 @@ class ParsedAddress:
         out = [f"{self.compound}{self.building}号楼"] if self.building else []
         return out if self.road_number else [*out, self.compound]
 
+    def typo_probes(self) -> tuple[list[str], list[str]]:
+        """Prefixes and suffixes of the registry texts one edit from the query's
+        :attr:`building_key` (a character wrong, missing or extra, as a typo makes).
+
+        Such a text agrees with the key but for position ``j``: it begins with ``key[:j]``
+        and ends with ``key[j + 1:]``; of the two the longer is probed (the fewer entries
+        share it), so every ``j`` is covered by a probe of at least half the key.
+        """
+        key = self.building_key or self.normalized
+        prefixes, suffixes = [], []
+        for j in range(len(key)):
+            head, tail = key[:j], key[j + 1 :]
+            if len(head) >= len(tail):
+                prefixes.append(head)
+            else:
+                suffixes.append(tail)
+        return [p for p in prefixes if p], suffixes
+
+    def affixes(self) -> tuple[list[str], list[str]]:
+        """Every prefix and suffix of the query's :attr:`building_key` of two characters or
+        more (those of :meth:`typo_probes` among them): the entries sharing a beginning or
+        an end with a query nothing matches, whose most similar are its suggestions."""
+        key = self.building_key or self.normalized
+        ends = range(2, len(key) + 1)
+        return [key[:i] for i in ends], [key[-i:] for i in ends]
+
     def unit_and_room_text(self) -> tuple[str | None, str | None]:
         """The unit and room numbers as written in the normalised text (leading zeros kept)."""
         unit, room = _UNIT.search(self.normalized), _ROOM.search(self.normalized)

@@ -5,8 +5,9 @@ one form; the registry stores that form of each standard address (``addresses.no
 and :func:`match_address` compares it with the query's: exact first, then by pg_trgm
 trigram similarity weighted by the parsed parts (road, doorplate, compound, building) that
 agree.  On a province's registry (millions of entries sharing trigrams such as "号楼") a
-trigram index search reads most of the index, so the entries compared are first only those
-at the query's doorplates or of its compound, found by btree range scans (:func:`_search`).
+trigram index search reads most of the index, so the entries compared are only those at
+the query's doorplates, of its compound or one edit from it, found by btree range scans of
+bounded length (:func:`_search`).
 
 pg_trgm only makes trigrams of characters the database's LC_CTYPE calls alphanumeric:
 with ``C`` no Chinese character is, every Chinese text has no trigrams, and any two of
@@ -247,6 +248,13 @@ def _ranked(entries: list[_Similar], query: ParsedAddress) -> list[_Scored]:
     return sorted((_score(query, e) for e in entries), key=lambda s: (-s.confidence, s.entry.code))
 
 
+def _probes(query: ParsedAddress, affixes: bool = False) -> tuple[list[str], list[str]]:
+    """The probes of a query's places and those one edit from it; with ``affixes``, of
+    every beginning and end of the query (:meth:`ParsedAddress.affixes`) instead."""
+    prefixes, suffixes = query.affixes() if affixes else query.typo_probes()
+    return [*query.place_prefixes(), *prefixes], [*query.place_suffixes(), *suffixes]
+
+
 def _search(
     conn: Connection, query: ParsedAddress, narrow: bool
 ) -> tuple[list[_Similar], list[_Scored]]:
@@ -256,20 +264,25 @@ def _search(
     (:meth:`ParsedAddress.place_prefixes`) — an exact entry found there is the answer, as
     every entry within :data:`AMBIGUITY_MARGIN` of 1 agrees on road and doorplate, so
     begins with them; then with the entries of its compound
-    (:meth:`ParsedAddress.place_suffixes`); only when neither scores
-    :data:`MIN_CONFIDENCE` (a typo in the one part given, say) everywhere.
+    (:meth:`ParsedAddress.place_suffixes`); when neither scores :data:`MIN_CONFIDENCE`
+    (a typo in the one part given, say), with the entries one edit from the query too
+    (:meth:`ParsedAddress.typo_probes`).  Every stage reads at most :data:`_PROBE_ROWS` a
+    probe, so none grows with the registry (a trigram search of the whole registry took
+    seconds at 1 000 000 entries).  Without ``narrow``: the whole registry.
     """
-    if narrow:
-        prefixes, suffixes = query.place_prefixes(), query.place_suffixes()
-        stages = [(prefixes, []), (prefixes, suffixes)] if prefixes and suffixes else []
-        for probes in stages or [(prefixes, suffixes)]:
-            entries = _similar(conn, query, 0.2, _CANDIDATES, probes)
-            scored = _ranked(entries, query)
-            if scored and scored[0].confidence == 1.0:
-                return entries, scored
-        if scored and scored[0].confidence >= MIN_CONFIDENCE:
+    if not narrow:
+        entries = _similar(conn, query, 0.2, _CANDIDATES)
+        return entries, _ranked(entries, query)
+    prefixes, suffixes = query.place_prefixes(), query.place_suffixes()
+    stages = [(prefixes, []), (prefixes, suffixes)] if prefixes and suffixes else []
+    for probes in stages or [(prefixes, suffixes)]:
+        entries = _similar(conn, query, 0.2, _CANDIDATES, probes)
+        scored = _ranked(entries, query)
+        if scored and scored[0].confidence == 1.0:
             return entries, scored
-    entries = _similar(conn, query, 0.2, _CANDIDATES)
+    if scored and scored[0].confidence >= MIN_CONFIDENCE:
+        return entries, scored
+    entries = _similar(conn, query, 0.2, _CANDIDATES, _probes(query))
     return entries, _ranked(entries, query)
 
 
@@ -307,9 +320,10 @@ def match_address(
     :data:`MIN_CONFIDENCE` is the match; other entries within :data:`AMBIGUITY_MARGIN` of
     it (except those that merely extend it, e.g. the buildings of a matched compound)
     make it ambiguous and are listed, best first, as up to ``limit`` candidates.  The
-    entries scored are the most similar of those at the query's doorplates or compound
-    (``narrow``, :func:`_search`), else of the whole registry (``narrow=False``: what
-    the tests and ``bench/address_match.py`` compare the narrowed search with).
+    entries scored are the most similar of those at the query's doorplates or compound,
+    or one edit from it (``narrow``, :func:`_search`), else of the whole registry
+    (``narrow=False``: what the tests and ``bench/address_match.py`` compare the narrowed
+    search with).
 
     Raises ``InvalidInput`` (``empty_address``) for text without content,
     (``address_too_long``) beyond :data:`MAX_ADDRESS_CHARS`, and
@@ -331,7 +345,9 @@ def match_address(
     _check_trigrams(conn)
     entries, scored = _search(conn, query, narrow)
     if not scored or scored[0].confidence < MIN_CONFIDENCE:
-        suggestions = entries[:limit] or _similar(conn, query, 0.05, limit)
+        suggestions = entries[:limit] or _similar(
+            conn, query, 0.05, limit, _probes(query, affixes=True) if narrow else None
+        )
         rows = _rows(conn, [e.code for e in suggestions])
         raise NotFound(
             f"未找到地址“{address.strip()}” (no address matches)",

@@ -1,7 +1,8 @@
 """Address matching on a registry of 200 000 entries (``tests/address_registry.py``: road and
 compound names recurring all over a province): messy queries hit as often as on the demo
 registry, the narrowed search answers as the exhaustive similarity ranking does, and its
-plan reads the probe indexes only (no trigram index, no table scan)."""
+plan reads the probe indexes only (no trigram index, no table scan) — also for the queries
+no place probe answers (a typo in a doorplate's road, gibberish)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import address_registry as ar
 import pytest
-from sqlalchemy import Connection, Engine, make_url, text
+from sqlalchemy import Connection, Engine, event, make_url, text
 
 from gis.errors import NotFound
 from gis.query import addresses
@@ -40,6 +41,17 @@ def scale_engine(server_url: str, template_db: str) -> Iterator[Engine]:
     finally:
         engine.dispose()
         drop_database(url)
+
+
+def _exhaustive(conn: Connection, query: str) -> tuple[Any, ...]:
+    """The old method's answer, by a sequential scan (no index)."""
+    conn.execute(text("SET enable_bitmapscan = off"))
+    conn.execute(text("SET enable_indexscan = off"))
+    try:
+        return _answer(conn, query, narrow=False)
+    finally:
+        conn.execute(text("RESET enable_bitmapscan"))
+        conn.execute(text("RESET enable_indexscan"))
 
 
 def _answer(conn: Connection, query: str, **options: Any) -> tuple[Any, ...]:
@@ -79,18 +91,49 @@ def test_narrowed_answers_are_the_exhaustive_rankings(scale_engine: Engine) -> N
     sample = ar.messy_queries(ROWS, 2 * len(ar.FORMS), seed=5)
     with scale_engine.connect() as conn:
         for form, query, _ in sample:
-            narrowed = _answer(conn, query)
-            conn.execute(text("SET enable_bitmapscan = off"))
-            conn.execute(text("SET enable_indexscan = off"))
-            try:
-                exhaustive = _answer(conn, query, narrow=False)
-            finally:
-                conn.execute(text("RESET enable_bitmapscan"))
-                conn.execute(text("RESET enable_indexscan"))
+            narrowed, exhaustive = _answer(conn, query), _exhaustive(conn, query)
             if narrowed[2] == 1.0 or narrowed[0] == "not found":
                 assert narrowed == exhaustive, (form, query)
             else:  # the match; candidates within the margin may lie outside the probes
                 assert narrowed[:3] == exhaustive[:3], (form, query)
+
+
+DOORPLATE_TYPOS = [(e, ar.FORMS["typo"](e)) for e in ROWS[::50] if e.kind == "doorplate"][:6]
+"""Doorplates with a wrong character in the road: no place probe finds their entry."""
+
+
+def test_a_typo_no_place_probe_finds_is_answered_as_exhaustively(scale_engine: Engine) -> None:
+    """The entries one edit from the query (:meth:`ParsedAddress.typo_probes`) hold the
+    exhaustive ranking's match, or its best suggestion when nothing scores 0.5; the
+    registry is never searched as a whole (no statement of the old method runs)."""
+    assert len(DOORPLATE_TYPOS) == 6
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with scale_engine.connect() as conn:
+        found = 0
+        for entry, query in DOORPLATE_TYPOS:
+            assert not parse(query).place_suffixes(), query
+            event.listen(conn, "before_cursor_execute", seen)
+            narrowed = _answer(conn, query)
+            event.remove(conn, "before_cursor_execute", seen)
+            exhaustive = _exhaustive(conn, query)
+            assert narrowed[:2] == exhaustive[:2], query
+            found += narrowed[0] == entry.code
+        assert statements and not any(addresses._EVERYWHERE in s for s in statements)
+    print(f"doorplate typos matched: {found} of {len(DOORPLATE_TYPOS)}")
+
+
+def test_gibberish_gets_suggestions_from_its_beginnings_and_ends(scale_engine: Engine) -> None:
+    """Nothing like it: suggested are the most similar of the entries sharing a beginning
+    or an end with it (bounded probes), as similar as the exhaustive ranking's best."""
+    with scale_engine.connect() as conn:
+        narrowed = _answer(conn, "火星路999号月亮小区")
+        exhaustive = _exhaustive(conn, "火星路999号月亮小区")
+    assert narrowed[0] == exhaustive[0] == "not found"
+    assert len(narrowed) > 1
 
 
 def test_probes_read_the_btree_indexes_only(scale_engine: Engine) -> None:
@@ -143,3 +186,19 @@ def test_probes_of_a_query(address: str, prefixes: list[str], suffixes: list[str
     compound those ending with it and its building (and itself, without a doorplate)."""
     query = parse(address)
     assert (query.place_prefixes(), query.place_suffixes()) == (prefixes, suffixes)
+
+
+def test_typo_probes_cover_every_text_one_edit_away() -> None:
+    """A character replaced, dropped or added anywhere in the key: the text still begins
+    with one of the prefixes or ends with one of the suffixes (a typo's entry is read)."""
+    query = parse("安安路25号安平小区3号楼")
+    prefixes, suffixes = query.typo_probes()
+    key = query.building_key
+    edits = {key[:j] + c + key[j + 1 :] for j in range(len(key)) for c in "先9"}
+    edits |= {key[:j] + key[j + 1 :] for j in range(len(key))}
+    edits |= {key[:j] + "先" + key[j:] for j in range(len(key) + 1)}
+    for text_ in edits:
+        assert any(text_.startswith(p) for p in prefixes) or any(
+            text_.endswith(s) for s in suffixes
+        ), text_
+    assert min(map(len, prefixes + suffixes)) >= (len(key) - 1) // 2
