@@ -117,6 +117,7 @@ class Link(BaseModel):
     rel: str = Field(examples=["self", "next", "prev"])
     href: str
     type: str
+    title: str | None = Field(default=None, examples=["下一页 (next page)"])
 
 
 MATCHED_EXACT = (
