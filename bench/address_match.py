@@ -11,7 +11,9 @@ random sample of its rows).  ``--queries`` messy queries per registry (the forms
 the machine falls on all; the first ``--old`` of the smallest registry's are also matched
 the old way right after.  Connections are warm (``--warm`` queries first, untimed).
 Prints p50/p95/p99/max per registry and per form and kind of entry, hit rates, how often
-old and new agree, and the old method's plan for one query.
+old and new agree, and the old method's plan for one query; then, per registry, the
+queries no place probe answers (``--fallback`` doorplates with a typo in the road,
+gibberish), the first ``--old-fallback`` of each kind the old way too.
 
     .venv/bin/python bench/address_match.py [--entries 1000000 10000000] [--queries 2000]
         [--old 200] [--keep]
@@ -104,7 +106,7 @@ class Registry:
     ms: list[float] = field(default_factory=list)
     hits: list[tuple[str, ar.Entry, bool]] = field(default_factory=list)
     by_group: dict[str, list[float]] = field(default_factory=dict)
-    answers: list[tuple[Any, ...]] = field(default_factory=list)
+    doorplates: list[ar.Entry] = field(default_factory=list)
 
 
 def _table(registry: Registry, old_ms: list[float], old_hits: list[Any], same: int) -> None:
@@ -141,6 +143,46 @@ def _table(registry: Registry, old_ms: list[float], old_hits: list[Any], same: i
         )
 
 
+GIBBERISH = (
+    "火星路999号月亮小区",
+    "月球大道1号",
+    "银河小区88号楼",
+    "不存在的地址",
+    "XYZ路7号ABC小区",
+    "河北省某某县某某街道某某路1号",
+)
+"""Queries nothing in any registry is like (their suggestions are looked for)."""
+
+
+def _fallback(registry: Registry, conn: Connection, old: int) -> None:
+    """Queries no place probe answers — a wrong character in a doorplate's road, gibberish —
+    matched the narrowed way, and the first ``old`` of each kind the old way too."""
+    print(f"\n### {registry.name}: queries no place probe answers\n")
+    print(
+        "| queries | n | p50 ms | p95 ms | p99 ms | max ms | hits | old: n | old p50 ms "
+        "| old max ms | same answers |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    kinds = {
+        "doorplate, road typo": [(ar.FORMS["typo"](e), e.code) for e in registry.doorplates],
+        "gibberish": [(q, None) for q in GIBBERISH],
+    }
+    for kind, queries in kinds.items():
+        new_ms, old_ms, hits, same = [], [], 0, 0
+        for i, (query, code) in enumerate(queries):
+            ms, answer = _answer(conn, query, True)
+            new_ms.append(ms)
+            hits += answer[0] == code
+            if i < old:
+                ms, before = _answer(conn, query, False)
+                old_ms.append(ms)
+                same += before[:1] == answer[:1]
+        old_cells = f"{statistics.median(old_ms):.1f} | {max(old_ms):.1f}" if old_ms else "– | –"
+        print(
+            f"| {kind} | {len(new_ms)} | {_percentiles(new_ms)} | {hits} | {len(old_ms)} "
+            f"| {old_cells} | {same} of {len(old_ms)} |"
+        )
+
+
 def run(registries: list[Registry], args: argparse.Namespace) -> None:
     """The registries' queries in turn (query i of each, then i + 1 …); the old way on the
     first ``--old`` of the first (smallest) registry's."""
@@ -167,6 +209,8 @@ def run(registries: list[Registry], args: argparse.Namespace) -> None:
                     old_hits.append((form, entry, old[0] == entry.code))
                     same += old == answer
         plan = _old_plan(conns[0], registries[0].queries[0][1]) if args.old else ""
+        for registry, conn in zip(registries, conns, strict=True):
+            _fallback(registry, conn, args.old_fallback)
     finally:
         for conn in conns:
             conn.close()
@@ -196,11 +240,14 @@ def _synthetic(n: int, args: argparse.Namespace, made: list[str]) -> Registry:
         p: None for p in ar.picks(n, min(args.warm, n), seed=99)
     }
     kept: dict[int, ar.Entry] = {}
+    doorplates: list[ar.Entry] = []
 
     def keeping() -> Iterator[ar.Entry]:
         for i, entry in enumerate(ar.iter_entries(n)):
             if i in wanted:
                 kept[i] = entry
+            if entry.kind == "doorplate" and i % 101 == 0 and len(doorplates) < args.fallback:
+                doorplates.append(entry)
             yield entry
 
     began = time.perf_counter()
@@ -218,6 +265,7 @@ def _synthetic(n: int, args: argparse.Namespace, made: list[str]) -> Registry:
         engine,
         ar.messy([kept[p] for p in ar.picks(n, min(args.queries, n))]),
         ar.messy([kept[p] for p in ar.picks(n, min(args.warm, n), seed=99)]),
+        doorplates=doorplates,
     )
 
 
@@ -233,6 +281,7 @@ def _loaded(url: str, args: argparse.Namespace) -> Registry:
         engine,
         ar.messy_queries(entries, min(args.queries, len(entries))),
         ar.messy_queries(entries, min(args.warm, len(entries)), seed=99),
+        doorplates=[e for e in entries if e.kind == "doorplate"][: args.fallback],
     )
 
 
@@ -243,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=2000, help="per registry")
     parser.add_argument("--old", type=int, default=200, help="queries also run the old way")
     parser.add_argument("--warm", type=int, default=200)
+    parser.add_argument("--fallback", type=int, default=100, help="doorplate typos")
+    parser.add_argument(
+        "--old-fallback", type=int, default=3, help="of them and of gibberish, the old way"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the built databases")
     args = parser.parse_args(argv)
     print(f"load average at start {load_average()}")
