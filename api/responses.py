@@ -44,6 +44,14 @@ class GeoJSONResponse(JSONResponse):
         super().__init__(content, status_code=status_code, headers=CRS_HEADER)
 
 
+def link(href: Any, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
+    """A link of a JSON document (OGC API style): ``href``, ``rel``, ``type``, ``title``."""
+    found = {"href": str(href), "rel": rel, "type": media_type}
+    if title:
+        found["title"] = title
+    return found
+
+
 def paged(
     request: Request,
     items: list[Any],
@@ -66,11 +74,7 @@ def paged(
     else one of its ``key`` — and ``pin`` (e.g. ``as_of``: the walk stays on its version);
     its ``numberMatched`` is exact up to ``EXACT_COUNT_UP_TO`` and estimated above
     (``numberMatchedExact``)."""
-
-    def link(href: Any, rel: str, title: str) -> dict[str, str]:
-        return {"rel": rel, "href": str(href), "type": media_type, "title": title}
-
-    links = [link(request.url, "self", "本页 (this page)")]
+    links = [link(request.url, "self", media_type, "本页 (this page)")]
     nxt = None
     if page.keyset:
         more = len(items) > page.limit
@@ -83,12 +87,12 @@ def paged(
     elif page.offset + len(items) < total:
         nxt = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
     if nxt is not None:
-        links.append(link(nxt, "next", "下一页 (next page)"))
+        links.append(link(nxt, "next", media_type, "下一页 (next page)"))
     if page.offset > 0:
         prev = request.url.include_query_params(
             offset=max(0, page.offset - page.limit), limit=page.limit
         )
-        links.append(link(prev, "prev", "上一页 (previous page)"))
+        links.append(link(prev, "prev", media_type, "上一页 (previous page)"))
     exact = {"numberMatchedExact": total <= cursors.EXACT_COUNT_UP_TO} if page.keyset else {}
     return items, {"numberMatched": total, **exact, "numberReturned": len(items), "links": links}
 

@@ -26,7 +26,7 @@ from api.deps import (
 )
 from api.ogc_openapi import ERRORS, ITEMS_PARAMETERS, OPENAPI, PATH_PARAMETERS, F
 from api.ogc_openapi import document as openapi_document
-from api.responses import GeoJSONResponse, paged
+from api.responses import GeoJSONResponse, link, paged
 from gis.access.privacy import redact
 from gis.query import features
 from gis.query.features import COLLECTIONS, Collection
@@ -80,13 +80,6 @@ def _params(request: Request, allowed: tuple[str, ...] = ("f",)) -> None:
     features.check_parameters(request.query_params.multi_items(), allowed)
 
 
-def _link(href: Any, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
-    link = {"href": str(href), "rel": rel, "type": media_type}
-    if title:
-        link["title"] = title
-    return link
-
-
 def _collection_body(request: Request, conn: Connection, collection: Collection) -> dict[str, Any]:
     url = request.url_for("ogc_collection", collectionId=collection.id)
     items_url = request.url_for("ogc_items", collectionId=collection.id)
@@ -94,10 +87,10 @@ def _collection_body(request: Request, conn: Connection, collection: Collection)
     return {
         **features.describe(conn, collection),
         "links": [
-            _link(url, "self", JSON, collection.title),
-            _link(items_url, "items", GEOJSON, f"{collection.title} (GeoJSON)"),
+            link(url, "self", JSON, collection.title),
+            link(items_url, "items", GEOJSON, f"{collection.title} (GeoJSON)"),
             *(
-                _link(queryables_url, rel, SCHEMA, "可查询属性 (queryables)")
+                link(queryables_url, rel, SCHEMA, "可查询属性 (queryables)")
                 for rel in ("http://www.opengis.net/def/rel/ogc/1.0/queryables", "queryables")
             ),
         ],
@@ -113,13 +106,13 @@ def landing(request: Request) -> JSONResponse:
     declaration and the collections."""
     _params(request)
     links = [
-        _link(request.url_for("ogc_landing"), "self", JSON, "本页 (this document)"),
+        link(request.url_for("ogc_landing"), "self", JSON, "本页 (this document)"),
         # QGIS accepts the API definition only with this very media type; GDAL reads the
         # server-side filters of each collection from it
-        _link(request.url_for("ogc_api"), "service-desc", OPENAPI, "API 定义 (OpenAPI 3.0)"),
-        _link(request.url_for("swagger_ui"), "service-doc", "text/html", "API 文档"),
-        _link(request.url_for("ogc_conformance"), "conformance", JSON, "符合性 (conformance)"),
-        _link(request.url_for("ogc_collections"), "data", JSON, "要素集 (collections)"),
+        link(request.url_for("ogc_api"), "service-desc", OPENAPI, "API 定义 (OpenAPI 3.0)"),
+        link(request.url_for("swagger_ui"), "service-doc", "text/html", "API 文档"),
+        link(request.url_for("ogc_conformance"), "conformance", JSON, "符合性 (conformance)"),
+        link(request.url_for("ogc_collections"), "data", JSON, "要素集 (collections)"),
     ]
     return JSONResponse(
         {"title": features.TITLE, "description": features.DESCRIPTION, "links": links}
@@ -148,7 +141,7 @@ def collections(request: Request, conn: ConnectionDep) -> JSONResponse:
     _params(request)
     return JSONResponse(
         {
-            "links": [_link(request.url_for("ogc_collections"), "self", JSON)],
+            "links": [link(request.url_for("ogc_collections"), "self", JSON)],
             "collections": [_collection_body(request, conn, c) for c in COLLECTIONS.values()],
         }
     )
@@ -210,7 +203,7 @@ def items(
         media_type=GEOJSON,
     )
     collection_url = request.url_for("ogc_collection", collectionId=found.id)
-    paging["links"].insert(1, _link(collection_url, "collection", JSON, found.title))
+    paging["links"].insert(1, link(collection_url, "collection", JSON, found.title))
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
@@ -241,12 +234,12 @@ def item(
     feature = features.get_item(conn, found, feature_id, settings)
     feature = redact(feature, role_of(caller))
     links = [
-        _link(
+        link(
             request.url_for("ogc_item", collectionId=found.id, featureId=feature_id),
             "self",
             GEOJSON,
         ),
-        _link(
+        link(
             request.url_for("ogc_collection", collectionId=found.id),
             "collection",
             JSON,
