@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         points = make_points(index, args.points, args.seed, args.grids)
         far = far_points(index, args.points // 4, args.seed, args.grids)
         covered = points.covered
+        near = points if (~covered).any() else far_points(index, 1000, 1, args.grids, (0, 0.005))
         print(
             f"database {dbname}: {len(index.grids)} grids, version {index.version}; "
             f"{len(points.lon)} points, {int(covered.sum())} covered",
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             scripts = {
                 "all": wrk.lua_script([points.path(i) for i in range(len(points.lon))]),
                 "covered": wrk.lua_script([points.path(i) for i in np.flatnonzero(covered)]),
-                "outside": wrk.lua_script([points.path(i) for i in np.flatnonzero(~covered)]),
+                "outside": wrk.lua_script([near.path(i) for i in np.flatnonzero(~near.covered)]),
                 "far": wrk.lua_script([far.path(i) for i in range(len(far.lon))]),
             }
             for name, body in scripts.items():
@@ -415,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"uvicorn on port {s.port}, workers {s.workers()}, {loaded}", flush=True)
                 checked = check_answers(s.port, index, points, args.check)
                 check_answers(s.port, index, far, args.check // 4)
+                check_answers(s.port, index, near, args.check // 4)
                 print(f"checked {checked} answers: all equal the in-process index", flush=True)
                 url = f"http://127.0.0.1:{s.port}"
 

@@ -1,5 +1,6 @@
 """The points of the HTTP lookup benchmark (``bench/lookup_http.py``): uniform over the
-grids (most covered, the rest in holes between them: outside, near), and outside far."""
+grids (most covered, the rest in holes between them: outside, near — or, where the grids
+leave no holes, up to 0.005° (~500 m) outside their box), and outside far."""
 
 from __future__ import annotations
 
@@ -51,11 +52,14 @@ def make_points(index: GridIndex, n: int, seed: int, county: int = 0) -> Points:
     return Points(lon, lat, index.covering(lon, lat))
 
 
-def far_points(index: GridIndex, n: int, seed: int, county: int = 0) -> Points:
-    """``n`` points 0.05–0.2° (~5–20 km) outside the box of the grids, on every side."""
+def far_points(
+    index: GridIndex, n: int, seed: int, county: int = 0, gaps: tuple[float, float] = (0.05, 0.2)
+) -> Points:
+    """``n`` points ``gaps`` degrees (by default ~5–20 km) outside the box of the grids, on
+    every side."""
     xmin, ymin, xmax, ymax = grid_box(index, county)
     rng = np.random.default_rng(seed)
-    gap, side = rng.uniform(0.05, 0.2, n), rng.integers(0, 4, n)
+    gap, side = rng.uniform(*gaps, n), rng.integers(0, 4, n)
     along = rng.uniform(0, 1, n)
     lon = np.select([side == 0, side == 1], [xmin - gap, xmax + gap], xmin + along * (xmax - xmin))
     lat = np.select([side == 2, side == 3], [ymin - gap, ymax + gap], ymin + along * (ymax - ymin))

@@ -42,22 +42,14 @@ from gis.query.lookup_answers import (
     render_answers,
     render_rows,
 )
+from gis.query.lookup_gaps import (
+    METRES_PER_DEGREE,
+    NEAR_DEG,
+    ChordGaps,
+    PlanarGaps,
+    path_m,
+)
 from gis.store.versions import valid_at
-
-METRES_PER_DEGREE = (111_320.0, 110_574.0)
-"""Metres per degree of longitude at the equator and of latitude at least (the longest edge
-of the grids near a far point, :meth:`GridIndex._closest`; :class:`PlanarGaps`)."""
-
-
-WGS84_A, WGS84_E2 = 6_378_137.0, 0.00669437999014
-"""The WGS 84 ellipsoid: semi-major axis (m) and first eccentricity squared."""
-
-PATH_METRES_PER_DEGREE = 111_700.0
-"""More than the metres a degree of latitude spans anywhere on the WGS 84 ellipsoid (at
-most 111 694), and than a degree of longitude divided by cos(latitude) (at most 111 695)."""
-
-NEAR_DEG = 0.2
-"""Points this close to the grids' box (~20 km) are searched with :class:`PlanarGaps`."""
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
@@ -250,7 +242,7 @@ class GridIndex:
         passes through (:meth:`CellIndex.closest`, a search down blocks of cells, bounded
         however far the point is) gives some grids and a bound on the distance to them —
         the path to the far corner of the box their outlines pass through, or, farther
-        than :data:`LOCAL_M`, their measured distance (+2 %) — and every grid with an
+        than :data:`LOCAL_M`, their measured distance — and every grid with an
         outline point within that bound is a candidate (:meth:`CellIndex.near`).
         Within :data:`LOCAL_M` each candidate's nearest outline point is found in a frame
         local to the point (degrees scaled by the metres a degree spans there) and measured
@@ -265,7 +257,7 @@ class GridIndex:
             north = min(max(abs(y), abs(y0), abs(y1)) + NEAR_DEG, 89.9)
             gaps = PlanarGaps(x, y, METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99)
         found, box = cells.closest(gaps)
-        reach = _path_m(x, y, box)
+        reach = path_m(x, y, box)
         if reach > LOCAL_M:  # metres to some outline point of each: no less than to the outline
             reach = float(self._local(x, y, found).min()) + 0.001
         found = np.union1d(found, cells.near(gaps, reach))
@@ -405,73 +397,6 @@ class GridIndex:
     def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
         """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
         return render_rows(self.found(lon, lat))
-
-
-def _path_m(x: float, y: float, box: tuple[float, float, float, float]) -> float:
-    """More than the geodesic metres from (x, y) to any point of ``box`` (degrees): the
-    length of a path along a meridian and along the parallel nearer the equator, at most
-    :data:`PATH_METRES_PER_DEGREE` a degree of latitude and cos(latitude) times it a
-    degree of longitude."""
-    bx0, by0, bx1, by1 = box
-    lowest = 0.0 if min(y, by0) <= 0 <= max(y, by1) else min(abs(y), abs(by0), abs(by1))
-    lon = max(abs(x - bx0), abs(x - bx1)) * math.cos(math.radians(lowest))
-    return (lon + max(abs(y - by0), abs(y - by1))) * PATH_METRES_PER_DEGREE
-
-
-class PlanarGaps:
-    """Metres from a point to boxes of lon/lat near it (:class:`gis.query.cells.Gaps`): the
-    degrees to the box's nearest and farthest point scaled by ``per_x`` metres a degree of
-    longitude (no more than anywhere between) and 0.99 × :data:`METRES_PER_DEGREE` of
-    latitude — a lower bound within :data:`NEAR_DEG`, cheaper than :class:`ChordGaps`."""
-
-    def __init__(self, x: float, y: float, per_x: float) -> None:
-        self.x, self.y, self.per_x, self.per_y = x, y, per_x, METRES_PER_DEGREE[1] * 0.99
-
-    def __call__(
-        self, left: np.ndarray, low: np.ndarray, side: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        west, south = left - self.x, low - self.y
-        near_x = np.maximum(np.maximum(west, -west - side), 0) * self.per_x
-        near_y = np.maximum(np.maximum(south, -south - side), 0) * self.per_y
-        far_x = np.maximum(np.abs(west), np.abs(west + side)) * self.per_x
-        far_y = np.maximum(np.abs(south), np.abs(south + side)) * self.per_y
-        return np.hypot(near_x, near_y), np.hypot(far_x, far_y)
-
-
-class ChordGaps:
-    """Metres from a point to boxes of lon/lat (:class:`gis.query.cells.Gaps`): the chord
-    (the straight line through the earth, on the WGS 84 ellipsoid) to the box's centre,
-    less and plus the box's radius (:func:`_path_m` from the centre to a corner).  No path
-    on the surface is shorter than its chord, so the lower bound never exceeds the geodesic
-    distance to any point of the box — near or a continent away (the chord is 0.1 % short
-    of the geodesic at 1 000 km)."""
-
-    def __init__(self, x: float, y: float) -> None:
-        self.point = _ecef(np.array([x]), np.array([y]))
-
-    def __call__(
-        self, left: np.ndarray, low: np.ndarray, side: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        centre = _ecef(left + side / 2, low + side / 2)
-        chord = np.sqrt(((centre - self.point) ** 2).sum(axis=0))
-        high = low + side
-        lowest = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
-        radius = side / 2 * (np.cos(np.radians(lowest)) + 1) * PATH_METRES_PER_DEGREE
-        return chord - radius, chord + radius
-
-
-def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Earth-centred coordinates (3 × n metres) of points on the WGS 84 ellipsoid."""
-    lam, phi = np.radians(lon), np.radians(lat)
-    sin_phi, cos_phi = np.sin(phi), np.cos(phi)
-    normal = WGS84_A / np.sqrt(1 - WGS84_E2 * sin_phi * sin_phi)
-    return np.stack(
-        (
-            normal * cos_phi * np.cos(lam),
-            normal * cos_phi * np.sin(lam),
-            normal * (1 - WGS84_E2) * sin_phi,
-        )
-    )
 
 
 def _gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
