@@ -173,10 +173,17 @@ WITH near AS MATERIALIZED (
     SELECT code, normalized FROM addresses
     WHERE (reverse(normalized) COLLATE "C") >= reverse(k.probe)
     AND (reverse(normalized) COLLATE "C") < reverse(k.probe) || chr(1114111)
-    LIMIT {_PROBE_ROWS}) AS s)
-SELECT code, normalized, {_SIMILARITY} AS similarity FROM near WHERE {_NEAR}
+    LIMIT {_PROBE_ROWS}) AS s),
+scored AS (SELECT code, normalized, similarity(normalized, :key) AS s,
+  word_similarity(:key, normalized) AS w FROM near)
+SELECT code, normalized, (s + w) / 2 AS similarity FROM scored
+WHERE normalized IN (:key, :full) OR s >= :t OR w >= :t
 ORDER BY similarity DESC, code LIMIT :n
 """
+"""The probed entries near the query: :data:`_NEAR` and :data:`_SIMILARITY` with each
+similarity computed once, and the threshold ``:t`` a parameter (``a % b`` is
+``similarity(a, b) >= pg_trgm.similarity_threshold``, ``a <% b`` ``word_similarity(a, b) >=
+pg_trgm.word_similarity_threshold``): one statement, no settings to make first."""
 _EVERYWHERE = (
     f"SELECT code, normalized, {_SIMILARITY} AS similarity FROM addresses WHERE {_NEAR} "
     "ORDER BY similarity DESC, code LIMIT :n"
@@ -207,20 +214,21 @@ def _similar(
     entries whose text begins with a prefix or ends with a suffix, read from btree
     indexes of the text and of its reversed text (covering, so no table rows are read).
     """
-    conn.execute(
-        text(
-            "SELECT set_config('pg_trgm.similarity_threshold', :t, true), "
-            "set_config('pg_trgm.word_similarity_threshold', :t, true)"
-        ),
-        {"t": str(threshold)},
-    )
     params: dict[str, Any] = {
         "key": query.building_key or query.normalized,
         "full": query.normalized,
         "n": limit,
     }
-    if probes is not None:
-        params |= {"prefixes": probes[0], "suffixes": probes[1]}
+    if probes is None:  # the operators the trigram index serves read their thresholds here
+        conn.execute(
+            text(
+                "SELECT set_config('pg_trgm.similarity_threshold', :t, true), "
+                "set_config('pg_trgm.word_similarity_threshold', :t, true)"
+            ),
+            {"t": str(threshold)},
+        )
+    else:
+        params |= {"prefixes": probes[0], "suffixes": probes[1], "t": threshold}
     rows = conn.execute(text(_EVERYWHERE if probes is None else _PROBED), params)
     return [_Similar(*r) for r in rows]
 

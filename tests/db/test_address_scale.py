@@ -149,6 +149,7 @@ def test_probes_read_the_btree_indexes_only(scale_engine: Engine) -> None:
                     "n": 50,
                     "prefixes": query.place_prefixes(),
                     "suffixes": query.place_suffixes(),
+                    "t": 0.2,
                 },
             )
         )
