@@ -375,18 +375,17 @@ class CellIndex:
         list its polygon)."""
         return self._listed(self._search(gaps, reach))
 
-    def closest(self, gaps: Gaps) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-        """The polygons listed in the mixed cell nearest to a point (``gaps``; none without
-        mixed cells), and a box (x0, y0, x1, y1) in which each of them has an outline
-        point: a cell lists a polygon whose edge comes within one cell of it, and a long
-        edge within eps (:meth:`_edge_cells`)."""
-        cells = self._search(gaps, None)
-        if not len(cells):
-            return np.empty(0, dtype=np.int64), (0.0, 0.0, 0.0, 0.0)
-        row, col = divmod(int(cells[0]), self.nx)
-        left, low = self.x0 + (col - 1.01) * self.size, self.y0 + (row - 1.01) * self.size
-        box = (left, low, left + 3.02 * self.size, low + 3.02 * self.size)
-        return self._listed(cells[:1]), box
+    def closest(self, x: float, y: float, gaps: Gaps) -> np.ndarray:
+        """The polygons (sorted indices) of a mixed cell near the point: those of the mixed
+        cells among the 3 × 3 around it, else of the one nearest (``gaps``; none without
+        mixed cells) — some outlines close by, whose distance bounds a search."""
+        row, col = int((y - self.y0) / self.size), int((x - self.x0) / self.size)
+        if 1 <= row < self.ny - 1 and 1 <= col < self.nx - 1:
+            around = self.labels.reshape(self.ny, self.nx)[row - 1 : row + 2, col - 1 : col + 2]
+            rows, cols = np.nonzero(around <= -2)
+            if len(rows):
+                return self._listed((rows + row - 1) * self.nx + cols + col - 1)
+        return self._listed(self._search(gaps, None)[:1])
 
     def covering_point(self, x: float, y: float) -> int:
         """``covering`` for a single point, without the cost of arrays."""

@@ -1,11 +1,8 @@
 """Bounds on the distance from a point to boxes of lon/lat, for the nearest-grid search of
 ``gis.query.lookup_index`` (``GridIndex.nearest_point``): lower bounds that never exceed the
-geodesic distance on the WGS 84 ellipsoid (so no grid that close is missed), and an upper
-bound on the distance to a box (so the first grids found bound the search)."""
+geodesic distance on the WGS 84 ellipsoid (so no grid that close is missed)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -19,21 +16,11 @@ WGS84_A, WGS84_E2 = 6_378_137.0, 0.00669437999014
 
 PATH_METRES_PER_DEGREE = 111_700.0
 """More than the metres a degree of latitude spans anywhere on the WGS 84 ellipsoid (at
-most 111 694), and than a degree of longitude divided by cos(latitude) (at most 111 695)."""
+most 111 694), and than a degree of longitude divided by cos(latitude) (at most 111 695):
+a path along a meridian and a parallel is no longer than this many metres a degree."""
 
 NEAR_DEG = 0.2
 """Points this close to the grids' box (~20 km) are searched with :class:`PlanarGaps`."""
-
-
-def path_m(x: float, y: float, box: tuple[float, float, float, float]) -> float:
-    """More than the geodesic metres from (x, y) to any point of ``box`` (degrees): the
-    length of a path along a meridian and along the parallel nearer the equator, at most
-    :data:`PATH_METRES_PER_DEGREE` a degree of latitude and cos(latitude) times it a
-    degree of longitude."""
-    bx0, by0, bx1, by1 = box
-    lowest = 0.0 if min(y, by0) <= 0 <= max(y, by1) else min(abs(y), abs(by0), abs(by1))
-    lon = max(abs(x - bx0), abs(x - bx1)) * math.cos(math.radians(lowest))
-    return (lon + max(abs(y - by0), abs(y - by1))) * PATH_METRES_PER_DEGREE
 
 
 class PlanarGaps:
@@ -59,7 +46,8 @@ class PlanarGaps:
 class ChordGaps:
     """Metres from a point to boxes of lon/lat (:class:`gis.query.cells.Gaps`): the chord
     (the straight line through the earth, on the WGS 84 ellipsoid) to the box's centre,
-    less and plus the box's radius (:func:`path_m` from the centre to a corner).  No path
+    less and plus the box's radius (the length of a path from the centre to a corner
+    along a meridian and the parallel nearer the equator).  No path
     on the surface is shorter than its chord, so the lower bound never exceeds the geodesic
     distance to any point of the box — near or a continent away (the chord is 0.1 % short
     of the geodesic at 1 000 km)."""

@@ -47,7 +47,6 @@ from gis.query.lookup_gaps import (
     NEAR_DEG,
     ChordGaps,
     PlanarGaps,
-    path_m,
 )
 from gis.store.versions import valid_at
 
@@ -238,12 +237,12 @@ class GridIndex:
         """The nearest grid to a point and the geodesic distance in metres to its outline
         (the lowest code on a tie).
 
-        The candidates come from the cells around the point: the nearest cell an outline
-        passes through (:meth:`CellIndex.closest`, a search down blocks of cells, bounded
-        however far the point is) gives some grids and a bound on the distance to them —
-        the path to the far corner of the box their outlines pass through, or, farther
-        than :data:`LOCAL_M`, their measured distance — and every grid with an
-        outline point within that bound is a candidate (:meth:`CellIndex.near`).
+        The candidates come from the cells around the point: a cell an outline passes
+        through next to the point or else the nearest (:meth:`CellIndex.closest`, a search
+        down blocks of cells, bounded however far the point is) gives some grids, whose
+        measured distance bounds the nearest's, and every grid with an outline point
+        within that bound is a candidate (:meth:`CellIndex.near`, with lower bounds of the
+        distance to cells).
         Within :data:`LOCAL_M` each candidate's nearest outline point is found in a frame
         local to the point (degrees scaled by the metres a degree spans there) and measured
         on the ellipsoid.  Farther away, grids whose outline is within 1 % (+1 m) of the
@@ -256,10 +255,9 @@ class GridIndex:
         if x0 - NEAR_DEG <= x <= x1 + NEAR_DEG and y0 - NEAR_DEG <= y <= y1 + NEAR_DEG:
             north = min(max(abs(y), abs(y0), abs(y1)) + NEAR_DEG, 89.9)
             gaps = PlanarGaps(x, y, METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99)
-        found, box = cells.closest(gaps)
-        reach = path_m(x, y, box)
-        if reach > LOCAL_M:  # metres to some outline point of each: no less than to the outline
-            reach = float(self._local(x, y, found).min()) + 0.001
+        found = cells.closest(x, y, gaps)
+        # metres to some outline point of each: no less than to the nearest outline
+        reach = float(self._local(x, y, found).min()) + 0.001
         found = np.union1d(found, cells.near(gaps, reach))
         if reach <= LOCAL_M:
             metres = self._local(x, y, found)
