@@ -260,9 +260,9 @@ class CellIndex:
             short = edge & (right - left <= 1) & (high - low <= 1)
             key = (low * self.nx + left) * n + owner
             wide, tall = short & (right > left), short & (high > low)
-            first = key[short]
+            first = key[short]  # consecutive repeats dropped: an outline stays in a cell a while
             keys += [
-                first[np.r_[True, first[1:] != first[:-1]]],
+                first[np.r_[True, first[1:] != first[:-1]]] if len(first) else first,
                 key[wide] + n,
                 key[tall] + self.nx * n,
                 key[wide & tall] + (self.nx + 1) * n,
