@@ -42,7 +42,7 @@ from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
     RegionRecord,
     commit_regions,
-    copy_text,
+    copy_ewkb,
     current,
     lock_boundaries,
     stored_form,
@@ -238,12 +238,16 @@ def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
 
 
 def upload_features(
-    candidates: list[Candidate], staged: Staged | None, stored: list[str | None] | None
+    candidates: list[Candidate],
+    staged: Staged | None,
+    stored: list[bytes | None] | None,
+    committed: bool = False,
 ) -> ReviewFeatures:
     """The file's regions as they would be stored (``stored``: :func:`stored_geometries`, if
     already made), for the review map (EPSG:4326, at storage precision), each with what the
     upload does to it — ``added``, ``modified``, ``unchanged``, or None when errors kept the
-    change from being worked out."""
+    change from being worked out.  ``committed``: the change is a stored version, whose rows
+    are the geometries (none are kept with the features)."""
     added, modified = (
         (set(staged.changes["added"]), set(staged.changes["modified"]))
         if staged
@@ -262,13 +266,17 @@ def upload_features(
         codes=[c.code for c in candidates],
         names=[c.name for c in candidates],
         changes=[change(c.code) for c in candidates],
-        geometries=stored if stored is not None else stored_geometries(candidates),
+        geometries=None
+        if committed
+        else stored
+        if stored is not None
+        else stored_geometries(candidates),
     )
 
 
-def stored_geometries(candidates: list[Candidate]) -> list[str | None]:
+def stored_geometries(candidates: list[Candidate]) -> list[bytes | None]:
     """The candidates' geometries as stored, ready for COPY (``gis.store.versions``)."""
-    return copy_text(stored_form(np.array([c.geometry for c in candidates], dtype=object)))
+    return copy_ewkb(stored_form(np.array([c.geometry for c in candidates], dtype=object)))
 
 
 class BoundaryBatch(Batch):
@@ -286,7 +294,7 @@ class BoundaryBatch(Batch):
         self.repairs: list[dict[str, Any]] | None = None
         self._removed: list[str] = []
         self._stored = StoredFindings()
-        self._stored_geometries: list[str | None] | None = None
+        self._stored_geometries: list[bytes | None] | None = None
 
     def check(self, conn: Connection, step: Progress) -> list[Problem]:
         """Lock the boundaries (until the transaction ends), then validate the features with
@@ -386,9 +394,9 @@ class BoundaryBatch(Batch):
         changes = {"added": summary.added, "modified": summary.modified, "removed": summary.removed}
         return Staged(changes, summary.number)
 
-    def review(self, staged: Staged | None) -> ReviewFeatures:
+    def review(self, staged: Staged | None, stored: bool = False) -> ReviewFeatures:
         """The review map's features (:func:`upload_features`)."""
-        return upload_features(self.candidates, staged, self._stored_geometries)
+        return upload_features(self.candidates, staged, self._stored_geometries, stored)
 
 
 class Boundaries(UploadKind):

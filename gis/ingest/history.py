@@ -2,7 +2,9 @@
 
 Boundary uploads also keep their features as they would be stored (the review map's data),
 as rows of ``upload_features`` written with COPY and read back as GeoJSON by PostGIS: no
-document of a city's (or a province's) polygons is built or parsed in Python.
+document of a city's (or a province's) polygons is built or parsed in Python.  A committed
+upload's rows hold no geometry: its regions are stored rows of ``regions``, read at the
+upload's version (a province's 1 000 000 polygons are not written twice).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, text
 
 from gis.errors import NotFound
 from gis.query.cursor import count_matching
+from gis.store.versions import GEOMETRY_COPY_TYPE, valid_at
 
 if TYPE_CHECKING:
     from gis.ingest.pipeline import UploadRequest
@@ -25,14 +28,15 @@ class ReviewFeatures:
     """A boundary upload's features for the review map, column by column: the feature's
     number in the file, its code and name, what the upload does to it (``change``: added,
     modified, unchanged; None when errors blocked the change) and its geometry as stored,
-    ready for COPY (``gis.store.versions.copy_text`` of ``stored_form``; None where it has
-    none)."""
+    ready for COPY (``gis.store.versions.copy_ewkb`` of ``stored_form``; None where it has
+    none).  ``geometries`` is None for a committed upload's features: each is the stored
+    region of its code at the version the upload made."""
 
     features: list[int]
     codes: list[str | None]
     names: list[str | None]
     changes: list[str | None]
-    geometries: list[str | None]
+    geometries: list[bytes | None] | None
 
 
 def record_upload(
@@ -43,7 +47,8 @@ def record_upload(
     version: int | None,
     features: ReviewFeatures | None = None,
 ) -> int:
-    """Record an upload in the history, with the review map's ``features`` (boundaries)."""
+    """Record an upload in the history, with the review map's ``features`` (boundaries;
+    without geometries only when it made ``version``, whose rows hold them)."""
     upload_id = conn.scalar(
         text(
             "INSERT INTO uploads (author, filename, kind, level, parent_code, status, params, "
@@ -63,29 +68,37 @@ def record_upload(
         },
     )
     if features is not None:
+        if features.geometries is None and version is None:
+            raise ValueError("review features without geometries need the version holding them")
         _write_features(conn, upload_id, features)
     return upload_id
 
 
 def _write_features(conn: Connection, upload_id: int, review: ReviewFeatures) -> None:
+    geometries = review.geometries or [None] * len(review.features)
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(
-        "COPY upload_features (upload_id, feature, code, name, change, geom) FROM STDIN"
+        "COPY upload_features (upload_id, feature, code, name, change, geom) "
+        "FROM STDIN (FORMAT BINARY)"
     ) as copy:
+        copy.set_types(["int8", "int4", "text", "text", "text", GEOMETRY_COPY_TYPE])
         columns = (review.features, review.codes, review.names, review.changes)
-        for row in zip(*columns, review.geometries, strict=True):
+        for row in zip(*columns, geometries, strict=True):
             copy.write_row((upload_id, *row))
 
 
-_FEATURES_SQL = """
+_FEATURES_SQL = f"""
 SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
     json_build_object(
         'type', 'Feature',
         'properties', json_build_object(
-            'feature', feature, 'code', code, 'name', name, 'change', change),
-        'geometry', ST_AsGeoJSON(geom)::json)
-    ORDER BY feature), '[]'::json))::text
-FROM upload_features WHERE upload_id = :id
+            'feature', f.feature, 'code', f.code, 'name', f.name, 'change', f.change),
+        'geometry', ST_AsGeoJSON(coalesce(f.geom, r.geom))::json)
+    ORDER BY f.feature), '[]'::json))::text
+FROM upload_features f JOIN uploads u ON u.id = f.upload_id
+LEFT JOIN regions r ON f.geom IS NULL AND u.version IS NOT NULL AND r.code = f.code
+    AND {valid_at("r", "u.version")}
+WHERE f.upload_id = :id
 """
 
 

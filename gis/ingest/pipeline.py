@@ -279,9 +279,10 @@ class Batch:
         """Write the change in the upload's transaction (the pipeline commits or rolls back)."""
         raise NotImplementedError
 
-    def review(self, staged: Staged | None) -> ReviewFeatures | None:
+    def review(self, staged: Staged | None, stored: bool = False) -> ReviewFeatures | None:
         """What the upload history keeps for the review map (boundaries), given the staged
-        change (None when errors blocked it)."""
+        change (None when errors blocked it); ``stored``: the change is committed as a
+        version, whose rows hold the geometries."""
         return None
 
 
@@ -378,14 +379,15 @@ def _check_and_commit(
                 step("previewing" if request.dry_run else "committing")
                 staged = batch.stage(conn)
             report = _report(read, batch, problems, staged)
-            review = batch.review(staged)
             if staged is not None and not request.dry_run:
                 status = "committed" if any(staged.changes.values()) else "unchanged"
+                review = batch.review(staged, stored=staged.version is not None)
                 upload_id = record_upload(conn, request, status, report, staged.version, review)
                 if batch.table is not None:
                     analyze_if_grown(conn, batch.table, rows_written(staged.changes))
                 commit_version(conn, staged.version)
                 return UploadResult(upload_id, status, staged.version, report)
+            review = batch.review(staged)
             tx.rollback()
         status = "dry_run" if request.dry_run else "rejected"
         with conn.begin():

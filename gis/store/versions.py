@@ -45,6 +45,10 @@ CURRENT_VERSION_SQL = "SELECT max(number) FROM boundary_versions"
 ATTRIBUTE_COLUMNS = tuple(f.name for f in REGION_ATTRIBUTES)
 """Typed attribute columns of a region besides code, level, name and parent."""
 
+GEOMETRY_COPY_TYPE = "bytea"
+"""The type to dump :func:`copy_ewkb`'s bytes as in a binary COPY into a geometry column:
+bytea's binary form is the bytes themselves, which geometry's receive function reads."""
+
 STORAGE_GRID_DEG = 1e-7
 """Storage precision: every written geometry has its coordinates snapped to this grid of
 degrees (≈1.1 cm north–south, ≈0.85 cm east–west at 40°N) by :func:`stored_form`, which
@@ -135,6 +139,16 @@ def version_not_found(number: int) -> NotFound:
 
 _STAGED_COLUMNS = ("code", "level", "name", "parent_code", *ATTRIBUTE_COLUMNS, "attributes")
 _COLS = ", ".join(_STAGED_COLUMNS)
+_STAGED_TYPES = [
+    "text",
+    "text",
+    "text",
+    "text",
+    *("int4" if f.kind is int else "text" for f in REGION_ATTRIBUTES),
+    "jsonb",
+    GEOMETRY_COPY_TYPE,
+]
+"""The binary COPY's types of ``staged``'s columns (:data:`_STAGED_COLUMNS`, then geom)."""
 _STORED_FORM = f"ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({{}}, {STORAGE_GRID_DEG!r})))"
 """SQL of a geometry (format it in) at storage precision, as PostGIS snaps it: what
 :func:`geometry_differs` compares rows written before :func:`stored_form` with."""
@@ -160,11 +174,12 @@ def stored_form(geometries: np.ndarray) -> np.ndarray:
     return shapely.orient_polygons(snapped)
 
 
-def copy_text(geometries: np.ndarray) -> list[str | None]:
-    """Geometries (EPSG:4326) as a geometry column takes them in ``COPY … FROM STDIN``:
-    hex EWKB, parsed by PostGIS without a function call per row."""
+def copy_ewkb(geometries: np.ndarray) -> list[bytes | None]:
+    """Geometries (EPSG:4326) as a geometry column takes them in a binary ``COPY … FROM
+    STDIN`` (:data:`GEOMETRY_COPY_TYPE`): EWKB, read by PostGIS's receive function as it is —
+    half the bytes of hex EWKB in text COPY, no hex made in Python or parsed in PostgreSQL."""
     with_srid = shapely.set_srid(np.asarray(geometries, dtype=object), STORAGE_SRID)
-    return shapely.to_wkb(with_srid, hex=True, include_srid=True).tolist()
+    return shapely.to_wkb(with_srid, include_srid=True).tolist()
 
 
 def geometry_differs(old: str, new: str) -> str:
@@ -300,7 +315,7 @@ def commit_regions(
     those fields; with ``merge_attributes`` the records' free attributes are added to the
     stored ones instead of replacing them.  Geometries are stored as :func:`stored_form`
     makes them — from each record's ``wkb``, or given as ``geometries`` (in the records'
-    order, :func:`copy_text` of :func:`stored_form`: an upload has them for its review map
+    order, :func:`copy_ewkb` of :func:`stored_form`: an upload has them for its review map
     too); a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
     (``level`` only when it is the record's own level).
     Regions whose content is unchanged (see ``_DIFFERS``) keep their rows.  Runs inside the
@@ -326,14 +341,15 @@ def commit_regions(
         )
     number = _begin_version(conn, author, action, message)
     if geometries is None:
-        geometries = copy_text(stored_form(shapely.from_wkb([r.wkb for r in records])))
+        geometries = copy_ewkb(stored_form(shapely.from_wkb([r.wkb for r in records])))
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY staged ({_COLS}, geom) FROM STDIN") as copy:
+    with cursor.copy(f"COPY staged ({_COLS}, geom) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_STAGED_TYPES)
         for r, geom in zip(records, geometries, strict=True):
             copy.write_row(
                 (
                     *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
-                    json.dumps(_free_attributes(r), ensure_ascii=False, sort_keys=True),
+                    _free_attributes(r),
                     geom,
                 )
             )
