@@ -240,12 +240,13 @@ class CellIndex:
     def _edge_cells(
         self, edges: Iterator[Outline], n: int, eps: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted unique (cell, polygon) pairs for every cell an edge passes within eps of
-        (a few cells more: an edge whose box spans at most 2 × 2 cells lists all of them).
+        """Sorted unique (cell, polygon) pairs for every cell an edge passes within eps of,
+        and no other (a cell wholly inside a polygon must not list only others).
 
         Linear in edges, some polygons at a time (bounded memory): each vertex's column and
-        row range (± eps) once, a short edge's box is its ends' ranges joined; the rare
-        longer edge is followed column by column (:meth:`_long_edges`)."""
+        row range (± eps) once; an edge within one column spanning at most two rows (or one
+        row, two columns) passes exactly the cells of its box; any other — crossing a column
+        and a row, or longer — is followed column by column (:meth:`_long_edges`)."""
         keys = []
         for coords, ring, ring_owner in edges:
             x, y = coords[:, 0], coords[:, 1]
@@ -257,15 +258,14 @@ class CellIndex:
             low, high = np.minimum(r0[:-1], r0[1:]), np.maximum(r1[:-1], r1[1:])
             edge = ring[:-1] == ring[1:]
             owner = ring_owner[ring[:-1]]
-            short = edge & (right - left <= 1) & (high - low <= 1)
+            wide, tall = right - left, high - low
+            short = edge & (((wide == 0) & (tall <= 1)) | ((tall == 0) & (wide <= 1)))
             key = (low * self.nx + left) * n + owner
-            wide, tall = short & (right > left), short & (high > low)
             first = key[short]  # consecutive repeats dropped: an outline stays in a cell a while
             keys += [
                 first[np.r_[True, first[1:] != first[:-1]]] if len(first) else first,
-                key[wide] + n,
-                key[tall] + self.nx * n,
-                key[wide & tall] + (self.nx + 1) * n,
+                key[short & (wide == 1)] + n,
+                key[short & (tall == 1)] + self.nx * n,
             ]
             if len(long := np.flatnonzero(edge & ~short)):
                 keys.append(self._long_edges(coords[long], coords[long + 1], owner[long], eps, n))

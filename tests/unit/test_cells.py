@@ -21,13 +21,18 @@ def _oracle(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarra
     return found
 
 
-def test_cells_match_covers_on_3000_voronoi_grids() -> None:
-    rng = np.random.default_rng(11)
+def _voronoi(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` Voronoi cells over a box, every 97th left out (holes in the coverage)."""
     box = shapely.box(118.0, 40.0, 118.6, 40.4)
-    seeds = shapely.multipoints(rng.uniform((118.0, 40.0), (118.6, 40.4), size=(3000, 2)))
+    seeds = shapely.multipoints(rng.uniform((118.0, 40.0), (118.6, 40.4), size=(n, 2)))
     cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds)), box)
     cells = cells[~shapely.is_empty(cells)]
-    cells = np.delete(cells, np.arange(0, len(cells), 97))  # holes in the coverage
+    return np.delete(cells, np.arange(0, len(cells), 97))
+
+
+def test_cells_match_covers_on_3000_voronoi_grids() -> None:
+    rng = np.random.default_rng(11)
+    cells = _voronoi(3000, rng)
     shapely.prepare(cells)
     index = CellIndex(cells, shapely.STRtree(cells))
 
@@ -94,3 +99,20 @@ def test_wkb_outlines_read_every_kind_of_polygon_as_shapely_does(
     monkeypatch.setattr(shapely, "from_wkb", lambda w: decoded.append(len(w)) or from_wkb(w))
     assert _edges(list(wkb_outlines(blob, offsets))) == _edges(list(outlines(polygons)))
     assert sum(decoded) == 4, "all but the holed, multi-part, 3D and big-endian read directly"
+
+
+def test_a_cell_lists_only_polygons_whose_outline_passes_through_it() -> None:
+    """No spurious candidate: a cell wholly inside a polygon that listed only a neighbour
+    (whose edge merely passes a corner nearby) would answer "outside" for its points."""
+    cells = _voronoi(30_000, np.random.default_rng(5))
+    index = CellIndex(cells, shapely.STRtree(cells))
+    slots = np.flatnonzero(np.diff(index.candidate_start))
+    cell = np.flatnonzero(index.labels <= -2)[slots]
+    count = np.diff(index.candidate_start)[slots]
+    owner, at = np.repeat(cell, count), np.arange(index.candidate_start[-1])
+    row, col = np.divmod(owner, index.nx)
+    left, low = index.x0 + col * index.size, index.y0 + row * index.size
+    boxes = shapely.box(left, low, left + index.size, low + index.size)
+    outlines = shapely.boundary(cells[index.candidates[at]])
+    assert len(at) > 500_000
+    assert shapely.dwithin(outlines, boxes, 1e-8).all()
