@@ -10,7 +10,8 @@ random sample of its rows).  ``--queries`` messy queries per registry (the forms
 ``address_registry.FORMS`` in turn), the registries taking turns query by query so load on
 the machine falls on all; the first ``--old`` of the smallest registry's are also matched
 the old way right after.  Connections are warm (``--warm`` queries first, untimed).
-Prints p50/p95/p99/max per registry and per form and kind of entry, hit rates, how often
+Prints p50/p95/p99/max per registry (and of a floor: as many ``SELECT 1`` as a match's
+round trips, timed after each match) and per form and kind of entry, hit rates, how often
 old and new agree, and the old method's plan for one query; then, per registry, the
 queries no place probe answers (``--fallback`` doorplates with a typo in the road,
 gibberish), the first ``--old-fallback`` of each kind the old way too.
@@ -104,6 +105,7 @@ class Registry:
     queries: list[tuple[str, str, ar.Entry]]
     warm: list[tuple[str, str, ar.Entry]]
     ms: list[float] = field(default_factory=list)
+    floor_ms: list[float] = field(default_factory=list)
     hits: list[tuple[str, ar.Entry, bool]] = field(default_factory=list)
     by_group: dict[str, list[float]] = field(default_factory=dict)
     doorplates: list[ar.Entry] = field(default_factory=list)
@@ -124,6 +126,8 @@ def _table(registry: Registry, old_ms: list[float], old_hits: list[Any], same: i
         if ms:
             rate = sum(h for _, _, h in hits) / len(hits)
             print(f"| {name} | {len(ms)} | {_percentiles(ms)} | {rate:.3f} |")
+    floor = registry.floor_ms
+    print(f"| floor: {_FLOOR_TRIPS} × SELECT 1 | {len(floor)} | {_percentiles(floor)} | – |")
     if old_ms:
         print(
             "\nold and new give the same answer (entry, level, confidence, number of "
@@ -183,6 +187,20 @@ def _fallback(registry: Registry, conn: Connection, old: int) -> None:
         )
 
 
+_FLOOR_TRIPS = 3
+"""Round trips of a typical match (probes of the doorplates, then of the compound; the
+rows): the floor timed after every match is as many ``SELECT 1``, which on a loaded machine
+wait for the CPU as the match's do."""
+
+
+def _floor(conn: Connection) -> float:
+    began = time.perf_counter()
+    for _ in range(_FLOOR_TRIPS):
+        conn.execute(text("SELECT 1")).scalar()
+    conn.rollback()
+    return 1000 * (time.perf_counter() - began)
+
+
 def run(registries: list[Registry], args: argparse.Namespace) -> None:
     """The registries' queries in turn (query i of each, then i + 1 …); the old way on the
     first ``--old`` of the first (smallest) registry's."""
@@ -201,6 +219,7 @@ def run(registries: list[Registry], args: argparse.Namespace) -> None:
                 form, query, entry = registry.queries[i]
                 ms, answer = _answer(conn, query, True)
                 registry.ms.append(ms)
+                registry.floor_ms.append(_floor(conn))
                 registry.by_group.setdefault(f"{form}/{entry.kind}", []).append(ms)
                 registry.hits.append((form, entry, answer[0] == entry.code))
                 if registry is registries[0] and i < args.old:
