@@ -24,9 +24,10 @@ class Tolerances:
     sliver_width_m: float = 0.5
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
-    """One uploaded feature, mapped to region fields, geometry in EPSG:4326."""
+    """One uploaded feature, mapped to region fields, geometry in EPSG:4326 (slots: a
+    province's file makes 1 000 000 of them)."""
 
     feature: int
     code: str | None
