@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, SettingsDep
+from api.edit_schemas import EditAnswer, EditRequest
 from api.responses import checked_write
 from api.routers.uploads import Editor
-from api.schemas import EditAnswer, EditRequest
 from gis.edit.draft import MAX_OPERATIONS, MAX_VERTICES, run_edit
 
 router = APIRouter(prefix="/api/v1/edits", tags=["uploads"])
