@@ -32,7 +32,7 @@ _GRIDS = f"""
 INSERT INTO regions (code, level, name, parent_code, households, population, grid_worker,
                      party_branch, geom, area_m2, valid_from)
 SELECT parent || lpad((j + 1)::text, 3, '0'), 'grid', '合成' || (k + 1) || '社区第' || (j + 1)
-       || '网格', parent, 120 + (i * 7919) % 450, 2 * (120 + (i * 7919) % 450),
+       || '网格', parent, 120 + (i::bigint * 7919) % 450, 2 * (120 + (i::bigint * 7919) % 450),
        CASE WHEN i % 37 = 0 THEN NULL ELSE '王网格' || i END,
        CASE WHEN i % 53 = 0 THEN NULL ELSE '第' || i || '支部' END,
        geom, ST_Area(geom::geography), :n
