@@ -48,6 +48,7 @@ from gis.query.lookup_gaps import (
     ChordGaps,
     PlanarGaps,
 )
+from gis.query.lookup_near import NearLists
 from gis.store.versions import valid_at
 
 LOCAL_M = 50_000.0
@@ -204,6 +205,17 @@ class GridIndex:
             for level in AREA_LEVELS
             if (found := cells(level)) is not None
         )
+        self.near_lists = (
+            NearLists(
+                self.cells,
+                tuple(arrays["grid.bounds"].tolist()),
+                self._search,
+                self._local,
+                LOCAL_M,
+            )
+            if self.cells is not None
+            else None
+        )
         self.metric = AzimuthalFrame(np.array([shapely.box(*arrays["grid.bounds"].tolist())]))
 
     @classmethod
@@ -246,19 +258,20 @@ class GridIndex:
         Within :data:`LOCAL_M` each candidate's nearest outline point is found in a frame
         local to the point (degrees scaled by the metres a degree spans there) and measured
         on the ellipsoid.  Farther away, grids whose outline is within 1 % (+1 m) of the
-        nearest in the index's azimuthal equidistant projection are measured instead."""
-        cells = self.cells
-        if cells is None:
+        nearest in the index's azimuthal equidistant projection are measured instead.
+        Within :data:`LOCAL_M`, the candidates of a point's block are kept
+        (:class:`NearLists`): the search runs once per block, a request measures 1–3 grids."""
+        if self.near_lists is None:
             return -1, math.nan
-        x0, y0, x1, y1 = self.arrays["grid.bounds"].tolist()
-        gaps: Gaps = ChordGaps(x, y)
-        if x0 - NEAR_DEG <= x <= x1 + NEAR_DEG and y0 - NEAR_DEG <= y <= y1 + NEAR_DEG:
-            north = min(max(abs(y), abs(y0), abs(y1)) + NEAR_DEG, 89.9)
-            gaps = PlanarGaps(x, y, METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99)
-        found = cells.closest(x, y, gaps)
+        listed = self.near_lists.candidates(x, y)
+        if listed is not None:  # the few grids that can be nearest anywhere in its block
+            metres = self._local(x, y, listed)
+            best = np.lexsort((listed, metres))[0]
+            return int(listed[best]), float(metres[best])
+        found = self._closest_first(x, y)
         # metres to some outline point of each: no less than to the nearest outline
         reach = float(self._local(x, y, found).min()) + 0.001
-        found = np.union1d(found, cells.near(gaps, reach))
+        found = self._within(x, y, reach, found)
         if reach <= LOCAL_M:
             metres = self._local(x, y, found)
             best = np.lexsort((found, metres))[0]
@@ -268,6 +281,31 @@ class GridIndex:
         close = projected <= projected.min() * 1.01 + 1.0
         best = np.lexsort((found[close], metres[close]))[0]
         return int(found[close][best]), float(metres[close][best])
+
+    def _gaps(self, x: float, y: float) -> Gaps:
+        """Lower bounds of the metres from the point to boxes of cells: scaled degrees near
+        the grids' box, the chord farther (``gis.query.lookup_gaps``)."""
+        x0, y0, x1, y1 = self.arrays["grid.bounds"].tolist()
+        if x0 - NEAR_DEG <= x <= x1 + NEAR_DEG and y0 - NEAR_DEG <= y <= y1 + NEAR_DEG:
+            north = min(max(abs(y), abs(y0), abs(y1)) + NEAR_DEG, 89.9)
+            return PlanarGaps(x, y, METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99)
+        return ChordGaps(x, y)
+
+    def _closest_first(self, x: float, y: float) -> np.ndarray:
+        """Some grids whose outline is close to the point (:meth:`CellIndex.closest`)."""
+        assert self.cells is not None
+        return self.cells.closest(x, y, self._gaps(x, y))
+
+    def _within(self, x: float, y: float, reach: float, found: np.ndarray) -> np.ndarray:
+        """``found`` and every grid whose outline may be within ``reach`` metres."""
+        assert self.cells is not None
+        return np.union1d(found, self.cells.near(self._gaps(x, y), reach))
+
+    def _search(self, x: float, y: float, reach: float) -> np.ndarray:
+        """For :class:`NearLists`: grids close to the point, and with ``reach`` > 0 every
+        grid whose outline may be within it."""
+        found = self._closest_first(x, y)
+        return self._within(x, y, reach, found) if reach > 0 else found
 
     def _local(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
         """Per grid (in the order given), the geodesic metres from the point to the nearest

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gis.query.lookup import GridIndex, load_index
+from gis.query.lookup_near import FEW
 
 from large_city import CELL, ORIGIN, add_county
 from oracles import check_hierarchy, postgis_hierarchy
@@ -65,3 +66,33 @@ def test_the_nearest_grid_is_postgis_s_near_and_far(county: tuple[Engine, GridIn
     check_hierarchy(singles, expected)
     # a tie goes where PostGIS puts it: the lower code
     assert [a["nearest"]["grid"]["code"] for a in singles[-18:]] == ties
+
+
+def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, GridIndex]) -> None:
+    """Many points in each of a few blocks (the first point's block list serves the rest):
+    around the county's south-west corner (two sides near), 100 m and 5 km south, on and
+    beside a shared vertex's meridian (ties), and 30 km east; each answer is PostGIS's, and
+    the lists the points used hold a few grids, not the search's whole neighbourhood."""
+    engine, index = county
+    x0, y0 = ORIGIN
+    x1 = x0 + COLUMNS * CELL[0]
+    rng = np.random.default_rng(7)
+    centres = [
+        (x0 - 0.0005, y0 - 0.0005),
+        (x0 + 0.0501, y0 - 0.001),
+        (x0 + 0.0502, y0 - 0.05),
+        (x0 + CELL[0] * 21, y0 - 0.0013),
+        (x1 + 0.3, y0 + 0.01),
+    ]
+    xs = np.concatenate([cx + rng.uniform(-4e-4, 4e-4, 40) for cx, _ in centres])
+    ys = np.concatenate([cy + rng.uniform(-4e-4, 4e-4, 40) for _, cy in centres])
+    xs = np.r_[xs, np.full(5, x0 + CELL[0] * 21)]  # exactly on the shared vertex's meridian
+    ys = np.r_[ys, y0 - 0.0013 + np.arange(5) * 1e-4]
+    expected = postgis_hierarchy(engine, xs, ys)
+    assert all(e["grid"] is None for e in expected)
+    singles = [index.answers(xs[i : i + 1], ys[i : i + 1])[0] for i in range(len(xs))]
+    check_hierarchy(singles, expected)
+    assert index.near_lists is not None
+    used = [index.near_lists.candidates(x, y) for x, y in zip(xs, ys, strict=True)]
+    assert all(u is not None and 1 <= len(u) <= FEW for u in used)
+    assert len({id(u) for u in used}) < len(used) / 2  # blocks shared by many points
