@@ -63,8 +63,9 @@ class NearLists:
     ) -> None:
         self.cells, self.box, self.band = cells, box, band
         self.search, self.measure = search, measure
-        self.lists: dict[tuple[int, int, int], np.ndarray | bool | None] = {}
-        """Per (level, row, col): the list, None (full search) or True (split)."""
+        self.lists: dict[tuple[int, int, int], tuple[np.ndarray | None, bool]] = {}
+        """Per (level, row, col): the list (None: the full search) and whether the block is
+        split (its list then only serves to make its quarters')."""
 
     def candidates(self, x: float, y: float) -> np.ndarray | None:
         """The grids (sorted indices) that can be nearest to the point, or None."""
@@ -73,31 +74,37 @@ class NearLists:
         k = 0
         while self.cells.size * SPLIT ** (k + 1) * FAR_SHARE <= away:
             k += 1
+        outer: np.ndarray | None = None
         while True:
             side = self.cells.size * float(SPLIT) ** k
             row = math.floor((y - self.cells.y0) / side)
             key = (k, row, math.floor((x - self.cells.x0) / side))
-            found = self.lists.get(key, False)
-            if found is False:
+            if (known := self.lists.get(key)) is None:
                 if len(self.lists) >= MAX_BLOCKS:
                     self.lists.clear()
-                found = self._list(side, *key[1:])
-                if found is not None and len(found) > FEW and k > FINEST:
-                    found = True
-                self.lists[key] = found
-            if found is not True:
-                return found  # type: ignore[return-value]
+                found = self._list(side, row, key[2], outer)
+                known = found, found is not None and len(found) > FEW and k > FINEST
+                self.lists[key] = known
+            outer, split = known
+            if not split:
+                return outer
             k -= 1
 
-    def _list(self, side: float, row: int, col: int) -> np.ndarray | None:
-        """The list of one block (see the module's docstring)."""
+    def _list(self, side: float, row: int, col: int, outer: np.ndarray | None) -> np.ndarray | None:
+        """The list of one block (see the module's docstring).  ``outer``: the list of the
+        block it is a part of, if any — it holds the nearest grid of every point of this one
+        (the centre's too), so this one's is the grids of it within reach."""
         cx, cy = self.cells.x0 + (col + 0.5) * side, self.cells.y0 + (row + 0.5) * side
         if not -180 <= cx <= 180 or not -90 <= cy <= 90:
             return None
         r = side * PATH_METRES_PER_DEGREE
-        least = float(self.measure(cx, cy, self.search(cx, cy, 0.0)).min())
+        grids = self.search(cx, cy, 0.0) if outer is None else outer
+        metres = self.measure(cx, cy, grids)
+        least = float(metres.min())
         reach = least + 2 * r + 2 * _slack(least + 2 * r)
         if reach > self.band:
             return None
-        grids = self.search(cx, cy, reach)
-        return grids[self.measure(cx, cy, grids) <= reach]
+        if outer is None:
+            grids = self.search(cx, cy, reach)
+            metres = self.measure(cx, cy, grids)
+        return grids[metres <= reach]
