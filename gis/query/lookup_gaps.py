@@ -1,8 +1,11 @@
 """Bounds on the distance from a point to boxes of lon/lat, for the nearest-grid search of
 ``gis.query.lookup_index`` (``GridIndex.nearest_point``): lower bounds that never exceed the
-geodesic distance on the WGS 84 ellipsoid (so no grid that close is missed)."""
+geodesic distance on the WGS 84 ellipsoid (so no grid that close is missed); and the
+gnomonic projection its measurement (``GridIndex._local``) works in."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -78,3 +81,31 @@ def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
             normal * (1 - WGS84_E2) * sin_phi,
         )
     )
+
+
+def gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
+    """Lon/lat (degrees) → a spherical gnomonic projection centred on (x, y), in radians of
+    the tangent plane (great circles are straight lines; within 90° of the centre)."""
+    lon, lat = np.radians(lonlat[:, 0] - x), np.radians(lonlat[:, 1])
+    lat0 = math.radians(y)
+    cos_c = math.sin(lat0) * np.sin(lat) + math.cos(lat0) * np.cos(lat) * np.cos(lon)
+    return np.column_stack(
+        (
+            np.cos(lat) * np.sin(lon) / cos_c,
+            (math.cos(lat0) * np.sin(lat) - math.sin(lat0) * np.cos(lat) * np.cos(lon)) / cos_c,
+        )
+    )
+
+
+def gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gnomonic` back to lon/lat degrees."""
+    px, py = xy[:, 0], xy[:, 1]
+    rho = np.hypot(px, py)
+    c = np.arctan(rho)
+    lat0 = math.radians(y)
+    safe = np.where(rho > 0, rho, 1.0)
+    lat = np.arcsin(np.cos(c) * math.sin(lat0) + py * np.sin(c) * math.cos(lat0) / safe)
+    lon = np.arctan2(
+        px * np.sin(c), rho * math.cos(lat0) * np.cos(c) - py * math.sin(lat0) * np.sin(c)
+    )
+    return x + np.degrees(lon), np.degrees(lat)

@@ -47,12 +47,17 @@ from gis.query.lookup_gaps import (
     NEAR_DEG,
     ChordGaps,
     PlanarGaps,
+    gnomonic,
+    gnomonic_inverse,
 )
 from gis.query.lookup_near import NearLists
 from gis.store.versions import valid_at
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
+
+OUTLINES_KEPT = 20_000
+"""Grids whose decoded rings a worker keeps for measuring (~3 KB each at 100 vertices)."""
 
 
 def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +221,7 @@ class GridIndex:
             if self.cells is not None
             else None
         )
+        self._kept_outlines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.metric = AzimuthalFrame(np.array([shapely.box(*arrays["grid.bounds"].tolist())]))
 
     @classmethod
@@ -312,14 +318,9 @@ class GridIndex:
         point of its outline, edges taken as great-circle arcs as PostGIS's geography does:
         straight lines in a gnomonic projection centred on the point, where the distance
         from the centre grows with the angle (vectorised over every edge)."""
-        assert self.cells is not None
-        parts, part_of = shapely.get_parts(self.cells.polygons[grids], return_index=True)
-        rings, ring_of = shapely.get_rings(parts, return_index=True)
-        coords, which = shapely.get_coordinates(rings, return_index=True)
-        same = which[1:] == which[:-1]
-        a, b = coords[:-1][same], coords[1:][same]
-        owner = part_of[ring_of[which[:-1][same]]]
-        la, lb = _gnomonic(a, x, y), _gnomonic(b, x, y)
+        coords, same, owner = self._outlines(grids)
+        projected = gnomonic(coords, x, y)  # each vertex once: it ends one edge, starts one
+        la, lb = projected[:-1][same], projected[1:][same]
         d = lb - la
         length = np.einsum("ij,ij->i", d, d)
         t = np.clip(-np.einsum("ij,ij->i", la, d) / np.where(length > 0, length, 1.0), 0.0, 1.0)
@@ -327,12 +328,40 @@ class GridIndex:
         near = np.einsum("ij,ij->i", gap, gap)
         order = np.lexsort((near, owner))
         first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
-        ends_lon, ends_lat = _gnomonic_inverse(gap[first], x, y)
+        ends_lon, ends_lat = gnomonic_inverse(gap[first], x, y)
         n = len(first)
         _, _, metres = GEOD.inv(np.full(n, x), np.full(n, y), ends_lon, ends_lat)
         found = np.full(len(grids), np.inf)
         found[owner[first]] = metres
         return found
+
+    def _outlines(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The vertices of the grids' rings one after the other, whether each vertex and the
+        next make an edge, and each edge's position in ``grids``.  Each grid's rings are
+        decoded once per worker (:data:`OUTLINES_KEPT` of them kept): a point outside every
+        grid measures the same few grids as its neighbours."""
+        assert self.cells is not None
+        kept = self._kept_outlines
+        missing = [g for g in dict.fromkeys(grids.tolist()) if g not in kept]
+        if missing:
+            if len(kept) + len(missing) > OUTLINES_KEPT:
+                kept.clear()
+            parts, part_of = shapely.get_parts(self.cells.polygons[missing], return_index=True)
+            rings, ring_of = shapely.get_rings(parts, return_index=True)
+            coords, which = shapely.get_coordinates(rings, return_index=True)
+            grid_of = part_of[ring_of[which]]
+            starts = np.flatnonzero(np.r_[True, grid_of[1:] != grid_of[:-1], True])
+            for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+                kept[missing[int(grid_of[lo])]] = (
+                    coords[lo:hi],
+                    np.r_[which[lo + 1 : hi] == which[lo : hi - 1], False],
+                )
+        pieces = [kept[g] for g in grids.tolist()]
+        coords = np.concatenate([c for c, _ in pieces])
+        joins = np.concatenate([j for _, j in pieces])  # a grid's last vertex: no edge
+        position = np.repeat(np.arange(len(pieces)), [len(c) for c, _ in pieces])
+        same = joins[:-1]
+        return coords, same, position[:-1][same]
 
     def _closest(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
         """Of ``grids``, those that may be the nearest: a grid's distance is within half its
@@ -433,34 +462,6 @@ class GridIndex:
     def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
         """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
         return render_rows(self.found(lon, lat))
-
-
-def _gnomonic(lonlat: np.ndarray, x: float, y: float) -> np.ndarray:
-    """Lon/lat (degrees) → a spherical gnomonic projection centred on (x, y), in radians of
-    the tangent plane (great circles are straight lines; within 90° of the centre)."""
-    lon, lat = np.radians(lonlat[:, 0] - x), np.radians(lonlat[:, 1])
-    lat0 = math.radians(y)
-    cos_c = math.sin(lat0) * np.sin(lat) + math.cos(lat0) * np.cos(lat) * np.cos(lon)
-    return np.column_stack(
-        (
-            np.cos(lat) * np.sin(lon) / cos_c,
-            (math.cos(lat0) * np.sin(lat) - math.sin(lat0) * np.cos(lat) * np.cos(lon)) / cos_c,
-        )
-    )
-
-
-def _gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_gnomonic` back to lon/lat degrees."""
-    px, py = xy[:, 0], xy[:, 1]
-    rho = np.hypot(px, py)
-    c = np.arctan(rho)
-    lat0 = math.radians(y)
-    safe = np.where(rho > 0, rho, 1.0)
-    lat = np.arcsin(np.cos(c) * math.sin(lat0) + py * np.sin(c) * math.cos(lat0) / safe)
-    lon = np.arctan2(
-        px * np.sin(c), rho * math.cos(lat0) * np.cos(c) - py * math.sin(lat0) * np.sin(c)
-    )
-    return x + np.degrees(lon), np.degrees(lat)
 
 
 def read_rows(conn: Connection, version: int | None) -> Sequence[Mapping[str, Any]]:
