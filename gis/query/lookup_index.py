@@ -342,7 +342,9 @@ class GridIndex:
         grid measures the same few grids as its neighbours."""
         assert self.cells is not None
         kept = self._kept_outlines
-        missing = [g for g in dict.fromkeys(grids.tolist()) if g not in kept]
+        # read once into a local map: another thread may clear ``kept`` meanwhile
+        found = {g: kept.get(g) for g in grids.tolist()}
+        missing = [g for g, known in found.items() if known is None]
         if missing:
             if len(kept) + len(missing) > OUTLINES_KEPT:
                 kept.clear()
@@ -352,11 +354,12 @@ class GridIndex:
             grid_of = part_of[ring_of[which]]
             starts = np.flatnonzero(np.r_[True, grid_of[1:] != grid_of[:-1], True])
             for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-                kept[missing[int(grid_of[lo])]] = (
+                g = missing[int(grid_of[lo])]
+                found[g] = kept[g] = (
                     coords[lo:hi],
                     np.r_[which[lo + 1 : hi] == which[lo : hi - 1], False],
                 )
-        pieces = [kept[g] for g in grids.tolist()]
+        pieces = [found[g] for g in grids.tolist()]
         coords = np.concatenate([c for c, _ in pieces])
         joins = np.concatenate([j for _, j in pieces])  # a grid's last vertex: no edge
         position = np.repeat(np.arange(len(pieces)), [len(c) for c, _ in pieces])
