@@ -11,7 +11,9 @@ answer large enough to be compressed) goes on to the route unchanged, so every r
 error stays where it is defined.
 
 Per boundary version the anonymous answer of each grid is rendered once (redacted as for an
-anonymous caller) around its point: the request only writes its point in.
+anonymous caller) around its point: the request only writes its point in.  A point outside
+every grid likewise, per nearest grid and covering region: the request writes its distance
+and point in.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _QUERY = re.compile(
 MAX_RENDERED = 100_000
 """Grids whose rendered answer is kept (per process); beyond it the cache starts again."""
 _POINT = "\x00point\x00"
+_DISTANCE = "\x00distance\x00"
 
 
 def _dumps(content: Any) -> str:
@@ -52,7 +55,9 @@ class FastLookup:
     def __init__(self, app: ASGIApp, root: Any) -> None:
         self.app = app
         self.root = root  # the FastAPI app, whose state holds the services
-        self.rendered: dict[tuple[int | None, int], tuple[bytes, bytes]] = {}
+        self.rendered: dict[tuple[int | None, int, int | None], tuple[bytes, ...]] = {}
+        """Per (version, grid, None) for a covered point, (version, nearest grid, covering
+        region or -1) for one outside every grid: the answer's parts around what varies."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -81,21 +86,21 @@ class FastLookup:
         if index.cells is None:  # no grids, or PostGIS while the index is built: the route
             return None  # answers (off the event loop)
         x, y = np.array([lon]), np.array([lat])
-        # the covering grid as ``GridIndex.locate`` finds it first (the nearest grid of a
-        # point outside every grid is left to ``answers``: searched once, not twice)
+        # the covering grid as ``GridIndex.locate`` finds it first, else the nearest
         grid = index.cells.covering_point(lon, lat)
-        if grid < 0:  # the nearest grid and its distance: the point's own answer
-            (answer,) = index.answers(x, y)
-            body = _dumps(redact(answer, None)).encode()
-        else:
-            parts = self.rendered.get((index.version, grid))
-            if parts is None:
-                parts = _render(index, x, y)
-                if len(self.rendered) >= MAX_RENDERED:
-                    self.rendered.clear()
-                self.rendered[(index.version, grid)] = parts
-            point = _dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()
-            body = parts[0] + point + parts[1]
+        key: tuple[int | None, int, int | None] = (index.version, grid, None)
+        varies = [_dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()]
+        if grid < 0:
+            nearest, metres = index.nearest_point(lon, lat)
+            key = (index.version, nearest, index.area(lon, lat))
+            varies.insert(0, _dumps(round(metres, 2)).encode())
+        parts = self.rendered.get(key)
+        if parts is None:
+            parts = _render(index, x, y)
+            if len(self.rendered) >= MAX_RENDERED:
+                self.rendered.clear()
+            self.rendered[key] = parts
+        body = b"".join(part for pair in zip(parts, [*varies, b""], strict=True) for part in pair)
         return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
 
 
@@ -116,10 +121,13 @@ async def _send_json(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _render(index: Any, x: np.ndarray, y: np.ndarray) -> tuple[bytes, bytes]:
-    """The anonymous answer for a point of a grid, split where the point goes: the same for
-    every point of that grid (the index's own answer, so the route's)."""
+def _render(index: Any, x: np.ndarray, y: np.ndarray) -> tuple[bytes, ...]:
+    """The anonymous answer for a point, split where what varies goes: outside every grid
+    the distance, then the point — the same for every point of a grid, or with the same
+    nearest grid and covering region (the index's own answer, so the route's)."""
     (answer,) = index.answers(x, y)
-    text = _dumps({**redact(answer, None), "point": _POINT})
-    before, after = text.split(_dumps(_POINT))
-    return before.encode(), after.encode()
+    answer = {**redact(answer, None), "point": _POINT}
+    if answer["nearest"] is not None:
+        answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}
+    marks = f"{re.escape(_dumps(_DISTANCE))}|{re.escape(_dumps(_POINT))}"
+    return tuple(part.encode() for part in re.split(marks, _dumps(answer)))

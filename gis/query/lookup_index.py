@@ -403,12 +403,17 @@ class GridIndex:
         _, _, metres = GEOD.inv(np.full(n, x), np.full(n, y), ends_lon, ends_lat)
         return shapely.distance(outlines, point), np.asarray(metres)
 
-    def _area_chain(self, x: float, y: float) -> dict[str, dict[str, str]]:
-        """The chain of the deepest region above grids covering the point ({} if none)."""
+    def area(self, x: float, y: float) -> int:
+        """The deepest region above grids covering the point (its row in ``regions``), or -1."""
         for level in self.areas:
             if (i := level.cells.covering_point(x, y)) >= 0:
-                return self.regions.chain(int(level.region[i]))
-        return {}
+                return int(level.region[i])
+        return -1
+
+    def _area_chain(self, x: float, y: float) -> dict[str, dict[str, str]]:
+        """The chain of the deepest region above grids covering the point ({} if none)."""
+        region = self.area(x, y)
+        return self.regions.chain(region) if region >= 0 else {}
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
         """Where each WGS84 point is (:class:`Located`): its grid, else the deepest region
