@@ -130,3 +130,24 @@ def plan_nodes(plan: str) -> str:
         if i == 0 or "->" in line
     ]
     return " ← ".join(n for n in nodes if n)
+
+
+def print_page_costs(http: list[tuple[str, str, float]]) -> None:
+    """The markdown table of page requests (list, request, median ms), each list's rows as a
+    ratio to its first row (page 1)."""
+    print("| list | request | median ms | ratio to page 1 |\n|---|---|---:|---:|")
+    first: dict[str, float] = {}
+    for name, case, ms in http:
+        first.setdefault(name, ms)
+        print(f"| {name} | {case} | {ms:.1f} | {ms / first[name]:.2f}× |")
+
+
+def print_index_effect(subject: str, migration: str, indexes: list[tuple]) -> None:
+    """The markdown tables of queries timed without and with ``migration``'s indexes: rows of
+    (name, ms without, ms with, plan without, plan with)."""
+    print(f"\n| {subject} (SQL) | without {migration} ms | with ms | ratio |\n|---|---:|---:|---:|")
+    for name, without, with_index, *_ in indexes:
+        print(f"| {name} | {without:.1f} | {with_index:.1f} | {without / with_index:.1f}× |")
+    print(f"\n| {subject} | plan without {migration} | plan with |\n|---|---|---|")
+    for name, *_, without_plan, with_plan in indexes:
+        print(f"| {name} | {without_plan} | {with_plan} |")

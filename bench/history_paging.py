@@ -30,7 +30,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
+from common import (
+    ROOT,
+    bench_database,
+    drop_databases,
+    git_state,
+    machine,
+    print_index_effect,
+    print_page_costs,
+    server_versions,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
@@ -221,17 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average {load_start[0]:.2f} → {load_end[0]:.2f}")
         print(f"{args.audit} audit entries, {args.uploads} uploads, {args.versions} versions")
         print(f"limit {args.limit}; median of {args.rounds}\n")
-        print("| list | request | median ms | ratio to page 1 |\n|---|---|---:|---:|")
-        first: dict[str, float] = {}
-        for name, case, ms in http:
-            first.setdefault(name, ms)
-            print(f"| {name} | {case} | {ms:.1f} | {ms / first[name]:.2f}× |")
-        print("\n| audit log (SQL) | without 0014 ms | with ms | ratio |\n|---|---:|---:|---:|")
-        for name, without, with_index, *_ in indexes:
-            print(f"| {name} | {without:.1f} | {with_index:.1f} | {without / with_index:.1f}× |")
-        print("\n| audit log | plan without 0014 | plan with |\n|---|---|---|")
-        for name, *_, without_plan, with_plan in indexes:
-            print(f"| {name} | {without_plan} | {with_plan} |")
+        print_page_costs(http)
+        print_index_effect("audit log", "0014", indexes)
         engine.dispose()
     finally:
         drop_databases([url])

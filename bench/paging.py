@@ -30,7 +30,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from common import ROOT, bench_database, drop_databases, git_state, machine, server_versions
+from common import (
+    ROOT,
+    bench_database,
+    drop_databases,
+    git_state,
+    machine,
+    print_index_effect,
+    print_page_costs,
+    server_versions,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
@@ -187,20 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         load_end = os.getloadavg()
         print(f"load average {load_start[0]:.2f} → {load_end[0]:.2f}; {args.grids} grids\n")
         print(f"limit {args.limit}; median of {args.rounds}\n")
-        print("| list | request | median ms | ratio to page 1 |\n|---|---|---:|---:|")
-        first = {}
-        for name, case, ms in http:
-            first.setdefault(name, ms)
-            print(f"| {name} | {case} | {ms:.1f} | {ms / first[name]:.2f}× |")
+        print_page_costs(http)
         print("\n| numberMatched of the grids | median ms | value |\n|---|---:|---:|")
         for name, ms, value in counts:
             print(f"| {name} | {ms:.1f} | {value} |")
-        print("\n| regions list (SQL) | without 0013 ms | with ms | ratio |\n|---|---:|---:|---:|")
-        for name, without, with_index, *_ in indexes:
-            print(f"| {name} | {without:.1f} | {with_index:.1f} | {without / with_index:.1f}× |")
-        print("\n| regions list | plan without 0013 | plan with |\n|---|---|---|")
-        for name, *_, without_plan, with_plan in indexes:
-            print(f"| {name} | {without_plan} | {with_plan} |")
+        print_index_effect("regions list", "0013", indexes)
         engine.dispose()
     finally:
         drop_databases([url])
