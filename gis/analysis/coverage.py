@@ -124,7 +124,6 @@ def coverage_report(
     redundant_share: float = 0.8,
     min_blind_m2: float = 1.0,
     roads: Sequence[Any] = (),
-    rows: slice | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready report of how ``facilities`` (centres or cameras) cover ``demand``.
 
@@ -151,10 +150,8 @@ def coverage_report(
     Cameras whose status is offline are left out and counted in ``facilities_excluded``;
     centres without ``radius_m`` take ``default_radius_m[level]``.
 
-    ``rows`` (a slice of ``grids``, a page): only those grids' rows, blind spots, unreached
-    rows and uncovered points are listed (points in no grid with the first rows); totals,
-    facilities and redundancy are always of the whole.  The same as :func:`compute_coverage`
-    then :func:`coverage_page` of the page's grids.
+    The same as :func:`compute_coverage` then :func:`coverage_page` of every grid (the API
+    pages it: ``gis.analysis.report``).
     """
     computed = compute_coverage(
         Grids.of(grids),
@@ -166,8 +163,7 @@ def coverage_report(
         min_blind_m2=min_blind_m2,
         roads=roads,
     )
-    start, stop, _ = (rows or slice(None)).indices(len(grids))
-    return coverage_page(computed, grids[start:stop], start)
+    return coverage_page(computed, grids, 0)
 
 
 def compute_coverage(
