@@ -3,33 +3,41 @@
 A hotline system asks "which grid is this point in" thousands of times a second.  The route
 (``api.routers.lookup``) answers it through eight middlewares and FastAPI's dependency
 resolution: ~300 µs a request here, ten times the lookup itself.  This outermost middleware
-answers the common case itself — an anonymous GET with exactly ``lon`` and ``lat`` (and
-optionally ``crs=wgs84``), plain decimal numbers within ±180° / ±90° — from the same index
-(``LookupService.index``), with the same JSON and the same headers; anything else (a key or
-a session, other parameters, another CRS, ``as_of``, text that is not a plain number, an
-answer large enough to be compressed) goes on to the route unchanged, so every rule and
-error stays where it is defined.
+answers the common case itself — a GET with exactly ``lon`` and ``lat`` (and optionally
+``crs=wgs84``), plain decimal numbers within ±180° / ±90°, anonymous or with one
+``Authorization: Bearer <key>`` whose principal this process holds (``gis.access.auth.
+KeyCache``: read once, then again once a minute off the request path, voided at once by a
+revocation, rotation or expiry) — from the same index (``LookupService.index``), with the
+same JSON and the same headers; anything else (a session cookie, a key not known here or
+refused, other parameters, another CRS, ``as_of``, text that is not a plain number, an answer
+large enough to be compressed) goes on to the route unchanged, so every rule and error (401
+for a bad key) stays where it is defined.  The single lookup has no throttle (``api.
+throttle`` limits the expensive families only), keyed or not.
 
-Per boundary version the anonymous answer of each grid is rendered once (redacted as for an
-anonymous caller) around its point: the request only writes its point in.  A point outside
-every grid likewise, per nearest grid and covering region: the request writes its distance
-and point in.
+Per boundary version and role the answer of each grid is rendered once (redacted as for that
+role, as the route does) around its point: the request only writes its point in.  A point
+outside every grid likewise, per nearest grid and covering region: the request writes its
+distance and point in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from contextlib import suppress
 from typing import Any
 
 import numpy as np
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.compression import MINIMUM_SIZE
 from api.cors import HEADERS as CORS_HEADERS
 from api.deps import services
 from api.security_headers import EVERY_ANSWER
+from gis.access.auth import KeyCache, key_hash
 from gis.access.privacy import redact
 
 PATH = "/api/v1/lookup"
@@ -42,6 +50,9 @@ MAX_RENDERED = 100_000
 """Grids whose rendered answer is kept (per process); beyond it the cache starts again."""
 _POINT = "\x00point\x00"
 _DISTANCE = "\x00distance\x00"
+_ANONYMOUS = "anonymous"
+"""The caller of a request without a key (the fast path's own word: no role, no key)."""
+_REFUSED = None
 
 
 def _dumps(content: Any) -> str:
@@ -49,15 +60,22 @@ def _dumps(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+Rendered = tuple[int | None, int, int | None, str | None]
+
+
 class FastLookup:
-    """ASGI middleware: anonymous single-point lookups in WGS84, answered directly."""
+    """ASGI middleware: single-point lookups in WGS84, anonymous or by a known key,
+    answered directly."""
 
     def __init__(self, app: ASGIApp, root: Any) -> None:
         self.app = app
         self.root = root  # the FastAPI app, whose state holds the services
-        self.rendered: dict[tuple[int | None, int, int | None], tuple[bytes, ...]] = {}
-        """Per (version, grid, None) for a covered point, (version, nearest grid, covering
-        region or -1) for one outside every grid: the answer's parts around what varies."""
+        self.rendered: dict[Rendered, tuple[bytes, ...]] = {}
+        """Per (version, grid, None, role) for a covered point, (version, nearest grid,
+        covering region or -1, role) for one outside every grid: the answer's parts around
+        what varies."""
+        self.keys: KeyCache | None = None
+        self._reads: set[asyncio.Task[Any]] = set()  # keys read again in the background
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -65,7 +83,6 @@ class FastLookup:
             and scope["path"] == PATH
             and scope["method"] == "GET"
             and (found := _QUERY.fullmatch(scope["query_string"]))
-            and not any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
         ):
             lon = float(found["lon"] or found["lon2"])
             lat = float(found["lat"] or found["lat2"])
@@ -73,35 +90,73 @@ class FastLookup:
             # a failure here comes before anything is sent: the route meets it again (the
             # database away while an index builds…) and answers it as every error (503 …)
             with suppress(Exception):
-                if abs(lon) <= 180 and abs(lat) <= 90:
-                    body = await self._answer(lon, lat)
+                role = await self._role(scope["headers"])
+                if role is not _REFUSED and abs(lon) <= 180 and abs(lat) <= 90:
+                    body = await self._answer(lon, lat, None if role == _ANONYMOUS else role)
             if body is not None:
                 await _send_json(send, body)
                 return
         await self.app(scope, receive, send)
 
-    async def _answer(self, lon: float, lat: float) -> bytes | None:
-        """The answer's body for the point; None when the route must answer."""
+    async def _role(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The caller's role, :data:`_ANONYMOUS` without a key; None (:data:`_REFUSED`) when
+        the route must see the request: a cookie (a session, ``api.deps``), more than one
+        ``Authorization``, another scheme, a key this process does not hold as usable."""
+        sent = [(name, value) for name, value in headers if name in (b"authorization", b"cookie")]
+        if not sent:
+            return _ANONYMOUS
+        if len(sent) > 1 or sent[0][0] == b"cookie":
+            return _REFUSED
+        scheme, key = get_authorization_scheme_param(sent[0][1].decode("latin-1"))
+        if scheme.lower() != "bearer" or not key:
+            return _REFUSED
+        if self.keys is None:
+            self.keys = KeyCache(services(self.root).engine)
+        digest = key_hash(key)
+        principal = self.keys.cached(digest)
+        if principal is None:  # first use here, or voided: read now (refused: the route)
+            principal = await run_in_threadpool(self.keys.check, digest)
+        elif self.keys.due(digest):  # its last use written, off the request path
+            read = asyncio.create_task(run_in_threadpool(self.keys.check, digest))
+            self._reads.add(read)
+            read.add_done_callback(_finished(self._reads))
+        return principal.role if principal is not None else _REFUSED
+
+    async def _answer(self, lon: float, lat: float, role: str | None) -> bytes | None:
+        """The answer's body for the point as ``role`` (None: anonymous) sees it; None when
+        the route must answer."""
         index = await services(self.root).lookup.index()
         if index.cells is None:  # no grids, or PostGIS while the index is built: the route
             return None  # answers (off the event loop)
         x, y = np.array([lon]), np.array([lat])
         # the covering grid as ``GridIndex.locate`` finds it first, else the nearest
         grid = index.cells.covering_point(lon, lat)
-        key: tuple[int | None, int, int | None] = (index.version, grid, None)
+        key: Rendered = (index.version, grid, None, role)
         varies = [_dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()]
         if grid < 0:
             nearest, metres = index.nearest_point(lon, lat)
-            key = (index.version, nearest, index.area(lon, lat))
+            key = (index.version, nearest, index.area(lon, lat), role)
             varies.insert(0, _dumps(round(metres, 2)).encode())
         parts = self.rendered.get(key)
         if parts is None:
-            parts = _render(index, x, y)
+            parts = _render(index, x, y, role)
             if len(self.rendered) >= MAX_RENDERED:
                 self.rendered.clear()
             self.rendered[key] = parts
         body = b"".join(part for pair in zip(parts, [*varies, b""], strict=True) for part in pair)
         return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
+
+
+def _finished(reads: set[asyncio.Task[Any]]) -> Any:
+    """A done-callback: forget a background read of a key (a failure is met again by the
+    next read: the entry stays due)."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        reads.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
 
 
 async def _send_json(send: Send, body: bytes) -> None:
@@ -121,12 +176,12 @@ async def _send_json(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _render(index: Any, x: np.ndarray, y: np.ndarray) -> tuple[bytes, ...]:
-    """The anonymous answer for a point, split where what varies goes: outside every grid
-    the distance, then the point — the same for every point of a grid, or with the same
-    nearest grid and covering region (the index's own answer, so the route's)."""
+def _render(index: Any, x: np.ndarray, y: np.ndarray, role: str | None) -> tuple[bytes, ...]:
+    """The answer for a point as ``role`` sees it, split where what varies goes: outside
+    every grid the distance, then the point — the same for every point of a grid, or with
+    the same nearest grid and covering region (the index's own answer, so the route's)."""
     (answer,) = index.answers(x, y)
-    answer = {**redact(answer, None), "point": _POINT}
+    answer = {**redact(answer, role), "point": _POINT}
     if answer["nearest"] is not None:
         answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}
     marks = f"{re.escape(_dumps(_DISTANCE))}|{re.escape(_dumps(_POINT))}"

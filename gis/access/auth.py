@@ -10,20 +10,32 @@ opaque random token in an HttpOnly cookie, stored here as its SHA-256, standing 
 for :data:`SESSION_TTL` at most.  The key itself never stays in the browser, a stolen
 cookie is worth a working day at most, and revoking, expiring or rotating the key ends its
 sessions at once (each is checked against the key on every request).
+
+The fast lookup path (``api.fast_lookup``) keeps keys' principals per process instead
+(:class:`KeyCache`, by the key's SHA-256): a revocation or rotation is posted on this
+machine's key board (the versions board's mechanism, ``gis.store.board``, under its own
+name), which every worker reads with every request; an expiry is a deadline each entry
+carries; each entry is checked again against the database, writing the last use, once a
+:data:`LAST_USED_EVERY` (so another machine's revocation counts within a minute).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from gis.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from gis.store.board import Board, connection_board, publish
 from gis.store.models import ROLES
 
 KEY_PREFIX = "gm_"
@@ -65,6 +77,26 @@ class Principal:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_hash(key: str) -> str:
+    """What names a key sent in ``Authorization: Bearer <key>`` where it is kept: its
+    SHA-256 (the key itself is never stored, cached or logged)."""
+    return _hash(key.strip())
+
+
+def keys_board(conn: Connection) -> Path:
+    """This machine's key board for the database ``conn`` is connected to: beside its
+    versions board (``gis.store.board``), the time of the latest revocation or rotation."""
+    versions = connection_board(conn)
+    return versions.with_name(versions.name.replace("-versions-", "-keys-", 1))
+
+
+def _key_changed(conn: Connection) -> None:
+    """Post a revocation or rotation on the key board: after its row is written (and locked
+    until the commit), so a worker that sees the new time reads the key after it — with
+    ``FOR SHARE`` (:meth:`KeyCache.check`), which waits for the commit."""
+    publish(keys_board(conn), time.time_ns())
 
 
 def parse_expiry(value: str) -> timedelta:
@@ -201,6 +233,7 @@ def revoke_key(conn: Connection, key_id: int) -> KeyInfo:
     if row.before:
         raise _already_revoked(info)
     _end_sessions(conn, key_id)
+    _key_changed(conn)
     return info
 
 
@@ -226,6 +259,7 @@ def rotate_key(conn: Connection, key_id: int) -> tuple[KeyInfo, str]:
         ).one()
     )
     _end_sessions(conn, key_id)
+    _key_changed(conn)
     return info, key
 
 
@@ -245,7 +279,8 @@ def _principal(conn: Connection, row: Row[Any]) -> Principal:
 _USABLE = (
     "k.id, k.name, k.role, k.scope_code, k.revoked_at IS NULL AS live, "
     "coalesce(k.expires_at <= now(), false) AS expired, "
-    "coalesce(k.last_used_at < now() - :every, true) AS stale"
+    "coalesce(k.last_used_at < now() - :every, true) AS stale, "
+    "extract(epoch FROM k.expires_at - now())::float8 AS left_s"
 )
 
 
@@ -264,19 +299,33 @@ def authenticate(conn: Connection, key: str | None) -> Principal:
     last use may be written)."""
     if not key:
         raise auth_required()
-    row = conn.execute(
-        text(f"SELECT {_USABLE} FROM api_keys k WHERE k.key_hash = :h"),
-        {"h": _hash(key.strip()), "every": LAST_USED_EVERY},
+    row = _key_row(conn, key_hash(key))
+    if (refused := _refusal(row)) is not None:
+        raise refused
+    return _principal(conn, row)
+
+
+def _key_row(conn: Connection, digest: str, *, lock: bool = False) -> Row[Any] | None:
+    """The stored key of SHA-256 ``digest`` (:data:`_USABLE`); ``lock``: ``FOR SHARE``
+    (waits for a revocation or rotation being committed)."""
+    return conn.execute(
+        text(f"SELECT {_USABLE} FROM api_keys k WHERE k.key_hash = :h{' FOR SHARE' * lock}"),
+        {"h": digest, "every": LAST_USED_EVERY},
     ).first()
+
+
+def _refusal(row: Row[Any] | None) -> Unauthorized | None:
+    """Why a stored key (None: none) is refused: 401 ``invalid_api_key`` (unknown or
+    revoked), ``api_key_expired``; None when it is usable."""
     if row is None or not row.live:
-        raise Unauthorized(
+        return Unauthorized(
             "API 密钥无效或已吊销 (the API key is invalid or revoked)", code="invalid_api_key"
         )
     if row.expired:
-        raise Unauthorized(
+        return Unauthorized(
             "API 密钥已过期，请联系管理员 (the API key has expired)", code="api_key_expired"
         )
-    return _principal(conn, row)
+    return None
 
 
 def csrf_token(session: str) -> str:
@@ -332,3 +381,80 @@ def session_principal(conn: Connection, token: str) -> Principal | None:
     if user is None:
         return None
     return Principal(name=user.username, role=user.role, user_id=user.id, scope=user.scope_code)
+
+
+MAX_CACHED_KEYS = 10_000
+"""Keys whose principal a process keeps; beyond it the cache starts again."""
+
+
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal
+    board: int
+    """The key board's time when the key was read: a later revocation or rotation voids it."""
+    expires: float
+    """``time.monotonic()`` at the key's expiry (inf: none)."""
+    checked: float
+    """``time.monotonic()`` when the key was last read (and its last use written if stale)."""
+
+
+class KeyCache:
+    """API keys' principals for one process, by the key's SHA-256 (:func:`key_hash`), for
+    requests answered without a database round trip (``api.fast_lookup``).
+
+    An entry holds while the key board shows the time it was read and until the key's
+    expiry; :meth:`due` says when it should be read again (once a :data:`LAST_USED_EVERY`,
+    off the request path: its last use is written then).  A key that is refused is not
+    kept: its requests go where the refusal is answered (401, ``api.deps``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._keys: dict[str, _Cached] = {}
+        self._board: Board | None = None
+        self._reading: set[str] = set()
+        self._lock = threading.Lock()
+
+    def cached(self, digest: str) -> Principal | None:
+        """The principal of the key of SHA-256 ``digest`` if known here and still valid."""
+        entry = self._keys.get(digest)
+        if entry is None or self._board is None:
+            return None
+        if entry.board != self._board.read() or time.monotonic() >= entry.expires:
+            self._keys.pop(digest, None)
+            return None
+        return entry.principal
+
+    def due(self, digest: str) -> bool:
+        """Whether the (cached) key should be read again now — once per interval: the first
+        caller to ask is told so, the others not until it is read."""
+        entry = self._keys.get(digest)
+        every = LAST_USED_EVERY.total_seconds()
+        with self._lock:
+            if entry is None or digest in self._reading or time.monotonic() - entry.checked < every:
+                return False
+            self._reading.add(digest)
+            return True
+
+    def check(self, digest: str) -> Principal | None:
+        """Read the key of SHA-256 ``digest`` from the database (writing its last use when
+        stale) and keep its principal; None, and nothing kept, when it is refused.  Raises
+        ``OSError`` when the key board cannot be used (then nothing is cached)."""
+        try:
+            with self.engine.begin() as conn:
+                if self._board is None:
+                    self._board = Board(keys_board(conn))
+                board = self._board.read()  # before the read: a later change voids it
+                row = _key_row(conn, digest, lock=True)
+                principal = None if _refusal(row) else _principal(conn, row)
+        finally:
+            with self._lock:
+                self._reading.discard(digest)
+        if principal is None:
+            self._keys.pop(digest, None)
+            return None
+        left = math.inf if row.left_s is None else row.left_s
+        now = time.monotonic()
+        if len(self._keys) >= MAX_CACHED_KEYS:
+            self._keys.clear()
+        self._keys[digest] = _Cached(principal, board, now + left, now)
+        return principal

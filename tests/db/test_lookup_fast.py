@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import numpy as np
 import pytest
 import shapely
@@ -10,6 +13,7 @@ from httpx2 import Response
 from sqlalchemy import Engine, text
 
 from api.fast_lookup import FastLookup
+from gis.access import auth
 
 pytestmark = pytest.mark.db
 
@@ -47,17 +51,114 @@ def test_fast_answers_equal_the_route_byte_for_byte(client: TestClient, engine: 
             assert fast.headers.raw == route.headers.raw
         covered += fast.json()["covered"]
     assert 50 < covered < len(points) - 50, "both covered and outside points were asked"
+    assert _fast_path(client).rendered, "the fast path answered"
+
+
+def _fast_path(client: TestClient) -> FastLookup:
     layer = client.app.middleware_stack  # Starlette's and FastAPI's own wrappers come first
     while not isinstance(layer, FastLookup):
         layer = layer.app
-    assert layer.rendered, "the fast path answered"
+    return layer
 
 
-def test_keys_sessions_and_other_parameters_go_to_the_route(
-    fresh_client: TestClient, make_key
+def test_keyed_answers_equal_the_route_s_by_role(
+    fresh_client: TestClient, fresh_engine: Engine, make_key
 ) -> None:
-    """A caller with a key sees what its role may (the grid worker for an editor); the fast
-    path never answers for it.  Other CRSs, as_of and unusual number text reach the route."""
+    """With no key, a viewer's, an editor's or an admin's, the fast path answers what the
+    route answers (personal fields by role), for covered points, shared edges and vertices,
+    and points outside every grid."""
+    points = _points(fresh_engine)[::3]
+    callers = {"anonymous": {}} | {
+        role: {"authorization": f"Bearer {make_key(role)}"}
+        for role in ("viewer", "editor", "admin")
+    }
+    workers: dict[str, set] = {role: set() for role in callers}
+    for x, y in points.tolist():
+        for role, headers in callers.items():
+            query = f"lon={x!r}&lat={y!r}"
+            fast = _get(fresh_client, query, headers)
+            route = _get(fresh_client, query, {**headers, **ROUTE})
+            assert fast.status_code == route.status_code == 200, route.json()
+            assert fast.content == route.content, (role, query)
+            assert fast.headers.raw == route.headers.raw
+            if (grid := fast.json()["grid"]) is not None:
+                workers[role].add(grid["grid_worker"])
+    assert workers["anonymous"] == {None}
+    assert None not in workers["viewer"] and all("*" in name for name in workers["viewer"])
+    assert workers["editor"] == workers["admin"] and not workers["editor"] & workers["viewer"]
+    roles = {key[3] for key in _fast_path(fresh_client).rendered}
+    assert roles == {None, "viewer", "editor", "admin"}, "the fast path answered every caller"
+
+
+def test_revoked_rotated_expired_and_unknown_keys_get_the_route_s_401(
+    fresh_client: TestClient, fresh_engine: Engine, make_key
+) -> None:
+    """A key held by the fast path is refused from the very next request after it is revoked,
+    rotated (the new secret answers) or expired; bad keys never reach the fast path's cache."""
+    query = "lon=118.3350&lat=40.1550"
+    admin = {"authorization": f"Bearer {make_key('admin')}"}
+    with fresh_engine.begin() as conn:
+        revoked, gone = auth.issue_key(conn, role="viewer", name="revoked")
+        rotated, old = auth.issue_key(conn, role="viewer", name="rotated")
+        _, brief = auth.issue_key(
+            conn, role="editor", name="brief", expires_in=timedelta(seconds=2)
+        )
+    keys = {"revoked": gone, "rotated": old, "brief": brief}
+    for key in keys.values():
+        assert _get(fresh_client, query, {"authorization": f"Bearer {key}"}).status_code == 200
+    cache = _fast_path(fresh_client).keys
+    assert cache is not None and all(cache.cached(auth.key_hash(k)) for k in keys.values())
+
+    done = fresh_client.post(f"/api/v1/keys/{revoked.id}/revoke", headers=admin)
+    assert done.status_code == 200, done.text
+    refused = _get(fresh_client, query, {"authorization": f"Bearer {keys['revoked']}"})
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+
+    new = fresh_client.post(f"/api/v1/keys/{rotated.id}/rotate", headers=admin).json()["key"]
+    assert _get(fresh_client, query, {"authorization": f"Bearer {old}"}).status_code == 401
+    assert _get(fresh_client, query, {"authorization": f"Bearer {new}"}).status_code == 200
+
+    time.sleep(2.1)
+    expired = _get(fresh_client, query, {"authorization": f"Bearer {brief}"})
+    assert expired.status_code == 401 and expired.json()["code"] == "api_key_expired"
+
+    for bad in ("Bearer gm_nothing", "Bearer ", "Bearer  " + old, "Basic eDp5"):
+        answer = _get(fresh_client, query, {"authorization": bad})
+        route = _get(fresh_client, query, {"authorization": bad, **ROUTE})
+        assert (answer.status_code, answer.content) == (route.status_code, route.content), bad
+    assert not any(cache.cached(auth.key_hash(k)) for k in (*keys.values(), "gm_nothing"))
+
+
+def test_last_use_written_off_the_request_path(
+    fresh_client: TestClient, fresh_engine: Engine, make_key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request reads the key and writes its last use; once the interval has passed
+    a request is answered from the cache while the key is read (and its use written) beside
+    it — which also finds a revocation made where the key board is not seen (another
+    machine)."""
+    key = make_key("viewer")
+    headers = {"authorization": f"Bearer {key}"}
+    query = "lon=118.3350&lat=40.1550"
+    assert _get(fresh_client, query, headers).status_code == 200
+    with fresh_engine.begin() as conn:
+        assert conn.scalar(text("SELECT last_used_at IS NOT NULL FROM api_keys")), "written"
+        conn.execute(text("UPDATE api_keys SET last_used_at = now() - interval '1 hour'"))
+    assert _get(fresh_client, query, headers).status_code == 200, "a minute not yet passed here"
+    monkeypatch.setattr(auth, "LAST_USED_EVERY", timedelta(0))
+    with fresh_engine.begin() as conn:  # revoked behind the key board's back
+        conn.execute(text("UPDATE api_keys SET revoked_at = now()"))
+    assert _get(fresh_client, query, headers).status_code == 200, "from the cache, read beside"
+    for _ in range(100):
+        if _get(fresh_client, query, headers).status_code == 401:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the background read never dropped the revoked key")
+
+
+def test_sessions_and_other_parameters_go_to_the_route(fresh_client: TestClient, make_key) -> None:
+    """A session cookie (and any cookie) goes to the route, as do other CRSs, as_of and
+    unusual number text."""
     query = "lon=118.3350&lat=40.1550"
     anonymous = _get(fresh_client, query).json()
     assert anonymous["grid"]["grid_worker"] is None
