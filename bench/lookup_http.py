@@ -11,6 +11,9 @@ What is measured, in one run and on the same data:
   starts at a different place in the list).
 * **lookup, covered points only** — the same with only the covered points: the cost of the
   common case without the nearest-grid search.
+* **lookup, viewer key / editor key** — the same points with ``Authorization: Bearer <key>``
+  (the 12345 hotlines and event desks call with a key): a viewer sees the grid worker masked,
+  an editor whole.
 * **floor** — ``bench/lookup_floor.py``, a do-nothing ASGI app answering a real lookup answer's
   bytes to every request, under the same uvicorn, workers, flags, wrk and paths: the stack's
   ceiling (issue 16: lookups at ≥ 50 % of it).  The peers take turns in ``--rounds`` rounds
@@ -45,8 +48,6 @@ touching this one) and ``--uvicorn-arg`` passes extra options to uvicorn, e.g.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import resource
 import shutil
@@ -57,7 +58,16 @@ from pathlib import Path
 
 import numpy as np
 import wrk
-from common import ROOT, bench_database, git_state, heading, machine, package_version
+from common import (
+    ROOT,
+    bench_database,
+    git_state,
+    heading,
+    load_average,
+    machine,
+    package_version,
+)
+from lookup_http_checks import check_answers, check_roles, keyed_script
 from lookup_points import Points, far_points, make_points
 from meters import machine_busy_seconds, parent_pid, process_cpu
 from servers import Server, backends, http_get, serve_floor, serve_gridmap
@@ -65,6 +75,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 from wrk import WrkRun
 
+from gis.access.auth import create_key
 from gis.query.lookup import GridIndex
 from gis.settings import get_settings
 from gis.store.db import create_database, drop_database, make_engine, migrate
@@ -81,67 +92,6 @@ GOAL_FLOOR_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- points
-
-
-# --------------------------------------------------------------------------- checking
-
-
-def check_answers(port: int, index: GridIndex, points: Points, sample: int) -> dict[str, int]:
-    """Request ``sample`` points one by one; compare with the in-process index.
-
-    Raises ``RuntimeError`` listing the first mismatches.
-    """
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    problems: list[str] = []
-    counts = {"covered": 0, "uncovered": 0}
-    try:
-        for i in range(min(sample, len(points.lon))):
-            conn.request("GET", points.path(i))
-            response = conn.getresponse()
-            body = response.read()
-            where = f"point {i} ({points.lon[i]:.6f}, {points.lat[i]:.6f})"
-            kind = response.getheader("content-type", "")
-            if response.status != 200 or not kind.startswith("application/json"):
-                problems.append(f"{where}: HTTP {response.status} {kind} {body[:200]!r}")
-                continue
-            answer = json.loads(body)
-            g = int(points.found[i])
-            if g >= 0:
-                counts["covered"] += 1
-                expected = index.describe(g)
-                got = {k: (answer.get(k) or {}).get("code") for k in expected}
-                want = {k: (v or {}).get("code") for k, v in expected.items()}
-                if answer.get("covered") is not True or got != want:
-                    problems.append(
-                        f"{where}: expected {want}, got covered={answer.get('covered')} {got}"
-                    )
-            else:
-                counts["uncovered"] += 1
-                (near,), (metres,) = index.nearest(points.lon[i : i + 1], points.lat[i : i + 1])
-                want_code = index.grids[near]["code"]
-                nearest = answer.get("nearest") or {}
-                got_code = (nearest.get("grid") or {}).get("code")
-                distance = nearest.get("distance_m")
-                if (
-                    answer.get("covered") is not False
-                    or answer.get("grid") is not None
-                    or got_code != want_code
-                    or distance is None
-                    or abs(distance - round(metres, 2)) > 0.011
-                ):
-                    problems.append(
-                        f"{where}: expected nearest {want_code} at {metres:.2f} m, "
-                        f"got covered={answer.get('covered')} {got_code} at {distance} m"
-                    )
-            if answer.get("version") != index.version:
-                problems.append(f"{where}: version {answer.get('version')} != {index.version}")
-    finally:
-        conn.close()
-    if problems:
-        raise RuntimeError(
-            f"{len(problems)} wrong answers over HTTP, e.g.:\n  " + "\n  ".join(problems[:10])
-        )
-    return counts
 
 
 # --------------------------------------------------------------------------- wrk
@@ -286,7 +236,8 @@ def markdown(
         f"PostgreSQL (loopback only); Python {env['python']}; {env['wrk']}; {env['stack']}; "
         f"uvloop {'loaded' if loaded['uvloop'] else 'NOT loaded'}, httptools "
         f"{'loaded' if loaded['httptools'] else 'NOT loaded'} in the workers; "
-        f"{env['postgres']} (gridmap's embedded cluster). gridmap code: {env['code']}.",
+        f"{env['postgres']} (gridmap's embedded cluster). gridmap code: {env['code']}. "
+        f"Load averages (1, 5, 15 min): {env['load']}.",
         "",
         f"Server: `uvicorn --factory api.app:create_app --workers {args.workers} "
         "--no-access-log` on 127.0.0.1, a fresh database with the demo city (66 grids"
@@ -376,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     admin_url = make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
     env = environment(admin_url, args.app_dir.resolve())
     print(f"{env['wrk']}; {env['stack']}; {env['postgres']}; gridmap {env['code']}", flush=True)
+    env["load"] = load_average()
 
     created = False
     try:
@@ -386,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
             load_demo(engine, settings.demo_dir)
             if args.grids:  # a synthetic county beside the demo (tests/large_city.py)
                 add_county(engine, args.grids)
+            with engine.begin() as conn:
+                keys = {
+                    r: create_key(conn, role=r, name=f"bench {r}") for r in ("viewer", "editor")
+                }
             with engine.connect() as conn:
                 index = GridIndex.load(conn, current_version(conn) or 0)
         finally:
@@ -407,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                 "outside": wrk.lua_script([near.path(i) for i in np.flatnonzero(~near.covered)]),
                 "far": wrk.lua_script([far.path(i) for i in range(len(far.lon))]),
             }
+            scripts |= {role: keyed_script(scripts["all"], key) for role, key in keys.items()}
             for name, body in scripts.items():
                 (workdir / f"{name}.lua").write_text(body)
             with serve_gridmap(
@@ -417,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
                 checked = check_answers(s.port, index, points, args.check)
                 check_answers(s.port, index, far, args.check // 4)
                 check_answers(s.port, index, near, args.check // 4)
+                for key in keys.values():
+                    check_answers(s.port, index, points, args.check // 4, key)
+                check_roles(s.port, points.path(int(np.flatnonzero(covered)[0])), keys)
                 print(f"checked {checked} answers: all equal the in-process index", flush=True)
                 url = f"http://127.0.0.1:{s.port}"
 
@@ -459,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                                 ("lookup, covered points only", "covered"),
                                 ("lookup, outside points only (near)", "outside"),
                                 ("lookup, outside 5–20 km (far)", "far"),
+                                ("lookup, viewer key", "viewer"),
+                                ("lookup, editor key", "editor"),
                             ):
                                 rounds.setdefault(label, []).append(
                                     timed(label, script, slice_s, c)
@@ -467,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                         runs += [wrk.median_run(r) for r in rounds.values()]
                 if s.proc.poll() is not None:
                     raise RuntimeError(f"uvicorn died:\n{s.log.read_text()}")
+        env["load"] += f" at the start, {load_average()} at the end"
         print("\n" + markdown(args, env, loaded, points, checked, runs))
     finally:
         if created:
