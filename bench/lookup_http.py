@@ -12,9 +12,8 @@ What is measured, in one run and on the same data:
 * **lookup, covered points only** — the same with only the covered points: the cost of the
   common case without the nearest-grid search.
 * **lookup, covered, viewer key / editor key** — the covered points with ``Authorization:
-  Bearer <key>``
-  (the 12345 hotlines and event desks call with a key): a viewer sees the grid worker masked,
-  an editor whole.
+  Bearer <key>`` (the 12345 hotlines and event desks call with a key): a viewer sees the grid
+  worker masked, an editor whole.
 * **floor** — ``bench/lookup_floor.py``, a do-nothing ASGI app answering a real lookup answer's
   bytes to every request, under the same uvicorn, workers, flags, wrk and paths: the stack's
   ceiling (issue 16: lookups at ≥ 50 % of it).  The peers take turns in ``--rounds`` rounds
