@@ -22,11 +22,16 @@ In one run, on a throw-away database of gridmap's cluster:
   *gridmap cold* — ``wrk`` on ``/tiles/{layer}/{z}/{x}/{y}.mvt?cache=off`` (uvicorn,
   ``--workers`` workers); *gridmap warm* — the same list cached (after one untimed pass).
 
+With ``--database-url`` the province is the one already in that database (e.g. loaded with
+``gridmap demo province-load``): nothing uploaded or dropped; the shapes are re-prepared in
+place (the same rows).
+
 Goals: floor / cold ≤ 1.5×, no tile over 500 KB, warm ≥ 10 000 tiles/s.
 
 Usage::
 
     .venv/bin/python bench/tiles_province.py [--grids 100000] [--dir /tmp/province]
+    .venv/bin/python bench/tiles_province.py --database-url postgresql+psycopg://…/province
 """
 
 from __future__ import annotations
@@ -125,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--dir", type=Path, help="the province's files (generated if missing)")
+    parser.add_argument(
+        "--database-url", help="a database already holding a province (kept; no upload timed)"
+    )
     parser.add_argument("--per-zoom", type=int, default=150, help="tiles per zoom")
     parser.add_argument("--sample", type=int, default=150, help="tiles checked over HTTP")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -134,6 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {load_average()}; {machine()}; {git_state()}", flush=True)
 
     settings = get_settings()
+    if args.database_url:
+        engine = make_engine(args.database_url)
+        try:
+            with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
+                conninfo = libpq_conninfo(args.database_url)
+                report = measure(engine, conninfo, args.database_url, args, {}, Path(tmp))
+        finally:
+            engine.dispose()
+        print(report)
+        print(f"load average at end: {load_average()}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-") as tmp:
         directory = args.dir or Path(tmp) / "province"
         if not all((directory / FILES[level]).exists() for level in LEVELS):
