@@ -9,6 +9,7 @@ roads (lines, e.g. an OpenStreetMap extract's ``lines`` layer) replace the store
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -51,6 +52,24 @@ def _lines(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parts[keep], np.flatnonzero(present)[owner[keep]]
 
 
+def _ewkb(geometry: shapely.Geometry) -> str:
+    """A geometry as hex EWKB in EPSG:4326 (PostGIS reads it as a geometry value, exactly)."""
+    return shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True)
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, allow_nan=False)
+
+
+def _records(table: str) -> str:
+    """The rows of parameter ``:rows`` (a JSON array of objects named as ``table``'s
+    columns) typed as ``table``'s rows.  An upload writes with one statement per kind of
+    change, not one per row: each statement fires the layer's stamp trigger
+    (``layer_stamps``) once, where row-by-row writes stacked one version of the stamp's row
+    per feature in the transaction — quadratic, 25 minutes and more for 500 000 cameras."""
+    return f"jsonb_populate_recordset(NULL::{table}, CAST(:rows AS jsonb))"
+
+
 def _upsert(
     conn: Connection, spec: Layer, key: str, rows: list[dict[str, Any]]
 ) -> dict[str, list[Any]]:
@@ -61,28 +80,26 @@ def _upsert(
         ).all()
     )
     columns = spec.columns
-    params = [
-        {**{c: r.get(c) for c in columns}, "lon": r["geometry"].x, "lat": r["geometry"].y}
-        for r in rows
-    ]
+    params = [{**{c: r.get(c) for c in columns}, "geom": _ewkb(r["geometry"])} for r in rows]
     new = [p for p in params if p[key] not in stored]
     old = [{**p, "id": stored[p[key]]} for p in params if p[key] in stored]
-    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    listed = ", ".join(columns)
     if new:
         conn.execute(
             text(
-                f"INSERT INTO {spec.table} ({', '.join(columns)}, geom) "
-                f"VALUES ({', '.join(':' + c for c in columns)}, {point})"
+                f"INSERT INTO {spec.table} ({listed}, geom) SELECT {listed}, geom "
+                f"FROM {_records(spec.table)}"
             ),
-            new,
+            {"rows": _json(new)},
         )
     if old:
         conn.execute(
             text(
-                f"UPDATE {spec.table} SET {', '.join(f'{c} = :{c}' for c in columns)}, "
-                f"geom = {point}, updated_at = now() WHERE id = :id"
+                f"UPDATE {spec.table} AS t SET {', '.join(f'{c} = r.{c}' for c in columns)}, "
+                f"geom = r.geom, updated_at = now() FROM {_records(spec.table)} AS r "
+                "WHERE t.id = r.id"
             ),
-            old,
+            {"rows": _json(old)},
         )
     return {"added": [p[key] for p in new], "modified": [p[key] for p in old]}
 
@@ -93,17 +110,17 @@ def _write_roads(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]
     params = [
         {
             **{c: rows[i].get(c) for c in ROADS.columns},
-            "wkb": shapely.to_wkb(line),
+            "geom": _ewkb(line),
         }
         for line, i in zip(lines, owner.tolist(), strict=True)
     ]
     if params:
+        listed = ", ".join(ROADS.columns)
         conn.execute(
             text(
-                f"INSERT INTO roads ({', '.join(ROADS.columns)}, geom) VALUES "
-                f"({', '.join(':' + c for c in ROADS.columns)}, ST_GeomFromWKB(:wkb, 4326))"
+                f"INSERT INTO roads ({listed}, geom) SELECT {listed}, geom FROM {_records('roads')}"
             ),
-            params,
+            {"rows": _json(params)},
         )
     return {"added": len(params), "removed": removed}
 

@@ -164,3 +164,45 @@ def test_roads_from_a_real_openstreetmap_extract(
     total = sum(r[2] for r in stored)
     geod = Geod(ellps="WGS84")  # the same lines' geodesic length, by pyproj
     assert total == pytest.approx(sum(geod.geometry_length(line) for line in lines), rel=1e-6)
+
+
+def _stamp(engine: Engine, table: str) -> int:
+    return _rows(engine, f"SELECT changes FROM layer_stamps WHERE name = '{table}'")[0][0]
+
+
+def test_a_commit_writes_its_rows_in_one_statement_each(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """New rows in one INSERT, changed ones in one UPDATE: the layer's stamp (a statement
+    trigger) moves once per statement, not once per row — row-by-row writes of 500 000
+    cameras in one transaction piled up versions of the stamp's row (quadratic: an upload of
+    the province's cameras ran for over 25 minutes)."""
+    key = make_key("editor")
+    ids = [f"13022700011329{i:06d}" for i in range(60)]
+    before = _stamp(fresh_engine, "cameras")
+    done = upload(fresh_client, _cameras(tmp_path, ids[:40]), key, kind="cameras", dry_run=False)
+    assert done.status_code == 201, done.json()
+    assert _stamp(fresh_engine, "cameras") == before + 1  # one INSERT
+    path = _cameras(tmp_path, ids[20:])  # 20 stored (moved, renamed), 20 new
+    done = upload(fresh_client, path, key, kind="cameras", dry_run=False)
+    assert done.status_code == 201, done.json()
+    assert _stamp(fresh_engine, "cameras") == before + 3  # one INSERT, one UPDATE
+    stored = _rows(
+        fresh_engine,
+        "SELECT device_id, name, ST_X(geom), ST_Y(geom), azimuth_deg, status FROM cameras "
+        "WHERE device_id LIKE '13022700011329%' ORDER BY device_id",
+    )
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    expected = [(ids[i], f"测试点位{i}", 118.32 + i * 1e-3, 40.155) for i in range(20)] + [
+        (
+            f["properties"]["国标编码"],
+            f["properties"]["点位名称"],
+            *f["geometry"]["coordinates"],
+        )
+        for f in features
+    ]
+    assert [r[:4] for r in stored] == expected  # coordinates to the last bit
+    assert {r[4] for r in stored} == {45.0}
