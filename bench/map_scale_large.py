@@ -25,6 +25,10 @@ bytes, tile requests); ``--results FILE`` appends the markdown.
 Usage::
 
     .venv/bin/python bench/map_scale_large.py [--grids 100000] [--loads 4]
+    .venv/bin/python bench/map_scale_large.py --database-url postgresql+psycopg://…/province
+
+With ``--database-url`` the pages are a loaded province's (kept): ``/maps`` of the whole
+province, its first county, street and community; no inline page is generated.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from common import (
     publish,
 )
 from playwright.sync_api import sync_playwright
+from sqlalchemy import text
 
 from gis.settings import Settings
 from gis.store.db import create_database, make_engine, migrate
@@ -93,20 +98,94 @@ def county_db(settings: Settings, name: str, grids: int, urls: list[str]) -> str
     return url
 
 
+def inline_row(
+    browser: object, site: object, curve: str, settings: Settings, args: argparse.Namespace
+) -> str:
+    """The inline (Folium) page of the ``--curve-grids`` county, built in-process as
+    ``/maps/region`` would inline it and opened from a static server: the table's row."""
+    engine = make_engine(curve)
+    try:
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            options = map_options(conn, "none")
+            m = region_map(conn, settings, COUNTY, options)
+        html = page_html(m, settings, inline=True)
+        built = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    url = site.publish("inline.html", html)
+    drawn = INLINE_DRAWN.format(n=args.curve_grids)
+    ms = [open_page(browser, url, drawn)[0] for _ in range(max(2, args.loads // 2))]
+    total = built * 1000 + statistics.median(ms)
+    return (
+        f"| inline page of the {args.curve_grids}-grid county (5 056 regions; built "
+        f"in-process {built:.1f} s, static file) | {len(html.encode()) / 1e6:.2f} | "
+        f"{ms[0]:.0f} | {statistics.median(ms):.0f} | {', '.join(f'{v:.0f}' for v in ms)} "
+        f"| 0 | {'met' if total <= 2000 else 'not met'} (build + open {total:.0f} ms) |"
+    )
+
+
+def province_pages(url: str) -> list[tuple[str, str, str]]:
+    """The pages of a province already loaded: the whole province and its first county
+    (vector tiles above the threshold), a street and a community (inline: every grid drawn)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            counts = dict(
+                conn.execute(
+                    text("SELECT level, count(*) FROM regions WHERE valid_to IS NULL GROUP BY 1")
+                ).all()
+            )
+            first = {
+                level: conn.execute(
+                    text(
+                        "SELECT r.code, (SELECT count(*) FROM regions g WHERE g.level = 'grid' "
+                        "AND g.valid_to IS NULL AND g.code LIKE r.code || '%') FROM regions r "
+                        "WHERE r.level = :l AND r.valid_to IS NULL ORDER BY r.code LIMIT 1"
+                    ),
+                    {"l": level},
+                ).one()
+                for level in ("county", "street", "community")
+            }
+    finally:
+        engine.dispose()
+    county, street, community = first["county"], first["street"], first["community"]
+    return [
+        (f"the whole province ({counts['grid']} grids, vector tiles)", "", VECTOR_IDLE),
+        (f"county {county[0]} ({county[1]} grids, vector tiles)", county[0], VECTOR_IDLE),
+        (
+            f"street {street[0]} ({street[1]} grids, inline)",
+            street[0],
+            INLINE_DRAWN.format(n=street[1]),
+        ),
+        (
+            f"community {community[0]} ({community[1]} grids, inline)",
+            community[0],
+            INLINE_DRAWN.format(n=community[1]),
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--curve-grids", type=int, default=5000)
     parser.add_argument("--loads", type=int, default=4)
     parser.add_argument("--results", type=Path)
+    parser.add_argument(
+        "--database-url", help="a database holding a province: its pages instead (kept)"
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     start_load = load_average()
     urls: list[str] = []
     rows: list[str] = []
     try:
-        large = county_db(settings, "map_large", args.grids, urls)
-        curve = county_db(settings, "map_curve", args.curve_grids, urls)
+        if args.database_url:
+            large, curve = args.database_url, None
+        else:
+            large = county_db(settings, "map_large", args.grids, urls)
+            curve = county_db(settings, "map_curve", args.curve_grids, urls)
         workdir = Path(tempfile.mkdtemp(prefix="map_scale_large_"))
         with (
             sync_playwright() as playwright,
@@ -114,21 +193,25 @@ def main(argv: list[str] | None = None) -> int:
             serve_directory(workdir) as site,
         ):
             browser = launch(playwright)
-            pages = [
-                (f"county {COUNTY} ({args.grids} grids, vector tiles)", COUNTY, VECTOR_IDLE),
-                (
-                    f"street {COUNTY}001 (1 011 regions, inline)",
-                    f"{COUNTY}001",
-                    INLINE_DRAWN.format(n=1000),
-                ),
-                (
-                    f"community {COUNTY}001001 (101 regions, inline)",
-                    f"{COUNTY}001001",
-                    INLINE_DRAWN.format(n=100),
-                ),
-            ]
+            pages = (
+                province_pages(large)
+                if curve is None
+                else [
+                    (f"county {COUNTY} ({args.grids} grids, vector tiles)", COUNTY, VECTOR_IDLE),
+                    (
+                        f"street {COUNTY}001 (1 011 regions, inline)",
+                        f"{COUNTY}001",
+                        INLINE_DRAWN.format(n=1000),
+                    ),
+                    (
+                        f"community {COUNTY}001001 (101 regions, inline)",
+                        f"{COUNTY}001001",
+                        INLINE_DRAWN.format(n=100),
+                    ),
+                ]
+            )
             for name, code, drawn in pages:
-                url = f"{base}/maps/region/{code}"
+                url = f"{base}/maps" + (f"/region/{code}" if code else "")
                 size = len(httpx.get(url, timeout=120).content)
                 opens = [open_page(browser, url, drawn) for _ in range(args.loads)]
                 ms = [o[0] for o in opens]
@@ -139,27 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'met' if warm <= 2000 else 'not met'} |"
                 )
                 print(rows[-1], flush=True)
-            engine = make_engine(curve)
-            try:
-                start = time.perf_counter()
-                with engine.connect() as conn:
-                    options = map_options(conn, "none")
-                    m = region_map(conn, settings, COUNTY, options)
-                html = page_html(m, settings, inline=True)
-                built = time.perf_counter() - start
-            finally:
-                engine.dispose()
-            url = site.publish("inline.html", html)
-            drawn = INLINE_DRAWN.format(n=args.curve_grids)
-            ms = [open_page(browser, url, drawn)[0] for _ in range(max(2, args.loads // 2))]
-            total = built * 1000 + statistics.median(ms)
-            rows.append(
-                f"| inline page of the {args.curve_grids}-grid county (5 056 regions; built "
-                f"in-process {built:.1f} s, static file) | {len(html.encode()) / 1e6:.2f} | "
-                f"{ms[0]:.0f} | {statistics.median(ms):.0f} | {', '.join(f'{v:.0f}' for v in ms)} "
-                f"| 0 | {'met' if total <= 2000 else 'not met'} (build + open {total:.0f} ms) |"
-            )
-            print(rows[-1], flush=True)
+            if curve is not None:
+                rows.append(inline_row(browser, site, curve, settings, args))
+                print(rows[-1], flush=True)
             browser.close()
     finally:
         drop_databases(urls)

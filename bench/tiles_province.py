@@ -307,9 +307,13 @@ def measure(
     biggest = max(r["max"] for r in per_zoom.values())
     warm_rate = runs["gridmap warm"].rate
     lines = [
-        f"Province: {args.grids} grids (seed {args.seed}), "
+        ("Province (loaded before): " if args.database_url else f"Province (seed {args.seed}): ")
         + ", ".join(f"{lv} {counts.get(lv, 0)}" for lv in LEVELS)
-        + f"; uploads (s): {', '.join(f'{k} {v:.1f}' for k, v in uploads.items())}.",
+        + (
+            f"; uploads (s): {', '.join(f'{k} {v:.1f}' for k, v in uploads.items())}"
+            * bool(uploads)
+        )
+        + ".",
         f"{server_versions(db_url)}; {git_state()}.",
         f"Prepared shapes: {shapes} rows, {sizes['region_shapes'] / 1e6:.0f} MB "
         f"(regions {sizes['regions'] / 1e6:.0f} MB); preparing all of them {prepare_all:.1f} s, "
