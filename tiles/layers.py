@@ -107,13 +107,15 @@ class Layer:
     label_points: bool = False
     """Boundary layers: a point inside each region (``ST_PointOnSurface``) for its label,
     instead of its polygon — one label a region, in the one tile that holds the point."""
+    from_zoom: int = 0
+    """Centres and cameras: the first zoom that shows them (:data:`FACILITY_ZOOMS`)."""
 
     @property
     def min_zoom(self) -> int:
         """The first zoom at which the layer's tiles hold anything (``LEVEL_ZOOMS``)."""
         if self.label_points:
             return min(z.labels_from for z in LEVEL_ZOOMS.values())
-        return LEVEL_ZOOMS[self.level].shapes_from if self.level else 0
+        return LEVEL_ZOOMS[self.level].shapes_from if self.level else self.from_zoom
 
     def zoom_params(self, z: int) -> dict[str, Any] | None:
         """Bind parameters of the tile's zoom ``z``: the levels a labels tile names, which
@@ -281,6 +283,16 @@ _VIEW = _fields(CAMERAS, "azimuth_deg", "fov_deg")
 """A camera's direction and field of view (the cameras and camera_sectors layers)."""
 
 
+FACILITY_ZOOMS = {"centres": 8, "centre_areas": 10, "cameras": 10, "camera_sectors": 12}
+"""The first zoom of each centre and camera layer.  A province holds 50 000 centres and
+500 000 cameras: below these zooms a tile would hold tens of thousands of them (a z6 tile of
+camera sectors took 17 s to build; centres' and cameras' tiles passed 500 KB) and draw them as
+a smear.  From here a shape is big enough to read (MapLibre's zoom: ≈ 60 000 / 2^z metres a
+pixel at 40° N): a service area of 300–1 000 m is 10–34 px across at zoom 10, a camera's
+50–150 m sector 3–10 px long at zoom 12; centres from 8 and cameras from 10 are a few
+thousand points a tile at a province's density."""
+
+
 def _boundary(region: CatalogueLayer, *extra: str) -> Layer:
     assert region.level is not None
     return Layer(
@@ -316,6 +328,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name=CENTRES.name,
+            from_zoom=FACILITY_ZOOMS["centres"],
             title=CENTRES.short_title,
             description="Party-service centres (points).",
             geometry="point",
@@ -327,6 +340,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="centre_areas",
+            from_zoom=FACILITY_ZOOMS["centre_areas"],
             title="服务范围",
             description="Service areas of the centres: geodesic circles of their service radius "
             "(their own, or their level's default).",
@@ -339,6 +353,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name=CAMERAS.name,
+            from_zoom=FACILITY_ZOOMS["cameras"],
             title=CAMERAS.short_title,
             description="Cameras (points) with their status and direction.",
             geometry="point",
@@ -350,6 +365,7 @@ LAYERS: dict[str, Layer] = {
         ),
         Layer(
             name="camera_sectors",
+            from_zoom=FACILITY_ZOOMS["camera_sectors"],
             title="摄像机视域",
             description="Fields of view of the online cameras: geodesic sectors of their range.",
             geometry="polygon",

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from tiles.layers import BUFFER, EXTENT, tolerance_m
+from tiles.layers import BUFFER, EXTENT, FACILITY_ZOOMS, tolerance_m
 
 from support import (
     CITY,
@@ -124,7 +124,9 @@ def test_writes_to_centres_and_cameras_reach_the_next_tile(
     assert new[0]["id"] in {f["id"] for f in areas}
 
     sectors = features(
-        get_tile(fresh_client, "camera_sectors", 12, *tile_at(*CITY, 12)[1:]).content,
+        get_tile(
+            fresh_client, "camera_sectors", *tile_at(*CITY, FACILITY_ZOOMS["camera_sectors"])
+        ).content,
         "camera_sectors",
     )
     camera = sectors[0]
@@ -135,7 +137,9 @@ def test_writes_to_centres_and_cameras_reach_the_next_tile(
     )
     assert patched.status_code == 200, patched.json()
     sectors = features(
-        get_tile(fresh_client, "camera_sectors", 12, *tile_at(*CITY, 12)[1:]).content,
+        get_tile(
+            fresh_client, "camera_sectors", *tile_at(*CITY, FACILITY_ZOOMS["camera_sectors"])
+        ).content,
         "camera_sectors",
     )
     assert camera["id"] not in {f["id"] for f in sectors}

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from gis.geo.geodesy import sector_polygons
 from gis.settings import Settings
 from gis.store.demo_files import read_cameras
-from tiles.layers import LAYERS
+from tiles.layers import FACILITY_ZOOMS, LAYERS
 
-from support import CITY, get_tile, tile_at
+from support import CITY, features, get_tile, tile_at
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -176,3 +176,17 @@ def test_tilejson_and_catalogue(client: TestClient, engine: Engine) -> None:
         )
     )
     assert sectors["bounds"] == pytest.approx(list(shapely.total_bounds(shapes)), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(FACILITY_ZOOMS))
+def test_centres_and_cameras_from_their_zoom(client: TestClient, name: str) -> None:
+    """Below its first zoom a centre or camera layer's tile is empty (no statement runs: a
+    province's z6 tile of camera sectors took 17 s); TileJSON says where it starts; from it
+    the city's centres and cameras are drawn."""
+    first = FACILITY_ZOOMS[name]
+    assert LAYERS[name].min_zoom == first
+    tj = client.get(f"/tiles/{name}.json").json()
+    assert tj["minzoom"] == first and tj["vector_layers"][0]["minzoom"] == first
+    below = get_tile(client, name, *tile_at(*CITY, first - 1))
+    assert (below.status_code, below.content) == (204, b"")  # an empty tile
+    assert features(get_tile(client, name, *tile_at(*CITY, first)).content, name)
