@@ -6,7 +6,7 @@ throw-away database.  Three kinds of process, each started fresh (``--role``), m
 after the other on the same database and the same points:
 
 * **build** — what one process of the machine does once per version: read the regions
-  (``read_rows``), make the arrays (``index_arrays``: WKB, records, cell indexes of four
+  and make the arrays a level at a time (``read_arrays``: WKB, records, cell indexes of four
   levels), write the file (``gis.query.lookup_file.write``); each step timed, peak RSS.
 * **mapped** — what each worker does: map the file (``load_index``), answer ``--singles``
   single points (``GridIndex.answers`` of one point, as the route does) and one batch of
@@ -103,7 +103,7 @@ def role(args: argparse.Namespace) -> dict[str, Any]:
     """Run one measured process's part (see the module) and return its figures."""
     from gis.query import lookup_file
     from gis.query.lookup import load_index
-    from gis.query.lookup_index import index_arrays, read_rows
+    from gis.query.lookup_index import read_arrays
     from gis.store.board import OID_SQL, database_key, lookup_folder
 
     engine = make_engine(args.url)
@@ -112,9 +112,7 @@ def role(args: argparse.Namespace) -> dict[str, Any]:
         version = conn.scalar(text("SELECT max(number) FROM boundary_versions"))
         started = time.perf_counter()
         if args.role == "build":
-            rows = read_rows(conn, version)
-            read = time.perf_counter()
-            arrays = index_arrays(rows)
+            arrays = read_arrays(conn, version)  # read a level at a time, interleaved
             made = time.perf_counter()
             oid = int(conn.scalar(text(OID_SQL)))
             folder = lookup_file.index_folder(lookup_folder(args.url, oid))
@@ -122,7 +120,7 @@ def role(args: argparse.Namespace) -> dict[str, Any]:
             lookup_file.write(folder / f"v{version}.idx", arrays, meta)
             done = time.perf_counter()
             size = (folder / f"v{version}.idx").stat().st_size
-            out |= {"read_s": read - started, "arrays_s": made - read, "write_s": done - made}
+            out |= {"read_arrays_s": made - started, "write_s": done - made}
             out |= {"file_mib": size / 2**20, "peak_rss_mib": _peak_rss()}
             return out
         if args.role == "mapped":
@@ -173,7 +171,7 @@ def measure(url: str, args: argparse.Namespace, which: str) -> dict[str, Any]:
 
 def markdown(args: argparse.Namespace, load: tuple[str, str], r: dict[str, Any]) -> str:
     build, mapped, old = r["build"], r["mapped"], r["in-process"]
-    build_s = build["read_s"] + build["arrays_s"] + build["write_s"]
+    build_s = build["read_arrays_s"] + build["write_s"]
     lines = heading(
         f"Shared lookup index: {spaced(args.grids)} grids",
         f".venv/bin/python bench/lookup_index.py --grids {args.grids} --points {args.points} "
@@ -184,8 +182,8 @@ def markdown(args: argparse.Namespace, load: tuple[str, str], r: dict[str, Any])
         f"{git_state()}; {m['nproc']} cores, {m['cpu']}; load average at start {load[0]}, "
         f"at end {load[1]}",
         "",
-        f"- build (once per version per machine): {build_s:.1f} s = read "
-        f"{build['read_s']:.1f} s + arrays {build['arrays_s']:.1f} s + write "
+        f"- build (once per version per machine): {build_s:.1f} s = read and "
+        f"arrays {build['read_arrays_s']:.1f} s + write "
         f"{build['write_s']:.1f} s; file {build['file_mib']:.0f} MiB; peak RSS of the "
         f"building process {build['peak_rss_mib']:.0f} MiB",
         "",

@@ -30,7 +30,7 @@ from gis.ingest.fields import coordinates, point_columns
 from gis.query import lookup_file
 from gis.query.addresses import AddressMatch, match_address
 from gis.query.lookup_answers import AREA_LEVELS, DISTANCE_UNIT, GRID_FIELDS, Located
-from gis.query.lookup_index import GridIndex, index_arrays, read_rows
+from gis.query.lookup_index import GridIndex, read_arrays
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
 from gis.store.db import make_engine
@@ -100,7 +100,7 @@ def load_index(conn: Connection, as_of: int | None) -> GridIndex:
             text(f"SELECT count(*) FROM regions r WHERE {valid_at()}"), {"v": version}
         )
         if count <= BUILD_APART_ABOVE:
-            lookup_file.write(path, index_arrays(read_rows(conn, version)), meta)
+            lookup_file.write(path, read_arrays(conn, version), meta)
             return
         url = conn.engine.url.render_as_string(hide_password=False)
         spawn = multiprocessing.get_context("spawn")
@@ -116,7 +116,7 @@ def write_index(url: str, version: int, path: Path, meta: dict[str, object]) -> 
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            lookup_file.write(path, index_arrays(read_rows(conn, version)), meta)
+            lookup_file.write(path, read_arrays(conn, version), meta)
     finally:
         engine.dispose()
 

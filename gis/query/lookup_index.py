@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import shapely
-from psycopg.rows import dict_row
 from sqlalchemy import Connection
 
 from gis.geo.geodesy import GEOD, AzimuthalFrame
@@ -51,7 +50,7 @@ from gis.query.lookup_gaps import (
     gnomonic_inverse,
 )
 from gis.query.lookup_near import NearLists
-from gis.store.versions import valid_at
+from gis.query.lookup_read import LevelRows, from_rows, read_level
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
@@ -125,42 +124,56 @@ class RegionTable:
 
 
 def index_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """The arrays of the index of ``rows`` (regions of every level in code order: the grid
-    fields, ``level``, ``parent_code`` and ``wkb``)."""
-    grid_rows = [row for row in rows if row["level"] == "grid"]
-    area_rows = [row for row in rows if row["level"] in AREA_LEVELS]
+    """The arrays of the index of ``rows`` held in memory (regions of every level in code
+    order: the grid fields, ``level``, ``parent_code`` and ``wkb``)."""
+    return level_arrays(lambda level: from_rows(rows, level))
+
+
+def read_arrays(conn: Connection, version: int | None) -> dict[str, np.ndarray]:
+    """The arrays of the index of the regions valid at ``version``, read a level at a time
+    (``gis.query.lookup_read``: the builder's memory stays about the size of the index)."""
+    return level_arrays(lambda level: read_level(conn, version, level))
+
+
+def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
+    """The index's arrays from each level's regions: the levels above grids first (their
+    positions in code order are the regions' numbers), then the grids, each level dropped
+    once its arrays are made."""
+    levels = {level: read(level) for level in AREA_LEVELS}
+    area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
     position = {row["code"]: i for i, row in enumerate(area_rows)}
 
-    def parents(mine: list[Mapping[str, Any]]) -> np.ndarray:
+    def parents(mine: list[dict[str, Any]]) -> np.ndarray:
         return np.array([position.get(row["parent_code"], -1) for row in mine], dtype=np.int32)
 
     arrays = {
         "region.level": np.array([AREA_LEVELS.index(r["level"]) for r in area_rows], np.int8),
         "region.parent": parents(area_rows),
-        "grid.parent": parents(grid_rows),
     }
     arrays["region.records"], arrays["region.offsets"] = _blob(
         [_json([row["code"], row["name"]]) for row in area_rows]
     )
-    arrays["grid.records"], arrays["grid.offsets"] = _blob(
-        [_json({f: row[f] for f in GRID_FIELDS}) for row in grid_rows]
-    )
+    del area_rows
     for level in ("grid", *AREA_LEVELS):
-        mine = [row for row in rows if row["level"] == level]
-        wkb = [bytes(row["wkb"]) for row in mine]
-        geoms = shapely.from_wkb(wkb)
-        blob, offsets = arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = _blob(wkb)
-        del wkb
-        arrays[f"{level}.region"] = np.array(
-            [position.get(row["code"], -1) for row in mine], np.int32
-        )
-        if len(geoms):  # unprepared: the build tests about one point per polygon
-            index = CellIndex(geoms, shapely.STRtree(geoms), wkb_outlines(blob, offsets))
-            arrays |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
+        found = levels.pop(level) if level in levels else read(level)
         if level == "grid":
-            arrays["grid.bounds"] = np.asarray(
-                shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
+            arrays["grid.parent"] = parents(found.rows)
+            arrays["grid.records"], arrays["grid.offsets"] = _blob(
+                [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
             )
+            arrays["grid.bounds"] = np.asarray(
+                shapely.total_bounds(found.geoms) if len(found.geoms) else (0.0, 0.0, 0.0, 0.0)
+            )
+        arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = found.blob, found.offsets
+        arrays[f"{level}.region"] = np.array(
+            [position.get(row["code"], -1) for row in found.rows], np.int32
+        )
+        if len(found.geoms):  # unprepared: the build tests about one point per polygon
+            index = CellIndex(
+                found.geoms, shapely.STRtree(found.geoms), wkb_outlines(found.blob, found.offsets)
+            )
+            arrays |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
+        del found
     return arrays
 
 
@@ -227,7 +240,7 @@ class GridIndex:
     @classmethod
     def load(cls, conn: Connection, version: int | None) -> GridIndex:
         """Build the index of the regions valid at ``version`` (None: before the first)."""
-        return cls(version, index_arrays(read_rows(conn, version)))
+        return cls(version, read_arrays(conn, version))
 
     @classmethod
     def build(cls, version: int | None, rows: Sequence[Mapping[str, Any]]) -> GridIndex:
@@ -470,15 +483,3 @@ class GridIndex:
     def rows(self, lon: np.ndarray, lat: np.ndarray) -> list[list[Any]]:
         """The ``OUTPUT_COLUMNS`` of each WGS84 point, in input order."""
         return render_rows(self.found(lon, lat))
-
-
-def read_rows(conn: Connection, version: int | None) -> Sequence[Mapping[str, Any]]:
-    """The regions valid at ``version`` in code order, as :func:`index_arrays` takes them
-    (in psycopg's binary format: WKB as it is stored, not as hex text — half the time)."""
-    query = (
-        f"SELECT {', '.join('r.' + f for f in GRID_FIELDS)}, r.level::text AS level, "
-        f"r.parent_code, ST_AsBinary(r.geom) AS wkb FROM regions r "
-        f"WHERE {valid_at(version='%(v)s')} ORDER BY r.code"
-    )
-    with conn.connection.driver_connection.cursor(row_factory=dict_row, binary=True) as cur:
-        return cur.execute(query, {"v": version or 0}).fetchall()
