@@ -171,6 +171,11 @@ class WkbShapes:
         return shapes[where]
 
 
+RUN_CHUNK = 200_000
+"""(Run, polygon) pairs tested at a time: a band of rows, whose polygons alone are decoded
+when they come as WKB (:class:`WkbShapes`)."""
+
+
 class CellIndex:
     """Cells over ``polygons`` (an array of prepared shapely polygons/multipolygons)."""
 
@@ -178,14 +183,14 @@ class CellIndex:
     """What :meth:`arrays` gives and :meth:`from_arrays` takes."""
 
     def __init__(
-        self, polygons: np.ndarray, tree: shapely.STRtree, edges: Iterator[Outline] | None = None
+        self, polygons: Shapes, tree: shapely.STRtree, edges: Iterator[Outline] | None = None
     ) -> None:
-        """``edges``: the outlines of ``polygons`` (:func:`wkb_outlines`; by default
-        :func:`outlines`)."""
+        """``tree``: an STRtree of ``polygons`` or of their bounding boxes; ``edges``: the
+        outlines of ``polygons`` (:func:`wkb_outlines`; by default :func:`outlines`)."""
         self.polygons: Shapes = polygons
         self._levels: list[np.ndarray] | None = None
         n = max(len(polygons), 1)
-        x0, y0, x1, y1 = shapely.total_bounds(polygons) if len(polygons) else (0, 0, 1, 1)
+        x0, y0, x1, y1 = shapely.total_bounds(tree.geometries) if len(polygons) else (0, 0, 1, 1)
         target = min(MAX_CELLS, max(MIN_CELLS, CELLS_PER_POLYGON * n))
         size = float(np.sqrt(max((x1 - x0) * (y1 - y0), 1e-12) / target))
         self.size = size
@@ -210,7 +215,10 @@ class CellIndex:
         cx = self.x0 + (runs % self.nx + 0.5) * size
         cy = self.y0 + (runs // self.nx + 0.5) * size
         point, polygon = tree.query(shapely.points(cx, cy))
-        hit = shapely.intersects_xy(polygons[polygon], cx[point], cy[point])
+        hit = np.zeros(len(point), dtype=bool)
+        for a in range(0, len(point), RUN_CHUNK):  # runs are in row order: a band at a time
+            at = slice(a, a + RUN_CHUNK)
+            hit[at] = shapely.intersects_xy(polygons[polygon[at]], cx[point[at]], cy[point[at]])
         label = _lowest(point[hit], polygon[hit], len(runs))
         labels[free] = label[(np.cumsum(first) - 1)[free]]
         self.labels = labels

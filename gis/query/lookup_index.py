@@ -161,16 +161,21 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
             arrays["grid.records"], arrays["grid.offsets"] = _blob(
                 [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
             )
-            arrays["grid.bounds"] = np.asarray(
-                shapely.total_bounds(found.geoms) if len(found.geoms) else (0.0, 0.0, 0.0, 0.0)
+            b = found.bounds
+            arrays["grid.bounds"] = np.array(
+                [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
+                if len(b)
+                else (0.0, 0.0, 0.0, 0.0)
             )
         arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = found.blob, found.offsets
         arrays[f"{level}.region"] = np.array(
             [position.get(row["code"], -1) for row in found.rows], np.int32
         )
-        if len(found.geoms):  # unprepared: the build tests about one point per polygon
+        if len(found.bounds):  # polygons decoded from the blob as the build needs them
             index = CellIndex(
-                found.geoms, shapely.STRtree(found.geoms), wkb_outlines(found.blob, found.offsets)
+                WkbShapes(found.blob, found.offsets),
+                shapely.STRtree(shapely.box(*found.bounds.T)),
+                wkb_outlines(found.blob, found.offsets),
             )
             arrays |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
         del found

@@ -3,10 +3,10 @@
 The index builder (``gis.query.lookup.write_index``) of a province reads 1 000 000 grids of
 ~100 vertices: 1.6 GB of WKB.  Fetched as one result, every row's WKB was a Python bytes
 object, then copied into the index's blob, beside the decoded polygons.  Here each level is
-read on its own through a server-side cursor in chunks: a chunk's WKB goes into the blob and
-its polygons are decoded, then the chunk is dropped — the WKB is held once, as the blob.
-At 1 000 000 grids the build went from 72.5 to 55.3 s; its peak (8.9 GB) is the grids' cell
-index (``gis.query.cells``), not the reading.
+read on its own through a server-side cursor in chunks: a chunk's WKB goes into the blob and its
+polygons' bounds are kept, then the chunk is dropped — the WKB is held once, as the blob, and
+no level's polygons are all decoded at once (1 000 000 decoded grids are ~3 GB): the cell
+index decodes them from the blob a band at a time (``gis.query.cells.WkbShapes``).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ CHUNK = 50_000
 @dataclass
 class LevelRows:
     """One level's regions in code order: their fields (no geometry), their WKB as one byte
-    array with offsets, and their polygons decoded."""
+    array with offsets, and each polygon's bounds (x0, y0, x1, y1)."""
 
     rows: list[dict[str, Any]]
     blob: np.ndarray
     offsets: np.ndarray
-    geoms: np.ndarray
+    bounds: np.ndarray
 
 
 def _offsets(lengths: Sequence[int]) -> np.ndarray:
@@ -53,7 +53,7 @@ def from_rows(rows: Sequence[Mapping[str, Any]], level: str) -> LevelRows:
         [{k: v for k, v in row.items() if k != "wkb"} for row in mine],
         np.frombuffer(b"".join(wkb), dtype=np.uint8),
         _offsets([len(b) for b in wkb]),
-        shapely.from_wkb(wkb),
+        shapely.bounds(shapely.from_wkb(wkb)).reshape(-1, 4),
     )
 
 
@@ -68,13 +68,13 @@ def read_level(conn: Connection, version: int | None, level: str) -> LevelRows:
     rows: list[dict[str, Any]] = []
     parts: list[bytes] = []
     lengths: list[int] = []
-    geoms: list[np.ndarray] = []
+    bounds: list[np.ndarray] = []
     driver = conn.connection.driver_connection
     with driver.cursor(name="gridmap_lookup_read", row_factory=dict_row, binary=True) as cur:
         cur.execute(query, {"v": version or 0, "level": level})
         while chunk := cur.fetchmany(CHUNK):
             wkb = [row.pop("wkb") for row in chunk]
-            geoms.append(shapely.from_wkb(wkb))
+            bounds.append(shapely.bounds(shapely.from_wkb(wkb)))  # decoded a chunk at a time
             lengths += [len(b) for b in wkb]
             parts.append(b"".join(wkb))
             rows += chunk
@@ -87,6 +87,4 @@ def read_level(conn: Connection, version: int | None, level: str) -> LevelRows:
         blob[end - len(part) : end] = np.frombuffer(part, dtype=np.uint8)
         end -= len(part)
         del part
-    return LevelRows(
-        rows, blob, offsets, np.concatenate(geoms) if geoms else np.empty(0, dtype=object)
-    )
+    return LevelRows(rows, blob, offsets, np.concatenate(bounds) if bounds else np.empty((0, 4)))
