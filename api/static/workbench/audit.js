@@ -39,12 +39,12 @@
     message,
   });
 
-  /** The filter as the API's parameters: since in ISO 8601 with the zone (the field is the
-   * browser's local time). */
+  /** The filter as the API's parameters: since in ISO 8601 with the zone (the field is
+   * 北京时间, as every time the workbench shows). */
   function filters() {
     const actor = form.elements.actor.value.trim();
     const since = form.elements.since.value;
-    return { actor: actor || undefined, since: since ? new Date(since).toISOString() : undefined };
+    return { actor: actor || undefined, since: gm.beijingInstant(since) };
   }
 
   async function load() {

@@ -154,7 +154,7 @@
   }
 
   function versionRow(v) {
-    const when = new Date(v.created_at).toLocaleString("zh-CN", { hour12: false });
+    const when = gm.when(v.created_at);
     let action = gm.actionTitle(v.action);
     if (v.restored_from) action += ` 版本 ${v.restored_from}`;
     const restore = config.role === "admin" && v.number !== current

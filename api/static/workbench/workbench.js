@@ -76,11 +76,21 @@
     element.hidden = !text;
   }
 
+  const BEIJING_MS = 8 * 3600 * 1000;
+
+  /** An instant as 北京时间 (UTC+8 all year: China keeps no daylight saving), whatever the
+   * browser's zone — offices read and compare times in Beijing time. */
   function when(iso) {
     if (!iso) return "—";
-    const d = new Date(iso);
+    const d = new Date(Date.parse(iso) + BEIJING_MS);
     const p = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+    return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
+  }
+
+  /** A ``datetime-local`` field's value read as 北京时间, in ISO 8601 (undefined when empty). */
+  function beijingInstant(local) {
+    if (!local) return undefined;
+    return new Date(`${local.length === 16 ? `${local}:00` : local}+08:00`).toISOString();
   }
 
   const ACTIONS = { load: "初始导入", upload: "上传", roster: "花名册导入", restore: "恢复", edit: "编辑" };
@@ -147,5 +157,5 @@
     });
   }
 
-  window.gm = { ApiError, api, csrf, el, message, when, actionTitle, map, geojson, baseMaps };
+  window.gm = { ApiError, api, csrf, el, message, when, beijingInstant, actionTitle, map, geojson, baseMaps };
 })();
