@@ -7,9 +7,11 @@ embedded cluster loaded through the upload path from the province files in ``--d
 (generated there first, ``--grids``/``--seed``, when missing) and dropped at the end.
 
 Load: gridmap under uvicorn (``--workers``), then ``wrk`` (``--connections``) for ``--seconds``
-round a mixed list of what planners and other systems ask: lookups of points inside grids and
-outside every grid, lookups of addresses from the registry, vector tiles of every layer at
-z6–16, OGC items and region pages (first pages and pages by cursor), one coverage page.
+round a mixed list of what planners and other systems ask, every request with a viewer key
+(``Authorization: Bearer``, as hotline systems call; created for the run, revoked after):
+lookups of points inside grids and outside every grid, lookups of addresses from the
+registry, vector tiles of every layer at z6–16, OGC items and region pages (first pages and
+pages by cursor), one coverage page.
 Several passes with fresh tiles (``cache=off`` on half of them), so caches grow as in service.
 
 Memory, sampled every 0.5 s: the **proportional set size** (PSS, ``/proc/PID/smaps_rollup``:
@@ -35,6 +37,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -45,6 +48,7 @@ from sqlalchemy import Engine, make_url, text
 from wrk import lua_script
 from wrk import run as wrk_run
 
+from gis.access.auth import issue_key, revoke_key
 from gis.demo.province_files import MANIFEST, generate
 from gis.demo.province_load import load_province
 from gis.settings import Settings, get_settings
@@ -54,6 +58,8 @@ from tiles.layers import LAYERS
 from tiles.pmtiles import tile_xy
 
 GOAL_GIB = 8.0
+KEY_LIFE = timedelta(hours=2)
+"""The bench's viewer key expires by itself even if the run dies before revoking it."""
 GIB = 1024**3
 TOTALS = {"ours": ("gridmap", "postgres ours"), "upper": ("gridmap", "postgres all")}
 
@@ -214,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the database's PostgreSQL does not run on this machine")
     engine = make_engine(url)
     lines: list[str] = []
+    key_info = None
     try:
         with engine.connect() as conn:
             counts = dict(
@@ -233,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                         "'max_connections', 'maintenance_work_mem')"
                     )
                 ).all()
+            )
+        with engine.begin() as conn:  # called as hotline systems call: a viewer key (the
+            # coverage page needs one); expires by itself, revoked at the end
+            key_info, key = issue_key(
+                conn, role="viewer", name=f"bench-memory-{os.getpid()}", expires_in=KEY_LIFE
             )
         work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
         with serve_gridmap(url, ROOT, args.workers, [], work) as server:
@@ -261,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                         connections=args.connections,
                         duration=args.seconds // args.passes,
                         timeout="30s",
+                        options=("-H", f"Authorization: Bearer {key}"),
                     )
                     print(
                         f"pass {n + 1}: {run.requests_per_s:.0f} req/s, {run.requests} requests, "
@@ -294,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             f"**{verdict}**.",
         ]
     finally:
+        if key_info is not None:
+            with engine.begin() as conn:
+                revoke_key(conn, key_info.id)
         engine.dispose()
         if made:
             drop_databases([url])
