@@ -169,15 +169,21 @@ def _print_report(report: dict) -> None:
             f"{area}  {problem['message']}",
             markup=False,
         )
+    for kind, count in report.get("problems_omitted", {}).items():
+        console.print(f"…       {kind:22s} 另有 {count} 条未列出 ({count} more not listed)")
     for repair in report.get("repairs", []):
         console.print(
             f"repair  {repair['kind']:22s} {repair['code']}  {repair['message']}", markup=False
         )
     changes = summary["changes"]
     if changes:
+
+        def count(key: str) -> int:  # codes, or counts (point layers)
+            value = changes.get(key, 0)
+            return len(value) if isinstance(value, list) else int(value)
+
         console.print(
-            f"changes: +{len(changes['added'])} ~{len(changes['modified'])} "
-            f"-{len(changes.get('removed', []))}; "
+            f"changes: +{count('added')} ~{count('modified')} -{count('removed')}; "
             f"{summary['errors']} errors, {summary['warnings']} warnings"
         )
 

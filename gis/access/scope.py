@@ -44,12 +44,16 @@ ORDER BY c.code
 """
 
 
-def out_of_scope(scope: str, codes: Sequence[str], what: str = "区划") -> Forbidden:
-    """403 ``out_of_scope`` naming ``scope`` and up to :data:`SHOWN` of ``codes``."""
-    shown = ", ".join(codes[:SHOWN]) + (" …" if len(codes) > SHOWN else "")
+def out_of_scope(
+    scope: str, codes: Sequence[str], what: str = "区划", total: int | None = None
+) -> Forbidden:
+    """403 ``out_of_scope`` naming ``scope`` and up to :data:`SHOWN` of ``codes`` (the first
+    of ``total`` refused, when more were than are named)."""
+    total = len(codes) if total is None else total
+    shown = ", ".join(codes[:SHOWN]) + (" …" if total > SHOWN else "")
     return Forbidden(
         f"超出权限范围 {scope}：不能修改{what} {shown} "
-        f"(outside your scope {scope}: {len(codes)} change(s) not allowed: {shown})",
+        f"(outside your scope {scope}: {total} change(s) not allowed: {shown})",
         code="out_of_scope",
         details={"scope": scope, "codes": list(codes)},
     )
@@ -128,3 +132,35 @@ def check_stored_points(
     ).all()
     if outside:
         raise out_of_scope(scope, list(outside), what="范围外的要素")
+
+
+LISTED = 1000
+"""How many refused features :func:`check_staged_points` names in its details."""
+
+
+def check_staged_points(
+    conn: Connection, scope: str | None, staged: str, table: str, key: str
+) -> None:
+    """:func:`check_points` and :func:`check_stored_points` for points staged in a writer's
+    temporary table ``staged`` (its ``feature`` numbers, ``key`` and ``geom``; never user
+    input), in SQL: however many there are, none is held in memory.  Details name the first
+    :data:`LISTED` refused features (or stored keys)."""
+    if scope is None:
+        return
+    region = "LEFT JOIN regions r ON r.code = :scope AND " + current("r")
+    outside = "(r.geom IS NULL OR NOT ST_Covers(r.geom, t.geom))"
+    for what, sql in (
+        (
+            "范围外的要素（行号）",
+            f"SELECT CAST(t.feature AS text), count(*) OVER () FROM {staged} t {region} "
+            f"WHERE {outside} ORDER BY t.feature",
+        ),
+        (
+            "范围外的要素",
+            f"SELECT CAST(t.{key} AS text), count(*) OVER () FROM {table} t {region} "
+            f"WHERE t.{key} IN (SELECT s.{key} FROM {staged} s) AND {outside} ORDER BY t.{key}",
+        ),
+    ):
+        refused = conn.execute(text(f"{sql} LIMIT {LISTED}"), {"scope": scope}).all()
+        if refused:
+            raise out_of_scope(scope, [r[0] for r in refused], what=what, total=refused[0][1])

@@ -15,7 +15,8 @@ an :class:`UploadKind` making a :class:`Batch` of its features; the kinds are re
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -32,8 +33,8 @@ from gis.ingest.candidates import Tolerances
 from gis.ingest.encoding import EncodingChoice
 from gis.ingest.fields import FieldMapping, coordinate, map_fields, require_roles
 from gis.ingest.history import ReviewFeatures, record_upload
-from gis.ingest.problems import Problem, errors, report_problems
-from gis.ingest.readers import Layer, read_upload
+from gis.ingest.problems import Problem, ProblemLog
+from gis.ingest.readers import Dataset, Layer, open_upload, read_batches, read_dataset
 from gis.settings import Settings
 from gis.store.statistics import analyze_if_grown, rows_written
 from gis.store.versions import commit_version
@@ -96,6 +97,9 @@ class Reprojected:
     """The CRS the file was read in."""
     crs: dict[str, Any]
     """How that CRS was decided: the report's ``crs``."""
+    more: Iterator[Reprojected] = field(default_factory=lambda: iter(()))
+    """The file's next batches, read and reprojected as they are taken (a kind that reads
+    its file in batches, :attr:`UploadKind.batch_rows`); this one is the first."""
 
 
 def json_safe(value: Any) -> Any:
@@ -134,11 +138,13 @@ def save_upload(stream: BinaryIO, dest: Path, max_bytes: int) -> None:
             out.write(chunk)
 
 
-def read_layer(
+@contextmanager
+def opened_upload(
     source: Path | BinaryIO, request: UploadRequest, settings: Settings, geometry: str
-) -> Layer:
-    """Read the uploaded file — a file on disk, or the bytes of an HTTP upload, saved (once)
-    in the upload's temporary folder — unpacking an archive there."""
+) -> Iterator[Dataset]:
+    """The uploaded file's dataset — a file on disk, or the bytes of an HTTP upload, saved
+    (once) in the upload's temporary folder — an archive unpacked there; the folder is
+    removed when the block ends."""
     with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as tmp:
         workdir = Path(tmp)
         if isinstance(source, Path):
@@ -146,7 +152,7 @@ def read_layer(
         else:
             path, own = workdir / "upload.bin", True
             save_upload(source, path, settings.max_upload_bytes)
-        return read_upload(
+        yield open_upload(
             path,
             request.filename,
             workdir,
@@ -159,11 +165,19 @@ def read_layer(
         )
 
 
-def file_points(layer: Layer, mapping: FieldMapping) -> np.ndarray:
+def read_layer(
+    source: Path | BinaryIO, request: UploadRequest, settings: Settings, geometry: str
+) -> Layer:
+    """Read the uploaded file whole (:func:`opened_upload`)."""
+    with opened_upload(source, request, settings, geometry) as dataset:
+        return read_dataset(dataset)
+
+
+def file_points(layer: Layer, mapping: FieldMapping, columns: bool) -> np.ndarray:
     """Each feature's point in the file's CRS (None where it has no usable one): its point
-    geometry (a one-point MultiPoint too) or, in a layer without geometries, its lon/lat
-    fields."""
-    if not shapely.is_missing(layer.geometries).all():
+    geometry (a one-point MultiPoint too) or, when ``columns`` (a layer without
+    geometries), its lon/lat fields."""
+    if not columns:
         single = shapely.get_geometry(layer.geometries, 0)
         usable = (shapely.get_num_geometries(layer.geometries) == 1) & ~shapely.is_empty(single)
         return np.where(
@@ -256,9 +270,13 @@ class Batch:
     problems: list[Problem]
     tolerances: Tolerances | None = None
     repairs: list[dict[str, Any]] | None = None
+    features: int | None = None
+    """How many features the file has, when the batch counted them reading it in batches
+    (None: the layer's length)."""
 
-    def check(self, conn: Connection, step: Progress) -> list[Problem]:
-        """The problems only the database can tell (inside the upload's transaction)."""
+    def check(self, conn: Connection, step: Progress) -> Iterable[Problem]:
+        """The problems only the database can tell (inside the upload's transaction) — and,
+        for a kind that reads its file in batches, those of every batch after the first."""
         return []
 
     def authorize(self, conn: Connection, scope: str | None) -> None:
@@ -315,6 +333,11 @@ class UploadKind:
         """The file's features, checked on their own."""
         raise NotImplementedError
 
+    batch_rows: int | None = None
+    """Features read at a time when the kind reads its file in batches (None: whole): its
+    batch takes the file's next batches from :attr:`Reprojected.more` in
+    :meth:`Batch.check`, so an upload holds one batch, never the file."""
+
 
 def run(
     kind: UploadKind,
@@ -329,8 +352,12 @@ def run(
     step = progress or (lambda _: None)
     kind.required(request)  # a request that does not fit the kind fails before the read
     step("reading")
-    layer = read_layer(source, request, settings, kind.geometry)
-    return run_layer(kind, engine, layer, request, settings, step)
+    if kind.batch_rows is None:
+        layer = read_layer(source, request, settings, kind.geometry)
+        return run_layer(kind, engine, layer, request, settings, step)
+    with opened_upload(source, request, settings, kind.geometry) as dataset:
+        batches = read_batches(dataset, kind.batch_rows)
+        return run_layer(kind, engine, next(batches), request, settings, step, batches)
 
 
 def run_layer(
@@ -340,27 +367,35 @@ def run_layer(
     request: UploadRequest,
     settings: Settings,
     progress: Progress | None = None,
+    more: Iterator[Layer] = iter(()),
 ) -> UploadResult:
-    """:func:`run` from a layer already read — a file's, or features made in memory (the
-    boundary editor's draft, ``gis.edit``)."""
+    """:func:`run` from a layer already read — a file's (or its first batch, ``more``
+    giving the next), or features made in memory (the boundary editor's draft,
+    ``gis.edit``).  Fields are mapped and the CRS decided on the first batch."""
     step = progress or (lambda _: None)
     required = kind.required(request)
     mapping = map_fields(layer.fields, request.fields, kind.synonyms)
     points = kind.geometry == "points"
-    if points and shapely.is_missing(layer.geometries).all():
+    columns = points and bool(shapely.is_missing(layer.geometries).all())
+    if columns:
         required = [*required, "lon", "lat"]
     require_roles(mapping, required, layer.fields, kind.synonyms)
     step("reprojecting")
-    if points:
-        layer = replace(layer, geometries=file_points(layer, mapping))
-    chosen = choose_crs(layer, request)
-    try:
-        geometries, crs = reproject(layer, chosen)
-    except InvalidInput as exc:
-        if exc.code == "coordinates_out_of_range":
-            kind.explain(engine, exc, layer, mapping, request, chosen[0])
-        raise
-    read = Reprojected(layer, mapping, geometries, chosen[0], crs)
+
+    def reprojected(layer: Layer, chosen: tuple[CrsSpec, dict[str, Any]] | None) -> Reprojected:
+        if points:
+            layer = replace(layer, geometries=file_points(layer, mapping, columns))
+        chosen = chosen or choose_crs(layer, request)
+        try:
+            geometries, crs = reproject(layer, chosen)
+        except InvalidInput as exc:
+            if exc.code == "coordinates_out_of_range":
+                kind.explain(engine, exc, layer, mapping, request, chosen[0])
+            raise
+        return Reprojected(layer, mapping, geometries, chosen[0], crs)
+
+    read = reprojected(layer, None)
+    read.more = (reprojected(batch, (read.spec, read.crs)) for batch in more)
     return _check_and_commit(engine, read, kind.batch(read, request, settings), request, step)
 
 
@@ -369,13 +404,15 @@ def _check_and_commit(
 ) -> UploadResult:
     """Check and stage in one transaction; keep it for a commit without errors, else roll
     it back; record the upload either way."""
+    problems = ProblemLog()
     with engine.connect() as conn:
         with conn.begin() as tx:
             step("validating")
-            problems = [*batch.problems, *batch.check(conn, step)]
+            problems.extend(batch.check(conn, step))  # first: a batched kind reads its file here
+            problems.extend(batch.problems)
             batch.authorize(conn, request.scope)  # dry run or not: 403, nothing recorded
             staged = None
-            if errors(problems) == 0:
+            if problems.errors == 0:
                 step("previewing" if request.dry_run else "committing")
                 staged = batch.stage(conn)
             report = _report(read, batch, problems, staged)
@@ -396,24 +433,27 @@ def _check_and_commit(
 
 
 def _report(
-    read: Reprojected, batch: Batch, problems: list[Problem], staged: Staged | None
+    read: Reprojected, batch: Batch, problems: ProblemLog, staged: Staged | None
 ) -> dict[str, Any]:
     """The upload's report: ``ok``, ``summary`` (features, errors, warnings, repairs made,
     changes — lists of keys or counts, null when errors blocked them), the file's part
-    (:func:`file_report`), the tolerances, the sorted ``problems`` and the repairs."""
-    found = errors(problems)
+    (:func:`file_report`), the tolerances, the sorted ``problems`` (at most
+    :data:`gis.ingest.problems.MAX_LISTED` of a kind; ``problems_omitted`` counts the rest
+    by kind) and the repairs."""
     repaired = batch.repairs is not None
+    omitted = problems.omitted()
     return {
-        "ok": found == 0,
+        "ok": problems.errors == 0,
         "summary": {
-            "features": len(read.layer),
-            "errors": found,
-            "warnings": len(problems) - found,
+            "features": len(read.layer) if batch.features is None else batch.features,
+            "errors": problems.errors,
+            "warnings": problems.warnings,
             **({"repairs": len(batch.repairs or [])} if repaired else {}),
             "changes": None if staged is None else staged.changes,
         },
         **file_report(read.layer, read.crs, read.mapping),
         **({} if batch.tolerances is None else {"tolerances": asdict(batch.tolerances)}),
-        "problems": report_problems(problems),
+        "problems": problems.report(),
+        **({"problems_omitted": omitted} if omitted else {}),
         **({"repairs": batch.repairs} if repaired else {}),
     }

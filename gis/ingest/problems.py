@@ -11,6 +11,8 @@ reports have always had.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +21,10 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 Severity = Literal["error", "warning"]
+MAX_LISTED = 1000
+"""A report lists at most this many problems of each kind (the first, by feature); its
+counts are always whole.  A registry of millions of rows with one error each would
+otherwise make a report of gigabytes that no one reads."""
 GEOMETRY_DEG = 1e-7
 """A problem's geometry is shown at this precision (~1 cm)."""
 
@@ -90,3 +96,50 @@ def report_problems(problems: list[Problem]) -> list[dict[str, Any]]:
     """Problems as a report lists them: errors first, then by feature and kind."""
     ordered = sorted(problems, key=lambda p: (not p.is_error, p.feature or 0, p.kind))
     return [p.to_dict() for p in ordered]
+
+
+class ProblemLog:
+    """An upload's problems: every one counted, the first :data:`MAX_LISTED` of each kind
+    kept for the report (``omitted`` counts the rest, by kind)."""
+
+    def __init__(self, limit: int = MAX_LISTED) -> None:
+        self.limit = limit
+        self.kept: list[Problem] = []
+        self.counts: Counter[tuple[str, bool]] = Counter()
+
+    def add(self, problem: Problem) -> None:
+        """Count the problem, and keep it while its kind has fewer than ``limit`` kept."""
+        key = (problem.kind, problem.is_error)
+        self.counts[key] += 1
+        if self.counts[key] <= self.limit:
+            self.kept.append(problem)
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """:meth:`add` each of ``problems``."""
+        for problem in problems:
+            self.add(problem)
+
+    def tally(self, kind: str, severity: Severity, count: int) -> None:
+        """Count ``count`` more problems of ``kind`` found but not made (e.g. counted in SQL
+        beyond the ones listed)."""
+        self.counts[(kind, severity == "error")] += count
+
+    @property
+    def errors(self) -> int:
+        """How many problems block a commit."""
+        return sum(n for (_, error), n in self.counts.items() if error)
+
+    @property
+    def warnings(self) -> int:
+        """How many problems do not."""
+        return sum(n for (_, error), n in self.counts.items() if not error)
+
+    def omitted(self) -> dict[str, int]:
+        """Problems counted but not listed, by kind."""
+        return {
+            kind: n - self.limit for (kind, _), n in sorted(self.counts.items()) if n > self.limit
+        }
+
+    def report(self) -> list[dict[str, Any]]:
+        """The kept problems as a report lists them (:func:`report_problems`)."""
+        return report_problems(self.kept)

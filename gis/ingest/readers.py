@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +196,12 @@ def _column(values: np.ndarray, dtype: str) -> list[Any]:
     return out
 
 
+def _arrow_column(values: Any) -> list[Any]:
+    """An Arrow column's values as Python values, nulls (and NaN) as None — as
+    :func:`_column` reads them from a whole layer."""
+    return [None if isinstance(v, float) and v != v else v for v in values.to_pylist()]
+
+
 def _without_paths(message: str, files_dir: Path) -> str:
     """GDAL's message with the server's working folder taken out: files are named as the
     user sent them (relative to the upload), never by where they lie on the server."""
@@ -235,7 +243,59 @@ def _unread_prj(dataset: Path) -> str | None:
     return prj[0].read_bytes()[:2000].decode("utf-8", "replace").strip() or "(empty .prj)"
 
 
-def read_upload(
+@dataclass(frozen=True)
+class Dataset:
+    """An upload's one dataset, found (an archive unpacked), its encoding decided (a text
+    file transcoded to UTF-8 when it was not) and its layer chosen: ready to read, whole
+    (:func:`read_dataset`) or in batches (:func:`read_batches`)."""
+
+    path: Path
+    files_dir: Path
+    layer: str
+    encoding: EncodingChoice | None
+    geometry: str
+
+    @property
+    def suffix(self) -> str:
+        return self.path.suffix.lower()
+
+    @property
+    def gdal_encoding(self) -> str | None:
+        """The encoding GDAL is told (shapefiles' DBF only: text files are UTF-8 by now)."""
+        return self.encoding.encoding if self.suffix == ".shp" and self.encoding else None
+
+    @property
+    def options(self) -> dict[str, str]:
+        return CSV_OPEN_OPTIONS if self.suffix == ".csv" else {}
+
+    @contextmanager
+    def gdal_errors(self) -> Iterator[None]:
+        """GDAL's refusals as ``unreadable_file`` / ``undecodable_encoding``, the server's
+        folders taken out of what it said."""
+        try:
+            yield
+        except (DataSourceError, DataLayerError) as error:
+            said = _without_paths(str(error), self.files_dir)
+            raise InvalidInput(
+                f"无法读取文件 {self.path.name} (GDAL could not read the file: {said})",
+                code="unreadable_file",
+            ) from error
+        except UnicodeDecodeError as error:
+            # e.g. a field name GDAL cut in the middle of a multi-byte character
+            used = self.gdal_encoding or "UTF-8"
+            raise InvalidInput(
+                f"文件 {self.path.name} 的字段名或属性无法按 {used} 解码，"
+                "请用 encoding 参数指定正确编码 "
+                f"(field names or values do not decode as {used})",
+                code="undecodable_encoding",
+                details={
+                    "encoding": self.gdal_encoding,
+                    "error": _without_paths(str(error), self.files_dir),
+                },
+            ) from error
+
+
+def open_upload(
     path: Path,
     filename: str,
     workdir: Path,
@@ -246,8 +306,8 @@ def read_upload(
     max_entries: int,
     geometry: str = "polygons",
     move: bool = False,
-) -> Layer:
-    """Read the one layer of an uploaded file (or archive) saved at ``path``.
+) -> Dataset:
+    """Find the one dataset of an uploaded file (or archive) saved at ``path``.
 
     ``geometry`` says what it must hold: ``polygons`` (boundaries), ``lines`` (roads) or
     ``points`` — or, for points, no geometry at all (a CSV of lon/lat columns: its
@@ -266,64 +326,130 @@ def read_upload(
     dataset = _find_dataset(files, files_dir)
     _refuse_nul(dataset)
     choice = _encoding_for(dataset, encoding)
-    try:
-        layer_name = _choose_layer(dataset, layer)
-        options = CSV_OPEN_OPTIONS if dataset.suffix.lower() == ".csv" else {}
-        gdal_encoding = choice.encoding if dataset.suffix.lower() == ".shp" and choice else None
-        meta, _, wkb, field_data = pyogrio.raw.read(
-            dataset, layer=layer_name, encoding=gdal_encoding, **options
-        )
-    except (DataSourceError, DataLayerError) as error:
-        said = _without_paths(str(error), files_dir)
-        raise InvalidInput(
-            f"无法读取文件 {dataset.name} (GDAL could not read the file: {said})",
-            code="unreadable_file",
-        ) from error
-    except UnicodeDecodeError as error:
-        # e.g. a field name GDAL cut in the middle of a multi-byte character
-        raise InvalidInput(
-            f"文件 {dataset.name} 的字段名或属性无法按 {gdal_encoding or 'UTF-8'} 解码，"
-            "请用 encoding 参数指定正确编码 "
-            f"(field names or values do not decode as {gdal_encoding or 'UTF-8'})",
-            code="undecodable_encoding",
-            details={"encoding": gdal_encoding, "error": _without_paths(str(error), files_dir)},
-        ) from error
-    points = geometry == "points"
-    rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
-    if (wkb is None or len(wkb) == 0) and not rows:
-        raise InvalidInput(
-            f"图层 {layer_name} 没有要素 (the layer has no features)",
-            code="empty_layer",
-            details={"layer": layer_name},
-        )
+    draft = Dataset(dataset, files_dir, "", choice, geometry)
+    with draft.gdal_errors():
+        return replace(draft, layer=_choose_layer(dataset, layer))
+
+
+def _empty(dataset: Dataset) -> InvalidInput:
+    return InvalidInput(
+        f"图层 {dataset.layer} 没有要素 (the layer has no features)",
+        code="empty_layer",
+        details={"layer": dataset.layer},
+    )
+
+
+def _layer(
+    dataset: Dataset,
+    meta: dict[str, Any],
+    wkb: Sequence[bytes | None] | None,
+    columns: dict[str, list[Any]],
+    rows: int,
+) -> Layer:
+    """A layer (or one batch of it) from what GDAL read: ``wkb`` None when the layer has no
+    geometry column (then ``rows`` say how many features); wrong geometry types refused."""
+    points = dataset.geometry == "points"
     if wkb is None:
         geometries = np.full(rows, None, dtype=object)
     else:
         geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
     types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
-    allowed, expected = GEOMETRY_KINDS[geometry]
+    allowed, expected = GEOMETRY_KINDS[dataset.geometry]
     if (wkb is not None or not points) and not types & allowed:
         found = sorted({shapely.GeometryType(t).name.title() for t in types}) or ["None"]
         raise InvalidInput(
             f"文件应为{expected}，实际为 {', '.join(found)} (wrong geometry type)",
             code="wrong_geometry_type",
-            details={"geometry_types": found, "expected": geometry},
+            details={"geometry_types": found, "expected": dataset.geometry},
         )
     fields = [str(f) for f in meta["fields"]]
-    columns = {
-        f: _column(v, str(dtype))
-        for f, v, dtype in zip(fields, field_data, meta["dtypes"], strict=True)
-    }
-    if dataset.suffix.lower() == ".kml":
+    if dataset.suffix == ".kml":
         fields = [f for f in fields if f not in KML_STYLE_FIELDS]
-        columns = {f: columns[f] for f in fields}
     return Layer(
-        source=str(dataset.relative_to(files_dir)),
-        driver=DRIVERS[dataset.suffix.lower()],
-        layer=layer_name,
+        source=str(dataset.path.relative_to(dataset.files_dir)),
+        driver=DRIVERS[dataset.suffix],
+        layer=dataset.layer,
         fields=fields,
-        columns=columns,
+        columns={f: columns[f] for f in fields},
         geometries=geometries,
-        crs=meta.get("crs") or _unread_prj(dataset),
-        encoding=choice,
+        crs=meta.get("crs") or _unread_prj(dataset.path),
+        encoding=dataset.encoding,
+    )
+
+
+def read_dataset(dataset: Dataset) -> Layer:
+    """The dataset's layer, read whole."""
+    with dataset.gdal_errors():
+        meta, _, wkb, field_data = pyogrio.raw.read(
+            dataset.path, layer=dataset.layer, encoding=dataset.gdal_encoding, **dataset.options
+        )
+    points = dataset.geometry == "points"
+    rows = len(field_data[0]) if points and wkb is None and len(field_data) else 0
+    if (wkb is None or len(wkb) == 0) and not rows:
+        raise _empty(dataset)
+    columns = {
+        str(f): _column(v, str(dtype))
+        for f, v, dtype in zip(meta["fields"], field_data, meta["dtypes"], strict=True)
+    }
+    return _layer(dataset, meta, wkb, columns, rows)
+
+
+def read_batches(dataset: Dataset, rows: int) -> Iterator[Layer]:
+    """The dataset's layer ``rows`` features at a time, in one pass over the file (GDAL's
+    Arrow stream): what is held is one batch, never the file.  Each batch is a
+    :class:`Layer` of its own (the same fields, CRS and encoding); an empty layer raises
+    ``empty_layer`` before the first."""
+    with (
+        dataset.gdal_errors(),
+        pyogrio.raw.open_arrow(
+            dataset.path,
+            layer=dataset.layer,
+            encoding=dataset.gdal_encoding,
+            batch_size=rows,
+            use_pyarrow=True,
+            **dataset.options,
+        ) as (meta, reader),
+    ):
+        geometry = meta.get("geometry_name") or "wkb_geometry"
+        empty = True
+        for batch in reader:
+            if not batch.num_rows:
+                continue
+            empty = False
+            names = batch.schema.names
+            wkb = (
+                batch.column(geometry).to_numpy(zero_copy_only=False) if geometry in names else None
+            )
+            columns = {str(f): _arrow_column(batch.column(str(f))) for f in meta["fields"]}
+            yield _layer(dataset, meta, wkb, columns, batch.num_rows)
+        if empty:
+            raise _empty(dataset)
+
+
+def read_upload(
+    path: Path,
+    filename: str,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    max_unpacked_bytes: int,
+    max_entries: int,
+    geometry: str = "polygons",
+    move: bool = False,
+) -> Layer:
+    """Read the one layer of an uploaded file (or archive) saved at ``path``, whole
+    (:func:`open_upload` says what the arguments are)."""
+    return read_dataset(
+        open_upload(
+            path,
+            filename,
+            workdir,
+            layer=layer,
+            encoding=encoding,
+            max_unpacked_bytes=max_unpacked_bytes,
+            max_entries=max_entries,
+            geometry=geometry,
+            move=move,
+        )
     )

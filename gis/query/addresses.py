@@ -18,22 +18,17 @@ them are "similar" (similarity 1).  gridmap's databases are created with ``C.UTF
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.catalogue import ADDRESSES
 from gis.errors import InvalidInput, NotFound, Unavailable
 from gis.query.address_text import (
     ParsedAddress,
-    normalize,
     parse,
     parse_normalized,
 )
-from gis.store.versions import current
 
 LEVELS = ("building", "compound", "road")
 """What kind of registry entry a match is, finest first.  The registry holds buildings,
@@ -45,7 +40,6 @@ MIN_CONFIDENCE = 0.5
 AMBIGUITY_MARGIN = 0.05
 """Other addresses within this score of the best make the match ambiguous."""
 _CANDIDATES = 50  # entries scored per query (the most similar by trigrams)
-_LOCK_KEY = 0x61646472  # "addr": serialises writers of the registry
 
 # --------------------------------------------------------------------------- matching
 
@@ -386,106 +380,4 @@ def match_address(
         confidence=best.confidence,
         parsed=query,
         candidates=candidates if close else [],
-    )
-
-
-# --------------------------------------------------------------------------- writing
-
-ADDRESS_COLUMNS = (*ADDRESSES.columns, "normalized")
-"""The registry's columns (the key, ``code``, first): the catalogue layer's, and the
-normalised form matching compares."""
-
-
-@dataclass(frozen=True)
-class AddressRecord:
-    """A registry entry to be written (lon/lat in EPSG:4326)."""
-
-    code: str
-    address: str
-    lon: float
-    lat: float
-    road: str | None = None
-    road_number: str | None = None
-    compound: str | None = None
-    building: str | None = None
-    units: int | None = None
-    floors: int | None = None
-    households: int | None = None
-    region_code: str | None = None
-    normalized: str | None = None
-    """``normalize(address)`` when the caller has it already (None: computed on writing)."""
-
-
-@dataclass(frozen=True)
-class AddressChanges:
-    """Codes a write added and modified (entries not in the write are kept as they are)."""
-
-    added: list[str]
-    modified: list[str]
-
-
-def outside_grids(conn: Connection, lon: Sequence[float], lat: Sequence[float]) -> list[int]:
-    """Indices of the points (EPSG:4326) that no current grid covers."""
-    return conn.scalars(
-        text(
-            "SELECT i - 1 FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) "
-            "WITH ORDINALITY AS p(lon, lat, i) WHERE NOT EXISTS (SELECT 1 FROM regions r "
-            f"WHERE {current()} AND r.level = 'grid' "
-            "AND ST_Covers(r.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))) ORDER BY i"
-        ),
-        {"lon": list(lon), "lat": list(lat)},
-    ).all()
-
-
-def write_addresses(conn: Connection, records: Iterable[AddressRecord]) -> AddressChanges:
-    """Insert new codes and update changed entries, in the caller's transaction.
-
-    The normalised text is computed here unless a record has it.  Writers are serialised, so
-    a dry run's preview (the same call, rolled back) is what a commit would do.
-    """
-    records = list(records)
-    duplicates = sorted(c for c, n in Counter(r.code for r in records).items() if n > 1)
-    if duplicates:
-        raise InvalidInput(
-            f"地址编码重复: {', '.join(duplicates[:10])} (duplicate address codes)",
-            code="duplicate_code",
-            details={"codes": duplicates},
-        )
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    cols = ", ".join(ADDRESS_COLUMNS)
-    conn.execute(
-        text(
-            f"CREATE TEMP TABLE staged_addresses AS SELECT {cols}, geom FROM addresses WITH NO DATA"
-        )
-    )
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY staged_addresses ({cols}, geom) FROM STDIN") as copy:
-        for r in records:
-            copy.write_row(
-                (
-                    *(getattr(r, c) for c in ADDRESSES.columns),
-                    r.normalized or normalize(r.address),
-                    f"SRID=4326;POINT({r.lon!r} {r.lat!r})",
-                )
-            )
-    existing = set(
-        conn.scalars(
-            text("SELECT code FROM addresses WHERE code IN (SELECT code FROM staged_addresses)")
-        )
-    )
-    compared = (*ADDRESS_COLUMNS[1:], "geom")
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in compared)
-    stored = ", ".join(f"addresses.{c}" for c in compared)
-    given = ", ".join(f"EXCLUDED.{c}" for c in compared)
-    changed = conn.scalars(
-        text(
-            f"INSERT INTO addresses ({cols}, geom) SELECT {cols}, geom FROM staged_addresses "
-            f"ON CONFLICT (code) DO UPDATE SET {updates}, updated_at = now() "
-            f"WHERE ({stored}) IS DISTINCT FROM ({given}) RETURNING code"
-        )
-    ).all()
-    conn.execute(text("DROP TABLE staged_addresses"))
-    return AddressChanges(
-        added=sorted(c for c in changed if c not in existing),
-        modified=sorted(c for c in changed if c in existing),
     )

@@ -9,7 +9,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, TextClause, text
 
-from gis.query.addresses import AddressRecord, write_addresses
+from gis.store.addresses import AddressRecord, write_addresses
 from gis.store.demo_files import (
     ADDRESS_FILE,
     CAMERA_COLUMNS,

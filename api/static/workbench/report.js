@@ -209,7 +209,17 @@
       gm.el("span", { class: warnings ? "wb-warning" : "" }, "警告 ", gm.el("strong", { "data-testid": "report-warnings" }, String(warnings))),
       ` · 要素 ${summary.features ?? "—"}`,
     );
-    container.replaceChildren(counts, table, more);
+    // a report lists at most so many problems of a kind; the counts above are whole
+    const omitted = Object.entries((report && report.problems_omitted) || {});
+    const note = omitted.length
+      ? gm.el(
+          "p",
+          { class: "wb-hint", "data-testid": "report-omitted" },
+          "另有问题未列出（报告每类只列出前面一部分，数目如下）：",
+          omitted.map(([kind, n]) => `${kindName(kind)} ${n} 个`).join("，"),
+        )
+      : "";
+    container.replaceChildren(counts, table, more, note);
 
     let selected = null;
     function select(index, zoom) {
