@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -322,75 +323,124 @@ def detect_dbf_encoding(
     )
 
 
-def detect_text_encoding(data: bytes, override: str | None = None) -> EncodingChoice:
-    """The encoding of a text file's bytes (CSV, GeoJSON, KML): override, BOM, UTF-8, GB18030."""
+CHUNK = 1 << 20
+"""Bytes of a text file read at a time when its encoding is detected or converted."""
+
+
+@dataclass(frozen=True)
+class BadBytes:
+    """Where a text first fails to decode: its byte ``offset`` and the 16 bytes from there."""
+
+    offset: int
+    bytes: str
+
+
+class TextBytes:
+    """A text file's bytes — in memory, or a file read :data:`CHUNK` bytes at a time, so
+    that a file of gigabytes is checked without being held."""
+
+    def __init__(self, source: bytes | Path) -> None:
+        self.source = source
+
+    def chunks(self, skip: int = 0) -> Iterator[bytes]:
+        """The bytes from offset ``skip`` on, a chunk at a time."""
+        if isinstance(self.source, bytes):
+            view = memoryview(self.source)
+            for start in range(skip, len(view), CHUNK):
+                yield bytes(view[start : start + CHUNK])
+            return
+        with self.source.open("rb") as f:
+            f.seek(skip)
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes."""
+        return next(self.chunks(), b"")[:n]
+
+    def isascii(self) -> bool:
+        return all(chunk.isascii() for chunk in self.chunks())
+
+    def first_error(self, encoding: str, skip: int = 0) -> BadBytes | None:
+        """Where the bytes from ``skip`` on first fail to decode strictly as ``encoding``
+        (a character cut at the end counts), or None."""
+        decoder = codecs.getincrementaldecoder(_codec(encoding))()
+        offset = skip  # of the chunk being decoded
+        chunks = self.chunks(skip)
+        chunk = next(chunks, b"")
+        while True:
+            following = next(chunks, None)
+            try:
+                decoder.decode(chunk, final=following is None)
+            except UnicodeDecodeError as error:
+                held = len(error.object) - len(chunk)  # bytes kept from the chunk before
+                at = offset - held + error.start
+                return BadBytes(at, bytes(error.object[error.start : error.start + 16]).hex(" "))
+            if following is None:
+                return None
+            offset += len(chunk)
+            chunk = following
+
+
+def detect_text_encoding(data: bytes | Path, override: str | None = None) -> EncodingChoice:
+    """The encoding of a text file (CSV, GeoJSON, KML: its bytes, or the file, read in
+    chunks): override, BOM, UTF-8, GB18030."""
+    text = TextBytes(data)
     if override is not None:
         encoding = normalise_encoding_name(override)
-        body = data[len(UTF8_BOM) :] if encoding == "UTF-8" and data.startswith(UTF8_BOM) else data
-        try:
-            body.decode(_codec(encoding))
-        except UnicodeDecodeError as error:
+        skip = len(UTF8_BOM) if encoding == "UTF-8" and text.head(3) == UTF8_BOM else 0
+        bad = text.first_error(encoding, skip)
+        if bad is not None:
             others = [e for e in ("GB18030", "UTF-8") if e != encoding]
             raise InvalidInput(
-                f"按 {encoding} 无法正确读取文件（第 {error.start} 字节处），"
+                f"按 {encoding} 无法正确读取文件（第 {bad.offset - skip} 字节处），"
                 f"请改用 {' 或 '.join(others)} "
-                f"(the file is not valid {encoding} at byte {error.start}; "
+                f"(the file is not valid {encoding} at byte {bad.offset - skip}; "
                 f"try {' or '.join(others)})",
                 code="undecodable_encoding",
                 details={
                     "encoding": encoding,
                     "suggested": others,
-                    "offset": error.start,
-                    "bytes": body[error.start : error.start + 16].hex(" "),
+                    "offset": bad.offset - skip,
+                    "bytes": bad.bytes,
                 },
-            ) from error
+            )
         return EncodingChoice(
             encoding,
             "override",
             _reason([], f"按用户指定使用 {encoding}", f"encoding {encoding} chosen by the user"),
         )
-    if data.startswith(UTF8_BOM):
-        try:
-            data[len(UTF8_BOM) :].decode("utf-8")
-        except UnicodeDecodeError as error:
-            offset = error.start + len(UTF8_BOM)
+    if text.head(3) == UTF8_BOM:
+        bad = text.first_error("UTF-8", len(UTF8_BOM))
+        if bad is not None:
             raise InvalidInput(
-                f"文件以 UTF-8 标记（BOM）开头，但第 {offset} 字节处不是 UTF-8，请指定编码 "
+                f"文件以 UTF-8 标记（BOM）开头，但第 {bad.offset} 字节处不是 UTF-8，请指定编码 "
                 f"(the file starts with a UTF-8 byte order mark but is not UTF-8 at byte "
-                f"{offset}; specify the encoding)",
+                f"{bad.offset}; specify the encoding)",
                 code="undecodable_encoding",
-                details={"tried": ["UTF-8"], "offset": offset},
-            ) from error
+                details={"tried": ["UTF-8"], "offset": bad.offset},
+            )
         return EncodingChoice(
             "UTF-8",
             "utf-8",
             _reason([], "文件带 UTF-8 标记（BOM）", "the file starts with a UTF-8 byte order mark"),
         )
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    if text.first_error("UTF-8") is None:
         said = (
             ("文本均为 ASCII 字符，按 UTF-8 读取", "plain ASCII text, read as UTF-8")
-            if data.isascii()
+            if text.isascii()
             else ("按内容识别为 UTF-8", "the bytes are valid UTF-8")
         )
         return EncodingChoice("UTF-8", "utf-8", _reason([], *said))
-    try:
-        data.decode("gb18030")
-    except UnicodeDecodeError as error:
+    bad = text.first_error("GB18030")
+    if bad is not None:
         raise InvalidInput(
-            f"无法识别文件的文字编码：第 {error.start} 字节处既不是 UTF-8 也不是 GB18030，"
-            f"请指定编码 (cannot tell the text encoding: byte {error.start} is neither UTF-8 "
+            f"无法识别文件的文字编码：第 {bad.offset} 字节处既不是 UTF-8 也不是 GB18030，"
+            f"请指定编码 (cannot tell the text encoding: byte {bad.offset} is neither UTF-8 "
             "nor GB18030; specify the encoding)",
             code="undecodable_encoding",
-            details={
-                "tried": ["UTF-8", "GB18030"],
-                "offset": error.start,
-                "bytes": data[error.start : error.start + 16].hex(" "),
-            },
-        ) from error
+            details={"tried": ["UTF-8", "GB18030"], "offset": bad.offset, "bytes": bad.bytes},
+        )
     return EncodingChoice(
         "GB18030",
         "gb18030",

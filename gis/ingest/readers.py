@@ -7,6 +7,7 @@ columns; roads: lines).
 
 from __future__ import annotations
 
+import codecs
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,12 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from gis.errors import InvalidInput, Unsupported
 from gis.ingest.archive import is_archive, unpack
-from gis.ingest.encoding import EncodingChoice, detect_dbf_encoding, detect_text_encoding
+from gis.ingest.encoding import (
+    EncodingChoice,
+    TextBytes,
+    detect_dbf_encoding,
+    detect_text_encoding,
+)
 
 DRIVERS = {
     ".shp": "ESRI Shapefile",
@@ -137,26 +143,39 @@ def _encoding_for(dataset: Path, override: str | None) -> EncodingChoice | None:
         )
         return detect_dbf_encoding(dbf, cpg, override)
     if suffix in TEXT_FORMATS:
-        data = dataset.read_bytes()
-        declared = _XML_ENCODING.search(data[:200]) if suffix == ".kml" else None
+        head = TextBytes(dataset).head(200)
+        declared = _XML_ENCODING.search(head) if suffix == ".kml" else None
         name = declared[1].decode("ascii") if declared else None
         if override is None and name and name.upper().replace("-", "") != "UTF8":
-            given = detect_text_encoding(data, name)
+            given = detect_text_encoding(dataset, name)
             choice = EncodingChoice(
                 given.encoding,
                 "declared",
                 f"按 XML 声明使用 {given.encoding} (declared in the file's XML header)",
             )
         else:
-            choice = detect_text_encoding(data, override)
+            choice = detect_text_encoding(dataset, override)
         if choice.encoding.upper().replace("-", "") != "UTF8":
             # GDAL reads these formats as UTF-8 (expat knows no GBK): transcode once, exactly
-            text = data.decode(choice.encoding)
-            if declared:
-                text = _XML_ENCODING_TEXT.sub('encoding="UTF-8"', text, count=1)
-            dataset.write_text(text, encoding="utf-8")
+            _to_utf8(dataset, choice.encoding, declared is not None)
         return choice
     return None
+
+
+def _to_utf8(dataset: Path, encoding: str, declared: bool) -> None:
+    """Rewrite the text file in UTF-8 (its XML declaration saying so when it ``declared``
+    another), a chunk at a time."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    converted = dataset.with_name(dataset.name + ".utf8")
+    with converted.open("w", encoding="utf-8", newline="") as out:
+        chunks = TextBytes(dataset).chunks()
+        for n, chunk in enumerate(chunks):
+            text = decoder.decode(chunk)
+            if n == 0 and declared:
+                text = _XML_ENCODING_TEXT.sub('encoding="UTF-8"', text, count=1)
+            out.write(text)
+        out.write(decoder.decode(b"", final=True))
+    converted.replace(dataset)
 
 
 def _choose_layer(dataset: Path, layer: str | None) -> str:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import codecs
 import random
+from pathlib import Path
 
 import pytest
 
 from gis.errors import InvalidInput
+from gis.ingest import encoding
 from gis.ingest.encoding import (
     ENCODINGS,
     LDID_ENCODINGS,
+    TextBytes,
     detect_text_encoding,
     normalise_encoding_name,
 )
@@ -121,3 +124,26 @@ def test_canonical_names_are_closed() -> None:
     for name in ENCODINGS:
         assert normalise_encoding_name(name) == name
         codecs.lookup(name)  # Python knows it too
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gb18030", "gbk"])
+def test_a_file_read_in_chunks_fails_where_its_bytes_do(
+    codec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chunk size cuts a character somewhere: the offset of the first bad byte and
+    the decision are the whole bytes' own, and a character cut by a chunk is no error."""
+    good = (CSV + "6,刘䶮,陈𠀀\n" if codec == "gb18030" else CSV).encode(codec)
+    for bad_at in (0, 5, len(good) // 2, len(good)):
+        data = good[:bad_at] + b"\xff" + good[bad_at:]
+        with pytest.raises(UnicodeDecodeError) as whole:
+            data.decode(codec)
+        path = tmp_path / "t.csv"
+        path.write_bytes(data)
+        for chunk in (1, 2, 3, 7, 64):
+            monkeypatch.setattr(encoding, "CHUNK", chunk)
+            bad = TextBytes(path).first_error(codec)
+            assert bad is not None and bad.offset == whole.value.start, (bad_at, chunk)
+            path.write_bytes(good)
+            assert TextBytes(path).first_error(codec) is None
+            assert detect_text_encoding(path).encoding == detect_text_encoding(good).encoding
+            path.write_bytes(data)
