@@ -36,21 +36,26 @@ from gis.settings import Settings
 from gis.store.db import create_database, migrate
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of ``command``; its own output is dropped unless it
-    fails."""
+def timed(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (GiB) and, when it failed, the last line of its error (else
+    "") of ``command``; its own output is dropped."""
     done = subprocess.run(
         ["/usr/bin/time", "-f", "TIMED %e %M", *command],
         env=env,
-        cwd=ROOT,
+        cwd=cwd,  # `python -c` puts its folder first on the path: the checkout's code runs
         capture_output=True,
         text=True,
     )
-    line = [t for t in done.stderr.splitlines() if t.startswith("TIMED ")]
-    if done.returncode or not line:
-        raise SystemExit(f"{command[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    lines = done.stderr.splitlines()
+    line = [t for t in lines if t.startswith("TIMED ")]
+    if not line:
+        raise SystemExit(f"{command[:3]} did not run:\n{done.stderr[-3000:]}")
     seconds, kib = line[-1].split()[1:]
-    return float(seconds), int(kib) / 2**20
+    said = [t for t in lines if "Error" in t or "ERROR" in t]
+    failed = "" if done.returncode == 0 else (said[-1].strip() if said else "failed")[:200]
+    return float(seconds), int(kib) / 2**20, failed
 
 
 def fresh_database(settings: Settings, name: str, migrated: bool) -> str:
@@ -66,13 +71,15 @@ def fresh_database(settings: Settings, name: str, migrated: bool) -> str:
     return url
 
 
-def gridmap(checkout: Path, path: Path, url: str, commit: bool) -> tuple[float, float]:
+def gridmap(checkout: Path, path: Path, url: str, commit: bool) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "GRIDMAP_DATABASE_URL": url}
     command = [sys.executable, "-c", "from api.cli import main; main()", "import", str(path)]
-    return timed([*command, "--kind", "addresses", *(["--commit"] if commit else [])], env)
+    return timed(
+        [*command, "--kind", "addresses", *(["--commit"] if commit else [])], env, checkout
+    )
 
 
-def ogr2ogr(path: Path, url: str) -> tuple[float, float]:
+def ogr2ogr(path: Path, url: str) -> tuple[float, float, str]:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
@@ -97,7 +104,7 @@ def main() -> None:
         ["ogr2ogr", "-f", "GPKG", str(cut), str(args.file), "-limit", str(args.rows)], check=True
     )
     peers = {"gridmap": ROOT} | ({"gridmap (peer)": args.peer} if args.peer else {})
-    results: dict[str, list[tuple[float, float]]] = {n: [] for n in [*peers, "ogr2ogr"]}
+    results: dict[str, list[tuple[float, float, str]]] = {n: [] for n in [*peers, "ogr2ogr"]}
     made: list[str] = []
     try:
         for r in range(args.rounds):
@@ -115,25 +122,25 @@ def main() -> None:
                 if url in made:
                     drop_databases([url])
                     made.remove(url)
-                seconds, gib = results[name][-1]
+                seconds, gib, failed = results[name][-1]
                 print(
                     f"round {r + 1} {name}: {seconds:.1f} s, peak {gib:.2f} GiB "
-                    f"(load {load_average()})",
+                    f"(load {load_average()}){' FAILED: ' + failed if failed else ''}",
                     flush=True,
                 )
     finally:
         drop_databases(made)
         shutil.rmtree(folder, ignore_errors=True)
-    floor = statistics.median(s for s, _ in results["ogr2ogr"])
+    floor = statistics.median(s for s, _, _ in results["ogr2ogr"])
     what = "dry run against the province" if args.database_url else "commit, fresh database"
     print(f"\n{args.rows} entries; gridmap: {what}\n")
-    print("| tool | seconds (median) | × ogr2ogr | peak RSS (GiB, max) |")
-    print("|---|---:|---:|---:|")
+    print("| tool | seconds (median) | × ogr2ogr | peak RSS (GiB, max) | failed |")
+    print("|---|---:|---:|---:|---|")
     for name, runs in results.items():
-        seconds = statistics.median(s for s, _ in runs)
-        print(
-            f"| {name} | {seconds:.1f} | {seconds / floor:.2f}× | {max(g for _, g in runs):.2f} |"
-        )
+        seconds = statistics.median(s for s, _, _ in runs)
+        peak = max(g for _, g, _ in runs)
+        failures = "; ".join(f for _, _, f in runs if f)
+        print(f"| {name} | {seconds:.1f} | {seconds / floor:.2f}× | {peak:.2f} | {failures} |")
     print(f"\nload average at end: {load_average()}")
 
 

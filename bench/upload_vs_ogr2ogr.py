@@ -142,12 +142,20 @@ class Run:
     backend_peak_kib: int = 0
     """The largest peak RSS of the database's PostgreSQL backends (shared buffers they
     touched included)."""
+    phase_peaks_kib: dict[str, int] = field(default_factory=dict)
+    """The process's peak RSS so far at the end of each phase: where the peak was reached."""
 
 
 def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
     """Time one committed upload of ``zip_path``; check it added ``n`` grids, no errors."""
     engine = make_engine(url)
     marks: list[tuple[str, float]] = []
+    peaks: list[int] = []
+
+    def mark(step: str) -> None:
+        marks.append((step, time.perf_counter()))
+        peaks.append(vm_kib("VmHWM"))
+
     request = UploadRequest(filename="grids.zip", level="grid", author="bench", dry_run=False)
     try:
         with peak_rss() as rss:
@@ -157,11 +165,13 @@ def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
                 zip_path,
                 request,
                 settings,
-                progress=lambda step: marks.append((step, time.perf_counter())),
+                progress=mark,
             )
             end = time.perf_counter()
+            peaks.append(vm_kib("VmHWM"))
         summary = result.report["summary"]
         added = len((summary.get("changes") or {}).get("added", []))
+        phase_peaks = {step: kib for (step, _), kib in zip(marks, peaks[1:], strict=True)}
         if result.status != "committed" or summary["errors"] != 0 or added != n:
             raise RuntimeError(
                 f"gridmap upload not committed as expected: status={result.status} "
@@ -179,7 +189,9 @@ def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
             raise RuntimeError(f"gridmap stored {stored} grids, expected {n}")
     finally:
         engine.dispose()
-    return Run(end - start, phase_seconds(marks, end), rss["before"], rss["peak"], backend)
+    return Run(
+        end - start, phase_seconds(marks, end), rss["before"], rss["peak"], backend, phase_peaks
+    )
 
 
 def _gridmap_child(queue: Any, url: str, zip_path: Path, settings: Settings, n: int) -> None:
@@ -320,8 +332,8 @@ def _median(runs: list[Run]) -> float:
 
 
 PHASES = {
-    "reading": "reading (unzip, encoding detection, GDAL read, field mapping)",
-    "reprojecting": "reprojecting + candidates + lock + parent fetch",
+    "reading": "reading (unzip, encoding detection, GDAL read of the first batch)",
+    "reprojecting": "reprojecting + the other batches read + candidates + lock + parent fetch",
     "validating": "validating (+ removals query)",
     "committing": "committing (staging, version, report, upload record, COMMIT)",
 }
@@ -467,9 +479,11 @@ def main(argv: list[str] | None = None) -> int:
                 ogr_runs.append(results["ogr2ogr"])
                 g, o = results["gridmap"], results["ogr2ogr"]
                 phases = ", ".join(f"{k} {v:.2f}" for k, v in g.phases.items())
+                peaks = ", ".join(f"{k} {v / 1024:.0f}" for k, v in g.phase_peaks_kib.items())
                 log(
                     f"round {r} ({order[0]} first): gridmap {g.seconds:.2f} s "
-                    f"[{phases}], ogr2ogr {o.seconds:.2f} s, ratio {g.seconds / o.seconds:.2f}×"
+                    f"[{phases}], ogr2ogr {o.seconds:.2f} s, ratio {g.seconds / o.seconds:.2f}×; "
+                    f"gridmap peak RSS (MiB) by the end of [{peaks}]"
                 )
                 for url in created[2:]:
                     drop_database(url)

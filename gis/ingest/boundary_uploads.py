@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.access.scope import check_codes
 from gis.errors import InvalidInput, NotFound
-from gis.geo.crs import CrsSpec
+from gis.geo.crs import CrsSpec, from_wgs84
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances
 from gis.ingest.crs_doctor import References, diagnose
 from gis.ingest.fields import INTEGER_ROLES, SYNONYMS, FieldMapping, as_code
@@ -274,9 +274,23 @@ def upload_features(
     )
 
 
-def stored_geometries(candidates: list[Candidate]) -> list[bytes | None]:
-    """The candidates' geometries as stored, ready for COPY (``gis.store.versions``)."""
-    return copy_ewkb(stored_form(np.array([c.geometry for c in candidates], dtype=object)))
+STORED_CHUNK = 50_000
+"""Geometries put in stored form at a time: only their EWKB is kept for all."""
+
+
+def stored_geometries(candidates: list[Candidate], release: bool = False) -> list[bytes | None]:
+    """The candidates' geometries as stored, ready for COPY (``gis.store.versions``), made
+    :data:`STORED_CHUNK` at a time (a province's stored-form polygons are never all alive);
+    ``release``: each candidate's own polygon is let go once converted (a commit needs
+    only the stored form from then on), so a province's polygons are not held twice."""
+    out: list[bytes | None] = []
+    for start in range(0, len(candidates), STORED_CHUNK):
+        chunk = candidates[start : start + STORED_CHUNK]
+        out += copy_ewkb(stored_form(np.array([c.geometry for c in chunk], dtype=object)))
+        if release:
+            for c in chunk:
+                c.geometry = None
+    return out
 
 
 class BoundaryBatch(Batch):
@@ -330,7 +344,8 @@ class BoundaryBatch(Batch):
         if any(p.kind in FIT_KINDS and p.is_error for p in [*self.problems, *problems]):
             step("diagnosing")
             references = _references(self.candidates, self._stored.same, parents)
-            doctor = diagnose(self.read.layer.geometries, self.read.spec, references)
+            raw = from_wgs84(self.read.geometries, self.read.spec)  # as the file has them
+            doctor = diagnose(raw, self.read.spec, references)
             self.read.crs["doctor"] = doctor
             problems += _suggestion(doctor)
         problems += [
@@ -366,7 +381,7 @@ class BoundaryBatch(Batch):
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""
         request, level = self.request, self.request.level
-        self._stored_geometries = stored_geometries(self.candidates)
+        self._stored_geometries = stored_geometries(self.candidates, release=True)
         summary = commit_regions(
             conn,
             [

@@ -34,12 +34,14 @@ from gis.ingest.encoding import EncodingChoice
 from gis.ingest.fields import FieldMapping, coordinate, map_fields, require_roles
 from gis.ingest.history import ReviewFeatures, record_upload
 from gis.ingest.problems import Problem, ProblemLog
-from gis.ingest.readers import Dataset, Layer, open_upload, read_batches, read_dataset
+from gis.ingest.readers import Dataset, Layer, open_upload, read_batches
 from gis.settings import Settings
 from gis.store.statistics import analyze_if_grown, rows_written
 from gis.store.versions import commit_version
 
 Progress = Callable[[str], None]
+READ_ROWS = 100_000
+"""Features read (and reprojected) at a time: what the file costs beyond its features."""
 
 
 @dataclass(frozen=True)
@@ -163,14 +165,6 @@ def opened_upload(
             geometry=geometry,
             move=own,
         )
-
-
-def read_layer(
-    source: Path | BinaryIO, request: UploadRequest, settings: Settings, geometry: str
-) -> Layer:
-    """Read the uploaded file whole (:func:`opened_upload`)."""
-    with opened_upload(source, request, settings, geometry) as dataset:
-        return read_dataset(dataset)
 
 
 def file_points(layer: Layer, mapping: FieldMapping, columns: bool) -> np.ndarray:
@@ -334,9 +328,10 @@ class UploadKind:
         raise NotImplementedError
 
     batch_rows: int | None = None
-    """Features read at a time when the kind reads its file in batches (None: whole): its
-    batch takes the file's next batches from :attr:`Reprojected.more` in
-    :meth:`Batch.check`, so an upload holds one batch, never the file."""
+    """Features checked at a time when the kind checks its file in batches (None: all at
+    once, the batches gathered first): its batch takes the file's next batches from
+    :attr:`Reprojected.more` in :meth:`Batch.check`, so an upload holds one batch, never
+    the file."""
 
 
 def run(
@@ -352,11 +347,8 @@ def run(
     step = progress or (lambda _: None)
     kind.required(request)  # a request that does not fit the kind fails before the read
     step("reading")
-    if kind.batch_rows is None:
-        layer = read_layer(source, request, settings, kind.geometry)
-        return run_layer(kind, engine, layer, request, settings, step)
     with opened_upload(source, request, settings, kind.geometry) as dataset:
-        batches = read_batches(dataset, kind.batch_rows)
+        batches = read_batches(dataset, kind.batch_rows or READ_ROWS)
         return run_layer(kind, engine, next(batches), request, settings, step, batches)
 
 
@@ -396,7 +388,25 @@ def run_layer(
 
     read = reprojected(layer, None)
     read.more = (reprojected(batch, (read.spec, read.crs)) for batch in more)
+    if kind.batch_rows is None:
+        read = _gathered(read)
     return _check_and_commit(engine, read, kind.batch(read, request, settings), request, step)
+
+
+def _gathered(read: Reprojected) -> Reprojected:
+    """The whole file from its batches, for a kind that checks every feature at once: one
+    layer whose columns are the batches' joined and whose geometries are the EPSG:4326
+    ones — each batch's geometries as read are dropped once reprojected, so a province's
+    polygons are held once, not twice (``from_wgs84`` gives them back where needed)."""
+    columns = {f: list(v) for f, v in read.layer.columns.items()}
+    geometries = [read.geometries]
+    for batch in read.more:
+        for f, values in batch.layer.columns.items():
+            columns[f] += values
+        geometries.append(batch.geometries)
+    joined = np.concatenate(geometries) if len(geometries) > 1 else read.geometries
+    layer = replace(read.layer, columns=columns, geometries=joined)
+    return Reprojected(layer, read.mapping, joined, read.spec, read.crs)
 
 
 def _check_and_commit(
