@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 for n in range(args.passes):
                     paths = workload(engine, args.paths, args.seed + n)
                     script = work / f"paths{n}.lua"
-                    script.write_text(lua_script(paths))
+                    script.write_text(lua_script(paths, refusals=True))
                     status, _ = http_get(server.port, paths[0], timeout=60)
                     run = wrk_run(
                         f"pass {n + 1}",
@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"pass {n + 1}: {run.requests_per_s:.0f} req/s, {run.requests} requests, "
                         f"errors {run.errors}, first status {status}",
+                        *(f"\n  refused: {r}" for r in run.refused),
                         flush=True,
                     )
         peak = sampler.peak
