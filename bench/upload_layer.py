@@ -1,6 +1,11 @@
-"""The upload benchmark's layer: seamless Voronoi grid cells in EPSG:4527 metres with
-jagged shared edges and Chinese attributes, written as a zipped GBK shapefile (see
-``upload_vs_ogr2ogr``'s docstring for how it is made)."""
+"""The upload benchmark's layer, generated deterministically (seeded numpy): Voronoi cells of
+Lloyd-relaxed points in a box of the demo county (118.2–118.5°E, 40.05–40.3°N), built in
+metres in EPSG:4527 (CGCS2000 3° Gauss-Krüger zone 39) and rounded to 1 mm; each shared edge
+gets the same jagged intermediate vertices in both neighbours, so the coverage stays
+seamless (no overlaps, no gaps). It is written with GDAL as a GBK shapefile with Chinese
+field names and zipped. The cells are dealt, in reading order, to communities of at most 999
+grids, so every grid code is a valid 15-digit code (12-digit community code + 3-digit
+sequence)."""
 
 from __future__ import annotations
 

@@ -16,16 +16,10 @@ What is measured, in one run and on the same file:
 Rounds alternate which tool goes first; each round gets fresh databases (copies of
 templates made before timing).  Both tools talk to the same embedded PostgreSQL cluster.
 The script prints per-round times, the medians, the ratio gridmap / ogr2ogr (goal ≤ 2×),
-gridmap's time per phase (from its progress callback), peak resident memory, and — when the
+gridmap's time and peak RSS per phase (from its progress callback), and — when the
 ratio is above 2× or ``--profile always`` — a cProfile breakdown of one extra gridmap upload.
 
-The layer is generated deterministically (seeded numpy): Voronoi cells of Lloyd-relaxed
-points in a box of the demo county (118.2–118.5°E, 40.05–40.3°N), built in metres in
-EPSG:4527 (CGCS2000 3° Gauss-Krüger zone 39) and rounded to 1 mm; each shared edge gets the
-same jagged intermediate vertices in both neighbours, so the coverage stays seamless (no
-overlaps, no gaps).  It is written with GDAL as a GBK shapefile with Chinese field names and
-zipped.  The cells are dealt, in reading order, to communities of at most 999 grids, so
-every grid code is a valid 15-digit code (12-digit community code + 3-digit sequence).
+The layer: ``upload_layer`` (seamless Voronoi grid cells, a zipped GBK shapefile in EPSG:4527).
 
 Usage::
 
@@ -150,7 +144,7 @@ def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
     """Time one committed upload of ``zip_path``; check it added ``n`` grids, no errors."""
     engine = make_engine(url)
     marks: list[tuple[str, float]] = []
-    peaks: list[int] = []
+    peaks: list[int] = []  # VmHWM at each mark: the peak so far
 
     def mark(step: str) -> None:
         marks.append((step, time.perf_counter()))
@@ -160,13 +154,7 @@ def run_gridmap(url: str, zip_path: Path, settings: Settings, n: int) -> Run:
     try:
         with peak_rss() as rss:
             start = time.perf_counter()
-            result = process_upload(
-                engine,
-                zip_path,
-                request,
-                settings,
-                progress=mark,
-            )
+            result = process_upload(engine, zip_path, request, settings, progress=mark)
             end = time.perf_counter()
             peaks.append(vm_kib("VmHWM"))
         summary = result.report["summary"]
