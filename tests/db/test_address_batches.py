@@ -137,3 +137,46 @@ def test_a_report_lists_the_first_problems_of_each_kind_and_counts_all(
     assert [p["feature"] for p in report["problems"]] == list(range(1, MAX_LISTED + 1))
     assert {p["kind"] for p in report["problems"]} == {"missing_address"}
     assert report["problems_omitted"] == {"missing_address": 200}
+
+
+@pytest.mark.parametrize(
+    ("bad", "code", "recorded"),
+    [
+        # a polygon among points is a feature without a usable point: its row's error
+        (
+            shapely.Polygon([(118.3, 40.1), (118.31, 40.1), (118.31, 40.11)]),
+            "validation_failed",
+            1,
+        ),
+        # metres read as degrees: the whole file is refused before it is recorded
+        (shapely.Point(11_830_000.0, 4_010_000.0), "coordinates_out_of_range", 0),
+    ],
+    ids=["polygon", "projected-metres"],
+)
+def test_a_bad_feature_in_a_later_batch_refuses_the_whole_file(
+    bad: shapely.Geometry,
+    code: str,
+    recorded: int,
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [{"code": f"L{n:04d}", "address": f"迁西县兴安街{n}号"} for n in range(1, 251)]
+    points: list[Any] = [shapely.Point(*INSIDE[n % len(INSIDE)]) for n in range(1, 251)]
+    points[230] = bad  # in the third batch of 100
+    path = write_layer(tmp_path / "mixed.geojson", rows, points, geometry_type="Unknown")
+    monkeypatch.setattr(Addresses, "batch_rows", 100)
+    with fresh_engine.connect() as conn:
+        uploads = conn.scalar(text("SELECT count(*) FROM uploads"))
+        entries = conn.scalar(text("SELECT count(*) FROM addresses"))
+    response = upload(fresh_client, path, make_key("editor"), kind="addresses", dry_run=False)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == code
+    if recorded:
+        problems = response.json()["details"]["report"]["problems"]
+        assert [(p["kind"], p["feature"]) for p in problems] == [("invalid_coordinates", 231)]
+    with fresh_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM uploads")) == uploads + recorded
+        assert conn.scalar(text("SELECT count(*) FROM addresses")) == entries
