@@ -141,3 +141,56 @@ def test_a_clerk_uploads_a_gbk_shapefile_with_a_wrong_prj(
     engine.dispose()
     assert page_log.page_errors == [] and page_log.external_requests == []
     assert page_log.console_errors == [], page_log.console_errors
+
+
+def test_a_report_of_many_problems_says_how_many_it_does_not_list(
+    page_log: PageLog, fresh_db_url: str, tmp_path: Path
+) -> None:
+    """A file of 1 010 grids without names: the report lists the first 1 000 of a kind and
+    the page says how many more there are; the counts above the table are whole."""
+    community = shape(
+        next(
+            f["geometry"]
+            for f in json.loads((Settings().demo_dir / "communities.geojson").read_text())[
+                "features"
+            ]
+            if f["properties"]["code"] == COMMUNITY
+        )
+    )
+    x0, y0, x1, y1 = community.bounds
+    step = min(x1 - x0, y1 - y0) / 40
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"code": f"{COMMUNITY}{n:04d}", "name": "", "parent_code": COMMUNITY},
+            "geometry": shapely.geometry.mapping(
+                shapely.box(
+                    x0 + (n % 40) * step,
+                    y0 + (n // 40) * step / 2,
+                    x0 + (n % 40 + 1) * step,
+                    y0 + (n // 40 + 1) * step / 2,
+                )
+            ),
+        }
+        for n in range(1_010)
+    ]
+    path = tmp_path / "many.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    engine = make_engine(fresh_db_url)
+    page = page_log.page
+    with serve_app(fresh_db_url, tmp_path / "uvicorn.log") as base:
+        _sign_in(page, base, engine)
+        page.evaluate(DROP_JS, [path.name, base64.b64encode(path.read_bytes()).decode()])
+        # 16-digit codes are no level's form: the clerk says which level it is
+        expect(page.get_by_test_id("map-code")).to_have_value("code")
+        page.get_by_test_id("upload-level").select_option("grid")
+        dry = _check(page)
+        report = dry["report"]
+        # each grid: no name, and a code of no level's form (12 + 4 digits)
+        assert report["problems_omitted"] == {"code_format": 10, "missing_name": 10}
+        expect(page.get_by_test_id("report-errors")).to_have_text(str(report["summary"]["errors"]))
+        assert report["summary"]["errors"] >= 1_010
+        note = page.get_by_test_id("report-omitted")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("10 个")
+        screenshot(page, "workbench-upload-omitted")

@@ -219,7 +219,7 @@
           omitted.map(([kind, n]) => `${kindName(kind)} ${n} 个`).join("，"),
         )
       : "";
-    container.replaceChildren(counts, table, more, note);
+    container.replaceChildren(counts, note, table, more);
 
     let selected = null;
     function select(index, zoom) {
