@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +138,8 @@ def read_arrays(conn: Connection, version: int | None) -> dict[str, np.ndarray]:
 
 def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
     """The index's arrays from each level's regions: the levels above grids first (their
-    positions in code order are the regions' numbers), then the grids, each level dropped
-    once its arrays are made."""
+    positions in code order are the regions' numbers), then the grids (``read`` from another
+    thread: it must not share anything with the caller's thread meanwhile)."""
     levels = {level: read(level) for level in AREA_LEVELS}
     area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
     position = {row["code"]: i for i, row in enumerate(area_rows)}
@@ -154,21 +155,22 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
         [_json([row["code"], row["name"]]) for row in area_rows]
     )
     del area_rows
-    for level in ("grid", *AREA_LEVELS):
-        found = levels.pop(level) if level in levels else read(level)
+
+    def level_of(level: str, found: LevelRows) -> dict[str, np.ndarray]:
+        made: dict[str, np.ndarray] = {}
         if level == "grid":
-            arrays["grid.parent"] = parents(found.rows)
-            arrays["grid.records"], arrays["grid.offsets"] = _blob(
+            made["grid.parent"] = parents(found.rows)
+            made["grid.records"], made["grid.offsets"] = _blob(
                 [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
             )
             b = found.bounds
-            arrays["grid.bounds"] = np.array(
+            made["grid.bounds"] = np.array(
                 [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
                 if len(b)
                 else (0.0, 0.0, 0.0, 0.0)
             )
-        arrays[f"{level}.wkb"], arrays[f"{level}.wkb_offsets"] = found.blob, found.offsets
-        arrays[f"{level}.region"] = np.array(
+        made[f"{level}.wkb"], made[f"{level}.wkb_offsets"] = found.blob, found.offsets
+        made[f"{level}.region"] = np.array(
             [position.get(row["code"], -1) for row in found.rows], np.int32
         )
         if len(found.bounds):  # polygons decoded from the blob as the build needs them
@@ -177,8 +179,16 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
                 shapely.STRtree(shapely.box(*found.bounds.T)),
                 wkb_outlines(found.blob, found.offsets),
             )
-            arrays |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
-        del found
+            made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
+        return made
+
+    # the grids read (the server working) while the levels above are indexed
+    with ThreadPoolExecutor(1, thread_name_prefix="gridmap-lookup-read") as reader:
+        grids = reader.submit(read, "grid")
+        above = {level: level_of(level, levels.pop(level)) for level in AREA_LEVELS}
+        arrays |= level_of("grid", grids.result())
+    for level in AREA_LEVELS:
+        arrays |= above.pop(level)
     return arrays
 
 
