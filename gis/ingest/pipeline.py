@@ -10,6 +10,12 @@ kept in the report; a commit keeps it whole, or nothing when an error blocks it.
 that gets as far as a report is recorded with it (``gis.ingest.history``).  A kind plugs in as
 an :class:`UploadKind` making a :class:`Batch` of its features; the kinds are registered in
 ``gis.ingest.uploads``.
+
+A file is read :data:`READ_ROWS` features at a time and each batch reprojected as it comes
+(the file's own coordinates are not kept): a kind that checks every feature at once gets the
+batches gathered; a kind with :attr:`UploadKind.batch_rows` (address registries of millions of
+entries) takes them one by one while it checks, so it holds one batch, never the file.
+Reports list at most ``gis.ingest.problems.MAX_LISTED`` problems of a kind and count all.
 """
 
 from __future__ import annotations
