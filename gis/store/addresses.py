@@ -84,8 +84,7 @@ class StagedEntry:
 
 
 def create_staging(conn: Connection) -> None:
-    """Take the registry's writer lock and create :data:`STAGED` for this transaction."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    """Create :data:`STAGED` for this transaction."""
     conn.execute(
         text(
             f"CREATE TEMP TABLE {STAGED} ON COMMIT DROP AS "
@@ -143,7 +142,9 @@ def outside_grids(conn: Connection) -> Iterator[StagedEntry]:
 
 def merge_staged(conn: Connection) -> AddressChanges:
     """Insert the staged entries' new codes and update the changed ones (staged codes must
-    be unique: :func:`duplicate_codes` finds none)."""
+    be unique: :func:`duplicate_codes` finds none), holding the registry's writer lock from
+    here to the transaction's end — not while a file of millions is read and checked."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     cols = ", ".join(ADDRESS_COLUMNS)
     added = conn.scalar(
         text(
