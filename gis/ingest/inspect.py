@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from gis.errors import InvalidInput
 from gis.ingest.fields import as_code, map_fields
 from gis.ingest.pipeline import UploadRequest, choose_crs, json_safe, reproject, save_upload
-from gis.ingest.readers import Layer, read_upload
+from gis.ingest.readers import Layer, open_upload, read_dataset
 from gis.ingest.uploads import KINDS
 from gis.ingest.validation import CODE_DIGITS
 from gis.settings import Settings
@@ -48,13 +48,15 @@ strict UTF-8), or guessed (they decode as GB18030 — GBK files do)."""
 
 
 def _read(path: Path, filename: str, workdir: Path, settings: Settings, **options: Any) -> Layer:
-    return read_upload(
-        path,
-        filename,
-        workdir,
-        max_unpacked_bytes=settings.max_unpacked_bytes,
-        max_entries=settings.max_archive_entries,
-        **options,
+    return read_dataset(
+        open_upload(
+            path,
+            filename,
+            workdir,
+            max_unpacked_bytes=settings.max_unpacked_bytes,
+            max_entries=settings.max_archive_entries,
+            **options,
+        )
     )
 
 

@@ -443,32 +443,3 @@ def read_batches(dataset: Dataset, rows: int) -> Iterator[Layer]:
             yield _layer(dataset, meta, wkb, columns, batch.num_rows)
         if empty:
             raise _empty(dataset)
-
-
-def read_upload(
-    path: Path,
-    filename: str,
-    workdir: Path,
-    *,
-    layer: str | None = None,
-    encoding: str | None = None,
-    max_unpacked_bytes: int,
-    max_entries: int,
-    geometry: str = "polygons",
-    move: bool = False,
-) -> Layer:
-    """Read the one layer of an uploaded file (or archive) saved at ``path``, whole
-    (:func:`open_upload` says what the arguments are)."""
-    return read_dataset(
-        open_upload(
-            path,
-            filename,
-            workdir,
-            layer=layer,
-            encoding=encoding,
-            max_unpacked_bytes=max_unpacked_bytes,
-            max_entries=max_entries,
-            geometry=geometry,
-            move=move,
-        )
-    )
