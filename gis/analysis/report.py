@@ -153,37 +153,40 @@ def coverage(
     The whole region is computed once per data state (:mod:`gis.analysis.stored`); a page
     then reads the stored result and its own grids.  Computing it reads the exact polygons
     of only the grids a facility's envelope meets (``near_grids``), once the demand is
-    stored."""
+    stored; the inputs and the result are stored beside the computation and the page."""
     tables = (layer, "addresses") + (("roads",) if layer == "cameras" else ())
     version, stamps = data_state(conn, region, tables)
     analysis = f"coverage-{layer}"
     name = stored_key(analysis, region, version, stamps, settings)
-    found = stored.load(conn, name)
-    if found is not None:
-        computed = Computed(*found)
-    else:
-        others = {table: stamp for table, stamp in stamps.items() if table != layer}
-        lineage = stored_key(analysis, region, version, others, settings)
-        grids, demand = region_inputs(conn, region, version, stamps["addresses"], settings)
-        facilities = region_facilities(conn, layer, grids, settings)
-        roads = _roads(conn, grids) if layer == "cameras" else ()
-        radius = settings.centre_radius_m
-        near = near_grids(grids.polygons, facilities, layer, radius)
-        read_exact(conn, grids, np.union1d(near, np.flatnonzero(np.isnan(grids.area_m2))))
-        computed = compute_coverage(
-            grids,
-            demand,
-            facilities,
-            layer,
-            default_radius_m=radius,
-            roads=roads,
-            before=_before(conn, analysis, region, lineage, grids, facilities, radius),
-        )
-        computed.arrays["lineage"] = np.array(lineage)
-        stored.save(conn, name, analysis, region, computed.summary, computed.arrays)
-    codes = computed.arrays["grid_code"].tolist()
-    shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
-    report = coverage_page(computed, page_grids(conn, codes[shown], version)[0], shown.start)
+    with stored.beside() as save:
+        found = stored.load(conn, name)
+        if found is not None:
+            computed = Computed(*found)
+        else:
+            others = {table: stamp for table, stamp in stamps.items() if table != layer}
+            lineage = stored_key(analysis, region, version, others, settings)
+            addresses = stamps["addresses"]
+            grids, demand = region_inputs(conn, region, version, addresses, settings, save)
+            facilities = region_facilities(conn, layer, grids, settings)
+            roads = _roads(conn, grids) if layer == "cameras" else ()
+            radius = settings.centre_radius_m
+            near = near_grids(grids.polygons, facilities, layer, radius)
+            read_exact(conn, grids, np.union1d(near, np.flatnonzero(np.isnan(grids.area_m2))))
+            computed = compute_coverage(
+                grids,
+                demand,
+                facilities,
+                layer,
+                default_radius_m=radius,
+                roads=roads,
+                before=_before(conn, analysis, region, lineage, grids, facilities, radius),
+            )
+            computed.arrays["lineage"] = np.array(lineage)
+            save(conn, name, analysis, region, computed.summary, computed.arrays)
+        codes = computed.arrays["grid_code"].tolist()
+        shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
+        grids_shown = page_grids(conn, codes[shown], version)[0]
+        report = coverage_page(computed, grids_shown, shown.start)
     if page is not None:
         report["page"] = paging.about(codes, shown, page)
     return {"region": region, **report}

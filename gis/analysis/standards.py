@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from gis.analysis import paging, stored
 from gis.analysis.facilities import grids_reached, near_grids
-from gis.analysis.inputs import grid_rows, grids_of, page_grids, read_exact
+from gis.analysis.inputs import grid_columns, grid_rows, grids_of, page_grids, read_exact
 from gis.analysis.report import data_state, region_facilities, stored_key
 from gis.settings import Settings
 
@@ -61,8 +61,8 @@ def _standards_whole(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], list[dict[str, Any]]]:
     """The standards of the whole region: the summary (band, communities, totals), per grid
     its code and whether no centre / no camera reaches it, and the grids' attribute rows."""
-    rows = grid_rows(conn, region, settings)
-    grids = grids_of(rows)
+    columns = grid_columns(conn, region, settings)
+    rows, grids = grid_rows(columns), grids_of(columns)
     radius = settings.centre_radius_m
     facilities = {layer: region_facilities(conn, layer, grids, settings) for layer in LAYERS}
     near = [near_grids(grids.polygons, facilities[layer], layer, radius) for layer in LAYERS]

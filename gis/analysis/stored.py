@@ -20,7 +20,9 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -126,3 +128,20 @@ def save(
             )
     except SQLAlchemyError as error:
         log.warning("analysis result %s not stored: %s", name, error)
+
+
+Save = Callable[[Connection, str, str, str, dict[str, Any], dict[str, np.ndarray]], None]
+"""The signature of :func:`save`."""
+
+
+@contextmanager
+def beside() -> Iterator[Save]:
+    """A :func:`save` that runs in a thread beside the caller, so a computation goes on (or
+    its page is listed) while a result is deflated and written; leaving the block waits for
+    every save started in it, so what was computed is stored when the caller answers.  The
+    arrays handed over must not change afterwards."""
+    started: list[Future[None]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="analysis-save") as pool:
+        yield lambda *args: started.append(pool.submit(save, *args))
+    for done in started:
+        done.result()

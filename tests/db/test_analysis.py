@@ -276,3 +276,41 @@ def test_camera_coverage_of_imported_roads(
     assert report["length_m"] == pytest.approx(total, rel=1e-4)
     assert report["covered_pct"] == pytest.approx(100 * seen / total, abs=0.5)
     assert 0 < report["covered_pct"] < 100
+
+
+@pytest.mark.parametrize("level", ["county", "street", "community", "grid"])
+def test_an_analysis_of_a_region_at_any_level_lists_exactly_the_grids_below_it(
+    client: TestClient, viewer: dict[str, str], grids: list[dict[str, Any]], level: str
+) -> None:
+    """The walk down the hierarchy (regions that are not grids, then their grids) against
+    the parent links of the regions list; a grid's own analysis is its row of its street's."""
+    listed = client.get("/api/v1/regions", params={"limit": 1000}, headers=viewer).json()
+    parent = {f["properties"]["code"]: f["properties"]["parent_code"] for f in listed["features"]}
+    name = {f["properties"]["code"]: f["properties"]["name"] for f in listed["features"]}
+    levels = {f["properties"]["code"]: f["properties"]["level"] for f in listed["features"]}
+
+    def chain(code: str | None) -> list[str]:
+        return [] if code is None else [code, *chain(parent.get(code))]
+
+    grid = grids[len(grids) // 2]["properties"]["code"]
+    region = next(c for c in chain(grid) if levels[c] == level)
+    below = sorted(
+        g["properties"]["code"] for g in grids if region in chain(g["properties"]["code"])
+    )
+    assert below and (level != "grid" or below == [region])
+    params = {"region": region, "layer": "centres"}
+    report = client.get("/api/v1/analysis/coverage", params=params, headers=viewer).json()
+    standards = client.get(
+        "/api/v1/analysis/grid-standards", params={"region": region}, headers=viewer
+    ).json()
+    for body in (report, standards):
+        assert [g["code"] for g in body["grids"]] == below
+        for row in body["grids"]:
+            assert row["community_code"] == parent[row["code"]]
+            assert row["community_name"] == name[parent[row["code"]]]
+    street = client.get(
+        "/api/v1/analysis/coverage", params={"region": STREET, "layer": "centres"}, headers=viewer
+    ).json()
+    rows = {g["code"]: g for g in street["grids"]}
+    for row in report["grids"]:
+        assert row == rows[row["code"]]
