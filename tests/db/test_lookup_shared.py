@@ -98,14 +98,19 @@ def test_a_bad_index_file_is_refused_and_built_again(
         middle = len(data) // 2
         path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
 
-    damages = {
-        "checksum mismatch": corrupt,
-        "bytes, not": lambda data: path.write_bytes(data[: len(data) - 64]),
-        "not a gridmap lookup index": lambda data: path.write_bytes(b"X" + data[1:]),
-        "made for": lambda _: path.with_name("other.idx").replace(path),
-        "writable only by it": lambda data: (path.write_bytes(data), path.chmod(0o666)),
-    }
-    for problem, damage in damages.items():
+    def zeroed(data: bytes) -> None:  # a crash before the disk had a page (files are not synced)
+        page = len(data) // 2 // 4096 * 4096
+        path.write_bytes(data[:page] + bytes(4096) + data[page + 4096 :])
+
+    damages = [
+        ("checksum mismatch", corrupt),
+        ("checksum mismatch", zeroed),
+        ("bytes, not", lambda data: path.write_bytes(data[: len(data) - 64])),
+        ("not a gridmap lookup index", lambda data: path.write_bytes(b"X" + data[1:])),
+        ("made for", lambda _: path.with_name("other.idx").replace(path)),
+        ("writable only by it", lambda data: (path.write_bytes(data), path.chmod(0o666))),
+    ]
+    for problem, damage in damages:
         damage(good)
         inode = os.stat(path).st_ino
         caplog.clear()
