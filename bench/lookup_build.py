@@ -8,11 +8,13 @@ counties (one boundary version).  The build runs in a fresh process, as the mach
 builder does (``gis.query.lookup.write_index``): read the regions and make the
 arrays (``index_arrays``: WKB, records, the cell indexes of four levels), write the file
 (``gis.query.lookup_file.write``); each step timed, peak RSS.  ``--before COMMIT``: the same
-build with the ``gis`` package of that commit (``git archive``), on the first size only.
+build with the ``gis`` package of that commit (``git archive``), on the first size only;
+``--rounds N``: N builds of the first size (with ``--before``, the two taking turns).
 
 Usage::
 
     .venv/bin/python bench/lookup_build.py [--grids 100000 300000 1000000] [--before 504e551^]
+        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grids", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--before", help="a commit whose build is measured too (first size)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="builds of the first size (with --before: in turns)"
+    )
     parser.add_argument("--role", choices=("build",))
     parser.add_argument("--url")
     args = parser.parse_args(argv)
@@ -149,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "Lookup index build at a province's size",
         ".venv/bin/python bench/lookup_build.py --grids "
         + " ".join(str(g) for g in args.grids)
-        + (f" --before {args.before}" if args.before else ""),
+        + (f" --before {args.before}" if args.before else "")
+        + (f" --rounds {args.rounds}" if args.rounds > 1 else ""),
     )
     m = machine()
     table = [
@@ -169,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()
             spent = time.perf_counter() - started
             print(f"{grids} grids written in {spent:.0f} s", file=sys.stderr)
-            runs = [("this commit", measure(url))]
-            if args.before and i == 0:
-                runs.append((args.before, measure(url, old_source(args.before))))
+            runs = []
+            for _ in range(args.rounds if i == 0 else 1):
+                runs.append(("this commit", measure(url)))
+                if args.before and i == 0:
+                    runs.append((args.before, measure(url, old_source(args.before))))
             for name, r in runs:
                 print(name, grids, json.dumps(r), file=sys.stderr)
                 label = spaced(grids) + ("" if name == "this commit" else f" ({name})")

@@ -6,12 +6,14 @@ A fresh database with the demo city and a synthetic county of ``--grids`` grids
 (50 m … 100 km), ``--points`` points uniform along the parallel (seeded); each row times
 ``GridIndex.nearest_point`` for every point three ways, in turns on the same index:
 
-* **search** — the lists switched off (``candidates`` answers None): the full bounded search
+* **search** — the lists switched off (``nearest`` answers None): the full bounded search
   every request made before;
 * **lists, cold** — fresh lists: the first point of each block pays the block's list;
 * **lists, warm** — the same points again (every block's list made).
 
-The answers of the three must be identical (grid and metres); the run stops otherwise.
+The answers of the three must be the same grid, and metres within a micrometre (a block's
+few edges are measured in plain Python, whose sine and cosine may differ from numpy's in the
+last bit); the run stops otherwise.
 Usage::
 
     .venv/bin/python bench/lookup_nearest.py [--grids 100000] [--points 300]
@@ -55,14 +57,16 @@ def row(index: GridIndex, xs: np.ndarray, ys: np.ndarray) -> list[str]:
     """Median / p99 ms of the three ways, the lists' lengths; stops on a differing answer."""
     lists = index.near_lists
     assert lists is not None
-    candidates: Callable[[float, float], np.ndarray | None] = lists.candidates
-    lists.candidates = lambda x, y: None  # type: ignore[method-assign]
+    nearest: Callable[[float, float], tuple[int, float] | None] = lists.nearest
+    lists.nearest = lambda x, y: None  # type: ignore[method-assign]
     search, expected = timed(index, xs, ys)
-    lists.candidates = candidates  # type: ignore[method-assign]
+    lists.nearest = nearest  # type: ignore[method-assign]
     lists.lists.clear()
     cold, first = timed(index, xs, ys)
     warm, second = timed(index, xs, ys)
-    if not first == second == expected:
+    if first != second or not all(
+        g == e and abs(m - f) <= 1e-6 for (g, m), (e, f) in zip(first, expected, strict=True)
+    ):
         raise SystemExit("the lists' answers differ from the full search's")
     used = [lists.candidates(x, y) for x, y in zip(xs.tolist(), ys.tolist(), strict=True)]
     sizes = [len(u) for u in used if u is not None]

@@ -109,3 +109,16 @@ def gnomonic_inverse(xy: np.ndarray, x: float, y: float) -> tuple[np.ndarray, np
         px * np.sin(c), rho * math.cos(lat0) * np.cos(c) - py * math.sin(lat0) * np.sin(c)
     )
     return x + np.degrees(lon), np.degrees(lat)
+
+
+def nearest_on_edges(projected: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge (``projected``: vertices in a :func:`gnomonic` plane centred on a point, an
+    edge from each vertex where ``same`` to the next) its point nearest the centre and that
+    point's squared distance — ``tan²`` of the angle to the centre, so the nearest on the
+    sphere (great-circle arcs are straight there)."""
+    la, lb = projected[:-1][same], projected[1:][same]
+    d = lb - la
+    length = np.einsum("ij,ij->i", d, d)
+    t = np.clip(-np.einsum("ij,ij->i", la, d) / np.where(length > 0, length, 1.0), 0.0, 1.0)
+    gap = la + t[:, None] * d
+    return gap, np.einsum("ij,ij->i", gap, gap)

@@ -49,6 +49,7 @@ from gis.query.lookup_gaps import (
     PlanarGaps,
     gnomonic,
     gnomonic_inverse,
+    nearest_on_edges,
 )
 from gis.query.lookup_near import NearLists
 from gis.query.lookup_read import LevelRows, from_rows, read_level
@@ -244,6 +245,7 @@ class GridIndex:
                 tuple(arrays["grid.bounds"].tolist()),
                 self._search,
                 self._local,
+                self._outlines,
                 LOCAL_M,
             )
             if self.cells is not None
@@ -294,14 +296,12 @@ class GridIndex:
         on the ellipsoid.  Farther away, grids whose outline is within 1 % (+1 m) of the
         nearest in the index's azimuthal equidistant projection are measured instead.
         Within :data:`LOCAL_M`, the candidates of a point's block are kept
-        (:class:`NearLists`): the search runs once per block, a request measures 1–3 grids."""
+        (:class:`NearLists`): the search runs once per block, a request measures the few
+        edges of its block that can be nearest."""
         if self.near_lists is None:
             return -1, math.nan
-        listed = self.near_lists.candidates(x, y)
-        if listed is not None:  # the few grids that can be nearest anywhere in its block
-            metres = self._local(x, y, listed)
-            best = np.lexsort((listed, metres))[0]
-            return int(listed[best]), float(metres[best])
+        if (listed := self.near_lists.nearest(x, y)) is not None:  # measured on its block's
+            return listed
         found = self._closest_first(x, y)
         # metres to some outline point of each: no less than to the nearest outline
         reach = float(self._local(x, y, found).min()) + 0.001
@@ -347,13 +347,8 @@ class GridIndex:
         straight lines in a gnomonic projection centred on the point, where the distance
         from the centre grows with the angle (vectorised over every edge)."""
         coords, same, owner = self._outlines(grids)
-        projected = gnomonic(coords, x, y)  # each vertex once: it ends one edge, starts one
-        la, lb = projected[:-1][same], projected[1:][same]
-        d = lb - la
-        length = np.einsum("ij,ij->i", d, d)
-        t = np.clip(-np.einsum("ij,ij->i", la, d) / np.where(length > 0, length, 1.0), 0.0, 1.0)
-        gap = la + t[:, None] * d
-        near = np.einsum("ij,ij->i", gap, gap)
+        # each vertex projected once: it ends one edge, starts one
+        gap, near = nearest_on_edges(gnomonic(coords, x, y), same)
         order = np.lexsort((near, owner))
         first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
         ends_lon, ends_lat = gnomonic_inverse(gap[first], x, y)
