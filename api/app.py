@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from api.audit import AuditWrites
 from api.compression import CompressLarge
@@ -55,6 +57,20 @@ from gis.store.watch import VersionWatch
 from tiles.service import TileService
 
 
+class Gridmap(FastAPI):
+    """The app, its busiest requests answered in front of FastAPI's own layers: a plain
+    lookup (:class:`FastLookup`) or tile (:class:`FastTiles`) skips FastAPI's telemetry and
+    body-limit wrappers, Starlette's error middleware and the middleware stack, as it skips
+    the router; every other request (and the lifespan) goes through them all."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.front = FastLookup(FastTiles(super().__call__, root=self), root=self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.front(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its engine points at ``GRIDMAP_DATABASE_URL`` or the embedded cluster."""
     settings = settings or get_settings()
@@ -85,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await watch.close()
             engine.dispose()
 
-    app = FastAPI(
+    app = Gridmap(
         title="gridmap",
         summary="网格化治理 GIS 服务: grids, communities, streets and counties from PostGIS.",
         version="0.1.0",
@@ -129,6 +145,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PublicCORS)
     app.add_middleware(SecurityHeaders, settings=settings)  # a CSP nonce for each request
     app.add_middleware(PublicURL, public_url=settings.public_url)  # before any link
-    app.add_middleware(FastTiles, root=app)  # a plain tile URL, answered before the framework
-    app.add_middleware(FastLookup, root=app)  # outermost: the busiest request, answered first
-    return app
+    return app  # in front of it all: a plain lookup or tile URL (``Gridmap.front``)
