@@ -297,14 +297,14 @@ def region_inputs(
         demand = Demand(**{c: a[f"demand_{c}"] for c in _DEMAND_COLUMNS})
         return grids, demand
     grids = grids_of(grid_columns(conn, region, settings))
-    columns: list[Any] = []
+    buildings: list[Any] = []
     if len(grids.code):
         with ThreadPoolExecutor(1) as beside:
             bounds = shapely.total_bounds(grids.polygons).tolist()
-            buildings = beside.submit(_building_columns, conn.engine, bounds, settings)
+            reading = beside.submit(_building_columns, conn.engine, bounds, settings)
             _read_all(conn, region, grids)
-            columns = buildings.result()
-    demand = _placed(grids, columns)
+            buildings = reading.result()
+    demand = _placed(grids, buildings)
     columns = {f"grid_{c}": getattr(grids, c) for c in _GRID_COLUMNS}
     columns |= {f"demand_{c}": getattr(demand, c) for c in _DEMAND_COLUMNS}
     columns["grid_bounds"] = grids.bounds()
