@@ -21,7 +21,7 @@ from gis.geo.crs import wgs84_to_gcj02
 from gis.settings import get_settings
 from gis.store.db import create_database, make_engine, migrate
 from gis.store.seed import load_demo
-from gis.store.versions import STORAGE_GRID_DEG
+from gis.store.stored_form import STORAGE_GRID_DEG
 
 COMMUNITY = "130227001001"
 

@@ -51,7 +51,7 @@ from gis.ingest.pipeline import UploadRequest
 from gis.ingest.uploads import process_upload
 from gis.settings import get_settings
 from gis.store.db import create_database, drop_database, make_engine, migrate
-from gis.store.versions import STORAGE_GRID_DEG
+from gis.store.stored_form import STORAGE_GRID_DEG
 
 sys.path.insert(0, str(ROOT / "tests"))
 from browser import guarded_page, launch

@@ -5,7 +5,10 @@ After every accepted commit the current regions must satisfy:
 - no region lies outside its parent by more than the outside tolerance (geodesic m²);
 - no two regions of one level overlap by more than the overlap tolerance (counties too);
 - with ``gaps``: every region that has children is covered by them, no uncovered piece larger
-  than the gap tolerance.
+  than the gap tolerance;
+- every region's stored ``area_m2`` is its geography's area (``ST_Area``, Karney's algorithm;
+  the store measures short-edged rings in numpy on the authalic sphere) within 1e-6 m² per
+  metre of perimeter (+1e-9 of the area).
 A piece narrower than the sliver width everywhere (its inward buffer by half the width is
 empty) is a sliver, not a breach: the same border digitised twice with other vertices.
 
@@ -72,6 +75,14 @@ WHERE ST_Area({_g("piece")}) > :tol
 """
 
 
+_AREAS = f"""
+SELECT code, area_m2, ST_Area(geom::geography) AS geography
+FROM {_CURRENT} r
+WHERE abs(area_m2 - ST_Area(geom::geography))
+      > 1e-9 * ST_Area(geom::geography) + 1e-6 * ST_Perimeter(geom::geography)
+"""
+
+
 def violations(
     conn: Connection, *, tolerance_m2: float = 1.0, sliver_m: float = 0.5, gaps: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
@@ -81,6 +92,7 @@ def violations(
         "parent": conn.execute(text(_PARENTS)).mappings().all(),
         "outside_parent": conn.execute(text(_OUTSIDE), limits).mappings().all(),
         "overlap": conn.execute(text(_OVERLAPS), limits).mappings().all(),
+        "area": conn.execute(text(_AREAS)).mappings().all(),
     }
     if gaps:
         found["gap"] = conn.execute(text(_GAPS), limits).mappings().all()

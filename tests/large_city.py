@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from gis.store.versions import STORAGE_GRID_DEG
+from gis.store.stored_form import STORAGE_GRID_DEG
 
 COUNTY = "990001"
 CELL = (0.004, 0.003)

@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from scipy.spatial import Voronoi, cKDTree
 
-from gis.store.versions import STORAGE_GRID_DEG
+from gis.store.stored_form import STORAGE_GRID_DEG
 
 CENTRE_LONLAT = (116.0, 38.9)
 """Around Baoding, Hebei."""

@@ -2,7 +2,7 @@
 
 A draft is the regions of one level under the edited parents, as shapely geometries in
 EPSG:4326 with their attributes (``gis.edit.draft`` loads it).  Every geometry an operation
-makes is snapped to the storage grid (:data:`~gis.store.versions.STORAGE_GRID_DEG`, shapely's
+makes is snapped to the storage grid (:data:`~gis.store.stored_form.STORAGE_GRID_DEG`, shapely's
 ``grid_size``), so that neighbours built from the same cut share exactly the same vertices and
 what is stored is what the draft showed.  The operations only reshape the draft; whether the
 result is a valid partition of the parents is the upload validation's business.
@@ -24,7 +24,8 @@ from gis.geo.geodesy import geodesic_area_m2
 from gis.ingest.fields import LANDLINE, MAX_INTEGER, MOBILE, PHONE_RULE
 from gis.ingest.validation import MAX_NAME
 from gis.query.layers import MAX_TEXT
-from gis.store.versions import ATTRIBUTE_COLUMNS, STORAGE_GRID_DEG
+from gis.store.stored_form import STORAGE_GRID_DEG
+from gis.store.versions import ATTRIBUTE_COLUMNS
 
 GRID = STORAGE_GRID_DEG
 EDGE_EPS_DEG = 2 * STORAGE_GRID_DEG

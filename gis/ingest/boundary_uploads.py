@@ -38,14 +38,13 @@ from gis.ingest.stored_checks import FIT_KINDS, StoredFindings, check_stored, st
 from gis.ingest.validation import validate
 from gis.settings import Settings
 from gis.store.models import LEVELS
+from gis.store.stored_form import CopyGeometries, for_copy, stored_form
 from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
     RegionRecord,
     commit_regions,
-    copy_ewkb,
     current,
     lock_boundaries,
-    stored_form,
 )
 
 
@@ -240,7 +239,7 @@ def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
 def upload_features(
     candidates: list[Candidate],
     staged: Staged | None,
-    stored: list[bytes | None] | None,
+    stored: CopyGeometries | None,
     committed: bool = False,
 ) -> ReviewFeatures:
     """The file's regions as they would be stored (``stored``: :func:`stored_geometries`, if
@@ -266,11 +265,7 @@ def upload_features(
         codes=[c.code for c in candidates],
         names=[c.name for c in candidates],
         changes=[change(c.code) for c in candidates],
-        geometries=None
-        if committed
-        else stored
-        if stored is not None
-        else stored_geometries(candidates),
+        geometries=None if committed else (stored or stored_geometries(candidates)).ewkb,
     )
 
 
@@ -278,16 +273,18 @@ STORED_CHUNK = 50_000
 """Geometries put in stored form at a time: only their EWKB is kept for all."""
 
 
-def stored_geometries(candidates: list[Candidate], release: bool = False) -> list[bytes | None]:
+def stored_geometries(candidates: list[Candidate], commit: bool = False) -> CopyGeometries:
     """The candidates' geometries as stored, ready for COPY (``gis.store.versions``), made
-    :data:`STORED_CHUNK` at a time (a province's stored-form polygons are never all alive);
-    ``release``: each candidate's own polygon is let go once converted (a commit needs
-    only the stored form from then on), so a province's polygons are not held twice."""
-    out: list[bytes | None] = []
+    :data:`STORED_CHUNK` at a time (a province's stored-form polygons are never all alive).
+    ``commit``: measured too (their areas are stored) and each candidate's own polygon let
+    go once converted (a commit needs only the stored form from then on), so a province's
+    polygons are not held twice."""
+    out = CopyGeometries([], [] if commit else None)
     for start in range(0, len(candidates), STORED_CHUNK):
         chunk = candidates[start : start + STORED_CHUNK]
-        out += copy_ewkb(stored_form(np.array([c.geometry for c in chunk], dtype=object)))
-        if release:
+        stored = stored_form(np.array([c.geometry for c in chunk], dtype=object))
+        out.extend(for_copy(stored, measure=commit))
+        if commit:
             for c in chunk:
                 c.geometry = None
     return out
@@ -308,7 +305,7 @@ class BoundaryBatch(Batch):
         self.repairs: list[dict[str, Any]] | None = None
         self._removed: list[str] = []
         self._stored = StoredFindings()
-        self._stored_geometries: list[bytes | None] | None = None
+        self._stored_geometries: CopyGeometries | None = None
 
     def check(self, conn: Connection, step: Progress) -> list[Problem]:
         """Lock the boundaries (until the transaction ends), then validate the features with
@@ -381,7 +378,7 @@ class BoundaryBatch(Batch):
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""
         request, level = self.request, self.request.level
-        self._stored_geometries = stored_geometries(self.candidates, release=True)
+        self._stored_geometries = stored_geometries(self.candidates, commit=True)
         summary = commit_regions(
             conn,
             [

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, text
 
 from gis.errors import NotFound
 from gis.query.cursor import count_matching
-from gis.store.versions import GEOMETRY_COPY_TYPE, valid_at
+from gis.store.stored_form import GEOMETRY_COPY_TYPE
+from gis.store.versions import valid_at
 
 if TYPE_CHECKING:
     from gis.ingest.pipeline import UploadRequest
@@ -28,7 +29,7 @@ class ReviewFeatures:
     """A boundary upload's features for the review map, column by column: the feature's
     number in the file, its code and name, what the upload does to it (``change``: added,
     modified, unchanged; None when errors blocked the change) and its geometry as stored,
-    ready for COPY (``gis.store.versions.copy_ewkb`` of ``stored_form``; None where it has
+    ready for COPY (``gis.store.stored_form.for_copy`` of ``stored_form``; None where it has
     none).  ``geometries`` is None for a committed upload's features: each is the stored
     region of its code at the version the upload made."""
 

@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.geo.geodesy import EqualAreaFrame
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
 from gis.ingest.problems import location_of
-from gis.store.versions import STORAGE_SHIFT_M, stored_form
+from gis.store.stored_form import STORAGE_SHIFT_M, stored_form
 
 NOISE_M2 = 0.01
 """Overlaps, gaps and outside parts smaller than this are floating-point noise, not problems."""

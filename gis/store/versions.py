@@ -18,13 +18,11 @@ keeps that row — so exporting the boundaries and importing the file again is a
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine, text
 
@@ -33,8 +31,15 @@ from gis.errors import InvalidInput, NotFound
 from gis.query.cursor import count_matching
 from gis.store.board import connection_board, publish
 from gis.store.generalised import prepare_shapes
-from gis.store.models import CURRENT_REGION, LEVELS, STORAGE_SRID
+from gis.store.models import CURRENT_REGION, LEVELS
 from gis.store.statistics import analyze_if_grown
+from gis.store.stored_form import (
+    GEOMETRY_COPY_TYPE,
+    CopyGeometries,
+    for_copy,
+    geometry_differs,
+    stored_form,
+)
 
 _LOCK_KEY = 0x67726964  # "grid": serialises writers of boundary versions
 
@@ -44,22 +49,6 @@ CURRENT_VERSION_SQL = "SELECT max(number) FROM boundary_versions"
 
 ATTRIBUTE_COLUMNS = tuple(f.name for f in REGION_ATTRIBUTES)
 """Typed attribute columns of a region besides code, level, name and parent."""
-
-GEOMETRY_COPY_TYPE = "bytea"
-"""The type to dump :func:`copy_ewkb`'s bytes as in a binary COPY into a geometry column:
-bytea's binary form is the bytes themselves, which geometry's receive function reads."""
-
-STORAGE_GRID_DEG = 1e-7
-"""Storage precision: every written geometry has its coordinates snapped to this grid of
-degrees (≈1.1 cm north–south, ≈0.85 cm east–west at 40°N) by :func:`stored_form`, which
-keeps polygons valid.  Float noise of a reprojection or a file format's round trip is far
-below it, so a stored geometry that is exported and read back snaps to exactly the same
-vertices; a real edit (a vertex moved by a metre) does not.  Finer grids would let noise
-through, coarser ones would start to move survey data."""
-
-STORAGE_SHIFT_M = STORAGE_GRID_DEG * 111_320 * math.sqrt(2) / 2
-"""The farthest snapping to the storage grid moves a point: half a cell's diagonal (≈0.8 cm,
-at most, on the equator)."""
 
 DERIVED_COLUMNS = ("level", "area_m2")
 """Columns of a region that the store decides itself (the level from the upload, the area
@@ -147,51 +136,10 @@ _STAGED_TYPES = [
     *("int4" if f.kind is int else "text" for f in REGION_ATTRIBUTES),
     "jsonb",
     GEOMETRY_COPY_TYPE,
+    "float8",
 ]
-"""The binary COPY's types of ``staged``'s columns (:data:`_STAGED_COLUMNS`, then geom)."""
-_STORED_FORM = f"ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({{}}, {STORAGE_GRID_DEG!r})))"
-"""SQL of a geometry (format it in) at storage precision, as PostGIS snaps it: what
-:func:`geometry_differs` compares rows written before :func:`stored_form` with."""
-
-
-def stored_form(geometries: np.ndarray) -> np.ndarray:
-    """Polygonal ``geometries`` (None stays None) as stored: MultiPolygons whose vertices are
-    rounded to :data:`STORAGE_GRID_DEG`, outer rings counter-clockwise (RFC 7946).
-
-    Rounding each vertex is vectorised and leaves a polygon's vertices where they are (to
-    the grid); the few polygons it would make invalid (an edge within a cell of a vertex)
-    are snap-rounded instead, as ``ST_ReducePrecision`` does — ten times slower, but always
-    valid."""
-    geometries = np.asarray(geometries, dtype=object)
-    snapped = shapely.set_precision(geometries, STORAGE_GRID_DEG, mode="pointwise")
-    broken = ~shapely.is_valid(snapped) & ~shapely.is_missing(snapped)
-    if broken.any():
-        snapped[broken] = shapely.set_precision(geometries[broken], STORAGE_GRID_DEG)
-    single = shapely.get_type_id(snapped) == shapely.GeometryType.POLYGON
-    if single.any():
-        polygons = snapped[single]
-        snapped[single] = shapely.multipolygons(polygons, indices=np.arange(len(polygons)))
-    return shapely.orient_polygons(snapped)
-
-
-def copy_ewkb(geometries: np.ndarray) -> list[bytes | None]:
-    """Geometries (EPSG:4326) as a geometry column takes them in a binary ``COPY … FROM
-    STDIN`` (:data:`GEOMETRY_COPY_TYPE`): EWKB, read by PostGIS's receive function as it is —
-    half the bytes of hex EWKB in text COPY, no hex made in Python or parsed in PostgreSQL."""
-    with_srid = shapely.set_srid(np.asarray(geometries, dtype=object), STORAGE_SRID)
-    return shapely.to_wkb(with_srid, include_srid=True).tolist()
-
-
-def geometry_differs(old: str, new: str) -> str:
-    """SQL: the geometries of rows aliased ``old`` and ``new`` differ at storage precision,
-    up to vertex order, ring start and orientation.  Both sides are snapped only when they
-    are not already equal as they are: rows written before geometries were snapped, and
-    restored historical rows, are then judged at storage precision too."""
-    return (
-        f"NOT (ST_OrderingEquals(ST_Normalize({old}.geom), ST_Normalize({new}.geom)) OR "
-        f"ST_OrderingEquals(ST_Normalize({_STORED_FORM.format(old + '.geom')}), "
-        f"ST_Normalize({_STORED_FORM.format(new + '.geom')})))"
-    )
+"""The binary COPY's types of ``staged``'s columns (:data:`_STAGED_COLUMNS`, then geom and
+area_m2)."""
 
 
 def differs(old: str, new: str) -> str:
@@ -236,7 +184,7 @@ def _begin_version(
         },
     )
     conn.execute(
-        text(f"CREATE TEMP TABLE staged AS SELECT {_COLS}, geom FROM regions WITH NO DATA")
+        text(f"CREATE TEMP TABLE staged AS SELECT {_COLS}, geom, area_m2 FROM regions WITH NO DATA")
     )
     return number
 
@@ -260,7 +208,7 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
     inserted = conn.scalars(
         text(
             f"INSERT INTO regions ({_COLS}, geom, area_m2, valid_from) "
-            f"SELECT {_COLS}, geom, ST_Area(geom::geography), :n FROM staged s "
+            f"SELECT {_COLS}, geom, area_m2, :n FROM staged s "
             "WHERE NOT EXISTS (SELECT 1 FROM regions r "
             f"                  WHERE {current()} AND r.code = s.code) "
             "RETURNING code"
@@ -306,7 +254,7 @@ def commit_regions(
     remove: Sequence[str] = (),
     keep: Sequence[str] = (),
     merge_attributes: bool = False,
-    geometries: Sequence[str | None] | None = None,
+    geometries: CopyGeometries | None = None,
 ) -> VersionSummary:
     """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
 
@@ -315,8 +263,8 @@ def commit_regions(
     those fields; with ``merge_attributes`` the records' free attributes are added to the
     stored ones instead of replacing them.  Geometries are stored as :func:`stored_form`
     makes them — from each record's ``wkb``, or given as ``geometries`` (in the records'
-    order, :func:`copy_ewkb` of :func:`stored_form`: an upload has them for its review map
-    too); a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
+    order, :func:`for_copy` of :func:`stored_form`, measured: an upload has them for its
+    review map too); a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
     (``level`` only when it is the record's own level).
     Regions whose content is unchanged (see ``_DIFFERS``) keep their rows.  Runs inside the
     caller's transaction: roll it back and nothing happened.
@@ -341,16 +289,20 @@ def commit_regions(
         )
     number = _begin_version(conn, author, action, message)
     if geometries is None:
-        geometries = copy_ewkb(stored_form(shapely.from_wkb([r.wkb for r in records])))
+        geometries = for_copy(stored_form(shapely.from_wkb([r.wkb for r in records])))
+    if geometries.area_m2 is None:
+        raise ValueError("commit_regions needs the geometries' areas (for_copy(measure=True))")
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY staged ({_COLS}, geom) FROM STDIN (FORMAT BINARY)") as copy:
+    with cursor.copy(f"COPY staged ({_COLS}, geom, area_m2) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_STAGED_TYPES)
-        for r, geom in zip(records, geometries, strict=True):
+        rows = zip(records, geometries.ewkb, geometries.area_m2, strict=True)
+        for r, geom, area in rows:
             copy.write_row(
                 (
                     *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
                     _free_attributes(r),
                     geom,
+                    area,
                 )
             )
     # a fresh temp table has no statistics: the planner guessed ~900 rows and scanned all of
@@ -394,7 +346,8 @@ def restore_version(conn: Connection, target: int, *, author: str) -> VersionSum
     )
     conn.execute(
         text(
-            f"INSERT INTO staged ({_COLS}, geom) SELECT {_COLS}, geom FROM regions "
+            f"INSERT INTO staged ({_COLS}, geom, area_m2) SELECT {_COLS}, geom, area_m2 "
+            "FROM regions "
             f"WHERE {valid_at('', ':t')}"
         ),
         {"t": target},

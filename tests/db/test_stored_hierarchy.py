@@ -329,7 +329,8 @@ def test_a_redrawn_border_between_two_grids_is_an_edit_not_a_move(
 
 def test_the_invariant_check_finds_breaches(fresh_engine: Engine) -> None:
     """The oracle can fail: by SQL, past every check, one grid grows by ~1 km (overlapping its
-    neighbours and leaving its community) and another shrinks by ~50 m (a gap)."""
+    neighbours and leaving its community) and another shrinks by ~50 m (a gap) — neither's
+    ``area_m2`` follows."""
     assert_sound(fresh_engine)
     with fresh_engine.begin() as conn:
         conn.execute(
@@ -350,6 +351,7 @@ def test_the_invariant_check_finds_breaches(fresh_engine: Engine) -> None:
         r["other"] for r in found["overlap"]
     }
     assert "130227001002" in {r["code"] for r in found["gap"]}
+    assert {r["code"] for r in found["area"]} == {"130227001001001", "130227001002001"}
 
 
 def test_a_code_stored_at_another_level_is_refused(

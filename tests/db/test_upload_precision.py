@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 
 from gis.ingest.uploads import UploadRequest, process_upload
 from gis.settings import Settings
-from gis.store.versions import STORAGE_GRID_DEG, RegionRecord, commit_regions
+from gis.store.stored_form import STORAGE_GRID_DEG
+from gis.store.versions import RegionRecord, commit_regions
 
 from support import stored_geometry, write_layer
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, text
 
 from gis.settings import Settings
 from gis.store.seed import demo_records
-from gis.store.versions import STORAGE_GRID_DEG, RegionRecord, commit_regions
+from gis.store.stored_form import STORAGE_GRID_DEG
+from gis.store.versions import RegionRecord, commit_regions
 
 from support import upload
 

@@ -13,7 +13,7 @@ from shapely.geometry import box
 
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances
 from gis.ingest.topology import _same_shape, check_topology
-from gis.store.versions import stored_form
+from gis.store.stored_form import stored_form
 
 STEP = 0.001  # ~85 × 111 m cells at 40°N
 
