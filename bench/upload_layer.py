@@ -9,9 +9,12 @@ sequence)."""
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import pickle
+import shutil
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +210,43 @@ def parent_geometry(workdir: Path, layer: GridLayer) -> dict[str, shapely.MultiP
         )
         for code in sorted(set(layer.parents))
     }
+
+
+@dataclass
+class LayerFiles:
+    """The generated layer as the rounds use it: its zip, the parents' geometries for the
+    gridmap template, and one grid's code and name to check ogr2ogr's import by."""
+
+    polygons: int
+    seed: int
+    edge_points: int
+    vertices: float
+    zip_path: Path
+    parents: dict[str, shapely.MultiPolygon]
+    code: str
+    name: str
+
+
+def layer_files(args: argparse.Namespace, workdir: Path) -> LayerFiles:
+    """The layer of ``args`` in ``args.layer_dir`` when an earlier run left it there (same
+    size, seed and edge points), else generated into it (or into ``workdir``) — the 1 000 000
+    polygons take minutes to make."""
+    where = Path(args.layer_dir) if args.layer_dir else workdir
+    saved = where / "layer.pickle"
+    key = (args.polygons, args.seed, args.edge_points)
+    if args.layer_dir and saved.exists():
+        with saved.open("rb") as f:
+            files = LayerFiles(**pickle.load(f))
+        if (files.polygons, files.seed, files.edge_points) == key:
+            return files
+    shutil.rmtree(where / "shp", ignore_errors=True)
+    where.mkdir(parents=True, exist_ok=True)
+    layer = generate(args.polygons, args.seed, args.edge_points)
+    zip_path = write_zip(layer, where)
+    i = len(layer.codes) // 2
+    parents = parent_geometry(where, layer)
+    files = LayerFiles(*key, layer.vertices, zip_path, parents, layer.codes[i], layer.names[i])
+    if args.layer_dir:
+        with saved.open("wb") as f:
+            pickle.dump(asdict(files), f)
+    return files

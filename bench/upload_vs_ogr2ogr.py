@@ -61,7 +61,7 @@ from common import (
 from meters import peak_rss, vm_kib
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
-from upload_layer import STREET_CODE, GridLayer, generate, parent_geometry, write_zip
+from upload_layer import STREET_CODE, LayerFiles, layer_files
 
 from gis.ingest.uploads import UploadRequest, process_upload
 from gis.settings import Settings, get_settings
@@ -228,7 +228,7 @@ def ogr_command(url: str, zip_path: Path) -> list[str]:
     ]
 
 
-def run_ogr2ogr(url: str, zip_path: Path, layer: GridLayer) -> Run:
+def run_ogr2ogr(url: str, zip_path: Path, layer: LayerFiles) -> Run:
     """Time one ogr2ogr import; check the row count and that a Chinese name round-trips."""
     env = {**os.environ, "PGPASSWORD": make_url(url).password or ""}
     command = ogr_command(url, zip_path)
@@ -258,13 +258,12 @@ def run_ogr2ogr(url: str, zip_path: Path, layer: GridLayer) -> Run:
             )
             if not {"编码", "名称"} <= columns:
                 raise RuntimeError(f"ogr2ogr columns lack 编码/名称: {sorted(columns)}")
-            i = len(layer.codes) // 2
             name = conn.scalar(
-                text('SELECT "名称" FROM grids WHERE "编码" = :code'), {"code": layer.codes[i]}
+                text('SELECT "名称" FROM grids WHERE "编码" = :code'), {"code": layer.code}
             )
     finally:
         engine.dispose()
-    if count != len(layer.codes) or name != layer.names[i]:
+    if count != layer.polygons or name != layer.name:
         raise RuntimeError(f"ogr2ogr import wrong: {count} rows, name {name!r}")
     return Run(seconds, rss_peak_kib=peak)
 
@@ -406,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         help="profile one extra gridmap upload (auto: when the ratio exceeds 2×)",
     )
     parser.add_argument("--top", type=int, default=25, help="rows per profile table")
+    parser.add_argument(
+        "--layer-dir",
+        help="keep the generated layer here and reuse it in later runs of the same size and seed",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ogr2ogr") is None:
         parser.error("ogr2ogr not found (apt-get install gdal-bin)")
@@ -431,13 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         t0 = time.perf_counter()
         log(f"load average at start: {load_average()}")
-        layer = generate(args.polygons, args.seed, args.edge_points)
-        zip_path = write_zip(layer, workdir)
-        parent = parent_geometry(workdir, layer)
-        vertices = layer.vertices
-        # the cells are in the zip now: not kept (4 GiB at 1 000 000 polygons, a shared machine)
-        layer.cells.clear()
-        gc.collect()
+        layer = layer_files(args, workdir)
+        gc.collect()  # the cells are in the zip: not kept (4 GiB at 1 000 000 polygons)
+        zip_path, parent, vertices = layer.zip_path, layer.parents, layer.vertices
         log(
             f"layer: {args.polygons} polygons, {vertices:.1f} vertices each on average, "
             f"{zip_path.stat().st_size / 1e6:.1f} MB zip ({time.perf_counter() - t0:.1f} s)"
