@@ -263,15 +263,16 @@ class Upload(Base):
 
 
 class UploadFeature(Base):
-    """A boundary upload's region as it would be stored, for the review map (migration 0010):
+    """A boundary upload's region as it would be stored, for the review map (migrations 0010,
+    0016):
     ``change`` says what the upload does to it (added, modified, unchanged; null when errors
     blocked the change)."""
 
     __tablename__ = "upload_features"
 
-    upload_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
-    )
+    upload_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """Its upload's id (no foreign key since migration 0016: written with the upload, in its
+    transaction; uploads are never deleted)."""
     feature: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)

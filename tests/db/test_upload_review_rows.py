@@ -52,6 +52,14 @@ def test_a_committed_upload_shows_its_version_not_a_copy(
             ).all()
         )
     assert nulls == {dry: 0, committed["id"]: len(demo_grids["features"])}
+    with fresh_engine.connect() as conn:  # no foreign key (migration 0016): none is an orphan
+        orphans = conn.scalar(
+            text(
+                "SELECT count(*) FROM upload_features f "
+                "WHERE NOT EXISTS (SELECT 1 FROM uploads u WHERE u.id = f.upload_id)"
+            )
+        )
+    assert orphans == 0
     before = _features(fresh_client, key, dry)
     restored = fresh_client.post(
         f"/api/v1/versions/{committed['version'] - 1}/restore",
