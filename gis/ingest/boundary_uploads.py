@@ -9,6 +9,8 @@ previous children of its parent(s); a region still holding children cannot be dr
 from __future__ import annotations
 
 import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,7 @@ from gis.ingest.stored_checks import FIT_KINDS, StoredFindings, check_stored, st
 from gis.ingest.validation import validate
 from gis.settings import Settings
 from gis.store.models import LEVELS
-from gis.store.stored_form import CopyGeometries, for_copy, stored_form
+from gis.store.stored_form import CopyGeometries, as_ewkb, stored_form, wkb_for_copy
 from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
     RegionRecord,
@@ -269,24 +271,43 @@ def upload_features(
     )
 
 
-STORED_CHUNK = 50_000
+STORED_CHUNK = 20_000
 """Geometries put in stored form at a time: only their EWKB is kept for all."""
+STORED_THREADS = 2
+"""Chunks put in stored form at once: GEOS and numpy release the GIL (the machine's two cores;
+the database waits for the result)."""
 
 
 def stored_geometries(candidates: list[Candidate], commit: bool = False) -> CopyGeometries:
     """The candidates' geometries as stored, ready for COPY (``gis.store.versions``), made
-    :data:`STORED_CHUNK` at a time (a province's stored-form polygons are never all alive).
-    ``commit``: measured too (their areas are stored) and each candidate's own polygon let
-    go once converted (a commit needs only the stored form from then on), so a province's
-    polygons are not held twice."""
-    out = CopyGeometries([], [] if commit else None)
-    for start in range(0, len(candidates), STORED_CHUNK):
-        chunk = candidates[start : start + STORED_CHUNK]
+    :data:`STORED_CHUNK` at a time in :data:`STORED_THREADS` threads (a province's
+    stored-form polygons are never all alive).  ``commit``: measured too (their areas are
+    stored) and each candidate's own polygon let go once converted (a commit needs only the
+    stored form from then on), so a province's polygons are not held twice."""
+
+    def convert(chunk: list[Candidate]) -> tuple[list[bytes | None], list[float] | None]:
         stored = stored_form(np.array([c.geometry for c in chunk], dtype=object))
-        out.extend(for_copy(stored, measure=commit))
+        return wkb_for_copy(stored, measure=commit)
+
+    out = CopyGeometries([], [] if commit else None)
+    pending: deque[tuple[list[Candidate], Future[tuple[Any, Any]]]] = deque()
+
+    def take() -> None:  # the oldest chunk in flight, in order; its EWKB made here
+        chunk, converted = pending.popleft()
+        wkb, areas = converted.result()
+        out.extend(CopyGeometries(as_ewkb(wkb), areas))
         if commit:
             for c in chunk:
                 c.geometry = None
+
+    with ThreadPoolExecutor(STORED_THREADS) as pool:
+        for start in range(0, len(candidates), STORED_CHUNK):
+            chunk = candidates[start : start + STORED_CHUNK]
+            pending.append((chunk, pool.submit(convert, chunk)))
+            if len(pending) == STORED_THREADS:  # no more in flight than threads
+                take()
+        while pending:
+            take()
     return out
 
 
