@@ -264,9 +264,8 @@ class Upload(Base):
 
 class UploadFeature(Base):
     """A boundary upload's region as it would be stored, for the review map (migrations 0010,
-    0016):
-    ``change`` says what the upload does to it (added, modified, unchanged; null when errors
-    blocked the change)."""
+    0016): ``change`` says what the upload does to it (added, modified, unchanged; null when
+    errors blocked the change)."""
 
     __tablename__ = "upload_features"
 

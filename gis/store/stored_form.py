@@ -72,8 +72,9 @@ class CopyGeometries:
             raise ValueError("cannot join measured and unmeasured geometries")
 
 
-_WKB_MULTIPOLYGON = b"\x01" + struct.pack("<I", shapely.GeometryType.MULTIPOLYGON)
-_EWKB_MULTIPOLYGON = b"\x01" + struct.pack("<II", 0x20000000 | 6, STORAGE_SRID)
+_MULTIPOLYGON = int(shapely.GeometryType.MULTIPOLYGON)
+_WKB_MULTIPOLYGON = b"\x01" + struct.pack("<I", _MULTIPOLYGON)
+_EWKB_MULTIPOLYGON = b"\x01" + struct.pack("<II", 0x20000000 | _MULTIPOLYGON, STORAGE_SRID)
 """Little-endian WKB's header of a 2-D MultiPolygon, and EWKB's (the SRID flag and the SRID)."""
 
 
