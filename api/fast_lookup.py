@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from contextlib import suppress
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -89,10 +89,12 @@ class FastLookup:
             body = None
             # a failure here comes before anything is sent: the route meets it again (the
             # database away while an index builds…) and answers it as every error (503 …)
-            with suppress(Exception):
+            try:
                 role = await self._role(scope["headers"])
                 if role is not _REFUSED and abs(lon) <= 180 and abs(lat) <= 90:
                     body = await self._answer(lon, lat, None if role == _ANONYMOUS else role)
+            except Exception:  # the route meets it again and answers it
+                body = None
             if body is not None:
                 await _send_json(send, body)
                 return
@@ -128,22 +130,22 @@ class FastLookup:
         index = await services(self.root).lookup.index()
         if index.cells is None:  # no grids, or PostGIS while the index is built: the route
             return None  # answers (off the event loop)
-        x, y = np.array([lon]), np.array([lat])
-        # the covering grid as ``GridIndex.locate`` finds it first, else the nearest
+        # the covering grid as ``GridIndex.locate`` finds it first, else the nearest; the
+        # numbers as JSON writes them (``float.__repr__``)
         grid = index.cells.covering_point(lon, lat)
+        varies: tuple[bytes, ...] = (b'{"lon":%r,"lat":%r}' % (round(lon, 9), round(lat, 9)),)
         key: Rendered = (index.version, grid, None, role)
-        varies = [_dumps({"lon": round(lon, 9), "lat": round(lat, 9)}).encode()]
         if grid < 0:
             nearest, metres = index.nearest_point(lon, lat)
             key = (index.version, nearest, index.area(lon, lat), role)
-            varies.insert(0, _dumps(round(metres, 2)).encode())
+            varies = (b"%r" % round(metres, 2), *varies)
         parts = self.rendered.get(key)
         if parts is None:
-            parts = _render(index, x, y, role)
+            parts = _render(index, lon, lat, role)
             if len(self.rendered) >= MAX_RENDERED:
                 self.rendered.clear()
             self.rendered[key] = parts
-        body = b"".join(part for pair in zip(parts, [*varies, b""], strict=True) for part in pair)
+        body = b"".join(chain.from_iterable(zip(parts, (*varies, b""), strict=True)))
         return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
 
 
@@ -176,11 +178,11 @@ async def _send_json(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _render(index: Any, x: np.ndarray, y: np.ndarray, role: str | None) -> tuple[bytes, ...]:
+def _render(index: Any, lon: float, lat: float, role: str | None) -> tuple[bytes, ...]:
     """The answer for a point as ``role`` sees it, split where what varies goes: outside
     every grid the distance, then the point — the same for every point of a grid, or with
     the same nearest grid and covering region (the index's own answer, so the route's)."""
-    (answer,) = index.answers(x, y)
+    (answer,) = index.answers(np.array([lon]), np.array([lat]))
     answer = {**redact(answer, role), "point": _POINT}
     if answer["nearest"] is not None:
         answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}
