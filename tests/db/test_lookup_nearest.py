@@ -102,3 +102,23 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     blocks = [index.near_lists._block(x, y) for x, y in zip(xs, ys, strict=True)]
     near = blocks[:160] + blocks[200:]
     assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for *_, edges in near)
+
+
+def test_a_block_s_list_is_made_at_its_second_point(county: tuple[Engine, GridIndex]) -> None:
+    """A point alone in its block is answered by the full search and makes no list (far
+    points mostly are alone: a list costs ~9× the search there); the block's second point
+    makes it, and is measured on it. Both answers are PostGIS's."""
+    engine, index = county
+    lists = index.near_lists
+    assert lists is not None
+    xs = ORIGIN[0] + np.array([0.0733, 0.07331])  # 3.3 km south, 1 m apart: one block
+    ys = ORIGIN[1] - np.array([0.0301, 0.0301])
+    made = len(lists.lists)
+    first = index.answers(xs[:1], ys[:1])[0]
+    assert len(lists.lists) == made, "no list for a block's first point"
+    block = lists._first(xs[0], ys[0])
+    assert block == lists._first(xs[1], ys[1]) and block in lists.seen
+    second = index.answers(xs[1:], ys[1:])[0]
+    assert len(lists.lists) > made, "the second point made its block's list"
+    assert block not in lists.seen and block in lists.lists
+    check_hierarchy([first, second], postgis_hierarchy(engine, xs, ys))
