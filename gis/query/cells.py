@@ -6,33 +6,38 @@ touch it, and points in it are tested exactly with GEOS.  Every other cell lies 
 inside one polygon or outside all of them, so its answer is stored once: a run of such
 cells along a row is labelled by testing the centre of its first cell.  Answers equal
 ``covers`` (a point on a boundary is covered); with several covering polygons the lowest
-index wins, so callers order polygons by code.
+index wins, so callers order polygons by code.  Where the cells are coarse beside the
+polygons (a box mostly empty), crowded mixed cells are cut into sub-cells labelled the same
+way (:meth:`CellIndex._refine`).
 
 An index is a few flat arrays (:meth:`CellIndex.arrays`), so it can be written once and
 mapped by every process (``gis.query.lookup_file``); the polygons it tests come from any
-sequence indexed by integer arrays — shapely's own array, or :class:`WkbShapes` decoding
-polygons from mapped WKB on demand.
+sequence indexed by integer arrays — shapely's own array, or
+:class:`gis.query.cell_shapes.WkbShapes` decoding polygons from mapped WKB on demand.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import numpy as np
 import shapely
 
+from gis.query.cell_shapes import Outline, Shapes, outlines, ranges
+
 CELLS_PER_POLYGON = 64
 MIN_CELLS = 1 << 20
 MAX_CELLS = 8 << 20
-OUTLINE_CHUNK = 1 << 15
-"""Polygons whose edges are rasterised at a time (bounded memory)."""
 BLOCK = 8
 """The nearest-grid search descends blocks of BLOCK^k × BLOCK^k cells (fewer levels: less
 Python per search)."""
-PREPARE_ABOVE = 8
-"""A batch prepares the polygons it decodes when it tests each this many times on average."""
+CROWDED = 2
+"""A mixed cell listing more polygons than this is refined (:meth:`CellIndex._refine`) when
+cells are coarse beside the polygons."""
+REFINE_FROM = 4
+"""Cells are refined when a typical polygon is no more than 8/REFINE_FROM cells wide (then
+into REFINE_FROM or more sub-cells a side)."""
 
 
 def _lowest(point: np.ndarray, polygon: np.ndarray, n: int) -> np.ndarray:
@@ -53,67 +58,6 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
-def _ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expand [start, start + count) ranges: (owner of each element, the element)."""
-    owner = np.repeat(np.arange(len(start)), count)
-    offset = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
-    return owner, start[owner] + offset
-
-
-Outline = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""Polygon outlines, some polygons at a time: the vertices (k × 2, ring after ring), each
-vertex's ring (numbered within the chunk) and each ring's polygon."""
-
-
-def outlines(polygons: np.ndarray) -> Iterator[Outline]:
-    """The outlines of shapely ``polygons``, :data:`OUTLINE_CHUNK` at a time."""
-    for s in range(0, len(polygons), OUTLINE_CHUNK):
-        parts, part_of = shapely.get_parts(polygons[s : s + OUTLINE_CHUNK], return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-        yield coords, ring_of, part_of[ring_part] + s
-
-
-def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
-    """The outlines of the polygons stored as WKB ``blob[offsets[i]:offsets[i + 1]]``,
-    :data:`OUTLINE_CHUNK` at a time, mostly read straight from the bytes: a polygon of one
-    ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of one such — what PostGIS's
-    ``ST_AsBinary`` gives for grids) is its header and then its vertices, gathered with
-    numpy; any other through shapely.  (Making shapely rings of a million polygons takes
-    ten times as long as the rest of the index.)"""
-    n = len(offsets) - 1
-    for s in range(0, n, OUTLINE_CHUNK):
-        first, end = offsets[s : min(s + OUTLINE_CHUNK, n)], offsets[s + 1 : s + OUTLINE_CHUNK + 1]
-        k = len(first)
-        head = blob[np.minimum(first[:, None] + np.arange(22), max(len(blob) - 1, 0))]
-
-        def word(at: int, head: np.ndarray = head) -> np.ndarray:
-            return np.ascontiguousarray(head[:, at : at + 4]).view("<u4")[:, 0]
-
-        ndr = head[:, 0] == 1
-        multi = ndr & (word(1) == 6) & (word(5) == 1) & (head[:, 9] == 1) & (word(10) == 3)
-        multi &= word(14) == 1
-        plain = ndr & (word(1) == 3) & (word(5) == 1)
-        count = np.where(multi, word(18), word(9)).astype(np.int64)
-        at = first + np.where(multi, 22, 13)
-        simple = (multi | plain) & (end - at == 16 * count)
-        vertices, ring, owner = [], [], [np.arange(s, s + k)]
-        for r in range(8):  # the vertices of each residue of their offset mod 8, as doubles
-            mine = np.flatnonzero(simple & (at % 8 == r))
-            if len(mine):
-                doubles = blob[r : r + (len(blob) - r) // 8 * 8].view("<f8")
-                _, index = _ranges((at[mine] - r) // 8, 2 * count[mine])
-                vertices.append(doubles[index].reshape(-1, 2))
-                ring.append(np.repeat(mine, count[mine]))
-        if len(others := np.flatnonzero(~simple)):
-            wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
-            coords, ring_of, polygon = next(outlines(shapely.from_wkb(wkb)))
-            vertices.append(coords)
-            ring.append(ring_of + k)
-            owner.append(others[polygon] + s)
-        yield np.concatenate(vertices), np.concatenate(ring), np.concatenate(owner)
-
-
 class Gaps(Protocol):
     """Distances from one point to square boxes (lower-left corners ``left``, ``low``,
     side ``side`` in degrees): a lower and an upper bound for each, in one measure."""
@@ -123,70 +67,25 @@ class Gaps(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-class Shapes(Protocol):
-    """Polygons by index: ``shapes[indices]`` is an array of shapely geometries."""
-
-    def __getitem__(self, indices: Any) -> np.ndarray: ...
-
-    def __len__(self) -> int: ...
-
-
-class WkbShapes:
-    """Polygons decoded on demand from WKB ``blob[offsets[i]:offsets[i + 1]]`` (mapped
-    arrays: shared by every process), the last ``cache`` single ones kept decoded (the
-    candidates of the cells a worker's points fall in recur).  WKB keeps coordinates
-    exactly, so GEOS decides on the very polygons PostGIS stores."""
-
-    def __init__(self, blob: np.ndarray, offsets: np.ndarray, cache: int = 4096) -> None:
-        self.blob, self.offsets, self.cache = blob, offsets, cache
-        self._decoded: OrderedDict[int, Any] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def one(self, i: int) -> Any:
-        """Polygon ``i``, from the cache when recent."""
-        shape = self._decoded.get(i)
-        if shape is None:
-            shape = shapely.from_wkb(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
-            self._decoded[i] = shape
-            if len(self._decoded) > self.cache:
-                self._decoded.popitem(last=False)
-        else:
-            self._decoded.move_to_end(i)
-        return shape
-
-    def __getitem__(self, indices: Any) -> np.ndarray:
-        indices = np.asarray(indices, dtype=np.int64)
-        if len(indices) <= 64:  # single lookups: through the cache
-            found = np.empty(len(indices), dtype=object)
-            found[:] = [self.one(i) for i in indices.tolist()]
-            return found
-        unique, where = np.unique(indices, return_inverse=True)  # batches: each decoded once
-        start, end = self.offsets[unique], self.offsets[unique + 1]
-        blob = self.blob
-        shapes = shapely.from_wkb([blob[a:b].tobytes() for a, b in zip(start, end, strict=True)])
-        if len(indices) >= PREPARE_ABOVE * len(unique):
-            shapely.prepare(shapes)
-        return shapes[where]
-
-
 RUN_CHUNK = 200_000
 """(Run, polygon) pairs tested at a time: a band of rows, whose polygons alone are decoded
-when they come as WKB (:class:`WkbShapes`)."""
+when they come as WKB (:class:`gis.query.cell_shapes.WkbShapes`)."""
 
 
 class CellIndex:
     """Cells over ``polygons`` (an array of prepared shapely polygons/multipolygons)."""
 
-    ARRAYS = ("labels", "candidate_start", "candidates", "frame")
+    ARRAYS = ("labels", "candidate_start", "candidates", "refined", "sub_labels", "frame")
     """What :meth:`arrays` gives and :meth:`from_arrays` takes."""
 
     def __init__(
-        self, polygons: Shapes, tree: shapely.STRtree, edges: Iterator[Outline] | None = None
+        self,
+        polygons: Shapes,
+        tree: shapely.STRtree,
+        edges: Callable[[], Iterator[Outline]] | None = None,
     ) -> None:
-        """``tree``: an STRtree of ``polygons`` or of their bounding boxes; ``edges``: the
-        outlines of ``polygons`` (:func:`wkb_outlines`; by default :func:`outlines`)."""
+        """``tree``: an STRtree of ``polygons`` or of their bounding boxes; ``edges``: makes
+        the outlines of ``polygons`` (:func:`wkb_outlines`; by default :func:`outlines`)."""
         self.polygons: Shapes = polygons
         self._levels: list[np.ndarray] | None = None
         n = max(len(polygons), 1)
@@ -198,22 +97,45 @@ class CellIndex:
         self.nx = int(np.ceil((x1 - x0) / size)) + 3
         self.ny = int(np.ceil((y1 - y0) / size)) + 3
         eps = 1e-9 + 1e-12 * max(abs(x0), abs(x1), abs(y0), abs(y1))
-        mixed_cell, mixed_polygon = self._edge_cells(
-            outlines(polygons) if edges is None else edges, n, eps
+        make = (lambda: outlines(polygons)) if edges is None else edges  # type: ignore[arg-type]
+        mixed_cell, mixed_polygon = self._edge_cells(make(), n, eps, 1, None)
+        self.labels, self.candidate_start, self.candidates = self._label(
+            self.nx * self.ny, self.nx, mixed_cell, mixed_polygon, self._centres, polygons, tree
         )
-        labels = np.full(self.nx * self.ny, -1, dtype=np.int32)
+        self.split = 1
+        self.refined = np.empty(0, dtype=np.int32)
+        self.sub_labels = np.empty(0, dtype=np.int32)
+        self._refine(polygons, tree, make, n, eps)
+
+    def _centres(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The centres of (top-level) ``cells``."""
+        return (
+            self.x0 + (cells % self.nx + 0.5) * self.size,
+            self.y0 + (cells // self.nx + 0.5) * self.size,
+        )
+
+    @staticmethod
+    def _label(
+        count: int,
+        row: int,
+        mixed_cell: np.ndarray,
+        mixed_polygon: np.ndarray,
+        centres: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+        polygons: Shapes,
+        tree: shapely.STRtree,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels of ``count`` cells in rows of ``row`` (a polygon's index, -1 for none, or
+        -2 - slot for a mixed cell), the slots' starts in the candidates, the candidates:
+        a run of free cells along a row lies in one face, so one centre per run is tested."""
+        labels = np.full(count, -1, dtype=np.int32)
         starts = np.flatnonzero(np.r_[True, mixed_cell[1:] != mixed_cell[:-1]])
         labels[mixed_cell[starts]] = -2 - np.arange(len(starts), dtype=np.int32)
-        self.candidate_start = np.append(starts, len(mixed_polygon)).astype(np.int64)
-        self.candidates = mixed_polygon.astype(np.int32)
-        # the other cells: a run of them along a row lies in one face; test one centre per run
         free = labels == -1
         first = free.copy()
         first[1:] &= ~free[:-1]
-        first[:: self.nx] = free[:: self.nx]
+        first[::row] = free[::row]
         runs = np.flatnonzero(first)
-        cx = self.x0 + (runs % self.nx + 0.5) * size
-        cy = self.y0 + (runs // self.nx + 0.5) * size
+        cx, cy = centres(runs)
         point, polygon = tree.query(shapely.points(cx, cy))
         hit = np.zeros(len(point), dtype=bool)
         for a in range(0, len(point), RUN_CHUNK):  # runs are in row order: a band at a time
@@ -221,16 +143,81 @@ class CellIndex:
             hit[at] = shapely.intersects_xy(polygons[polygon[at]], cx[point[at]], cy[point[at]])
         label = _lowest(point[hit], polygon[hit], len(runs))
         labels[free] = label[(np.cumsum(first) - 1)[free]]
-        self.labels = labels
+        return (
+            labels,
+            np.append(starts, len(mixed_polygon)).astype(np.int64),
+            mixed_polygon.astype(np.int32),
+        )
+
+    def _refine(
+        self,
+        polygons: Shapes,
+        tree: shapely.STRtree,
+        make: Callable[[], Iterator[Outline]],
+        n: int,
+        eps: float,
+    ) -> None:
+        """Where cells are coarse beside the polygons (polygons over a box mostly empty: a
+        county beside a city far away, a province's scattered towns), cut each mixed cell
+        listing more than :data:`CROWDED` polygons into ``split`` × ``split`` sub-cells
+        labelled as cells are; their lists follow the cells' in the candidates (slots after
+        the cells'), so a point in a refined cell tests the few polygons of its sub-cell.
+        ``refined`` gives each cell's slot its refined cell's number (-1: not refined),
+        ``sub_labels`` the sub-cells, split × split per refined cell, row by row."""
+        boxes = shapely.bounds(tree.geometries)
+        typical = float(
+            np.median(
+                np.sqrt(
+                    np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-24)
+                )
+            )
+        )
+        slots = len(self.candidate_start) - 1
+        crowded = np.flatnonzero(np.diff(self.candidate_start) > CROWDED)
+        split = int(np.ceil(self.size * np.sqrt(CELLS_PER_POLYGON) / typical))
+        split = min(split, int(np.sqrt(MAX_CELLS / max(len(crowded), 1))))
+        if split < REFINE_FROM or not len(crowded):
+            return
+        cell_of_slot = np.empty(slots, dtype=np.int64)
+        mixed = np.flatnonzero(self.labels <= -2)
+        cell_of_slot[-2 - self.labels[mixed]] = mixed
+        cells = cell_of_slot[crowded]  # in slot order = cell order
+        refined = np.full(slots, -1, dtype=np.int32)
+        refined[crowded] = np.arange(len(crowded), dtype=np.int32)
+        ordinal = np.full(self.nx * self.ny, -1, dtype=np.int64)
+        ordinal[cells] = np.arange(len(cells))
+        sub_cell, sub_polygon = self._edge_cells(make(), n, eps, split, ordinal)
+        size = self.size / split
+
+        def centres(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            cell, within = np.divmod(sub, split * split)
+            row, col = np.divmod(within, split)
+            top = cells[cell]
+            return (
+                self.x0 + ((top % self.nx) * split + col + 0.5) * size,
+                self.y0 + ((top // self.nx) * split + row + 0.5) * size,
+            )
+
+        sub_labels, sub_start, sub_candidates = self._label(
+            len(cells) * split * split, split, sub_cell, sub_polygon, centres, polygons, tree
+        )
+        sub_labels[sub_labels <= -2] -= slots  # their slots follow the cells'
+        self.candidate_start = np.r_[
+            self.candidate_start[:-1], sub_start + self.candidate_start[-1]
+        ]
+        self.candidates = np.r_[self.candidates, sub_candidates]
+        self.split, self.refined, self.sub_labels = split, refined, sub_labels
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The index as flat arrays (the polygons are not in them)."""
-        frame = np.array([self.x0, self.y0, self.size, self.nx, self.ny], dtype=np.float64)
+        frame = [self.x0, self.y0, self.size, self.nx, self.ny, self.split]
         return {
             "labels": self.labels,
             "candidate_start": self.candidate_start,
             "candidates": self.candidates,
-            "frame": frame,
+            "refined": self.refined,
+            "sub_labels": self.sub_labels,
+            "frame": np.array(frame, dtype=np.float64),
         }
 
     @classmethod
@@ -241,56 +228,74 @@ class CellIndex:
         index.labels = arrays["labels"]
         index.candidate_start = arrays["candidate_start"]
         index.candidates = arrays["candidates"]
-        x0, y0, size, nx, ny = arrays["frame"].tolist()
+        index.refined, index.sub_labels = arrays["refined"], arrays["sub_labels"]
+        x0, y0, size, nx, ny, split = arrays["frame"].tolist()
         index.x0, index.y0, index.size, index.nx, index.ny = x0, y0, size, int(nx), int(ny)
+        index.split = int(split)
         return index
 
     def _edge_cells(
-        self, edges: Iterator[Outline], n: int, eps: float
+        self, edges: Iterator[Outline], n: int, eps: float, split: int, ordinal: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Sorted unique (cell, polygon) pairs for every cell an edge passes within eps of,
-        and no other (a cell wholly inside a polygon must not list only others).
+        and no other (a cell wholly inside a polygon must not list only others).  With
+        ``split`` > 1 the sub-cells of the refined cells (``ordinal``: each cell's number
+        among them, -1 for the others), numbered as ``sub_labels`` is.
 
         Linear in edges, some polygons at a time (bounded memory): each vertex's column and
         row range (± eps) once; an edge within one column spanning at most two rows (or one
         row, two columns) passes exactly the cells of its box; any other — crossing a column
         and a row, or longer — is followed column by column (:meth:`_long_edges`)."""
+        size, nx = self.size / split, self.nx * split
         keys = []
         for coords, ring, ring_owner in edges:
             x, y = coords[:, 0], coords[:, 1]
-            c0 = ((x - eps - self.x0) / self.size).astype(np.int64)
-            c1 = ((x + eps - self.x0) / self.size).astype(np.int64)
-            r0 = ((y - eps - self.y0) / self.size).astype(np.int64)
-            r1 = ((y + eps - self.y0) / self.size).astype(np.int64)
+            c0 = ((x - eps - self.x0) / size).astype(np.int64)
+            c1 = ((x + eps - self.x0) / size).astype(np.int64)
+            r0 = ((y - eps - self.y0) / size).astype(np.int64)
+            r1 = ((y + eps - self.y0) / size).astype(np.int64)
             left, right = np.minimum(c0[:-1], c0[1:]), np.maximum(c1[:-1], c1[1:])
             low, high = np.minimum(r0[:-1], r0[1:]), np.maximum(r1[:-1], r1[1:])
             edge = ring[:-1] == ring[1:]
             owner = ring_owner[ring[:-1]]
             wide, tall = right - left, high - low
             short = edge & (((wide == 0) & (tall <= 1)) | ((tall == 0) & (wide <= 1)))
-            key = (low * self.nx + left) * n + owner
+            key = (low * nx + left) * n + owner
             first = key[short]  # consecutive repeats dropped: an outline stays in a cell a while
-            keys += [
+            found = [
                 first[np.r_[True, first[1:] != first[:-1]]] if len(first) else first,
                 key[short & (wide == 1)] + n,
-                key[short & (tall == 1)] + self.nx * n,
+                key[short & (tall == 1)] + nx * n,
             ]
             if len(long := np.flatnonzero(edge & ~short)):
-                keys.append(self._long_edges(coords[long], coords[long + 1], owner[long], eps, n))
+                found.append(
+                    self._long_edges(coords[long], coords[long + 1], owner[long], eps, n, split)
+                )
+            chunk = np.concatenate(found)
+            keys.append(chunk if ordinal is None else self._sub_keys(chunk, n, split, ordinal))
         key = _distinct(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
         return key // n, key % n
 
+    def _sub_keys(self, key: np.ndarray, n: int, split: int, ordinal: np.ndarray) -> np.ndarray:
+        """Keys (sub-cell × n + polygon) of the keys (fine cell × n + polygon) whose cell
+        is refined; the others dropped."""
+        row, col = np.divmod(key // n, self.nx * split)
+        cell = ordinal[(row // split) * self.nx + col // split]
+        keep = cell >= 0
+        sub = (cell * split + row % split) * split + col % split
+        return (sub * n + key % n)[keep]
+
     def _long_edges(
-        self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, eps: float, n: int
+        self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, eps: float, n: int, split: int
     ) -> np.ndarray:
-        """Keys (cell × n + polygon) of the cells edges a→b pass within eps of: the columns
-        each spans, then the rows it spans within each column."""
-        size = self.size
+        """Keys (cell × n + polygon, cells of side ``size / split``) of the cells edges a→b
+        pass within eps of: the columns each spans, then the rows it spans within each."""
+        size, nx = self.size / split, self.nx * split
         left = np.minimum(a[:, 0], b[:, 0]) - eps
         right = np.maximum(a[:, 0], b[:, 0]) + eps
         col0 = ((left - self.x0) / size).astype(np.int64)
         ncol = ((right - self.x0) / size).astype(np.int64) - col0 + 1
-        edge, col = _ranges(col0, ncol)
+        edge, col = ranges(col0, ncol)
         dx = b[edge, 0] - a[edge, 0]
         vertical = dx == 0
         safe = np.where(vertical, 1.0, dx)
@@ -302,8 +307,8 @@ class CellIndex:
         yb = a[edge, 1] + tb * (b[edge, 1] - a[edge, 1])
         row0 = ((np.minimum(ya, yb) - eps - self.y0) / size).astype(np.int64)
         nrow = ((np.maximum(ya, yb) + eps - self.y0) / size).astype(np.int64) - row0 + 1
-        piece, row = _ranges(row0, nrow)
-        return _distinct((row * self.nx + col[piece]) * n + owner[edge[piece]])
+        piece, row = ranges(row0, nrow)
+        return _distinct((row * nx + col[piece]) * n + owner[edge[piece]])
 
     def covering(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """For each point the lowest index of a polygon covering it, or -1."""
@@ -311,6 +316,8 @@ class CellIndex:
         fy = (lat - self.y0) / self.size
         inside = np.flatnonzero((fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny))
         label = self.labels[fy[inside].astype(np.int64) * self.nx + fx[inside].astype(np.int64)]
+        if self.split > 1:
+            label = self._sub_labels(label, fx[inside], fy[inside])
         found = np.full(len(lon), -1, dtype=np.int64)
         found[inside] = np.maximum(label, -1)
         mixed = label <= -2
@@ -318,7 +325,7 @@ class CellIndex:
         slot = -2 - label[mixed]
         start = self.candidate_start[slot]
         count = self.candidate_start[slot + 1] - start
-        point, candidate = _ranges(start, count)
+        point, candidate = ranges(start, count)
         candidate = self.candidates[candidate]
         order = np.argsort(candidate, kind="stable")  # GEOS tests in memory order
         point, candidate = point[order], candidate[order]
@@ -326,6 +333,19 @@ class CellIndex:
         hit = shapely.intersects_xy(self.polygons[candidate], lon[p], lat[p])
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
+
+    def _sub_labels(self, label: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+        """``label`` (of the cells at ``fx``, ``fy`` in cells) with the labels of points in
+        refined cells replaced by their sub-cells'."""
+        mixed = np.flatnonzero(label <= -2)
+        refined = self.refined[-2 - label[mixed].astype(np.int64)]
+        at, refined = mixed[refined >= 0], refined[refined >= 0].astype(np.int64)
+        s = self.split
+        col = np.minimum(((fx[at] - np.floor(fx[at])) * s).astype(np.int64), s - 1)
+        row = np.minimum(((fy[at] - np.floor(fy[at])) * s).astype(np.int64), s - 1)
+        label = label.copy()
+        label[at] = self.sub_labels[(refined * s + row) * s + col]
+        return label
 
     def _blocks(self) -> list[np.ndarray]:
         """Per k = 0, 1, …: whether each block of BLOCK^k × BLOCK^k cells holds a mixed cell (rows
@@ -373,7 +393,7 @@ class CellIndex:
         """The polygons (sorted indices) listed in mixed ``cells``."""
         slot = -2 - self.labels[cells].astype(np.int64)
         start = self.candidate_start[slot]
-        _, candidate = _ranges(start, self.candidate_start[slot + 1] - start)
+        _, candidate = ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)
 
     def near(self, gaps: Gaps, reach: float) -> np.ndarray:
@@ -404,6 +424,14 @@ class CellIndex:
         label = int(self.labels[int(fy) * self.nx + int(fx)])
         if label >= -1:
             return label
+        if self.split > 1 and (refined := int(self.refined[-2 - label])) >= 0:
+            s = self.split
+            col = min(int((fx - int(fx)) * s), s - 1)
+            label = int(
+                self.sub_labels[(refined * s + min(int((fy - int(fy)) * s), s - 1)) * s + col]
+            )
+            if label >= -1:
+                return label
         start, end = self.candidate_start[-2 - label : -label]
         candidates = self.candidates[start:end]
         hit = candidates[shapely.intersects_xy(self.polygons[candidates], x, y)]

@@ -44,7 +44,7 @@ import numpy as np
 log = logging.getLogger("gridmap.lookup")
 
 MAGIC = b"GMLKIDX\x01"
-FORMAT = 1
+FORMAT = 2
 ALIGN = 64
 _LENGTH = struct.Struct("<Q")
 

@@ -33,7 +33,8 @@ import shapely
 from sqlalchemy import Connection
 
 from gis.geo.geodesy import GEOD, AzimuthalFrame
-from gis.query.cells import CellIndex, Gaps, WkbShapes, wkb_outlines
+from gis.query.cell_shapes import WkbShapes, wkb_outlines
+from gis.query.cells import CellIndex, Gaps
 from gis.query.lookup_answers import (
     AREA_LEVELS,
     GRID_FIELDS,
@@ -178,7 +179,7 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
             index = CellIndex(
                 WkbShapes(found.blob, found.offsets),
                 shapely.STRtree(shapely.box(*found.bounds.T)),
-                wkb_outlines(found.blob, found.offsets),
+                lambda: wkb_outlines(found.blob, found.offsets),
             )
             made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
         return made

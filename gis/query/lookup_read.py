@@ -6,7 +6,7 @@ object, then copied into the index's blob, beside the decoded polygons.  Here ea
 read on its own through a server-side cursor in chunks: a chunk's WKB goes into the blob and its
 polygons' bounds are kept, then the chunk is dropped — the WKB is held once, as the blob, and
 no level's polygons are all decoded at once (1 000 000 decoded grids are ~3 GB): the cell
-index decodes them from the blob a band at a time (``gis.query.cells.WkbShapes``).
+index decodes them from the blob a band at a time (``gis.query.cell_shapes.WkbShapes``).
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def test_the_mapped_index_and_the_sql_fallback_answer_what_postgis_answers(
         mapped = load_index(conn, version)
     path = _folder(engine) / f"v{version}.idx"
     assert not mapped.arrays["grid.cells.labels"].flags.writeable, "mapped read-only"
+    assert mapped.cells is not None and mapped.cells.split > 1, "cells coarse: refined"
     assert path.is_file()
     check_hierarchy(mapped.answers(xs, ys), expected)  # vectorised
     singles = [mapped.answers(xs[i : i + 1], ys[i : i + 1])[0] for i in range(0, len(xs), 7)]

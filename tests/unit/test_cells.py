@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.query import cells as cells_module
-from gis.query.cells import CellIndex, outlines, wkb_outlines
+from gis.query import cell_shapes
+from gis.query.cell_shapes import outlines, wkb_outlines
+from gis.query.cells import REFINE_FROM, CellIndex
 
 
 def _oracle(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -74,7 +75,7 @@ def test_wkb_outlines_read_every_kind_of_polygon_as_shapely_does(
     """The vertices read straight from WKB are shapely's, whatever the layout: one-ring
     polygons and multipolygons (the fast path, at every offset mod 8), holes, several parts,
     big-endian and 3D WKB (through shapely), in chunks of a few polygons."""
-    monkeypatch.setattr(cells_module, "OUTLINE_CHUNK", 4)
+    monkeypatch.setattr(cell_shapes, "OUTLINE_CHUNK", 4)
     square = shapely.segmentize(shapely.box(0, 0, 1, 1), 0.1)
     holed = shapely.Polygon(
         [(2, 0), (4, 0), (4, 2), (2, 2)], [[(2.5, 0.5), (3, 0.5), (3, 1), (2.5, 1)]]
@@ -116,3 +117,45 @@ def test_a_cell_lists_only_polygons_whose_outline_passes_through_it() -> None:
     outlines = shapely.boundary(cells[index.candidates[at]])
     assert len(at) > 500_000
     assert shapely.dwithin(outlines, boxes, 1e-8).all()
+
+
+def test_coarse_cells_are_refined_and_still_match_covers() -> None:
+    """3 000 grids and one town 8° away: over that box the cells are wider than a grid, so
+    crowded cells are cut into sub-cells. Answers stay GEOS ``covers``' (vertices, edge
+    midpoints, random points), batch and single, and from the flat arrays too; a point
+    tests a sub-cell's few polygons, not the crowded cell's many."""
+    rng = np.random.default_rng(13)
+    town = shapely.box(126.0, 47.0, 126.02, 47.02)
+    cells = np.r_[_voronoi(3000, rng), town]
+    index = CellIndex(cells, shapely.STRtree(cells))
+    assert index.split >= REFINE_FROM and len(index.sub_labels)
+
+    coords = np.unique(shapely.get_coordinates(cells), axis=0)
+    rings = [shapely.get_coordinates(c.exterior) for c in cells[::3]]
+    mids = np.vstack([(r[:-1] + r[1:]) / 2 for r in rings])
+    random = rng.uniform((117.95, 39.95), (118.65, 40.45), size=(50_000, 2))
+    points = np.vstack([coords, mids, random, [(126.01, 47.01), (126.0, 47.0)]])
+    lon, lat = points[:, 0].copy(), points[:, 1].copy()
+    expected = _oracle(cells, lon, lat)
+    assert (index.covering(lon, lat) == expected).all()
+    mapped = CellIndex.from_arrays(index.arrays(), cells)
+    assert (mapped.covering(lon, lat) == expected).all()
+    singles = [mapped.covering_point(x, y) for x, y in zip(lon[::5], lat[::5], strict=True)]
+    assert singles == expected[::5].tolist()
+
+    def tested(index: CellIndex, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean polygons a point of the random ones is tested against."""
+        label = index.labels[
+            ((y - index.y0) / index.size).astype(int) * index.nx
+            + ((x - index.x0) / index.size).astype(int)
+        ]
+        if index.split > 1:
+            fx, fy = (x - index.x0) / index.size, (y - index.y0) / index.size
+            label = index._sub_labels(label, fx, fy)
+        slot = -2 - label[label <= -2].astype(np.int64)
+        return float(np.diff(index.candidate_start)[slot].sum() / len(x))
+
+    coarse = CellIndex(cells, shapely.STRtree(cells))
+    coarse.split = 1  # the same cells, unrefined
+    x, y = random[:, 0], random[:, 1]
+    assert tested(index, x, y) < tested(coarse, x, y) / 3

@@ -1,0 +1,126 @@
+"""Polygons and their outlines for the cell index (``gis.query.cells``): from an array of
+shapely polygons, or decoded on demand from WKB in mapped arrays (shared by every process).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import shapely
+
+OUTLINE_CHUNK = 1 << 15
+"""Polygons whose edges are rasterised at a time (bounded memory)."""
+PREPARE_ABOVE = 8
+"""A batch prepares the polygons it decodes when it tests each this many times on average."""
+
+
+def ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expand [start, start + count) ranges: (owner of each element, the element)."""
+    owner = np.repeat(np.arange(len(start)), count)
+    offset = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+    return owner, start[owner] + offset
+
+
+Outline = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Polygon outlines, some polygons at a time: the vertices (k × 2, ring after ring), each
+vertex's ring (numbered within the chunk) and each ring's polygon."""
+
+
+def outlines(polygons: np.ndarray) -> Iterator[Outline]:
+    """The outlines of shapely ``polygons``, :data:`OUTLINE_CHUNK` at a time."""
+    for s in range(0, len(polygons), OUTLINE_CHUNK):
+        parts, part_of = shapely.get_parts(polygons[s : s + OUTLINE_CHUNK], return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+        yield coords, ring_of, part_of[ring_part] + s
+
+
+def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
+    """The outlines of the polygons stored as WKB ``blob[offsets[i]:offsets[i + 1]]``,
+    :data:`OUTLINE_CHUNK` at a time, mostly read straight from the bytes: a polygon of one
+    ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of one such — what PostGIS's
+    ``ST_AsBinary`` gives for grids) is its header and then its vertices, gathered with
+    numpy; any other through shapely.  (Making shapely rings of a million polygons takes
+    ten times as long as the rest of the index.)"""
+    n = len(offsets) - 1
+    for s in range(0, n, OUTLINE_CHUNK):
+        first, end = offsets[s : min(s + OUTLINE_CHUNK, n)], offsets[s + 1 : s + OUTLINE_CHUNK + 1]
+        k = len(first)
+        head = blob[np.minimum(first[:, None] + np.arange(22), max(len(blob) - 1, 0))]
+
+        def word(at: int, head: np.ndarray = head) -> np.ndarray:
+            return np.ascontiguousarray(head[:, at : at + 4]).view("<u4")[:, 0]
+
+        ndr = head[:, 0] == 1
+        multi = ndr & (word(1) == 6) & (word(5) == 1) & (head[:, 9] == 1) & (word(10) == 3)
+        multi &= word(14) == 1
+        plain = ndr & (word(1) == 3) & (word(5) == 1)
+        count = np.where(multi, word(18), word(9)).astype(np.int64)
+        at = first + np.where(multi, 22, 13)
+        simple = (multi | plain) & (end - at == 16 * count)
+        vertices, ring, owner = [], [], [np.arange(s, s + k)]
+        for r in range(8):  # the vertices of each residue of their offset mod 8, as doubles
+            mine = np.flatnonzero(simple & (at % 8 == r))
+            if len(mine):
+                doubles = blob[r : r + (len(blob) - r) // 8 * 8].view("<f8")
+                _, index = ranges((at[mine] - r) // 8, 2 * count[mine])
+                vertices.append(doubles[index].reshape(-1, 2))
+                ring.append(np.repeat(mine, count[mine]))
+        if len(others := np.flatnonzero(~simple)):
+            wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
+            coords, ring_of, polygon = next(outlines(shapely.from_wkb(wkb)))
+            vertices.append(coords)
+            ring.append(ring_of + k)
+            owner.append(others[polygon] + s)
+        yield np.concatenate(vertices), np.concatenate(ring), np.concatenate(owner)
+
+
+class Shapes(Protocol):
+    """Polygons by index: ``shapes[indices]`` is an array of shapely geometries."""
+
+    def __getitem__(self, indices: Any) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+
+class WkbShapes:
+    """Polygons decoded on demand from WKB ``blob[offsets[i]:offsets[i + 1]]`` (mapped
+    arrays: shared by every process), the last ``cache`` single ones kept decoded (the
+    candidates of the cells a worker's points fall in recur).  WKB keeps coordinates
+    exactly, so GEOS decides on the very polygons PostGIS stores."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray, cache: int = 4096) -> None:
+        self.blob, self.offsets, self.cache = blob, offsets, cache
+        self._decoded: OrderedDict[int, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def one(self, i: int) -> Any:
+        """Polygon ``i``, from the cache when recent."""
+        shape = self._decoded.get(i)
+        if shape is None:
+            shape = shapely.from_wkb(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
+            self._decoded[i] = shape
+            if len(self._decoded) > self.cache:
+                self._decoded.popitem(last=False)
+        else:
+            self._decoded.move_to_end(i)
+        return shape
+
+    def __getitem__(self, indices: Any) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) <= 64:  # single lookups: through the cache
+            found = np.empty(len(indices), dtype=object)
+            found[:] = [self.one(i) for i in indices.tolist()]
+            return found
+        unique, where = np.unique(indices, return_inverse=True)  # batches: each decoded once
+        start, end = self.offsets[unique], self.offsets[unique + 1]
+        blob = self.blob
+        shapes = shapely.from_wkb([blob[a:b].tobytes() for a, b in zip(start, end, strict=True)])
+        if len(indices) >= PREPARE_ABOVE * len(unique):
+            shapely.prepare(shapes)
+        return shapes[where]
