@@ -97,7 +97,7 @@ class CellIndex:
         self.nx = int(np.ceil((x1 - x0) / size)) + 3
         self.ny = int(np.ceil((y1 - y0) / size)) + 3
         eps = 1e-9 + 1e-12 * max(abs(x0), abs(x1), abs(y0), abs(y1))
-        make = (lambda: outlines(polygons)) if edges is None else edges  # type: ignore[arg-type]
+        make = edges or (lambda: outlines(polygons))
         mixed_cell, mixed_polygon = self._edge_cells(make(), n, eps, 1, None)
         self.labels, self.candidate_start, self.candidates = self._label(
             self.nx * self.ny, self.nx, mixed_cell, mixed_polygon, self._centres, polygons, tree
