@@ -3,9 +3,11 @@ point outside every grid measures only those (``GridIndex.nearest_point``).
 
 A block is a square of the cell index's frame, ``size × SPLIT^k`` degrees a side: first the
 largest no more than a sixteenth of the point's distance from the grids' box (a cell near
-it); a block whose list holds more than :data:`FEW` grids, or whose grids more than
-:data:`MAX_EDGES` edges that can be nearest, is split into SPLIT × SPLIT (r bounds how many
-a list holds), down to :data:`FINEST`.
+it); a block whose list holds more than :data:`FEW` grids is split into SPLIT × SPLIT (r
+bounds how many a list holds), one whose grids have more than :data:`MAX_EDGES` edges that
+can be nearest straight into the blocks no wider than would keep that few (the levels between
+are skipped: each costs a measure of the list), down to :data:`FINEST`.  A block's list is
+made from its outer block's (which holds every grid that can be nearest to its points).
 
 For a block's centre c, with r no less than the geodesic metres from c to any point of the
 block (a path along a meridian and a parallel: ``side × PATH_METRES_PER_DEGREE``), the list
@@ -75,9 +77,10 @@ def _slack(metres: float) -> float:
     return 0.01 + 1e-7 * metres
 
 
-Entry = tuple[np.ndarray | None, bool, array | None]
-"""A block's list (None: the full search), whether it is split (its list then only serves to
-make its quarters'), and its edges (:func:`_edges`; None: too many, or split)."""
+Entry = tuple[np.ndarray | None, int | None, array | None]
+"""A block's list (None: the full search), the level its points look at next if it is split
+(its list then only serves to make those blocks'; None: not split), and its edges
+(:func:`_edges`; None: too many, or split)."""
 
 
 class NearLists:
@@ -152,19 +155,29 @@ class NearLists:
                 if len(self.lists) >= MAX_BLOCKS:
                     self.lists.clear()
                     self.seen.clear()
-                found = self._list(side, row, col, outer)
-                edges, finer = None, found is not None and len(found) > FEW
-                if found is not None and not finer:
+                found, needed = self._list(side, row, col, outer)
+                edges, below = None, None
+                if found is not None and len(found) > FEW:
+                    below = self._below(k, needed)
+                elif found is not None:
                     cx, cy = self.cells.x0 + (col + 0.5) * side, self.cells.y0 + (row + 0.5) * side
-                    edges, side_needed = self._edges(cx, cy, side, found)
+                    edges, needed = self._edges(cx, cy, side, found)
                     finest = self.cells.size * float(SPLIT) ** FINEST
-                    finer = edges is None and side_needed >= finest
-                known = found, finer and k > FINEST, edges
+                    below = self._below(k, needed) if edges is None and needed >= finest else None
+                known = found, below if k > FINEST else None, edges
                 self.lists[(k, row, col)] = known
-            outer, split, _ = known
-            if not split:
+            outer, below, _ = known
+            if below is None:
                 return known
-            k -= 1
+            k = below
+
+    def _below(self, k: int, needed: float) -> int:
+        """The level a split block of level ``k`` sends its points to: straight to the
+        widest blocks no wider than ``needed`` degrees (the levels between would each cost a
+        measure of the list), at least one level down, no finer than :data:`FINEST`."""
+        if needed <= 0:
+            return FINEST
+        return max(min(k - 1, math.floor(math.log(needed / self.cells.size, SPLIT))), FINEST)
 
     def _edges(
         self, cx: float, cy: float, side: float, grids: np.ndarray
@@ -183,8 +196,7 @@ class NearLists:
         least, r = float(metres.min()), side * PATH_METRES_PER_DEGREE
         keep = metres <= least + 2 * r + 2 * _slack(least + 2 * r)
         if keep.sum() > MAX_EDGES:
-            enough = float(np.partition(metres, MAX_EDGES)[MAX_EDGES])  # the first left out
-            return None, (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
+            return None, _side_keeping(metres, least, MAX_EDGES)
         start = np.flatnonzero(same)[keep]
         a, b = coords[start], coords[start + 1]
         lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
@@ -197,24 +209,38 @@ class NearLists:
         )
         return array("d", packed.ravel().tolist()), side
 
-    def _list(self, side: float, row: int, col: int, outer: np.ndarray | None) -> np.ndarray | None:
-        """The list of one block (see the module's docstring).  ``outer``: the list of the
-        block it is a part of, if any — it holds the nearest grid of every point of this one
-        (the centre's too), so this one's is the grids of it within reach."""
+    def _list(
+        self, side: float, row: int, col: int, outer: np.ndarray | None
+    ) -> tuple[np.ndarray | None, float]:
+        """The list of one block (see the module's docstring), and the side of a block
+        around its centre whose list would hold no more than :data:`FEW`.  ``outer``: the
+        list of the block it is a part of, if any — it holds the nearest grid of every point
+        of this one (the centre's too), so this one's is the grids of it within reach."""
         cx, cy = self.cells.x0 + (col + 0.5) * side, self.cells.y0 + (row + 0.5) * side
         if not -180 <= cx <= 180 or not -90 <= cy <= 90:
-            return None
+            return None, 0.0
         r = side * PATH_METRES_PER_DEGREE
         grids = self.search(cx, cy, 0.0) if outer is None else outer
         metres = self.measure(cx, cy, grids)
         least = float(metres.min())
         reach = least + 2 * r + 2 * _slack(least + 2 * r)
         if reach > self.band:
-            return None
+            return None, 0.0
         if outer is None:
             grids = self.search(cx, cy, reach)
             metres = self.measure(cx, cy, grids)
-        return grids[metres <= reach]
+        kept = metres <= reach
+        if kept.sum() <= FEW:
+            return grids[kept], side
+        return grids[kept], _side_keeping(metres, least, FEW)
+
+
+def _side_keeping(metres: np.ndarray, least: float, few: int) -> float:
+    """The side (degrees) of a block around the point measured whose reach keeps no more
+    than ``few`` of ``metres``: its r below half the gap from the least to the first left
+    out (``few`` < len(metres))."""
+    enough = float(np.partition(metres, few)[few])
+    return (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
 
 
 def _projected(
