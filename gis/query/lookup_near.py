@@ -3,11 +3,12 @@ point outside every grid measures only those (``GridIndex.nearest_point``).
 
 A block is a square of the cell index's frame, ``size × SPLIT^k`` degrees a side: first the
 largest no more than a sixteenth of the point's distance from the grids' box (a cell near
-it); a block whose list holds more than :data:`FEW` grids is split into SPLIT × SPLIT (r
-bounds how many a list holds), one whose grids have more than :data:`MAX_EDGES` edges that
-can be nearest straight into the blocks no wider than would keep that few (the levels between
-are skipped: each costs a measure of the list), down to :data:`FINEST`.  A block's list is
-made from its outer block's (which holds every grid that can be nearest to its points).
+it); a block whose list holds more than :data:`FEW` grids, or whose grids more than
+:data:`MAX_EDGES` edges that can be nearest, is split (r bounds how many a list holds): its
+points go straight to the widest blocks of SPLIT^k cells no wider than would keep that few,
+as measured at its centre (at least one level down; the levels between are skipped, each
+would cost a measure of the list), down to :data:`FINEST`.  A block's list is made from its
+outer block's, which holds every grid that can be nearest to its points.
 
 For a block's centre c, with r no less than the geodesic metres from c to any point of the
 block (a path along a meridian and a parallel: ``side × PATH_METRES_PER_DEGREE``), the list
@@ -196,7 +197,7 @@ class NearLists:
         least, r = float(metres.min()), side * PATH_METRES_PER_DEGREE
         keep = metres <= least + 2 * r + 2 * _slack(least + 2 * r)
         if keep.sum() > MAX_EDGES:
-            return None, _side_keeping(metres, least, MAX_EDGES)
+            return None, _side_keeping(metres, MAX_EDGES)
         start = np.flatnonzero(same)[keep]
         a, b = coords[start], coords[start + 1]
         lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
@@ -232,15 +233,15 @@ class NearLists:
         kept = metres <= reach
         if kept.sum() <= FEW:
             return grids[kept], side
-        return grids[kept], _side_keeping(metres, least, FEW)
+        return grids[kept], _side_keeping(metres, FEW)
 
 
-def _side_keeping(metres: np.ndarray, least: float, few: int) -> float:
+def _side_keeping(metres: np.ndarray, few: int) -> float:
     """The side (degrees) of a block around the point measured whose reach keeps no more
     than ``few`` of ``metres``: its r below half the gap from the least to the first left
     out (``few`` < len(metres))."""
     enough = float(np.partition(metres, few)[few])
-    return (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
+    return (enough - float(metres.min()) - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
 
 
 def _projected(
