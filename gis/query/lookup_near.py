@@ -259,14 +259,21 @@ def _measure_edges(edges: array, x: float, y: float) -> tuple[int, float]:
     """The nearest grid and its geodesic metres over a block's packed ``edges``, in plain
     Python, by ``GridIndex._local``'s rule: per grid the point of its edges nearest on the
     sphere (first edge on a tie), measured by ``Geod.inv``; the least metres, the lowest
-    grid on a tie."""
+    grid on a tie.  An edge starting where the one before ended (the edges of an outline
+    come in order) reuses that vertex's projection."""
     lat0 = math.radians(y)
     s0, c0 = math.sin(lat0), math.cos(lat0)
     best: dict[int, tuple[float, float, float]] = {}
+    end_lon = end_sin = math.nan
+    bx = by = 0.0
     for i in range(0, len(edges), 7):
         g, lon_a, sin_a, cos_a, lon_b, sin_b, cos_b = edges[i : i + 7]
-        ax, ay = _projected(lon_a, sin_a, cos_a, x, s0, c0)
+        if lon_a == end_lon and sin_a == end_sin:
+            ax, ay = bx, by
+        else:
+            ax, ay = _projected(lon_a, sin_a, cos_a, x, s0, c0)
         bx, by = _projected(lon_b, sin_b, cos_b, x, s0, c0)
+        end_lon, end_sin = lon_b, sin_b
         dx, dy = bx - ax, by - ay
         length = dx * dx + dy * dy
         t = min(max(-(ax * dx + ay * dy) / (length if length > 0 else 1.0), 0.0), 1.0)
