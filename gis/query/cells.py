@@ -164,6 +164,10 @@ class CellIndex:
         the cells'), so a point in a refined cell tests the few polygons of its sub-cell.
         ``refined`` gives each cell's slot its refined cell's number (-1: not refined),
         ``sub_labels`` the sub-cells, split × split per refined cell, row by row."""
+        slots = len(self.candidate_start) - 1
+        crowded = np.flatnonzero(np.diff(self.candidate_start) > CROWDED)
+        if not len(crowded):
+            return
         boxes = shapely.bounds(tree.geometries)
         typical = float(
             np.median(
@@ -172,11 +176,9 @@ class CellIndex:
                 )
             )
         )
-        slots = len(self.candidate_start) - 1
-        crowded = np.flatnonzero(np.diff(self.candidate_start) > CROWDED)
         split = int(np.ceil(self.size * np.sqrt(CELLS_PER_POLYGON) / typical))
         split = min(split, int(np.sqrt(MAX_CELLS / max(len(crowded), 1))))
-        if split < REFINE_FROM or not len(crowded):
+        if split < REFINE_FROM:
             return
         cell_of_slot = np.empty(slots, dtype=np.int64)
         mixed = np.flatnonzero(self.labels <= -2)
