@@ -176,7 +176,7 @@ class CellIndex:
                 )
             )
         )
-        split = int(np.ceil(self.size * np.sqrt(CELLS_PER_POLYGON) / typical))
+        split = int(self.size * np.sqrt(CELLS_PER_POLYGON) / typical)  # ≥ 4: grids ≤ 2 cells wide
         split = min(split, int(np.sqrt(MAX_CELLS / max(len(crowded), 1))))
         if split < REFINE_FROM:
             return
