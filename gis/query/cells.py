@@ -180,10 +180,8 @@ class CellIndex:
         split = min(split, int(np.sqrt(MAX_CELLS / max(len(crowded), 1))))
         if split < REFINE_FROM:
             return
-        cell_of_slot = np.empty(slots, dtype=np.int64)
-        mixed = np.flatnonzero(self.labels <= -2)
-        cell_of_slot[-2 - self.labels[mixed]] = mixed
-        cells = cell_of_slot[crowded]  # in slot order = cell order
+        # slots are numbered in cell order (``_label``): slot j is the j-th mixed cell
+        cells = np.flatnonzero(self.labels <= -2)[crowded]
         refined = np.full(slots, -1, dtype=np.int32)
         refined[crowded] = np.arange(len(crowded), dtype=np.int32)
         ordinal = np.full(self.nx * self.ny, -1, dtype=np.int64)
