@@ -136,8 +136,8 @@ class FastLookup:
         varies: tuple[bytes, ...] = (b'{"lon":%r,"lat":%r}' % (round(lon, 9), round(lat, 9)),)
         key: Rendered = (index.version, grid, None, role)
         if grid < 0:
-            nearest, metres = index.nearest_point(lon, lat)
-            key = (index.version, nearest, index.area(lon, lat), role)
+            nearest, metres, area = index.outside_point(lon, lat)
+            key = (index.version, nearest, area, role)
             varies = (b"%r" % round(metres, 2), *varies)
         parts = self.rendered.get(key)
         if parts is None:

@@ -86,12 +86,15 @@ def build(url: str) -> dict[str, Any]:
     from gis.query import lookup_file
 
     try:
-        from gis.query.lookup_index import read_arrays
-    except ImportError:  # --before a commit that reads the levels apart, interleaved
-        from gis.query.lookup_index import index_arrays, read_rows
+        from gis.query.lookup_arrays import read_arrays
+    except ImportError:  # --before the arrays had a module of their own
+        try:
+            from gis.query.lookup_index import read_arrays
+        except ImportError:  # --before a commit that reads the levels apart, interleaved
+            from gis.query.lookup_index import index_arrays, read_rows
 
-        def read_arrays(conn: Any, version: int) -> Any:
-            return index_arrays(read_rows(conn, version))
+            def read_arrays(conn: Any, version: int) -> Any:
+                return index_arrays(read_rows(conn, version))
 
     engine = make_engine(url)
     with engine.connect() as conn:

@@ -103,7 +103,7 @@ def role(args: argparse.Namespace) -> dict[str, Any]:
     """Run one measured process's part (see the module) and return its figures."""
     from gis.query import lookup_file
     from gis.query.lookup import load_index
-    from gis.query.lookup_index import read_arrays
+    from gis.query.lookup_arrays import read_arrays
     from gis.store.board import OID_SQL, database_key, lookup_folder
 
     engine = make_engine(args.url)

@@ -18,6 +18,7 @@ sequence indexed by integer arrays — shapely's own array, or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -395,6 +396,27 @@ class CellIndex:
         start = self.candidate_start[slot]
         _, candidate = ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)
+
+    def in_box(
+        self, x0: float, y0: float, x1: float, y1: float, most: int = 64
+    ) -> np.ndarray | None:
+        """The polygons (sorted indices) :meth:`covering_point` may answer for a point of
+        the box: the labels of the cells it overlaps and the lists of the mixed ones (a
+        refined cell's list holds its sub-cells': polygons that do not overlap cover a
+        sub-cell only if their outline passes through its cell); None when it overlaps
+        more than ``most`` cells."""
+        c0 = max(math.floor((x0 - self.x0) / self.size), 0)
+        c1 = min(math.floor((x1 - self.x0) / self.size), self.nx - 1)
+        r0 = max(math.floor((y0 - self.y0) / self.size), 0)
+        r1 = min(math.floor((y1 - self.y0) / self.size), self.ny - 1)
+        if c0 > c1 or r0 > r1:
+            return np.empty(0, dtype=np.int64)
+        if (c1 - c0 + 1) * (r1 - r0 + 1) > most:
+            return None
+        rows, cols = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+        cells = (rows * self.nx + cols).ravel()
+        labels = self.labels[cells].astype(np.int64)
+        return np.union1d(labels[labels >= 0], self._listed(cells[labels <= -2]))
 
     def near(self, gaps: Gaps, reach: float) -> np.ndarray:
         """The polygons (sorted indices) listed in a cell whose distance from a point

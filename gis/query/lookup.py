@@ -30,7 +30,8 @@ from gis.ingest.fields import coordinates, point_columns
 from gis.query import lookup_file
 from gis.query.addresses import AddressMatch, match_address
 from gis.query.lookup_answers import AREA_LEVELS, DISTANCE_UNIT, GRID_FIELDS, Located
-from gis.query.lookup_index import GridIndex, read_arrays
+from gis.query.lookup_arrays import read_arrays
+from gis.query.lookup_index import GridIndex
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
 from gis.store.db import make_engine

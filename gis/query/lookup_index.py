@@ -21,10 +21,8 @@ the polygons, grids and chains its points need.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +31,16 @@ import shapely
 from sqlalchemy import Connection
 
 from gis.geo.geodesy import GEOD, AzimuthalFrame
-from gis.query.cell_shapes import WkbShapes, wkb_outlines
+from gis.query.cell_shapes import WkbShapes
 from gis.query.cells import CellIndex, Gaps
 from gis.query.lookup_answers import (
     AREA_LEVELS,
-    GRID_FIELDS,
     Found,
     Located,
     render_answers,
     render_rows,
 )
+from gis.query.lookup_arrays import Chains, Records, RegionTable, index_arrays, read_arrays
 from gis.query.lookup_gaps import (
     METRES_PER_DEGREE,
     NEAR_DEG,
@@ -53,145 +51,12 @@ from gis.query.lookup_gaps import (
     nearest_on_edges,
 )
 from gis.query.lookup_near import NearLists
-from gis.query.lookup_read import LevelRows, from_rows, read_level
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
 
 OUTLINES_KEPT = 20_000
 """Grids whose decoded rings a worker keeps for measuring (~3 KB each at 100 vertices)."""
-
-
-def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Byte strings as one uint8 array and their offsets."""
-    offsets = np.zeros(len(items) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in items], out=offsets[1:])
-    return np.frombuffer(b"".join(items), dtype=np.uint8), offsets
-
-
-def _json(item: Any) -> bytes:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-class Records(Sequence[Any]):
-    """JSON values kept encoded (``blob`` and ``offsets``), each decoded when asked for."""
-
-    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
-        self.blob, self.offsets = blob, offsets
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def __getitem__(self, i: Any) -> Any:
-        return json.loads(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
-
-    def __iter__(self) -> Iterator[Any]:
-        return (self[i] for i in range(len(self)))
-
-
-class Chains(Sequence[dict[str, dict[str, str]]]):
-    """Per item, the chain of its region (``of[i]``: an index into the regions above
-    grids, or -1): that region and its ancestors, level → code and name.  Built once per
-    region when first asked for and shared (a cycle of parent codes ends where it closes)."""
-
-    def __init__(self, regions: RegionTable, of: np.ndarray) -> None:
-        self.regions, self.of = regions, of
-
-    def __len__(self) -> int:
-        return len(self.of)
-
-    def __getitem__(self, i: Any) -> dict[str, dict[str, str]]:
-        return self.regions.chain(int(self.of[i]))
-
-
-class RegionTable:
-    """The regions above grids: level (index into ``AREA_LEVELS``), parent (or -1), and
-    code and name (``records``), with their chains cached."""
-
-    def __init__(self, level: np.ndarray, parent: np.ndarray, records: Records) -> None:
-        self.level, self.parent, self.records = level, parent, records
-        self._chains: dict[int, dict[str, dict[str, str]]] = {-1: {}}
-
-    def chain(self, r: int) -> dict[str, dict[str, str]]:
-        """Region ``r`` and its ancestors, level → code and name."""
-        found = self._chains.get(r)
-        if found is None:
-            self._chains[r] = {}  # where a cycle of parent codes would come back
-            code, name = self.records[r]
-            up = self.chain(int(self.parent[r]))
-            found = self._chains[r] = {
-                **up,
-                AREA_LEVELS[self.level[r]]: {"code": code, "name": name},
-            }
-        return found
-
-
-def index_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """The arrays of the index of ``rows`` held in memory (regions of every level in code
-    order: the grid fields, ``level``, ``parent_code`` and ``wkb``)."""
-    return level_arrays(lambda level: from_rows(rows, level))
-
-
-def read_arrays(conn: Connection, version: int | None) -> dict[str, np.ndarray]:
-    """The arrays of the index of the regions valid at ``version``, read a level at a time
-    (``gis.query.lookup_read``: the builder's memory stays about the size of the index)."""
-    return level_arrays(lambda level: read_level(conn, version, level))
-
-
-def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
-    """The index's arrays from each level's regions: the levels above grids first (their
-    positions in code order are the regions' numbers), then the grids (``read`` from another
-    thread: it must not share anything with the caller's thread meanwhile)."""
-    levels = {level: read(level) for level in AREA_LEVELS}
-    area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
-    position = {row["code"]: i for i, row in enumerate(area_rows)}
-
-    def parents(mine: list[dict[str, Any]]) -> np.ndarray:
-        return np.array([position.get(row["parent_code"], -1) for row in mine], dtype=np.int32)
-
-    arrays = {
-        "region.level": np.array([AREA_LEVELS.index(r["level"]) for r in area_rows], np.int8),
-        "region.parent": parents(area_rows),
-    }
-    arrays["region.records"], arrays["region.offsets"] = _blob(
-        [_json([row["code"], row["name"]]) for row in area_rows]
-    )
-    del area_rows
-
-    def level_of(level: str, found: LevelRows) -> dict[str, np.ndarray]:
-        made: dict[str, np.ndarray] = {}
-        if level == "grid":
-            made["grid.parent"] = parents(found.rows)
-            made["grid.records"], made["grid.offsets"] = _blob(
-                [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
-            )
-            b = found.bounds
-            made["grid.bounds"] = np.array(
-                [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
-                if len(b)
-                else (0.0, 0.0, 0.0, 0.0)
-            )
-        made[f"{level}.wkb"], made[f"{level}.wkb_offsets"] = found.blob, found.offsets
-        made[f"{level}.region"] = np.array(
-            [position.get(row["code"], -1) for row in found.rows], np.int32
-        )
-        if len(found.bounds):  # polygons decoded from the blob as the build needs them
-            index = CellIndex(
-                WkbShapes(found.blob, found.offsets),
-                shapely.STRtree(shapely.box(*found.bounds.T)),
-                lambda: wkb_outlines(found.blob, found.offsets),
-            )
-            made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
-        return made
-
-    # the grids read (the server working) while the levels above are indexed
-    with ThreadPoolExecutor(1, thread_name_prefix="gridmap-lookup-read") as reader:
-        grids = reader.submit(read, "grid")
-        above = {level: level_of(level, levels.pop(level)) for level in AREA_LEVELS}
-        arrays |= level_of("grid", grids.result())
-    for level in AREA_LEVELS:
-        arrays |= above.pop(level)
-    return arrays
 
 
 @dataclass(frozen=True)
@@ -247,6 +112,7 @@ class GridIndex:
                 self._search,
                 self._local,
                 self._outlines,
+                self.box_area,
                 LOCAL_M,
             )
             if self.cells is not None
@@ -299,8 +165,19 @@ class GridIndex:
         Within :data:`LOCAL_M`, the candidates of a point's block are kept
         (:class:`NearLists`): the search runs once per block, a request measures the few
         edges of its block that can be nearest."""
+        grid, metres, _ = self._nearest(x, y)
+        return grid, metres
+
+    def outside_point(self, x: float, y: float) -> tuple[int, float, int]:
+        """For a point outside every grid: :meth:`nearest_point` and :meth:`area` (the
+        region of the point's block when it has one: the same answer, not tested again)."""
+        grid, metres, area = self._nearest(x, y)
+        return grid, metres, self.area(x, y) if area is None else area
+
+    def _nearest(self, x: float, y: float) -> tuple[int, float, int | None]:
+        """:meth:`nearest_point`, and the region of the point's block (or None)."""
         if self.near_lists is None:
-            return -1, math.nan
+            return -1, math.nan, None
         if (listed := self.near_lists.nearest(x, y)) is not None:  # measured on its block's
             return listed
         found = self._closest_first(x, y)
@@ -310,12 +187,12 @@ class GridIndex:
         if reach <= LOCAL_M:
             metres = self._local(x, y, found)
             best = np.lexsort((found, metres))[0]
-            return int(found[best]), float(metres[best])
+            return int(found[best]), float(metres[best]), None
         found = self._closest(x, y, found)
         projected, metres = self._measure(x, y, found)
         close = projected <= projected.min() * 1.01 + 1.0
         best = np.lexsort((found[close], metres[close]))[0]
-        return int(found[close][best]), float(metres[close][best])
+        return int(found[close][best]), float(metres[close][best]), None
 
     def _gaps(self, x: float, y: float) -> Gaps:
         """Lower bounds of the metres from the point to boxes of cells: scaled degrees near
@@ -434,10 +311,23 @@ class GridIndex:
                 return int(level.region[i])
         return -1
 
-    def _area_chain(self, x: float, y: float) -> dict[str, dict[str, str]]:
-        """The chain of the deepest region above grids covering the point ({} if none)."""
-        region = self.area(x, y)
-        return self.regions.chain(region) if region >= 0 else {}
+    def box_area(self, x0: float, y0: float, x1: float, y1: float) -> int | None:
+        """The region :meth:`area` answers for every point of the box, or None when it may
+        vary within it: per level (deepest first), of the polygons the level's cells may
+        answer there (:meth:`CellIndex.in_box`), none meeting the box passes to the next
+        level, one alone meeting and covering it answers (GEOS's exact predicates)."""
+        square = shapely.box(x0, y0, x1, y1)
+        for level in self.areas:
+            found = level.cells.in_box(x0, y0, x1, y1)
+            if found is None:
+                return None
+            polygons = level.cells.polygons[found]
+            meets = shapely.intersects(polygons, square)
+            if meets.sum() > 1 or (meets.any() and not shapely.covers(polygons[meets][0], square)):
+                return None
+            if meets.any():
+                return int(level.region[found[meets][0]])
+        return -1
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
         """Where each WGS84 point is (:class:`Located`): its grid, else the deepest region
@@ -465,8 +355,8 @@ class GridIndex:
         grid = self.cells.covering_point(x, y) if self.cells is not None else -1
         if grid >= 0:
             return Located([grid], [self.chains[grid]], [-1], [math.nan])
-        nearest, metres = self.nearest_point(x, y)
-        return Located([-1], [self._area_chain(x, y)], [nearest], [metres])
+        nearest, metres, area = self.outside_point(x, y)
+        return Located([-1], [self.regions.chain(area)], [nearest], [metres])
 
     def describe(self, i: int) -> dict[str, Any]:
         """Grid ``i`` with its attributes and its community, street and county."""

@@ -4,10 +4,11 @@ point outside every grid measures only those (``GridIndex.nearest_point``).
 A block is a square of the cell index's frame, ``size × SPLIT^k`` degrees a side: first the
 largest no more than a sixteenth of the point's distance from the grids' box (a cell near
 it); a block whose list holds more than :data:`FEW` grids is split into SPLIT × SPLIT (r
-bounds how many a list holds); one whose grids have more than :data:`MAX_EDGES` edges that
-can be nearest sends its points straight to the widest blocks no wider than would keep that
-few, as measured at its centre (at least one level down: the levels between are skipped,
-each would cost a measure of the list); down to :data:`FINEST`.  A block's list is made from
+bounds how many a list holds); one whose grids have more than :data:`FEW_EDGES` edges that
+can be nearest (:data:`MAX_EDGES` where the finest blocks cannot keep so few) sends its
+points straight to the widest blocks no wider than would keep that few, as measured at its
+centre (at least one level down: the levels between are skipped, each would cost a measure
+of the list); down to :data:`FINEST`.  A block's list is made from
 its outer block's, which holds every grid that can be nearest to its points.  (Long lists go
 down a level at a time: jumping by the gap to the seventh grid made blocks too fine to share
 30 km out — first points 3.1 → 9.5 ms, demo + county.)
@@ -26,6 +27,10 @@ alone in plain Python (:func:`_measure_edges`: the gnomonic projection,
 the nearest point of each edge, ``Geod.inv``, as ``GridIndex._local`` does with numpy): on a
 handful of edges numpy's cost is its calls (~120–260 µs a point, 20–30 µs here, beside
 100 000 grids).
+
+A block its points are measured on also keeps the region above grids that covers all of it,
+when one does or none does (``GridIndex.box_area``): a point outside every grid then needs
+no point-in-polygon test per level (3 levels, ~13 µs a point beside 100 000 grids).
 
 A block's list is made at its **second** point, not its first: the first is answered by the
 full search (~1 ms at 10 km beside 100 000 grids), while making the lists down to a block
@@ -54,9 +59,13 @@ MAX_BLOCKS = 100_000
 """Blocks whose list a worker keeps (a list and its edges: ~0.5 KB); beyond it the lists
 start again (bounded memory)."""
 
+FEW_EDGES = 8
+"""A block with more edges than this is split where a finer block (down to the finest
+level) keeps no more: each point measures every edge of its block (~1.4 µs an edge)."""
+
 MAX_EDGES = 16
-"""A block keeps its edges for the plain-Python measure up to this many; with more it is
-split where a finer block can keep fewer, else (and at the finest level) its points are
+"""Where no block of the finest level keeps :data:`FEW_EDGES`, a block keeps up to this many,
+split where a finer block keeps no more; beyond it (and at the finest level) its points are
 measured with numpy."""
 
 Outlines = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -80,10 +89,19 @@ def _slack(metres: float) -> float:
     return 0.01 + 1e-7 * metres
 
 
-Entry = tuple[np.ndarray | None, int | None, array | None]
+Entry = tuple[np.ndarray | None, int | None, array | None, int | None]
 """A block's list (None: the full search), the level its points look at next if it is split
-(its list then only serves to make those blocks'; None: not split), and its edges
-(:func:`_edges`; None: too many, or split)."""
+(its list then only serves to make those blocks'; None: not split), its edges
+(:func:`_edges`; None: too many, or split), and the region above grids covering every point
+of it (``GridIndex.area``'s answer, -1: none; None: it may vary, or split)."""
+
+Near = tuple[int, float, int | None]
+"""The nearest grid, the geodesic metres to its outline, and the block's region (see
+:data:`Entry`)."""
+
+Box = Callable[[float, float, float, float], int | None]
+"""``GridIndex.box_area``: the region above grids covering every point of a box, -1 for
+none, None when it may vary within the box."""
 
 
 class NearLists:
@@ -92,7 +110,7 @@ class NearLists:
     A block's list is made for the second point in it by ``search`` (the full nearest-grid
     search's candidates at the block's centre within a reach; with reach 0 some close grids)
     and ``measure`` (metres from a point to each grid's outline); its edges from
-    ``outlines``."""
+    ``outlines``; its region from ``area``."""
 
     def __init__(
         self,
@@ -101,10 +119,12 @@ class NearLists:
         search: Callable[[float, float, float], np.ndarray],
         measure: Callable[[float, float, np.ndarray], np.ndarray],
         outlines: Outlines,
+        area: Box,
         band: float,
     ) -> None:
         self.cells, self.box, self.band = cells, box, band
         self.search, self.measure, self.outlines = search, measure, outlines
+        self.area = area
         self.lists: dict[tuple[int, int, int], Entry] = {}
         """Per (level, row, col) of a block: its :data:`Entry`."""
         self.seen: set[tuple[int, int, int]] = set()
@@ -114,10 +134,10 @@ class NearLists:
         """The grids (sorted indices) that can be nearest to the point, or None."""
         return self._block(x, y)[0]
 
-    def nearest(self, x: float, y: float) -> tuple[int, float] | None:
+    def nearest(self, x: float, y: float) -> Near | None:
         """The nearest grid to the point and the geodesic metres to its outline, as
-        ``GridIndex.nearest_point`` answers (the lowest index on a tie); None: the point's
-        block has no list (the full search answers)."""
+        ``GridIndex.nearest_point`` answers (the lowest index on a tie), and its block's
+        region; None: the point's block has no list (the full search answers)."""
         key = self._first(x, y)
         if key not in self.lists and key not in self.seen:  # a first point: the full search
             if len(self.seen) >= MAX_BLOCKS:
@@ -125,14 +145,14 @@ class NearLists:
             self.seen.add(key)
             return None
         self.seen.discard(key)
-        listed, _, edges = self._block(x, y, key[0])
+        listed, _, edges, area = self._block(x, y, key[0])
         if listed is None:
             return None
         if edges is not None:
-            return _measure_edges(edges, x, y)
+            return (*_measure_edges(edges, x, y), area)
         metres = self.measure(x, y, listed)
         best = np.lexsort((listed, metres))[0]
-        return int(listed[best]), float(metres[best])
+        return int(listed[best]), float(metres[best]), area
 
     def _first(self, x: float, y: float) -> tuple[int, int, int]:
         """The block a point looks at first: the largest with a side no more than
@@ -164,15 +184,26 @@ class NearLists:
                     below = k - 1
                 elif found is not None:
                     cx, cy = self.cells.x0 + (col + 0.5) * side, self.cells.y0 + (row + 0.5) * side
-                    edges, needed = self._edges(cx, cy, side, found)
                     finest = self.cells.size * float(SPLIT) ** FINEST
+                    edges, needed = self._edges(cx, cy, side, found, finest)
                     below = self._below(k, needed) if edges is None and needed >= finest else None
-                known = found, below if k > FINEST else None, edges
+                below = below if k > FINEST else None
+                known = found, below, edges, self._area(side, row, col, found, below)
                 self.lists[(k, row, col)] = known
-            outer, below, _ = known
+            outer, below, *_ = known
             if below is None:
                 return known
             k = below
+
+    def _area(
+        self, side: float, row: int, col: int, found: np.ndarray | None, below: int | None
+    ) -> int | None:
+        """The region covering every point of a block its points are measured on (a hair
+        wider: a point's block is found by rounding), else None."""
+        if found is None or below is not None:
+            return None
+        x0, y0 = self.cells.x0 + col * side - 1e-9, self.cells.y0 + row * side - 1e-9
+        return self.area(x0, y0, x0 + side + 2e-9, y0 + side + 2e-9)
 
     def _below(self, k: int, needed: float) -> int:
         """The level a block of level ``k`` whose edges are too many sends its points to:
@@ -182,24 +213,30 @@ class NearLists:
         return max(min(k - 1, math.floor(math.log(needed / self.cells.size, SPLIT))), FINEST)
 
     def _edges(
-        self, cx: float, cy: float, side: float, grids: np.ndarray
+        self, cx: float, cy: float, side: float, grids: np.ndarray, finest: float
     ) -> tuple[array | None, float]:
         """The edges of ``grids``' outlines that can be nearest to a point of the block of
-        ``side`` degrees around (cx, cy), packed for :func:`_measure_edges` (None beyond
-        :data:`MAX_EDGES`), and the side of a block around the centre that would keep no
-        more than that: as for the grids of a list, each edge measured from the centre
-        (``GridIndex._local``'s measure, per edge) and those within the least + 2r kept.  A
-        far point beside a long straight outline has many edges nearly as near: no block
-        of the finest level makes them few, and numpy measures them."""
+        ``side`` degrees around (cx, cy), packed for :func:`_measure_edges`, or None and the
+        side of a block around the centre that would keep :data:`FEW_EDGES` (if no less
+        than ``finest``), else :data:`MAX_EDGES` (beyond which numpy measures them): as for
+        the grids of a list, each edge measured from the centre (``GridIndex._local``'s
+        measure, per edge) and those within the least + 2r kept.  A far point beside a
+        long straight outline has many edges nearly as near: no block of the finest level
+        makes them few."""
         coords, same, owner = self.outlines(grids)
         gap, _ = nearest_on_edges(gnomonic(coords, cx, cy), same)
         lon, lat = gnomonic_inverse(gap, cx, cy)
         metres = np.asarray(GEOD.inv(np.full(len(lon), cx), np.full(len(lon), cy), lon, lat)[2])
         least, r = float(metres.min()), side * PATH_METRES_PER_DEGREE
         keep = metres <= least + 2 * r + 2 * _slack(least + 2 * r)
-        if keep.sum() > MAX_EDGES:
-            enough = float(np.partition(metres, MAX_EDGES)[MAX_EDGES])  # the first left out
-            return None, (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
+        kept = int(keep.sum())
+        for most in (FEW_EDGES, MAX_EDGES):
+            if kept <= most:
+                break
+            enough = float(np.partition(metres, most)[most])  # the first left out
+            needed = (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
+            if needed >= finest or most == MAX_EDGES:
+                return None, needed
         start = np.flatnonzero(same)[keep]
         a, b = coords[start], coords[start + 1]
         lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
@@ -232,52 +269,54 @@ class NearLists:
         return grids[metres <= reach]
 
 
-def _projected(
-    lon: float, sin_lat: float, cos_lat: float, x: float, s0: float, c0: float
-) -> tuple[float, float]:
-    """:func:`gnomonic` of one vertex (lon in degrees, its latitude's sine and cosine)
-    centred on longitude ``x`` and the latitude whose sine and cosine are s0, c0."""
-    d = math.radians(lon - x)
-    cos_d = math.cos(d)
-    cos_c = s0 * sin_lat + c0 * cos_lat * cos_d
-    return cos_lat * math.sin(d) / cos_c, (c0 * sin_lat - s0 * cos_lat * cos_d) / cos_c
+_DEGREE = math.pi / 180.0
+"""Radians in a degree (``math.radians``'s own factor: the same floats)."""
 
 
 def _measure_edges(edges: array, x: float, y: float) -> tuple[int, float]:
     """The nearest grid and its geodesic metres over a block's packed ``edges``, in plain
     Python, by ``GridIndex._local``'s rule: per grid the point of its edges nearest on the
     sphere (first edge on a tie), measured by ``Geod.inv``; the least metres, the lowest
-    grid on a tie.  An edge starting where the one before ended (the edges of an outline
-    come in order) reuses that vertex's projection."""
+    grid on a tie.  Each vertex is projected as :func:`gnomonic` does (centred on the
+    point; inline: a call per vertex was a third of the cost); an edge starting where the
+    one before ended (the edges of an outline come in order) reuses that vertex's."""
     lat0 = math.radians(y)
     s0, c0 = math.sin(lat0), math.cos(lat0)
-    best: dict[int, tuple[float, float, float]] = {}
+    sin, cos = math.sin, math.cos
+    best: dict[float, tuple[float, float, float]] = {}
     end_lon = end_sin = math.nan
     bx = by = 0.0
-    for i in range(0, len(edges), 7):
-        g, lon_a, sin_a, cos_a, lon_b, sin_b, cos_b = edges[i : i + 7]
+    it = iter(edges)
+    for g, lon_a, sin_a, cos_a, lon_b, sin_b, cos_b in zip(it, it, it, it, it, it, it, strict=True):
         if lon_a == end_lon and sin_a == end_sin:
             ax, ay = bx, by
         else:
-            ax, ay = _projected(lon_a, sin_a, cos_a, x, s0, c0)
-        bx, by = _projected(lon_b, sin_b, cos_b, x, s0, c0)
+            d = (lon_a - x) * _DEGREE
+            cos_d = cos(d)
+            cos_c = s0 * sin_a + c0 * cos_a * cos_d
+            ax, ay = cos_a * sin(d) / cos_c, (c0 * sin_a - s0 * cos_a * cos_d) / cos_c
+        d = (lon_b - x) * _DEGREE
+        cos_d = cos(d)
+        cos_c = s0 * sin_b + c0 * cos_b * cos_d
+        bx, by = cos_b * sin(d) / cos_c, (c0 * sin_b - s0 * cos_b * cos_d) / cos_c
         end_lon, end_sin = lon_b, sin_b
         dx, dy = bx - ax, by - ay
         length = dx * dx + dy * dy
-        t = min(max(-(ax * dx + ay * dy) / (length if length > 0 else 1.0), 0.0), 1.0)
+        t = -(ax * dx + ay * dy) / (length if length > 0 else 1.0)
+        t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
         gx, gy = ax + t * dx, ay + t * dy
         near = gx * gx + gy * gy
-        grid = int(g)
-        if grid not in best or near < best[grid][0]:
-            best[grid] = (near, gx, gy)
+        known = best.get(g)
+        if known is None or near < known[0]:
+            best[g] = (near, gx, gy)
     found = (-1, math.inf)
     for grid, (_, px, py) in sorted(best.items()):
         rho = math.hypot(px, py)
         c = math.atan(rho)
-        sin_c, cos_c = math.sin(c), math.cos(c)
+        sin_c, cos_c = sin(c), cos(c)
         lat = math.asin(cos_c * s0 + py * sin_c * c0 / (rho if rho > 0 else 1.0))
         lon = x + math.degrees(math.atan2(px * sin_c, rho * c0 * cos_c - py * s0 * sin_c))
         metres = GEOD.inv(x, y, lon, math.degrees(lat))[2]
         if metres < found[1]:
-            found = (grid, metres)
+            found = (int(grid), metres)
     return found

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gis.query.lookup import GridIndex, load_index
 from gis.query.lookup_near import FEW, MAX_EDGES
@@ -101,7 +101,7 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     # few (numpy measures them)
     blocks = [index.near_lists._block(x, y) for x, y in zip(xs, ys, strict=True)]
     near = blocks[:160] + blocks[200:]
-    assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for *_, edges in near)
+    assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for _, _, edges, _ in near)
 
 
 def test_a_block_s_list_is_made_at_its_second_point(county: tuple[Engine, GridIndex]) -> None:
@@ -122,3 +122,39 @@ def test_a_block_s_list_is_made_at_its_second_point(county: tuple[Engine, GridIn
     assert len(lists.lists) > made, "the second point made its block's list"
     assert block not in lists.seen and block in lists.lists
     check_hierarchy([first, second], postgis_hierarchy(engine, xs, ys))
+
+
+def test_a_block_s_region_is_postgis_s_for_each_of_its_points(
+    county: tuple[Engine, GridIndex],
+) -> None:
+    """A block keeps the region covering all of its points (one street's or the county's
+    inside, none outside the county) and, astride a street's outline, none (each point is
+    tested): points outside every grid around the demo streets' vertices away from grids,
+    each asked twice (the second is measured on its block's list), answer PostGIS's chain."""
+    engine, index = county
+    with engine.connect() as conn:
+        corners = conn.execute(
+            text(
+                """SELECT DISTINCT ST_X(v.geom), ST_Y(v.geom)
+                   FROM (SELECT (ST_DumpPoints(geom)).geom FROM regions
+                         WHERE level = 'street' AND valid_to IS NULL) v
+                   WHERE NOT EXISTS (SELECT 1 FROM regions g WHERE g.level = 'grid'
+                     AND g.valid_to IS NULL AND ST_DWithin(g.geom, v.geom, 0.01))
+                   ORDER BY 1, 2"""
+            )
+        ).all()
+    rng = np.random.default_rng(11)
+    picked = rng.choice(len(corners), size=min(len(corners), 40), replace=False)
+    offsets = np.array([0.0, 2e-5, -3e-4, 6e-4, -2e-3])
+    xs = np.concatenate([corners[i][0] + rng.choice(offsets, 6) for i in picked])
+    ys = np.concatenate([corners[i][1] + rng.choice(offsets, 6) for i in picked])
+    expected = postgis_hierarchy(engine, xs, ys)
+    outside = [i for i, e in enumerate(expected) if e["grid"] is None]
+    xs, ys, expected = xs[outside], ys[outside], [expected[i] for i in outside]
+    for _ in range(2):  # the first point of a block makes no list
+        singles = [index.answers(xs[i : i + 1], ys[i : i + 1])[0] for i in range(len(xs))]
+        check_hierarchy(singles, expected)
+    assert index.near_lists is not None
+    kept = [index.near_lists._block(x, y)[3] for x, y in zip(xs, ys, strict=True)]
+    assert None in kept and -1 in kept and any(k is not None and k >= 0 for k in kept)
+    assert {e["street"] for e in expected} - {None}, "points inside streets"

@@ -1,0 +1,153 @@
+"""The arrays of a lookup index (``gis.query.lookup_index``): each level's polygons as WKB
+with offsets and a cell index over them, the grids' fields and the regions' code and name as
+JSON with offsets, the parent links — made from rows in memory or read from PostGIS a level
+at a time — and the tables that decode them on demand (:class:`Records`,
+:class:`RegionTable`, :class:`Chains`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection
+
+from gis.query.cell_shapes import WkbShapes, wkb_outlines
+from gis.query.cells import CellIndex
+from gis.query.lookup_answers import AREA_LEVELS, GRID_FIELDS
+from gis.query.lookup_read import LevelRows, from_rows, read_level
+
+
+def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings as one uint8 array and their offsets."""
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in items], out=offsets[1:])
+    return np.frombuffer(b"".join(items), dtype=np.uint8), offsets
+
+
+def _json(item: Any) -> bytes:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Records(Sequence[Any]):
+    """JSON values kept encoded (``blob`` and ``offsets``), each decoded when asked for."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
+        self.blob, self.offsets = blob, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        return json.loads(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
+
+
+class Chains(Sequence[dict[str, dict[str, str]]]):
+    """Per item, the chain of its region (``of[i]``: an index into the regions above
+    grids, or -1): that region and its ancestors, level → code and name.  Built once per
+    region when first asked for and shared (a cycle of parent codes ends where it closes)."""
+
+    def __init__(self, regions: RegionTable, of: np.ndarray) -> None:
+        self.regions, self.of = regions, of
+
+    def __len__(self) -> int:
+        return len(self.of)
+
+    def __getitem__(self, i: Any) -> dict[str, dict[str, str]]:
+        return self.regions.chain(int(self.of[i]))
+
+
+class RegionTable:
+    """The regions above grids: level (index into ``AREA_LEVELS``), parent (or -1), and
+    code and name (``records``), with their chains cached."""
+
+    def __init__(self, level: np.ndarray, parent: np.ndarray, records: Records) -> None:
+        self.level, self.parent, self.records = level, parent, records
+        self._chains: dict[int, dict[str, dict[str, str]]] = {-1: {}}
+
+    def chain(self, r: int) -> dict[str, dict[str, str]]:
+        """Region ``r`` and its ancestors, level → code and name."""
+        found = self._chains.get(r)
+        if found is None:
+            self._chains[r] = {}  # where a cycle of parent codes would come back
+            code, name = self.records[r]
+            up = self.chain(int(self.parent[r]))
+            found = self._chains[r] = {
+                **up,
+                AREA_LEVELS[self.level[r]]: {"code": code, "name": name},
+            }
+        return found
+
+
+def index_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """The arrays of the index of ``rows`` held in memory (regions of every level in code
+    order: the grid fields, ``level``, ``parent_code`` and ``wkb``)."""
+    return level_arrays(lambda level: from_rows(rows, level))
+
+
+def read_arrays(conn: Connection, version: int | None) -> dict[str, np.ndarray]:
+    """The arrays of the index of the regions valid at ``version``, read a level at a time
+    (``gis.query.lookup_read``: the builder's memory stays about the size of the index)."""
+    return level_arrays(lambda level: read_level(conn, version, level))
+
+
+def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
+    """The index's arrays from each level's regions: the levels above grids first (their
+    positions in code order are the regions' numbers), then the grids (``read`` from another
+    thread: it must not share anything with the caller's thread meanwhile)."""
+    levels = {level: read(level) for level in AREA_LEVELS}
+    area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
+    position = {row["code"]: i for i, row in enumerate(area_rows)}
+
+    def parents(mine: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([position.get(row["parent_code"], -1) for row in mine], dtype=np.int32)
+
+    arrays = {
+        "region.level": np.array([AREA_LEVELS.index(r["level"]) for r in area_rows], np.int8),
+        "region.parent": parents(area_rows),
+    }
+    arrays["region.records"], arrays["region.offsets"] = _blob(
+        [_json([row["code"], row["name"]]) for row in area_rows]
+    )
+    del area_rows
+
+    def level_of(level: str, found: LevelRows) -> dict[str, np.ndarray]:
+        made: dict[str, np.ndarray] = {}
+        if level == "grid":
+            made["grid.parent"] = parents(found.rows)
+            made["grid.records"], made["grid.offsets"] = _blob(
+                [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
+            )
+            b = found.bounds
+            made["grid.bounds"] = np.array(
+                [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
+                if len(b)
+                else (0.0, 0.0, 0.0, 0.0)
+            )
+        made[f"{level}.wkb"], made[f"{level}.wkb_offsets"] = found.blob, found.offsets
+        made[f"{level}.region"] = np.array(
+            [position.get(row["code"], -1) for row in found.rows], np.int32
+        )
+        if len(found.bounds):  # polygons decoded from the blob as the build needs them
+            index = CellIndex(
+                WkbShapes(found.blob, found.offsets),
+                shapely.STRtree(shapely.box(*found.bounds.T)),
+                lambda: wkb_outlines(found.blob, found.offsets),
+            )
+            made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
+        return made
+
+    # the grids read (the server working) while the levels above are indexed
+    with ThreadPoolExecutor(1, thread_name_prefix="gridmap-lookup-read") as reader:
+        grids = reader.submit(read, "grid")
+        above = {level: level_of(level, levels.pop(level)) for level in AREA_LEVELS}
+        arrays |= level_of("grid", grids.result())
+    for level in AREA_LEVELS:
+        arrays |= above.pop(level)
+    return arrays
