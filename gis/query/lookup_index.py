@@ -199,8 +199,7 @@ class GridIndex:
         the grids' box, the chord farther (``gis.query.lookup_gaps``)."""
         x0, y0, x1, y1 = self.arrays["grid.bounds"].tolist()
         if x0 - NEAR_DEG <= x <= x1 + NEAR_DEG and y0 - NEAR_DEG <= y <= y1 + NEAR_DEG:
-            north = min(max(abs(y), abs(y0), abs(y1)) + NEAR_DEG, 89.9)
-            return PlanarGaps(x, y, METRES_PER_DEGREE[0] * math.cos(math.radians(north)) * 0.99)
+            return PlanarGaps(x, y)
         return ChordGaps(x, y)
 
     def _closest_first(self, x: float, y: float) -> np.ndarray:
