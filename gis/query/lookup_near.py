@@ -25,7 +25,7 @@ A block that is not split also keeps the few outline edges that can be nearest t
 points (:func:`_edges`, the same argument for edges), and a point in it is measured on those
 alone in plain Python (:func:`_measure_edges`: the gnomonic projection,
 the nearest point of each edge, ``Geod.inv``, as ``GridIndex._local`` does with numpy): on a
-handful of edges numpy's cost is its calls (~120–260 µs a point, 20–30 µs here, beside
+handful of edges numpy's cost is its calls (~120–260 µs a point, ~5–10 µs here, beside
 100 000 grids).
 
 A block its points are measured on also keeps the region above grids that covers all of it,
@@ -61,7 +61,7 @@ start again (bounded memory)."""
 
 FEW_EDGES = 8
 """A block with more edges than this is split where a finer block (down to the finest
-level) keeps no more: each point measures every edge of its block (~1.4 µs an edge)."""
+level) keeps no more: each point measures every edge of its block (~1 µs an edge)."""
 
 MAX_EDGES = 16
 """Where no block of the finest level keeps :data:`FEW_EDGES`, a block keeps up to this many,
