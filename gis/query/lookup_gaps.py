@@ -40,7 +40,10 @@ class PlanarGaps:
     is no shorter than the hypotenuse of its metres east-west and north-south, so these
     are lower bounds; scaled at each box's own latitude, not the most poleward grid's
     (beside a town 10° farther north every bound was 12 % short, and a far point measured
-    up to 6× the grids).  Cheaper than :class:`ChordGaps`."""
+    up to 6× the grids).  The upper values, scaled the same, may fall short of the metres
+    to a box's farthest point: they only steer ``CellIndex.closest`` to some close cells,
+    whose grids' measured distance then bounds the search.  Cheaper than
+    :class:`ChordGaps`."""
 
     def __init__(self, x: float, y: float) -> None:
         self.x, self.y, self.per_y = x, y, METRES_PER_DEGREE[1] * 0.99
