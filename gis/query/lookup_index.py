@@ -50,7 +50,7 @@ from gis.query.lookup_gaps import (
     gnomonic_inverse,
     nearest_on_edges,
 )
-from gis.query.lookup_near import NearLists
+from gis.query.lookup_near import Near, NearLists
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
@@ -174,7 +174,7 @@ class GridIndex:
         grid, metres, area = self._nearest(x, y)
         return grid, metres, self.area(x, y) if area is None else area
 
-    def _nearest(self, x: float, y: float) -> tuple[int, float, int | None]:
+    def _nearest(self, x: float, y: float) -> Near:
         """:meth:`nearest_point`, and the region of the point's block (or None)."""
         if self.near_lists is None:
             return -1, math.nan, None
@@ -321,11 +321,11 @@ class GridIndex:
             if found is None:
                 return None
             polygons = level.cells.polygons[found]
-            meets = shapely.intersects(polygons, square)
-            if meets.sum() > 1 or (meets.any() and not shapely.covers(polygons[meets][0], square)):
+            meets = np.flatnonzero(shapely.intersects(polygons, square))
+            if len(meets) > 1 or (len(meets) and not shapely.covers(polygons[meets[0]], square)):
                 return None
-            if meets.any():
-                return int(level.region[found[meets][0]])
+            if len(meets):
+                return int(level.region[found[meets[0]]])
         return -1
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:
