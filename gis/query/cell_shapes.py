@@ -24,9 +24,10 @@ def ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return owner, start[owner] + offset
 
 
-Outline = tuple[np.ndarray, np.ndarray, np.ndarray]
+Outline = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Polygon outlines, some polygons at a time: the vertices (k × 2, ring after ring), each
-vertex's ring (numbered within the chunk) and each ring's polygon."""
+vertex's ring (numbered within the chunk), each ring's polygon and whether it is a hole (a
+ring after the first of its part)."""
 
 
 def outlines(polygons: np.ndarray) -> Iterator[Outline]:
@@ -35,7 +36,8 @@ def outlines(polygons: np.ndarray) -> Iterator[Outline]:
         parts, part_of = shapely.get_parts(polygons[s : s + OUTLINE_CHUNK], return_index=True)
         rings, ring_part = shapely.get_rings(parts, return_index=True)
         coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-        yield coords, ring_of, part_of[ring_part] + s
+        hole = np.r_[False, ring_part[1:] == ring_part[:-1]]
+        yield coords, ring_of, part_of[ring_part] + s, hole
 
 
 def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
@@ -61,7 +63,7 @@ def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
         count = np.where(multi, word(18), word(9)).astype(np.int64)
         at = first + np.where(multi, 22, 13)
         simple = (multi | plain) & (end - at == 16 * count)
-        vertices, ring, owner = [], [], [np.arange(s, s + k)]
+        vertices, ring, owner, hole = [], [], [np.arange(s, s + k)], [np.zeros(k, bool)]
         for r in range(8):  # the vertices of each residue of their offset mod 8, as doubles
             mine = np.flatnonzero(simple & (at % 8 == r))
             if len(mine):
@@ -71,11 +73,17 @@ def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
                 ring.append(np.repeat(mine, count[mine]))
         if len(others := np.flatnonzero(~simple)):
             wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
-            coords, ring_of, polygon = next(outlines(shapely.from_wkb(wkb)))
+            coords, ring_of, polygon, holes = next(outlines(shapely.from_wkb(wkb)))
             vertices.append(coords)
             ring.append(ring_of + k)
             owner.append(others[polygon] + s)
-        yield np.concatenate(vertices), np.concatenate(ring), np.concatenate(owner)
+            hole.append(holes)
+        yield (
+            np.concatenate(vertices),
+            np.concatenate(ring),
+            np.concatenate(owner),
+            np.concatenate(hole),
+        )
 
 
 class Shapes(Protocol):

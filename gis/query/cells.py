@@ -249,7 +249,7 @@ class CellIndex:
         and a row, or longer — is followed column by column (:meth:`_long_edges`)."""
         size, nx = self.size / split, self.nx * split
         keys = []
-        for coords, ring, ring_owner in edges:
+        for coords, ring, ring_owner, _ in edges:
             x, y = coords[:, 0], coords[:, 1]
             c0 = ((x - eps - self.x0) / size).astype(np.int64)
             c1 = ((x + eps - self.x0) / size).astype(np.int64)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from gis.query.cell_shapes import WkbShapes, wkb_outlines
 from gis.query.cells import CellIndex
 from gis.query.lookup_answers import AREA_LEVELS, GRID_FIELDS
+from gis.query.lookup_outer import outer_arrays
 from gis.query.lookup_read import LevelRows, from_rows, read_level
 
 
@@ -141,6 +142,8 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
                 lambda: wkb_outlines(found.blob, found.offsets),
             )
             made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
+            if level == "grid":
+                made |= outer_arrays(wkb_outlines(found.blob, found.offsets))
         return made
 
     # the grids read (the server working) while the levels above are indexed

@@ -44,7 +44,7 @@ import numpy as np
 log = logging.getLogger("gridmap.lookup")
 
 MAGIC = b"GMLKIDX\x01"
-FORMAT = 2
+FORMAT = 3
 ALIGN = 64
 _LENGTH = struct.Struct("<Q")
 

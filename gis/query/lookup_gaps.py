@@ -75,12 +75,12 @@ class ChordGaps:
     of the geodesic at 1 000 km)."""
 
     def __init__(self, x: float, y: float) -> None:
-        self.point = _ecef(np.array([x]), np.array([y]))
+        self.point = ecef(np.array([x]), np.array([y]))
 
     def __call__(
         self, left: np.ndarray, low: np.ndarray, side: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        centre = _ecef(left + side / 2, low + side / 2)
+        centre = ecef(left + side / 2, low + side / 2)
         chord = np.sqrt(((centre - self.point) ** 2).sum(axis=0))
         high = low + side
         lowest = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
@@ -88,7 +88,7 @@ class ChordGaps:
         return chord - radius, chord + radius
 
 
-def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Earth-centred coordinates (3 × n metres) of points on the WGS 84 ellipsoid."""
     lam, phi = np.radians(lon), np.radians(lat)
     sin_phi, cos_phi = np.sin(phi), np.cos(phi)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,8 @@ from gis.query.lookup_gaps import (
     gnomonic_inverse,
     nearest_on_edges,
 )
-from gis.query.lookup_near import Near, NearLists
+from gis.query.lookup_near import Measure, Near, NearLists, Outlines, Search
+from gis.query.lookup_outer import OuterEdges
 
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
@@ -105,13 +107,12 @@ class GridIndex:
             for level in AREA_LEVELS
             if (found := cells(level)) is not None
         )
+        self.outer = OuterEdges.from_arrays(arrays)
         self.near_lists = (
             NearLists(
                 self.cells,
                 tuple(arrays["grid.bounds"].tolist()),
-                self._search,
-                self._local,
-                self._outlines,
+                *self._near_parts(),
                 self.box_area,
                 LOCAL_M,
             )
@@ -180,6 +181,9 @@ class GridIndex:
             return -1, math.nan, None
         if (listed := self.near_lists.nearest(x, y)) is not None:  # measured on its block's
             return listed
+        outer = self.outer.nearest(x, y, LOCAL_M) if self.outer is not None else None
+        if outer is not None and outer[1] <= LOCAL_M:  # measured on the coverage's outline
+            return *outer, None
         found = self._closest_first(x, y)
         # metres to some outline point of each: no less than to the nearest outline
         reach = float(self._local(x, y, found).min()) + 0.001
@@ -218,12 +222,24 @@ class GridIndex:
         found = self._closest_first(x, y)
         return self._within(x, y, reach, found) if reach > 0 else found
 
-    def _local(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
+    def _near_parts(self) -> tuple[Search, Measure, Outlines]:
+        """What :class:`NearLists` searches, measures and keeps: the grids' outer edges
+        when the index has them (``gis.query.lookup_outer``: a point outside every grid is
+        as near to each grid that can be its nearest as to its outer edges), else whole
+        outlines found through the cells."""
+        if (outer := self.outer) is None:
+            return self._search, self._local, self._outlines
+        return outer.grids, partial(self._local, outlines=outer.outlines), outer.outlines
+
+    def _local(
+        self, x: float, y: float, grids: np.ndarray, outlines: Outlines | None = None
+    ) -> np.ndarray:
         """Per grid (in the order given), the geodesic metres from the point to the nearest
-        point of its outline, edges taken as great-circle arcs as PostGIS's geography does:
-        straight lines in a gnomonic projection centred on the point, where the distance
-        from the centre grows with the angle (vectorised over every edge)."""
-        coords, same, owner = self._outlines(grids)
+        point of its outline (of ``outlines``' edges: by default all), edges taken as
+        great-circle arcs as PostGIS's geography does: straight lines in a gnomonic
+        projection centred on the point, where the distance from the centre grows with the
+        angle (vectorised over every edge); infinite for a grid without edges there."""
+        coords, same, owner = (outlines or self._outlines)(grids)
         # each vertex projected once: it ends one edge, starts one
         gap, near = nearest_on_edges(gnomonic(coords, x, y), same)
         order = np.lexsort((near, owner))

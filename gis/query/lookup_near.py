@@ -23,7 +23,7 @@ ties included, so the answer stays the full search's.  Blocks whose list would r
 
 A block that is not split also keeps the few outline edges that can be nearest to any of its
 points (:func:`_edges`, the same argument for edges), and a point in it is measured on those
-alone in plain Python (:func:`_measure_edges`: the gnomonic projection,
+alone in plain Python (:func:`measure_edges`: the gnomonic projection,
 the nearest point of each edge, ``Geod.inv``, as ``GridIndex._local`` does with numpy): on a
 handful of edges numpy's cost is its calls (~120–260 µs a point, ~5–10 µs here, beside
 100 000 grids).
@@ -71,6 +71,12 @@ measured with numpy."""
 Outlines = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """``GridIndex._outlines``: the grids' vertices, whether each starts an edge, each edge's grid."""
 
+Search = Callable[[float, float, float], np.ndarray]
+"""Grids close to a point, and with a reach > 0 every grid whose outline may be within it."""
+
+Measure = Callable[[float, float, np.ndarray], np.ndarray]
+"""Metres from a point to each grid's outline."""
+
 SPLIT = 4
 """A block too coarse for a short list is split into SPLIT × SPLIT."""
 
@@ -116,8 +122,8 @@ class NearLists:
         self,
         cells: CellIndex,
         box: tuple[float, float, float, float],
-        search: Callable[[float, float, float], np.ndarray],
-        measure: Callable[[float, float, np.ndarray], np.ndarray],
+        search: Search,
+        measure: Measure,
         outlines: Outlines,
         area: Box,
         band: float,
@@ -149,7 +155,7 @@ class NearLists:
         if listed is None:
             return None
         if edges is not None:
-            return (*_measure_edges(edges, x, y), area)
+            return (*measure_edges(edges, x, y), area)
         metres = self.measure(x, y, listed)
         best = np.lexsort((listed, metres))[0]
         return int(listed[best]), float(metres[best]), area
@@ -216,7 +222,7 @@ class NearLists:
         self, cx: float, cy: float, side: float, grids: np.ndarray, finest: float
     ) -> tuple[array | None, float]:
         """The edges of ``grids``' outlines that can be nearest to a point of the block of
-        ``side`` degrees around (cx, cy), packed for :func:`_measure_edges`, or None and the
+        ``side`` degrees around (cx, cy), packed for :func:`measure_edges`, or None and the
         side of a block around the centre that would keep :data:`FEW_EDGES` (if no less
         than ``finest``), else :data:`MAX_EDGES` (beyond which numpy measures them): as for
         the grids of a list, each edge measured from the centre (``GridIndex._local``'s
@@ -273,7 +279,7 @@ _DEGREE = math.pi / 180.0
 """Radians in a degree (``math.radians``'s own factor: the same floats)."""
 
 
-def _measure_edges(edges: array, x: float, y: float) -> tuple[int, float]:
+def measure_edges(edges: array, x: float, y: float) -> tuple[int, float]:
     """The nearest grid and its geodesic metres over a block's packed ``edges``, in plain
     Python, by ``GridIndex._local``'s rule: per grid the point of its edges nearest on the
     sphere (first edge on a tie), measured by ``Geod.inv``; the least metres, the lowest

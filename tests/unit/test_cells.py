@@ -52,13 +52,13 @@ def test_cells_match_covers_on_3000_voronoi_grids() -> None:
     assert (found < 0).any(), "points in the holes and outside are not"
 
 
-def _edges(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[tuple[float, ...]]:
-    """Every edge as (polygon, x0, y0, x1, y1), sorted."""
+def _edges(chunks: list[tuple[np.ndarray, ...]]) -> list[tuple[float, ...]]:
+    """Every edge as (polygon, whether its ring is a hole, x0, y0, x1, y1), sorted."""
     found = []
-    for coords, ring, owner in chunks:
+    for coords, ring, owner, hole in chunks:
         same = ring[1:] == ring[:-1]
         found += [
-            (float(owner[r]), *a, *b)
+            (float(owner[r]), float(hole[r]), *a, *b)
             for r, a, b in zip(
                 ring[:-1][same].tolist(),
                 coords[:-1][same].tolist(),
@@ -98,7 +98,10 @@ def test_wkb_outlines_read_every_kind_of_polygon_as_shapely_does(
     decoded: list[int] = []
     from_wkb = shapely.from_wkb
     monkeypatch.setattr(shapely, "from_wkb", lambda w: decoded.append(len(w)) or from_wkb(w))
-    assert _edges(list(wkb_outlines(blob, offsets))) == _edges(list(outlines(polygons)))
+    edges = _edges(list(wkb_outlines(blob, offsets)))
+    assert edges == _edges(list(outlines(polygons)))
+    holes = {(int(e[0]), e[2], e[3]) for e in edges if e[1]}
+    assert holes == {(i, x, y) for i in (2, 3) for x, y in [(2.5, 0.5), (3, 0.5), (3, 1), (2.5, 1)]}
     assert sum(decoded) == 4, "all but the holed, multi-part, 3D and big-endian read directly"
 
 

@@ -1,0 +1,120 @@
+"""The coverage's outline (gis.query.lookup_outer): no edge of it lost, and a point outside
+every grid answered on it exactly as the full search answers it (itself checked against
+PostGIS in tests/db/test_lookup_nearest.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+
+from gis.query.cell_shapes import outlines
+from gis.query.lookup_arrays import index_arrays
+from gis.query.lookup_index import LOCAL_M, GridIndex
+from gis.query.lookup_outer import outer_edges
+
+
+def _cells(n: int, seed: int) -> np.ndarray:
+    """``n`` Voronoi cells over a box, every 53rd left out (holes in the coverage), every
+    other one turned clockwise (PostGIS keeps rings as they were uploaded)."""
+    rng = np.random.default_rng(seed)
+    box = shapely.box(118.0, 40.0, 118.2, 40.12)
+    seeds = shapely.multipoints(rng.uniform((118.0, 40.0), (118.2, 40.12), size=(n, 2)))
+    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds)), box)
+    cells = np.delete(cells[~shapely.is_empty(cells)], np.arange(0, n, 53))
+    cells[::2] = shapely.reverse(cells[::2])
+    return cells
+
+
+def _rows(polygons: np.ndarray) -> list[dict]:
+    fields = ("households", "population", "grid_worker", "grid_worker_phone", "party_branch")
+    return [
+        {
+            "code": f"G{i:05d}",
+            "name": f"网格{i}",
+            "level": "grid",
+            "parent_code": None,
+            "wkb": shapely.to_wkb(p),
+            **dict.fromkeys(fields),
+        }
+        for i, p in enumerate(polygons)
+    ]
+
+
+def _with_and_without(polygons: np.ndarray) -> tuple[GridIndex, GridIndex]:
+    """An index of ``polygons`` answering on the outline, and one with the full search
+    alone (neither keeping lists: every point is a first one)."""
+    arrays = index_arrays(_rows(polygons))
+    outer = GridIndex(1, arrays)
+    full = GridIndex(1, {k: v for k, v in arrays.items() if not k.startswith("outer.")})
+    assert outer.outer is not None and full.outer is None
+    for index in (outer, full):
+        assert index.near_lists is not None
+        index.near_lists.nearest = lambda x, y: None  # type: ignore[method-assign]
+    return outer, full
+
+
+def _edge_set(polygons: np.ndarray) -> set[tuple[float, ...]]:
+    """Every edge of the polygons, its ends in a fixed order."""
+    found = set()
+    for coords, ring, _, _ in outlines(polygons):
+        same = ring[1:] == ring[:-1]
+        for a, b in zip(coords[:-1][same].tolist(), coords[1:][same].tolist(), strict=True):
+            found.add((*min(a, b), *max(a, b)))
+    return found
+
+
+def test_every_edge_of_the_coverage_s_outline_is_kept() -> None:
+    """Oracle: GEOS's union of the cells.  Every edge lying on the union's outline is kept
+    (in a hole too); the edges two cells share are dropped — unless two overlapping cells
+    share one from the same side (a copy of a cell: its edges are on the outline)."""
+    cells = _cells(2000, 3)
+    copy = cells[shapely.intersects_xy(cells, 118.0, 40.0)][0]  # at a corner of the coverage
+    polygons = np.append(cells, copy)
+    found = outer_edges(outlines(polygons))
+    assert found is not None
+    kept = {(*min(e[:2], e[2:]), *max(e[:2], e[2:])) for e in found[0].tolist()}
+    outline = shapely.boundary(shapely.union_all(cells))
+    every = _edge_set(cells)
+    middle = {e: shapely.Point((e[0] + e[2]) / 2, (e[1] + e[3]) / 2) for e in every}
+    on_outline = {e for e, m in middle.items() if shapely.distance(outline, m) < 1e-12}
+    assert on_outline <= kept
+    assert _edge_set(np.array([copy])) <= kept, "a copy's edges are shared from the same side"
+    assert len(on_outline) > 300 and len(kept) < len(every) / 4
+
+
+def test_points_outside_are_answered_as_the_full_search_answers() -> None:
+    """Points in the holes, around the cells out to 40 km, on the outline's vertices and a
+    hair off them: the same grid, the same metres (to float noise) as the full search."""
+    cells = _cells(1500, 5)
+    outer, full = _with_and_without(cells)
+    rng = np.random.default_rng(9)
+    lon = rng.uniform(117.7, 118.5, 6000)
+    lat = rng.uniform(39.8, 40.35, 6000)
+    vertices = shapely.get_coordinates(shapely.boundary(shapely.union_all(cells)))[::3]
+    lon = np.r_[lon, vertices[:, 0], vertices[:, 0] + rng.normal(0, 1e-6, len(vertices))]
+    lat = np.r_[lat, vertices[:, 1], vertices[:, 1] + rng.normal(0, 1e-6, len(vertices))]
+    outside = outer.covering(lon, lat) < 0
+    assert outside.sum() > 3000
+    assert outer.outer is not None
+    for x, y in zip(lon[outside].tolist(), lat[outside].tolist(), strict=True):
+        got, want = outer.outer.nearest(x, y, LOCAL_M), full.nearest_point(x, y)
+        assert got is not None and got[0] == want[0]
+        assert math.isclose(got[1], want[1], rel_tol=1e-9, abs_tol=1e-9)
+        assert outer.nearest_point(x, y) == got
+    assert outer.outer.nearest(117.0, 40.0, LOCAL_M) is None, "beyond 50 km: the full search"
+
+
+def test_grids_meeting_where_the_outline_turns_tie_and_the_lowest_answers() -> None:
+    """Three grids meet at a vertex of the outline, the middle one (the lowest code) by two
+    shared edges alone: a point straight below the vertex is as near to each, and the
+    lowest code answers — as PostGIS orders ties."""
+    x, y, d = 118.0, 40.0, 0.001
+    middle = shapely.Polygon([(x, y), (x + d, y + d), (x - d, y + d)])
+    left = shapely.Polygon([(x - d, y), (x, y), (x - d, y + d)])
+    right = shapely.Polygon([(x, y), (x + d, y), (x + d, y + d)])
+    outer, full = _with_and_without(np.array([middle, left, right]))
+    below = (x, y - d / 3)
+    assert outer.nearest_point(*below) == full.nearest_point(*below)
+    assert outer.nearest_point(*below)[0] == 0
