@@ -165,7 +165,10 @@ class GridIndex:
         nearest in the index's azimuthal equidistant projection are measured instead.
         Within :data:`LOCAL_M`, the candidates of a point's block are kept
         (:class:`NearLists`): the search runs once per block, a request measures the few
-        edges of its block that can be nearest."""
+        edges of its block that can be nearest.  When the index has the coverage's outer
+        edges (``gis.query.lookup_outer``), a block's first point and the lists are
+        measured on those alone, found from a k-d tree of points along them instead of
+        the cells (the search above then serves points beyond :data:`LOCAL_M`)."""
         grid, metres, _ = self._nearest(x, y)
         return grid, metres
 

@@ -33,9 +33,10 @@ when one does or none does (``GridIndex.box_area``): a point outside every grid 
 no point-in-polygon test per level (3 levels, ~13 µs a point beside 100 000 grids).
 
 A block's list is made at its **second** point, not its first: the first is answered by the
-full search (~1 ms at 10 km beside 100 000 grids), while making the lists down to a block
-that keeps few edges costs ~9 ms there — a point alone in its block (as points far outside
-mostly are) would pay that for a list no other point uses.
+full search (~1 ms at 10 km beside 100 000 grids; 0.2 ms on the coverage's outer edges,
+``gis.query.lookup_outer``), while making the lists down to a block that keeps few edges
+costs ~9 ms there (2 ms from the outer edges) — a point alone in its block (as points far
+outside mostly are) would pay that for a list no other point uses.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ MAX_EDGES = 20_000_000
 """Grid edges above which no outer edges are found (their matching holds ~70 bytes an edge
 at once): the full search answers."""
 
+MAX_SAMPLES = 2_000_000
+"""Samples above which none are kept (the full search answers): each worker's k-d tree
+over them costs ~14 bytes a sample (the samples themselves stay in the shared file)."""
+
 _K1, _K2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 _INDEX_BITS = int(MAX_EDGES).bit_length()
 _HIGH = np.uint64(~((1 << _INDEX_BITS) - 1) & 0xFFFFFFFFFFFFFFFF)
@@ -140,7 +144,8 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def outer_arrays(outlines: Iterator[Outline]) -> dict[str, np.ndarray]:
-    """The ``outer.*`` arrays of the grids' outlines (none above :data:`MAX_EDGES`): the
+    """The ``outer.*`` arrays of the grids' outlines (none above :data:`MAX_EDGES` edges
+    or :data:`MAX_SAMPLES` samples): the
     edges in grid order (x_a, y_a, x_b, y_b), the same packed for ``measure_edges`` (grid,
     lon, sin lat, cos lat of each end), the
     samples along them (earth-centred metres), each sample's edge, and the most metres
@@ -154,6 +159,8 @@ def outer_arrays(outlines: Iterator[Outline]) -> dict[str, np.ndarray]:
     a, b = edges[:, :2], edges[:, 2:]
     length = np.asarray(GEOD.inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]).reshape(-1)
     pieces = np.maximum(np.ceil(length / SPACING_M).astype(np.int64), 1)
+    if int(pieces.sum()) + len(pieces) > MAX_SAMPLES:
+        return {}
     of = np.repeat(np.arange(len(edges)), pieces + 1)
     step = np.arange(len(of)) - np.repeat(np.cumsum(pieces + 1) - (pieces + 1), pieces + 1)
     t = (step / pieces[of])[:, None]
@@ -184,7 +191,8 @@ def _unit(lonlat: np.ndarray) -> np.ndarray:
 
 class OuterEdges:
     """The outer edges of one index (:func:`outer_arrays`) and a k-d tree of their samples,
-    made by each process on its first point (~10 ms for 60 000 samples)."""
+    made by each process on its first point (~10 ms for 60 000 samples; over the mapped
+    samples, not a copy)."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.coords, self.edges = arrays["outer.coords"], arrays["outer.edges"]
@@ -231,7 +239,7 @@ class OuterEdges:
     def _first(self, x: float, y: float) -> tuple[np.ndarray, int]:
         """The point (earth-centred) and the edge of its nearest sample."""
         if self._tree is None:
-            self._tree = cKDTree(self.samples)
+            self._tree = cKDTree(self.samples, copy_data=False)
         point = ecef(np.array([x]), np.array([y]))[:, 0]
         return point, int(self.of[self._tree.query(point)[1]])
 
