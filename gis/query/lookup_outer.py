@@ -128,8 +128,10 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
     same = key[1:] == key[:-1]
     pair = same & np.r_[True, ~same[:-1]] & np.r_[~same[1:], True]
     p, q = starts[at[:-1][pair]], starts[at[1:][pair]]
-    reverse = (xy[p] == xy[q + 1]).all(axis=1) & (xy[p + 1] == xy[q]).all(axis=1)
-    along = (xy[p] == xy[q]).all(axis=1) & (xy[p + 1] == xy[q + 1]).all(axis=1)
+    z = np.ascontiguousarray(xy).view(np.complex128)[:, 0]  # a vertex as one number
+    p_start, p_end, q_start, q_end = z[p], z[p + 1], z[q], z[q + 1]
+    reverse = (p_start == q_end) & (p_end == q_start)
+    along = (p_start == q_start) & (p_end == q_end)
     sides = found.right[at[:-1][pair]] == found.right[at[1:][pair]]
     matched = np.where(sides, reverse, along)  # their polygons on either side
     outer = np.ones(len(starts), bool)
