@@ -4,16 +4,17 @@ A point outside every grid is nearest to the union of the grids at a point of th
 outline, and no edge that two grids share from opposite sides is on that outline (a point
 inside it has one grid on each side).  So the nearest grid of such a point is found among
 the *outer* edges — those no other grid shares from the other side — and, for the ties at
-a vertex where the outline turns (every grid meeting there is as near), every edge with an
-end at a vertex of an outer edge.  Beside 100 000 seamless grids these are 32 000 of 8.9
-million edges: a point 5–20 km out measures ~150 of them instead of searching the cells for
-whole grids (1.1 → 0.2 ms; ``GridIndex.nearest_point``'s full search).
+a vertex where the outline turns (every grid meeting there is as near), every edge starting
+at a vertex of an outer edge (one for each ring through it).  Beside 100 000 seamless grids
+these are 31 000 of 8.9 million edges: a point 5–20 km out measures ~150 of them instead of
+searching the cells for whole grids (1.1 → 0.2 ms; ``GridIndex.nearest_point``'s full
+search).
 
 They are found when the index is built (:func:`outer_arrays`): each edge, turned so that its
-grid is on its left (shells counter-clockwise, holes clockwise), is outer unless its reverse
-is the edge of exactly one other ring and it is itself the only such edge — matched by a
-hash of the exact coordinates, every match confirmed on the coordinates (a hash collision
-keeps an edge, never drops one).  Points along each kept edge, no more than
+grid is on its left (shells counter-clockwise, holes clockwise, as the ring turns), is outer
+unless it and an edge of another ring with its grid on the other side are alone under their
+key — a hash of the exact coordinates, one sort of integers — and are the same segment (a
+hash collision keeps an edge, never drops one).  Points along each kept edge, no more than
 :data:`SPACING_M` apart, are the samples a point's search starts from.
 
 A point is measured (:meth:`OuterEdges.nearest`) as ``NearLists`` measures a block's edges
@@ -41,19 +42,17 @@ SPACING_M = 60.0
 """Samples along an outer edge are no farther apart than this."""
 
 MAX_EDGES = 20_000_000
-"""Grid edges above which no outer edges are found (their matching holds ~70 bytes an edge
-at once): the full search answers."""
+"""Grid edges above which no outer edges are found when the index is built (~0.3 µs an
+edge: 1 000 000 grids of 100 vertices would add ~30 s to its 60): the full search answers."""
+
+PART_EDGES = 4_000_000
+"""Edges matched at once (~100 bytes each)."""
 
 MAX_SAMPLES = 2_000_000
 """Samples above which none are kept (the full search answers): each worker's k-d tree
 over them costs ~14 bytes a sample (the samples themselves stay in the shared file)."""
 
 _K1, _K2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
-_INDEX_BITS = int(MAX_EDGES).bit_length()
-_HIGH = np.uint64(~((1 << _INDEX_BITS) - 1) & 0xFFFFFFFFFFFFFFFF)
-
-ARRAYS = ("edges", "samples", "sample_edge", "spacing")
-"""The arrays of ``outer.<name>`` in an index (see :func:`outer_arrays`)."""
 
 
 def _vertex_hash(coords: np.ndarray) -> np.ndarray:
@@ -83,14 +82,11 @@ class _Edges:
     right: np.ndarray
 
 
-def _edges(outlines: Iterator[Outline]) -> _Edges | None:
-    """The edges of ``outlines`` (:class:`_Edges`); None beyond :data:`MAX_EDGES` or
-    without any."""
+def _part(chunks: list[Outline]) -> _Edges:
+    """The edges of some outline chunks (:class:`_Edges`)."""
     parts: list[tuple[np.ndarray, ...]] = []
-    count = 0
-    for coords, ring, ring_owner, hole in outlines:
-        if (count := count + len(coords)) > MAX_EDGES:
-            return None
+    offset = 0
+    for coords, ring, ring_owner, hole in chunks:
         edge = np.flatnonzero(ring[:-1] == ring[1:])
         of = ring[edge]
         first = np.zeros(len(ring_owner), np.int64)
@@ -99,50 +95,97 @@ def _edges(outlines: Iterator[Outline]) -> _Edges | None:
         u, v = coords[edge] - coords[first[of]], coords[edge + 1] - coords[first[of]]
         cross = u[:, 0] * v[:, 1] - v[:, 0] * u[:, 1]  # twice the ring's signed area, summed
         counter = np.bincount(of, cross, minlength=len(ring_owner)) > 0
-        parts.append((coords, edge + (count - len(coords)), ring_owner[of], (counter == hole)[of]))
-    if not parts:
-        return None
+        parts.append((coords, edge + offset, ring_owner[of], (counter == hole)[of]))
+        offset += len(coords)
     coords = np.concatenate([c for c, *_ in parts])
     starts, owner, right = (np.concatenate([part[i] for part in parts]) for i in (1, 2, 3))
     return _Edges(coords, _vertex_hash(coords), starts, owner, right)
 
 
-def _sorted_with_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``keys`` sorted by their high bits, as (high bits, position of each): one sort of
-    plain integers, the position in the low :data:`_INDEX_BITS` bits (equal high bits for
-    different keys only join what is then compared on the coordinates)."""
-    ordered = np.sort((keys & _HIGH) | np.arange(len(keys), dtype=np.uint64))
-    return ordered & _HIGH, (ordered & ~_HIGH).astype(np.int64)
+def _parts(outlines: Iterator[Outline]) -> Iterator[_Edges]:
+    """The edges of ``outlines``, about :data:`PART_EDGES` at a time."""
+    chunks: list[Outline] = []
+    count = 0
+    for chunk in outlines:
+        chunks.append(chunk)
+        if (count := count + len(chunk[0])) >= PART_EDGES:
+            yield _part(chunks)
+            chunks, count = [], 0
+    if chunks:
+        yield _part(chunks)
+
+
+def _sorted_with_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.uint64]:
+    """``keys`` sorted by their high bits, as (high bits, position of each, the mask of the
+    high bits): one sort of plain integers, the position in the low bits (equal high bits
+    for different keys only join what is then compared on the coordinates)."""
+    high = np.uint64(((1 << 64) - 1) ^ ((1 << max(len(keys).bit_length(), 1)) - 1))
+    ordered = np.sort((keys & high) | np.arange(len(keys), dtype=np.uint64))
+    return ordered & high, (ordered & ~high).astype(np.int64), high
+
+
+def _survivors(found: _Edges, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of ``found``'s edges: those ``candidate`` and not matched here by an edge of another
+    ring on the other side (outer), and with them every edge starting at a vertex of one
+    (kept: one for each ring through the vertex)."""
+    z = found.coords.view(np.complex128)[:, 0]  # a vertex as one number
+    starts = found.starts
+    start, end = found.hashes[starts], found.hashes[starts + 1]
+    # the same key for an edge and its reverse: a pair alone under its key may be matched
+    key, at, _ = _sorted_with_index(np.minimum(_edge_hash(start, end), _edge_hash(end, start)))
+    same = key[1:] == key[:-1]
+    pair = same & np.r_[True, ~same[:-1]] & np.r_[~same[1:], True]
+    first, second = at[:-1][pair], at[1:][pair]
+    p, q = starts[first], starts[second]
+    p_start, p_end, q_start, q_end = z[p], z[p + 1], z[q], z[q + 1]
+    matched = np.where(
+        found.right[first] == found.right[second],  # their polygons on either side
+        (p_start == q_end) & (p_end == q_start),
+        (p_start == q_start) & (p_end == q_end),
+    )
+    outer = candidate.copy()
+    outer[first[matched]] = outer[second[matched]] = False
+    key, at, high = _sorted_with_index(start)
+    ends = np.unique(np.concatenate((start[outer], end[outer])) & high)
+    begin, stop = np.searchsorted(key, ends), np.searchsorted(key, ends, side="right")
+    kept = outer.copy()
+    kept[at[ranges(begin, stop - begin)[1]]] = True  # a collision adds an edge, never wrong
+    return outer, kept
 
 
 def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | None:
     """The edges a point outside every polygon can be nearest to (see the module) as
     (x_a, y_a, x_b, y_b) rows and their polygons; None above :data:`MAX_EDGES` or
-    without any polygon."""
-    if (found := _edges(outlines)) is None:
+    without any polygon.
+
+    Matched :data:`PART_EDGES` at a time (bounded memory), then the parts' survivors
+    together: an edge two parts share survives in both and is matched there, and a vertex
+    of the whole outline is one of each part with a grid there, whose edges starting at it
+    survived."""
+    rows, owners, outers, total = [], [], [], 0
+    for part in _parts(outlines):
+        if (total := total + len(part.starts)) > MAX_EDGES:
+            return None
+        outer, kept = _survivors(part, np.ones(len(part.starts), bool))
+        at = part.starts[kept]
+        rows.append(np.hstack((part.coords[at], part.coords[at + 1])))
+        owners.append(np.column_stack((part.owner[kept], part.right[kept])))
+        outers.append(outer[kept])
+    if not rows:
         return None
-    xy, starts = found.coords, found.starts
-    start, end = found.hashes[starts], found.hashes[starts + 1]
-    # the same key for an edge and its reverse: a pair alone under its key may be matched
-    key, at = _sorted_with_index(np.minimum(_edge_hash(start, end), _edge_hash(end, start)))
-    same = key[1:] == key[:-1]
-    pair = same & np.r_[True, ~same[:-1]] & np.r_[~same[1:], True]
-    p, q = starts[at[:-1][pair]], starts[at[1:][pair]]
-    z = np.ascontiguousarray(xy).view(np.complex128)[:, 0]  # a vertex as one number
-    p_start, p_end, q_start, q_end = z[p], z[p + 1], z[q], z[q + 1]
-    reverse = (p_start == q_end) & (p_end == q_start)
-    along = (p_start == q_start) & (p_end == q_end)
-    sides = found.right[at[:-1][pair]] == found.right[at[1:][pair]]
-    matched = np.where(sides, reverse, along)  # their polygons on either side
-    outer = np.ones(len(starts), bool)
-    outer[at[:-1][pair][matched]] = outer[at[1:][pair][matched]] = False
-    ends = np.unique(np.concatenate((start[outer], end[outer])) & _HIGH)
-    # with them, the edges starting at an outer vertex: one for each ring through it
-    key, at = _sorted_with_index(start)
-    first, last = np.searchsorted(key, ends), np.searchsorted(key, ends, side="right")
-    outer[at[ranges(first, last - first)[1]]] = True
-    kept = starts[outer]
-    return np.hstack((xy[kept], xy[kept + 1])), found.owner[outer]
+    edges, owner = np.concatenate(rows), np.concatenate(owners)
+    if len(rows) > 1:
+        coords = np.ascontiguousarray(edges.reshape(-1, 2))
+        merged = _Edges(
+            coords,
+            _vertex_hash(coords),
+            np.arange(0, len(coords), 2),
+            owner[:, 0],
+            owner[:, 1].astype(bool),
+        )
+        _, kept = _survivors(merged, np.concatenate(outers))
+        edges, owner = edges[kept], owner[kept]
+    return edges, owner[:, 0]
 
 
 def outer_arrays(outlines: Iterator[Outline]) -> dict[str, np.ndarray]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import shapely
 
+from gis.query import cell_shapes, lookup_outer
 from gis.query.cell_shapes import outlines
 from gis.query.lookup_arrays import index_arrays
 from gis.query.lookup_index import LOCAL_M, GridIndex
@@ -65,13 +67,27 @@ def _edge_set(polygons: np.ndarray) -> set[tuple[float, ...]]:
     return found
 
 
-def test_every_edge_of_the_coverage_s_outline_is_kept() -> None:
+@pytest.mark.parametrize("part", [None, 3000], ids=["one part", "parts of 3000 edges"])
+def test_every_edge_of_the_coverage_s_outline_is_kept(
+    part: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Oracle: GEOS's union of the cells.  Every edge lying on the union's outline is kept
     (in a hole too); the edges two cells share are dropped — unless two overlapping cells
-    share one from the same side (a copy of a cell: its edges are on the outline)."""
+    share one from the same side (a copy of a cell: its edges are on the outline).  Matched
+    in parts, the edges between parts are matched after: without the copy, the same edges
+    are kept as at once (with it, at once keeps more: its shared edges are three)."""
     cells = _cells(2000, 3)
     copy = cells[shapely.intersects_xy(cells, 118.0, 40.0)][0]  # at a corner of the coverage
     polygons = np.append(cells, copy)
+    whole = outer_edges(outlines(cells))
+    if part:
+        monkeypatch.setattr(cell_shapes, "OUTLINE_CHUNK", 50)
+        monkeypatch.setattr(lookup_outer, "PART_EDGES", part)
+    alone = outer_edges(outlines(cells))
+    assert alone is not None and whole is not None
+    assert sorted(map(tuple, np.column_stack(alone).tolist())) == sorted(
+        map(tuple, np.column_stack(whole).tolist())
+    )
     found = outer_edges(outlines(polygons))
     assert found is not None
     kept = {(*min(e[:2], e[2:]), *max(e[:2], e[2:])) for e in found[0].tolist()}
