@@ -143,7 +143,7 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
             )
             made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
             if level == "grid":
-                made |= outer_arrays(wkb_outlines(found.blob, found.offsets))
+                made |= outer_arrays(found.blob, found.offsets)
         return made
 
     # the grids read (the server working) while the levels above are indexed

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from gis.geo.geodesy import GEOD
-from gis.query.cell_shapes import Outline, ranges
+from gis.query.cell_shapes import Outline, ranges, wkb_outlines
 from gis.query.lookup_gaps import ecef
 from gis.query.lookup_near import measure_edges
 
@@ -188,14 +188,16 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
     return edges, owner[:, 0]
 
 
-def outer_arrays(outlines: Iterator[Outline]) -> dict[str, np.ndarray]:
-    """The ``outer.*`` arrays of the grids' outlines (none above :data:`MAX_EDGES` edges
-    or :data:`MAX_SAMPLES` samples): the
-    edges in grid order (x_a, y_a, x_b, y_b), the same packed for ``measure_edges`` (grid,
-    lon, sin lat, cos lat of each end), the
-    samples along them (earth-centred metres), each sample's edge, and the most metres
+def outer_arrays(blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``outer.*`` arrays of the grids stored as WKB ``blob[offsets[i]:offsets[i + 1]]``
+    (none above :data:`MAX_EDGES` edges — told by the WKB's size, 16 bytes a vertex, before
+    any is read — or :data:`MAX_SAMPLES` samples): the edges in grid order (x_a, y_a, x_b,
+    y_b), the same packed for ``measure_edges`` (grid, lon, sin lat, cos lat of each end),
+    the samples along them (earth-centred metres), each sample's edge, and the most metres
     between two samples of an edge."""
-    found = outer_edges(outlines)
+    if len(blob) > 16 * MAX_EDGES:
+        return {}
+    found = outer_edges(wkb_outlines(blob, offsets))
     if found is None:
         return {}
     edges, grid = found

@@ -134,3 +134,19 @@ def test_grids_meeting_where_the_outline_turns_tie_and_the_lowest_answers() -> N
     below = (x, y - d / 3)
     assert outer.nearest_point(*below) == full.nearest_point(*below)
     assert outer.nearest_point(*below)[0] == 0
+
+
+def test_above_the_cap_the_index_has_no_outer_edges_and_the_full_search_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Grids of more edges than the build may match (the WKB's size tells, nothing read):
+    no ``outer.*`` arrays, and outside points get the full search's answers."""
+    cells = _cells(300, 7)
+    with_outer, _ = _with_and_without(cells)
+    monkeypatch.setattr(lookup_outer, "MAX_EDGES", 1000)
+    arrays = index_arrays(_rows(cells))
+    assert not any(name.startswith("outer.") for name in arrays)
+    capped = GridIndex(1, arrays)
+    assert capped.outer is None
+    for x, y in [(117.99, 40.05), (118.3, 40.2), (118.1, 39.9)]:
+        assert capped.nearest_point(x, y)[0] == with_outer.nearest_point(x, y)[0]
