@@ -43,7 +43,8 @@ SPACING_M = 60.0
 
 MAX_EDGES = 20_000_000
 """Grid edges above which no outer edges are found when the index is built (~0.3 µs an
-edge: 1 000 000 grids of 100 vertices would add ~30 s to its 60): the full search answers."""
+edge: 1 000 000 grids of 100 vertices would add ~30 s to its 60): the full search answers.
+:func:`outer_arrays` tells it by the WKB's size before reading any."""
 
 PART_EDGES = 4_000_000
 """Edges matched at once (~100 bytes each)."""
@@ -155,21 +156,19 @@ def _survivors(found: _Edges, candidate: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | None:
     """The edges a point outside every polygon can be nearest to (see the module) as
-    (x_a, y_a, x_b, y_b) rows and their polygons; None above :data:`MAX_EDGES` or
-    without any polygon.
+    (x_a, y_a, x_b, y_b) rows and their polygons; None without any polygon.
 
     Matched :data:`PART_EDGES` at a time (bounded memory), then the parts' survivors
     together: an edge two parts share survives in both and is matched there, and a vertex
     of the whole outline is one of each part with a grid there, whose edges starting at it
     survived."""
-    rows, owners, outers, total = [], [], [], 0
+    rows, owners, rights, outers = [], [], [], []
     for part in _parts(outlines):
-        if (total := total + len(part.starts)) > MAX_EDGES:
-            return None
         outer, kept = _survivors(part, np.ones(len(part.starts), bool))
         at = part.starts[kept]
         rows.append(np.hstack((part.coords[at], part.coords[at + 1])))
-        owners.append(np.column_stack((part.owner[kept], part.right[kept])))
+        owners.append(part.owner[kept])
+        rights.append(part.right[kept])
         outers.append(outer[kept])
     if not rows:
         return None
@@ -180,12 +179,12 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
             coords,
             _vertex_hash(coords),
             np.arange(0, len(coords), 2),
-            owner[:, 0],
-            owner[:, 1].astype(bool),
+            owner,
+            np.concatenate(rights),
         )
         _, kept = _survivors(merged, np.concatenate(outers))
         edges, owner = edges[kept], owner[kept]
-    return edges, owner[:, 0]
+    return edges, owner
 
 
 def outer_arrays(blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
