@@ -9,8 +9,7 @@ previous children of its parent(s); a region still holding children cannot be dr
 from __future__ import annotations
 
 import json
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -37,10 +36,11 @@ from gis.ingest.pipeline import (
 from gis.ingest.problems import Problem
 from gis.ingest.readers import Layer
 from gis.ingest.stored_checks import FIT_KINDS, StoredFindings, check_stored, stored_regions
+from gis.ingest.stored_geometry import stored_chunks, upload_features
 from gis.ingest.validation import validate
 from gis.settings import Settings
 from gis.store.models import LEVELS
-from gis.store.stored_form import CopyGeometries, as_ewkb, stored_form, wkb_for_copy
+from gis.store.stored_form import CopyGeometries
 from gis.store.versions import (
     ATTRIBUTE_COLUMNS,
     RegionRecord,
@@ -238,79 +238,6 @@ def _record_moves(conn: Connection, number: int, moved: list[str]) -> None:
     )
 
 
-def upload_features(
-    candidates: list[Candidate],
-    staged: Staged | None,
-    stored: CopyGeometries | None,
-    committed: bool = False,
-) -> ReviewFeatures:
-    """The file's regions as they would be stored (``stored``: :func:`stored_geometries`, if
-    already made), for the review map (EPSG:4326, at storage precision), each with what the
-    upload does to it — ``added``, ``modified``, ``unchanged``, or None when errors kept the
-    change from being worked out.  ``committed``: the change is a stored version, whose rows
-    are the geometries (none are kept with the features)."""
-    added, modified = (
-        (set(staged.changes["added"]), set(staged.changes["modified"]))
-        if staged
-        else (set(), set())
-    )
-
-    def change(code: str | None) -> str | None:
-        if staged is None:
-            return None
-        if code in added:
-            return "added"
-        return "modified" if code in modified else "unchanged"
-
-    return ReviewFeatures(
-        features=[c.feature for c in candidates],
-        codes=[c.code for c in candidates],
-        names=[c.name for c in candidates],
-        changes=[change(c.code) for c in candidates],
-        geometries=None if committed else (stored or stored_geometries(candidates)).ewkb,
-    )
-
-
-STORED_CHUNK = 20_000
-"""Geometries put in stored form at a time: only their EWKB is kept for all."""
-STORED_THREADS = 2
-"""Chunks put in stored form at once: GEOS and numpy release the GIL (the machine's two cores;
-the database waits for the result)."""
-
-
-def stored_geometries(candidates: list[Candidate], commit: bool = False) -> CopyGeometries:
-    """The candidates' geometries as stored, ready for COPY (``gis.store.versions``), made
-    :data:`STORED_CHUNK` at a time in :data:`STORED_THREADS` threads (a province's
-    stored-form polygons are never all alive).  ``commit``: measured too (their areas are
-    stored) and each candidate's own polygon let go once converted (a commit needs only the
-    stored form from then on), so a province's polygons are not held twice."""
-
-    def convert(chunk: list[Candidate]) -> tuple[list[bytes | None], list[float] | None]:
-        stored = stored_form(np.array([c.geometry for c in chunk], dtype=object))
-        return wkb_for_copy(stored, measure=commit)
-
-    out = CopyGeometries([], [] if commit else None)
-    pending: deque[tuple[list[Candidate], Future[tuple[Any, Any]]]] = deque()
-
-    def take() -> None:  # the oldest chunk in flight, in order; its EWKB made here
-        chunk, converted = pending.popleft()
-        wkb, areas = converted.result()
-        out.extend(CopyGeometries(as_ewkb(wkb), areas))
-        if commit:
-            for c in chunk:
-                c.geometry = None
-
-    with ThreadPoolExecutor(STORED_THREADS) as pool:
-        for start in range(0, len(candidates), STORED_CHUNK):
-            chunk = candidates[start : start + STORED_CHUNK]
-            pending.append((chunk, pool.submit(convert, chunk)))
-            if len(pending) == STORED_THREADS:  # no more in flight than threads
-                take()
-        while pending:
-            take()
-    return out
-
-
 class BoundaryBatch(Batch):
     """One boundary file's features on their way to a version (see :class:`Boundaries`)."""
 
@@ -399,7 +326,13 @@ class BoundaryBatch(Batch):
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""
         request, level = self.request, self.request.level
-        self._stored_geometries = stored_geometries(self.candidates, commit=True)
+        kept = CopyGeometries([], [])
+
+        def chunks() -> Iterator[CopyGeometries]:  # kept for the review map as they pass
+            for chunk in stored_chunks(self.candidates, commit=True):
+                kept.extend(chunk)
+                yield chunk
+
         summary = commit_regions(
             conn,
             [
@@ -414,7 +347,7 @@ class BoundaryBatch(Batch):
                 )
                 for c in self.candidates
             ],
-            geometries=self._stored_geometries,
+            geometries=chunks(),
             author=request.author,
             action=request.action,
             message=f"{request.action} of {request.filename} ({level})",
@@ -422,6 +355,7 @@ class BoundaryBatch(Batch):
             keep=[c for c in ATTRIBUTE_COLUMNS if c not in self.read.mapping.roles],
             merge_attributes=True,
         )
+        self._stored_geometries = kept
         if summary.number is not None and self._stored.moved:
             _record_moves(conn, summary.number, self._stored.moved)
         changes = {"added": summary.added, "modified": summary.modified, "removed": summary.removed}

@@ -189,8 +189,11 @@ def _begin_version(
     return number
 
 
-def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> VersionSummary:
-    """Turn the ``staged`` rows plus ``remove`` into version ``number``."""
+def _apply_staged(
+    conn: Connection, number: int, remove: Sequence[str], copied: Sequence[str] = ()
+) -> VersionSummary:
+    """Turn the ``staged`` rows plus ``remove`` into version ``number``, whose rows of new
+    regions ``copied`` are already written."""
     modified = conn.scalars(
         text(
             f"UPDATE regions r SET valid_to = :n FROM staged s "
@@ -215,6 +218,7 @@ def _apply_staged(conn: Connection, number: int, remove: Sequence[str]) -> Versi
         ),
         {"n": number},
     ).all()
+    inserted = [*copied, *inserted]
     conn.execute(text("DROP TABLE staged"))
     prepare_shapes(conn, number, inserted)  # the low-zoom tiles' shapes of the new rows
     modified_set = set(modified)
@@ -254,7 +258,7 @@ def commit_regions(
     remove: Sequence[str] = (),
     keep: Sequence[str] = (),
     merge_attributes: bool = False,
-    geometries: CopyGeometries | None = None,
+    geometries: Iterable[CopyGeometries] | None = None,
 ) -> VersionSummary:
     """Write ``records`` (new or changed regions) and remove ``remove`` as one new version.
 
@@ -262,10 +266,12 @@ def commit_regions(
     of existing regions instead of taken from ``records`` — for files that do not have
     those fields; with ``merge_attributes`` the records' free attributes are added to the
     stored ones instead of replacing them.  Geometries are stored as :func:`stored_form`
-    makes them — from each record's ``wkb``, or given as ``geometries`` (in the records'
-    order, :func:`for_copy` of :func:`stored_form`, measured: an upload has them for its
-    review map too); a record's free attributes named like :data:`DERIVED_COLUMNS` are dropped
-    (``level`` only when it is the record's own level).
+    makes them — from each record's ``wkb``, or given as ``geometries`` (chunks of
+    :func:`for_copy` of :func:`stored_form`, measured, in the records' order: an upload makes
+    the next while the server writes one, and keeps them for its review map); a record's
+    free attributes named like :data:`DERIVED_COLUMNS` are dropped (``level`` only when it
+    is the record's own level).  New regions' rows go straight into ``regions``; the
+    others' are staged and compared with their current rows.
     Regions whose content is unchanged (see ``_DIFFERS``) keep their rows.  Runs inside the
     caller's transaction: roll it back and nothing happened.
     """
@@ -289,22 +295,20 @@ def commit_regions(
         )
     number = _begin_version(conn, author, action, message)
     if geometries is None:
-        geometries = for_copy(stored_form(shapely.from_wkb([r.wkb for r in records])))
-    if geometries.area_m2 is None:
-        raise ValueError("commit_regions needs the geometries' areas (for_copy(measure=True))")
+        geometries = [for_copy(stored_form(shapely.from_wkb([r.wkb for r in records])))]
+    stored = set(
+        conn.scalars(
+            text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
+            {"codes": [r.code for r in records]},
+        )
+    )
+    copied, compared = _copy_new(conn, number, records, geometries, stored)
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY staged ({_COLS}, geom, area_m2) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_STAGED_TYPES)
-        rows = zip(records, geometries.ewkb, geometries.area_m2, strict=True)
-        for r, geom, area in rows:
-            copy.write_row(
-                (
-                    *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
-                    _free_attributes(r),
-                    geom,
-                    area,
-                )
-            )
+        for row in compared:
+            copy.write_row(row)
+    del compared
     # a fresh temp table has no statistics: the planner guessed ~900 rows and scanned all of
     # regions below ~20 000 of them instead of probing the code index (bench/validation_scale)
     conn.execute(text("ANALYZE staged"))
@@ -318,7 +322,49 @@ def commit_regions(
                 f"WHERE {current()} AND r.code = s.code"
             )
         )
-    return _apply_staged(conn, number, remove)
+    return _apply_staged(conn, number, remove, copied)
+
+
+def _copy_new(
+    conn: Connection,
+    number: int,
+    records: list[RegionRecord],
+    geometries: Iterable[CopyGeometries],
+    stored: set[str],
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Write the rows of regions that have no current row (codes not in ``stored``) straight
+    into ``regions`` as version ``number``'s, in one binary COPY as ``geometries`` come
+    (chunks in the records' order: the server inserts one chunk while the caller makes the
+    next); the others' rows are returned for ``staged``, to be compared with their current
+    rows.  Their codes, and those rows."""
+    copied: list[str] = []
+    compared: list[tuple[Any, ...]] = []
+    pending, made = iter(records), 0
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(
+        f"COPY regions ({_COLS}, geom, area_m2, valid_from) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types([*_STAGED_TYPES, "int4"])
+        for chunk in geometries:
+            if chunk.area_m2 is None:
+                raise ValueError("commit_regions needs the geometries' areas (measured)")
+            made += len(chunk.ewkb)
+            # the records taken as their geometries come (counted after the last chunk)
+            for geom, area, r in zip(chunk.ewkb, chunk.area_m2, pending, strict=False):
+                row = (
+                    *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
+                    _free_attributes(r),
+                    geom,
+                    area,
+                )
+                if r.code in stored:
+                    compared.append(row)
+                else:
+                    copy.write_row((*row, number))
+                    copied.append(r.code)
+    if not made == len(copied) + len(compared) == len(records):
+        raise ValueError("commit_regions needs one geometry per record")
+    return copied, compared
 
 
 def _free_attributes(record: RegionRecord) -> dict[str, Any]:

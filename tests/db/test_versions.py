@@ -12,7 +12,10 @@ from sqlalchemy import Engine, text
 from gis.errors import InvalidInput, NotFound
 from gis.settings import Settings
 from gis.store.seed import demo_records
+from gis.store.stored_form import CopyGeometries, for_copy, stored_form
 from gis.store.versions import RegionRecord, commit_regions, current_version, restore_version
+
+from hierarchy import assert_sound
 
 COMMUNITY = "130227001001"
 GRID = "130227001001001"
@@ -156,3 +159,48 @@ def test_failed_commit_changes_nothing(fresh_engine: Engine) -> None:
             text("SELECT ST_AsGeoJSON(geom) FROM regions WHERE code = :c"), {"c": GRID}
         )
     assert shape(__import__("json").loads(geom)).equals(shapely.from_wkb(_record(GRID).wkb))
+
+
+def test_new_changed_and_unchanged_regions_in_one_commit(fresh_engine: Engine) -> None:
+    """Geometries given in chunks (one region each): a new region's row is written straight
+    as the version's, with its own attributes; a changed one replaces its row, keeping the
+    columns named in ``keep`` and merging free attributes; an unchanged one keeps its row;
+    one geometry short of the records fails and leaves nothing."""
+    grid = _record(GRID)
+    new_code = "990000"  # a county of its own, far from the demo city
+    far = shapely.to_wkb(shapely.box(100.0, 30.0, 100.1, 30.1))
+    new = RegionRecord(new_code, "county", "新县", far, households=7, attributes={"a": 1})
+    changed = RegionRecord(**{**grid.__dict__, "households": 1, "attributes": {"b": 2}})
+    unchanged = _record(COMMUNITY + "002")
+    records = [new, changed, unchanged]
+    made = for_copy(stored_form(shapely.from_wkb([r.wkb for r in records])))
+    chunks = [CopyGeometries(made.ewkb[i : i + 1], made.area_m2[i : i + 1]) for i in range(3)]
+    with pytest.raises(ValueError), fresh_engine.begin() as conn:
+        commit_regions(conn, records, author="t", action="edit", geometries=chunks[:2])
+    with fresh_engine.begin() as conn:
+        summary = commit_regions(
+            conn,
+            records,
+            author="t",
+            action="edit",
+            geometries=iter(chunks),
+            keep=["households"],
+            merge_attributes=True,
+        )
+        rows = conn.execute(
+            text(
+                "SELECT code, households, attributes, valid_from, area_m2 FROM regions "
+                "WHERE valid_to IS NULL AND code = ANY(:c) ORDER BY code"
+            ),
+            {"c": [r.code for r in records]},
+        ).all()
+    assert (summary.number, summary.added, summary.modified) == (2, [new_code], [GRID])
+    old = {**grid.attributes, "b": 2}
+    by_code = {r.code: r for r in rows}
+    assert {c: (r.households, r.attributes, r.valid_from) for c, r in by_code.items()} == {
+        GRID: (grid.households, {k: v for k, v in old.items() if k not in ("level", "area_m2")}, 2),
+        new_code: (7, {"a": 1}, 2),
+        unchanged.code: (unchanged.households, by_code[unchanged.code].attributes, 1),
+    }
+    assert [by_code[new_code].area_m2, by_code[GRID].area_m2] == made.area_m2[:2]
+    assert_sound(fresh_engine)

@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from gis.geo.geodesy import geodesic_area_m2
-from gis.ingest import boundary_uploads
+from gis.ingest import stored_geometry
 from gis.ingest.candidates import Candidate
 from gis.store.stored_form import for_copy, stored_form
 
@@ -32,8 +32,8 @@ def test_chunks_in_threads_make_what_one_pass_makes(
     candidates = _candidates()
     stored = stored_form(np.array([c.geometry for c in candidates], dtype=object))
     expected = for_copy(stored)
-    monkeypatch.setattr(boundary_uploads, "STORED_CHUNK", chunk)
-    made = boundary_uploads.stored_geometries(candidates, commit=True)
+    monkeypatch.setattr(stored_geometry, "STORED_CHUNK", chunk)
+    made = stored_geometry.stored_geometries(candidates, commit=True)
     assert made.ewkb == expected.ewkb
     assert made.area_m2 == pytest.approx(geodesic_area_m2(stored).tolist(), rel=1e-12)
     assert all(c.geometry is None for c in candidates)
@@ -43,7 +43,7 @@ def test_chunks_in_threads_make_what_one_pass_makes(
 def test_a_review_keeps_the_polygons_and_measures_nothing() -> None:
     """Not for a commit (the review map of a dry run): no areas, the polygons kept."""
     candidates = _candidates()
-    made = boundary_uploads.stored_geometries(candidates)
+    made = stored_geometry.stored_geometries(candidates)
     assert made.area_m2 is None and len(made.ewkb) == len(candidates)
     assert all(c.geometry is not None for c in candidates)
 
