@@ -6,7 +6,8 @@ Pieces that are noise are no problem: smaller than :data:`NOISE_M2`, or narrower
 than :data:`STORAGE_WIDTH_M` — what storing a parent at storage precision leaves between it
 and children drawn along it as surveyed (a 1 km edge moved by 5 mm: 5 m² of sliver).
 ``repair`` snaps overlaps, gaps and parts outside the parent below tolerance, reporting every
-change it made.
+change it made.  A family whose edges show it tiles its parent (``gis.geo.edges.tiles``: ~7 ms
+for 1 000 grids, the overlays ~35 ms) has none of these and is not overlaid.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from gis.geo.edges import tiles
 from gis.geo.geodesy import EqualAreaFrame
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
 from gis.ingest.problems import location_of
-from gis.store.stored_form import STORAGE_SHIFT_M, stored_form
+from gis.store.stored_form import STORAGE_GRID_DEG, STORAGE_SHIFT_M, stored_form
 
 NOISE_M2 = 0.01
 """Overlaps, gaps and outside parts smaller than this are floating-point noise, not problems."""
@@ -293,8 +295,11 @@ def _check_family(
 ) -> None:
     """Overlaps between ``children`` (one parent's), their parts outside ``parent`` and the
     gaps they leave in it (None: a parent not found, reported elsewhere)."""
+    geoms = [c.geometry for c in children]
+    if parent is not None and tiles(geoms, parent.geometry, STORAGE_GRID_DEG):
+        return  # the common case, shown by the edges alone (a fifth of the overlays' time)
     # a valid coverage (edges shared exactly, no overlaps) needs no pairwise overlap test
-    coverage = bool(shapely.coverage_is_valid([c.geometry for c in children]))
+    coverage = bool(shapely.coverage_is_valid(geoms))
     if not coverage:
         _check_overlaps(children, frame, tolerances, repair, report)
     if parent is None:

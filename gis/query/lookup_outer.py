@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from gis.geo.edges import edge_hash, vertex_hash
 from gis.geo.geodesy import GEOD
 from gis.query.cell_shapes import Outline, ranges, wkb_outlines
 from gis.query.lookup_gaps import ecef
@@ -52,21 +53,6 @@ PART_EDGES = 4_000_000
 MAX_SAMPLES = 2_000_000
 """Samples above which none are kept (the full search answers): each worker's k-d tree
 over them costs ~14 bytes a sample (the samples themselves stay in the shared file)."""
-
-_K1, _K2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-def _vertex_hash(coords: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each vertex's exact coordinates (equal vertices, equal hashes)."""
-    bits = np.ascontiguousarray(coords).view(np.uint64)
-    with np.errstate(over="ignore"):
-        return bits[:, 0] * _K1 ^ (bits[:, 1] ^ (bits[:, 1] >> np.uint64(31))) * _K2
-
-
-def _edge_hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each directed edge from vertex hashes ``a`` to ``b``."""
-    with np.errstate(over="ignore"):
-        return a * _K2 + b
 
 
 @dataclass
@@ -100,7 +86,7 @@ def _part(chunks: list[Outline]) -> _Edges:
         offset += len(coords)
     coords = np.concatenate([c for c, *_ in parts])
     starts, owner, right = (np.concatenate([part[i] for part in parts]) for i in (1, 2, 3))
-    return _Edges(coords, _vertex_hash(coords), starts, owner, right)
+    return _Edges(coords, vertex_hash(coords), starts, owner, right)
 
 
 def _parts(outlines: Iterator[Outline]) -> Iterator[_Edges]:
@@ -133,7 +119,7 @@ def _survivors(found: _Edges, candidate: np.ndarray) -> tuple[np.ndarray, np.nda
     starts = found.starts
     start, end = found.hashes[starts], found.hashes[starts + 1]
     # the same key for an edge and its reverse: a pair alone under its key may be matched
-    key, at, _ = _sorted_with_index(np.minimum(_edge_hash(start, end), _edge_hash(end, start)))
+    key, at, _ = _sorted_with_index(np.minimum(edge_hash(start, end), edge_hash(end, start)))
     same = key[1:] == key[:-1]
     pair = same & np.r_[True, ~same[:-1]] & np.r_[~same[1:], True]
     first, second = at[:-1][pair], at[1:][pair]
@@ -177,7 +163,7 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
         coords = np.ascontiguousarray(edges.reshape(-1, 2))
         merged = _Edges(
             coords,
-            _vertex_hash(coords),
+            vertex_hash(coords),
             np.arange(0, len(coords), 2),
             owner,
             np.concatenate(rights),
