@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from gis.access.scope import check_codes
 from gis.edit.operations import Draft, Region, merge, reshape, set_attributes, split
 from gis.errors import InvalidInput, NotFound
-from gis.geo.crs import lon_lat_out_of_range, parse_crs, to_wgs84
+from gis.geo.crs import flat, lon_lat_out_of_range, parse_crs, to_wgs84
 from gis.ingest.boundary_uploads import Boundaries, BoundaryBatch
 from gis.ingest.pipeline import (
     Progress,
@@ -62,7 +62,7 @@ def _geometry(value: dict[str, Any], crs: str | None, types: tuple[str, ...], wh
         raise refuse(f"应为 {'/'.join(types)} (expected {'/'.join(types)})")
     if shapely.get_num_coordinates(geometry) > MAX_VERTICES:
         raise refuse(f"顶点超过 {MAX_VERTICES} 个 (more than {MAX_VERTICES} vertices)")
-    geometry = to_wgs84(geometry, parse_crs(crs)) if crs else shapely.force_2d(geometry)
+    geometry = to_wgs84(geometry, parse_crs(crs)) if crs else flat(geometry)
     coords = shapely.get_coordinates(geometry)
     if not np.isfinite(coords).all() or lon_lat_out_of_range(coords[:, 0], coords[:, 1]).any():
         raise refuse("坐标超出经纬度范围 (coordinates out of the lon/lat range)")

@@ -403,6 +403,14 @@ def infer_crs(xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[CrsSp
 # --------------------------------------------------------------------------- geometries
 
 
+def flat(geometries: Any) -> Any:
+    """``geometries`` (an array, or one) in 2-D: Z and M dropped when any has them, else as
+    they are (``force_2d`` copies every geometry: ten times the cost of asking)."""
+    if np.any(shapely.has_z(geometries) | shapely.has_m(geometries)):
+        return shapely.force_2d(geometries)
+    return geometries
+
+
 def _apply(geometries: Any, func: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]) -> Any:
     def transform(xy: np.ndarray) -> np.ndarray:
         x, y = func(xy[:, 0], xy[:, 1])
@@ -430,7 +438,7 @@ def to_wgs84(geometries: Any, spec: CrsSpec) -> Any:
     Coordinates a projection cannot invert come back as ``inf``; the caller checks ranges.
     """
     if spec.is_wgs84:
-        return shapely.force_2d(geometries)
+        return flat(geometries)
     return _apply(geometries, lambda x, y: coords_to_wgs84(x, y, spec))
 
 
@@ -443,7 +451,7 @@ def from_wgs84(geometries: Any, spec: CrsSpec) -> Any:
     if spec.kind == "bd09":
         return _apply(geometries, wgs84_to_bd09)
     if spec.is_wgs84:
-        return shapely.force_2d(geometries)
+        return flat(geometries)
     return _apply(geometries, _transformer(spec.epsg, spec.wkt, False).transform)
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from gis.errors import InvalidInput, Unsupported
+from gis.geo.crs import flat
 from gis.ingest.archive import is_archive, unpack
 from gis.ingest.encoding import (
     EncodingChoice,
@@ -217,8 +219,10 @@ def _column(values: np.ndarray, dtype: str) -> list[Any]:
 
 def _arrow_column(values: Any) -> list[Any]:
     """An Arrow column's values as Python values, nulls (and NaN) as None — as
-    :func:`_column` reads them from a whole layer."""
-    return [None if isinstance(v, float) and v != v else v for v in values.to_pylist()]
+    :func:`_column` reads them from a whole layer (only a floating column holds NaN)."""
+    if not pa.types.is_floating(values.type):
+        return values.to_pylist()
+    return [None if v != v else v for v in values.to_pylist()]
 
 
 def _without_paths(message: str, files_dir: Path) -> str:
@@ -371,7 +375,7 @@ def _layer(
     if wkb is None:
         geometries = np.full(rows, None, dtype=object)
     else:
-        geometries = shapely.force_2d(shapely.from_wkb(wkb, on_invalid="fix"))
+        geometries = flat(shapely.from_wkb(wkb, on_invalid="fix"))
     types = set(shapely.get_type_id(geometries[~shapely.is_missing(geometries)]).tolist())
     allowed, expected = GEOMETRY_KINDS[dataset.geometry]
     if (wkb is not None or not points) and not types & allowed:

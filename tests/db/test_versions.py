@@ -169,7 +169,8 @@ def test_new_changed_and_unchanged_regions_in_one_commit(fresh_engine: Engine) -
     grid = _record(GRID)
     new_code = "990000"  # a county of its own, far from the demo city
     far = shapely.to_wkb(shapely.box(100.0, 30.0, 100.1, 30.1))
-    new = RegionRecord(new_code, "county", "新县", far, households=7, attributes={"a": 1})
+    free = {"a": 1, "备注": '东区 "甲"', "n": {"x": [1, 2.5, None, True]}}  # as jsonb keeps it
+    new = RegionRecord(new_code, "county", "新县", far, households=7, attributes=free)
     changed = RegionRecord(**{**grid.__dict__, "households": 1, "attributes": {"b": 2}})
     unchanged = _record(COMMUNITY + "002")
     records = [new, changed, unchanged]
@@ -199,7 +200,7 @@ def test_new_changed_and_unchanged_regions_in_one_commit(fresh_engine: Engine) -
     by_code = {r.code: r for r in rows}
     assert {c: (r.households, r.attributes, r.valid_from) for c, r in by_code.items()} == {
         GRID: (grid.households, {k: v for k, v in old.items() if k not in ("level", "area_m2")}, 2),
-        new_code: (7, {"a": 1}, 2),
+        new_code: (7, free, 2),
         unchanged.code: (unchanged.households, by_code[unchanged.code].attributes, 1),
     }
     assert [by_code[new_code].area_m2, by_code[GRID].area_m2] == made.area_m2[:2]

@@ -25,6 +25,7 @@ from gis.geo.crs import (
     CrsSpec,
     bd09_to_wgs84,
     crs_from_file,
+    flat,
     from_wgs84,
     gcj02_to_wgs84,
     gk_zone_epsg,
@@ -473,3 +474,18 @@ def test_z_is_dropped() -> None:
         spec = parse_crs(value)
         assert not to_wgs84(point, spec).has_z
         assert not from_wgs84(point, spec).has_z
+
+
+def test_flat_drops_z_and_m_only_when_some_geometry_has_them() -> None:
+    """A 2-D array comes back as it is (no copy of every geometry); one 3-D or measured
+    geometry among them and all come back 2-D, the same in x and y."""
+    flat_ones = np.array([Point(1, 2), None, shapely.box(0, 0, 1, 1)], dtype=object)
+    assert flat(flat_ones) is flat_ones
+    for odd in (Point(3, 4, 5), shapely.from_wkt("POINT M (3 4 5)")):
+        mixed = np.array([*flat_ones, odd], dtype=object)
+        made = flat(mixed)
+        assert not (shapely.has_z(made) | shapely.has_m(made)).any()
+        assert shapely.equals_exact(
+            made[[0, 2, 3]], np.array([Point(1, 2), flat_ones[2], Point(3, 4)])
+        ).all()
+        assert made[1] is None

@@ -96,3 +96,13 @@ def test_an_empty_layer_is_refused_before_any_batch(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as raised:
         list(read_batches(_open(path, tmp_path / "w"), 100))
     assert raised.value.code == "empty_layer"
+
+
+def test_heights_are_dropped(tmp_path: Path) -> None:
+    """Points with a height (a surveyed file's Z) come back 2-D, at the same x and y."""
+    path = tmp_path / "reg.geojson"
+    raised = [shapely.Point(p.x, p.y, 12.5) for p in POINTS]
+    write_layer(path, ROWS, raised, geometry_type="Point Z")
+    (batch, *_) = read_batches(_open(path, tmp_path / "w"), 100)
+    assert not shapely.has_z(batch.geometries).any()
+    assert shapely.equals_exact(batch.geometries, np.array(POINTS[:100]), 1e-9).all()
