@@ -49,7 +49,10 @@ def test_db_commands_manage_their_own_cluster(tmp_path: Path) -> None:
         with engine.connect() as conn:
             ctype = conn.scalar(text("SELECT datctype FROM pg_database WHERE datname = 'gridmap'"))
             postgis = conn.scalar(text("SELECT postgis_lib_version()"))
-            tuned = {k: conn.scalar(text(f"SHOW {k}")) for k in ("shared_buffers", "jit")}
+            tuned = {
+                k: conn.scalar(text(f"SHOW {k}"))
+                for k in ("shared_buffers", "jit", "wal_compression")
+            }
             tables = set(
                 conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
             )
@@ -57,7 +60,11 @@ def test_db_commands_manage_their_own_cluster(tmp_path: Path) -> None:
         assert ctype == "C.UTF-8"
         assert postgis.startswith("3.")
         wanted = settings_for(machine_memory(), os.cpu_count() or 1)
-        assert tuned == {"shared_buffers": wanted["shared_buffers"], "jit": "off"}
+        assert tuned == {
+            "shared_buffers": wanted["shared_buffers"],
+            "jit": "off",
+            "wal_compression": "lz4",
+        }
         assert {"regions", "boundary_versions", "alembic_version"} <= tables
 
         assert _gridmap(env, "db", "stop") == "stopped"

@@ -28,6 +28,7 @@ def test_settings_follow_memory_and_cores(
     assert got["max_parallel_workers_per_gather"] == per_gather
     assert got["effective_cache_size"] == f"{max(memory // 2, 256 * MB) // MB}MB"
     assert got["jit"] == "off"
+    assert got["wal_compression"] == "lz4"  # pglz cost a quarter of a bulk COPY's CPU
 
 
 def test_conf_text_is_one_setting_a_line() -> None:
