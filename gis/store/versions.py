@@ -21,6 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import shapely
@@ -140,6 +141,8 @@ _STAGED_TYPES = [
 ]
 """The binary COPY's types of ``staged``'s columns (:data:`_STAGED_COLUMNS`, then geom and
 area_m2)."""
+_TYPED = attrgetter(*(c for c in _STAGED_COLUMNS if c != "attributes"))
+"""A record's typed columns, in :data:`_STAGED_COLUMNS`' order (one C call a row)."""
 
 
 def differs(old: str, new: str) -> str:
@@ -351,12 +354,7 @@ def _copy_new(
             made += len(chunk.ewkb)
             # the records taken as their geometries come (counted after the last chunk)
             for geom, area, r in zip(chunk.ewkb, chunk.area_m2, pending, strict=False):
-                row = (
-                    *(getattr(r, c) for c in _STAGED_COLUMNS if c != "attributes"),
-                    _jsonb(_free_attributes(r)),
-                    geom,
-                    area,
-                )
+                row = (*_TYPED(r), _jsonb(_free_attributes(r)), geom, area)
                 if r.code in stored:
                     compared.append(row)
                 else:
@@ -369,14 +367,19 @@ def _copy_new(
 
 _JSONB_FORM = b"\x01"
 """The first byte of jsonb's binary form (its version); the JSON text follows."""
+_JSON = json.JSONEncoder(ensure_ascii=False)
+"""``json.dumps(…, ensure_ascii=False)``'s encoder, made once (``dumps`` with an argument
+makes one per call)."""
+_NO_ATTRIBUTES = _JSONB_FORM + b"{}"
 
 
 def _jsonb(value: dict[str, Any]) -> bytes:
     """A jsonb value in its binary COPY form, for a column the COPY types as bytea (whose
-    binary form is the bytes themselves, which jsonb's receive function reads): one
-    ``json.dumps`` here, where psycopg's jsonb dumper cost ~2 µs more a row (a province's
-    commit writes a million)."""
-    return _JSONB_FORM + json.dumps(value, ensure_ascii=False).encode()
+    binary form is the bytes themselves, which jsonb's receive function reads).  Made here,
+    where psycopg's jsonb dumper cost ~2 µs more a row; a commit's main thread writes a
+    province's million rows while threads make the next geometries (most rows have no free
+    attributes: their form is a constant)."""
+    return _JSONB_FORM + _JSON.encode(value).encode() if value else _NO_ATTRIBUTES
 
 
 def _free_attributes(record: RegionRecord) -> dict[str, Any]:
