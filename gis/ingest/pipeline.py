@@ -36,6 +36,7 @@ from gis.access.scope import require_unscoped
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
 from gis.ingest.candidates import Tolerances
+from gis.ingest.collector import young_collections_only
 from gis.ingest.encoding import EncodingChoice
 from gis.ingest.fields import FieldMapping, coordinate, map_fields, require_roles
 from gis.ingest.history import ReviewFeatures, record_upload
@@ -392,11 +393,12 @@ def run_layer(
             raise
         return Reprojected(layer, mapping, geometries, chosen[0], crs)
 
-    read = reprojected(layer, None)
-    read.more = (reprojected(batch, (read.spec, read.crs)) for batch in more)
-    if kind.batch_rows is None:
-        read = _gathered(read)
-    return _check_and_commit(engine, read, kind.batch(read, request, settings), request, step)
+    with young_collections_only():  # the upload's objects live until it ends (collector)
+        read = reprojected(layer, None)
+        read.more = (reprojected(batch, (read.spec, read.crs)) for batch in more)
+        if kind.batch_rows is None:
+            read = _gathered(read)
+        return _check_and_commit(engine, read, kind.batch(read, request, settings), request, step)
 
 
 def _gathered(read: Reprojected) -> Reprojected:
