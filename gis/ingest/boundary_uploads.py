@@ -39,6 +39,7 @@ from gis.ingest.stored_checks import FIT_KINDS, StoredFindings, check_stored, st
 from gis.ingest.stored_geometry import stored_chunks, upload_features
 from gis.ingest.validation import validate
 from gis.settings import Settings
+from gis.store.arrays import Texts
 from gis.store.models import LEVELS
 from gis.store.stored_form import CopyGeometries
 from gis.store.versions import (
@@ -315,7 +316,7 @@ class BoundaryBatch(Batch):
         stored = set(
             conn.scalars(
                 text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
-                {"codes": codes},
+                {"codes": Texts(codes)},
             )
         )
         top = self.request.level == "county"

@@ -48,6 +48,7 @@ from gis.geo.geodesy import GEOD, EqualAreaFrame
 from gis.ingest.candidates import Candidate, Tolerances, problem
 from gis.ingest.problems import Problem
 from gis.ingest.topology import GRID_DEG, polygonal, substantial
+from gis.store.arrays import Floats, Texts
 from gis.store.versions import current
 
 MOVED_IOU = 0.5
@@ -96,7 +97,9 @@ _SELECT = "SELECT code, level, name, parent_code, ST_AsBinary(geom) FROM regions
 
 def stored_regions(conn: Connection, codes: list[str]) -> dict[str, StoredRegion]:
     """The current regions with these codes, by code."""
-    found = _regions(conn, f"{_SELECT} WHERE {current()} AND code = ANY(:codes)", {"codes": codes})
+    found = _regions(
+        conn, f"{_SELECT} WHERE {current()} AND code = ANY(:codes)", {"codes": Texts(codes)}
+    )
     return {r.code: r for r in found}
 
 
@@ -115,11 +118,11 @@ def _neighbours(
         "ORDER BY r.code",
         {
             "level": level,
-            "skip": skip,
-            "x0": boxes[:, 0].tolist(),
-            "y0": boxes[:, 1].tolist(),
-            "x1": boxes[:, 2].tolist(),
-            "y1": boxes[:, 3].tolist(),
+            "skip": Texts(skip),
+            "x0": Floats(boxes[:, 0]),
+            "y0": Floats(boxes[:, 1]),
+            "x1": Floats(boxes[:, 2]),
+            "y1": Floats(boxes[:, 3]),
         },
     )
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from gis.store.arrays import Texts
 from gis.store.models import LEVELS
 
 DISPLAY_PIXELS = 512
@@ -120,7 +121,7 @@ def prepare_shapes(conn: Connection, number: int, codes: Sequence[str]) -> None:
     committing transaction; the rows found through the (code, valid_from) index)."""
     if codes:
         where = "r.valid_from = :n AND r.code = ANY(:codes)"
-        conn.execute(text(_PREPARE.format(where)), {"n": number, "codes": list(codes), **_RULE})
+        conn.execute(text(_PREPARE.format(where)), {"n": number, "codes": Texts(codes), **_RULE})
 
 
 def prepare_missing(conn: Connection) -> None:

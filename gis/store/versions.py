@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, text
 from gis.catalogue import REGION_ATTRIBUTES
 from gis.errors import InvalidInput, NotFound
 from gis.query.cursor import count_matching
+from gis.store.arrays import Texts
 from gis.store.board import connection_board, publish
 from gis.store.generalised import prepare_shapes
 from gis.store.models import CURRENT_REGION, LEVELS
@@ -209,7 +210,7 @@ def _apply_staged(
             f"UPDATE regions SET valid_to = :n WHERE {current('')} AND code = ANY(:codes) "
             "RETURNING code"
         ),
-        {"n": number, "codes": list(remove)},
+        {"n": number, "codes": Texts(remove)},
     ).all()
     inserted = conn.scalars(
         text(
@@ -302,7 +303,7 @@ def commit_regions(
     stored = set(
         conn.scalars(
             text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
-            {"codes": [r.code for r in records]},
+            {"codes": Texts(r.code for r in records)},
         )
     )
     copied, compared = _copy_new(conn, number, records, geometries, stored)
