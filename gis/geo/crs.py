@@ -25,6 +25,7 @@ from pyproj.database import query_crs_info
 from pyproj.exceptions import CRSError, ProjError
 
 from gis.errors import InvalidInput
+from gis.geo.halves import in_halves
 from gis.geo.shift import (
     CHINA_BBOX,
     Arrays,
@@ -429,7 +430,7 @@ def coords_to_wgs84(x: np.ndarray, y: np.ndarray, spec: CrsSpec) -> Arrays:
         return bd09_to_wgs84(x, y)
     if spec.is_wgs84:
         return x, y
-    return _transformer(spec.epsg, spec.wkt, True).transform(x, y)
+    return in_halves(_transformer(spec.epsg, spec.wkt, True).transform, x, y)
 
 
 def to_wgs84(geometries: Any, spec: CrsSpec) -> Any:

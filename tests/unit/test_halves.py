@@ -1,0 +1,68 @@
+"""Long coordinate arrays reprojected in two halves at once (gis.geo.halves) give the numbers
+one call gives, in order — through the upload's own path (``to_wgs84``)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+
+from gis.geo import halves
+from gis.geo.crs import parse_crs, to_wgs84
+from gis.geo.halves import SPLIT_AT, in_halves
+
+pytestmark = pytest.mark.unit
+
+
+def _gauss_kruger(count: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:4527 (CGCS2000 / 3-degree Gauss-Kruger zone 39) eastings and northings, a few
+    far outside the zone (PROJ answers inf or a wild number: the same in halves)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(39_300_000, 39_700_000, count)
+    y = rng.uniform(2_500_000, 5_500_000, count)
+    x[::100_003] = 1e12
+    return x, y
+
+
+def test_halves_give_the_numbers_of_one_call() -> None:
+    transform = Transformer.from_crs(4527, 4326, always_xy=True).transform
+    x, y = _gauss_kruger(SPLIT_AT + 3)
+    threads: set[str] = set()
+
+    def noted(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        threads.add(threading.current_thread().name)
+        return transform(a, b)
+
+    lon, lat = in_halves(noted, x, y)
+    whole = transform(x, y)
+    np.testing.assert_array_equal(lon, whole[0])
+    np.testing.assert_array_equal(lat, whole[1])
+    assert len(threads) == 2  # the worker's half and the caller's
+
+
+def test_short_arrays_stay_in_the_callers_thread() -> None:
+    seen: list[str] = []
+
+    def noted(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(threading.current_thread().name)
+        return a, b
+
+    in_halves(noted, np.zeros(SPLIT_AT - 1), np.zeros(SPLIT_AT - 1))
+    assert seen == [threading.current_thread().name]
+
+
+def test_an_uploads_polygons_reprojected_in_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = _gauss_kruger(60_000 * 5, seed=11)
+    x[::100_003] = 39_500_000.0  # every ring closes on real coordinates
+    rings = np.stack([x, y], axis=1).reshape(60_000, 5, 2)
+    rings[:, 4] = rings[:, 0]
+    polygons = shapely.polygons(rings)
+    spec = parse_crs("EPSG:4527")
+    monkeypatch.setattr(halves, "SPLIT_AT", 10**12)
+    whole = to_wgs84(polygons, spec)
+    monkeypatch.setattr(halves, "SPLIT_AT", 1_000)
+    split = to_wgs84(polygons, spec)
+    assert shapely.equals_exact(whole, split, tolerance=0).all()
