@@ -8,7 +8,9 @@ After every accepted commit the current regions must satisfy:
   than the gap tolerance;
 - every region's stored ``area_m2`` is its geography's area (``ST_Area``, Karney's algorithm;
   the store measures short-edged rings in numpy on the authalic sphere) within 1e-6 m² per
-  metre of perimeter (+1e-9 of the area).
+  metre of perimeter (+1e-9 of the area);
+- every row, current or past, names versions that exist (``valid_from``, ``valid_to``: kept
+  by triggers per statement since migration 0017, no longer by foreign keys).
 A piece narrower than the sliver width everywhere (its inward buffer by half the width is
 empty) is a sliver, not a breach: the same border digitised twice with other vertices.
 
@@ -83,6 +85,14 @@ WHERE abs(area_m2 - ST_Area(geom::geography))
 """
 
 
+_VERSIONS = """
+SELECT r.code, r.valid_from, r.valid_to FROM regions r
+WHERE NOT EXISTS (SELECT 1 FROM boundary_versions v WHERE v.number = r.valid_from)
+   OR (r.valid_to IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM boundary_versions v WHERE v.number = r.valid_to))
+"""
+
+
 def violations(
     conn: Connection, *, tolerance_m2: float = 1.0, sliver_m: float = 0.5, gaps: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
@@ -93,6 +103,7 @@ def violations(
         "outside_parent": conn.execute(text(_OUTSIDE), limits).mappings().all(),
         "overlap": conn.execute(text(_OVERLAPS), limits).mappings().all(),
         "area": conn.execute(text(_AREAS)).mappings().all(),
+        "version": conn.execute(text(_VERSIONS)).mappings().all(),
     }
     if gaps:
         found["gap"] = conn.execute(text(_GAPS), limits).mappings().all()
