@@ -327,11 +327,16 @@ class BoundaryBatch(Batch):
     def stage(self, conn: Connection) -> Staged:
         """Write the features as a new version (the moved regions recorded in it)."""
         request, level = self.request, self.request.level
-        kept = CopyGeometries([], [])
+        # the review map of a version takes its rows' geometries; one that adds or removes a
+        # region is a version for sure, so only a dry run or a commit that may change nothing
+        # keeps the stored form as it passes (~430 MB for a province's 1 000 000 new grids)
+        adds = len(self._stored.same) < len(self.candidates)  # candidates not stored are new
+        kept = None if (adds or self._removed) and not request.dry_run else CopyGeometries([], [])
 
-        def chunks() -> Iterator[CopyGeometries]:  # kept for the review map as they pass
+        def chunks() -> Iterator[CopyGeometries]:
             for chunk in stored_chunks(self.candidates, commit=True):
-                kept.extend(chunk)
+                if kept is not None:
+                    kept.extend(chunk)
                 yield chunk
 
         summary = commit_regions(

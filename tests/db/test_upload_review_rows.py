@@ -77,3 +77,36 @@ def test_a_committed_upload_shows_its_version_not_a_copy(
         ), number
     assert after[1]["properties"]["name"] == "改名网格"
     assert {f["properties"]["change"] for f in after.values()} == {"modified", "unchanged"}
+
+
+def test_an_upload_that_adds_and_removes_shows_its_version(
+    fresh_client: TestClient,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+    demo_grids: dict,
+) -> None:
+    """A commit that adds a region (and so removes the one whose code it replaced) is a
+    version for sure: the stored form is not kept as it passes, and the review reads every
+    feature — the new one too — from the version's rows, as its dry run showed them."""
+    key = make_key("admin")
+    renamed = json.loads(json.dumps(demo_grids))
+    first = renamed["features"][0]["properties"]
+    new_code = first["code"][:-3] + "999"
+    first["code"] = new_code
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(renamed, ensure_ascii=False), encoding="utf-8")
+    dry = upload(fresh_client, path, key, level="grid").json()["id"]
+    committed = upload(fresh_client, path, key, level="grid", dry_run=False).json()
+    assert committed["status"] == "committed", committed
+    before, after = _features(fresh_client, key, dry), _features(fresh_client, key, committed["id"])
+    assert sorted(after) == sorted(before) == list(range(1, len(demo_grids["features"]) + 1))
+    for number, feature in before.items():
+        assert after[number]["properties"] == feature["properties"]
+        assert after[number]["geometry"] is not None, number
+        assert (
+            shape(after[number]["geometry"])
+            .normalize()
+            .equals_exact(shape(feature["geometry"]).normalize(), 0)
+        ), number
+    assert after[1]["properties"]["code"] == new_code
+    assert after[1]["properties"]["change"] == "added"
