@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 from gis.access.scope import require_unscoped
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import CrsSpec, crs_from_file, infer_crs, lon_lat_out_of_range, parse_crs, to_wgs84
+from gis.ingest.ahead import read_ahead
 from gis.ingest.candidates import Tolerances
 from gis.ingest.collector import young_collections_only
 from gis.ingest.encoding import EncodingChoice
@@ -354,8 +355,10 @@ def run(
     step = progress or (lambda _: None)
     kind.required(request)  # a request that does not fit the kind fails before the read
     step("reading")
-    with opened_upload(source, request, settings, kind.geometry) as dataset:
-        batches = read_batches(dataset, kind.batch_rows or READ_ROWS)
+    with (
+        opened_upload(source, request, settings, kind.geometry) as dataset,
+        closing(read_ahead(read_batches(dataset, kind.batch_rows or READ_ROWS))) as batches,
+    ):
         return run_layer(kind, engine, next(batches), request, settings, step, batches)
 
 
