@@ -66,3 +66,28 @@ def test_an_uploads_polygons_reprojected_in_halves(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(halves, "SPLIT_AT", 1_000)
     split = to_wgs84(polygons, spec)
     assert shapely.equals_exact(whole, split, tolerance=0).all()
+
+
+def test_a_forked_child_converts_in_halves_too() -> None:
+    """The parent's worker thread does not come along into a forked child: it makes its
+    own (else the child would wait for a thread that does not exist)."""
+    import os
+
+    transform = Transformer.from_crs(4527, 4326, always_xy=True).transform
+    x, y = _gauss_kruger(SPLIT_AT + 1)
+    expected = transform(x, y)
+    in_halves(transform, x, y)  # the parent's thread started
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports by its exit status
+        lon, lat = in_halves(transform, x, y)
+        os._exit(0 if (lon == expected[0]).all() and (lat == expected[1]).all() else 1)
+    for _ in range(600):  # a child that waits for the parent's thread would wait forever
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.05)
+    else:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child never finished its halves")
+    assert os.waitstatus_to_exitcode(status) == 0
