@@ -25,28 +25,74 @@ def edge_hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * _K2 + b
 
 
+def _pairs(points: np.ndarray) -> np.ndarray:
+    """Complex points (x + iy) as an (n, 2) array of their coordinates, without a copy."""
+    return points.view(np.float64).reshape(-1, 2)
+
+
+def _rings(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polygons' vertices as complex points (x + iy, rings closed), where each ring
+    starts (and, last, where the vertices end), and which rings are shells.  Parts without
+    holes (grids, nearly always) are read in one call, with no ring objects made."""
+    parts = shapely.get_parts(np.asarray(polygons, dtype=object))
+    if shapely.get_num_interior_rings(parts).any():
+        _, coords, (starts, polygon_rings, *_) = shapely.to_ragged_array(parts, include_z=False)
+        shells = np.zeros(len(starts) - 1, bool)
+        shells[polygon_rings[:-1]] = True
+    else:
+        coords, part = shapely.get_coordinates(parts, return_index=True)
+        starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1], True])
+        shells = np.ones(len(starts) - 1, bool)
+    return np.ascontiguousarray(coords).view(np.complex128).ravel(), starts, shells
+
+
+def _signed_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The edges of the polygons' rings as (start, end) complex arrays as stored, and where
+    an edge must be turned to have its polygon on its left (a shell that is clockwise, a
+    hole that is counter-clockwise: the sign of its area, summed from the edges' cross
+    products about one vertex of the polygons, near them all)."""
+    points, starts, shells = _rings(polygons)
+    if not len(points):
+        return points, points, np.zeros(0, bool)
+    between = starts[1:-1] - 1  # from a ring's last vertex to the next ring's first
+    near = points - points[0]
+    cross = (near[:-1].conj() * near[1:]).imag
+    cross[between] = 0
+    clockwise = np.add.reduceat(cross, starts[:-1]) < 0
+    keep = np.ones(len(points) - 1, bool)
+    keep[between] = False
+    turn = np.repeat(shells == clockwise, np.diff(starts) - 1)
+    return points[:-1][keep], points[1:][keep], turn
+
+
 def ring_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:
-    """The edges of the polygons' rings as (start, end) vertex arrays, shells
+    """The edges of the polygons' rings as (start, end) complex arrays (x + iy), shells
     counter-clockwise and holes clockwise: each polygon on the left of its edges."""
-    parts = shapely.get_parts(shapely.orient_polygons(np.asarray(polygons, dtype=object)))
-    coords, ring = shapely.get_coordinates(shapely.get_rings(parts), return_index=True)
-    inside = ring[1:] == ring[:-1]
-    return coords[:-1][inside], coords[1:][inside]
+    a, b, turn = _signed_edges(polygons)
+    return np.where(turn, b, a), np.where(turn, a, b)
 
 
-def _lower_first(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each edge from its lower vertex (by x, then y) to the other, and +1 where that is
-    its own direction, −1 where it is reversed."""
-    forward = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] < b[:, 1]))
-    turn = forward[:, None]
-    return np.where(turn, a, b), np.where(turn, b, a), np.where(forward, 1, -1)
-
-
-def _on_grid(coords: np.ndarray, grid: float) -> np.ndarray:
-    """Each vertex snapped to the ``grid`` (degrees) as one integer: x cells in the high
-    32 bits, y cells in the low (±180° / 1e-7° fits)."""
-    cells = np.rint(coords / grid).astype(np.int64)
+def _on_grid(points: np.ndarray, grid: float) -> np.ndarray:
+    """Each complex point snapped to the ``grid`` (degrees) as one integer: x cells in the
+    high 32 bits, y cells in the low (±180° / 1e-7° fits)."""
+    cells = np.rint(_pairs(points) / grid).astype(np.int64)
     return (cells[:, 0] << 32) | (cells[:, 1] & 0xFFFFFFFF)
+
+
+def _cancel(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the edges from ``a`` to ``b`` (integers) cancel: each matched by the same
+    edge reversed, as often.  Sorted by a hash of each edge, then exactly if two different
+    edges share a hash (they would split each other's runs)."""
+    low, high, sign = np.minimum(a, b), np.maximum(a, b), np.where(a < b, 1, -1)
+    key = edge_hash(low.view(np.uint64), high.view(np.uint64))
+    order = np.argsort(key)
+    low, high, key = low[order], high[order], key[order]
+    same = (low[1:] == low[:-1]) & (high[1:] == high[:-1])
+    if (same != (key[1:] == key[:-1])).any():
+        order = np.lexsort((high, low))
+        low, high = low[order], high[order]
+        same = (low[1:] == low[:-1]) & (high[1:] == high[:-1])
+    return not np.add.reduceat(sign[order], np.flatnonzero(np.r_[True, ~same])).any()
 
 
 def tiles(polygons: Sequence[BaseGeometry], whole: BaseGeometry, grid: float) -> bool:
@@ -57,29 +103,24 @@ def tiles(polygons: Sequence[BaseGeometry], whole: BaseGeometry, grid: float) ->
     valid polygon's rings is 1 inside it and 0 elsewhere; the polygons' sum is then
     ``whole``'s), but for slivers narrower than the grid along ``whole``'s outline.
     False when that is not shown: the edges differ somewhere (the caller checks in full)."""
-    a, b = ring_edges(polygons)
-    low, high, sign = _lower_first(a, b)
-    order = np.argsort(edge_hash(vertex_hash(low), vertex_hash(high)))
+    a, b, turn = _signed_edges(polygons)
+    # each edge from its lower vertex (by x, then y), +1 where that is its polygon-on-the-left
+    # direction, -1 where it is reversed
+    forward = (a.real < b.real) | ((a.real == b.real) & (a.imag < b.imag))
+    low, high = np.where(forward, a, b), np.where(forward, b, a)
+    sign = np.where(forward != turn, 1, -1)
+    order = np.argsort(edge_hash(vertex_hash(_pairs(low)), vertex_hash(_pairs(high))))
     low, high, sign = low[order], high[order], sign[order]
     # runs of the same edge (a hash shared by different edges only splits a run: the rest
     # then holds both directions of an edge, which cancel below, exactly)
-    new = np.r_[True, (low[1:] != low[:-1]).any(axis=1) | (high[1:] != high[:-1]).any(axis=1)]
-    start = np.flatnonzero(new)
+    start = np.flatnonzero(np.r_[True, (low[1:] != low[:-1]) | (high[1:] != high[:-1])])
     total = np.add.reduceat(sign, start)
     if not len(total) or np.abs(total).max() > 1:  # an edge twice the same way: overlaps
         return False
-    rest = start[total != 0]
-    forward = (total[total != 0] > 0)[:, None]
+    rest, forward = start[total != 0], total[total != 0] > 0
     a, b = np.where(forward, low[rest], high[rest]), np.where(forward, high[rest], low[rest])
     outline_a, outline_b = ring_edges([whole])
     a = _on_grid(np.concatenate((a, outline_b)), grid)
     b = _on_grid(np.concatenate((b, outline_a)), grid)  # whole's edges reversed: cancel
     keep = a != b  # edges the snapping shrank to a point
-    a, b = a[keep], b[keep]
-    if not len(a):
-        return True
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    order = np.lexsort((high, low))
-    low, high, sign = low[order], high[order], np.where(a < b, 1, -1)[order]
-    start = np.flatnonzero(np.r_[True, (low[1:] != low[:-1]) | (high[1:] != high[:-1])])
-    return not np.add.reduceat(sign, start).any()
+    return not keep.any() or _cancel(a[keep], b[keep])

@@ -123,3 +123,21 @@ def test_holes_and_multipolygons() -> None:
     assert not tiles([left], whole, GRID)
     assert not tiles([ring], parent, GRID)  # the hole not filled
     assert not tiles([core, core], core, GRID)  # each edge twice the same way
+
+
+def test_ring_edges_are_geos_oriented_rings() -> None:
+    """The edges read with no ring objects are GEOS's oriented rings' (shells
+    counter-clockwise, holes clockwise), whatever way the input's rings turn."""
+    children, parent = _partition(6)
+    turned = [shapely.reverse(c) for c in children[::2]] + children[1::2]
+    holed = box(0, 0, 3, 3).difference(box(1, 1, 2, 2))  # GEOS: shell clockwise
+    mixed = [*turned, holed, shapely.reverse(holed), shapely.MultiPolygon([box(5, 5, 6, 6)])]
+    for polygons in (turned, mixed, [parent]):
+        oriented = shapely.orient_polygons(np.asarray(polygons, dtype=object))
+        coords, ring = shapely.get_coordinates(
+            shapely.get_rings(shapely.get_parts(oriented)), return_index=True
+        )
+        inside = ring[1:] == ring[:-1]
+        theirs = np.hstack((coords[:-1][inside], coords[1:][inside]))
+        ours = np.column_stack(edges.ring_edges(polygons)).view(np.float64)
+        assert len(ours) == len(theirs) and sorted(map(tuple, ours)) == sorted(map(tuple, theirs))
