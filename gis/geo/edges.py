@@ -47,10 +47,11 @@ def _rings(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _signed_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The edges of the polygons' rings as (start, end) complex arrays as stored, and where
-    an edge must be turned to have its polygon on its left (a shell that is clockwise, a
-    hole that is counter-clockwise: the sign of its area, summed from the edges' cross
-    products about one vertex of the polygons, near them all)."""
+    """The edges of the polygons' rings as (start, end) complex arrays as stored (none from
+    a vertex to itself: a repeated vertex is valid), and where an edge must be turned to
+    have its polygon on its left (a shell that is clockwise, a hole that is
+    counter-clockwise: the sign of its area, summed from the edges' cross products about
+    one vertex of the polygons, near them all)."""
     points, starts, shells = _rings(polygons)
     if not len(points):
         return points, points, np.zeros(0, bool)
@@ -59,10 +60,10 @@ def _signed_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndar
     cross = (near[:-1].conj() * near[1:]).imag
     cross[between] = 0
     clockwise = np.add.reduceat(cross, starts[:-1]) < 0
-    keep = np.ones(len(points) - 1, bool)
+    keep = points[:-1] != points[1:]
     keep[between] = False
-    turn = np.repeat(shells == clockwise, np.diff(starts) - 1)
-    return points[:-1][keep], points[1:][keep], turn
+    turn = np.repeat(shells == clockwise, np.diff(starts))[:-1]  # by each edge's start
+    return points[:-1][keep], points[1:][keep], turn[keep]
 
 
 def ring_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:

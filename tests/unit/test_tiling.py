@@ -110,6 +110,22 @@ def test_noise_below_the_storage_grid_on_the_outline_still_tiles() -> None:
     assert not tiles([shapely.transform(c, lambda xy: xy + 3e-7) for c in children], parent, GRID)
 
 
+def _repeated(polygon: shapely.Geometry, at: int) -> shapely.Geometry:
+    """``polygon`` (one ring) with its vertex ``at`` given twice: still valid."""
+    coords = shapely.get_coordinates(polygon)
+    return Polygon(np.insert(coords, at, coords[at], axis=0))
+
+
+def test_a_repeated_vertex_still_tiles() -> None:
+    """A vertex given twice in a row (valid; seen in a generated province's grids) makes no
+    edge: the family still tiles, shown by the edges, as the full path finds."""
+    children, parent = _partition(7)
+    twice = [_repeated(c, 2) if i % 3 == 0 else c for i, c in enumerate(children)]
+    assert all(shapely.is_valid(twice)) and _oracle(twice, parent)
+    assert tiles(twice, parent, GRID) and _full_path(twice, parent) == []
+    assert not tiles([_repeated(children[0], 1), *children[2:]], parent, GRID)  # a gap
+
+
 def test_holes_and_multipolygons() -> None:
     """A child inside another's hole, and a child in two parts."""
     ring = box(0, 0, 3, 3).difference(box(1, 1, 2, 2))
@@ -131,13 +147,19 @@ def test_ring_edges_are_geos_oriented_rings() -> None:
     children, parent = _partition(6)
     turned = [shapely.reverse(c) for c in children[::2]] + children[1::2]
     holed = box(0, 0, 3, 3).difference(box(1, 1, 2, 2))  # GEOS: shell clockwise
-    mixed = [*turned, holed, shapely.reverse(holed), shapely.MultiPolygon([box(5, 5, 6, 6)])]
+    mixed = [
+        _repeated(box(7, 7, 8, 8), 1),
+        *turned,
+        holed,
+        shapely.reverse(holed),
+        shapely.MultiPolygon([box(5, 5, 6, 6)]),
+    ]
     for polygons in (turned, mixed, [parent]):
         oriented = shapely.orient_polygons(np.asarray(polygons, dtype=object))
         coords, ring = shapely.get_coordinates(
             shapely.get_rings(shapely.get_parts(oriented)), return_index=True
         )
-        inside = ring[1:] == ring[:-1]
+        inside = (ring[1:] == ring[:-1]) & (coords[1:] != coords[:-1]).any(axis=1)
         theirs = np.hstack((coords[:-1][inside], coords[1:][inside]))
         ours = np.column_stack(edges.ring_edges(polygons)).view(np.float64)
         assert len(ours) == len(theirs) and sorted(map(tuple, ours)) == sorted(map(tuple, theirs))
