@@ -39,7 +39,6 @@ from gis.ingest.stored_checks import FIT_KINDS, StoredFindings, check_stored, st
 from gis.ingest.stored_geometry import stored_chunks, upload_features
 from gis.ingest.validation import validate
 from gis.settings import Settings
-from gis.store.arrays import Texts
 from gis.store.models import LEVELS
 from gis.store.stored_form import CopyGeometries
 from gis.store.versions import (
@@ -47,6 +46,7 @@ from gis.store.versions import (
     RegionRecord,
     commit_regions,
     current,
+    current_codes,
     lock_boundaries,
 )
 
@@ -133,7 +133,7 @@ def _place_parents(
             ),
             {
                 "above": LEVELS[LEVELS.index(level) - 1],
-                "names": sorted(written - set(_parents(conn, written))),
+                "names": sorted(written - current_codes(conn, written)),
             },
         ).all()
         named = dict(rows)
@@ -312,13 +312,7 @@ class BoundaryBatch(Batch):
         inside).  A feature without a parent (a county) is its own region to prove inside."""
         if scope is None:
             return
-        codes = sorted({c.code for c in self.candidates if c.code})
-        stored = set(
-            conn.scalars(
-                text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
-                {"codes": Texts(codes)},
-            )
-        )
+        stored = current_codes(conn, {c.code for c in self.candidates if c.code})
         top = self.request.level == "county"
         orphan = {c.code or "?" for c in self.candidates if top or not c.parent_code}
         parents = {c.parent_code for c in self.candidates if c.parent_code and not top}

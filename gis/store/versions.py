@@ -105,6 +105,12 @@ def current(alias: str = "r") -> str:
     return f"{alias}.{CURRENT_REGION}" if alias else CURRENT_REGION
 
 
+def current_codes(conn: Connection, codes: Iterable[str]) -> set[str]:
+    """Which of ``codes`` name a current region."""
+    sql = f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"
+    return set(conn.scalars(text(sql), {"codes": Texts(codes)}))
+
+
 def current_version(conn: Connection) -> int | None:
     """Number of the newest boundary version, or None on an empty database."""
     return conn.scalar(text(CURRENT_VERSION_SQL))
@@ -300,12 +306,7 @@ def commit_regions(
     number = _begin_version(conn, author, action, message)
     if geometries is None:
         geometries = [for_copy(stored_form(shapely.from_wkb([r.wkb for r in records])))]
-    stored = set(
-        conn.scalars(
-            text(f"SELECT code FROM regions WHERE {current('')} AND code = ANY(:codes)"),
-            {"codes": Texts(r.code for r in records)},
-        )
-    )
+    stored = current_codes(conn, (r.code for r in records))
     copied, compared = _copy_new(conn, number, records, geometries, stored)
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY staged ({_COLS}, geom, area_m2) FROM STDIN (FORMAT BINARY)") as copy:
