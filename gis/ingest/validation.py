@@ -143,18 +143,17 @@ def _check_duplicates(candidates: list[Candidate], report: Report) -> None:
     for c in candidates:
         if c.code:
             by_code[c.code].append(c)
-    for code, group in sorted(by_code.items()):
-        if len(group) > 1:
-            features = [c.feature for c in group]
-            report.problems.append(
-                problem(
-                    "duplicate_code",
-                    "error",
-                    group[0],
-                    f"编码 {code} 重复出现在要素 {features} (duplicate code)",
-                    features=features,
-                )
+    for code, group in sorted((k, g) for k, g in by_code.items() if len(g) > 1):
+        features = [c.feature for c in group]
+        report.problems.append(
+            problem(
+                "duplicate_code",
+                "error",
+                group[0],
+                f"编码 {code} 重复出现在要素 {features} (duplicate code)",
+                features=features,
             )
+        )
 
 
 def _check_parents(
