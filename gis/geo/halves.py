@@ -1,8 +1,9 @@
-"""Long coordinate arrays converted in two halves at once.
+"""Long arrays converted in two halves at once.
 
-PROJ releases Python's lock while it transforms: a province's boundary file (~25 vertices a
-grid, 2.5 M a batch of 100 000) reprojected half in a worker thread and half in the caller's
-takes ~0.65 of the time on two cores — the other core is otherwise idle while a file is read.
+PROJ releases Python's lock while it transforms, GEOS while it checks: a province's boundary
+file (~25 vertices a grid, 2.5 M a batch of 100 000) reprojected half in a worker thread and
+half in the caller's takes ~0.65 of the time on two cores — the other core is otherwise idle
+while a file is read; its million grids checked for validity, ~0.6.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import numpy as np
 
 SPLIT_AT = 1_000_000
 """Coordinates below this many are converted in the caller's thread alone."""
+
+SPLIT_GEOMETRIES_AT = 20_000
+"""Geometries below this many are checked in the caller's thread alone (grids have ~25–100
+vertices each)."""
 
 
 class _Worker:
@@ -32,17 +37,18 @@ class _Worker:
 _WORKER = _Worker()
 os.register_at_fork(after_in_child=_WORKER.renew)
 
-Convert = Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]
 
-
-def in_halves(convert: Convert, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``convert(x, y)`` — an element-wise conversion that releases the GIL and may run in
-    two threads at once (a pyproj ``Transformer``) — in two halves at once when long: the
-    same numbers, in order."""
-    if np.size(x) < SPLIT_AT:
-        return convert(x, y)
-    half = len(x) // 2
-    first = _WORKER.pool.submit(convert, x[:half], y[:half])
-    x2, y2 = convert(x[half:], y[half:])
-    x1, y1 = first.result()
-    return np.concatenate([x1, x2]), np.concatenate([y1, y2])
+def in_halves(convert: Callable[..., Any], *arrays: np.ndarray, at: int | None = None) -> Any:
+    """``convert(*arrays)`` — element-wise, releasing the GIL and safe in two threads at once
+    (a pyproj ``Transformer``'s transform, a shapely predicate) — in two halves at once when
+    the arrays have ``at`` elements or more (:data:`SPLIT_AT` unless given): the same result,
+    an array or a tuple of arrays, in order."""
+    size = len(arrays[0])
+    if size < (SPLIT_AT if at is None else at):
+        return convert(*arrays)
+    half = size // 2
+    first = _WORKER.pool.submit(convert, *(a[:half] for a in arrays))
+    second = convert(*(a[half:] for a in arrays))
+    if isinstance(second, tuple):
+        return tuple(np.concatenate(pair) for pair in zip(first.result(), second, strict=True))
+    return np.concatenate([first.result(), second])

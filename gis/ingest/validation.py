@@ -14,6 +14,7 @@ from collections import defaultdict
 import numpy as np
 import shapely
 
+from gis.geo.halves import SPLIT_GEOMETRIES_AT, in_halves
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
 from gis.ingest.fields import INTEGER_ROLES
 from gis.ingest.problems import location_of
@@ -204,7 +205,8 @@ def validate(
     With ``repair``, candidates' geometries are replaced by the repaired ones.
     """
     report = Report()
-    valid = shapely.is_valid(np.array([c.geometry for c in candidates], dtype=object))
+    geometries = np.array([c.geometry for c in candidates], dtype=object)
+    valid = in_halves(shapely.is_valid, geometries, at=SPLIT_GEOMETRIES_AT)
     for c, ok in zip(candidates, valid.tolist(), strict=True):
         _check_geometry(c, ok, repair, report)
         _check_attributes(c, level, report)

@@ -1,5 +1,6 @@
 """Long coordinate arrays reprojected in two halves at once (gis.geo.halves) give the numbers
-one call gives, in order — through the upload's own path (``to_wgs84``)."""
+one call gives, in order — through the upload's own path (``to_wgs84``); an upload's
+geometries checked for validity in halves, the findings of one check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pyproj import Transformer
 
 from gis.geo import halves
 from gis.geo.crs import parse_crs, to_wgs84
-from gis.geo.halves import SPLIT_AT, in_halves
+from gis.geo.halves import SPLIT_AT, SPLIT_GEOMETRIES_AT, in_halves
+from gis.ingest import validation
+from gis.ingest.candidates import Candidate, Tolerances
 
 pytestmark = pytest.mark.unit
 
@@ -66,6 +69,43 @@ def test_an_uploads_polygons_reprojected_in_halves(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(halves, "SPLIT_AT", 1_000)
     split = to_wgs84(polygons, spec)
     assert shapely.equals_exact(whole, split, tolerance=0).all()
+
+
+def _bowtie(x: float) -> shapely.Geometry:
+    return shapely.Polygon([(x, 0), (x + 1, 1), (x + 1, 0), (x, 1), (x, 0)])
+
+
+def test_validity_in_halves_is_one_calls() -> None:
+    """Invalid polygons and missing geometries on both sides of the split, and at it."""
+    count = SPLIT_GEOMETRIES_AT + 5
+    geometries = np.array([shapely.box(i, 0, i + 1, 1) for i in range(count)], dtype=object)
+    half = count // 2
+    for i in (0, 7, half - 1, half, count - 1):
+        geometries[i] = _bowtie(i)
+    geometries[half + 1] = None
+    threads: set[str] = set()
+
+    def noted(a: np.ndarray) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return shapely.is_valid(a)
+
+    split = in_halves(noted, geometries, at=SPLIT_GEOMETRIES_AT)
+    np.testing.assert_array_equal(split, shapely.is_valid(geometries))
+    assert len(threads) == 2 and (~split).sum() == 6
+
+
+def test_an_uploads_validity_findings_in_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    def findings() -> list[tuple[str, str | None]]:
+        candidates = [
+            Candidate(i, f"11010100{i:04d}", f"网格{i}", None, _bowtie(i) if i % 3 else box)
+            for i, box in enumerate(shapely.box(i, 0, i + 1, 1) for i in range(9))
+        ]
+        found = validation.validate(candidates, level="county", parents={}, tolerances=Tolerances())
+        return [(p.kind, p.code) for p in found.problems]
+
+    whole = findings()
+    monkeypatch.setattr(validation, "SPLIT_GEOMETRIES_AT", 2)
+    assert findings() == whole and sum(k == "invalid_geometry" for k, _ in whole) == 6
 
 
 def test_a_forked_child_converts_in_halves_too() -> None:
