@@ -6,9 +6,11 @@ checks against what is stored (``gis.ingest.stored_checks``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from gis.ingest.problems import Problem, Severity, errors
@@ -36,6 +38,11 @@ class Candidate:
     geometry: BaseGeometry | None
     values: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def geometries(candidates: Sequence[Candidate]) -> np.ndarray:
+    """The candidates' geometries as an object array, for shapely's vectorised functions."""
+    return np.array([c.geometry for c in candidates], dtype=object)
 
 
 @dataclass

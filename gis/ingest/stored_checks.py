@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from gis.geo.geodesy import GEOD, EqualAreaFrame
-from gis.ingest.candidates import Candidate, Tolerances, problem
+from gis.ingest.candidates import Candidate, Tolerances, geometries, problem
 from gis.ingest.problems import Problem
 from gis.ingest.topology import GRID_DEG, polygonal, substantial
 from gis.store.arrays import Floats, Texts
@@ -95,7 +96,7 @@ def _regions(conn: Connection, sql: str, params: dict[str, Any]) -> list[StoredR
 _SELECT = "SELECT code, level, name, parent_code, ST_AsBinary(geom) FROM regions r"
 
 
-def stored_regions(conn: Connection, codes: list[str]) -> dict[str, StoredRegion]:
+def stored_regions(conn: Connection, codes: Iterable[str]) -> dict[str, StoredRegion]:
     """The current regions with these codes, by code."""
     found = _regions(
         conn, f"{_SELECT} WHERE {current()} AND code = ANY(:codes)", {"codes": Texts(codes)}
@@ -132,8 +133,13 @@ def _family_boxes(candidates: list[Candidate]) -> np.ndarray:
     query probes — a few boxes instead of one per feature (sending 1 000 000 boxes cost more
     than the probes).  The stored regions they meet are a superset of those meeting a
     feature's box; the overlap test finds the ones that matter."""
-    boxes = shapely.bounds(np.array([c.geometry for c in candidates], dtype=object))
-    _, family = np.unique([c.parent_code or "" for c in candidates], return_inverse=True)
+    boxes = shapely.bounds(geometries(candidates))
+    numbers: dict[str, int] = {}  # each parent's family, numbered as first met
+    family = np.fromiter(
+        (numbers.setdefault(c.parent_code or "", len(numbers)) for c in candidates),
+        np.int64,
+        len(candidates),
+    )
     merged = np.full((family.max() + 1, 4), [np.inf, np.inf, -np.inf, -np.inf])
     np.minimum.at(merged[:, 0], family, boxes[:, 0])
     np.minimum.at(merged[:, 1], family, boxes[:, 1])
@@ -159,7 +165,7 @@ def _overlaps(
 ) -> None:
     if not stored:
         return
-    geoms = np.array([c.geometry for c in candidates], dtype=object)
+    geoms = geometries(candidates)
     others = np.array([s.geometry for s in stored], dtype=object)
     mine, theirs = shapely.STRtree(others).query(geoms, predicate="intersects")
     areal = shapely.relate_pattern(geoms[mine], others[theirs], "2********")
@@ -364,12 +370,15 @@ def check_stored(
     problems; the caller adds them to the report.
     """
     found = StoredFindings()
-    index = {id(c): i for i, c in enumerate(candidates)}
-    usable = [c for c in candidates if c.geometry is not None and not c.geometry.is_empty]
-    codes = sorted({c.code for c in candidates if c.code})
+    shapes = geometries(candidates)
+    has_polygon = ~shapely.is_missing(shapes)
+    has_polygon[has_polygon] = ~shapely.is_empty(shapes[has_polygon])
+    usable = [c for c, ok in zip(candidates, has_polygon.tolist(), strict=True) if ok]
+    codes = {c.code for c in candidates if c.code}
     stored = stored_regions(conn, codes) if codes else {}
     pairs: list[tuple[Candidate, StoredRegion]] = []
-    for c in usable:
+    for i in np.flatnonzero(has_polygon).tolist() if stored else []:
+        c = candidates[i]
         s = stored.get(c.code or "")
         if s is None:
             continue
@@ -385,13 +394,15 @@ def check_stored(
                 )
             )
             continue
-        found.same[index[id(c)]] = s.geometry
+        found.same[i] = s.geometry
         pairs.append((c, s))
     if not usable:
         return found
     frame = EqualAreaFrame([c.geometry for c in usable] + [s.geometry for _, s in pairs])
     boxes = _family_boxes(usable)
-    neighbours = _neighbours(conn, level, boxes, sorted(set(codes) | set(removed)))
+    # a code not stored now cannot come back: only stored ones are skipped (a new province's
+    # million codes are not sent again)
+    neighbours = _neighbours(conn, level, boxes, [*stored, *removed])
     _overlaps(usable, neighbours, frame, tolerances, found)
     _moves(pairs, frame, allow_moves, found)
     replaced = [c for c, _ in pairs]

@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
-from gis.ingest.candidates import Candidate
+from gis.ingest.candidates import Candidate, geometries
 from gis.ingest.history import ReviewFeatures
 from gis.ingest.pipeline import Staged
 from gis.store.stored_form import CopyGeometries, as_ewkb, stored_form, wkb_for_copy
@@ -65,7 +63,7 @@ def stored_chunks(candidates: list[Candidate], commit: bool = False) -> Iterator
     then on), so a province's polygons are not held twice."""
 
     def convert(chunk: list[Candidate]) -> tuple[list[bytes | None], list[float] | None]:
-        stored = stored_form(np.array([c.geometry for c in chunk], dtype=object))
+        stored = stored_form(geometries(chunk))
         return wkb_for_copy(stored, measure=commit)
 
     pending: deque[tuple[list[Candidate], Future[tuple[Any, Any]]]] = deque()

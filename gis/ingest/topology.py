@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.geo.edges import tiles
 from gis.geo.geodesy import EqualAreaFrame
-from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
+from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, geometries, problem
 from gis.ingest.problems import location_of
 from gis.store.stored_form import STORAGE_GRID_DEG, STORAGE_SHIFT_M, stored_form
 
@@ -127,7 +127,7 @@ def _check_outside(
 def _check_overlaps(
     siblings: list[Candidate], frame: EqualAreaFrame, tol: Tolerances, repair: bool, report: Report
 ) -> None:
-    geoms = np.array([c.geometry for c in siblings], dtype=object)
+    geoms = geometries(siblings)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     pairs = left < right
     left, right = left[pairs], right[pairs]
@@ -212,9 +212,7 @@ def _check_gaps(
 def _check_slivers(
     candidates: list[Candidate], frame: EqualAreaFrame, tol: Tolerances, report: Report
 ) -> None:
-    parts, owner = shapely.get_parts(
-        np.array([c.geometry for c in candidates], dtype=object), return_index=True
-    )
+    parts, owner = shapely.get_parts(geometries(candidates), return_index=True)
     # screen in degrees with bounds on the metres per degree (area ≥, perimeter ≤)
     low, high = frame.metres_per_degree
     screen = (

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-import numpy as np
 import shapely
 
 from gis.geo.halves import SPLIT_GEOMETRIES_AT, in_halves
-from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, problem
+from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, geometries, problem
 from gis.ingest.fields import INTEGER_ROLES
 from gis.ingest.problems import location_of
 from gis.ingest.topology import check_topology, polygonal
@@ -205,8 +204,7 @@ def validate(
     With ``repair``, candidates' geometries are replaced by the repaired ones.
     """
     report = Report()
-    geometries = np.array([c.geometry for c in candidates], dtype=object)
-    valid = in_halves(shapely.is_valid, geometries, at=SPLIT_GEOMETRIES_AT)
+    valid = in_halves(shapely.is_valid, geometries(candidates), at=SPLIT_GEOMETRIES_AT)
     for c, ok in zip(candidates, valid.tolist(), strict=True):
         _check_geometry(c, ok, repair, report)
         _check_attributes(c, level, report)
