@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+import numpy as np
 import shapely
 
 from gis.geo.halves import SPLIT_GEOMETRIES_AT, in_halves
@@ -22,6 +23,8 @@ from gis.store.models import LEVELS
 
 CODE_DIGITS = {"county": 6, "street": 9, "community": 12, "grid": 15}
 
+
+_POLYGONAL = [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
 
 _REASON_POINT = re.compile(r"\[([-\d.eE+]+)\s+([-\d.eE+]+)\]")
 
@@ -204,9 +207,13 @@ def validate(
     With ``repair``, candidates' geometries are replaced by the repaired ones.
     """
     report = Report()
-    valid = in_halves(shapely.is_valid, geometries(candidates), at=SPLIT_GEOMETRIES_AT)
-    for c, ok in zip(candidates, valid.tolist(), strict=True):
-        _check_geometry(c, ok, repair, report)
+    shapes = geometries(candidates)
+    valid = in_halves(shapely.is_valid, shapes, at=SPLIT_GEOMETRIES_AT)
+    # a valid polygon, not empty, has nothing to check: the rest, one at a time
+    fine = valid & np.isin(shapely.get_type_id(shapes), _POLYGONAL) & ~shapely.is_empty(shapes)
+    for c, ok, good in zip(candidates, valid.tolist(), fine.tolist(), strict=True):
+        if not good:
+            _check_geometry(c, ok, repair, report)
         _check_attributes(c, level, report)
     _check_duplicates(candidates, report)
     _check_parents(candidates, level, parents, report)
