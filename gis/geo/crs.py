@@ -15,7 +15,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -453,7 +453,9 @@ def from_wgs84(geometries: Any, spec: CrsSpec) -> Any:
         return _apply(geometries, wgs84_to_bd09)
     if spec.is_wgs84:
         return flat(geometries)
-    return _apply(geometries, _transformer(spec.epsg, spec.wkt, False).transform)
+    return _apply(
+        geometries, partial(in_halves, _transformer(spec.epsg, spec.wkt, False).transform)
+    )
 
 
 def lon_lat_out_of_range(lon: Any, lat: Any) -> np.ndarray:

@@ -12,7 +12,7 @@ import shapely
 from pyproj import Transformer
 
 from gis.geo import halves
-from gis.geo.crs import parse_crs, to_wgs84
+from gis.geo.crs import from_wgs84, parse_crs, to_wgs84
 from gis.geo.halves import SPLIT_AT, SPLIT_GEOMETRIES_AT, in_halves
 from gis.ingest import validation
 from gis.ingest.candidates import Candidate, Tolerances
@@ -69,6 +69,15 @@ def test_an_uploads_polygons_reprojected_in_halves(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(halves, "SPLIT_AT", 1_000)
     split = to_wgs84(polygons, spec)
     assert shapely.equals_exact(whole, split, tolerance=0).all()
+    halved: list[int] = []
+    submit = halves._WORKER.pool.submit
+    monkeypatch.setattr(
+        halves._WORKER.pool, "submit", lambda *a, **k: halved.append(1) or submit(*a, **k)
+    )
+    back = from_wgs84(split, spec)  # the CRS doctor's way back, in halves too
+    assert halved
+    monkeypatch.setattr(halves, "SPLIT_AT", 10**12)
+    assert shapely.equals_exact(back, from_wgs84(split, spec), tolerance=0).all()
 
 
 def _bowtie(x: float) -> shapely.Geometry:
