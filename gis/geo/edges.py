@@ -25,25 +25,32 @@ def edge_hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * _K2 + b
 
 
-def _pairs(points: np.ndarray) -> np.ndarray:
+def pairs(points: np.ndarray) -> np.ndarray:
     """Complex points (x + iy) as an (n, 2) array of their coordinates, without a copy."""
     return points.view(np.float64).reshape(-1, 2)
 
 
-def _rings(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ring_points(
+    polygons: Sequence[BaseGeometry],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The polygons' vertices as complex points (x + iy, rings closed), where each ring
-    starts (and, last, where the vertices end), and which rings are shells.  Parts without
-    holes (grids, nearly always) are read in one call, with no ring objects made."""
-    parts = shapely.get_parts(np.asarray(polygons, dtype=object))
+    starts (and, last, where the vertices end), which rings are shells, and each ring's
+    polygon (its index in ``polygons``).  Parts without holes (grids, nearly always) are
+    read in one call, with no ring objects made."""
+    parts, owner = shapely.get_parts(np.asarray(polygons, dtype=object), return_index=True)
     if shapely.get_num_interior_rings(parts).any():
         _, coords, (starts, polygon_rings, *_) = shapely.to_ragged_array(parts, include_z=False)
+        rings = np.diff(polygon_rings)  # an empty part has none
         shells = np.zeros(len(starts) - 1, bool)
-        shells[polygon_rings[:-1]] = True
+        shells[polygon_rings[:-1][rings > 0]] = True
+        owner = np.repeat(owner, rings)
     else:
         coords, part = shapely.get_coordinates(parts, return_index=True)
         starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1], True])
+        starts = starts if len(part) else starts[:1]  # no vertex: no ring
         shells = np.ones(len(starts) - 1, bool)
-    return np.ascontiguousarray(coords).view(np.complex128).ravel(), starts, shells
+        owner = owner[part[starts[:-1]]]
+    return np.ascontiguousarray(coords).view(np.complex128).ravel(), starts, shells, owner
 
 
 def _signed_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,7 +59,7 @@ def _signed_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndar
     have its polygon on its left (a shell that is clockwise, a hole that is
     counter-clockwise: the sign of its area, summed from the edges' cross products about
     one vertex of the polygons, near them all)."""
-    points, starts, shells = _rings(polygons)
+    points, starts, shells, _ = ring_points(polygons)
     if not len(points):
         return points, points, np.zeros(0, bool)
     between = starts[1:-1] - 1  # from a ring's last vertex to the next ring's first
@@ -76,7 +83,7 @@ def ring_edges(polygons: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray
 def _on_grid(points: np.ndarray, grid: float) -> np.ndarray:
     """Each complex point snapped to the ``grid`` (degrees) as one integer: x cells in the
     high 32 bits, y cells in the low (±180° / 1e-7° fits)."""
-    cells = np.rint(_pairs(points) / grid).astype(np.int64)
+    cells = np.rint(pairs(points) / grid).astype(np.int64)
     return (cells[:, 0] << 32) | (cells[:, 1] & 0xFFFFFFFF)
 
 
@@ -110,7 +117,7 @@ def tiles(polygons: Sequence[BaseGeometry], whole: BaseGeometry, grid: float) ->
     forward = (a.real < b.real) | ((a.real == b.real) & (a.imag < b.imag))
     low, high = np.where(forward, a, b), np.where(forward, b, a)
     sign = np.where(forward != turn, 1, -1)
-    order = np.argsort(edge_hash(vertex_hash(_pairs(low)), vertex_hash(_pairs(high))))
+    order = np.argsort(edge_hash(vertex_hash(pairs(low)), vertex_hash(pairs(high))))
     low, high, sign = low[order], high[order], sign[order]
     # runs of the same edge (a hash shared by different edges only splits a run: the rest
     # then holds both directions of an edge, which cancel below, exactly)

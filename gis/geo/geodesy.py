@@ -20,6 +20,8 @@ import numpy as np
 import shapely
 from pyproj import Geod, Transformer
 
+from gis.geo.edges import pairs, ring_points
+
 GEOD = Geod(ellps="WGS84")
 
 MIN_CURVATURE_RADIUS_M = 6_300_000.0
@@ -117,9 +119,9 @@ def _ring_areas(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     measured again, alone, by Karney's algorithm (``Geod.polygon_area_perimeter``, what
     PostGIS's ``ST_Area(geography)`` computes); the others are within 1e-6 m² per metre of
     their perimeter of it (tests/unit/test_geodesy_area.py) — 4e-4 m² for a 100 m grid."""
-    parts, part_of = shapely.get_parts(polygons, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    points, starts, exterior, owner = ring_points(polygons)
+    coords, rings = pairs(points), len(exterior)
+    ring_of = np.repeat(np.arange(rings), np.diff(starts))
     sin_beta = np.clip(_authalic_q(np.sin(np.radians(coords[:, 1]))) / _Q_POLE, -1.0, 1.0)
     cos_beta = np.sqrt(1.0 - sin_beta * sin_beta)
     t = sin_beta / (1.0 + cos_beta)  # tan(β/2)
@@ -131,18 +133,15 @@ def _ring_areas(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     excess = 2.0 * np.arctan(np.tan(step / 2.0) * (t1 + t2) / (1.0 + t1 * t2))
     between = ring_of[1:] != ring_of[:-1]  # from one ring's last vertex to the next's first
     excess[between] = 0.0
-    area = np.abs(np.bincount(ring_of[:-1], excess, minlength=len(rings))) * AUTHALIC_RADIUS_M**2
+    area = np.abs(np.bincount(ring_of[:-1], excess, minlength=rings)) * AUTHALIC_RADIUS_M**2
     # edge lengths on the sphere, to ~0.1 % (Δβ ≈ Δsin β / cos β): which rings to redo
     cos_mid = np.maximum((cos_beta[1:] + cos_beta[:-1]) / 2.0, 1e-9)
     squared = ((sin_beta[1:] - sin_beta[:-1]) / cos_mid) ** 2 + (cos_mid * step) ** 2
     long = (squared >= (SHORT_EDGE_M / AUTHALIC_RADIUS_M) ** 2) & ~between
-    starts = np.searchsorted(ring_of, np.arange(len(rings) + 1))
     for i in np.unique(ring_of[:-1][long]).tolist():
         x, y = coords[starts[i] : starts[i + 1]].T
         area[i] = abs(GEOD.polygon_area_perimeter(x, y)[0])
-    exterior = np.ones(len(rings), dtype=bool)
-    exterior[1:] = ring_part[1:] != ring_part[:-1]
-    return part_of[ring_part], np.where(exterior, area, -area)
+    return owner, np.where(exterior, area, -area)
 
 
 def geodesic_area_m2(polygons: Any) -> np.ndarray:
