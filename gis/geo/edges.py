@@ -35,9 +35,13 @@ def ring_points(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The polygons' vertices as complex points (x + iy, rings closed), where each ring
     starts (and, last, where the vertices end), which rings are shells, and each ring's
-    polygon (its index in ``polygons``).  Parts without holes (grids, nearly always) are
-    read in one call, with no ring objects made."""
+    polygon (its index in ``polygons``; the parts of a collection that are no polygons have
+    none).  Parts without holes (grids, nearly always) are read in one call, with no ring
+    objects made."""
     parts, owner = shapely.get_parts(np.asarray(polygons, dtype=object), return_index=True)
+    polygonal = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
+    if not polygonal.all():  # a collection's lines and points have no rings
+        parts, owner = parts[polygonal], owner[polygonal]
     if shapely.get_num_interior_rings(parts).any():
         _, coords, (starts, polygon_rings, *_) = shapely.to_ragged_array(parts, include_z=False)
         rings = np.diff(polygon_rings)  # an empty part has none

@@ -82,6 +82,17 @@ def test_holes_parts_orientation_and_non_areal() -> None:
     assert areas[3:].tolist() == [0.0, 0.0, 0.0]
 
 
+def test_a_collection_measures_its_polygons_only() -> None:
+    """An overlay's result may be a collection of a polygon, a line and a point (dimension
+    2): its area is its polygons', the line and the point are no rings."""
+    outer = shapely.box(116.3, 39.9, 116.32, 39.91)
+    line = shapely.LineString([(116.4, 39.9), (116.4005, 39.9003)])  # ~50 m
+    mixed = shapely.GeometryCollection([line, outer, shapely.Point(116.6, 40.1)])
+    areas = geodesic_area_m2([mixed, shapely.GeometryCollection([line]), outer])
+    assert areas[0] == areas[2] == pytest.approx(_karney(outer), rel=1e-10)
+    assert areas[1] == 0.0
+
+
 def test_edges_across_the_antimeridian_take_the_short_way() -> None:
     """A ring crossing 180° is measured along its short edges, as geography measures it."""
     ring = shapely.Polygon([(179.99, 10.0), (-179.99, 10.0), (-179.99, 10.01), (179.99, 10.01)])
