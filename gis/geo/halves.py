@@ -43,7 +43,7 @@ def in_halves(convert: Callable[..., Any], *arrays: np.ndarray, at: int | None =
     (a pyproj ``Transformer``'s transform, a shapely predicate) — in two halves at once when
     the arrays have ``at`` elements or more (:data:`SPLIT_AT` unless given): the same result,
     an array or a tuple of arrays, in order."""
-    size = len(arrays[0])
+    size = np.size(arrays[0])
     if size < (SPLIT_AT if at is None else at):
         return convert(*arrays)
     half = size // 2
