@@ -35,6 +35,10 @@ STORAGE_WIDTH_M = 2 * STORAGE_SHIFT_M
 where they were one line: a piece narrower than this everywhere is storage precision."""
 
 
+POLYGONAL_TYPES = [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
+"""The type ids of polygonal geometries (``np.isin`` over ``shapely.get_type_id``)."""
+
+
 def polygonal(geom: BaseGeometry) -> MultiPolygon:
     """The polygons of an overlay's result as one MultiPolygon (lines and points dropped)."""
     return MultiPolygon(_polygons(geom).tolist())
@@ -44,7 +48,7 @@ def _polygons(geom: BaseGeometry) -> np.ndarray:
     """The polygons of an overlay's result, one by one."""
     parts = shapely.get_parts(geom)
     kinds = shapely.get_type_id(parts)
-    polygons = np.isin(kinds, [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
+    polygons = np.isin(kinds, POLYGONAL_TYPES)
     return shapely.get_parts(parts[polygons])
 
 

@@ -18,13 +18,11 @@ from gis.geo.halves import SPLIT_GEOMETRIES_AT, in_halves
 from gis.ingest.candidates import Candidate, ParentInfo, Report, Tolerances, geometries, problem
 from gis.ingest.fields import INTEGER_ROLES
 from gis.ingest.problems import location_of
-from gis.ingest.topology import check_topology, polygonal
+from gis.ingest.topology import POLYGONAL_TYPES, check_topology, polygonal
 from gis.store.models import LEVELS
 
 CODE_DIGITS = {"county": 6, "street": 9, "community": 12, "grid": 15}
 
-
-_POLYGONAL = [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
 
 _REASON_POINT = re.compile(r"\[([-\d.eE+]+)\s+([-\d.eE+]+)\]")
 
@@ -210,7 +208,7 @@ def validate(
     shapes = geometries(candidates)
     valid = in_halves(shapely.is_valid, shapes, at=SPLIT_GEOMETRIES_AT)
     # a valid polygon, not empty, has nothing to check: the rest, one at a time
-    fine = valid & np.isin(shapely.get_type_id(shapes), _POLYGONAL) & ~shapely.is_empty(shapes)
+    fine = valid & np.isin(shapely.get_type_id(shapes), POLYGONAL_TYPES) & ~shapely.is_empty(shapes)
     for c, ok, good in zip(candidates, valid.tolist(), fine.tolist(), strict=True):
         if not good:
             _check_geometry(c, ok, repair, report)
