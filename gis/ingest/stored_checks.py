@@ -128,12 +128,13 @@ def _neighbours(
     )
 
 
-def _family_boxes(candidates: list[Candidate]) -> np.ndarray:
-    """The bounding box of each family (the candidates of one parent): what the neighbour
-    query probes — a few boxes instead of one per feature (sending 1 000 000 boxes cost more
-    than the probes).  The stored regions they meet are a superset of those meeting a
-    feature's box; the overlap test finds the ones that matter."""
-    boxes = shapely.bounds(geometries(candidates))
+def _family_boxes(candidates: list[Candidate], shapes: np.ndarray) -> np.ndarray:
+    """The bounding box of each family (the candidates of one parent; ``shapes`` their
+    geometries as an array): what the neighbour query probes — a few boxes instead of one
+    per feature (sending 1 000 000 boxes cost more than the probes).  The stored regions
+    they meet are a superset of those meeting a feature's box; the overlap test finds the
+    ones that matter."""
+    boxes = shapely.bounds(shapes)
     numbers: dict[str, int] = {}  # each parent's family, numbered as first met
     family = np.fromiter(
         (numbers.setdefault(c.parent_code or "", len(numbers)) for c in candidates),
@@ -158,6 +159,7 @@ def _children(conn: Connection, parents: list[str]) -> list[StoredRegion]:
 
 def _overlaps(
     candidates: list[Candidate],
+    geoms: np.ndarray,
     stored: list[StoredRegion],
     frame: EqualAreaFrame,
     tol: Tolerances,
@@ -165,7 +167,6 @@ def _overlaps(
 ) -> None:
     if not stored:
         return
-    geoms = geometries(candidates)
     others = np.array([s.geometry for s in stored], dtype=object)
     mine, theirs = shapely.STRtree(others).query(geoms, predicate="intersects")
     areal = shapely.relate_pattern(geoms[mine], others[theirs], "2********")
@@ -374,6 +375,7 @@ def check_stored(
     has_polygon = ~shapely.is_missing(shapes)
     has_polygon[has_polygon] = ~shapely.is_empty(shapes[has_polygon])
     usable = [c for c, ok in zip(candidates, has_polygon.tolist(), strict=True) if ok]
+    usable_shapes = shapes[has_polygon]
     codes = {c.code for c in candidates if c.code}
     stored = stored_regions(conn, codes) if codes else {}
     pairs: list[tuple[Candidate, StoredRegion]] = []
@@ -399,11 +401,11 @@ def check_stored(
     if not usable:
         return found
     frame = EqualAreaFrame([c.geometry for c in usable] + [s.geometry for _, s in pairs])
-    boxes = _family_boxes(usable)
+    boxes = _family_boxes(usable, usable_shapes)
     # a code not stored now cannot come back: only stored ones are skipped (a new province's
     # million codes are not sent again)
     neighbours = _neighbours(conn, level, boxes, [*stored, *removed])
-    _overlaps(usable, neighbours, frame, tolerances, found)
+    _overlaps(usable, usable_shapes, neighbours, frame, tolerances, found)
     _moves(pairs, frame, allow_moves, found)
     replaced = [c for c, _ in pairs]
     children: dict[str, list[StoredRegion]] = defaultdict(list)
