@@ -7,7 +7,10 @@
 #     and the browser tests — Python
 #     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
 #   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
-#   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject changes);
+#   - a C compiler and Python's headers (Debian gcc, python3-dev) for the lookup's compiled loops
+#     (gis/query/_point.c), built by the install;
+#   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject or
+#     the C source changes);
 #   - the web assets (Leaflet, its plugins, MapLibre; Swagger UI and ReDoc for /docs and /redoc)
 #     from the npm registry into vendor/, served at /vendor so no page needs a CDN
 #     (`python -m gis.web.map_assets fetch`: only what is missing).
@@ -51,6 +54,13 @@ fi
 if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)
 fi
+if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then
+    packages+=(gcc libc6-dev)
+fi
+if ! "$PYTHON" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    packages+=(python3-dev)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
     echo "bootstrap: installing ${packages[*]}"
     as_root apt-get update -qq
@@ -63,7 +73,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.gridmap-installed"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml gis/query/*.c | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: installing gridmap into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip

@@ -13,7 +13,9 @@ of upload validation.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,22 @@ from pyproj import Geod, Transformer
 from gis.geo.edges import pairs, ring_points
 
 GEOD = Geod(ellps="WGS84")
+
+
+def proj_geodesic() -> tuple[int, int, float, float]:
+    """The addresses of ``geod_init`` and ``geod_inverse`` in the PROJ library pyproj has
+    loaded (its wheel's own copy, or the system's), and ``GEOD``'s ellipsoid (a, f): compiled
+    code (``gis.query._point``) then measures with the very function ``Geod.inv`` calls.
+    Linux only (the mapped library is found in ``/proc/self/maps``)."""
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    found = {line.split()[-1] for line in maps if "/libproj" in line}
+    if not found:
+        raise RuntimeError("pyproj's PROJ library is not mapped in this process")
+    proj = ctypes.CDLL(min(found))
+    address = ctypes.cast(proj.geod_init, ctypes.c_void_p).value or 0
+    inverse = ctypes.cast(proj.geod_inverse, ctypes.c_void_p).value or 0
+    return address, inverse, GEOD.a, GEOD.f
+
 
 MIN_CURVATURE_RADIUS_M = 6_300_000.0
 """Below the smallest radius of curvature of WGS84 (b²/a ≈ 6 335 km)."""

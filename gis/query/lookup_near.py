@@ -23,10 +23,10 @@ ties included, so the answer stays the full search's.  Blocks whose list would r
 
 A block that is not split also keeps the few outline edges that can be nearest to any of its
 points (:func:`_edges`, the same argument for edges), and a point in it is measured on those
-alone in plain Python (:func:`measure_edges`: the gnomonic projection,
-the nearest point of each edge, ``Geod.inv``, as ``GridIndex._local`` does with numpy): on a
-handful of edges numpy's cost is its calls (~120–260 µs a point, ~5–10 µs here, beside
-100 000 grids).
+alone by compiled code (:func:`measure_edges`: the gnomonic projection, the nearest point
+of each edge, ``geod_inverse``, as ``GridIndex._local`` does with numpy): on a handful of
+edges numpy's cost is its calls (~120–260 µs a point; plain Python took ~5–10 µs, compiled
+~1 µs, beside 100 000 grids).
 
 A block its points are measured on also keeps the region above grids that covers all of it,
 when one does or none does (``GridIndex.box_area``): a point outside every grid then needs
@@ -47,7 +47,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gis.geo.geodesy import GEOD
+from gis.geo.geodesy import GEOD, proj_geodesic
+from gis.query import _point
 from gis.query.cells import CellIndex
 from gis.query.lookup_gaps import (
     PATH_METRES_PER_DEGREE,
@@ -276,54 +277,12 @@ class NearLists:
         return grids[metres <= reach]
 
 
-_DEGREE = math.pi / 180.0
-"""Radians in a degree (``math.radians``'s own factor: the same floats)."""
+_point.set_geodesic(*proj_geodesic())
 
-
-def measure_edges(edges: array, x: float, y: float) -> tuple[int, float]:
-    """The nearest grid and its geodesic metres over a block's packed ``edges``, in plain
-    Python, by ``GridIndex._local``'s rule: per grid the point of its edges nearest on the
-    sphere (first edge on a tie), measured by ``Geod.inv``; the least metres, the lowest
-    grid on a tie.  Each vertex is projected as :func:`gnomonic` does (centred on the
-    point; inline: a call per vertex was a third of the cost); an edge starting where the
-    one before ended (the edges of an outline come in order) reuses that vertex's."""
-    lat0 = math.radians(y)
-    s0, c0 = math.sin(lat0), math.cos(lat0)
-    sin, cos = math.sin, math.cos
-    best: dict[float, tuple[float, float, float]] = {}
-    end_lon = end_sin = math.nan
-    bx = by = 0.0
-    it = iter(edges)
-    for g, lon_a, sin_a, cos_a, lon_b, sin_b, cos_b in zip(it, it, it, it, it, it, it, strict=True):
-        if lon_a == end_lon and sin_a == end_sin:
-            ax, ay = bx, by
-        else:
-            d = (lon_a - x) * _DEGREE
-            cos_d = cos(d)
-            cos_c = s0 * sin_a + c0 * cos_a * cos_d
-            ax, ay = cos_a * sin(d) / cos_c, (c0 * sin_a - s0 * cos_a * cos_d) / cos_c
-        d = (lon_b - x) * _DEGREE
-        cos_d = cos(d)
-        cos_c = s0 * sin_b + c0 * cos_b * cos_d
-        bx, by = cos_b * sin(d) / cos_c, (c0 * sin_b - s0 * cos_b * cos_d) / cos_c
-        end_lon, end_sin = lon_b, sin_b
-        dx, dy = bx - ax, by - ay
-        length = dx * dx + dy * dy
-        t = -(ax * dx + ay * dy) / (length if length > 0 else 1.0)
-        t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
-        gx, gy = ax + t * dx, ay + t * dy
-        near = gx * gx + gy * gy
-        known = best.get(g)
-        if known is None or near < known[0]:
-            best[g] = (near, gx, gy)
-    found = (-1, math.inf)
-    for grid, (_, px, py) in sorted(best.items()):
-        rho = math.hypot(px, py)
-        c = math.atan(rho)
-        sin_c, cos_c = sin(c), cos(c)
-        lat = math.asin(cos_c * s0 + py * sin_c * c0 / (rho if rho > 0 else 1.0))
-        lon = x + math.degrees(math.atan2(px * sin_c, rho * c0 * cos_c - py * s0 * sin_c))
-        metres = GEOD.inv(x, y, lon, math.degrees(lat))[2]
-        if metres < found[1]:
-            found = (int(grid), metres)
-    return found
+measure_edges: Callable[[array, float, float], tuple[int, float]] = _point.measure_edges
+"""``measure_edges(edges, x, y)``: the nearest grid and its geodesic metres over a block's
+packed ``edges`` (compiled: ``gis/query/_point.c``), by ``GridIndex._local``'s rule: per grid
+the point of its edges nearest on the sphere (first edge on a tie) in the gnomonic projection
+centred on the point (:func:`gnomonic`), measured by PROJ's ``geod_inverse`` (``Geod.inv``'s);
+the least metres, the lowest grid on a tie.  An edge starting where the one before ended (the
+edges of an outline come in order) reuses that vertex's projection."""

@@ -1,0 +1,380 @@
+/* gis.query._point — a single lookup's inner loops, compiled.
+ *
+ * A lookup over HTTP costs the stack ~17 µs; the Python of a point outside every grid cost as
+ * much again (issue 16).  Two loops move here, each the twin of a Python rule that stays the
+ * reference (gis/query/cells.py, gis/query/lookup_near.py):
+ *
+ * - Cells.covering(x, y): the cell index's answer for one point (CellIndex.covering_point),
+ *   the mixed cells' candidates tested on their WKB (mapped, shared) by crossing number.  A
+ *   point within EDGE_GUARD degrees of a candidate's edge is UNDECIDED (-2): the caller asks
+ *   GEOS, which decides points on a boundary exactly.  Farther than that, a crossing test's
+ *   rounding (~1e-13 degrees) cannot change the answer.
+ * - measure_edges(edges, x, y): the nearest grid and its geodesic metres over a block's few
+ *   packed edges, the same floating-point operations in the same order as the Python rule it
+ *   replaced, measured by PROJ's geod_inverse — the very function pyproj's Geod.inv calls,
+ *   found in the library pyproj loaded (set_geodesic).
+ *
+ * Built with -ffp-contract=off: no fused multiply-add, so each operation rounds as Python's.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define UNDECIDED (-2)
+#define EDGE_GUARD 1e-9 /* degrees (~0.1 mm) */
+
+/* ------------------------------------------------------------------ point in WKB polygons */
+
+typedef struct {
+    const uint8_t *at, *end;
+} Reader;
+
+static int read_u32(Reader *r, uint32_t *v) {
+    if (r->end - r->at < 4) return -1;
+    memcpy(v, r->at, 4);
+    r->at += 4;
+    return 0;
+}
+
+/* One ring's crossings of the ray from (x, y) towards +x; -1 when the point is within the
+ * guard of an edge or the WKB is short. */
+static int ring_crossings(Reader *r, double x, double y) {
+    uint32_t n;
+    if (read_u32(r, &n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)n * 16) return -1;
+    const uint8_t *p = r->at;
+    r->at += (size_t)n * 16;
+    int crossings = 0;
+    double x1, y1, x2, y2;
+    if (n == 0) return 0;
+    memcpy(&x1, p, 8);
+    memcpy(&y1, p + 8, 8);
+    for (uint32_t i = 1; i < n; i++) {
+        memcpy(&x2, p + 16 * (size_t)i, 8);
+        memcpy(&y2, p + 16 * (size_t)i + 8, 8);
+        double lo_x = x1 < x2 ? x1 : x2, hi_x = x1 < x2 ? x2 : x1;
+        double lo_y = y1 < y2 ? y1 : y2, hi_y = y1 < y2 ? y2 : y1;
+        if (x >= lo_x - EDGE_GUARD && x <= hi_x + EDGE_GUARD && y >= lo_y - EDGE_GUARD &&
+            y <= hi_y + EDGE_GUARD) {
+            /* near the edge's box: its distance to the segment */
+            double dx = x2 - x1, dy = y2 - y1, length = dx * dx + dy * dy;
+            double t = length > 0 ? ((x - x1) * dx + (y - y1) * dy) / length : 0.0;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            double ex = x1 + t * dx - x, ey = y1 + t * dy - y;
+            if (ex * ex + ey * ey <= EDGE_GUARD * EDGE_GUARD) return -1;
+        }
+        if ((y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1)) crossings++;
+        x1 = x2;
+        y1 = y2;
+    }
+    return crossings;
+}
+
+/* 1: the WKB polygon or multipolygon covers the point, 0: it does not, -1: undecided (near an
+ * edge, or a WKB this reader does not take: big-endian, Z/M, another type). */
+static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
+    Reader r = {wkb, wkb + size};
+    uint32_t type, parts = 1;
+    if (size < 5 || r.at[0] != 1) return -1;
+    r.at++;
+    if (read_u32(&r, &type) < 0) return -1;
+    if (type == 6) {
+        if (read_u32(&r, &parts) < 0) return -1;
+    } else if (type != 3) {
+        return -1;
+    }
+    int crossings = 0;
+    for (uint32_t k = 0; k < parts; k++) {
+        if (type == 6) {
+            uint32_t part_type;
+            if (r.end - r.at < 1 || r.at[0] != 1) return -1;
+            r.at++;
+            if (read_u32(&r, &part_type) < 0 || part_type != 3) return -1;
+        }
+        uint32_t rings;
+        if (read_u32(&r, &rings) < 0) return -1;
+        for (uint32_t j = 0; j < rings; j++) {
+            int c = ring_crossings(&r, x, y);
+            if (c < 0) return -1;
+            crossings += c;
+        }
+    }
+    return crossings & 1;
+}
+
+/* ------------------------------------------------------------------ the cell index */
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer labels, starts, candidates, refined, sub_labels, blob, offsets;
+    int held; /* how many of the buffers above are held */
+    double x0, y0, size;
+    Py_ssize_t nx, ny, split;
+} Cells;
+
+static void Cells_dealloc(Cells *self) {
+    Py_buffer *views[] = {&self->labels,     &self->starts, &self->candidates, &self->refined,
+                          &self->sub_labels, &self->blob,   &self->offsets};
+    for (int i = 0; i < self->held; i++) PyBuffer_Release(views[i]);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int take(PyObject *array, Py_buffer *view, Py_ssize_t itemsize, const char *name) {
+    if (PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected, got %zd", name, itemsize,
+                     view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static int Cells_init(Cells *self, PyObject *args, PyObject *kwds) {
+    PyObject *arrays[7];
+    static const Py_ssize_t sizes[7] = {4, 8, 4, 4, 4, 1, 8};
+    static const char *names[7] = {"labels",     "candidate_start", "candidates", "refined",
+                                   "sub_labels", "blob",            "offsets"};
+    if (self->held) {
+        PyErr_SetString(PyExc_TypeError, "Cells is made once");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "OOOOOOOdddnnn", &arrays[0], &arrays[1], &arrays[2], &arrays[3],
+                          &arrays[4], &arrays[5], &arrays[6], &self->x0, &self->y0, &self->size,
+                          &self->nx, &self->ny, &self->split))
+        return -1;
+    Py_buffer *views[] = {&self->labels,     &self->starts, &self->candidates, &self->refined,
+                          &self->sub_labels, &self->blob,   &self->offsets};
+    for (int i = 0; i < 7; i++) {
+        if (take(arrays[i], views[i], sizes[i], names[i]) < 0) return -1;
+        self->held++;
+    }
+    if (self->labels.len / 4 < self->nx * self->ny || self->split < 1) {
+        PyErr_SetString(PyExc_ValueError, "the labels do not fill the frame");
+        return -1;
+    }
+    return 0;
+}
+
+/* The candidate polygons of slot `slot`: the lowest covering one, -1, or UNDECIDED. */
+static long covering_candidates(Cells *self, Py_ssize_t slot, double x, double y) {
+    const int64_t *starts = self->starts.buf;
+    const int32_t *candidates = self->candidates.buf;
+    const int64_t *offsets = self->offsets.buf;
+    Py_ssize_t n_starts = self->starts.len / 8, n_candidates = self->candidates.len / 4;
+    Py_ssize_t n_polygons = self->offsets.len / 8 - 1;
+    if (slot < 0 || slot + 1 >= n_starts) return UNDECIDED;
+    int64_t start = starts[slot], end = starts[slot + 1];
+    if (start < 0 || end > n_candidates) return UNDECIDED;
+    long best = -1;
+    for (int64_t i = start; i < end; i++) {
+        int32_t c = candidates[i];
+        if (c < 0 || c >= n_polygons) return UNDECIDED;
+        int64_t a = offsets[c], b = offsets[c + 1];
+        if (a < 0 || b > self->blob.len || b < a) return UNDECIDED;
+        int found = wkb_covers((const uint8_t *)self->blob.buf + a, b - a, x, y);
+        if (found < 0) return UNDECIDED;
+        if (found && (best < 0 || c < best)) best = c;
+    }
+    return best;
+}
+
+static PyObject *Cells_covering(Cells *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "covering(x, y)");
+        return NULL;
+    }
+    double x = PyFloat_AsDouble(args[0]), y = PyFloat_AsDouble(args[1]);
+    if ((x == -1.0 || y == -1.0) && PyErr_Occurred()) return NULL;
+    double fx = (x - self->x0) / self->size, fy = (y - self->y0) / self->size;
+    if (!(0 <= fx && fx < (double)self->nx && 0 <= fy && fy < (double)self->ny))
+        return PyLong_FromLong(-1);
+    Py_ssize_t ix = (Py_ssize_t)fx, iy = (Py_ssize_t)fy;
+    long label = ((const int32_t *)self->labels.buf)[iy * self->nx + ix];
+    if (label >= -1) return PyLong_FromLong(label);
+    Py_ssize_t slot = -2 - label;
+    if (self->split > 1) {
+        Py_ssize_t n_refined = self->refined.len / 4;
+        int32_t refined = slot < n_refined ? ((const int32_t *)self->refined.buf)[slot] : -1;
+        if (refined >= 0) {
+            Py_ssize_t s = self->split;
+            Py_ssize_t col = (Py_ssize_t)((fx - (double)ix) * (double)s);
+            Py_ssize_t row = (Py_ssize_t)((fy - (double)iy) * (double)s);
+            col = col < s - 1 ? col : s - 1;
+            row = row < s - 1 ? row : s - 1;
+            Py_ssize_t at = ((Py_ssize_t)refined * s + row) * s + col;
+            if (at >= self->sub_labels.len / 4) return PyLong_FromLong(UNDECIDED);
+            label = ((const int32_t *)self->sub_labels.buf)[at];
+            if (label >= -1) return PyLong_FromLong(label);
+            slot = -2 - label;
+        }
+    }
+    return PyLong_FromLong(covering_candidates(self, slot, x, y));
+}
+
+static PyMethodDef Cells_methods[] = {
+    {"covering", (PyCFunction)(void (*)(void))Cells_covering, METH_FASTCALL,
+     "covering(x, y): the lowest polygon covering the point, -1 for none, -2 when a GEOS "
+     "test must decide (the point within ~0.1 mm of a candidate's edge)."},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject CellsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "gis.query._point.Cells",
+    .tp_doc = PyDoc_STR("Cells(labels, candidate_start, candidates, refined, sub_labels, wkb, "
+                        "wkb_offsets, x0, y0, size, nx, ny, split): a cell index's arrays, "
+                        "held (not copied) for single points."),
+    .tp_basicsize = sizeof(Cells),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Cells_init,
+    .tp_dealloc = (destructor)Cells_dealloc,
+    .tp_methods = Cells_methods,
+};
+
+/* ------------------------------------------------------------------ geodesic edges */
+
+typedef void (*geod_init_fn)(void *g, double a, double f);
+typedef void (*geod_inverse_fn)(const void *g, double lat1, double lon1, double lat2,
+                                double lon2, double *s12, double *azi1, double *azi2);
+
+/* struct geod_geodesic is 51 doubles in PROJ 6–9; room for more */
+static double geodesic[128];
+static geod_inverse_fn geod_inverse = NULL;
+
+static PyObject *set_geodesic(PyObject *module, PyObject *args) {
+    unsigned long long init_at, inverse_at;
+    double a, f;
+    if (!PyArg_ParseTuple(args, "KKdd", &init_at, &inverse_at, &a, &f)) return NULL;
+    if (!init_at || !inverse_at) {
+        PyErr_SetString(PyExc_ValueError, "no geod_init/geod_inverse");
+        return NULL;
+    }
+    ((geod_init_fn)(uintptr_t)init_at)(geodesic, a, f);
+    geod_inverse = (geod_inverse_fn)(uintptr_t)inverse_at;
+    Py_RETURN_NONE;
+}
+
+#define DEGREE (3.14159265358979323846 / 180.0)   /* Python's math.pi / 180.0 */
+#define RADIAN (180.0 / 3.14159265358979323846)   /* math.degrees' factor */
+
+typedef struct {
+    double grid, near, gx, gy;
+} Best;
+
+static PyObject *measure_edges(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "measure_edges(edges, x, y)");
+        return NULL;
+    }
+    if (geod_inverse == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "set_geodesic was not called");
+        return NULL;
+    }
+    double x = PyFloat_AsDouble(args[1]), y = PyFloat_AsDouble(args[2]);
+    if ((x == -1.0 || y == -1.0) && PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    Py_ssize_t n = view.len / (Py_ssize_t)(7 * sizeof(double));
+    if (view.itemsize != 8 || view.len != n * 7 * (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "edges: 7 doubles an edge");
+        return NULL;
+    }
+    const double *e = view.buf;
+    Best stack[32], *best = n <= 32 ? stack : PyMem_Malloc(sizeof(Best) * (size_t)n);
+    if (best == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    double lat0 = y * DEGREE, s0 = sin(lat0), c0 = cos(lat0);
+    double end_lon = NAN, end_sin = NAN, bx = 0.0, by = 0.0;
+    Py_ssize_t grids = 0;
+    for (Py_ssize_t i = 0; i < n; i++, e += 7) {
+        double g = e[0], lon_a = e[1], sin_a = e[2], cos_a = e[3];
+        double lon_b = e[4], sin_b = e[5], cos_b = e[6], ax, ay, d, cos_d, cos_c;
+        if (lon_a == end_lon && sin_a == end_sin) {
+            ax = bx;
+            ay = by;
+        } else {
+            d = (lon_a - x) * DEGREE;
+            cos_d = cos(d);
+            cos_c = s0 * sin_a + c0 * cos_a * cos_d;
+            ax = cos_a * sin(d) / cos_c;
+            ay = (c0 * sin_a - s0 * cos_a * cos_d) / cos_c;
+        }
+        d = (lon_b - x) * DEGREE;
+        cos_d = cos(d);
+        cos_c = s0 * sin_b + c0 * cos_b * cos_d;
+        bx = cos_b * sin(d) / cos_c;
+        by = (c0 * sin_b - s0 * cos_b * cos_d) / cos_c;
+        end_lon = lon_b;
+        end_sin = sin_b;
+        double dx = bx - ax, dy = by - ay, length = dx * dx + dy * dy;
+        double t = -(ax * dx + ay * dy) / (length > 0 ? length : 1.0);
+        t = t < 0.0 ? 0.0 : t > 1.0 ? 1.0 : t;
+        double gx = ax + t * dx, gy = ay + t * dy, near = gx * gx + gy * gy;
+        Py_ssize_t k = 0;
+        while (k < grids && best[k].grid != g) k++;
+        if (k == grids) {
+            best[grids++] = (Best){g, near, gx, gy};
+        } else if (near < best[k].near) {
+            best[k] = (Best){g, near, gx, gy};
+        }
+    }
+    PyBuffer_Release(&view);
+    /* the grids in ascending order (a few: insertion sort), the least metres, the lowest
+     * grid on a tie */
+    for (Py_ssize_t i = 1; i < grids; i++) {
+        Best item = best[i];
+        Py_ssize_t j = i;
+        while (j > 0 && best[j - 1].grid > item.grid) {
+            best[j] = best[j - 1];
+            j--;
+        }
+        best[j] = item;
+    }
+    double found_grid = -1.0, found_metres = INFINITY;
+    for (Py_ssize_t i = 0; i < grids; i++) {
+        double px = best[i].gx, py = best[i].gy, rho = hypot(px, py), c = atan(rho);
+        double sin_c = sin(c), cos_c = cos(c);
+        double lat = asin(cos_c * s0 + py * sin_c * c0 / (rho > 0 ? rho : 1.0));
+        double lon = x + (atan2(px * sin_c, rho * c0 * cos_c - py * s0 * sin_c) * RADIAN);
+        double metres, azi1, azi2;
+        geod_inverse(geodesic, y, x, lat * RADIAN, lon, &metres, &azi1, &azi2);
+        if (metres < found_metres) {
+            found_grid = best[i].grid;
+            found_metres = metres;
+        }
+    }
+    if (best != stack) PyMem_Free(best);
+    return Py_BuildValue("(Ld)", (long long)found_grid, found_metres);
+}
+
+static PyMethodDef methods[] = {
+    {"set_geodesic", set_geodesic, METH_VARARGS,
+     "set_geodesic(geod_init, geod_inverse, a, f): the addresses of PROJ's functions and the "
+     "ellipsoid measure_edges uses."},
+    {"measure_edges", (PyCFunction)(void (*)(void))measure_edges, METH_FASTCALL,
+     "measure_edges(edges, x, y) -> (grid, metres): see gis.query.lookup_near."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_point",
+                                    "A single lookup's inner loops, compiled.", -1, methods};
+
+PyMODINIT_FUNC PyInit__point(void) {
+    if (PyType_Ready(&CellsType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&CellsType);
+    if (PyModule_AddObject(m, "Cells", (PyObject *)&CellsType) < 0) {
+        Py_DECREF(&CellsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "UNDECIDED", UNDECIDED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

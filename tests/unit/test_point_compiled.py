@@ -1,0 +1,162 @@
+"""The single lookup's compiled loops (gis/query/_point.c) answer what their oracles answer:
+GEOS ``covers`` for the cell index over mapped WKB (points on and a hair beside edges left to
+GEOS, WKB the reader does not take left to GEOS, short WKB never read past its end), and
+geodesic distances to great-circle edges measured independently (each edge densified along
+the geodesic, every sample measured by ``Geod.inv``) for ``measure_edges``."""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import numpy as np
+import pytest
+import shapely
+
+from gis.geo.geodesy import GEOD
+from gis.query import _point
+from gis.query.cell_shapes import WkbShapes, wkb_outlines
+from gis.query.cells import CellIndex
+from gis.query.lookup_near import measure_edges
+
+
+def _mapped(polygons: np.ndarray, wkb: list[bytes] | None = None) -> CellIndex:
+    """A cell index over ``polygons`` read from one WKB blob, as an index file maps them."""
+    wkb = wkb if wkb is not None else list(shapely.to_wkb(polygons))
+    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    offsets = np.r_[0, np.cumsum([len(w) for w in wkb])].astype(np.int64)
+    tree = shapely.STRtree(shapely.box(*shapely.bounds(polygons).T))
+    return CellIndex(WkbShapes(blob, offsets), tree, lambda: wkb_outlines(blob, offsets))
+
+
+def _oracle(polygons: np.ndarray, x: np.ndarray, y: np.ndarray) -> list[int]:
+    """The lowest index of a polygon covering each point (GEOS), -1 for none."""
+    covers = shapely.covers(polygons[:, None], shapely.points(x, y)[None, :])
+    return [int(np.flatnonzero(c)[0]) if c.any() else -1 for c in covers.T]
+
+
+def _city(rng: np.random.Generator) -> np.ndarray:
+    """Voronoi grids over a box, every 37th left out (gaps), with a holed grid, a grid in
+    two parts (a multipolygon) beside them (a cell index's polygons do not overlap)."""
+    box = shapely.box(118.0, 40.0, 118.1, 40.06)
+    seeds = shapely.multipoints(rng.uniform((118.0, 40.0), (118.1, 40.06), size=(400, 2)))
+    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds)), box)
+    cells = np.delete(cells[~shapely.is_empty(cells)], np.arange(0, 400, 37))
+    far = shapely.box(118.2, 40.0, 118.21, 40.01)
+    holed = far.difference(shapely.box(118.203, 40.003, 118.206, 40.006))
+    two = shapely.MultiPolygon(
+        [shapely.box(118.22, 40.0, 118.23, 40.01), shapely.box(118.24, 40.0, 118.25, 40.01)]
+    )
+    return np.r_[cells, holed, two]
+
+
+def _probes(
+    polygons: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices, edge midpoints, points 1e-10° and 3e-9° beside edges (within and beyond
+    the compiled test's guard), random points over the box, a lattice over the grids beside
+    it; and the edges' first vertices."""
+    rings = [shapely.get_coordinates(r) for r in shapely.get_rings(shapely.get_parts(polygons))]
+    a, b = np.vstack([r[:-1] for r in rings]), np.vstack([r[1:] for r in rings])
+    mid = (a + b) / 2
+    normal = np.column_stack([-(b - a)[:, 1], (b - a)[:, 0]])
+    normal /= np.maximum(np.hypot(*normal.T), 1e-300)[:, None]
+    beside = [mid + s * normal for s in (1e-10, -1e-10, 3e-9, -3e-9)]
+    random = rng.uniform((117.99, 39.99), (118.26, 40.07), size=(20_000, 2))
+    beyond = np.mgrid[118.2:118.26:0.00051, 40.0:40.01:0.00051].reshape(2, -1).T
+    points = np.vstack([a, mid, *beside, random, beyond])
+    return points[:, 0].copy(), points[:, 1].copy(), a
+
+
+def test_compiled_cells_answer_geos_covers_on_mapped_wkb() -> None:
+    rng = np.random.default_rng(23)
+    polygons = _city(rng)
+    index = _mapped(polygons)
+    x, y, edges = _probes(polygons, rng)
+    expected = _oracle(polygons, x, y)
+    pairs = list(zip(x.tolist(), y.tolist(), strict=True))
+    assert [index.covering_point(px, py) for px, py in pairs] == expected
+    raw = np.array([index._point.covering(px, py) for px, py in pairs])
+    decided = raw != _point.UNDECIDED
+    n_edges = len(edges)
+    # on an edge, at a vertex, 1e-10° beside: GEOS decides; 3e-9° beside and most random
+    # points: the compiled test does, and agrees
+    assert not decided[: n_edges * 4].any()
+    assert decided[n_edges * 5 :].mean() > 0.99
+    assert (raw[decided] == np.array(expected)[decided]).all()
+    assert (raw[decided] >= 0).sum() > 1000 and (raw[decided] == -1).sum() > 100
+    assert (raw == len(polygons) - 1).sum() > 20 and (raw == len(polygons) - 2).sum() > 20
+
+
+def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
+    """Big-endian, 3D and truncated WKB: undecided, never misread (GEOS answers the point
+    where the WKB is whole; a short one is never read past its end).  The points lie beside
+    the shared edge, in the mixed cells whose candidates are read."""
+    square = shapely.segmentize(shapely.box(0, 0, 1, 1), 0.05)
+    shifted = shapely.transform(square, lambda c: c + np.array([1.0, 0.0]))
+    polygons = np.array([square, shifted])
+    points = [(0.99999, 0.3), (1.00001, 0.3), (1.0, 0.3)]
+    whole = [shapely.to_wkb(square), shapely.to_wkb(shifted)]
+    assert [_mapped(polygons, whole)._point.covering(*p) for p in points] == [0, 1, -2]
+    odd = _mapped(
+        polygons, [shapely.to_wkb(square, byte_order=0), shapely.to_wkb(shapely.force_3d(shifted))]
+    )
+    assert [odd._point.covering(*p) for p in points] == [-2, -2, -2]
+    assert [odd.covering_point(*p) for p in points] == [0, 1, 0]
+    index = _mapped(polygons, whole)
+    for cut in (3, 9, 13, len(whole[0]) - 8):  # the same cells over a short first polygon
+        wkb = whole[0][:cut] + whole[1]
+        offsets = np.array([0, cut, len(wkb)], dtype=np.int64)
+        index.polygons = WkbShapes(np.frombuffer(wkb, dtype=np.uint8), offsets)
+        assert index._compiled().covering(0.99999, 0.3) == _point.UNDECIDED
+
+
+def _packed(edges: list[tuple[int, tuple[float, float], tuple[float, float]]]) -> array:
+    """Edges packed as a block keeps them: grid, then lon, sin lat, cos lat of each end."""
+    values: list[float] = []
+    for grid, (lon_a, lat_a), (lon_b, lat_b) in edges:
+        values += [float(grid), lon_a, math.sin(math.radians(lat_a)), math.cos(math.radians(lat_a))]
+        values += [lon_b, math.sin(math.radians(lat_b)), math.cos(math.radians(lat_b))]
+    return array("d", values)
+
+
+def _densified(a: tuple[float, float], b: tuple[float, float], x: float, y: float) -> float:
+    """Geodesic metres from (x, y) to the edge a–b sampled every ~2 cm along the geodesic."""
+    length = GEOD.inv(*a, *b)[2]
+    n = max(int(length / 0.02), 2)
+    lon, lat = np.array(GEOD.npts(*a, *b, n)).T
+    lon, lat = np.r_[a[0], lon, b[0]], np.r_[a[1], lat, b[1]]
+    return float(np.min(GEOD.inv(np.full(len(lon), x), np.full(len(lon), y), lon, lat)[2]))
+
+
+def test_measure_edges_is_the_geodesic_distance_to_the_nearest_edge() -> None:
+    """Random blocks of 1–12 edges of 1–4 grids 50–300 m long, points 0–500 m away: the
+    grid and metres equal the densified oracle's (to 2 cm: its sampling); an edge shared by
+    two grids is a tie, won by the lower grid."""
+    rng = np.random.default_rng(29)
+    for _ in range(60):
+        x, y = float(rng.uniform(73, 135)), float(rng.uniform(18, 53))
+        edges = []
+        for _ in range(int(rng.integers(1, 13))):
+            a = (x + rng.uniform(-0.004, 0.004), y + rng.uniform(-0.004, 0.004))
+            b = (a[0] + rng.uniform(-0.002, 0.002), a[1] + rng.uniform(-0.002, 0.002))
+            edges.append((int(rng.integers(0, 4)), a, b))
+        grid, metres = measure_edges(_packed(edges), x, y)
+        per_grid = {}
+        for g, a, b in edges:
+            per_grid[g] = min(per_grid.get(g, math.inf), _densified(a, b, x, y))
+        least = min(per_grid.values())
+        assert metres == pytest.approx(least, abs=0.02)
+        assert per_grid[grid] <= least + 0.02
+    shared = ((118.0, 40.001), (118.001, 40.001))
+    assert measure_edges(_packed([(7, *shared), (3, *shared[::-1])]), 118.0005, 40.0)[0] == 3
+    assert measure_edges(_packed([]), 118.0, 40.0) == (-1, math.inf)
+
+
+def test_measure_edges_refuses_what_is_not_packed_edges() -> None:
+    with pytest.raises(ValueError, match="7 doubles"):
+        measure_edges(array("d", [1.0] * 8), 118.0, 40.0)
+    with pytest.raises(ValueError, match="7 doubles"):
+        measure_edges(b"not edges" * 56, 118.0, 40.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        measure_edges([1.0] * 7, 118.0, 40.0)  # type: ignore[arg-type]
