@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -70,10 +69,10 @@ class FastLookup:
     def __init__(self, app: ASGIApp, root: Any) -> None:
         self.app = app
         self.root = root  # the FastAPI app, whose state holds the services
-        self.rendered: dict[Rendered, tuple[bytes, ...]] = {}
+        self.rendered: dict[Rendered, bytes] = {}
         """Per (version, grid, None, role) for a covered point, (version, nearest grid,
-        covering region or -1, role) for one outside every grid: the answer's parts around
-        what varies."""
+        covering region or -1, role) for one outside every grid: the answer as a template
+        of ``%`` formatting, what varies left as ``%r``."""
         self.keys: KeyCache | None = None
         self._reads: set[asyncio.Task[Any]] = set()  # keys read again in the background
 
@@ -133,19 +132,19 @@ class FastLookup:
         # the covering grid as ``GridIndex.locate`` finds it first, else the nearest; the
         # numbers as JSON writes them (``float.__repr__``)
         grid = index.cells.covering_point(lon, lat)
-        varies: tuple[bytes, ...] = (b'{"lon":%r,"lat":%r}' % (round(lon, 9), round(lat, 9)),)
+        varies: tuple[float, ...] = (round(lon, 9), round(lat, 9))
         key: Rendered = (index.version, grid, None, role)
         if grid < 0:
             nearest, metres, area = index.outside_point(lon, lat)
             key = (index.version, nearest, area, role)
-            varies = (b"%r" % round(metres, 2), *varies)
-        parts = self.rendered.get(key)
-        if parts is None:
-            parts = _render(index, lon, lat, role)
+            varies = (round(metres, 2), *varies)
+        template = self.rendered.get(key)
+        if template is None:
+            template = _render(index, lon, lat, role)
             if len(self.rendered) >= MAX_RENDERED:
                 self.rendered.clear()
-            self.rendered[key] = parts
-        body = b"".join(chain.from_iterable(zip(parts, (*varies, b""), strict=True)))
+            self.rendered[key] = template
+        body = template % varies
         return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
 
 
@@ -178,13 +177,16 @@ async def _send_json(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _render(index: Any, lon: float, lat: float, role: str | None) -> tuple[bytes, ...]:
-    """The answer for a point as ``role`` sees it, split where what varies goes: outside
-    every grid the distance, then the point — the same for every point of a grid, or with
-    the same nearest grid and covering region (the index's own answer, so the route's)."""
+def _render(index: Any, lon: float, lat: float, role: str | None) -> bytes:
+    """The answer for a point as ``role`` sees it as a template of ``%`` formatting (its own
+    ``%`` doubled): outside every grid ``%r`` for the distance, then ``%r`` twice for the
+    point's lon and lat (``%r`` writes a float as ``float.__repr__``, as JSON does) — the
+    same for every point of a grid, or with the same nearest grid and covering region (the
+    index's own answer, so the route's)."""
     (answer,) = index.answers(np.array([lon]), np.array([lat]))
     answer = {**redact(answer, role), "point": _POINT}
     if answer["nearest"] is not None:
         answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}
-    marks = f"{re.escape(_dumps(_DISTANCE))}|{re.escape(_dumps(_POINT))}"
-    return tuple(part.encode() for part in re.split(marks, _dumps(answer)))
+    text = _dumps(answer).replace("%", "%%")
+    text = text.replace(_dumps(_DISTANCE), "%r").replace(_dumps(_POINT), '{"lon":%r,"lat":%r}')
+    return text.encode()

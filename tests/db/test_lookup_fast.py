@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from api.fast_lookup import FastLookup
 from gis.access import auth
+
+from support import write_layer
 
 pytestmark = pytest.mark.db
 
@@ -52,6 +56,52 @@ def test_fast_answers_equal_the_route_byte_for_byte(client: TestClient, engine: 
         covered += fast.json()["covered"]
     assert 50 < covered < len(points) - 50, "both covered and outside points were asked"
     assert _fast_path(client).rendered, "the fast path answered"
+
+
+def test_names_with_percent_signs_are_answered_as_the_route_answers(
+    fresh_client: TestClient, make_key, demo_grids: dict, tmp_path: Path
+) -> None:
+    """The fast path writes the point and distance into a template of ``%`` formatting: a
+    name with ``%s``, ``%r``, ``%%`` or a bare ``%`` (committed through the upload API) is
+    answered byte for byte as the route answers it, covered and outside every grid."""
+    siblings = [
+        f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
+    ]
+    names = ["100%网格 %s", "%r%%格", "%(x)s 网格%", "%"]
+    rows = [
+        {
+            "code": f["properties"]["code"],
+            "name": names[i % len(names)],
+            "parent_code": f["properties"]["parent_code"],
+        }
+        for i, f in enumerate(siblings)
+    ]
+    shapes = [shape(f["geometry"]) for f in siblings]
+    path = write_layer(tmp_path / "grids.geojson", rows, shapes)
+    with path.open("rb") as f:
+        committed = fresh_client.post(
+            "/api/v1/uploads",
+            files={"file": (path.name, f)},
+            data={"level": "grid", "dry_run": "false"},
+            headers={"Authorization": f"Bearer {make_key('editor')}"},
+        )
+    assert committed.status_code == 201, committed.json()
+    inside = [p.representative_point() for p in shapes]
+    x0, y0, x1, y1 = shapely.total_bounds(shapes)
+    rng = np.random.default_rng(3)
+    around = rng.uniform([x0 - 0.02, y0 - 0.02], [x1 + 0.02, y1 + 0.02], size=(80, 2))
+    seen, front = set(), _fast_path(fresh_client)
+    for x, y in [(p.x, p.y) for p in inside] + around.tolist():
+        query = f"lon={x!r}&lat={y!r}"
+        fast, route = _get(fresh_client, query), _get(fresh_client, query, ROUTE)
+        assert fast.status_code == route.status_code == 200, route.json()
+        assert fast.content == route.content, query
+        # answered by the fast path itself (a failure there would hand it to the route)
+        assert fresh_client.portal.call(front._answer, x, y, None) == route.content
+        answer = fast.json()
+        seen.add((answer["covered"], (answer["grid"] or answer["nearest"]["grid"])["name"]))
+    assert {(True, name) for name in names} <= seen
+    assert any(not covered for covered, _ in seen), "outside points were asked too"
 
 
 def _fast_path(client: TestClient) -> FastLookup:
