@@ -13,6 +13,8 @@
  *   packed edges, the same floating-point operations in the same order as the Python rule it
  *   replaced, measured by PROJ's geod_inverse — the very function pyproj's Geod.inv calls,
  *   found in the library pyproj loaded (set_geodesic).
+ * - walk(lists, x, y, ...): the entry of a point's block (NearLists._first, then _block down
+ *   the entries already made); None sends the point to the Python that makes them.
  *
  * Built with -ffp-contract=off: no fused multiply-add, so each operation rounds as Python's.
  */
@@ -262,6 +264,8 @@ typedef struct {
     double grid, near, gx, gy;
 } Best;
 
+#define NOT_NEARER 1.02
+
 static PyObject *measure_edges(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "measure_edges(edges, x, y)");
@@ -334,9 +338,19 @@ static PyObject *measure_edges(PyObject *module, PyObject *const *args, Py_ssize
         }
         best[j] = item;
     }
+    /* A grid whose nearest point is more than NOT_NEARER farther on the sphere than the
+     * nearest grid's cannot be nearer on the ellipsoid (two short distances from one point
+     * scale by at most N/M = 1 + e'^2 cos^2(lat) < 1.0068 against the sphere's): not measured. */
+    double least = INFINITY;
+    for (Py_ssize_t i = 0; i < grids; i++) {
+        double c = atan(hypot(best[i].gx, best[i].gy));
+        best[i].near = c;
+        least = c < least ? c : least;
+    }
     double found_grid = -1.0, found_metres = INFINITY;
     for (Py_ssize_t i = 0; i < grids; i++) {
-        double px = best[i].gx, py = best[i].gy, rho = hypot(px, py), c = atan(rho);
+        if (best[i].near > least * NOT_NEARER) continue;
+        double px = best[i].gx, py = best[i].gy, rho = hypot(px, py), c = best[i].near;
         double sin_c = sin(c), cos_c = cos(c);
         double lat = asin(cos_c * s0 + py * sin_c * c0 / (rho > 0 ? rho : 1.0));
         double lon = x + (atan2(px * sin_c, rho * c0 * cos_c - py * s0 * sin_c) * RADIAN);
@@ -351,12 +365,56 @@ static PyObject *measure_edges(PyObject *module, PyObject *const *args, Py_ssize
     return Py_BuildValue("(Ld)", (long long)found_grid, found_metres);
 }
 
+/* ------------------------------------------------------------------ a block's entry */
+
+#define SPLIT 4.0      /* lookup_near.SPLIT */
+#define FAR_SHARE 16.0 /* lookup_near.FAR_SHARE */
+
+static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    double v[9];
+    if (nargs != 10 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size)");
+        return NULL;
+    }
+    for (int i = 0; i < 9; i++) {
+        v[i] = PyFloat_AsDouble(args[i + 1]);
+        if (v[i] == -1.0 && PyErr_Occurred()) return NULL;
+    }
+    double x = v[0], y = v[1], x0 = v[6], y0 = v[7], size = v[8];
+    double away = 0.0, gaps[4] = {v[2] - x, x - v[4], v[3] - y, y - v[5]};
+    for (int i = 0; i < 4; i++) away = gaps[i] > away ? gaps[i] : away;
+    long k = 0;
+    while (k < 60 && size * pow(SPLIT, (double)(k + 1)) * FAR_SHARE <= away) k++;
+    for (int depth = 0; depth < 64; depth++) {
+        double side = size * pow(SPLIT, (double)k);
+        double row = floor((y - y0) / side), col = floor((x - x0) / side);
+        if (!isfinite(row) || !isfinite(col)) Py_RETURN_NONE;
+        PyObject *key = Py_BuildValue("(lLL)", k, (long long)row, (long long)col);
+        if (key == NULL) return NULL;
+        PyObject *entry = PyDict_GetItemWithError(args[0], key); /* borrowed */
+        Py_DECREF(key);
+        if (entry == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 4) Py_RETURN_NONE;
+        PyObject *below = PyTuple_GET_ITEM(entry, 1);
+        if (below == Py_None) return Py_NewRef(entry);
+        k = PyLong_AsLong(below);
+        if (k == -1 && PyErr_Occurred()) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"set_geodesic", set_geodesic, METH_VARARGS,
      "set_geodesic(geod_init, geod_inverse, a, f): the addresses of PROJ's functions and the "
      "ellipsoid measure_edges uses."},
     {"measure_edges", (PyCFunction)(void (*)(void))measure_edges, METH_FASTCALL,
      "measure_edges(edges, x, y) -> (grid, metres): see gis.query.lookup_near."},
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
+     "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size) -> the entry of the point's block "
+     "when every block down to it has one, else None: see gis.query.lookup_near."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_point",

@@ -131,6 +131,9 @@ class NearLists:
         band: float,
     ) -> None:
         self.cells, self.box, self.band = cells, box, band
+        self.frame = (cells.x0, cells.y0, cells.size)
+        """The cells' frame, for compiled code (``_point.walk``: :meth:`_first`, then
+        :meth:`_block` down entries already made)."""
         self.search, self.measure, self.outlines = search, measure, outlines
         self.area = area
         self.lists: dict[tuple[int, int, int], Entry] = {}
@@ -146,14 +149,17 @@ class NearLists:
         """The nearest grid to the point and the geodesic metres to its outline, as
         ``GridIndex.nearest_point`` answers (the lowest index on a tie), and its block's
         region; None: the point's block has no list (the full search answers)."""
-        key = self._first(x, y)
-        if key not in self.lists and key not in self.seen:  # a first point: the full search
-            if len(self.seen) >= MAX_BLOCKS:
-                self.seen.clear()
-            self.seen.add(key)
-            return None
-        self.seen.discard(key)
-        listed, _, edges, area = self._block(x, y, key[0])
+        known = _point.walk(self.lists, x, y, *self.box, *self.frame)
+        if known is None:  # a block on the way has no entry yet
+            key = self._first(x, y)
+            if key not in self.lists and key not in self.seen:  # a first point: the full search
+                if len(self.seen) >= MAX_BLOCKS:
+                    self.seen.clear()
+                self.seen.add(key)
+                return None
+            self.seen.discard(key)
+            known = self._block(x, y, key[0])
+        listed, _, edges, area = known
         if listed is None:
             return None
         if edges is not None:
@@ -283,6 +289,7 @@ measure_edges: Callable[[array, float, float], tuple[int, float]] = _point.measu
 """``measure_edges(edges, x, y)``: the nearest grid and its geodesic metres over a block's
 packed ``edges`` (compiled: ``gis/query/_point.c``), by ``GridIndex._local``'s rule: per grid
 the point of its edges nearest on the sphere (first edge on a tie) in the gnomonic projection
-centred on the point (:func:`gnomonic`), measured by PROJ's ``geod_inverse`` (``Geod.inv``'s);
-the least metres, the lowest grid on a tie.  An edge starting where the one before ended (the
-edges of an outline come in order) reuses that vertex's projection."""
+centred on the point (:func:`gnomonic`), measured by PROJ's ``geod_inverse`` (``Geod.inv``'s;
+a grid more than 2 % farther on the sphere is not measured: it cannot be nearer on the
+ellipsoid); the least metres, the lowest grid on a tie.  An edge starting where the one
+before ended (the edges of an outline come in order) reuses that vertex's projection."""

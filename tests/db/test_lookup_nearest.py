@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
+from gis.query import _point
 from gis.query.lookup import GridIndex, load_index
 from gis.query.lookup_near import FEW, MAX_EDGES
 from gis.store.versions import current_version
@@ -107,7 +108,11 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     # within a few kilometres each point is measured on its block's few edges (plain
     # Python), not on whole outlines; 30 km beside a long straight side, no block makes them
     # few (numpy measures them)
-    blocks = [index.near_lists._block(x, y) for x, y in zip(xs, ys, strict=True)]
+    lists = index.near_lists
+    points = list(zip(xs.tolist(), ys.tolist(), strict=True))
+    blocks = [lists._block(x, y) for x, y in points]
+    walked = [_point.walk(lists.lists, x, y, *lists.box, *lists.frame) for x, y in points]
+    assert all(w is b for w, b in zip(walked, blocks, strict=True)), "compiled: the same entry"
     near = blocks[:160] + blocks[200:]
     assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for _, _, edges, _ in near)
 
