@@ -29,14 +29,15 @@ GEOD = Geod(ellps="WGS84")
 
 def proj_geodesic() -> tuple[int, int, float, float]:
     """The addresses of ``geod_init`` and ``geod_inverse`` in the PROJ library pyproj has
-    loaded (its wheel's own copy, or the system's), and ``GEOD``'s ellipsoid (a, f): compiled
+    loaded (its wheel's own copy, else the system's), and ``GEOD``'s ellipsoid (a, f): compiled
     code (``gis.query._point``) then measures with the very function ``Geod.inv`` calls.
     Linux only (the mapped library is found in ``/proc/self/maps``)."""
     maps = Path("/proc/self/maps").read_text().splitlines()
-    found = {line.split()[-1] for line in maps if "/libproj" in line}
+    found = sorted({line.split()[-1] for line in maps if "/libproj" in line})
     if not found:
         raise RuntimeError("pyproj's PROJ library is not mapped in this process")
-    proj = ctypes.CDLL(min(found))
+    # another package's own PROJ (a wheel's bundled GDAL) may be mapped too: pyproj's first
+    proj = ctypes.CDLL(next((path for path in found if "/pyproj" in path), found[0]))
     address = ctypes.cast(proj.geod_init, ctypes.c_void_p).value or 0
     inverse = ctypes.cast(proj.geod_inverse, ctypes.c_void_p).value or 0
     return address, inverse, GEOD.a, GEOD.f

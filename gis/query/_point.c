@@ -367,28 +367,26 @@ static PyObject *measure_edges(PyObject *module, PyObject *const *args, Py_ssize
 
 /* ------------------------------------------------------------------ a block's entry */
 
-#define SPLIT 4.0      /* lookup_near.SPLIT */
-#define FAR_SHARE 16.0 /* lookup_near.FAR_SHARE */
-
 static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    double v[9];
-    if (nargs != 10 || !PyDict_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size)");
+    double v[11];
+    if (nargs != 12 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size, split, far_share)");
         return NULL;
     }
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 11; i++) {
         v[i] = PyFloat_AsDouble(args[i + 1]);
         if (v[i] == -1.0 && PyErr_Occurred()) return NULL;
     }
-    double x = v[0], y = v[1], x0 = v[6], y0 = v[7], size = v[8];
+    double x = v[0], y = v[1], x0 = v[6], y0 = v[7], size = v[8], split = v[9], share = v[10];
     double away = 0.0, gaps[4] = {v[2] - x, x - v[4], v[3] - y, y - v[5]};
     for (int i = 0; i < 4; i++) away = gaps[i] > away ? gaps[i] : away;
     long k = 0;
-    while (k < 60 && size * pow(SPLIT, (double)(k + 1)) * FAR_SHARE <= away) k++;
+    while (k < 60 && size * pow(split, (double)(k + 1)) * share <= away) k++;
     for (int depth = 0; depth < 64; depth++) {
-        double side = size * pow(SPLIT, (double)k);
+        double side = size * pow(split, (double)k);
         double row = floor((y - y0) / side), col = floor((x - x0) / side);
-        if (!isfinite(row) || !isfinite(col)) Py_RETURN_NONE;
+        if (!(fabs(row) < 9e15) || !(fabs(col) < 9e15)) Py_RETURN_NONE; /* NaN, huge */
         PyObject *key = Py_BuildValue("(lLL)", k, (long long)row, (long long)col);
         if (key == NULL) return NULL;
         PyObject *entry = PyDict_GetItemWithError(args[0], key); /* borrowed */
@@ -413,7 +411,8 @@ static PyMethodDef methods[] = {
     {"measure_edges", (PyCFunction)(void (*)(void))measure_edges, METH_FASTCALL,
      "measure_edges(edges, x, y) -> (grid, metres): see gis.query.lookup_near."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
-     "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size) -> the entry of the point's block "
+     "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size, split, far_share) -> the entry of "
+     "the point's block "
      "when every block down to it has one, else None: see gis.query.lookup_near."},
     {NULL, NULL, 0, NULL}};
 

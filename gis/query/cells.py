@@ -247,25 +247,11 @@ class CellIndex:
             wkb, offsets = self.polygons.blob, self.polygons.offsets
         else:
             wkb, offsets = np.empty(0, dtype=np.uint8), np.zeros(1, dtype=np.int64)
-        int32 = [
-            np.asarray(a, dtype=np.int32) for a in (self.labels, self.candidates, self.refined)
-        ]
-        labels, candidates, refined = int32  # as mapped: no copy
-        return _point.Cells(
-            labels,
-            np.asarray(self.candidate_start, dtype=np.int64),
-            candidates,
-            refined,
-            np.asarray(self.sub_labels, dtype=np.int32),
-            wkb,
-            offsets,
-            self.x0,
-            self.y0,
-            self.size,
-            self.nx,
-            self.ny,
-            self.split,
-        )
+        types = {"labels": np.int32, "candidate_start": np.int64, "candidates": np.int32}
+        types |= {"refined": np.int32, "sub_labels": np.int32}
+        held = [np.asarray(getattr(self, name), dtype=t) for name, t in types.items()]
+        frame = (self.x0, self.y0, self.size, self.nx, self.ny, self.split)
+        return _point.Cells(*held, wkb, offsets, *frame)  # mapped arrays held, not copied
 
     def _edge_cells(
         self, edges: Iterator[Outline], n: int, eps: float, split: int, ordinal: np.ndarray | None

@@ -131,9 +131,9 @@ class NearLists:
         band: float,
     ) -> None:
         self.cells, self.box, self.band = cells, box, band
-        self.frame = (cells.x0, cells.y0, cells.size)
-        """The cells' frame, for compiled code (``_point.walk``: :meth:`_first`, then
-        :meth:`_block` down entries already made)."""
+        self.frame = (cells.x0, cells.y0, cells.size, float(SPLIT), FAR_SHARE)
+        """The cells' frame and the blocks' rules, for compiled code (``_point.walk``:
+        :meth:`_first`, then :meth:`_block` down the entries already made)."""
         self.search, self.measure, self.outlines = search, measure, outlines
         self.area = area
         self.lists: dict[tuple[int, int, int], Entry] = {}

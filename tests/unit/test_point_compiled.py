@@ -160,3 +160,17 @@ def test_measure_edges_refuses_what_is_not_packed_edges() -> None:
         measure_edges(b"not edges" * 56, 118.0, 40.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         measure_edges([1.0] * 7, 118.0, 40.0)  # type: ignore[arg-type]
+
+
+def test_walk_sends_points_it_cannot_place_to_python() -> None:
+    """No entry, a non-finite or huge coordinate, an entry not shaped as a block's: None
+    (the Python that makes entries answers); an entry down the levels is found."""
+    frame = (0.0, 0.0, 0.01, 4.0, 16.0)
+    box = (0.0, 0.0, 1.0, 1.0)
+    leaf = (None, None, None, -1)
+    lists = {(0, 50, 50): (None, -1, None, None), (-1, 201, 202): leaf}
+    assert _point.walk(lists, 0.5051, 0.5031, *box, *frame) is leaf
+    assert _point.walk(lists, 0.5151, 0.5031, *box, *frame) is None  # a block with no entry
+    for x in (math.nan, math.inf, 1e300):
+        assert _point.walk(lists, x, 0.5, *box, *frame) is None
+    assert _point.walk({(0, 50, 50): "not a block"}, 0.505, 0.503, *box, *frame) is None
