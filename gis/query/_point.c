@@ -1,8 +1,8 @@
 /* gis.query._point — a single lookup's inner loops, compiled.
  *
  * A lookup over HTTP costs the stack ~17 µs; the Python of a point outside every grid cost as
- * much again (issue 16).  Two loops move here, each the twin of a Python rule that stays the
- * reference (gis/query/cells.py, gis/query/lookup_near.py):
+ * much again (issue 16).  Three loops live here; the Python beside them (gis/query/cells.py,
+ * gis/query/lookup_near.py) still answers what they leave to it:
  *
  * - Cells.covering(x, y): the cell index's answer for one point (CellIndex.covering_point),
  *   the mixed cells' candidates tested on their WKB (mapped, shared) by crossing number.  A
@@ -10,9 +10,10 @@
  *   GEOS, which decides points on a boundary exactly.  Farther than that, a crossing test's
  *   rounding (~1e-13 degrees) cannot change the answer.
  * - measure_edges(edges, x, y): the nearest grid and its geodesic metres over a block's few
- *   packed edges, the same floating-point operations in the same order as the Python rule it
- *   replaced, measured by PROJ's geod_inverse — the very function pyproj's Geod.inv calls,
- *   found in the library pyproj loaded (set_geodesic).
+ *   packed edges by GridIndex._local's rule, the same floating-point operations in the same
+ *   order as the Python it replaced (bit-identical), a grid NOT_NEARER farther on the sphere
+ *   than the nearest not measured, the rest by PROJ's geod_inverse — the very function
+ *   pyproj's Geod.inv calls, found in the library pyproj loaded (set_geodesic).
  * - walk(lists, x, y, ...): the entry of a point's block (NearLists._first, then _block down
  *   the entries already made); None sends the point to the Python that makes them.
  *
