@@ -17,6 +17,8 @@ CELL = (0.004, 0.003)
 ORIGIN = (110.0, 30.0)
 BLOCKS_PER_ROW = 20
 """Communities (10 × 10 grids) side by side in a row of the county."""
+MAX_GRIDS = 999_000
+"""A code holds three digits of street: 999 streets of 10 communities of 100 grids."""
 
 _STORED = "ST_ForcePolygonCCW(ST_Multi(ST_ReducePrecision({}, :storage)))"
 
@@ -95,7 +97,9 @@ def add_county(
 ) -> int:
     """The county as one new boundary version (its number), with ``buildings`` per grid,
     a centre every ``centre_every`` communities and a camera every ``camera_every`` grids
-    (0: none); ANALYZEd."""
+    (0: none); ANALYZEd.  At most :data:`MAX_GRIDS` (checked before anything is written)."""
+    if not 0 < grids <= MAX_GRIDS:
+        raise ValueError(f"a synthetic county has 1 to {MAX_GRIDS} grids, not {grids}")
     geometry = {"x0": ORIGIN[0], "y0": ORIGIN[1], "dx": CELL[0], "dy": CELL[1], "grids": grids}
     with engine.begin() as conn:
         n = conn.scalar(text("SELECT coalesce(max(number), 0) + 1 FROM boundary_versions"))
