@@ -17,14 +17,14 @@ from gis.geo.geodesy import GEOD
 from gis.query import _point
 from gis.query.cell_shapes import WkbShapes, wkb_outlines
 from gis.query.cells import CellIndex
+from gis.query.lookup_arrays import _blob
 from gis.query.lookup_near import measure_edges
 
 
 def _mapped(polygons: np.ndarray, wkb: list[bytes] | None = None) -> CellIndex:
     """A cell index over ``polygons`` read from one WKB blob, as an index file maps them."""
     wkb = wkb if wkb is not None else list(shapely.to_wkb(polygons))
-    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
-    offsets = np.r_[0, np.cumsum([len(w) for w in wkb])].astype(np.int64)
+    blob, offsets = _blob(wkb)
     tree = shapely.STRtree(shapely.box(*shapely.bounds(polygons).T))
     return CellIndex(WkbShapes(blob, offsets), tree, lambda: wkb_outlines(blob, offsets))
 
@@ -105,9 +105,7 @@ def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
     assert [odd.covering_point(*p) for p in points] == [0, 1, 0]
     index = _mapped(polygons, whole)
     for cut in (3, 9, 13, len(whole[0]) - 8):  # the same cells over a short first polygon
-        wkb = whole[0][:cut] + whole[1]
-        offsets = np.array([0, cut, len(wkb)], dtype=np.int64)
-        index.polygons = WkbShapes(np.frombuffer(wkb, dtype=np.uint8), offsets)
+        index.polygons = WkbShapes(*_blob([whole[0][:cut], whole[1]]))
         assert index._compiled().covering(0.99999, 0.3) == _point.UNDECIDED
 
 
