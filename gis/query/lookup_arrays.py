@@ -101,7 +101,8 @@ def read_arrays(conn: Connection, version: int | None) -> dict[str, np.ndarray]:
 def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
     """The index's arrays from each level's regions: the levels above grids first (their
     positions in code order are the regions' numbers), then the grids (``read`` from another
-    thread: it must not share anything with the caller's thread meanwhile)."""
+    thread: it must not share anything with the caller's thread meanwhile; their outer edges
+    found in that thread while this one makes their cells)."""
     levels = {level: read(level) for level in AREA_LEVELS}
     area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
     position = {row["code"]: i for i, row in enumerate(area_rows)}
@@ -142,15 +143,17 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
                 lambda: wkb_outlines(found.blob, found.offsets),
             )
             made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}
-            if level == "grid":
-                made |= outer_arrays(found.blob, found.offsets)
         return made
 
-    # the grids read (the server working) while the levels above are indexed
-    with ThreadPoolExecutor(1, thread_name_prefix="gridmap-lookup-read") as reader:
-        grids = reader.submit(read, "grid")
+    # the grids read (the server working) while the levels above are indexed, then their
+    # outline matched (compiled, mostly without the GIL) while their cells are made
+    with ThreadPoolExecutor(1, thread_name_prefix="gridmap-lookup-read") as helper:
+        grids = helper.submit(read, "grid")
         above = {level: level_of(level, levels.pop(level)) for level in AREA_LEVELS}
-        arrays |= level_of("grid", grids.result())
+        found = grids.result()
+        outer = helper.submit(outer_arrays, found.blob, found.offsets)
+        arrays |= level_of("grid", found)
+        arrays |= outer.result()
     for level in AREA_LEVELS:
         arrays |= above.pop(level)
     return arrays

@@ -10,12 +10,14 @@ these are 31 000 of 8.9 million edges: a point 5–20 km out measures ~150 of th
 searching the cells for whole grids (1.1 → 0.2 ms; ``GridIndex.nearest_point``'s full
 search).
 
-They are found when the index is built (:func:`outer_arrays`): each edge, turned so that its
-grid is on its left (shells counter-clockwise, holes clockwise, as the ring turns), is outer
-unless it and an edge of another ring with its grid on the other side are alone under their
-key — a hash of the exact coordinates, one sort of integers — and are the same segment (a
-hash collision keeps an edge, never drops one).  Points along each kept edge, no more than
-:data:`SPACING_M` apart, are the samples a point's search starts from.
+They are found when the index is built (:func:`outer_arrays`, in a thread beside the grids'
+cells): each edge, turned so that its grid is on its left (shells counter-clockwise, holes
+clockwise, as the ring turns), is outer unless it and an edge of another ring with its grid on
+the other side are alone on the same segment — matched on their exact coordinates in hash
+tables, a window of nearby grids at a time, then a chunk's windows' survivors, then every
+chunk's (compiled, ``gis/query/_outer.c``: ~0.15 µs an edge, 15 s for a province's 99 million
+beside its cells' 30).  Points along each kept edge, no more than :data:`SPACING_M` apart, are
+the samples a point's search starts from.
 
 A point is measured (:meth:`OuterEdges.nearest`) as ``NearLists`` measures a block's edges
 (``lookup_near.measure_edges``: per grid its edge nearest on the sphere, measured on the
@@ -28,13 +30,12 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from gis.geo.edges import edge_hash, vertex_hash
 from gis.geo.geodesy import GEOD
+from gis.query import _outer
 from gis.query.cell_shapes import Outline, ranges, wkb_outlines
 from gis.query.lookup_gaps import ecef
 from gis.query.lookup_near import measure_edges
@@ -42,146 +43,89 @@ from gis.query.lookup_near import measure_edges
 SPACING_M = 60.0
 """Samples along an outer edge are no farther apart than this."""
 
-MAX_EDGES = 20_000_000
-"""Grid edges above which no outer edges are found when the index is built (~0.3 µs an
-edge: 1 000 000 grids of 100 vertices would add ~30 s to its 60): the full search answers.
-:func:`outer_arrays` tells it by the WKB's size before reading any."""
-
-PART_EDGES = 4_000_000
-"""Edges matched at once (~100 bytes each)."""
+WINDOW_EDGES = 1 << 16
+"""About this many edges are matched at once first (their table stays in the caches)."""
 
 MAX_SAMPLES = 2_000_000
 """Samples above which none are kept (the full search answers): each worker's k-d tree
 over them costs ~14 bytes a sample (the samples themselves stay in the shared file)."""
 
 
-@dataclass
-class _Edges:
-    """Every edge of some outlines: the vertices, each vertex's hash, the edges (the
-    vertex each starts at; it ends at the next), each edge's polygon, and whether its
-    polygon is on its right (its ring turns the other way: shells counter-clockwise and
-    holes clockwise have it on their left)."""
-
-    coords: np.ndarray
-    hashes: np.ndarray
-    starts: np.ndarray
-    owner: np.ndarray
-    right: np.ndarray
-
-
-def _part(chunks: list[Outline]) -> _Edges:
-    """The edges of some outline chunks (:class:`_Edges`)."""
-    parts: list[tuple[np.ndarray, ...]] = []
-    offset = 0
-    for coords, ring, ring_owner, hole in chunks:
-        edge = np.flatnonzero(ring[:-1] == ring[1:])
-        of = ring[edge]
-        first = np.zeros(len(ring_owner), np.int64)
-        runs = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
-        first[ring[runs]] = runs  # each ring's first vertex (a ring's vertices are together)
-        u, v = coords[edge] - coords[first[of]], coords[edge + 1] - coords[first[of]]
-        cross = u[:, 0] * v[:, 1] - v[:, 0] * u[:, 1]  # twice the ring's signed area, summed
-        counter = np.bincount(of, cross, minlength=len(ring_owner)) > 0
-        parts.append((coords, edge + offset, ring_owner[of], (counter == hole)[of]))
-        offset += len(coords)
-    coords = np.concatenate([c for c, *_ in parts])
-    starts, owner, right = (np.concatenate([part[i] for part in parts]) for i in (1, 2, 3))
-    return _Edges(coords, vertex_hash(coords), starts, owner, right)
-
-
-def _parts(outlines: Iterator[Outline]) -> Iterator[_Edges]:
-    """The edges of ``outlines``, about :data:`PART_EDGES` at a time."""
-    chunks: list[Outline] = []
-    count = 0
-    for chunk in outlines:
-        chunks.append(chunk)
-        if (count := count + len(chunk[0])) >= PART_EDGES:
-            yield _part(chunks)
-            chunks, count = [], 0
-    if chunks:
-        yield _part(chunks)
-
-
-def _sorted_with_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.uint64]:
-    """``keys`` sorted by their high bits, as (high bits, position of each, the mask of the
-    high bits): one sort of plain integers, the position in the low bits (equal high bits
-    for different keys only join what is then compared on the coordinates)."""
-    high = np.uint64(((1 << 64) - 1) ^ ((1 << max(len(keys).bit_length(), 1)) - 1))
-    ordered = np.sort((keys & high) | np.arange(len(keys), dtype=np.uint64))
-    return ordered & high, (ordered & ~high).astype(np.int64), high
-
-
-def _survivors(found: _Edges, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Of ``found``'s edges: those ``candidate`` and not matched here by an edge of another
-    ring on the other side (outer), and with them every edge starting at a vertex of one
-    (kept: one for each ring through the vertex)."""
-    z = found.coords.view(np.complex128)[:, 0]  # a vertex as one number
-    starts = found.starts
-    start, end = found.hashes[starts], found.hashes[starts + 1]
-    # the same key for an edge and its reverse: a pair alone under its key may be matched
-    key, at, _ = _sorted_with_index(np.minimum(edge_hash(start, end), edge_hash(end, start)))
-    same = key[1:] == key[:-1]
-    pair = same & np.r_[True, ~same[:-1]] & np.r_[~same[1:], True]
-    first, second = at[:-1][pair], at[1:][pair]
-    p, q = starts[first], starts[second]
-    p_start, p_end, q_start, q_end = z[p], z[p + 1], z[q], z[q + 1]
-    matched = np.where(
-        found.right[first] == found.right[second],  # their polygons on either side
-        (p_start == q_end) & (p_end == q_start),
-        (p_start == q_start) & (p_end == q_end),
+def _chunk_survivors(outline: Outline) -> tuple[np.ndarray, ...]:
+    """Of one outline chunk's edges, those that survive its windows (whole polygons, about
+    :data:`WINDOW_EDGES` edges; a power of two of polygons) and then the chunk (the union of
+    its windows): (x_a, y_a, x_b, y_b) rows, polygons, whether each polygon is on the right,
+    whether the edge is outer."""
+    coords, ring, ring_owner, hole = outline
+    coords, ring = np.ascontiguousarray(coords, np.float64), np.ascontiguousarray(ring, np.int64)
+    starts, owner = np.empty(len(ring), np.int64), np.empty(len(ring), np.int64)
+    right = np.empty(len(ring), bool)
+    m = _outer.ring_edges(
+        coords,
+        ring,
+        np.ascontiguousarray(ring_owner, np.int64),
+        np.ascontiguousarray(hole, bool),
+        starts,
+        owner,
+        right,
     )
-    outer = candidate.copy()
-    outer[first[matched]] = outer[second[matched]] = False
-    key, at, high = _sorted_with_index(start)
-    ends = np.unique(np.concatenate((start[outer], end[outer])) & high)
-    begin, stop = np.searchsorted(key, ends), np.searchsorted(key, ends, side="right")
-    kept = outer.copy()
-    kept[at[ranges(begin, stop - begin)[1]]] = True  # a collision adds an edge, never wrong
+    starts, owner, right = starts[:m], owner[:m], right[:m]
+    each = max(m, 1) / max(len(np.unique(ring_owner)), 1)
+    per = 1 << int(np.log2(max(WINDOW_EDGES / each, 1.0)))
+    outer, kept = _match(coords, starts, right, owner, np.ones(m, bool), per)
+    at = starts[kept]
+    edges = np.hstack((coords[at], coords[at + 1]))
+    owner, right, outer = owner[kept], right[kept], outer[kept]
+    outer, kept = _together(edges, right, owner, outer)
+    return edges[kept], owner[kept], right[kept], outer[kept]
+
+
+def _match(
+    coords: np.ndarray,
+    starts: np.ndarray,
+    right: np.ndarray,
+    owner: np.ndarray,
+    candidate: np.ndarray,
+    per: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_outer.survive``: (outer, kept) of each edge, matched ``per`` polygons at a time
+    (0: all at once)."""
+    outer, kept = np.empty(len(starts), bool), np.empty(len(starts), bool)
+    _outer.survive(coords, starts, right, owner, candidate, per, outer, kept)
     return outer, kept
+
+
+def _together(
+    edges: np.ndarray, right: np.ndarray, owner: np.ndarray, outer: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(outer, kept) of edges given as (x_a, y_a, x_b, y_b) rows, matched all at once."""
+    pairs = np.ascontiguousarray(edges.reshape(-1, 2))
+    return _match(pairs, np.arange(0, len(pairs), 2), right, owner, outer, 0)
 
 
 def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | None:
     """The edges a point outside every polygon can be nearest to (see the module) as
     (x_a, y_a, x_b, y_b) rows and their polygons; None without any polygon.
 
-    Matched :data:`PART_EDGES` at a time (bounded memory), then the parts' survivors
-    together: an edge two parts share survives in both and is matched there, and a vertex
-    of the whole outline is one of each part with a grid there, whose edges starting at it
-    survived."""
-    rows, owners, rights, outers = [], [], [], []
-    for part in _parts(outlines):
-        outer, kept = _survivors(part, np.ones(len(part.starts), bool))
-        at = part.starts[kept]
-        rows.append(np.hstack((part.coords[at], part.coords[at + 1])))
-        owners.append(part.owner[kept])
-        rights.append(part.right[kept])
-        outers.append(outer[kept])
-    if not rows:
+    Matched a chunk at a time (bounded memory: :func:`_chunk_survivors`), then the chunks'
+    survivors together.  Each pass's windows are unions of the last's, so they keep what one
+    pass over every polygon would: a match proves that a segment has polygons on both sides,
+    and a vertex of the whole outline is one of each window with a polygon there, whose
+    edges starting at it survive."""
+    parts = [_chunk_survivors(outline) for outline in outlines]
+    if not parts:
         return None
-    edges, owner = np.concatenate(rows), np.concatenate(owners)
-    if len(rows) > 1:
-        coords = np.ascontiguousarray(edges.reshape(-1, 2))
-        merged = _Edges(
-            coords,
-            vertex_hash(coords),
-            np.arange(0, len(coords), 2),
-            owner,
-            np.concatenate(rights),
-        )
-        _, kept = _survivors(merged, np.concatenate(outers))
-        edges, owner = edges[kept], owner[kept]
-    return edges, owner
+    edges, owner, right, outer = (np.concatenate([part[i] for part in parts]) for i in range(4))
+    _, kept = _together(edges, right, owner, outer)
+    return edges[kept], owner[kept]
 
 
 def outer_arrays(blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     """The ``outer.*`` arrays of the grids stored as WKB ``blob[offsets[i]:offsets[i + 1]]``
-    (none above :data:`MAX_EDGES` edges — told by the WKB's size, 16 bytes a vertex, before
-    any is read — or :data:`MAX_SAMPLES` samples): the edges in grid order (x_a, y_a, x_b,
+    (none above :data:`MAX_SAMPLES` samples): the edges in grid order (x_a, y_a, x_b,
     y_b), the same packed for ``measure_edges`` (grid, lon, sin lat, cos lat of each end),
     the samples along them (earth-centred metres), each sample's edge, and the most metres
     between two samples of an edge."""
-    if len(blob) > 16 * MAX_EDGES:
-        return {}
     found = outer_edges(wkb_outlines(blob, offsets))
     if found is None:
         return {}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.query import cell_shapes, lookup_outer
+from gis.query import _outer, cell_shapes, lookup_outer
 from gis.query.cell_shapes import outlines
 from gis.query.lookup_arrays import index_arrays
 from gis.query.lookup_index import LOCAL_M, GridIndex
@@ -67,22 +67,24 @@ def _edge_set(polygons: np.ndarray) -> set[tuple[float, ...]]:
     return found
 
 
-@pytest.mark.parametrize("part", [None, 3000], ids=["one part", "parts of 3000 edges"])
+@pytest.mark.parametrize(
+    "part", [None, 3000, 40], ids=["one part", "windows of 3000 edges", "windows of 40 edges"]
+)
 def test_every_edge_of_the_coverage_s_outline_is_kept(
     part: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Oracle: GEOS's union of the cells.  Every edge lying on the union's outline is kept
     (in a hole too); the edges two cells share are dropped — unless two overlapping cells
     share one from the same side (a copy of a cell: its edges are on the outline).  Matched
-    in parts, the edges between parts are matched after: without the copy, the same edges
-    are kept as at once (with it, at once keeps more: its shared edges are three)."""
+    in windows (chunks of 50 cells; a few cells a window), the edges between windows are
+    matched after: the same edges are kept as at once."""
     cells = _cells(2000, 3)
     copy = cells[shapely.intersects_xy(cells, 118.0, 40.0)][0]  # at a corner of the coverage
     polygons = np.append(cells, copy)
     whole = outer_edges(outlines(cells))
     if part:
         monkeypatch.setattr(cell_shapes, "OUTLINE_CHUNK", 50)
-        monkeypatch.setattr(lookup_outer, "PART_EDGES", part)
+        monkeypatch.setattr(lookup_outer, "WINDOW_EDGES", part)
     alone = outer_edges(outlines(cells))
     assert alone is not None and whole is not None
     assert sorted(map(tuple, np.column_stack(alone).tolist())) == sorted(
@@ -139,14 +141,66 @@ def test_grids_meeting_where_the_outline_turns_tie_and_the_lowest_answers() -> N
 def test_above_the_cap_the_index_has_no_outer_edges_and_the_full_search_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Grids of more edges than the build may match (the WKB's size tells, nothing read):
-    no ``outer.*`` arrays, and outside points get the full search's answers."""
+    """An outline of more samples than each worker's k-d tree may hold: no ``outer.*``
+    arrays, and outside points get the full search's answers."""
     cells = _cells(300, 7)
     with_outer, _ = _with_and_without(cells)
-    monkeypatch.setattr(lookup_outer, "MAX_EDGES", 1000)
+    monkeypatch.setattr(lookup_outer, "MAX_SAMPLES", 1000)
     arrays = index_arrays(_rows(cells))
     assert not any(name.startswith("outer.") for name in arrays)
     capped = GridIndex(1, arrays)
     assert capped.outer is None
     for x, y in [(117.99, 40.05), (118.3, 40.2), (118.1, 39.9)]:
         assert capped.nearest_point(x, y)[0] == with_outer.nearest_point(x, y)[0]
+
+
+def test_ring_edges_tell_the_side_of_each_ring_s_polygon() -> None:
+    """A shell counter-clockwise has its polygon on the left of its edges, clockwise on the
+    right; a hole the other way round.  No edge from a ring's last vertex to the next's."""
+    square = np.array([(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)], float)
+    coords = np.concatenate([square, square[::-1], square * 0.5 + 0.25, square[::-1] * 0.5])
+    ring = np.repeat(np.arange(4), 5)
+    hole = np.array([False, False, True, True])
+    starts, owner, right = np.empty(20, np.int64), np.empty(20, np.int64), np.empty(20, bool)
+    m = _outer.ring_edges(coords, ring, np.array([7, 8, 7, 8]), hole, starts, owner, right)
+    assert m == 16
+    assert starts[:m].tolist() == [i for i in range(20) if i % 5 != 4]
+    assert owner[:m].tolist() == [7] * 4 + [8] * 4 + [7] * 4 + [8] * 4
+    assert right[:m].tolist() == [False] * 4 + [True] * 4 + [True] * 4 + [False] * 4
+
+
+def test_the_compiled_matching_refuses_what_it_cannot_read() -> None:
+    """Edges starting outside the coordinates, an edge without a polygon when windows are
+    asked for, arrays of the wrong lengths or items: a Python error, nothing read amiss."""
+    coords = np.zeros((3, 2))
+    one = np.ones(2, bool)
+
+    def survive(starts: list[int], owner: list[int], per: int = 1, **arrays: np.ndarray) -> None:
+        _outer.survive(
+            arrays.get("coords", coords),
+            np.array(starts, np.int64),
+            one,
+            np.array(owner, np.int64),
+            arrays.get("candidate", one),
+            per,
+            np.empty(2, bool),
+            np.empty(2, bool),
+        )
+
+    survive([0, 1], [0, 0])
+    for starts, owner, per in (([0, 2], [0, 0], 1), ([-1, 0], [0, 0], 1), ([0, 1], [0, -1], 1)):
+        with pytest.raises(ValueError):
+            survive(starts, owner, per)
+    survive([0, 1], [0, -1], 0)  # all at once: no window asked for
+    with pytest.raises(ValueError):
+        survive([0, 1], [0, 0], candidate=np.ones(3, bool))
+    with pytest.raises(TypeError):
+        survive([0, 1], [0, 0], coords=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError):
+        _outer.ring_edges(
+            coords,
+            np.array([0, 0, 1]),
+            np.zeros(1, np.int64),
+            np.zeros(1, bool),
+            *(np.empty(3, t) for t in (np.int64, np.int64, bool)),
+        )
