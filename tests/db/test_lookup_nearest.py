@@ -5,15 +5,16 @@ cost by distance is measured by ``bench/results/issue16-P2.md``, not here."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from gis.query import _point
+from gis.query import _point, lookup_near
 from gis.query.lookup import GridIndex, load_index
-from gis.query.lookup_near import FEW, MAX_EDGES
+from gis.query.lookup_near import FEW, MAX_EDGES, MOST_EDGES
 from gis.store.versions import current_version
 
 from large_city import CELL, ORIGIN, add_county
@@ -105,9 +106,9 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     used = [index.near_lists.candidates(x, y) for x, y in zip(xs, ys, strict=True)]
     assert all(u is not None and 1 <= len(u) <= FEW for u in used)
     assert len({id(u) for u in used}) < len(used)  # blocks shared by points
-    # within a few kilometres each point is measured on its block's few edges (plain
-    # Python), not on whole outlines; 30 km beside a long straight side, no block makes them
-    # few (numpy measures them)
+    # within a few kilometres each point is measured on its block's few edges (compiled),
+    # not on whole outlines; 30 km beside a long straight side, no block makes them few: its
+    # block keeps more, measured compiled all the same
     lists = index.near_lists
     points = list(zip(xs.tolist(), ys.tolist(), strict=True))
     blocks = [lists._block(x, y) for x, y in points]
@@ -115,6 +116,34 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     assert all(w is b for w, b in zip(walked, blocks, strict=True)), "compiled: the same entry"
     near = blocks[:160] + blocks[200:]
     assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for _, _, edges, _ in near)
+    far = {id(edges): edges for _, _, edges, _ in blocks[160:200]}.values()
+    assert all(edges is not None and MAX_EDGES < len(edges) // 7 <= MOST_EDGES for edges in far)
+
+
+def test_the_edges_a_worker_keeps_are_bounded(
+    county: tuple[Engine, GridIndex], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks far beside a long straight side keep many edges each: past the bound on kept
+    edges the lists start again (memory stays bounded whatever points come), and every
+    answer is still PostGIS's."""
+    engine, index = county
+    lists = index.near_lists
+    assert lists is not None
+    monkeypatch.setattr(lookup_near, "MAX_KEPT_EDGES", 100)
+    lists.lists.clear()  # the earlier tests' blocks
+    lists.seen.clear()
+    lists.kept = 0
+    x1 = ORIGIN[0] + COLUMNS * CELL[0]
+    ys = ORIGIN[1] + np.repeat(np.linspace(0.002, 0.028, 12), 2)
+    xs = np.full(len(ys), x1 + 0.3)
+    kept = []
+    answers = []
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        answers.append(index.answers(np.array([x]), np.array([y]))[0])
+        kept.append(lists.kept)
+    assert max(kept) <= 100 + lookup_near.MOST_EDGES
+    assert any(b < a for a, b in itertools.pairwise(kept)), "the lists started again"
+    check_hierarchy(answers, postgis_hierarchy(engine, xs, ys))
 
 
 def test_a_block_s_list_is_made_at_its_second_point(county: tuple[Engine, GridIndex]) -> None:
