@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,12 +131,19 @@ def measure(url: str, source: Path | None = None) -> dict[str, Any]:
 
 
 def old_source(commit: str) -> Path:
-    """The ``gis`` package of ``commit``, unpacked in a temporary folder."""
+    """The ``gis`` package of ``commit``, unpacked in a temporary folder, with our build of
+    each compiled module whose C source is the same there (another one cannot be used)."""
     folder = Path(tempfile.mkdtemp(prefix="lookup_build_"))
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", commit, "gis"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    for source in folder.glob("gis/**/*.c"):
+        ours = ROOT / source.relative_to(folder)
+        if not ours.exists() or ours.read_bytes() != source.read_bytes():
+            raise SystemExit(f"--before {commit}: {ours.relative_to(ROOT)} differs from ours")
+        for built in ours.parent.glob(f"{ours.stem}.*.so"):
+            shutil.copy2(built, source.parent / built.name)
     return folder
 
 
