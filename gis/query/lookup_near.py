@@ -27,8 +27,8 @@ alone by compiled code (:func:`measure_edges`: the gnomonic projection, the near
 of each edge, ``geod_inverse``, as ``GridIndex._local`` does with numpy): on a handful of
 edges numpy's cost is its calls (~120–260 µs a point; plain Python took ~5–10 µs, compiled
 ~1 µs, beside 100 000 grids).  Where no finer block keeps few (a far point beside a long
-straight outline), a block keeps up to :data:`MOST_EDGES`, still measured compiled (~2 µs
-for ~150 edges against ~250 µs in numpy, 15 km north of a 0.8°-wide straight side); the
+straight outline), a block keeps up to :data:`MOST_EDGES`, still measured compiled (~9 µs
+for ~120 edges against ~250 µs in numpy, 15 km north of a 0.8°-wide straight side); the
 edges a worker keeps are bounded (:data:`MAX_KEPT_EDGES`) as its blocks are.
 
 A block its points are measured on also keeps the region above grids that covers all of it,
@@ -75,7 +75,7 @@ split where a finer block keeps no more."""
 MOST_EDGES = 512
 """Where no block of the finest level keeps :data:`MAX_EDGES` either (a far point beside a long
 straight outline: many edges nearly as near), a block keeps up to this many all the same (the
-compiled measure: ~10 µs for 150 edges, numpy's ~250 µs); beyond it numpy measures them."""
+compiled measure: ~9 µs for ~120 edges, numpy's ~250 µs); beyond it numpy measures them."""
 
 MAX_KEPT_EDGES = MAX_BLOCKS * MAX_EDGES
 """Edges the blocks of a worker keep (~56 bytes each); beyond it the lists start again."""

@@ -15,9 +15,9 @@ cells): each edge, turned so that its grid is on its left (shells counter-clockw
 clockwise, as the ring turns), is outer unless it and an edge of another ring with its grid on
 the other side are alone on the same segment — matched on their exact coordinates in hash
 tables, a window of nearby grids at a time, then a chunk's windows' survivors, then every
-chunk's (compiled, ``gis/query/_outer.c``: ~0.15 µs an edge, 15 s for a province's 99 million
-beside its cells' 30).  Points along each kept edge, no more than :data:`SPACING_M` apart, are
-the samples a point's search starts from.
+chunk's (compiled, ``gis/query/_outer.c``: ~0.15 µs an edge, 16–17 s for a province's 99
+million, beside its cells' ~30: +1.5–3 s to the build).  Points along each kept edge, no
+more than :data:`SPACING_M` apart, are the samples a point's search starts from.
 
 A point is measured (:meth:`OuterEdges.nearest`) as ``NearLists`` measures a block's edges
 (``lookup_near.measure_edges``: per grid its edge nearest on the sphere, measured on the
