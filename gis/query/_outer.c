@@ -118,10 +118,12 @@ static inline uint64_t mix(uint64_t h) {
     return h ^ (h >> 33);
 }
 
+/* A point's hash: equal points (same_point) hash alike, -0.0 as 0.0. */
 static inline uint64_t point_hash(const double *q) {
+    double qx = q[0] + 0.0, qy = q[1] + 0.0; /* -0.0 + 0.0 is 0.0 */
     uint64_t x, y;
-    memcpy(&x, q, 8);
-    memcpy(&y, q + 1, 8);
+    memcpy(&x, &qx, 8);
+    memcpy(&y, &qy, 8);
     return mix(x ^ mix(y + 0x9E3779B97F4A7C15ULL));
 }
 

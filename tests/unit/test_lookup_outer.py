@@ -204,3 +204,13 @@ def test_the_compiled_matching_refuses_what_it_cannot_read() -> None:
             np.zeros(1, bool),
             *(np.empty(3, t) for t in (np.int64, np.int64, bool)),
         )
+
+
+def test_a_negative_zero_is_the_same_vertex() -> None:
+    """An edge on the meridian 0° written with -0.0 and its twin with 0.0 (the other
+    polygon on the other side) are matched, as the same coordinates are (== holds)."""
+    coords = np.array([(0.0, 0.0), (0.0, 1.0), (-0.0, 1.0), (-0.0, 0.0)])
+    outer, kept = np.empty(2, bool), np.empty(2, bool)
+    sides = np.zeros(2, bool)  # both polygons on the left: the twin runs the other way
+    _outer.survive(coords, np.array([0, 2]), sides, np.array([0, 1]), ~sides, 0, outer, kept)
+    assert not outer.any() and not kept.any()
