@@ -47,11 +47,8 @@ from gis.query.lookup_gaps import (
     NEAR_DEG,
     ChordGaps,
     PlanarGaps,
-    gnomonic,
-    gnomonic_inverse,
-    nearest_on_edges,
 )
-from gis.query.lookup_near import Measure, Near, NearLists, Outlines, Search
+from gis.query.lookup_near import Measure, Near, NearLists, Packed, Search, measure_near
 from gis.query.lookup_outer import OuterEdges
 
 LOCAL_M = 50_000.0
@@ -119,7 +116,7 @@ class GridIndex:
             if self.cells is not None
             else None
         )
-        self._kept_outlines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._kept_edges: dict[int, np.ndarray] = {}
         self.metric = AzimuthalFrame(np.array([shapely.box(*arrays["grid.bounds"].tolist())]))
 
     @classmethod
@@ -189,10 +186,10 @@ class GridIndex:
             return *outer, None
         found = self._closest_first(x, y)
         # metres to some outline point of each: no less than to the nearest outline
-        reach = float(self._local(x, y, found).min()) + 0.001
+        reach = float(self._local(x, y, found, 0.0).min()) + 0.001
         found = self._within(x, y, reach, found)
         if reach <= LOCAL_M:
-            metres = self._local(x, y, found)
+            metres = self._local(x, y, found, 0.0)
             best = np.lexsort((found, metres))[0]
             return int(found[best]), float(metres[best]), None
         found = self._closest(x, y, found)
@@ -225,42 +222,38 @@ class GridIndex:
         found = self._closest_first(x, y)
         return self._within(x, y, reach, found) if reach > 0 else found
 
-    def _near_parts(self) -> tuple[Search, Measure, Outlines]:
+    def _near_parts(self) -> tuple[Search, Measure, Packed]:
         """What :class:`NearLists` searches, measures and keeps: the grids' outer edges
         when the index has them (``gis.query.lookup_outer``: a point outside every grid is
         as near to each grid that can be its nearest as to its outer edges), else whole
         outlines found through the cells."""
         if (outer := self.outer) is None:
-            return self._search, self._local, self._outlines
-        return outer.grids, partial(self._local, outlines=outer.outlines), outer.outlines
+            return self._search, self._local, self._packed
+        return outer.grids, partial(self._local, packed=outer.packed), outer.packed
 
     def _local(
-        self, x: float, y: float, grids: np.ndarray, outlines: Outlines | None = None
+        self,
+        x: float,
+        y: float,
+        grids: np.ndarray,
+        extra: float = math.inf,
+        packed: Packed | None = None,
     ) -> np.ndarray:
         """Per grid (in the order given), the geodesic metres from the point to the nearest
-        point of its outline (of ``outlines``' edges: by default all), edges taken as
-        great-circle arcs as PostGIS's geography does: straight lines in a gnomonic
-        projection centred on the point, where the distance from the centre grows with the
-        angle (vectorised over every edge); infinite for a grid without edges there."""
-        coords, same, owner = (outlines or self._outlines)(grids)
-        # each vertex projected once: it ends one edge, starts one
-        gap, near = nearest_on_edges(gnomonic(coords, x, y), same)
-        order = np.lexsort((near, owner))
-        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
-        ends_lon, ends_lat = gnomonic_inverse(gap[first], x, y)
-        n = len(first)
-        _, _, metres = GEOD.inv(np.full(n, x), np.full(n, y), ends_lon, ends_lat)
-        found = np.full(len(grids), np.inf)
-        found[owner[first]] = metres
-        return found
+        point of its outline (of ``packed``'s edges: by default all), edges taken as
+        great-circle arcs as PostGIS's geography does (``lookup_near.measure_near``:
+        compiled), where it may be within the least + ``extra``; infinite beyond, and for
+        a grid without edges there."""
+        edges, spans = (packed or self._packed)(grids)
+        return measure_near(edges, spans, x, y, extra)
 
-    def _outlines(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The vertices of the grids' rings one after the other, whether each vertex and the
-        next make an edge, and each edge's position in ``grids``.  Each grid's rings are
-        decoded once per worker (:data:`OUTLINES_KEPT` of them kept): a point outside every
+    def _packed(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The edges of the grids' rings packed for ``lookup_near.measure_edges`` (grid
+        after grid, each ring's edges in order) and each grid's span of them.  Each grid's
+        are made once per worker (:data:`OUTLINES_KEPT` grids kept): a point outside every
         grid measures the same few grids as its neighbours."""
         assert self.cells is not None
-        kept = self._kept_outlines
+        kept = self._kept_edges
         # read once into a local map: another thread may clear ``kept`` meanwhile
         found = {g: kept.get(g) for g in grids.tolist()}
         missing = [g for g, known in found.items() if known is None]
@@ -270,20 +263,24 @@ class GridIndex:
             parts, part_of = shapely.get_parts(self.cells.polygons[missing], return_index=True)
             rings, ring_of = shapely.get_rings(parts, return_index=True)
             coords, which = shapely.get_coordinates(rings, return_index=True)
-            grid_of = part_of[ring_of[which]]
-            starts = np.flatnonzero(np.r_[True, grid_of[1:] != grid_of[:-1], True])
-            for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-                g = missing[int(grid_of[lo])]
-                found[g] = kept[g] = (
-                    coords[lo:hi],
-                    np.r_[which[lo + 1 : hi] == which[lo : hi - 1], False],
-                )
+            start = np.flatnonzero(which[1:] == which[:-1])  # an edge: to the next vertex
+            grid = np.asarray(missing)[part_of[ring_of[which[start]]]]
+            lat_a, lat_b = np.radians(coords[start, 1]), np.radians(coords[start + 1, 1])
+            edges = np.column_stack(
+                [
+                    grid.astype(float),
+                    *(coords[start, 0], np.sin(lat_a), np.cos(lat_a)),
+                    *(coords[start + 1, 0], np.sin(lat_b), np.cos(lat_b)),
+                ]
+            )
+            bounds = np.flatnonzero(np.r_[True, grid[1:] != grid[:-1], True])
+            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                found[int(grid[lo])] = kept[int(grid[lo])] = edges[lo:hi]
         pieces = [found[g] for g in grids.tolist()]
-        coords = np.concatenate([c for c, _ in pieces])
-        joins = np.concatenate([j for _, j in pieces])  # a grid's last vertex: no edge
-        position = np.repeat(np.arange(len(pieces)), [len(c) for c, _ in pieces])
-        same = joins[:-1]
-        return coords, same, position[:-1][same]
+        lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        spans = np.column_stack((ends - lengths, ends))
+        return np.concatenate(pieces) if pieces else np.empty((0, 7)), spans
 
     def _closest(self, x: float, y: float, grids: np.ndarray) -> np.ndarray:
         """Of ``grids``, those that may be the nearest: a grid's distance is within half its

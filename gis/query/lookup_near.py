@@ -24,12 +24,13 @@ ties included, so the answer stays the full search's.  Blocks whose list would r
 A block that is not split also keeps the few outline edges that can be nearest to any of its
 points (:func:`_edges`, the same argument for edges), and a point in it is measured on those
 alone by compiled code (:func:`measure_edges`: the gnomonic projection, the nearest point
-of each edge, ``geod_inverse``, as ``GridIndex._local`` does with numpy): on a handful of
-edges numpy's cost is its calls (~120–260 µs a point; plain Python took ~5–10 µs, compiled
-~1 µs, beside 100 000 grids).  Where no finer block keeps few (a far point beside a long
-straight outline), a block keeps up to :data:`MOST_EDGES`, still measured compiled (~9 µs
-for ~120 edges against ~250 µs in numpy, 15 km north of a 0.8°-wide straight side); the
-edges a worker keeps are bounded (:data:`MAX_KEPT_EDGES`) as its blocks are.
+of each edge, ``geod_inverse``, as ``GridIndex._local`` measures the lists with
+:func:`measure_near`): on a handful of edges numpy's cost was its calls (~120–260 µs a
+point; plain Python took ~5–10 µs, compiled ~1 µs, beside 100 000 grids).  Where no finer
+block keeps few (a far point beside a long straight outline), a block keeps up to
+:data:`MOST_EDGES`, still measured compiled (~9 µs for ~120 edges against ~250 µs in numpy,
+15 km north of a 0.8°-wide straight side); the edges a worker keeps are bounded
+(:data:`MAX_KEPT_EDGES`) as its blocks are.
 
 A block its points are measured on also keeps the region above grids that covers all of it,
 when one does or none does (``GridIndex.box_area``): a point outside every grid then needs
@@ -50,15 +51,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gis.geo.geodesy import GEOD, proj_geodesic
+from gis.geo.geodesy import proj_geodesic
 from gis.query import _point
+from gis.query.cell_shapes import ranges
 from gis.query.cells import CellIndex
-from gis.query.lookup_gaps import (
-    PATH_METRES_PER_DEGREE,
-    gnomonic,
-    gnomonic_inverse,
-    nearest_on_edges,
-)
+from gis.query.lookup_gaps import PATH_METRES_PER_DEGREE
 
 MAX_BLOCKS = 100_000
 """Blocks whose list a worker keeps (a list and its edges: ~0.5 KB); beyond it the lists
@@ -80,14 +77,16 @@ compiled measure: ~9 µs for ~120 edges, numpy's ~250 µs); beyond it numpy meas
 MAX_KEPT_EDGES = MAX_BLOCKS * MAX_EDGES
 """Edges the blocks of a worker keep (~56 bytes each); beyond it the lists start again."""
 
-Outlines = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
-"""``GridIndex._outlines``: the grids' vertices, whether each starts an edge, each edge's grid."""
+Packed = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``GridIndex._packed``: edges packed for :func:`measure_edges` (k × 7 float64) and, per
+grid in the order given, the span [lo, hi) of its edges among them (n × 2 int64)."""
 
 Search = Callable[[float, float, float], np.ndarray]
 """Grids close to a point, and with a reach > 0 every grid whose outline may be within it."""
 
-Measure = Callable[[float, float, np.ndarray], np.ndarray]
-"""Metres from a point to each grid's outline."""
+Measure = Callable[[float, float, np.ndarray, float], np.ndarray]
+"""Metres from a point to each grid's outline, where it may be within the least + the last
+argument (others: inf; :func:`measure_near`)."""
 
 SPLIT = 4
 """A block too coarse for a short list is split into SPLIT × SPLIT."""
@@ -128,7 +127,7 @@ class NearLists:
     A block's list is made for the second point in it by ``search`` (the full nearest-grid
     search's candidates at the block's centre within a reach; with reach 0 some close grids)
     and ``measure`` (metres from a point to each grid's outline); its edges from
-    ``outlines``; its region from ``area``."""
+    ``packed``; its region from ``area``."""
 
     def __init__(
         self,
@@ -136,7 +135,7 @@ class NearLists:
         box: tuple[float, float, float, float],
         search: Search,
         measure: Measure,
-        outlines: Outlines,
+        packed: Packed,
         area: Box,
         band: float,
     ) -> None:
@@ -144,7 +143,7 @@ class NearLists:
         self.frame = (cells.x0, cells.y0, cells.size, float(SPLIT), FAR_SHARE)
         """The cells' frame and the blocks' rules, for compiled code (``_point.walk``:
         :meth:`_first`, then :meth:`_block` down the entries already made)."""
-        self.search, self.measure, self.outlines = search, measure, outlines
+        self.search, self.measure, self.packed = search, measure, packed
         self.area = area
         self.lists: dict[tuple[int, int, int], Entry] = {}
         """Per (level, row, col) of a block: its :data:`Entry`."""
@@ -176,7 +175,7 @@ class NearLists:
             return None
         if edges is not None:
             return (*measure_edges(edges, x, y), area)
-        metres = self.measure(x, y, listed)
+        metres = self.measure(x, y, listed, 0.0)
         best = np.lexsort((listed, metres))[0]
         return int(listed[best]), float(metres[best]), area
 
@@ -247,16 +246,15 @@ class NearLists:
         ``side`` degrees around (cx, cy), packed for :func:`measure_edges`, or None and the
         side of a block around the centre that would keep :data:`FEW_EDGES` (if no less
         than ``finest``), else :data:`MAX_EDGES` (else up to :data:`MOST_EDGES` are kept,
-        beyond which numpy measures them): as for
-        the grids of a list, each edge measured from the centre (``GridIndex._local``'s
-        measure, per edge) and those within the least + 2r kept.  A far point beside a
+        beyond which the list's grids are measured whole): as for the grids of a list, each
+        edge measured from the centre (:func:`measure_near`, per edge) and those within the
+        least + 2r kept.  A far point beside a
         long straight outline has many edges nearly as near: no block of the finest level
         makes them few."""
-        coords, same, owner = self.outlines(grids)
-        gap, _ = nearest_on_edges(gnomonic(coords, cx, cy), same)
-        lon, lat = gnomonic_inverse(gap, cx, cy)
-        metres = np.asarray(GEOD.inv(np.full(len(lon), cx), np.full(len(lon), cy), lon, lat)[2])
-        least, r = float(metres.min()), side * PATH_METRES_PER_DEGREE
+        edges, spans = self.packed(grids)
+        r = side * PATH_METRES_PER_DEGREE
+        metres = measure_near(edges, spans, cx, cy, self._extra(r), per_edge=True)
+        least = float(metres.min())
         keep = metres <= least + 2 * r + 2 * _slack(least + 2 * r)
         kept = int(keep.sum())
         for most in (FEW_EDGES, MAX_EDGES):
@@ -266,17 +264,14 @@ class NearLists:
             needed = (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
             if needed >= finest or (most == MAX_EDGES and kept > MOST_EDGES):
                 return None, needed
-        start = np.flatnonzero(same)[keep]
-        a, b = coords[start], coords[start + 1]
-        lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
-        packed = np.column_stack(
-            [
-                grids[owner[keep]].astype(float),
-                *(a[:, 0], np.sin(lat_a), np.cos(lat_a)),
-                *(b[:, 0], np.sin(lat_b), np.cos(lat_b)),
-            ]
-        )
-        return array("d", packed.ravel().tolist()), side
+        packed = array("d")
+        packed.frombytes(edges[ranges(spans[:, 0], spans[:, 1] - spans[:, 0])[1][keep]].tobytes())
+        return packed, side
+
+    def _extra(self, r: float) -> float:
+        """Metres beyond the least a block of reach ``r`` needs measured: its lists take
+        the least + 2r + slack, and a list whose least is beyond the band is none."""
+        return 2 * r + 2 * _slack(self.band + 2 * r)
 
     def _list(self, side: float, row: int, col: int, outer: np.ndarray | None) -> np.ndarray | None:
         """The list of one block (see the module's docstring).  ``outer``: the list of the
@@ -287,14 +282,14 @@ class NearLists:
             return None
         r = side * PATH_METRES_PER_DEGREE
         grids = self.search(cx, cy, 0.0) if outer is None else outer
-        metres = self.measure(cx, cy, grids)
+        metres = self.measure(cx, cy, grids, self._extra(r))
         least = float(metres.min())
         reach = least + 2 * r + 2 * _slack(least + 2 * r)
         if reach > self.band:
             return None
         if outer is None:
             grids = self.search(cx, cy, reach)
-            metres = self.measure(cx, cy, grids)
+            metres = self.measure(cx, cy, grids, self._extra(r))
         return grids[metres <= reach]
 
 
@@ -303,8 +298,25 @@ _point.set_geodesic(*proj_geodesic())
 measure_edges: Callable[[array, float, float], tuple[int, float]] = _point.measure_edges
 """``measure_edges(edges, x, y)``: the nearest grid and its geodesic metres over a block's
 packed ``edges`` (compiled: ``gis/query/_point.c``), by ``GridIndex._local``'s rule: per grid
-the point of its edges nearest on the sphere (first edge on a tie) in the gnomonic projection
-centred on the point (:func:`gnomonic`), measured by PROJ's ``geod_inverse`` (``Geod.inv``'s;
-a grid more than 2 % farther on the sphere is not measured: it cannot be nearer on the
-ellipsoid); the least metres, the lowest grid on a tie.  An edge starting where the one
+the point of its edges nearest on the sphere (first edge on a tie) in the spherical gnomonic
+projection centred on the point (great circles are straight lines there), measured by PROJ's
+``geod_inverse`` (``Geod.inv``'s; a grid more than 2 % farther on the sphere is not
+measured: it cannot be nearer on the ellipsoid); the least metres, the lowest grid on a
+tie.  An edge starting where the one
 before ended (the edges of an outline come in order) reuses that vertex's projection."""
+
+
+def measure_near(
+    edges: np.ndarray, spans: np.ndarray, x: float, y: float, extra: float, per_edge: bool = False
+) -> np.ndarray:
+    """Per span of packed ``edges`` (a grid's: ``spans`` holds [lo, hi) pairs), or with
+    ``per_edge`` per edge of the spans in turn, the geodesic metres from the point to its
+    point nearest on the sphere, as :func:`measure_edges` measures (compiled), where it may
+    be within the least + ``extra``; inf where its angle on the sphere puts it farther (the
+    ellipsoid's metres per radian of geodetic latitudes are at least a(1 − e²)) or it has no
+    edge.  Measuring only those saves ~1 µs of ``geod_inverse`` each of a block's hundreds
+    of edges."""
+    spans = np.ascontiguousarray(spans, dtype=np.int64)
+    out = np.empty(int((spans[:, 1] - spans[:, 0]).sum()) if per_edge else len(spans))
+    _point.measure_near(edges, spans, x, y, extra, out, per_edge)
+    return out

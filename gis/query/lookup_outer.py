@@ -36,7 +36,7 @@ from scipy.spatial import cKDTree
 
 from gis.geo.geodesy import GEOD
 from gis.query import _outer
-from gis.query.cell_shapes import Outline, ranges, wkb_outlines
+from gis.query.cell_shapes import Outline, wkb_outlines
 from gis.query.lookup_gaps import ecef
 from gis.query.lookup_near import measure_edges
 
@@ -202,15 +202,11 @@ class OuterEdges:
             return self.grid[[first]]
         return np.union1d(self.grid[[first]], self.grid[self._within(point, reach)])
 
-    def outlines(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``GridIndex._outlines`` of the grids' outer edges alone: their ends one after the
-        other, whether each vertex starts an edge, each edge's position in ``grids``."""
-        start = np.searchsorted(self.grid, grids)
-        owner, edge = ranges(start, np.searchsorted(self.grid, grids, side="right") - start)
-        coords = self.coords[edge].reshape(-1, 2)
-        same = np.ones(len(coords) - 1 if len(coords) else 0, bool)
-        same[1::2] = False
-        return coords, same, owner
+    def packed(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``GridIndex._packed`` of the grids' outer edges alone: all of them, packed for
+        ``measure_edges`` in grid order, and each grid's span of them."""
+        lo, hi = np.searchsorted(self.grid, grids), np.searchsorted(self.grid, grids, "right")
+        return self.edges, np.column_stack((lo, hi))
 
     def _first(self, x: float, y: float) -> tuple[np.ndarray, int]:
         """The point (earth-centred) and the edge of its nearest sample."""

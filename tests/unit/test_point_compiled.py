@@ -2,7 +2,8 @@
 GEOS ``covers`` for the cell index over mapped WKB (points on and a hair beside edges left to
 GEOS, WKB the reader does not take left to GEOS, short WKB never read past its end), and
 geodesic distances to great-circle edges measured independently (each edge densified along
-the geodesic, every sample measured by ``Geod.inv``) for ``measure_edges``."""
+the geodesic, every sample measured by ``Geod.inv``) for ``measure_edges`` and
+``measure_near``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gis.query import _point
 from gis.query.cell_shapes import WkbShapes, wkb_outlines
 from gis.query.cells import CellIndex
 from gis.query.lookup_arrays import _blob
-from gis.query.lookup_near import measure_edges
+from gis.query.lookup_near import measure_edges, measure_near
 
 
 def _mapped(polygons: np.ndarray, wkb: list[bytes] | None = None) -> CellIndex:
@@ -109,13 +110,30 @@ def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
         assert index._compiled().covering(0.99999, 0.3) == _point.UNDECIDED
 
 
-def _packed(edges: list[tuple[int, tuple[float, float], tuple[float, float]]]) -> array:
+Edge = tuple[int, tuple[float, float], tuple[float, float]]
+"""A grid and an edge's ends (lon, lat)."""
+
+
+def _packed(edges: list[Edge]) -> array:
     """Edges packed as a block keeps them: grid, then lon, sin lat, cos lat of each end."""
     values: list[float] = []
     for grid, (lon_a, lat_a), (lon_b, lat_b) in edges:
         values += [float(grid), lon_a, math.sin(math.radians(lat_a)), math.cos(math.radians(lat_a))]
         values += [lon_b, math.sin(math.radians(lat_b)), math.cos(math.radians(lat_b))]
     return array("d", values)
+
+
+def _random_edges(
+    rng: np.random.Generator, x: float, y: float, most: int, grids: int, spread: float
+) -> list[Edge]:
+    """1–``most`` edges up to 0.002° a side long of grids 0–``grids`` - 1, starting within
+    ``spread`` degrees of (x, y)."""
+    edges = []
+    for _ in range(int(rng.integers(1, most + 1))):
+        a = (x + rng.uniform(-spread, spread), y + rng.uniform(-spread, spread))
+        b = (a[0] + rng.uniform(-0.002, 0.002), a[1] + rng.uniform(-0.002, 0.002))
+        edges.append((int(rng.integers(0, grids)), a, b))
+    return edges
 
 
 def _densified(a: tuple[float, float], b: tuple[float, float], x: float, y: float) -> float:
@@ -134,11 +152,7 @@ def test_measure_edges_is_the_geodesic_distance_to_the_nearest_edge() -> None:
     rng = np.random.default_rng(29)
     for _ in range(60):
         x, y = float(rng.uniform(73, 135)), float(rng.uniform(18, 53))
-        edges = []
-        for _ in range(int(rng.integers(1, 13))):
-            a = (x + rng.uniform(-0.004, 0.004), y + rng.uniform(-0.004, 0.004))
-            b = (a[0] + rng.uniform(-0.002, 0.002), a[1] + rng.uniform(-0.002, 0.002))
-            edges.append((int(rng.integers(0, 4)), a, b))
+        edges = _random_edges(rng, x, y, 12, 4, 0.004)
         grid, metres = measure_edges(_packed(edges), x, y)
         per_grid = {}
         for g, a, b in edges:
@@ -158,6 +172,81 @@ def test_measure_edges_refuses_what_is_not_packed_edges() -> None:
         measure_edges(b"not edges" * 56, 118.0, 40.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         measure_edges([1.0] * 7, 118.0, 40.0)  # type: ignore[arg-type]
+
+
+def _as_rows(packed: array) -> np.ndarray:
+    return np.frombuffer(packed, dtype=float).reshape(-1, 7)
+
+
+def test_measure_near_is_the_geodesic_distance_where_it_may_be_within_the_least_and_extra() -> None:
+    """Random blocks of 1–40 edges of 1–6 grids, points 0–600 m away (and on an edge's end):
+    per edge the metres equal the densified oracle's (to 2 cm + 1e-4: an edge is a
+    great-circle arc whose point nearest on the sphere is measured, the oracle's a
+    geodesic's nearest), per grid ``measure_edges``' on the grid's edges alone (to the bit);
+    with an extra, the same values where given and every one within the least + extra given;
+    the least is ``measure_edges``' answer."""
+    rng = np.random.default_rng(31)
+    for trial in range(80):
+        x, y = float(rng.uniform(73, 135)), float(rng.uniform(0, 53))
+        edges = sorted(_random_edges(rng, x, y, 40, 6, 0.005), key=lambda edge: edge[0])
+        if trial % 10 == 0:
+            x, y = edges[0][1]
+        rows = _as_rows(_packed(edges))
+        grids = sorted({g for g, _, _ in edges})
+        grid_of = np.array([g for g, _, _ in edges])
+        spans = np.column_stack(
+            (np.searchsorted(grid_of, grids), np.searchsorted(grid_of, grids, "right"))
+        )
+        each = measure_near(rows, spans, x, y, math.inf, per_edge=True)
+        oracle = np.array([_densified(a, b, x, y) for _, a, b in edges])
+        assert (np.abs(each - oracle) <= 0.02 + 1e-4 * oracle).all()
+        whole = measure_near(rows, spans, x, y, math.inf)
+        alone = [measure_edges(_packed([e for e in edges if e[0] == g]), x, y) for g in grids]
+        assert whole.tolist() == [metres for _, metres in alone]
+        for extra in (0.0, float(rng.uniform(0, 500))):
+            for per_edge, full in ((True, each), (False, whole)):
+                got = measure_near(rows, spans, x, y, extra, per_edge=per_edge)
+                given = np.isfinite(got)
+                assert (got[given] == full[given]).all()
+                assert given[full <= full.min() + extra].all()
+        assert (grids[int(np.argmin(whole))], float(whole.min())) == measure_edges(
+            _packed(edges), x, y
+        )
+
+
+def test_measure_near_keeps_every_edge_due_north_at_the_equator_within_the_bound() -> None:
+    """Where the ellipsoid's metres per radian are least (north–south at the equator: the
+    meridian's radius of curvature a(1 − e²)), an edge whose metres are the bound to 1 mm is
+    still measured: the angle's lower bound never exceeds the metres (and is within 0.1 % of
+    them: a bound 0.1 % short leaves the edge out)."""
+    x, y = 100.0, 0.0
+    for north in (0.0005, 0.005, 0.05, 0.3):
+        edges = [(0, (x - 0.001, y + 0.0001), (x + 0.001, y + 0.0001))]
+        edges.append((1, (x - 0.001, y + north), (x + 0.001, y + north)))
+        rows, spans = _as_rows(_packed(edges)), np.array([[0, 1], [1, 2]])
+        near, far = measure_near(rows, spans, x, y, math.inf)
+        extra = far - near + 0.001
+        assert np.isfinite(measure_near(rows, spans, x, y, extra)).all()
+        short = far * 0.999 - near - 0.001  # the bound is within 0.1 %: a little less is beyond
+        assert not np.isfinite(measure_near(rows, spans, x, y, short)[1])
+
+
+def test_measure_near_refuses_spans_and_outputs_that_do_not_fit() -> None:
+    rows = _as_rows(_packed([(0, (118.0, 40.0), (118.001, 40.0))] * 3))
+    out = np.empty(1)
+    for spans in (np.array([[0, 4]]), np.array([[2, 1]]), np.array([[-1, 1]])):
+        with pytest.raises(ValueError, match="spans"):
+            _point.measure_near(rows, spans, 118.0, 40.0, 0.0, out, False)
+    with pytest.raises(ValueError, match="int64"):
+        _point.measure_near(rows, np.array([[0.0, 1.0]]), 118.0, 40.0, 0.0, out, False)
+    with pytest.raises(ValueError, match="float64 per item"):
+        _point.measure_near(rows, np.array([[0, 3]]), 118.0, 40.0, 0.0, out, True)
+    with pytest.raises(ValueError, match="7 doubles"):
+        _point.measure_near(rows[:, :6].copy(), np.array([[0, 1]]), 118.0, 40.0, 0.0, out, False)
+    none = np.empty(0)
+    _point.measure_near(rows, np.empty((0, 2), dtype=np.int64), 118.0, 40.0, 0.0, none, False)
+    _point.measure_near(rows, np.array([[1, 1]]), 118.0, 40.0, 0.0, out, False)
+    assert out[0] == math.inf, "a grid without edges"
 
 
 def test_walk_sends_points_it_cannot_place_to_python() -> None:
