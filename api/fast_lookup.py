@@ -38,6 +38,7 @@ from api.deps import services
 from api.security_headers import EVERY_ANSWER
 from gis.access.auth import KeyCache, key_hash
 from gis.access.privacy import redact
+from gis.query.lookup_answers import render_answers
 
 PATH = "/api/v1/lookup"
 _NUMBER = rb"-?\d{1,3}(?:\.\d{1,17})?"
@@ -134,13 +135,14 @@ class FastLookup:
         grid = index.cells.covering_point(lon, lat)
         varies: tuple[float, ...] = (round(lon, 9), round(lat, 9))
         key: Rendered = (index.version, grid, None, role)
+        outside = None
         if grid < 0:
-            nearest, metres, area = index.outside_point(lon, lat)
+            outside = nearest, metres, area = index.outside_point(lon, lat)
             key = (index.version, nearest, area, role)
             varies = (round(metres, 2), *varies)
         template = self.rendered.get(key)
         if template is None:
-            template = _render(index, lon, lat, role)
+            template = _render(index, lon, lat, role, grid, outside)
             if len(self.rendered) >= MAX_RENDERED:
                 self.rendered.clear()
             self.rendered[key] = template
@@ -177,13 +179,21 @@ async def _send_json(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _render(index: Any, lon: float, lat: float, role: str | None) -> bytes:
+def _render(
+    index: Any,
+    lon: float,
+    lat: float,
+    role: str | None,
+    grid: int,
+    outside: tuple[int, float, int] | None,
+) -> bytes:
     """The answer for a point as ``role`` sees it as a template of ``%`` formatting (its own
     ``%`` doubled): outside every grid ``%r`` for the distance, then ``%r`` twice for the
     point's lon and lat (``%r`` writes a float as ``float.__repr__``, as JSON does) — the
     same for every point of a grid, or with the same nearest grid and covering region (the
-    index's own answer, so the route's)."""
-    (answer,) = index.answers(np.array([lon]), np.array([lat]))
+    index's own answer, so the route's: its covering ``grid`` or ``outside_point``'s)."""
+    found = index.found_point(grid, outside)
+    (answer,) = render_answers(index.version, np.array([lon]), np.array([lat]), [found])
     answer = {**redact(answer, role), "point": _POINT}
     if answer["nearest"] is not None:
         answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}

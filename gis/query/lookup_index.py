@@ -383,14 +383,28 @@ class GridIndex:
         nearest grid (described) and its distance."""
         at = self.locate(lon, lat)
         return [
-            Found(
-                self.grids[g] if g >= 0 else None,
-                chain,
-                self.describe(near) if near >= 0 else None,
-                metres,
-            )
+            self._found(g, chain, near, metres)
             for g, chain, near, metres in zip(at.grid, at.chain, at.nearest, at.metres, strict=True)
         ]
+
+    def found_point(self, grid: int, outside: tuple[int, float, int] | None = None) -> Found:
+        """:meth:`found` for one point already placed: in ``grid``, or (-1) outside every
+        grid with :meth:`outside_point`'s answer — not searched again (a point's second
+        search would make its block's lists at its first visit: ``NearLists``)."""
+        if outside is None:
+            return self._found(grid, self.chains[grid], -1, math.nan)
+        nearest, metres, area = outside
+        return self._found(-1, self.regions.chain(area), nearest, metres)
+
+    def _found(
+        self, grid: int, chain: dict[str, dict[str, str]], near: int, metres: float
+    ) -> Found:
+        return Found(
+            self.grids[grid] if grid >= 0 else None,
+            chain,
+            self.describe(near) if near >= 0 else None,
+            metres,
+        )
 
     def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
         """The lookup answer for each WGS84 point, in input order."""

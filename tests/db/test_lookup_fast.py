@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from api.fast_lookup import FastLookup
 from gis.access import auth
+from gis.query.lookup import GridIndex
 
 from support import write_layer
 
@@ -108,6 +109,27 @@ def _fast_path(client: TestClient) -> FastLookup:
     front = client.app.front  # in front of FastAPI's own wrappers (api.app.Gridmap)
     assert isinstance(front, FastLookup)
     return front
+
+
+def test_a_point_outside_every_grid_is_searched_once(
+    fresh_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer of a point outside every grid is rendered from its search's answer: a
+    second search would make its block's lists at its first point (``NearLists``: the
+    second point's work, ~1 ms a far block beside a province) — and it equals the route's."""
+    searched: list[tuple[float, float]] = []
+    search = GridIndex.outside_point
+
+    def counted(index: GridIndex, x: float, y: float) -> tuple[int, float, int]:
+        searched.append((x, y))
+        return search(index, x, y)
+
+    monkeypatch.setattr(GridIndex, "outside_point", counted)
+    query = "lon=126.2371&lat=45.5123"  # east of the demo's grids
+    fast = _get(fresh_client, query)
+    assert fast.json()["covered"] is False and fast.json()["nearest"]["distance_m"] > 1000
+    assert searched == [(126.2371, 45.5123)]
+    assert fast.content == _get(fresh_client, query, ROUTE).content
 
 
 def test_keyed_answers_equal_the_route_s_by_role(
