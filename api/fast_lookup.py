@@ -84,15 +84,17 @@ class FastLookup:
             and scope["method"] == "GET"
             and (found := _QUERY.fullmatch(scope["query_string"]))
         ):
-            lon = float(found["lon"] or found["lon2"])
-            lat = float(found["lat"] or found["lat2"])
+            lon, written_lon = _coordinate(found["lon"] or found["lon2"])
+            lat, written_lat = _coordinate(found["lat"] or found["lat2"])
             body = None
             # a failure here comes before anything is sent: the route meets it again (the
             # database away while an index builds…) and answers it as every error (503 …)
             try:
                 role = await self._role(scope["headers"])
                 if role is not _REFUSED and abs(lon) <= 180 and abs(lat) <= 90:
-                    body = await self._answer(lon, lat, None if role == _ANONYMOUS else role)
+                    body = await self._answer(
+                        lon, lat, None if role == _ANONYMOUS else role, (written_lon, written_lat)
+                    )
             except Exception:  # the route meets it again and answers it
                 body = None
             if body is not None:
@@ -124,16 +126,18 @@ class FastLookup:
             read.add_done_callback(_finished(self._reads))
         return principal.role if principal is not None else _REFUSED
 
-    async def _answer(self, lon: float, lat: float, role: str | None) -> bytes | None:
-        """The answer's body for the point as ``role`` (None: anonymous) sees it; None when
-        the route must answer."""
+    async def _answer(
+        self, lon: float, lat: float, role: str | None, written: tuple[float, float]
+    ) -> bytes | None:
+        """The answer's body for the point as ``role`` (None: anonymous) sees it, the point
+        ``written`` (:func:`_coordinate`); None when the route must answer."""
         index = await services(self.root).lookup.index()
         if index.cells is None:  # no grids, or PostGIS while the index is built: the route
             return None  # answers (off the event loop)
         # the covering grid as ``GridIndex.locate`` finds it first, else the nearest; the
         # numbers as JSON writes them (``float.__repr__``)
         grid = index.cells.covering_point(lon, lat)
-        varies: tuple[float, ...] = (round(lon, 9), round(lat, 9))
+        varies: tuple[float, ...] = written
         key: Rendered = (index.version, grid, None, role)
         outside = None
         if grid < 0:
@@ -148,6 +152,15 @@ class FastLookup:
             self.rendered[key] = template
         body = template % varies
         return body if len(body) < MINIMUM_SIZE else None  # else the route's is compressed
+
+
+def _coordinate(text: bytes) -> tuple[float, float]:
+    """A coordinate of the query and its value as the answer writes it, ``round(value, 9)``
+    (``gis.query.lookup_answers``): the value itself when the text has at most 9 decimals —
+    a decimal of 9 places is its own rounding (the double nearest it is within 1e-13 of it,
+    never near a tie) — which saves ``round``'s ~0.35 µs twice a request."""
+    value = float(text)
+    return value, value if len(text) - text.find(b".") <= 10 else round(value, 9)
 
 
 def _finished(reads: set[asyncio.Task[Any]]) -> Any:
