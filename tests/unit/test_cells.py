@@ -167,7 +167,8 @@ def test_coarse_cells_are_refined_and_still_match_covers() -> None:
 def test_a_box_lists_every_polygon_a_point_in_it_is_answered() -> None:
     """``in_box``: for boxes of every size (within a cell, across cells, partly outside the
     frame) on refined and unrefined cells, every answer ``covering_point`` gives for a point
-    of the box is among the box's polygons; wide boxes give None."""
+    of the box is among the box's polygons (sorted indices, as integers whether or not a
+    cell of the box is whole); wide boxes give None."""
     rng = np.random.default_rng(17)
     cells = _voronoi(2000, rng)
     for polygons in (cells, np.r_[cells, shapely.box(126.0, 47.0, 126.02, 47.02)]):
@@ -176,7 +177,8 @@ def test_a_box_lists_every_polygon_a_point_in_it_is_answered() -> None:
         for side in (index.size / 7, index.size * 1.5, index.size * 6):
             for x0, y0 in rng.uniform((117.9, 39.9), (118.6, 40.4), size=(60, 2)):
                 found = index.in_box(x0, y0, x0 + side, y0 + side)
-                assert found is not None
+                assert found is not None and found.dtype == np.int64
+                assert (np.diff(found) > 0).all()
                 xs, ys = rng.uniform((x0, y0), (x0 + side, y0 + side), size=(40, 2)).T
                 answers = {index.covering_point(x, y) for x, y in zip(xs, ys, strict=True)}
                 assert answers - {-1} <= set(found.tolist())
