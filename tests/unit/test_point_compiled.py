@@ -89,6 +89,26 @@ def test_compiled_cells_answer_geos_covers_on_mapped_wkb() -> None:
     assert (raw == len(polygons) - 1).sum() > 20 and (raw == len(polygons) - 2).sum() > 20
 
 
+def test_a_long_outline_is_left_to_geos_prepared() -> None:
+    """A candidate of more than ~1 000 vertices (a county's outline among a level's
+    regions) is not scanned vertex by vertex: its mixed cells' points are undecided by the
+    compiled test, and GEOS (prepared, kept with the decoded polygon) answers them."""
+    rng = np.random.default_rng(41)
+    long = shapely.segmentize(shapely.Point(118.05, 40.03).buffer(0.02, 256), 0.0001)
+    short = shapely.box(118.08, 40.0, 118.1, 40.02).difference(long)
+    polygons = np.array([long, short])
+    assert len(shapely.to_wkb(long)) > 16 * 1024 > len(shapely.to_wkb(short))
+    index = _mapped(polygons)
+    x, y, edges = _probes(polygons, rng)
+    pairs = list(zip(x.tolist(), y.tolist(), strict=True))
+    assert [index.covering_point(px, py) for px, py in pairs] == _oracle(polygons, x, y)
+    raw = np.array([index._point.covering(px, py) for px, py in pairs])
+    away = raw[len(edges) * 5 :]  # random points, most far from any edge
+    assert (away == _point.UNDECIDED).sum() > 1000
+    assert (raw == 0).sum() > 100, "inside the long outline's whole cells: the label alone"
+    assert shapely.is_prepared(index.polygons.one(0))
+
+
 def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
     """Big-endian, 3D and truncated WKB: undecided, never misread (GEOS answers the point
     where the WKB is whole; a short one is never read past its end).  The points lie beside
