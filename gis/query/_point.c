@@ -32,8 +32,8 @@
 #define UNDECIDED (-2)
 #define EDGE_GUARD 1e-9 /* degrees (~0.1 mm) */
 /* A candidate of more WKB than this (~1 000 vertices: a street's or county's outline) is left
- * to GEOS, prepared: the scan costs ~3 ns a vertex (150 µs a point in a county's mixed
- * cells), prepared GEOS a few µs. */
+ * to GEOS, prepared (gis/query/cell_shapes.py LONG_BYTES): the scan costs ~3 ns a vertex
+ * (150 µs a point in a county's mixed cells), prepared GEOS a few µs. */
 #define SCAN_MOST_BYTES (16 * 1024)
 
 /* ------------------------------------------------------------------ point in WKB polygons */

@@ -15,6 +15,13 @@ OUTLINE_CHUNK = 1 << 15
 """Polygons whose edges are rasterised at a time (bounded memory)."""
 PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
+LONG_BYTES = 16 * 1024
+"""A polygon of more WKB than this (~1 000 vertices: a street's or county's outline) is
+tested by GEOS prepared, not scanned by the compiled test (``gis/query/_point.c``'s
+SCAN_MOST_BYTES: ~3 ns a vertex, 150 µs a point in a county's mixed cells, against a few
+µs); single lookups keep the last :data:`LONG_KEPT` decoded and prepared (~52 bytes a
+vertex)."""
+LONG_KEPT = 64
 
 
 def ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,20 +110,27 @@ class WkbShapes:
     def __init__(self, blob: np.ndarray, offsets: np.ndarray, cache: int = 4096) -> None:
         self.blob, self.offsets, self.cache = blob, offsets, cache
         self._decoded: OrderedDict[int, Any] = OrderedDict()
+        self._long: OrderedDict[int, Any] = OrderedDict()
+        """The last :data:`LONG_KEPT` long polygons, prepared."""
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def one(self, i: int) -> Any:
-        """Polygon ``i``, from the cache when recent."""
-        shape = self._decoded.get(i)
+        """Polygon ``i``, from the cache when recent; a long one (:data:`LONG_BYTES`)
+        prepared."""
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        kept = self._long if end - start > LONG_BYTES else self._decoded
+        shape = kept.get(i)
         if shape is None:
-            shape = shapely.from_wkb(self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes())
-            self._decoded[i] = shape
-            if len(self._decoded) > self.cache:
-                self._decoded.popitem(last=False)
+            shape = shapely.from_wkb(self.blob[start:end].tobytes())
+            if kept is self._long:
+                shapely.prepare(shape)
+            kept[i] = shape
+            if len(kept) > (LONG_KEPT if kept is self._long else self.cache):
+                kept.popitem(last=False)
         else:
-            self._decoded.move_to_end(i)
+            kept.move_to_end(i)
         return shape
 
     def __getitem__(self, indices: Any) -> np.ndarray:

@@ -459,8 +459,8 @@ class CellIndex:
 
     def covering_point(self, x: float, y: float) -> int:
         """``covering`` for a single point, without the cost of arrays: compiled, GEOS
-        deciding a point within ~0.1 mm of a candidate's edge, and among candidates of
-        more than ~1 000 vertices (prepared: a region's outline in O(log n), not scanned)."""
+        deciding a point within ~0.1 mm of a candidate's edge, and among candidates too
+        long to scan (``cell_shapes.LONG_BYTES``: prepared, O(log n) a point)."""
         if (found := self._point.covering(x, y)) != _point.UNDECIDED:
             return found
         fx = (x - self.x0) / self.size
@@ -480,7 +480,5 @@ class CellIndex:
                 return label
         start, end = self.candidate_start[-2 - label : -label]
         candidates = self.candidates[start:end]
-        polygons = self.polygons[candidates]
-        shapely.prepare(polygons)  # kept with each decoded polygon: long outlines recur
-        hit = candidates[shapely.intersects_xy(polygons, x, y)]
+        hit = candidates[shapely.intersects_xy(self.polygons[candidates], x, y)]
         return int(hit.min()) if len(hit) else -1

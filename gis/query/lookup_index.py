@@ -330,8 +330,7 @@ class GridIndex:
         """The region :meth:`area` answers for every point of the box, or None when it may
         vary within it: per level (deepest first), of the polygons the level's cells may
         answer there (:meth:`CellIndex.in_box`), none meeting the box passes to the next
-        level, one alone meeting and covering it answers (GEOS's exact predicates, on the
-        polygons prepared: a block's few recur, and a region's outline is long)."""
+        level, one alone meeting and covering it answers (GEOS's exact predicates)."""
         square = None
         for level in self.areas:
             found = level.cells.in_box(x0, y0, x1, y1)
@@ -341,7 +340,6 @@ class GridIndex:
                 continue
             square = shapely.box(x0, y0, x1, y1) if square is None else square
             polygons = level.cells.polygons[found]
-            shapely.prepare(polygons)
             meets = np.flatnonzero(shapely.intersects(polygons, square))
             if len(meets) > 1 or (len(meets) and not shapely.covers(polygons[meets[0]], square)):
                 return None

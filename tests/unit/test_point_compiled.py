@@ -16,7 +16,7 @@ import shapely
 
 from gis.geo.geodesy import GEOD
 from gis.query import _point
-from gis.query.cell_shapes import WkbShapes, wkb_outlines
+from gis.query.cell_shapes import LONG_KEPT, WkbShapes, wkb_outlines
 from gis.query.cells import CellIndex
 from gis.query.lookup_arrays import _blob
 from gis.query.lookup_near import measure_edges, measure_near
@@ -107,6 +107,17 @@ def test_a_long_outline_is_left_to_geos_prepared() -> None:
     assert (away == _point.UNDECIDED).sum() > 1000
     assert (raw == 0).sum() > 100, "inside the long outline's whole cells: the label alone"
     assert shapely.is_prepared(index.polygons.one(0))
+
+
+def test_long_polygons_kept_prepared_are_bounded() -> None:
+    """A worker keeps the last ``LONG_KEPT`` long polygons prepared (~52 bytes a vertex),
+    apart from the short ones' cache: the most recent answer from it."""
+    rings = [shapely.Point(118 + i, 40).buffer(0.1, 300) for i in range(LONG_KEPT + 6)]
+    shapes = WkbShapes(*_blob(list(shapely.to_wkb(rings))))
+    for i in range(len(rings)):
+        assert shapely.is_prepared(shapes.one(i)) and shapes.one(i).equals(rings[i])
+    assert len(shapes._long) == LONG_KEPT and not shapes._decoded
+    assert list(shapes._long) == list(range(6, len(rings)))
 
 
 def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
