@@ -54,8 +54,8 @@ from gis.query.lookup_outer import OuterEdges
 LOCAL_M = 50_000.0
 """Up to this distance the nearest grid is measured in a frame local to the point."""
 
-OUTLINES_KEPT = 20_000
-"""Grids whose decoded rings a worker keeps for measuring (~3 KB each at 100 vertices)."""
+PACKED_KEPT = 10_000
+"""Grids whose packed edges a worker keeps for measuring (~5.6 KB each at 100 edges)."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ class GridIndex:
     def _packed(self, grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The edges of the grids' rings packed for ``lookup_near.measure_edges`` (grid
         after grid, each ring's edges in order) and each grid's span of them.  Each grid's
-        are made once per worker (:data:`OUTLINES_KEPT` grids kept): a point outside every
+        are made once per worker (:data:`PACKED_KEPT` grids kept): a point outside every
         grid measures the same few grids as its neighbours."""
         assert self.cells is not None
         kept = self._kept_edges
@@ -258,7 +258,7 @@ class GridIndex:
         found = {g: kept.get(g) for g in grids.tolist()}
         missing = [g for g, known in found.items() if known is None]
         if missing:
-            if len(kept) + len(missing) > OUTLINES_KEPT:
+            if len(kept) + len(missing) > PACKED_KEPT:
                 kept.clear()
             parts, part_of = shapely.get_parts(self.cells.polygons[missing], return_index=True)
             rings, ring_of = shapely.get_rings(parts, return_index=True)
