@@ -12,9 +12,11 @@ import shapely
 
 from gis.query import _outer, cell_shapes, lookup_outer
 from gis.query.cell_shapes import outlines
-from gis.query.lookup_arrays import index_arrays
+from gis.query.cells import CellIndex
+from gis.query.lookup_arrays import index_arrays, level_arrays
 from gis.query.lookup_index import LOCAL_M, GridIndex
 from gis.query.lookup_outer import outer_edges
+from gis.query.lookup_read import LevelRows, from_rows
 
 
 def _cells(n: int, seed: int) -> np.ndarray:
@@ -214,3 +216,23 @@ def test_a_negative_zero_is_the_same_vertex() -> None:
     sides = np.zeros(2, bool)  # both polygons on the left: the twin runs the other way
     _outer.survive(coords, np.array([0, 2]), sides, np.array([0, 1]), ~sides, 0, outer, kept)
     assert not outer.any() and not kept.any()
+
+
+def test_the_grids_rows_are_let_go_before_their_cells_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build's peak is the grids' cells and outline, made together; the rows' fields
+    (~0.8 KB a grid: ~0.8 GB of a province's) are in the arrays by then and not held."""
+    rows = _rows(_cells(300, 3))
+    read: dict[str, LevelRows] = {}
+    held_at_cells: list[int] = []
+    make = CellIndex.arrays
+
+    def arrays(index: CellIndex) -> dict[str, np.ndarray]:
+        held_at_cells.append(len(read["grid"].rows))
+        return make(index)
+
+    monkeypatch.setattr(CellIndex, "arrays", arrays)
+    made = level_arrays(lambda level: read.setdefault(level, from_rows(rows, level)))
+    assert held_at_cells == [0]
+    assert len(made["grid.offsets"]) == len(rows) + 1 and made["grid.records"].size
