@@ -15,12 +15,14 @@ OUTLINE_CHUNK = 1 << 15
 """Polygons whose edges are rasterised at a time (bounded memory)."""
 PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
-LONG_BYTES = 16 * 1024
-"""A polygon of more WKB than this (~1 000 vertices: a street's or county's outline) is
-tested by GEOS prepared, not scanned by the compiled test (``gis/query/_point.c``'s
-SCAN_MOST_BYTES: ~3 ns a vertex, 150 µs a point in a county's mixed cells, against a few
-µs); single lookups keep the last :data:`LONG_KEPT` decoded and prepared (~52 bytes a
-vertex)."""
+LONG_BYTES = 256 * 1024
+"""A polygon of more WKB than this (~16 000 vertices: a county's outline) is tested by
+GEOS prepared, not scanned by the compiled test (``gis/query/_point.c``'s SCAN_MOST_BYTES:
+~3 ns a vertex, 600 µs a point beside a county of 200 000, against a few µs); single
+lookups keep the last :data:`LONG_KEPT` decoded and prepared (~52 bytes a vertex).  Shorter
+ones are scanned: decoding and preparing a street of 5 500 vertices (~150 µs) pays only
+where the same one is asked again and again, and points met for the first time (a far
+point's first request) meet new ones."""
 LONG_KEPT = 64
 
 
