@@ -72,7 +72,8 @@ split where a finer block keeps no more."""
 MOST_EDGES = 512
 """Where no block of the finest level keeps :data:`MAX_EDGES` either (a far point beside a long
 straight outline: many edges nearly as near), a block keeps up to this many all the same (the
-compiled measure: ~9 µs for ~120 edges, numpy's ~250 µs); beyond it numpy measures them."""
+compiled measure: ~9 µs for ~120 edges, numpy's ~250 µs); beyond it a point measures its
+block's grids whole (:func:`measure_near`)."""
 
 MAX_KEPT_EDGES = MAX_BLOCKS * MAX_EDGES
 """Edges the blocks of a worker keep (~56 bytes each); beyond it the lists start again."""
@@ -248,9 +249,8 @@ class NearLists:
         than ``finest``), else :data:`MAX_EDGES` (else up to :data:`MOST_EDGES` are kept,
         beyond which the list's grids are measured whole): as for the grids of a list, each
         edge measured from the centre (:func:`measure_near`, per edge) and those within the
-        least + 2r kept.  A far point beside a
-        long straight outline has many edges nearly as near: no block of the finest level
-        makes them few."""
+        least + 2r kept.  A far point beside a long straight outline has many edges nearly
+        as near: no block of the finest level makes them few."""
         edges, spans = self.packed(grids)
         r = side * PATH_METRES_PER_DEGREE
         metres = measure_near(edges, spans, cx, cy, self._extra(r), per_edge=True)
