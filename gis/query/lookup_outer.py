@@ -176,6 +176,7 @@ class OuterEdges:
         self.spacing = float(arrays["outer.spacing"][0])
         self.grid = self.edges[:, 0].astype(np.int64)
         self._tree: cKDTree | None = None
+        self._last: tuple[float, float, np.ndarray, int] | None = None
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> OuterEdges | None:
@@ -209,11 +210,17 @@ class OuterEdges:
         return self.edges, np.column_stack((lo, hi))
 
     def _first(self, x: float, y: float) -> tuple[np.ndarray, int]:
-        """The point (earth-centred) and the edge of its nearest sample."""
+        """The point (earth-centred) and the edge of its nearest sample; the last point's
+        kept (a block's list asks at its centre twice: close grids, then those in reach —
+        a query of the tree costs ~30–100 µs)."""
+        if (last := self._last) is not None and last[0] == x and last[1] == y:
+            return last[2], last[3]
         if self._tree is None:
             self._tree = cKDTree(self.samples, copy_data=False)
         point = ecef(np.array([x]), np.array([y]))[:, 0]
-        return point, int(self.of[self._tree.query(point)[1]])
+        first = int(self.of[self._tree.query(point)[1]])
+        self._last = (x, y, point, first)  # one assignment: another thread reads it whole
+        return point, first
 
     def _within(self, point: np.ndarray, reach: float) -> np.ndarray:
         """Sorted edges with a sample within ``reach`` + half the spacing (+ 1 cm) of the

@@ -236,3 +236,33 @@ def test_the_grids_rows_are_let_go_before_their_cells_are_made(
     made = level_arrays(lambda level: read.setdefault(level, from_rows(rows, level)))
     assert held_at_cells == [0]
     assert len(made["grid.offsets"]) == len(rows) + 1 and made["grid.records"].size
+
+
+class _CountingTree:
+    """A k-d tree that counts its nearest-sample queries."""
+
+    def __init__(self, tree: object) -> None:
+        self.tree, self.queries = tree, 0
+
+    def query(self, *args: object) -> object:
+        self.queries += 1
+        return self.tree.query(*args)  # type: ignore[attr-defined]
+
+    def query_ball_point(self, *args: object) -> object:
+        return self.tree.query_ball_point(*args)  # type: ignore[attr-defined]
+
+
+def test_a_block_s_two_searches_at_its_centre_query_the_tree_once() -> None:
+    """A block's list searches at its centre twice (close grids, then those in reach): the
+    nearest sample is found once (~30–100 µs a query), and the answers are the same."""
+    outer, _ = _with_and_without(_cells(300, 5))
+    edges = outer.outer
+    assert edges is not None
+    close, near = edges.grids(118.31, 40.21, 0.0), edges.grids(118.31, 40.21, 900.0)
+    edges._tree = _CountingTree(edges._tree)  # type: ignore[assignment]
+    edges._last = None
+    assert edges.grids(118.31, 40.21, 0.0).tolist() == close.tolist()
+    assert edges.grids(118.31, 40.21, 900.0).tolist() == near.tolist()
+    assert edges._tree.queries == 1  # type: ignore[attr-defined]
+    edges.grids(118.32, 40.21, 0.0)
+    assert edges._tree.queries == 2  # type: ignore[attr-defined]
