@@ -48,7 +48,15 @@ from gis.query.lookup_gaps import (
     ChordGaps,
     PlanarGaps,
 )
-from gis.query.lookup_near import Measure, Near, NearLists, Packed, Search, measure_near
+from gis.query.lookup_near import (
+    Measure,
+    Near,
+    NearLists,
+    Packed,
+    Search,
+    measure_near,
+    pack_edges,
+)
 from gis.query.lookup_outer import OuterEdges
 
 LOCAL_M = 50_000.0
@@ -265,14 +273,7 @@ class GridIndex:
             coords, which = shapely.get_coordinates(rings, return_index=True)
             start = np.flatnonzero(which[1:] == which[:-1])  # an edge: to the next vertex
             grid = np.asarray(missing)[part_of[ring_of[which[start]]]]
-            lat_a, lat_b = np.radians(coords[start, 1]), np.radians(coords[start + 1, 1])
-            edges = np.column_stack(
-                [
-                    grid.astype(float),
-                    *(coords[start, 0], np.sin(lat_a), np.cos(lat_a)),
-                    *(coords[start + 1, 0], np.sin(lat_b), np.cos(lat_b)),
-                ]
-            )
+            edges = pack_edges(grid, coords[start], coords[start + 1])
             bounds = np.flatnonzero(np.r_[True, grid[1:] != grid[:-1], True])
             for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
                 found[int(grid[lo])] = kept[int(grid[lo])] = edges[lo:hi]

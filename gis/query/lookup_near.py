@@ -264,9 +264,7 @@ class NearLists:
             needed = (enough - least - 2 * _slack(enough)) / 2 / PATH_METRES_PER_DEGREE
             if needed >= finest or (most == MAX_EDGES and kept > MOST_EDGES):
                 return None, needed
-        packed = array("d")
-        packed.frombytes(edges[ranges(spans[:, 0], spans[:, 1] - spans[:, 0])[1][keep]].tobytes())
-        return packed, side
+        return edges_array(edges, ranges(spans[:, 0], spans[:, 1] - spans[:, 0])[1][keep]), side
 
     def _extra(self, r: float) -> float:
         """Metres beyond the least a block of reach ``r`` needs measured: its lists take
@@ -304,6 +302,22 @@ projection centred on the point (great circles are straight lines there), measur
 measured: it cannot be nearer on the ellipsoid); the least metres, the lowest grid on a
 tie.  An edge starting where the one
 before ended (the edges of an outline come in order) reuses that vertex's projection."""
+
+
+def pack_edges(grid: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Edges from ``a`` to ``b`` (lon/lat rows) of ``grid`` packed as :func:`measure_edges`
+    reads them (k × 7 float64): the grid, then lon, sin lat and cos lat of each end."""
+    lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
+    ends = (a[:, 0], np.sin(lat_a), np.cos(lat_a), b[:, 0], np.sin(lat_b), np.cos(lat_b))
+    return np.column_stack([grid.astype(float), *ends])
+
+
+def edges_array(edges: np.ndarray, rows: np.ndarray | list[int]) -> array:
+    """The ``rows`` of packed ``edges`` as the ``array`` a block keeps for
+    :func:`measure_edges`."""
+    packed = array("d")
+    packed.frombytes(np.ascontiguousarray(edges[rows]).tobytes())
+    return packed
 
 
 def measure_near(

@@ -28,7 +28,6 @@ spacing (an edge within ``m`` has a sample that near: no path is shorter than th
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -38,7 +37,7 @@ from gis.geo.geodesy import GEOD
 from gis.query import _outer
 from gis.query.cell_shapes import Outline, wkb_outlines
 from gis.query.lookup_gaps import ecef
-from gis.query.lookup_near import measure_edges
+from gis.query.lookup_near import edges_array, measure_edges, pack_edges
 
 SPACING_M = 60.0
 """Samples along an outer edge are no farther apart than this."""
@@ -122,10 +121,9 @@ def outer_edges(outlines: Iterator[Outline]) -> tuple[np.ndarray, np.ndarray] | 
 
 def outer_arrays(blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     """The ``outer.*`` arrays of the grids stored as WKB ``blob[offsets[i]:offsets[i + 1]]``
-    (none above :data:`MAX_SAMPLES` samples): the edges in grid order (x_a, y_a, x_b,
-    y_b), the same packed for ``measure_edges`` (grid, lon, sin lat, cos lat of each end),
-    the samples along them (earth-centred metres), each sample's edge, and the most metres
-    between two samples of an edge."""
+    (none above :data:`MAX_SAMPLES` samples): the edges in grid order packed for
+    ``measure_edges`` (``lookup_near.pack_edges``), the samples along them (earth-centred
+    metres), each sample's edge, and the most metres between two samples of an edge."""
     found = outer_edges(wkb_outlines(blob, offsets))
     if found is None:
         return {}
@@ -147,12 +145,8 @@ def outer_arrays(blob: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]
     lon = a[of, 0] + (lon - a[of, 0] + 180.0) % 360.0 - 180.0
     apart = np.asarray(GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])[2]).reshape(-1)
     spacing = float(apart[of[1:] == of[:-1]].max()) if len(of) > 1 else 0.0
-    lat_a, lat_b = np.radians(a[:, 1]), np.radians(b[:, 1])
-    ends = (a[:, 0], np.sin(lat_a), np.cos(lat_a), b[:, 0], np.sin(lat_b), np.cos(lat_b))
-    packed = np.column_stack([grid.astype(float), *ends])
     return {
-        "outer.coords": edges,
-        "outer.edges": packed,
+        "outer.edges": pack_edges(grid, a, b),
         "outer.samples": np.ascontiguousarray(ecef(lon, lat).T),
         "outer.sample_edge": of.astype(np.int32),
         "outer.spacing": np.array([spacing]),
@@ -171,7 +165,7 @@ class OuterEdges:
     samples, not a copy)."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.coords, self.edges = arrays["outer.coords"], arrays["outer.edges"]
+        self.edges = arrays["outer.edges"]
         self.samples, self.of = arrays["outer.samples"], arrays["outer.sample_edge"]
         self.spacing = float(arrays["outer.spacing"][0])
         self.grid = self.edges[:, 0].astype(np.int64)
@@ -190,10 +184,10 @@ class OuterEdges:
         as ``NearLists`` measures a block's edges (see the module); None when it may be
         farther than ``within`` metres."""
         point, first = self._first(x, y)
-        _, reach = measure_edges(self._packed([first]), x, y)
+        _, reach = measure_edges(edges_array(self.edges, [first]), x, y)
         if reach > within:
             return None
-        return measure_edges(self._packed(self._within(point, reach)), x, y)
+        return measure_edges(edges_array(self.edges, self._within(point, reach)), x, y)
 
     def grids(self, x: float, y: float, reach: float) -> np.ndarray:
         """Sorted grids with an outer edge within ``reach`` metres of the point (more may
@@ -228,8 +222,3 @@ class OuterEdges:
         assert self._tree is not None
         hits = self._tree.query_ball_point(point, reach + self.spacing * 0.501 + 0.01)
         return np.unique(self.of[hits])
-
-    def _packed(self, edges: np.ndarray | list[int]) -> array:
-        packed = array("d")
-        packed.frombytes(np.ascontiguousarray(self.edges[edges]).tobytes())
-        return packed
