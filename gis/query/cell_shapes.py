@@ -12,7 +12,11 @@ import numpy as np
 import shapely
 
 OUTLINE_CHUNK = 1 << 15
-"""Polygons whose edges are rasterised at a time (bounded memory)."""
+"""Polygons whose edges are rasterised at a time (bounded memory) ..."""
+OUTLINE_VERTICES = 1 << 22
+"""... and at most this many vertices among them (64 MiB of coordinates), at least one
+polygon: 32 768 grids of ~100 vertices are ~3.3 M, but as many communities of ~900 are
+~29 M, and each array made of them ~0.5 GB (the province's build peaked there)."""
 PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
 LONG_BYTES = 256 * 1024
@@ -39,26 +43,43 @@ vertex's ring (numbered within the chunk), each ring's polygon and whether it is
 ring after the first of its part)."""
 
 
+def chunks(before: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Cut polygons into runs [s, e) of at most :data:`OUTLINE_CHUNK` polygons and
+    :data:`OUTLINE_VERTICES` vertices (at least one polygon each); ``before[i]`` counts the
+    vertices before polygon ``i`` (its last entry: all of them)."""
+    n, s = len(before) - 1, 0
+    while s < n:
+        e = int(np.searchsorted(before, before[s] + OUTLINE_VERTICES, side="right")) - 1
+        e = min(max(e, s + 1), s + OUTLINE_CHUNK, n)
+        yield s, e
+        s = e
+
+
 def outlines(polygons: np.ndarray) -> Iterator[Outline]:
-    """The outlines of shapely ``polygons``, :data:`OUTLINE_CHUNK` at a time."""
-    for s in range(0, len(polygons), OUTLINE_CHUNK):
-        parts, part_of = shapely.get_parts(polygons[s : s + OUTLINE_CHUNK], return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-        hole = np.r_[False, ring_part[1:] == ring_part[:-1]]
-        yield coords, ring_of, part_of[ring_part] + s, hole
+    """The outlines of shapely ``polygons``, a bounded run (:func:`chunks`) at a time."""
+    before = np.r_[0, np.cumsum(shapely.get_num_coordinates(polygons))]
+    for s, e in chunks(before):
+        coords, ring_of, polygon, hole = _outline(polygons[s:e])
+        yield coords, ring_of, polygon + s, hole
+
+
+def _outline(polygons: np.ndarray) -> Outline:
+    """The outline of shapely ``polygons``, all at once."""
+    parts, part_of = shapely.get_parts(polygons, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    return coords, ring_of, part_of[ring_part], np.r_[False, ring_part[1:] == ring_part[:-1]]
 
 
 def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
     """The outlines of the polygons stored as WKB ``blob[offsets[i]:offsets[i + 1]]``,
-    :data:`OUTLINE_CHUNK` at a time, mostly read straight from the bytes: a polygon of one
-    ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of one such — what PostGIS's
-    ``ST_AsBinary`` gives for grids) is its header and then its vertices, gathered with
-    numpy; any other through shapely.  (Making shapely rings of a million polygons takes
-    ten times as long as the rest of the index.)"""
-    n = len(offsets) - 1
-    for s in range(0, n, OUTLINE_CHUNK):
-        first, end = offsets[s : min(s + OUTLINE_CHUNK, n)], offsets[s + 1 : s + OUTLINE_CHUNK + 1]
+    a bounded run (:func:`chunks`, 16 bytes a vertex) at a time, mostly read straight from
+    the bytes: a polygon of one ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of
+    one such — what PostGIS's ``ST_AsBinary`` gives for grids) is its header and then its
+    vertices, gathered with numpy; any other through shapely.  (Making shapely rings of a
+    million polygons takes ten times as long as the rest of the index.)"""
+    for s, e in chunks(offsets // 16):
+        first, end = offsets[s:e], offsets[s + 1 : e + 1]
         k = len(first)
         head = blob[np.minimum(first[:, None] + np.arange(22), max(len(blob) - 1, 0))]
 
@@ -82,7 +103,7 @@ def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
                 ring.append(np.repeat(mine, count[mine]))
         if len(others := np.flatnonzero(~simple)):
             wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
-            coords, ring_of, polygon, holes = next(outlines(shapely.from_wkb(wkb)))
+            coords, ring_of, polygon, holes = _outline(shapely.from_wkb(wkb))
             vertices.append(coords)
             ring.append(ring_of + k)
             owner.append(others[polygon] + s)

@@ -105,6 +105,28 @@ def test_wkb_outlines_read_every_kind_of_polygon_as_shapely_does(
     assert sum(decoded) == 4, "all but the holed, multi-part, 3D and big-endian read directly"
 
 
+def test_outline_chunks_are_bounded_by_vertices_not_only_polygons(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run of big polygons (a province's communities) is cut by its vertices: no chunk
+    holds more than ``OUTLINE_VERTICES`` unless it is one polygon, and the edges are the
+    same as in one chunk."""
+    rng = np.random.default_rng(5)
+    sizes = [*rng.integers(4, 90, size=60).tolist(), 400, 3, 3]
+    shapes = [shapely.buffer(shapely.Point(i, 0), 0.4, quad_segs=q) for i, q in enumerate(sizes)]
+    polygons = np.array(shapes, dtype=object)
+    wkb = [shapely.to_wkb(p, byte_order=1) for p in polygons]
+    offsets = np.r_[0, np.cumsum([len(w) for w in wkb])]
+    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    whole = _edges(list(outlines(polygons)))
+    monkeypatch.setattr(cell_shapes, "OUTLINE_VERTICES", 500)
+    for chunks in (list(outlines(polygons)), list(wkb_outlines(blob, offsets))):
+        assert len(chunks) > 10
+        for coords, _, owner, _ in chunks:
+            assert len(coords) <= 500 or len(np.unique(owner)) == 1
+        assert _edges(chunks) == whole
+
+
 def test_a_cell_lists_only_polygons_whose_outline_passes_through_it() -> None:
     """No spurious candidate: a cell wholly inside a polygon that listed only a neighbour
     (whose edge merely passes a corner nearby) would answer "outside" for its points."""
