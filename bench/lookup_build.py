@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     table = [
         "| grids | regions | read + arrays s | write s | total s | file MiB | peak RSS MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, grids in enumerate(args.grids):
         url, _ = bench_database(Settings(), f"lookup_build_{grids}")
