@@ -1,7 +1,7 @@
 /* gis.query._point — a single lookup's inner loops, compiled.
  *
  * A lookup over HTTP costs the stack ~17 µs; the Python of a point outside every grid cost as
- * much again (issue 16).  Four loops live here; the Python beside them (gis/query/cells.py,
+ * much again (issue 16).  Five loops live here; the Python beside them (gis/query/cells.py,
  * gis/query/lookup_near.py) still answers what they leave to it:
  *
  * - Cells.covering(x, y): the cell index's answer for one point (CellIndex.covering_point),
@@ -9,6 +9,10 @@
  *   point within EDGE_GUARD degrees of a candidate's edge is UNDECIDED (-2): the caller asks
  *   GEOS, which decides points on a boundary exactly (and a candidate too long to scan).  Farther than that, a crossing test's
  *   rounding (~1e-13 degrees) cannot change the answer.
+ * - Cells.box(x0, y0, x1, y1, most): the polygons a point of a box may be answered and how
+ *   each lies to the box (GridIndex.box_area: the region of a block of points outside every
+ *   grid), by the same scan: apart, covering, crossed by an edge, or UNDECIDED where an edge
+ *   passes within BOX_GUARD of the box's sides (GEOS decides).
  * - measure_edges(edges, x, y): the nearest grid and its geodesic metres over a block's few
  *   packed edges by GridIndex._local's rule, the same floating-point operations in the same
  *   order as the Python it replaced (bit-identical), a grid NOT_NEARER farther on the sphere
@@ -50,9 +54,15 @@ static int read_u32(Reader *r, uint32_t *v) {
     return 0;
 }
 
+typedef struct {
+    double x, y;
+} PointQuery;
+
 /* One ring's crossings of the ray from (x, y) towards +x; -1 when the point is within the
  * guard of an edge or the WKB is short. */
-static int ring_crossings(Reader *r, double x, double y) {
+static int ring_crossings(Reader *r, void *query) {
+    const PointQuery *q = query;
+    double x = q->x, y = q->y;
     uint32_t n;
     if (read_u32(r, &n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)n * 16) return -1;
     const uint8_t *p = r->at;
@@ -83,9 +93,11 @@ static int ring_crossings(Reader *r, double x, double y) {
     return crossings;
 }
 
-/* 1: the WKB polygon or multipolygon covers the point, 0: it does not, -1: undecided (near an
- * edge, or a WKB this reader does not take: big-endian, Z/M, another type). */
-static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
+/* The crossings `ring` counts over every ring of a WKB polygon or multipolygon; -1 when a
+ * ring gives -1 or the WKB is one this reader does not take (big-endian, Z/M, another
+ * type). */
+static int wkb_crossings(const uint8_t *wkb, Py_ssize_t size, int (*ring)(Reader *, void *),
+                         void *query) {
     Reader r = {wkb, wkb + size};
     uint32_t type, parts = 1;
     if (size < 5 || r.at[0] != 1) return -1;
@@ -107,12 +119,103 @@ static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
         uint32_t rings;
         if (read_u32(&r, &rings) < 0) return -1;
         for (uint32_t j = 0; j < rings; j++) {
-            int c = ring_crossings(&r, x, y);
+            int c = ring(&r, query);
             if (c < 0) return -1;
             crossings += c;
         }
     }
-    return crossings & 1;
+    return crossings;
+}
+
+/* 1: the WKB polygon or multipolygon covers the point, 0: it does not, -1: undecided (near an
+ * edge, or a WKB this reader does not take). */
+static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
+    PointQuery q = {x, y};
+    int crossings = wkb_crossings(wkb, size, ring_crossings, &q);
+    return crossings < 0 ? -1 : crossings & 1;
+}
+
+/* ------------------------------------------------------------------ a box and a polygon */
+
+#define BOX_APART 0   /* the polygon does not meet the box */
+#define BOX_COVERED 1 /* the polygon covers the box */
+#define BOX_ACROSS 2  /* an edge of the polygon crosses the box's inside: it meets the box
+                       * and does not cover it */
+#define BOX_GUARD (2 * EDGE_GUARD)
+
+typedef struct {
+    double x0, y0, x1, y1;
+    int near, across;
+} BoxQuery;
+
+/* Whether the segment meets the box [x0, x1] × [y0, y1] (Liang–Barsky; its rounding moves
+ * the answer by ~1e-13 degrees, far inside BOX_GUARD). */
+static int segment_meets(double x1, double y1, double x2, double y2, double bx0, double by0,
+                         double bx1, double by1) {
+    double p[4] = {x1 - x2, x2 - x1, y1 - y2, y2 - y1};
+    double q[4] = {x1 - bx0, bx1 - x1, y1 - by0, by1 - y1};
+    double t0 = 0.0, t1 = 1.0;
+    for (int i = 0; i < 4; i++) {
+        if (p[i] == 0) {
+            if (q[i] < 0) return 0;
+            continue;
+        }
+        double t = q[i] / p[i];
+        if (p[i] < 0) {
+            if (t > t1) return 0;
+            if (t > t0) t0 = t;
+        } else {
+            if (t < t0) return 0;
+            if (t < t1) t1 = t;
+        }
+    }
+    return 1;
+}
+
+/* One ring against the box: the crossings of the ray from its corner (x0, y0) towards +x
+ * when no edge comes within BOX_GUARD of the box; else it marks the box `near` an edge or,
+ * when an edge crosses the box shrunk by BOX_GUARD, `across` it (then -1: decided). */
+static int ring_box(Reader *r, void *query) {
+    BoxQuery *q = query;
+    uint32_t n;
+    if (read_u32(r, &n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)n * 16) return -1;
+    const uint8_t *p = r->at;
+    r->at += (size_t)n * 16;
+    double x = q->x0, y = q->y0, x1, y1, x2, y2;
+    int crossings = 0, inside = q->x1 - q->x0 > 2 * BOX_GUARD && q->y1 - q->y0 > 2 * BOX_GUARD;
+    if (n == 0) return 0;
+    memcpy(&x1, p, 8);
+    memcpy(&y1, p + 8, 8);
+    for (uint32_t i = 1; i < n; i++) {
+        memcpy(&x2, p + 16 * (size_t)i, 8);
+        memcpy(&y2, p + 16 * (size_t)i + 8, 8);
+        if (segment_meets(x1, y1, x2, y2, q->x0 - BOX_GUARD, q->y0 - BOX_GUARD,
+                          q->x1 + BOX_GUARD, q->y1 + BOX_GUARD)) {
+            if (inside && segment_meets(x1, y1, x2, y2, q->x0 + BOX_GUARD, q->y0 + BOX_GUARD,
+                                        q->x1 - BOX_GUARD, q->y1 - BOX_GUARD)) {
+                q->across = 1;
+                return -1;
+            }
+            q->near = 1;
+        } else if ((y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1)) {
+            crossings++;
+        }
+        x1 = x2;
+        y1 = y2;
+    }
+    return crossings;
+}
+
+/* How a WKB polygon or multipolygon lies to the box: BOX_APART, BOX_COVERED, BOX_ACROSS, or
+ * UNDECIDED (an edge within BOX_GUARD of the box's sides, a WKB this reader does not take).
+ * With no edge that near, the box lies wholly inside or wholly outside, as its corner does:
+ * the corner is no nearer than BOX_GUARD to an edge, so its crossings are exact. */
+static int wkb_box(const uint8_t *wkb, Py_ssize_t size, BoxQuery *q) {
+    q->near = q->across = 0;
+    int crossings = wkb_crossings(wkb, size, ring_box, q);
+    if (q->across) return BOX_ACROSS;
+    if (crossings < 0 || q->near) return UNDECIDED;
+    return crossings & 1 ? BOX_COVERED : BOX_APART;
 }
 
 /* ------------------------------------------------------------------ the cell index */
@@ -225,10 +328,110 @@ static PyObject *Cells_covering(Cells *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromLong(covering_candidates(self, slot, x, y));
 }
 
+static int compare_int32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The polygons a point of the box may be answered (the labels of the cells it overlaps and
+ * the lists of the mixed ones), each with how it lies to the box (wkb_box). */
+static PyObject *Cells_box(Cells *self, PyObject *const *args, Py_ssize_t nargs) {
+    double b[4];
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "box(x0, y0, x1, y1, most)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        b[i] = PyFloat_AsDouble(args[i]);
+        if (b[i] == -1.0 && PyErr_Occurred()) return NULL;
+        if (isnan(b[i])) Py_RETURN_NONE;
+    }
+    Py_ssize_t most = PyLong_AsSsize_t(args[4]);
+    if (most == -1 && PyErr_Occurred()) return NULL;
+    double c0 = fmax(floor((b[0] - self->x0) / self->size), 0.0);
+    double c1 = fmin(floor((b[2] - self->x0) / self->size), (double)(self->nx - 1));
+    double r0 = fmax(floor((b[1] - self->y0) / self->size), 0.0);
+    double r1 = fmin(floor((b[3] - self->y0) / self->size), (double)(self->ny - 1));
+    if (c0 > c1 || r0 > r1) return Py_BuildValue("([][])");
+    if ((c1 - c0 + 1) * (r1 - r0 + 1) > (double)most) Py_RETURN_NONE;
+    const int32_t *labels = self->labels.buf, *candidates = self->candidates.buf;
+    const int64_t *starts = self->starts.buf, *offsets = self->offsets.buf;
+    Py_ssize_t n_starts = self->starts.len / 8, n_candidates = self->candidates.len / 4;
+    Py_ssize_t n_polygons = self->offsets.len / 8 - 1, count = 0;
+    for (int pass = 0; pass < 2; pass++) { /* count, then gather */
+        int32_t *found = NULL;
+        if (pass == 1 && (found = PyMem_Malloc(sizeof(int32_t) * (count + 1))) == NULL)
+            return PyErr_NoMemory();
+        Py_ssize_t k = 0;
+        for (Py_ssize_t row = (Py_ssize_t)r0; row <= (Py_ssize_t)r1; row++) {
+            for (Py_ssize_t col = (Py_ssize_t)c0; col <= (Py_ssize_t)c1; col++) {
+                int32_t label = labels[row * self->nx + col];
+                if (label >= 0) {
+                    if (found) found[k] = label;
+                    k++;
+                } else if (label <= -2) {
+                    Py_ssize_t slot = -2 - (Py_ssize_t)label;
+                    if (slot + 1 >= n_starts || starts[slot] < 0 || starts[slot + 1] > n_candidates ||
+                        starts[slot + 1] < starts[slot]) {
+                        PyMem_Free(found);
+                        Py_RETURN_NONE;
+                    }
+                    for (int64_t i = starts[slot]; i < starts[slot + 1]; i++) {
+                        if (found) found[k] = candidates[i];
+                        k++;
+                    }
+                }
+            }
+        }
+        if (pass == 0) {
+            count = k;
+            continue;
+        }
+        qsort(found, (size_t)count, sizeof(int32_t), compare_int32);
+        PyObject *polygons = PyList_New(0), *relations = PyList_New(0);
+        BoxQuery q = {b[0], b[1], b[2], b[3], 0, 0};
+        for (Py_ssize_t i = 0; polygons && relations && i < count; i++) {
+            int32_t c = found[i];
+            if (i > 0 && c == found[i - 1]) continue;
+            if (c < 0) { /* not a polygon: a damaged index, every point tested */
+                Py_CLEAR(polygons);
+                break;
+            }
+            int relation = UNDECIDED;
+            if (c < n_polygons) {
+                int64_t a = offsets[c], e = offsets[c + 1];
+                if (a >= 0 && e <= self->blob.len && e >= a && e - a <= SCAN_MOST_BYTES)
+                    relation = wkb_box((const uint8_t *)self->blob.buf + a, e - a, &q);
+            }
+            PyObject *polygon = PyLong_FromLong(c), *how = PyLong_FromLong(relation);
+            if (!polygon || !how || PyList_Append(polygons, polygon) < 0 ||
+                PyList_Append(relations, how) < 0) {
+                Py_CLEAR(polygons);
+            }
+            Py_XDECREF(polygon);
+            Py_XDECREF(how);
+        }
+        PyMem_Free(found);
+        if (polygons == NULL || relations == NULL) {
+            Py_XDECREF(polygons);
+            Py_XDECREF(relations);
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        return Py_BuildValue("(NN)", polygons, relations);
+    }
+    Py_RETURN_NONE; /* not reached */
+}
+
 static PyMethodDef Cells_methods[] = {
     {"covering", (PyCFunction)(void (*)(void))Cells_covering, METH_FASTCALL,
      "covering(x, y): the lowest polygon covering the point, -1 for none, -2 when a GEOS "
      "test must decide (the point within ~0.1 mm of a candidate's edge)."},
+    {"box", (PyCFunction)(void (*)(void))Cells_box, METH_FASTCALL,
+     "box(x0, y0, x1, y1, most) -> ([polygon], [relation]) or None: the polygons a point of "
+     "the box may be answered (sorted) and how each lies to the box (BOX_APART, BOX_COVERED, "
+     "BOX_ACROSS, or UNDECIDED: a GEOS test must decide); None when the box overlaps more "
+     "than `most` cells."},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject CellsType = {
@@ -562,7 +765,10 @@ PyMODINIT_FUNC PyInit__point(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "UNDECIDED", UNDECIDED) < 0) {
+    if (PyModule_AddIntConstant(m, "UNDECIDED", UNDECIDED) < 0 ||
+        PyModule_AddIntConstant(m, "BOX_APART", BOX_APART) < 0 ||
+        PyModule_AddIntConstant(m, "BOX_COVERED", BOX_COVERED) < 0 ||
+        PyModule_AddIntConstant(m, "BOX_ACROSS", BOX_ACROSS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -20,7 +20,6 @@ sequence indexed by integer arrays — shapely's own array, or
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -415,28 +414,33 @@ class CellIndex:
         _, candidate = ranges(start, self.candidate_start[slot + 1] - start)
         return np.unique(self.candidates[candidate]).astype(np.int64)
 
-    def in_box(
-        self, x0: float, y0: float, x1: float, y1: float, most: int = 64
-    ) -> np.ndarray | None:
-        """The polygons (sorted indices) :meth:`covering_point` may answer for a point of
-        the box: the labels of the cells it overlaps and the lists of the mixed ones (a
-        refined cell's list holds its sub-cells': polygons that do not overlap cover a
-        sub-cell only if their outline passes through its cell); None when it overlaps
-        more than ``most`` cells."""
-        c0 = max(math.floor((x0 - self.x0) / self.size), 0)
-        c1 = min(math.floor((x1 - self.x0) / self.size), self.nx - 1)
-        r0 = max(math.floor((y0 - self.y0) / self.size), 0)
-        r1 = min(math.floor((y1 - self.y0) / self.size), self.ny - 1)
-        if c0 > c1 or r0 > r1:
-            return np.empty(0, dtype=np.int64)
-        if (c1 - c0 + 1) * (r1 - r0 + 1) > most:
+    def box_cover(self, x0: float, y0: float, x1: float, y1: float, most: int = 64) -> int | None:
+        """The polygon :meth:`covering_point` answers for every point of the box: the one
+        covering it where no other meets it, -1 where none meets it; None where that may
+        vary (more than one meets it, one meets it without covering it) or the box overlaps
+        more than ``most`` cells.  The polygons its cells list are placed by the compiled
+        scan (``_point.Cells.box``); one with an edge within ~0.2 mm of the box's sides (or
+        too long to scan) by GEOS's exact predicates."""
+        found = self._point.box(x0, y0, x1, y1, most)
+        if found is None:
             return None
-        # a block's few cells one by one (numpy's calls cost more than the work)
-        cells = [r * self.nx + c for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
-        labels = self.labels[cells].tolist()
-        full = np.array(sorted({label for label in labels if label >= 0}), dtype=np.int64)
-        mixed = [cell for cell, label in zip(cells, labels, strict=True) if label <= -2]
-        return np.union1d(full, self._listed(np.array(mixed))) if mixed else full
+        polygons, relations = found
+        if _point.BOX_ACROSS in relations or relations.count(_point.BOX_COVERED) > 1:
+            return None
+        square = None
+        for i in (i for i, how in enumerate(relations) if how == _point.UNDECIDED):
+            square = shapely.box(x0, y0, x1, y1) if square is None else square
+            polygon = self.polygons[[polygons[i]]][0]
+            if shapely.covers(polygon, square):
+                relations[i] = _point.BOX_COVERED
+            elif shapely.intersects(polygon, square):
+                return None
+            else:
+                relations[i] = _point.BOX_APART
+        covering = [
+            p for p, how in zip(polygons, relations, strict=True) if how == _point.BOX_COVERED
+        ]
+        return None if len(covering) > 1 else covering[0] if covering else -1
 
     def near(self, gaps: Gaps, reach: float) -> np.ndarray:
         """The polygons (sorted indices) listed in a cell whose distance from a point

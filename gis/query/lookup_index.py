@@ -329,23 +329,15 @@ class GridIndex:
 
     def box_area(self, x0: float, y0: float, x1: float, y1: float) -> int | None:
         """The region :meth:`area` answers for every point of the box, or None when it may
-        vary within it: per level (deepest first), of the polygons the level's cells may
-        answer there (:meth:`CellIndex.in_box`), none meeting the box passes to the next
-        level, one alone meeting and covering it answers (GEOS's exact predicates)."""
-        square = None
+        vary within it: per level (deepest first), the polygon covering the box while no
+        other meets it answers, none meeting it passes to the next level
+        (:meth:`CellIndex.box_cover`)."""
         for level in self.areas:
-            found = level.cells.in_box(x0, y0, x1, y1)
+            found = level.cells.box_cover(x0, y0, x1, y1)
             if found is None:
                 return None
-            if not len(found):  # no polygon there (far outside: every level)
-                continue
-            square = shapely.box(x0, y0, x1, y1) if square is None else square
-            polygons = level.cells.polygons[found]
-            meets = np.flatnonzero(shapely.intersects(polygons, square))
-            if len(meets) > 1 or (len(meets) and not shapely.covers(polygons[meets[0]], square)):
-                return None
-            if len(meets):
-                return int(level.region[found[meets[0]]])
+            if found >= 0:
+                return int(level.region[found])
         return -1
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> Located:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.query import cell_shapes
-from gis.query.cell_shapes import outlines, wkb_outlines
+from gis.query import _point, cell_shapes
+from gis.query.cell_shapes import WkbShapes, outlines, wkb_outlines
 from gis.query.cells import REFINE_FROM, CellIndex
 
 
@@ -186,24 +186,95 @@ def test_coarse_cells_are_refined_and_still_match_covers() -> None:
     assert tested(index, x, y) < tested(coarse, x, y) / 3
 
 
-def test_a_box_lists_every_polygon_a_point_in_it_is_answered() -> None:
-    """``in_box``: for boxes of every size (within a cell, across cells, partly outside the
-    frame) on refined and unrefined cells, every answer ``covering_point`` gives for a point
-    of the box is among the box's polygons (sorted indices, as integers whether or not a
-    cell of the box is whole); wide boxes give None."""
+def _wkb_index(polygons: np.ndarray) -> CellIndex:
+    """A cell index over ``polygons`` stored as WKB, as a lookup index holds them."""
+    wkb = [shapely.to_wkb(p, byte_order=1) for p in polygons]
+    offsets = np.r_[0, np.cumsum([len(w) for w in wkb])]
+    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    boxes = shapely.box(*shapely.bounds(polygons).T)
+    return CellIndex(
+        WkbShapes(blob, offsets), shapely.STRtree(boxes), lambda: wkb_outlines(blob, offsets)
+    )
+
+
+def _boxes(polygons: np.ndarray, size: float, rng: np.random.Generator) -> np.ndarray:
+    """Boxes (x0, y0, x1, y1) of every size, anywhere, and on the polygons' outlines: a side
+    or a corner on a vertex, a hair (1e-10, 3e-9, 1e-8 degrees) off one."""
+    vertices = shapely.get_coordinates(polygons)[::7]
+    corners = [rng.uniform((117.9, 39.9), (118.6, 40.4), size=(300, 2)), vertices[:300]]
+    for hair in (1e-10, 3e-9, 1e-8):
+        corners.append(vertices[300:400] + rng.choice([-hair, hair], size=(100, 2)))
+    corners = np.vstack(corners)
+    sides = rng.choice([size / 40, size / 7, size * 1.5, size * 6], size=len(corners))
+    shift = rng.integers(0, 2, size=(len(corners), 2)) * sides[:, None]  # a vertex at any corner
+    x0, y0 = (corners - shift).T
+    return np.column_stack([x0, y0, x0 + sides, y0 + sides])
+
+
+def test_compiled_box_relations_are_geos_s_where_decided() -> None:
+    """``_point.Cells.box`` places each polygon its cells list against a box as GEOS does
+    (apart: not intersecting; covered: covers; across: intersects without covering), or
+    leaves it UNDECIDED — only near the box's sides, so most are decided."""
+    rng = np.random.default_rng(23)
+    cells = _voronoi(1500, rng)
+    holed = shapely.Polygon(
+        shapely.box(118.61, 40.0, 118.7, 40.1).exterior,
+        [shapely.box(118.63, 40.02, 118.65, 40.04).exterior],
+    )
+    polygons = np.r_[cells, holed, shapely.MultiPolygon([shapely.box(118.62, 40.3, 118.64, 40.31)])]
+    index = _wkb_index(polygons)
+    decided, undecided, seen = 0, 0, set()
+    for x0, y0, x1, y1 in _boxes(polygons, index.size, rng):
+        found = index._point.box(x0, y0, x1, y1, 1_000_000)
+        assert found is not None
+        listed, relations = found
+        assert listed == sorted(set(listed))
+        square = shapely.box(x0, y0, x1, y1)
+        for p, how in zip(listed, relations, strict=True):
+            if how == _point.UNDECIDED:
+                undecided += 1
+                continue
+            decided += 1
+            meets, covers = square.intersects(polygons[p]), polygons[p].covers(square)
+            expected = (
+                _point.BOX_COVERED if covers else _point.BOX_ACROSS if meets else _point.BOX_APART
+            )
+            assert how == expected, (p, (x0, y0, x1, y1))
+            seen.add(how)
+    assert seen == {_point.BOX_APART, _point.BOX_COVERED, _point.BOX_ACROSS}
+    assert decided > 2 * undecided > 0, "two boxes in three have a corner on a vertex"
+
+
+def test_a_box_s_cover_is_geos_s_over_every_polygon() -> None:
+    """``box_cover``: for boxes of every size and on the polygons' outlines, on polygons as
+    WKB (the compiled scan) and as shapely (GEOS alone): the polygon covering the box where
+    no other meets it, -1 where none meets it, else None — as GEOS answers over all the
+    polygons; None also (only) for a box over more than ``most`` cells.  Where polygons
+    overlap, an answer is the lowest polygon meeting the box, covering it (what
+    ``covering_point`` answers at each of its points)."""
     rng = np.random.default_rng(17)
     cells = _voronoi(2000, rng)
-    for polygons in (cells, np.r_[cells, shapely.box(126.0, 47.0, 126.02, 47.02)]):
-        index = CellIndex(polygons, shapely.STRtree(polygons))
-        listed = 0
-        for side in (index.size / 7, index.size * 1.5, index.size * 6):
-            for x0, y0 in rng.uniform((117.9, 39.9), (118.6, 40.4), size=(60, 2)):
-                found = index.in_box(x0, y0, x0 + side, y0 + side)
-                assert found is not None and found.dtype == np.int64
-                assert (np.diff(found) > 0).all()
-                xs, ys = rng.uniform((x0, y0), (x0 + side, y0 + side), size=(40, 2)).T
-                answers = {index.covering_point(x, y) for x, y in zip(xs, ys, strict=True)}
-                assert answers - {-1} <= set(found.tolist())
-                listed += len(found)
-        assert listed
-        assert index.in_box(118.0, 40.0, 118.0 + index.size * 9, 40.0 + index.size * 9) is None
+    overlapping = np.r_[cells, shapely.box(118.2, 40.2, 118.25, 40.25)]
+    tree = shapely.STRtree(overlapping)
+    answers = set()
+    for index in (
+        _wkb_index(cells),
+        CellIndex(cells, shapely.STRtree(cells)),
+        _wkb_index(overlapping),
+    ):
+        polygons = overlapping if len(index.polygons) > len(cells) else cells
+        for x0, y0, x1, y1 in _boxes(polygons, index.size, rng):
+            square = shapely.box(x0, y0, x1, y1)
+            meets = sorted(
+                p for p in tree.query(square, predicate="intersects") if p < len(polygons)
+            )
+            found = index.box_cover(x0, y0, x1, y1)
+            answers.add("polygon" if found is not None and found >= 0 else found)
+            lowest = int(meets[0]) if meets and polygons[meets[0]].covers(square) else None
+            if polygons is overlapping:
+                assert found in (None, -1 if not meets else lowest), (x0, y0, x1, y1)
+            else:
+                expected = -1 if not meets else lowest if len(meets) == 1 else None
+                assert found == expected, ((x0, y0, x1, y1), found, expected)
+        assert index.box_cover(118.0, 40.0, 118.0 + index.size * 9, 40.0 + index.size * 9) is None
+    assert answers == {"polygon", -1, None}
