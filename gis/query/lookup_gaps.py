@@ -75,7 +75,7 @@ class ChordGaps:
     of the geodesic at 1 000 km)."""
 
     def __init__(self, x: float, y: float) -> None:
-        self.point = ecef(np.array([x]), np.array([y]))
+        self.point = ecef_point(x, y)[:, None]
 
     def __call__(
         self, left: np.ndarray, low: np.ndarray, side: float
@@ -86,6 +86,21 @@ class ChordGaps:
         lowest = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
         radius = side / 2 * (np.cos(np.radians(lowest)) + 1) * PATH_METRES_PER_DEGREE
         return chord - radius, chord + radius
+
+
+def ecef_point(lon: float, lat: float) -> np.ndarray:
+    """:func:`ecef` of one point (3 metres) in plain floats: numpy's dozen calls on arrays
+    of one cost ~35 µs, a tenth of a far point's first request."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    sin_phi, cos_phi = math.sin(phi), math.cos(phi)
+    normal = WGS84_A / math.sqrt(1 - WGS84_E2 * sin_phi * sin_phi)
+    return np.array(
+        (
+            normal * cos_phi * math.cos(lam),
+            normal * cos_phi * math.sin(lam),
+            normal * (1 - WGS84_E2) * sin_phi,
+        )
+    )
 
 
 def ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

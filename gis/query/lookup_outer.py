@@ -36,7 +36,7 @@ from scipy.spatial import cKDTree
 from gis.geo.geodesy import GEOD
 from gis.query import _outer
 from gis.query.cell_shapes import Outline, wkb_outlines
-from gis.query.lookup_gaps import ecef
+from gis.query.lookup_gaps import ecef, ecef_point
 from gis.query.lookup_near import edges_array, measure_edges, pack_edges
 
 SPACING_M = 60.0
@@ -211,7 +211,7 @@ class OuterEdges:
             return last[2], last[3]
         if self._tree is None:
             self._tree = cKDTree(self.samples, copy_data=False)
-        point = ecef(np.array([x]), np.array([y]))[:, 0]
+        point = ecef_point(x, y)
         first = int(self.of[self._tree.query(point)[1]])
         self._last = (x, y, point, first)  # one assignment: another thread reads it whole
         return point, first
