@@ -14,12 +14,7 @@ import asyncio
 import csv
 import itertools
 import logging
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +27,7 @@ from gis.ingest.encoding import detect_text_encoding
 from gis.ingest.fields import coordinates, point_columns
 from gis.query import lookup_file
 from gis.query.addresses import AddressMatch, match_address
+from gis.query.apart import lean_heap, run_apart
 from gis.query.lookup_answers import AREA_LEVELS, DISTANCE_UNIT, GRID_FIELDS, Located
 from gis.query.lookup_arrays import read_arrays
 from gis.query.lookup_index import GridIndex
@@ -64,8 +60,6 @@ the machine keeps the files of the newest :data:`KEEP_FILES` versions."""
 KEEP_FILES = KEEP_INDEXES + 2
 BUILD_APART_ABOVE = 20_000
 """Regions in a version above which its index is built in a process of its own."""
-PARENT_CHECK_S = 0.5
-"""How often a process of its own checks that its parent still runs (:func:`exit_with`)."""
 
 WAIT_S = 1.0
 """How long a request waits for its version's index before PostGIS answers it."""
@@ -114,36 +108,13 @@ def load_index(conn: Connection, as_of: int | None) -> GridIndex:
     return GridIndex(version, lookup_file.obtain(folder, version, meta, make, keep=KEEP_FILES))
 
 
-def run_apart(job: Callable[..., None], *args: Any) -> None:
-    """``job(*args)`` in a process of its own (spawned: none of this one's memory), which
-    exits as soon as this process is gone: a build whose worker stopped (a server restart)
-    would run on beside the next worker's build — two builds' memory — and, done, wait for
-    work that never comes, holding what it freed."""
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        1, mp_context=spawn, initializer=exit_with, initargs=(os.getpid(),)
-    ) as apart:
-        apart.submit(job, *args).result()
-
-
-def exit_with(parent: int) -> None:
-    """Exit this process (at once: no cleanup of a half-done job) once ``parent`` is no
-    longer its parent, checked every :data:`PARENT_CHECK_S` seconds from a daemon thread."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="gridmap-parent-watch", daemon=True).start()
-
-
 def write_index(url: str, version: int, path: Path, meta: dict[str, object]) -> None:
     """Build the index of ``version`` of the database at ``url`` and write it to ``path``
-    (in a process of its own: :func:`load_index`)."""
+    (in a process of its own: :func:`load_index`; its heap kept lean,
+    ``gis.query.apart.lean_heap``)."""
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with lean_heap(), engine.connect() as conn:
             lookup_file.write(path, read_arrays(conn, version), meta)
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from gis.query.lookup import PARENT_CHECK_S
+from gis.query.apart import PARENT_CHECK_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_a_job_apart_exits_when_its_parent_is_killed() -> None:
         [
             sys.executable,
             "-c",
-            "import time; from gis.query.lookup import run_apart; run_apart(time.sleep, 120)",
+            "import time; from gis.query.apart import run_apart; run_apart(time.sleep, 120)",
         ],
         cwd=ROOT,
     )
@@ -67,3 +67,45 @@ def test_a_job_apart_exits_when_its_parent_is_killed() -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+SCENARIO = """
+import sys, time
+import numpy as np
+from gis.query.apart import TRIM_EVERY_S, lean_heap
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+def churn():
+    np.ones(2 << 20)  # a 16 MB block freed: glibc's threshold for pages of their own rises
+    pieces, pins = [], []
+    for _ in range(1500):  # 900 MB in 600 KB blocks, a small live one after each
+        pieces.append(np.ones(75_000))
+        pins.append(np.ones(8))
+    before = rss()
+    del pieces
+    time.sleep(3 * TRIM_EVERY_S)
+    return before - rss()
+
+if sys.argv[1] == "lean":
+    with lean_heap():
+        print(churn())
+else:
+    print(churn())
+"""
+
+
+def test_a_lean_heap_gives_freed_blocks_back() -> None:
+    """Inside ``lean_heap``, 900 MB freed in pieces among live ones go back to the system;
+    without it (glibc's defaults, after a large block was freed) they stay."""
+    given = {}
+    for mode in ("lean", "plain"):
+        done = subprocess.run(
+            [sys.executable, "-c", SCENARIO, mode], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        given[mode] = int(done.stdout.split()[-1])
+    assert given["lean"] > 800 * 2**20
+    assert given["plain"] < 100 * 2**20

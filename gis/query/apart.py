@@ -1,0 +1,82 @@
+"""Jobs in a process of their own: a large version's lookup index is built apart from the
+worker that needs it (``gis.query.lookup.load_index``), so the worker does not keep the
+build's memory, and the process never outlives that worker."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+PARENT_CHECK_S = 0.5
+"""How often a process apart checks that its parent still runs (:func:`exit_with`)."""
+
+TRIM_EVERY_S = 1.0
+"""How often :func:`lean_heap` hands the heap's free pages back to the system."""
+
+MMAP_ABOVE = 1 << 20
+"""Allocations of at least this many bytes get pages of their own (:func:`lean_heap`)."""
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def run_apart(job: Callable[..., None], *args: Any) -> None:
+    """``job(*args)`` in a process of its own (spawned: none of this one's memory), which
+    exits as soon as this process is gone: a build whose worker stopped (a server restart)
+    would run on beside the next worker's build — two builds' memory — and, done, wait for
+    work that never comes, holding what it freed."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        1, mp_context=spawn, initializer=exit_with, initargs=(os.getpid(),)
+    ) as apart:
+        apart.submit(job, *args).result()
+
+
+def exit_with(parent: int) -> None:
+    """Exit this process (at once: no cleanup of a half-done job) once ``parent`` is no
+    longer its parent, checked every :data:`PARENT_CHECK_S` seconds from a daemon thread."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gridmap-parent-watch", daemon=True).start()
+
+
+@contextmanager
+def lean_heap() -> Iterator[None]:
+    """Keep this process's memory near what it holds, for a job that allocates and frees
+    gigabytes in pieces (an index build): glibc gives large blocks (numpy's temporaries)
+    pages of their own from :data:`MMAP_ABOVE` bytes (its threshold otherwise rises to
+    32 MB as blocks are freed, and freed ones stay in the heap), and the free pages left
+    among live ones go back every :data:`TRIM_EVERY_S` seconds (``malloc_trim``).  A
+    province's build (1 000 000 grids) peaked at ~4.6 GB with ~2 GB of it freed but
+    kept; lean, ~4.1 GB in the same time.  Without glibc, nothing changes."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is None or not hasattr(libc, "malloc_trim") or not hasattr(libc, "mallopt"):
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_ABOVE)
+    done = threading.Event()
+
+    def trim() -> None:
+        while not done.wait(TRIM_EVERY_S):
+            libc.malloc_trim(0)
+
+    thread = threading.Thread(target=trim, name="gridmap-heap-trim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        libc.malloc_trim(0)
