@@ -18,8 +18,9 @@ from typing import Any
 PARENT_CHECK_S = 0.5
 """How often a process apart checks that its parent still runs (:func:`exit_with`)."""
 
-TRIM_EVERY_S = 1.0
-"""How often :func:`lean_heap` hands the heap's free pages back to the system."""
+TRIM_EVERY_S = 5.0
+"""How often :func:`lean_heap` hands the heap's free pages back to the system (each
+``malloc_trim`` of a build's heap holds its allocations up to ~0.3 s)."""
 
 MMAP_ABOVE = 1 << 20
 """Allocations of at least this many bytes get pages of their own (:func:`lean_heap`)."""
@@ -52,14 +53,15 @@ def exit_with(parent: int) -> None:
 
 
 @contextmanager
-def lean_heap() -> Iterator[None]:
+def lean_heap(every: float = TRIM_EVERY_S) -> Iterator[None]:
     """Keep this process's memory near what it holds, for a job that allocates and frees
     gigabytes in pieces (an index build): glibc gives large blocks (numpy's temporaries)
     pages of their own from :data:`MMAP_ABOVE` bytes (its threshold otherwise rises to
     32 MB as blocks are freed, and freed ones stay in the heap), and the free pages left
-    among live ones go back every :data:`TRIM_EVERY_S` seconds (``malloc_trim``).  A
-    province's build (1 000 000 grids) peaked at ~4.6 GB with ~2 GB of it freed but
-    kept; lean, ~4.1 GB in the same time.  Without glibc, nothing changes."""
+    among live ones go back every ``every`` seconds (``malloc_trim``).  The generated
+    province's build (1 000 000 grids) peaked at 4.7–4.8 GB with ~2 GB of it freed but
+    kept; lean, at 4.1 GB (bench/results/issue16-lead16.md).  Without glibc, nothing
+    changes."""
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
     if libc is None or not hasattr(libc, "malloc_trim") or not hasattr(libc, "mallopt"):
@@ -69,7 +71,7 @@ def lean_heap() -> Iterator[None]:
     done = threading.Event()
 
     def trim() -> None:
-        while not done.wait(TRIM_EVERY_S):
+        while not done.wait(every):
             libc.malloc_trim(0)
 
     thread = threading.Thread(target=trim, name="gridmap-heap-trim", daemon=True)
