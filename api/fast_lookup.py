@@ -60,6 +60,10 @@ def _dumps(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+_POINT_JSON, _DISTANCE_JSON = _dumps(_POINT), _dumps(_DISTANCE)
+"""The placeholders as an answer's JSON writes them (replaced in each template)."""
+
+
 Rendered = tuple[int | None, int, int | None, str | None]
 
 
@@ -211,5 +215,5 @@ def _render(
     if answer["nearest"] is not None:
         answer["nearest"] = {**answer["nearest"], "distance_m": _DISTANCE}
     text = _dumps(answer).replace("%", "%%")
-    text = text.replace(_dumps(_DISTANCE), "%r").replace(_dumps(_POINT), '{"lon":%r,"lat":%r}')
+    text = text.replace(_DISTANCE_JSON, "%r").replace(_POINT_JSON, '{"lon":%r,"lat":%r}')
     return text.encode()
