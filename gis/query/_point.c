@@ -54,6 +54,26 @@ static int read_u32(Reader *r, uint32_t *v) {
     return 0;
 }
 
+/* Vertex i of a ring's bytes. */
+static inline void vertex(const uint8_t *p, uint32_t i, double *x, double *y) {
+    memcpy(x, p + 16 * (size_t)i, 8);
+    memcpy(y, p + 16 * (size_t)i + 8, 8);
+}
+
+/* Whether the edge crosses the ray from (x, y) towards +x (a vertex counts above). */
+static inline int crosses(double x1, double y1, double x2, double y2, double x, double y) {
+    return (y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1);
+}
+
+/* A ring's vertex count and its first vertex's bytes (16 a vertex), the reader moved past
+ * them; NULL when the WKB is short. */
+static const uint8_t *ring_vertices(Reader *r, uint32_t *n) {
+    if (read_u32(r, n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)*n * 16) return NULL;
+    const uint8_t *p = r->at;
+    r->at += (size_t)*n * 16;
+    return p;
+}
+
 typedef struct {
     double x, y;
 } PointQuery;
@@ -64,17 +84,14 @@ static int ring_crossings(Reader *r, void *query) {
     const PointQuery *q = query;
     double x = q->x, y = q->y;
     uint32_t n;
-    if (read_u32(r, &n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)n * 16) return -1;
-    const uint8_t *p = r->at;
-    r->at += (size_t)n * 16;
+    const uint8_t *p = ring_vertices(r, &n);
+    if (p == NULL) return -1;
     int crossings = 0;
     double x1, y1, x2, y2;
     if (n == 0) return 0;
-    memcpy(&x1, p, 8);
-    memcpy(&y1, p + 8, 8);
+    vertex(p, 0, &x1, &y1);
     for (uint32_t i = 1; i < n; i++) {
-        memcpy(&x2, p + 16 * (size_t)i, 8);
-        memcpy(&y2, p + 16 * (size_t)i + 8, 8);
+        vertex(p, i, &x2, &y2);
         double lo_x = x1 < x2 ? x1 : x2, hi_x = x1 < x2 ? x2 : x1;
         double lo_y = y1 < y2 ? y1 : y2, hi_y = y1 < y2 ? y2 : y1;
         if (x >= lo_x - EDGE_GUARD && x <= hi_x + EDGE_GUARD && y >= lo_y - EDGE_GUARD &&
@@ -86,7 +103,7 @@ static int ring_crossings(Reader *r, void *query) {
             double ex = x1 + t * dx - x, ey = y1 + t * dy - y;
             if (ex * ex + ey * ey <= EDGE_GUARD * EDGE_GUARD) return -1;
         }
-        if ((y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1)) crossings++;
+        if (crosses(x1, y1, x2, y2, x, y)) crossings++;
         x1 = x2;
         y1 = y2;
     }
@@ -178,17 +195,14 @@ static int segment_meets(double x1, double y1, double x2, double y2, double bx0,
 static int ring_box(Reader *r, void *query) {
     BoxQuery *q = query;
     uint32_t n;
-    if (read_u32(r, &n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)n * 16) return -1;
-    const uint8_t *p = r->at;
-    r->at += (size_t)n * 16;
+    const uint8_t *p = ring_vertices(r, &n);
+    if (p == NULL) return -1;
     double x = q->x0, y = q->y0, x1, y1, x2, y2;
     int crossings = 0, inside = q->x1 - q->x0 > 2 * BOX_GUARD && q->y1 - q->y0 > 2 * BOX_GUARD;
     if (n == 0) return 0;
-    memcpy(&x1, p, 8);
-    memcpy(&y1, p + 8, 8);
+    vertex(p, 0, &x1, &y1);
     for (uint32_t i = 1; i < n; i++) {
-        memcpy(&x2, p + 16 * (size_t)i, 8);
-        memcpy(&y2, p + 16 * (size_t)i + 8, 8);
+        vertex(p, i, &x2, &y2);
         if (segment_meets(x1, y1, x2, y2, q->x0 - BOX_GUARD, q->y0 - BOX_GUARD,
                           q->x1 + BOX_GUARD, q->y1 + BOX_GUARD)) {
             if (inside && segment_meets(x1, y1, x2, y2, q->x0 + BOX_GUARD, q->y0 + BOX_GUARD,
@@ -197,7 +211,7 @@ static int ring_box(Reader *r, void *query) {
                 return -1;
             }
             q->near = 1;
-        } else if ((y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1)) {
+        } else if (crosses(x1, y1, x2, y2, x, y)) {
             crossings++;
         }
         x1 = x2;
