@@ -286,23 +286,39 @@ static int Cells_init(Cells *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+/* The candidates of slot `slot`: [*start, *end) in the candidates; 0 when the slot or its
+ * range lies outside the arrays (a damaged index). */
+static int slot_range(Cells *self, Py_ssize_t slot, int64_t *start, int64_t *end) {
+    const int64_t *starts = self->starts.buf;
+    if (slot < 0 || slot + 1 >= self->starts.len / 8) return 0;
+    *start = starts[slot];
+    *end = starts[slot + 1];
+    return *start >= 0 && *end >= *start && *end <= self->candidates.len / 4;
+}
+
+/* Polygon c's WKB and its size when the scan reads it (its bytes within the blob, no more
+ * than SCAN_MOST_BYTES); NULL otherwise (GEOS decides). */
+static const uint8_t *scanned_wkb(Cells *self, int32_t c, Py_ssize_t *size) {
+    const int64_t *offsets = self->offsets.buf;
+    if (c < 0 || c >= self->offsets.len / 8 - 1) return NULL;
+    int64_t a = offsets[c], b = offsets[c + 1];
+    if (a < 0 || b > self->blob.len || b < a || b - a > SCAN_MOST_BYTES) return NULL;
+    *size = (Py_ssize_t)(b - a);
+    return (const uint8_t *)self->blob.buf + a;
+}
+
 /* The candidate polygons of slot `slot`: the lowest covering one, -1, or UNDECIDED. */
 static long covering_candidates(Cells *self, Py_ssize_t slot, double x, double y) {
-    const int64_t *starts = self->starts.buf;
     const int32_t *candidates = self->candidates.buf;
-    const int64_t *offsets = self->offsets.buf;
-    Py_ssize_t n_starts = self->starts.len / 8, n_candidates = self->candidates.len / 4;
-    Py_ssize_t n_polygons = self->offsets.len / 8 - 1;
-    if (slot < 0 || slot + 1 >= n_starts) return UNDECIDED;
-    int64_t start = starts[slot], end = starts[slot + 1];
-    if (start < 0 || end > n_candidates) return UNDECIDED;
+    int64_t start, end;
+    if (!slot_range(self, slot, &start, &end)) return UNDECIDED;
     long best = -1;
     for (int64_t i = start; i < end; i++) {
         int32_t c = candidates[i];
-        if (c < 0 || c >= n_polygons) return UNDECIDED;
-        int64_t a = offsets[c], b = offsets[c + 1];
-        if (a < 0 || b > self->blob.len || b < a || b - a > SCAN_MOST_BYTES) return UNDECIDED;
-        int found = wkb_covers((const uint8_t *)self->blob.buf + a, b - a, x, y);
+        Py_ssize_t size;
+        const uint8_t *wkb = scanned_wkb(self, c, &size);
+        if (wkb == NULL) return UNDECIDED;
+        int found = wkb_covers(wkb, size, x, y);
         if (found < 0) return UNDECIDED;
         if (found && (best < 0 || c < best)) best = c;
     }
@@ -369,9 +385,7 @@ static PyObject *Cells_box(Cells *self, PyObject *const *args, Py_ssize_t nargs)
     if (c0 > c1 || r0 > r1) return Py_BuildValue("([][])");
     if ((c1 - c0 + 1) * (r1 - r0 + 1) > (double)most) Py_RETURN_NONE;
     const int32_t *labels = self->labels.buf, *candidates = self->candidates.buf;
-    const int64_t *starts = self->starts.buf, *offsets = self->offsets.buf;
-    Py_ssize_t n_starts = self->starts.len / 8, n_candidates = self->candidates.len / 4;
-    Py_ssize_t n_polygons = self->offsets.len / 8 - 1, count = 0;
+    Py_ssize_t count = 0;
     for (int pass = 0; pass < 2; pass++) { /* count, then gather */
         int32_t *found = NULL;
         if (pass == 1 && (found = PyMem_Malloc(sizeof(int32_t) * (count + 1))) == NULL)
@@ -384,13 +398,12 @@ static PyObject *Cells_box(Cells *self, PyObject *const *args, Py_ssize_t nargs)
                     if (found) found[k] = label;
                     k++;
                 } else if (label <= -2) {
-                    Py_ssize_t slot = -2 - (Py_ssize_t)label;
-                    if (slot + 1 >= n_starts || starts[slot] < 0 || starts[slot + 1] > n_candidates ||
-                        starts[slot + 1] < starts[slot]) {
+                    int64_t start, end;
+                    if (!slot_range(self, -2 - (Py_ssize_t)label, &start, &end)) {
                         PyMem_Free(found);
                         Py_RETURN_NONE;
                     }
-                    for (int64_t i = starts[slot]; i < starts[slot + 1]; i++) {
+                    for (int64_t i = start; i < end; i++) {
                         if (found) found[k] = candidates[i];
                         k++;
                     }
@@ -411,12 +424,9 @@ static PyObject *Cells_box(Cells *self, PyObject *const *args, Py_ssize_t nargs)
                 Py_CLEAR(polygons);
                 break;
             }
-            int relation = UNDECIDED;
-            if (c < n_polygons) {
-                int64_t a = offsets[c], e = offsets[c + 1];
-                if (a >= 0 && e <= self->blob.len && e >= a && e - a <= SCAN_MOST_BYTES)
-                    relation = wkb_box((const uint8_t *)self->blob.buf + a, e - a, &q);
-            }
+            Py_ssize_t size;
+            const uint8_t *wkb = scanned_wkb(self, c, &size);
+            int relation = wkb == NULL ? UNDECIDED : wkb_box(wkb, size, &q);
             PyObject *polygon = PyLong_FromLong(c), *how = PyLong_FromLong(relation);
             if (!polygon || !how || PyList_Append(polygons, polygon) < 0 ||
                 PyList_Append(relations, how) < 0) {
