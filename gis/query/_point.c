@@ -1,7 +1,7 @@
-/* gis.query._point — a single lookup's inner loops, compiled.
+/* gis.query._point — a single lookup's inner loops, and its WKB reader's for the build, compiled.
  *
  * A lookup over HTTP costs the stack ~17 µs; the Python of a point outside every grid cost as
- * much again (issue 16).  Five loops live here; the Python beside them (gis/query/cells.py,
+ * much again (issue 16).  Six loops live here; the Python beside them (gis/query/cells.py,
  * gis/query/lookup_near.py) still answers what they leave to it:
  *
  * - Cells.covering(x, y): the cell index's answer for one point (CellIndex.covering_point),
@@ -22,6 +22,8 @@
  *   grid of many (NearLists making a block's list and edges, GridIndex's full search), each
  *   geod_inverse skipped where the angle on the sphere already puts it beyond the least +
  *   extra.
+ * - wkb_bounds(blob, offsets, out): each WKB polygon's bounds, read by the same reader (the
+ *   index builder's million grids without decoding each into GEOS, ~6 s of the read).
  * - walk(lists, x, y, ...): the entry of a point's block (NearLists._first, then _block down
  *   the entries already made); None sends the point to the Python that makes them.
  *
@@ -152,6 +154,90 @@ static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
     return crossings < 0 ? -1 : crossings & 1;
 }
 
+/* A C-contiguous read-only buffer of `itemsize`-byte items, or -1 with an error set. */
+static int take(PyObject *array, Py_buffer *view, Py_ssize_t itemsize, const char *name) {
+    if (PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected, got %zd", name, itemsize,
+                     view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    double x0, y0, x1, y1;
+} Bounds;
+
+/* One ring's vertices added to the bounds; -1 when the WKB is short or a coordinate NaN. */
+static int ring_bounds(Reader *r, void *query) {
+    Bounds *b = query;
+    uint32_t n;
+    const uint8_t *p = ring_vertices(r, &n);
+    if (p == NULL) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        double x, y;
+        vertex(p, i, &x, &y);
+        if (isnan(x) || isnan(y)) return -1;
+        b->x0 = x < b->x0 ? x : b->x0;
+        b->y0 = y < b->y0 ? y : b->y0;
+        b->x1 = x > b->x1 ? x : b->x1;
+        b->y1 = y > b->y1 ? y : b->y1;
+    }
+    return 0;
+}
+
+static PyObject *wkb_bounds(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "wkb_bounds(blob, offsets, out)");
+        return NULL;
+    }
+    Py_buffer blob, offsets, out;
+    if (take(args[0], &blob, 1, "blob") < 0) return NULL;
+    if (take(args[1], &offsets, 8, "offsets") < 0) {
+        PyBuffer_Release(&blob);
+        return NULL;
+    }
+    Py_ssize_t n = offsets.len / 8 - 1;
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&blob);
+        PyBuffer_Release(&offsets);
+        return NULL;
+    }
+    if (n < 0 || out.len != n * 4 * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "out: 4 doubles per polygon of the offsets");
+        n = -1;
+    }
+    Py_ssize_t left = 0;
+    if (n > 0) {
+        const int64_t *at = offsets.buf;
+        const uint8_t *bytes = blob.buf;
+        double *o = out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++, o += 4) {
+            Bounds b = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+            int64_t start = at[i], end = at[i + 1];
+            if (start < 0 || end < start || end > blob.len ||
+                wkb_crossings(bytes + start, end - start, ring_bounds, &b) < 0 || b.x0 > b.x1) {
+                o[0] = o[1] = o[2] = o[3] = NAN;
+                left++;
+                continue;
+            }
+            o[0] = b.x0;
+            o[1] = b.y0;
+            o[2] = b.x1;
+            o[3] = b.y1;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return n < 0 ? NULL : PyLong_FromSsize_t(left);
+}
+
 /* ------------------------------------------------------------------ a box and a polygon */
 
 #define BOX_APART 0   /* the polygon does not meet the box */
@@ -247,17 +333,6 @@ static void Cells_dealloc(Cells *self) {
                           &self->sub_labels, &self->blob,   &self->offsets};
     for (int i = 0; i < self->held; i++) PyBuffer_Release(views[i]);
     Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int take(PyObject *array, Py_buffer *view, Py_ssize_t itemsize, const char *name) {
-    if (PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
-    if (view->itemsize != itemsize) {
-        PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected, got %zd", name, itemsize,
-                     view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
 }
 
 static int Cells_init(Cells *self, PyObject *args, PyObject *kwds) {
@@ -770,6 +845,10 @@ static PyMethodDef methods[] = {
      "measure_near(edges, spans, x, y, extra, out, per_edge): per edge of the spans or per "
      "span the geodesic metres to its point nearest on the sphere, where it may be within "
      "the least + extra, else inf: see gis.query.lookup_near."},
+    {"wkb_bounds", (PyCFunction)(void (*)(void))wkb_bounds, METH_FASTCALL,
+     "wkb_bounds(blob, offsets, out) -> how many polygons it left NaN: each WKB polygon's "
+     "(x0, y0, x1, y1) into out, NaN for one it does not read or with no vertex: see "
+     "gis.query.cell_shapes.wkb_bounds."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size, split, far_share) -> the entry of "
      "the point's block "

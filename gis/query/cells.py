@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 
 from gis.query import _point
+from gis.query.boxes import BoxTree
 from gis.query.cell_shapes import Outline, Shapes, WkbShapes, outlines, ranges
 
 CELLS_PER_POLYGON = 64
@@ -84,15 +85,16 @@ class CellIndex:
     def __init__(
         self,
         polygons: Shapes,
-        tree: shapely.STRtree,
+        bounds: np.ndarray,
         edges: Callable[[], Iterator[Outline]] | None = None,
     ) -> None:
-        """``tree``: an STRtree of ``polygons`` or of their bounding boxes; ``edges``: makes
-        the outlines of ``polygons`` (:func:`wkb_outlines`; by default :func:`outlines`)."""
+        """``bounds``: each polygon's (x0, y0, x1, y1); ``edges``: makes the outlines of
+        ``polygons`` (:func:`wkb_outlines`; by default :func:`outlines`)."""
         self.polygons: Shapes = polygons
         self._levels: list[np.ndarray] | None = None
         n = max(len(polygons), 1)
-        x0, y0, x1, y1 = shapely.total_bounds(tree.geometries) if len(polygons) else (0, 0, 1, 1)
+        tree = BoxTree(bounds)
+        x0, y0, x1, y1 = tree.total_bounds() if len(polygons) else (0, 0, 1, 1)
         target = min(MAX_CELLS, max(MIN_CELLS, CELLS_PER_POLYGON * n))
         size = float(np.sqrt(max((x1 - x0) * (y1 - y0), 1e-12) / target))
         self.size = size
@@ -126,7 +128,7 @@ class CellIndex:
         mixed_polygon: np.ndarray,
         centres: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
         polygons: Shapes,
-        tree: shapely.STRtree,
+        tree: BoxTree,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels of ``count`` cells in rows of ``row`` (a polygon's index, -1 for none, or
         -2 - slot for a mixed cell), the slots' starts in the candidates, the candidates:
@@ -140,7 +142,7 @@ class CellIndex:
         first[::row] = free[::row]
         runs = np.flatnonzero(first)
         cx, cy = centres(runs)
-        point, polygon = tree.query(shapely.points(cx, cy))
+        point, polygon = tree.query(cx, cy)
         hit = np.zeros(len(point), dtype=bool)
         for a in range(0, len(point), RUN_CHUNK):  # runs are in row order: a band at a time
             at = slice(a, a + RUN_CHUNK)
@@ -156,7 +158,7 @@ class CellIndex:
     def _refine(
         self,
         polygons: Shapes,
-        tree: shapely.STRtree,
+        tree: BoxTree,
         make: Callable[[], Iterator[Outline]],
         n: int,
         eps: float,
@@ -172,7 +174,7 @@ class CellIndex:
         crowded = np.flatnonzero(np.diff(self.candidate_start) > CROWDED)
         if not len(crowded):
             return
-        boxes = shapely.bounds(tree.geometries)
+        boxes = tree.bounds
         typical = float(
             np.median(
                 np.sqrt(

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import shapely
 from sqlalchemy import Connection
 
 from gis.query.cell_shapes import WkbShapes, wkb_outlines
@@ -104,27 +103,36 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
     thread: it must not share anything with the caller's thread meanwhile; their outer edges
     found in that thread while this one makes their cells)."""
     levels = {level: read(level) for level in AREA_LEVELS}
-    area_rows = sorted((row for lv in levels.values() for row in lv.rows), key=lambda r: r["code"])
-    position = {row["code"]: i for i, row in enumerate(area_rows)}
+    area = sorted(
+        (
+            region
+            for lv in levels.values()
+            for region in zip(
+                *(lv.column(f) for f in ("code", "name", "level", "parent_code")), strict=True
+            )
+        ),
+        key=lambda region: region[0],
+    )
+    position = {code: i for i, (code, *_) in enumerate(area)}
 
-    def parents(mine: list[dict[str, Any]]) -> np.ndarray:
-        return np.array([position.get(row["parent_code"], -1) for row in mine], dtype=np.int32)
+    def numbers(codes: list[str | None]) -> np.ndarray:
+        """Each code's region number (-1: none)."""
+        return np.array([position.get(code, -1) for code in codes], dtype=np.int32)
 
     arrays = {
-        "region.level": np.array([AREA_LEVELS.index(r["level"]) for r in area_rows], np.int8),
-        "region.parent": parents(area_rows),
+        "region.level": np.array([AREA_LEVELS.index(r[2]) for r in area], np.int8),
+        "region.parent": numbers([r[3] for r in area]),
     }
-    arrays["region.records"], arrays["region.offsets"] = _blob(
-        [_json([row["code"], row["name"]]) for row in area_rows]
-    )
-    del area_rows
+    arrays["region.records"], arrays["region.offsets"] = _blob([_json(r[:2]) for r in area])
+    del area
 
     def level_of(level: str, found: LevelRows) -> dict[str, np.ndarray]:
         made: dict[str, np.ndarray] = {}
         if level == "grid":
-            made["grid.parent"] = parents(found.rows)
+            made["grid.parent"] = numbers(found.column("parent_code"))
+            n = len(GRID_FIELDS)  # the first of each row's fields (FIELDS)
             made["grid.records"], made["grid.offsets"] = _blob(
-                [_json({f: row[f] for f in GRID_FIELDS}) for row in found.rows]
+                [_json(dict(zip(GRID_FIELDS, row[:n], strict=True))) for row in found.rows]
             )
             b = found.bounds
             made["grid.bounds"] = np.array(
@@ -133,16 +141,14 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
                 else (0.0, 0.0, 0.0, 0.0)
             )
         made[f"{level}.wkb"], made[f"{level}.wkb_offsets"] = found.blob, found.offsets
-        made[f"{level}.region"] = np.array(
-            [position.get(row["code"], -1) for row in found.rows], np.int32
-        )
-        # the rows' fields are in the arrays now: not held through the cells (~0.8 KB a
-        # row: ~0.8 GB of a province's grids at the build's peak)
+        made[f"{level}.region"] = numbers(found.column("code"))
+        # the fields are in the arrays now: not held through the cells (a province's
+        # grids' are hundreds of MB at the build's peak)
         found.rows.clear()
         if len(found.bounds):  # polygons decoded from the blob as the build needs them
             index = CellIndex(
                 WkbShapes(found.blob, found.offsets),
-                shapely.STRtree(shapely.box(*found.bounds.T)),
+                found.bounds,
                 lambda: wkb_outlines(found.blob, found.offsets),
             )
             made |= {f"{level}.cells.{name}": array for name, array in index.arrays().items()}

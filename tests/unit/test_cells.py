@@ -35,7 +35,7 @@ def test_cells_match_covers_on_3000_voronoi_grids() -> None:
     rng = np.random.default_rng(11)
     cells = _voronoi(3000, rng)
     shapely.prepare(cells)
-    index = CellIndex(cells, shapely.STRtree(cells))
+    index = CellIndex(cells, shapely.bounds(cells))
 
     coords = np.unique(shapely.get_coordinates(cells), axis=0)
     rings = [shapely.get_coordinates(c.exterior) for c in cells[::5]]
@@ -131,7 +131,7 @@ def test_a_cell_lists_only_polygons_whose_outline_passes_through_it() -> None:
     """No spurious candidate: a cell wholly inside a polygon that listed only a neighbour
     (whose edge merely passes a corner nearby) would answer "outside" for its points."""
     cells = _voronoi(30_000, np.random.default_rng(5))
-    index = CellIndex(cells, shapely.STRtree(cells))
+    index = CellIndex(cells, shapely.bounds(cells))
     slots = np.flatnonzero(np.diff(index.candidate_start))
     cell = np.flatnonzero(index.labels <= -2)[slots]
     count = np.diff(index.candidate_start)[slots]
@@ -152,7 +152,7 @@ def test_coarse_cells_are_refined_and_still_match_covers() -> None:
     rng = np.random.default_rng(13)
     town = shapely.box(126.0, 47.0, 126.02, 47.02)
     cells = np.r_[_voronoi(3000, rng), town]
-    index = CellIndex(cells, shapely.STRtree(cells))
+    index = CellIndex(cells, shapely.bounds(cells))
     assert index.split >= REFINE_FROM and len(index.sub_labels)
 
     coords = np.unique(shapely.get_coordinates(cells), axis=0)
@@ -180,7 +180,7 @@ def test_coarse_cells_are_refined_and_still_match_covers() -> None:
         slot = -2 - label[label <= -2].astype(np.int64)
         return float(np.diff(index.candidate_start)[slot].sum() / len(x))
 
-    coarse = CellIndex(cells, shapely.STRtree(cells))
+    coarse = CellIndex(cells, shapely.bounds(cells))
     coarse.split = 1  # the same cells, unrefined
     x, y = random[:, 0], random[:, 1]
     assert tested(index, x, y) < tested(coarse, x, y) / 3
@@ -191,9 +191,8 @@ def _wkb_index(polygons: np.ndarray) -> CellIndex:
     wkb = [shapely.to_wkb(p, byte_order=1) for p in polygons]
     offsets = np.r_[0, np.cumsum([len(w) for w in wkb])]
     blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
-    boxes = shapely.box(*shapely.bounds(polygons).T)
     return CellIndex(
-        WkbShapes(blob, offsets), shapely.STRtree(boxes), lambda: wkb_outlines(blob, offsets)
+        WkbShapes(blob, offsets), shapely.bounds(polygons), lambda: wkb_outlines(blob, offsets)
     )
 
 
@@ -259,7 +258,7 @@ def test_a_box_s_cover_is_geos_s_over_every_polygon() -> None:
     answers = set()
     for index in (
         _wkb_index(cells),
-        CellIndex(cells, shapely.STRtree(cells)),
+        CellIndex(cells, shapely.bounds(cells)),
         _wkb_index(overlapping),
     ):
         polygons = overlapping if len(index.polygons) > len(cells) else cells

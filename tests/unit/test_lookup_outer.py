@@ -221,8 +221,8 @@ def test_a_negative_zero_is_the_same_vertex() -> None:
 def test_the_grids_rows_are_let_go_before_their_cells_are_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The build's peak is the grids' cells and outline, made together; the rows' fields
-    (~0.8 KB a grid: ~0.8 GB of a province's) are in the arrays by then and not held."""
+    """The build's peak is the grids' cells and outline, made together; the grids' fields
+    (hundreds of MB of a province's) are in the arrays by then and not held."""
     rows = _rows(_cells(300, 3))
     read: dict[str, LevelRows] = {}
     held_at_cells: list[int] = []
