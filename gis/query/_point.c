@@ -1,7 +1,7 @@
-/* gis.query._point — a single lookup's inner loops, and its WKB reader's for the build, compiled.
+/* gis.query._point — a single lookup's inner loops, compiled.
  *
  * A lookup over HTTP costs the stack ~17 µs; the Python of a point outside every grid cost as
- * much again (issue 16).  Six loops live here; the Python beside them (gis/query/cells.py,
+ * much again (issue 16).  Five loops live here; the Python beside them (gis/query/cells.py,
  * gis/query/lookup_near.py) still answers what they leave to it:
  *
  * - Cells.covering(x, y): the cell index's answer for one point (CellIndex.covering_point),
@@ -22,8 +22,6 @@
  *   grid of many (NearLists making a block's list and edges, GridIndex's full search), each
  *   geod_inverse skipped where the angle on the sphere already puts it beyond the least +
  *   extra.
- * - wkb_bounds(blob, offsets, out): each WKB polygon's bounds, read by the same reader (the
- *   index builder's million grids without decoding each into GEOS, ~6 s of the read).
  * - walk(lists, x, y, ...): the entry of a point's block (NearLists._first, then _block down
  *   the entries already made); None sends the point to the Python that makes them.
  *
@@ -35,8 +33,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_wkb.h"
+
 #define UNDECIDED (-2)
-#define EDGE_GUARD 1e-9 /* degrees (~0.1 mm) */
 /* A candidate of more WKB than this (~16 000 vertices: a county's outline) is left to GEOS,
  * prepared (gis/query/cell_shapes.py LONG_BYTES): the scan costs ~3 ns a vertex (600 µs a
  * point beside a county of 200 000), prepared GEOS a few µs once the polygon is decoded and
@@ -45,198 +44,12 @@
 
 /* ------------------------------------------------------------------ point in WKB polygons */
 
-typedef struct {
-    const uint8_t *at, *end;
-} Reader;
 
-static int read_u32(Reader *r, uint32_t *v) {
-    if (r->end - r->at < 4) return -1;
-    memcpy(v, r->at, 4);
-    r->at += 4;
-    return 0;
-}
 
-/* Vertex i of a ring's bytes. */
-static inline void vertex(const uint8_t *p, uint32_t i, double *x, double *y) {
-    memcpy(x, p + 16 * (size_t)i, 8);
-    memcpy(y, p + 16 * (size_t)i + 8, 8);
-}
 
-/* Whether the edge crosses the ray from (x, y) towards +x (a vertex counts above). */
-static inline int crosses(double x1, double y1, double x2, double y2, double x, double y) {
-    return (y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1);
-}
 
-/* A ring's vertex count and its first vertex's bytes (16 a vertex), the reader moved past
- * them; NULL when the WKB is short. */
-static const uint8_t *ring_vertices(Reader *r, uint32_t *n) {
-    if (read_u32(r, n) < 0 || (uint64_t)(r->end - r->at) < (uint64_t)*n * 16) return NULL;
-    const uint8_t *p = r->at;
-    r->at += (size_t)*n * 16;
-    return p;
-}
 
-typedef struct {
-    double x, y;
-} PointQuery;
 
-/* One ring's crossings of the ray from (x, y) towards +x; -1 when the point is within the
- * guard of an edge or the WKB is short. */
-static int ring_crossings(Reader *r, void *query) {
-    const PointQuery *q = query;
-    double x = q->x, y = q->y;
-    uint32_t n;
-    const uint8_t *p = ring_vertices(r, &n);
-    if (p == NULL) return -1;
-    int crossings = 0;
-    double x1, y1, x2, y2;
-    if (n == 0) return 0;
-    vertex(p, 0, &x1, &y1);
-    for (uint32_t i = 1; i < n; i++) {
-        vertex(p, i, &x2, &y2);
-        double lo_x = x1 < x2 ? x1 : x2, hi_x = x1 < x2 ? x2 : x1;
-        double lo_y = y1 < y2 ? y1 : y2, hi_y = y1 < y2 ? y2 : y1;
-        if (x >= lo_x - EDGE_GUARD && x <= hi_x + EDGE_GUARD && y >= lo_y - EDGE_GUARD &&
-            y <= hi_y + EDGE_GUARD) {
-            /* near the edge's box: its distance to the segment */
-            double dx = x2 - x1, dy = y2 - y1, length = dx * dx + dy * dy;
-            double t = length > 0 ? ((x - x1) * dx + (y - y1) * dy) / length : 0.0;
-            t = t < 0 ? 0 : t > 1 ? 1 : t;
-            double ex = x1 + t * dx - x, ey = y1 + t * dy - y;
-            if (ex * ex + ey * ey <= EDGE_GUARD * EDGE_GUARD) return -1;
-        }
-        if (crosses(x1, y1, x2, y2, x, y)) crossings++;
-        x1 = x2;
-        y1 = y2;
-    }
-    return crossings;
-}
-
-/* The crossings `ring` counts over every ring of a WKB polygon or multipolygon; -1 when a
- * ring gives -1 or the WKB is one this reader does not take (big-endian, Z/M, another
- * type). */
-static int wkb_crossings(const uint8_t *wkb, Py_ssize_t size, int (*ring)(Reader *, void *),
-                         void *query) {
-    Reader r = {wkb, wkb + size};
-    uint32_t type, parts = 1;
-    if (size < 5 || r.at[0] != 1) return -1;
-    r.at++;
-    if (read_u32(&r, &type) < 0) return -1;
-    if (type == 6) {
-        if (read_u32(&r, &parts) < 0) return -1;
-    } else if (type != 3) {
-        return -1;
-    }
-    int crossings = 0;
-    for (uint32_t k = 0; k < parts; k++) {
-        if (type == 6) {
-            uint32_t part_type;
-            if (r.end - r.at < 1 || r.at[0] != 1) return -1;
-            r.at++;
-            if (read_u32(&r, &part_type) < 0 || part_type != 3) return -1;
-        }
-        uint32_t rings;
-        if (read_u32(&r, &rings) < 0) return -1;
-        for (uint32_t j = 0; j < rings; j++) {
-            int c = ring(&r, query);
-            if (c < 0) return -1;
-            crossings += c;
-        }
-    }
-    return crossings;
-}
-
-/* 1: the WKB polygon or multipolygon covers the point, 0: it does not, -1: undecided (near an
- * edge, or a WKB this reader does not take). */
-static int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, double y) {
-    PointQuery q = {x, y};
-    int crossings = wkb_crossings(wkb, size, ring_crossings, &q);
-    return crossings < 0 ? -1 : crossings & 1;
-}
-
-/* A C-contiguous read-only buffer of `itemsize`-byte items, or -1 with an error set. */
-static int take(PyObject *array, Py_buffer *view, Py_ssize_t itemsize, const char *name) {
-    if (PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
-    if (view->itemsize != itemsize) {
-        PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected, got %zd", name, itemsize,
-                     view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct {
-    double x0, y0, x1, y1;
-} Bounds;
-
-/* One ring's vertices added to the bounds; -1 when the WKB is short or a coordinate NaN. */
-static int ring_bounds(Reader *r, void *query) {
-    Bounds *b = query;
-    uint32_t n;
-    const uint8_t *p = ring_vertices(r, &n);
-    if (p == NULL) return -1;
-    for (uint32_t i = 0; i < n; i++) {
-        double x, y;
-        vertex(p, i, &x, &y);
-        if (isnan(x) || isnan(y)) return -1;
-        b->x0 = x < b->x0 ? x : b->x0;
-        b->y0 = y < b->y0 ? y : b->y0;
-        b->x1 = x > b->x1 ? x : b->x1;
-        b->y1 = y > b->y1 ? y : b->y1;
-    }
-    return 0;
-}
-
-static PyObject *wkb_bounds(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "wkb_bounds(blob, offsets, out)");
-        return NULL;
-    }
-    Py_buffer blob, offsets, out;
-    if (take(args[0], &blob, 1, "blob") < 0) return NULL;
-    if (take(args[1], &offsets, 8, "offsets") < 0) {
-        PyBuffer_Release(&blob);
-        return NULL;
-    }
-    Py_ssize_t n = offsets.len / 8 - 1;
-    if (PyObject_GetBuffer(args[2], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&blob);
-        PyBuffer_Release(&offsets);
-        return NULL;
-    }
-    if (n < 0 || out.len != n * 4 * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "out: 4 doubles per polygon of the offsets");
-        n = -1;
-    }
-    Py_ssize_t left = 0;
-    if (n > 0) {
-        const int64_t *at = offsets.buf;
-        const uint8_t *bytes = blob.buf;
-        double *o = out.buf;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++, o += 4) {
-            Bounds b = {INFINITY, INFINITY, -INFINITY, -INFINITY};
-            int64_t start = at[i], end = at[i + 1];
-            if (start < 0 || end < start || end > blob.len ||
-                wkb_crossings(bytes + start, end - start, ring_bounds, &b) < 0 || b.x0 > b.x1) {
-                o[0] = o[1] = o[2] = o[3] = NAN;
-                left++;
-                continue;
-            }
-            o[0] = b.x0;
-            o[1] = b.y0;
-            o[2] = b.x1;
-            o[3] = b.y1;
-        }
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&blob);
-    PyBuffer_Release(&offsets);
-    PyBuffer_Release(&out);
-    return n < 0 ? NULL : PyLong_FromSsize_t(left);
-}
 
 /* ------------------------------------------------------------------ a box and a polygon */
 
@@ -278,7 +91,8 @@ static int segment_meets(double x1, double y1, double x2, double y2, double bx0,
 /* One ring against the box: the crossings of the ray from its corner (x0, y0) towards +x
  * when no edge comes within BOX_GUARD of the box; else it marks the box `near` an edge or,
  * when an edge crosses the box shrunk by BOX_GUARD, `across` it (then -1: decided). */
-static int ring_box(Reader *r, void *query) {
+static int ring_box(Reader *r, void *query, uint32_t j) {
+    (void)j;
     BoxQuery *q = query;
     uint32_t n;
     const uint8_t *p = ring_vertices(r, &n);
@@ -312,7 +126,7 @@ static int ring_box(Reader *r, void *query) {
  * the corner is no nearer than BOX_GUARD to an edge, so its crossings are exact. */
 static int wkb_box(const uint8_t *wkb, Py_ssize_t size, BoxQuery *q) {
     q->near = q->across = 0;
-    int crossings = wkb_crossings(wkb, size, ring_box, q);
+    int crossings = wkb_rings(wkb, size, ring_box, q);
     if (q->across) return BOX_ACROSS;
     if (crossings < 0 || q->near) return UNDECIDED;
     return crossings & 1 ? BOX_COVERED : BOX_APART;
@@ -845,10 +659,6 @@ static PyMethodDef methods[] = {
      "measure_near(edges, spans, x, y, extra, out, per_edge): per edge of the spans or per "
      "span the geodesic metres to its point nearest on the sphere, where it may be within "
      "the least + extra, else inf: see gis.query.lookup_near."},
-    {"wkb_bounds", (PyCFunction)(void (*)(void))wkb_bounds, METH_FASTCALL,
-     "wkb_bounds(blob, offsets, out) -> how many polygons it left NaN: each WKB polygon's "
-     "(x0, y0, x1, y1) into out, NaN for one it does not read or with no vertex: see "
-     "gis.query.cell_shapes.wkb_bounds."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "walk(lists, x, y, bx0, by0, bx1, by1, x0, y0, size, split, far_share) -> the entry of "
      "the point's block "

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import shapely
 
-from gis.query import _point
+from gis.query import _wkb
 
 OUTLINE_CHUNK = 1 << 15
 """Polygons whose edges are rasterised at a time (bounded memory) ..."""
@@ -75,57 +75,41 @@ def _outline(polygons: np.ndarray) -> Outline:
 
 def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
     """The outlines of the polygons stored as WKB ``blob[offsets[i]:offsets[i + 1]]``,
-    a bounded run (:func:`chunks`, 16 bytes a vertex) at a time, mostly read straight from
-    the bytes: a polygon of one ring (little-endian 2D ``Polygon``, or ``MultiPolygon`` of
-    one such — what PostGIS's ``ST_AsBinary`` gives for grids) is its header and then its
-    vertices, gathered with numpy; any other through shapely.  (Making shapely rings of a
-    million polygons takes ten times as long as the rest of the index.)"""
+    a bounded run (:func:`chunks`, 16 bytes a vertex) at a time, read compiled
+    (``gis/query/_wkb.c``: little-endian 2D polygons and multipolygons, what PostGIS's
+    ``ST_AsBinary`` gives); any other through shapely.  (Making shapely rings of a million
+    polygons takes ten times as long as the rest of the index; gathering their vertices
+    with numpy took ~4.5 s a pass of a province's grids, twice a build.)"""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     for s, e in chunks(offsets // 16):
-        first, end = offsets[s:e], offsets[s + 1 : e + 1]
-        k = len(first)
-        head = blob[np.minimum(first[:, None] + np.arange(22), max(len(blob) - 1, 0))]
-
-        def word(at: int, head: np.ndarray = head) -> np.ndarray:
-            return np.ascontiguousarray(head[:, at : at + 4]).view("<u4")[:, 0]
-
-        ndr = head[:, 0] == 1
-        multi = ndr & (word(1) == 6) & (word(5) == 1) & (head[:, 9] == 1) & (word(10) == 3)
-        multi &= word(14) == 1
-        plain = ndr & (word(1) == 3) & (word(5) == 1)
-        count = np.where(multi, word(18), word(9)).astype(np.int64)
-        at = first + np.where(multi, 22, 13)
-        simple = (multi | plain) & (end - at == 16 * count)
-        vertices, ring, owner, hole = [], [], [np.arange(s, s + k)], [np.zeros(k, bool)]
-        for r in range(8):  # the vertices of each residue of their offset mod 8, as doubles
-            mine = np.flatnonzero(simple & (at % 8 == r))
-            if len(mine):
-                doubles = blob[r : r + (len(blob) - r) // 8 * 8].view("<f8")
-                _, index = ranges((at[mine] - r) // 8, 2 * count[mine])
-                vertices.append(doubles[index].reshape(-1, 2))
-                ring.append(np.repeat(mine, count[mine]))
-        if len(others := np.flatnonzero(~simple)):
-            wkb = [blob[a:b].tobytes() for a, b in zip(first[others], end[others], strict=True)]
-            coords, ring_of, polygon, holes = _outline(shapely.from_wkb(wkb))
-            vertices.append(coords)
-            ring.append(ring_of + k)
-            owner.append(others[polygon] + s)
-            hole.append(holes)
-        yield (
-            np.concatenate(vertices),
-            np.concatenate(ring),
-            np.concatenate(owner),
-            np.concatenate(hole),
-        )
+        mine = offsets[s : e + 1]
+        vertices, rings = np.empty(e - s, np.int64), np.empty(e - s, np.int64)
+        refused = _wkb.counts(blob, mine, vertices, rings)
+        read = vertices >= 0
+        coords = np.empty((int(vertices[read].sum()), 2))
+        ring = np.empty(len(coords), np.int64)
+        owner = np.empty(int(rings[read].sum()), np.int64)
+        hole = np.empty(len(owner), bool)
+        _wkb.outline(blob, mine, s, coords, ring, owner, hole)
+        if refused:
+            others = np.flatnonzero(~read)
+            wkb = [bytes(blob[mine[i] : mine[i + 1]]) for i in others.tolist()]
+            more, ring_of, polygon, holes = _outline(shapely.from_wkb(wkb))
+            coords = np.concatenate([coords, more])
+            ring = np.concatenate([ring, ring_of + len(owner)])
+            owner = np.concatenate([owner, others[polygon] + s])
+            hole = np.concatenate([hole, holes])
+        yield coords, ring, owner, hole
 
 
 def wkb_bounds(blob: bytes | np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Each WKB polygon's (x0, y0, x1, y1) in ``blob`` (``offsets``: n + 1), as
-    ``shapely.bounds`` gives them: read compiled, no polygon decoded (decoding a province's
-    million grids for their bounds took ~6 s); those the reader leaves (another byte order,
-    Z/M, empty) from shapely."""
+    ``shapely.bounds`` gives them: read compiled (``gis/query/_wkb.c``), no polygon decoded
+    (decoding a province's million grids for their bounds took ~6 s); those the reader
+    leaves (another byte order, Z/M, empty) from shapely."""
     out = np.empty((len(offsets) - 1, 4))
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if _point.wkb_bounds(blob, offsets, out):
+    if _wkb.bounds(blob, offsets, out):
         left = np.flatnonzero(np.isnan(out).any(axis=1))
         data = memoryview(blob).cast("B")
         wkb = [bytes(data[offsets[i] : offsets[i + 1]]) for i in left.tolist()]
@@ -186,3 +170,20 @@ class WkbShapes:
         if len(indices) >= PREPARE_ABOVE * len(unique):
             shapely.prepare(shapes)
         return shapes[where]
+
+
+def covers_xy(polygons: Shapes, which: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether polygon ``which[i]`` covers point (``x[i]``, ``y[i]``) (a point on its boundary
+    is covered): WKB polygons (:class:`WkbShapes`) by the compiled crossing number
+    (``gis/query/_wkb.c``), GEOS deciding the points within a hair of an edge and what the
+    reader refuses; shapely's polygons by GEOS."""
+    if not isinstance(polygons, WkbShapes):
+        return shapely.intersects_xy(polygons[which], x, y)
+    which = np.ascontiguousarray(which, dtype=np.int64)
+    x, y = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
+    out = np.empty(len(which), dtype=np.int8)
+    offsets = np.ascontiguousarray(polygons.offsets, dtype=np.int64)
+    if _wkb.covers(polygons.blob, offsets, which, x, y, out):
+        left = np.flatnonzero(out < 0)
+        out[left] = shapely.intersects_xy(polygons[which[left]], x[left], y[left])
+    return out.astype(bool)

@@ -28,7 +28,7 @@ import shapely
 
 from gis.query import _point
 from gis.query.boxes import BoxTree
-from gis.query.cell_shapes import Outline, Shapes, WkbShapes, outlines, ranges
+from gis.query.cell_shapes import Outline, Shapes, WkbShapes, covers_xy, outlines, ranges
 
 CELLS_PER_POLYGON = 64
 MIN_CELLS = 1 << 20
@@ -73,7 +73,7 @@ class Gaps(Protocol):
 
 RUN_CHUNK = 200_000
 """(Run, polygon) pairs tested at a time: a band of rows, whose polygons alone are decoded
-when they come as WKB (:class:`gis.query.cell_shapes.WkbShapes`)."""
+where GEOS decides (:func:`gis.query.cell_shapes.covers_xy`)."""
 
 
 class CellIndex:
@@ -146,7 +146,7 @@ class CellIndex:
         hit = np.zeros(len(point), dtype=bool)
         for a in range(0, len(point), RUN_CHUNK):  # runs are in row order: a band at a time
             at = slice(a, a + RUN_CHUNK)
-            hit[at] = shapely.intersects_xy(polygons[polygon[at]], cx[point[at]], cy[point[at]])
+            hit[at] = covers_xy(polygons, polygon[at], cx[point[at]], cy[point[at]])
         label = _lowest(point[hit], polygon[hit], len(runs))
         labels[free] = label[(np.cumsum(first) - 1)[free]]
         return (
@@ -347,10 +347,10 @@ class CellIndex:
         count = self.candidate_start[slot + 1] - start
         point, candidate = ranges(start, count)
         candidate = self.candidates[candidate]
-        order = np.argsort(candidate, kind="stable")  # GEOS tests in memory order
+        order = np.argsort(candidate, kind="stable")  # polygons tested in memory order
         point, candidate = point[order], candidate[order]
         p = where[point]
-        hit = shapely.intersects_xy(self.polygons[candidate], lon[p], lat[p])
+        hit = covers_xy(self.polygons, candidate, lon[p], lat[p])
         found[where] = _lowest(point[hit], candidate[hit], len(where))
         return found
 

@@ -16,7 +16,7 @@ import shapely
 
 from gis.geo.geodesy import GEOD
 from gis.query import _point
-from gis.query.cell_shapes import LONG_BYTES, LONG_KEPT, WkbShapes, wkb_bounds, wkb_outlines
+from gis.query.cell_shapes import LONG_BYTES, LONG_KEPT, WkbShapes, wkb_outlines
 from gis.query.cells import CellIndex
 from gis.query.lookup_arrays import _blob
 from gis.query.lookup_near import measure_edges, measure_near
@@ -145,33 +145,6 @@ def test_wkb_the_compiled_reader_does_not_take_is_left_to_geos() -> None:
     for cut in (3, 9, 13, len(whole[0]) - 8):  # the same cells over a short first polygon
         index.polygons = WkbShapes(*_blob([whole[0][:cut], whole[1]]))
         assert index._compiled().covering(0.99999, 0.3) == _point.UNDECIDED
-
-
-def test_wkb_bounds_are_shapely_s_for_every_polygon_and_every_wkb() -> None:
-    """The builder's bounds read from WKB equal ``shapely.bounds``: polygons with holes,
-    multipolygons, an empty one; big-endian, 3D and short WKB left to shapely or refused,
-    never misread."""
-    rng = np.random.default_rng(5)
-    centres = shapely.points(rng.uniform(100, 101, 400), rng.uniform(30, 31, 400))
-    shapes = shapely.buffer(centres, rng.uniform(0.001, 0.05, 400))
-    holed = shapely.difference(shapes[:50], shapely.buffer(centres[:50], 0.0005))
-    many = shapely.multipolygons([shapes[i : i + 3] for i in range(100, 200, 3)])
-    polygons = np.r_[shapes, holed, many, shapely.from_wkt(["POLYGON EMPTY"])]
-    wkb = list(shapely.to_wkb(polygons, byte_order=1))
-    wkb[7] = shapely.to_wkb(polygons[7], byte_order=0)
-    wkb[8] = shapely.to_wkb(shapely.force_3d(polygons[8]))
-    blob, offsets = _blob(wkb)
-    found = wkb_bounds(blob, offsets)
-    assert np.array_equal(found, shapely.bounds(polygons), equal_nan=True)
-    out = np.empty((len(wkb), 4))
-    assert _point.wkb_bounds(blob, offsets, out) == 3, "the big-endian, 3D and empty ones"
-    short = blob[: offsets[-2] - 5]  # the last multipolygon cut, the empty one past the end
-    assert _point.wkb_bounds(short, offsets, out) == 4
-    left = [7, 8, len(wkb) - 2, len(wkb) - 1]
-    assert np.isnan(out[left]).all()
-    assert np.array_equal(np.delete(out, left, 0), np.delete(found, left, 0))
-    with pytest.raises(ValueError):
-        _point.wkb_bounds(blob, offsets, np.empty((len(wkb) - 1, 4)))
 
 
 Edge = tuple[int, tuple[float, float], tuple[float, float]]
