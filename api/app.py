@@ -49,6 +49,7 @@ from api.security_headers import SecurityHeaders
 from api.sessions import KeySessions, redact_logs
 from api.throttle import Throttle
 from api.vendor import VendorFiles
+from gis.geo.crs import crs_names
 from gis.query.lookup import LookupService
 from gis.settings import Settings, get_settings
 from gis.store.db import database_url, make_engine
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             throttle=Throttle(settings),
         )
         if not gc.get_freeze_count():  # once per process: the serving worker's app
+            crs_names()  # ~0.3 s holding the GIL: not on the first request naming a CRS
             gc.collect()
             gc.freeze()  # startup's objects live as long as the app: collections skip them
         try:
