@@ -145,7 +145,7 @@ def level_arrays(read: Callable[[str], LevelRows]) -> dict[str, np.ndarray]:
         # the fields are in the arrays now: not held through the cells (a province's
         # grids' are hundreds of MB at the build's peak)
         found.rows.clear()
-        if len(found.bounds):  # polygons decoded from the blob as the build needs them
+        if len(found.bounds):  # polygons read from the blob (decoded only where GEOS decides)
             index = CellIndex(
                 WkbShapes(found.blob, found.offsets),
                 found.bounds,
