@@ -24,33 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    Py_ssize_t itemsize;
-    int writable;
-} Want;
-
-/* Buffers of the arrays, checked for item sizes; released by the caller on success. */
-static int take_all(PyObject *const *args, Py_buffer *views, const Want *wants, int n) {
-    for (int i = 0; i < n; i++) {
-        int flags = PyBUF_C_CONTIGUOUS | (wants[i].writable ? PyBUF_WRITABLE : 0);
-        if (PyObject_GetBuffer(args[i], &views[i], flags) < 0 ||
-            views[i].itemsize != wants[i].itemsize) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected", wants[i].name,
-                             wants[i].itemsize);
-            else
-                i--; /* this one was not taken */
-            for (int j = 0; j <= i; j++) PyBuffer_Release(&views[j]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void release_all(Py_buffer *views, int n) {
-    for (int i = 0; i < n; i++) PyBuffer_Release(&views[i]);
-}
+#include "_buffers.h"
 
 static PyObject *ring_edges(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     static const Want wants[7] = {{"coords", 8, 0}, {"ring", 8, 0},   {"ring_owner", 8, 0},

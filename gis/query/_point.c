@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_buffers.h"
 #include "_wkb.h"
 
 #define UNDECIDED (-2)

@@ -15,7 +15,7 @@
  *   decoding a province's grids into GEOS for it took ~9 s.  Returns how many are undecided.
  * - counts(blob, offsets, vertices, rings): each polygon's vertices and rings; -1 for one it
  *   refuses.  Returns how many it refuses.
- * - outline(blob, offsets, first, coords, ring, owner, hole): the polygons it reads (those
+ * - outline(blob, offsets, coords, ring, owner, hole, first): the polygons it reads (those
  *   counts did not refuse), ring after ring: each vertex (x, y) into coords and its ring's
  *   number (from 0, in order) into ring; each ring's polygon (first + its position among the
  *   offsets) into owner and whether it is a hole (not the first ring of its part) into hole.
@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_buffers.h"
 #include "_wkb.h"
 
 typedef struct {
@@ -87,72 +88,39 @@ static int ring_outline(Reader *r, void *query, uint32_t j) {
     return 0;
 }
 
-/* The blob and offsets (int64, n + 1) of args[0] and args[1]: n, or -1 with an error set
- * (nothing held then). */
-static Py_ssize_t take_polygons(PyObject *const *args, Py_buffer *blob, Py_buffer *offsets) {
-    if (take(args[0], blob, 1, "blob") < 0) return -1;
-    if (take(args[1], offsets, 8, "offsets") < 0) {
-        PyBuffer_Release(blob);
-        return -1;
-    }
+/* How many polygons the offsets (int64, n + 1) give in the blob, or -1 with an error set. */
+static Py_ssize_t polygons(const Py_buffer *blob, const Py_buffer *offsets) {
     Py_ssize_t n = offsets->len / 8 - 1;
     const int64_t *at = offsets->buf;
     for (Py_ssize_t i = 0; i < n; i++)
-        if (at[i] < 0 || at[i + 1] < at[i] || at[i + 1] > blob->len) n = -2;
-    if (n < 0) {
-        PyBuffer_Release(blob);
-        PyBuffer_Release(offsets);
+        if (at[i] < 0 || at[i + 1] < at[i] || at[i + 1] > blob->len) n = -1;
+    if (n < 0)
         PyErr_SetString(PyExc_ValueError, "offsets: rising, within the blob, at least one");
-        return -1;
-    }
     return n;
-}
-
-/* Writable buffers of `count` arrays of the item sizes given; -1 with an error set (nothing
- * held then). */
-static int take_out(PyObject *const *args, Py_buffer *views, const Py_ssize_t *sizes, int count) {
-    for (int i = 0; i < count; i++) {
-        if (PyObject_GetBuffer(args[i], &views[i], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0 ||
-            views[i].itemsize != sizes[i]) {
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_TypeError, "%zd-byte items expected", sizes[i]);
-                PyBuffer_Release(&views[i]);
-            }
-            while (i-- > 0) PyBuffer_Release(&views[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void release(Py_buffer *views, int count) {
-    for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
 }
 
 static PyObject *bounds(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
+    static const Want wants[3] = {{"blob", 1, 0}, {"offsets", 8, 0}, {"out", 8, 1}};
+    Py_buffer v[3];
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "bounds(blob, offsets, out)");
         return NULL;
     }
-    Py_buffer in[2], out;
-    static const Py_ssize_t sizes[1] = {8};
-    Py_ssize_t n = take_polygons(args, &in[0], &in[1]);
-    if (n < 0) return NULL;
-    if (take_out(args + 2, &out, sizes, 1) < 0) {
-        release(in, 2);
-        return NULL;
-    }
-    if (out.len != n * 4 * (Py_ssize_t)sizeof(double)) {
-        release(in, 2);
-        release(&out, 1);
+    if (take_all(args, v, wants, 3) < 0) return NULL;
+    Py_ssize_t n = polygons(&v[0], &v[1]);
+    if (n >= 0 && v[2].len != n * 4 * (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "out: 4 doubles a polygon of the offsets");
+        n = -1;
+    }
+    if (n < 0) {
+        release_all(v, 3);
         return NULL;
     }
     Py_ssize_t left = 0;
-    const int64_t *at = in[1].buf;
-    const uint8_t *bytes = in[0].buf;
-    double *o = out.buf;
+    const int64_t *at = v[1].buf;
+    const uint8_t *bytes = v[0].buf;
+    double *o = v[2].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++, o += 4) {
         Bounds b = {INFINITY, INFINITY, -INFINITY, -INFINITY};
@@ -167,35 +135,33 @@ static PyObject *bounds(PyObject *module, PyObject *const *args, Py_ssize_t narg
         o[3] = b.y1;
     }
     Py_END_ALLOW_THREADS
-    release(in, 2);
-    release(&out, 1);
+    release_all(v, 3);
     return PyLong_FromSsize_t(left);
 }
 
 static PyObject *counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
+    static const Want wants[4] = {
+        {"blob", 1, 0}, {"offsets", 8, 0}, {"vertices", 8, 1}, {"rings", 8, 1}};
+    Py_buffer v[4];
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "counts(blob, offsets, vertices, rings)");
         return NULL;
     }
-    Py_buffer in[2], out[2];
-    static const Py_ssize_t sizes[2] = {8, 8};
-    Py_ssize_t n = take_polygons(args, &in[0], &in[1]);
-    if (n < 0) return NULL;
-    if (take_out(args + 2, out, sizes, 2) < 0) {
-        release(in, 2);
-        return NULL;
-    }
-    if (out[0].len != n * 8 || out[1].len != n * 8) {
-        release(in, 2);
-        release(out, 2);
+    if (take_all(args, v, wants, 4) < 0) return NULL;
+    Py_ssize_t n = polygons(&v[0], &v[1]);
+    if (n >= 0 && (v[2].len != n * 8 || v[3].len != n * 8)) {
         PyErr_SetString(PyExc_ValueError, "vertices, rings: one a polygon of the offsets");
+        n = -1;
+    }
+    if (n < 0) {
+        release_all(v, 4);
         return NULL;
     }
     Py_ssize_t refused = 0;
-    const int64_t *at = in[1].buf;
-    const uint8_t *bytes = in[0].buf;
-    int64_t *vertices = out[0].buf, *rings = out[1].buf;
+    const int64_t *at = v[1].buf;
+    const uint8_t *bytes = v[0].buf;
+    int64_t *vertices = v[2].buf, *rings = v[3].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         Counts c = {0, 0};
@@ -207,33 +173,31 @@ static PyObject *counts(PyObject *module, PyObject *const *args, Py_ssize_t narg
         rings[i] = c.rings;
     }
     Py_END_ALLOW_THREADS
-    release(in, 2);
-    release(out, 2);
+    release_all(v, 4);
     return PyLong_FromSsize_t(refused);
 }
 
 static PyObject *outline(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
+    static const Want wants[6] = {{"blob", 1, 0},   {"offsets", 8, 0}, {"coords", 8, 1},
+                                  {"ring", 8, 1},   {"owner", 8, 1},   {"hole", 1, 1}};
+    Py_buffer v[6];
     if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "outline(blob, offsets, first, coords, ring, owner, hole)");
+        PyErr_SetString(PyExc_TypeError,
+                        "outline(blob, offsets, coords, ring, owner, hole, first)");
         return NULL;
     }
-    int64_t first = PyLong_AsLongLong(args[2]);
-    if (first == -1 && PyErr_Occurred()) return NULL;
-    Py_buffer in[2], out[4];
-    static const Py_ssize_t sizes[4] = {8, 8, 8, 1};
-    Py_ssize_t n = take_polygons(args, &in[0], &in[1]);
-    if (n < 0) return NULL;
-    PyObject *const outs[4] = {args[3], args[4], args[5], args[6]};
-    if (take_out(outs, out, sizes, 4) < 0) {
-        release(in, 2);
+    int64_t first = PyLong_AsLongLong(args[6]);
+    if ((first == -1 && PyErr_Occurred()) || take_all(args, v, wants, 6) < 0) return NULL;
+    Py_ssize_t n = polygons(&v[0], &v[1]);
+    if (n < 0) {
+        release_all(v, 6);
         return NULL;
     }
-    Outline o = {out[0].buf, out[1].buf, out[2].buf, out[3].buf, 0, 0, 0, out[1].len / 8,
-                 out[2].len / 8};
-    int short_of_room = out[0].len != 2 * out[1].len || out[3].len != out[2].len / 8;
-    const int64_t *at = in[1].buf;
-    const uint8_t *bytes = in[0].buf;
+    Outline o = {v[2].buf, v[3].buf, v[4].buf, v[5].buf, 0, 0, 0, v[3].len / 8, v[4].len / 8};
+    int short_of_room = v[2].len != 2 * v[3].len || v[5].len != v[4].len / 8;
+    const int64_t *at = v[1].buf;
+    const uint8_t *bytes = v[0].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n && !short_of_room; i++) {
         Counts c = {0, 0};
@@ -244,8 +208,7 @@ static PyObject *outline(PyObject *module, PyObject *const *args, Py_ssize_t nar
         if (wkb_rings(wkb, size, ring_outline, &o) < 0) short_of_room = 1;
     }
     Py_END_ALLOW_THREADS
-    release(in, 2);
-    release(out, 4);
+    release_all(v, 6);
     if (short_of_room) {
         PyErr_SetString(PyExc_ValueError,
                         "outline: coords 2 doubles a vertex of ring, hole one a ring of owner, "
@@ -257,42 +220,30 @@ static PyObject *outline(PyObject *module, PyObject *const *args, Py_ssize_t nar
 
 static PyObject *covers(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
+    static const Want wants[6] = {{"blob", 1, 0}, {"offsets", 8, 0}, {"polygon", 8, 0},
+                                  {"x", 8, 0},    {"y", 8, 0},       {"out", 1, 1}};
+    Py_buffer v[6];
     if (nargs != 6) {
         PyErr_SetString(PyExc_TypeError, "covers(blob, offsets, polygon, x, y, out)");
         return NULL;
     }
-    Py_buffer in[5], out;
-    static const Py_ssize_t sizes[1] = {1};
-    Py_ssize_t n = take_polygons(args, &in[0], &in[1]);
-    if (n < 0) return NULL;
-    static const Py_ssize_t items[3] = {8, 8, 8};
-    static const char *names[3] = {"polygon", "x", "y"};
-    for (int i = 0; i < 3; i++)
-        if (take(args[2 + i], &in[2 + i], items[i], names[i]) < 0) {
-            release(in, 2 + i);
-            return NULL;
-        }
-    if (take_out(args + 5, &out, sizes, 1) < 0) {
-        release(in, 5);
-        return NULL;
-    }
-    Py_ssize_t pairs = in[2].len / 8;
-    const int64_t *polygon = in[2].buf;
+    if (take_all(args, v, wants, 6) < 0) return NULL;
+    Py_ssize_t n = polygons(&v[0], &v[1]), pairs = v[2].len / 8;
+    const int64_t *polygon = v[2].buf;
     const char *problem = NULL;
-    if (in[3].len != pairs * 8 || in[4].len != pairs * 8 || out.len != pairs)
+    if (n >= 0 && (v[3].len != pairs * 8 || v[4].len != pairs * 8 || v[5].len != pairs))
         problem = "covers: polygon, x, y and out one a pair";
-    for (Py_ssize_t i = 0; problem == NULL && i < pairs; i++)
+    for (Py_ssize_t i = 0; n >= 0 && problem == NULL && i < pairs; i++)
         if (polygon[i] < 0 || polygon[i] >= n) problem = "covers: a polygon not in the offsets";
-    if (problem != NULL) {
-        release(in, 5);
-        release(&out, 1);
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (n < 0 || problem != NULL) {
+        if (problem != NULL) PyErr_SetString(PyExc_ValueError, problem);
+        release_all(v, 6);
         return NULL;
     }
-    const int64_t *at = in[1].buf;
-    const uint8_t *bytes = in[0].buf;
-    const double *x = in[3].buf, *y = in[4].buf;
-    int8_t *o = out.buf;
+    const int64_t *at = v[1].buf;
+    const uint8_t *bytes = v[0].buf;
+    const double *x = v[3].buf, *y = v[4].buf;
+    int8_t *o = v[5].buf;
     Py_ssize_t undecided = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < pairs; i++) {
@@ -301,8 +252,7 @@ static PyObject *covers(PyObject *module, PyObject *const *args, Py_ssize_t narg
         undecided += o[i] < 0;
     }
     Py_END_ALLOW_THREADS
-    release(in, 5);
-    release(&out, 1);
+    release_all(v, 6);
     return PyLong_FromSsize_t(undecided);
 }
 
@@ -314,7 +264,7 @@ static PyMethodDef methods[] = {
     {"counts", (PyCFunction)(void (*)(void))counts, METH_FASTCALL,
      "counts(blob, offsets, vertices, rings) -> how many are refused: see the module."},
     {"outline", (PyCFunction)(void (*)(void))outline, METH_FASTCALL,
-     "outline(blob, offsets, first, coords, ring, owner, hole) -> (vertices, rings): see the "
+     "outline(blob, offsets, coords, ring, owner, hole, first) -> (vertices, rings): see the "
      "module."},
     {NULL, NULL, 0, NULL}};
 

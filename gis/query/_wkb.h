@@ -124,17 +124,4 @@ static inline int wkb_covers(const uint8_t *wkb, Py_ssize_t size, double x, doub
     return crossings < 0 ? -1 : crossings & 1;
 }
 
-/* A C-contiguous read-only buffer of `itemsize`-byte items, or -1 with an error set. */
-static inline int take(PyObject *array, Py_buffer *view, Py_ssize_t itemsize,
-                       const char *name) {
-    if (PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
-    if (view->itemsize != itemsize) {
-        PyErr_Format(PyExc_TypeError, "%s: %zd-byte items expected, got %zd", name, itemsize,
-                     view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 #endif

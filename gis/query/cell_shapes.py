@@ -90,7 +90,7 @@ def wkb_outlines(blob: np.ndarray, offsets: np.ndarray) -> Iterator[Outline]:
         ring = np.empty(len(coords), np.int64)
         owner = np.empty(int(rings[read].sum()), np.int64)
         hole = np.empty(len(owner), bool)
-        _wkb.outline(blob, mine, s, coords, ring, owner, hole)
+        _wkb.outline(blob, mine, coords, ring, owner, hole, s)
         if refused:
             others = np.flatnonzero(~read)
             wkb = [bytes(blob[mine[i] : mine[i + 1]]) for i in others.tolist()]
