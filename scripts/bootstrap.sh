@@ -8,7 +8,7 @@
 #     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
 #   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
 #   - a C compiler and Python's headers (Debian gcc, python3-dev) for the lookup's compiled loops
-#     (gis/query/_point.c, _outer.c), built by the install;
+#     (gis/query/*.c: _cells, _near, _wkb, _outer), built by the install;
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject or
 #     the C source changes);
 #   - the web assets (Leaflet, its plugins, MapLibre; Swagger UI and ReDoc for /docs and /redoc)
@@ -73,7 +73,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.gridmap-installed"
-want=$(cat pyproject.toml gis/query/*.c | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml gis/query/*.c gis/query/*.h | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: installing gridmap into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip

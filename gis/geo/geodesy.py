@@ -30,7 +30,7 @@ GEOD = Geod(ellps="WGS84")
 def proj_geodesic() -> tuple[int, int, float, float]:
     """The addresses of ``geod_init`` and ``geod_inverse`` in the PROJ library pyproj has
     loaded (its wheel's own copy, else the system's), and ``GEOD``'s ellipsoid (a, f): compiled
-    code (``gis.query._point``) then measures with the very function ``Geod.inv`` calls.
+    code (``gis.query._near``) then measures with the very function ``Geod.inv`` calls.
     Linux only (the mapped library is found in ``/proc/self/maps``)."""
     maps = Path("/proc/self/maps").read_text().splitlines()
     found = sorted({line.split()[-1] for line in maps if "/libproj" in line})

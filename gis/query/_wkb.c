@@ -9,7 +9,7 @@
  * - bounds(blob, offsets, out): each polygon's (x0, y0, x1, y1); NaN for one it refuses or
  *   with no vertex (empty), or with a NaN coordinate.  Returns how many are NaN.
  * - covers(blob, offsets, polygon, x, y, out): per pair, whether the polygon covers the
- *   point (1, 0), by the crossing number of gis/query/_point.c's lookups; -1 (undecided) for a
+ *   point (1, 0), by the crossing number of gis/query/_cells.c's lookups; -1 (undecided) for a
  *   point within EDGE_GUARD of an edge or a polygon it refuses — the caller asks GEOS.  The
  *   cell index's free runs are labelled so (a run's centre lies half a cell from any edge):
  *   decoding a province's grids into GEOS for it took ~9 s.  Returns how many are undecided.

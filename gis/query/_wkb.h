@@ -1,4 +1,4 @@
-/* The WKB reader shared by gis/query/_point.c (single lookups) and gis/query/_wkb.c (the
+/* The WKB reader shared by gis/query/_cells.c (single lookups) and gis/query/_wkb.c (the
  * index build): little-endian 2D Polygon and MultiPolygon as PostGIS's ST_AsBinary gives
  * them; anything else (big-endian, Z/M, another type, short) is refused, for the caller to
  * leave to GEOS.  Included, not linked: each module gets its own static copy. */

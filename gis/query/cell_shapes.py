@@ -23,7 +23,7 @@ PREPARE_ABOVE = 8
 """A batch prepares the polygons it decodes when it tests each this many times on average."""
 LONG_BYTES = 256 * 1024
 """A polygon of more WKB than this (~16 000 vertices: a county's outline) is tested by
-GEOS prepared, not scanned by the compiled test (``gis/query/_point.c``'s SCAN_MOST_BYTES:
+GEOS prepared, not scanned by the compiled test (``gis/query/_cells.c``'s SCAN_MOST_BYTES:
 ~3 ns a vertex, 600 µs a point beside a county of 200 000, against a few µs); single
 lookups keep the last :data:`LONG_KEPT` decoded and prepared (~52 bytes a vertex).  Shorter
 ones are scanned: decoding and preparing a street of 5 500 vertices (~150 µs) pays only

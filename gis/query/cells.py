@@ -9,7 +9,7 @@ cells along a row is labelled by testing the centre of its first cell.  Answers 
 index wins, so callers order polygons by code.  Where the cells are coarse beside the
 polygons (a box mostly empty), crowded mixed cells are cut into sub-cells labelled the same
 way (:meth:`CellIndex._refine`).  A single point is answered by compiled code
-(:meth:`CellIndex.covering_point`, ``gis/query/_point.c``) over the same arrays, GEOS deciding
+(:meth:`CellIndex.covering_point`, ``gis/query/_cells.c``) over the same arrays, GEOS deciding
 the points within a hair of an edge.
 
 An index is a few flat arrays (:meth:`CellIndex.arrays`), so it can be written once and
@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 import shapely
 
-from gis.query import _point
+from gis.query import _cells
 from gis.query.boxes import BoxTree
 from gis.query.cell_shapes import Outline, Shapes, WkbShapes, covers_xy, outlines, ranges
 
@@ -111,7 +111,7 @@ class CellIndex:
         self.refined = np.empty(0, dtype=np.int32)
         self.sub_labels = np.empty(0, dtype=np.int32)
         self._refine(polygons, tree, make, n, eps)
-        self._point = self._compiled()
+        self._scan = self._compiled()
 
     def _centres(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The centres of (top-level) ``cells``."""
@@ -238,10 +238,10 @@ class CellIndex:
         x0, y0, size, nx, ny, split = arrays["frame"].tolist()
         index.x0, index.y0, index.size, index.nx, index.ny = x0, y0, size, int(nx), int(ny)
         index.split = int(split)
-        index._point = index._compiled()
+        index._scan = index._compiled()
         return index
 
-    def _compiled(self) -> _point.Cells:
+    def _compiled(self) -> _cells.Cells:
         """The arrays held (not copied) by compiled code for :meth:`covering_point`; with
         polygons that are not mapped WKB its mixed cells are all left to GEOS."""
         if isinstance(self.polygons, WkbShapes):
@@ -252,7 +252,7 @@ class CellIndex:
         types |= {"refined": np.int32, "sub_labels": np.int32}
         held = [np.asarray(getattr(self, name), dtype=t) for name, t in types.items()]
         frame = (self.x0, self.y0, self.size, self.nx, self.ny, self.split)
-        return _point.Cells(*held, wkb, offsets, *frame)  # mapped arrays held, not copied
+        return _cells.Cells(*held, wkb, offsets, *frame)  # mapped arrays held, not copied
 
     def _edge_cells(
         self, edges: Iterator[Outline], n: int, eps: float, split: int, ordinal: np.ndarray | None
@@ -421,26 +421,26 @@ class CellIndex:
         covering it where no other meets it, -1 where none meets it; None where that may
         vary (more than one meets it, one meets it without covering it) or the box overlaps
         more than ``most`` cells.  The polygons its cells list are placed by the compiled
-        scan (``_point.Cells.box``); one with an edge within ~0.2 mm of the box's sides (or
+        scan (``_cells.Cells.box``); one with an edge within ~0.2 mm of the box's sides (or
         too long to scan) by GEOS's exact predicates."""
-        found = self._point.box(x0, y0, x1, y1, most)
+        found = self._scan.box(x0, y0, x1, y1, most)
         if found is None:
             return None
         polygons, relations = found
-        if _point.BOX_ACROSS in relations or relations.count(_point.BOX_COVERED) > 1:
+        if _cells.BOX_ACROSS in relations or relations.count(_cells.BOX_COVERED) > 1:
             return None
         square = None
-        for i in (i for i, how in enumerate(relations) if how == _point.UNDECIDED):
+        for i in (i for i, how in enumerate(relations) if how == _cells.UNDECIDED):
             square = shapely.box(x0, y0, x1, y1) if square is None else square
             polygon = self.polygons[[polygons[i]]][0]
             if shapely.covers(polygon, square):
-                relations[i] = _point.BOX_COVERED
+                relations[i] = _cells.BOX_COVERED
             elif shapely.intersects(polygon, square):
                 return None
             else:
-                relations[i] = _point.BOX_APART
+                relations[i] = _cells.BOX_APART
         covering = [
-            p for p, how in zip(polygons, relations, strict=True) if how == _point.BOX_COVERED
+            p for p, how in zip(polygons, relations, strict=True) if how == _cells.BOX_COVERED
         ]
         return None if len(covering) > 1 else covering[0] if covering else -1
 
@@ -467,7 +467,7 @@ class CellIndex:
         """``covering`` for a single point, without the cost of arrays: compiled, GEOS
         deciding a point within ~0.1 mm of a candidate's edge, and among candidates too
         long to scan (``cell_shapes.LONG_BYTES``: prepared, O(log n) a point)."""
-        if (found := self._point.covering(x, y)) != _point.UNDECIDED:
+        if (found := self._scan.covering(x, y)) != _cells.UNDECIDED:
             return found
         fx = (x - self.x0) / self.size
         fy = (y - self.y0) / self.size

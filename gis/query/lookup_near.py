@@ -52,7 +52,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gis.geo.geodesy import proj_geodesic
-from gis.query import _point
+from gis.query import _near
 from gis.query.cell_shapes import ranges
 from gis.query.cells import CellIndex
 from gis.query.lookup_gaps import PATH_METRES_PER_DEGREE
@@ -142,7 +142,7 @@ class NearLists:
     ) -> None:
         self.cells, self.box, self.band = cells, box, band
         self.frame = (cells.x0, cells.y0, cells.size, float(SPLIT), FAR_SHARE)
-        """The cells' frame and the blocks' rules, for compiled code (``_point.walk``:
+        """The cells' frame and the blocks' rules, for compiled code (``_near.walk``:
         :meth:`_first`, then :meth:`_block` down the entries already made)."""
         self.search, self.measure, self.packed = search, measure, packed
         self.area = area
@@ -161,7 +161,7 @@ class NearLists:
         """The nearest grid to the point and the geodesic metres to its outline, as
         ``GridIndex.nearest_point`` answers (the lowest index on a tie), and its block's
         region; None: the point's block has no list (the full search answers)."""
-        known = _point.walk(self.lists, x, y, *self.box, *self.frame)
+        known = _near.walk(self.lists, x, y, *self.box, *self.frame)
         if known is None:  # a block on the way has no entry yet
             key = self._first(x, y)
             if key not in self.lists and key not in self.seen:  # a first point: the full search
@@ -291,11 +291,11 @@ class NearLists:
         return grids[metres <= reach]
 
 
-_point.set_geodesic(*proj_geodesic())
+_near.set_geodesic(*proj_geodesic())
 
-measure_edges: Callable[[array, float, float], tuple[int, float]] = _point.measure_edges
+measure_edges: Callable[[array, float, float], tuple[int, float]] = _near.measure_edges
 """``measure_edges(edges, x, y)``: the nearest grid and its geodesic metres over a block's
-packed ``edges`` (compiled: ``gis/query/_point.c``), by ``GridIndex._local``'s rule: per grid
+packed ``edges`` (compiled: ``gis/query/_near.c``), by ``GridIndex._local``'s rule: per grid
 the point of its edges nearest on the sphere (first edge on a tie) in the spherical gnomonic
 projection centred on the point (great circles are straight lines there), measured by PROJ's
 ``geod_inverse`` (``Geod.inv``'s; a grid more than 2 % farther on the sphere is not
@@ -332,5 +332,5 @@ def measure_near(
     of edges."""
     spans = np.ascontiguousarray(spans, dtype=np.int64)
     out = np.empty(int((spans[:, 1] - spans[:, 0]).sum()) if per_edge else len(spans))
-    _point.measure_near(edges, spans, x, y, extra, out, per_edge)
+    _near.measure_near(edges, spans, x, y, extra, out, per_edge)
     return out

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from gis.query import _point, lookup_near
+from gis.query import _near, lookup_near
 from gis.query.lookup import GridIndex, load_index
 from gis.query.lookup_near import FEW, MAX_EDGES, MOST_EDGES
 from gis.store.versions import current_version
@@ -112,7 +112,7 @@ def test_points_sharing_a_block_get_postgis_s_nearest(county: tuple[Engine, Grid
     lists = index.near_lists
     points = list(zip(xs.tolist(), ys.tolist(), strict=True))
     blocks = [lists._block(x, y) for x, y in points]
-    walked = [_point.walk(lists.lists, x, y, *lists.box, *lists.frame) for x, y in points]
+    walked = [_near.walk(lists.lists, x, y, *lists.box, *lists.frame) for x, y in points]
     assert all(w is b for w, b in zip(walked, blocks, strict=True)), "compiled: the same entry"
     near = blocks[:160] + blocks[200:]
     assert all(edges is not None and 1 <= len(edges) // 7 <= MAX_EDGES for _, _, edges, _ in near)

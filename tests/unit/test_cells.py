@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.query import _point, cell_shapes
+from gis.query import _cells, cell_shapes
 from gis.query.cell_shapes import WkbShapes, outlines, wkb_outlines
 from gis.query.cells import REFINE_FROM, CellIndex
 
@@ -211,7 +211,7 @@ def _boxes(polygons: np.ndarray, size: float, rng: np.random.Generator) -> np.nd
 
 
 def test_compiled_box_relations_are_geos_s_where_decided() -> None:
-    """``_point.Cells.box`` places each polygon its cells list against a box as GEOS does
+    """``_cells.Cells.box`` places each polygon its cells list against a box as GEOS does
     (apart: not intersecting; covered: covers; across: intersects without covering), or
     leaves it UNDECIDED — only near the box's sides, so most are decided."""
     rng = np.random.default_rng(23)
@@ -224,23 +224,23 @@ def test_compiled_box_relations_are_geos_s_where_decided() -> None:
     index = _wkb_index(polygons)
     decided, undecided, seen = 0, 0, set()
     for x0, y0, x1, y1 in _boxes(polygons, index.size, rng):
-        found = index._point.box(x0, y0, x1, y1, 1_000_000)
+        found = index._scan.box(x0, y0, x1, y1, 1_000_000)
         assert found is not None
         listed, relations = found
         assert listed == sorted(set(listed))
         square = shapely.box(x0, y0, x1, y1)
         for p, how in zip(listed, relations, strict=True):
-            if how == _point.UNDECIDED:
+            if how == _cells.UNDECIDED:
                 undecided += 1
                 continue
             decided += 1
             meets, covers = square.intersects(polygons[p]), polygons[p].covers(square)
             expected = (
-                _point.BOX_COVERED if covers else _point.BOX_ACROSS if meets else _point.BOX_APART
+                _cells.BOX_COVERED if covers else _cells.BOX_ACROSS if meets else _cells.BOX_APART
             )
             assert how == expected, (p, (x0, y0, x1, y1))
             seen.add(how)
-    assert seen == {_point.BOX_APART, _point.BOX_COVERED, _point.BOX_ACROSS}
+    assert seen == {_cells.BOX_APART, _cells.BOX_COVERED, _cells.BOX_ACROSS}
     assert decided > 2 * undecided > 0, "two boxes in three have a corner on a vertex"
 
 
