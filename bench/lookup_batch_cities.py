@@ -163,6 +163,27 @@ def make_generated_city(url: str, n: int, seed: int) -> City:
     )
 
 
+def existing_city(url: str) -> City:
+    """The current grids of a database already loaded (a province: ``gridmap demo province``),
+    left as it is."""
+    start = time.perf_counter()
+    engine = make_engine(url)
+    try:
+        _analyze(engine)
+        version, codes, geoms = read_grids(engine)
+    finally:
+        engine.dispose()
+    return City(
+        "given",
+        f"the given database ({spaced(len(codes))} grids)",
+        url,
+        version,
+        codes,
+        geoms,
+        time.perf_counter() - start,
+    )
+
+
 def make_points(city: City, n: int, vertices: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     """``n`` points over the city's bounds + MARGIN, ``vertices`` of them exact grid vertices."""
     rng = np.random.default_rng(seed)

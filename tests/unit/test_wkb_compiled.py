@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.query import _wkb
+from gis.query import _wkb, cell_shapes
 from gis.query.cell_shapes import WkbShapes, covers_xy, wkb_bounds
 from gis.query.lookup_arrays import _blob
 
@@ -43,7 +43,14 @@ def test_bounds_are_shapely_s_for_every_polygon_and_every_wkb() -> None:
         assert np.isnan(one).all()
 
 
-def test_covers_is_geos_s_off_the_edges_and_left_to_geos_on_them() -> None:
+@pytest.mark.parametrize("split_at", [None, 1000], ids=["one thread", "two halves"])
+def test_covers_is_geos_s_off_the_edges_and_left_to_geos_on_them(
+    split_at: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random points in the polygons' boxes, their vertices, and points level with a vertex
+    (the ray through it: a vertex counts above) against ``shapely.covers``."""
+    if split_at is not None:
+        monkeypatch.setattr(cell_shapes, "COVERS_SPLIT_AT", split_at)
     rng = np.random.default_rng(9)
     polygons = _polygons(rng)[:-1]
     wkb = list(shapely.to_wkb(polygons, byte_order=1))
@@ -57,7 +64,10 @@ def test_covers_is_geos_s_off_the_edges_and_left_to_geos_on_them() -> None:
     rings = [shapely.get_coordinates(shapely.get_exterior_ring(p))[::7] for p in polygons[:50]]
     vertices = np.vstack(rings)
     on = np.repeat(np.arange(50), [len(r) for r in rings])
-    which, x, y = np.r_[which, on], np.r_[x, vertices[:, 0]], np.r_[y, vertices[:, 1]]
+    own = shapely.bounds(polygons[on])
+    level = rng.uniform(own[:, 0], own[:, 2])  # across its polygon, level with a vertex
+    which = np.r_[which, on, on]
+    x, y = np.r_[x, vertices[:, 0], level], np.r_[y, vertices[:, 1], vertices[:, 1]]
     truth = shapely.covers(polygons[which], shapely.points(x, y))
     assert (covers_xy(shapes, which, x, y) == truth).all()
     assert truth.sum() > len(truth) / 3 and (~truth).sum() > len(truth) / 10
