@@ -22,11 +22,6 @@ TRIM_EVERY_S = 5.0
 """How often :func:`lean_heap` hands the heap's free pages back to the system (each
 ``malloc_trim`` of a build's heap holds its allocations up to ~0.3 s)."""
 
-MMAP_ABOVE = 1 << 20
-"""Allocations of at least this many bytes get pages of their own (:func:`lean_heap`)."""
-
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
 
 def run_apart(job: Callable[..., None], *args: Any) -> None:
     """``job(*args)`` in a process of its own (spawned: none of this one's memory), which
@@ -55,19 +50,18 @@ def exit_with(parent: int) -> None:
 @contextmanager
 def lean_heap(every: float = TRIM_EVERY_S) -> Iterator[None]:
     """Keep this process's memory near what it holds, for a job that allocates and frees
-    gigabytes in pieces (an index build): glibc gives large blocks (numpy's temporaries)
-    pages of their own from :data:`MMAP_ABOVE` bytes (its threshold otherwise rises to
-    32 MB as blocks are freed, and freed ones stay in the heap), and the free pages left
-    among live ones go back every ``every`` seconds (``malloc_trim``).  The generated
-    province's build (1 000 000 grids) peaked at 4.7–4.8 GB with ~2 GB of it freed but
-    kept; lean, at 4.1 GB (bench/results/issue16-lead16.md).  Without glibc, nothing
-    changes."""
+    gigabytes in pieces (an index build): the free pages left among live blocks go back to
+    the system every ``every`` seconds (``malloc_trim``; glibc keeps freed blocks in the heap
+    otherwise).  The generated province's build (1 000 000 grids) peaked at 4.7–4.8 GB with
+    ~2 GB of it freed but kept (bench/results/issue16-lead16.md); trimmed, 3.8 GB.  Giving
+    large blocks pages of their own as well (glibc's mmap threshold at 1 MiB) saved another
+    ~200 MB but cost 6–10 s of a 50–60 s build (issue16-lead17.md, issue16-lead18.md): not
+    done.  Without glibc, nothing changes."""
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
-    if libc is None or not hasattr(libc, "malloc_trim") or not hasattr(libc, "mallopt"):
+    if libc is None or not hasattr(libc, "malloc_trim"):
         yield
         return
-    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_ABOVE)
     done = threading.Event()
 
     def trim() -> None:
