@@ -1,9 +1,11 @@
 """Long arrays converted in two halves at once.
 
-PROJ releases Python's lock while it transforms, GEOS while it checks: a province's boundary
-file (~25 vertices a grid, 2.5 M a batch of 100 000) reprojected half in a worker thread and
-half in the caller's takes ~0.65 of the time on two cores — the other core is otherwise idle
-while a file is read; its million grids checked for validity, ~0.6.
+PROJ releases Python's lock while it transforms, GEOS while it checks, the compiled crossing
+scan while it tests a batch lookup's point–polygon pairs (``gis.query.cell_shapes``): a
+province's boundary file (~25 vertices a grid, 2.5 M a batch of 100 000) reprojected half in
+a worker thread and half in the caller's takes ~0.65 of the time on two cores — the other
+core is otherwise idle while a file is read; its million grids checked for validity, ~0.6;
+a million points' 1.4 M pairs scanned, ~0.6.
 """
 
 from __future__ import annotations
