@@ -414,10 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         cities: list[City] = []
         if args.database_url:
             cities.append(existing_city(args.database_url))
-        elif "demo" in args.cities:
-            cities.append(make_demo_city(db("demo")))
-        if "generated" in args.cities and not args.database_url:
-            cities.append(make_generated_city(db("generated"), args.grids, args.seed))
+        else:
+            if "demo" in args.cities:
+                cities.append(make_demo_city(db("demo")))
+            if "generated" in args.cities:
+                cities.append(make_generated_city(db("generated"), args.grids, args.seed))
         env = environment(args.database_url or created[0])
         log(f"{env['postgres']}, {env['postgis']}; shapely {env['shapely']}; gridmap {env['code']}")
         for city in cities:

@@ -5,6 +5,7 @@ generated city of seamless Voronoi grids; and the points the tools are asked abo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,16 +118,25 @@ def read_grids(engine: Engine) -> tuple[int, np.ndarray, np.ndarray]:
     return version, codes, geoms
 
 
+def _stored_grids(
+    engine: Engine, fill: Callable[[Engine], None] | None = None
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """``fill(engine)`` (when given), statistics, then :func:`read_grids`; the engine is
+    disposed of either way."""
+    try:
+        if fill is not None:
+            fill(engine)
+        _analyze(engine)
+        return read_grids(engine)
+    finally:
+        engine.dispose()
+
+
 def make_demo_city(url: str) -> City:
     """The demo city in a fresh migrated database."""
     start = time.perf_counter()
-    engine = _fresh_database(url)
-    try:
-        load_demo(engine, get_settings().demo_dir)
-        _analyze(engine)
-        version, codes, geoms = read_grids(engine)
-    finally:
-        engine.dispose()
+    demo = get_settings().demo_dir
+    version, codes, geoms = _stored_grids(_fresh_database(url), lambda e: load_demo(e, demo))
     return City(
         "demo",
         "demo city (迁西县 栗乡街道)",
@@ -142,14 +152,12 @@ def make_generated_city(url: str, n: int, seed: int) -> City:
     """``n`` generated grids committed as one version into a fresh migrated database."""
     start = time.perf_counter()
     records = generate_grids(n, seed)
-    engine = _fresh_database(url)
-    try:
+
+    def commit(engine: Engine) -> None:
         with engine.begin() as conn:
             commit_regions(conn, records, author="bench", action="load", message="lookup bench")
-        _analyze(engine)
-        version, codes, geoms = read_grids(engine)
-    finally:
-        engine.dispose()
+
+    version, codes, geoms = _stored_grids(_fresh_database(url), commit)
     if len(codes) != n:
         raise RuntimeError(f"stored {len(codes)} grids, expected {n}")
     return City(
@@ -167,12 +175,7 @@ def existing_city(url: str) -> City:
     """The current grids of a database already loaded (a province: ``gridmap demo province``),
     left as it is."""
     start = time.perf_counter()
-    engine = make_engine(url)
-    try:
-        _analyze(engine)
-        version, codes, geoms = read_grids(engine)
-    finally:
-        engine.dispose()
+    version, codes, geoms = _stored_grids(make_engine(url))
     return City(
         "given",
         f"the given database ({spaced(len(codes))} grids)",
