@@ -7,10 +7,13 @@ BIN := $(VENV)/bin
 run: bootstrap ## serve the demo city on http://127.0.0.1:8000 (Ctrl-C stops it)
 	$(BIN)/gridmap serve
 
+# The suite's workers (pytest-xdist, whole files each): one per core, at most four.
+JOBS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+
 test: bootstrap ## lint, then the test suite against a throw-away real PostGIS database
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 bootstrap: ## install PostgreSQL+PostGIS, the virtualenv and the project when missing
 	@scripts/bootstrap.sh

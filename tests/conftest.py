@@ -6,9 +6,10 @@ server), ``tests/db`` (real PostGIS, the app in-process or under uvicorn, real G
 ``pytest -m unit`` runs the pure tests alone.
 
 The database server is ``GRIDMAP_DATABASE_URL`` when set, else gridmap's embedded cluster (started
-here if needed, and stopped again at the end if this session started it).  The session
-builds one template database (migrated, demo city loaded as version 1); read-only tests
-share a copy of it, and tests that write get a fresh copy each.
+here if needed, and stopped again at the end if this run started it).  Each session — each
+pytest-xdist worker: ``make test`` runs whole files on as many workers as the machine has cores,
+at most four — builds one template database (migrated, demo city loaded as version 1);
+read-only tests share a copy of it, and tests that write get a fresh copy each.
 """
 
 from __future__ import annotations
@@ -49,17 +50,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(kind)
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """URL of the PostGIS server the tests run against (any database on it)."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the embedded cluster once for the whole run, in the process that owns it: with
+    pytest-xdist that is the controller, so the workers never race to start one server."""
+    if hasattr(config, "workerinput") or config.option.help or config.option.collectonly:
+        return
     settings = Settings()
-    started = False
     if settings.embedded:
         cluster = Cluster.from_settings(settings)
-        started = cluster.start()
-    yield database_url(settings)
-    if started:
-        cluster.stop()
+        if cluster.start():
+            config.add_cleanup(cluster.stop)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the PostGIS server the tests run against (any database on it)."""
+    return database_url(Settings())
 
 
 @pytest.fixture(scope="session")
