@@ -62,6 +62,26 @@ def pytest_configure(config: pytest.Config) -> None:
             config.add_cleanup(cluster.stop)
 
 
+OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a run in which some collected test reported no outcome at all: a plugin whose
+    items a pytest-xdist worker silently does not run (schemathesis's API tests) passes
+    for green otherwise."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if hasattr(session.config, "workerinput") or reporter is None or exitstatus != 0:
+        return
+    reported = sum(len(reporter.stats.get(outcome, [])) for outcome in OUTCOMES)
+    if reported < session.testscollected and not session.shouldstop:
+        reporter.write_line(
+            f"only {reported} of {session.testscollected} collected tests reported an outcome",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """URL of the PostGIS server the tests run against (any database on it)."""
