@@ -52,7 +52,8 @@ from api.vendor import VendorFiles
 from gis.geo.crs import crs_names
 from gis.query.lookup import LookupService
 from gis.settings import Settings, get_settings
-from gis.store.db import database_url, make_engine
+from gis.store.db import database_url, make_engine, normalise_url
+from gis.store.replicas import ReadEngines
 from gis.store.tempfiles import remove_stale
 from gis.store.watch import VersionWatch
 from tiles.service import TileService
@@ -83,12 +84,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         remove_stale(settings.stale_temp_s)  # left by a worker killed mid-upload
         url = database_url(settings)
         engine = make_engine(url)
-        watch = VersionWatch(url)  # the current boundary version
+        reads = ReadEngines(engine, [make_engine(normalise_url(u)) for u in settings.replica_urls])
+        watch = VersionWatch(  # the current boundary version
+            url, fence=settings.fenced, replica_urls=settings.replica_urls
+        )
         tiles = TileService(url, watch, settings)
         app.state.services = Services(
             engine=engine,
+            reads=reads,
             watch=watch,
-            lookup=LookupService(engine, watch),
+            lookup=LookupService(reads, watch),
             tiles=tiles,
             throttle=Throttle(settings),
         )
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await tiles.close()
             await watch.close()
+            reads.dispose()
             engine.dispose()
 
     app = Gridmap(

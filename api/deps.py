@@ -38,6 +38,7 @@ from gis.errors import Forbidden
 from gis.query import cursor as cursors
 from gis.query.lookup import LookupService
 from gis.settings import Settings
+from gis.store.replicas import ReadEngines
 from gis.store.watch import VersionWatch
 from tiles.service import TileService
 
@@ -60,7 +61,10 @@ class Services:
     """What the app builds once at start-up and every request shares (closed at shutdown)."""
 
     engine: Engine
-    """The SQLAlchemy engine: a connection per request (:func:`get_connection`), writes."""
+    """The SQLAlchemy engine of the primary: writes, and the routes that open their own."""
+    reads: ReadEngines
+    """A connection per reading request (:func:`get_connection`): a replica's that has the
+    current version, else the primary's."""
     watch: VersionWatch
     """The current boundary version, kept fresh by ``LISTEN`` and the versions board."""
     lookup: LookupService
@@ -119,9 +123,19 @@ TilesDep = Annotated[TileService, Depends(get_tiles)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
-def get_connection(engine: EngineDep) -> Iterator[Connection]:
-    """A connection from the app's pool for the duration of the request."""
-    with engine.connect() as conn:
+async def get_wanted_version(request: Request) -> int | None:
+    """The boundary version a read must see: the current one when there are replicas to
+    read from (``gis.store.replicas``); None (any) when every read goes to the primary."""
+    found = services(request.app)
+    return await found.watch.current() if found.reads.replicas else None
+
+
+def get_connection(
+    request: Request, wanted: Annotated[int | None, Depends(get_wanted_version)]
+) -> Iterator[Connection]:
+    """A connection for the duration of a reading request (the primary's, or a replica's
+    that sees everything committed before the request)."""
+    with services(request.app).reads.connect(wanted) as conn:
         yield conn
 
 

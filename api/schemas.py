@@ -274,6 +274,12 @@ class UploadAnswer(BaseModel):
 # --------------------------------------------------------------------------- health
 
 
+class Liveness(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
 class Health(BaseModel):
     """The service and its database are up."""
 

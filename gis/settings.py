@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +23,18 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of an external PostGIS >= 3.1 server."
+    )
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="URLs of read replicas of ``database_url`` (comma-separated in "
+        "GRIDMAP_REPLICA_URLS; an HAProxy read port is one URL): reads go to one that has "
+        "replayed the current boundary version, else to the primary (``gis.store.replicas``).",
+    )
+    version_fence: bool | None = Field(
+        default=None,
+        description="Ask the primary for its newest boundary version before answering "
+        "(``gis.store.watch``): on when gridmap nodes on several machines share one primary. "
+        "Unset: on exactly when there are replica URLs.",
     )
     home: Path = Field(
         default=PROJECT_ROOT / ".gridmap", description="State of the embedded cluster."
@@ -153,6 +166,19 @@ class Settings(BaseSettings):
         description="Cache-Control max-age of current tiles and TileJSON (tiles of an `as_of` "
         "version are immutable).",
     )
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """``a,b`` from the environment; a list as it is."""
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @property
+    def fenced(self) -> bool:
+        """Whether each answer waits for the primary's newest version (``version_fence``)."""
+        return bool(self.replica_urls) if self.version_fence is None else self.version_fence
 
     @property
     def embedded(self) -> bool:

@@ -7,6 +7,8 @@
 #     and the browser tests — Python
 #     Playwright drives /usr/bin/chromium; it never downloads browsers (no `playwright install`);
 #   - npm (Debian nodejs + npm, when there is no npm yet) to fetch the map assets;
+#   - Patroni, etcd and HAProxy (Debian patroni, etcd-server, haproxy) for high availability:
+#     `gridmap ha up` and its test start them on loopback ports (gis/ha);
 #   - a C compiler and Python's headers (Debian gcc, python3-dev) for the lookup's compiled loops
 #     (gis/query/*.c: _cells, _near, _wkb, _outer), built by the install;
 #   - a virtualenv in .venv with the project and its dev tools (re-installed when pyproject or
@@ -51,6 +53,9 @@ if ! command -v npm >/dev/null; then
     command -v node >/dev/null || packages+=(nodejs)
     packages+=(npm)
 fi
+for tool in patroni:patroni etcd:etcd-server haproxy:haproxy; do
+    command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || packages+=("${tool#*:}")
+done
 if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)
 fi

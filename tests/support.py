@@ -381,21 +381,29 @@ def make_user(
         return set_role_scope(conn, user.id, role, scope)
 
 
-def upload_renamed_grid(base: str, demo_grids: dict, feature: dict, key: str, folder: Path) -> None:
-    """Commit, through ``base``'s upload API with ``key``, the demo grids of community
-    130227001002 with ``feature`` (one of them) renamed "…（已调整）": a new version."""
+def renamed_grid_file(demo_grids: dict, feature: dict, folder: Path, suffix: str) -> Path:
+    """The demo grids of community 130227001002 with ``feature`` (one of them) renamed
+    "…``suffix``", as a GeoJSON file in ``folder``: an upload that makes a new version."""
     siblings = [
         f for f in demo_grids["features"] if f["properties"]["parent_code"] == "130227001002"
     ]
     rows = [
         {
             "code": f["properties"]["code"],
-            "name": f["properties"]["name"] + ("（已调整）" if f is feature else ""),
+            "name": f["properties"]["name"] + (suffix if f is feature else ""),
             "parent_code": f["properties"]["parent_code"],
         }
         for f in siblings
     ]
-    path = write_layer(folder / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings])
+    return write_layer(folder / "grids.geojson", rows, [shape(f["geometry"]) for f in siblings])
+
+
+def upload_renamed_grid(
+    base: str, demo_grids: dict, feature: dict, key: str, folder: Path, suffix: str = "（已调整）"
+) -> dict:
+    """Commit :func:`renamed_grid_file` through ``base``'s upload API with ``key``: a new
+    version (the upload's answer)."""
+    path = renamed_grid_file(demo_grids, feature, folder, suffix)
     with path.open("rb") as f:
         committed = httpx.post(
             f"{base}/api/v1/uploads",
@@ -404,3 +412,4 @@ def upload_renamed_grid(base: str, demo_grids: dict, feature: dict, key: str, fo
             headers={"Authorization": f"Bearer {key}"},
         )
     assert committed.status_code == 201, committed.json()
+    return committed.json()

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from gis.errors import InvalidInput
 from gis.settings import Settings
-from gis.store.pool import ReadPool
+from gis.store.pool import ReadPool, ReadPools
 from gis.store.versions import version_not_found
 from gis.store.watch import VersionWatch
 from tiles.cache import TileCache
@@ -119,12 +119,19 @@ class TileAnswer:
 
 class TileService:
     """Vector tiles of the ``tiles.layers`` layers, made by PostGIS over asyncio connections
-    (``gis.store.pool.ReadPool``): a cold tile is one query awaited in the event loop."""
+    (``gis.store.pool.ReadPool``, on a replica that has the version drawn when there are
+    replicas): a cold tile is one query awaited in the event loop."""
 
     def __init__(self, url: str, versions: VersionWatch, settings: Settings) -> None:
         self.versions = versions
         self.settings = settings
-        self.pool = ReadPool(url, size=POOL_SIZE, application_name="gridmap tiles")
+        self.pool = ReadPools(
+            ReadPool(url, size=POOL_SIZE, application_name="gridmap tiles"),
+            [
+                ReadPool(replica, size=POOL_SIZE, application_name="gridmap tiles")
+                for replica in settings.replica_urls
+            ],
+        )
         self.cache: TileCache[Tile] = TileCache(settings.tile_cache_bytes, lambda t: t.size)
         self._bounds: TileCache[tuple[float, float, float, float] | None] = TileCache(
             100_000, lambda _: 100
@@ -155,7 +162,9 @@ class TileService:
     async def _check_version(self, as_of: int | None) -> None:
         """404 ``version_not_found`` unless boundary version ``as_of`` exists (None: the
         current, which does)."""
-        if as_of is not None and await self.pool.fetchone(VERSION_SQL, {"number": as_of}) is None:
+        if as_of is None:
+            return
+        if await self.pool.fetchone(VERSION_SQL, {"number": as_of}, version=as_of) is None:
             raise version_not_found(as_of)
 
     async def tile(
@@ -178,7 +187,9 @@ class TileService:
             params = tile_params(layer, zi, xi, yi, version, self.settings)
             if params is None:
                 return Tile.of(b"")
-            row = await self.pool.fetchone(self._sql[layer.name], params, binary=True)
+            row = await self.pool.fetchone(
+                self._sql[layer.name], params, binary=True, version=version
+            )
             return Tile.of(bytes(row[0] or b"") if row else b"")
 
         if use_cache and self.cache.max_bytes > 0:
@@ -201,7 +212,7 @@ class TileService:
             if layer.versioned and version is None:
                 return None
             params = {"version": version, **layer.params(self.settings)}
-            row = await self.pool.fetchone(self._bounds_sql[layer.name], params)
+            row = await self.pool.fetchone(self._bounds_sql[layer.name], params, version=version)
             return None if row is None or row[0] is None else tuple(float(v) for v in row)
 
         found, _ = await self._bounds.get_or_make((layer.name, state), make)

@@ -1,6 +1,6 @@
 """The ``gridmap`` console command: the second entry point of the app, beside HTTP
 (``api.app``).  One module per command group — db and demo, versions, keys and audit, files
-in and out (import, export, map and tiles export), lookup, serve — assembled here."""
+in and out (import, export, map and tiles export), lookup, serve, ha — assembled here."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from api.cli.basemap import basemap_app
 from api.cli.common import err_console
 from api.cli.db import db_app, demo_app
 from api.cli.files import export_file, import_file, map_app, tiles_app
+from api.cli.ha import ha_app
 from api.cli.keys import audit_log, keys_app
 from api.cli.lookup import lookup_file
 from api.cli.roster import roster_app
@@ -28,6 +29,7 @@ app.command("export")(export_file)
 app.command("lookup")(lookup_file)
 app.command()(serve)
 app.add_typer(db_app, name="db")
+app.add_typer(ha_app, name="ha")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")

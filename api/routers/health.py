@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from api.deps import EngineDep
 from api.errors import DATABASE_DOWN, database_unavailable
-from api.schemas import Health
+from api.schemas import Health, Liveness
 from gis.store.versions import current_version
 
 router = APIRouter(tags=["health"])
@@ -26,3 +26,11 @@ def health(engine: EngineDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ok", "database": "reachable", "postgis": postgis, "version": version}
     )
+
+
+@router.get("/health/live", summary="The process answers", response_model=Liveness)
+def live() -> Liveness:
+    """``ok`` while this process serves requests, whatever the database's state: what a load
+    balancer asks before sending a node traffic (a database outage is every node's, and each
+    answers it with a clean 503 of its own)."""
+    return Liveness(status="ok")

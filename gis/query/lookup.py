@@ -15,11 +15,12 @@ import csv
 import itertools
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import URL, Connection, Engine, text
 
 from gis.geo.crs import known_crs, to_wgs84_points
 from gis.ingest.csvfiles import csv_encoding
@@ -34,6 +35,7 @@ from gis.query.lookup_index import GridIndex
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
 from gis.store.db import make_engine
+from gis.store.replicas import ReadEngines
 from gis.store.versions import resolve_version, valid_at
 from gis.store.watch import VersionWatch
 
@@ -68,28 +70,31 @@ NO_REGIONS = GridIndex.build(None, [])
 """The index before the first boundary version: no region, no grid."""
 
 
-def _index_folder(conn: Connection) -> tuple[Path, str] | None:
-    """The folder of this database's index files and the database's key (None: no usable
-    folder — then each process builds its own index)."""
-    oid = int(conn.scalar(text(OID_SQL)))
+def _index_folder(conn: Connection, named: URL) -> tuple[Path, str] | None:
+    """The folder of the index files of the database ``named`` (``conn`` reaches it or a
+    replica of it) and the database's key (None: no usable folder — then each process
+    builds its own index)."""
+    oid = int(conn.scalar(text(OID_SQL)))  # a physical replica's is its primary's
     try:
-        folder = lookup_file.index_folder(lookup_folder(conn.engine.url, oid))
-        return folder, database_key(conn.engine.url, oid)
+        folder = lookup_file.index_folder(lookup_folder(named, oid))
+        return folder, database_key(named, oid)
     except OSError as error:
         log.warning("lookup index folder unusable (%s): each worker builds its own", error)
         return None
 
 
-def load_index(conn: Connection, as_of: int | None) -> GridIndex:
+def load_index(conn: Connection, as_of: int | None, *, named: URL | None = None) -> GridIndex:
     """The index of ``as_of`` (or the current version), from this machine's shared file —
     built and written first if there is none (``version_not_found`` for an ``as_of`` that
-    does not exist).  A version of more than :data:`BUILD_APART_ABOVE` regions is built in
-    a process of its own, so the worker that happens to build it does not keep the
-    build's memory (freed memory mostly stays with a process)."""
+    does not exist).  ``named``: the primary's URL when ``conn`` is a replica's (the file
+    is the database's, whichever server it was read from).  A version of more than
+    :data:`BUILD_APART_ABOVE` regions is built in a process of its own, so the worker that
+    happens to build it does not keep the build's memory (freed memory mostly stays with a
+    process)."""
     version = resolve_version(conn, as_of)
     if version is None:
         return NO_REGIONS
-    place = _index_folder(conn)
+    place = _index_folder(conn, named or conn.engine.url)
     if place is None:
         return GridIndex.load(conn, version)
     folder, key = place
@@ -133,8 +138,8 @@ class LookupService:
     THREAD_ABOVE = 500
     """Batches larger than this are answered in a worker thread, off the event loop."""
 
-    def __init__(self, engine: Engine, watch: VersionWatch, *, wait_s: float = WAIT_S) -> None:
-        self._engine = engine
+    def __init__(self, reads: ReadEngines, watch: VersionWatch, *, wait_s: float = WAIT_S) -> None:
+        self._reads = reads
         self._watch = watch
         self._wait_s = wait_s
         self._indexes: dict[int, GridIndex] = {}
@@ -159,7 +164,7 @@ class LookupService:
         if as_of is None:  # the current version: it exists, PostGIS may answer meanwhile
             done, _ = await asyncio.wait([build], timeout=self._wait_s)
             if not done:
-                return SqlIndex(self._engine, version)
+                return SqlIndex(partial(self._reads.connect, version), version)
         return await asyncio.shield(build)
 
     def _built(self, version: int, build: asyncio.Task[GridIndex]) -> None:
@@ -172,8 +177,8 @@ class LookupService:
         self._indexes[version] = build.result()
 
     def _load(self, version: int) -> GridIndex:
-        with self._engine.connect() as conn:
-            return load_index(conn, version)
+        with self._reads.connect(version) as conn:
+            return load_index(conn, version, named=self._reads.primary.url)
 
     async def lookup(
         self, lon: Any, lat: Any, *, crs: str = "wgs84", as_of: int | None = None
@@ -211,7 +216,7 @@ class LookupService:
         return {**answers[0], "match": found}
 
     def _match(self, address: str) -> AddressMatch:
-        with self._engine.connect() as conn:
+        with self._reads.connect(None) as conn:
             return match_address(conn, address)
 
 

@@ -12,10 +12,11 @@ the WGS 84 spheroid (``ST_Distance`` of geographies; the lowest code on a tie), 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from gis.query.lookup_answers import AREA_LEVELS, GRID_FIELDS, Found, render_answers, render_rows
 from gis.query.lookup_index import METRES_PER_DEGREE
@@ -56,12 +57,13 @@ _REGIONS = f"""
 
 class SqlIndex:
     """The lookup of one version from PostGIS, with the interface of ``GridIndex`` that
-    answers need (no cell index: ``cells`` is None)."""
+    answers need (no cell index: ``cells`` is None); ``connect`` gives a connection that
+    sees the version (``Engine.connect``, or ``gis.store.replicas.ReadEngines.connect``)."""
 
     cells = None
 
-    def __init__(self, engine: Engine, version: int) -> None:
-        self.engine, self.version = engine, version
+    def __init__(self, connect: Callable[[], Connection], version: int) -> None:
+        self.connect, self.version = connect, version
 
     def answers(self, lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
         """The lookup answer for each WGS84 point, in input order."""
@@ -76,7 +78,7 @@ class SqlIndex:
         xs, ys = np.asarray(lon, dtype=float).tolist(), np.asarray(lat, dtype=float).tolist()
         valid = valid_at()
         v = {"v": self.version}
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             hits = conn.execute(
                 text(_POINTS.format(valid=valid)),
                 {**v, "xs": xs, "ys": ys, "levels": list(AREA_LEVELS)},

@@ -64,6 +64,22 @@ def _reachable_by_service_user(path: Path) -> bool:
     return result.returncode == 0
 
 
+def service_dir(local: Path, key: str) -> Path:
+    """A directory owned by ``postgres`` for a server's data (we are root): ``local`` when
+    ``postgres`` can traverse every directory down to it, else ``/var/lib/gridmap/<hash of
+    key>`` (a checkout under ``/root``, or a CI clone anywhere)."""
+    local.mkdir(parents=True, exist_ok=True)
+    shutil.chown(local, SERVICE_USER, SERVICE_USER)
+    if _reachable_by_service_user(local):
+        return local
+    chosen = SYSTEM_ROOT / hashlib.sha1(key.encode()).hexdigest()[:12]
+    SYSTEM_ROOT.mkdir(parents=True, exist_ok=True)
+    chosen.mkdir(exist_ok=True)
+    shutil.chown(chosen, SERVICE_USER, SERVICE_USER)
+    local.rmdir()
+    return chosen
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One embedded cluster: where it lives, how to reach it, and how to run it."""
@@ -141,20 +157,8 @@ class Cluster:
         self.home.mkdir(parents=True, exist_ok=True)
         if not _is_root():
             return self.root
-        pointer = self.home / "cluster-location"
-        local = self.home / "cluster"
-        local.mkdir(exist_ok=True)
-        shutil.chown(local, SERVICE_USER, SERVICE_USER)
-        if _reachable_by_service_user(local):
-            chosen = local
-        else:
-            digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
-            chosen = SYSTEM_ROOT / digest
-            SYSTEM_ROOT.mkdir(parents=True, exist_ok=True)
-            chosen.mkdir(exist_ok=True)
-            shutil.chown(chosen, SERVICE_USER, SERVICE_USER)
-            local.rmdir()
-        pointer.write_text(f"{chosen}\n")
+        chosen = service_dir(self.home / "cluster", str(self.home))
+        (self.home / "cluster-location").write_text(f"{chosen}\n")
         return chosen
 
     def initialised(self) -> bool:

@@ -11,14 +11,24 @@ every idle connection is closed and the statement retried once on a fresh one.
 from __future__ import annotations
 
 import asyncio
+import logging
+import weakref
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from gis.store.replicas import Rotation
+from gis.store.versions import CURRENT_VERSION_SQL
 from gis.store.watch import conninfo
 
 IDLE = TransactionStatus.IDLE
+
+log = logging.getLogger("gridmap.pool")
+
+
+class Behind(Exception):
+    """A replica's connection has not shown the boundary version a read wants yet."""
 
 
 class ReadPool:
@@ -35,13 +45,23 @@ class ReadPool:
         self.timeout = timeout
         self._slots = asyncio.Semaphore(size)
         self._idle: list[psycopg.AsyncConnection] = []
+        self._seen: weakref.WeakKeyDictionary[psycopg.AsyncConnection, int] = (
+            weakref.WeakKeyDictionary()
+        )
         self._closed = False
 
     async def fetchone(
-        self, sql: str, params: dict[str, Any], *, binary: bool = False
+        self,
+        sql: str,
+        params: dict[str, Any],
+        *,
+        binary: bool = False,
+        version: int | None = None,
     ) -> tuple[Any, ...] | None:
         """The first row of ``sql`` with ``params`` (None when it has none); ``binary``
-        asks for results in binary (bytea as raw bytes)."""
+        asks for results in binary (bytea as raw bytes).  ``version``: the connection must
+        have shown at least this boundary version (a replica's: checked once per connection
+        and version, :class:`Behind` when it has not)."""
         if self._slots.locked():
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.timeout)
@@ -54,22 +74,32 @@ class ReadPool:
         try:
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
-                row = await self._run(conn, sql, params, binary)
+                row = await self._run(conn, sql, params, binary, version)
             except psycopg.OperationalError:
                 if not conn.broken:
                     raise
                 await self._discard_idle()  # the others died with it
                 conn = await self._connect()
-                row = await self._run(conn, sql, params, binary)
+                row = await self._run(conn, sql, params, binary, version)
             return row
         finally:
             self._slots.release()
 
     async def _run(
-        self, conn: psycopg.AsyncConnection, sql: str, params: dict[str, Any], binary: bool
+        self,
+        conn: psycopg.AsyncConnection,
+        sql: str,
+        params: dict[str, Any],
+        binary: bool,
+        version: int | None,
     ) -> tuple[Any, ...] | None:
         """Run on ``conn``, then keep it if it is idle and well (else close it)."""
         try:
+            if version is not None and self._seen.get(conn, 0) < version:
+                (newest,) = await (await conn.execute(CURRENT_VERSION_SQL)).fetchone()
+                self._seen[conn] = newest or 0
+                if self._seen[conn] < version:
+                    raise Behind(f"version {version} not replayed yet (has {newest})")
             return await (await conn.execute(sql, params, binary=binary)).fetchone()
         finally:
             if self._closed or conn.broken or conn.info.transaction_status != IDLE:
@@ -94,3 +124,40 @@ class ReadPool:
         """Close the idle connections; those lent out are closed as they come back."""
         self._closed = True
         await self._discard_idle()
+
+
+class ReadPools:
+    """Reads of one event loop over replicas' pools, the primary's when none can serve one:
+    a replica that cannot be reached or has not replayed the version a read wants
+    (:class:`Behind`) passes the read on (``gis.store.replicas`` says why it is safe)."""
+
+    def __init__(self, primary: ReadPool, replicas: list[ReadPool]) -> None:
+        self.primary = primary
+        self.replicas = replicas
+        self._rotation = Rotation(len(replicas))
+
+    async def fetchone(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        *,
+        binary: bool = False,
+        version: int | None = None,
+    ) -> tuple[Any, ...] | None:
+        """:meth:`ReadPool.fetchone` on a replica that can answer it, else on the primary."""
+        for index in self._rotation.order():
+            try:
+                return await self.replicas[index].fetchone(
+                    sql, params, binary=binary, version=version
+                )
+            except Behind:
+                continue
+            except psycopg.OperationalError as error:
+                self._rotation.pause(index)
+                log.warning("replica %d failed, reading from the primary: %s", index, error)
+        return await self.primary.fetchone(sql, params, binary=binary)  # it has every version
+
+    async def close(self) -> None:
+        """Close every pool."""
+        for pool in [self.primary, *self.replicas]:
+            await pool.close()

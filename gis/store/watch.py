@@ -6,12 +6,21 @@ lands — whichever worker, or the ``gridmap`` command, made it.  A lookup then 
 database round trip at all.  On this machine the commit (``gis.store.versions.commit_version``)
 also writes the number on the versions board (``gis.store.board``) before the committer
 answers, which every call here reads too: the notice may come a moment late, the board does not.
+
+The board is this machine's.  When gridmap nodes on several machines share one primary, a
+node must not answer from an older version than one committed on another machine a moment
+ago: with ``fence`` every call also waits for a query of the primary's newest version that
+*started after the call* — one query shared by every call that arrives while none has started
+yet, so under load a worker asks the primary about once per round trip, not once per request.
+While the primary cannot be reached the fence asks the replicas instead, so reads go on
+answering through a failover.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from contextlib import suppress
 
 import psycopg
@@ -37,8 +46,20 @@ class VersionWatch:
     ``psycopg.OperationalError`` (the database is unreachable) to each of them.
     """
 
-    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: int = 5,
+        fence: bool = False,
+        replica_urls: Sequence[str] = (),
+    ) -> None:
         self._url = url
+        self._fence = fence
+        self._fence_targets = [conninfo(u) for u in (url, *replica_urls)]
+        self._probe_conns: dict[str, psycopg.AsyncConnection] = {}
+        self._probe: tuple[int, asyncio.Task[None]] | None = None
+        self._probes_started = 0
         self._conninfo = conninfo(url)
         self._board: Board | None = None
         self._connect_timeout = connect_timeout
@@ -53,12 +74,80 @@ class VersionWatch:
             if self._connecting is None:
                 self._connecting = asyncio.create_task(self._listen())
                 self._connecting.add_done_callback(self._connected)
-            await asyncio.shield(self._connecting)
+            try:
+                await asyncio.shield(self._connecting)
+            except psycopg.OperationalError:
+                if not self._fence:
+                    raise  # fenced: the fence's answer (a replica's in an outage) will do
         else:
             self._drain(self._conn)
         if self._board is not None and (posted := self._board.read()) > (self._version or 0):
             self._version = posted  # committed on this machine; its notice is on its way
+        if self._fence:
+            await self._fenced()
         return self._version
+
+    @property
+    def probes(self) -> int:
+        """How many times the fence has asked the primary so far."""
+        return self._probes_started
+
+    async def _fenced(self) -> None:
+        """Return once a query of the primary's newest version that started after this call
+        has answered (and raised ``self._version`` to it)."""
+        arrival = self._probes_started
+        while True:
+            probe = self._probe
+            if probe is None:
+                self._probes_started += 1
+                probe = (self._probes_started, asyncio.create_task(self._ask_primary()))
+                self._probe = probe
+                probe[1].add_done_callback(lambda _task, entry=probe: self._probe_done(entry))
+            if probe[0] > arrival:  # started after this call: its answer will do
+                await asyncio.shield(probe[1])
+                return
+            await asyncio.wait([probe[1]])  # started before: let it end, then ask again
+
+    def _probe_done(self, probe: tuple[int, asyncio.Task[None]]) -> None:
+        if self._probe is probe:
+            self._probe = None
+        if not probe[1].cancelled():
+            probe[1].exception()  # retrieved here; the callers waiting for it get it too
+
+    async def _ask_primary(self) -> None:
+        """Raise ``self._version`` to the primary's newest version — or, when the primary
+        cannot be reached (a failover), to a replica's: with synchronous standbys that apply
+        every commit before it is acknowledged (``gis.ha``), a standby has every acknowledged
+        version, and while there is no primary there is no newer one."""
+        failure: psycopg.Error | None = None
+        for target in self._fence_targets:
+            try:
+                newest = await self._newest(target)
+            except psycopg.Error as error:
+                failure = failure or error
+                continue
+            self._version = max(self._version or 0, newest or 0) or None
+            return
+        assert failure is not None
+        raise failure
+
+    async def _newest(self, target: str) -> int | None:
+        conn = self._probe_conns.get(target)
+        if conn is None or conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                target,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                application_name="gridmap version fence",
+            )
+            self._probe_conns[target] = conn
+        try:
+            (newest,) = await (await conn.execute(CURRENT_VERSION_SQL)).fetchone()
+        except psycopg.Error:
+            del self._probe_conns[target]
+            await _close(conn)
+            raise
+        return newest
 
     def _drain(self, conn: psycopg.AsyncConnection) -> None:
         """Apply notifications already in this process's socket that the receiver task has
@@ -138,6 +227,9 @@ class VersionWatch:
         if self._board is not None:
             self._board.close()
             self._board = None
+        for conn in self._probe_conns.values():
+            await _close(conn)
+        self._probe_conns.clear()
 
 
 async def _close(conn: psycopg.AsyncConnection) -> None:

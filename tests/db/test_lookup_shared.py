@@ -25,6 +25,7 @@ from gis.query import lookup, lookup_file
 from gis.query.lookup import GridIndex, LookupService, load_index
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, lookup_folder
+from gis.store.replicas import ReadEngines
 from gis.store.watch import VersionWatch
 
 from large_city import add_county
@@ -74,7 +75,9 @@ def test_the_mapped_index_and_the_sql_fallback_answer_what_postgis_answers(
     singles = [mapped.answers(xs[i : i + 1], ys[i : i + 1])[0] for i in range(0, len(xs), 7)]
     check_hierarchy(singles, expected[::7])  # one point at a time, through the per-worker cache
     sample = slice(0, len(xs), 5)
-    check_hierarchy(SqlIndex(engine, version).answers(xs[sample], ys[sample]), expected[sample])
+    check_hierarchy(
+        SqlIndex(engine.connect, version).answers(xs[sample], ys[sample]), expected[sample]
+    )
     rows = mapped.rows(xs[:50], ys[:50])
     assert [r[1] for r in rows] == [e["grid"] for e in expected[:50]]
 
@@ -165,7 +168,7 @@ def test_while_the_index_is_built_postgis_answers_the_new_version(
 
     async def run() -> tuple[Any, Any, list[Any], list[Any]]:
         watch = VersionWatch(url)
-        service = LookupService(engine, watch, wait_s=0.0)
+        service = LookupService(ReadEngines(engine), watch, wait_s=0.0)
         try:
             first = await service.index()
             sql_answers = await service.lookup(xs, ys)
