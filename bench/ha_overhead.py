@@ -56,20 +56,15 @@ def tile_paths(z: int = 13) -> list[str]:
 
 
 def one_pass(label: str, port: int, paths: list[str], args: argparse.Namespace) -> wrk.WrkRun:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(wrk.lua_script(paths))
-    try:
-        return wrk.run(
-            label,
-            f"http://127.0.0.1:{port}",
-            Path(f.name),
-            threads=2,
-            connections=args.connections,
-            duration=args.duration,
-            timeout="10s",
-        )
-    finally:
-        Path(f.name).unlink()
+    return wrk.run_paths(
+        label,
+        f"http://127.0.0.1:{port}",
+        paths,
+        threads=2,
+        connections=args.connections,
+        duration=args.duration,
+        timeout="10s",
+    )
 
 
 def main() -> None:
@@ -83,7 +78,8 @@ def main() -> None:
     runs: dict[tuple[str, str], list[wrk.WrkRun]] = {}
     with tempfile.TemporaryDirectory(prefix="gridmap-ha-bench-") as tmp:
         topology = LocalTopology(Path(tmp) / "ha", nodes=3, apps=2, demo=True)
-        with topology:
+        topology.up()
+        try:
             layout = topology.layout
             assert layout is not None
             leader = topology.leader()
@@ -95,6 +91,8 @@ def main() -> None:
                         for peer, port in peers.items():
                             run = one_pass(f"{peer} {kind}", port, paths, args)
                             runs.setdefault((kind, peer), []).append(run)
+        finally:
+            topology.destroy()
     lines = heading(
         "High availability: HAProxy + 2 gridmap nodes beside 1 node alone",
         "python bench/ha_overhead.py " + " ".join(sys.argv[1:]),

@@ -10,7 +10,6 @@ import http.client
 import itertools
 import math
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -132,21 +131,16 @@ def http_tile(port: int, path: str) -> bytes:
 
 def wrk_pass(label: str, port: int, paths: list[str], args: argparse.Namespace) -> Pass:
     """wrk cycling through ``paths`` for ``args.duration`` s (each thread starts elsewhere)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(wrk.lua_script(paths))
-    try:
-        run = wrk.run(
-            label,
-            f"http://127.0.0.1:{port}",
-            Path(f.name),
-            threads=2,
-            connections=args.concurrency,
-            duration=args.duration,
-            timeout="30s",
-            options=("-H", "Accept-Encoding: gzip"),
-        )
-    finally:
-        os.unlink(f.name)
+    run = wrk.run_paths(
+        label,
+        f"http://127.0.0.1:{port}",
+        paths,
+        threads=2,
+        connections=args.concurrency,
+        duration=args.duration,
+        timeout="30s",
+        options=("-H", "Accept-Encoding: gzip"),
+    )
     out = Pass(
         label,
         run.requests,

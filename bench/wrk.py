@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,35 @@ def run(
     out = parse(label, done.stdout)
     out.connections = connections
     return out
+
+
+def run_paths(
+    label: str,
+    base: str,
+    paths: list[str],
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    timeout: str,
+    options: tuple[str, ...] = (),
+) -> WrkRun:
+    """:func:`run` cycling through ``paths`` (the script written to a temporary file)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua_script(paths))
+    try:
+        return run(
+            label,
+            base,
+            Path(f.name),
+            threads=threads,
+            connections=connections,
+            duration=duration,
+            timeout=timeout,
+            options=options,
+        )
+    finally:
+        Path(f.name).unlink()
 
 
 def version() -> str:

@@ -71,7 +71,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     items a pytest-xdist worker silently does not run (schemathesis's API tests) passes
     for green otherwise."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if hasattr(session.config, "workerinput") or reporter is None or exitstatus != 0:
+    worker = hasattr(session.config, "workerinput")
+    if worker or reporter is None or exitstatus != 0 or session.config.option.collectonly:
         return
     reported = sum(len(reporter.stats.get(outcome, [])) for outcome in OUTCOMES)
     if reported < session.testscollected and not session.shouldstop:

@@ -404,12 +404,7 @@ def upload_renamed_grid(
     """Commit :func:`renamed_grid_file` through ``base``'s upload API with ``key``: a new
     version (the upload's answer)."""
     path = renamed_grid_file(demo_grids, feature, folder, suffix)
-    with path.open("rb") as f:
-        committed = httpx.post(
-            f"{base}/api/v1/uploads",
-            files={"file": (path.name, f)},
-            data={"level": "grid", "dry_run": "false"},
-            headers={"Authorization": f"Bearer {key}"},
-        )
+    with httpx.Client(base_url=base, timeout=60) as client:
+        committed = upload(client, path, key, level="grid", dry_run=False)
     assert committed.status_code == 201, committed.json()
     return committed.json()

@@ -19,7 +19,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from gis.errors import ClusterError
@@ -61,18 +60,6 @@ class LocalTopology:
         self.apps: list[Daemon] = []
 
     # --- the whole ------------------------------------------------------------------------
-    def __enter__(self) -> LocalTopology:
-        self.up()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.down()
-
     def up(self) -> Layout:
         """Start every part, each once the one before is ready; ClusterError (with the log of
         the part that failed) if one is not ready in time."""
@@ -98,6 +85,14 @@ class LocalTopology:
         for daemon in [*self.apps, self.haproxy, *self.patroni.values(), self.etcd]:
             if daemon is not None:
                 daemon.stop()
+
+    def destroy(self) -> None:
+        """Stop every part and delete its data — the PostgreSQL nodes' and etcd's — keeping
+        the logs (tests, benchmarks)."""
+        self.down()
+        if self.layout is not None:
+            shutil.rmtree(self.layout.data, ignore_errors=True)
+        shutil.rmtree(self.root / "etcd", ignore_errors=True)
 
     def _layout(self) -> Layout:
         layout = Layout.load(self.root)

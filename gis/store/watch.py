@@ -100,7 +100,7 @@ class VersionWatch:
             probe = self._probe
             if probe is None:
                 self._probes_started += 1
-                probe = (self._probes_started, asyncio.create_task(self._ask_primary()))
+                probe = (self._probes_started, asyncio.create_task(self._ask_newest()))
                 self._probe = probe
                 probe[1].add_done_callback(lambda _task, entry=probe: self._probe_done(entry))
             if probe[0] > arrival:  # started after this call: its answer will do
@@ -114,7 +114,7 @@ class VersionWatch:
         if not probe[1].cancelled():
             probe[1].exception()  # retrieved here; the callers waiting for it get it too
 
-    async def _ask_primary(self) -> None:
+    async def _ask_newest(self) -> None:
         """Raise ``self._version`` to the primary's newest version — or, when the primary
         cannot be reached (a failover), to a replica's: with synchronous standbys that apply
         every commit before it is acknowledged (``gis.ha``), a standby has every acknowledged

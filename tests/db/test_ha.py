@@ -31,7 +31,9 @@ from gis.ha.layout import Layout
 from gis.ha.topology import LocalTopology
 from gis.store.watch import conninfo
 
-from support import renamed_grid_file, upload_renamed_grid
+from support import renamed_grid_file, upload, upload_renamed_grid
+
+pytestmark = pytest.mark.ha
 
 ROUNDS = 8
 GRID = "130227001002001"
@@ -43,8 +45,12 @@ PROMOTION_BOUND_S = 30
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
     """The topology with the demo city, its gridmap nodes one worker each."""
-    with LocalTopology(tmp_path_factory.mktemp("ha"), nodes=3, apps=2, demo=True) as running:
+    running = LocalTopology(tmp_path_factory.mktemp("ha"), nodes=3, apps=2, demo=True)
+    running.up()
+    try:
         yield running
+    finally:
+        running.destroy()
 
 
 def editor_key(layout: Layout) -> str:
@@ -161,19 +167,14 @@ def upload_load(
     """Upload renamed grids through the nodes in turn until ``stop``; each refused upload
     (503 ``database_unavailable``) is sent again until it is acknowledged."""
     feature = next(f for f in demo_grids["features"] if f["properties"]["code"] == GRID)
-    with httpx.Client(timeout=60) as client:
+    clients = [httpx.Client(base_url=node, timeout=60) for node in nodes]
+    try:
         for round_ in itertools.count(1):
             suffix = f"（切换第{round_}次）"
             path = renamed_grid_file(demo_grids, feature, folder, suffix)
             while not stop.is_set():
-                node = nodes[round_ % len(nodes)]
-                with path.open("rb") as f:
-                    answer = client.post(
-                        f"{node}/api/v1/uploads",
-                        files={"file": (path.name, f)},
-                        data={"level": "grid", "dry_run": "false"},
-                        headers={"Authorization": f"Bearer {key}"},
-                    )
+                client = clients[round_ % len(clients)]
+                answer = upload(client, path, key, level="grid", dry_run=False)
                 if answer.status_code == 201:
                     version = answer.json()["version"]
                     load.acknowledged[version] = feature["properties"]["name"] + suffix
@@ -183,6 +184,9 @@ def upload_load(
             if stop.is_set():
                 return
             time.sleep(0.5)
+    finally:
+        for client in clients:
+            client.close()
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, make_url, text
 
+from api.deps import get_connection
 from gis.store.db import make_engine
 from gis.store.pool import ReadPool, ReadPools
 from gis.store.replicas import ReadEngines
@@ -164,3 +166,26 @@ def test_with_the_primary_down_the_fence_asks_a_replica(
     assert asyncio.run(main([fresh_db_url])) == 2
     with pytest.raises(psycopg.OperationalError):
         asyncio.run(main([]))
+
+
+def test_a_read_whose_server_left_after_its_answer_still_answers(
+    fresh_engine: Engine, behind: Engine
+) -> None:
+    """A failover cuts a standby's sessions, maybe between a read's last query and its
+    closing ROLLBACK: the request keeps its answer (it was a 500 once)."""
+    request = SimpleNamespace(
+        app=SimpleNamespace(
+            state=SimpleNamespace(
+                services=SimpleNamespace(reads=ReadEngines(fresh_engine, [behind]))
+            )
+        )
+    )
+    reading = get_connection(request, 1)  # type: ignore[arg-type]
+    conn = next(reading)
+    pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    with fresh_engine.connect() as other:
+        assert other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(StopIteration):
+        next(reading)  # closing the connection of a server gone
+    with ReadEngines(fresh_engine, [behind]).connect(1) as again:
+        assert again.scalar(text("SELECT 1")) == 1
