@@ -253,12 +253,12 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
         )
 
-    for exc_type in DATABASE_DOWN:
+    async def _database_down(request: Request, error: Exception) -> Response:
+        log.warning("database unavailable: %s", error)
+        return error_response(request, database_unavailable())
 
-        @app.exception_handler(exc_type)
-        async def _database_down(request: Request, error: Exception) -> Response:
-            log.warning("database unavailable: %s", error)
-            return error_response(request, database_unavailable())
+    for exc_type in DATABASE_DOWN:
+        app.add_exception_handler(exc_type, _database_down)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, error: Exception) -> Response:

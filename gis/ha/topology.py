@@ -81,10 +81,39 @@ class LocalTopology:
         return layout
 
     def down(self) -> None:
-        """Stop every part (gridmap nodes first, etcd last)."""
-        for daemon in [*self.apps, self.haproxy, *self.patroni.values(), self.etcd]:
+        """Stop every part (gridmap nodes first, etcd last).  Patroni runs its PostgreSQL
+        detached (it outlives a Patroni that dies), so each node's postmaster is stopped too
+        if its Patroni left it running."""
+        for daemon in [*self.apps, self.haproxy]:
             if daemon is not None:
                 daemon.stop()
+        for name, daemon in self.patroni.items():
+            daemon.stop()
+            self._stop_postmaster(name)
+        if self.etcd is not None:
+            self.etcd.stop()
+
+    def _postmaster(self, name: str) -> int | None:
+        """The PID of node ``name``'s running postmaster (None: none runs)."""
+        pid_file = self._need_layout().node_dir(name) / "pgdata" / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def _stop_postmaster(self, name: str, grace_s: float = 10.0) -> None:
+        """Fast shutdown (SIGINT) of node ``name``'s postmaster, SIGKILL after ``grace_s``."""
+        if (pid := self._postmaster(name)) is None:
+            return
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + grace_s
+        while self._postmaster(name) == pid and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._postmaster(name) == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def destroy(self) -> None:
         """Stop every part and delete its data — the PostgreSQL nodes' and etcd's — keeping
@@ -141,9 +170,8 @@ class LocalTopology:
         """SIGKILL Patroni node ``name`` and its PostgreSQL at once: a machine that dies."""
         daemon = self.patroni[name]
         daemon.signal_group(signal.SIGKILL)
-        pid_file = self._need_layout().node_dir(name) / "pgdata" / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        if (pid := self._postmaster(name)) is not None:
+            os.kill(pid, signal.SIGKILL)
         daemon.stop(grace_s=5)
 
     def members(self) -> list[dict[str, Any]]:

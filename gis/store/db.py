@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from gis.settings import Settings
@@ -33,8 +36,14 @@ def database_url(settings: Settings) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine that checks connections before use, so it recovers after an outage."""
-    return create_engine(
+    """An engine that checks connections before use, so it recovers after an outage.
+
+    A server that refuses a write as read-only was reached as the primary but is a standby
+    (a failover: Patroni hands over the leader key a moment before PostgreSQL is promoted;
+    or a database an operator made read-only): its error becomes ``OperationalError`` — the
+    database unavailable for now, a 503 — and the connection is dropped, so the next one is
+    made afresh to whichever server is the primary then."""
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -42,6 +51,16 @@ def make_engine(url: str) -> Engine:
         pool_timeout=5,
         connect_args={"connect_timeout": 5, "application_name": "gridmap"},
     )
+    event.listen(engine, "handle_error", _read_only_is_unavailable)
+    return engine
+
+
+def _read_only_is_unavailable(context: ExceptionContext) -> DBAPIError | None:
+    original = context.original_exception
+    if not isinstance(original, psycopg.errors.ReadOnlySqlTransaction):
+        return None
+    context.is_disconnect = True
+    return OperationalError(context.statement, context.parameters, original)
 
 
 def _admin_engine(url: str) -> Engine:

@@ -176,7 +176,10 @@ class VersionWatch:
             keepalives_count=3,
         )
         try:
-            await conn.execute(f"LISTEN {VERSIONS_CHANNEL}")
+            try:
+                await conn.execute(f"LISTEN {VERSIONS_CHANNEL}")
+            except psycopg.errors.ReadOnlySqlTransaction as error:  # a standby, not the primary
+                raise psycopg.OperationalError(f"not the primary (yet): {error}") from error
             cursor = await conn.execute(CURRENT_VERSION_SQL)
             (self._version,) = await cursor.fetchone()
             if self._board is None:

@@ -9,6 +9,7 @@ new version, every round.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import signal
@@ -46,11 +47,22 @@ PROMOTION_BOUND_S = 30
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
     """The topology with the demo city, its gridmap nodes one worker each."""
     running = LocalTopology(tmp_path_factory.mktemp("ha"), nodes=3, apps=2, demo=True)
-    running.up()
+    layout = running.up()
     try:
         yield running
     finally:
         running.destroy()
+    assert not processes_of(layout.data), "every PostgreSQL of the topology stopped"
+
+
+def processes_of(folder: Path) -> list[int]:
+    """The processes whose command line names ``folder`` (its PostgreSQL servers)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if str(folder).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+    return found
 
 
 def editor_key(layout: Layout) -> str:

@@ -9,21 +9,25 @@ lagging standby is.  An unreachable replica is a port nothing listens on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url, text
 
+from api.app import create_app
 from api.deps import get_connection
+from gis.settings import Settings
 from gis.store.db import make_engine
 from gis.store.pool import ReadPool, ReadPools
 from gis.store.replicas import ReadEngines
 from gis.store.versions import CURRENT_VERSION_SQL
 from gis.store.watch import VersionWatch
 
-from support import free_port
+from support import free_port, renamed_grid_file, state, upload
 
 NEW_VERSION = (
     "INSERT INTO boundary_versions (number, author, action, restored_from) "
@@ -189,3 +193,29 @@ def test_a_read_whose_server_left_after_its_answer_still_answers(
         next(reading)  # closing the connection of a server gone
     with ReadEngines(fresh_engine, [behind]).connect(1) as again:
         assert again.scalar(text("SELECT 1")) == 1
+
+
+def test_a_primary_that_refuses_writes_is_a_503_not_a_500(
+    fresh_engine: Engine,
+    fresh_db_url: str,
+    make_key: Callable[[str], str],
+    demo_grids: dict,
+    tmp_path: Path,
+) -> None:
+    """Patroni hands the leader key over a moment before PostgreSQL is promoted, so the
+    write port may lead to a server still in recovery, which refuses writes as read-only (a
+    500 in CI's failover run).  Here the database is made read-only: reads answer, an upload
+    gets 503 ``database_unavailable`` and nothing is written."""
+    key = make_key("editor")
+    path = renamed_grid_file(demo_grids, demo_grids["features"][0], tmp_path, "（只读）")
+    with fresh_engine.connect() as conn:
+        name = conn.scalar(text("SELECT current_database()"))
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+        conn.commit()
+    before = state(fresh_engine)
+    with TestClient(create_app(Settings(database_url=fresh_db_url))) as client:
+        lookup = client.get("/api/v1/lookup", params={"lon": 118.4, "lat": 40.1})
+        committed = upload(client, path, key, level="grid", dry_run=False)
+    assert lookup.status_code == 200
+    assert (committed.status_code, committed.json()["code"]) == (503, "database_unavailable")
+    assert state(fresh_engine) == before
