@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import URL, Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from gis.geo.crs import known_crs, to_wgs84_points
 from gis.ingest.csvfiles import csv_encoding
@@ -36,7 +37,7 @@ from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
 from gis.store.db import make_engine
 from gis.store.replicas import ReadEngines
-from gis.store.versions import resolve_version, valid_at
+from gis.store.versions import CURRENT_VERSION_SQL, resolve_version, valid_at
 from gis.store.watch import VersionWatch
 
 __all__ = [
@@ -120,6 +121,12 @@ def write_index(url: str, version: int, path: Path, meta: dict[str, object]) -> 
     engine = make_engine(url)
     try:
         with lean_heap(), engine.connect() as conn:
+            # a replica's URL may lead this new connection to a standby that has not
+            # replayed the version yet: its rows would be the version before, under N's name
+            newest = conn.scalar(text(CURRENT_VERSION_SQL)) or 0
+            if newest < version:  # the database unavailable for this version, for now
+                behind = RuntimeError(f"version {version} not replayed there yet (has {newest})")
+                raise OperationalError(CURRENT_VERSION_SQL, None, behind)
             lookup_file.write(path, read_arrays(conn, version), meta)
     finally:
         engine.dispose()

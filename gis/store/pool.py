@@ -6,6 +6,10 @@ CPU per borrow here — a sixth of a cold tile's whole Python time — so this p
 an idle connection if there is one, else a new one, at most ``size`` at once.  There is no
 ping before use: a connection the database dropped (a restart) fails its statement, and then
 every idle connection is closed and the statement retried once on a fresh one.
+
+With replicas (``GRIDMAP_REPLICA_URLS``) the tiles read through :class:`ReadPools`: a pool per
+replica, each read on a replica whose connection has shown the boundary version drawn, else on
+the primary's pool (``gis.store.replicas`` has the rule).
 """
 
 from __future__ import annotations

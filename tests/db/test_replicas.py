@@ -17,9 +17,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from api.deps import get_connection
+from gis.query.lookup import write_index
 from gis.settings import Settings
 from gis.store.db import make_engine
 from gis.store.pool import ReadPool, ReadPools
@@ -219,3 +221,13 @@ def test_a_primary_that_refuses_writes_is_a_503_not_a_500(
     assert lookup.status_code == 200
     assert (committed.status_code, committed.json()["code"]) == (503, "database_unavailable")
     assert state(fresh_engine) == before
+
+
+def test_an_index_built_apart_refuses_a_replica_behind(db_url: str, tmp_path: Path) -> None:
+    """A large version's index is built in a process of its own, which connects anew — through
+    a replica's URL maybe to a standby that has not replayed the version: it refuses rather
+    than write the version before under the new one's name."""
+    target = tmp_path / "index"
+    with pytest.raises(OperationalError, match="not replayed"):
+        write_index(db_url, 2, target, {"version": 2})
+    assert not target.exists()
