@@ -27,6 +27,7 @@ from common import heading, load_average, machine, publish
 from servers import serve_gridmap
 
 from gis.ha.topology import LocalTopology
+from tiles.pmtiles import covering_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BOX = (118.25, 40.05, 118.55, 40.30)
@@ -44,15 +45,7 @@ def lookup_paths(count: int = 400) -> list[str]:
 
 def tile_paths(z: int = 13) -> list[str]:
     """Every grids tile of zoom ``z`` over the demo city."""
-    w, s, e, n = DEMO_BOX
-
-    def xy(lon: float, lat: float) -> tuple[int, int]:
-        x = int((lon + 180) / 360 * 2**z)
-        y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
-        return x, y
-
-    (x0, y0), (x1, y1) = xy(w, n), xy(e, s)
-    return [f"/tiles/grids/{z}/{x}/{y}.mvt" for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    return [f"/tiles/grids/{z}/{x}/{y}.mvt" for z, x, y in covering_tiles(DEMO_BOX, z, z)]
 
 
 def one_pass(label: str, port: int, paths: list[str], args: argparse.Namespace) -> wrk.WrkRun:

@@ -1,6 +1,6 @@
 """Long-running processes of a local topology: started in their own session, logged to a
-file, stopped with SIGTERM and, past a grace period, SIGKILL (the whole process group, so
-PostgreSQL under Patroni goes too)."""
+file, stopped with SIGTERM and, past a grace period, SIGKILL (the whole process group —
+not PostgreSQL under Patroni, which Patroni detaches: ``gis.ha.topology`` stops it)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import signal
 import threading
 import time
@@ -21,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
-import mapbox_vector_tile
 import psycopg
 import pytest
 from shapely.geometry import shape
@@ -32,7 +30,7 @@ from gis.ha.layout import Layout
 from gis.ha.topology import LocalTopology
 from gis.store.watch import conninfo
 
-from support import renamed_grid_file, upload, upload_renamed_grid
+from support import features, renamed_grid_file, tile_at, upload, upload_renamed_grid
 
 pytestmark = pytest.mark.ha
 
@@ -74,20 +72,6 @@ def editor_key(layout: Layout) -> str:
         engine.dispose()
 
 
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    """The web-mercator tile z/x/y holding lon/lat."""
-    n = 2**z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return z, x, y
-
-
-def tile_names(content: bytes) -> set[str]:
-    """The grid names drawn in a grids tile."""
-    layers = mapbox_vector_tile.decode(content)
-    return {f["properties"].get("name") for layer in layers.values() for f in layer["features"]}
-
-
 def replica_sessions(layout: Layout, topology: LocalTopology) -> int:
     """gridmap's connections on the standbys (not the leader), asked of each node directly."""
     leader = topology.leader()
@@ -115,7 +99,7 @@ def test_an_upload_through_one_node_is_read_at_once_through_the_other(
 
     feature = next(f for f in demo_grids["features"] if f["properties"]["code"] == GRID)
     inside = shape(feature["geometry"]).representative_point()
-    z, x, y = tile_of(inside.x, inside.y, 15)
+    z, x, y = tile_at(inside.x, inside.y, 15)
     key = editor_key(layout)
     with httpx.Client(timeout=30) as b:
         first = b.get(f"{node_b}/api/v1/lookup", params={"lon": inside.x, "lat": inside.y})
@@ -132,7 +116,7 @@ def test_an_upload_through_one_node_is_read_at_once_through_the_other(
             assert newest == first.json()["version"] + round_ + 1, versions.text
             assert (lookup.json()["version"], lookup.json()["grid"]["name"]) == (newest, name)
             assert tile.headers["X-Boundary-Version"] == str(newest)
-            assert name in tile_names(tile.content)
+            assert name in {f["properties"].get("name") for f in features(tile.content, "grids")}
     assert replica_sessions(layout, topology) > 0  # node B read from the standbys
 
 
@@ -229,7 +213,7 @@ def test_the_primary_dies_under_load_and_no_acknowledged_version_is_lost(
         for dx in (-0.02, 0.0, 0.02)
         for dy in (-0.01, 0.0, 0.01)
     ]
-    paths += ["/tiles/grids/{}/{}/{}.mvt".format(*tile_of(centre.x, centre.y, z)) for z in (12, 14)]
+    paths += ["/tiles/grids/{}/{}/{}.mvt".format(*tile_at(centre.x, centre.y, z)) for z in (12, 14)]
     paths += ["/api/v1/versions?limit=1", "/api/v1/regions?level=street"]  # read from SQL
     key = editor_key(layout)
     before = versions_on_primary(layout)
