@@ -29,8 +29,9 @@ def health(engine: EngineDep) -> JSONResponse:
 
 
 @router.get("/health/live", summary="The process answers", response_model=Liveness)
-def live() -> Liveness:
+async def live() -> Liveness:
     """``ok`` while this process serves requests, whatever the database's state: what a load
     balancer asks before sending a node traffic (a database outage is every node's, and each
-    answers it with a clean 503 of its own)."""
+    answers it with a clean 503 of its own).  ``async``: answered on the event loop, not
+    queued behind reads whose worker threads wait on a database in a failover."""
     return Liveness(status="ok")
