@@ -170,7 +170,11 @@ def upload_load(
             path = renamed_grid_file(demo_grids, feature, folder, suffix)
             while not stop.is_set():
                 client = clients[round_ % len(clients)]
-                answer = upload(client, path, key, level="grid", dry_run=False)
+                try:
+                    answer = upload(client, path, key, level="grid", dry_run=False)
+                except httpx.HTTPError as error:  # counted (and asserted) as a refusal
+                    load.uploads_refused[type(error).__name__] += 1
+                    continue
                 if answer.status_code == 201:
                     version = answer.json()["version"]
                     load.acknowledged[version] = feature["properties"]["name"] + suffix
