@@ -84,7 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         remove_stale(settings.stale_temp_s)  # left by a worker killed mid-upload
         url = database_url(settings)
         engine = make_engine(url)
-        reads = ReadEngines(engine, [make_engine(normalise_url(u)) for u in settings.replica_urls])
+        reads = ReadEngines(
+            engine,
+            [make_engine(normalise_url(u)) for u in settings.replica_urls],
+            max_lag_s=settings.replica_max_lag_s,
+        )
         watch = VersionWatch(  # the current boundary version
             url, fence=settings.fenced, replica_urls=settings.replica_urls
         )

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         "GRIDMAP_REPLICA_URLS; an HAProxy read port is one URL): reads go to one that has "
         "replayed the current boundary version, else to the primary (``gis.store.replicas``).",
     )
+    replica_max_lag_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A replica whose replay is further behind than this many seconds is not "
+        "read from (``gis.store.replicas.REPLAY_LAG_SQL`` says how the lag is measured).",
+    )
     version_fence: bool | None = Field(
         default=None,
         description="Ask the primary for its newest boundary version before answering "

@@ -132,8 +132,12 @@ def haproxy_config(layout: Layout) -> str:
         [
             "global",
             "    maxconn 4000",
+            "    log stderr format raw local0 info",
             "defaults",
             "    mode tcp",
+            "    log global",
+            "    option dontlog-normal",
+            "    option log-health-checks",
             "    timeout connect 2s",
             "    timeout client 30m",
             "    timeout server 30m",
