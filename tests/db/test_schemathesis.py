@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -71,7 +72,20 @@ def live(
 APP = create_app(Settings(database_url="postgresql+psycopg://unused@127.0.0.1/unused"))
 """Only for its documents: the requests go to ``live``.  (Loaded here, not from a fixture:
 schemathesis's lazy loading does not work with pytest 9.)"""
-app = schemathesis.openapi.from_dict(APP.openapi())
+PRINT_WITHOUT_COVERAGE = SchemathesisConfig.from_dict(
+    {
+        "operations": [
+            {
+                "include-path": "/api/v1/print",
+                "phases": {"coverage": {"enabled": False}},
+            }
+        ]
+    }
+)
+"""Each print renders a page in Chromium; schemathesis's coverage phase ignores
+``max_examples`` and made ~150 cases of it (2½ minutes of CI).  Print keeps its
+``EXAMPLES`` generated cases; its bad parameters are tested in tests/db/test_print_requests.py."""
+app = schemathesis.openapi.from_dict(APP.openapi(), config=PRINT_WITHOUT_COVERAGE)
 ogc = schemathesis.openapi.from_dict(ogc_document("/ogc", ogc_router, APP.version))
 
 
