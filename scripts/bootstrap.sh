@@ -2,6 +2,8 @@
 # Install what gridmap needs on a Debian machine, idempotently:
 #   - PostgreSQL 15 + PostGIS 3 (Debian postgresql-15-postgis-3), unless GRIDMAP_DATABASE_URL
 #     points at an external server;
+#   - pgRouting (Debian postgresql-15-pgrouting) for walking distances over the road network
+#     (gis/network), unless GRIDMAP_DATABASE_URL points at an external server;
 #   - GDAL's command-line tools (Debian gdal-bin: ogr2ogr for benchmarks, ogrinfo as a real client);
 #   - Chromium and CJK fonts (Debian chromium, fonts-noto-cjk, fonts-wqy-microhei) for printed maps
 #     and the browser tests — Python
@@ -34,6 +36,10 @@ packages=()
 if [ -z "${GRIDMAP_DATABASE_URL:-}" ] \
    && ! compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null; then
     packages+=(postgresql-15-postgis-3 postgresql-15 postgresql-client-15)
+fi
+if [ -z "${GRIDMAP_DATABASE_URL:-}" ] \
+   && ! compgen -G "/usr/share/postgresql/*/extension/pgrouting.control" >/dev/null; then
+    packages+=(postgresql-15-pgrouting)
 fi
 if ! command -v ogr2ogr >/dev/null; then
     packages+=(gdal-bin)

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, ConnectionDep, SettingsDep, role_of, throttle_analysis
+from api.responses import GeoJSONResponse
 from api.text import Code, LongText
 from gis.access.privacy import redact
 from gis.analysis import paging, standards
 from gis.analysis import report as analysis
+from gis.network import coverage as walking_analysis
 from gis.store.models import CENTRE_LEVELS
 
 router = APIRouter(
@@ -58,6 +60,46 @@ def coverage(
     asks for the next page (none on the last)."""
     page = paging.GridPage(limit, cursor)
     return analysis.coverage(conn, region, layer, settings, page)
+
+
+WALKING_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "No roads are stored: no walking network (no_road_network)."},
+    503: {"description": "The database is unreachable, or has no pgRouting (network_unavailable)."},
+}
+
+
+@router.get(
+    "/walking", summary="Coverage by walking to centres (life circles)", responses=WALKING_ERRORS
+)
+def walking(
+    settings: SettingsDep,
+    conn: ConnectionDep,
+    region: Region,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Households within walking distance of a party-service centre — along the roads, each
+    centre its service distance (its radius, else its level's: GB 50180's 300 / 500 / 1 000 m)
+    — beside those within the same distance in a straight line, in total and per grid;
+    ``radius_only_households``: what the circles claim and the roads do not reach.  The
+    buildings walking leaves uncovered are listed with their walk to the nearest centre
+    (metres, null when more than twice the longest service distance).  Paged by grid as the
+    coverage."""
+    page = paging.GridPage(limit, cursor)
+    return walking_analysis.walking_coverage(conn, region, settings, page)
+
+
+@router.get(
+    "/walking/areas",
+    response_class=GeoJSONResponse,
+    summary="Service areas of centres by walking (isochrones)",
+    responses=WALKING_ERRORS,
+)
+def walking_areas(settings: SettingsDep, conn: ConnectionDep, region: Region) -> GeoJSONResponse:
+    """Each centre's service area by walking as a GeoJSON feature (EPSG:4326): the roads
+    reached within its service distance, widened by ``band_m`` each side; null geometry when
+    the centre's own walk to a road is longer than its distance."""
+    return GeoJSONResponse(walking_analysis.walking_areas(conn, region, settings))
 
 
 @router.get("/grid-standards", summary="Grids that miss the standards")

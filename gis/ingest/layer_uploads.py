@@ -32,6 +32,7 @@ from gis.ingest.pipeline import (
     json_safe,
 )
 from gis.ingest.problems import Problem
+from gis.network.build import build_network
 from gis.query.layers import check_attributes, resolve_region
 from gis.settings import Settings
 
@@ -122,6 +123,7 @@ def _write_roads(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]
             ),
             {"rows": _json(params)},
         )
+    build_network(conn)
     return {"added": len(params), "removed": removed}
 
 
