@@ -15,40 +15,31 @@ own walk to that end plus its *head start*:
 The virtual joins are written into the edges query as numbers (a standby cannot create a
 temporary table).  A place on the same edge as a centre may also walk straight along the
 edge to it, which the joins at the edge's ends do not offer: that path is added here.
-Metres throughout (lengths geodesic, ``gis.network.build``); the nearest edge is chosen among
-the :data:`CANDIDATES` nearest in lon/lat by geodesic distance.
+Metres throughout (lengths geodesic, ``gis.network.build``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import Connection, text
 
 from gis.errors import Conflict, Unavailable
+from gis.geo.geodesy import GEOD, LocalFrame
 
-CANDIDATES = 4
-"""Edges nearest in lon/lat among which the geodesically nearest is taken."""
 SOURCE = -1
 """The virtual source's node id (the network's ids are positive)."""
+MARGIN_M = 2_000.0
+"""Edges are read within this distance of the places' bounding box; a place farther than
+this from all of them has every edge read for it."""
 
-_SNAP = f"""
-SELECT e.id, e.source, e.target, e.length_m,
-       ST_Length(ST_LineSubstring(e.geom, 0, e.f)::geography) AS along_m,
-       ST_Distance(p.g::geography, ST_LineInterpolatePoint(e.geom, e.f)::geography) AS access_m
-FROM (
-    SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
-    FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS u(x, y, i)
-) p
-CROSS JOIN LATERAL (
-    SELECT c.*, ST_LineLocatePoint(c.geom, p.g) AS f
-    FROM (SELECT * FROM walk_edges ORDER BY geom <-> p.g LIMIT {CANDIDATES}) c
-    ORDER BY ST_Distance(c.geom::geography, p.g::geography), c.id
-    LIMIT 1
-) e
-ORDER BY p.i
+_EDGES_NEAR = """
+SELECT id, source, target, length_m, ST_AsBinary(geom) FROM walk_edges
+WHERE :everywhere OR geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
 """
 
 EDGES_SQL = "SELECT id, source, target, length_m AS cost, length_m AS reverse_cost FROM walk_edges"
@@ -71,6 +62,13 @@ class Snaps:
         return len(self.edge)
 
 
+def _no_roads() -> Conflict:
+    return Conflict(
+        "尚未上传道路，无法按步行距离分析 (no roads are stored: upload roads first)",
+        code="no_road_network",
+    )
+
+
 def require_network(conn: Connection) -> None:
     """Refuse a walking analysis when the server has no pgRouting (``Unavailable``) or no
     road is stored (``Conflict``)."""
@@ -83,25 +81,65 @@ def require_network(conn: Connection) -> None:
             code="network_unavailable",
         )
     if not conn.scalar(text("SELECT EXISTS (SELECT FROM walk_edges)")):
-        raise Conflict(
-            "尚未上传道路，无法按步行距离分析 (no roads are stored: upload roads first)",
-            code="no_road_network",
-        )
+        raise _no_roads()
+
+
+def _edges_near(
+    conn: Connection, frame: LocalFrame, lon: np.ndarray, lat: np.ndarray, everywhere: bool
+) -> list[Any]:
+    dlon, dlat = frame.widen(MARGIN_M) / frame.mx, frame.widen(MARGIN_M) / frame.my
+    box = {
+        "west": float(lon.min() - dlon),
+        "south": float(lat.min() - dlat),
+        "east": float(lon.max() + dlon),
+        "north": float(lat.max() + dlat),
+    }
+    return conn.execute(text(_EDGES_NEAR), {"everywhere": everywhere, **box}).all()
+
+
+def _nearest(rows: list[Any], frame: LocalFrame, lon: np.ndarray, lat: np.ndarray) -> Snaps:
+    """Each point's nearest edge of ``rows`` in ``frame`` and where it joins it."""
+    ids, sources, targets, lengths = (np.array([r[k] for r in rows]) for k in range(4))
+    lines = frame.geometries(shapely.from_wkb([r[4] for r in rows]))
+    points = frame.points(lon, lat)
+    (_, which) = shapely.STRtree(lines).query_nearest(points, all_matches=False)
+    chosen = lines[which]
+    frame_along = shapely.line_locate_point(chosen, points)
+    frame_length = shapely.length(chosen)
+    share = np.divide(frame_along, frame_length, out=np.zeros(len(which)), where=frame_length > 0)
+    joins = shapely.get_coordinates(shapely.line_interpolate_point(chosen, frame_along))
+    jlon, jlat = frame.inverse(joins[:, 0], joins[:, 1])
+    access = np.asarray(GEOD.inv(lon, lat, jlon, jlat)[2], float)
+    length = lengths[which].astype(float)
+    return Snaps(
+        ids[which].astype(np.int64),
+        sources[which].astype(np.int64),
+        targets[which].astype(np.int64),
+        length,
+        share * length,
+        access,
+    )
 
 
 def snap(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> Snaps:
-    """Where each point (lon/lat, EPSG:4326) joins the network."""
+    """Where each point (lon/lat, EPSG:4326) joins the network: its nearest edge and point
+    on it in a local metric frame of the points (``gis.geo.geodesy.LocalFrame``, true
+    metres at their middle latitude), the walk to it geodesic, the metres along the edge its
+    share of the edge's geodesic length."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     if len(lon) == 0:
-        empty = np.empty(0)
-        return Snaps(empty.astype(np.int64), *(empty.astype(np.int64),) * 2, *(empty,) * 3)
-    rows = conn.execute(
-        text(_SNAP),
-        {"lon": np.asarray(lon, float).tolist(), "lat": np.asarray(lat, float).tolist()},
-    ).all()
-    cols = list(zip(*rows, strict=True))
-    ints = [np.array(c, np.int64) for c in cols[:3]]
-    floats = [np.array(c, float) for c in cols[3:]]
-    return Snaps(*ints, *floats)
+        ints, floats = np.empty(0, np.int64), np.empty(0)
+        return Snaps(ints, ints, ints, floats, floats, floats)
+    frame = LocalFrame.around(lon, lat)
+    rows = _edges_near(conn, frame, lon, lat, everywhere=False)
+    if rows:
+        found = _nearest(rows, frame, lon, lat)
+        if (found.access_m <= MARGIN_M).all():
+            return found
+    rows = _edges_near(conn, frame, lon, lat, everywhere=True)
+    if not rows:
+        raise _no_roads()
+    return _nearest(rows, LocalFrame.around(lon, lat), lon, lat)
 
 
 def start_node(k: int) -> int:
@@ -128,16 +166,45 @@ def edges_sql(sources: Snaps, head_start_m: np.ndarray, *, each: bool = False) -
 
 def node_distances(
     conn: Connection, sources: Snaps, head_start_m: np.ndarray, limit_m: float
-) -> dict[int, float]:
-    """Each network node's distance (metres, head start included) from the nearest source,
-    for the nodes within ``limit_m``."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The network nodes within ``limit_m`` of the nearest source and their distances
+    (metres, head start included): one ``pgr_drivingDistance``."""
     if not len(sources):
-        return {}
+        return np.empty(0, np.int64), np.empty(0)
     rows = conn.execute(
-        text("SELECT node, agg_cost FROM pgr_drivingDistance(:edges, :source, :limit, true)"),
+        text(
+            "SELECT node, agg_cost FROM pgr_drivingDistance(:edges, :source, :limit, true) "
+            "WHERE node > 0"
+        ),
         {"edges": edges_sql(sources, head_start_m), "source": SOURCE, "limit": float(limit_m)},
     ).all()
-    return {int(node): float(cost) for node, cost in rows if node > 0}
+    nodes = np.array([r[0] for r in rows], np.int64)
+    return nodes, np.array([r[1] for r in rows], float)
+
+
+def via_ends(places: Snaps, nodes: np.ndarray, metres: np.ndarray) -> np.ndarray:
+    """Each place's walk to its edge's nearer end plus that end's distance (``nodes`` reached
+    at ``metres``; inf through an end not reached), its own walk to the edge not included."""
+    size = int(max(places.source.max(initial=0), places.target.max(initial=0))) + 1
+    known = np.full(max(size, int(nodes.max(initial=0)) + 1), np.inf)
+    known[nodes] = metres
+    via_source = known[places.source] + places.along_m
+    via_target = known[places.target] + np.maximum(places.length_m - places.along_m, 0.0)
+    return np.minimum(via_source, via_target)
+
+
+def along_edge(places: Snaps, sources: Snaps, head_start_m: np.ndarray) -> np.ndarray:
+    """Each place's walk straight along its edge to a source on the same edge (inf when
+    none is), the sources' head starts and own walks included, the place's not."""
+    best = np.full(len(places), np.inf)
+    on_edge: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for k in range(len(sources)):
+        start = float(head_start_m[k] + sources.access_m[k])
+        on_edge[int(sources.edge[k])].append((float(sources.along_m[k]), start))
+    for i in np.flatnonzero(np.isin(places.edge, list(on_edge))):
+        for along, start in on_edge[int(places.edge[i])]:
+            best[i] = min(best[i], start + abs(float(places.along_m[i]) - along))
+    return best
 
 
 def distances(
@@ -150,24 +217,10 @@ def distances(
     """Each place's walking distance in metres from the nearest source (plus its head
     start), ``inf`` beyond ``limit_m``."""
     head = np.zeros(len(sources)) if head_start_m is None else np.asarray(head_start_m, float)
-    reached = node_distances(conn, sources, head, limit_m)
+    nodes, metres = node_distances(conn, sources, head, limit_m)
     if not len(places):
         return np.empty(0)
-
-    def at(nodes: np.ndarray) -> np.ndarray:
-        return np.array([reached.get(int(n), np.inf) for n in nodes], float)
-
-    via_source = at(places.source) + places.along_m
-    via_target = at(places.target) + np.maximum(places.length_m - places.along_m, 0.0)
-    best = np.minimum(via_source, via_target)
-    on_edge: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for k in range(len(sources)):
-        on_edge[int(sources.edge[k])].append(
-            (float(sources.along_m[k]), float(head[k] + sources.access_m[k]))
-        )
-    for i in np.flatnonzero(np.isin(places.edge, list(on_edge))):
-        for along, start in on_edge[int(places.edge[i])]:
-            best[i] = min(best[i], start + abs(places.along_m[i] - along))
+    best = np.minimum(via_ends(places, nodes, metres), along_edge(places, sources, head))
     total = best + places.access_m
     total[total > limit_m] = np.inf
     return total
