@@ -408,3 +408,25 @@ def upload_renamed_grid(
         committed = upload(client, path, key, level="grid", dry_run=False)
     assert committed.status_code == 201, committed.json()
     return committed.json()
+
+
+def upload_demo_roads(client: Any, engine: Any, key: str, tmp_path: Path) -> None:
+    """Upload roads for the demo city (it has none): the outlines of its grids, which follow
+    roads, as a GeoJSON roads file through the API."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        lines = conn.scalars(
+            text(
+                "SELECT ST_AsGeoJSON((ST_Dump(ST_LineMerge(ST_Union(ST_Boundary(geom))))).geom) "
+                "FROM regions WHERE level = 'grid' AND valid_to IS NULL"
+            )
+        ).all()
+    features = [
+        {"type": "Feature", "properties": {"highway": "residential"}, "geometry": json.loads(g)}
+        for g in lines
+    ]
+    path = tmp_path / "demo-roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    response = upload(client, path, key, kind="roads", dry_run=False)
+    assert response.status_code == 201, response.json()

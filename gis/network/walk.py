@@ -69,12 +69,23 @@ def _no_roads() -> Conflict:
     )
 
 
+def _has_pgrouting(conn: Connection) -> bool:
+    return bool(
+        conn.scalar(text("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pgrouting')"))
+    )
+
+
+def has_network(conn: Connection) -> bool:
+    """Whether walking distances can be measured: pgRouting is installed and roads stored."""
+    return _has_pgrouting(conn) and bool(
+        conn.scalar(text("SELECT EXISTS (SELECT FROM walk_edges)"))
+    )
+
+
 def require_network(conn: Connection) -> None:
     """Refuse a walking analysis when the server has no pgRouting (``Unavailable``) or no
     road is stored (``Conflict``)."""
-    if not conn.scalar(
-        text("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pgrouting')")
-    ):
+    if not _has_pgrouting(conn):
         raise Unavailable(
             "数据库服务器未安装 pgRouting，无法按步行距离分析 "
             "(the database server has no pgRouting: walking distances are unavailable)",

@@ -20,6 +20,8 @@ from gis.access.privacy import redact
 from gis.analysis import report as analysis
 from gis.errors import InvalidInput
 from gis.geo.geodesy import circle_polygons
+from gis.network.coverage import walking_areas
+from gis.network.walk import has_network
 from gis.query.regions import require_region, subtree
 from gis.settings import Settings
 from gis.store.versions import current_version
@@ -114,12 +116,13 @@ def region_map(
         ).add_to(m)
         SearchPopup(grids).add_to(m)
         _blind_spots(m, reports, grids, shift)
-    _centres(m, reports, shift)
+    walks = _walking_areas(conn, tops, settings) if has_network(conn) else None
+    _centres(m, reports, shift, walks)
     _cameras(conn, m, [shape(f["geometry"]) for f in features], shift)
 
     controls(m, options, settings)
     LookupBox(grids, options.api_base, options.point_url).add_to(m)
-    _legend(m, settings, options, bool(around))
+    _legend(m, settings, options, bool(around), walking=walks is not None)
     title_name = names.get(tops[0], "") if len(tops) == 1 else "全部区域"
     title(m, f"网格地图 · {title_name}")
     return m
@@ -154,9 +157,12 @@ def refuse_large_export(conn: Connection, region: str | None) -> None:
 NO_BUILDINGS = "无建筑（无从计算覆盖率）"
 
 
-def _legend(m: folium.Map, settings: Settings, options: MapOptions, neighbours: bool) -> None:
+def _legend(
+    m: folium.Map, settings: Settings, options: MapOptions, neighbours: bool, *, walking: bool
+) -> None:
     """The grid classes of the page's colouring, the centre levels, cameras, blind spots and
-    (on a page with nothing below its region) the neighbours."""
+    (on a page with nothing below its region) the neighbours; a note on how the service
+    areas are drawn (``walking``: along the roads)."""
     if options.colour_by == "households":
         band = f"{settings.grid_households_min}–{settings.grid_households_max} 户"
         rows: list[tuple[str, str]] = [*HOUSEHOLD_CLASSES.values()]
@@ -173,7 +179,21 @@ def _legend(m: folium.Map, settings: Settings, options: MapOptions, neighbours: 
     rows += [("服务盲区", BLIND_COLOUR)]
     if neighbours:
         rows += [("相邻区域", NEIGHBOUR["color"])]
-    Legend(heading, rows).add_to(m)
+    note = WALKING_NOTE if walking else RADIUS_NOTE
+    Legend(heading, rows, note).add_to(m)
+
+
+WALKING_NOTE = "服务范围：沿道路步行可达（步行生活圈，按服务距离）"
+RADIUS_NOTE = "服务范围：直线服务半径（未上传道路，无法按步行计算）"
+
+
+def _walking_areas(conn: Connection, tops: list[str], settings: Settings) -> dict[Any, Any]:
+    """Each centre's service area by walking (``gis.network``), by centre id."""
+    return {
+        f["id"]: f["geometry"]
+        for top in tops
+        for f in walking_areas(conn, top, settings)["features"]
+    }
 
 
 def _surrounding_layers(
@@ -291,8 +311,15 @@ def _blind_spots(
     CopyGrids(grids, layer, [s["grid_code"] for s in whole]).add_to(m)
 
 
-def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: Shift) -> None:
-    centres = {c["id"]: c for r in reports for c in r["facilities"]}.values()
+def _centres(
+    m: folium.Map,
+    reports: list[dict[str, Any]],
+    shift: Shift,
+    walks: dict[Any, Any] | None,
+) -> None:
+    """The centres and their service areas: ``walks`` (by centre id; None: no road network,
+    geodesic circles of their radius instead)."""
+    centres = list({c["id"]: c for r in reports for c in r["facilities"]}.values())
     if not centres:
         return
     lon = np.array([c["lon"] for c in centres])
@@ -308,9 +335,15 @@ def _centres(m: folium.Map, reports: list[dict[str, Any]], shift: Shift) -> None
         }
         for c in centres
     ]
+    if walks is None:
+        areas, area_props = circle_polygons(lon, lat, radius, vertices=72), props
+    else:
+        drawn = [i for i, c in enumerate(centres) if walks.get(c["id"])]
+        areas = np.array([shape(walks[centres[i]["id"]]) for i in drawn], dtype=object)
+        area_props = [props[i] for i in drawn]
     folium.GeoJson(
-        collection(shift(circle_polygons(lon, lat, radius, vertices=72)), props),
-        name="服务范围",
+        collection(shift(areas), area_props),
+        name="服务范围（步行）" if walks is not None else "服务范围",
         interactive=False,
         style_function=lambda f: {
             "color": CENTRE_STYLES[f["properties"]["level"]].colour,

