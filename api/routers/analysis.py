@@ -1,4 +1,5 @@
-"""Analyses for planners: coverage, grid standards and siting of new centres."""
+"""Analyses for planners: coverage (by radius and by walking), grid standards, siting of new
+centres and drafts of new grids."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from api.text import Code, LongText
 from gis.access.privacy import redact
 from gis.analysis import paging, standards
 from gis.analysis import report as analysis
+from gis.division.divide import Targets
+from gis.division.drafts import draft_division
+from gis.errors import InvalidInput
 from gis.network import coverage as walking_analysis
 from gis.store.models import CENTRE_LEVELS
 
@@ -100,6 +104,50 @@ def walking_areas(settings: SettingsDep, conn: ConnectionDep, region: Region) ->
     reached within its service distance, widened by ``band_m`` each side; null geometry when
     the centre's own walk to a road is longer than its distance."""
     return GeoJSONResponse(walking_analysis.walking_areas(conn, region, settings))
+
+
+class DivideRequest(BaseModel):
+    """Draw the grids of a community anew (网格划分)."""
+
+    region: Code = Field(description="Code of the community")
+    target_households: int = Field(350, ge=1, le=100_000)
+    min_households: int = Field(300, ge=1, le=100_000)
+    max_households: int = Field(500, ge=1, le=100_000)
+    barriers: Literal["roads", "none"] = Field(
+        "roads", description="Follow the stored roads (street blocks), or cut by buildings only"
+    )
+    keep_codes: bool = Field(
+        True, description="A draft that mostly matches a current grid (IoU ≥ 0.5) keeps its code"
+    )
+
+
+@router.post(
+    "/divide",
+    response_class=GeoJSONResponse,
+    summary="Draft grids of a community (automatic division)",
+    responses={404: {"description": "No such region (region_not_found)."}},
+)
+def divide(settings: SettingsDep, conn: ConnectionDep, body: DivideRequest) -> GeoJSONResponse:
+    """Draft grids partitioning the community exactly (no gaps, no overlaps at storage
+    precision), each one piece, no building split between grids, households within
+    ``[min_households, max_households]`` wherever the buildings allow (the ``report`` names
+    any grid that cannot, and why), boundaries along the stored roads where they can.  Per
+    grid: households, population (estimated from the community's registered population per
+    household), buildings, area (m²), compactness (Polsby–Popper), share of its boundary on
+    roads, deviation from the target; overall the same in ``report``.  Upload the answer as
+    a boundary file to adopt it (its properties are the upload's ``code``, ``name``,
+    ``parent_code``); nothing is written here."""
+    if not body.min_households <= body.target_households <= body.max_households:
+        raise InvalidInput(
+            "户数须满足 最小值 ≤ 目标值 ≤ 最大值 (households must satisfy min ≤ target ≤ max)",
+            code="invalid_parameter",
+            details={"min": body.min_households, "target": body.target_households},
+        )
+    targets = Targets(body.target_households, body.min_households, body.max_households)
+    found = draft_division(
+        conn, body.region, targets, settings, barriers=body.barriers, keep=body.keep_codes
+    )
+    return GeoJSONResponse(found)
 
 
 @router.get("/grid-standards", summary="Grids that miss the standards")

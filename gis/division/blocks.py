@@ -39,13 +39,17 @@ class Blocks:
         return len(self.polygons)
 
 
-def street_faces(region: Any, roads: Any) -> np.ndarray:
+def street_faces(region: Any, roads: Any, lines: Any = None) -> np.ndarray:
     """The faces of ``region`` (a polygon or multipolygon, lon/lat) cut by ``roads`` (lines):
-    an exact partition of the region at storage precision."""
-    roads = np.asarray(roads, dtype=object)
-    inside = shapely.intersection(roads, region, grid_size=STORAGE_GRID_DEG) if len(roads) else []
-    lines = [region.boundary, *(g for g in np.atleast_1d(inside) if not shapely.is_empty(g))]
-    noded = shapely.union_all(lines, grid_size=STORAGE_GRID_DEG)
+    an exact partition of the region at storage precision (``lines``: linework already
+    noded on the grid, the region's outline included, in place of the roads)."""
+    if lines is None:
+        roads = np.asarray(roads, dtype=object)
+        grid = STORAGE_GRID_DEG
+        inside = shapely.intersection(roads, region, grid_size=grid) if len(roads) else []
+        parts = [region.boundary, *(g for g in np.atleast_1d(inside) if not shapely.is_empty(g))]
+        lines = shapely.union_all(parts, grid_size=grid)
+    noded = lines
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     if not len(faces):
         return np.array([region], dtype=object)
@@ -212,4 +216,22 @@ def absorb_empty(blocks: Blocks, graph: Any) -> tuple[Blocks, np.ndarray]:
             blocks.face[heads],
         ),
         index,
+    )
+
+
+def renode(polygons: np.ndarray, region: Any) -> np.ndarray:
+    """The same pieces with one shared boundary: every outline noded together on the storage
+    grid and the faces handed back to the piece holding them (a sliver of overlap to one of
+    the two, a sliver of gap to its nearest).  Cutting a face rounds the cut's ends onto the
+    grid, millimetres off the neighbour's edge; this puts every vertex on both sides.  The
+    faces' vertices are on the grid already, so they are united exactly (snapping again
+    could open a sliver between two pieces)."""
+    grid = STORAGE_GRID_DEG
+    lines = shapely.union_all([region.boundary, *shapely.boundary(polygons)], grid_size=grid)
+    faces = street_faces(region, [], lines=lines)
+    probes = shapely.point_on_surface(faces)
+    owner = shapely.STRtree(polygons).query_nearest(probes, all_matches=False)[1]
+    return np.array(
+        [polygonal(shapely.union_all(faces[owner == k])) for k in range(len(polygons))],
+        dtype=object,
     )

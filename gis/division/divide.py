@@ -27,6 +27,7 @@ from gis.division.blocks import (
     absorb_empty,
     home_faces,
     make_blocks,
+    renode,
     street_faces,
     whole_buildings,
 )
@@ -73,10 +74,7 @@ def _out_of_range(households: np.ndarray, targets: Targets) -> np.ndarray:
 def _grids(polygons: np.ndarray, labels: np.ndarray) -> np.ndarray:
     count = int(labels.max()) + 1
     return np.array(
-        [
-            shapely.union_all(polygons[labels == g], grid_size=STORAGE_GRID_DEG)
-            for g in range(count)
-        ],
+        [shapely.union_all(polygons[labels == g]) for g in range(count)],
         dtype=object,
     )
 
@@ -124,6 +122,7 @@ def divide(
     for _ in range(ROUNDS):
         cut = make_blocks(faces, home, footprints, households, population, largest, frame)
         blocks, unit_of = absorb_empty(cut, Geometry.of(frame.geometries(cut.polygons)).graph)
+        blocks.polygons = renode(blocks.polygons, region)
         geo = Geometry.of(frame.geometries(blocks.polygons))
         partition = Partition(geo, blocks.households, targets.target, targets.low, targets.high)
         labels = partition.divide()
@@ -144,13 +143,13 @@ def divide(
         for g in range(len(grids))
     ]
     figures = _figures(grids, members, households, population, roads, region, targets)
-    kept = np.flatnonzero(inside)
-    members = [kept[m] for m in members]
     for g in np.flatnonzero(_out_of_range(held, targets)):
         block = int(np.flatnonzero(labels == g)[0])
         piece = blocks.households[list(nx.node_connected_component(geo.graph, block))].sum()
         reason = _reason(members[g], households, float(piece), targets)
         figures[g]["out_of_range"] = {"code": reason, "message": REASONS[reason]}
+    kept = np.flatnonzero(inside)
+    members = [kept[m] for m in members]
     summary = _summary(figures, targets, len(blocks))
     return Division(grids, members, figures, summary, blocks, labels)
 

@@ -107,8 +107,14 @@ class Partition:
             grids += self._bisect(sorted(component), k)
         for g, members in enumerate(grids):
             labels[members] = g
-        self._refine(labels)
+        self._refine(labels, COMPACTNESS_WEIGHT, keep_range=False)
+        if self._outside().any():  # balance first, then compactness within the range
+            self._refine(labels, 0.0, keep_range=False)
+            self._refine(labels, COMPACTNESS_WEIGHT, keep_range=True)
         return labels
+
+    def _outside(self) -> np.ndarray:
+        return (self._hh < self.low) | (self._hh > self.high)
 
     # --- bisection --------------------------------------------------------------------
     def _bisect(self, blocks: list[int], k: int) -> list[list[int]]:
@@ -171,13 +177,17 @@ class Partition:
 
     # --- refinement -------------------------------------------------------------------
     def _cost(self, households: float, area: float, perimeter: float) -> float:
+        """A grid's cost: squared deviation, households out of range, and (1 − PP)."""
         deviation = (households - self.target) / max(self.target, 1.0)
         outside = max(0.0, self.low - households, households - self.high)
         outside /= max(self.target, 1.0)
         compact = 1.0 - polsby_popper(area, perimeter)
-        return deviation**2 + OUT_OF_RANGE_WEIGHT * outside**2 + COMPACTNESS_WEIGHT * compact
+        return deviation**2 + OUT_OF_RANGE_WEIGHT * outside**2 + self._weight * compact
 
-    def _refine(self, labels: np.ndarray) -> None:
+    def _refine(self, labels: np.ndarray, weight: float, *, keep_range: bool) -> None:
+        """Single-block moves while they lower the cost (compactness at ``weight``);
+        ``keep_range``: never a move that takes a grid out of ``[low, high]``."""
+        self._weight, self._keep_range = weight, keep_range
         geo, graph = self.geo, self.geo.graph
         count = int(labels.max()) + 1
         self._labels = labels
@@ -222,6 +232,8 @@ class Partition:
         best, best_h = -1e-9, None
         for h, s in shared.items():
             if h == g:
+                continue
+            if self._keep_range and (hh[g] - w < self.low or hh[h] + w > self.high):
                 continue
             change = change_g + self._cost(hh[h] + w, area[h] + a, perimeter[h] + p - 2 * s)
             change -= self._cost(hh[h], area[h], perimeter[h])
