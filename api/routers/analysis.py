@@ -110,9 +110,9 @@ class DivideRequest(BaseModel):
     """Draw the grids of a community anew (网格划分)."""
 
     region: Code = Field(description="Code of the community")
-    target_households: int = Field(350, ge=1, le=100_000)
-    min_households: int = Field(300, ge=1, le=100_000)
-    max_households: int = Field(500, ge=1, le=100_000)
+    target_households: int = Field(Targets.target, ge=1, le=100_000)
+    min_households: int = Field(Targets.low, ge=1, le=100_000)
+    max_households: int = Field(Targets.high, ge=1, le=100_000)
     barriers: Literal["roads", "none"] = Field(
         "roads", description="Follow the stored roads (street blocks), or cut by buildings only"
     )

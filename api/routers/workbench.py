@@ -19,6 +19,7 @@ from api.pages import templates
 from api.text import Code
 from gis.access.auth import Principal, csrf_token
 from gis.catalogue import LAYERS, REGION_LAYERS
+from gis.division.divide import Targets
 from gis.store.models import LEVELS, UPLOAD_KINDS
 from gis.web.map_assets import asset_url
 from gis.web.upload_page import PROBLEM_KINDS
@@ -31,6 +32,7 @@ NAV = (
     ("uploads", "/workbench/uploads", "上传记录", "viewer"),
     ("versions", "/workbench/versions", "版本与对比", "viewer"),
     ("roster", "/workbench/roster", "花名册", "viewer"),
+    ("divide", "/workbench/divide", "网格划分", "viewer"),
     ("print", "/workbench/print", "打印地图", "viewer"),
     ("admin", "/workbench/admin", "用户与密钥", "admin"),
     ("audit", "/workbench/audit", "操作日志", "admin"),
@@ -128,6 +130,15 @@ def edit(request: Request, caller: CallerDep, code: Code) -> Response:
 def roster(request: Request, caller: CallerDep) -> Response:
     """A region's grids (or another level) as an Excel roster: export, edit, import."""
     return render(request, caller, "roster")
+
+
+@router.get("/divide", response_class=HTMLResponse)
+def divide(request: Request, caller: CallerDep, region: Code | None = None) -> Response:
+    """Draft a community's grids (POST /api/v1/analysis/divide) on a map with their figures;
+    check and commit them as a boundary upload (editors)."""
+    targets = Targets()
+    defaults = {"target": targets.target, "low": targets.low, "high": targets.high}
+    return render(request, caller, "divide", region=region or "", defaults=defaults)
 
 
 @router.get("/print", response_class=HTMLResponse)
