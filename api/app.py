@@ -35,6 +35,7 @@ from api.routers import (
     keys,
     layers,
     lookup,
+    lookup_stream,
     maps,
     ogc,
     printing,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(lookup.router)  # the busiest routes first: they are matched first
+    app.include_router(lookup_stream.router)
     app.include_router(tiles.router)
     app.include_router(health.router)
     app.include_router(regions.router)

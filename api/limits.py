@@ -53,8 +53,8 @@ class Family:
 
 def family(method: str, path: str, settings: Settings) -> Family:
     """The family of a request: ``upload`` (editor), ``write`` (JSON writes to a layer,
-    editor), ``keys`` (keys and users, admin), ``analysis`` (viewer) and ``points`` (a batch
-    lookup: 10 000 points), else ``small``."""
+    editor), ``keys`` (keys and users, admin), ``analysis`` (viewer), ``points`` (a batch
+    lookup: 10 000 points) and ``stream`` (a streamed lookup, viewer), else ``small``."""
     path = path.rstrip("/") or "/"
     if method in BODY_METHODS:
         if path in ("/api/v1/uploads", "/api/v1/rosters"):  # a roster is an upload's size too
@@ -69,6 +69,8 @@ def family(method: str, path: str, settings: Settings) -> Family:
             return Family("analysis", settings.max_points_body_bytes, "viewer")
         if path == "/api/v1/lookup/batch":
             return Family("points", settings.max_points_body_bytes)
+        if path == "/api/v1/lookup/stream":
+            return Family("stream", settings.max_stream_body_bytes, "viewer")
     return Family("small", settings.max_small_body_bytes)
 
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "0.7 MB as JSON, 1.7 MB as a CSV of seven columns, 3.5 MB as indented GeoJSON with "
         "properties.",
     )
+    max_stream_body_bytes: int = Field(
+        default=4_000_000_000,
+        ge=1,
+        description="Largest body of a streamed lookup (read a few MB at a time): 10 000 000 "
+        "rows of a CSV of id, lon, lat measure ~0.3 GB.",
+    )
     max_json_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest body of a JSON write (centres, cameras)."
     )

@@ -32,6 +32,7 @@ from gis.query.addresses import AddressMatch, match_address
 from gis.query.apart import lean_heap, run_apart
 from gis.query.lookup_answers import AREA_LEVELS, DISTANCE_UNIT, GRID_FIELDS, Located
 from gis.query.lookup_arrays import read_arrays
+from gis.query.lookup_columns import place
 from gis.query.lookup_index import GridIndex
 from gis.query.lookup_sql import SqlIndex
 from gis.store.board import OID_SQL, database_key, lookup_folder
@@ -173,6 +174,30 @@ class LookupService:
             if not done:
                 return SqlIndex(partial(self._reads.connect, version), version)
         return await asyncio.shield(build)
+
+    async def grid_index(self, as_of: int | None = None) -> GridIndex:
+        """The index of ``as_of`` (or of the current version) itself, waited for however
+        long it takes (never PostGIS meanwhile): for answers read off its tables
+        (``gis.query.lookup_columns``), whose callers wait longer anyway."""
+        version = as_of if as_of is not None else await self._watch.current()
+        if version is None:
+            return NO_REGIONS
+        index = await self.index(version)
+        assert isinstance(index, GridIndex)  # an explicit version waits for its index
+        return index
+
+    async def columns(
+        self, lon: Any, lat: Any, fields: tuple[str, ...], *, crs: str, as_of: int | None
+    ) -> tuple[int | None, dict[str, Any]]:
+        """The version answering and the chosen ``fields`` of points given in ``crs``
+        (``gis.query.lookup_columns.place``), off the event loop."""
+        index = await self.grid_index(as_of)
+
+        def work() -> dict[str, Any]:
+            lon_wgs, lat_wgs = to_wgs84_points(np.atleast_1d(lon), np.atleast_1d(lat), crs)
+            return place(index, lon_wgs, lat_wgs, fields)
+
+        return index.version, await asyncio.to_thread(work)
 
     def _built(self, version: int, build: asyncio.Task[GridIndex]) -> None:
         """Keep a finished index (the least recently used one out beyond KEEP_INDEXES)."""
