@@ -154,11 +154,12 @@ def _csv(infile: BinaryIO, encoding: str | None, lon: str | None, lat: str | Non
 
 
 def _arrow(source: Any, lon: str | None, lat: str | None, kind: str) -> Batches:
+    spool = None
     if kind == "arrow":
         reader = ipc.open_stream(source)
         schema, read = reader.schema, iter(reader)
     else:  # a Parquet file's footer is at its end: the body is spooled to disk first
-        spool = tempfile.SpooledTemporaryFile(BLOCK_BYTES)
+        spool = tempfile.SpooledTemporaryFile(BLOCK_BYTES)  # noqa: SIM115 (closed by batches)
         shutil.copyfileobj(source, spool, BLOCK_BYTES)
         spool.seek(0)
         parquet = pq.ParquetFile(spool)
@@ -180,6 +181,9 @@ def _arrow(source: Any, lon: str | None, lat: str | None, kind: str) -> Batches:
                 ),
                 first,
             ) from error
+        finally:
+            if spool is not None:
+                spool.close()
 
     return Batches(schema, lon_col, lat_col, batches())
 
