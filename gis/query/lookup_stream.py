@@ -112,22 +112,16 @@ def _csv(infile: BinaryIO, encoding: str | None, lon: str | None, lat: str | Non
             columns=names,
         )
     lon_col, lat_col = point_columns(names, lon, lat)
-    broken: list[tuple[int | None, str]] = []
+    skipped: list[tuple[int, str]] = []
 
     def invalid_row(row: Any) -> str:
-        broken.append((row.number, row.text[:200]))
-        return "error"
+        skipped.append((row.number, row.text))
+        return "skip"
 
-    reader = pacsv.open_csv(
-        _Replay(head, infile),
-        read_options=pacsv.ReadOptions(
-            column_names=names, skip_rows=1, block_size=BLOCK_BYTES, encoding=codec
-        ),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, strings_can_be_null=False
-        ),
-    )
+    try:
+        reader = _open_csv(head, infile, names, codec, invalid_row)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        raise _unreadable(error, head, codec) from error
 
     def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
         first = 2
@@ -137,20 +131,93 @@ def _csv(infile: BinaryIO, encoding: str | None, lon: str | None, lat: str | Non
             except StopIteration:
                 return
             except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-                row, text = broken[0] if broken else (None, "")
-                where = f"第 {row} 行" if row else f"第 {first} 行之后"
-                raise StreamBroken(
-                    _invalid(
-                        f"{where}无法解析（列数不对或编码错误）：{text!r} "
-                        f"(row {row or f'after {first}'} cannot be parsed: {error})"[:600],
-                        row=row,
-                    ),
-                    row,
-                ) from error
+                raise StreamBroken(_unreadable(error, b"", codec, first), first) from error
+            if skipped:
+                mine = _of_batch(skipped, first, batch.num_rows)
+                batch = _with_broken_rows(batch, first, skipped[:mine], len(names))
+                del skipped[:mine]
             yield first, batch
             first += batch.num_rows
 
     return Batches(reader.schema, lon_col, lat_col, batches())
+
+
+def _open_csv(
+    head: bytes, infile: BinaryIO, names: list[str], codec: str, invalid_row: Any
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        _Replay(head, infile),
+        read_options=pacsv.ReadOptions(
+            column_names=names,
+            skip_rows=1,
+            block_size=BLOCK_BYTES,
+            encoding=codec,
+            use_threads=False,  # one thread knows each row's line number
+        ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=False
+        ),
+    )
+
+
+BROKEN = "__broken__"
+"""A column of a CSV batch, when rows of it could not be parsed: their error, else null."""
+
+
+def _unreadable(error: Exception, head: bytes, codec: str, after: int = 1) -> InvalidInput:
+    """What to say of a CSV that cannot be decoded or parsed: its line when the bad bytes
+    lie in ``head``, else the line after which they came."""
+    line = None
+    try:
+        head.decode(codec)
+    except UnicodeDecodeError as bad:
+        if bad.start < len(head) - 4:  # not a character cut by the end of the head
+            line = head[: bad.start].count(b"\n") + 1
+    where = f"第 {line} 行" if line else f"第 {after} 行之后"
+    return _invalid(
+        f"{where}无法按 {codec} 解码或解析 (line {line or f'after {after}'} cannot be decoded "
+        f"as {codec} or parsed: {error})"[:600],
+        line=line or after,
+        encoding=codec,
+    )
+
+
+def _of_batch(skipped: list[tuple[int, str]], first: int, rows: int) -> int:
+    """How many of the skipped lines (in order) fall among a batch of ``rows`` parsed rows
+    whose first line is ``first``."""
+    mine = 0
+    for line, _ in skipped:
+        if line - first >= rows + mine + 1:
+            break
+        mine += 1
+    return mine
+
+
+def _with_broken_rows(
+    batch: pa.RecordBatch, first: int, skipped: list[tuple[int, str]], width: int
+) -> pa.RecordBatch:
+    """``batch`` (its first row on line ``first``) with the rows the parser skipped back in
+    their places: no values, and in :data:`BROKEN` what was wrong with them."""
+    total = batch.num_rows + len(skipped)
+    take = np.arange(total, dtype=np.int64)
+    notes = np.full(total, None, dtype=object)
+    places = []
+    for line, text in skipped:
+        at = line - first
+        places.append(at)
+        notes[at] = (
+            f"invalid_row: 第 {line} 行应有 {width} 列，无法解析：{text[:100]!r} "
+            f"(line {line} does not have the {width} columns of the header)"
+        )
+    taken = np.zeros(total, dtype=bool)
+    taken[places] = True
+    take[~taken] = np.arange(batch.num_rows)
+    indices = pa.array(take, mask=taken)
+    columns = [column.take(indices) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(
+        [*columns, pa.array(notes, pa.string())], [*batch.schema.names, BROKEN]
+    )
 
 
 def _arrow(source: Any, lon: str | None, lat: str | None, kind: str) -> Batches:
@@ -256,12 +323,14 @@ def read_points(
 ) -> Batches:
     """The input's schema and batches (``kind``: one of :data:`INPUTS`); 422 for an input whose
     start is unusable (no header, no lon/lat columns, a bad encoding), before any answer."""
-    if kind == "csv":
-        return _csv(infile, encoding, lon, lat)
-    if kind == "ndjson":
-        return _ndjson(infile, lon, lat)
     try:
+        if kind == "csv":
+            return _csv(infile, encoding, lon, lat)
+        if kind == "ndjson":
+            return _ndjson(infile, lon, lat)
         return _arrow(infile, lon, lat, kind)
+    except StreamBroken as broken:  # before any answer: refused as a whole
+        raise broken.error from None
     except (pa.ArrowInvalid, OSError) as error:
         raise _invalid(
             f"不是有效的 {kind} 数据 (not a valid {kind} input: {error})"[:400], f"invalid_{kind}"
@@ -349,12 +418,17 @@ def answer_stream(
     rows = 0
     try:
         for first, batch in points.batches:
+            broken = None
+            if BROKEN in batch.schema.names:
+                broken = batch.column(BROKEN)
+                batch = batch.drop_columns([BROKEN])
             placed, invalid = _answer(index, batch, points, crs, fields)
+            errors = _errors(invalid, first)
             columns = [
                 *batch.columns,
                 *(placed[f] for f in fields),
                 pa.repeat(version, batch.num_rows),
-                _errors(invalid, first),
+                errors if broken is None else pc.coalesce(broken, errors),
             ]
             out.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
             rows += batch.num_rows

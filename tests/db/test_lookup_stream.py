@@ -16,6 +16,8 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
+import shapely
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gis.ingest.csvfiles import csv_encoding
@@ -24,7 +26,7 @@ from gis.query.lookup_index import GridIndex
 from gis.query.lookup_stream import answer_stream, read_points
 from gis.query.lookup_writers import MEDIA_TYPES, writer_for
 
-from support import serve_app
+from support import serve_app, upload_renamed_grid
 
 BBOX = (118.27, 40.125, 118.37, 40.18)
 
@@ -212,3 +214,165 @@ def test_every_format_streams_the_single_answers(
         assert got == [(a[level] or {}).get("code") for a in expected], level
     if wanted in ("arrow", "parquet"):
         assert out.schema.metadata[b"gridmap.version"] == b"1"
+
+
+def test_a_batch_answers_chosen_fields_compactly(client: TestClient, index: GridIndex) -> None:
+    lon, lat = _points(index, 3000, seed=3)
+    expected = index.answers(lon, lat)
+    points = [
+        {"lon": float(x), "lat": float(y), "id": i}
+        for i, (x, y) in enumerate(zip(lon, lat, strict=True))
+    ]
+    fields = "grid.code,community.name,county.code,covered,nearest.code,distance_m"
+    answer = client.post("/api/v1/lookup/batch", params={"fields": fields}, json={"points": points})
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert body["version"] == 1 and body["crs"] == "EPSG:4326" and body["distance_unit"] == "m"
+    regions = body["regions"]
+    for i, (got, one) in enumerate(zip(body["results"], expected, strict=True)):
+        assert got["id"] == i
+        assert set(got) == {
+            "id",
+            "grid.code",
+            "community.code",
+            "county.code",
+            "covered",
+            "nearest.code",
+            "distance_m",
+        }
+        assert got["grid.code"] == (one["grid"] or {}).get("code")
+        assert got["community.code"] == (one["community"] or {}).get("code")
+        if one["community"]:
+            assert regions[got["community.code"]] == one["community"]["name"]
+        assert got["covered"] == one["covered"]
+        near = one["nearest"]
+        assert got["nearest.code"] == (near["grid"]["code"] if near else None)
+        assert got["distance_m"] == (near["distance_m"] if near else None)
+    codes = client.post(
+        "/api/v1/lookup/batch", params={"fields": "grid.code"}, json={"points": points}
+    )
+    full = client.post("/api/v1/lookup/batch", json={"points": points})
+    assert len(codes.content) < 0.1 * len(full.content), "codes only: a tenth of the full answer"
+
+    csv_answer = client.post(
+        "/api/v1/lookup/batch",
+        params={"fields": "grid.code,grid.name", "format": "csv", "encoding": "gb18030"},
+        json={"points": points},
+    )
+    assert csv_answer.headers["content-type"] == "text/csv; charset=gb18030"
+    table = pacsv.read_csv(
+        io.BytesIO(csv_answer.content.decode("gb18030").encode()),
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+    )
+    assert table.column_names == ["id", "lon", "lat", "grid.code", "grid.name", "version"]
+    assert table["grid.name"].to_pylist() == [(a["grid"] or {}).get("name") for a in expected]
+
+    bad = client.post(
+        "/api/v1/lookup/batch", params={"fields": "grid.code,<script>"}, json={"points": points[:2]}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_field"
+
+
+RENAMED = "130227001002001"
+
+
+def test_a_commit_during_a_stream_does_not_mix_versions(
+    fresh_db_url: str,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    demo_grids: dict,
+    tmp_path: Path,
+) -> None:
+    with fresh_engine.connect() as conn:
+        index = GridIndex.load(conn, 1)
+    feature = next(f for f in demo_grids["features"] if f["properties"]["code"] == RENAMED)
+    inside = shapely.geometry.shape(feature["geometry"]).representative_point()
+    lon, lat = _points(index, 60_000, seed=11)
+    lon[::3], lat[::3] = inside.x, inside.y  # a third of the rows in the grid renamed meanwhile
+    body = _bodies(lon, lat)["csv"]
+    viewer, editor = make_key("viewer"), make_key("editor")
+    committed = {}
+    with serve_app(fresh_db_url, tmp_path / "app.log") as base:
+
+        def slow() -> Iterator[bytes]:
+            half = len(body) // 2
+            yield from _chunks(body[:half])
+            committed.update(upload_renamed_grid(base, demo_grids, feature, editor, tmp_path))
+            yield from _chunks(body[half:])
+
+        response, data = _stream(base, viewer, slow(), "text/csv", fields="grid.code,grid.name")
+        after, later = _stream(base, viewer, body[:2000], "text/csv", fields="grid.name")
+        before, earlier = _stream(
+            base, viewer, body[:2000], "text/csv", as_of=1, fields="grid.name"
+        )
+    assert committed["version"] == 2
+    assert response.status_code == 200 and response.headers["x-gridmap-version"] == "1"
+    out = _read("csv", data)
+    assert out.num_rows == len(lon)
+    assert {str(v) for v in out["version"].to_pylist()} == {"1"}, "one version per answer"
+    names = out["grid.name"].to_pylist()
+    assert names == [(a["grid"] or {}).get("name") for a in index.answers(lon, lat)]
+    assert not any("（已调整）" in (n or "") for n in names)
+    assert after.headers["x-gridmap-version"] == "2"
+    assert "（已调整）" in _read("csv", later)["grid.name"].to_pylist()[0]
+    assert before.headers["x-gridmap-version"] == "1", "as_of honoured"
+    assert "（已调整）" not in _read("csv", earlier)["grid.name"].to_pylist()[0]
+
+
+def test_bad_input_in_a_stream(
+    fresh_db_url: str, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    key = make_key("viewer")
+    rows = [f"{i},118.3{i % 10},40.15" for i in range(20_000)]
+    broken = "id,lon,lat\n" + "\n".join([*rows[:12345], "12345,118.3,40.1,多出一列", *rows[12345:]])
+    values = (
+        "id,lon,lat\n1,118.3,40.15\n2,NaN,40.15\n3,inf,40.1\n4,1e999,40.1\n5,,40.1\n"
+        "6,118.3\x00,40.1\n7,40.15,118.3\n8, 118.3 ,40.15\n9\x00<script>,118.3,40.15\n"
+    )
+    env = {"GRIDMAP_MAX_STREAM_BODY_BYTES": "3000000"}
+    with serve_app(fresh_db_url, tmp_path / "app.log", **env) as base:
+        response, data = _stream(base, key, _chunks(broken.encode(), 7000), "text/csv")
+        assert response.status_code == 200
+        out = _read("csv", data)
+        errors = out["error"].to_pylist()
+        assert out.num_rows == 20_001, "every row answered, the broken one in its place"
+        assert errors[12_345].startswith("invalid_row") and "第 12347 行" in errors[12_345]
+        assert errors.count(None) == 20_000
+        assert out["id"].to_pylist()[12_346] == "12345", "the rows after it answered"
+
+        broken_gb = ("id,lon,lat\n1,118.3,40.15\n").encode("gb18030") + b"2,\xff\xfe,40.1\n"
+        response, data = _stream(base, key, broken_gb, "text/csv", input_encoding="gb18030")
+        assert response.status_code == 422, "bytes that are no GB18030, refused at the start"
+        assert "第 3 行" in json.loads(data)["message"]
+
+        response, data = _stream(base, key, values.encode(), "text/csv")
+        out = _read("csv", data)
+        errors = out["error"].to_pylist()
+        assert [e is None for e in errors] == [True, *[False] * 6, True, True]
+        assert all(f"第 {i + 2} 行" in errors[i] for i in range(1, 7))
+        assert out["grid.code"].to_pylist()[0] is not None
+        assert out["id"].to_pylist()[8] == "9\x00<script>", "the row's own text comes back as is"
+
+        refusals = [
+            (b"id,x1,y1\n1,2,3\n", "text/csv", {}, 422, "invalid_csv"),
+            (b"", "text/csv", {}, 422, "invalid_csv"),
+            (b"id,lon,lat,grid.code\n1,118.3,40.1,x\n", "text/csv", {}, 422, "column_clash"),
+            (b"id,lon,lat\n1,118.3,40.1\n", "application/pdf", {}, 415, "unsupported_media_type"),
+            (b"id,lon,lat\n", "text/csv", {"fields": "grid.code,x"}, 422, "unknown_field"),
+            (b"id,lon,lat\n", "text/csv", {"crs": "EPSG:99999"}, 422, None),
+            (b"\x00\x01 not arrow", MEDIA_TYPES["arrow"], {}, 422, "invalid_arrow"),
+            (b"PAR1 not parquet", MEDIA_TYPES["parquet"], {}, 422, "invalid_parquet"),
+            (b"[1, 2]\n", MEDIA_TYPES["ndjson"], {}, 422, "invalid_ndjson"),
+            (b"x" * 3_000_001, "text/csv", {}, 413, "body_too_large"),
+        ]
+        for body, media, params, status, code in refusals:
+            response, data = _stream(base, key, body, media, **params)
+            assert response.status_code == status, (body[:40], data[:300])
+            if code:
+                assert json.loads(data)["code"] == code, data[:300]
+        anonymous = httpx.post(
+            f"{base}/api/v1/lookup/stream",
+            content=b"id,lon,lat\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert anonymous.status_code == 401
