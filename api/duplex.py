@@ -3,9 +3,10 @@
 A streamed batch lookup reads millions of rows and answers them as it goes: pyarrow's readers
 and writers are blocking and run in a worker thread (:func:`run_duplex`), which reads the
 body through :class:`Inbox` (a file-like fed by the event loop, one chunk at a time) and
-writes through :class:`Outbox` (a file-like whose bytes the event loop sends, at most
-:data:`QUEUED` chunks of :data:`CHUNK_BYTES` waiting: a slow client slows the thread, never
-grows memory).  :class:`DuplexResponse` sends the answer without Starlette's wait for a
+writes through :class:`Outbox` (a file-like whose bytes the event loop sends: at most
+:data:`MEMORY_BYTES` wait in memory, the rest in a temporary file, so a client that sends its
+whole body before it reads the answer — most HTTP libraries do — never stalls the thread,
+and memory does not grow).  :class:`DuplexResponse` sends the answer without Starlette's wait for a
 disconnect, which would read (and lose) the body still arriving; a client that goes away
 is noticed when a send fails, and the thread stops at its next read or write.
 """
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,9 +26,8 @@ from starlette.types import Receive, Scope, Send
 
 CHUNK_BYTES = 1 << 20
 """Answer bytes gathered before they are sent."""
-QUEUED = 4
-"""Answer chunks waiting to be sent at most."""
-POLL_S = 1.0
+MEMORY_BYTES = 1 << 23
+"""Answer bytes waiting in memory at most (8 MiB); more wait in a temporary file."""
 
 
 class Gone(Exception):
@@ -69,19 +72,27 @@ class Inbox(io.RawIOBase):
 
 
 class Outbox(io.RawIOBase):
-    """A blocking binary file whose bytes the event loop sends (see the module docstring)."""
+    """A blocking binary file whose bytes the event loop sends (see the module docstring):
+    chunks wait in memory up to :data:`MEMORY_BYTES`, beyond that in a temporary file."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUED)
+        self.queue: asyncio.Queue[tuple[int, int, bytes | None] | None] = asyncio.Queue()
         self.gathered: list[bytes] = []
         self.size = 0
+        self.waiting = 0
+        """Bytes queued in memory (the thread adds, the event loop takes off)."""
+        self.lock = threading.Lock()
+        self.spill: Any = None
+        self.spilled = 0
         self.gone = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
+        if self.gone:
+            raise Gone
         data = bytes(data)
         self.gathered.append(data)
         self.size += len(data)
@@ -90,35 +101,46 @@ class Outbox(io.RawIOBase):
         return len(data)
 
     def flush(self) -> None:
-        if self.gathered:
-            chunk, self.gathered, self.size = b"".join(self.gathered), [], 0
-            self._put(chunk)
-
-    def _put(self, item: bytes | None) -> None:
-        while True:
-            if self.gone:
-                raise Gone
-            put = asyncio.wait_for(self.queue.put(item), POLL_S)
-            try:
-                asyncio.run_coroutine_threadsafe(put, self.loop).result()
-                return
-            except TimeoutError:
-                continue
+        if not self.gathered:
+            return
+        chunk, self.gathered, self.size = b"".join(self.gathered), [], 0
+        with self.lock:
+            in_memory = self.waiting + len(chunk) <= MEMORY_BYTES
+            if in_memory:
+                self.waiting += len(chunk)
+        if in_memory:
+            item = (0, 0, chunk)
+        else:  # the client reads slower than we answer (or not yet): on disk meanwhile
+            if self.spill is None:
+                self.spill = tempfile.TemporaryFile(prefix="gridmap-answer-")  # noqa: SIM115
+            os.pwrite(self.spill.fileno(), chunk, self.spilled)
+            item = (self.spilled, len(chunk), None)
+            self.spilled += len(chunk)
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def finish(self) -> None:
         """The last bytes, then the end."""
         self.flush()
-        self._put(None)
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
 
     async def chunks(self, work: asyncio.Future[Any]) -> AsyncIterator[bytes]:
         """The answer's chunks until the thread ends (its error raised here: the answer is
         cut short, so the client sees a broken transfer, never a truncated success)."""
         try:
-            while (chunk := await self.queue.get()) is not None:
+            while (item := await self.queue.get()) is not None:
+                offset, length, chunk = item
+                if chunk is None:
+                    chunk = await asyncio.to_thread(os.pread, self.spill.fileno(), length, offset)
+                else:
+                    with self.lock:
+                        self.waiting -= len(chunk)
                 yield chunk
             await work
         finally:
-            self.gone = True
+            self.gone = True  # the thread stops at its next write
+            await asyncio.wait([work])  # and writes nothing more to its file once closed
+            if self.spill is not None:
+                self.spill.close()
 
 
 async def run_duplex(
