@@ -119,9 +119,13 @@ class Outbox(io.RawIOBase):
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def finish(self) -> None:
-        """The last bytes, then the end."""
-        self.flush()
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
+        """The last bytes (unless the client is gone), then the end: called however the
+        thread ends, so the sender never waits for bytes that will not come."""
+        try:
+            if not self.gone:
+                self.flush()
+        finally:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
 
     async def chunks(self, work: asyncio.Future[Any]) -> AsyncIterator[bytes]:
         """The answer's chunks until the thread ends (its error raised here: the answer is

@@ -111,12 +111,15 @@ async def lookup_stream(
         answered = {"rows": 0}
 
         def work(ready: Any) -> None:
-            points = read_points(inbox, kind, encoding=input_encoding, lon=lon, lat=lat)
-            output_schema(points, fields_chosen)  # a clash of names refused before the answer
-            ready()
-            make = writer_for(output, outbox, index.version, out_encoding)
-            answered["rows"] = answer_stream(index, points, make, crs=crs, fields=fields_chosen)
-            outbox.finish()
+            try:
+                points = read_points(inbox, kind, encoding=input_encoding, lon=lon, lat=lat)
+                output_schema(points, fields_chosen)  # a clash refused before the answer
+                ready()
+                make = writer_for(output, outbox, index.version, out_encoding)
+                rows = answer_stream(index, points, make, crs=crs, fields=fields_chosen)
+                answered["rows"] = rows
+            finally:  # the answer ends whatever happened (an error: raised to the sender)
+                outbox.finish()
 
         _, thread = await run_duplex(work)
     except BaseException:

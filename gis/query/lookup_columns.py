@@ -127,12 +127,20 @@ def _take(values: pa.Array, numbers: np.ndarray) -> pa.Array:
     return values.take(pa.array(numbers, mask=numbers < 0))
 
 
+def _gather(values: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """``values[numbers]``, -1 where a number is -1 (and everywhere when ``values`` is empty:
+    an index without grids or without regions above them)."""
+    if not len(values):
+        return np.full(len(numbers), -1, dtype=np.int64)
+    return np.where(numbers >= 0, values[np.maximum(numbers, 0)], -1)
+
+
 def deepest(index: GridIndex, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per point, the covering grid (-1: none) and the deepest region above grids covering
     it — a grid's parent for a point in a grid (-1: none)."""
     table = tables(index)
     grid = index.covering(lon, lat)
-    region = np.where(grid >= 0, table.grid_region[np.maximum(grid, 0)], -1)
+    region = _gather(table.grid_region, grid)
     rest = np.flatnonzero(grid < 0)
     for level in index.areas:
         if not len(rest):
@@ -164,7 +172,7 @@ def place(
         elif level == "grid":
             out[field] = _take(table.grid_code if part == "code" else table.grid_name, grid)
         elif level in table.up:
-            numbers = np.where(region >= 0, table.up[level][np.maximum(region, 0)], -1)
+            numbers = _gather(table.up[level], region)
             out[field] = _take(table.region_code if part == "code" else table.region_name, numbers)
         elif field == "nearest.code" and nearest is not None:
             out[field] = _take(table.grid_code, nearest[0])

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from gis.access.auth import create_key
 from gis.ingest.csvfiles import csv_encoding
 from gis.query.lookup_columns import CODES, FIELDS, place
 from gis.query.lookup_index import GridIndex
@@ -437,3 +439,35 @@ def test_the_cli_asks_a_remote_server(
     assert out["工单号"].to_pylist()[:2] == ["A0", "A1"], "the file's own columns, decoded"
     expected = index.answers(lon, lat)
     assert out["grid.name"].to_pylist() == [(a["grid"] or {}).get("name") for a in expected]
+
+
+def test_a_failure_after_the_answer_began_ends_it(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unforeseen error in the stream's thread cuts the answer short (the client sees a
+    broken transfer) instead of leaving the client waiting for the rest."""
+    from api.routers import lookup_stream
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("broke after the answer began")
+
+    monkeypatch.setattr(lookup_stream, "answer_stream", broken)
+    with engine.begin() as conn:
+        key = create_key(conn, role="viewer", name="test-broken-stream")
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.post(
+                "/api/v1/lookup/stream",
+                content=b"id,lon,lat\n1,118.3,40.15\n",
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+            )
+        except BaseException as error:  # the server's error, raised in the test client
+            outcome.append(error)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(20)
+    assert not caller.is_alive(), "the client was left waiting"
+    assert outcome and "broke after the answer began" in str(outcome[0])
