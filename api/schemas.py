@@ -106,6 +106,18 @@ class BatchAnswer(BaseModel):
     crs: str = Field(examples=["EPSG:4326"])
 
 
+class CompactBatchAnswer(BaseModel):
+    """A batch's chosen fields (``fields=``), in input order: per point its ``id`` and the
+    fields (a level's name as that level's code), each region's name once in ``regions``."""
+
+    version: int | None
+    crs: str = Field(examples=["EPSG:4326"])
+    fields: list[str]
+    distance_unit: str | None = Field(None, description="With distance_m: m (geodesic)")
+    results: list[dict[str, str | int | float | bool | None]]
+    regions: dict[str, str] | None = Field(None, description="Code → name, when names asked for")
+
+
 # --------------------------------------------------------------------------- regions
 
 

@@ -60,8 +60,10 @@ class Bucket:
 class Slots:
     """At most ``per_caller`` requests of one caller at a time."""
 
-    def __init__(self, per_caller: int) -> None:
+    def __init__(self, per_caller: int, what: tuple[str, str] = ("个分析", "analyses")) -> None:
         self.per_caller = per_caller
+        self.what = what
+        """What a slot runs, in Chinese and English (for the refusal)."""
         self._busy: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -70,8 +72,8 @@ class Slots:
         with self._lock:
             if self._busy.get(caller, 0) >= self.per_caller:
                 raise RateLimited(
-                    f"同一密钥最多同时运行 {self.per_caller} 个分析，请稍后重试 "
-                    f"(at most {self.per_caller} analyses at once per key; retry shortly)",
+                    f"同一密钥最多同时运行 {self.per_caller} {self.what[0]}，请稍后重试 "
+                    f"(at most {self.per_caller} {self.what[1]} at once per key; retry shortly)",
                     code="too_many_concurrent",
                     retry_after=1,
                     details={"concurrent": self.per_caller},
@@ -96,7 +98,8 @@ LOGIN_PER_MINUTE = 5
 
 
 class Throttle:
-    """The app's limits, built once at start-up: each family's buckets, the analysis slots.
+    """The app's limits, built once at start-up: each family's buckets, the analysis slots
+    and the lookup streams' slots.
     The dependencies that spend them are ``api.deps.by_address`` and ``throttle_analysis``."""
 
     def __init__(self, settings: Settings) -> None:
@@ -109,3 +112,4 @@ class Throttle:
             for family in get_args(Family)
         }
         self.slots = Slots(settings.analysis_concurrency)
+        self.streams = Slots(settings.analysis_concurrency, ("个批量查询流", "lookup streams"))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import MAX_INT, AsOf, CallerDep, Crs, LookupDep, by_address, role_of
 from api.errors import invalid_parameters, invalid_request
-from api.schemas import BatchAnswer, LookupAnswer
+from api.schemas import BatchAnswer, CompactBatchAnswer, LookupAnswer
 from api.text import MAX_LONG, MAX_SHORT, LongText, ShortText
 from gis.access.privacy import PERSONAL_FIELDS, redact, shown
 from gis.errors import InvalidInput, TooLarge, Unsupported
@@ -225,7 +225,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 @router.post(
     "/batch",
     summary="Look up many points",
-    response_model=BatchAnswer,
+    response_model=BatchAnswer | CompactBatchAnswer,
     dependencies=[Depends(by_address("batch"))],
     responses={415: {"description": "A body neither JSON, GeoJSON nor CSV."}},
     openapi_extra={
@@ -315,7 +315,7 @@ async def lookup_batch(
             details={"content_type": media},
         )
     lon, lat = [p.lon for p in points], [p.lat for p in points]
-    if fields is not None:
+    if fields is not None and fields.strip():
         chosen = parse_fields(fields, FIELDS)
         wanted = chosen if output is not None else (*chosen, *map(_code_of, chosen))
         version, placed = await service.columns(lon, lat, wanted, crs=crs, as_of=as_of)

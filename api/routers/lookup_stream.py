@@ -102,7 +102,7 @@ async def lookup_stream(
     fields_chosen = parse_fields(fields)
     out_encoding = csv_encoding(encoding)
     await asyncio.to_thread(parse_crs, crs)  # a bad CRS refused before the body is read
-    slot = throttle.slots.hold(f"key:{caller.name}")
+    slot = throttle.streams.hold(f"key:{caller.name}")
     next(slot)
     try:
         index = await service.grid_index(as_of)

@@ -338,15 +338,17 @@ def read_points(
 
 
 def _numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A coordinate column as float64, NaN where it is no finite number."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        good = pc.fill_null(pc.match_substring_regex(column, NUMBER), False)
-        column = pc.if_else(good, pc.utf8_trim_whitespace(column), None)
+    """A coordinate column as float64, NaN where it is no finite number (the plain cast
+    first: a column of plain numbers, the common case, costs a tenth of the checked path;
+    what it lets through that is no finite number — nan, inf, 1e999 — its caller drops)."""
     try:
         values = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return np.full(len(column), np.nan)
-    return values.to_numpy(zero_copy_only=False).astype(float, copy=False)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return np.full(len(column), np.nan)
+        good = pc.fill_null(pc.match_substring_regex(column, NUMBER), False)
+        values = pc.cast(pc.if_else(good, pc.utf8_trim_whitespace(column), None), pa.float64())
+    return pc.fill_null(values, np.nan).to_numpy(zero_copy_only=False).astype(float, copy=False)
 
 
 def _answer(
