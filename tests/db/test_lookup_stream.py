@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -471,3 +472,34 @@ def test_a_failure_after_the_answer_began_ends_it(
     caller.join(20)
     assert not caller.is_alive(), "the client was left waiting"
     assert outcome and "broke after the answer began" in str(outcome[0])
+
+
+def test_streams_at_once_per_key_are_bounded(
+    fresh_db_url: str, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    key = make_key("viewer")
+    release = threading.Event()
+
+    def held() -> Iterator[bytes]:
+        yield b"id,lon,lat\n1,118.3,40.15\n"
+        release.wait(30)
+
+    answers: list[int] = []
+    env = {"GRIDMAP_ANALYSIS_CONCURRENCY": "2"}
+    with serve_app(fresh_db_url, tmp_path / "app.log", **env) as base:
+
+        def hold() -> None:
+            answers.append(_stream(base, key, held(), "text/csv")[0].status_code)
+
+        holders = [threading.Thread(target=hold) for _ in range(2)]
+        for holder in holders:
+            holder.start()
+        time.sleep(1.5)  # both streams have begun and wait for their bodies
+        refused, data = _stream(base, key, b"id,lon,lat\n1,118.3,40.15\n", "text/csv")
+        release.set()
+        for holder in holders:
+            holder.join(30)
+        after, _ = _stream(base, key, b"id,lon,lat\n1,118.3,40.15\n", "text/csv")
+    assert refused.status_code == 429 and json.loads(data)["code"] == "too_many_concurrent"
+    assert "批量查询流" in json.loads(data)["message"]
+    assert answers == [200, 200] and after.status_code == 200
