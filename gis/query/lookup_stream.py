@@ -10,11 +10,12 @@ is spooled to a temporary file first).
 Every answer row is the input row (a CSV's own columns, as text; an Arrow or Parquet input's
 own types) followed by the chosen fields, ``version`` (the boundary version that answered
 every row) and ``error``.  A row whose coordinates are not finite numbers or fall outside the
-world once converted from ``crs`` keeps its place with ``error`` saying so and no fields; a
-row the input's format cannot parse (a CSV row with the wrong number of columns, say) ends
-the answer with one last row whose ``error`` names it: :class:`StreamBroken` carries what
-to say.  Rows are numbered as a clerk counts them: a CSV's line numbers (the header is line
-1), the first row of other formats is row 1.
+world once converted from ``crs`` keeps its place with ``error`` saying so and no fields, and
+so does a CSV line without the header's number of columns or an NDJSON line that is no JSON
+object (no values then).  What the reader cannot get past — bytes that are not the CSV's
+encoding, a broken Arrow or Parquet record — ends the answer with one last row whose
+``error`` says where: :class:`StreamBroken` carries it.  Rows are numbered as a clerk counts them: a CSV's line numbers (the header is
+line 1), the first row of other formats is row 1.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ HEAD_BYTES = 1 << 16
 """Bytes read to find a CSV's header line (and its encoding)."""
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 """A coordinate as text: a finite decimal number (not NaN, not inf, no thousands separator)."""
-INPUTS = ("csv", "arrow", "ndjson", "parquet")
-OUTPUTS = ("csv", "arrow", "ndjson", "parquet")
 
 
 class StreamBroken(Exception):
@@ -297,7 +296,7 @@ def _object(line: bytes, number: int) -> dict[str, Any]:
         found = json.loads(line)
         if isinstance(found, dict):
             return found
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     raise StreamBroken(
         _invalid(
@@ -308,9 +307,22 @@ def _object(line: bytes, number: int) -> dict[str, Any]:
 
 
 def _rows(lines: list[bytes], names: list[str], first: int) -> pa.RecordBatch:
-    objects = [_object(line, first + i) for i, line in enumerate(lines)]
+    """NDJSON lines as text columns; a line that is no JSON object keeps its place with no
+    values and its error in :data:`BROKEN`."""
+    objects: list[dict[str, Any]] = []
+    notes: list[str | None] = []
+    for i, line in enumerate(lines):
+        try:
+            objects.append(_object(line, first + i))
+            notes.append(None)
+        except StreamBroken as broken:
+            objects.append({})
+            notes.append(f"{broken.error.code}: {broken.error.message}")
     columns = [[None if (v := o.get(n)) is None else str(v) for o in objects] for n in names]
-    return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names)
+    arrays = [pa.array(c, pa.string()) for c in columns]
+    if any(notes):
+        return pa.RecordBatch.from_arrays([*arrays, pa.array(notes, pa.string())], [*names, BROKEN])
+    return pa.RecordBatch.from_arrays(arrays, names)
 
 
 def read_points(
@@ -321,8 +333,9 @@ def read_points(
     lon: str | None = None,
     lat: str | None = None,
 ) -> Batches:
-    """The input's schema and batches (``kind``: one of :data:`INPUTS`); 422 for an input whose
-    start is unusable (no header, no lon/lat columns, a bad encoding), before any answer."""
+    """The input's schema and batches (``kind``: csv, ndjson, arrow or parquet); 422 for an
+    input whose start is unusable (no header, no lon/lat columns, a bad encoding), before
+    any answer."""
     try:
         if kind == "csv":
             return _csv(infile, encoding, lon, lat)

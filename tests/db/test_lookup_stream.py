@@ -358,6 +358,14 @@ def test_bad_input_in_a_stream(
         assert out["grid.code"].to_pylist()[0] is not None
         assert out["id"].to_pylist()[8] == "9\x00<script>", "the row's own text comes back as is"
 
+        lines = b'{"id": 1, "lon": 118.3, "lat": 40.15}\n[1, 2]\n' + b"[" * 100_000 + b"\n"
+        lines += b'{"id": 4, "lon": 118.3, "lat": 40.15}\n'
+        response, data = _stream(base, key, lines, MEDIA_TYPES["ndjson"])
+        out = _read("ndjson", data)
+        errors = out["error"].to_pylist()
+        assert errors[0] is None and errors[3] is None
+        assert "第 2 行" in errors[1] and "第 3 行" in errors[2], "bad lines in their places"
+
         refusals = [
             (b"id,x1,y1\n1,2,3\n", "text/csv", {}, 422, "invalid_csv"),
             (b"", "text/csv", {}, 422, "invalid_csv"),
