@@ -28,8 +28,7 @@
   }
 
   function sayError(error) {
-    if (error instanceof gm.ApiError) say(`${error.message}（${error.code}）`, "error");
-    else say(`无法连接服务器，请稍后重试 (the server could not be reached: ${error.message})`, "error");
+    say(gm.errorText(error), "error");
   }
 
   function updateButtons() {

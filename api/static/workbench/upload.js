@@ -102,8 +102,7 @@
   /** An API error as the page shows it: the API's message (zh + en) and its code. */
   function sayError(error) {
     lastError = error;
-    if (error instanceof gm.ApiError) say(`${error.message}（${error.code}）`, "error");
-    else say(`无法连接服务器，请稍后重试 (the server could not be reached: ${error.message})`, "error");
+    say(gm.errorText(error), "error");
   }
 
   async function run(text, work) {

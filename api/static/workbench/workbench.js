@@ -8,6 +8,8 @@
  *                          background and a note), scale bar; returns the L.Map.
  * gm.geojson(data, options) — an L.geoJSON layer whose tooltips are plain text.
  * gm.message(element, text, kind) — show a message (kind: "error", "ok" or none).
+ * gm.errorText(error) — an error as a page says it: the API's message (zh + en) and its code,
+ *                          or that the server could not be reached.
  * gm.when(iso) — a time as "YYYY-MM-DD HH:MM" in the browser's zone ("—" for none).
  * gm.actionTitle(action) — what made a boundary version, in zh-CN.
  */
@@ -74,6 +76,11 @@
     element.replaceChildren(document.createTextNode(text));
     element.className = "wb-message" + (kind ? ` wb-${kind}` : "");
     element.hidden = !text;
+  }
+
+  function errorText(error) {
+    if (error instanceof ApiError) return `${error.message}（${error.code}）`;
+    return `无法连接服务器，请稍后重试 (the server could not be reached: ${error.message})`;
   }
 
   const BEIJING_MS = 8 * 3600 * 1000;
@@ -157,5 +164,5 @@
     });
   }
 
-  window.gm = { ApiError, api, csrf, el, message, when, beijingInstant, actionTitle, map, geojson, baseMaps };
+  window.gm = { ApiError, api, csrf, el, message, errorText, when, beijingInstant, actionTitle, map, geojson, baseMaps };
 })();
