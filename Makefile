@@ -33,7 +33,7 @@ format: bootstrap
 demo: bootstrap ## regenerate data/boundaries from the committed sources
 	$(BIN)/python data/boundaries/make_demo.py
 
-bench: bootstrap ## the benchmarks of bench/ (installs their peers: geopandas, wrk)
+bench: bootstrap ## the benchmarks of bench/ (installs their peers: geopandas, wrk, curl)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk; }
+	for tool in wrk curl; do command -v $$tool >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq $$tool || sudo apt-get install -y -qq $$tool; }; done
 	for b in $$(grep -l '^if __name__ == "__main__":' bench/*.py); do $(BIN)/python $$b || exit 1; done
