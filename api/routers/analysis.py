@@ -192,6 +192,11 @@ class SitingRequest(BaseModel):
         None, max_length=100_000, description="Candidate sites (default: the buildings)"
     )
     crs: LongText = Field("wgs84", description="CRS of the candidates")
+    distance: Literal["radius", "walking"] = Field(
+        "radius",
+        description="Reach in a straight line, or walked along the roads (centres only; "
+        "409 no_road_network without roads)",
+    )
 
 
 @router.post(
@@ -213,5 +218,6 @@ def siting(settings: SettingsDep, conn: ConnectionDep, body: SitingRequest) -> d
         radius_m=body.radius_m,
         candidates=[(c.lon, c.lat) for c in body.candidates] if body.candidates else None,
         crs=body.crs,
+        walking=body.distance == "walking",
         settings=settings,
     )

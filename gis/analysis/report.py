@@ -34,6 +34,8 @@ from gis.analysis.siting import maximal_covering
 from gis.catalogue.schema import largest_default_radius_m, service_radius_m
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
+from gis.network.reach import walking_pairs
+from gis.network.walk import distances, require_network, snap
 from gis.query.regions import require_region
 from gis.settings import Settings
 from gis.store.versions import current_version
@@ -202,14 +204,24 @@ def siting(
     radius_m: float | None = None,
     candidates: list[tuple[float, float]] | None = None,
     crs: str = "wgs84",
+    walking: bool = False,
     settings: Settings,
 ) -> dict[str, Any]:
     """``k`` new centres (or cameras, as 360° domes of ``radius_m``) that cover the most
     households of the region that existing ones leave out.
 
     Candidate sites are ``candidates`` (lon/lat in ``crs``) or, by default, the region's
-    buildings.  A new centre serves ``radius_m`` or its ``level``'s default radius.
+    buildings.  A new centre serves ``radius_m`` or its ``level``'s default radius: in a
+    straight line, or with ``walking`` along the roads (centres only; existing centres then
+    cover by walking too, ``gis.network``).
     """
+    if walking and layer != "centres":
+        raise InvalidInput(
+            "只有服务中心可按步行距离选址，摄像机按可视距离 (siting by walking is for centres; "
+            "cameras see in straight lines)",
+            code="invalid_parameter",
+            details={"layer": layer, "distance": "walking"},
+        )
     if layer == "centres":
         radius = service_radius_m(radius_m, level, settings.centre_radius_m)
     else:
@@ -241,7 +253,10 @@ def siting(
             },
         )
     existing = region_facilities(conn, layer, grids, settings)
-    if layer == "cameras":
+    if walking:
+        covered, pairs = _walking_reach(conn, demand, existing, clon, clat, candidates, radius,
+                                        settings)  # fmt: skip
+    elif layer == "cameras":
         existing = [f for f in existing if f.status != "offline"]
         seen = sector_pairs(
             plon,
@@ -257,9 +272,10 @@ def siting(
         seen = circle_pairs(
             plon, plat, [f.lon for f in existing], [f.lat for f in existing], radii
         )[0]
-    covered = np.zeros(len(demand), dtype=bool)
-    covered[seen] = True
-    pairs = circle_pairs(plon, plat, clon, clat, np.full(len(clon), float(radius)))
+    if not walking:
+        covered = np.zeros(len(demand), dtype=bool)
+        covered[seen] = True
+        pairs = circle_pairs(plon, plat, clon, clat, np.full(len(clon), float(radius)))
     result = maximal_covering(
         weights,
         covered,
@@ -276,6 +292,7 @@ def siting(
         "layer": layer,
         "k": k,
         "radius_m": float(radius),
+        "distance": "walking" if walking else "radius",
         "level": level if layer == "centres" else None,
         "candidates": len(clon),
         "sites": [
@@ -297,3 +314,33 @@ def siting(
         "runtime_s": round(result.runtime_s, 3),
         "crs": "EPSG:4326",
     }
+
+
+def _walking_reach(
+    conn: Connection,
+    demand: Any,
+    existing: list[Any],
+    clon: np.ndarray,
+    clat: np.ndarray,
+    candidates: list[tuple[float, float]] | None,
+    radius: float,
+    settings: Settings,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Siting by walking: the demand the existing centres reach on foot (each its own
+    service distance) and the (demand, candidate) pairs within ``radius`` on foot."""
+    require_network(conn)
+    covered = np.zeros(len(demand), dtype=bool)
+    if not len(demand):
+        return covered, (np.empty(0, np.int64), np.empty(0, np.int64))
+    doors = snap(conn, demand.lon, demand.lat)
+    if existing:
+        service = np.array(
+            [service_radius_m(f.radius_m, f.level, settings.centre_radius_m) for f in existing]
+        )
+        centres = snap(
+            conn, np.array([f.lon for f in existing]), np.array([f.lat for f in existing])
+        )
+        longest = float(service.max())
+        covered = distances(conn, doors, centres, longest - service, longest) <= longest
+    sites = doors if not candidates else snap(conn, clon, clat)
+    return covered, walking_pairs(conn, doors, sites, float(radius))

@@ -14,8 +14,9 @@ world once converted from ``crs`` keeps its place with ``error`` saying so and n
 so does a CSV line without the header's number of columns or an NDJSON line that is no JSON
 object (no values then).  What the reader cannot get past — bytes that are not the CSV's
 encoding, a broken Arrow or Parquet record — ends the answer with one last row whose
-``error`` says where: :class:`StreamBroken` carries it.  Rows are numbered as a clerk counts them: a CSV's line numbers (the header is
-line 1), the first row of other formats is row 1.
+``error`` says where: :class:`StreamBroken` carries it.  Rows are numbered as a clerk
+counts them: a CSV's line numbers (the header is line 1), the first row of other formats is
+row 1.
 """
 
 from __future__ import annotations

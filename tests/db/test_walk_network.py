@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from gis.analysis.inputs import region_inputs
 from gis.errors import Conflict
 from gis.network.build import NOT_WALKABLE
+from gis.network.reach import walking_pairs
 from gis.network.walk import Snaps, distances, require_network, snap
 from gis.settings import Settings
 from gis.store.versions import current_version
@@ -313,3 +314,71 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
         ).all()
     inside = shapely.contains_xy(union.buffer(1e-6), np.array(points)[:, 0], np.array(points)[:, 1])
     assert inside.all()
+
+
+def _alone(snaps: Snaps, k: int) -> Snaps:
+    return Snaps(*(np.asarray(getattr(snaps, f))[[k]] for f in Snaps.__dataclass_fields__))
+
+
+@pytest.mark.parametrize("limit_m", [500.0, 60.0])
+def test_walking_pairs_of_candidate_sites_equal_networkx(
+    helsinki: None, fresh_engine: Engine, limit_m: float
+) -> None:
+    """Siting by walking: every (place, candidate) pair within the distance, from one search
+    of all candidates, equals networkx from each candidate alone (60 m: mostly places on a
+    candidate's own edge, reached straight along it)."""
+    doors = _buildings(300, seed=5)
+    sites = np.concatenate([_buildings(15, seed=6), doors[:5]])  # some on the doors' own edges
+    edges = _edges(fresh_engine)
+    with fresh_engine.connect() as conn:
+        places = snap(conn, doors[:, 0], doors[:, 1])
+        candidates = snap(conn, sites[:, 0], sites[:, 1])
+        who, where = walking_pairs(conn, places, candidates, limit_m)
+    found = set(zip(who.tolist(), where.tolist(), strict=True))
+    expected = set()
+    for j in range(len(sites)):
+        reach = _oracle(edges, places, _alone(candidates, j), np.zeros(1)) <= limit_m
+        expected |= {(int(i), j) for i in np.flatnonzero(reach)}
+    assert len(expected) >= (100 if limit_m > 100 else 5) and found == expected
+
+
+def test_siting_by_walking_covers_what_the_walks_reach(
+    fresh_client: TestClient,
+    fresh_engine: Engine,
+    make_key: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    street = "130227001"
+    fresh_client.headers["Authorization"] = f"Bearer {make_key('viewer')}"
+    body = {"region": street, "k": 2, "distance": "walking"}
+    refused = fresh_client.post("/api/v1/analysis/siting", json=body)
+    assert refused.status_code == 409 and refused.json()["code"] == "no_road_network"
+    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
+    answer = fresh_client.post("/api/v1/analysis/siting", json=body).json()
+    straight = fresh_client.post("/api/v1/analysis/siting", json={**body, "distance": "radius"})
+    walking = fresh_client.get("/api/v1/analysis/walking", params={"region": street}).json()
+    assert answer["distance"] == "walking" and answer["radius_m"] == 500.0
+    assert answer["households_covered_before"] == walking["totals"]["walking"]["covered_households"]
+    settings = Settings()
+    with fresh_engine.connect() as conn:
+        _, demand = region_inputs(
+            conn, street, current_version(conn), walking["stamps"]["addresses"], settings
+        )
+        doors = snap(conn, demand.lon, demand.lat)
+        chosen = [s["candidate"] for s in answer["sites"]]
+        reach = np.zeros(len(demand), bool)
+        for j in chosen:
+            sites = snap(conn, demand.lon[[j]], demand.lat[[j]])
+            reach |= distances(conn, doors, sites, limit_m=500.0) <= 500.0
+    uncovered = {u["code"] for u in walking["uncovered"]}
+    left = np.array([c in uncovered for c in demand.code]) | (demand.grid < 0)
+    assert answer["households_gained"] == int(demand.households[reach & left].sum()) > 0
+    radius = straight.json()
+    assert answer["optimal"] and radius["optimal"]
+    # a walk is never shorter than the straight line: no choice of sites covers more on foot
+    assert answer["households_covered_after"] <= radius["households_covered_after"]
+
+    cameras = fresh_client.post(
+        "/api/v1/analysis/siting", json={**body, "layer": "cameras", "radius_m": 100}
+    )
+    assert cameras.status_code == 422 and cameras.json()["code"] == "invalid_parameter"
