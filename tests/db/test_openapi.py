@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 
 from api.schemas import (
     BatchAnswer,
+    CompactBatchAnswer,
     Health,
     LookupAnswer,
     RegionCollection,
@@ -152,6 +153,8 @@ def test_batch_and_upload_answers_are_what_the_document_says(
     points = {"points": [{"lon": 118.3186, "lat": 40.1502, "id": "a"}, {"lon": 118.0, "lat": 40.6}]}
     batch = fresh_client.post("/api/v1/lookup/batch", json=points)
     BatchAnswer.model_validate(batch.json(), strict=True)
+    compact = fresh_client.post("/api/v1/lookup/batch", json=points, params={"fields": "grid.name"})
+    CompactBatchAnswer.model_validate(compact.json(), strict=True)
     grids = fresh_client.get("/api/v1/regions", params={"parent": "130227001001"}).json()
     for feature in grids["features"]:
         feature["properties"] = {
@@ -163,7 +166,9 @@ def test_batch_and_upload_answers_are_what_the_document_says(
     assert dry_run.status_code == 200, dry_run.json()
     UploadAnswer.model_validate(dry_run.json(), strict=True)
     document = fresh_client.get("/openapi.json").json()
-    for url, model in (("/api/v1/lookup/batch", BatchAnswer), ("/api/v1/uploads", UploadAnswer)):
-        content = document["paths"][url]["post"]["responses"]["200"]["content"]
-        ref = content["application/json"]["schema"]
-        assert ref == {"$ref": f"#/components/schemas/{model.__name__}"}
+    content = document["paths"]["/api/v1/uploads"]["post"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/UploadAnswer"}
+    content = document["paths"]["/api/v1/lookup/batch"]["post"]["responses"]["200"]["content"]
+    assert [a["$ref"] for a in content["application/json"]["schema"]["anyOf"]] == [
+        f"#/components/schemas/{model.__name__}" for model in (BatchAnswer, CompactBatchAnswer)
+    ]
