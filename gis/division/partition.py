@@ -11,7 +11,11 @@ Two steps, on the blocks in a local metric frame:
 2. **Refinement** — a block on a grid's edge moves to the neighbouring grid while that
    lowers the cost: the squared deviation of households from the target (weight 1, and 10 for the
    households outside ``[low, high]``) plus ``COMPACTNESS_WEIGHT`` × (1 − Polsby–Popper) of
-   each grid; a grid is never left empty or in pieces.
+   each grid; a grid is never left empty or in pieces.  Where grids stay out of range, a pass
+   on balance alone follows; a last pass weighs compactness at ``FINAL_WEIGHT`` and makes no
+   move that takes a grid out of range — within the range, a compact grid is the one a grid
+   worker walks (on the Helsinki extract mean Polsby–Popper 0.33 → 0.41, the households'
+   spread 23 → 34, every grid still in range: bench/division.py).
 
 Blocks are adjacent when they share a stretch of boundary (touching at a point is not
 enough: a grid must be one piece).  A part of the region no block path joins to the rest (an
@@ -29,6 +33,8 @@ import shapely
 
 COMPACTNESS_WEIGHT = 0.3
 """Weight of a grid's (1 − Polsby–Popper) against its squared relative deviation."""
+FINAL_WEIGHT = 1.0
+"""Weight of compactness in the last refinement, where no move takes a grid out of range."""
 OUT_OF_RANGE_WEIGHT = 10.0
 """Extra weight of the households a grid holds beyond ``[low, high]``."""
 PASSES = 30
@@ -110,7 +116,7 @@ class Partition:
         self._refine(labels, COMPACTNESS_WEIGHT, keep_range=False)
         if self._outside().any():  # balance first, then compactness within the range
             self._refine(labels, 0.0, keep_range=False)
-            self._refine(labels, COMPACTNESS_WEIGHT, keep_range=True)
+        self._refine(labels, FINAL_WEIGHT, keep_range=True)
         return labels
 
     def _outside(self) -> np.ndarray:
