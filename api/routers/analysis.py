@@ -114,7 +114,9 @@ class DivideRequest(BaseModel):
     min_households: int = Field(Targets.low, ge=1, le=100_000)
     max_households: int = Field(Targets.high, ge=1, le=100_000)
     barriers: Literal["roads", "none"] = Field(
-        "roads", description="Follow the stored roads (street blocks), or cut by buildings only"
+        "roads",
+        description="Follow the stored roads, rivers and railways (street blocks), or cut by "
+        "buildings only",
     )
     keep_codes: bool = Field(
         True, description="A draft that mostly matches a current grid (IoU ≥ 0.5) keeps its code"

@@ -70,12 +70,16 @@ def region_facilities(
 
 
 def _roads(conn: Connection, grids: Grids) -> list[Any]:
-    """The stored roads clipped to the grids (no union of the grids without a road near;
-    with one, every grid's exact polygon is read into ``grids``)."""
+    """The stored roads (not the rivers and railways kept beside them) clipped to the grids
+    (no union of the grids without a road near; with one, every grid's exact polygon is read
+    into ``grids``)."""
     if not len(grids.code):
         return []
     box = shapely.to_wkb(shapely.box(*shapely.total_bounds(grids.polygons)))
-    near = "SELECT EXISTS (SELECT 1 FROM roads WHERE geom && ST_GeomFromWKB(:box, 4326))"
+    near = (
+        "SELECT EXISTS (SELECT 1 FROM roads "
+        "WHERE kind = 'road' AND geom && ST_GeomFromWKB(:box, 4326))"
+    )
     if not conn.scalar(text(near), {"box": box}):
         return []
     read_exact(conn, grids, np.arange(len(grids.code)))
@@ -83,7 +87,8 @@ def _roads(conn: Connection, grids: Grids) -> list[Any]:
     wkb = conn.scalars(
         text(
             "SELECT ST_AsBinary(ST_Intersection(geom, ST_GeomFromWKB(:area, 4326))) FROM roads "
-            "WHERE ST_Intersects(geom, ST_GeomFromWKB(:area, 4326)) ORDER BY id"
+            "WHERE kind = 'road' AND ST_Intersects(geom, ST_GeomFromWKB(:area, 4326)) "
+            "ORDER BY id"
         ),
         {"area": shapely.to_wkb(union)},
     ).all()

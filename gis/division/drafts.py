@@ -61,7 +61,8 @@ def _community(conn: Connection, code: str) -> tuple[Any, str, float | None]:
 def _inputs(
     conn: Connection, region: Any, barriers: str, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The roads (when they are the barriers) and the buildings with households inside."""
+    """The roads, rivers and railways (when they are the barriers) and the buildings with
+    households inside."""
     wkb = shapely.to_wkb(region)
     roads = []
     if barriers == "roads":

@@ -105,18 +105,43 @@ def _upsert(
     return {"added": [p[key] for p in new], "modified": [p[key] for p in old]}
 
 
+BARRIERS = {"waterway": ("river", "canal"), "railway": ("rail", "light_rail", "narrow_gauge")}
+"""OpenStreetMap's values of the lines kept as barriers without a ``highway``: rivers and
+canals, railway lines (not streams or drains, which a path steps over, nor trams, subways,
+platforms or abandoned tracks)."""
+
+
+def barrier_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """The file's ``waterway`` and ``railway`` columns (an OSM extract's), by kind."""
+    by_name = {str(name).lower(): values for name, values in columns.items()}
+    return {kind: by_name[kind] for kind in BARRIERS if kind in by_name}
+
+
+def line_kind(values: dict[str, Any], barriers: dict[str, Any], i: int) -> str | None:
+    """What line ``i`` of a roads file is: a road (it has a ``highway``), a river or railway
+    kept as a barrier, or None (skipped)."""
+    if values.get("highway") is not None:
+        return "road"
+    for kind, column in barriers.items():
+        value = column[i]
+        if isinstance(value, str) and value.strip().lower() in BARRIERS[kind]:
+            return kind
+    return None
+
+
 def _write_roads(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
     removed = conn.execute(text("DELETE FROM roads")).rowcount
     lines, owner = _lines(np.array([r["geometry"] for r in rows], dtype=object))
     params = [
         {
             **{c: rows[i].get(c) for c in ROADS.columns},
+            "kind": rows[i]["kind"],
             "geom": _ewkb(line),
         }
         for line, i in zip(lines, owner.tolist(), strict=True)
     ]
     if params:
-        listed = ", ".join(ROADS.columns)
+        listed = ", ".join((*ROADS.columns, "kind"))
         conn.execute(
             text(
                 f"INSERT INTO roads ({listed}, geom) SELECT {listed}, geom FROM {_records('roads')}"
@@ -137,12 +162,14 @@ class LayerBatch(Batch):
         layer, mapping, geometries = read.layer, read.mapping, read.geometries
         roles = {r: f for r, f in mapping.roles.items() if r not in ("lon", "lat")}
         highway = mapping.roles.get("highway")
+        barriers = barrier_columns(layer.columns) if self.lines else {}
         self.problems: list[Problem] = []
         self.rows: list[dict[str, Any]] = []
         for i in range(len(layer)):
             values = {r: json_safe(layer.columns[f][i]) for r, f in roles.items()}
-            if self.lines and highway and values.get("highway") is None:
-                continue  # an OSM extract's waterways, railways …: not roads
+            kind = (line_kind(values, barriers, i) if highway else "road") if self.lines else None
+            if self.lines and kind is None:
+                continue  # an OSM extract's streams, platforms, power lines …
             clean, found = check_attributes(spec, values)
             self.problems += [
                 _problem(i + 1, p["code"], p["message"], p["attribute"]) for p in found
@@ -152,7 +179,8 @@ class LayerBatch(Batch):
                     _problem(i + 1, "invalid_coordinates", "坐标缺失或无效 (missing coordinates)")
                 )
             if not found:
-                self.rows.append({**clean, "feature": i + 1, "geometry": geometries[i]})
+                line = {"kind": kind} if self.lines else {}
+                self.rows.append({**clean, **line, "feature": i + 1, "geometry": geometries[i]})
         if self.key:
             key, counts = self.key, Counter(r[self.key] for r in self.rows)
             self.problems += [

@@ -6,7 +6,8 @@ path may turn wherever two roads meet, and overlapping stretches kept once.  Tha
 for streets at grade and for an OpenStreetMap extract (its ways share their junction nodes);
 a flyover that crosses a street without a ramp becomes a junction too (the roads layer has
 no levels).
-Roads a pedestrian may not use (:data:`NOT_WALKABLE`) are left out.  Each piece's length is
+Roads a pedestrian may not use (:data:`NOT_WALKABLE`) are left out, and so are the rivers
+and railways the roads layer keeps as barriers (``roads.kind``).  Each piece's length is
 geodesic (metres on the WGS84 ellipsoid).
 """
 
@@ -21,7 +22,7 @@ _BUILD = """
 WITH parts AS (
     SELECT (ST_Dump(ST_UnaryUnion(ST_Collect(geom)))).geom AS geom
     FROM roads
-    WHERE highway IS NULL OR lower(highway) <> ALL(:not_walkable)
+    WHERE kind = 'road' AND (highway IS NULL OR lower(highway) <> ALL(:not_walkable))
 ), ends AS (
     SELECT DISTINCT ST_X(p) AS x, ST_Y(p) AS y
     FROM parts, LATERAL (VALUES (ST_StartPoint(geom)), (ST_EndPoint(geom))) AS v(p)

@@ -406,14 +406,20 @@ class LayerStamp(Base):
     changes: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
 
+ROAD_KINDS = ("road", "waterway", "railway")
+"""What a line of the roads layer is: a road, or a river or railway kept as a barrier."""
+
+
 class Road(Base):
-    """A road centreline (e.g. from OpenStreetMap), for camera coverage of road length."""
+    """A road centreline (e.g. from OpenStreetMap), for camera coverage of road length and
+    walking; or a river or railway (``kind``), a barrier for grid division (migration 0019)."""
 
     __tablename__ = "roads"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str | None] = mapped_column(Text)
     highway: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'road'"))
     source_id: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any] = mapped_column(
         Geometry("LINESTRING", srid=STORAGE_SRID, spatial_index=False), nullable=False
@@ -422,7 +428,10 @@ class Road(Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
 
-    __table_args__ = (Index("roads_geom_idx", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        Index("roads_geom_idx", "geom", postgresql_using="gist"),
+        CheckConstraint(f"kind IN {ROAD_KINDS!r}", name="roads_kind_check"),
+    )
 
 
 class OfficeBasemap(Base):

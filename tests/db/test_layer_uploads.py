@@ -149,19 +149,26 @@ def test_roads_from_a_real_openstreetmap_extract(
     meta, _, wkb, fields = pyogrio.raw.read(OSM_EXTRACT, layer="lines")
     columns = dict(zip(meta["fields"], fields, strict=True))
     roads = np.array([h is not None for h in columns["highway"]])
+    barriers = ~roads & np.array(
+        [w in ("river", "canal") or r in ("rail", "light_rail", "narrow_gauge")
+         for w, r in zip(columns["waterway"], columns["railway"], strict=True)]
+    )  # fmt: skip
     lines = shapely.get_parts(shapely.from_wkb(wkb[roads]))
-    names = {n for n in columns["name"][roads] if n}
+    kept = shapely.get_parts(shapely.from_wkb(wkb[roads | barriers]))
+    names = {n for n in columns["name"][roads | barriers] if n}
 
     response = upload(
         fresh_client, OSM_EXTRACT, make_key("editor"), kind="roads", layer="lines", dry_run=False
     )
     assert response.status_code == 201, response.json()
-    assert response.json()["report"]["summary"]["changes"] == {"added": len(lines), "removed": 0}
-    stored = _rows(fresh_engine, "SELECT name, highway, ST_Length(geom::geography) FROM roads")
-    assert len(stored) == len(lines)
+    assert response.json()["report"]["summary"]["changes"] == {"added": len(kept), "removed": 0}
+    stored = _rows(
+        fresh_engine, "SELECT name, highway, ST_Length(geom::geography), kind FROM roads"
+    )
+    assert len(stored) == len(kept) and barriers.sum() >= 1, "rivers and railways kept"
     assert {r[0] for r in stored if r[0]} == names
-    assert all(r[1] for r in stored)
-    total = sum(r[2] for r in stored)
+    assert all(bool(r[1]) == (r[3] == "road") for r in stored)
+    total = sum(r[2] for r in stored if r[3] == "road")
     geod = Geod(ellps="WGS84")  # the same lines' geodesic length, by pyproj
     assert total == pytest.approx(sum(geod.geometry_length(line) for line in lines), rel=1e-6)
 
