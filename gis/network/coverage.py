@@ -23,6 +23,7 @@ from gis.analysis.facilities import parameters
 from gis.analysis.inputs import page_grids, region_inputs
 from gis.analysis.reach import circle_pairs
 from gis.analysis.report import data_state, region_facilities
+from gis.network.blind import walking_blind_spots
 from gis.network.isochrones import BAND_M, service_areas
 from gis.network.walk import distances, require_network, snap
 from gis.settings import Settings
@@ -51,7 +52,8 @@ def walking_coverage(
 ) -> dict[str, Any]:
     """Households of ``region`` within walking distance of a centre and within its radius,
     in total and per grid (a ``page`` of grids, in code order), and the buildings walking
-    leaves uncovered on that page with their walk to the nearest centre."""
+    leaves uncovered on that page with their walk to the nearest centre and the page's
+    blind spots (``gis.network.blind``)."""
     version, stamps = data_state(conn, region, TABLES)
     require_network(conn)
     with stored.beside() as save:
@@ -94,7 +96,10 @@ def walking_coverage(
                 "radius_pct": _pct(radius_hh[i], all_hh[i]),
             }
         )
-    on_page = (demand.grid >= shown.start) & (demand.grid < shown.stop) & ~covered
+    paged = (demand.grid >= shown.start) & (demand.grid < shown.stop)
+    position = np.where(paged, demand.grid - shown.start, -1)
+    blind = walking_blind_spots(listed, demand.lon, demand.lat, households, position, covered)
+    on_page = paged & ~covered
     uncovered = [
         {
             "code": str(demand.code[j]),
@@ -125,6 +130,7 @@ def walking_coverage(
         },
         "grids": rows,
         "uncovered": uncovered,
+        "blind_spots": blind,
     }
     if page is not None:
         answer["page"] = paging.about(codes, shown, page)

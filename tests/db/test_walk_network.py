@@ -288,6 +288,37 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
     )
     assert {u["code"] for u in answer["uncovered"]} == set(demand.code[~walk & (demand.grid >= 0)])
 
+    # blind spots: each uncovered building in its grid's, no covered one in any
+    blind = {b["grid"]: b for b in answer["blind_spots"]}
+    shapes = {code: shapely.geometry.shape(b["geometry"]) for code, b in blind.items()}
+    codes = [g["code"] for g in answer["grids"]]
+    with fresh_engine.connect() as conn:
+        outlines = dict(
+            conn.execute(
+                text(
+                    "SELECT code, ST_AsBinary(geom) FROM regions "
+                    "WHERE code = ANY(:c) AND valid_to IS NULL"
+                ),
+                {"c": list(blind)},
+            ).all()
+        )
+    for i in np.flatnonzero(demand.grid >= 0):
+        spot = shapes.get(codes[demand.grid[i]])
+        place = shapely.Point(demand.lon[i], demand.lat[i])
+        if walk[i]:
+            assert spot is None or not spot.contains(place), "a covered building is not blind"
+        else:
+            assert spot is not None and spot.covers(place), "an uncovered building is blind"
+    share = []
+    for code, spot in shapes.items():
+        grid = shapely.from_wkb(bytes(outlines[code]))
+        assert spot.difference(grid).area < 1e-12, "a blind spot lies in its grid"
+        whole = abs(GEOD.geometry_area_perimeter(grid)[0])
+        assert 0 < blind[code]["area_m2"] <= whole * (1 + 1e-4), "no larger than its grid"
+        share.append(blind[code]["area_m2"] / whole)
+    assert min(share) < 0.9, "some grids are blind in part only"
+    assert sum(b["households"] for b in blind.values()) == int(hh[~walk & (demand.grid >= 0)].sum())
+
     areas = fresh_client.get("/api/v1/analysis/walking/areas", params={"region": county})
     assert areas.status_code == 200
     assert areas.headers["content-type"] == "application/geo+json"
