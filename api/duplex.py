@@ -168,14 +168,25 @@ async def run_duplex(
 
 
 class DuplexResponse(StreamingResponse):
-    """A streamed answer sent while the request body may still be arriving."""
+    """A streamed answer sent while the request body may still be arriving; ``closed`` is
+    called when it ends however it ends — sent, cut short, or never begun because the client
+    went away first (the body's iterator then never runs, nor its ``finally``)."""
+
+    def __init__(self, content: Any, *, closed: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.closed = closed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for chunk in self.body_iterator:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if self.background is not None:
-            await self.background()
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.closed()

@@ -126,24 +126,22 @@ async def lookup_stream(
         slot.close()
         raise
 
-    async def body() -> Any:
-        try:
-            async for chunk in outbox.chunks(thread):
-                yield chunk
-        finally:
-            slot.close()
-            log.info(
-                "lookup stream: %d rows, %d body bytes, version %s",
-                answered["rows"],
-                inbox.received,
-                index.version,
-            )
+    def closed() -> None:
+        outbox.gone = True  # the thread stops at its next write, if it still runs
+        slot.close()
+        log.info(
+            "lookup stream: %d rows, %d body bytes, version %s",
+            answered["rows"],
+            inbox.received,
+            index.version,
+        )
 
     media = MEDIA_TYPES[output]
     if output == "csv":
         media += f"; charset={out_encoding.charset}"
     return DuplexResponse(
-        body(),
+        outbox.chunks(thread),
+        closed=closed,
         media_type=media,
         headers={VERSION_HEADER: str(index.version), "X-Gridmap-CRS": "EPSG:4326"},
     )

@@ -214,3 +214,35 @@ def test_streams_at_once_per_key_are_bounded(
     assert refused.status_code == 429 and json.loads(data)["code"] == "too_many_concurrent"
     assert "批量查询流" in json.loads(data)["message"]
     assert answers == [200, 200] and after.status_code == 200
+
+
+def test_a_client_that_goes_away_frees_its_stream(
+    fresh_db_url: str, make_key: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Clients that hang up mid-body leave no stream held: the key streams again at once."""
+    key = make_key("viewer")
+
+    def gone() -> Iterator[bytes]:
+        yield b"id,lon,lat\n" + b"1,118.3,40.15\n" * 20_000
+        raise ConnectionAbortedError("the client hangs up")
+
+    env = {"GRIDMAP_ANALYSIS_CONCURRENCY": "2"}
+    with serve_app(fresh_db_url, tmp_path / "app.log", **env) as base:
+        for _ in range(3):
+            with pytest.raises(ConnectionAbortedError):
+                stream(base, key, gone(), "text/csv")
+        time.sleep(1.0)
+        answers = []
+        threads = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    stream(base, key, b"id,lon,lat\n1,118.3,40.15\n", "text/csv")[0].status_code
+                )
+            )
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert answers == [200, 200], "the slots of the streams whose clients went away are free"
