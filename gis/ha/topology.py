@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
 from gis.errors import ClusterError
 from gis.ha.configs import etcd_argv, haproxy_config, patroni_config
 from gis.ha.daemons import Daemon, find_tool, http_get, http_status, wait_for
@@ -218,16 +221,17 @@ class LocalTopology:
         wait_for("HAProxy", lambda: http_status(stats) == 200, START_TIMEOUT_S, watch=self.haproxy)
 
     def _prepare_database(self, layout: Layout) -> None:
-        """Create and migrate the gridmap database once, through the write port."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:  # HAProxy marks the primary up after its first check
-            try:
-                create_database(layout.write_url)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        """Create and migrate the gridmap database once, through the write port — once it
+        leads to the primary alone: HAProxy counts every server up until its first check, so
+        for a moment the write port also leads to the standbys (a migration sent there fails
+        on a read-only transaction)."""
+        wait_for(
+            "the write port to lead to the primary alone",
+            lambda: _primary_only(layout.write_url),
+            START_TIMEOUT_S,
+            watch=self.haproxy,
+        )
+        create_database(layout.write_url)
         migrate(layout.write_url)
         if self.demo:
             from gis.settings import Settings
@@ -301,3 +305,24 @@ def members(layout: Layout) -> list[dict[str, Any]]:
             except (ValueError, AttributeError):
                 continue
     return []
+
+
+PRIMARY_IN_A_ROW = 6
+"""Connections through the write port that must all reach the primary (HAProxy balances
+each new connection over the servers it counts up: 3 in a row would do for 3 nodes)."""
+
+
+def _primary_only(write_url: str) -> bool:
+    """Whether :data:`PRIMARY_IN_A_ROW` new connections through the write port all reach a
+    server that is not in recovery."""
+    engine = create_engine(make_url(write_url).set(database="postgres"), poolclass=NullPool)
+    try:
+        for _ in range(PRIMARY_IN_A_ROW):
+            with engine.connect() as conn:
+                if conn.scalar(text("SELECT pg_is_in_recovery()")):
+                    return False
+        return True
+    except Exception:  # not reachable yet
+        return False
+    finally:
+        engine.dispose()
