@@ -27,7 +27,7 @@ from gis.analysis.coverage import (
     coverage_page,
     facilities_of,
 )
-from gis.analysis.facilities import changed_facilities, near_grids
+from gis.analysis.facilities import changed_facilities, near_grids, parameters
 from gis.analysis.inputs import page_grids, read_exact, region_inputs
 from gis.analysis.reach import circle_pairs, sector_pairs
 from gis.analysis.siting import maximal_covering
@@ -35,7 +35,7 @@ from gis.catalogue.schema import largest_default_radius_m, service_radius_m
 from gis.errors import InvalidInput, TooLarge
 from gis.geo.crs import to_wgs84_points
 from gis.network.reach import walking_pairs
-from gis.network.walk import distances, require_network, snap
+from gis.network.walk import require_network, snap, within_service
 from gis.query.regions import require_region
 from gis.settings import Settings
 from gis.store.versions import current_version
@@ -259,25 +259,27 @@ def siting(
         )
     existing = region_facilities(conn, layer, grids, settings)
     if walking:
-        covered, pairs = _walking_reach(conn, demand, existing, clon, clat, candidates, radius,
-                                        settings)  # fmt: skip
-    elif layer == "cameras":
-        existing = [f for f in existing if f.status != "offline"]
-        seen = sector_pairs(
-            plon,
-            plat,
-            [f.lon for f in existing],
-            [f.lat for f in existing],
-            [f.azimuth_deg for f in existing],
-            [f.fov_deg for f in existing],
-            [f.range_m for f in existing],
-        )[0]
+        sites = (clon, clat) if candidates else None
+        covered, pairs = _walking_reach(conn, demand, existing, sites, radius, settings)
     else:
-        radii = [service_radius_m(f.radius_m, f.level, settings.centre_radius_m) for f in existing]
-        seen = circle_pairs(
-            plon, plat, [f.lon for f in existing], [f.lat for f in existing], radii
-        )[0]
-    if not walking:
+        if layer == "cameras":
+            existing = [f for f in existing if f.status != "offline"]
+            seen = sector_pairs(
+                plon,
+                plat,
+                [f.lon for f in existing],
+                [f.lat for f in existing],
+                [f.azimuth_deg for f in existing],
+                [f.fov_deg for f in existing],
+                [f.range_m for f in existing],
+            )[0]
+        else:
+            radii = [
+                service_radius_m(f.radius_m, f.level, settings.centre_radius_m) for f in existing
+            ]
+            seen = circle_pairs(
+                plon, plat, [f.lon for f in existing], [f.lat for f in existing], radii
+            )[0]
         covered = np.zeros(len(demand), dtype=bool)
         covered[seen] = True
         pairs = circle_pairs(plon, plat, clon, clat, np.full(len(clon), float(radius)))
@@ -325,27 +327,21 @@ def _walking_reach(
     conn: Connection,
     demand: Any,
     existing: list[Any],
-    clon: np.ndarray,
-    clat: np.ndarray,
-    candidates: list[tuple[float, float]] | None,
+    sites: tuple[np.ndarray, np.ndarray] | None,
     radius: float,
     settings: Settings,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Siting by walking: the demand the existing centres reach on foot (each its own
-    service distance) and the (demand, candidate) pairs within ``radius`` on foot."""
+    service distance) and the (demand, candidate) pairs within ``radius`` on foot; the
+    candidates are ``sites`` (lon/lat), else the demand itself."""
     require_network(conn)
-    covered = np.zeros(len(demand), dtype=bool)
     if not len(demand):
-        return covered, (np.empty(0, np.int64), np.empty(0, np.int64))
+        return np.zeros(0, dtype=bool), (np.empty(0, np.int64), np.empty(0, np.int64))
     doors = snap(conn, demand.lon, demand.lat)
+    covered = np.zeros(len(demand), dtype=bool)
     if existing:
-        service = np.array(
-            [service_radius_m(f.radius_m, f.level, settings.centre_radius_m) for f in existing]
-        )
-        centres = snap(
-            conn, np.array([f.lon for f in existing]), np.array([f.lat for f in existing])
-        )
-        longest = float(service.max())
-        covered = distances(conn, doors, centres, longest - service, longest) <= longest
-    sites = doors if not candidates else snap(conn, clon, clat)
-    return covered, walking_pairs(conn, doors, sites, float(radius))
+        service = parameters(existing, "centres", settings.centre_radius_m)[:, 0]
+        flon, flat = np.array([f.lon for f in existing]), np.array([f.lat for f in existing])
+        covered = within_service(conn, doors, snap(conn, flon, flat), service)
+    candidates = doors if sites is None else snap(conn, *sites)
+    return covered, walking_pairs(conn, doors, candidates, float(radius))

@@ -25,7 +25,7 @@ from gis.analysis.reach import circle_pairs
 from gis.analysis.report import data_state, region_facilities
 from gis.network.blind import walking_blind_spots
 from gis.network.isochrones import BAND_M, service_areas
-from gis.network.walk import distances, require_network, snap
+from gis.network.walk import distances, require_network, snap, within_service
 from gis.settings import Settings
 
 NEAREST_LIMIT_FACTOR = 2.0
@@ -69,9 +69,9 @@ def walking_coverage(
         flat = np.array([f.lat for f in facilities])
         by_radius[circle_pairs(demand.lon, demand.lat, flon, flat, service)[0]] = True
         doors, centres = snap(conn, demand.lon, demand.lat), snap(conn, flon, flat)
-        longest = float(service.max())
-        covered = distances(conn, doors, centres, longest - service, longest) <= longest
-        walked = distances(conn, doors, centres, limit_m=NEAREST_LIMIT_FACTOR * longest)
+        covered = within_service(conn, doors, centres, service)
+        limit = NEAREST_LIMIT_FACTOR * float(service.max())
+        walked = distances(conn, doors, centres, limit_m=limit)
     codes = grids.code.tolist()
     shown = paging.rows(codes, page) if page is not None else slice(0, len(codes))
     listed = page_grids(conn, codes[shown], version)[0]

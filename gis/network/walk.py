@@ -235,3 +235,14 @@ def distances(
     total = best + places.access_m
     total[total > limit_m] = np.inf
     return total
+
+
+def within_service(
+    conn: Connection, places: Snaps, sources: Snaps, service_m: np.ndarray
+) -> np.ndarray:
+    """Whether each place is within walking distance of some source, each source its own
+    ``service_m``: one search, each source's head start the longest distance less its own."""
+    if not len(sources):
+        return np.zeros(len(places), bool)
+    longest = float(np.max(service_m))
+    return distances(conn, places, sources, longest - service_m, longest) <= longest
