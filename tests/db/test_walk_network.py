@@ -120,6 +120,11 @@ def _oracle(
     return np.array([reached.get(("door", i), np.inf) for i in range(len(places))])
 
 
+def _alone(snaps: Snaps, k: int) -> Snaps:
+    """Source ``k`` of ``snaps`` on its own."""
+    return Snaps(*(np.asarray(getattr(snaps, f))[[k]] for f in Snaps.__dataclass_fields__))
+
+
 def _buildings(count: int, seed: int) -> np.ndarray:
     with warnings.catch_warnings():  # the extract's few unclosed rings
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -177,7 +182,7 @@ def test_coverage_with_different_service_distances_equals_a_brute_force_count(
         covered = distances(conn, places, sources, longest - service_m, limit_m=longest) <= longest
     one_by_one = np.zeros(len(doors), bool)
     for k in range(len(centres)):
-        alone = Snaps(*(np.asarray(getattr(sources, f))[[k]] for f in Snaps.__dataclass_fields__))
+        alone = _alone(sources, k)
         one_by_one |= _oracle(edges, places, alone, np.zeros(1)) <= service_m[k]
     assert 0 < covered.sum() < len(doors)
     np.testing.assert_array_equal(covered, one_by_one)
@@ -268,7 +273,7 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
     walk = np.zeros(len(demand), bool)
     radius = np.zeros(len(demand), bool)
     for k in range(len(centres)):
-        alone = Snaps(*(np.asarray(getattr(sources, f))[[k]] for f in Snaps.__dataclass_fields__))
+        alone = _alone(sources, k)
         walk |= _oracle(edges, doors, alone, np.zeros(1)) <= service[k]
         straight = GEOD.inv(
             np.full(len(demand), clon[k]), np.full(len(demand), clat[k]), demand.lon, demand.lat
@@ -345,10 +350,6 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
         ).all()
     inside = shapely.contains_xy(union.buffer(1e-6), np.array(points)[:, 0], np.array(points)[:, 1])
     assert inside.all()
-
-
-def _alone(snaps: Snaps, k: int) -> Snaps:
-    return Snaps(*(np.asarray(getattr(snaps, f))[[k]] for f in Snaps.__dataclass_fields__))
 
 
 @pytest.mark.parametrize("limit_m", [500.0, 60.0])
