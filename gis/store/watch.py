@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from collections.abc import Sequence
 from contextlib import suppress
 
@@ -66,7 +67,6 @@ class VersionWatch:
         self._conn: psycopg.AsyncConnection | None = None
         self._version: int | None = None
         self._connecting: asyncio.Task[None] | None = None
-        self._receiver: asyncio.Task[None] | None = None
 
     async def current(self) -> int | None:
         """The current version (None before the first commit)."""
@@ -79,13 +79,18 @@ class VersionWatch:
             except psycopg.OperationalError:
                 if not self._fence:
                     raise  # fenced: the fence's answer (a replica's in an outage) will do
-        else:
-            self._drain(self._conn)
+        elif _readable(self._conn):
+            self._receive()  # notices already here: the event loop may run this call first
         if self._board is not None and (posted := self._board.read()) > (self._version or 0):
             self._version = posted  # committed on this machine; its notice is on its way
         if self._fence:
             await self._fenced()
         return self._version
+
+    @property
+    def listening(self) -> bool:
+        """Whether a listening connection is open (notices arrive as they are sent)."""
+        return self._conn is not None and not self._conn.closed
 
     @property
     def probes(self) -> int:
@@ -149,16 +154,6 @@ class VersionWatch:
             raise
         return newest
 
-    def _drain(self, conn: psycopg.AsyncConnection) -> None:
-        """Apply notifications already in this process's socket that the receiver task has
-        not reached yet (the event loop may run this request first)."""
-        try:
-            conn.pgconn.consume_input()
-            while (note := conn.pgconn.notifies()) is not None:
-                self._version = max(self._version or 0, int(note.extra.decode()))
-        except psycopg.Error:
-            pass  # the receiver task sees the broken connection too
-
     def _connected(self, task: asyncio.Task[None]) -> None:
         self._connecting = None
         if not task.cancelled():
@@ -188,7 +183,7 @@ class VersionWatch:
             await _close(conn)
             raise
         self._conn = conn
-        self._receiver = asyncio.create_task(self._receive(conn))
+        asyncio.get_running_loop().add_reader(conn.pgconn.socket, self._receive)
 
     async def _open_board(self, conn: psycopg.AsyncConnection) -> Board | None:
         """This database's versions board, unless it cannot be read or it names a version
@@ -207,32 +202,49 @@ class VersionWatch:
                 return None
         return board
 
-    async def _receive(self, conn: psycopg.AsyncConnection) -> None:
+    def _receive(self) -> None:
+        """Apply the notices in the listener's socket (the event loop calls this when it is
+        readable); on a dead connection stop listening — the next call reconnects.
+
+        The loop stops watching the socket *before* libpq reads it: libpq closes the socket
+        of a connection it finds dead, and a descriptor closed while the loop watches it is
+        given to the next connection or client, which then makes uvloop's libuv abort the
+        process (a gridmap node died so at a failover)."""
+        conn = self._conn
+        if conn is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(conn.pgconn.socket)
         try:
-            async for note in conn.notifies():
-                self._version = max(self._version or 0, int(note.payload))
+            conn.pgconn.consume_input()
+            while (note := conn.pgconn.notifies()) is not None:
+                self._version = max(self._version or 0, int(note.extra.decode()))
         except psycopg.Error:
-            pass  # the database went away: the next call reconnects
-        finally:
-            if self._conn is conn:
-                self._conn = None
-            await _close(conn)
+            self._conn = None
+            conn.pgconn.finish()
+            return
+        loop.add_reader(conn.pgconn.socket, self._receive)
 
     async def close(self) -> None:
         """Stop listening."""
-        if self._receiver is not None:
-            self._receiver.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._receiver
-        if self._conn is not None:
-            await _close(self._conn)
+        if (conn := self._conn) is not None:
             self._conn = None
+            asyncio.get_running_loop().remove_reader(conn.pgconn.socket)
+            await _close(conn)
         if self._board is not None:
             self._board.close()
             self._board = None
         for conn in self._probe_conns.values():
             await _close(conn)
         self._probe_conns.clear()
+
+
+def _readable(conn: psycopg.AsyncConnection) -> bool:
+    """Whether the connection's socket has something to read (a notice, or its end); poll,
+    not select: a busy server's descriptors pass select's limit of 1024."""
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 async def _close(conn: psycopg.AsyncConnection) -> None:
