@@ -152,6 +152,7 @@ def haproxy_config(layout: Layout) -> str:
             *servers("GET /sync"),
             "listen front",
             "    mode http",
+            "    option httplog",
             f"    bind 127.0.0.1:{layout.front}",
             "    balance roundrobin",
             "    timeout client 120s",

@@ -55,6 +55,14 @@ class Daemon:
         """Whether the process is running."""
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def state(self) -> str:
+        """``running``, ``exited N`` or ``killed by SIGNAME`` (for diagnostics)."""
+        code = None if self._process is None else self._process.poll()
+        if self._process is None or code is None:
+            return "running" if self._process else "not started"
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
+
     def signal_group(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the process's group (it and its children)."""
         if self._process is not None:

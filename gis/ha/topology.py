@@ -12,6 +12,8 @@ read port as their replica.  Stop is the reverse.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -203,6 +205,13 @@ class LocalTopology:
 
         wait_for("a Patroni leader and its standbys", ready, timeout_s, watch=self.etcd_daemon)
 
+    def tails(self, chars: int = 3000) -> str:
+        """The end of every part's log, each under its name (what a failed test prints)."""
+        daemons = [*self.patroni.values(), self.haproxy, *self.apps]
+        return "\n".join(
+            f"--- {d.name} ({d.state}) ---\n{d.tail(chars)}" for d in daemons if d is not None
+        )
+
     @property
     def etcd_daemon(self) -> Daemon:
         if self.etcd is None:
@@ -270,12 +279,15 @@ class LocalTopology:
             self.apps.append(daemon)
 
     def wait_app(self, index: int) -> None:
-        """Wait until gridmap node ``index`` answers ``/health/live``."""
+        """Wait until gridmap node ``index`` answers ``/health/live`` and the front counts it
+        up (HAProxy marks a server down until a check passes: before, the front answers 503)."""
         layout = self._need_layout()
         live = f"http://127.0.0.1:{layout.apps[index]}/health/live"
+        name = f"app{index + 1}"
+        wait_for(name, lambda: http_status(live) == 200, START_TIMEOUT_S, watch=self.apps[index])
         wait_for(
-            f"app{index + 1}",
-            lambda: http_status(live) == 200,
+            f"{name} up in HAProxy's front",
+            lambda: front_states(layout).get(name) == "UP",
             START_TIMEOUT_S,
             watch=self.apps[index],
         )
@@ -284,6 +296,16 @@ class LocalTopology:
         if self.layout is None:
             raise ClusterError("the topology has no layout yet: call up()")
         return self.layout
+
+
+def front_states(layout: Layout) -> dict[str, str]:
+    """HAProxy's state of each gridmap node behind the front (``UP``, ``DOWN``, …), from
+    its statistics page; empty when HAProxy does not answer."""
+    status, body = http_get(f"http://127.0.0.1:{layout.stats}/;csv")
+    if status != 200:
+        return {}
+    rows = csv.DictReader(io.StringIO(body.decode().removeprefix("# ")))
+    return {row["svname"]: row["status"] for row in rows if row["pxname"] == "front"}
 
 
 def _clean_env() -> dict[str, str]:

@@ -244,6 +244,9 @@ def test_the_primary_dies_under_load_and_no_acknowledged_version_is_lost(
             lambda: len(load.acknowledged) > acknowledged_at_promotion, 60, "an upload after"
         )
         time.sleep(2)
+    except AssertionError:
+        print(f"{load}\n{topology.members()}\n{topology.tails()}")
+        raise
     finally:
         stop.set()
         for thread in threads:
