@@ -174,12 +174,13 @@ def upload_load(
                     answer = upload(client, path, key, level="grid", dry_run=False)
                 except httpx.HTTPError as error:  # counted (and asserted) as a refusal
                     load.uploads_refused[type(error).__name__] += 1
-                    continue
-                if answer.status_code == 201:
-                    version = answer.json()["version"]
-                    load.acknowledged[version] = feature["properties"]["name"] + suffix
-                    break
-                load.uploads_refused[f"{answer.status_code} {answer.json().get('code')}"] += 1
+                else:
+                    if answer.status_code == 201:
+                        version = answer.json()["version"]
+                        load.acknowledged[version] = feature["properties"]["name"] + suffix
+                        break
+                    refusal = f"{answer.status_code} {answer.json().get('code')}"
+                    load.uploads_refused[refusal] += 1
                 time.sleep(0.5)
             if stop.is_set():
                 return
