@@ -96,6 +96,9 @@ def test_every_entry_reachable(
         page.locator('[data-testid="version-row"][data-number="2"]').click()  # the oldest page's
         page.wait_for_function("() => location.search.includes('b=2')")
         assert page.get_by_test_id("diff-a").input_value() == "1"
+        page.wait_for_function(  # the diff has come (leaving before it would abort its fetch)
+            "() => document.querySelector('#diff-summary').textContent.includes('版本 1 → 版本 2')"
+        )
         screenshot(page, "workbench-versions-all-pages")
 
         # a link to a version not on the first page: it is offered and chosen, A before it
