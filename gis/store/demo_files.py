@@ -23,6 +23,9 @@ LEVEL_FILES = {
 """The GeoJSON file of each region level, from the top of the hierarchy down."""
 assert tuple(LEVEL_FILES) == LEVELS
 
+ROAD_FILE = "roads.geojson"
+"""The roads (LineStrings with ``name`` and ``highway``), the walking network's source."""
+
 ADDRESS_FILE = "addresses.csv"
 ADDRESS_COLUMNS = (
     "code",
@@ -73,6 +76,11 @@ def read_features(demo_dir: Path) -> list[dict[str, Any]]:
         collection = json.loads((demo_dir / filename).read_text(encoding="utf-8"))
         features.extend(collection["features"])
     return features
+
+
+def read_roads(demo_dir: Path) -> list[dict[str, Any]]:
+    """The features of the roads file."""
+    return json.loads((demo_dir / ROAD_FILE).read_text(encoding="utf-8"))["features"]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

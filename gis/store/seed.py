@@ -9,6 +9,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, TextClause, text
 
+from gis.network.build import build_network
 from gis.store.addresses import AddressRecord, write_addresses
 from gis.store.demo_files import (
     ADDRESS_FILE,
@@ -16,10 +17,12 @@ from gis.store.demo_files import (
     CAMERA_FILE,
     CENTRE_COLUMNS,
     CENTRE_FILE,
+    ROAD_FILE,
     read_addresses,
     read_cameras,
     read_centres,
     read_features,
+    read_roads,
 )
 from gis.store.models import STORAGE_SRID
 from gis.store.versions import (
@@ -76,6 +79,13 @@ CAMERA_INSERT = _point_insert("cameras", CAMERA_COLUMNS)
 """Inserts of one centre or camera row (lon/lat in EPSG:4326), for bulk loads."""
 
 
+ROAD_INSERT = text(
+    "INSERT INTO roads (name, highway, kind, geom) "
+    f"VALUES (:name, :highway, 'road', ST_GeomFromText(:wkt, {STORAGE_SRID}))"
+)
+"""Insert of one road line (lon/lat in EPSG:4326), for the demo's roads."""
+
+
 def _number(value: str) -> float | None:
     return float(value) if value else None
 
@@ -105,6 +115,11 @@ def demo_cameras(demo_dir: Path) -> list[dict[str, object]]:
     ]
 
 
+def demo_roads(demo_dir: Path) -> list[dict[str, object]]:
+    """The demo city's roads (``roads.geojson``) as insert parameters."""
+    return [{**f["properties"], "wkt": shape(f["geometry"]).wkt} for f in read_roads(demo_dir)]
+
+
 def _is_empty(conn: Connection, table: str, *, lock: bool = False) -> bool:
     """Whether ``table`` has no rows; with ``lock``, first lock it against other writers
     (until the transaction ends), so that two loaders cannot both find it empty."""
@@ -118,8 +133,9 @@ def load_demo(
 ) -> VersionSummary | None:
     """Commit the demo city as a new version; by default only into an empty database.
 
-    The demo address registry, party-service centres and cameras (each if the directory
-    has its file) are written when their table is empty, whether or not boundaries exist.
+    The demo address registry, party-service centres, cameras and roads (each if the
+    directory has its file) are written when their table is empty, whether or not boundaries
+    exist; roads with their walking network.
     """
 
     def write(conn: Connection) -> VersionSummary | None:
@@ -129,6 +145,9 @@ def load_demo(
             conn.execute(CENTRE_INSERT, demo_centres(demo_dir))
         if (demo_dir / CAMERA_FILE).exists() and _is_empty(conn, "cameras", lock=True):
             conn.execute(CAMERA_INSERT, demo_cameras(demo_dir))
+        if (demo_dir / ROAD_FILE).exists() and _is_empty(conn, "roads", lock=True):
+            conn.execute(ROAD_INSERT, demo_roads(demo_dir))
+            build_network(conn)
         if only_if_empty and current_version(conn) is not None:
             return None
         return commit_regions(

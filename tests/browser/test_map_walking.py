@@ -1,5 +1,6 @@
 """The region map draws each centre's service area walked along the roads once roads are
-stored, and circles before; the legend says which (gis.web.region_page, gis.network)."""
+stored (the demo city's are), and circles before; the legend says which (gis.web.region_page,
+gis.network)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from gis.settings import Settings
+from gis.store.seed import load_demo
 from gis.web.region_page import RADIUS_NOTE, WALKING_NOTE
 
 from browser import DRAWN_JS, PageLog, screenshot
-from support import serve_app, upload_demo_roads
+from support import serve_app, without_roads
 
 COUNTY = "130227"
 
@@ -33,6 +36,7 @@ def test_service_areas_are_walked_once_roads_are_stored(
     page_log: PageLog,
     tmp_path: Path,
 ) -> None:
+    without_roads(fresh_engine)
     walked = fresh_client.get(
         "/api/v1/analysis/walking/areas",
         params={"region": COUNTY},
@@ -45,7 +49,7 @@ def test_service_areas_are_walked_once_roads_are_stored(
     assert drawn["gm-reach"] == centres, "a circle for every centre"
     assert RADIUS_NOTE in legend and WALKING_NOTE not in legend
 
-    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
+    load_demo(fresh_engine, Settings().demo_dir)  # its roads again
     areas = fresh_client.get(
         "/api/v1/analysis/walking/areas",
         params={"region": COUNTY},

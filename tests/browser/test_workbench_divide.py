@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from browser import PageLog, screenshot
-from support import serve_app, upload_demo_roads
+from support import serve_app
 
 COMMUNITY = "130227001004"
 
@@ -38,7 +38,6 @@ def test_draw_check_and_commit_the_drafts_of_a_community(
     tmp_path: Path,
 ) -> None:
     editor = make_key("editor")
-    upload_demo_roads(fresh_client, fresh_engine, editor, tmp_path)
     drafts = fresh_client.post(
         "/api/v1/analysis/divide",
         json={"region": COMMUNITY},

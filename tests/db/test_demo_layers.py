@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
+import pytest
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
 from gis.settings import Settings
-from gis.store.demo_files import read_addresses, read_centres
+from gis.store.demo_files import read_addresses, read_centres, read_roads
 from gis.store.seed import load_demo
 
 from demo_build.cameras import N_CAMERAS
@@ -133,6 +135,24 @@ def test_some_households_are_out_of_reach_of_every_centre(engine: Engine) -> Non
             if all(GEOD.inv(lon, lat, x, y)[2] > r for x, y, r in centres):
                 expected.add(a["code"])
     assert _uncovered(engine, own_radius=False)[0] == expected
+
+
+def test_the_demo_roads_make_one_walking_network(engine: Engine) -> None:
+    """Every road of the file is stored, and the walking network built from them is one
+    piece (networkx on the stored edges) whose length is the roads' less their overlaps."""
+    roads = read_roads(Settings().demo_dir)
+    ((stored, road_m),) = _rows(
+        engine, "SELECT count(*), sum(ST_Length(geom::geography)) FROM roads WHERE kind = 'road'"
+    )
+    assert stored == len(roads)
+    edges = _rows(engine, "SELECT source, target, length_m FROM walk_edges")
+    graph = nx.Graph((s, t) for s, t, _ in edges)
+    assert nx.number_connected_components(graph) == 1
+    ((union_m,),) = _rows(
+        engine, "SELECT ST_Length(ST_UnaryUnion(ST_Collect(geom))::geography) FROM roads"
+    )
+    assert sum(m for *_, m in edges) == pytest.approx(union_m, rel=1e-6)
+    assert union_m < road_m * (1 + 1e-6)  # overlaps counted once (noding adds ~mm)
 
 
 def test_load_demo_fills_empty_layers_when_boundaries_exist(

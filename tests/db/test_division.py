@@ -23,7 +23,7 @@ from gis.ingest.topology import STORAGE_WIDTH_M
 from gis.store.stored_form import STORAGE_GRID_DEG
 
 from helsinki import helsinki
-from support import upload, upload_demo_roads
+from support import upload
 
 COMMUNITY = "130227001004"
 """The demo community with the most households (38 buildings, 2 294 households)."""
@@ -78,7 +78,6 @@ def test_a_community_is_divided_exactly_and_the_draft_adopted_keeps_its_codes(
     tmp_path: Path,
 ) -> None:
     viewer, editor = make_key("viewer"), make_key("editor")
-    upload_demo_roads(fresh_client, fresh_engine, editor, tmp_path)
     response = _divide(fresh_client, viewer)
     assert response.status_code == 200, response.json()
     assert response.headers["content-type"] == "application/geo+json"

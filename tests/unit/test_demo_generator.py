@@ -205,6 +205,23 @@ def test_coordinates_have_seven_decimals() -> None:
     assert (BOUNDARIES / "grids.geojson").stat().st_size < 1_000_000
 
 
+def test_roads(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
+    """The registry's 12 road names, each a line inside 栗乡街道; the lanes are exactly the
+    grids' outlines (same union, up to the 7-decimal rounding)."""
+    roads = json.loads((BOUNDARIES / demo_files.ROAD_FILE).read_text(encoding="utf-8"))
+    lines = [(f["properties"], shape(f["geometry"])) for f in roads["features"]]
+    assert all(g.geom_type == "LineString" and g.is_valid and g.length > 0 for _, g in lines)
+    named = {p["name"] for p, _ in lines if p["highway"] == "secondary"}
+    assert named == set(addresses.ROADS)
+    street = geoms[sources.URBAN_STREET_CODE]
+    assert all(street.buffer(1e-6).covers(g) for _, g in lines)
+    lanes = shapely.union_all([g for p, g in lines if p["highway"] == "residential"])
+    grids = [g for code, g in geoms.items() if len(code) == CODE_DIGITS["grid"]]
+    outlines = shapely.union_all([g.boundary for g in grids])
+    assert lanes.symmetric_difference(outlines).length < 1e-6
+    assert {p["name"] for p, _ in lines if p["highway"] == "residential"} == {None}
+
+
 def test_grid_numbering_rule(features: list[dict[str, Any]], geoms: dict[str, Any]) -> None:
     """Rows from the north (round(sqrt(n)) bands of the community bbox), each row west→east."""
     grids = [f["properties"] for f in features if f["properties"]["level"] == "grid"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shapely.geometry import MultiPolygon
+from shapely.geometry import LineString, MultiPolygon
 
 from gis.store.demo_files import (
     ADDRESS_COLUMNS,
@@ -23,21 +23,26 @@ from gis.store.demo_files import (
     CENTRE_COLUMNS,
     CENTRE_FILE,
     LEVEL_FILES,
+    ROAD_FILE,
 )
 
 from demo_build.addresses import generate_addresses
 from demo_build.cameras import generate_cameras
 from demo_build.centres import generate_centres
 from demo_build.regions import generate
+from demo_build.roads import generate_roads
 from demo_build.sources import read_sources
 
 
-def _geometry_json(geom: MultiPolygon) -> str:
-    def ring(r: Any) -> str:
-        return "[" + ",".join(f"[{x:.7f},{y:.7f}]" for x, y in r.coords) + "]"
+def _coords(line: Any) -> str:
+    return "[" + ",".join(f"[{x:.7f},{y:.7f}]" for x, y in line.coords) + "]"
 
+
+def _geometry_json(geom: MultiPolygon | LineString) -> str:
+    if isinstance(geom, LineString):
+        return '{"type":"LineString","coordinates":' + _coords(geom) + "}"
     polygons = (
-        "[" + ",".join(ring(r) for r in (p.exterior, *p.interiors)) + "]" for p in geom.geoms
+        "[" + ",".join(_coords(r) for r in (p.exterior, *p.interiors)) + "]" for p in geom.geoms
     )
     return '{"type":"MultiPolygon","coordinates":[' + ",".join(polygons) + "]}"
 
@@ -54,10 +59,10 @@ def _collection_text(name: str, features: Sequence[dict[str, Any]]) -> str:
 
 
 def build(sources_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """Generate the four GeoJSON files and the CSVs of the address registry, the centres and
-    the cameras in ``out_dir``, from ``sources_dir`` only; returns the paths by level (and
-    ``"addresses"``, ``"centres"``, ``"cameras"``).  A collection is named after its file
-    (``county``, ``streets``, ...)."""
+    """Generate the four GeoJSON files of the regions, the roads' and the CSVs of the address
+    registry, the centres and the cameras in ``out_dir``, from ``sources_dir`` only; returns
+    the paths by level (and ``"roads"``, ``"addresses"``, ``"centres"``, ``"cameras"``).  A
+    collection is named after its file (``county``, ``streets``, ...)."""
     county, divisions = read_sources(sources_dir)
     features = generate(county, divisions)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,9 @@ def build(sources_dir: Path, out_dir: Path) -> dict[str, Path]:
         text = _collection_text(Path(filename).stem, features[level])
         path.write_bytes(text.encode("utf-8"))
         paths[level] = path
+    paths["roads"] = out_dir / ROAD_FILE
+    roads = _collection_text(Path(ROAD_FILE).stem, generate_roads(features))
+    paths["roads"].write_bytes(roads.encode("utf-8"))
     addresses = generate_addresses(features["grid"])
     tables = (
         ("addresses", ADDRESS_FILE, ADDRESS_COLUMNS, addresses),

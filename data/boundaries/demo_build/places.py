@@ -1,10 +1,10 @@
 """Placing points in the demo city: the covering grid, the registry's compounds, pulling a
 point back inside, and the invented road lines the centres and cameras refer to.
 
-The road lines exist only here (stream ``roads``): the seven 路 of the registry run roughly
+The road lines are drawn here (stream ``roads``): the seven 路 of the registry run roughly
 west→east, one per equal band of 栗乡街道's bounding box from the south, the five 街 roughly
 south→north, one per band from the west; each shifted by up to ±15 % of its band and tilted
-by up to ±8 %.  They are not a road layer and are not written.
+by up to ±8 %.  ``demo_build.roads`` writes them, cut to the street, into the roads file.
 """
 
 from __future__ import annotations
