@@ -117,6 +117,27 @@ def stored_around(
     return context, named
 
 
+MAX_INLINE_ROADS = 5_000
+"""Road lines a page draws inline at most: a city's whole OpenStreetMap extract is not."""
+
+
+def roads_in(conn: Connection, area: list[Any]) -> list[bytes] | None:
+    """The walkable roads (not the rivers and railways kept as barriers) crossing the bounding
+    box of ``area``, cut to it, as WKB; None when there are more than ``MAX_INLINE_ROADS``."""
+    rows = conn.scalars(
+        text(
+            "SELECT ST_AsBinary(cut) FROM ("
+            "SELECT r.id, ST_CollectionExtract(ST_Intersection(r.geom, b.geom), 2) AS cut "
+            "FROM roads r, (SELECT ST_GeomFromWKB(:box, 4326) AS geom) b "
+            "WHERE r.kind = 'road' AND r.geom && b.geom) c "
+            "WHERE NOT ST_IsEmpty(cut) ORDER BY id LIMIT :over"
+        ),
+        {"box": shapely.to_wkb(shapely.box(*shapely.total_bounds(area))),
+         "over": MAX_INLINE_ROADS + 1},
+    ).all()  # fmt: skip
+    return None if len(rows) > MAX_INLINE_ROADS else list(rows)
+
+
 def cameras_near(conn: Connection, area: list[Any]) -> list[Row]:
     """The cameras that can see into ``area`` (within their range of its bounding box)."""
     reach = conn.scalar(text("SELECT max(range_m) FROM cameras"))

@@ -41,6 +41,7 @@ from gis.web.page_data import (
     SIMPLIFY_M,
     cameras_near,
     fits_inline,
+    roads_in,
     roots,
     surroundings,
 )
@@ -57,6 +58,7 @@ from gis.web.styles import (
     LEVEL_NAMES,
     NEIGHBOUR,
     OUTLINES,
+    ROAD,
     coverage_colour,
     household_class,
 )
@@ -117,8 +119,10 @@ def region_map(
         SearchPopup(grids).add_to(m)
         _blind_spots(m, reports, grids, shift)
     walks = _walking_areas(conn, tops, settings) if has_network(conn) else None
+    area = [shape(f["geometry"]) for f in features]
+    _roads(conn, m, area, shift)
     _centres(m, reports, shift, walks)
-    _cameras(conn, m, [shape(f["geometry"]) for f in features], shift)
+    _cameras(conn, m, area, shift)
 
     controls(m, options, settings)
     LookupBox(grids, options.api_base, options.point_url).add_to(m)
@@ -177,14 +181,31 @@ def _legend(
         ("摄像机（离线）", CAMERA_COLOURS["offline"]),
     ]
     rows += [("服务盲区", BLIND_COLOUR)]
+    if walking:
+        rows += [("道路", ROAD["color"])]
     if neighbours:
         rows += [("相邻区域", NEIGHBOUR["color"])]
     note = WALKING_NOTE if walking else RADIUS_NOTE
     Legend(heading, rows, note).add_to(m)
 
 
-WALKING_NOTE = "服务范围：沿道路步行可达（步行生活圈，按服务距离）"
+WALKING_NOTE = "服务范围：沿道路步行可达（步行生活圈，按服务距离；服务距离内无道路的中心无范围）"
 RADIUS_NOTE = "服务范围：直线服务半径（未上传道路，无法按步行计算）"
+
+
+def _roads(conn: Connection, m: folium.Map, area: list[Any], shift: Shift) -> None:
+    """The roads of the page's area, thin and grey, under the service areas walked along
+    them (none drawn inline past ``MAX_INLINE_ROADS``)."""
+    lines = roads_in(conn, area)
+    if not lines:
+        return
+    geoms = shift(shapely.from_wkb(lines))
+    folium.GeoJson(
+        collection(geoms, [{} for _ in lines]),
+        name="道路",
+        style_function=fixed_style(**ROAD, className="gm-road"),
+        interactive=False,
+    ).add_to(m)
 
 
 def _walking_areas(conn: Connection, tops: list[str], settings: Settings) -> dict[Any, Any]:

@@ -34,6 +34,9 @@ FOCUS = {"fill": True, "fillColor": "#fee391", "fillOpacity": 0.35}
 NEIGHBOUR = {"color": "#888888", "weight": 1.2, "fill": True, "fillColor": "#cccccc"}
 """The neighbours of such a region."""
 
+ROAD = {"color": "#9a9a9a", "weight": 1.5, "opacity": 0.9}
+"""The roads under the service areas walked along them."""
+
 GRID = {"color": "#3b3b3b", "weight": 1, "fillOpacity": 0.55}
 """A grid's outline and fill opacity (the fill is its household or coverage class)."""
 GRID_HOVER = {"weight": 3, "color": "#000000"}

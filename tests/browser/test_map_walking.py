@@ -1,6 +1,6 @@
 """The region map draws each centre's service area walked along the roads once roads are
-stored (the demo city's are), and circles before; the legend says which (gis.web.region_page,
-gis.network)."""
+stored (the demo city's are), with the roads under them, and circles before; the legend says
+which (gis.web.region_page, gis.network)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gis.settings import Settings
+from gis.store.demo_files import read_roads
 from gis.store.seed import load_demo
 from gis.web.region_page import RADIUS_NOTE, WALKING_NOTE
 
@@ -48,6 +49,7 @@ def test_service_areas_are_walked_once_roads_are_stored(
     centres = drawn["gm-centre"]
     assert drawn["gm-reach"] == centres, "a circle for every centre"
     assert RADIUS_NOTE in legend and WALKING_NOTE not in legend
+    assert "gm-road" not in drawn and "道路" not in legend.replace(RADIUS_NOTE, "")
 
     load_demo(fresh_engine, Settings().demo_dir)  # its roads again
     areas = fresh_client.get(
@@ -66,4 +68,6 @@ def test_service_areas_are_walked_once_roads_are_stored(
     assert drawn["gm-centre"] == centres
     assert drawn["gm-reach"] == reaching < centres, "areas of the centres that reach a road"
     assert WALKING_NOTE in legend and RADIUS_NOTE not in legend
+    assert drawn["gm-road"] == len(read_roads(Settings().demo_dir)), "the roads walked along"
+    assert "道路" in legend.replace(WALKING_NOTE, "")
     assert page_log.problems() == {}
