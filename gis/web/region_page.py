@@ -120,13 +120,13 @@ def region_map(
         _blind_spots(m, reports, grids, shift)
     walks = _walking_areas(conn, tops, settings) if has_network(conn) else None
     area = [shape(f["geometry"]) for f in features]
-    _roads(conn, m, area, shift)
+    roads = _roads(conn, m, area, shift)
     _centres(m, reports, shift, walks)
     _cameras(conn, m, area, shift)
 
     controls(m, options, settings)
     LookupBox(grids, options.api_base, options.point_url).add_to(m)
-    _legend(m, settings, options, bool(around), walking=walks is not None)
+    _legend(m, settings, options, bool(around), walking=walks is not None, roads=roads)
     title_name = names.get(tops[0], "") if len(tops) == 1 else "全部区域"
     title(m, f"网格地图 · {title_name}")
     return m
@@ -162,11 +162,17 @@ NO_BUILDINGS = "无建筑（无从计算覆盖率）"
 
 
 def _legend(
-    m: folium.Map, settings: Settings, options: MapOptions, neighbours: bool, *, walking: bool
+    m: folium.Map,
+    settings: Settings,
+    options: MapOptions,
+    neighbours: bool,
+    *,
+    walking: bool,
+    roads: bool,
 ) -> None:
-    """The grid classes of the page's colouring, the centre levels, cameras, blind spots and
-    (on a page with nothing below its region) the neighbours; a note on how the service
-    areas are drawn (``walking``: along the roads)."""
+    """The grid classes of the page's colouring, the centre levels, cameras, blind spots, the
+    roads (when drawn) and (on a page with nothing below its region) the neighbours; a note on
+    how the service areas are drawn (``walking``: along the roads)."""
     if options.colour_by == "households":
         band = f"{settings.grid_households_min}–{settings.grid_households_max} 户"
         rows: list[tuple[str, str]] = [*HOUSEHOLD_CLASSES.values()]
@@ -181,7 +187,7 @@ def _legend(
         ("摄像机（离线）", CAMERA_COLOURS["offline"]),
     ]
     rows += [("服务盲区", BLIND_COLOUR)]
-    if walking:
+    if roads:
         rows += [("道路", ROAD["color"])]
     if neighbours:
         rows += [("相邻区域", NEIGHBOUR["color"])]
@@ -193,12 +199,12 @@ WALKING_NOTE = "服务范围：沿道路步行可达（步行生活圈，按服�
 RADIUS_NOTE = "服务范围：直线服务半径（未上传道路，无法按步行计算）"
 
 
-def _roads(conn: Connection, m: folium.Map, area: list[Any], shift: Shift) -> None:
-    """The roads of the page's area, thin and grey, under the service areas walked along
-    them (none drawn inline past ``MAX_INLINE_ROADS``)."""
+def _roads(conn: Connection, m: folium.Map, area: list[Any], shift: Shift) -> bool:
+    """Draw the roads of the page's area, thin and grey, under the service areas walked along
+    them (none inline past ``MAX_INLINE_ROADS``); whether any were drawn."""
     lines = roads_in(conn, area)
     if not lines:
-        return
+        return False
     geoms = shift(shapely.from_wkb(lines))
     folium.GeoJson(
         collection(geoms, [{} for _ in lines]),
@@ -206,6 +212,7 @@ def _roads(conn: Connection, m: folium.Map, area: list[Any], shift: Shift) -> No
         style_function=fixed_style(**ROAD, className="gm-road"),
         interactive=False,
     ).add_to(m)
+    return True
 
 
 def _walking_areas(conn: Connection, tops: list[str], settings: Settings) -> dict[Any, Any]:

@@ -4,6 +4,7 @@ address registry's households the centres leave uncovered (room for siting)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+import shapely
 from pyproj import Geod
+from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from gis.settings import Settings
 from gis.store.demo_files import read_addresses, read_centres, read_roads
 from gis.store.seed import load_demo
+from gis.web import page_data
 
 from demo_build.cameras import N_CAMERAS
 
@@ -153,6 +157,24 @@ def test_the_demo_roads_make_one_walking_network(engine: Engine) -> None:
     )
     assert sum(m for *_, m in edges) == pytest.approx(union_m, rel=1e-6)
     assert union_m < road_m * (1 + 1e-6)  # overlaps counted once (noding adds ~mm)
+
+
+def test_a_page_draws_the_roads_of_its_area_up_to_a_bound(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's roads inside a box cut to it, every one for the county; none past the
+    bound of lines drawn inline."""
+    county = shape(
+        json.loads((Settings().demo_dir / "county.geojson").read_text())["features"][0]["geometry"]
+    )
+    with engine.connect() as conn:
+        lines = page_data.roads_in(conn, [county])
+        assert lines is not None and len(lines) == len(read_roads(Settings().demo_dir))
+        corner = shapely.box(118.30, 40.14, 118.32, 40.16)
+        cut = page_data.roads_in(conn, [corner])
+        assert cut and all(corner.buffer(1e-9).covers(shapely.from_wkb(w)) for w in cut)
+        monkeypatch.setattr(page_data, "MAX_INLINE_ROADS", len(lines) - 1)
+        assert page_data.roads_in(conn, [county]) is None
 
 
 def test_load_demo_fills_empty_layers_when_boundaries_exist(
